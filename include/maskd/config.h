@@ -1,0 +1,130 @@
+/*
+ * config.h - maskd's one INI file, parsed with libinih.
+ *
+ * config_load() fills a struct config from a file; every key has a default
+ * (see conf/maskd.conf, which documents each key, its default and unit).
+ * The struct is filled once at start-up on the main thread and then only
+ * read, so every thread may read it without locking.
+ *
+ * Errors name the place: "conf/maskd.conf:12: port_min: not a number".
+ */
+#ifndef MASKD_CONFIG_H
+#define MASKD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "maskd/log.h"
+
+#define CONFIG_HOST_SIZE 256
+#define CONFIG_NAME_SIZE 64
+#define CONFIG_PATH_SIZE 4096
+
+/* An address as written in the file: "127.0.0.1:5060", "[::1]:5060". */
+struct config_addr {
+	char host[CONFIG_HOST_SIZE];	/* literal IP or host name, no brackets */
+	uint16_t port;
+};
+
+/* One CIDR block of an inbound trunk's sources; IPv4 or IPv6. */
+struct config_cidr {
+	int family;			/* AF_INET or AF_INET6 */
+	uint8_t addr[16];		/* network byte order; v4 in first 4 */
+	unsigned prefix;		/* 0..32 or 0..128 */
+};
+
+/* One [trunk.NAME] section: a carrier allowed to send us INVITEs. */
+struct config_trunk {
+	char name[CONFIG_NAME_SIZE];
+	struct config_cidr *sources;	/* owned by the config */
+	size_t n_sources;
+	bool trusted;			/* caller from P-Asserted-Identity */
+	char country_code[8];		/* digits prepended to national numbers */
+	char national_prefix[8];	/* e.g. "0": stripped before country_code */
+};
+
+struct config {
+	struct {
+		struct config_addr listen;	/* UDP and TCP */
+	} sip;
+
+	struct config_trunk *trunks;	/* owned; n_trunks entries */
+	size_t n_trunks;
+
+	struct {
+		struct config_addr address;	/* outbound legs go here */
+		char transport[8];		/* "udp" or "tcp" */
+	} gateway;
+
+	struct {
+		uint16_t port_min;
+		uint16_t port_max;
+		char advertise[CONFIG_HOST_SIZE];	/* address written in SDP */
+	} rtp;
+
+	struct {
+		char path[CONFIG_PATH_SIZE];	/* LMDB directory */
+		uint64_t map_size;		/* bytes */
+	} store;
+
+	struct {
+		struct config_addr listen;
+		char **tokens;			/* owned; n_tokens strings */
+		size_t n_tokens;
+		uint32_t max_body;		/* bytes; larger bodies get 413 */
+	} api;
+
+	struct {
+		uint32_t default_ttl_s;
+		uint32_t max_ttl_s;
+		uint32_t call_time_limit_s;	/* 0 = no limit */
+		uint32_t ring_timeout_s;
+	} session;
+
+	struct {
+		enum log_level level;
+		char file[CONFIG_PATH_SIZE];	/* "" = stderr */
+	} log;
+};
+
+/*
+ * config_defaults() - fill @cfg with every default; no trunk, no token.
+ */
+void config_defaults(struct config *cfg);
+
+/*
+ * config_load() - read and validate @path into @cfg.
+ *
+ * Unknown sections or keys, bad values and missing required keys (at least
+ * one [trunk.*] with sources, and api.tokens) are errors. On error returns
+ * EINVAL (or an errno when the file cannot be read) and writes one line
+ * "path:line: key: what is wrong" into @err. @cfg is then left freed
+ * (config_free() on it is still safe). On success the caller owns what
+ * @cfg points to and releases it with config_free().
+ */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/* config_free() - release what config_load() allocated. Idempotent. */
+void config_free(struct config *cfg);
+
+/*
+ * config_addr_parse() - "host:port" or "[v6]:port" into @out.
+ * Returns 0 or EINVAL.
+ */
+int config_addr_parse(const char *s, struct config_addr *out);
+
+/*
+ * config_cidr_parse() - "a.b.c.d/n", "v6/n", or a bare address (/32, /128).
+ * Returns 0 or EINVAL.
+ */
+int config_cidr_parse(const char *s, struct config_cidr *out);
+
+/*
+ * config_cidr_match() - true when @sa (AF_INET or AF_INET6) is inside @c.
+ * An IPv4-mapped IPv6 address matches an IPv4 block.
+ */
+bool config_cidr_match(const struct config_cidr *c, const struct sockaddr *sa);
+
+#endif

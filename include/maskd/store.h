@@ -1,0 +1,311 @@
+/*
+ * store.h - the LMDB store: sessions, their indexes and the number pool.
+ *
+ * One LMDB environment (a directory) holds these named databases:
+ *
+ *   sessions   id(16)                  -> session record
+ *   pair       party NUL vn            -> {id, expires_at, status}
+ *                                         (both parties; the newest session
+ *                                          of that pair, active or not)
+ *   party      party NUL id(16)        -> ""   (every session, for listing)
+ *   vn         vn NUL id(16)           -> ""   (every session, for listing)
+ *   expiry     be64(expires_at) id(16) -> ""   (active sessions only)
+ *   pool       vn                      -> {active count, country, added_at}
+ *   pool_use   be32(active) vn         -> ""   (least-used first)
+ *   meta       name                    -> u64 counters
+ *
+ * No MDB_DUPSORT anywhere: Debian's LMDB 0.9.24 has delete bugs in it, so
+ * every one-to-many index is a composite key with an empty value.
+ *
+ * Threads. Exactly one thread writes: the control thread, through a
+ * struct store_txn (store_write_begin()). Any thread reads through its own
+ * struct store_reader, a read transaction that is reset between uses and
+ * renewed on the next (mdb_txn_reset/renew), so a lookup costs no malloc
+ * and no lock. The env is opened MDB_NOTLS so one thread may hold a reader
+ * and the write transaction at the same time.
+ *
+ * Durability: every commit is fsync'ed (no MDB_NOSYNC); what a commit
+ * returned 0 for survives kill -9 and power loss. Callers that need
+ * throughput batch many operations into one write transaction (group
+ * commit, see writer.h) rather than weaken this.
+ *
+ * Times are milliseconds since the Unix epoch (int64_t *_ms).
+ */
+#ifndef MASKD_STORE_H
+#define MASKD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "maskd/e164.h"
+#include "maskd/log.h"
+
+#define STORE_ID_LEN 16		/* binary session id: be48 ms + 80 random bits */
+#define STORE_ID_STR_SIZE 33	/* 32 lowercase hex digits and the NUL */
+#define STORE_COUNTRY_SIZE 3	/* ISO 3166-1 alpha-2 and the NUL */
+
+struct store;
+struct store_reader;
+struct store_txn;
+
+enum session_status {
+	SESSION_ACTIVE = 0,
+	SESSION_EXPIRED = 1,
+	SESSION_CLOSED = 2,
+};
+
+/*
+ * A session as the store hands it out: always a copy, never a pointer into
+ * the map. callback_url and metadata are heap strings owned by the struct
+ * (NULL when absent, and always NULL from store_lookup()); release them with
+ * session_clear().
+ */
+struct session {
+	uint8_t id[STORE_ID_LEN];
+	char party_a[E164_SIZE];
+	char party_b[E164_SIZE];
+	char vn[E164_SIZE];
+	enum session_status status;
+	int64_t created_at_ms;
+	int64_t expires_at_ms;
+	int64_t ended_at_ms;		/* 0 while active */
+	uint32_t call_time_limit_s;	/* 0 = no limit */
+	bool record;
+	char *callback_url;		/* owned; NULL = none */
+	char *metadata;			/* owned; JSON object text; NULL = none */
+};
+
+/* What store_session_create() needs. Strings are borrowed for the call. */
+struct session_params {
+	const char *party_a;		/* E.164, validated by the caller */
+	const char *party_b;
+	const char *vn;			/* NULL or "" = allocate from the pool */
+	int64_t ttl_ms;			/* > 0 */
+	uint32_t call_time_limit_s;
+	bool record;
+	const char *callback_url;	/* NULL = none */
+	const char *metadata;		/* NULL = none; JSON text */
+};
+
+/* What store_session_update() changes; a field left unset stays as it is. */
+struct session_patch {
+	bool set_expires_at;
+	int64_t expires_at_ms;		/* must be in the future */
+	bool set_call_time_limit;
+	uint32_t call_time_limit_s;
+	bool set_record;
+	bool record;
+	bool set_callback_url;
+	const char *callback_url;	/* NULL = remove */
+};
+
+/* A list query; fields left zero/NULL do not filter. */
+struct session_filter {
+	const char *party;		/* either party */
+	const char *vn;
+	bool by_status;
+	enum session_status status;
+	bool has_cursor;
+	uint8_t after[STORE_ID_LEN];	/* resume after this id (exclusive) */
+	unsigned limit;			/* 1..1000 */
+};
+
+/* One pool number as listed. */
+struct pool_number {
+	char vn[E164_SIZE];
+	char country[STORE_COUNTRY_SIZE];
+	uint32_t active;		/* active sessions using it */
+	int64_t added_at_ms;
+};
+
+/* Counters kept durably in the store (meta database). */
+struct store_stats {
+	uint64_t sessions_active;
+	uint64_t sessions_total;	/* ever created */
+	uint64_t expiries_total;
+	uint64_t pool_numbers;
+};
+
+/*
+ * store_open() - open (creating if needed) the environment at @path.
+ *
+ * @path is a directory, created with its parents if missing. @map_size is
+ * the LMDB map size in bytes (the most the store may grow to). @log is
+ * borrowed for the life of the store. Returns 0 and sets *stp, or an errno
+ * (LMDB codes are mapped: MDB_MAP_FULL -> ENOSPC, others -> EIO).
+ * On open, stale reader slots left by a killed process are cleared.
+ */
+int store_open(struct store **stp, const char *path, uint64_t map_size,
+	       struct log *log);
+
+/* store_close() - close the environment. NULL-safe. All readers and any
+ * write transaction must have been closed first. */
+void store_close(struct store *st);
+
+/* store_id_format() - @id as 32 lowercase hex digits into @out. */
+void store_id_format(const uint8_t id[STORE_ID_LEN],
+		     char out[STORE_ID_STR_SIZE]);
+
+/* store_id_parse() - 32 hex digits into @id. Returns 0 or EINVAL. */
+int store_id_parse(const char *s, uint8_t id[STORE_ID_LEN]);
+
+/* session_clear() - free callback_url and metadata; NULL-safe. */
+void session_clear(struct session *s);
+
+/* session_status_name() - "active", "expired", "closed". */
+const char *session_status_name(enum session_status st);
+
+/* session_status_parse() - the reverse; 0 or EINVAL. */
+int session_status_parse(const char *s, enum session_status *out);
+
+/* ---- reading (any thread, through its own reader) ---- */
+
+/*
+ * store_reader_open() - a reusable read transaction for the calling
+ * thread's use. Returns 0 or an errno. Close it with store_reader_close()
+ * before store_close().
+ */
+int store_reader_open(struct store *st, struct store_reader **rp);
+void store_reader_close(struct store_reader *r);
+
+/*
+ * store_lookup() - find the session of the pair (@caller, @vn).
+ *
+ * The call-routing hot path: no allocation, no lock, no log. Returns
+ *   0        the pair's session is active and not past expires_at;
+ *            *out is filled (callback_url and metadata NULL).
+ *   ESTALE   the pair's newest session has ended, or is past expires_at
+ *            even if the sweeper has not run yet; *out is filled so the
+ *            caller can tell expired from closed.
+ *   ENOENT   no session ever had this pair.
+ *   or an errno from the store.
+ */
+int store_lookup(struct store_reader *r, const char *caller, const char *vn,
+		 int64_t now_ms, struct session *out);
+
+/*
+ * store_session_get() - one session by id, with its strings.
+ * Returns 0, ENOENT, or an errno. The caller owns *out's strings.
+ * A session still marked active but past expires_at is reported as
+ * SESSION_EXPIRED (with ended_at_ms = expires_at_ms).
+ */
+int store_session_get(struct store_reader *r, const uint8_t id[STORE_ID_LEN],
+		      int64_t now_ms, struct session *out);
+
+/*
+ * session_list_h - called for each session of store_session_list() in
+ * id (creation) order. @s and its strings are valid only during the call.
+ * Return 0 to go on, nonzero to stop.
+ */
+typedef int (session_list_h)(const struct session *s, void *arg);
+
+/*
+ * store_session_list() - the sessions matching @f, at most f->limit,
+ * oldest first. *more is set to true when further matches exist; the last
+ * id handed to @h is then the cursor for the next page. Status filtering
+ * uses the same rule as store_session_get() (past expires_at = expired).
+ */
+int store_session_list(struct store_reader *r, const struct session_filter *f,
+		       int64_t now_ms, session_list_h *h, void *arg,
+		       bool *more);
+
+/*
+ * pool_list_h - called for each pool number, in number order. @n is valid
+ * only during the call. Return 0 to go on, nonzero to stop.
+ */
+typedef int (pool_list_h)(const struct pool_number *n, void *arg);
+
+int store_pool_list(struct store_reader *r, pool_list_h *h, void *arg);
+
+/* store_pool_get() - one pool number; 0, ENOENT or an errno. */
+int store_pool_get(struct store_reader *r, const char *vn,
+		   struct pool_number *out);
+
+/* store_stats_get() - the durable counters as of the last commit. */
+int store_stats_get(struct store_reader *r, struct store_stats *out);
+
+/*
+ * store_next_expiry() - the earliest expires_at_ms of any active session,
+ * or ENOENT when none is active.
+ */
+int store_next_expiry(struct store_reader *r, int64_t *at_ms);
+
+/* ---- writing (the control thread only) ---- */
+
+/*
+ * store_write_begin() - start a write transaction, nested inside @parent
+ * when it is not NULL. A nested transaction that fails can be aborted
+ * without losing its parent's work: the writer (writer.h) runs each
+ * request in one, inside a batch that is committed once.
+ * Returns 0 and sets *txp, or an errno.
+ */
+int store_write_begin(struct store *st, struct store_txn *parent,
+		      struct store_txn **txp);
+
+/* store_write_commit() - commit and free @tx. Returns 0 or an errno
+ * (ENOSPC when the map is full); @tx is freed either way. */
+int store_write_commit(struct store_txn *tx);
+
+/* store_write_abort() - drop @tx's changes and free it. NULL-safe. */
+void store_write_abort(struct store_txn *tx);
+
+/*
+ * store_session_create() - create an active session.
+ *
+ * Picks the VN when p->vn is empty: the least-used pool number that is in
+ * no active session of party_a nor of party_b (ties broken by number
+ * order). An explicit p->vn must be in the pool and in no active session
+ * of either party. Sessions past expires_at are expired first (same
+ * transaction), so a stale one never blocks a pair.
+ * Returns 0 and fills *out (strings owned by the caller), or
+ *   EINVAL       party_a equals party_b;
+ *   ENOENT       the explicit vn is not in the pool;
+ *   EEXIST       the explicit vn is in use by a party (vn_conflict);
+ *   ENOSPC       no pool number is free for this pair (pool_exhausted);
+ *   or an errno from the store.
+ */
+int store_session_create(struct store_txn *tx, const struct session_params *p,
+			 int64_t now_ms, struct session *out);
+
+/*
+ * store_session_update() - apply @patch to an active session.
+ * Returns 0 and fills *out, ENOENT (no such id), EALREADY (the session has
+ * ended or is past expires_at), EINVAL (expires_at not in the future), or
+ * an errno.
+ */
+int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
+			 const struct session_patch *patch, int64_t now_ms,
+			 struct session *out);
+
+/*
+ * store_session_close() - end an active session now (status closed); its
+ * pair entries stay as history, its pool slot is freed. Closing a session
+ * that has already ended returns EALREADY with *out filled.
+ * Returns 0, ENOENT, EALREADY or an errno.
+ */
+int store_session_close(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
+			int64_t now_ms, struct session *out);
+
+/*
+ * store_expire_due() - mark expired every active session whose
+ * expires_at_ms <= @now_ms, at most @max of them, freeing their pool
+ * slots. *n (may be NULL) gets how many were expired.
+ */
+int store_expire_due(struct store_txn *tx, int64_t now_ms, unsigned max,
+		     unsigned *n);
+
+/*
+ * store_pool_add() - add @vn (E.164) with @country ("US", may be "").
+ * Returns 0, EEXIST, or an errno.
+ */
+int store_pool_add(struct store_txn *tx, const char *vn, const char *country,
+		   int64_t now_ms);
+
+/*
+ * store_pool_remove() - remove @vn from the pool.
+ * Returns 0, ENOENT, EBUSY (an active session uses it), or an errno.
+ */
+int store_pool_remove(struct store_txn *tx, const char *vn, int64_t now_ms);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * writer.h - group commit: the control thread's single LMDB writer.
+ *
+ * Every change to the store goes through here. A submitted operation is
+ * queued; once the event loop has run every other ready callback (a
+ * low-priority event), the writer opens one write transaction, runs each
+ * queued operation in its own nested transaction (a failed one leaves no
+ * trace), commits once - one fsync for the whole batch - and only then
+ * calls each operation's done handler. So a client never hears "created"
+ * for something that is not on disk, and a burst of N requests costs one
+ * fsync instead of N.
+ *
+ * Owned by the control thread; not thread-safe.
+ */
+#ifndef MASKD_WRITER_H
+#define MASKD_WRITER_H
+
+#include <event2/event.h>
+
+#include "maskd/store.h"
+
+struct writer;
+
+/*
+ * writer_op_h - runs inside the batch, in its own nested transaction.
+ * Return 0 to keep its changes, or an errno to have them rolled back.
+ */
+typedef int (writer_op_h)(struct store_txn *tx, void *arg);
+
+/*
+ * writer_done_h - after the batch: @err is the op's own result, or the
+ * commit's error when the op succeeded but the batch could not be
+ * committed (its changes are then lost and must be reported as such).
+ */
+typedef void (writer_done_h)(int err, void *arg);
+
+/*
+ * writer_alloc() - a writer on @base (which must have at least 2 priority
+ * levels; the writer runs at the lowest). @st and @base are borrowed.
+ * Returns 0 or an errno.
+ */
+int writer_alloc(struct writer **wp, struct event_base *base,
+		 struct store *st, struct log *log);
+
+/*
+ * writer_free() - run what is still queued (one last batch), then free.
+ * NULL-safe.
+ */
+void writer_free(struct writer *w);
+
+/*
+ * writer_submit() - queue @op. @done (may be NULL) is called exactly once,
+ * from the event loop, after the batch holding @op committed or failed;
+ * @arg must stay valid until then. Returns 0 or ENOMEM (then nothing was
+ * queued and neither handler will run).
+ */
+int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
+		  void *arg);
+
+/* writer_flush() - run the queued batch now (tests, shutdown). */
+void writer_flush(struct writer *w);
+
+/* Counters for /metrics. */
+struct writer_stats {
+	uint64_t batches;	/* commits */
+	uint64_t ops;		/* operations run */
+	uint64_t failures;	/* commits that failed */
+};
+void writer_stats_get(const struct writer *w, struct writer_stats *out);
+
+#endif
