@@ -133,7 +133,8 @@ struct store_stats {
  * @path is a directory, created with its parents if missing. @map_size is
  * the LMDB map size in bytes (the most the store may grow to). @log is
  * borrowed for the life of the store. Returns 0 and sets *stp, or an errno
- * (LMDB codes are mapped: MDB_MAP_FULL -> ENOSPC, others -> EIO).
+ * (LMDB's own codes are mapped: MDB_MAP_FULL -> EDQUOT, others -> EIO;
+ * every function below maps them the same way).
  * On open, stale reader slots left by a killed process are cleared.
  */
 int store_open(struct store **stp, const char *path, uint64_t map_size,
@@ -244,7 +245,7 @@ int store_write_begin(struct store *st, struct store_txn *parent,
 		      struct store_txn **txp);
 
 /* store_write_commit() - commit and free @tx. Returns 0 or an errno
- * (ENOSPC when the map is full); @tx is freed either way. */
+ * (EDQUOT when the map is full); @tx is freed either way. */
 int store_write_commit(struct store_txn *tx);
 
 /* store_write_abort() - drop @tx's changes and free it. NULL-safe. */

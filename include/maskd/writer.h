@@ -2,8 +2,10 @@
  * writer.h - group commit: the control thread's single LMDB writer.
  *
  * Every change to the store goes through here. A submitted operation is
- * queued; once the event loop has run every other ready callback (a
- * low-priority event), the writer opens one write transaction, runs each
+ * queued and the writer's event made active; libevent runs it after the
+ * callbacks that were already ready in this loop iteration (requests read
+ * in the same wake-up), so they join the batch. The writer opens one
+ * write transaction, runs each
  * queued operation in its own nested transaction (a failed one leaves no
  * trace), commits once - one fsync for the whole batch - and only then
  * calls each operation's done handler. So a client never hears "created"
@@ -35,8 +37,9 @@ typedef int (writer_op_h)(struct store_txn *tx, void *arg);
 typedef void (writer_done_h)(int err, void *arg);
 
 /*
- * writer_alloc() - a writer on @base (which must have at least 2 priority
- * levels; the writer runs at the lowest). @st and @base are borrowed.
+ * writer_alloc() - a writer on @base. It runs at the base's default
+ * priority on purpose: at a lower one, a busy loop would starve it and no
+ * client would ever hear back. @st and @base are borrowed.
  * Returns 0 or an errno.
  */
 int writer_alloc(struct writer **wp, struct event_base *base,

@@ -1,0 +1,179 @@
+/*
+ * writer.c - group commit for the control thread (see writer.h).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maskd/writer.h"
+
+/* A batch bigger than this is split: one huge transaction would hold the
+ * loop (and every client waiting on it) for too long. */
+#define WRITER_BATCH_MAX 4096
+
+struct writer_op {
+	writer_op_h *op;
+	writer_done_h *done;
+	void *arg;
+	int err;
+};
+
+struct writer {
+	struct event_base *base;
+	struct event *ev;
+	struct store *st;
+	struct log *log;
+	struct writer_op *q;	/* pending operations, oldest first */
+	size_t n, cap;
+	struct writer_op *run;	/* the batch being run; WRITER_BATCH_MAX */
+	bool scheduled;		/* ev is active */
+	struct writer_stats stats;
+};
+
+static void writer_run(struct writer *w);
+
+static void writer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct writer *w = arg;
+
+	w->scheduled = false;
+	writer_run(w);
+}
+
+int writer_alloc(struct writer **wp, struct event_base *base,
+		 struct store *st, struct log *log)
+{
+	struct writer *w;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return ENOMEM;
+	w->base = base;
+	w->st = st;
+	w->log = log;
+	w->ev = event_new(base, -1, 0, writer_cb, w);
+	w->run = calloc(WRITER_BATCH_MAX, sizeof(*w->run));
+	if (!w->ev || !w->run) {
+		if (w->ev)
+			event_free(w->ev);
+		free(w->run);
+		free(w);
+		return ENOMEM;
+	}
+	*wp = w;
+	return 0;
+}
+
+void writer_free(struct writer *w)
+{
+	if (!w)
+		return;
+	writer_flush(w);
+	event_free(w->ev);
+	free(w->run);
+	free(w->q);
+	free(w);
+}
+
+int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
+		  void *arg)
+{
+	if (w->n == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 64;
+		struct writer_op *nq = realloc(w->q, ncap * sizeof(*nq));
+
+		if (!nq)
+			return ENOMEM;
+		w->q = nq;
+		w->cap = ncap;
+	}
+	w->q[w->n].op = op;
+	w->q[w->n].done = done;
+	w->q[w->n].arg = arg;
+	w->q[w->n].err = 0;
+	w->n++;
+	if (!w->scheduled) {
+		w->scheduled = true;
+		event_active(w->ev, EV_TIMEOUT, 0);
+	}
+	return 0;
+}
+
+void writer_flush(struct writer *w)
+{
+	while (w->n)
+		writer_run(w);
+}
+
+void writer_stats_get(const struct writer *w, struct writer_stats *out)
+{
+	*out = w->stats;
+}
+
+/*
+ * writer_run() - one batch: up to WRITER_BATCH_MAX queued operations, each
+ * in its own nested transaction, one commit, then the done handlers.
+ *
+ * The batch is taken off the queue before any handler runs, because done
+ * handlers may submit again (and so reallocate the queue).
+ */
+static void writer_run(struct writer *w)
+{
+	struct writer_op *batch = w->run;
+	struct store_txn *tx = NULL;
+	size_t n = w->n < WRITER_BATCH_MAX ? w->n : WRITER_BATCH_MAX;
+	size_t i;
+	int err;
+
+	if (n == 0)
+		return;
+	memcpy(batch, w->q, n * sizeof(*batch));
+	memmove(w->q, w->q + n, (w->n - n) * sizeof(*w->q));
+	w->n -= n;
+
+	err = store_write_begin(w->st, NULL, &tx);
+	for (i = 0; i < n; i++) {
+		struct store_txn *child;
+
+		if (err) {
+			batch[i].err = err;
+			continue;
+		}
+		batch[i].err = store_write_begin(w->st, tx, &child);
+		if (batch[i].err)
+			continue;
+		batch[i].err = batch[i].op(child, batch[i].arg);
+		if (batch[i].err)
+			store_write_abort(child);
+		else
+			batch[i].err = store_write_commit(child);
+	}
+	if (!err) {
+		err = store_write_commit(tx);
+		w->stats.batches++;
+		if (err) {
+			log_error(w->log, "writer: commit of %zu operations "
+				  "failed: %s", n, strerror(err));
+			for (i = 0; i < n; i++)
+				if (!batch[i].err)
+					batch[i].err = err;
+		}
+	} else {
+		log_error(w->log, "writer: cannot begin a transaction: %s",
+			  strerror(err));
+	}
+	if (err)
+		w->stats.failures++;
+	w->stats.ops += n;
+
+	/* What arrived meanwhile, or did not fit, goes in the next batch;
+	 * scheduled before the handlers, which may submit more. */
+	if (w->n && !w->scheduled) {
+		w->scheduled = true;
+		event_active(w->ev, EV_TIMEOUT, 0);
+	}
+	for (i = 0; i < n; i++)
+		if (batch[i].done)
+			batch[i].done(batch[i].err, batch[i].arg);
+}

@@ -1,0 +1,469 @@
+/*
+ * store.c - the LMDB environment, transactions, ids and key layouts.
+ *
+ * Sessions and the pool live in store_session.c and store_pool.c; this
+ * file owns what they share.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store_internal.h"
+
+#define STORE_MAX_DBS 16
+#define STORE_MAX_READERS 512
+
+int store_err(int rc)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_NOTFOUND)
+		return ENOENT;
+	if (rc == MDB_MAP_FULL)
+		return EDQUOT;
+	if (rc > 0)
+		return rc;	/* LMDB passes errnos through */
+	return EIO;
+}
+
+/* mkdir -p: LMDB wants its directory to exist. */
+static int mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+	char *p;
+
+	if (len == 0 || len >= sizeof(buf))
+		return EINVAL;
+	memcpy(buf, path, len + 1);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0750) && errno != EEXIST)
+			return errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0750) && errno != EEXIST)
+		return errno;
+	return 0;
+}
+
+static int open_dbs(struct store *st)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} dbs[] = {
+		{ "sessions", offsetof(struct store, sessions) },
+		{ "pair", offsetof(struct store, pair) },
+		{ "party", offsetof(struct store, party) },
+		{ "vn", offsetof(struct store, vn) },
+		{ "expiry", offsetof(struct store, expiry) },
+		{ "pool", offsetof(struct store, pool) },
+		{ "pool_use", offsetof(struct store, pool_use) },
+		{ "meta", offsetof(struct store, meta) },
+	};
+	MDB_txn *txn;
+	size_t i;
+	int rc;
+
+	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	if (rc)
+		return store_err(rc);
+	for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		MDB_dbi *dbi = (MDB_dbi *)((char *)st + dbs[i].off);
+
+		rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbi);
+		if (rc) {
+			mdb_txn_abort(txn);
+			return store_err(rc);
+		}
+	}
+	return store_err(mdb_txn_commit(txn));
+}
+
+int store_open(struct store **stp, const char *path, uint64_t map_size,
+	       struct log *log)
+{
+	struct store *st;
+	int dead = 0;
+	int rc;
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return ENOMEM;
+	st->log = log;
+
+	rc = mkdir_parents(path);
+	if (rc) {
+		log_error(log, "store: cannot create %s: %s", path,
+			  strerror(rc));
+		goto fail;
+	}
+	rc = store_err(mdb_env_create(&st->env));
+	if (rc)
+		goto fail;
+	rc = store_err(mdb_env_set_maxdbs(st->env, STORE_MAX_DBS));
+	if (rc)
+		goto fail;
+	rc = store_err(mdb_env_set_maxreaders(st->env, STORE_MAX_READERS));
+	if (rc)
+		goto fail;
+	rc = store_err(mdb_env_set_mapsize(st->env, (size_t)map_size));
+	if (rc)
+		goto fail;
+	/*
+	 * MDB_NOTLS: a reader belongs to a struct store_reader, not to the
+	 * OS thread, so the control thread can hold its reader and the write
+	 * transaction at once. MDB_NORDAHEAD: lookups are random reads; the
+	 * kernel's readahead would only evict useful pages.
+	 */
+	rc = store_err(mdb_env_open(st->env, path,
+				    MDB_NOTLS | MDB_NORDAHEAD, 0640));
+	if (rc) {
+		log_error(log, "store: cannot open %s: %s", path,
+			  strerror(rc));
+		goto fail;
+	}
+	/* A process killed with kill -9 leaves its reader slots behind. */
+	mdb_reader_check(st->env, &dead);
+	if (dead)
+		log_info(log, "store: cleared %d stale reader slots", dead);
+
+	rc = open_dbs(st);
+	if (rc)
+		goto fail;
+
+	*stp = st;
+	return 0;
+ fail:
+	store_close(st);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->env)
+		mdb_env_close(st->env);
+	free(st);
+}
+
+/* ---- ids ---- */
+
+void store_id_format(const uint8_t id[STORE_ID_LEN],
+		     char out[STORE_ID_STR_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < STORE_ID_LEN; i++) {
+		out[2 * i] = hex[id[i] >> 4];
+		out[2 * i + 1] = hex[id[i] & 0xf];
+	}
+	out[2 * STORE_ID_LEN] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int store_id_parse(const char *s, uint8_t id[STORE_ID_LEN])
+{
+	int i;
+
+	if (!s || strlen(s) != 2 * STORE_ID_LEN)
+		return EINVAL;
+	for (i = 0; i < STORE_ID_LEN; i++) {
+		int hi = hexval(s[2 * i]);
+		int lo = hexval(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return EINVAL;
+		id[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+void session_clear(struct session *s)
+{
+	if (!s)
+		return;
+	free(s->callback_url);
+	free(s->metadata);
+	s->callback_url = NULL;
+	s->metadata = NULL;
+}
+
+const char *session_status_name(enum session_status st)
+{
+	switch (st) {
+	case SESSION_ACTIVE:
+		return "active";
+	case SESSION_EXPIRED:
+		return "expired";
+	case SESSION_CLOSED:
+		return "closed";
+	}
+	return "unknown";
+}
+
+int session_status_parse(const char *s, enum session_status *out)
+{
+	static const enum session_status all[] = {
+		SESSION_ACTIVE, SESSION_EXPIRED, SESSION_CLOSED,
+	};
+	size_t i;
+
+	for (i = 0; s && i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!strcmp(s, session_status_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return EINVAL;
+}
+
+/* ---- keys ---- */
+
+/* Copy a NUL-terminated E.164-sized string, NUL included; returns length. */
+static size_t put_str(char *dst, const char *s)
+{
+	size_t n = strnlen(s, E164_SIZE - 1);
+
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return n + 1;
+}
+
+MDB_val store_key_pair(char buf[PAIR_KEY_SIZE], const char *party,
+		       const char *vn)
+{
+	size_t n = put_str(buf, party);
+	MDB_val k;
+
+	/* no NUL after vn: "party NUL vn" is the whole key */
+	n += put_str(buf + n, vn) - 1;
+	k.mv_data = buf;
+	k.mv_size = n;
+	return k;
+}
+
+MDB_val store_key_idx(char buf[IDX_KEY_SIZE], const char *s,
+		      const uint8_t id[STORE_ID_LEN])
+{
+	size_t n = put_str(buf, s);
+	MDB_val k;
+
+	if (id) {
+		memcpy(buf + n, id, STORE_ID_LEN);
+		n += STORE_ID_LEN;
+	}
+	k.mv_data = buf;
+	k.mv_size = n;
+	return k;
+}
+
+static void be64_put(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+MDB_val store_key_expiry(uint8_t buf[EXPIRY_KEY_SIZE], int64_t at_ms,
+			 const uint8_t id[STORE_ID_LEN])
+{
+	MDB_val k;
+
+	/* times before 1970 never occur; clamp so the sort stays right */
+	be64_put(buf, at_ms < 0 ? 0 : (uint64_t)at_ms);
+	memcpy(buf + 8, id, STORE_ID_LEN);
+	k.mv_data = buf;
+	k.mv_size = EXPIRY_KEY_SIZE;
+	return k;
+}
+
+int64_t store_key_expiry_at(const MDB_val *k)
+{
+	const uint8_t *p = k->mv_data;
+	uint64_t at = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		at = at << 8 | p[i];
+	return (int64_t)at;
+}
+
+MDB_val store_key_pool_use(uint8_t buf[POOL_USE_KEY_SIZE], uint32_t count,
+			   const char *vn)
+{
+	MDB_val k;
+
+	buf[0] = (uint8_t)(count >> 24);
+	buf[1] = (uint8_t)(count >> 16);
+	buf[2] = (uint8_t)(count >> 8);
+	buf[3] = (uint8_t)count;
+	k.mv_data = buf;
+	k.mv_size = 4 + put_str((char *)buf + 4, vn) - 1;
+	return k;
+}
+
+/* ---- readers ---- */
+
+int store_reader_open(struct store *st, struct store_reader **rp)
+{
+	struct store_reader *r;
+	int rc;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	r->st = st;
+	rc = store_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn));
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	/* Hold no snapshot while idle: an old snapshot pins pages and
+	 * makes the file grow under a steady write load. */
+	mdb_txn_reset(r->txn);
+	*rp = r;
+	return 0;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+	if (!r)
+		return;
+	mdb_txn_abort(r->txn);
+	free(r);
+}
+
+int store_reader_begin(struct store_reader *r)
+{
+	return store_err(mdb_txn_renew(r->txn));
+}
+
+void store_reader_end(struct store_reader *r)
+{
+	mdb_txn_reset(r->txn);
+}
+
+/* ---- write transactions ---- */
+
+int store_write_begin(struct store *st, struct store_txn *parent,
+		      struct store_txn **txp)
+{
+	struct store_txn *tx;
+	int rc;
+
+	tx = calloc(1, sizeof(*tx));
+	if (!tx)
+		return ENOMEM;
+	tx->st = st;
+	rc = store_err(mdb_txn_begin(st->env, parent ? parent->txn : NULL, 0,
+				     &tx->txn));
+	if (rc) {
+		free(tx);
+		return rc;
+	}
+	*txp = tx;
+	return 0;
+}
+
+int store_write_commit(struct store_txn *tx)
+{
+	int rc = store_err(mdb_txn_commit(tx->txn));
+
+	free(tx);
+	return rc;
+}
+
+void store_write_abort(struct store_txn *tx)
+{
+	if (!tx)
+		return;
+	mdb_txn_abort(tx->txn);
+	free(tx);
+}
+
+/* ---- meta counters ---- */
+
+int store_meta_get(MDB_txn *txn, struct store *st, const char *name,
+		   uint64_t *out)
+{
+	MDB_val k = { strlen(name), (void *)name };
+	MDB_val v;
+	int rc;
+
+	rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		*out = 0;
+		return 0;
+	}
+	if (rc)
+		return store_err(rc);
+	if (v.mv_size != sizeof(*out))
+		return EIO;
+	memcpy(out, v.mv_data, sizeof(*out));
+	return 0;
+}
+
+int store_meta_add(struct store_txn *tx, const char *name, int64_t delta)
+{
+	MDB_val k = { strlen(name), (void *)name };
+	MDB_val v;
+	uint64_t n;
+	int rc;
+
+	rc = store_meta_get(tx->txn, tx->st, name, &n);
+	if (rc)
+		return rc;
+	/* counters never go below zero, even if a bug tries */
+	if (delta < 0 && (uint64_t)-delta > n)
+		n = 0;
+	else
+		n += (uint64_t)delta;
+	v.mv_size = sizeof(n);
+	v.mv_data = &n;
+	return store_err(mdb_put(tx->txn, tx->st->meta, &k, &v, 0));
+}
+
+int store_stats_get(struct store_reader *r, struct store_stats *out)
+{
+	MDB_stat ms;
+	int rc;
+
+	rc = store_reader_begin(r);
+	if (rc)
+		return rc;
+	rc = store_meta_get(r->txn, r->st, "active", &out->sessions_active);
+	if (!rc)
+		rc = store_meta_get(r->txn, r->st, "total",
+				    &out->sessions_total);
+	if (!rc)
+		rc = store_meta_get(r->txn, r->st, "expiries",
+				    &out->expiries_total);
+	if (!rc) {
+		rc = store_err(mdb_stat(r->txn, r->st->pool, &ms));
+		out->pool_numbers = ms.ms_entries;
+	}
+	store_reader_end(r);
+	return rc;
+}

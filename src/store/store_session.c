@@ -1,0 +1,717 @@
+/*
+ * store_session.c - sessions: create, change, end, expire, look up, list.
+ *
+ * Every change to a session touches its record and its indexes in the
+ * caller's transaction, so a commit never leaves them out of step.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "store_internal.h"
+
+/* ---- records ---- */
+
+static void rec_from_session(struct rec_session *rec, const struct session *s)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->version = STORE_REC_VERSION;
+	rec->status = (uint8_t)s->status;
+	rec->record = s->record ? 1 : 0;
+	rec->call_time_limit_s = s->call_time_limit_s;
+	rec->created_at_ms = s->created_at_ms;
+	rec->expires_at_ms = s->expires_at_ms;
+	rec->ended_at_ms = s->ended_at_ms;
+	memcpy(rec->party_a, s->party_a, E164_SIZE);
+	memcpy(rec->party_b, s->party_b, E164_SIZE);
+	memcpy(rec->vn, s->vn, E164_SIZE);
+	rec->callback_len = s->callback_url ? strlen(s->callback_url) : 0;
+	rec->metadata_len = s->metadata ? strlen(s->metadata) : 0;
+}
+
+static char *dup_n(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+int store_session_decode(const MDB_val *v, struct session *out,
+			 bool with_strings)
+{
+	struct rec_session rec;
+	const char *tail;
+
+	if (v->mv_size < sizeof(rec))
+		return EIO;
+	memcpy(&rec, v->mv_data, sizeof(rec));
+	if (rec.version != STORE_REC_VERSION ||
+	    (uint64_t)sizeof(rec) + rec.callback_len + rec.metadata_len !=
+	    v->mv_size)
+		return EIO;
+
+	out->status = (enum session_status)rec.status;
+	out->record = rec.record != 0;
+	out->call_time_limit_s = rec.call_time_limit_s;
+	out->created_at_ms = rec.created_at_ms;
+	out->expires_at_ms = rec.expires_at_ms;
+	out->ended_at_ms = rec.ended_at_ms;
+	memcpy(out->party_a, rec.party_a, E164_SIZE);
+	memcpy(out->party_b, rec.party_b, E164_SIZE);
+	memcpy(out->vn, rec.vn, E164_SIZE);
+	out->party_a[E164_SIZE - 1] = '\0';
+	out->party_b[E164_SIZE - 1] = '\0';
+	out->vn[E164_SIZE - 1] = '\0';
+	out->callback_url = NULL;
+	out->metadata = NULL;
+	if (!with_strings)
+		return 0;
+
+	tail = (const char *)v->mv_data + sizeof(rec);
+	if (rec.callback_len) {
+		out->callback_url = dup_n(tail, rec.callback_len);
+		if (!out->callback_url)
+			return ENOMEM;
+	}
+	if (rec.metadata_len) {
+		out->metadata = dup_n(tail + rec.callback_len,
+				      rec.metadata_len);
+		if (!out->metadata) {
+			session_clear(out);
+			return ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A session past expires_at is expired to every reader, whether or not
+ * the sweeper has written that down yet.
+ */
+static void apply_clock(struct session *s, int64_t now_ms)
+{
+	if (s->status == SESSION_ACTIVE && s->expires_at_ms <= now_ms) {
+		s->status = SESSION_EXPIRED;
+		s->ended_at_ms = s->expires_at_ms;
+	}
+}
+
+/* Write @s (with its strings) under its id. */
+static int session_put(struct store_txn *tx, const struct session *s)
+{
+	struct rec_session rec;
+	MDB_val k = { STORE_ID_LEN, (void *)s->id };
+	MDB_val v;
+	char *p;
+	int rc;
+
+	rec_from_session(&rec, s);
+	v.mv_size = sizeof(rec) + rec.callback_len + rec.metadata_len;
+	v.mv_data = NULL;
+	/* MDB_RESERVE: build the value in place, no temporary buffer */
+	rc = mdb_put(tx->txn, tx->st->sessions, &k, &v, MDB_RESERVE);
+	if (rc)
+		return store_err(rc);
+	p = v.mv_data;
+	memcpy(p, &rec, sizeof(rec));
+	p += sizeof(rec);
+	if (rec.callback_len)
+		memcpy(p, s->callback_url, rec.callback_len);
+	if (rec.metadata_len)
+		memcpy(p + rec.callback_len, s->metadata, rec.metadata_len);
+	return 0;
+}
+
+static int session_read(MDB_txn *txn, struct store *st,
+			const uint8_t id[STORE_ID_LEN], struct session *out,
+			bool with_strings)
+{
+	MDB_val k = { STORE_ID_LEN, (void *)id };
+	MDB_val v;
+	int rc;
+
+	rc = mdb_get(txn, st->sessions, &k, &v);
+	if (rc)
+		return store_err(rc);
+	rc = store_session_decode(&v, out, with_strings);
+	if (rc == 0)
+		memcpy(out->id, id, STORE_ID_LEN);
+	return rc;
+}
+
+/* ---- index helpers ---- */
+
+static int pair_put(struct store_txn *tx, const char *party, const char *vn,
+		    const uint8_t id[STORE_ID_LEN], enum session_status status)
+{
+	char buf[PAIR_KEY_SIZE];
+	MDB_val k = store_key_pair(buf, party, vn);
+	struct rec_pair p;
+	MDB_val v = { sizeof(p), &p };
+
+	memset(&p, 0, sizeof(p));
+	memcpy(p.id, id, STORE_ID_LEN);
+	p.status = (uint8_t)status;
+	return store_err(mdb_put(tx->txn, tx->st->pair, &k, &v, 0));
+}
+
+static int idx_put(struct store_txn *tx, MDB_dbi dbi, const char *s,
+		   const uint8_t id[STORE_ID_LEN])
+{
+	char buf[IDX_KEY_SIZE];
+	MDB_val k = store_key_idx(buf, s, id);
+	MDB_val v = { 0, NULL };
+
+	return store_err(mdb_put(tx->txn, dbi, &k, &v, 0));
+}
+
+static int expiry_put(struct store_txn *tx, int64_t at_ms,
+		      const uint8_t id[STORE_ID_LEN])
+{
+	uint8_t buf[EXPIRY_KEY_SIZE];
+	MDB_val k = store_key_expiry(buf, at_ms, id);
+	MDB_val v = { 0, NULL };
+
+	return store_err(mdb_put(tx->txn, tx->st->expiry, &k, &v, 0));
+}
+
+static int expiry_del(struct store_txn *tx, int64_t at_ms,
+		      const uint8_t id[STORE_ID_LEN])
+{
+	uint8_t buf[EXPIRY_KEY_SIZE];
+	MDB_val k = store_key_expiry(buf, at_ms, id);
+
+	return store_err(mdb_del(tx->txn, tx->st->expiry, &k, NULL));
+}
+
+/*
+ * collect_active_vns() - append to *used the numbers @party holds in an
+ * active session: the "party NUL" range of the pair index.
+ */
+static int collect_active_vns(struct store_txn *tx, const char *party,
+			      char (**used)[E164_SIZE], size_t *n,
+			      size_t *cap)
+{
+	char buf[PAIR_KEY_SIZE];
+	MDB_val k = store_key_pair(buf, party, "");
+	size_t plen = k.mv_size;
+	MDB_cursor *cur;
+	MDB_val v;
+	int rc;
+
+	rc = store_err(mdb_cursor_open(tx->txn, tx->st->pair, &cur));
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size > plen &&
+	       !memcmp(k.mv_data, buf, plen)) {
+		struct rec_pair p;
+		size_t len = k.mv_size - plen;
+
+		if (v.mv_size != sizeof(p) || len >= E164_SIZE) {
+			rc = EIO;
+			break;
+		}
+		memcpy(&p, v.mv_data, sizeof(p));
+		if (p.status == SESSION_ACTIVE) {
+			if (*n == *cap) {
+				size_t ncap = *cap ? *cap * 2 : 16;
+				void *nu = realloc(*used, ncap * E164_SIZE);
+
+				if (!nu) {
+					rc = ENOMEM;
+					break;
+				}
+				*used = nu;
+				*cap = ncap;
+			}
+			memcpy((*used)[*n], (char *)k.mv_data + plen, len);
+			(*used)[*n][len] = '\0';
+			(*n)++;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND || rc == 0)
+		return 0;
+	return store_err(rc);
+}
+
+static int cmp_e164(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int new_id(int64_t now_ms, uint8_t id[STORE_ID_LEN])
+{
+	uint64_t t = now_ms < 0 ? 0 : (uint64_t)now_ms;
+	int i;
+
+	/* 48-bit time first: ids sort by creation, so listing is in order */
+	for (i = 5; i >= 0; i--) {
+		id[i] = (uint8_t)t;
+		t >>= 8;
+	}
+	if (getrandom(id + 6, STORE_ID_LEN - 6, 0) != STORE_ID_LEN - 6)
+		return EIO;
+	return 0;
+}
+
+/* ---- create ---- */
+
+int store_session_create(struct store_txn *tx, const struct session_params *p,
+			 int64_t now_ms, struct session *out)
+{
+	char (*used)[E164_SIZE] = NULL;
+	size_t n_used = 0, cap = 0;
+	struct session s;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	if (!e164_valid(p->party_a) || !e164_valid(p->party_b) ||
+	    p->ttl_ms <= 0 || (p->vn && p->vn[0] && !e164_valid(p->vn)))
+		return EINVAL;
+	if (!strcmp(p->party_a, p->party_b))
+		return EINVAL;
+
+	rc = store_expire_due(tx, now_ms, UINT32_MAX, NULL);
+	if (rc)
+		goto out;
+
+	rc = collect_active_vns(tx, p->party_a, &used, &n_used, &cap);
+	if (!rc)
+		rc = collect_active_vns(tx, p->party_b, &used, &n_used, &cap);
+	if (rc)
+		goto out;
+	if (n_used)
+		qsort(used, n_used, E164_SIZE, cmp_e164);
+
+	if (p->vn && p->vn[0]) {
+		MDB_val k = { strlen(p->vn), (void *)p->vn };
+		MDB_val v;
+
+		rc = store_err(mdb_get(tx->txn, tx->st->pool, &k, &v));
+		if (rc)
+			goto out;	/* ENOENT: not a pool number */
+		if (n_used &&
+		    bsearch(p->vn, used, n_used, E164_SIZE, cmp_e164)) {
+			rc = EEXIST;
+			goto out;
+		}
+		strcpy(s.vn, p->vn);
+	} else {
+		rc = store_pool_pick(tx, used, n_used, s.vn);
+		if (rc)
+			goto out;
+	}
+
+	rc = new_id(now_ms, s.id);
+	if (rc)
+		goto out;
+	strcpy(s.party_a, p->party_a);
+	strcpy(s.party_b, p->party_b);
+	s.status = SESSION_ACTIVE;
+	s.created_at_ms = now_ms;
+	s.expires_at_ms = now_ms + p->ttl_ms;
+	s.call_time_limit_s = p->call_time_limit_s;
+	s.record = p->record;
+	/* borrowed for session_put(); duplicated for *out below */
+	s.callback_url = (char *)p->callback_url;
+	s.metadata = (char *)p->metadata;
+
+	rc = session_put(tx, &s);
+	if (!rc)
+		rc = pair_put(tx, s.party_a, s.vn, s.id, SESSION_ACTIVE);
+	if (!rc)
+		rc = pair_put(tx, s.party_b, s.vn, s.id, SESSION_ACTIVE);
+	if (!rc)
+		rc = idx_put(tx, tx->st->party, s.party_a, s.id);
+	if (!rc)
+		rc = idx_put(tx, tx->st->party, s.party_b, s.id);
+	if (!rc)
+		rc = idx_put(tx, tx->st->vn, s.vn, s.id);
+	if (!rc)
+		rc = expiry_put(tx, s.expires_at_ms, s.id);
+	if (!rc)
+		rc = store_pool_adjust(tx, s.vn, +1);
+	if (!rc)
+		rc = store_meta_add(tx, "active", 1);
+	if (!rc)
+		rc = store_meta_add(tx, "total", 1);
+	if (rc)
+		goto out;
+
+	s.callback_url = NULL;
+	s.metadata = NULL;
+	if (p->callback_url && !(s.callback_url = strdup(p->callback_url)))
+		rc = ENOMEM;
+	if (!rc && p->metadata && !(s.metadata = strdup(p->metadata)))
+		rc = ENOMEM;
+	if (rc) {
+		session_clear(&s);
+		goto out;
+	}
+	*out = s;
+ out:
+	free(used);
+	return rc;
+}
+
+/* ---- end: close and expire ---- */
+
+/*
+ * session_end() - move the active session @s to @status: record, pair
+ * entries (kept, as history, so a call to an ended pair can be told from
+ * an unknown one), expiry index, pool slot, counters.
+ * @s carries its strings, since the record is rewritten whole.
+ */
+static int session_end(struct store_txn *tx, struct session *s,
+		       enum session_status status, int64_t at_ms)
+{
+	int64_t expires_at_ms = s->expires_at_ms;
+	int rc;
+
+	s->status = status;
+	s->ended_at_ms = at_ms;
+	rc = session_put(tx, s);
+	if (!rc)
+		rc = pair_put(tx, s->party_a, s->vn, s->id, status);
+	if (!rc)
+		rc = pair_put(tx, s->party_b, s->vn, s->id, status);
+	if (!rc)
+		rc = expiry_del(tx, expires_at_ms, s->id);
+	if (!rc)
+		rc = store_pool_adjust(tx, s->vn, -1);
+	if (!rc)
+		rc = store_meta_add(tx, "active", -1);
+	if (!rc && status == SESSION_EXPIRED)
+		rc = store_meta_add(tx, "expiries", 1);
+	return rc;
+}
+
+int store_expire_due(struct store_txn *tx, int64_t now_ms, unsigned max,
+		     unsigned *n)
+{
+	unsigned done = 0;
+	int rc = 0;
+
+	/*
+	 * Re-open the cursor each round: session_end() deletes the very key
+	 * we stand on, and a fresh MDB_FIRST is one page walk anyway.
+	 */
+	while (done < max) {
+		uint8_t id[STORE_ID_LEN];
+		struct session s;
+		MDB_cursor *cur;
+		MDB_val k, v;
+		int64_t at = 0;
+
+		rc = store_err(mdb_cursor_open(tx->txn, tx->st->expiry, &cur));
+		if (rc)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc == 0 && k.mv_size == EXPIRY_KEY_SIZE) {
+			at = store_key_expiry_at(&k);
+			memcpy(id, (uint8_t *)k.mv_data + 8, STORE_ID_LEN);
+		} else if (rc == 0) {
+			rc = EIO;
+		}
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = store_err(rc);
+			break;
+		}
+		if (at > now_ms)
+			break;
+
+		rc = session_read(tx->txn, tx->st, id, &s, true);
+		if (rc == 0 && s.status != SESSION_ACTIVE)
+			rc = EIO;	/* only active sessions are indexed */
+		if (rc == 0)
+			rc = session_end(tx, &s, SESSION_EXPIRED,
+					 s.expires_at_ms);
+		session_clear(&s);
+		if (rc)
+			break;
+		done++;
+	}
+	if (n)
+		*n = done;
+	return rc;
+}
+
+int store_session_close(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
+			int64_t now_ms, struct session *out)
+{
+	struct session s;
+	int rc;
+
+	rc = store_expire_due(tx, now_ms, UINT32_MAX, NULL);
+	if (rc)
+		return rc;
+	rc = session_read(tx->txn, tx->st, id, &s, true);
+	if (rc)
+		return rc;
+	if (s.status != SESSION_ACTIVE) {
+		*out = s;
+		return EALREADY;
+	}
+	rc = session_end(tx, &s, SESSION_CLOSED, now_ms);
+	if (rc) {
+		session_clear(&s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
+			 const struct session_patch *patch, int64_t now_ms,
+			 struct session *out)
+{
+	struct session s;
+	int rc;
+
+	if (patch->set_expires_at && patch->expires_at_ms <= now_ms)
+		return EINVAL;
+	rc = store_expire_due(tx, now_ms, UINT32_MAX, NULL);
+	if (rc)
+		return rc;
+	rc = session_read(tx->txn, tx->st, id, &s, true);
+	if (rc)
+		return rc;
+	if (s.status != SESSION_ACTIVE) {
+		rc = EALREADY;
+		goto fail;
+	}
+	if (patch->set_expires_at && patch->expires_at_ms != s.expires_at_ms) {
+		rc = expiry_del(tx, s.expires_at_ms, s.id);
+		if (!rc)
+			rc = expiry_put(tx, patch->expires_at_ms, s.id);
+		if (rc)
+			goto fail;
+		s.expires_at_ms = patch->expires_at_ms;
+	}
+	if (patch->set_call_time_limit)
+		s.call_time_limit_s = patch->call_time_limit_s;
+	if (patch->set_record)
+		s.record = patch->record;
+	if (patch->set_callback_url) {
+		free(s.callback_url);
+		s.callback_url = NULL;
+		if (patch->callback_url &&
+		    !(s.callback_url = strdup(patch->callback_url))) {
+			rc = ENOMEM;
+			goto fail;
+		}
+	}
+	rc = session_put(tx, &s);
+	if (rc)
+		goto fail;
+	*out = s;
+	return 0;
+ fail:
+	session_clear(&s);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+int store_lookup(struct store_reader *r, const char *caller, const char *vn,
+		 int64_t now_ms, struct session *out)
+{
+	char buf[PAIR_KEY_SIZE];
+	MDB_val k, v;
+	struct rec_pair p;
+	int rc;
+
+	if (strnlen(caller, E164_SIZE) >= E164_SIZE ||
+	    strnlen(vn, E164_SIZE) >= E164_SIZE)
+		return ENOENT;	/* no stored number is that long */
+	k = store_key_pair(buf, caller, vn);
+
+	rc = store_reader_begin(r);
+	if (rc)
+		return rc;
+	rc = mdb_get(r->txn, r->st->pair, &k, &v);
+	if (rc) {
+		rc = store_err(rc);
+		goto out;
+	}
+	if (v.mv_size != sizeof(p)) {
+		rc = EIO;
+		goto out;
+	}
+	memcpy(&p, v.mv_data, sizeof(p));
+	rc = session_read(r->txn, r->st, p.id, out, false);
+	if (rc)
+		goto out;
+	apply_clock(out, now_ms);
+	if (out->status != SESSION_ACTIVE)
+		rc = ESTALE;
+ out:
+	store_reader_end(r);
+	return rc;
+}
+
+int store_session_get(struct store_reader *r, const uint8_t id[STORE_ID_LEN],
+		      int64_t now_ms, struct session *out)
+{
+	int rc;
+
+	rc = store_reader_begin(r);
+	if (rc)
+		return rc;
+	rc = session_read(r->txn, r->st, id, out, true);
+	store_reader_end(r);
+	if (rc == 0)
+		apply_clock(out, now_ms);
+	return rc;
+}
+
+static bool filter_match(const struct session_filter *f,
+			 const struct session *s)
+{
+	if (f->party && strcmp(f->party, s->party_a) &&
+	    strcmp(f->party, s->party_b))
+		return false;
+	if (f->vn && strcmp(f->vn, s->vn))
+		return false;
+	if (f->by_status && f->status != s->status)
+		return false;
+	return true;
+}
+
+/*
+ * store_session_list() walks the narrowest index the filter allows: the
+ * party index ("party NUL id"), the vn index ("vn NUL id") or the sessions
+ * themselves, all in id order, starting just after the cursor's id.
+ */
+int store_session_list(struct store_reader *r, const struct session_filter *f,
+		       int64_t now_ms, session_list_h *h, void *arg,
+		       bool *more)
+{
+	char buf[IDX_KEY_SIZE];
+	const char *prefix_str = f->party ? f->party : f->vn;
+	MDB_dbi dbi;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	size_t plen = 0;
+	unsigned found = 0;
+	int rc;
+
+	*more = false;
+	if (f->limit == 0)
+		return EINVAL;
+	if (prefix_str) {
+		if (strnlen(prefix_str, E164_SIZE) >= E164_SIZE)
+			return 0;	/* matches nothing */
+		dbi = f->party ? r->st->party : r->st->vn;
+		k = store_key_idx(buf, prefix_str,
+				  f->has_cursor ? f->after : NULL);
+		plen = strlen(prefix_str) + 1;
+	} else {
+		dbi = r->st->sessions;
+		memcpy(buf, f->after, STORE_ID_LEN);
+		k.mv_data = buf;
+		k.mv_size = f->has_cursor ? STORE_ID_LEN : 0;
+	}
+
+	rc = store_reader_begin(r);
+	if (rc)
+		return rc;
+	rc = store_err(mdb_cursor_open(r->txn, dbi, &cur));
+	if (rc)
+		goto out;
+	if (k.mv_size)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	else
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	/* the cursor's own id was on the previous page */
+	if (rc == 0 && f->has_cursor && k.mv_size >= STORE_ID_LEN &&
+	    !memcmp((char *)k.mv_data + k.mv_size - STORE_ID_LEN, f->after,
+		    STORE_ID_LEN))
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+
+	while (rc == 0) {
+		const uint8_t *id;
+		struct session s;
+
+		if (prefix_str) {
+			if (k.mv_size != plen + STORE_ID_LEN ||
+			    memcmp(k.mv_data, buf, plen))
+				break;	/* past this party's (or vn's) range */
+			id = (const uint8_t *)k.mv_data + plen;
+			rc = session_read(r->txn, r->st, id, &s, true);
+		} else {
+			if (k.mv_size != STORE_ID_LEN) {
+				rc = EIO;
+				break;
+			}
+			id = k.mv_data;
+			rc = store_session_decode(&v, &s, true);
+			memcpy(s.id, id, STORE_ID_LEN);
+		}
+		if (rc)
+			break;
+		apply_clock(&s, now_ms);
+		if (filter_match(f, &s)) {
+			if (found == f->limit) {
+				*more = true;
+				session_clear(&s);
+				break;
+			}
+			found++;
+			if (h(&s, arg)) {
+				session_clear(&s);
+				break;
+			}
+		}
+		session_clear(&s);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+ out:
+	if (cur)
+		mdb_cursor_close(cur);
+	store_reader_end(r);
+	return rc;
+}
+
+int store_next_expiry(struct store_reader *r, int64_t *at_ms)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = store_reader_begin(r);
+	if (rc)
+		return rc;
+	rc = store_err(mdb_cursor_open(r->txn, r->st->expiry, &cur));
+	if (rc)
+		goto out;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	mdb_cursor_close(cur);
+	if (rc) {
+		rc = store_err(rc);
+		goto out;
+	}
+	if (k.mv_size != EXPIRY_KEY_SIZE) {
+		rc = EIO;
+		goto out;
+	}
+	*at_ms = store_key_expiry_at(&k);
+ out:
+	store_reader_end(r);
+	return rc;
+}
