@@ -236,47 +236,37 @@ int session_status_parse(const char *s, enum session_status *out)
 	return EINVAL;
 }
 
-/* ---- keys ---- */
+/* ---- numbers and keys ---- */
 
-/* Copy a NUL-terminated E.164-sized string, NUL included; returns length. */
-static size_t put_str(char *dst, const char *s)
+int store_num_pack(const char *e164, uint64_t *out)
 {
-	size_t n = strnlen(s, E164_SIZE - 1);
+	uint64_t n = 0;
+	const char *p;
 
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-	return n + 1;
+	if (!e164_valid(e164))
+		return EINVAL;
+	for (p = e164 + 1; *p; p++)
+		n = n * 10 + (uint64_t)(*p - '0');
+	*out = n;
+	return 0;
 }
 
-MDB_val store_key_pair(char buf[PAIR_KEY_SIZE], const char *party,
-		       const char *vn)
+void store_num_unpack(uint64_t n, char out[E164_SIZE])
 {
-	size_t n = put_str(buf, party);
-	MDB_val k;
+	char digits[E164_SIZE];
+	int i = 0, j;
 
-	/* no NUL after vn: "party NUL vn" is the whole key */
-	n += put_str(buf + n, vn) - 1;
-	k.mv_data = buf;
-	k.mv_size = n;
-	return k;
+	do {
+		digits[i++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n && i < E164_SIZE - 2);
+	out[0] = '+';
+	for (j = 0; j < i; j++)
+		out[1 + j] = digits[i - 1 - j];
+	out[1 + i] = '\0';
 }
 
-MDB_val store_key_idx(char buf[IDX_KEY_SIZE], const char *s,
-		      const uint8_t id[STORE_ID_LEN])
-{
-	size_t n = put_str(buf, s);
-	MDB_val k;
-
-	if (id) {
-		memcpy(buf + n, id, STORE_ID_LEN);
-		n += STORE_ID_LEN;
-	}
-	k.mv_data = buf;
-	k.mv_size = n;
-	return k;
-}
-
-static void be64_put(uint8_t *p, uint64_t v)
+void store_be64_put(uint8_t *p, uint64_t v)
 {
 	int i;
 
@@ -286,41 +276,73 @@ static void be64_put(uint8_t *p, uint64_t v)
 	}
 }
 
+uint64_t store_be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+MDB_val store_key_pair(uint8_t buf[PAIR_KEY_SIZE], uint64_t party,
+		       uint64_t vn)
+{
+	MDB_val k = { PAIR_KEY_SIZE, buf };
+
+	store_be64_put(buf, party);
+	store_be64_put(buf + 8, vn);
+	return k;
+}
+
+MDB_val store_key_idx(uint8_t buf[IDX_KEY_SIZE], uint64_t num,
+		      const uint8_t id[STORE_ID_LEN])
+{
+	MDB_val k = { 8, buf };
+
+	store_be64_put(buf, num);
+	if (id) {
+		memcpy(buf + 8, id, STORE_ID_LEN);
+		k.mv_size = IDX_KEY_SIZE;
+	}
+	return k;
+}
+
 MDB_val store_key_expiry(uint8_t buf[EXPIRY_KEY_SIZE], int64_t at_ms,
 			 const uint8_t id[STORE_ID_LEN])
 {
-	MDB_val k;
+	MDB_val k = { EXPIRY_KEY_SIZE, buf };
 
 	/* times before 1970 never occur; clamp so the sort stays right */
-	be64_put(buf, at_ms < 0 ? 0 : (uint64_t)at_ms);
+	store_be64_put(buf, at_ms < 0 ? 0 : (uint64_t)at_ms);
 	memcpy(buf + 8, id, STORE_ID_LEN);
-	k.mv_data = buf;
-	k.mv_size = EXPIRY_KEY_SIZE;
 	return k;
 }
 
 int64_t store_key_expiry_at(const MDB_val *k)
 {
-	const uint8_t *p = k->mv_data;
-	uint64_t at = 0;
-	int i;
+	return (int64_t)store_be64_get(k->mv_data);
+}
 
-	for (i = 0; i < 8; i++)
-		at = at << 8 | p[i];
-	return (int64_t)at;
+MDB_val store_key_pool(uint8_t buf[POOL_KEY_SIZE], uint64_t vn)
+{
+	MDB_val k = { POOL_KEY_SIZE, buf };
+
+	store_be64_put(buf, vn);
+	return k;
 }
 
 MDB_val store_key_pool_use(uint8_t buf[POOL_USE_KEY_SIZE], uint32_t count,
-			   const char *vn)
+			   uint64_t vn)
 {
-	MDB_val k;
+	MDB_val k = { POOL_USE_KEY_SIZE, buf };
 
 	buf[0] = (uint8_t)(count >> 24);
 	buf[1] = (uint8_t)(count >> 16);
 	buf[2] = (uint8_t)(count >> 8);
 	buf[3] = (uint8_t)count;
-	k.mv_data = buf;
-	k.mv_size = 4 + put_str((char *)buf + 4, vn) - 1;
+	store_be64_put(buf + 4, vn);
 	return k;
 }
 

@@ -60,10 +60,22 @@ struct rec_session {
 	uint32_t metadata_len;
 };
 
-/* A pair value: which session the pair (party, vn) belongs to. */
+/*
+ * A pair value: everything call routing needs, so that a lookup is one
+ * B-tree descent. It duplicates fields of the session record, and every
+ * change to a session rewrites both of its pair values (pairs_put()).
+ */
 struct rec_pair {
 	uint8_t id[STORE_ID_LEN];
+	uint64_t other;			/* the other party, packed */
+	int64_t created_at_ms;
+	int64_t expires_at_ms;
+	int64_t ended_at_ms;
+	uint32_t call_time_limit_s;
 	uint8_t status;
+	uint8_t record;
+	uint8_t caller_is_a;		/* the key's party is party_a */
+	uint8_t pad;
 };
 
 /* A pool value. */
@@ -74,26 +86,49 @@ struct rec_pool {
 	int64_t added_at_ms;
 };
 
-/* Keys: "party NUL vn", "party NUL id", be64(ms) id, be32(count) vn. */
-#define PAIR_KEY_SIZE (2 * E164_SIZE)
-#define IDX_KEY_SIZE (E164_SIZE + STORE_ID_LEN)
+/*
+ * Numbers in keys are packed: the digits of an E.164 number as one
+ * integer (at most 15 digits < 2^50, and E.164 never starts with 0, so
+ * the packing is one-to-one), stored big-endian so keys sort by number.
+ * An 8-byte key part instead of a 17-byte string makes pages denser and
+ * compares cheaper: that is what keeps a lookup in the cache.
+ *
+ *   pair      be64(party) be64(vn)        16 bytes
+ *   party/vn  be64(number) id             24 bytes
+ *   expiry    be64(ms) id                 24 bytes
+ *   pool      be64(vn)                     8 bytes
+ *   pool_use  be32(count) be64(vn)        12 bytes
+ */
+#define PAIR_KEY_SIZE 16
+#define IDX_KEY_SIZE (8 + STORE_ID_LEN)
 #define EXPIRY_KEY_SIZE (8 + STORE_ID_LEN)
-#define POOL_USE_KEY_SIZE (4 + E164_SIZE)
+#define POOL_KEY_SIZE 8
+#define POOL_USE_KEY_SIZE 12
+
+/* store_num_pack() - "+14155550100" to 14155550100; EINVAL if not E.164. */
+int store_num_pack(const char *e164, uint64_t *out);
+/* store_num_unpack() - the reverse, into @out. */
+void store_num_unpack(uint64_t n, char out[E164_SIZE]);
+
+void store_be64_put(uint8_t *p, uint64_t v);
+uint64_t store_be64_get(const uint8_t *p);
 
 /* store_err() - an LMDB return code as an errno. */
 int store_err(int rc);
 
-/* Build a key into buf, return its MDB_val. Strings must be E.164-sized. */
-MDB_val store_key_pair(char buf[PAIR_KEY_SIZE], const char *party,
-		       const char *vn);
-MDB_val store_key_idx(char buf[IDX_KEY_SIZE], const char *s,
+/* Build a key into buf and return its MDB_val. */
+MDB_val store_key_pair(uint8_t buf[PAIR_KEY_SIZE], uint64_t party,
+		       uint64_t vn);
+/* @id NULL: the 8-byte prefix alone, to seek to a number's range */
+MDB_val store_key_idx(uint8_t buf[IDX_KEY_SIZE], uint64_t num,
 		      const uint8_t id[STORE_ID_LEN]);
 MDB_val store_key_expiry(uint8_t buf[EXPIRY_KEY_SIZE], int64_t at_ms,
 			 const uint8_t id[STORE_ID_LEN]);
-/* store_key_expiry_at() - the time of an expiry key (24 bytes). */
+/* store_key_expiry_at() - the time of an expiry key. */
 int64_t store_key_expiry_at(const MDB_val *k);
+MDB_val store_key_pool(uint8_t buf[POOL_KEY_SIZE], uint64_t vn);
 MDB_val store_key_pool_use(uint8_t buf[POOL_USE_KEY_SIZE], uint32_t count,
-			   const char *vn);
+			   uint64_t vn);
 
 /* Reader transactions: begin renews, end resets (never aborts). */
 int store_reader_begin(struct store_reader *r);
@@ -105,13 +140,15 @@ int store_meta_get(MDB_txn *txn, struct store *st, const char *name,
 		   uint64_t *out);
 
 /* Pool slot accounting (store_pool.c). */
-int store_pool_adjust(struct store_txn *tx, const char *vn, int delta);
+int store_pool_adjust(struct store_txn *tx, uint64_t vn, int delta);
 /*
- * store_pool_pick() - the least-used pool number not in @used (sorted
- * array of @n_used E.164 strings). ENOSPC when every number is excluded.
+ * store_pool_pick() - the least-used pool number not in @used (a sorted
+ * array of @n_used packed numbers). ENOSPC when every number is excluded.
  */
-int store_pool_pick(struct store_txn *tx, char (*used)[E164_SIZE],
-		    size_t n_used, char out[E164_SIZE]);
+int store_pool_pick(struct store_txn *tx, const uint64_t *used,
+		    size_t n_used, uint64_t *out);
+/* store_pool_exists() - 0 when @vn is a pool number, else ENOENT. */
+int store_pool_exists(struct store_txn *tx, uint64_t vn);
 
 /* Decode a sessions value; strings are duplicated only if @with_strings. */
 int store_session_decode(const MDB_val *v, struct session *out,

@@ -13,10 +13,11 @@
 
 #include "store_internal.h"
 
-static int pool_read(MDB_txn *txn, struct store *st, const char *vn,
+static int pool_read(MDB_txn *txn, struct store *st, uint64_t vn,
 		     struct rec_pool *out)
 {
-	MDB_val k = { strlen(vn), (void *)vn };
+	uint8_t buf[POOL_KEY_SIZE];
+	MDB_val k = store_key_pool(buf, vn);
 	MDB_val v;
 	int rc;
 
@@ -29,16 +30,17 @@ static int pool_read(MDB_txn *txn, struct store *st, const char *vn,
 	return 0;
 }
 
-static int pool_write(struct store_txn *tx, const char *vn,
+static int pool_write(struct store_txn *tx, uint64_t vn,
 		      const struct rec_pool *p)
 {
-	MDB_val k = { strlen(vn), (void *)vn };
+	uint8_t buf[POOL_KEY_SIZE];
+	MDB_val k = store_key_pool(buf, vn);
 	MDB_val v = { sizeof(*p), (void *)p };
 
 	return store_err(mdb_put(tx->txn, tx->st->pool, &k, &v, 0));
 }
 
-static int pool_use_put(struct store_txn *tx, uint32_t count, const char *vn)
+static int pool_use_put(struct store_txn *tx, uint32_t count, uint64_t vn)
 {
 	uint8_t buf[POOL_USE_KEY_SIZE];
 	MDB_val k = store_key_pool_use(buf, count, vn);
@@ -47,7 +49,7 @@ static int pool_use_put(struct store_txn *tx, uint32_t count, const char *vn)
 	return store_err(mdb_put(tx->txn, tx->st->pool_use, &k, &v, 0));
 }
 
-static int pool_use_del(struct store_txn *tx, uint32_t count, const char *vn)
+static int pool_use_del(struct store_txn *tx, uint32_t count, uint64_t vn)
 {
 	uint8_t buf[POOL_USE_KEY_SIZE];
 	MDB_val k = store_key_pool_use(buf, count, vn);
@@ -55,15 +57,23 @@ static int pool_use_del(struct store_txn *tx, uint32_t count, const char *vn)
 	return store_err(mdb_del(tx->txn, tx->st->pool_use, &k, NULL));
 }
 
+int store_pool_exists(struct store_txn *tx, uint64_t vn)
+{
+	struct rec_pool p;
+
+	return pool_read(tx->txn, tx->st, vn, &p);
+}
+
 int store_pool_add(struct store_txn *tx, const char *vn, const char *country,
 		   int64_t now_ms)
 {
 	struct rec_pool p;
+	uint64_t num;
 	int rc;
 
-	if (!e164_valid(vn))
+	if (store_num_pack(vn, &num))
 		return EINVAL;
-	rc = pool_read(tx->txn, tx->st, vn, &p);
+	rc = pool_read(tx->txn, tx->st, num, &p);
 	if (rc == 0)
 		return EEXIST;
 	if (rc != ENOENT)
@@ -73,30 +83,35 @@ int store_pool_add(struct store_txn *tx, const char *vn, const char *country,
 	if (country)
 		strncpy(p.country, country, sizeof(p.country) - 1);
 	p.added_at_ms = now_ms;
-	rc = pool_write(tx, vn, &p);
+	rc = pool_write(tx, num, &p);
 	if (rc)
 		return rc;
-	return pool_use_put(tx, 0, vn);
+	return pool_use_put(tx, 0, num);
 }
 
 int store_pool_remove(struct store_txn *tx, const char *vn, int64_t now_ms)
 {
-	MDB_val k = { strlen(vn), (void *)vn };
+	uint8_t buf[POOL_KEY_SIZE];
 	struct rec_pool p;
+	uint64_t num;
+	MDB_val k;
 	int rc;
 
+	if (store_num_pack(vn, &num))
+		return ENOENT;	/* never a pool number */
 	/* a session past its expiry must not keep its number pinned */
 	rc = store_expire_due(tx, now_ms, UINT32_MAX, NULL);
 	if (rc)
 		return rc;
-	rc = pool_read(tx->txn, tx->st, vn, &p);
+	rc = pool_read(tx->txn, tx->st, num, &p);
 	if (rc)
 		return rc;
 	if (p.active > 0)
 		return EBUSY;
-	rc = pool_use_del(tx, p.active, vn);
+	rc = pool_use_del(tx, p.active, num);
 	if (rc)
 		return rc;
+	k = store_key_pool(buf, num);
 	return store_err(mdb_del(tx->txn, tx->st->pool, &k, NULL));
 }
 
@@ -105,7 +120,7 @@ int store_pool_remove(struct store_txn *tx, const char *vn, int64_t now_ms)
  * A number removed from the pool while in use cannot happen (EBUSY above),
  * so a missing number here means a corrupt store: report EIO.
  */
-int store_pool_adjust(struct store_txn *tx, const char *vn, int delta)
+int store_pool_adjust(struct store_txn *tx, uint64_t vn, int delta)
 {
 	struct rec_pool p;
 	uint32_t old;
@@ -129,17 +144,16 @@ int store_pool_adjust(struct store_txn *tx, const char *vn, int delta)
 	return pool_write(tx, vn, &p);
 }
 
-static bool in_sorted(char (*used)[E164_SIZE], size_t n, const char *vn)
+static bool in_sorted(const uint64_t *used, size_t n, uint64_t vn)
 {
 	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(used[mid], vn);
 
-		if (c == 0)
+		if (used[mid] == vn)
 			return true;
-		if (c < 0)
+		if (used[mid] < vn)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -147,8 +161,8 @@ static bool in_sorted(char (*used)[E164_SIZE], size_t n, const char *vn)
 	return false;
 }
 
-int store_pool_pick(struct store_txn *tx, char (*used)[E164_SIZE],
-		    size_t n_used, char out[E164_SIZE])
+int store_pool_pick(struct store_txn *tx, const uint64_t *used,
+		    size_t n_used, uint64_t *out)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -159,14 +173,13 @@ int store_pool_pick(struct store_txn *tx, char (*used)[E164_SIZE],
 		return rc;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	while (rc == 0) {
-		size_t len = k.mv_size - 4;
-
-		if (k.mv_size > 4 && len < E164_SIZE) {
-			memcpy(out, (char *)k.mv_data + 4, len);
-			out[len] = '\0';
-			if (!in_sorted(used, n_used, out))
-				break;
+		if (k.mv_size != POOL_USE_KEY_SIZE) {
+			rc = EIO;
+			break;
 		}
+		*out = store_be64_get((uint8_t *)k.mv_data + 4);
+		if (!in_sorted(used, n_used, *out))
+			break;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
@@ -179,12 +192,14 @@ int store_pool_get(struct store_reader *r, const char *vn,
 		   struct pool_number *out)
 {
 	struct rec_pool p;
+	uint64_t num;
 	int rc;
 
 	rc = store_reader_begin(r);
 	if (rc)
 		return rc;
-	rc = pool_read(r->txn, r->st, vn, &p);
+	rc = store_num_pack(vn, &num) ? ENOENT :
+	     pool_read(r->txn, r->st, num, &p);
 	store_reader_end(r);
 	if (rc)
 		return rc;
@@ -214,13 +229,13 @@ int store_pool_list(struct store_reader *r, pool_list_h *h, void *arg)
 	while (rc == 0) {
 		struct rec_pool p;
 
-		if (k.mv_size >= E164_SIZE || v.mv_size != sizeof(p)) {
+		if (k.mv_size != POOL_KEY_SIZE || v.mv_size != sizeof(p)) {
 			rc = EIO;
 			goto out;
 		}
 		memcpy(&p, v.mv_data, sizeof(p));
 		memset(&n, 0, sizeof(n));
-		memcpy(n.vn, k.mv_data, k.mv_size);
+		store_num_unpack(store_be64_get(k.mv_data), n.vn);
 		memcpy(n.country, p.country, sizeof(n.country));
 		n.country[STORE_COUNTRY_SIZE - 1] = '\0';
 		n.active = p.active;

@@ -147,27 +147,57 @@ static int session_read(MDB_txn *txn, struct store *st,
 
 /* ---- index helpers ---- */
 
-static int pair_put(struct store_txn *tx, const char *party, const char *vn,
-		    const uint8_t id[STORE_ID_LEN], enum session_status status)
+/* pair_value() - the pair value of @s as seen from party @caller_is_a. */
+static void pair_value(struct rec_pair *p, const struct session *s,
+		       bool caller_is_a, uint64_t other)
 {
-	char buf[PAIR_KEY_SIZE];
-	MDB_val k = store_key_pair(buf, party, vn);
-	struct rec_pair p;
-	MDB_val v = { sizeof(p), &p };
+	memset(p, 0, sizeof(*p));
+	memcpy(p->id, s->id, STORE_ID_LEN);
+	p->other = other;
+	p->created_at_ms = s->created_at_ms;
+	p->expires_at_ms = s->expires_at_ms;
+	p->ended_at_ms = s->ended_at_ms;
+	p->call_time_limit_s = s->call_time_limit_s;
+	p->status = (uint8_t)s->status;
+	p->record = s->record ? 1 : 0;
+	p->caller_is_a = caller_is_a ? 1 : 0;
+}
 
-	memset(&p, 0, sizeof(p));
-	memcpy(p.id, id, STORE_ID_LEN);
-	p.status = (uint8_t)status;
+/*
+ * pairs_put() - write (party_a, vn) and (party_b, vn) from @s. Called on
+ * every change to a session: the pair values copy its routing fields.
+ */
+static int pairs_put(struct store_txn *tx, const struct session *s)
+{
+	uint64_t a, b, vn;
+	uint8_t buf[PAIR_KEY_SIZE];
+	struct rec_pair p;
+	MDB_val k, v = { sizeof(p), &p };
+	int rc;
+
+	if (store_num_pack(s->party_a, &a) || store_num_pack(s->party_b, &b) ||
+	    store_num_pack(s->vn, &vn))
+		return EIO;
+	k = store_key_pair(buf, a, vn);
+	pair_value(&p, s, true, b);
+	rc = mdb_put(tx->txn, tx->st->pair, &k, &v, 0);
+	if (rc)
+		return store_err(rc);
+	k = store_key_pair(buf, b, vn);
+	pair_value(&p, s, false, a);
 	return store_err(mdb_put(tx->txn, tx->st->pair, &k, &v, 0));
 }
 
-static int idx_put(struct store_txn *tx, MDB_dbi dbi, const char *s,
+static int idx_put(struct store_txn *tx, MDB_dbi dbi, const char *num,
 		   const uint8_t id[STORE_ID_LEN])
 {
-	char buf[IDX_KEY_SIZE];
-	MDB_val k = store_key_idx(buf, s, id);
-	MDB_val v = { 0, NULL };
+	uint8_t buf[IDX_KEY_SIZE];
+	MDB_val k, v = { 0, NULL };
+	uint64_t n;
 
+	if (store_num_pack(num, &n))
+		return EINVAL;
+	k = store_key_idx(buf, n, id);
 	return store_err(mdb_put(tx->txn, dbi, &k, &v, 0));
 }
 
@@ -192,15 +222,13 @@ static int expiry_del(struct store_txn *tx, int64_t at_ms,
 
 /*
  * collect_active_vns() - append to *used the numbers @party holds in an
- * active session: the "party NUL" range of the pair index.
+ * active session: the be64(party) range of the pair index.
  */
-static int collect_active_vns(struct store_txn *tx, const char *party,
-			      char (**used)[E164_SIZE], size_t *n,
-			      size_t *cap)
+static int collect_active_vns(struct store_txn *tx, uint64_t party,
+			      uint64_t **used, size_t *n, size_t *cap)
 {
-	char buf[PAIR_KEY_SIZE];
-	MDB_val k = store_key_pair(buf, party, "");
-	size_t plen = k.mv_size;
+	uint8_t buf[IDX_KEY_SIZE];
+	MDB_val k = store_key_idx(buf, party, NULL);
 	MDB_cursor *cur;
 	MDB_val v;
 	int rc;
@@ -209,12 +237,11 @@ static int collect_active_vns(struct store_txn *tx, const char *party,
 	if (rc)
 		return rc;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size > plen &&
-	       !memcmp(k.mv_data, buf, plen)) {
+	while (rc == 0 && k.mv_size == PAIR_KEY_SIZE &&
+	       !memcmp(k.mv_data, buf, 8)) {
 		struct rec_pair p;
-		size_t len = k.mv_size - plen;
 
-		if (v.mv_size != sizeof(p) || len >= E164_SIZE) {
+		if (v.mv_size != sizeof(p)) {
 			rc = EIO;
 			break;
 		}
@@ -222,7 +249,8 @@ static int collect_active_vns(struct store_txn *tx, const char *party,
 		if (p.status == SESSION_ACTIVE) {
 			if (*n == *cap) {
 				size_t ncap = *cap ? *cap * 2 : 16;
-				void *nu = realloc(*used, ncap * E164_SIZE);
+				uint64_t *nu = realloc(*used,
+						       ncap * sizeof(*nu));
 
 				if (!nu) {
 					rc = ENOMEM;
@@ -231,9 +259,8 @@ static int collect_active_vns(struct store_txn *tx, const char *party,
 				*used = nu;
 				*cap = ncap;
 			}
-			memcpy((*used)[*n], (char *)k.mv_data + plen, len);
-			(*used)[*n][len] = '\0';
-			(*n)++;
+			(*used)[(*n)++] =
+				store_be64_get((uint8_t *)k.mv_data + 8);
 		}
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
@@ -243,9 +270,11 @@ static int collect_active_vns(struct store_txn *tx, const char *party,
 	return store_err(rc);
 }
 
-static int cmp_e164(const void *a, const void *b)
+static int cmp_u64(const void *a, const void *b)
 {
-	return strcmp(a, b);
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static int new_id(int64_t now_ms, uint8_t id[STORE_ID_LEN])
@@ -268,45 +297,42 @@ static int new_id(int64_t now_ms, uint8_t id[STORE_ID_LEN])
 int store_session_create(struct store_txn *tx, const struct session_params *p,
 			 int64_t now_ms, struct session *out)
 {
-	char (*used)[E164_SIZE] = NULL;
+	uint64_t *used = NULL;
 	size_t n_used = 0, cap = 0;
+	uint64_t a, b, vn;
 	struct session s;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
-	if (!e164_valid(p->party_a) || !e164_valid(p->party_b) ||
-	    p->ttl_ms <= 0 || (p->vn && p->vn[0] && !e164_valid(p->vn)))
+	if (store_num_pack(p->party_a, &a) || store_num_pack(p->party_b, &b) ||
+	    p->ttl_ms <= 0 || a == b)
 		return EINVAL;
-	if (!strcmp(p->party_a, p->party_b))
+	if (p->vn && p->vn[0] && store_num_pack(p->vn, &vn))
 		return EINVAL;
 
 	rc = store_expire_due(tx, now_ms, UINT32_MAX, NULL);
 	if (rc)
 		goto out;
 
-	rc = collect_active_vns(tx, p->party_a, &used, &n_used, &cap);
+	rc = collect_active_vns(tx, a, &used, &n_used, &cap);
 	if (!rc)
-		rc = collect_active_vns(tx, p->party_b, &used, &n_used, &cap);
+		rc = collect_active_vns(tx, b, &used, &n_used, &cap);
 	if (rc)
 		goto out;
 	if (n_used)
-		qsort(used, n_used, E164_SIZE, cmp_e164);
+		qsort(used, n_used, sizeof(*used), cmp_u64);
 
 	if (p->vn && p->vn[0]) {
-		MDB_val k = { strlen(p->vn), (void *)p->vn };
-		MDB_val v;
-
-		rc = store_err(mdb_get(tx->txn, tx->st->pool, &k, &v));
+		rc = store_pool_exists(tx, vn);
 		if (rc)
 			goto out;	/* ENOENT: not a pool number */
 		if (n_used &&
-		    bsearch(p->vn, used, n_used, E164_SIZE, cmp_e164)) {
+		    bsearch(&vn, used, n_used, sizeof(*used), cmp_u64)) {
 			rc = EEXIST;
 			goto out;
 		}
-		strcpy(s.vn, p->vn);
 	} else {
-		rc = store_pool_pick(tx, used, n_used, s.vn);
+		rc = store_pool_pick(tx, used, n_used, &vn);
 		if (rc)
 			goto out;
 	}
@@ -314,8 +340,9 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 	rc = new_id(now_ms, s.id);
 	if (rc)
 		goto out;
-	strcpy(s.party_a, p->party_a);
-	strcpy(s.party_b, p->party_b);
+	store_num_unpack(a, s.party_a);
+	store_num_unpack(b, s.party_b);
+	store_num_unpack(vn, s.vn);
 	s.status = SESSION_ACTIVE;
 	s.created_at_ms = now_ms;
 	s.expires_at_ms = now_ms + p->ttl_ms;
@@ -327,9 +354,7 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 
 	rc = session_put(tx, &s);
 	if (!rc)
-		rc = pair_put(tx, s.party_a, s.vn, s.id, SESSION_ACTIVE);
-	if (!rc)
-		rc = pair_put(tx, s.party_b, s.vn, s.id, SESSION_ACTIVE);
+		rc = pairs_put(tx, &s);
 	if (!rc)
 		rc = idx_put(tx, tx->st->party, s.party_a, s.id);
 	if (!rc)
@@ -339,7 +364,7 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 	if (!rc)
 		rc = expiry_put(tx, s.expires_at_ms, s.id);
 	if (!rc)
-		rc = store_pool_adjust(tx, s.vn, +1);
+		rc = store_pool_adjust(tx, vn, +1);
 	if (!rc)
 		rc = store_meta_add(tx, "active", 1);
 	if (!rc)
@@ -375,19 +400,20 @@ static int session_end(struct store_txn *tx, struct session *s,
 		       enum session_status status, int64_t at_ms)
 {
 	int64_t expires_at_ms = s->expires_at_ms;
+	uint64_t vn;
 	int rc;
 
+	if (store_num_pack(s->vn, &vn))
+		return EIO;
 	s->status = status;
 	s->ended_at_ms = at_ms;
 	rc = session_put(tx, s);
 	if (!rc)
-		rc = pair_put(tx, s->party_a, s->vn, s->id, status);
-	if (!rc)
-		rc = pair_put(tx, s->party_b, s->vn, s->id, status);
+		rc = pairs_put(tx, s);
 	if (!rc)
 		rc = expiry_del(tx, expires_at_ms, s->id);
 	if (!rc)
-		rc = store_pool_adjust(tx, s->vn, -1);
+		rc = store_pool_adjust(tx, vn, -1);
 	if (!rc)
 		rc = store_meta_add(tx, "active", -1);
 	if (!rc && status == SESSION_EXPIRED)
@@ -516,6 +542,8 @@ int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 		}
 	}
 	rc = session_put(tx, &s);
+	if (!rc)
+		rc = pairs_put(tx, &s);
 	if (rc)
 		goto fail;
 	*out = s;
@@ -530,38 +558,47 @@ int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 int store_lookup(struct store_reader *r, const char *caller, const char *vn,
 		 int64_t now_ms, struct session *out)
 {
-	char buf[PAIR_KEY_SIZE];
-	MDB_val k, v;
+	uint8_t buf[PAIR_KEY_SIZE];
+	uint64_t c, v_num;
 	struct rec_pair p;
+	MDB_val k, v;
 	int rc;
 
-	if (strnlen(caller, E164_SIZE) >= E164_SIZE ||
-	    strnlen(vn, E164_SIZE) >= E164_SIZE)
-		return ENOENT;	/* no stored number is that long */
-	k = store_key_pair(buf, caller, vn);
+	if (store_num_pack(caller, &c) || store_num_pack(vn, &v_num))
+		return ENOENT;	/* no stored number looks like that */
+	k = store_key_pair(buf, c, v_num);
 
 	rc = store_reader_begin(r);
 	if (rc)
 		return rc;
 	rc = mdb_get(r->txn, r->st->pair, &k, &v);
-	if (rc) {
-		rc = store_err(rc);
-		goto out;
-	}
-	if (v.mv_size != sizeof(p)) {
-		rc = EIO;
-		goto out;
-	}
-	memcpy(&p, v.mv_data, sizeof(p));
-	rc = session_read(r->txn, r->st, p.id, out, false);
-	if (rc)
-		goto out;
-	apply_clock(out, now_ms);
-	if (out->status != SESSION_ACTIVE)
-		rc = ESTALE;
- out:
+	if (rc == 0 && v.mv_size == sizeof(p))
+		memcpy(&p, v.mv_data, sizeof(p));
 	store_reader_end(r);
-	return rc;
+	if (rc)
+		return store_err(rc);
+	if (v.mv_size != sizeof(p))
+		return EIO;
+
+	memcpy(out->id, p.id, STORE_ID_LEN);
+	if (p.caller_is_a) {
+		store_num_unpack(c, out->party_a);
+		store_num_unpack(p.other, out->party_b);
+	} else {
+		store_num_unpack(p.other, out->party_a);
+		store_num_unpack(c, out->party_b);
+	}
+	store_num_unpack(v_num, out->vn);
+	out->status = (enum session_status)p.status;
+	out->created_at_ms = p.created_at_ms;
+	out->expires_at_ms = p.expires_at_ms;
+	out->ended_at_ms = p.ended_at_ms;
+	out->call_time_limit_s = p.call_time_limit_s;
+	out->record = p.record != 0;
+	out->callback_url = NULL;
+	out->metadata = NULL;
+	apply_clock(out, now_ms);
+	return out->status == SESSION_ACTIVE ? 0 : ESTALE;
 }
 
 int store_session_get(struct store_reader *r, const uint8_t id[STORE_ID_LEN],
@@ -601,8 +638,9 @@ int store_session_list(struct store_reader *r, const struct session_filter *f,
 		       int64_t now_ms, session_list_h *h, void *arg,
 		       bool *more)
 {
-	char buf[IDX_KEY_SIZE];
+	uint8_t buf[IDX_KEY_SIZE];
 	const char *prefix_str = f->party ? f->party : f->vn;
+	uint64_t num;
 	MDB_dbi dbi;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
@@ -614,12 +652,11 @@ int store_session_list(struct store_reader *r, const struct session_filter *f,
 	if (f->limit == 0)
 		return EINVAL;
 	if (prefix_str) {
-		if (strnlen(prefix_str, E164_SIZE) >= E164_SIZE)
+		if (store_num_pack(prefix_str, &num))
 			return 0;	/* matches nothing */
 		dbi = f->party ? r->st->party : r->st->vn;
-		k = store_key_idx(buf, prefix_str,
-				  f->has_cursor ? f->after : NULL);
-		plen = strlen(prefix_str) + 1;
+		k = store_key_idx(buf, num, f->has_cursor ? f->after : NULL);
+		plen = 8;
 	} else {
 		dbi = r->st->sessions;
 		memcpy(buf, f->after, STORE_ID_LEN);

@@ -444,13 +444,13 @@ static void test_list_pagination(void **state)
 	size_t j, k;
 
 	for (i = 0; i < 8; i++) {
-		snprintf(a, sizeof(a), "+1555000000%d", i);
+		snprintf(a, sizeof(a), "+1555000000%u", (unsigned)i % 10);
 		pool_add(f, a);
 	}
 	/* 30 sessions: party +14155550100 in every third one */
 	for (i = 0; i < 30; i++) {
-		snprintf(a, sizeof(a), "+1415555%04d", i % 3 ? 1000 + i : 100);
-		snprintf(b, sizeof(b), "+1650555%04d", i);
+		snprintf(a, sizeof(a), "+1415555%04u", (unsigned)(i % 3 ? 1000 + i : 100) % 10000);
+		snprintf(b, sizeof(b), "+1650555%04u", (unsigned)i % 10000);
 		assert_int_equal(create(f, a, b, NULL, 60000, T0 + i, &s), 0);
 		if (i % 5 == 0)
 			assert_int_equal(close_id(f, s.id, T0 + i), 0);
@@ -526,8 +526,8 @@ static void test_map_full(void **state)
 	assert_int_equal(store_pool_add(tx, "+15550000001", "", T0), 0);
 	assert_int_equal(store_write_commit(tx), 0);
 	for (i = 0; i < 1000 && !rc; i++) {
-		snprintf(a, sizeof(a), "+1415555%04d", 2000 + i);
-		snprintf(b, sizeof(b), "+1650555%04d", 2000 + i);
+		snprintf(a, sizeof(a), "+1415555%04u", (unsigned)(2000 + i) % 10000);
+		snprintf(b, sizeof(b), "+1650555%04u", (unsigned)(2000 + i) % 10000);
 		p.party_a = a;
 		p.party_b = b;
 		assert_int_equal(store_write_begin(st, NULL, &tx), 0);
