@@ -6,7 +6,9 @@
  * The struct is filled once at start-up on the main thread and then only
  * read, so every thread may read it without locking.
  *
- * Errors name the place: "conf/maskd.conf:12: port_min: not a number".
+ * Errors name the place and the key as section.key:
+ * "conf/maskd.conf:12: rtp.port_min: not a number" (line 0 when the
+ * place is the whole file, e.g. "x.conf:0: api.tokens: required").
  */
 #ifndef MASKD_CONFIG_H
 #define MASKD_CONFIG_H

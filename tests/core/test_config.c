@@ -1,0 +1,833 @@
+/*
+ * test_config.c - the shipped config, every key, and every kind of error
+ * with its "file:line: key:" prefix; CIDR and address parsing.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "maskd/config.h"
+
+#ifndef MASKD_SOURCE_DIR
+#error "MASKD_SOURCE_DIR must name the source tree (tests/CMakeLists.txt)"
+#endif
+
+/* The smallest valid file: one trunk and one token. */
+#define MINIMAL \
+	"[trunk.a]\nsources = 10.0.0.0/8\n[api]\ntokens = secret-token-1\n"
+
+struct tmpconf {
+	char path[64];
+	char err[512];
+	struct config cfg;
+	int rc;
+};
+
+static void tmpconf_write(struct tmpconf *t, const char *text)
+{
+	size_t len = strlen(text);
+	int fd;
+
+	snprintf(t->path, sizeof(t->path), "/tmp/maskd_test_cfg_XXXXXX");
+	fd = mkstemp(t->path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Write @text to a temporary file and config_load() it. */
+static void load_text(struct tmpconf *t, const char *text)
+{
+	tmpconf_write(t, text);
+	memset(t->err, 'X', sizeof(t->err));
+	t->rc = config_load(t->path, &t->cfg, t->err, sizeof(t->err));
+	unlink(t->path);
+}
+
+static void load_ok(struct tmpconf *t, const char *text)
+{
+	load_text(t, text);
+	if (t->rc)
+		fail_msg("config_load: %d: %s", t->rc, t->err);
+	assert_string_equal(t->err, "");
+}
+
+/*
+ * The file must fail with a message starting "PATH:@line: @prefix". The
+ * config is left freed.
+ */
+static void expect_error(const char *text, int line, const char *prefix)
+{
+	struct tmpconf t;
+	char want[256];
+
+	load_text(&t, text);
+	snprintf(want, sizeof(want), "%s:%d: %s", t.path, line, prefix);
+	if (t.rc != EINVAL)
+		fail_msg("rc %d (want EINVAL), err '%s'", t.rc, t.err);
+	if (strncmp(t.err, want, strlen(want)))
+		fail_msg("error '%s'\n  does not start with '%s'", t.err,
+			 want);
+	assert_null(t.cfg.trunks);
+	assert_int_equal(t.cfg.n_trunks, 0);
+	assert_null(t.cfg.api.tokens);
+	assert_int_equal(t.cfg.api.n_tokens, 0);
+	config_free(&t.cfg);
+}
+
+static void assert_cidr(const struct config_cidr *c, int family,
+			const char *addr, unsigned prefix)
+{
+	uint8_t want[16] = { 0 };
+
+	assert_int_equal(c->family, family);
+	assert_int_equal(inet_pton(family, addr, want), 1);
+	assert_memory_equal(c->addr, want, family == AF_INET ? 4 : 16);
+	assert_int_equal(c->prefix, prefix);
+}
+
+/* Every field config_defaults() sets must equal what @cfg holds. */
+static void assert_defaults(const struct config *cfg)
+{
+	struct config d;
+
+	config_defaults(&d);
+	assert_string_equal(cfg->sip.listen.host, d.sip.listen.host);
+	assert_int_equal(cfg->sip.listen.port, d.sip.listen.port);
+	assert_string_equal(cfg->gateway.address.host, d.gateway.address.host);
+	assert_int_equal(cfg->gateway.address.port, d.gateway.address.port);
+	assert_string_equal(cfg->gateway.transport, d.gateway.transport);
+	assert_int_equal(cfg->rtp.port_min, d.rtp.port_min);
+	assert_int_equal(cfg->rtp.port_max, d.rtp.port_max);
+	assert_string_equal(cfg->rtp.advertise, d.rtp.advertise);
+	assert_string_equal(cfg->store.path, d.store.path);
+	assert_int_equal(cfg->store.map_size, d.store.map_size);
+	assert_string_equal(cfg->api.listen.host, d.api.listen.host);
+	assert_int_equal(cfg->api.listen.port, d.api.listen.port);
+	assert_int_equal(cfg->api.max_body, d.api.max_body);
+	assert_int_equal(cfg->session.default_ttl_s, d.session.default_ttl_s);
+	assert_int_equal(cfg->session.max_ttl_s, d.session.max_ttl_s);
+	assert_int_equal(cfg->session.call_time_limit_s,
+			 d.session.call_time_limit_s);
+	assert_int_equal(cfg->session.ring_timeout_s,
+			 d.session.ring_timeout_s);
+	assert_int_equal(cfg->log.level, d.log.level);
+	assert_string_equal(cfg->log.file, d.log.file);
+}
+
+static void test_defaults(void **state)
+{
+	struct config d;
+
+	config_defaults(&d);
+	assert_string_equal(d.sip.listen.host, "127.0.0.1");
+	assert_int_equal(d.sip.listen.port, 5060);
+	assert_string_equal(d.gateway.address.host, "127.0.0.1");
+	assert_int_equal(d.gateway.address.port, 5090);
+	assert_string_equal(d.gateway.transport, "udp");
+	assert_int_equal(d.rtp.port_min, 30000);
+	assert_int_equal(d.rtp.port_max, 40000);
+	assert_string_equal(d.rtp.advertise, "127.0.0.1");
+	assert_string_equal(d.store.path, "var/maskd.lmdb");
+	assert_int_equal(d.store.map_size, 4ULL << 30);
+	assert_string_equal(d.api.listen.host, "127.0.0.1");
+	assert_int_equal(d.api.listen.port, 8080);
+	assert_int_equal(d.api.max_body, 65536);
+	assert_int_equal(d.session.default_ttl_s, 3600);
+	assert_int_equal(d.session.max_ttl_s, 31536000);
+	assert_int_equal(d.session.call_time_limit_s, 0);
+	assert_int_equal(d.session.ring_timeout_s, 60);
+	assert_int_equal(d.log.level, LOG_LVL_INFO);
+	assert_string_equal(d.log.file, "");
+	assert_int_equal(d.n_trunks, 0);
+	assert_int_equal(d.api.n_tokens, 0);
+}
+
+static void test_shipped_conf(void **state)
+{
+	const char *path = MASKD_SOURCE_DIR "/conf/maskd.conf";
+	char err[512] = "";
+	struct config cfg;
+	int rc;
+
+	rc = config_load(path, &cfg, err, sizeof(err));
+	if (rc)
+		fail_msg("%s: %d: %s", path, rc, err);
+
+	/* the shipped file documents the defaults: it must not differ */
+	assert_defaults(&cfg);
+
+	assert_int_equal(cfg.n_trunks, 1);
+	assert_string_equal(cfg.trunks[0].name, "carrier1");
+	assert_int_equal(cfg.trunks[0].n_sources, 1);
+	assert_cidr(&cfg.trunks[0].sources[0], AF_INET, "127.0.0.0", 8);
+	assert_false(cfg.trunks[0].trusted);
+	assert_string_equal(cfg.trunks[0].country_code, "");
+	assert_string_equal(cfg.trunks[0].national_prefix, "");
+
+	assert_int_equal(cfg.api.n_tokens, 1);
+	assert_string_equal(cfg.api.tokens[0], "change-me-please-0001");
+
+	config_free(&cfg);
+	config_free(&cfg);	/* idempotent */
+	assert_null(cfg.trunks);
+	assert_null(cfg.api.tokens);
+}
+
+static void test_minimal(void **state)
+{
+	struct tmpconf t;
+
+	load_ok(&t, MINIMAL);
+	assert_defaults(&t.cfg);
+	assert_int_equal(t.cfg.n_trunks, 1);
+	assert_string_equal(t.cfg.trunks[0].name, "a");
+	assert_cidr(&t.cfg.trunks[0].sources[0], AF_INET, "10.0.0.0", 8);
+	assert_string_equal(t.cfg.api.tokens[0], "secret-token-1");
+	config_free(&t.cfg);
+}
+
+static void test_every_key(void **state)
+{
+	struct tmpconf t;
+	const struct config_trunk *tr;
+
+	load_ok(&t,
+		"; a comment\n"
+		"# another\n"
+		"\n"
+		"[sip]\n"
+		"listen = [::1]:5070\n"
+		"[trunk.carrier-1]   ; inline comment\n"
+		"sources = 192.0.2.7/24 , 2001:db8::1/32,198.51.100.9\n"
+		"trusted = yes\n"
+		"country_code = 44\n"
+		"national_prefix = 0\n"
+		"[trunk.Other_2]\n"
+		"sources: ::ffff:10.0.0.0/104\n"
+		"trusted = off\n"
+		"[gateway]\n"
+		"address = gw.example.net:5080\n"
+		"transport = tcp\n"
+		"[rtp]\n"
+		"port_min = 1024\n"
+		"port_max = 1025\n"
+		"advertise = 2001:db8::10\n"
+		"[store]\n"
+		"path = \"/var/lib/maskd db\"\n"
+		"map_size = 512M\n"
+		"[api]\n"
+		"listen = 0.0.0.0:18080 ; all interfaces\n"
+		"tokens = aaaaaaaa, b!#$%&'()*+-./<>?@[]^_`{|}~\n"
+		"max_body = 1K\n"
+		"[session]\n"
+		"default_ttl = 60\n"
+		"max_ttl = 60\n"
+		"call_time_limit = 7200\n"
+		"ring_timeout = 1\n"
+		"[log]\n"
+		"level = debug\n"
+		"file = /var/log/maskd.log\n");
+
+	assert_string_equal(t.cfg.sip.listen.host, "::1");
+	assert_int_equal(t.cfg.sip.listen.port, 5070);
+
+	assert_int_equal(t.cfg.n_trunks, 2);
+	tr = &t.cfg.trunks[0];
+	assert_string_equal(tr->name, "carrier-1");
+	assert_int_equal(tr->n_sources, 3);
+	assert_cidr(&tr->sources[0], AF_INET, "192.0.2.0", 24);
+	assert_cidr(&tr->sources[1], AF_INET6, "2001:db8::", 32);
+	assert_cidr(&tr->sources[2], AF_INET, "198.51.100.9", 32);
+	assert_true(tr->trusted);
+	assert_string_equal(tr->country_code, "44");
+	assert_string_equal(tr->national_prefix, "0");
+	tr = &t.cfg.trunks[1];
+	assert_string_equal(tr->name, "Other_2");
+	assert_int_equal(tr->n_sources, 1);
+	assert_cidr(&tr->sources[0], AF_INET6, "::ffff:10.0.0.0", 104);
+	assert_false(tr->trusted);
+
+	assert_string_equal(t.cfg.gateway.address.host, "gw.example.net");
+	assert_int_equal(t.cfg.gateway.address.port, 5080);
+	assert_string_equal(t.cfg.gateway.transport, "tcp");
+	assert_int_equal(t.cfg.rtp.port_min, 1024);
+	assert_int_equal(t.cfg.rtp.port_max, 1025);
+	assert_string_equal(t.cfg.rtp.advertise, "2001:db8::10");
+	assert_string_equal(t.cfg.store.path, "/var/lib/maskd db");
+	assert_int_equal(t.cfg.store.map_size, 512ULL << 20);
+	assert_string_equal(t.cfg.api.listen.host, "0.0.0.0");
+	assert_int_equal(t.cfg.api.listen.port, 18080);
+	assert_int_equal(t.cfg.api.n_tokens, 2);
+	assert_string_equal(t.cfg.api.tokens[0], "aaaaaaaa");
+	assert_string_equal(t.cfg.api.tokens[1],
+			    "b!#$%&'()*+-./<>?@[]^_`{|}~");
+	assert_int_equal(t.cfg.api.max_body, 1024);
+	assert_int_equal(t.cfg.session.default_ttl_s, 60);
+	assert_int_equal(t.cfg.session.max_ttl_s, 60);
+	assert_int_equal(t.cfg.session.call_time_limit_s, 7200);
+	assert_int_equal(t.cfg.session.ring_timeout_s, 1);
+	assert_int_equal(t.cfg.log.level, LOG_LVL_DEBUG);
+	assert_string_equal(t.cfg.log.file, "/var/log/maskd.log");
+	config_free(&t.cfg);
+}
+
+static void test_booleans(void **state)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	char text[256];
+	struct tmpconf t;
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(text, sizeof(text), MINIMAL "[trunk.b]\nsources = "
+			 "::1\ntrusted = %s\n", yes[i]);
+		load_ok(&t, text);
+		assert_true(t.cfg.trunks[1].trusted);
+		config_free(&t.cfg);
+
+		snprintf(text, sizeof(text), MINIMAL "[trunk.b]\nsources = "
+			 "::1\ntrusted = %s\n", no[i]);
+		load_ok(&t, text);
+		assert_false(t.cfg.trunks[1].trusted);
+		config_free(&t.cfg);
+	}
+
+	expect_error(MINIMAL "[trunk.b]\nsources = ::1\ntrusted = maybe\n", 7,
+		     "trunk.b.trusted: not a boolean");
+	expect_error(MINIMAL "[trunk.b]\nsources = ::1\ntrusted = YES\n", 7,
+		     "trunk.b.trusted: not a boolean");
+}
+
+static void test_size_suffixes(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t bytes;
+	} ok[] = {
+		{ "4G", 4ULL << 30 },
+		{ "4g", 4ULL << 30 },
+		{ "512M", 512ULL << 20 },
+		{ "1024K", 1ULL << 20 },
+		{ "1M", 1ULL << 20 },
+		{ "1T", 1ULL << 40 },
+		{ "1048576", 1048576 },
+		{ "10995116277760", 10ULL << 40 },
+	};
+	static const char *const bad[] = {
+		"4X", "G", "-1M", "+1M", "1.5G", "4 G", "4GB", "0x100000",
+		"",
+	};
+	char text[256], what[64];
+	struct tmpconf t;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text), MINIMAL "[store]\nmap_size = %s\n",
+			 ok[i].text);
+		load_ok(&t, text);
+		assert_int_equal(t.cfg.store.map_size, ok[i].bytes);
+		config_free(&t.cfg);
+	}
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), MINIMAL "[store]\nmap_size = %s\n",
+			 bad[i]);
+		expect_error(text, 6, "store.map_size: not a size");
+	}
+
+	/* below 1M, and overflowing 64 bits */
+	snprintf(what, sizeof(what), "store.map_size: out of range");
+	expect_error(MINIMAL "[store]\nmap_size = 1023K\n", 6, what);
+	expect_error(MINIMAL "[store]\nmap_size = 1048575\n", 6, what);
+	expect_error(MINIMAL "[store]\nmap_size = 0\n", 6, what);
+	expect_error(MINIMAL "[store]\nmap_size = 16777216T\n", 6, what);
+	expect_error(MINIMAL "[store]\nmap_size = 99999999999999999999\n", 6,
+		     what);
+
+	load_ok(&t, MINIMAL "max_body = 2M\n");
+	assert_int_equal(t.cfg.api.max_body, 2 << 20);
+	config_free(&t.cfg);
+	expect_error(MINIMAL "max_body = 2G\n", 5,
+		     "api.max_body: out of range");
+	expect_error(MINIMAL "max_body = 0\n", 5, "api.max_body: out of range");
+}
+
+static void test_unknown_key(void **state)
+{
+	expect_error(MINIMAL "[sip]\nlisten = 127.0.0.1:5060\nlisen = x\n", 7,
+		     "sip.lisen: unknown key");
+	/* keys are case-sensitive, and known only in their section */
+	expect_error("[sip]\nListen = 127.0.0.1:5060\n", 2,
+		     "sip.Listen: unknown key");
+	expect_error("[trunk.a]\nsources = ::1\ntokens = abcdefgh\n", 3,
+		     "trunk.a.tokens: unknown key");
+	expect_error("listen = 127.0.0.1:5060\n[sip]\n", 1,
+		     "listen: key outside any section");
+}
+
+static void test_unknown_section(void **state)
+{
+	expect_error(MINIMAL "\n[sipp]\nlisten = 127.0.0.1:5060\n", 6,
+		     "sipp: unknown section");
+	expect_error("[SIP]\n", 1, "SIP: unknown section");
+	expect_error("[trunk]\nsources = ::1\n", 1, "trunk: needs a name");
+	expect_error("[trunk.]\n", 1, "trunk.: bad trunk name");
+	expect_error("[trunk.a b]\n", 1, "trunk.a b: bad trunk name");
+	expect_error("[trunk.a.b]\n", 1, "trunk.a.b: bad trunk name");
+	expect_error("[trunk.a0123456789012345678901234567890123456789"
+		     "0123456789012345]\n", 1, "trunk.a01");
+	expect_error(MINIMAL "[sip] extra\n", 5, "sip: text after ']'");
+	expect_error(MINIMAL "[sip\n", 5, "[sip: missing ']'");
+	expect_error(MINIMAL "[sip]\n[gateway]\n[sip]\n", 7,
+		     "sip: duplicate section");
+}
+
+static void test_long_trunk_name(void **state)
+{
+	struct tmpconf t;
+	char text[512], name[64];
+
+	/* 63 characters is allowed, although inih cuts sections at 49 */
+	memset(name, 'n', 63);
+	name[63] = '\0';
+	snprintf(text, sizeof(text), MINIMAL "[trunk.%s]\nsources = ::1\n",
+		 name);
+	load_ok(&t, text);
+	assert_int_equal(t.cfg.n_trunks, 2);
+	assert_string_equal(t.cfg.trunks[1].name, name);
+	config_free(&t.cfg);
+
+	snprintf(text, sizeof(text), MINIMAL "[trunk.%sn]\nsources = ::1\n",
+		 name);
+	expect_error(text, 5, "trunk.nnn");
+}
+
+static void test_bad_port(void **state)
+{
+	expect_error(MINIMAL "[sip]\nlisten = 127.0.0.1:70000\n", 6,
+		     "sip.listen: bad port '70000' (1..65535)");
+	expect_error(MINIMAL "[sip]\nlisten = 127.0.0.1:0\n", 6,
+		     "sip.listen: bad port");
+	expect_error(MINIMAL "[sip]\nlisten = 127.0.0.1:\n", 6,
+		     "sip.listen: bad port");
+	expect_error(MINIMAL "[sip]\nlisten = 127.0.0.1:50a\n", 6,
+		     "sip.listen: bad port");
+	expect_error(MINIMAL "[sip]\nlisten = 127.0.0.1\n", 6,
+		     "sip.listen: '127.0.0.1' has no port");
+	expect_error(MINIMAL "[api]\n", 5, "api: duplicate section");
+	expect_error("[api]\ntokens = abcdefgh\nlisten = ::1:8080\n"
+		     "[trunk.a]\nsources = ::1\n", 3,
+		     "api.listen: IPv6 address needs brackets");
+	expect_error(MINIMAL "[gateway]\naddress = [::1:5090\n", 6,
+		     "gateway.address: '[::1:5090' is not [IPv6]:port");
+	expect_error(MINIMAL "[gateway]\naddress = 300.1.1.1:5090\n", 6,
+		     "gateway.address: '300.1.1.1' is not an IPv4 address");
+	expect_error(MINIMAL "[gateway]\ntransport = tls\n", 6,
+		     "gateway.transport: 'tls' is not udp or tcp");
+}
+
+static void test_missing_tokens(void **state)
+{
+	/* no [api] at all: line 0 */
+	expect_error("[trunk.a]\nsources = ::1\n", 0, "api.tokens: required");
+	/* [api] without tokens: the section's line */
+	expect_error("[trunk.a]\nsources = ::1\n\n[api]\nmax_body = 100\n", 4,
+		     "api.tokens: required");
+	expect_error("[trunk.a]\nsources = ::1\n[api]\ntokens = short\n", 4,
+		     "api.tokens: token 1 is shorter than 8 characters");
+	expect_error("[trunk.a]\nsources = ::1\n[api]\n"
+		     "tokens = abcdefgh,,ijklmnop\n", 4,
+		     "api.tokens: token 2 is shorter");
+	expect_error("[trunk.a]\nsources = ::1\n[api]\n"
+		     "tokens = abcdefgh, ijkl mnop\n", 4,
+		     "api.tokens: token 2 has a character");
+	expect_error("[trunk.a]\nsources = ::1\n[api]\n"
+		     "tokens = abcdefgh\xc3\xa9\n", 4,
+		     "api.tokens: token 1 has a character");
+}
+
+static void test_token_not_in_message(void **state)
+{
+	struct tmpconf t;
+
+	load_text(&t, "[trunk.a]\nsources = ::1\n[api]\n"
+		  "tokens = topsecret-1, s3cr\n");
+	assert_int_equal(t.rc, EINVAL);
+	assert_null(strstr(t.err, "s3cr"));
+	assert_null(strstr(t.err, "topsecret"));
+}
+
+static void test_missing_trunk(void **state)
+{
+	expect_error("[api]\ntokens = abcdefgh\n", 0,
+		     "trunk: at least one [trunk.NAME] section is required");
+	expect_error("", 0, "trunk: at least one");
+	/* a trunk without sources: the trunk's section line */
+	expect_error("[api]\ntokens = abcdefgh\n[trunk.a]\ntrusted = yes\n"
+		     "[trunk.b]\nsources = ::1\n", 3,
+		     "trunk.a.sources: required");
+	expect_error("[api]\ntokens = abcdefgh\n[trunk.a]\nsources = ::1\n"
+		     "[trunk.b]\n", 5, "trunk.b.sources: required");
+}
+
+static void test_bad_cidr(void **state)
+{
+	expect_error("[trunk.a]\nsources = 10.0.0.0/33\n", 2,
+		     "trunk.a.sources: bad CIDR '10.0.0.0/33'");
+	expect_error("[trunk.a]\nsources = 10.0.0.0/8, 300.0.0.1\n", 2,
+		     "trunk.a.sources: bad CIDR '300.0.0.1'");
+	expect_error("[trunk.a]\nsources = ::/129\n", 2,
+		     "trunk.a.sources: bad CIDR '::/129'");
+	expect_error("[trunk.a]\nsources = 10.0.0.0/8,\n", 2,
+		     "trunk.a.sources: empty entry");
+	expect_error("[trunk.a]\nsources =\n", 2,
+		     "trunk.a.sources: empty entry");
+	expect_error("[trunk.a]\nsources = carrier.example.com\n", 2,
+		     "trunk.a.sources: bad CIDR");
+	expect_error("[trunk.a]\nsources = ::1\ncountry_code = 0044\n", 3,
+		     "trunk.a.country_code: not a country code");
+	expect_error("[trunk.a]\nsources = ::1\nnational_prefix = 0x\n", 3,
+		     "trunk.a.national_prefix: not a national prefix");
+}
+
+static void test_duplicate_trunk(void **state)
+{
+	expect_error(MINIMAL "[trunk.b]\nsources = ::1\n\n[trunk.a]\n"
+		     "sources = ::2\n", 8, "trunk.a: duplicate trunk name");
+}
+
+static void test_duplicate_key(void **state)
+{
+	expect_error(MINIMAL "[rtp]\nport_min = 30000\nport_min = 30002\n", 7,
+		     "rtp.port_min: duplicate key");
+	expect_error("[trunk.a]\nsources = ::1\nsources = ::2\n", 3,
+		     "trunk.a.sources: duplicate key");
+}
+
+static void test_rtp_ports(void **state)
+{
+	expect_error(MINIMAL "[rtp]\nport_min = 30001\n", 6,
+		     "rtp.port_min: must be even");
+	expect_error(MINIMAL "[rtp]\nport_min = 1022\n", 6,
+		     "rtp.port_min: out of range 1024..65535");
+	expect_error(MINIMAL "[rtp]\nport_max = 65536\n", 6,
+		     "rtp.port_max: out of range 1024..65535");
+	expect_error(MINIMAL "[rtp]\nport_min = -2\n", 6,
+		     "rtp.port_min: not a number");
+	expect_error(MINIMAL "[rtp]\nport_min = 30000x\n", 6,
+		     "rtp.port_min: not a number");
+	expect_error(MINIMAL "[rtp]\nport_min = \n", 6,
+		     "rtp.port_min: not a number");
+	/* min not below max: blamed on whichever key the file sets */
+	expect_error(MINIMAL "[rtp]\nport_min = 20000\nport_max = 20000\n", 7,
+		     "rtp.port_max: must be above rtp.port_min (20000)");
+	expect_error(MINIMAL "[rtp]\nport_min = 50000\n", 6,
+		     "rtp.port_min: must be below rtp.port_max (40000)");
+	expect_error(MINIMAL "[rtp]\nadvertise = localhost\n", 6,
+		     "rtp.advertise: 'localhost' is not an IP address");
+}
+
+static void test_numbers(void **state)
+{
+	expect_error(MINIMAL "[session]\ndefault_ttl = 0\n", 6,
+		     "session.default_ttl: out of range 1..4294967295");
+	expect_error(MINIMAL "[session]\nmax_ttl = 4294967296\n", 6,
+		     "session.max_ttl: out of range");
+	expect_error(MINIMAL "[session]\nring_timeout = 1h\n", 6,
+		     "session.ring_timeout: not a number");
+	expect_error(MINIMAL "[session]\nmax_ttl = 100\ndefault_ttl = 101\n",
+		     7, "session.default_ttl: out of range 1..100");
+	expect_error(MINIMAL "[session]\nmax_ttl = 100\n", 6,
+		     "session.max_ttl: below session.default_ttl (3600)");
+	expect_error(MINIMAL "[log]\nlevel = verbose\n", 6,
+		     "log.level: 'verbose' is not error, warn, info or debug");
+	expect_error(MINIMAL "[store]\npath =\n", 6, "store.path: empty");
+	expect_error(MINIMAL "[store]\npath = \"\"\n", 6, "store.path: empty");
+}
+
+static void test_line_too_long(void **state)
+{
+	char text[512], value[256];
+	struct tmpconf t;
+	size_t fill;
+
+	/* "file = /" is 8 characters; 198 in all still loads */
+	fill = 198 - 8;
+	memset(value, 'x', fill);
+	value[fill] = '\0';
+	snprintf(text, sizeof(text), MINIMAL "[log]\nfile = /%s\n", value);
+	load_ok(&t, text);
+	assert_int_equal(strlen(t.cfg.log.file), 1 + fill);
+	config_free(&t.cfg);
+
+	/* CRLF line ends do not count */
+	snprintf(text, sizeof(text), MINIMAL "[log]\r\nfile = /%s\r\n", value);
+	load_ok(&t, text);
+	assert_int_equal(strlen(t.cfg.log.file), 1 + fill);
+	config_free(&t.cfg);
+
+	/* 199 would be cut by inih */
+	value[fill] = 'x';
+	value[fill + 1] = '\0';
+	snprintf(text, sizeof(text), MINIMAL "[log]\nfile = /%s\n", value);
+	expect_error(text, 6, "line too long (max 198 characters)");
+
+	/* comments too: inih would read the rest as a key line */
+	memset(value, 'c', 250);
+	value[250] = '\0';
+	snprintf(text, sizeof(text), "; %s\n" MINIMAL, value);
+	expect_error(text, 1, "line too long (max 198 characters)");
+}
+
+static void test_syntax(void **state)
+{
+	expect_error(MINIMAL "[sip]\nlisten\n", 6,
+		     "syntax error");
+	/* inih would glue an indented line to the previous value */
+	expect_error(MINIMAL "[rtp]\nport_min = 30000\n  port_max = 40000\n",
+		     7, "line starts with blanks");
+	expect_error(MINIMAL "[sip]\nlisten = 127.0.0.1:5060\n\t; ok\n"
+		     " x = 1\n", 8, "line starts with blanks");
+	expect_error(MINIMAL "[sip]\n = 127.0.0.1:5060\n", 6,
+		     "line starts with blanks");
+	expect_error(MINIMAL "[sip]\n= 127.0.0.1:5060\n", 6,
+		     "sip.: unknown key");
+}
+
+static void test_bom(void **state)
+{
+	struct tmpconf t;
+
+	load_ok(&t, "\xEF\xBB\xBF" MINIMAL);
+	assert_int_equal(t.cfg.n_trunks, 1);
+	config_free(&t.cfg);
+}
+
+static void test_file_errors(void **state)
+{
+	struct config cfg;
+	char err[256], want[256];
+	char small[16];
+
+	assert_int_equal(config_load("/nonexistent/maskd.conf", &cfg, err,
+				     sizeof(err)), ENOENT);
+	snprintf(want, sizeof(want), "/nonexistent/maskd.conf:0: file: "
+		 "cannot open");
+	assert_memory_equal(err, want, strlen(want));
+	config_free(&cfg);
+
+	/* a directory opens, but cannot be read */
+	assert_int_equal(config_load("/tmp", &cfg, err, sizeof(err)), EISDIR);
+	config_free(&cfg);
+
+	/* a short error buffer is cut, not overrun; none at all is fine */
+	assert_int_equal(config_load("/nonexistent/maskd.conf", &cfg, small,
+				     sizeof(small)), ENOENT);
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+	assert_int_equal(config_load("/nonexistent/maskd.conf", &cfg, NULL, 0),
+			 ENOENT);
+	config_free(NULL);
+}
+
+static void test_cidr_parse(void **state)
+{
+	struct config_cidr c;
+
+	assert_int_equal(config_cidr_parse("10.0.0.0/8", &c), 0);
+	assert_cidr(&c, AF_INET, "10.0.0.0", 8);
+	/* host bits are masked */
+	assert_int_equal(config_cidr_parse("10.1.2.3/8", &c), 0);
+	assert_cidr(&c, AF_INET, "10.0.0.0", 8);
+	assert_int_equal(config_cidr_parse("192.168.1.255/23", &c), 0);
+	assert_cidr(&c, AF_INET, "192.168.0.0", 23);
+	assert_int_equal(config_cidr_parse("203.0.113.9", &c), 0);
+	assert_cidr(&c, AF_INET, "203.0.113.9", 32);
+	assert_int_equal(config_cidr_parse("1.2.3.4/0", &c), 0);
+	assert_cidr(&c, AF_INET, "0.0.0.0", 0);
+	assert_int_equal(config_cidr_parse("2001:db8:abcd::1/33", &c), 0);
+	assert_cidr(&c, AF_INET6, "2001:db8:8000::", 33);
+	assert_int_equal(config_cidr_parse("::1", &c), 0);
+	assert_cidr(&c, AF_INET6, "::1", 128);
+	assert_int_equal(config_cidr_parse("fe80::1/128", &c), 0);
+	assert_cidr(&c, AF_INET6, "fe80::1", 128);
+
+	assert_int_equal(config_cidr_parse("10.0.0.0/33", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("::/129", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("10.0.0.0/", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("10.0.0.0/-1", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("10.0.0.0/+8", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("10.0.0.0/8x", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("10.0.0.0/0008", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("/8", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("10.0.0/8", &c), EINVAL);
+	assert_int_equal(config_cidr_parse(" 10.0.0.0/8", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("fe80::1%eth0", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("example.com/8", &c), EINVAL);
+	assert_int_equal(config_cidr_parse(NULL, &c), EINVAL);
+}
+
+static void sa4(struct sockaddr_in *sin, const char *a)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(5060);
+	assert_int_equal(inet_pton(AF_INET, a, &sin->sin_addr), 1);
+}
+
+static void sa6(struct sockaddr_in6 *sin6, const char *a)
+{
+	memset(sin6, 0, sizeof(*sin6));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(5060);
+	assert_int_equal(inet_pton(AF_INET6, a, &sin6->sin6_addr), 1);
+}
+
+static bool match4(const char *cidr, const char *a)
+{
+	struct config_cidr c;
+	struct sockaddr_in sin;
+
+	assert_int_equal(config_cidr_parse(cidr, &c), 0);
+	sa4(&sin, a);
+	return config_cidr_match(&c, (struct sockaddr *)&sin);
+}
+
+static bool match6(const char *cidr, const char *a)
+{
+	struct config_cidr c;
+	struct sockaddr_in6 sin6;
+
+	assert_int_equal(config_cidr_parse(cidr, &c), 0);
+	sa6(&sin6, a);
+	return config_cidr_match(&c, (struct sockaddr *)&sin6);
+}
+
+static void test_cidr_match(void **state)
+{
+	struct config_cidr c;
+	struct sockaddr sa;
+
+	assert_true(match4("127.0.0.0/8", "127.0.0.1"));
+	assert_true(match4("127.0.0.0/8", "127.255.255.255"));
+	assert_false(match4("127.0.0.0/8", "128.0.0.1"));
+	assert_false(match4("127.0.0.0/8", "126.255.255.255"));
+	assert_true(match4("10.1.2.3/8", "10.200.0.1"));
+	assert_true(match4("192.168.0.0/23", "192.168.1.7"));
+	assert_false(match4("192.168.0.0/23", "192.168.2.7"));
+	assert_true(match4("203.0.113.9", "203.0.113.9"));
+	assert_false(match4("203.0.113.9", "203.0.113.8"));
+	assert_true(match4("0.0.0.0/0", "8.8.8.8"));
+	assert_true(match4("198.51.100.0/31", "198.51.100.1"));
+	assert_false(match4("198.51.100.0/31", "198.51.100.2"));
+
+	assert_true(match6("2001:db8::/32", "2001:db8:ffff::1"));
+	assert_false(match6("2001:db8::/32", "2001:db9::1"));
+	assert_true(match6("2001:db8:8000::/33", "2001:db8:8000::1"));
+	assert_false(match6("2001:db8:8000::/33", "2001:db8:7fff::1"));
+	assert_true(match6("::1", "::1"));
+	assert_false(match6("::1", "::2"));
+	assert_true(match6("::/0", "fe80::1"));
+
+	/* v4-mapped v6 peers (dual-stack sockets) match v4 blocks */
+	assert_true(match6("127.0.0.0/8", "::ffff:127.0.0.1"));
+	assert_false(match6("127.0.0.0/8", "::ffff:128.0.0.1"));
+	assert_true(match6("0.0.0.0/0", "::ffff:1.2.3.4"));
+	/* but not other v6 addresses that merely end the same */
+	assert_false(match6("127.0.0.0/8", "::127.0.0.1"));
+	assert_false(match6("0.0.0.0/0", "2001:db8::1"));
+	/* and v4 peers match v4-mapped v6 blocks */
+	assert_true(match4("::ffff:10.0.0.0/104", "10.9.9.9"));
+	assert_false(match4("::ffff:10.0.0.0/104", "11.9.9.9"));
+	assert_false(match4("2001:db8::/32", "10.9.9.9"));
+
+	/* other families and NULLs never match */
+	assert_int_equal(config_cidr_parse("0.0.0.0/0", &c), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_family = AF_UNIX;
+	assert_false(config_cidr_match(&c, &sa));
+	assert_false(config_cidr_match(&c, NULL));
+	assert_false(config_cidr_match(NULL, &sa));
+}
+
+static void test_addr_parse(void **state)
+{
+	struct config_addr a;
+
+	assert_int_equal(config_addr_parse("127.0.0.1:5060", &a), 0);
+	assert_string_equal(a.host, "127.0.0.1");
+	assert_int_equal(a.port, 5060);
+	assert_int_equal(config_addr_parse("[::1]:8080", &a), 0);
+	assert_string_equal(a.host, "::1");
+	assert_int_equal(a.port, 8080);
+	assert_int_equal(config_addr_parse("[2001:db8::1]:65535", &a), 0);
+	assert_string_equal(a.host, "2001:db8::1");
+	assert_int_equal(a.port, 65535);
+	assert_int_equal(config_addr_parse("sbc-1.example.net:1", &a), 0);
+	assert_string_equal(a.host, "sbc-1.example.net");
+	assert_int_equal(a.port, 1);
+
+	assert_int_equal(config_addr_parse("127.0.0.1", &a), EINVAL);
+	assert_int_equal(config_addr_parse("127.0.0.1:", &a), EINVAL);
+	assert_int_equal(config_addr_parse("127.0.0.1:0", &a), EINVAL);
+	assert_int_equal(config_addr_parse("127.0.0.1:65536", &a), EINVAL);
+	assert_int_equal(config_addr_parse("127.0.0.1:005060", &a), EINVAL);
+	assert_int_equal(config_addr_parse("127.0.0.1:-1", &a), EINVAL);
+	assert_int_equal(config_addr_parse("127.0.0.1: 5060", &a), EINVAL);
+	assert_int_equal(config_addr_parse(":5060", &a), EINVAL);
+	assert_int_equal(config_addr_parse("::1:5060", &a), EINVAL);
+	assert_int_equal(config_addr_parse("[::1]5060", &a), EINVAL);
+	assert_int_equal(config_addr_parse("[::1]", &a), EINVAL);
+	assert_int_equal(config_addr_parse("[127.0.0.1]:5060", &a), EINVAL);
+	assert_int_equal(config_addr_parse("[]:5060", &a), EINVAL);
+	assert_int_equal(config_addr_parse("1.2.3.256:5060", &a), EINVAL);
+	assert_int_equal(config_addr_parse("bad host:5060", &a), EINVAL);
+	assert_int_equal(config_addr_parse("", &a), EINVAL);
+	assert_int_equal(config_addr_parse(NULL, &a), EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_shipped_conf),
+		cmocka_unit_test(test_minimal),
+		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_booleans),
+		cmocka_unit_test(test_size_suffixes),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_unknown_section),
+		cmocka_unit_test(test_long_trunk_name),
+		cmocka_unit_test(test_bad_port),
+		cmocka_unit_test(test_missing_tokens),
+		cmocka_unit_test(test_token_not_in_message),
+		cmocka_unit_test(test_missing_trunk),
+		cmocka_unit_test(test_bad_cidr),
+		cmocka_unit_test(test_duplicate_trunk),
+		cmocka_unit_test(test_duplicate_key),
+		cmocka_unit_test(test_rtp_ports),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_line_too_long),
+		cmocka_unit_test(test_syntax),
+		cmocka_unit_test(test_bom),
+		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_cidr_parse),
+		cmocka_unit_test(test_cidr_match),
+		cmocka_unit_test(test_addr_parse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
