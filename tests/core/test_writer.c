@@ -1,0 +1,225 @@
+/*
+ * test_writer.c - group commit on a real libevent loop and a real store.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "maskd/writer.h"
+#include "../test_util.h"
+
+#define T0 1800000000000LL
+
+struct fx {
+	char *dir;
+	struct event_base *base;
+	struct store *st;
+	struct store_reader *r;
+	struct writer *w;
+};
+
+/* One request: add a number, or fail on purpose after adding it. */
+struct req {
+	struct fx *f;
+	const char *vn;
+	int fail_with;		/* op returns this after its write */
+	int done_err;
+	int done_calls;
+	int order;		/* when done ran, 1-based */
+	struct req *then;	/* submitted from the done handler */
+};
+
+static int done_seq;
+
+static int add_op(struct store_txn *tx, void *arg)
+{
+	struct req *q = arg;
+	int rc = store_pool_add(tx, q->vn, "US", T0);
+
+	return rc ? rc : q->fail_with;
+}
+
+static void add_done(int err, void *arg)
+{
+	struct req *q = arg;
+
+	q->done_err = err;
+	q->done_calls++;
+	q->order = ++done_seq;
+	if (q->then)
+		assert_int_equal(writer_submit(q->f->w, add_op, add_done,
+					       q->then), 0);
+}
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char path[512];
+
+	assert_non_null(f);
+	f->dir = test_tmpdir();
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	f->base = event_base_new();
+	assert_non_null(f->base);
+	assert_int_equal(store_open(&f->st, path, 16 << 20, NULL), 0);
+	assert_int_equal(store_reader_open(f->st, &f->r), 0);
+	assert_int_equal(writer_alloc(&f->w, f->base, f->st, NULL), 0);
+	done_seq = 0;
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	writer_free(f->w);
+	store_reader_close(f->r);
+	store_close(f->st);
+	event_base_free(f->base);
+	test_rmtree(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static bool in_pool(struct fx *f, const char *vn)
+{
+	struct pool_number n;
+
+	return store_pool_get(f->r, vn, &n) == 0;
+}
+
+/* Three requests, one loop turn: one commit, handlers in order, and no
+ * handler before the commit. */
+static void test_one_batch(void **state)
+{
+	struct fx *f = *state;
+	struct req q[3] = {
+		{ .f = f, .vn = "+15550000001" },
+		{ .f = f, .vn = "+15550000002" },
+		{ .f = f, .vn = "+15550000003" },
+	};
+	struct writer_stats ws;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		assert_int_equal(writer_submit(f->w, add_op, add_done, &q[i]),
+				 0);
+	assert_int_equal(q[0].done_calls, 0);
+	assert_false(in_pool(f, "+15550000001"));
+
+	assert_true(event_base_loop(f->base, EVLOOP_NONBLOCK) >= 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(q[i].done_calls, 1);
+		assert_int_equal(q[i].done_err, 0);
+		assert_int_equal(q[i].order, i + 1);
+	}
+	assert_true(in_pool(f, "+15550000003"));
+	writer_stats_get(f->w, &ws);
+	assert_int_equal(ws.batches, 1);
+	assert_int_equal(ws.ops, 3);
+	assert_int_equal(ws.failures, 0);
+}
+
+/* A failing operation leaves no trace; its neighbours commit. */
+static void test_failure_isolated(void **state)
+{
+	struct fx *f = *state;
+	struct req ok1 = { .f = f, .vn = "+15550000001" };
+	struct req bad = { .f = f, .vn = "+15550000002", .fail_with = EPERM };
+	struct req dup = { .f = f, .vn = "+15550000001" };
+	struct req ok2 = { .f = f, .vn = "+15550000003" };
+
+	writer_submit(f->w, add_op, add_done, &ok1);
+	writer_submit(f->w, add_op, add_done, &bad);
+	writer_submit(f->w, add_op, add_done, &dup);
+	writer_submit(f->w, add_op, add_done, &ok2);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+
+	assert_int_equal(ok1.done_err, 0);
+	assert_int_equal(bad.done_err, EPERM);
+	assert_int_equal(dup.done_err, EEXIST);	/* sees ok1 in the batch */
+	assert_int_equal(ok2.done_err, 0);
+	assert_true(in_pool(f, "+15550000001"));
+	assert_false(in_pool(f, "+15550000002"));
+	assert_true(in_pool(f, "+15550000003"));
+}
+
+/* What a handler submits runs in a later batch, not lost, not nested. */
+static void test_submit_from_done(void **state)
+{
+	struct fx *f = *state;
+	struct req second = { .f = f, .vn = "+15550000002" };
+	struct req first = { .f = f, .vn = "+15550000001", .then = &second };
+	struct writer_stats ws;
+
+	writer_submit(f->w, add_op, add_done, &first);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	if (!second.done_calls)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(first.done_calls, 1);
+	assert_int_equal(second.done_calls, 1);
+	assert_int_equal(second.done_err, 0);
+	writer_stats_get(f->w, &ws);
+	assert_int_equal(ws.batches, 2);
+}
+
+/* More than one batch can hold: split, every request answered once. */
+static void test_large_split(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 5000 };
+	static struct req q[N];
+	static char vns[N][E164_SIZE];
+	struct writer_stats ws;
+	int i, turns = 0;
+
+	for (i = 0; i < N; i++) {
+		snprintf(vns[i], E164_SIZE, "+1555%07u", (unsigned)i);
+		q[i] = (struct req){ .f = f, .vn = vns[i] };
+		assert_int_equal(writer_submit(f->w, add_op, add_done, &q[i]),
+				 0);
+	}
+	while (done_seq < N && turns++ < 10)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	for (i = 0; i < N; i++)
+		assert_int_equal(q[i].done_calls, 1);
+	writer_stats_get(f->w, &ws);
+	assert_true(ws.batches >= 2);
+	assert_int_equal(ws.ops, N);
+}
+
+/* writer_free() answers what is still queued. */
+static void test_free_flushes(void **state)
+{
+	struct fx *f = *state;
+	struct req q = { .f = f, .vn = "+15550000001" };
+
+	writer_submit(f->w, add_op, add_done, &q);
+	writer_free(f->w);
+	f->w = NULL;
+	assert_int_equal(q.done_calls, 1);
+	assert_true(in_pool(f, "+15550000001"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_one_batch,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failure_isolated,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_submit_from_done,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_large_split,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_free_flushes,
+						fx_setup, fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
