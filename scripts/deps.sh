@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages maskd builds, runs and tests with.
+# Idempotent: installs only what is missing. Needs root (or sudo).
+set -euo pipefail
+
+PKGS=(
+	build-essential cmake pkg-config python3
+	libsofia-sip-ua-dev libevent-dev liblmdb-dev libssl-dev
+	libjansson-dev libcurl4-openssl-dev libinih-dev libcmocka-dev
+	sip-tester
+)
+if [ "${1:-}" = "--bench" ]; then
+	PKGS+=(wrk curl)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+	"${missing[@]}" >/dev/null
