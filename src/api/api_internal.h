@@ -1,0 +1,243 @@
+/*
+ * api_internal.h - what the api's files share; not part of any contract.
+ *
+ * api.c        the server: listening, routing, auth, metrics, replies
+ * api_json.c   request parsing and validation, session -> JSON, times
+ * api_sessions.c  /v1/sessions
+ * api_numbers.c   /v1/numbers
+ * api_sweeper.c   the expiry sweeper
+ *
+ * Everything here is owned by the control thread.
+ */
+#ifndef MASKD_API_INTERNAL_H
+#define MASKD_API_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "maskd/api.h"
+
+#define API_DIGEST_LEN 32		/* SHA-256 */
+#define API_MAX_STATUS 600		/* counters for codes 0..599 */
+#define API_MAX_HTTP_BODY (1024 * 1024)	/* evhttp's own hard limit */
+#define API_MAX_HEADERS (16 * 1024)
+#define API_TIMEOUT_S 30
+#define API_SWEEP_MS 250
+#define API_DRAIN_MS 1000		/* api_stop() waits for replies */
+#define API_SWEEP_MAX 10000		/* sessions expired per batch */
+#define API_LIST_DEFAULT 100
+#define API_LIST_MAX 1000
+#define API_METADATA_MAX (16 * 1024)	/* serialized bytes */
+#define API_URL_MAX 2048
+#define API_MSG_SIZE 256
+#define API_TIME_SIZE 32		/* "2026-11-22T01:02:03.456Z" and NUL */
+
+/* In-memory counters since start, for /metrics. */
+struct api_counters {
+	uint64_t creates;
+	uint64_t expiries;
+	uint64_t requests[API_MAX_STATUS];	/* by HTTP status */
+};
+
+struct api {
+	struct event_base *base;		/* borrowed */
+	const struct config *cfg;		/* borrowed */
+	struct store *st;			/* borrowed */
+	struct writer *w;			/* borrowed */
+	struct log *log;			/* borrowed */
+
+	struct evhttp *http;
+	struct evhttp_bound_socket *listener;
+	struct store_reader *rd;		/* for every GET */
+
+	uint8_t (*tokens)[API_DIGEST_LEN];	/* SHA-256 of each token */
+	size_t n_tokens;
+
+	struct event *sweep_ev;
+	bool sweep_queued;		/* an expire op is in the writer */
+	unsigned sweep_n;		/* what the last one expired */
+
+	unsigned in_flight;		/* requests waiting for a commit */
+	bool stopping;			/* api_stop() is draining */
+
+	/* Connections whose reply is still being written (evhttp has at most
+	 * one per connection): api_stop() waits for them to empty. */
+	struct evhttp_connection **sending;
+	size_t n_sending, cap_sending;
+	struct api_counters ctr;
+};
+
+/*
+ * A client error, built by the validators and sent by api_reply_err().
+ * @code is a static string ("invalid_field"); @message names the field.
+ */
+struct api_err {
+	int status;
+	const char *code;
+	char message[API_MSG_SIZE];
+};
+
+/*
+ * One write request waiting for the writer: allocated per request, freed
+ * by its done handler after the reply is sent. It holds copies of all it
+ * needs, because the request body is gone by the time the op runs.
+ */
+struct api_call {
+	struct api *api;
+	struct evhttp_request *req;
+	bool submitted;			/* counted in api->in_flight */
+	bool op_ran;
+	int op_err;			/* the op's own result */
+	int64_t now_ms;			/* when the op ran */
+
+	/* sessions */
+	uint8_t id[STORE_ID_LEN];
+	char party_a[E164_SIZE];
+	char party_b[E164_SIZE];
+	char vn[E164_SIZE];
+	char *callback_url;		/* owned */
+	char *metadata;			/* owned */
+	struct session_params params;	/* points into the above */
+	struct session_patch patch;	/* callback_url points above */
+	int64_t ttl_ms;			/* PATCH ttl; counted from the op */
+	struct session out;		/* owned strings */
+
+	/* numbers */
+	char country[STORE_COUNTRY_SIZE];
+};
+
+/* ---- api.c ---- */
+
+/* api_now_ms() - wall clock, milliseconds since the Unix epoch. */
+int64_t api_now_ms(void);
+
+/* api_reply_json() - send @status with @body (stolen; NULL = no body). */
+void api_reply_json(struct api *api, struct evhttp_request *req, int status,
+		    json_t *body);
+
+/* api_reply_error() - send {"error":{"code":...,"message":...}}. */
+void api_reply_error(struct api *api, struct evhttp_request *req, int status,
+		     const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* api_reply_err() - send what a validator put into @e. */
+void api_reply_err(struct api *api, struct evhttp_request *req,
+		   const struct api_err *e);
+
+/* api_call_new() / api_call_free() - a write request's context. */
+int api_call_new(struct api *api, struct evhttp_request *req,
+		 struct api_call **cp);
+void api_call_free(struct api_call *c);
+
+/*
+ * api_call_submit() - hand @c to the writer. On failure the client gets a
+ * 503 here and @c is freed, so the caller never touches @c again.
+ */
+void api_call_submit(struct api_call *c, writer_op_h *op, writer_done_h *done);
+
+/*
+ * api_call_commit_failed() - true when @err (a done handler's argument)
+ * says the op succeeded but its batch did not reach the disk; the 503 has
+ * then been sent.
+ */
+bool api_call_commit_failed(struct api_call *c, int err);
+
+/* ---- api_json.c ---- */
+
+void api_err_set(struct api_err *e, int status, const char *code,
+		 const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* api_time_format() - @ms as RFC 3339 UTC with milliseconds. */
+void api_time_format(int64_t ms, char out[API_TIME_SIZE]);
+
+/* api_time_parse() - RFC 3339 date-time into ms; 0 or EINVAL. */
+int api_time_parse(const char *s, int64_t *ms);
+
+/*
+ * api_body_parse() - the request body as a JSON object. Returns 0 and
+ * sets *objp (caller decrefs), or EINVAL with @e filled (413, 400).
+ */
+int api_body_parse(struct api *api, struct evhttp_request *req,
+		   json_t **objp, struct api_err *e);
+
+/* api_body_check_keys() - EINVAL when @obj has a key not in @allowed
+ * (NULL-terminated). */
+int api_body_check_keys(const json_t *obj, const char *const *allowed,
+			struct api_err *e);
+
+/*
+ * The field getters: *present (may be NULL) says whether the key was
+ * there; JSON null counts as absent unless the getter says otherwise.
+ * Each returns 0 or EINVAL with @e naming the field.
+ */
+int api_get_e164(const json_t *obj, const char *key, bool required,
+		 char out[E164_SIZE], bool *present, struct api_err *e);
+int api_get_uint(const json_t *obj, const char *key, uint64_t min,
+		 uint64_t max, uint64_t *out, bool *present,
+		 struct api_err *e);
+int api_get_bool(const json_t *obj, const char *key, bool *out,
+		 bool *present, struct api_err *e);
+/* *out is NULL when the key is absent or null (then *is_null is true). */
+int api_get_url(const json_t *obj, const char *key, char **out,
+		bool *present, bool *is_null, struct api_err *e);
+
+/* api_session_json() - @s as the API shows it; NULL on ENOMEM. */
+json_t *api_session_json(const struct session *s);
+
+/* api_pool_json() - one pool number; NULL on ENOMEM. */
+json_t *api_pool_json(const struct pool_number *n);
+
+/*
+ * api_path_decode() - percent-decode one path segment ('+' stays '+').
+ * Returns a malloc'd string, or NULL when it is malformed or holds a NUL.
+ */
+char *api_path_decode(const char *seg);
+
+/*
+ * A query string split into known parameters. Values are decoded copies
+ * (owned, free with api_query_free()); '+' stays '+', because phone
+ * numbers are sent unencoded more often than spaces are.
+ */
+struct api_query {
+	size_t n;
+	char **keys;
+	char **vals;
+};
+int api_query_parse(const char *qs, struct api_query *q, struct api_err *e);
+const char *api_query_get(const struct api_query *q, const char *key);
+int api_query_check_keys(const struct api_query *q,
+			 const char *const *allowed, struct api_err *e);
+void api_query_free(struct api_query *q);
+
+/* ---- api_sessions.c ---- */
+
+void api_sessions_create(struct api *api, struct evhttp_request *req);
+void api_sessions_list(struct api *api, struct evhttp_request *req);
+void api_session_get(struct api *api, struct evhttp_request *req,
+		     const char *id);
+void api_session_patch(struct api *api, struct evhttp_request *req,
+		       const char *id);
+void api_session_delete(struct api *api, struct evhttp_request *req,
+			const char *id);
+
+/* ---- api_numbers.c ---- */
+
+void api_numbers_list(struct api *api, struct evhttp_request *req);
+void api_numbers_add(struct api *api, struct evhttp_request *req);
+void api_number_get(struct api *api, struct evhttp_request *req,
+		    const char *vn);
+void api_number_delete(struct api *api, struct evhttp_request *req,
+		       const char *vn);
+
+/* ---- api_sweeper.c ---- */
+
+int api_sweeper_start(struct api *api);
+void api_sweeper_stop(struct api *api);
+
+#endif

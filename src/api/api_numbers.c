@@ -1,0 +1,259 @@
+/*
+ * api_numbers.c - /v1/numbers: the virtual number pool.
+ *
+ * Pool changes are rare operator actions, so unlike session traffic they
+ * are logged at info level (masked, as every number above debug).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "api_internal.h"
+
+static void api_log_number(struct api *api, const char *what,
+			   const char *vn)
+{
+	char mask[LOG_MASK_SIZE];
+
+	log_info(api->log, "api: pool number %s %s",
+		 log_mask_number(api->log, vn, mask), what);
+}
+
+/* ---- GET /v1/numbers ---- */
+
+static int api_pool_list_cb(const struct pool_number *n, void *arg)
+{
+	json_t *arr = arg;
+	json_t *o = api_pool_json(n);
+
+	if (!o || json_array_append_new(arr, o))
+		return ENOMEM;
+	return 0;
+}
+
+void api_numbers_list(struct api *api, struct evhttp_request *req)
+{
+	json_t *arr, *body = NULL;
+	int err;
+
+	arr = json_array();
+	err = arr ? store_pool_list(api->rd, api_pool_list_cb, arr) : ENOMEM;
+	if (!err) {
+		body = json_pack("{s:O}", "numbers", arr);
+		err = body ? 0 : ENOMEM;
+	}
+	json_decref(arr);
+
+	if (err == ENOMEM)
+		api_reply_error(api, req, 500, "internal", "out of memory");
+	else if (err)
+		api_reply_error(api, req, 503, "store_unavailable",
+				"cannot read the store: %s", strerror(err));
+	else
+		api_reply_json(api, req, 200, body);
+}
+
+/* ---- GET /v1/numbers/{vn} ---- */
+
+void api_number_get(struct api *api, struct evhttp_request *req,
+		    const char *vn)
+{
+	struct pool_number n;
+	json_t *o;
+	int err;
+
+	if (!e164_valid(vn)) {
+		api_reply_error(api, req, 404, "not_found",
+				"no such pool number");
+		return;
+	}
+	err = store_pool_get(api->rd, vn, &n);
+	if (err == ENOENT) {
+		api_reply_error(api, req, 404, "not_found",
+				"no such pool number");
+		return;
+	}
+	if (err) {
+		api_reply_error(api, req, 503, "store_unavailable",
+				"cannot read the store: %s", strerror(err));
+		return;
+	}
+	o = api_pool_json(&n);
+	if (!o) {
+		api_reply_error(api, req, 500, "internal", "out of memory");
+		return;
+	}
+	api_reply_json(api, req, 200, o);
+}
+
+/* ---- POST /v1/numbers ---- */
+
+static int api_pool_add_op(struct store_txn *tx, void *arg)
+{
+	struct api_call *c = arg;
+
+	c->now_ms = api_now_ms();
+	c->op_err = store_pool_add(tx, c->vn, c->country, c->now_ms);
+	c->op_ran = true;
+	return c->op_err;
+}
+
+static void api_pool_add_done(int err, void *arg)
+{
+	struct api_call *c = arg;
+	struct api *api = c->api;
+	struct pool_number n;
+	json_t *o;
+
+	if (api_call_commit_failed(c, err))
+		goto out;
+
+	switch (c->op_err) {
+	case 0:
+		api_log_number(api, "added", c->vn);
+		memset(&n, 0, sizeof(n));
+		memcpy(n.vn, c->vn, sizeof(n.vn));
+		memcpy(n.country, c->country, sizeof(n.country));
+		n.added_at_ms = c->now_ms;
+		o = api_pool_json(&n);
+		if (o)
+			api_reply_json(api, c->req, 201, o);
+		else
+			api_reply_error(api, c->req, 500, "internal",
+					"out of memory");
+		break;
+	case EEXIST:
+		api_reply_error(api, c->req, 409, "number_exists",
+				"number: already in the pool");
+		break;
+	default:
+		log_warn(api->log, "api: pool add failed: %s",
+			 strerror(c->op_err));
+		api_reply_error(api, c->req, 503, "store_unavailable",
+				"the number could not be stored: %s",
+				strerror(c->op_err));
+		break;
+	}
+ out:
+	api_call_free(c);
+}
+
+static const char *const api_number_keys[] = { "number", "country", NULL };
+
+static int api_get_country(const json_t *body, char out[STORE_COUNTRY_SIZE],
+			   struct api_err *e)
+{
+	json_t *v = json_object_get(body, "country");
+	const char *s;
+
+	out[0] = '\0';
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		goto bad;
+	s = json_string_value(v);
+	if (json_string_length(v) != 2 || s[0] < 'A' || s[0] > 'Z' ||
+	    s[1] < 'A' || s[1] > 'Z')
+		goto bad;
+	memcpy(out, s, 3);
+	return 0;
+ bad:
+	api_err_set(e, 400, "invalid_field",
+		    "country: must be two uppercase letters (ISO 3166-1)");
+	return EINVAL;
+}
+
+void api_numbers_add(struct api *api, struct evhttp_request *req)
+{
+	struct api_call *c = NULL;
+	json_t *body = NULL;
+	struct api_err e;
+	int err;
+
+	err = api_body_parse(api, req, &body, &e);
+	if (err)
+		goto fail;
+	err = api_call_new(api, req, &c);
+	if (err) {
+		api_err_set(&e, 500, "internal", "out of memory");
+		goto fail;
+	}
+	if ((err = api_body_check_keys(body, api_number_keys, &e)) ||
+	    (err = api_get_e164(body, "number", true, c->vn, NULL, &e)) ||
+	    (err = api_get_country(body, c->country, &e)))
+		goto fail;
+
+	json_decref(body);
+	api_call_submit(c, api_pool_add_op, api_pool_add_done);
+	return;
+ fail:
+	api_reply_err(api, req, &e);
+	json_decref(body);
+	api_call_free(c);
+}
+
+/* ---- DELETE /v1/numbers/{vn} ---- */
+
+static int api_pool_remove_op(struct store_txn *tx, void *arg)
+{
+	struct api_call *c = arg;
+
+	c->now_ms = api_now_ms();
+	c->op_err = store_pool_remove(tx, c->vn, c->now_ms);
+	c->op_ran = true;
+	return c->op_err;
+}
+
+static void api_pool_remove_done(int err, void *arg)
+{
+	struct api_call *c = arg;
+	struct api *api = c->api;
+
+	if (api_call_commit_failed(c, err))
+		goto out;
+
+	switch (c->op_err) {
+	case 0:
+		api_log_number(api, "removed", c->vn);
+		api_reply_json(api, c->req, 204, NULL);
+		break;
+	case ENOENT:
+		api_reply_error(api, c->req, 404, "not_found",
+				"no such pool number");
+		break;
+	case EBUSY:
+		api_reply_error(api, c->req, 409, "number_in_use",
+				"the number is in an active session");
+		break;
+	default:
+		log_warn(api->log, "api: pool remove failed: %s",
+			 strerror(c->op_err));
+		api_reply_error(api, c->req, 503, "store_unavailable",
+				"the change could not be stored: %s",
+				strerror(c->op_err));
+		break;
+	}
+ out:
+	api_call_free(c);
+}
+
+void api_number_delete(struct api *api, struct evhttp_request *req,
+		       const char *vn)
+{
+	struct api_call *c = NULL;
+	int err;
+
+	if (!e164_valid(vn)) {
+		api_reply_error(api, req, 404, "not_found",
+				"no such pool number");
+		return;
+	}
+	err = api_call_new(api, req, &c);
+	if (err) {
+		api_reply_error(api, req, 500, "internal", "out of memory");
+		return;
+	}
+	memcpy(c->vn, vn, strlen(vn) + 1);
+	api_call_submit(c, api_pool_remove_op, api_pool_remove_done);
+}

@@ -1,0 +1,580 @@
+/*
+ * api_sessions.c - /v1/sessions: create, list, get, patch, delete.
+ *
+ * Writes are split in three: the handler validates and copies what the op
+ * needs into a struct api_call; the op runs inside the writer's batch; the
+ * done handler answers once the batch is on disk (or is not).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "api_internal.h"
+
+#define API_CALL_LIMIT_MAX 2147483647ULL
+
+static void api_reply_session(struct api *api, struct evhttp_request *req,
+			      int status, const struct session *s)
+{
+	json_t *o = api_session_json(s);
+
+	if (!o) {
+		api_reply_error(api, req, 500, "internal", "out of memory");
+		return;
+	}
+	api_reply_json(api, req, status, o);
+}
+
+static void api_reply_oom(struct api *api, struct evhttp_request *req)
+{
+	api_reply_error(api, req, 500, "internal", "out of memory");
+}
+
+static void api_log_session(struct api *api, const char *what,
+			    const struct session *s)
+{
+	char id[STORE_ID_STR_SIZE];
+	char a[LOG_MASK_SIZE], b[LOG_MASK_SIZE], vn[LOG_MASK_SIZE];
+
+	if (api->log->level < LOG_LVL_DEBUG)
+		return;
+	store_id_format(s->id, id);
+	log_debug(api->log, "api: session %s %s a=%s b=%s vn=%s", id, what,
+		  log_mask_number(api->log, s->party_a, a),
+		  log_mask_number(api->log, s->party_b, b),
+		  log_mask_number(api->log, s->vn, vn));
+}
+
+/* A malformed id names no session: 404, like an unknown one. */
+static bool api_id_parse(struct api *api, struct evhttp_request *req,
+			 const char *s, uint8_t id[STORE_ID_LEN])
+{
+	if (store_id_parse(s, id) == 0)
+		return true;
+	api_reply_error(api, req, 404, "not_found", "no such session");
+	return false;
+}
+
+/* ---- POST /v1/sessions ---- */
+
+static int api_create_op(struct store_txn *tx, void *arg)
+{
+	struct api_call *c = arg;
+
+	c->now_ms = api_now_ms();
+	c->op_err = store_session_create(tx, &c->params, c->now_ms, &c->out);
+	c->op_ran = true;
+	return c->op_err;
+}
+
+static void api_create_done(int err, void *arg)
+{
+	struct api_call *c = arg;
+	struct api *api = c->api;
+	char loc[64], id[STORE_ID_STR_SIZE];
+
+	if (api_call_commit_failed(c, err))
+		goto out;
+
+	switch (c->op_err) {
+	case 0:
+		api->ctr.creates++;
+		api_log_session(api, "created", &c->out);
+		store_id_format(c->out.id, id);
+		snprintf(loc, sizeof(loc), "/v1/sessions/%s", id);
+		evhttp_add_header(evhttp_request_get_output_headers(c->req),
+				  "Location", loc);
+		api_reply_session(api, c->req, 201, &c->out);
+		break;
+	case EINVAL:
+		api_reply_error(api, c->req, 400, "invalid_field",
+				"party_b: same as party_a");
+		break;
+	case ENOENT:
+		api_reply_error(api, c->req, 400, "invalid_field",
+				"virtual_number: not in the number pool");
+		break;
+	case EEXIST:
+		api_reply_error(api, c->req, 409, "vn_conflict",
+				"virtual_number: already in an active session "
+				"of party_a or party_b");
+		break;
+	case ENOSPC:
+		api_reply_error(api, c->req, 409, "pool_exhausted",
+				"no pool number is free for this pair of "
+				"parties");
+		break;
+	default:
+		log_warn(api->log, "api: session create failed: %s",
+			 strerror(c->op_err));
+		api_reply_error(api, c->req, 503, "store_unavailable",
+				"the session could not be stored: %s",
+				strerror(c->op_err));
+		break;
+	}
+ out:
+	api_call_free(c);
+}
+
+static const char *const api_create_keys[] = {
+	"party_a", "party_b", "virtual_number", "ttl", "call_time_limit",
+	"record", "callback_url", "metadata", NULL
+};
+
+/* metadata: any JSON object, kept as compact text of at most 16 KiB. */
+static int api_get_metadata(const json_t *body, char **out, struct api_err *e)
+{
+	json_t *v = json_object_get(body, "metadata");
+	char *text;
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_object(v)) {
+		api_err_set(e, 400, "invalid_field",
+			    "metadata: must be a JSON object");
+		return EINVAL;
+	}
+	text = json_dumps(v, JSON_COMPACT);
+	if (!text) {
+		api_err_set(e, 500, "internal", "metadata: out of memory");
+		return ENOMEM;
+	}
+	if (strlen(text) > API_METADATA_MAX) {
+		free(text);
+		api_err_set(e, 400, "invalid_field",
+			    "metadata: larger than %d bytes serialized",
+			    API_METADATA_MAX);
+		return EINVAL;
+	}
+	*out = text;
+	return 0;
+}
+
+void api_sessions_create(struct api *api, struct evhttp_request *req)
+{
+	const struct config *cfg = api->cfg;
+	struct api_call *c = NULL;
+	json_t *body = NULL;
+	struct api_err e;
+	uint64_t ttl = cfg->session.default_ttl_s;
+	uint64_t limit = cfg->session.call_time_limit_s;
+	bool record = false, present, is_null;
+	int err;
+
+	err = api_body_parse(api, req, &body, &e);
+	if (err)
+		goto fail;
+	err = api_call_new(api, req, &c);
+	if (err) {
+		api_err_set(&e, 500, "internal", "out of memory");
+		goto fail;
+	}
+
+	if ((err = api_body_check_keys(body, api_create_keys, &e)) ||
+	    (err = api_get_e164(body, "party_a", true, c->party_a, NULL,
+				&e)) ||
+	    (err = api_get_e164(body, "party_b", true, c->party_b, NULL,
+				&e)))
+		goto fail;
+	if (strcmp(c->party_a, c->party_b) == 0) {
+		api_err_set(&e, 400, "invalid_field",
+			    "party_b: same as party_a");
+		err = EINVAL;
+		goto fail;
+	}
+	if ((err = api_get_e164(body, "virtual_number", false, c->vn, NULL,
+				&e)) ||
+	    (err = api_get_uint(body, "ttl", 1, cfg->session.max_ttl_s, &ttl,
+				NULL, &e)) ||
+	    (err = api_get_uint(body, "call_time_limit", 0,
+				API_CALL_LIMIT_MAX, &limit, NULL, &e)) ||
+	    (err = api_get_bool(body, "record", &record, NULL, &e)) ||
+	    (err = api_get_url(body, "callback_url", &c->callback_url,
+			       &present, &is_null, &e)) ||
+	    (err = api_get_metadata(body, &c->metadata, &e)))
+		goto fail;
+
+	c->params.party_a = c->party_a;
+	c->params.party_b = c->party_b;
+	c->params.vn = c->vn[0] ? c->vn : NULL;
+	c->params.ttl_ms = (int64_t)ttl * 1000;
+	c->params.call_time_limit_s = (uint32_t)limit;
+	c->params.record = record;
+	c->params.callback_url = c->callback_url;
+	c->params.metadata = c->metadata;
+
+	json_decref(body);
+	api_call_submit(c, api_create_op, api_create_done);
+	return;
+ fail:
+	api_reply_err(api, req, &e);
+	json_decref(body);
+	api_call_free(c);
+}
+
+/* ---- GET /v1/sessions ---- */
+
+struct api_list {
+	json_t *arr;
+	uint8_t last[STORE_ID_LEN];
+};
+
+static int api_list_cb(const struct session *s, void *arg)
+{
+	struct api_list *l = arg;
+	json_t *o = api_session_json(s);
+
+	if (!o || json_array_append_new(l->arr, o))
+		return ENOMEM;
+	memcpy(l->last, s->id, STORE_ID_LEN);
+	return 0;
+}
+
+static const char *const api_list_keys[] = {
+	"party", "virtual_number", "status", "limit", "cursor", NULL
+};
+
+static int api_list_filter(const struct api_query *q,
+			   struct session_filter *f, struct api_err *e)
+{
+	const char *v;
+	char *end;
+	unsigned long n;
+
+	memset(f, 0, sizeof(*f));
+	f->limit = API_LIST_DEFAULT;
+
+	if ((v = api_query_get(q, "party"))) {
+		if (!e164_valid(v))
+			goto bad_party;
+		f->party = v;
+	}
+	if ((v = api_query_get(q, "virtual_number"))) {
+		if (!e164_valid(v)) {
+			api_err_set(e, 400, "invalid_field",
+				    "virtual_number: not an E.164 number");
+			return EINVAL;
+		}
+		f->vn = v;
+	}
+	if ((v = api_query_get(q, "status"))) {
+		if (session_status_parse(v, &f->status)) {
+			api_err_set(e, 400, "invalid_field",
+				    "status: must be active, expired or "
+				    "closed");
+			return EINVAL;
+		}
+		f->by_status = true;
+	}
+	if ((v = api_query_get(q, "limit"))) {
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*v < '0' || *v > '9' || *end || errno || n < 1 ||
+		    n > API_LIST_MAX) {
+			api_err_set(e, 400, "invalid_field",
+				    "limit: must be an integer between 1 "
+				    "and %d", API_LIST_MAX);
+			return EINVAL;
+		}
+		f->limit = (unsigned)n;
+	}
+	if ((v = api_query_get(q, "cursor"))) {
+		if (store_id_parse(v, f->after)) {
+			api_err_set(e, 400, "invalid_field",
+				    "cursor: not a cursor from next_cursor");
+			return EINVAL;
+		}
+		f->has_cursor = true;
+	}
+	return 0;
+ bad_party:
+	api_err_set(e, 400, "invalid_field", "party: not an E.164 number");
+	return EINVAL;
+}
+
+void api_sessions_list(struct api *api, struct evhttp_request *req)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	struct api_query q;
+	struct session_filter f;
+	struct api_list l;
+	struct api_err e;
+	char cursor[STORE_ID_STR_SIZE];
+	json_t *body;
+	bool more = false;
+	int err;
+
+	memset(&l, 0, sizeof(l));
+	err = api_query_parse(evhttp_uri_get_query(uri), &q, &e);
+	if (err) {
+		api_reply_err(api, req, &e);
+		return;
+	}
+	if ((err = api_query_check_keys(&q, api_list_keys, &e)) ||
+	    (err = api_list_filter(&q, &f, &e))) {
+		api_reply_err(api, req, &e);
+		goto out;
+	}
+
+	l.arr = json_array();
+	if (!l.arr) {
+		api_reply_oom(api, req);
+		goto out;
+	}
+	err = store_session_list(api->rd, &f, api_now_ms(), api_list_cb, &l,
+				 &more);
+	if (err == ENOMEM) {
+		api_reply_oom(api, req);
+		goto out;
+	}
+	if (err) {
+		api_reply_error(api, req, 503, "store_unavailable",
+				"cannot read the store: %s", strerror(err));
+		goto out;
+	}
+
+	if (more && json_array_size(l.arr))
+		store_id_format(l.last, cursor);
+	else
+		more = false;
+	body = json_pack("{s:O, s:o}", "sessions", l.arr, "next_cursor",
+			 more ? json_string(cursor) : json_null());
+	if (!body) {
+		api_reply_oom(api, req);
+		goto out;
+	}
+	api_reply_json(api, req, 200, body);
+ out:
+	json_decref(l.arr);
+	api_query_free(&q);
+}
+
+/* ---- GET /v1/sessions/{id} ---- */
+
+void api_session_get(struct api *api, struct evhttp_request *req,
+		     const char *sid)
+{
+	uint8_t id[STORE_ID_LEN];
+	struct session s;
+	int err;
+
+	if (!api_id_parse(api, req, sid, id))
+		return;
+	memset(&s, 0, sizeof(s));
+	err = store_session_get(api->rd, id, api_now_ms(), &s);
+	if (err == ENOENT)
+		api_reply_error(api, req, 404, "not_found", "no such session");
+	else if (err)
+		api_reply_error(api, req, 503, "store_unavailable",
+				"cannot read the store: %s", strerror(err));
+	else
+		api_reply_session(api, req, 200, &s);
+	session_clear(&s);
+}
+
+/* ---- PATCH /v1/sessions/{id} ---- */
+
+static int api_patch_op(struct store_txn *tx, void *arg)
+{
+	struct api_call *c = arg;
+
+	c->now_ms = api_now_ms();
+	if (c->ttl_ms)
+		c->patch.expires_at_ms = c->now_ms + c->ttl_ms;
+	c->op_err = store_session_update(tx, c->id, &c->patch, c->now_ms,
+					 &c->out);
+	c->op_ran = true;
+	return c->op_err;
+}
+
+/* What PATCH and DELETE share: an op result for an existing id. */
+static void api_update_done(struct api_call *c, int err, const char *what)
+{
+	struct api *api = c->api;
+
+	if (api_call_commit_failed(c, err))
+		return;
+
+	switch (c->op_err) {
+	case 0:
+		api_log_session(api, what, &c->out);
+		api_reply_session(api, c->req, 200, &c->out);
+		break;
+	case ENOENT:
+		api_reply_error(api, c->req, 404, "not_found",
+				"no such session");
+		break;
+	case EALREADY:
+		api_reply_error(api, c->req, 409, "session_ended",
+				"the session has already ended");
+		break;
+	case EINVAL:
+		api_reply_error(api, c->req, 400, "invalid_field",
+				"expires_at: not in the future");
+		break;
+	default:
+		log_warn(api->log, "api: session %s failed: %s", what,
+			 strerror(c->op_err));
+		api_reply_error(api, c->req, 503, "store_unavailable",
+				"the change could not be stored: %s",
+				strerror(c->op_err));
+		break;
+	}
+}
+
+static void api_patch_done(int err, void *arg)
+{
+	struct api_call *c = arg;
+
+	api_update_done(c, err, "updated");
+	api_call_free(c);
+}
+
+static const char *const api_patch_keys[] = {
+	"ttl", "expires_at", "call_time_limit", "record", "callback_url", NULL
+};
+
+static int api_get_expires_at(struct api *api, const json_t *body,
+			      struct api_call *c, struct api_err *e)
+{
+	json_t *v = json_object_get(body, "expires_at");
+	int64_t now = api_now_ms(), at;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) ||
+	    api_time_parse(json_string_value(v), &at)) {
+		api_err_set(e, 400, "invalid_field",
+			    "expires_at: not an RFC 3339 date-time");
+		return EINVAL;
+	}
+	if (at <= now) {
+		api_err_set(e, 400, "invalid_field",
+			    "expires_at: not in the future");
+		return EINVAL;
+	}
+	if (at - now > (int64_t)api->cfg->session.max_ttl_s * 1000) {
+		api_err_set(e, 400, "invalid_field",
+			    "expires_at: more than max_ttl (%u s) from now",
+			    (unsigned)api->cfg->session.max_ttl_s);
+		return EINVAL;
+	}
+	c->patch.set_expires_at = true;
+	c->patch.expires_at_ms = at;
+	return 0;
+}
+
+void api_session_patch(struct api *api, struct evhttp_request *req,
+		       const char *sid)
+{
+	const struct config *cfg = api->cfg;
+	struct session_patch *p;
+	struct api_call *c = NULL;
+	json_t *body = NULL;
+	struct api_err e;
+	uint8_t id[STORE_ID_LEN];
+	uint64_t ttl = 0, limit = 0;
+	bool has_ttl, has_limit, has_url, is_null;
+	int err;
+
+	if (!api_id_parse(api, req, sid, id))
+		return;
+	err = api_body_parse(api, req, &body, &e);
+	if (err)
+		goto fail;
+	err = api_call_new(api, req, &c);
+	if (err) {
+		api_err_set(&e, 500, "internal", "out of memory");
+		goto fail;
+	}
+	memcpy(c->id, id, STORE_ID_LEN);
+	p = &c->patch;
+
+	if ((err = api_body_check_keys(body, api_patch_keys, &e)) ||
+	    (err = api_get_uint(body, "ttl", 1, cfg->session.max_ttl_s, &ttl,
+				&has_ttl, &e)))
+		goto fail;
+	if (has_ttl && json_object_get(body, "expires_at") &&
+	    !json_is_null(json_object_get(body, "expires_at"))) {
+		api_err_set(&e, 400, "invalid_field",
+			    "ttl: give ttl or expires_at, not both");
+		err = EINVAL;
+		goto fail;
+	}
+	if ((err = api_get_expires_at(api, body, c, &e)) ||
+	    (err = api_get_uint(body, "call_time_limit", 0,
+				API_CALL_LIMIT_MAX, &limit, &has_limit, &e)) ||
+	    (err = api_get_bool(body, "record", &p->record, &p->set_record,
+				&e)) ||
+	    (err = api_get_url(body, "callback_url", &c->callback_url,
+			       &has_url, &is_null, &e)))
+		goto fail;
+
+	if (has_ttl) {
+		c->ttl_ms = (int64_t)ttl * 1000;
+		p->set_expires_at = true;
+	}
+	p->set_call_time_limit = has_limit;
+	p->call_time_limit_s = (uint32_t)limit;
+	p->set_callback_url = has_url;
+	p->callback_url = c->callback_url;
+
+	if (!p->set_expires_at && !p->set_call_time_limit &&
+	    !p->set_record && !p->set_callback_url) {
+		api_err_set(&e, 400, "missing_field",
+			    "body: none of ttl, expires_at, call_time_limit, "
+			    "record, callback_url");
+		err = EINVAL;
+		goto fail;
+	}
+
+	json_decref(body);
+	api_call_submit(c, api_patch_op, api_patch_done);
+	return;
+ fail:
+	api_reply_err(api, req, &e);
+	json_decref(body);
+	api_call_free(c);
+}
+
+/* ---- DELETE /v1/sessions/{id} ---- */
+
+static int api_close_op(struct store_txn *tx, void *arg)
+{
+	struct api_call *c = arg;
+
+	c->now_ms = api_now_ms();
+	c->op_err = store_session_close(tx, c->id, c->now_ms, &c->out);
+	c->op_ran = true;
+	return c->op_err;
+}
+
+static void api_close_done(int err, void *arg)
+{
+	struct api_call *c = arg;
+
+	api_update_done(c, err, "closed");
+	api_call_free(c);
+}
+
+void api_session_delete(struct api *api, struct evhttp_request *req,
+			const char *sid)
+{
+	struct api_call *c = NULL;
+	int err;
+
+	err = api_call_new(api, req, &c);
+	if (err) {
+		api_reply_oom(api, req);
+		return;
+	}
+	if (!api_id_parse(api, req, sid, c->id)) {
+		api_call_free(c);
+		return;
+	}
+	api_call_submit(c, api_close_op, api_close_done);
+}

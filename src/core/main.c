@@ -1,0 +1,265 @@
+/*
+ * main.c - maskd's entry point: options, start-up, signals, shutdown.
+ *
+ * All of the daemon's state lives in one struct maskd, a local of main()
+ * that the signal callbacks get by pointer: there is no global mutable
+ * state. Start-up opens the modules in dependency order and shutdown
+ * releases them in reverse, so a clean exit leaves nothing for LSan.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "maskd/api.h"
+#include "maskd/config.h"
+#include "maskd/log.h"
+#include "maskd/store.h"
+#include "maskd/writer.h"
+
+#ifndef MASKD_VERSION
+#define MASKD_VERSION "0.1.0"
+#endif
+
+#define MASKD_ERR_SIZE 512
+
+struct maskd {
+	struct config cfg;
+	struct log log;
+	bool log_open;
+	struct store *st;
+	struct event_base *base;
+	struct writer *w;
+	struct api *api;
+	struct event *sig_term;
+	struct event *sig_int;
+	struct event *sig_hup;
+	int stop_signal;
+};
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s -c FILE          run with the config FILE\n"
+		"       %s --check-config FILE  validate FILE and exit\n"
+		"       %s --version\n"
+		"       %s -h | --help\n",
+		prog, prog, prog, prog);
+}
+
+static void maskd_on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct maskd *m = arg;
+
+	(void)what;
+	m->stop_signal = (int)sig;
+	event_base_loopexit(m->base, NULL);
+}
+
+/* logrotate moves the file and sends SIGHUP: start a new one. */
+static void maskd_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct maskd *m = arg;
+	int err;
+
+	(void)sig;
+	(void)what;
+	err = log_reopen(&m->log);
+	if (err)
+		log_error(&m->log, "maskd: cannot reopen the log: %s",
+			  strerror(err));
+	else
+		log_info(&m->log, "maskd: log reopened");
+}
+
+static int maskd_signal(struct maskd *m, struct event **evp, int sig,
+			event_callback_fn cb)
+{
+	*evp = evsignal_new(m->base, sig, cb, m);
+	if (!*evp)
+		return ENOMEM;
+	event_priority_set(*evp, 0);
+	if (event_add(*evp, NULL))
+		return EIO;
+	return 0;
+}
+
+/*
+ * Two priorities: 0 for network and signals, 1 for the writer, so a batch
+ * is committed only after every ready request has been queued into it.
+ */
+static int maskd_base_new(struct maskd *m)
+{
+	struct event_config *ec;
+
+	ec = event_config_new();
+	if (!ec)
+		return ENOMEM;
+	m->base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (!m->base)
+		return ENOMEM;
+	if (event_base_priority_init(m->base, 2))
+		return EINVAL;
+	return 0;
+}
+
+static void maskd_free(struct maskd *m, bool clean)
+{
+	if (m->sig_term)
+		event_free(m->sig_term);
+	if (m->sig_int)
+		event_free(m->sig_int);
+	if (m->sig_hup)
+		event_free(m->sig_hup);
+	api_stop(m->api);		/* answers what waits for the writer */
+	writer_free(m->w);
+	store_close(m->st);
+	if (m->base)
+		event_base_free(m->base);
+	if (m->log_open) {
+		if (clean)
+			log_info(&m->log, "maskd stopped");
+		log_close(&m->log);
+	}
+	config_free(&m->cfg);
+}
+
+static int maskd_run(const char *path)
+{
+	struct maskd m;
+	char errbuf[MASKD_ERR_SIZE];
+	int err;
+
+	memset(&m, 0, sizeof(m));
+	err = config_load(path, &m.cfg, errbuf, sizeof(errbuf));
+	if (err) {
+		fprintf(stderr, "%s\n", errbuf);
+		config_free(&m.cfg);
+		return 1;
+	}
+
+	err = log_open(&m.log, m.cfg.log.level, m.cfg.log.file);
+	if (err) {
+		fprintf(stderr, "maskd: cannot open log %s: %s\n",
+			m.cfg.log.file, strerror(err));
+		goto out;
+	}
+	m.log_open = true;
+	log_info(&m.log, "maskd %s starting", MASKD_VERSION);
+
+	signal(SIGPIPE, SIG_IGN);
+
+	err = store_open(&m.st, m.cfg.store.path, m.cfg.store.map_size,
+			 &m.log);
+	if (err) {
+		log_error(&m.log, "maskd: cannot open the store %s: %s",
+			  m.cfg.store.path, strerror(err));
+		goto out;
+	}
+
+	err = maskd_base_new(&m);
+	if (err) {
+		log_error(&m.log, "maskd: cannot create the event base: %s",
+			  strerror(err));
+		goto out;
+	}
+
+	err = writer_alloc(&m.w, m.base, m.st, &m.log);
+	if (err) {
+		log_error(&m.log, "maskd: cannot start the writer: %s",
+			  strerror(err));
+		goto out;
+	}
+
+	err = api_start(&m.api, m.base, &m.cfg, m.st, m.w, &m.log);
+	if (err) {
+		log_error(&m.log, "maskd: cannot start the api on %s:%u: %s",
+			  m.cfg.api.listen.host,
+			  (unsigned)m.cfg.api.listen.port, strerror(err));
+		goto out;
+	}
+
+	if ((err = maskd_signal(&m, &m.sig_term, SIGTERM, maskd_on_stop)) ||
+	    (err = maskd_signal(&m, &m.sig_int, SIGINT, maskd_on_stop)) ||
+	    (err = maskd_signal(&m, &m.sig_hup, SIGHUP, maskd_on_hup))) {
+		log_error(&m.log, "maskd: cannot install signal handlers: %s",
+			  strerror(err));
+		goto out;
+	}
+
+	log_info(&m.log, "maskd listening api=%s:%u", m.cfg.api.listen.host,
+		 (unsigned)m.cfg.api.listen.port);
+
+	if (event_base_dispatch(m.base) < 0) {
+		log_error(&m.log, "maskd: event loop failed");
+		err = EIO;
+		goto out;
+	}
+	log_info(&m.log, "maskd stopping (signal %d)", m.stop_signal);
+ out:
+	maskd_free(&m, err == 0);
+	return err ? 1 : 0;
+}
+
+static int maskd_check_config(const char *path)
+{
+	struct config cfg;
+	char errbuf[MASKD_ERR_SIZE];
+	int err;
+
+	memset(&cfg, 0, sizeof(cfg));
+	err = config_load(path, &cfg, errbuf, sizeof(errbuf));
+	config_free(&cfg);
+	if (err) {
+		fprintf(stderr, "%s\n", errbuf);
+		return 1;
+	}
+	printf("%s: ok\n", path);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config",       required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "version",      no_argument,       NULL, 'V' },
+		{ "help",         no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *run = NULL, *check = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			run = optarg;
+			break;
+		case 'C':
+			check = optarg;
+			break;
+		case 'V':
+			printf("maskd %s\n", MASKD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout, argv[0]);
+			return 0;
+		default:
+			usage(stderr, argv[0]);
+			return 2;
+		}
+	}
+	if (optind != argc || (!run && !check) || (run && check)) {
+		usage(stderr, argv[0]);
+		return 2;
+	}
+
+	if (check)
+		return maskd_check_config(check);
+	return maskd_run(run);
+}
