@@ -13,6 +13,7 @@
  *   pool       vn                      -> {active count, country, added_at}
  *   pool_use   be32(active) vn         -> ""   (least-used first)
  *   meta       name                    -> u64 counters
+ *   cdr        session id(16) call id(16) -> call record
  *
  * No MDB_DUPSORT anywhere: Debian's LMDB 0.9.24 has delete bugs in it, so
  * every one-to-many index is a composite key with an empty value.
@@ -117,6 +118,37 @@ struct pool_number {
 	char country[STORE_COUNTRY_SIZE];
 	uint32_t active;		/* active sessions using it */
 	int64_t added_at_ms;
+};
+
+/* Who ended a call. */
+enum cdr_hangup {
+	CDR_HANGUP_NONE = 0,	/* never connected: failed, cancelled */
+	CDR_HANGUP_CALLER,
+	CDR_HANGUP_CALLEE,
+	CDR_HANGUP_MASKD,	/* a limit or timeout of ours */
+};
+
+#define CDR_REASON_SIZE 32
+
+/*
+ * A call record (CDR): one call through a session. Written once, when the
+ * call has ended, by the control thread (the SIP thread hands it over).
+ */
+struct cdr {
+	uint8_t session_id[STORE_ID_LEN];
+	uint8_t id[STORE_ID_LEN];	/* the call's own id; time-ordered */
+	bool a_to_b;			/* party_a called (else party_b did) */
+	int64_t start_ms;		/* INVITE received */
+	int64_t answer_ms;		/* 200 OK relayed; 0 = never answered */
+	int64_t end_ms;
+	uint16_t final_code;		/* the final response sent to the caller */
+	enum cdr_hangup hangup;
+	char reason[CDR_REASON_SIZE];	/* "normal", "cancel", "busy",
+					 * "no_answer", "ring_timeout",
+					 * "call_time_limit", "failure", ... */
+	/* media counters: filled by the relay when it lands, 0 until then */
+	uint64_t pkts_a_to_b, pkts_b_to_a;
+	uint64_t bytes_a_to_b, bytes_b_to_a;
 };
 
 /* Counters kept durably in the store (meta database). */
@@ -226,6 +258,22 @@ int store_pool_get(struct store_reader *r, const char *vn,
 /* store_stats_get() - the durable counters as of the last commit. */
 int store_stats_get(struct store_reader *r, struct store_stats *out);
 
+/* store_cdr_id_new() - a fresh time-ordered id for a call record. Any
+ * thread. Returns 0 or EIO (no randomness). */
+int store_cdr_id_new(int64_t now_ms, uint8_t id[STORE_ID_LEN]);
+
+/*
+ * cdr_list_h - called for each call record of a session, oldest first.
+ * @c is valid only during the call. Return 0 to go on, nonzero to stop.
+ */
+typedef int (cdr_list_h)(const struct cdr *c, void *arg);
+
+/* store_cdr_list() - the call records of session @session_id (none for
+ * an unknown id: check the session first if that matters). */
+int store_cdr_list(struct store_reader *r,
+		   const uint8_t session_id[STORE_ID_LEN], cdr_list_h *h,
+		   void *arg);
+
 /*
  * store_next_expiry() - the earliest expires_at_ms of any active session,
  * or ENOENT when none is active.
@@ -295,6 +343,12 @@ int store_session_close(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
  */
 int store_expire_due(struct store_txn *tx, int64_t now_ms, unsigned max,
 		     unsigned *n);
+
+/*
+ * store_cdr_add() - store call record @c (c->id set by the caller, see
+ * store_cdr_id_new()). Returns 0, EEXIST for a duplicate id, or an errno.
+ */
+int store_cdr_add(struct store_txn *tx, const struct cdr *c);
 
 /*
  * store_pool_add() - add @vn (E.164) with @country ("US", may be "").

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "store_internal.h"
@@ -66,6 +67,7 @@ static int open_dbs(struct store *st)
 		{ "pool", offsetof(struct store, pool) },
 		{ "pool_use", offsetof(struct store, pool_use) },
 		{ "meta", offsetof(struct store, meta) },
+		{ "cdr", offsetof(struct store, cdr) },
 	};
 	MDB_txn *txn;
 	size_t i;
@@ -155,6 +157,32 @@ void store_close(struct store *st)
 }
 
 /* ---- ids ---- */
+
+int store_id_new(struct store *st, int64_t now_ms, uint8_t id[STORE_ID_LEN])
+{
+	uint64_t t;
+	int i;
+
+	/* a clock step backwards must not break the order either */
+	if (now_ms <= st->id_last_ms) {
+		now_ms = st->id_last_ms;
+		if (++st->id_seq == 0)
+			now_ms = ++st->id_last_ms;
+	} else {
+		st->id_last_ms = now_ms;
+		st->id_seq = 0;
+	}
+	t = now_ms < 0 ? 0 : (uint64_t)now_ms;
+	for (i = 5; i >= 0; i--) {
+		id[i] = (uint8_t)t;
+		t >>= 8;
+	}
+	id[6] = (uint8_t)(st->id_seq >> 8);
+	id[7] = (uint8_t)st->id_seq;
+	if (getrandom(id + 8, STORE_ID_LEN - 8, 0) != STORE_ID_LEN - 8)
+		return EIO;
+	return 0;
+}
 
 void store_id_format(const uint8_t id[STORE_ID_LEN],
 		     char out[STORE_ID_STR_SIZE])

@@ -27,7 +27,11 @@ struct store {
 	MDB_dbi pool;
 	MDB_dbi pool_use;
 	MDB_dbi meta;
+	MDB_dbi cdr;
 	struct log *log;
+	/* id ordering: the writer's last id time and sequence within it */
+	int64_t id_last_ms;
+	uint16_t id_seq;
 };
 
 /* Owned by the one thread that opened it. */
@@ -112,6 +116,29 @@ void store_num_unpack(uint64_t n, char out[E164_SIZE]);
 
 void store_be64_put(uint8_t *p, uint64_t v);
 uint64_t store_be64_get(const uint8_t *p);
+
+/* A cdr value (key: session id, call id). */
+struct rec_cdr {
+	uint8_t version;
+	uint8_t a_to_b;
+	uint8_t hangup;
+	uint8_t pad0;
+	uint16_t final_code;
+	uint16_t pad1;
+	int64_t start_ms;
+	int64_t answer_ms;
+	int64_t end_ms;
+	char reason[CDR_REASON_SIZE];
+	uint64_t pkts_a_to_b, pkts_b_to_a;
+	uint64_t bytes_a_to_b, bytes_b_to_a;
+};
+
+/*
+ * store_id_new() - a fresh id: be48(ms), be16(sequence within that ms),
+ * 64 random bits. Ids from one store sort in creation order even within a
+ * millisecond; the random half makes them unguessable.
+ */
+int store_id_new(struct store *st, int64_t now_ms, uint8_t id[STORE_ID_LEN]);
 
 /* store_err() - an LMDB return code as an errno. */
 int store_err(int rc);

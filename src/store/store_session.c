@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "store_internal.h"
 
@@ -277,21 +276,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int new_id(int64_t now_ms, uint8_t id[STORE_ID_LEN])
-{
-	uint64_t t = now_ms < 0 ? 0 : (uint64_t)now_ms;
-	int i;
-
-	/* 48-bit time first: ids sort by creation, so listing is in order */
-	for (i = 5; i >= 0; i--) {
-		id[i] = (uint8_t)t;
-		t >>= 8;
-	}
-	if (getrandom(id + 6, STORE_ID_LEN - 6, 0) != STORE_ID_LEN - 6)
-		return EIO;
-	return 0;
-}
-
 /* ---- create ---- */
 
 int store_session_create(struct store_txn *tx, const struct session_params *p,
@@ -337,7 +321,7 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 			goto out;
 	}
 
-	rc = new_id(now_ms, s.id);
+	rc = store_id_new(tx->st, now_ms, s.id);
 	if (rc)
 		goto out;
 	store_num_unpack(a, s.party_a);

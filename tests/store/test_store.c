@@ -547,6 +547,87 @@ static void test_map_full(void **state)
 	store_close(st);
 }
 
+static int cdr_collect(const struct cdr *c, void *arg)
+{
+	struct cdr *out = arg;
+	int i = 0;
+
+	while (out[i].end_ms)
+		i++;
+	assert_true(i < 3);
+	out[i] = *c;
+	return 0;
+}
+
+static void test_cdr(void **state)
+{
+	struct fx *f = *state;
+	struct cdr c, got[4];
+	struct store_txn *tx;
+	struct session s1, s2;
+	int i;
+
+	pool_add(f, "+15550000001");
+	assert_int_equal(create(f, "+14155550100", "+14155550101", NULL,
+				60000, T0, &s1), 0);
+	assert_int_equal(create(f, "+14155550102", "+14155550103", NULL,
+				60000, T0, &s2), 0);
+	/* two calls on s1, one on s2, written out of order */
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	for (i = 0; i < 3; i++) {
+		memset(&c, 0, sizeof(c));
+		memcpy(c.session_id, i == 1 ? s2.id : s1.id, STORE_ID_LEN);
+		assert_int_equal(store_cdr_id_new(T0 + 1000 * (3 - i), c.id),
+				 0);
+		c.a_to_b = i == 0;
+		c.start_ms = T0 + 1000 * (3 - i);
+		c.answer_ms = i == 2 ? 0 : c.start_ms + 500;
+		c.end_ms = c.start_ms + 900;
+		c.final_code = i == 2 ? 486 : 200;
+		c.hangup = i == 2 ? CDR_HANGUP_NONE : CDR_HANGUP_CALLER;
+		strcpy(c.reason, i == 2 ? "busy" : "normal");
+		assert_int_equal(store_cdr_add(tx, &c), 0);
+	}
+	assert_int_equal(store_cdr_add(tx, &c), EEXIST);
+	assert_int_equal(store_write_commit(tx), 0);
+
+	memset(got, 0, sizeof(got));
+	assert_int_equal(store_cdr_list(f->r, s1.id, cdr_collect, got), 0);
+	assert_int_equal(got[0].final_code, 486);	/* oldest first */
+	assert_string_equal(got[0].reason, "busy");
+	assert_int_equal(got[0].answer_ms, 0);
+	assert_int_equal(got[1].final_code, 200);
+	assert_true(got[1].a_to_b);
+	assert_int_equal(got[1].hangup, CDR_HANGUP_CALLER);
+	assert_int_equal(got[2].end_ms, 0);		/* only two */
+	memset(got, 0, sizeof(got));
+	assert_int_equal(store_cdr_list(f->r, s2.id, cdr_collect, got), 0);
+	assert_int_equal(got[0].start_ms, T0 + 2000);
+	assert_int_equal(got[1].end_ms, 0);
+	session_clear(&s1);
+	session_clear(&s2);
+}
+
+/* Ids made in one millisecond still sort in creation order. */
+static void test_id_order(void **state)
+{
+	struct fx *f = *state;
+	struct session s;
+	uint8_t prev[STORE_ID_LEN] = { 0 };
+	char a[E164_SIZE], b[E164_SIZE];
+	int i;
+
+	pool_add(f, "+15550000001");
+	for (i = 0; i < 50; i++) {
+		snprintf(a, sizeof(a), "+1415555%04u", (unsigned)i);
+		snprintf(b, sizeof(b), "+1650555%04u", (unsigned)i);
+		assert_int_equal(create(f, a, b, NULL, 60000, T0, &s), 0);
+		assert_true(memcmp(prev, s.id, STORE_ID_LEN) < 0);
+		memcpy(prev, s.id, STORE_ID_LEN);
+		session_clear(&s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +653,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_map_full,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cdr,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_id_order,
 						fx_setup, fx_teardown),
 	};
 

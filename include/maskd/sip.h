@@ -1,0 +1,63 @@
+/*
+ * sip.h - the masking B2BUA: SIP transport, routing, both legs of every
+ * call.
+ *
+ * Runs on its own thread: sip_start() creates it, with a sofia-sip su_root
+ * and the nta layer on it. Every call object, dialog, transaction and
+ * timer belongs to that thread and is never touched by another. It reads
+ * the store through its own store_reader (one lookup per inbound INVITE)
+ * and never writes to it: a finished call's record goes out through the
+ * sip_cdr_h handler, which must copy it and return at once (main.c posts
+ * it to the control thread, the only writer).
+ */
+#ifndef MASKD_SIP_H
+#define MASKD_SIP_H
+
+#include <stdint.h>
+
+#include "maskd/config.h"
+#include "maskd/log.h"
+#include "maskd/store.h"
+
+struct sip;
+
+/*
+ * sip_cdr_h - a call has ended. Runs on the SIP thread; @c is valid only
+ * during the call. Must not block.
+ */
+typedef void (sip_cdr_h)(const struct cdr *c, void *arg);
+
+/*
+ * sip_start() - bind cfg->sip.listen (UDP and TCP) and start the SIP
+ * thread. @cfg, @st and @log are borrowed and must outlive the sip.
+ * Returns 0 once the sockets are bound (so a caller can send at once), or
+ * an errno (EADDRINUSE, ...) with no thread left running.
+ */
+int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
+	      sip_cdr_h *cdrh, void *arg, struct log *log);
+
+/*
+ * sip_stop() - end every call (BYE / CANCEL / final response, each
+ * reported through sip_cdr_h), stop the thread and free everything.
+ * NULL-safe. Call from the thread that called sip_start().
+ */
+void sip_stop(struct sip *s);
+
+/* Counters for /metrics; read from any thread (relaxed atomics). */
+struct sip_stats {
+	uint64_t calls_live;		/* calls with any leg still alive */
+	uint64_t dialogs_live;		/* nta legs */
+	uint64_t transactions_live;	/* incoming + outgoing */
+	uint64_t calls_total;		/* inbound INVITEs accepted for routing */
+	uint64_t calls_answered;
+	uint64_t rejected_source;	/* 403: not in any trunk's sources */
+	uint64_t rejected_unknown;	/* no session for the pair */
+	uint64_t rejected_ended;	/* the pair's session has ended */
+	uint64_t rejected_busy;		/* 486: session already in a call */
+	uint64_t malformed;		/* dropped or answered 400 */
+	uint64_t options;		/* out-of-dialog OPTIONS answered */
+};
+
+void sip_stats_get(const struct sip *s, struct sip_stats *out);
+
+#endif
