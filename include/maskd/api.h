@@ -31,6 +31,22 @@ int api_start(struct api **apip, struct event_base *base,
 	      const struct config *cfg, struct store *st, struct writer *w,
 	      struct log *log);
 
+struct sip;
+
+/*
+ * api_set_sip() - show @sip's counters on /metrics from now on (NULL:
+ * stop). Borrowed; clear it before the sip is stopped.
+ */
+void api_set_sip(struct api *api, struct sip *sip);
+
+/*
+ * api_cdr_store() - queue call record @c for the store (group commit).
+ * Control thread: main.c calls it from the mailbox the SIP thread posts
+ * into. A record that cannot be queued or committed is logged and
+ * counted (maskd_cdrs_lost_total), never silently dropped.
+ */
+void api_cdr_store(struct api *api, const struct cdr *c);
+
 /*
  * api_stop() - stop listening, drop open connections, free. NULL-safe.
  * Requests waiting for a commit are answered first (writer_flush()).

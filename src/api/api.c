@@ -421,6 +421,12 @@ static void api_metrics(struct api *api, struct evhttp_request *req)
 		   "Write transactions that failed to commit since start.",
 		   ws.failures);
 
+	api_metric(b, "maskd_cdrs_written_total", "counter",
+		   "Call records committed since start.", api->cdrs_written);
+	api_metric(b, "maskd_cdrs_lost_total", "counter",
+		   "Call records that could not be stored since start.",
+		   api->cdrs_lost);
+
 	evbuffer_add_printf(b,
 		"# HELP maskd_api_requests_total API requests answered "
 		"since start, by HTTP status.\n"
@@ -491,6 +497,31 @@ static char *api_route_segment(const char *path, const char *prefix,
 	return out;
 }
 
+/* "/v1/sessions/{id}/calls" -> the decoded id, as api_route_segment(). */
+static char *api_route_calls(const char *path, bool *bad)
+{
+	static const char prefix[] = "/v1/sessions/";
+	static const char suffix[] = "/calls";
+	size_t n = strlen(path), pn = sizeof(prefix) - 1;
+	size_t sn = sizeof(suffix) - 1;
+	char *seg, *out;
+
+	*bad = false;
+	if (n <= pn + sn || strncmp(path, prefix, pn) ||
+	    strcmp(path + n - sn, suffix))
+		return NULL;
+	seg = strndup(path + pn, n - pn - sn);
+	if (!seg || strchr(seg, '/')) {
+		free(seg);
+		return NULL;
+	}
+	out = api_path_decode(seg);
+	free(seg);
+	if (!out)
+		*bad = true;
+	return out;
+}
+
 static void api_route_v1(struct api *api, struct evhttp_request *req,
 			 const char *path)
 {
@@ -514,6 +545,21 @@ static void api_route_v1(struct api *api, struct evhttp_request *req,
 			api_numbers_add(api, req);
 		else
 			api_not_allowed(api, req, "GET, POST");
+		return;
+	}
+
+	seg = api_route_calls(path, &bad);
+	if (seg) {
+		/* POST (request-a-call) comes with a later issue */
+		if (m == EVHTTP_REQ_GET)
+			api_session_calls(api, req, seg);
+		else
+			api_not_allowed(api, req, "GET");
+		free(seg);
+		return;
+	}
+	if (bad) {
+		api_not_found(api, req);
 		return;
 	}
 

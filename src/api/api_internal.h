@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "maskd/api.h"
+#include "maskd/sip.h"
 
 #define API_DIGEST_LEN 32		/* SHA-256 */
 #define API_MAX_STATUS 600		/* counters for codes 0..599 */
@@ -70,6 +71,9 @@ struct api {
 	struct evhttp_connection **sending;
 	size_t n_sending, cap_sending;
 	struct api_counters ctr;
+	uint64_t cdrs_written;
+	uint64_t cdrs_lost;		/* could not be queued or committed */
+	struct sip *sip;		/* borrowed; NULL until api_set_sip() */
 };
 
 /*
@@ -190,6 +194,12 @@ int api_get_url(const json_t *obj, const char *key, char **out,
 /* api_session_json() - @s as the API shows it; NULL on ENOMEM. */
 json_t *api_session_json(const struct session *s);
 
+/* api_time_json() - @ms as a JSON RFC 3339 string; NULL on ENOMEM. */
+json_t *api_time_json(int64_t ms);
+
+/* api_cdr_json() - call record @c of session @s; NULL on ENOMEM. */
+json_t *api_cdr_json(const struct cdr *c, const struct session *s);
+
 /* api_pool_json() - one pool number; NULL on ENOMEM. */
 json_t *api_pool_json(const struct pool_number *n);
 
@@ -217,6 +227,10 @@ void api_query_free(struct api_query *q);
 
 /* ---- api_sessions.c ---- */
 
+/* api_id_parse() - a session id from the path; false after a 404. */
+bool api_id_parse(struct api *api, struct evhttp_request *req, const char *s,
+		  uint8_t id[STORE_ID_LEN]);
+
 void api_sessions_create(struct api *api, struct evhttp_request *req);
 void api_sessions_list(struct api *api, struct evhttp_request *req);
 void api_session_get(struct api *api, struct evhttp_request *req,
@@ -225,6 +239,11 @@ void api_session_patch(struct api *api, struct evhttp_request *req,
 		       const char *id);
 void api_session_delete(struct api *api, struct evhttp_request *req,
 			const char *id);
+
+/* ---- api_calls.c ---- */
+
+void api_session_calls(struct api *api, struct evhttp_request *req,
+		       const char *id);
 
 /* ---- api_numbers.c ---- */
 

@@ -358,7 +358,7 @@ int api_get_url(const json_t *obj, const char *key, char **out,
 
 /* ---- output ---- */
 
-static json_t *api_time_json(int64_t ms)
+json_t *api_time_json(int64_t ms)
 {
 	char buf[API_TIME_SIZE];
 
@@ -397,6 +397,81 @@ json_t *api_session_json(const struct session *s)
 	rc |= json_object_set_new(o, "callback_url", s->callback_url ?
 				  json_string(s->callback_url) : json_null());
 	rc |= json_object_set_new(o, "metadata", meta ? meta : json_null());
+	if (rc) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static const char *api_hangup_name(enum cdr_hangup h)
+{
+	switch (h) {
+	case CDR_HANGUP_CALLER:
+		return "caller";
+	case CDR_HANGUP_CALLEE:
+		return "callee";
+	case CDR_HANGUP_MASKD:
+		return "maskd";
+	case CDR_HANGUP_NONE:
+		break;
+	}
+	return NULL;
+}
+
+/*
+ * A call as the API shows it. Billing convention: duration is whole
+ * seconds from answer to end, rounded up; duration_ms is exact.
+ */
+json_t *api_cdr_json(const struct cdr *c, const struct session *s)
+{
+	char id[STORE_ID_STR_SIZE];
+	const char *hangup = api_hangup_name(c->hangup);
+	int64_t talk_ms = c->answer_ms ? c->end_ms - c->answer_ms : 0;
+	json_t *o, *media;
+	int rc = 0;
+
+	if (talk_ms < 0)
+		talk_ms = 0;
+	o = json_object();
+	media = json_object();
+	if (!o || !media) {
+		json_decref(o);
+		json_decref(media);
+		return NULL;
+	}
+	store_id_format(c->id, id);
+	rc |= json_object_set_new(o, "id", json_string(id));
+	store_id_format(c->session_id, id);
+	rc |= json_object_set_new(o, "session_id", json_string(id));
+	rc |= json_object_set_new(o, "direction",
+				  json_string(c->a_to_b ? "a_to_b" : "b_to_a"));
+	rc |= json_object_set_new(o, "from", json_string(c->a_to_b ?
+				  s->party_a : s->party_b));
+	rc |= json_object_set_new(o, "to", json_string(c->a_to_b ?
+				  s->party_b : s->party_a));
+	rc |= json_object_set_new(o, "virtual_number", json_string(s->vn));
+	rc |= json_object_set_new(o, "started_at", api_time_json(c->start_ms));
+	rc |= json_object_set_new(o, "answered_at", c->answer_ms ?
+				  api_time_json(c->answer_ms) : json_null());
+	rc |= json_object_set_new(o, "ended_at", api_time_json(c->end_ms));
+	rc |= json_object_set_new(o, "duration",
+				  json_integer((talk_ms + 999) / 1000));
+	rc |= json_object_set_new(o, "duration_ms", json_integer(talk_ms));
+	rc |= json_object_set_new(o, "final_code",
+				  json_integer(c->final_code));
+	rc |= json_object_set_new(o, "hangup_by",
+				  hangup ? json_string(hangup) : json_null());
+	rc |= json_object_set_new(o, "reason", json_string(c->reason));
+	rc |= json_object_set_new(media, "packets_a_to_b",
+				  json_integer((json_int_t)c->pkts_a_to_b));
+	rc |= json_object_set_new(media, "packets_b_to_a",
+				  json_integer((json_int_t)c->pkts_b_to_a));
+	rc |= json_object_set_new(media, "bytes_a_to_b",
+				  json_integer((json_int_t)c->bytes_a_to_b));
+	rc |= json_object_set_new(media, "bytes_b_to_a",
+				  json_integer((json_int_t)c->bytes_b_to_a));
+	rc |= json_object_set_new(o, "media", media);
 	if (rc) {
 		json_decref(o);
 		return NULL;

@@ -49,7 +49,7 @@ static void api_log_session(struct api *api, const char *what,
 }
 
 /* A malformed id names no session: 404, like an unknown one. */
-static bool api_id_parse(struct api *api, struct evhttp_request *req,
+bool api_id_parse(struct api *api, struct evhttp_request *req,
 			 const char *s, uint8_t id[STORE_ID_LEN])
 {
 	if (store_id_parse(s, id) == 0)

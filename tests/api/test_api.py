@@ -456,6 +456,19 @@ class TestBasics(SharedMaskd):
             r = self.m.request("PATCH", "/v1/sessions/" + sid, {"ttl": 5})
             self.assertError(r, 404, "not_found")
 
+    def test_calls_of_new_session(self):
+        # the records themselves are checked by the SIP tests, which
+        # make real calls; here: the endpoint, its auth and its errors
+        sid = self.new_session()["id"]
+        r = self.m.request("GET", "/v1/sessions/%s/calls" % sid)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, {"calls": []})
+        r = self.m.request("GET", "/v1/sessions/%s/calls" % sid, token=None)
+        self.assertError(r, 401, "unauthorized")
+        r = self.m.request("DELETE", "/v1/sessions/%s/calls" % sid)
+        self.assertError(r, 405, "method_not_allowed")
+        self.assertEqual(r.headers.get("Allow"), "GET")
+
     def test_method_not_allowed(self):
         sid = self.new_session()["id"]
         for method, path in (("PUT", "/v1/sessions"),
