@@ -69,7 +69,8 @@ void log_write(const struct log *lg, enum log_level level, const char *fmt, ...)
  *
  * At debug level @number is copied unchanged; above it, all but the first
  * five and last four characters become "***" (+14155550100 -> +1415***0100).
- * Strings of 9 characters or fewer keep only their first two characters.
+ * Shorter strings show less: 10-11 characters keep the first three and the
+ * last two, 9 or fewer only their first two.
  * Writes at most LOG_MASK_SIZE bytes into @buf and returns @buf, so it can
  * be used inside a log_info() argument list.
  */

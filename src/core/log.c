@@ -223,10 +223,18 @@ const char *log_mask_number(const struct log *lg, const char *number,
 
 	len = strlen(number);
 
+	/*
+	 * Keep enough to tell numbers apart in a log, never enough to dial:
+	 * the shorter the number, the less of it is shown, so at least
+	 * three digits (five for 10-11 characters) always stay hidden.
+	 */
 	if (lg && lg->level >= LOG_LVL_DEBUG)
 		snprintf(buf, LOG_MASK_SIZE, "%s", number);
 	else if (len <= 9)
 		snprintf(buf, LOG_MASK_SIZE, "%.2s***", number);
+	else if (len <= 11)
+		snprintf(buf, LOG_MASK_SIZE, "%.3s***%s", number,
+			 number + len - 2);
 	else
 		snprintf(buf, LOG_MASK_SIZE, "%.5s***%s", number,
 			 number + len - 4);

@@ -134,9 +134,14 @@ static void test_mask_short(void **state)
 	assert_string_equal(log_mask_number(&lg, "7", buf), "7***");
 	assert_string_equal(log_mask_number(&lg, "", buf), "***");
 
-	/* 10 characters: the long rule starts here */
+	/* 10-11 characters: first three and last two, five+ hidden */
 	assert_string_equal(log_mask_number(&lg, "+123456789", buf),
-			    "+1234***6789");
+			    "+12***89");
+	assert_string_equal(log_mask_number(&lg, "+1234567890", buf),
+			    "+12***90");
+	/* 12: the long rule starts here */
+	assert_string_equal(log_mask_number(&lg, "+12345678901", buf),
+			    "+1234***8901");
 }
 
 static void test_mask_long_input(void **state)
