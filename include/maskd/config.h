@@ -50,6 +50,14 @@ struct config_trunk {
 struct config {
 	struct {
 		struct config_addr listen;	/* UDP and TCP */
+		/* host written in maskd's own From, P-Asserted-Identity and
+		 * Contact; "" = listen.host */
+		char advertise[CONFIG_HOST_SIZE];
+		uint16_t unknown_code;		/* no session for the pair */
+		uint16_t ended_code;		/* the pair's session ended */
+		uint32_t transaction_timeout_ms;	/* SIP's 64*T1 */
+		char **pass_headers;		/* owned; extra header names */
+		size_t n_pass_headers;		/* copied from leg to leg */
 	} sip;
 
 	struct config_trunk *trunks;	/* owned; n_trunks entries */

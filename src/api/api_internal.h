@@ -164,6 +164,13 @@ void api_time_format(int64_t ms, char out[API_TIME_SIZE]);
 int api_time_parse(const char *s, int64_t *ms);
 
 /*
+ * api_json_parse() - @len bytes of @data as a JSON object (duplicate keys
+ * refused). 413 when @len > @max, 400 otherwise. Pure: the fuzzer's door.
+ */
+int api_json_parse(const char *data, size_t len, size_t max, json_t **objp,
+		   struct api_err *e);
+
+/*
  * api_body_parse() - the request body as a JSON object. Returns 0 and
  * sets *objp (caller decrefs), or EINVAL with @e filled (413, 400).
  */
@@ -226,6 +233,10 @@ int api_query_check_keys(const struct api_query *q,
 void api_query_free(struct api_query *q);
 
 /* ---- api_sessions.c ---- */
+
+/* api_create_parse() - a POST /v1/sessions body into @c; pure. */
+int api_create_parse(const json_t *body, const struct config *cfg,
+		     struct api_call *c, struct api_err *e);
 
 /* api_id_parse() - a session id from the path; false after a 404. */
 bool api_id_parse(struct api *api, struct evhttp_request *req, const char *s,

@@ -149,19 +149,15 @@ int api_time_parse(const char *s, int64_t *ms)
 
 /* ---- bodies ---- */
 
-int api_body_parse(struct api *api, struct evhttp_request *req,
-		   json_t **objp, struct api_err *e)
+int api_json_parse(const char *data, size_t len, size_t max, json_t **objp,
+		   struct api_err *e)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
 	json_error_t jerr;
-	unsigned char *data;
 	json_t *root;
 
-	if (len > api->cfg->api.max_body) {
+	if (len > max) {
 		api_err_set(e, 413, "body_too_large",
-			    "body: larger than %u bytes",
-			    (unsigned)api->cfg->api.max_body);
+			    "body: larger than %zu bytes", max);
 		return EINVAL;
 	}
 	if (len == 0) {
@@ -169,14 +165,7 @@ int api_body_parse(struct api *api, struct evhttp_request *req,
 			    "body: empty; a JSON object is expected");
 		return EINVAL;
 	}
-	data = evbuffer_pullup(in, -1);
-	if (!data) {
-		api_err_set(e, 500, "internal", "body: out of memory");
-		return EINVAL;
-	}
-
-	root = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES,
-			  &jerr);
+	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		api_err_set(e, 400, "invalid_json",
 			    "body: %s (line %d, column %d)", jerr.text,
@@ -191,6 +180,26 @@ int api_body_parse(struct api *api, struct evhttp_request *req,
 	}
 	*objp = root;
 	return 0;
+}
+
+int api_body_parse(struct api *api, struct evhttp_request *req,
+		   json_t **objp, struct api_err *e)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	unsigned char *data;
+
+	/* check the size before evbuffer_pullup() copies a huge body */
+	if (len > api->cfg->api.max_body)
+		return api_json_parse(NULL, len, api->cfg->api.max_body,
+				      objp, e);
+	data = len ? evbuffer_pullup(in, -1) : NULL;
+	if (len && !data) {
+		api_err_set(e, 500, "internal", "body: out of memory");
+		return EINVAL;
+	}
+	return api_json_parse((const char *)data, len, api->cfg->api.max_body,
+			      objp, e);
 }
 
 int api_body_check_keys(const json_t *obj, const char *const *allowed,

@@ -154,15 +154,55 @@ static int api_get_metadata(const json_t *body, char **out, struct api_err *e)
 	return 0;
 }
 
-void api_sessions_create(struct api *api, struct evhttp_request *req)
+/*
+ * api_create_parse() - validate a create body into @c's copies and
+ * c->params. Pure (no I/O), so the fuzzer can drive it.
+ */
+int api_create_parse(const json_t *body, const struct config *cfg,
+		     struct api_call *c, struct api_err *e)
 {
-	const struct config *cfg = api->cfg;
-	struct api_call *c = NULL;
-	json_t *body = NULL;
-	struct api_err e;
 	uint64_t ttl = cfg->session.default_ttl_s;
 	uint64_t limit = cfg->session.call_time_limit_s;
 	bool record = false, present, is_null;
+	int err;
+
+	if ((err = api_body_check_keys(body, api_create_keys, e)) ||
+	    (err = api_get_e164(body, "party_a", true, c->party_a, NULL, e)) ||
+	    (err = api_get_e164(body, "party_b", true, c->party_b, NULL, e)))
+		return err;
+	if (strcmp(c->party_a, c->party_b) == 0) {
+		api_err_set(e, 400, "invalid_field",
+			    "party_b: same as party_a");
+		return EINVAL;
+	}
+	if ((err = api_get_e164(body, "virtual_number", false, c->vn, NULL,
+				e)) ||
+	    (err = api_get_uint(body, "ttl", 1, cfg->session.max_ttl_s, &ttl,
+				NULL, e)) ||
+	    (err = api_get_uint(body, "call_time_limit", 0,
+				API_CALL_LIMIT_MAX, &limit, NULL, e)) ||
+	    (err = api_get_bool(body, "record", &record, NULL, e)) ||
+	    (err = api_get_url(body, "callback_url", &c->callback_url,
+			       &present, &is_null, e)) ||
+	    (err = api_get_metadata(body, &c->metadata, e)))
+		return err;
+
+	c->params.party_a = c->party_a;
+	c->params.party_b = c->party_b;
+	c->params.vn = c->vn[0] ? c->vn : NULL;
+	c->params.ttl_ms = (int64_t)ttl * 1000;
+	c->params.call_time_limit_s = (uint32_t)limit;
+	c->params.record = record;
+	c->params.callback_url = c->callback_url;
+	c->params.metadata = c->metadata;
+	return 0;
+}
+
+void api_sessions_create(struct api *api, struct evhttp_request *req)
+{
+	struct api_call *c = NULL;
+	json_t *body = NULL;
+	struct api_err e;
 	int err;
 
 	err = api_body_parse(api, req, &body, &e);
@@ -173,40 +213,9 @@ void api_sessions_create(struct api *api, struct evhttp_request *req)
 		api_err_set(&e, 500, "internal", "out of memory");
 		goto fail;
 	}
-
-	if ((err = api_body_check_keys(body, api_create_keys, &e)) ||
-	    (err = api_get_e164(body, "party_a", true, c->party_a, NULL,
-				&e)) ||
-	    (err = api_get_e164(body, "party_b", true, c->party_b, NULL,
-				&e)))
+	err = api_create_parse(body, api->cfg, c, &e);
+	if (err)
 		goto fail;
-	if (strcmp(c->party_a, c->party_b) == 0) {
-		api_err_set(&e, 400, "invalid_field",
-			    "party_b: same as party_a");
-		err = EINVAL;
-		goto fail;
-	}
-	if ((err = api_get_e164(body, "virtual_number", false, c->vn, NULL,
-				&e)) ||
-	    (err = api_get_uint(body, "ttl", 1, cfg->session.max_ttl_s, &ttl,
-				NULL, &e)) ||
-	    (err = api_get_uint(body, "call_time_limit", 0,
-				API_CALL_LIMIT_MAX, &limit, NULL, &e)) ||
-	    (err = api_get_bool(body, "record", &record, NULL, &e)) ||
-	    (err = api_get_url(body, "callback_url", &c->callback_url,
-			       &present, &is_null, &e)) ||
-	    (err = api_get_metadata(body, &c->metadata, &e)))
-		goto fail;
-
-	c->params.party_a = c->party_a;
-	c->params.party_b = c->party_b;
-	c->params.vn = c->vn[0] ? c->vn : NULL;
-	c->params.ttl_ms = (int64_t)ttl * 1000;
-	c->params.call_time_limit_s = (uint32_t)limit;
-	c->params.record = record;
-	c->params.callback_url = c->callback_url;
-	c->params.metadata = c->metadata;
-
 	json_decref(body);
 	api_call_submit(c, api_create_op, api_create_done);
 	return;

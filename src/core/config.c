@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <ini.h>
@@ -523,6 +524,146 @@ static int parse_sip_listen(struct cfg_ctx *ctx, const char *v)
 	return cfg_addr(ctx, v, &ctx->cfg->sip.listen);
 }
 
+static int parse_sip_advertise(struct cfg_ctx *ctx, const char *v)
+{
+	uint8_t a[16];
+
+	/* it goes into From, P-Asserted-Identity and Contact URIs */
+	if (*v && inet_pton(AF_INET, v, a) != 1 &&
+	    inet_pton(AF_INET6, v, a) != 1 && !cfg_hostname_valid(v))
+		return cfg_what(ctx, "'%s' is not an IP address or host name",
+				v);
+
+	return cfg_copy(ctx->cfg->sip.advertise,
+			sizeof(ctx->cfg->sip.advertise), v);
+}
+
+/* A final response code maskd may send instead of connecting a call. */
+static int cfg_final_code(struct cfg_ctx *ctx, const char *v, uint16_t *out)
+{
+	uint64_t n;
+	int err;
+
+	err = cfg_uint(ctx, v, 400, 699, &n);
+	if (err)
+		return err;
+
+	*out = (uint16_t)n;
+	return 0;
+}
+
+static int parse_sip_unknown_code(struct cfg_ctx *ctx, const char *v)
+{
+	return cfg_final_code(ctx, v, &ctx->cfg->sip.unknown_code);
+}
+
+static int parse_sip_ended_code(struct cfg_ctx *ctx, const char *v)
+{
+	return cfg_final_code(ctx, v, &ctx->cfg->sip.ended_code);
+}
+
+static int parse_sip_transaction_timeout(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n;
+	int err;
+
+	err = cfg_uint(ctx, v, 4000, 64000, &n);
+	if (err)
+		return err;
+
+	ctx->cfg->sip.transaction_timeout_ms = (uint32_t)n;
+	return 0;
+}
+
+/*
+ * Headers that carry a party's identity, address or route, or that the
+ * B2BUA builds itself on each leg: copying one of them from leg to leg
+ * would unmask a number or break the dialog, so no config may ask for it.
+ */
+static const char *const cfg_never_pass[] = {
+	"Via", "Route", "Record-Route", "Contact", "From", "To", "Call-ID",
+	"CSeq", "Max-Forwards", "Content-Length", "Content-Type",
+	"P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID",
+	"Privacy", "Diversion", "History-Info", "P-Charging-Vector",
+	"User-Agent", "Server", "Organization", "Subject", "Call-Info",
+	"Warning", "Reason", "Referred-By", "Refer-To", "Replaces",
+	"Authorization", "Proxy-Authorization", "WWW-Authenticate",
+	"Proxy-Authenticate", "Require", "Proxy-Require", "Supported",
+	"Session-Expires", "Min-SE", "RSeq", "RAck", "Path",
+	"Service-Route", "P-Called-Party-ID", "P-Associated-URI",
+	"P-Access-Network-Info", "P-Visited-Network-ID", "Allow",
+	"Error-Info", "Alert-Info", "In-Reply-To", "Reply-To",
+};
+
+static bool cfg_header_name_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	/* RFC 3261 token characters */
+	return len && len < CONFIG_NAME_SIZE &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		      "0123456789-.!%*_+`'~") == len;
+}
+
+static int parse_sip_pass_headers(struct cfg_ctx *ctx, const char *v)
+{
+	struct config *cfg = ctx->cfg;
+	char list[CFG_WHAT_SIZE];
+	char *rest = list, *item;
+	char **names = NULL;
+	size_t n = 0, i;
+	int err;
+
+	if (cfg_copy(list, sizeof(list), v))
+		return cfg_what(ctx, "too long");
+
+	if (*v) {
+		names = calloc(cfg_count_items(v), sizeof(*names));
+		if (!names)
+			return cfg_what(ctx, "out of memory");
+	}
+
+	while (*v && (item = cfg_next_item(&rest))) {
+		if (!cfg_header_name_valid(item)) {
+			err = cfg_what(ctx, "'%s' is not a header name", item);
+			goto out;
+		}
+		if (!strncasecmp(item, "X-", 2)) {
+			err = cfg_what(ctx, "%s: X- headers never pass", item);
+			goto out;
+		}
+		for (i = 0; i < sizeof(cfg_never_pass) /
+			    sizeof(cfg_never_pass[0]); i++) {
+			if (!strcasecmp(item, cfg_never_pass[i])) {
+				err = cfg_what(ctx, "%s may not pass from leg "
+					       "to leg", item);
+				goto out;
+			}
+		}
+		names[n] = strdup(item);
+		if (!names[n]) {
+			err = cfg_what(ctx, "out of memory");
+			goto out;
+		}
+		n++;
+	}
+
+	for (i = 0; i < cfg->sip.n_pass_headers; i++)
+		free(cfg->sip.pass_headers[i]);
+	free(cfg->sip.pass_headers);
+	cfg->sip.pass_headers = names;
+	cfg->sip.n_pass_headers = n;
+	names = NULL;
+	err = 0;
+ out:
+	if (names) {
+		for (i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+	}
+	return err;
+}
+
 static int parse_trunk_sources(struct cfg_ctx *ctx, const char *v)
 {
 	struct config_trunk *t = cfg_trunk(ctx);
@@ -807,6 +948,11 @@ static int parse_log_file(struct cfg_ctx *ctx, const char *v)
 /* At most 32 entries: ctx->seen_keys has one bit per entry. */
 static const struct cfg_key cfg_keys[] = {
 	{ SEC_SIP, "listen", parse_sip_listen },
+	{ SEC_SIP, "advertise", parse_sip_advertise },
+	{ SEC_SIP, "unknown_code", parse_sip_unknown_code },
+	{ SEC_SIP, "ended_code", parse_sip_ended_code },
+	{ SEC_SIP, "transaction_timeout", parse_sip_transaction_timeout },
+	{ SEC_SIP, "pass_headers", parse_sip_pass_headers },
 	{ SEC_TRUNK, "sources", parse_trunk_sources },
 	{ SEC_TRUNK, "trusted", parse_trunk_trusted },
 	{ SEC_TRUNK, "country_code", parse_trunk_country_code },
@@ -1167,6 +1313,9 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->sip.listen.host, sizeof(cfg->sip.listen.host),
 		 "127.0.0.1");
 	cfg->sip.listen.port = 5060;
+	cfg->sip.unknown_code = 404;
+	cfg->sip.ended_code = 404;
+	cfg->sip.transaction_timeout_ms = 32000;
 
 	snprintf(cfg->gateway.address.host, sizeof(cfg->gateway.address.host),
 		 "127.0.0.1");
@@ -1257,6 +1406,12 @@ void config_free(struct config *cfg)
 
 	if (!cfg)
 		return;
+
+	for (i = 0; i < cfg->sip.n_pass_headers; i++)
+		free(cfg->sip.pass_headers[i]);
+	free(cfg->sip.pass_headers);
+	cfg->sip.pass_headers = NULL;
+	cfg->sip.n_pass_headers = 0;
 
 	for (i = 0; i < cfg->n_trunks; i++)
 		free(cfg->trunks[i].sources);

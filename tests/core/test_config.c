@@ -105,6 +105,12 @@ static void assert_defaults(const struct config *cfg)
 	config_defaults(&d);
 	assert_string_equal(cfg->sip.listen.host, d.sip.listen.host);
 	assert_int_equal(cfg->sip.listen.port, d.sip.listen.port);
+	assert_string_equal(cfg->sip.advertise, d.sip.advertise);
+	assert_int_equal(cfg->sip.unknown_code, d.sip.unknown_code);
+	assert_int_equal(cfg->sip.ended_code, d.sip.ended_code);
+	assert_int_equal(cfg->sip.transaction_timeout_ms,
+			 d.sip.transaction_timeout_ms);
+	assert_int_equal(cfg->sip.n_pass_headers, d.sip.n_pass_headers);
 	assert_string_equal(cfg->gateway.address.host, d.gateway.address.host);
 	assert_int_equal(cfg->gateway.address.port, d.gateway.address.port);
 	assert_string_equal(cfg->gateway.transport, d.gateway.transport);
@@ -133,6 +139,12 @@ static void test_defaults(void **state)
 	config_defaults(&d);
 	assert_string_equal(d.sip.listen.host, "127.0.0.1");
 	assert_int_equal(d.sip.listen.port, 5060);
+	assert_string_equal(d.sip.advertise, "");
+	assert_int_equal(d.sip.unknown_code, 404);
+	assert_int_equal(d.sip.ended_code, 404);
+	assert_int_equal(d.sip.transaction_timeout_ms, 32000);
+	assert_int_equal(d.sip.n_pass_headers, 0);
+	assert_null(d.sip.pass_headers);
 	assert_string_equal(d.gateway.address.host, "127.0.0.1");
 	assert_int_equal(d.gateway.address.port, 5090);
 	assert_string_equal(d.gateway.transport, "udp");
@@ -209,6 +221,11 @@ static void test_every_key(void **state)
 		"\n"
 		"[sip]\n"
 		"listen = [::1]:5070\n"
+		"advertise = sip.example.net\n"
+		"unknown_code = 480\n"
+		"ended_code = 410\n"
+		"transaction_timeout = 8000\n"
+		"pass_headers = P-Early-Media, Accept-Language\n"
 		"[trunk.carrier-1]   ; inline comment\n"
 		"sources = 192.0.2.7/24 , 2001:db8::1/32,198.51.100.9\n"
 		"trusted = yes\n"
@@ -242,6 +259,13 @@ static void test_every_key(void **state)
 
 	assert_string_equal(t.cfg.sip.listen.host, "::1");
 	assert_int_equal(t.cfg.sip.listen.port, 5070);
+	assert_string_equal(t.cfg.sip.advertise, "sip.example.net");
+	assert_int_equal(t.cfg.sip.unknown_code, 480);
+	assert_int_equal(t.cfg.sip.ended_code, 410);
+	assert_int_equal(t.cfg.sip.transaction_timeout_ms, 8000);
+	assert_int_equal(t.cfg.sip.n_pass_headers, 2);
+	assert_string_equal(t.cfg.sip.pass_headers[0], "P-Early-Media");
+	assert_string_equal(t.cfg.sip.pass_headers[1], "Accept-Language");
 
 	assert_int_equal(t.cfg.n_trunks, 2);
 	tr = &t.cfg.trunks[0];
@@ -281,6 +305,28 @@ static void test_every_key(void **state)
 	assert_int_equal(t.cfg.log.level, LOG_LVL_DEBUG);
 	assert_string_equal(t.cfg.log.file, "/var/log/maskd.log");
 	config_free(&t.cfg);
+}
+
+static void test_sip_keys(void **state)
+{
+	expect_error("[sip]\nunknown_code = 200\n" MINIMAL, 2,
+		     "sip.unknown_code: out of range 400..699");
+	expect_error("[sip]\nended_code = 700\n" MINIMAL, 2,
+		     "sip.ended_code: out of range 400..699");
+	expect_error("[sip]\ntransaction_timeout = 100\n" MINIMAL, 2,
+		     "sip.transaction_timeout: out of range 4000..64000");
+	expect_error("[sip]\npass_headers = Accept-Language, Via\n"
+		     MINIMAL, 2, "sip.pass_headers: Via may not pass");
+	expect_error("[sip]\npass_headers = p-asserted-identity\n"
+		     MINIMAL, 2, "sip.pass_headers: p-asserted-identity may");
+	expect_error("[sip]\npass_headers = X-Carrier-Id\n" MINIMAL, 2,
+		     "sip.pass_headers: X-Carrier-Id: X- headers never pass");
+	expect_error("[sip]\npass_headers = a b\n" MINIMAL, 2,
+		     "sip.pass_headers: 'a b' is not a header name");
+	expect_error("[sip]\npass_headers = a,,b\n" MINIMAL, 2,
+		     "sip.pass_headers: '' is not a header name");
+	expect_error("[sip]\nadvertise = a b\n" MINIMAL, 2,
+		     "sip.advertise: 'a b' is not an IP address or host name");
 }
 
 static void test_booleans(void **state)
@@ -806,6 +852,7 @@ int main(void)
 		cmocka_unit_test(test_shipped_conf),
 		cmocka_unit_test(test_minimal),
 		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_sip_keys),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_size_suffixes),
 		cmocka_unit_test(test_unknown_key),
