@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - install what is missing, then build and run every test twice:
 # a normal build, and an AddressSanitizer + UndefinedBehaviorSanitizer
-# build (any sanitizer report fails the run).
+# build (any sanitizer report fails the run); then each libFuzzer harness
+# for MASKD_FUZZ_SECONDS (default 60) from its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -14,3 +15,7 @@ scripts/build.sh build
 
 scripts/build.sh build-asan -DMASKD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 (cd build-asan && ctest --output-on-failure --timeout 1800)
+
+CC=clang scripts/build.sh build-fuzz -DMASKD_FUZZ=ON \
+	-DMASKD_FUZZ_SECONDS="${MASKD_FUZZ_SECONDS:-60}"
+(cd build-fuzz && ctest --output-on-failure)
