@@ -15,9 +15,15 @@ scripts/deps.sh --bench
 
 tmp=$(mktemp -d /tmp/maskd-bench-XXXXXX)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+sip_port=$(free_port)
 token=bench-token-000001
 cat > "$tmp/maskd.conf" <<CONF
+[sip]
+listen = 127.0.0.1:$sip_port
 [trunk.bench]
 sources = 127.0.0.0/8
 [store]

@@ -72,6 +72,11 @@ struct config {
 		uint16_t port_min;
 		uint16_t port_max;
 		char advertise[CONFIG_HOST_SIZE];	/* address written in SDP */
+		char bind[CONFIG_HOST_SIZE];	/* media sockets; "" = advertise */
+		uint32_t workers;		/* relay threads; 0 = one per core */
+		uint32_t timeout_s;		/* no media: BYE; 0 = never */
+		uint32_t hold_timeout_s;	/* the same while on hold */
+		bool strict_source;		/* only the SDP's address may send */
 	} rtp;
 
 	struct {

@@ -377,6 +377,40 @@ static void api_metric(struct evbuffer *b, const char *name,
 			    (unsigned long long)v);
 }
 
+/* The B2BUA's counters: live ones must fall back to 0 when calls end. */
+static void api_metrics_sip(struct evbuffer *b, struct sip *sip)
+{
+	struct sip_stats ss;
+
+	sip_stats_get(sip, &ss);
+	api_metric(b, "maskd_sip_calls_live", "gauge",
+		   "Calls with a leg still alive.", ss.calls_live);
+	api_metric(b, "maskd_sip_dialogs_live", "gauge",
+		   "SIP dialogs (nta legs) alive.", ss.dialogs_live);
+	api_metric(b, "maskd_sip_transactions_live", "gauge",
+		   "SIP transactions alive.", ss.transactions_live);
+	api_metric(b, "maskd_sip_calls_total", "counter",
+		   "Inbound INVITEs routed since start.", ss.calls_total);
+	api_metric(b, "maskd_sip_calls_answered_total", "counter",
+		   "Calls answered since start.", ss.calls_answered);
+	api_metric(b, "maskd_sip_rejected_source_total", "counter",
+		   "Requests refused: source not in any trunk.",
+		   ss.rejected_source);
+	api_metric(b, "maskd_sip_rejected_unknown_total", "counter",
+		   "INVITEs refused: no session for the pair.",
+		   ss.rejected_unknown);
+	api_metric(b, "maskd_sip_rejected_ended_total", "counter",
+		   "INVITEs refused: the pair's session has ended.",
+		   ss.rejected_ended);
+	api_metric(b, "maskd_sip_rejected_busy_total", "counter",
+		   "INVITEs refused: the session is already in a call.",
+		   ss.rejected_busy);
+	api_metric(b, "maskd_sip_malformed_total", "counter",
+		   "Malformed SIP messages dropped or refused.", ss.malformed);
+	api_metric(b, "maskd_sip_options_total", "counter",
+		   "Out-of-dialog OPTIONS answered.", ss.options);
+}
+
 /*
  * Prometheus text format 0.0.4. No auth: the listener is meant to be on
  * loopback or a management network, and scrapers rarely carry tokens.
@@ -426,6 +460,8 @@ static void api_metrics(struct api *api, struct evhttp_request *req)
 	api_metric(b, "maskd_cdrs_lost_total", "counter",
 		   "Call records that could not be stored since start.",
 		   api->cdrs_lost);
+	if (api->sip)
+		api_metrics_sip(b, api->sip);
 
 	evbuffer_add_printf(b,
 		"# HELP maskd_api_requests_total API requests answered "

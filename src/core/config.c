@@ -70,7 +70,7 @@ struct cfg_ctx {
 	char section[CFG_SECTION_SIZE];	/* as written, for messages */
 	int section_line;
 	uint32_t seen_sections;		/* bit per enum cfg_section */
-	uint32_t seen_keys;		/* bit per cfg_keys[] entry */
+	uint64_t seen_keys;		/* bit per cfg_keys[] entry */
 
 	int api_line;			/* [api], for "api.tokens: required" */
 	int port_min_line;
@@ -789,6 +789,63 @@ static int parse_rtp_advertise(struct cfg_ctx *ctx, const char *v)
 			sizeof(ctx->cfg->rtp.advertise), v);
 }
 
+static int parse_rtp_bind(struct cfg_ctx *ctx, const char *v)
+{
+	uint8_t a[16];
+
+	/* the relay binds each media socket to exactly this address, so
+	 * packets leave from the address the parties latch on */
+	if (*v && inet_pton(AF_INET, v, a) != 1 &&
+	    inet_pton(AF_INET6, v, a) != 1)
+		return cfg_what(ctx, "'%s' is not an IP address", v);
+
+	return cfg_copy(ctx->cfg->rtp.bind, sizeof(ctx->cfg->rtp.bind), v);
+}
+
+static int parse_rtp_workers(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, 64, &n);
+	if (err)
+		return err;
+
+	ctx->cfg->rtp.workers = (uint32_t)n;
+	return 0;
+}
+
+static int parse_rtp_timeout(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, 86400, &n);
+	if (err)
+		return err;
+
+	ctx->cfg->rtp.timeout_s = (uint32_t)n;
+	return 0;
+}
+
+static int parse_rtp_hold_timeout(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, 86400, &n);
+	if (err)
+		return err;
+
+	ctx->cfg->rtp.hold_timeout_s = (uint32_t)n;
+	return 0;
+}
+
+static int parse_rtp_strict_source(struct cfg_ctx *ctx, const char *v)
+{
+	return cfg_bool(ctx, v, &ctx->cfg->rtp.strict_source);
+}
+
 static int parse_store_path(struct cfg_ctx *ctx, const char *v)
 {
 	if (!*v)
@@ -945,7 +1002,7 @@ static int parse_log_file(struct cfg_ctx *ctx, const char *v)
 	return cfg_copy(ctx->cfg->log.file, sizeof(ctx->cfg->log.file), v);
 }
 
-/* At most 32 entries: ctx->seen_keys has one bit per entry. */
+/* At most 64 entries: ctx->seen_keys has one bit per entry. */
 static const struct cfg_key cfg_keys[] = {
 	{ SEC_SIP, "listen", parse_sip_listen },
 	{ SEC_SIP, "advertise", parse_sip_advertise },
@@ -962,6 +1019,11 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_RTP, "port_min", parse_rtp_port_min },
 	{ SEC_RTP, "port_max", parse_rtp_port_max },
 	{ SEC_RTP, "advertise", parse_rtp_advertise },
+	{ SEC_RTP, "bind", parse_rtp_bind },
+	{ SEC_RTP, "workers", parse_rtp_workers },
+	{ SEC_RTP, "timeout", parse_rtp_timeout },
+	{ SEC_RTP, "hold_timeout", parse_rtp_hold_timeout },
+	{ SEC_RTP, "strict_source", parse_rtp_strict_source },
 	{ SEC_STORE, "path", parse_store_path },
 	{ SEC_STORE, "map_size", parse_store_map_size },
 	{ SEC_API, "listen", parse_api_listen },
@@ -975,8 +1037,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_LOG, "file", parse_log_file },
 };
 
-_Static_assert(sizeof(cfg_keys) / sizeof(cfg_keys[0]) <= 32,
-	       "seen_keys is a uint32_t");
+_Static_assert(sizeof(cfg_keys) / sizeof(cfg_keys[0]) <= 64,
+	       "seen_keys is a uint64_t");
 
 /* --- sections ---------------------------------------------------------- */
 
@@ -1236,12 +1298,12 @@ static int cfg_handler(void *user, const char *section, const char *name,
 		return 0;
 	}
 
-	if (ctx->seen_keys & (1u << i)) {
+	if (ctx->seen_keys & (1ull << i)) {
 		cfg_fail(ctx, EINVAL, ctx->line, "%s.%s: duplicate key",
 			 ctx->section, name);
 		return 0;
 	}
-	ctx->seen_keys |= 1u << i;
+	ctx->seen_keys |= 1ull << i;
 
 	if (cfg_copy(v, sizeof(v), value)) {
 		cfg_fail(ctx, EINVAL, ctx->line, "%s.%s: too long",
@@ -1326,6 +1388,10 @@ void config_defaults(struct config *cfg)
 	cfg->rtp.port_min = 30000;
 	cfg->rtp.port_max = 40000;
 	snprintf(cfg->rtp.advertise, sizeof(cfg->rtp.advertise), "127.0.0.1");
+	cfg->rtp.workers = 0;
+	cfg->rtp.timeout_s = 60;
+	cfg->rtp.hold_timeout_s = 3600;
+	cfg->rtp.strict_source = false;
 
 	snprintf(cfg->store.path, sizeof(cfg->store.path), "var/maskd.lmdb");
 	cfg->store.map_size = 4ULL << 30;

@@ -18,6 +18,8 @@
 #include "maskd/api.h"
 #include "maskd/config.h"
 #include "maskd/log.h"
+#include "maskd/mailbox.h"
+#include "maskd/sip.h"
 #include "maskd/store.h"
 #include "maskd/writer.h"
 
@@ -35,6 +37,8 @@ struct maskd {
 	struct event_base *base;
 	struct writer *w;
 	struct api *api;
+	struct mailbox *cdr_mb;		/* SIP thread -> control thread */
+	struct sip *sip;
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *sig_hup;
@@ -108,6 +112,31 @@ static int maskd_base_new(struct maskd *m)
 	return 0;
 }
 
+/*
+ * A call ended: runs on the SIP thread, which must not wait for the
+ * store. The record is copied into the mailbox and written by the
+ * control thread.
+ */
+static void maskd_post_cdr(const struct cdr *c, void *arg)
+{
+	struct maskd *m = arg;
+	char id[STORE_ID_STR_SIZE];
+
+	if (mailbox_post(m->cdr_mb, c)) {
+		store_id_format(c->id, id);
+		log_error(&m->log, "maskd: call record %s lost: out of memory",
+			  id);
+	}
+}
+
+/* ... and here it arrives on the control thread. */
+static void maskd_on_cdr(void *msg, void *arg)
+{
+	struct maskd *m = arg;
+
+	api_cdr_store(m->api, msg);
+}
+
 static void maskd_free(struct maskd *m, bool clean)
 {
 	if (m->sig_term)
@@ -116,6 +145,12 @@ static void maskd_free(struct maskd *m, bool clean)
 		event_free(m->sig_int);
 	if (m->sig_hup)
 		event_free(m->sig_hup);
+	/* calls end first: their last records go through the mailbox to
+	 * the writer, which api_stop() flushes */
+	if (m->api)
+		api_set_sip(m->api, NULL);
+	sip_stop(m->sip);
+	mailbox_free(m->cdr_mb);
 	api_stop(m->api);		/* answers what waits for the writer */
 	writer_free(m->w);
 	store_close(m->st);
@@ -184,6 +219,22 @@ static int maskd_run(const char *path)
 		goto out;
 	}
 
+	err = mailbox_alloc(&m.cdr_mb, m.base, sizeof(struct cdr),
+			    maskd_on_cdr, &m);
+	if (err) {
+		log_error(&m.log, "maskd: cannot create the CDR mailbox: %s",
+			  strerror(err));
+		goto out;
+	}
+	err = sip_start(&m.sip, &m.cfg, m.st, maskd_post_cdr, &m, &m.log);
+	if (err) {
+		log_error(&m.log, "maskd: cannot start SIP on %s:%u: %s",
+			  m.cfg.sip.listen.host,
+			  (unsigned)m.cfg.sip.listen.port, strerror(err));
+		goto out;
+	}
+	api_set_sip(m.api, m.sip);
+
 	if ((err = maskd_signal(&m, &m.sig_term, SIGTERM, maskd_on_stop)) ||
 	    (err = maskd_signal(&m, &m.sig_int, SIGINT, maskd_on_stop)) ||
 	    (err = maskd_signal(&m, &m.sig_hup, SIGHUP, maskd_on_hup))) {
@@ -192,8 +243,9 @@ static int maskd_run(const char *path)
 		goto out;
 	}
 
-	log_info(&m.log, "maskd listening api=%s:%u", m.cfg.api.listen.host,
-		 (unsigned)m.cfg.api.listen.port);
+	log_info(&m.log, "maskd listening sip=%s:%u api=%s:%u",
+		 m.cfg.sip.listen.host, (unsigned)m.cfg.sip.listen.port,
+		 m.cfg.api.listen.host, (unsigned)m.cfg.api.listen.port);
 
 	if (event_base_dispatch(m.base) < 0) {
 		log_error(&m.log, "maskd: event loop failed");

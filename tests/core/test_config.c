@@ -117,6 +117,11 @@ static void assert_defaults(const struct config *cfg)
 	assert_int_equal(cfg->rtp.port_min, d.rtp.port_min);
 	assert_int_equal(cfg->rtp.port_max, d.rtp.port_max);
 	assert_string_equal(cfg->rtp.advertise, d.rtp.advertise);
+	assert_string_equal(cfg->rtp.bind, d.rtp.bind);
+	assert_int_equal(cfg->rtp.workers, d.rtp.workers);
+	assert_int_equal(cfg->rtp.timeout_s, d.rtp.timeout_s);
+	assert_int_equal(cfg->rtp.hold_timeout_s, d.rtp.hold_timeout_s);
+	assert_int_equal(cfg->rtp.strict_source, d.rtp.strict_source);
 	assert_string_equal(cfg->store.path, d.store.path);
 	assert_int_equal(cfg->store.map_size, d.store.map_size);
 	assert_string_equal(cfg->api.listen.host, d.api.listen.host);
@@ -151,6 +156,11 @@ static void test_defaults(void **state)
 	assert_int_equal(d.rtp.port_min, 30000);
 	assert_int_equal(d.rtp.port_max, 40000);
 	assert_string_equal(d.rtp.advertise, "127.0.0.1");
+	assert_string_equal(d.rtp.bind, "");
+	assert_int_equal(d.rtp.workers, 0);
+	assert_int_equal(d.rtp.timeout_s, 60);
+	assert_int_equal(d.rtp.hold_timeout_s, 3600);
+	assert_false(d.rtp.strict_source);
 	assert_string_equal(d.store.path, "var/maskd.lmdb");
 	assert_int_equal(d.store.map_size, 4ULL << 30);
 	assert_string_equal(d.api.listen.host, "127.0.0.1");
@@ -241,6 +251,11 @@ static void test_every_key(void **state)
 		"port_min = 1024\n"
 		"port_max = 1025\n"
 		"advertise = 2001:db8::10\n"
+		"bind = fd00::10\n"
+		"workers = 3\n"
+		"timeout = 1\n"
+		"hold_timeout = 0\n"
+		"strict_source = yes\n"
 		"[store]\n"
 		"path = \"/var/lib/maskd db\"\n"
 		"map_size = 512M\n"
@@ -289,6 +304,11 @@ static void test_every_key(void **state)
 	assert_int_equal(t.cfg.rtp.port_min, 1024);
 	assert_int_equal(t.cfg.rtp.port_max, 1025);
 	assert_string_equal(t.cfg.rtp.advertise, "2001:db8::10");
+	assert_string_equal(t.cfg.rtp.bind, "fd00::10");
+	assert_int_equal(t.cfg.rtp.workers, 3);
+	assert_int_equal(t.cfg.rtp.timeout_s, 1);
+	assert_int_equal(t.cfg.rtp.hold_timeout_s, 0);
+	assert_true(t.cfg.rtp.strict_source);
 	assert_string_equal(t.cfg.store.path, "/var/lib/maskd db");
 	assert_int_equal(t.cfg.store.map_size, 512ULL << 20);
 	assert_string_equal(t.cfg.api.listen.host, "0.0.0.0");
@@ -584,6 +604,16 @@ static void test_rtp_ports(void **state)
 		     "rtp.port_min: must be below rtp.port_max (40000)");
 	expect_error(MINIMAL "[rtp]\nadvertise = localhost\n", 6,
 		     "rtp.advertise: 'localhost' is not an IP address");
+	expect_error(MINIMAL "[rtp]\nbind = localhost\n", 6,
+		     "rtp.bind: 'localhost' is not an IP address");
+	expect_error(MINIMAL "[rtp]\nworkers = 65\n", 6,
+		     "rtp.workers: out of range 0..64");
+	expect_error(MINIMAL "[rtp]\ntimeout = 86401\n", 6,
+		     "rtp.timeout: out of range 0..86400");
+	expect_error(MINIMAL "[rtp]\nhold_timeout = x\n", 6,
+		     "rtp.hold_timeout: not a number");
+	expect_error(MINIMAL "[rtp]\nstrict_source = maybe\n", 6,
+		     "rtp.strict_source: not a boolean");
 }
 
 static void test_numbers(void **state)

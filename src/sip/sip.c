@@ -1,0 +1,430 @@
+/*
+ * sip.c - the SIP thread: its su_root and nta agent, the transports, the
+ * requests that belong to no dialog, and an orderly stop.
+ *
+ * sip_start() creates the thread and waits until it has bound the
+ * sockets (or failed to), so a bind error comes back as an errno and a
+ * caller may send the moment sip_start() returns. sip_stop() wakes the
+ * thread through a pipe registered with the su_root - the one way into
+ * the thread from outside - and joins it.
+ *
+ * nta runs in user-agent mode (NTATAG_UA): it retransmits our 2xx until
+ * the ACK comes and hands that ACK to the INVITE's server transaction,
+ * which is how a B2BUA must behave on each of its legs.
+ */
+#include "sip_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sofia-sip/su_log.h>
+
+int64_t sip_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * sofia-sip logs to stderr by itself; its lines name addresses and
+ * numbers, so they go to our log at debug level only.
+ */
+static void sip_on_sofia_log(void *stream, char const *fmt, va_list ap)
+{
+	struct sip *s = stream;
+	char line[1024];
+	size_t len;
+
+	if (!s->log || s->log->level < LOG_LVL_DEBUG)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	len = strlen(line);
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	if (len)
+		log_debug(s->log, "sofia: %s", line);
+}
+
+/* "[v6]" for IPv6 literals, else the host as it is. */
+static void sip_host_format(char *out, size_t size, const char *host)
+{
+	if (strchr(host, ':'))
+		snprintf(out, size, "[%s]", host);
+	else
+		snprintf(out, size, "%s", host);
+}
+
+/*
+ * Copies nta's live transaction count (and the messages its parser threw
+ * away) into the counters. nta keeps them in its own tables, which only
+ * this thread may read, so a timer samples them for /metrics; completed
+ * transactions linger there for sip.transaction_timeout by design.
+ */
+static void sip_on_stats(su_root_magic_t *magic, su_timer_t *t, void *arg)
+{
+	struct sip *s = arg;
+	usize_t irqs = 0, orqs = 0, bad = 0;
+
+	(void)magic;
+	(void)t;
+	nta_agent_get_stats(s->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
+			    NTATAG_S_ORQ_HASH_USED_REF(orqs),
+			    NTATAG_S_BAD_MESSAGE_REF(bad), TAG_END());
+	atomic_store_explicit(&s->counters.transactions_live,
+			      (uint64_t)irqs + (uint64_t)orqs,
+			      memory_order_relaxed);
+	atomic_store_explicit(&s->counters.nta_malformed, (uint64_t)bad,
+			      memory_order_relaxed);
+}
+
+static int sip_reply_options(struct sip *s, nta_incoming_t *irq,
+			     sip_t const *sip)
+{
+	if (!sip_route_source_ok(s, irq, NULL)) {
+		SIP_COUNT(s, rejected_source);
+		return 403;
+	}
+
+	SIP_COUNT(s, options);
+	sip_msg_reply(s, irq, 200, NULL, NULL,
+		      SIP_REPLY_ALLOW | SIP_REPLY_ACCEPT);
+	nta_incoming_destroy(irq);
+	return 0;
+}
+
+/*
+ * The default leg: every request that matches no dialog of ours. A
+ * request that names a dialog (To tag) we do not have gets 481; a new
+ * INVITE is routed; OPTIONS is a trunk's keepalive.
+ *
+ * Hot path: no logging above debug, counters instead.
+ */
+static int sip_on_request(void *magic, nta_leg_t *leg, nta_incoming_t *irq,
+			  sip_t const *sip)
+{
+	struct sip *s = magic;
+	sip_method_t method = sip->sip_request->rq_method;
+
+	(void)leg;
+
+	/* an ACK for a 2xx of a dialog that is gone: nothing to answer,
+	 * but its server transaction is ours to destroy */
+	if (method == sip_method_ack) {
+		nta_incoming_destroy(irq);
+		return 0;
+	}
+
+	if (!sip->sip_from || !sip->sip_to || !sip->sip_call_id ||
+	    !sip->sip_cseq) {
+		SIP_COUNT(s, malformed);
+		return 400;
+	}
+
+	if (sip->sip_to->a_tag)
+		return 481;
+
+	if (s->stopping)
+		return 503;
+
+	switch (method) {
+	case sip_method_invite:
+		return sip_route_invite(s, irq, sip);
+	case sip_method_options:
+		return sip_reply_options(s, irq, sip);
+	case sip_method_cancel:
+	case sip_method_bye:
+	case sip_method_update:
+	case sip_method_info:
+	case sip_method_prack:
+		return 481;
+	default:
+		sip_msg_reply(s, irq, 405, NULL, NULL, SIP_REPLY_ALLOW);
+		nta_incoming_destroy(irq);
+		return 0;
+	}
+}
+
+static void sip_on_stop_timer(su_root_magic_t *magic, su_timer_t *t,
+			      void *arg)
+{
+	struct sip *s = arg;
+
+	(void)magic;
+	(void)t;
+	su_root_break(s->root);
+}
+
+/*
+ * sip_stop() has written to the pipe. End every call (the BYEs and
+ * CANCELs go out now), then give them a moment on the wire before the
+ * agent and its sockets are destroyed.
+ */
+static int sip_on_stop(struct sip *magic, su_wait_t *w, struct sip *s)
+{
+	char buf[16];
+
+	(void)magic;
+	(void)w;
+	while (read(s->stop_pipe[0], buf, sizeof(buf)) > 0)
+		;
+
+	if (s->stopping)
+		return 0;
+	s->stopping = true;
+
+	sip_call_stop_all(s);
+
+	if (su_timer_set_interval(s->stop_timer, sip_on_stop_timer, s,
+				  SIP_STOP_GRACE_MS) < 0)
+		su_root_break(s->root);
+	return 0;
+}
+
+/* Everything sip_thread_open() made, in reverse; safe on a partial open. */
+static void sip_thread_close(struct sip *s)
+{
+	if (s->stats_timer)
+		su_timer_destroy(s->stats_timer);
+	if (s->stop_timer)
+		su_timer_destroy(s->stop_timer);
+	s->stats_timer = s->stop_timer = NULL;
+	if (s->default_leg)
+		nta_leg_destroy(s->default_leg);
+	s->default_leg = NULL;
+	if (s->agent)
+		nta_agent_destroy(s->agent);
+	s->agent = NULL;
+	if (s->stop_index > 0)
+		su_root_deregister(s->root, s->stop_index);
+	s->stop_index = 0;
+	if (s->root)
+		su_root_destroy(s->root);
+	s->root = NULL;
+	store_reader_close(s->reader);
+	s->reader = NULL;
+}
+
+static int sip_thread_open(struct sip *s)
+{
+	const struct config *cfg = s->cfg;
+	char url[CONFIG_HOST_SIZE + 64];
+	char lhost[CONFIG_HOST_SIZE + 2];
+	int err;
+
+	err = store_reader_open(s->st, &s->reader);
+	if (err)
+		return err;
+
+	s->root = su_root_create(s);
+	if (!s->root)
+		return ENOMEM;
+
+	if (su_wait_create(&s->stop_wait, s->stop_pipe[0], SU_WAIT_IN) < 0)
+		return EIO;
+	s->stop_index = su_root_register(s->root, &s->stop_wait, sip_on_stop,
+					 s, 0);
+	if (s->stop_index <= 0) {
+		s->stop_index = 0;
+		return EIO;
+	}
+
+	sip_host_format(lhost, sizeof(lhost), cfg->sip.listen.host);
+	snprintf(url, sizeof(url), "sip:%s:%u;transport=udp,tcp", lhost,
+		 (unsigned)cfg->sip.listen.port);
+
+	/*
+	 * UA mode: our 2xx are retransmitted until ACKed, and the ACK comes
+	 * to the INVITE's server transaction. No 100rel, no Timestamp: maskd
+	 * does not offer what it does not do on both legs.
+	 */
+	su_seterrno(0);
+	s->agent = nta_agent_create(s->root, URL_STRING_MAKE(url), NULL, NULL,
+				    NTATAG_UA(1),
+				    NTATAG_REL100(0),
+				    NTATAG_USE_TIMESTAMP(0),
+				    NTATAG_MERGE_482(1),
+				    NTATAG_SIP_T1X64(
+					    cfg->sip.transaction_timeout_ms),
+				    TAG_END());
+	if (!s->agent) {
+		err = su_errno();
+		return err ? err : EADDRNOTAVAIL;
+	}
+
+	s->default_leg = nta_leg_tcreate(s->agent, sip_on_request, s,
+					 NTATAG_NO_DIALOG(1), TAG_END());
+	if (!s->default_leg)
+		return ENOMEM;
+
+	s->stats_timer = su_timer_create(su_root_task(s->root),
+					 SIP_STATS_PERIOD_MS);
+	s->stop_timer = su_timer_create(su_root_task(s->root), 0);
+	if (!s->stats_timer || !s->stop_timer)
+		return ENOMEM;
+	if (su_timer_run(s->stats_timer, sip_on_stats, s) < 0)
+		return ENOMEM;
+
+	return 0;
+}
+
+static void sip_start_done(struct sip *s, int err)
+{
+	pthread_mutex_lock(&s->lock);
+	s->start_err = err;
+	s->start_done = true;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *sip_thread(void *arg)
+{
+	struct sip *s = arg;
+	int err;
+
+	su_init();
+	su_log_redirect(su_log_default, sip_on_sofia_log, s);
+	err = sip_thread_open(s);
+	if (err) {
+		sip_thread_close(s);
+		su_log_redirect(su_log_default, NULL, NULL);
+		su_deinit();
+		sip_start_done(s, err);
+		return NULL;
+	}
+
+	log_info(s->log, "sip: listening on %s:%u (udp, tcp)",
+		 s->cfg->sip.listen.host, (unsigned)s->cfg->sip.listen.port);
+	sip_start_done(s, 0);
+
+	su_root_run(s->root);
+
+	sip_thread_close(s);
+	su_log_redirect(su_log_default, NULL, NULL);
+	su_deinit();
+	return NULL;
+}
+
+static void sip_free(struct sip *s)
+{
+	if (!s)
+		return;
+	if (s->stop_pipe[0] >= 0)
+		close(s->stop_pipe[0]);
+	if (s->stop_pipe[1] >= 0)
+		close(s->stop_pipe[1]);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
+	      sip_cdr_h *cdrh, void *arg, struct log *log)
+{
+	struct sip *s;
+	const char *host;
+	int err;
+
+	if (!sp || !cfg || !st)
+		return EINVAL;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return ENOMEM;
+	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->cfg = cfg;
+	s->st = st;
+	s->log = log;
+	s->cdrh = cdrh;
+	s->cdr_arg = arg;
+
+	host = cfg->sip.advertise[0] ? cfg->sip.advertise
+				     : cfg->sip.listen.host;
+	sip_host_format(s->host, sizeof(s->host), host);
+	snprintf(s->port, sizeof(s->port), "%u",
+		 (unsigned)cfg->sip.listen.port);
+	sip_host_format(s->gw_host, sizeof(s->gw_host),
+			cfg->gateway.address.host);
+	s->gw_tcp = !strcmp(cfg->gateway.transport, "tcp");
+
+	if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
+		err = errno;
+		goto out;
+	}
+
+	err = pthread_create(&s->thread, NULL, sip_thread, s);
+	if (err)
+		goto out;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->start_done)
+		pthread_cond_wait(&s->cond, &s->lock);
+	err = s->start_err;
+	pthread_mutex_unlock(&s->lock);
+
+	if (err) {
+		pthread_join(s->thread, NULL);
+		log_error(log, "sip: cannot listen on %s:%u: %s",
+			  cfg->sip.listen.host,
+			  (unsigned)cfg->sip.listen.port, strerror(err));
+		goto out;
+	}
+
+	*sp = s;
+	s = NULL;
+ out:
+	sip_free(s);
+	return err;
+}
+
+void sip_stop(struct sip *s)
+{
+	ssize_t n;
+
+	if (!s)
+		return;
+
+	do
+		n = write(s->stop_pipe[1], "x", 1);
+	while (n < 0 && errno == EINTR);
+
+	pthread_join(s->thread, NULL);
+	log_info(s->log, "sip: stopped");
+	sip_free(s);
+}
+
+void sip_stats_get(const struct sip *s, struct sip_stats *out)
+{
+	const struct sip_counters *c;
+
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return;
+
+	c = &s->counters;
+#define SIP_LOAD(name) \
+	out->name = atomic_load_explicit(&c->name, memory_order_relaxed)
+	SIP_LOAD(calls_live);
+	SIP_LOAD(dialogs_live);
+	SIP_LOAD(transactions_live);
+	SIP_LOAD(calls_total);
+	SIP_LOAD(calls_answered);
+	SIP_LOAD(rejected_source);
+	SIP_LOAD(rejected_unknown);
+	SIP_LOAD(rejected_ended);
+	SIP_LOAD(rejected_busy);
+	SIP_LOAD(malformed);
+	SIP_LOAD(options);
+#undef SIP_LOAD
+	out->malformed += atomic_load_explicit(&c->nta_malformed,
+					       memory_order_relaxed);
+}

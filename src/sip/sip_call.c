@@ -1,0 +1,909 @@
+/*
+ * sip_call.c - one masked call: the caller's dialog (leg a), the callee's
+ * dialog (leg b), and every flow between them.
+ *
+ *   EARLY      our INVITE is out on leg b; 1xx are relayed to the caller.
+ *              CANCEL from the caller or the ring timeout: final to the
+ *              caller, CANCEL on leg b, then ZOMBIE.
+ *              A final failure on leg b: mapped to the caller, call freed.
+ *              A 2xx on leg b: relayed, then ANSWERED.
+ *   ANSWERED   the caller's ACK is awaited on the INVITE's server
+ *              transaction; when it comes it is forwarded as our ACK on
+ *              leg b (it may carry the answer of a late offer).
+ *   CONFIRMED  re-INVITE, UPDATE, INFO and OPTIONS are relayed either
+ *              way (struct sip_fwd); BYE from either side ends the call;
+ *              so does the call time limit.
+ *   ZOMBIE     the caller has its final response and its CDR is out; we
+ *              wait for leg b's answer to our CANCEL, and if that answer
+ *              is a late 2xx we ACK it and BYE it.
+ *
+ * Every call owns its two legs, its two INVITE transactions, its relayed
+ * transactions and its timers, and sip_call_free() releases all of them:
+ * nothing of a call outlives it in nta. Runs on the SIP thread only; the
+ * per-message path logs at debug level at most.
+ */
+#include "sip_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sofia-sip/su_string.h>
+
+/* ---- the table of sessions with a live call ---------------------------- */
+
+static size_t sip_busy_slot(const uint8_t id[STORE_ID_LEN])
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < STORE_ID_LEN; i++)
+		h = (h ^ id[i]) * 16777619u;
+	return h & (SIP_BUSY_BUCKETS - 1);
+}
+
+bool sip_call_busy(struct sip *s, const uint8_t id[STORE_ID_LEN])
+{
+	struct sip_call *c;
+
+	for (c = s->busy[sip_busy_slot(id)]; c; c = c->busy_next) {
+		if (!memcmp(c->cdr.session_id, id, STORE_ID_LEN))
+			return true;
+	}
+	return false;
+}
+
+static void sip_busy_add(struct sip_call *c)
+{
+	struct sip_call **slot;
+
+	slot = &c->s->busy[sip_busy_slot(c->cdr.session_id)];
+	c->busy_next = *slot;
+	*slot = c;
+	c->busy_listed = true;
+}
+
+static void sip_busy_remove(struct sip_call *c)
+{
+	struct sip_call **pp;
+
+	if (!c->busy_listed)
+		return;
+
+	pp = &c->s->busy[sip_busy_slot(c->cdr.session_id)];
+	for (; *pp; pp = &(*pp)->busy_next) {
+		if (*pp == c) {
+			*pp = c->busy_next;
+			break;
+		}
+	}
+	c->busy_next = NULL;
+	c->busy_listed = false;
+}
+
+/* ---- lifetime -------------------------------------------------------- */
+
+static void sip_fwd_free(struct sip_fwd *f)
+{
+	struct sip_fwd **pp;
+
+	for (pp = &f->call->fwds; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+
+	/* an unanswered irq gets a 500 from nta; an unanswered orq dies */
+	if (f->irq)
+		nta_incoming_destroy(f->irq);
+	if (f->orq)
+		nta_outgoing_destroy(f->orq);
+	free(f);
+}
+
+static void sip_call_timer_destroy(su_timer_t **tp)
+{
+	if (*tp)
+		su_timer_destroy(*tp);
+	*tp = NULL;
+}
+
+static void sip_call_leg_destroy(struct sip *s, nta_leg_t **legp)
+{
+	if (!*legp)
+		return;
+	nta_leg_destroy(*legp);
+	*legp = NULL;
+	SIP_UNCOUNT(s, dialogs_live);
+}
+
+/*
+ * Releases everything the call holds in nta and sofia. Safe from inside
+ * any callback of the call: nta lets a transaction or leg be destroyed
+ * from its own callback, and a one-shot su_timer from its own expiry.
+ */
+static void sip_call_free(struct sip_call *c)
+{
+	struct sip *s = c->s;
+
+	while (c->fwds)
+		sip_fwd_free(c->fwds);
+
+	sip_call_timer_destroy(&c->ring_timer);
+	sip_call_timer_destroy(&c->limit_timer);
+	sip_call_timer_destroy(&c->zombie_timer);
+
+	if (c->irq_invite)
+		nta_incoming_destroy(c->irq_invite);
+	c->irq_invite = NULL;
+	if (c->orq_invite)
+		nta_outgoing_destroy(c->orq_invite);
+	c->orq_invite = NULL;
+
+	sip_call_leg_destroy(s, &c->leg_a);
+	sip_call_leg_destroy(s, &c->leg_b);
+
+	sip_busy_remove(c);
+	if (c->prev) {
+		if (c->next)
+			c->next->prev = c->prev;
+		*c->prev = c->next;
+	}
+	SIP_UNCOUNT(s, calls_live);
+	free(c);
+}
+
+/*
+ * The caller's side of the call is over: hand the CDR over (once) and let
+ * the session take its next call, even if leg b still needs tidying.
+ */
+static void sip_call_cdr(struct sip_call *c, uint16_t code,
+			 enum cdr_hangup who, const char *reason)
+{
+	struct sip *s = c->s;
+
+	if (c->cdr_sent)
+		return;
+	c->cdr_sent = true;
+
+	c->cdr.end_ms = sip_now_ms();
+	c->cdr.final_code = code;
+	c->cdr.hangup = who;
+	snprintf(c->cdr.reason, sizeof(c->cdr.reason), "%s", reason);
+
+	sip_busy_remove(c);
+	if (s->cdrh)
+		s->cdrh(&c->cdr, s->cdr_arg);
+}
+
+static int sip_call_timer_start(struct sip_call *c, su_timer_t **tp,
+				su_timer_f cb, uint32_t ms)
+{
+	if (!*tp) {
+		*tp = su_timer_create(su_root_task(c->s->root), 0);
+		if (!*tp)
+			return ENOMEM;
+	}
+	if (su_timer_set_interval(*tp, cb, c, ms) < 0)
+		return ENOMEM;
+	return 0;
+}
+
+/* ---- sending on a leg -------------------------------------------------- */
+
+static int sip_call_max_forwards(sip_t const *src)
+{
+	if (!src || !src->sip_max_forwards)
+		return 70;
+	if (src->sip_max_forwards->mf_count == 0)
+		return 0;
+	return (int)src->sip_max_forwards->mf_count - 1;
+}
+
+/*
+ * A request of ours on @leg carrying what may cross from @src (the other
+ * leg's request; may be NULL). @ruri only for the first INVITE; in a
+ * dialog the request goes to the remote target nta keeps for the leg.
+ */
+static nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
+					sip_method_t method, const char *name,
+					const char *ruri, sip_t const *src,
+					nta_response_f *cb, void *magic,
+					const char *contact, const char *pai)
+{
+	struct sip *s = c->s;
+	nta_outgoing_t *orq = NULL;
+	char mf[12];
+	msg_t *msg;
+	sip_t *sip;
+
+	msg = nta_msg_create(s->agent, 0);
+	sip = sip_object(msg);
+	if (!sip)
+		goto out;
+
+	snprintf(mf, sizeof(mf), "%d", sip_call_max_forwards(src));
+	if (sip_add_tl(msg, sip, SIPTAG_MAX_FORWARDS_STR(mf),
+		       TAG_IF(contact, SIPTAG_CONTACT_STR(contact)),
+		       TAG_IF(contact, SIPTAG_ALLOW_STR(SIP_ALLOW_METHODS)),
+		       TAG_IF(pai, SIPTAG_HEADER_STR(pai)),
+		       TAG_END()) < 0)
+		goto out;
+
+	if (sip_msg_copy(s, msg, sip, src))
+		goto out;
+
+	if (nta_msg_request_complete(msg, leg, method, name,
+				     ruri ? URL_STRING_MAKE(ruri) : NULL) < 0)
+		goto out;
+
+	orq = nta_outgoing_mcreate(s->agent, cb, magic, NULL, msg, TAG_END());
+	if (orq)
+		msg = NULL;
+ out:
+	if (msg)
+		msg_destroy(msg);
+	return orq;
+}
+
+/*
+ * ACK the 2xx that @orq (an INVITE of ours on @leg) received, with the
+ * body of @src (the other leg's ACK; may be NULL), then let @orq go.
+ * The ACK reuses the INVITE's CSeq and is its own transaction, which nta
+ * keeps just long enough to re-ACK a retransmitted 2xx.
+ */
+static void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
+			 nta_outgoing_t *orq, sip_t const *src)
+{
+	struct sip *s = c->s;
+	nta_outgoing_t *ack;
+	sip_cseq_t *cseq;
+	msg_t *msg;
+	sip_t *sip;
+
+	msg = nta_msg_create(s->agent, 0);
+	sip = sip_object(msg);
+	if (!sip)
+		goto out;
+
+	cseq = sip_cseq_create(msg_home(msg), nta_outgoing_cseq(orq),
+			       SIP_METHOD_ACK);
+	if (!cseq ||
+	    msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)cseq) ||
+	    sip_add_tl(msg, sip, SIPTAG_MAX_FORWARDS_STR("70"),
+		       TAG_END()) < 0 ||
+	    sip_msg_copy(s, msg, sip, src) ||
+	    nta_msg_request_complete(msg, leg, SIP_METHOD_ACK, NULL) < 0)
+		goto out;
+
+	ack = nta_outgoing_mcreate(s->agent, NULL, NULL, NULL, msg,
+				   NTATAG_ACK_BRANCH(nta_outgoing_branch(orq)),
+				   TAG_END());
+	if (ack) {
+		msg = NULL;
+		nta_outgoing_destroy(ack);
+	}
+ out:
+	if (msg)
+		msg_destroy(msg);
+}
+
+/* The callee's 2xx to our INVITE is ACKed, once. */
+static void sip_call_ack_b(struct sip_call *c, sip_t const *src)
+{
+	if (!c->b_answered || c->b_acked || !c->orq_invite)
+		return;
+
+	sip_call_ack(c, c->leg_b, c->orq_invite, src);
+	c->b_acked = true;
+	nta_outgoing_destroy(c->orq_invite);
+	c->orq_invite = NULL;
+}
+
+/* A BYE on @leg; nta's default callback disposes of it when answered. */
+static void sip_call_send_bye(struct sip_call *c, nta_leg_t *leg)
+{
+	if (!leg)
+		return;
+	(void)nta_outgoing_tcreate(leg, NULL, NULL, NULL, SIP_METHOD_BYE,
+				   NULL, SIPTAG_MAX_FORWARDS_STR("70"),
+				   TAG_END());
+}
+
+/* ---- ending a call ------------------------------------------------------ */
+
+/*
+ * Both legs are (or are about to be) up: BYE leg a when @bye_a, leg b
+ * when @bye_b (not the one that just said BYE itself), and free the call.
+ */
+static void sip_call_hangup(struct sip_call *c, bool bye_a, bool bye_b,
+			    enum cdr_hangup who, const char *reason)
+{
+	/* the callee's 2xx must be ACKed before its dialog can be BYEd */
+	sip_call_ack_b(c, NULL);
+
+	if (bye_a)
+		sip_call_send_bye(c, c->leg_a);
+	if (bye_b)
+		sip_call_send_bye(c, c->leg_b);
+
+	sip_call_cdr(c, 200, who, reason);
+	sip_call_free(c);
+}
+
+static void sip_call_on_zombie_timer(su_root_magic_t *magic, su_timer_t *t,
+				     void *arg)
+{
+	struct sip_call *c = arg;
+
+	(void)magic;
+	(void)t;
+	sip_call_free(c);
+}
+
+/*
+ * Before answer: give the caller @status, CANCEL leg b and wait (ZOMBIE)
+ * for its final answer, which may still be a 2xx to be ACKed and BYEd.
+ */
+static void sip_call_cancel(struct sip_call *c, int status,
+			    enum cdr_hangup who, const char *reason)
+{
+	if (c->irq_invite) {
+		if (nta_incoming_status(c->irq_invite) < 200)
+			nta_incoming_treply(c->irq_invite, status,
+					    sip_msg_phrase(status), TAG_END());
+		nta_incoming_destroy(c->irq_invite);
+		c->irq_invite = NULL;
+	}
+	sip_call_cdr(c, (uint16_t)status, who, reason);
+	sip_call_timer_destroy(&c->ring_timer);
+
+	if (!c->orq_invite) {
+		sip_call_free(c);
+		return;
+	}
+
+	(void)nta_outgoing_tcancel(c->orq_invite, NULL, NULL, TAG_END());
+	c->state = SIP_CALL_ZOMBIE;
+	if (sip_call_timer_start(c, &c->zombie_timer,
+				 sip_call_on_zombie_timer, SIP_ZOMBIE_MS))
+		sip_call_free(c);
+}
+
+static void sip_call_on_ring_timer(su_root_magic_t *magic, su_timer_t *t,
+				   void *arg)
+{
+	struct sip_call *c = arg;
+
+	(void)magic;
+	(void)t;
+	if (c->state == SIP_CALL_EARLY)
+		sip_call_cancel(c, 480, CDR_HANGUP_MASKD, "ring_timeout");
+}
+
+static void sip_call_on_limit_timer(su_root_magic_t *magic, su_timer_t *t,
+				    void *arg)
+{
+	struct sip_call *c = arg;
+
+	(void)magic;
+	(void)t;
+	sip_call_hangup(c, true, true, CDR_HANGUP_MASKD, "call_time_limit");
+}
+
+/*
+ * What the caller hears of the callee's failure: the cause where it means
+ * something to the caller (busy, declined, rejected media), a generic
+ * "not reachable now" for everything about where the callee is, and 5xx
+ * as maskd's own trouble. The callee's reason phrase never crosses.
+ */
+static int sip_call_map_failure(int st)
+{
+	switch (st) {
+	case 403: case 486: case 488:
+	case 600: case 603: case 604: case 606:
+		return st;
+	case 408:
+		return 408;
+	case 500:
+		return 500;
+	default:
+		break;
+	}
+	if (st >= 500 && st < 600)
+		return 503;
+	if (st >= 600)
+		return st;
+	return 480;
+}
+
+static const char *sip_call_failure_reason(int st)
+{
+	switch (st) {
+	case 486: case 600:
+		return "busy";
+	case 603:
+		return "declined";
+	case 404: case 408: case 410: case 480: case 484: case 487:
+		return "no_answer";
+	default:
+		return "failure";
+	}
+}
+
+/* ---- leg b's answer to our INVITE --------------------------------------- */
+
+static void sip_call_answered(struct sip_call *c, sip_t const *sip)
+{
+	struct sip *s = c->s;
+
+	nta_leg_rtag(c->leg_b, sip->sip_to->a_tag);
+	nta_leg_client_reroute(c->leg_b, sip->sip_record_route,
+			       sip->sip_contact, 1);
+	c->b_answered = true;
+
+	sip_call_timer_destroy(&c->ring_timer);
+
+	if (!c->irq_invite ||
+	    sip_msg_reply(s, c->irq_invite, 200, sip, c->contact_a,
+			  SIP_REPLY_ALLOW)) {
+		sip_call_hangup(c, false, true, CDR_HANGUP_MASKD, "failure");
+		return;
+	}
+
+	c->state = SIP_CALL_ANSWERED;
+	c->cdr.answer_ms = sip_now_ms();
+	SIP_COUNT(s, calls_answered);
+
+	if (c->limit_s &&
+	    sip_call_timer_start(c, &c->limit_timer, sip_call_on_limit_timer,
+				 c->limit_s * 1000u))
+		log_debug(s->log, "sip: no timer for the call time limit");
+}
+
+static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
+				  sip_t const *sip)
+{
+	struct sip_call *c = magic;
+	int status = sip && sip->sip_status ? sip->sip_status->st_status : 408;
+	int mapped;
+
+	(void)orq;
+
+	if (c->state == SIP_CALL_ZOMBIE) {
+		if (status < 200)
+			return 0;
+		if (status < 300) {
+			/* CANCEL lost the race to the 2xx: accept, then end */
+			nta_leg_rtag(c->leg_b, sip->sip_to->a_tag);
+			nta_leg_client_reroute(c->leg_b, sip->sip_record_route,
+					       sip->sip_contact, 1);
+			c->b_answered = true;
+			sip_call_ack_b(c, NULL);
+			sip_call_send_bye(c, c->leg_b);
+		}
+		sip_call_free(c);
+		return 0;
+	}
+
+	if (status < 200) {
+		if (status > 100 && c->state == SIP_CALL_EARLY &&
+		    c->irq_invite)
+			sip_msg_reply(c->s, c->irq_invite, status, sip,
+				      c->contact_a, 0);
+		return 0;
+	}
+
+	if (status < 300) {
+		/* a retransmission or a second fork's 2xx changes nothing */
+		if (c->state == SIP_CALL_EARLY)
+			sip_call_answered(c, sip);
+		return 0;
+	}
+
+	if (c->state != SIP_CALL_EARLY)
+		return 0;
+
+	mapped = sip_call_map_failure(status);
+	if (c->irq_invite)
+		nta_incoming_treply(c->irq_invite, mapped,
+				    sip_msg_phrase(mapped), TAG_END());
+	sip_call_cdr(c, (uint16_t)mapped, CDR_HANGUP_NONE,
+		     sip_call_failure_reason(status));
+	sip_call_free(c);
+	return 0;
+}
+
+/* ---- the caller's INVITE transaction: ACK, CANCEL, timeout -------------- */
+
+static int sip_call_on_a_ack_cancel(void *magic, nta_incoming_t *irq,
+				    sip_t const *sip)
+{
+	struct sip_call *c = magic;
+
+	if (!sip) {
+		/* timer H: our 2xx was never ACKed; the caller is gone */
+		nta_incoming_destroy(irq);
+		c->irq_invite = NULL;
+		if (c->state == SIP_CALL_ANSWERED)
+			sip_call_hangup(c, true, true, CDR_HANGUP_MASKD,
+					"ack_timeout");
+		return 0;
+	}
+
+	if (sip->sip_request->rq_method == sip_method_ack) {
+		if (c->state == SIP_CALL_ANSWERED) {
+			sip_call_ack_b(c, sip);
+			c->state = SIP_CALL_CONFIRMED;
+		}
+		nta_incoming_destroy(irq);
+		c->irq_invite = NULL;
+		return 0;
+	}
+
+	if (sip->sip_request->rq_method == sip_method_cancel &&
+	    c->state == SIP_CALL_EARLY)
+		sip_call_cancel(c, 487, CDR_HANGUP_CALLER, "cancel");
+	return 0;
+}
+
+/* ---- relaying in-dialog requests ---------------------------------------- */
+
+static bool sip_method_offers(sip_method_t m)
+{
+	return m == sip_method_invite || m == sip_method_update;
+}
+
+static int sip_fwd_on_ack_cancel(void *magic, nta_incoming_t *irq,
+				 sip_t const *sip);
+
+/*
+ * The answer to a relayed request. A 2xx to a re-INVITE waits for the
+ * sender's ACK (sip_fwd_on_ack_cancel); everything else ends the relay.
+ */
+static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
+			       sip_t const *sip)
+{
+	struct sip_fwd *f = magic;
+	struct sip_call *c = f->call;
+	int status = sip && sip->sip_status ? sip->sip_status->st_status : 408;
+	const char *contact = f->from_a ? c->contact_a : c->contact_b;
+	nta_leg_t *to_leg = f->from_a ? c->leg_b : c->leg_a;
+
+	if (status < 200) {
+		if (status > 100 && f->irq && !f->cancelled)
+			sip_msg_reply(c->s, f->irq, status, sip,
+				      f->is_invite ? contact : NULL, 0);
+		return 0;
+	}
+
+	/* the other leg's authentication and redirection stay there */
+	if (status == 401 || status == 407 || (status >= 300 && status < 400))
+		status = 500;
+
+	if (f->irq && !f->cancelled && nta_incoming_status(f->irq) < 200)
+		sip_msg_reply(c->s, f->irq, status, status < 300 ? sip : NULL,
+			      status < 300 &&
+			      sip_method_offers(nta_outgoing_method(orq)) ?
+			      contact : NULL,
+			      status < 300 && f->is_invite ?
+			      SIP_REPLY_ALLOW : 0);
+
+	if (f->is_invite && status < 300) {
+		if (f->irq && !f->cancelled)
+			return 0;	/* the ACK comes to the irq */
+		sip_call_ack(c, to_leg, orq, NULL);
+	}
+
+	sip_fwd_free(f);
+	return 0;
+}
+
+static int sip_fwd_on_ack_cancel(void *magic, nta_incoming_t *irq,
+				 sip_t const *sip)
+{
+	struct sip_fwd *f = magic;
+	struct sip_call *c = f->call;
+	nta_leg_t *to_leg = f->from_a ? c->leg_b : c->leg_a;
+
+	(void)irq;
+
+	if (!sip || sip->sip_request->rq_method == sip_method_ack) {
+		/* the sender ACKed our 2xx (or never will: timer H) */
+		if (f->orq && nta_outgoing_status(f->orq) >= 200 &&
+		    nta_outgoing_status(f->orq) < 300)
+			sip_call_ack(c, to_leg, f->orq, sip);
+		sip_fwd_free(f);
+		return 0;
+	}
+
+	if (sip->sip_request->rq_method == sip_method_cancel) {
+		f->cancelled = true;
+		if (nta_incoming_status(f->irq) < 200)
+			nta_incoming_treply(f->irq, SIP_487_REQUEST_CANCELLED,
+					    TAG_END());
+		if (f->orq)
+			(void)nta_outgoing_tcancel(f->orq, NULL, NULL,
+						   TAG_END());
+	}
+	return 0;
+}
+
+static int sip_fwd_start(struct sip_call *c, nta_incoming_t *irq,
+			 sip_t const *sip, bool from_a)
+{
+	sip_method_t m = sip->sip_request->rq_method;
+	nta_leg_t *to_leg = from_a ? c->leg_b : c->leg_a;
+	const char *contact = from_a ? c->contact_b : c->contact_a;
+	struct sip_fwd *f, *o;
+
+	if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0)
+		return 483;
+
+	if (sip_method_offers(m)) {
+		/* one offer at a time per call, whoever made it */
+		for (o = c->fwds; o; o = o->next) {
+			if (o->orq &&
+			    sip_method_offers(nta_outgoing_method(o->orq)))
+				return 491;
+		}
+	}
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return 500;
+	f->call = c;
+	f->from_a = from_a;
+	f->is_invite = m == sip_method_invite;
+
+	f->orq = sip_call_request(c, to_leg, m,
+				  sip->sip_request->rq_method_name, NULL, sip,
+				  sip_fwd_on_response, f,
+				  sip_method_offers(m) ? contact : NULL, NULL);
+	if (!f->orq) {
+		free(f);
+		return 500;
+	}
+
+	f->irq = irq;
+	if (f->is_invite)
+		nta_incoming_bind(irq, sip_fwd_on_ack_cancel, f);
+	f->next = c->fwds;
+	c->fwds = f;
+	return 0;
+}
+
+/* ---- requests inside either dialog -------------------------------------- */
+
+/*
+ * A request on leg a (@from_a) or leg b. Returns 0 when taken care of,
+ * else the status for nta to answer with.
+ */
+static int sip_call_on_request(struct sip_call *c, nta_incoming_t *irq,
+			       sip_t const *sip, bool from_a)
+{
+	sip_method_t m = sip->sip_request->rq_method;
+
+	switch (m) {
+	case sip_method_ack:
+		/* an ACK whose INVITE transaction is already gone: ours to
+		 * destroy, or one irq leaks per call */
+		nta_incoming_destroy(irq);
+		return 0;
+
+	case sip_method_bye:
+		if (c->state == SIP_CALL_ZOMBIE)
+			return 481;
+		if (c->state == SIP_CALL_EARLY) {
+			if (!from_a)
+				return 481;
+			/* a caller giving up before the answer */
+			sip_msg_reply(c->s, irq, 200, NULL, NULL, 0);
+			nta_incoming_destroy(irq);
+			sip_call_cancel(c, 487, CDR_HANGUP_CALLER, "cancel");
+			return 0;
+		}
+		sip_msg_reply(c->s, irq, 200, NULL, NULL, 0);
+		nta_incoming_destroy(irq);
+		sip_call_hangup(c, !from_a, from_a,
+				from_a ? CDR_HANGUP_CALLER : CDR_HANGUP_CALLEE,
+				"normal");
+		return 0;
+
+	case sip_method_invite:
+	case sip_method_update:
+	case sip_method_info:
+	case sip_method_options:
+		if (c->state != SIP_CALL_CONFIRMED)
+			return sip_method_offers(m) ? 491 : 481;
+		return sip_fwd_start(c, irq, sip, from_a);
+
+	case sip_method_cancel:
+	case sip_method_prack:
+		return 481;
+
+	default:
+		sip_msg_reply(c->s, irq, 405, NULL, NULL, SIP_REPLY_ALLOW);
+		nta_incoming_destroy(irq);
+		return 0;
+	}
+}
+
+static int sip_call_on_leg_a(void *magic, nta_leg_t *leg,
+			     nta_incoming_t *irq, sip_t const *sip)
+{
+	(void)leg;
+	return sip_call_on_request(magic, irq, sip, true);
+}
+
+static int sip_call_on_leg_b(void *magic, nta_leg_t *leg,
+			     nta_incoming_t *irq, sip_t const *sip)
+{
+	(void)leg;
+	return sip_call_on_request(magic, irq, sip, false);
+}
+
+/* ---- starting and stopping ---------------------------------------------- */
+
+static bool sip_via_is_tcp(sip_via_t const *v)
+{
+	return v && v->v_protocol &&
+	       su_casematch(v->v_protocol, sip_transport_tcp);
+}
+
+/*
+ * The two dialogs and our INVITE on leg b. Leg a answers to the caller's
+ * Call-ID with a tag of ours; leg b is a new dialog in which nothing of
+ * the caller appears: our Call-ID, tags and Via, the VN in From and
+ * P-Asserted-Identity, our own Contact.
+ */
+static int sip_call_legs_open(struct sip_call *c, nta_incoming_t *irq,
+			      sip_t const *sip)
+{
+	struct sip *s = c->s;
+	const struct config *cfg = s->cfg;
+	char from[SIP_URI_SIZE], to[SIP_URI_SIZE], ruri[SIP_URI_SIZE];
+	char pai[SIP_URI_SIZE + 32];
+	char const *tag;
+
+	c->leg_a = nta_leg_tcreate(s->agent, sip_call_on_leg_a, c,
+				   SIPTAG_CALL_ID(sip->sip_call_id),
+				   SIPTAG_FROM(sip->sip_to),
+				   SIPTAG_TO(sip->sip_from),
+				   TAG_END());
+	if (!c->leg_a)
+		return ENOMEM;
+	SIP_COUNT(s, dialogs_live);
+
+	tag = nta_leg_tag(c->leg_a, NULL);
+	if (!tag || !nta_incoming_tag(irq, tag))
+		return ENOMEM;
+	if (nta_leg_server_route(c->leg_a, sip->sip_record_route,
+				 sip->sip_contact) < 0)
+		return ENOMEM;
+
+	snprintf(from, sizeof(from), "<sip:%s@%s>", c->vn, s->host);
+	snprintf(to, sizeof(to), "<sip:%s@%s:%u>", c->callee, s->gw_host,
+		 (unsigned)cfg->gateway.address.port);
+	c->leg_b = nta_leg_tcreate(s->agent, sip_call_on_leg_b, c,
+				   SIPTAG_FROM_STR(from), SIPTAG_TO_STR(to),
+				   TAG_END());
+	if (!c->leg_b)
+		return ENOMEM;
+	SIP_COUNT(s, dialogs_live);
+	if (!nta_leg_tag(c->leg_b, NULL))
+		return ENOMEM;
+
+	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%u;transport=%s", c->callee,
+		 s->gw_host, (unsigned)cfg->gateway.address.port,
+		 s->gw_tcp ? "tcp" : "udp");
+	snprintf(pai, sizeof(pai), "P-Asserted-Identity: <sip:%s@%s>", c->vn,
+		 s->host);
+
+	c->orq_invite = sip_call_request(c, c->leg_b, SIP_METHOD_INVITE, ruri,
+					 sip, sip_call_on_b_response, c,
+					 c->contact_b, pai);
+	if (!c->orq_invite)
+		return EIO;
+	return 0;
+}
+
+int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
+		   const struct session *sess, const char *caller)
+{
+	const struct config *cfg = s->cfg;
+	struct sip_call *c;
+	int64_t now = sip_now_ms();
+	int err;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return ENOMEM;
+	c->s = s;
+	SIP_COUNT(s, calls_live);
+
+	memcpy(c->cdr.session_id, sess->id, STORE_ID_LEN);
+	c->cdr.a_to_b = !strcmp(caller, sess->party_a);
+	c->cdr.start_ms = now;
+	err = store_cdr_id_new(now, c->cdr.id);
+	if (err)
+		goto out;
+
+	snprintf(c->vn, sizeof(c->vn), "%s", sess->vn);
+	snprintf(c->callee, sizeof(c->callee), "%s",
+		 c->cdr.a_to_b ? sess->party_b : sess->party_a);
+	c->limit_s = sess->call_time_limit_s ? sess->call_time_limit_s
+					     : cfg->session.call_time_limit_s;
+
+	c->a_tcp = sip_via_is_tcp(sip->sip_via);
+	snprintf(c->contact_a, sizeof(c->contact_a), "<sip:%s@%s:%s%s>",
+		 c->vn, s->host, s->port, c->a_tcp ? ";transport=tcp" : "");
+	snprintf(c->contact_b, sizeof(c->contact_b), "<sip:%s@%s:%s%s>",
+		 c->vn, s->host, s->port, s->gw_tcp ? ";transport=tcp" : "");
+
+	/* armed before the INVITE leaves, so no failure after it can leave
+	 * the callee ringing with nobody to CANCEL it */
+	err = sip_call_timer_start(c, &c->ring_timer, sip_call_on_ring_timer,
+				   cfg->session.ring_timeout_s * 1000u);
+	if (err)
+		goto out;
+
+	err = sip_call_legs_open(c, irq, sip);
+	if (err)
+		goto out;
+
+	/* from here the call answers the caller's INVITE */
+	c->irq_invite = irq;
+	nta_incoming_bind(irq, sip_call_on_a_ack_cancel, c);
+	nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
+
+	c->next = s->calls;
+	if (c->next)
+		c->next->prev = &c->next;
+	c->prev = &s->calls;
+	s->calls = c;
+	sip_busy_add(c);
+	SIP_COUNT(s, calls_total);
+	c = NULL;
+ out:
+	if (c)
+		sip_call_free(c);
+	return err;
+}
+
+/*
+ * Shutdown: every call ends now. Answered calls get a BYE on both legs,
+ * ringing ones a 503 to the caller and a CANCEL to the callee; nobody
+ * waits for the answers, since the agent closes right after.
+ */
+void sip_call_stop_all(struct sip *s)
+{
+	struct sip_call *c;
+
+	while ((c = s->calls)) {
+		switch (c->state) {
+		case SIP_CALL_EARLY:
+			if (c->irq_invite &&
+			    nta_incoming_status(c->irq_invite) < 200)
+				nta_incoming_treply(c->irq_invite,
+					SIP_503_SERVICE_UNAVAILABLE,
+					TAG_END());
+			if (c->orq_invite)
+				(void)nta_outgoing_tcancel(c->orq_invite, NULL,
+							   NULL, TAG_END());
+			sip_call_cdr(c, 503, CDR_HANGUP_MASKD, "shutdown");
+			sip_call_free(c);
+			break;
+		case SIP_CALL_ANSWERED:
+		case SIP_CALL_CONFIRMED:
+			sip_call_hangup(c, true, true, CDR_HANGUP_MASKD,
+					"shutdown");
+			break;
+		default:
+			sip_call_free(c);
+			break;
+		}
+	}
+}

@@ -1,0 +1,242 @@
+/*
+ * sip_route.c - who may call, who is calling whom, and where it goes.
+ *
+ * An out-of-dialog INVITE passes, in order: the trunk ACL (source address
+ * in some [trunk.*] sources, else 403), basic sanity, the extensions it
+ * requires (maskd requires none and supports none across legs: 420), the
+ * numbers (VN from the Request-URI, caller from From or, on a trusted
+ * trunk, P-Asserted-Identity; both normalised to E.164 by the trunk's
+ * rules) and the session lookup (unknown pair, ended session, busy
+ * session). Only then does a call exist.
+ *
+ * Runs on the SIP thread, once per INVITE: no logging above debug, and
+ * every refusal is counted.
+ */
+#include "sip_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sofia-sip/su_string.h>
+
+#define SIP_USER_SIZE 64
+#define SIP_HEADER_VALUE_SIZE 512
+
+bool sip_route_source_ok(struct sip *s, nta_incoming_t *irq,
+			 const struct config_trunk **trunkp)
+{
+	const struct config *cfg = s->cfg;
+	su_sockaddr_t const *su;
+	msg_t *msg;
+	size_t i, j;
+	bool ok = false;
+
+	msg = nta_incoming_getrequest(irq);
+	if (!msg)
+		return false;
+
+	su = msg_addr(msg);
+	for (i = 0; su && !ok && i < cfg->n_trunks; i++) {
+		const struct config_trunk *t = &cfg->trunks[i];
+
+		for (j = 0; j < t->n_sources; j++) {
+			if (config_cidr_match(&t->sources[j], &su->su_sa)) {
+				if (trunkp)
+					*trunkp = t;
+				ok = true;
+				break;
+			}
+		}
+	}
+
+	msg_unref(msg);
+	return ok;
+}
+
+/*
+ * The three forms a trunk sends numbers in: "+" and digits (kept),
+ * national_prefix and digits (the prefix becomes "+" country_code), and
+ * bare digits that are an international number without its "+". Visual
+ * separators of RFC 3966 are dropped.
+ */
+int sip_route_normalise(const struct config_trunk *t, const char *in,
+			char out[E164_SIZE])
+{
+	char digits[E164_SIZE + 8];
+	size_t n = 0, np = 0;
+	const char *p = in;
+	bool plus = false;
+	int len;
+
+	if (*p == '+') {
+		plus = true;
+		p++;
+	}
+	for (; *p; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (n >= sizeof(digits) - 1)
+				return EINVAL;
+			digits[n++] = *p;
+		}
+		else if (!strchr("-.()", *p)) {
+			return EINVAL;
+		}
+	}
+	digits[n] = '\0';
+	if (!n)
+		return EINVAL;
+
+	if (t)
+		np = strlen(t->national_prefix);
+
+	if (plus)
+		len = snprintf(out, E164_SIZE, "+%s", digits);
+	else if (t && np && t->country_code[0] &&
+		 !strncmp(digits, t->national_prefix, np))
+		len = snprintf(out, E164_SIZE, "+%s%s", t->country_code,
+			       digits + np);
+	else
+		len = snprintf(out, E164_SIZE, "+%s", digits);
+
+	if (len < 0 || len >= E164_SIZE || !e164_valid(out))
+		return EINVAL;
+	return 0;
+}
+
+/* The VN: the Request-URI's user, else the To user. */
+static int sip_route_vn(const struct config_trunk *t, sip_t const *sip,
+			char vn[E164_SIZE])
+{
+	char user[SIP_USER_SIZE];
+
+	if (!sip_msg_user(sip->sip_request->rq_url, user, sizeof(user)) &&
+	    !sip_route_normalise(t, user, vn))
+		return 0;
+
+	if (!sip_msg_user(sip->sip_to->a_url, user, sizeof(user)) &&
+	    !sip_route_normalise(t, user, vn))
+		return 0;
+
+	return EINVAL;
+}
+
+/* The number in the first P-Asserted-Identity, which may be a list. */
+static int sip_route_pai(const struct config_trunk *t, sip_t const *sip,
+			 char caller[E164_SIZE])
+{
+	char value[SIP_HEADER_VALUE_SIZE];
+	char user[SIP_USER_SIZE];
+	su_home_t home[SU_HOME_AUTO_SIZE(2048)];
+	msg_header_t const *h;
+	sip_from_t *a;
+	char *comma;
+	int err = EINVAL;
+
+	h = sip_msg_header_find(sip, "P-Asserted-Identity");
+	if (!h || sip_msg_header_value(h, value, sizeof(value)))
+		return EINVAL;
+
+	/* "<sip:...>, <tel:...>": the first identity is enough */
+	comma = strstr(value, ">,");
+	if (comma)
+		comma[1] = '\0';
+
+	su_home_auto(home, sizeof(home));
+	a = sip_from_make(home, value);
+	if (a && !sip_msg_user(a->a_url, user, sizeof(user)))
+		err = sip_route_normalise(t, user, caller);
+	su_home_deinit(home);
+	return err;
+}
+
+static int sip_route_caller(const struct config_trunk *t, sip_t const *sip,
+			    char caller[E164_SIZE])
+{
+	char user[SIP_USER_SIZE];
+
+	if (t->trusted && !sip_route_pai(t, sip, caller))
+		return 0;
+
+	if (sip_msg_user(sip->sip_from->a_url, user, sizeof(user)))
+		return EINVAL;
+	return sip_route_normalise(t, user, caller);
+}
+
+/* 420 naming every extension the INVITE requires: we do none of them. */
+static int sip_route_reply_420(nta_incoming_t *irq, sip_t const *sip)
+{
+	char list[SIP_HEADER_VALUE_SIZE];
+
+	if (sip_msg_header_value((msg_header_t const *)sip->sip_require, list,
+				 sizeof(list)))
+		return 420;
+
+	nta_incoming_treply(irq, SIP_420_BAD_EXTENSION,
+			    SIPTAG_UNSUPPORTED_STR(list), TAG_END());
+	nta_incoming_destroy(irq);
+	return 0;
+}
+
+int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
+{
+	const struct config_trunk *t = NULL;
+	char vn[E164_SIZE], caller[E164_SIZE];
+	char mask[LOG_MASK_SIZE], mask2[LOG_MASK_SIZE];
+	struct session sess;
+	int err;
+
+	if (!sip_route_source_ok(s, irq, &t)) {
+		SIP_COUNT(s, rejected_source);
+		return 403;
+	}
+
+	if (!sip->sip_contact || !sip->sip_via || !sip->sip_from->a_tag) {
+		SIP_COUNT(s, malformed);
+		return 400;
+	}
+
+	if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0)
+		return 483;
+
+	if (sip->sip_require)
+		return sip_route_reply_420(irq, sip);
+
+	if (sip->sip_payload && sip->sip_payload->pl_len &&
+	    (!sip->sip_content_type || !sip->sip_content_type->c_type ||
+	     !su_casematch(sip->sip_content_type->c_type, "application/sdp")))
+		return 415;
+
+	if (sip_route_vn(t, sip, vn) || sip_route_caller(t, sip, caller)) {
+		SIP_COUNT(s, rejected_unknown);
+		return s->cfg->sip.unknown_code;
+	}
+
+	err = store_lookup(s->reader, caller, vn, sip_now_ms(), &sess);
+	if (err == ENOENT) {
+		SIP_COUNT(s, rejected_unknown);
+		return s->cfg->sip.unknown_code;
+	}
+	if (err == ESTALE) {
+		SIP_COUNT(s, rejected_ended);
+		return s->cfg->sip.ended_code;
+	}
+	if (err) {
+		log_debug(s->log, "sip: lookup failed: %s", strerror(err));
+		return 500;
+	}
+
+	if (sip_call_busy(s, sess.id)) {
+		SIP_COUNT(s, rejected_busy);
+		return 486;
+	}
+
+	err = sip_call_start(s, irq, sip, &sess, caller);
+	if (err) {
+		log_debug(s->log, "sip: call %s -> %s not started: %s",
+			  log_mask_number(s->log, caller, mask),
+			  log_mask_number(s->log, vn, mask2), strerror(err));
+		return 500;
+	}
+	return 0;
+}

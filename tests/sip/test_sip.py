@@ -1,0 +1,663 @@
+#!/usr/bin/env python3
+"""test_sip.py - the masking B2BUA, tested with SIPp against a real maskd.
+
+Run by ctest as:
+    python3 tests/sip/test_sip.py --maskd /path/to/maskd --source-dir /repo
+Further arguments go to unittest (e.g. -v, -k cancel).
+
+Python 3 standard library and SIPp only. The topology makes every leak
+visible: party A (the caller, a carrier trunk) sends from 127.0.0.2, maskd
+listens on 127.0.0.1, the outbound gateway (party B) is a SIPp UAS on
+127.0.0.3, and 127.0.0.4 is a source outside every trunk. Callers are
++1202555xxxx and callees +1303555xxxx, so the scenarios under
+sipp-scenarios/ can check with plain regexps that neither number crosses;
+the SDP still passes through (the media relay is a later issue), so the
+SIPp media addresses (-mi) are other loopback addresses than the
+signalling ones.
+
+Besides the scenarios' own checks, every message trace is read back here:
+nothing A received may hold B's number or address, nothing B received may
+hold A's, in any header.
+
+Nothing here asserts speed: every wait is bounded and generous.
+"""
+import argparse
+import http.client
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+ARGS = None
+TOKEN = "sip-test-token-0123456789"
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:",
+                   "ERROR: LeakSanitizer")
+START_TIMEOUT = 60
+STOP_TIMEOUT = 120
+SIPP_TIMEOUT_S = 30
+RUN_TIMEOUT_S = 90
+RING_TIMEOUT_S = 3
+
+A_IP = "127.0.0.2"
+GW_IP = "127.0.0.3"
+FOREIGN_IP = "127.0.0.4"
+TRUSTED_IP = "127.0.0.5"
+A_MEDIA_IP = "127.0.0.12"
+GW_MEDIA_IP = "127.0.0.13"
+
+_seq = itertools.count(1)
+_seq_lock = threading.Lock()
+
+
+def _next():
+    with _seq_lock:
+        return next(_seq)
+
+
+def caller_number():
+    return "+1202555%04d" % _next()
+
+
+def callee_number():
+    return "+1303555%04d" % _next()
+
+
+def vn_number():
+    return "+1555%07d" % _next()
+
+
+def free_port(kind=socket.SOCK_DGRAM, host="127.0.0.1"):
+    """A port free for both UDP and TCP on @host."""
+    for _ in range(100):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            u.bind((host, 0))
+            port = u.getsockname()[1]
+            try:
+                t.bind((host, port))
+            except OSError:
+                continue
+            return port
+        finally:
+            u.close()
+            t.close()
+    raise AssertionError("no free port")
+
+
+def read_text(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def sip_messages(trace, direction):
+    """The messages of a SIPp -trace_msg file, "received" or "sent"."""
+    out = []
+    for block in re.split(r"\n-{20,} [^\n]*\n", "\n" + read_text(trace)):
+        head, _, rest = block.strip("\n").partition("\n")
+        if direction in head and ("message" in head):
+            out.append(rest.strip("\n"))
+    return out
+
+
+def headers_of(msg):
+    return msg.replace("\r\n", "\n").split("\n\n", 1)[0]
+
+
+class Maskd:
+    """One maskd with its own directory, config, store and log."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "maskd")
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf_path = os.path.join(self.dir, "maskd.conf")
+        self.log_path = os.path.join(self.dir, "maskd.log")
+        self.stderr_path = os.path.join(self.dir, "stderr.txt")
+        self.proc = None
+        self._stderr = None
+        self.sip_port = free_port()
+        self.api_port = free_port(socket.SOCK_STREAM)
+        self.gw_port = free_port(host=GW_IP)
+
+    def write_config(self):
+        with open(self.conf_path, "w") as f:
+            f.write(
+                "[sip]\nlisten = 127.0.0.1:%d\ntransaction_timeout = 8000\n"
+                "[trunk.carrier]\nsources = %s/32\n"
+                "[trunk.trusted]\nsources = %s/32\ntrusted = yes\n"
+                "country_code = 1\nnational_prefix = 1\n"
+                "[gateway]\naddress = %s:%d\ntransport = udp\n"
+                "[store]\npath = %s\nmap_size = 64M\n"
+                "[api]\nlisten = 127.0.0.1:%d\ntokens = %s\n"
+                "[session]\nring_timeout = %d\n"
+                "[log]\nlevel = debug\nfile = %s\n"
+                % (self.sip_port, A_IP, TRUSTED_IP, GW_IP, self.gw_port,
+                   os.path.join(self.dir, "db"), self.api_port, TOKEN,
+                   RING_TIMEOUT_S, self.log_path))
+
+    def start(self):
+        self.write_config()
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        self._stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(
+            [ARGS.maskd, "-c", self.conf_path], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
+            cwd=self.dir)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("maskd exited with %d at start:\n%s"
+                                     % (self.proc.returncode,
+                                        self.diagnostics()))
+            try:
+                if self.request("GET", "/healthz", token=None)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("maskd did not answer /healthz:\n%s"
+                             % self.diagnostics())
+
+    def stop(self):
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("maskd did not stop on SIGTERM")
+        finally:
+            if self._stderr:
+                self._stderr.close()
+                self._stderr = None
+        self.proc = None
+        return rc
+
+    def diagnostics(self):
+        return ("--- stderr ---\n%s\n--- log (tail) ---\n%s"
+                % (read_text(self.stderr_path)[-4000:],
+                   read_text(self.log_path)[-6000:]))
+
+    def sanitizer_report(self):
+        for t in (read_text(self.stderr_path), read_text(self.log_path)):
+            for mark in SANITIZER_MARKS:
+                i = t.find(mark)
+                if i >= 0:
+                    return t[max(0, i - 200):i + 3000]
+        return None
+
+    def request(self, method, path, body=None, token=TOKEN):
+        h = {}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        conn = http.client.HTTPConnection("127.0.0.1", self.api_port,
+                                          timeout=60)
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            raw = r.read()
+            js = None
+            if raw and r.headers.get("Content-Type", "").startswith(
+                    "application/json"):
+                js = json.loads(raw.decode())
+            return r.status, js, raw
+        finally:
+            conn.close()
+
+    def session(self, a, b, **kw):
+        """A fresh pool number and an active session (a, b) on it."""
+        vn = vn_number()
+        st, js, raw = self.request("POST", "/v1/numbers",
+                                   {"number": vn, "country": "US"})
+        if st != 201:
+            raise AssertionError("add number: %d %r" % (st, raw))
+        body = {"party_a": a, "party_b": b, "virtual_number": vn}
+        body.update(kw)
+        st, js, raw = self.request("POST", "/v1/sessions", body)
+        if st != 201:
+            raise AssertionError("create session: %d %r" % (st, raw))
+        return js
+
+    def calls(self, sid):
+        """The session's CDRs, or None when the API has no such route."""
+        st, js, raw = self.request("GET", "/v1/sessions/%s/calls" % sid)
+        if st == 404 and (not js or "calls" not in js):
+            return None
+        if st != 200:
+            raise AssertionError("calls: %d %r" % (st, raw))
+        return js["calls"]
+
+    def metrics(self):
+        st, js, raw = self.request("GET", "/metrics", token=None)
+        if st != 200:
+            return {}
+        out = {}
+        for line in raw.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+
+class Sipp:
+    """One bounded SIPp run in the background, with its traces."""
+
+    def __init__(self, case, name, scenario, ip, args, port=None,
+                 media_ip=None):
+        self.case = case
+        self.name = name
+        self.dir = case.run_dir
+        self.msg_log = os.path.join(self.dir, name + "_messages.log")
+        self.err_log = os.path.join(self.dir, name + "_errors.log")
+        self.out_log = os.path.join(self.dir, name + "_stdout.txt")
+        if port is None:
+            port = free_port(host=ip)
+        cmd = ["sipp", "-sf", os.path.join(ARGS.source_dir,
+                                           "sipp-scenarios", scenario),
+               "-i", ip, "-p", str(port), "-m", "1", "-nostdin",
+               "-timeout", "%ds" % SIPP_TIMEOUT_S, "-timeout_error",
+               "-trace_msg", "-message_file", self.msg_log,
+               "-trace_err", "-error_file", self.err_log,
+               "-max_recv_loops", "1000"]
+        if media_ip:
+            cmd += ["-mi", media_ip]
+        cmd += args
+        self.cmd = cmd
+        self._out = open(self.out_log, "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self._out,
+                                     stderr=subprocess.STDOUT,
+                                     cwd=self.dir)
+
+    def wait(self):
+        try:
+            rc = self.proc.wait(RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = "killed after %ds" % RUN_TIMEOUT_S
+        self._out.close()
+        return rc
+
+    def report(self):
+        return ("--- %s: %s\n--- errors ---\n%s\n--- messages ---\n%s"
+                % (self.name, " ".join(self.cmd), read_text(self.err_log),
+                   read_text(self.msg_log)[-8000:]))
+
+
+def wait_listening(ip, port, timeout=10):
+    """Until a UDP socket is bound on ip:port (SIPp UAS is up)."""
+    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(ip), "little"),
+                          port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if want in read_text("/proc/net/udp"):
+            return
+        time.sleep(0.02)
+
+
+class SipBase(unittest.TestCase):
+    """One maskd per class; each test its own numbers and traces."""
+    maskd = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="maskd-sip-")
+        cls.maskd = Maskd(cls.tmp).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        m = cls.maskd
+        rc = m.stop()
+        rep = m.sanitizer_report()
+        if rc != 0 or rep:
+            raise AssertionError("maskd exit %s\n%s\n%s"
+                                 % (rc, rep or "", m.diagnostics()))
+        if not getattr(cls, "_failed", False):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.run_dir = os.path.join(self.tmp, self.id().rsplit(".", 1)[1])
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.runs = []
+
+    def tearDown(self):
+        # a failed test may leave a SIPp waiting: never let it outlive it
+        for r in self.runs:
+            if r.proc.poll() is None:
+                r.proc.kill()
+                r.wait()
+        outcome = getattr(self, "_outcome", None)
+        errors = getattr(outcome, "errors", None) or []
+        result = getattr(outcome, "result", None)
+        if any(e for _, e in errors) or (
+                result is not None and
+                (getattr(result, "failures", None) or
+                 getattr(result, "errors", None))):
+            type(self)._failed = True
+
+    # -- running scenario pairs --
+
+    def uas(self, scenario, keys, d_ms=500, name="uas"):
+        s = Sipp(self, name, scenario, GW_IP,
+                 self.keys(keys) + ["-d", str(d_ms)],
+                 port=self.maskd.gw_port, media_ip=GW_MEDIA_IP)
+        self.runs.append(s)
+        wait_listening(GW_IP, self.maskd.gw_port)
+        return s
+
+    def uac(self, scenario, vn, keys, d_ms=500, ip=A_IP, name="uac",
+            extra=()):
+        s = Sipp(self, name, scenario, ip,
+                 ["-s", vn] + self.keys(keys) + ["-d", str(d_ms)]
+                 + list(extra) + ["127.0.0.1:%d" % self.maskd.sip_port],
+                 media_ip=A_MEDIA_IP)
+        self.runs.append(s)
+        return s
+
+    @staticmethod
+    def keys(d):
+        out = []
+        for k, v in d.items():
+            out += ["-key", k, v]
+        return out
+
+    def expect_rc(self, run, want=0):
+        rc = run.wait()
+        if rc != want:
+            self.fail("%s exited %r, want %r\n%s\n%s"
+                      % (run.name, rc, want,
+                         "\n".join(r.report() for r in self.runs),
+                         self.maskd.diagnostics()))
+
+    def assert_masked(self, a_run, b_run, caller, callee, a_ip=A_IP):
+        """Nothing of A reached B and nothing of B reached A."""
+        for m in sip_messages(b_run.msg_log, "received"):
+            h = headers_of(m)
+            for bad in (caller, caller.lstrip("+"), a_ip + ":", a_ip + ">",
+                        "PartyA"):
+                self.assertNotIn(bad, h, "party A leaked to B:\n" + m)
+        for m in sip_messages(a_run.msg_log, "received"):
+            h = headers_of(m)
+            for bad in (callee, callee.lstrip("+"), GW_IP + ":",
+                        GW_IP + ">", "PartyB"):
+                self.assertNotIn(bad, h, "party B leaked to A:\n" + m)
+
+    def received(self, run):
+        return sip_messages(run.msg_log, "received")
+
+    def wait_cdrs(self, sid, n=1, timeout=30):
+        deadline = time.monotonic() + timeout
+        calls = None
+        while time.monotonic() < deadline:
+            calls = self.maskd.calls(sid)
+            if calls is None:
+                return None
+            if len(calls) >= n:
+                return calls
+            time.sleep(0.1)
+        self.fail("session %s: %r CDRs after %ds, want %d\n%s"
+                  % (sid, calls, timeout, n, self.maskd.diagnostics()))
+
+    def check_cdr(self, sid, code, hangup, reason, answered, a_to_b=True):
+        calls = self.wait_cdrs(sid)
+        if calls is None:
+            return      # GET /v1/sessions/{id}/calls not in this build
+        c = calls[-1]
+        self.assertEqual(c["final_code"], code, c)
+        self.assertEqual(c["hangup_by"], hangup, c)
+        self.assertEqual(c["reason"], reason, c)
+        self.assertEqual(c["direction"], "a_to_b" if a_to_b else "b_to_a",
+                         c)
+        if answered:
+            self.assertIsNotNone(c["answered_at"], c)
+        else:
+            self.assertIsNone(c["answered_at"], c)
+
+    def call_pair(self, uac_sf, uas_sf, uas_keys=None, uac_keys=None,
+                  a_to_b=True, uac_d=500, uas_d=500, uac_ip=A_IP,
+                  uac_extra=(), **session_kw):
+        a, b = caller_number(), callee_number()
+        if a_to_b:
+            s = self.maskd.session(a, b, **session_kw)
+        else:
+            s = self.maskd.session(b, a, **session_kw)
+        vn = s["virtual_number"]
+        ukeys = {"vn": vn, "callee": b}
+        ukeys.update(uas_keys or {})
+        ckeys = {"caller": a}
+        ckeys.update(uac_keys or {})
+        gw = self.uas(uas_sf, ukeys, d_ms=uas_d)
+        ua = self.uac(uac_sf, vn, ckeys, d_ms=uac_d, ip=uac_ip,
+                      extra=uac_extra)
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assert_masked(ua, gw, a, b, a_ip=uac_ip)
+        return s, ua, gw
+
+
+class SipFlows(SipBase):
+    """Every flow of issue 3, each a SIPp pair through maskd."""
+
+    def test_options_keepalive(self):
+        ua = self.uac("options_uac.xml", "x", {"caller": caller_number()})
+        self.expect_rc(ua)
+        ok = [m for m in self.received(ua) if m.startswith("SIP/2.0 200")]
+        self.assertTrue(ok)
+        self.assertIn("Allow:", ok[0])
+
+    def test_basic_call_caller_hangs_up(self):
+        s, ua, gw = self.call_pair("basic_uac.xml", "basic_uas.xml")
+        invite = headers_of([m for m in self.received(gw)
+                             if m.startswith("INVITE")][0])
+        sent = headers_of([m for m in sip_messages(ua.msg_log, "sent")
+                           if m.startswith("INVITE")][0])
+        # a brand-new dialog: no Call-ID, tag or branch of the caller's
+        for name in ("Call-ID", "From", "Via"):
+            mine = re.search(r"^%s: (.*)$" % name, sent, re.M).group(1)
+            self.assertNotIn(mine, invite)
+        self.assertNotIn("User-Agent", invite)
+        self.assertRegex(invite, r"(?m)^Max-Forwards: 69$")
+        contact = "Contact: <sip:%s@127.0.0.1:%d>" % (s["virtual_number"],
+                                                      self.maskd.sip_port)
+        self.assertIn(contact, invite)
+        ok = [m for m in self.received(ua) if m.startswith("SIP/2.0 200")]
+        self.assertIn(contact, ok[0])
+        # early media: the 183's SDP is relayed
+        early = [m for m in self.received(ua) if m.startswith("SIP/2.0 183")]
+        self.assertTrue(early, "no 183 relayed")
+        self.assertIn("Content-Type: application/sdp", early[0])
+        self.assertIn("m=audio", early[0])
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_caller_over_tcp(self):
+        s, ua, gw = self.call_pair("basic_uac.xml", "basic_uas.xml",
+                                   uac_extra=("-t", "t1"))
+        ok = [m for m in self.received(ua) if m.startswith("SIP/2.0 200")]
+        self.assertIn(";transport=tcp>", ok[0])
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_trusted_trunk_pai_national_numbers(self):
+        # caller in P-Asserted-Identity, numbers in national form: the
+        # trunk's country_code/national_prefix make them E.164
+        a, b = caller_number(), callee_number()
+        s = self.maskd.session(a, b)
+        vn = s["virtual_number"]
+        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b})
+        ua = self.uac("pai_uac.xml", vn.lstrip("+"),
+                      {"caller": a.lstrip("+")}, ip=TRUSTED_IP)
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assert_masked(ua, gw, a, b, a_ip=TRUSTED_IP)
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_callee_hangs_up(self):
+        s, ua, gw = self.call_pair("callee_bye_uac.xml",
+                                   "callee_bye_uas.xml")
+        self.check_cdr(s["id"], 200, "callee", "normal", True)
+
+    def test_callback_b_to_a(self):
+        # the session's party_b calls the VN back and reaches party_a
+        s, ua, gw = self.call_pair("basic_uac.xml", "basic_uas.xml",
+                                   a_to_b=False)
+        self.check_cdr(s["id"], 200, "caller", "normal", True,
+                       a_to_b=False)
+
+    def reject(self, gw_code, caller_code, reason):
+        s, ua, gw = self.call_pair("reject_uac.xml", "reject_uas.xml",
+                                   uas_keys={"code": gw_code},
+                                   uac_keys={"code": caller_code})
+        self.check_cdr(s["id"], int(caller_code), None, reason, False)
+
+    def test_busy_486(self):
+        self.reject("486", "486", "busy")
+
+    def test_not_found_maps_to_480(self):
+        self.reject("404", "480", "no_answer")
+
+    def test_unavailable_480(self):
+        self.reject("480", "480", "no_answer")
+
+    def test_request_timeout_408(self):
+        self.reject("408", "408", "no_answer")
+
+    def test_gateway_failure_503(self):
+        self.reject("502", "503", "failure")
+
+    def test_decline_603(self):
+        self.reject("603", "603", "declined")
+
+    def test_cancel_before_answer(self):
+        s, ua, gw = self.call_pair("cancel_uac.xml", "cancel_uas.xml")
+        self.check_cdr(s["id"], 487, "caller", "cancel", False)
+
+    def test_ring_timeout(self):
+        # the callee rings past ring_timeout: maskd CANCELs it, 480 to A
+        s, ua, gw = self.call_pair("reject_uac.xml", "cancel_uas.xml",
+                                   uac_keys={"code": "480"})
+        self.check_cdr(s["id"], 480, "maskd", "ring_timeout", False)
+
+    def test_hold_resume_by_caller(self):
+        s, ua, gw = self.call_pair("hold_uac.xml", "hold_uas.xml")
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_reinvite_by_callee(self):
+        s, ua, gw = self.call_pair("reinvite_uac.xml", "reinvite_uas.xml")
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_call_time_limit(self):
+        # maskd BYEs both legs when the session's limit is reached
+        s, ua, gw = self.call_pair("callee_bye_uac.xml", "basic_uas.xml",
+                                   call_time_limit=2)
+        self.check_cdr(s["id"], 200, "maskd", "call_time_limit", True)
+
+    def refused(self, vn, caller, code, ip=A_IP):
+        """A's INVITE gets @code; the gateway sees nothing at all."""
+        gw = Sipp(self, "uas", "basic_uas.xml", GW_IP,
+                  ["-key", "vn", vn, "-key", "callee", callee_number(),
+                   "-timeout", "4s"],
+                  port=self.maskd.gw_port, media_ip=GW_MEDIA_IP)
+        self.runs.append(gw)
+        wait_listening(GW_IP, self.maskd.gw_port)
+        ua = self.uac("reject_uac.xml", vn, {"caller": caller, "code": code},
+                      ip=ip)
+        self.expect_rc(ua)
+        gw.wait()
+        self.assertEqual(self.received(gw), [],
+                         "the gateway got something:\n" + gw.report())
+
+    def test_unknown_pair_404(self):
+        s = self.maskd.session(caller_number(), callee_number())
+        # a stranger calls an existing VN
+        self.refused(s["virtual_number"], caller_number(), "404")
+
+    def test_ended_session_404(self):
+        a = caller_number()
+        s = self.maskd.session(a, callee_number())
+        st, js, raw = self.maskd.request("DELETE",
+                                         "/v1/sessions/" + s["id"])
+        self.assertIn(st, (200, 204), raw)
+        self.refused(s["virtual_number"], a, "404")
+
+    def test_foreign_source_403(self):
+        a = caller_number()
+        s = self.maskd.session(a, callee_number())
+        self.refused(s["virtual_number"], a, "403", ip=FOREIGN_IP)
+
+    def test_busy_session_486(self):
+        # A talks to B and calls the VN again from another line
+        a, b = caller_number(), callee_number()
+        s = self.maskd.session(a, b)
+        vn = s["virtual_number"]
+        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b})
+        first = self.uac("basic_uac.xml", vn, {"caller": a}, d_ms=4000,
+                         name="first")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if any(m.startswith("SIP/2.0 200")
+                   for m in self.received(first)):
+                break
+            time.sleep(0.05)
+        second = self.uac("reject_uac.xml", vn, {"caller": a, "code": "486"},
+                          name="second", ip=A_IP)
+        self.expect_rc(second)
+        self.expect_rc(first)
+        self.expect_rc(gw)
+        self.assert_masked(first, gw, a, b)
+
+
+class SipCounters(SipBase):
+    """After the calls, the live counters go back to zero."""
+
+    def test_counters_return_to_zero(self):
+        self.call_pair("basic_uac.xml", "basic_uas.xml")
+        self.call_pair("cancel_uac.xml", "cancel_uas.xml")
+        names = ("maskd_sip_calls_live", "maskd_sip_dialogs_live",
+                 "maskd_sip_transactions_live")
+        m = self.maskd.metrics()
+        if not any(n in m for n in names):
+            self.skipTest("no maskd_sip_* lines in /metrics yet")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            m = self.maskd.metrics()
+            if all(m.get(n, 0) == 0 for n in names):
+                return
+            time.sleep(0.5)
+        self.fail("live counters did not return to 0: %r"
+                  % {n: m.get(n) for n in names})
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--maskd", required=True)
+    p.add_argument("--source-dir", required=True)
+    ARGS, rest = p.parse_known_args()
+    if not shutil.which("sipp"):
+        print("sipp not found (apt-get install sip-tester)")
+        sys.exit(1)
+    unittest.main(argv=[sys.argv[0]] + rest)
+
+
+if __name__ == "__main__":
+    main()
