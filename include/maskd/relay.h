@@ -1,0 +1,204 @@
+/*
+ * relay.h - the media relay: every call's RTP and RTCP through maskd's
+ * own ports, so neither party learns the other's address.
+ *
+ * Threads. relay_start() starts N worker threads (rtp.workers; 0 = one
+ * per core). Each worker has its own libevent base and its own contiguous
+ * slice of [rtp.port_min, rtp.port_max], cut into RTP/RTCP pairs (even
+ * port RTP, the odd port above it RTCP). A call lives on one worker: its
+ * four sockets, latching state and counters belong to that worker thread
+ * and the packet path takes no lock shared with anything.
+ *
+ * The SIP thread drives calls through the relay_call_*() functions. They
+ * never touch what the worker owns: relay_call_alloc() takes ports and
+ * binds sockets on the caller's thread and then hands the call over;
+ * set_remote() and free() leave a note on the call and wake its worker,
+ * which applies it on its own thread. None of them can fail after
+ * relay_call_alloc() returned 0, so a call's ports always come back.
+ *
+ * A relay call has two legs. Leg A faces party A (the caller): its ports
+ * are written into the SDP that party A receives, and what arrives there
+ * is party A's media, sent on out of leg B's socket to party B - and the
+ * other way round.
+ *
+ * Latching (non-strict, the default). Where a leg sends to its party is
+ * first the address in that party's SDP; the first packet the party sends
+ * to the leg replaces it with the packet's source (symmetric RTP: a party
+ * behind NAT is reached where its packets come from). After that the leg
+ * accepts packets only from the latched source, except that
+ *   - a packet from the SDP address itself always wins (re-latches);
+ *   - after RELAY_RELATCH_MS of silence from the latched source, a packet
+ *     from the same IP address on another port re-latches (a NAT that
+ *     rebound the party's port);
+ *   - new SDP with another address (re-INVITE) forgets the latch.
+ * Anything else is dropped and counted: a stranger who guesses a port
+ * can neither inject media nor steal it once the party has spoken (the
+ * "RTP bleed" attack). RTP and RTCP latch independently. With
+ * rtp.strict_source only the SDP's address and port are accepted.
+ *
+ * Timeouts. Once both legs have an SDP address, a call from which no
+ * packet arrived on any of its sockets for rtp.timeout seconds (or
+ * rtp.hold_timeout while either side's SDP holds the call) is reported
+ * once through relay_timeout_h. Before both SDPs are known (ringing) the
+ * SIP side's ring timeout applies instead.
+ */
+#ifndef MASKD_RELAY_H
+#define MASKD_RELAY_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "maskd/config.h"
+#include "maskd/log.h"
+
+/* A latched source silent this long may be replaced by its own IP on
+ * another port (NAT rebinding). */
+#define RELAY_RELATCH_MS 2000
+
+/* Largest datagram relayed; larger ones are dropped and counted. */
+#define RELAY_PACKET_MAX 4096
+
+struct relay;
+struct relay_call;
+
+enum relay_leg {
+	RELAY_LEG_A = 0,	/* faces party A, the caller */
+	RELAY_LEG_B = 1,	/* faces party B, the callee */
+};
+
+/* relay_call_set_remote() flags */
+enum {
+	/* the party's SDP holds the call (sendonly, recvonly, inactive or
+	 * c=0.0.0.0): rtp.hold_timeout applies instead of rtp.timeout */
+	RELAY_REMOTE_HOLD = 1 << 0,
+};
+
+/* One direction of a call: what arrived from one party. Drops are
+ * packets from a source the leg does not accept, with nowhere to go
+ * yet, too large, or refused by the kernel on the way out. */
+struct relay_flow {
+	uint64_t packets;	/* relayed, RTP and RTCP */
+	uint64_t bytes;		/* UDP payload bytes relayed */
+	uint64_t drops;
+};
+
+/* A call's counters, for its CDR. A copy: the caller owns it. */
+struct relay_counters {
+	struct relay_flow a_to_b;	/* arrived on leg A, sent to party B */
+	struct relay_flow b_to_a;
+};
+
+/* Counters for /metrics: any thread, relaxed atomics, so the fields are
+ * each exact but not a snapshot of one instant. Ports count UDP ports. */
+struct relay_stats {
+	uint64_t workers;
+	uint64_t ports_total;
+	uint64_t ports_free;
+	uint64_t ports_in_use;		/* held by calls, including calls
+					 * freed but not yet reclaimed */
+	uint64_t calls_live;
+	uint64_t calls_total;		/* relay_call_alloc() successes */
+	uint64_t calls_refused;		/* ENOSPC: no free port pair */
+	uint64_t bind_failures;		/* ports skipped: bind() failed */
+	uint64_t timeouts;		/* relay_timeout_h calls */
+	uint64_t packets;		/* relayed, every call, both ways */
+	uint64_t bytes;
+	uint64_t drops;
+};
+
+/*
+ * relay_timeout_h - call @cookie has had no media for its timeout.
+ *
+ * Runs on the call's WORKER thread, at most once per call, and must only
+ * hand the cookie over (the SIP side posts it to its own thread, which
+ * BYEs both legs with CDR reason "rtp_timeout" and then calls
+ * relay_call_free()). The call may already have been freed by the SIP
+ * side in the meantime, so the cookie - not a pointer into the call - is
+ * what identifies it: an unknown cookie is ignored. Must not block and
+ * must not call back into the relay.
+ */
+typedef void (relay_timeout_h)(uint64_t cookie, void *arg);
+
+/*
+ * relay_start() - split the port range, start the worker threads.
+ *
+ * Binds to cfg->rtp.bind (or cfg->rtp.advertise when it is empty).
+ * @cfg and @log are borrowed and must outlive the relay; @h may be NULL.
+ * Returns 0, EINVAL (fewer than two port pairs per worker, or a bad
+ * address), EADDRNOTAVAIL (the bind address is not on this host), or
+ * another errno with no thread left running.
+ */
+int relay_start(struct relay **rp, const struct config *cfg, struct log *log,
+		relay_timeout_h *h, void *arg);
+
+/*
+ * relay_stop() - stop the workers and close every socket. Calls not yet
+ * freed are freed here; the caller must not use them afterwards.
+ * NULL-safe. Call from the thread that called relay_start().
+ */
+void relay_stop(struct relay *r);
+
+/*
+ * relay_call_alloc() - a new call: two port pairs on the least loaded
+ * worker, four sockets bound.
+ *
+ * Synchronous and fast, for the SIP thread (the ports go into the SDP
+ * right away): a mutex around the worker's free list and four bind()s.
+ * A pair whose bind fails (EADDRINUSE: another program took it) goes to
+ * the back of the free list and the next is tried. @cookie is what
+ * relay_timeout_h will report. Returns 0 and sets *callp, or ENOSPC (no
+ * worker has two free pairs: nothing is held; the SIP side answers 503),
+ * or ENOMEM/an errno from socket(). The caller owns *callp until it
+ * passes it to relay_call_free(); only one thread may use it at a time.
+ */
+int relay_call_alloc(struct relay *r, uint64_t cookie,
+		     struct relay_call **callp);
+
+/*
+ * relay_call_port() - the RTP port of @leg (its RTCP port is one above),
+ * to write into the SDP the party of @leg receives. Fixed for the call.
+ */
+uint16_t relay_call_port(const struct relay_call *c, enum relay_leg leg);
+
+/*
+ * relay_call_set_remote() - where the party of @leg wants its media, from
+ * that party's SDP (offer or answer, first or re-INVITE).
+ *
+ * @rtp is the party's connection address and m= port; @rtcp its a=rtcp
+ * address, or NULL for the RTP address with port + 1. An @rtp that is
+ * NULL, has port 0 or the unspecified address (c=0.0.0.0) stops media
+ * towards that party until SDP names an address again; the latch is kept
+ * so a resume to the same address needs no new packet first. The
+ * address family must be the bind address's: else EAFNOSUPPORT and
+ * nothing changes. Returns 0 or EINVAL/EAFNOSUPPORT; the worker applies
+ * it shortly afterwards, on its thread.
+ */
+int relay_call_set_remote(struct relay_call *c, enum relay_leg leg,
+			  const struct sockaddr *rtp,
+			  const struct sockaddr *rtcp, unsigned flags);
+
+/*
+ * relay_call_free() - end the call: fill @out (NULL-ok) with its counters
+ * and hand it to its worker, which closes the sockets and returns the
+ * ports to its free list on its next loop iteration. Never fails; @c is
+ * invalid afterwards. NULL-safe.
+ *
+ * The counters are what the worker had counted at that instant: a batch
+ * it is relaying right then (a few packets at most, after the BYE) is
+ * not in them.
+ */
+void relay_call_free(struct relay_call *c, struct relay_counters *out);
+
+/*
+ * relay_sync() - wait until every worker has applied what was posted to
+ * it before this call (adds, set_remote()s, frees: the ports of freed
+ * calls are back in the pool when it returns). Blocks for about one
+ * loop iteration of each worker: for tests and shutdown, not for the
+ * SIP thread's normal work. Returns 0.
+ */
+int relay_sync(struct relay *r);
+
+/* relay_stats_get() - counters for /metrics. Any thread. */
+void relay_stats_get(const struct relay *r, struct relay_stats *out);
+
+#endif

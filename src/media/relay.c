@@ -1,0 +1,911 @@
+/*
+ * relay.c - the media relay's threads and the calls the SIP thread makes
+ * (relay.h).
+ *
+ * Handing a call to its worker. The SIP thread never touches what a
+ * worker owns; it leaves a note on the call (ctl_ops, ctl_remote) under
+ * the worker's ctl_lock, links the call into the worker's ctl list if it
+ * is not there yet, and wakes the worker through an eventfd. The worker
+ * takes the list, copies the notes out under the lock and applies them on
+ * its own thread. The note lives in the call itself, so posting needs no
+ * memory and cannot fail: relay_call_free() always reaches the worker,
+ * and every port always comes back. (maskd's general mailbox copies each
+ * message into a queue it may have to grow; here that could lose a free.)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/ip.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "relay_internal.h"
+
+/* DSCP EF (RFC 3246) in the TOS byte: what phones and carriers mark
+ * voice with. Best effort: a failing setsockopt changes nothing else. */
+#define RELAY_TOS_EF 0xb8
+
+/* relay_pick() keeps a bit per worker in a uint64_t. */
+#define RELAY_WORKERS_MAX 64
+
+/* File descriptors kept free for everything that is not a media socket. */
+#define RELAY_FD_HEADROOM 256
+
+static void relay_wake(struct relay_worker *w)
+{
+	uint64_t one = 1;
+
+	/* the counter only says "look"; EAGAIN means it already does */
+	if (write(w->ctl_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/*
+ * relay_call_post() - leave @ops on @c for its worker and wake it. Any
+ * thread but the worker's; cannot fail.
+ */
+static void relay_call_post(struct relay_call *c, unsigned ops,
+			    enum relay_leg leg, const struct relay_remote *rem)
+{
+	struct relay_worker *w = c->w;
+	bool wake;
+
+	pthread_mutex_lock(&w->ctl_lock);
+	c->ctl_ops |= ops;
+	if (rem)
+		c->ctl_remote[leg] = *rem;
+	wake = !w->ctl_head;
+	if (!c->ctl_queued) {
+		c->ctl_queued = true;
+		c->ctl_next = w->ctl_head;
+		w->ctl_head = c;
+	}
+	pthread_mutex_unlock(&w->ctl_lock);
+
+	if (wake)
+		relay_wake(w);
+}
+
+static void relay_side_close(struct relay_worker *w, struct relay_side *leg)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		if (leg->sock[k].fd >= 0)
+			close(leg->sock[k].fd);
+		leg->sock[k].fd = -1;
+	}
+	relay_pool_put(&w->pool, leg->pair);
+}
+
+/* relay_call_destroy() - close, give the ports back, free. Worker
+ * thread (or relay_stop() after the worker ended). */
+static void relay_call_destroy(struct relay_call *c)
+{
+	struct relay_worker *w = c->w;
+	int l, k;
+
+	if (c->live) {
+		for (l = 0; l < 2; l++) {
+			for (k = 0; k < 2; k++)
+				event_del(&c->leg[l].sock[k].ev);
+		}
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			w->calls = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+	}
+
+	relay_side_close(w, &c->leg[RELAY_LEG_A]);
+	relay_side_close(w, &c->leg[RELAY_LEG_B]);
+	free(c);
+}
+
+/*
+ * relay_call_add() - start watching the call's sockets. Worker thread.
+ * event_add() fails only when epoll cannot register the descriptor; the
+ * call then stays silent and ends by its timeout or its BYE, both of
+ * which still reclaim it, so it is logged, not undone.
+ */
+static void relay_call_add(struct relay_call *c)
+{
+	struct relay_worker *w = c->w;
+	struct relay_sock *s;
+	int l, k;
+
+	for (l = 0; l < 2; l++) {
+		for (k = 0; k < 2; k++) {
+			s = &c->leg[l].sock[k];
+			event_assign(&s->ev, w->base, s->fd,
+				     EV_READ | EV_PERSIST, relay_sock_cb, s);
+			if (event_add(&s->ev, NULL))
+				log_warn(w->r->log, "relay: worker %u: cannot "
+					 "watch port %u", w->idx,
+					 c->leg[l].port + k);
+		}
+	}
+
+	c->live = true;
+	c->prev = NULL;
+	c->next = w->calls;
+	if (w->calls)
+		w->calls->prev = c;
+	w->calls = c;
+}
+
+static bool relay_sa_unspecified(const union relay_sa *a)
+{
+	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == htonl(INADDR_ANY) ||
+		       !a->in.sin_port;
+	if (a->sa.sa_family == AF_INET6)
+		return !memcmp(&a->in6.sin6_addr, &any6, sizeof(any6)) ||
+		       !a->in6.sin6_port;
+	return true;
+}
+
+static socklen_t relay_sa_len(const union relay_sa *a)
+{
+	return a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in);
+}
+
+/*
+ * relay_side_remote() - apply a party's SDP address to its leg. Worker
+ * thread. A new address forgets the latch (the party moved, or this is
+ * the first SDP); the same address again (a re-INVITE for hold, resume or
+ * a session refresh) keeps it, so a party behind NAT keeps its media.
+ */
+static void relay_side_remote(struct relay *r, struct relay_call *c,
+			     struct relay_side *leg,
+			     const struct relay_remote *rem)
+{
+	const union relay_sa *want;
+	struct relay_dest *d;
+	int k;
+
+	leg->has_remote = true;
+	leg->hold = rem->flags & RELAY_REMOTE_HOLD;
+	leg->muted = relay_sa_unspecified(&rem->rtp);
+	if (leg->muted) {
+		leg->hold = true;
+		goto out;
+	}
+
+	for (k = 0; k < 2; k++) {
+		d = &leg->dest[k];
+		want = k == RELAY_RTP ? &rem->rtp : &rem->rtcp;
+		if (relay_sa_equal(want, &d->sdp))
+			continue;
+
+		d->sdp = *want;
+		d->addr = *want;
+		d->len = relay_sa_len(want);
+		d->latched = false;
+		d->last_ms = 0;
+	}
+ out:
+	if (!c->armed && c->leg[0].has_remote && c->leg[1].has_remote) {
+		c->armed = true;
+		c->last_rx_ms = relay_now_ms();
+	}
+	(void)r;
+}
+
+/*
+ * relay_worker_apply() - apply the notes the SIP thread left. Worker
+ * thread (or relay_stop() once the worker has ended).
+ */
+static bool relay_worker_apply(struct relay_worker *w)
+{
+	struct relay_call *list, *c, *next;
+	uint64_t asked;
+	bool stop;
+
+	pthread_mutex_lock(&w->ctl_lock);
+	list = w->ctl_head;
+	w->ctl_head = NULL;
+	stop = w->ctl_stop;
+	asked = w->sync_asked;
+	/* copy the notes out while they cannot change: once the lock is
+	 * dropped the SIP thread may queue the same call again */
+	for (c = list; c; c = c->ctl_next) {
+		c->work_next = c->ctl_next;
+		c->work_ops = c->ctl_ops;
+		if (c->ctl_ops & RELAY_OP_REMOTE_A)
+			c->work_remote[0] = c->ctl_remote[0];
+		if (c->ctl_ops & RELAY_OP_REMOTE_B)
+			c->work_remote[1] = c->ctl_remote[1];
+		c->ctl_ops = 0;
+		c->ctl_queued = false;
+	}
+	pthread_mutex_unlock(&w->ctl_lock);
+
+	for (c = list; c; c = next) {
+		next = c->work_next;
+		if (c->work_ops & RELAY_OP_FREE) {
+			relay_call_destroy(c);
+			continue;
+		}
+		if (c->work_ops & RELAY_OP_ADD)
+			relay_call_add(c);
+		if (c->work_ops & RELAY_OP_REMOTE_A)
+			relay_side_remote(w->r, c, &c->leg[0],
+					 &c->work_remote[0]);
+		if (c->work_ops & RELAY_OP_REMOTE_B)
+			relay_side_remote(w->r, c, &c->leg[1],
+					 &c->work_remote[1]);
+	}
+
+	/* everything posted before relay_sync() asked is applied now */
+	pthread_mutex_lock(&w->ctl_lock);
+	if (w->sync_done < asked) {
+		w->sync_done = asked;
+		pthread_cond_broadcast(&w->sync_cond);
+	}
+	pthread_mutex_unlock(&w->ctl_lock);
+
+	return stop;
+}
+
+int relay_sync(struct relay *r)
+{
+	struct relay_worker *w;
+	uint64_t ticket;
+	unsigned i;
+
+	if (!r)
+		return 0;
+
+	for (i = 0; i < r->n_workers; i++) {
+		w = r->workers[i];
+		pthread_mutex_lock(&w->ctl_lock);
+		ticket = ++w->sync_asked;
+		pthread_mutex_unlock(&w->ctl_lock);
+		relay_wake(w);
+
+		pthread_mutex_lock(&w->ctl_lock);
+		while (w->sync_done < ticket)
+			pthread_cond_wait(&w->sync_cond, &w->ctl_lock);
+		pthread_mutex_unlock(&w->ctl_lock);
+	}
+
+	return 0;
+}
+
+static void relay_ctl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_worker *w = arg;
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	if (relay_worker_apply(w))
+		event_base_loopbreak(w->base);
+}
+
+/*
+ * relay_sweep_cb() - report calls that have been silent too long. Worker
+ * thread, every sweep period; O(calls on this worker), a few thousand
+ * comparisons a second at most.
+ */
+static void relay_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_worker *w = arg;
+	struct relay *r = w->r;
+	int64_t now = relay_now_ms(), limit;
+	struct relay_call *c;
+
+	for (c = w->calls; c; c = c->next) {
+		if (!c->armed || c->timed_out)
+			continue;
+		limit = c->leg[0].hold || c->leg[1].hold ?
+			r->hold_timeout_ms : r->timeout_ms;
+		if (!limit || now - c->last_rx_ms < limit)
+			continue;
+
+		c->timed_out = true;
+		relay_count(&w->timeouts, 1);
+		if (r->h)
+			r->h(c->cookie, r->arg);
+	}
+}
+
+static void *relay_worker_main(void *arg)
+{
+	struct relay_worker *w = arg;
+
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static void relay_worker_free(struct relay_worker *w)
+{
+	struct relay_call *c;
+
+	if (!w)
+		return;
+
+	if (w->started) {
+		pthread_mutex_lock(&w->ctl_lock);
+		w->ctl_stop = true;
+		pthread_mutex_unlock(&w->ctl_lock);
+		relay_wake(w);
+		pthread_join(w->thread, NULL);
+	}
+
+	/* the worker is gone: this thread owns its calls now */
+	if (w->ctl_ev)
+		relay_worker_apply(w);
+	while ((c = w->calls))
+		relay_call_destroy(c);
+
+	if (w->sweep_ev)
+		event_free(w->sweep_ev);
+	if (w->ctl_ev) {
+		event_free(w->ctl_ev);
+		pthread_cond_destroy(&w->sync_cond);
+		pthread_mutex_destroy(&w->ctl_lock);
+	}
+	if (w->ctl_fd >= 0)
+		close(w->ctl_fd);
+	if (w->base)
+		event_base_free(w->base);
+	relay_pool_destroy(&w->pool);
+	free(w);
+}
+
+static int relay_worker_alloc(struct relay *r, unsigned idx,
+			      uint16_t port_min, uint32_t n_pairs,
+			      int64_t sweep_ms, struct relay_worker **wp)
+{
+	struct timeval tv = {
+		.tv_sec = sweep_ms / 1000,
+		.tv_usec = (sweep_ms % 1000) * 1000,
+	};
+	struct relay_worker *w;
+	unsigned i;
+	int err;
+
+	w = aligned_alloc(RELAY_CACHELINE,
+			  (sizeof(*w) + RELAY_CACHELINE - 1) &
+			  ~(size_t)(RELAY_CACHELINE - 1));
+	if (!w)
+		return ENOMEM;
+	memset(w, 0, sizeof(*w));
+	w->r = r;
+	w->idx = idx;
+	w->ctl_fd = -1;
+
+	for (i = 0; i < RELAY_BATCH; i++) {
+		w->riov[i].iov_base = w->buf[i];
+		w->riov[i].iov_len = sizeof(w->buf[i]);
+		w->rmsg[i].msg_hdr.msg_iov = &w->riov[i];
+		w->rmsg[i].msg_hdr.msg_iovlen = 1;
+		w->rmsg[i].msg_hdr.msg_name = &w->rname[i];
+		w->smsg[i].msg_hdr.msg_iov = &w->siov[i];
+		w->smsg[i].msg_hdr.msg_iovlen = 1;
+	}
+
+	err = relay_pool_init(&w->pool, port_min, n_pairs);
+	if (err)
+		goto out;
+
+	w->base = event_base_new();
+	if (!w->base) {
+		err = ENOMEM;
+		goto out;
+	}
+
+	w->ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->ctl_fd < 0) {
+		err = errno;
+		goto out;
+	}
+
+	err = pthread_mutex_init(&w->ctl_lock, NULL);
+	if (err)
+		goto out;
+	err = pthread_cond_init(&w->sync_cond, NULL);
+	if (err) {
+		pthread_mutex_destroy(&w->ctl_lock);
+		goto out;
+	}
+
+	w->ctl_ev = event_new(w->base, w->ctl_fd, EV_READ | EV_PERSIST,
+			      relay_ctl_cb, w);
+	if (!w->ctl_ev) {
+		pthread_cond_destroy(&w->sync_cond);
+		pthread_mutex_destroy(&w->ctl_lock);
+		err = ENOMEM;
+		goto out;
+	}
+
+	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, relay_sweep_cb, w);
+	if (!w->sweep_ev || event_add(w->ctl_ev, NULL) ||
+	    event_add(w->sweep_ev, &tv)) {
+		err = ENOMEM;
+		goto out;
+	}
+
+	*wp = w;
+	w = NULL;
+ out:
+	relay_worker_free(w);
+	return err;
+}
+
+/* relay_bind_parse() - cfg's bind (or advertise) address, port 0. */
+static int relay_bind_parse(struct relay *r, const struct config *cfg)
+{
+	const char *host = cfg->rtp.bind[0] ? cfg->rtp.bind :
+			   cfg->rtp.advertise;
+
+	memset(&r->bind, 0, sizeof(r->bind));
+	if (inet_pton(AF_INET, host, &r->bind.in.sin_addr) == 1) {
+		r->bind.in.sin_family = AF_INET;
+		r->bind_len = sizeof(r->bind.in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &r->bind.in6.sin6_addr) == 1) {
+		r->bind.in6.sin6_family = AF_INET6;
+		r->bind_len = sizeof(r->bind.in6);
+		return 0;
+	}
+
+	log_error(r->log, "relay: '%s' is not an IP address", host);
+	return EINVAL;
+}
+
+/* relay_socket_open() - a nonblocking UDP socket bound to @port on the
+ * bind address; returns the fd or -errno. */
+static int relay_socket_open(const struct relay *r, uint16_t port)
+{
+	union relay_sa a = r->bind;
+	int fd, tos = RELAY_TOS_EF, err;
+
+	fd = socket(a.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return -errno;
+
+	if (a.sa.sa_family == AF_INET) {
+		a.in.sin_port = htons(port);
+		(void)setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+	}
+	else {
+		a.in6.sin6_port = htons(port);
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos,
+				 sizeof(tos));
+	}
+
+	if (bind(fd, &a.sa, r->bind_len) < 0) {
+		err = errno;
+		close(fd);
+		return -err;
+	}
+
+	return fd;
+}
+
+/*
+ * relay_side_open() - take a pair from @w's pool and bind both its ports.
+ * A pair that does not bind (another program holds one of its ports, or
+ * a socket from a call just ended is still closing) goes to the back of
+ * the list and the next one is tried, each free pair at most once.
+ */
+static int relay_side_open(struct relay *r, struct relay_worker *w,
+			  struct relay_side *leg)
+{
+	uint32_t tries = relay_pool_free_count(&w->pool), pair;
+	int fd[2] = { -1, -1 };
+	int err, k;
+
+	for (;;) {
+		if (!tries--) {
+			err = ENOSPC;
+			goto out;
+		}
+		err = relay_pool_take(&w->pool, &pair);
+		if (err)
+			goto out;
+
+		for (k = 0; k < 2; k++) {
+			fd[k] = relay_socket_open(r, (uint16_t)
+				(relay_pool_port(&w->pool, pair) + k));
+			if (fd[k] < 0)
+				break;
+		}
+		if (k == 2)
+			break;
+
+		err = -fd[k];
+		if (k == 1)
+			close(fd[0]);
+		fd[0] = fd[1] = -1;
+		relay_pool_put(&w->pool, pair);
+		if (err != EADDRINUSE && err != EACCES)
+			goto out;
+		atomic_fetch_add(&r->bind_failures, 1);
+		log_debug(r->log, "relay: port %u: bind: %s",
+			  relay_pool_port(&w->pool, pair) + k, strerror(err));
+	}
+
+	leg->pair = pair;
+	leg->port = relay_pool_port(&w->pool, pair);
+	for (k = 0; k < 2; k++)
+		leg->sock[k].fd = fd[k];
+	err = 0;
+ out:
+	return err;
+}
+
+/*
+ * relay_pick() - the worker with the most free pairs, leaving out those
+ * in @tried (a bit per worker); ties go round robin so an idle relay
+ * spreads calls over every thread.
+ */
+static struct relay_worker *relay_pick(struct relay *r, uint64_t tried)
+{
+	struct relay_worker *best = NULL;
+	uint32_t best_free = 0, f;
+	unsigned i, start = r->next++;
+
+	for (i = 0; i < r->n_workers; i++) {
+		struct relay_worker *w = r->workers[(start + i) % r->n_workers];
+
+		if (tried & (1ull << w->idx))
+			continue;
+		f = relay_pool_free_count(&w->pool);
+		if (f > best_free) {
+			best = w;
+			best_free = f;
+		}
+	}
+
+	return best_free >= 2 ? best : NULL;
+}
+
+int relay_call_alloc(struct relay *r, uint64_t cookie,
+		     struct relay_call **callp)
+{
+	struct relay_worker *w;
+	struct relay_call *c = NULL;
+	uint64_t tried = 0;
+	unsigned attempt;
+	int err = ENOSPC, l, k;
+
+	if (!r || !callp)
+		return EINVAL;
+
+	/* a rival taking the last pairs between the pick and the take, or
+	 * ports that will not bind, send us to the next best worker */
+	for (attempt = 0; attempt < r->n_workers; attempt++) {
+		w = relay_pick(r, tried);
+		if (!w) {
+			err = ENOSPC;
+			goto out;
+		}
+		tried |= 1ull << w->idx;
+
+		if (!c) {
+			c = aligned_alloc(RELAY_CACHELINE,
+					  (sizeof(*c) + RELAY_CACHELINE - 1) &
+					  ~(size_t)(RELAY_CACHELINE - 1));
+			if (!c) {
+				err = ENOMEM;
+				goto out;
+			}
+		}
+		memset(c, 0, sizeof(*c));
+		c->w = w;
+		c->cookie = cookie;
+		for (l = 0; l < 2; l++) {
+			for (k = 0; k < 2; k++) {
+				c->leg[l].sock[k].fd = -1;
+				c->leg[l].sock[k].leg = (uint8_t)l;
+				c->leg[l].sock[k].kind = (uint8_t)k;
+				c->leg[l].sock[k].call = c;
+			}
+		}
+
+		err = relay_side_open(r, w, &c->leg[RELAY_LEG_A]);
+		if (!err) {
+			err = relay_side_open(r, w, &c->leg[RELAY_LEG_B]);
+			if (err)
+				relay_side_close(w, &c->leg[RELAY_LEG_A]);
+		}
+		if (err != ENOSPC)
+			break;
+	}
+	if (err)
+		goto out;
+
+	atomic_fetch_add(&r->calls_live, 1);
+	atomic_fetch_add(&r->calls_total, 1);
+	relay_call_post(c, RELAY_OP_ADD, RELAY_LEG_A, NULL);
+	*callp = c;
+	c = NULL;
+ out:
+	if (err == ENOSPC && r)
+		atomic_fetch_add(&r->calls_refused, 1);
+	free(c);
+	return err;
+}
+
+uint16_t relay_call_port(const struct relay_call *c, enum relay_leg leg)
+{
+	return c->leg[leg == RELAY_LEG_B].port;
+}
+
+/* relay_sa_copy() - @sa into @out if it has @family; EAFNOSUPPORT else. */
+static int relay_sa_copy(const struct sockaddr *sa, int family,
+			 union relay_sa *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!sa)
+		return 0;
+	if (sa->sa_family != family)
+		return EAFNOSUPPORT;
+
+	if (family == AF_INET)
+		memcpy(&out->in, sa, sizeof(out->in));
+	else
+		memcpy(&out->in6, sa, sizeof(out->in6));
+	return 0;
+}
+
+int relay_call_set_remote(struct relay_call *c, enum relay_leg leg,
+			  const struct sockaddr *rtp,
+			  const struct sockaddr *rtcp, unsigned flags)
+{
+	struct relay_remote rem;
+	int family, err;
+
+	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+		return EINVAL;
+
+	family = c->w->r->bind.sa.sa_family;
+	err = relay_sa_copy(rtp, family, &rem.rtp);
+	if (err)
+		return err;
+
+	if (rtcp) {
+		err = relay_sa_copy(rtcp, family, &rem.rtcp);
+		if (err)
+			return err;
+	}
+	else {
+		/* RFC 3550: RTCP on the next port up */
+		rem.rtcp = rem.rtp;
+		if (family == AF_INET && rem.rtp.in.sin_port)
+			rem.rtcp.in.sin_port =
+				htons((uint16_t)(ntohs(rem.rtp.in.sin_port) + 1));
+		else if (family == AF_INET6 && rem.rtp.in6.sin6_port)
+			rem.rtcp.in6.sin6_port =
+				htons((uint16_t)(ntohs(rem.rtp.in6.sin6_port)
+						 + 1));
+	}
+	rem.flags = flags;
+
+	relay_call_post(c, leg == RELAY_LEG_A ? RELAY_OP_REMOTE_A :
+			RELAY_OP_REMOTE_B, leg, &rem);
+	return 0;
+}
+
+void relay_call_free(struct relay_call *c, struct relay_counters *out)
+{
+	struct relay_side *a, *b;
+
+	if (!c)
+		return;
+
+	a = &c->leg[RELAY_LEG_A];
+	b = &c->leg[RELAY_LEG_B];
+	if (out) {
+		out->a_to_b.packets = relay_read(&a->packets);
+		out->a_to_b.bytes = relay_read(&a->bytes);
+		out->a_to_b.drops = relay_read(&a->drops);
+		out->b_to_a.packets = relay_read(&b->packets);
+		out->b_to_a.bytes = relay_read(&b->bytes);
+		out->b_to_a.drops = relay_read(&b->drops);
+	}
+
+	atomic_fetch_sub(&c->w->r->calls_live, 1);
+	relay_call_post(c, RELAY_OP_FREE, RELAY_LEG_A, NULL);
+}
+
+void relay_stats_get(const struct relay *r, struct relay_stats *out)
+{
+	const struct relay_worker *w;
+	unsigned i;
+
+	memset(out, 0, sizeof(*out));
+	if (!r)
+		return;
+
+	out->workers = r->n_workers;
+	for (i = 0; i < r->n_workers; i++) {
+		w = r->workers[i];
+		out->ports_total += 2 * (uint64_t)w->pool.n;
+		out->ports_free += 2 * (uint64_t)relay_pool_free_count(&w->pool);
+		out->packets += relay_read(&w->packets);
+		out->bytes += relay_read(&w->bytes);
+		out->drops += relay_read(&w->drops);
+		out->timeouts += relay_read(&w->timeouts);
+	}
+	out->ports_in_use = out->ports_total - out->ports_free;
+	out->calls_live = relay_read(&r->calls_live);
+	out->calls_total = relay_read(&r->calls_total);
+	out->calls_refused = relay_read(&r->calls_refused);
+	out->bind_failures = relay_read(&r->bind_failures);
+}
+
+/*
+ * relay_fd_limit() - four descriptors per call: make sure the whole port
+ * range can be open at once, as far as the hard limit allows, so a busy
+ * relay fails with ENOSPC (a clean 503) rather than EMFILE halfway.
+ */
+static void relay_fd_limit(struct relay *r, uint64_t ports)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)(ports + RELAY_FD_HEADROOM);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
+		return;
+
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		log_warn(r->log, "relay: open file limit %llu is below the %llu "
+			 "descriptors the port range needs",
+			 (unsigned long long)rl.rlim_max,
+			 (unsigned long long)want);
+		want = rl.rlim_max;
+	}
+	rl.rlim_cur = want;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* relay_bind_check() - fail at start, not on the first call, when the
+ * bind address is not on this host. */
+static int relay_bind_check(const struct relay *r)
+{
+	int fd = relay_socket_open(r, 0);
+
+	if (fd < 0)
+		return -fd;
+	close(fd);
+	return 0;
+}
+
+int relay_start(struct relay **rp, const struct config *cfg, struct log *log,
+		relay_timeout_h *h, void *arg)
+{
+	struct relay *r;
+	sigset_t all, old;
+	uint32_t first, n_pairs, from, to;
+	unsigned n, i;
+	long cores;
+	int64_t sweep_ms;
+	int err;
+
+	if (!rp || !cfg)
+		return EINVAL;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	r->cfg = cfg;
+	r->log = log;
+	r->h = h;
+	r->arg = arg;
+	r->strict = cfg->rtp.strict_source;
+	r->timeout_ms = (int64_t)cfg->rtp.timeout_s * 1000;
+	r->hold_timeout_ms = (int64_t)cfg->rtp.hold_timeout_s * 1000;
+
+	err = relay_bind_parse(r, cfg);
+	if (err)
+		goto out;
+
+	err = relay_bind_check(r);
+	if (err) {
+		log_error(log, "relay: cannot bind to %s: %s",
+			  cfg->rtp.bind[0] ? cfg->rtp.bind : cfg->rtp.advertise,
+			  strerror(err));
+		goto out;
+	}
+
+	/* RTP even, RTCP the odd port above (RFC 3550) */
+	first = (cfg->rtp.port_min + 1u) & ~1u;
+	n_pairs = cfg->rtp.port_max >= first + 1 ?
+		  (cfg->rtp.port_max - first + 1) / 2 : 0;
+
+	n = cfg->rtp.workers;
+	if (!n) {
+		cores = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cores > 0 ? (unsigned)cores : 1;
+	}
+	if (n > RELAY_WORKERS_MAX)
+		n = RELAY_WORKERS_MAX;
+	/* a worker needs two pairs for one call */
+	if (n > n_pairs / 2)
+		n = n_pairs / 2;
+	if (!n) {
+		log_error(log, "relay: rtp.port_min..port_max holds fewer "
+			  "than two RTP/RTCP pairs");
+		err = EINVAL;
+		goto out;
+	}
+
+	r->workers = calloc(n, sizeof(*r->workers));
+	if (!r->workers) {
+		err = ENOMEM;
+		goto out;
+	}
+
+	sweep_ms = RELAY_SWEEP_MAX_MS;
+	if (r->timeout_ms && r->timeout_ms / 4 < sweep_ms)
+		sweep_ms = r->timeout_ms / 4;
+	if (r->hold_timeout_ms && r->hold_timeout_ms / 4 < sweep_ms)
+		sweep_ms = r->hold_timeout_ms / 4;
+	if (sweep_ms < RELAY_SWEEP_MIN_MS)
+		sweep_ms = RELAY_SWEEP_MIN_MS;
+
+	for (i = 0; i < n; i++) {
+		from = (uint32_t)((uint64_t)n_pairs * i / n);
+		to = (uint32_t)((uint64_t)n_pairs * (i + 1) / n);
+		err = relay_worker_alloc(r, i, (uint16_t)(first + 2 * from),
+					 to - from, sweep_ms, &r->workers[i]);
+		if (err)
+			goto out;
+		r->n_workers++;
+	}
+
+	relay_fd_limit(r, 2ull * n_pairs);
+
+	/* signals belong to the main thread's loop, not to the workers */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (i = 0; i < n; i++) {
+		struct relay_worker *w = r->workers[i];
+		char name[16];
+
+		err = pthread_create(&w->thread, NULL, relay_worker_main, w);
+		if (err)
+			break;
+		w->started = true;
+		snprintf(name, sizeof(name), "maskd-rtp%u", (unsigned char)i);
+		pthread_setname_np(w->thread, name);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		goto out;
+
+	log_info(log, "relay: %u workers, ports %u-%u (%u pairs) on %s",
+		 n, first, first + 2 * n_pairs - 1, n_pairs,
+		 cfg->rtp.bind[0] ? cfg->rtp.bind : cfg->rtp.advertise);
+	*rp = r;
+	r = NULL;
+ out:
+	relay_stop(r);
+	return err;
+}
+
+void relay_stop(struct relay *r)
+{
+	unsigned i;
+
+	if (!r)
+		return;
+
+	for (i = 0; i < r->n_workers; i++)
+		relay_worker_free(r->workers[i]);
+	free(r->workers);
+	free(r);
+}

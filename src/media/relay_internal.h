@@ -1,0 +1,275 @@
+/*
+ * relay_internal.h - the relay's structures, shared by src/media/ only.
+ *
+ * relay.c         start/stop, the worker threads, the SIP-facing calls
+ * relay_pool.c    each worker's free list of port pairs
+ * relay_packet.c  the per-packet path: receive, latch, forward, count
+ *
+ * Who owns what is said at each struct. The rule: the SIP thread may
+ * touch a relay_call's immutable fields (w, cookie, ports) and, under its
+ * worker's ctl_lock, the ctl_* fields; everything else in the call
+ * belongs to the worker thread, except the leg counters, which the worker
+ * writes and anyone reads (relaxed atomics, one writer).
+ */
+#ifndef MASKD_RELAY_INTERNAL_H
+#define MASKD_RELAY_INTERNAL_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "maskd/relay.h"
+
+/* Datagrams taken per recvmmsg(). */
+#define RELAY_BATCH 32
+
+/* recvmmsg() rounds per wake-up: a socket under flood yields to the
+ * others after this many; libevent is level-triggered and comes back. */
+#define RELAY_DRAIN_ROUNDS 16
+
+#define RELAY_CACHELINE 64
+
+/* Sweep period bounds for the timeout check, milliseconds. */
+#define RELAY_SWEEP_MIN_MS 100
+#define RELAY_SWEEP_MAX_MS 1000
+
+union relay_sa {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+enum relay_kind {
+	RELAY_RTP = 0,
+	RELAY_RTCP = 1,
+};
+
+/* ctl_ops bits: what the SIP thread asked a worker to do with a call */
+enum {
+	RELAY_OP_ADD = 1 << 0,		/* start watching the sockets */
+	RELAY_OP_REMOTE_A = 1 << 1,	/* ctl_remote[RELAY_LEG_A] is new */
+	RELAY_OP_REMOTE_B = 1 << 2,
+	RELAY_OP_FREE = 1 << 3,		/* close, return the ports, free */
+};
+
+/* A counter with one writer: a relaxed load and store, which on x86 is a
+ * plain add, not a locked one (the packet path pays nothing for it). */
+static inline void relay_count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed)
+			      + n, memory_order_relaxed);
+}
+
+static inline uint64_t relay_read(const _Atomic uint64_t *c)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)c,
+				    memory_order_relaxed);
+}
+
+/*
+ * Where a leg sends one kind of packet (RTP or RTCP) to its party, and
+ * whom it accepts packets from. Worker-owned.
+ */
+struct relay_dest {
+	union relay_sa sdp;	/* from SDP; sa_family 0 = none yet */
+	union relay_sa addr;	/* current destination; family 0 = none */
+	socklen_t len;		/* of addr */
+	int64_t last_ms;	/* last packet accepted from addr */
+	bool latched;		/* addr came from a packet */
+};
+
+/* One of a leg's two sockets; the event's argument. Worker-owned once
+ * the call is added. */
+struct relay_sock {
+	struct event ev;
+	int fd;
+	uint8_t leg;		/* enum relay_leg */
+	uint8_t kind;		/* enum relay_kind */
+	struct relay_call *call;
+};
+
+/* What relay_call_set_remote() asked for; copied under ctl_lock. */
+struct relay_remote {
+	union relay_sa rtp;	/* family 0: no address (mute) */
+	union relay_sa rtcp;
+	unsigned flags;
+};
+
+/* One side of a call: the leg facing one party (enum relay_leg). */
+struct relay_side {
+	/* immutable after relay_call_alloc() */
+	uint32_t pair;			/* index in the worker's pool */
+	uint16_t port;			/* RTP; RTCP is port + 1 */
+
+	/* worker-owned */
+	struct relay_sock sock[2];	/* [enum relay_kind] */
+	struct relay_dest dest[2];
+	bool has_remote;		/* set_remote() seen */
+	bool muted;			/* SDP says send nothing there */
+	bool hold;
+
+	/* packets arrived on this leg: worker writes, anyone reads */
+	_Atomic uint64_t packets;
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t drops;
+};
+
+/*
+ * A call: allocated by relay_call_alloc() on the SIP thread, owned by its
+ * worker from then on, freed by the worker after RELAY_OP_FREE.
+ */
+struct relay_call {
+	struct relay_worker *w;		/* immutable */
+	uint64_t cookie;		/* immutable */
+	struct relay_side leg[2];
+
+	/* worker-owned */
+	struct relay_call *prev, *next;	/* the worker's live calls */
+	struct relay_call *work_next;	/* while its ops are applied */
+	unsigned work_ops;
+	struct relay_remote work_remote[2];
+	int64_t last_rx_ms;		/* last packet accepted, any socket */
+	bool live;			/* events added */
+	bool armed;			/* both legs have SDP: timer runs */
+	bool timed_out;			/* reported once */
+
+	/* under w->ctl_lock; its own cache line, away from the packet
+	 * path's fields */
+	_Alignas(RELAY_CACHELINE) struct relay_call *ctl_next;
+	unsigned ctl_ops;
+	bool ctl_queued;
+	struct relay_remote ctl_remote[2];
+};
+
+/*
+ * A worker's free list of port pairs: a FIFO ring of pair indexes, so a
+ * port just given back is the last to be reused (a party that keeps
+ * sending for a moment after its BYE does not land in a new call).
+ * The lock is taken by the SIP thread (take) and the worker (put), never
+ * on the packet path. n_free mirrors count for lock-free reads.
+ */
+struct relay_pool {
+	pthread_mutex_t lock;
+	uint16_t port_min;		/* the slice's first (even) port */
+	uint32_t n;			/* pairs in the slice */
+	uint32_t *ring;			/* n slots */
+	uint32_t head;			/* oldest free pair */
+	uint32_t count;
+	_Atomic uint32_t n_free;
+};
+
+int relay_pool_init(struct relay_pool *p, uint16_t port_min, uint32_t n);
+void relay_pool_destroy(struct relay_pool *p);
+int relay_pool_take(struct relay_pool *p, uint32_t *pair);
+void relay_pool_put(struct relay_pool *p, uint32_t pair);
+uint32_t relay_pool_free_count(const struct relay_pool *p);
+
+static inline uint16_t relay_pool_port(const struct relay_pool *p,
+				       uint32_t pair)
+{
+	return (uint16_t)(p->port_min + 2 * pair);
+}
+
+/*
+ * A worker thread and what it owns: its base, its calls, its scratch
+ * buffers. Allocated by relay_start(); the SIP thread touches only pool
+ * (through its lock) and ctl_* (under ctl_lock).
+ */
+struct relay_worker {
+	struct relay *r;
+	unsigned idx;
+	pthread_t thread;
+	bool started;
+	struct event_base *base;
+	struct relay_pool pool;
+
+	int ctl_fd;			/* eventfd: "look at ctl_head" */
+	struct event *ctl_ev;
+	struct event *sweep_ev;
+	pthread_mutex_t ctl_lock;
+	struct relay_call *ctl_head;	/* calls with ops, under ctl_lock */
+	bool ctl_stop;			/* under ctl_lock */
+	pthread_cond_t sync_cond;	/* relay_sync(): under ctl_lock */
+	uint64_t sync_asked;
+	uint64_t sync_done;
+
+	/* worker-owned from here on */
+	_Alignas(RELAY_CACHELINE) struct relay_call *calls;
+	_Atomic uint64_t packets;
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t drops;
+	_Atomic uint64_t timeouts;
+
+	/* packet path scratch: no allocation per packet */
+	struct mmsghdr rmsg[RELAY_BATCH];
+	struct mmsghdr smsg[RELAY_BATCH];
+	struct iovec riov[RELAY_BATCH];
+	struct iovec siov[RELAY_BATCH];
+	union relay_sa rname[RELAY_BATCH];
+	uint8_t buf[RELAY_BATCH][RELAY_PACKET_MAX];
+};
+
+/* The relay; owned by the thread that called relay_start(). */
+struct relay {
+	const struct config *cfg;
+	struct log *log;
+	relay_timeout_h *h;
+	void *arg;
+
+	union relay_sa bind;		/* port 0 */
+	socklen_t bind_len;
+	bool strict;
+	int64_t timeout_ms;		/* 0 = never */
+	int64_t hold_timeout_ms;
+
+	unsigned n_workers;
+	struct relay_worker **workers;
+	unsigned next;			/* round-robin start of the pick */
+
+	_Atomic uint64_t calls_live;
+	_Atomic uint64_t calls_total;
+	_Atomic uint64_t calls_refused;
+	_Atomic uint64_t bind_failures;
+};
+
+/* relay_now_ms() - a monotonic clock, coarse (a few ms) and cheap. */
+int64_t relay_now_ms(void);
+
+/* relay_sock_cb() - the packet path; relay_packet.c. */
+void relay_sock_cb(evutil_socket_t fd, short what, void *arg);
+
+/* relay_sa_same_host() - same family and address; ports may differ.
+ * Hot path. */
+static inline bool relay_sa_same_host(const union relay_sa *a,
+				      const union relay_sa *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+	if (a->sa.sa_family == AF_INET6)
+		return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr,
+			       sizeof(a->in6.sin6_addr));
+	return false;
+}
+
+/* relay_sa_equal() - same family, address and port. Hot path. */
+static inline bool relay_sa_equal(const union relay_sa *a,
+				  const union relay_sa *b)
+{
+	if (!relay_sa_same_host(a, b))
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_port == b->in.sin_port;
+	return a->in6.sin6_port == b->in6.sin6_port;
+}
+
+#endif

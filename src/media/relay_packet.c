@@ -1,0 +1,167 @@
+/*
+ * relay_packet.c - the per-packet path of a relay worker.
+ *
+ * Everything here runs on a worker thread for every datagram, and so does
+ * no allocation, takes no lock and writes no log line: what happens is
+ * counted (struct relay_side, struct relay_worker). Packets are moved in
+ * batches with recvmmsg()/sendmmsg() from the worker's scratch buffers,
+ * one system call for up to RELAY_BATCH datagrams each way.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "relay_internal.h"
+
+int64_t relay_now_ms(void)
+{
+	struct timespec ts;
+
+	/* COARSE: a vDSO read of the last tick; a few ms of error is
+	 * nothing next to latching and timeout periods of seconds */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * relay_dest_accept() - may a packet from @src, arriving on the leg that
+ * owns @d, be relayed? Latches @d onto @src when the rules in relay.h
+ * say so. Hot path.
+ */
+static bool relay_dest_accept(struct relay_dest *d, const union relay_sa *src,
+			      socklen_t srclen, int64_t now, bool strict)
+{
+	if (relay_sa_equal(src, &d->addr)) {
+		d->last_ms = now;
+		return true;
+	}
+
+	/* strict: addr is the SDP's, and nothing else is accepted */
+	if (strict)
+		return false;
+
+	if (!d->latched || relay_sa_equal(src, &d->sdp) ||
+	    (now - d->last_ms >= RELAY_RELATCH_MS &&
+	     relay_sa_same_host(src, &d->addr))) {
+		memcpy(&d->addr, src, srclen);
+		d->len = srclen;
+		d->latched = true;
+		d->last_ms = now;
+		return true;
+	}
+
+	return false;
+}
+
+/*
+ * relay_send() - send @n prepared datagrams out of @fd; returns how many
+ * went, adding their bytes to *bytes. One that the kernel refuses is
+ * skipped (counted as a drop by the caller); a full socket buffer drops
+ * the rest of the batch rather than spin. Hot path.
+ */
+static unsigned relay_send(int fd, struct mmsghdr *m, unsigned n,
+			   uint64_t *bytes)
+{
+	unsigned i = 0, sent = 0, j;
+	int k;
+
+	while (i < n) {
+		k = sendmmsg(fd, m + i, n - i, MSG_DONTWAIT);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == ENOBUFS)
+				break;
+			i++;		/* this one is refused; go on */
+			continue;
+		}
+		for (j = i; j < i + (unsigned)k; j++)
+			*bytes += m[j].msg_len;
+		sent += (unsigned)k;
+		i += (unsigned)k;
+	}
+
+	return sent;
+}
+
+/*
+ * relay_sock_cb() - a call's socket is readable: drain it, relaying what
+ * the leg accepts out of the same kind of socket on the other leg.
+ *
+ * Packets arriving on leg L come from party L; they go out of the other
+ * leg's socket, to where that leg has latched (or to its SDP address),
+ * so party O sees them come from maskd's port facing it. Hot path.
+ */
+void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_sock *s = arg;
+	struct relay_call *c = s->call;
+	struct relay_worker *w = c->w;
+	struct relay_side *in = &c->leg[s->leg];
+	struct relay_side *out = &c->leg[!s->leg];
+	struct relay_dest *from = &in->dest[s->kind];
+	struct relay_dest *to = &out->dest[s->kind];
+	int out_fd = out->sock[s->kind].fd;
+	bool strict = w->r->strict;
+	uint64_t pkts = 0, bytes = 0, drops = 0;
+	int64_t now = relay_now_ms();
+	bool heard = false;
+	unsigned round, i, nsend, sent;
+	int n;
+
+	for (round = 0; round < RELAY_DRAIN_ROUNDS; round++) {
+		for (i = 0; i < RELAY_BATCH; i++) {
+			w->rmsg[i].msg_hdr.msg_namelen = sizeof(w->rname[i]);
+			w->rmsg[i].msg_hdr.msg_flags = 0;
+		}
+
+		n = recvmmsg(fd, w->rmsg, RELAY_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;	/* EAGAIN: drained (or an error: retried on
+				 * the next readable event) */
+
+		nsend = 0;
+		for (i = 0; i < (unsigned)n; i++) {
+			struct msghdr *h = &w->rmsg[i].msg_hdr;
+
+			if (h->msg_flags & MSG_TRUNC ||
+			    !relay_dest_accept(from, &w->rname[i],
+					       h->msg_namelen, now, strict)) {
+				drops++;
+				continue;
+			}
+			heard = true;
+			if (!to->addr.sa.sa_family || out->muted) {
+				drops++;
+				continue;
+			}
+
+			w->siov[nsend].iov_base = w->buf[i];
+			w->siov[nsend].iov_len = w->rmsg[i].msg_len;
+			w->smsg[nsend].msg_hdr.msg_name = &to->addr;
+			w->smsg[nsend].msg_hdr.msg_namelen = to->len;
+			nsend++;
+		}
+
+		sent = nsend ? relay_send(out_fd, w->smsg, nsend, &bytes) : 0;
+		pkts += sent;
+		drops += nsend - sent;
+
+		if (n < RELAY_BATCH)
+			break;
+	}
+
+	if (heard)
+		c->last_rx_ms = now;
+	if (pkts) {
+		relay_count(&in->packets, pkts);
+		relay_count(&in->bytes, bytes);
+		relay_count(&w->packets, pkts);
+		relay_count(&w->bytes, bytes);
+	}
+	if (drops) {
+		relay_count(&in->drops, drops);
+		relay_count(&w->drops, drops);
+	}
+}
