@@ -7,7 +7,7 @@ PKGS=(
 	build-essential cmake pkg-config python3
 	libsofia-sip-ua-dev libevent-dev liblmdb-dev libssl-dev
 	libjansson-dev libcurl4-openssl-dev libinih-dev libcmocka-dev
-	sip-tester clang libclang-rt-dev
+	sip-tester clang libclang-rt-dev openssl
 )
 if [ "${1:-}" = "--bench" ]; then
 	PKGS+=(wrk curl)

@@ -192,9 +192,9 @@ UAC_DOC = '''  Party A: the caller, on a carrier trunk, calling the virtual numb
           -d MS          how long the call lasts before A acts
   Checks: every message maskd sends to A is free of party B's number
           (+1303555xxxx in the tests), of the gateway's address
-          (127.0.0.3) and of B's own headers ("PartyB..."). The SDP
-          passes through until the media relay lands, so the test media
-          addresses (-mi) differ from the signalling ones.'''
+          (127.0.0.3) and of B's own headers ("PartyB..."). The
+          tests put each party's media (-mi) on its signalling address,
+          so these checks also catch an SDP that was not rewritten.'''
 UAS_DOC = '''  The outbound gateway (party B), reached by maskd on the masked leg.
   Keys:   -key vn N      the virtual number: From and P-Asserted-Identity
           -key callee N  party B's number: the Request-URI user
@@ -455,6 +455,110 @@ files['options_uac.xml'] = header('maskd answers a trunk keepalive', '''  option
 
 ''' + recv('200', extra='''
       <ereg regexp="INVITE" search_in="hdr" header="Allow:" check_it="true" assign_to="allow"/>''') + footer(UAC_REFS + ',allow')
+
+# ---- media (tests/sip/test_media.py): the SDP names where a Python RTP
+# peer of the test listens, and each party writes the relay port maskd
+# gave it into a file the test waits for
+MEDIA_DOC = '''
+  Media:  -key mport N     the RTP port this party's SDP names (its RTCP
+                           port is N + 1); a test RTP peer listens there
+          -key rtp_file F  where to write the relay port maskd's SDP
+                           names for this party (F.resumed: a mark when
+                           a hold is resumed)'''
+
+def media_sdp(owner, direction='sendrecv'):
+    return '''      v=0
+      o=%s 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio [mport] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+      a=ptime:20
+      a=%s
+''' % (owner, direction)
+
+# maskd's SDP: its address, a relay port, the direction kept
+def sdp_from_maskd(direction=None):
+    x = '''
+      <ereg regexp="c=IN IP4 127\\.0\\.0\\.1[^0-9]" search_in="msg" check_it="true" assign_to="maskd_c"/>
+      <ereg regexp="m=audio ([0-9]+) RTP/AVP 0 101" search_in="msg" check_it="true" assign_to="junk_m,relay_port"/>'''
+    if direction:
+        x += '''
+      <ereg regexp="a=%s" search_in="msg" check_it="true" assign_to="dir_%s"/>''' % (direction, direction)
+    return x
+
+GRAB = '''
+      <exec command="echo [$relay_port] > [rtp_file].tmp ; mv [rtp_file].tmp [rtp_file]"/>'''
+MARK_RESUMED = '''
+      <exec command="echo [$relay_port] > [rtp_file].r.tmp ; mv [rtp_file].r.tmp [rtp_file].resumed"/>'''
+MEDIA_REFS = ',maskd_c,junk_m,relay_port'
+
+def invite_media():
+    return invite_a().replace(sdp('partya'), media_sdp('partya'))
+
+def media_ok_b(direction='sendrecv', in_dialog=False):
+    r = uas_resp('200', 'OK', media_sdp('partyb', direction),
+                 extra_hdr='\n      Record-Route: <sip:[local_ip]:[local_port];lr>')
+    if in_dialog:
+        r = r.replace(';tag=[pid]SIPpTag01[call_number]', '')
+    return r
+
+def uac_media_head(doc_name, doc):
+    return header(doc_name, doc + UAC_DOC + MEDIA_DOC) + invite_media() + early_a() + recv('200', attrs=' rtd="true" rrs="true"', extra=sdp_from_maskd() + GRAB) + ack_2xx()
+
+files['media_uac.xml'] = uac_media_head('maskd media call, caller hangs up', '''  media_uac.xml - party A calls the VN with SDP naming its RTP peer,
+  writes the relay port of maskd's answer to [rtp_file], talks (-d) and
+  hangs up.
+''') + PAUSE + in_dialog_a('BYE', 2) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok' + MEDIA_REFS)
+
+files['media_wait_bye_uac.xml'] = uac_media_head('maskd media call, maskd hangs up', '''  media_wait_bye_uac.xml - party A calls the VN with SDP naming its RTP
+  peer, writes the relay port to [rtp_file] and waits for the BYE (maskd's,
+  when the media stops: the RTP timeout).
+''') + recv('BYE', attrs=' crlf="true"') + reply_a('200', 'OK') + TIMEWAIT + footer(UAC_REFS + MEDIA_REFS)
+
+files['media_hold_uac.xml'] = uac_media_head('maskd media call, caller holds and resumes', '''  media_hold_uac.xml - party A calls, talks (-d), holds B (re-INVITE
+  a=sendonly: maskd's answer must say a=recvonly), waits (-d), resumes
+  (a=sendrecv), marks the resume in [rtp_file].resumed, talks (2 x -d)
+  and hangs up. Every answer must name maskd and the same relay port.
+''') + PAUSE + in_dialog_a('INVITE', 2, media_sdp('partya', 'sendonly')) + recv('100', attrs=' optional="true"') + recv('200', extra=ok_for('INVITE') + sdp_from_maskd('recvonly')) + ack_2xx(2) + PAUSE + in_dialog_a('INVITE', 3, media_sdp('partya', 'sendrecv')) + recv('100', attrs=' optional="true"') + recv('200', extra=ok_for('INVITE') + sdp_from_maskd('sendrecv') + MARK_RESUMED) + ack_2xx(3) + PAUSE + PAUSE + in_dialog_a('BYE', 4) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok,dir_recvonly,dir_sendrecv' + MEDIA_REFS)
+
+BAD_SDP = '''      v=0
+      o=partya 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio [mport] RT /AVP 0
+'''
+files['media_bad_sdp_uac.xml'] = header('maskd refuses SDP it cannot rewrite', '''  media_bad_sdp_uac.xml - party A offers SDP whose m= line breaks RFC
+  4566's grammar; maskd must answer 488 and forward nothing.
+''' + UAC_DOC + MEDIA_DOC) + invite_a().replace(sdp('partya'), BAD_SDP) + recv('100', attrs=' optional="true"') + recv('488') + ack_fail() + TIMEWAIT + footer(UAC_REFS)
+
+UAS_MEDIA_DOC = '''
+  The SDP B receives must name maskd (127.0.0.1) and a relay port, which
+  B writes to [rtp_file]; B's answer names its own RTP peer.'''
+
+files['media_uas.xml'] = header('maskd gateway answers with media', '''  media_uas.xml - B rings, answers with SDP naming its RTP peer, and
+  receives the BYE (from A's side, or maskd's at the RTP timeout).
+''' + UAS_DOC + UAS_MEDIA_DOC + MEDIA_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=sdp_from_maskd() + GRAB) + RING_B + media_ok_b() + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + MEDIA_REFS)
+
+files['media_hold_uas.xml'] = header('maskd gateway with media, held and resumed', '''  media_hold_uas.xml - B answers with media, is held (a=sendonly, which
+  must cross as such) and resumed (a=sendrecv) by re-INVITEs naming maskd
+  and the same relay port, then receives the BYE.
+''' + UAS_DOC + UAS_MEDIA_DOC + MEDIA_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=sdp_from_maskd() + GRAB) + RING_B + media_ok_b() + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=sdp_from_maskd('sendonly')) + media_ok_b('recvonly', True) + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=sdp_from_maskd('sendrecv')) + media_ok_b('sendrecv', True) + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',dir_sendonly,dir_sendrecv' + MEDIA_REFS)
+
+# ---- late offer: the INVITE has no SDP, the 200 offers, the ACK answers
+files['media_late_uac.xml'] = header('maskd media call, late offer', '''  media_late_uac.xml - party A calls the VN without SDP; maskd's 200
+  carries B's offer (rewritten), A answers in its ACK, talks (-d) and
+  hangs up.
+''' + UAC_DOC + MEDIA_DOC) + invite_a().replace('Content-Type: application/sdp\n      Content-Length: [len]\n\n' + sdp('partya'), 'Content-Length: 0\n\n') + early_a() + recv('200', attrs=' rtd="true" rrs="true"', extra=sdp_from_maskd() + GRAB) + ack_2xx().replace('Content-Length: 0\n', 'Content-Type: application/sdp\n      Content-Length: [len]\n\n' + media_sdp('partya')) + PAUSE + in_dialog_a('BYE', 2) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok' + MEDIA_REFS)
+
+files['media_late_uas.xml'] = header('maskd gateway offers in its 200 (late offer)', '''  media_late_uas.xml - B gets an INVITE without SDP, offers in its 200,
+  and finds the answer (rewritten by maskd) in the ACK.
+''' + UAS_DOC + UAS_MEDIA_DOC + MEDIA_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra='''
+      <ereg regexp="m=audio" search_in="msg" check_it_inverse="true" assign_to="no_sdp"/>''') + RING_B + media_ok_b() + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS, extra=sdp_from_maskd() + GRAB) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',no_sdp' + MEDIA_REFS)
 
 for name, text in files.items():
     with open(os.path.join(D, name), 'w') as f:

@@ -39,6 +39,14 @@ struct sip;
  */
 void api_set_sip(struct api *api, struct sip *sip);
 
+struct relay;
+
+/*
+ * api_set_relay() - show @relay's counters on /metrics from now on (NULL:
+ * stop). Borrowed; clear it before the relay is stopped.
+ */
+void api_set_relay(struct api *api, struct relay *relay);
+
 /*
  * api_cdr_store() - queue call record @c for the store (group commit).
  * Control thread: main.c calls it from the mailbox the SIP thread posts

@@ -89,6 +89,10 @@ struct config {
 		char **tokens;			/* owned; n_tokens strings */
 		size_t n_tokens;
 		uint32_t max_body;		/* bytes; larger bodies get 413 */
+		char tls_cert[CONFIG_PATH_SIZE];	/* "" = plain HTTP */
+		char tls_key[CONFIG_PATH_SIZE];
+		uint32_t rate_limit;		/* requests/s per token; 0 = none */
+		uint32_t rate_burst;		/* requests; 0 = rate_limit */
 	} api;
 
 	struct {

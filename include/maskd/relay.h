@@ -132,6 +132,16 @@ int relay_start(struct relay **rp, const struct config *cfg, struct log *log,
 		relay_timeout_h *h, void *arg);
 
 /*
+ * relay_timeout_set() - replace the handler given to relay_start(), for a
+ * handler whose @arg only exists once the relay runs (the SIP side, which
+ * is started with the relay). The workers read the handler only for a
+ * live call, so call it while the relay has no call: a call handed to a
+ * worker after it (through ctl_lock) sees the new handler, and none can
+ * see a half-written one. NULL-safe.
+ */
+void relay_timeout_set(struct relay *r, relay_timeout_h *h, void *arg);
+
+/*
  * relay_stop() - stop the workers and close every socket. Calls not yet
  * freed are freed here; the caller must not use them afterwards.
  * NULL-safe. Call from the thread that called relay_start().

@@ -9,6 +9,13 @@
  * and never writes to it: a finished call's record goes out through the
  * sip_cdr_h handler, which must copy it and return at once (main.c posts
  * it to the control thread, the only writer).
+ *
+ * Media. Every call's RTP and RTCP go through the relay (relay.h): a
+ * relay call is allocated when the INVITE is routed (none free: 503) and
+ * freed when the call's CDR goes out, its counters in the CDR; every SDP
+ * that crosses, offer or answer, either way, is rewritten (sdp.h) to name
+ * only rtp.advertise and the relay's ports (unusable SDP: 488). A relay
+ * timeout BYEs both legs (CDR reason "rtp_timeout").
  */
 #ifndef MASKD_SIP_H
 #define MASKD_SIP_H
@@ -17,6 +24,7 @@
 
 #include "maskd/config.h"
 #include "maskd/log.h"
+#include "maskd/relay.h"
 #include "maskd/store.h"
 
 struct sip;
@@ -29,17 +37,22 @@ typedef void (sip_cdr_h)(const struct cdr *c, void *arg);
 
 /*
  * sip_start() - bind cfg->sip.listen (UDP and TCP) and start the SIP
- * thread. @cfg, @st and @log are borrowed and must outlive the sip.
+ * thread. @cfg, @st, @relay and @log are borrowed and must outlive the
+ * sip; @relay is started, has no call yet, and is the sip's alone: its
+ * timeout handler is replaced (relay_timeout_set()) by the sip's own.
  * Returns 0 once the sockets are bound (so a caller can send at once), or
  * an errno (EADDRINUSE, ...) with no thread left running.
  */
 int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
-	      sip_cdr_h *cdrh, void *arg, struct log *log);
+	      struct relay *relay, sip_cdr_h *cdrh, void *arg,
+	      struct log *log);
 
 /*
  * sip_stop() - end every call (BYE / CANCEL / final response, each
- * reported through sip_cdr_h), stop the thread and free everything.
- * NULL-safe. Call from the thread that called sip_start().
+ * reported through sip_cdr_h), stop the thread and free everything. Each
+ * call's relay call is freed (relay_sync() waits until its ports are
+ * back), and the relay's timeout handler is cleared: stop the relay only
+ * after this. NULL-safe. Call from the thread that called sip_start().
  */
 void sip_stop(struct sip *s);
 
@@ -56,6 +69,10 @@ struct sip_stats {
 	uint64_t rejected_busy;		/* 486: session already in a call */
 	uint64_t malformed;		/* dropped or answered 400 */
 	uint64_t options;		/* out-of-dialog OPTIONS answered */
+	uint64_t rejected_ports;	/* 503: no free relay port pair */
+	uint64_t bad_sdp;		/* SDP that could not be rewritten */
+	uint64_t rtp_timeouts;		/* calls ended for lack of media */
+	uint64_t rtp_timeouts_lost;	/* reports lost on the way */
 };
 
 void sip_stats_get(const struct sip *s, struct sip_stats *out);

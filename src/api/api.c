@@ -19,13 +19,17 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "api_internal.h"
+#include "maskd/relay.h"
 
 #define API_LISTEN_BACKLOG 511
 
@@ -333,17 +337,22 @@ static int api_digest(const void *data, size_t len,
  * comparing digests of equal length also keeps the token's length out of
  * the timing. Every configured token is compared, match or not.
  */
-static bool api_authorized(struct api *api, struct evhttp_request *req)
+/*
+ * api_authorized() - the index of the request's bearer token in the
+ * configured list, or -1. Every token is compared, in constant time, so
+ * neither which token matched nor how much of one did shows in the timing.
+ */
+static int api_authorized(struct api *api, struct evhttp_request *req)
 {
 	uint8_t md[API_DIGEST_LEN];
 	const char *h, *tok;
 	size_t len, i;
-	int match = 0;
+	int match = -1;
 
 	h = evhttp_find_header(evhttp_request_get_input_headers(req),
 			       "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return false;
+		return -1;
 
 	tok = h + 7;
 	while (*tok == ' ' || *tok == '\t')
@@ -352,14 +361,19 @@ static bool api_authorized(struct api *api, struct evhttp_request *req)
 	while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
 		len--;
 	if (!len)
-		return false;
+		return -1;
 
 	if (api_digest(tok, len, md))
-		return false;
-	for (i = 0; i < api->n_tokens; i++)
-		match |= CRYPTO_memcmp(md, api->tokens[i], API_DIGEST_LEN) == 0;
+		return -1;
+	for (i = 0; i < api->n_tokens; i++) {
+		int eq = CRYPTO_memcmp(md, api->tokens[i], API_DIGEST_LEN) == 0;
+
+		/* branch-free select: match = eq ? i : match */
+		match = (int)((unsigned)match ^ (((unsigned)match ^ (unsigned)i) &
+						 -(unsigned)eq));
+	}
 	OPENSSL_cleanse(md, sizeof(md));
-	return match != 0;
+	return match;
 }
 
 /* ---- public endpoints ---- */
@@ -409,6 +423,57 @@ static void api_metrics_sip(struct evbuffer *b, struct sip *sip)
 		   "Malformed SIP messages dropped or refused.", ss.malformed);
 	api_metric(b, "maskd_sip_options_total", "counter",
 		   "Out-of-dialog OPTIONS answered.", ss.options);
+	api_metric(b, "maskd_sip_rejected_ports_total", "counter",
+		   "INVITEs refused with 503: no free relay ports.",
+		   ss.rejected_ports);
+	api_metric(b, "maskd_sip_bad_sdp_total", "counter",
+		   "SDP bodies that could not be rewritten (488 or dropped).",
+		   ss.bad_sdp);
+	api_metric(b, "maskd_sip_rtp_timeouts_total", "counter",
+		   "Calls ended because no media flowed.", ss.rtp_timeouts);
+	api_metric(b, "maskd_sip_rtp_timeouts_lost_total", "counter",
+		   "RTP timeout reports lost between relay and SIP thread.",
+		   ss.rtp_timeouts_lost);
+}
+
+/* The media relay's counters: ports in use and calls live must fall back
+ * to 0 once every call has ended. */
+static void api_metrics_relay(struct evbuffer *b, struct relay *relay)
+{
+	struct relay_stats rs;
+
+	relay_stats_get(relay, &rs);
+	api_metric(b, "maskd_relay_workers", "gauge",
+		   "Media relay worker threads.", rs.workers);
+	api_metric(b, "maskd_relay_ports_total", "gauge",
+		   "UDP ports in the relay's range.", rs.ports_total);
+	api_metric(b, "maskd_relay_ports_free", "gauge",
+		   "UDP ports free for new calls.", rs.ports_free);
+	api_metric(b, "maskd_relay_ports_in_use", "gauge",
+		   "UDP ports held by calls.", rs.ports_in_use);
+	api_metric(b, "maskd_relay_calls_live", "gauge",
+		   "Relay calls not yet freed.", rs.calls_live);
+	api_metric(b, "maskd_relay_calls_total", "counter",
+		   "Relay calls allocated since start.", rs.calls_total);
+	api_metric(b, "maskd_relay_calls_refused_total", "counter",
+		   "Relay calls refused since start: no free port pair.",
+		   rs.calls_refused);
+	api_metric(b, "maskd_relay_bind_failures_total", "counter",
+		   "Relay ports skipped since start: bind() failed.",
+		   rs.bind_failures);
+	api_metric(b, "maskd_relay_timeouts_total", "counter",
+		   "Relay calls reported silent since start.", rs.timeouts);
+	api_metric(b, "maskd_relay_packets_total", "counter",
+		   "RTP and RTCP packets relayed since start.", rs.packets);
+	api_metric(b, "maskd_relay_bytes_total", "counter",
+		   "UDP payload bytes relayed since start.", rs.bytes);
+	api_metric(b, "maskd_relay_drops_total", "counter",
+		   "Packets dropped by the relay since start.", rs.drops);
+}
+
+void api_set_relay(struct api *api, struct relay *relay)
+{
+	api->relay = relay;
 }
 
 /*
@@ -462,6 +527,8 @@ static void api_metrics(struct api *api, struct evhttp_request *req)
 		   api->cdrs_lost);
 	if (api->sip)
 		api_metrics_sip(b, api->sip);
+	if (api->relay)
+		api_metrics_relay(b, api->relay);
 
 	evbuffer_add_printf(b,
 		"# HELP maskd_api_requests_total API requests answered "
@@ -637,6 +704,8 @@ static void api_request_cb(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const struct evhttp_uri *uri;
 	const char *path;
+	uint32_t retry = 0;
+	int tok;
 
 	uri = evhttp_request_get_evhttp_uri(req);
 	path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -670,11 +739,23 @@ static void api_request_cb(struct evhttp_request *req, void *arg)
 	}
 
 	/* Everything else needs a token, even to learn that it is 404. */
-	if (!api_authorized(api, req)) {
+	tok = api_authorized(api, req);
+	if (tok < 0) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "WWW-Authenticate", "Bearer");
 		api_reply_error(api, req, 401, "unauthorized",
 				"missing or invalid bearer token");
+		return;
+	}
+	if (!tbucket_take(&api->buckets[tok], api_now_ms(), &retry)) {
+		char ra[16];
+
+		snprintf(ra, sizeof(ra), "%u", retry ? retry : 1);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Retry-After", ra);
+		api_reply_error(api, req, 429, "rate_limited",
+				"more than %u requests/s with this token",
+				api->cfg->api.rate_limit);
 		return;
 	}
 
@@ -689,10 +770,23 @@ static void api_request_cb(struct evhttp_request *req, void *arg)
  */
 static struct bufferevent *api_bev_cb(struct event_base *base, void *arg)
 {
+	struct api *api = arg;
 	struct bufferevent *bev;
+	SSL *ssl;
 
-	(void)arg;
-	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!api->tls) {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		ssl = SSL_new(api->tls);
+		if (!ssl)
+			return NULL;
+		/* the bufferevent owns ssl from here on, even on failure */
+		bev = bufferevent_openssl_socket_new(base, -1, ssl,
+			BUFFEREVENT_SSL_ACCEPTING,
+			BEV_OPT_CLOSE_ON_FREE);
+		if (bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	}
 	if (bev)
 		bufferevent_priority_set(bev, 0);
 	return bev;
@@ -765,13 +859,65 @@ static int api_tokens_init(struct api *api)
 	api->tokens = calloc(cfg->api.n_tokens, sizeof(*api->tokens));
 	if (!api->tokens)
 		return ENOMEM;
+	api->buckets = calloc(cfg->api.n_tokens, sizeof(*api->buckets));
+	if (!api->buckets)
+		return ENOMEM;
 	for (i = 0; i < cfg->api.n_tokens; i++) {
 		err = api_digest(cfg->api.tokens[i],
 				 strlen(cfg->api.tokens[i]), api->tokens[i]);
 		if (err)
 			return err;
+		/* one bucket per token: one noisy client cannot starve
+		 * another platform sharing the API */
+		tbucket_init(&api->buckets[i], cfg->api.rate_limit,
+			     cfg->api.rate_burst ? cfg->api.rate_burst :
+			     cfg->api.rate_limit, api_now_ms());
 	}
 	api->n_tokens = cfg->api.n_tokens;
+	return 0;
+}
+
+/* Log what OpenSSL's error queue holds, and empty it. */
+static void api_tls_log_errors(struct api *api, const char *what)
+{
+	unsigned long e;
+	char buf[256];
+
+	while ((e = ERR_get_error())) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_error(api->log, "api: tls: %s: %s", what, buf);
+	}
+}
+
+/*
+ * api_tls_init() - the server context when [api] tls_cert/tls_key are
+ * set: TLS 1.2 at least, the certificate chain and its key, which must
+ * match. A bad file stops start-up rather than serving plain text.
+ */
+static int api_tls_init(struct api *api)
+{
+	const struct config *cfg = api->cfg;
+	SSL_CTX *ctx;
+
+	if (!cfg->api.tls_cert[0])
+		return 0;
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		api_tls_log_errors(api, "context");
+		return ENOMEM;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cfg->api.tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, cfg->api.tls_key,
+					SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		api_tls_log_errors(api, cfg->api.tls_cert);
+		SSL_CTX_free(ctx);
+		return EINVAL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+			    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	api->tls = ctx;
 	return 0;
 }
 
@@ -794,6 +940,9 @@ int api_start(struct api **apip, struct event_base *base,
 	err = api_tokens_init(api);
 	if (err)
 		goto out;
+	err = api_tls_init(api);
+	if (err)
+		goto out;
 
 	err = store_reader_open(st, &api->rd);
 	if (err)
@@ -814,7 +963,7 @@ int api_start(struct api **apip, struct event_base *base,
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 		EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(api->http, api_request_cb, api);
-	evhttp_set_bevcb(api->http, api_bev_cb, NULL);
+	evhttp_set_bevcb(api->http, api_bev_cb, api);
 
 	err = api_listen(api);
 	if (err)
@@ -880,5 +1029,8 @@ void api_stop(struct api *api)
 		OPENSSL_cleanse(api->tokens,
 				api->n_tokens * sizeof(*api->tokens));
 	free(api->tokens);
+	free(api->buckets);
+	if (api->tls)
+		SSL_CTX_free(api->tls);
 	free(api);
 }

@@ -19,8 +19,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #include "maskd/api.h"
+#include "maskd/flood.h"
 #include "maskd/sip.h"
 
 #define API_DIGEST_LEN 32		/* SHA-256 */
@@ -57,7 +59,9 @@ struct api {
 	struct store_reader *rd;		/* for every GET */
 
 	uint8_t (*tokens)[API_DIGEST_LEN];	/* SHA-256 of each token */
+	struct tbucket *buckets;		/* rate limit, one per token */
 	size_t n_tokens;
+	SSL_CTX *tls;				/* NULL = plain HTTP */
 
 	struct event *sweep_ev;
 	bool sweep_queued;		/* an expire op is in the writer */
@@ -74,6 +78,7 @@ struct api {
 	uint64_t cdrs_written;
 	uint64_t cdrs_lost;		/* could not be queued or committed */
 	struct sip *sip;		/* borrowed; NULL until api_set_sip() */
+	struct relay *relay;		/* borrowed; NULL until api_set_relay() */
 };
 
 /*

@@ -73,6 +73,7 @@ struct cfg_ctx {
 	uint64_t seen_keys;		/* bit per cfg_keys[] entry */
 
 	int api_line;			/* [api], for "api.tokens: required" */
+	int api_tls_line;		/* the last tls_cert/tls_key line */
 	int port_min_line;
 	int port_max_line;
 	int default_ttl_line;
@@ -541,7 +542,7 @@ static int parse_sip_advertise(struct cfg_ctx *ctx, const char *v)
 /* A final response code maskd may send instead of connecting a call. */
 static int cfg_final_code(struct cfg_ctx *ctx, const char *v, uint16_t *out)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, 400, 699, &n);
@@ -564,7 +565,7 @@ static int parse_sip_ended_code(struct cfg_ctx *ctx, const char *v)
 
 static int parse_sip_transaction_timeout(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, 4000, 64000, &n);
@@ -747,7 +748,7 @@ static int parse_gateway_transport(struct cfg_ctx *ctx, const char *v)
 
 static int parse_rtp_port_min(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, CFG_RTP_PORT_LOW, 65535, &n);
@@ -765,7 +766,7 @@ static int parse_rtp_port_min(struct cfg_ctx *ctx, const char *v)
 
 static int parse_rtp_port_max(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, CFG_RTP_PORT_LOW, 65535, &n);
@@ -804,7 +805,7 @@ static int parse_rtp_bind(struct cfg_ctx *ctx, const char *v)
 
 static int parse_rtp_workers(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, 0, 64, &n);
@@ -817,7 +818,7 @@ static int parse_rtp_workers(struct cfg_ctx *ctx, const char *v)
 
 static int parse_rtp_timeout(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, 0, 86400, &n);
@@ -830,7 +831,7 @@ static int parse_rtp_timeout(struct cfg_ctx *ctx, const char *v)
 
 static int parse_rtp_hold_timeout(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, 0, 86400, &n);
@@ -923,7 +924,7 @@ static int parse_api_tokens(struct cfg_ctx *ctx, const char *v)
 
 static int parse_api_max_body(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_size(ctx, v, 1, CFG_MAX_BODY_MAX, &n);
@@ -934,9 +935,47 @@ static int parse_api_max_body(struct cfg_ctx *ctx, const char *v)
 	return 0;
 }
 
+static int parse_api_tls_cert(struct cfg_ctx *ctx, const char *v)
+{
+	ctx->api_tls_line = ctx->line;
+	return cfg_copy(ctx->cfg->api.tls_cert, sizeof(ctx->cfg->api.tls_cert),
+			v);
+}
+
+static int parse_api_tls_key(struct cfg_ctx *ctx, const char *v)
+{
+	ctx->api_tls_line = ctx->line;
+	return cfg_copy(ctx->cfg->api.tls_key, sizeof(ctx->cfg->api.tls_key),
+			v);
+}
+
+static int parse_api_rate_limit(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, 1000000, &n);
+	if (err)
+		return err;
+	ctx->cfg->api.rate_limit = (uint32_t)n;
+	return 0;
+}
+
+static int parse_api_rate_burst(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, 1000000, &n);
+	if (err)
+		return err;
+	ctx->cfg->api.rate_burst = (uint32_t)n;
+	return 0;
+}
+
 static int parse_session_default_ttl(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, 1, UINT32_MAX, &n);
@@ -950,7 +989,7 @@ static int parse_session_default_ttl(struct cfg_ctx *ctx, const char *v)
 
 static int parse_session_max_ttl(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, 1, UINT32_MAX, &n);
@@ -964,7 +1003,7 @@ static int parse_session_max_ttl(struct cfg_ctx *ctx, const char *v)
 
 static int parse_session_call_time_limit(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, 0, UINT32_MAX, &n);
@@ -977,7 +1016,7 @@ static int parse_session_call_time_limit(struct cfg_ctx *ctx, const char *v)
 
 static int parse_session_ring_timeout(struct cfg_ctx *ctx, const char *v)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
 	err = cfg_uint(ctx, v, 1, 86400, &n);
@@ -1029,6 +1068,10 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_API, "listen", parse_api_listen },
 	{ SEC_API, "tokens", parse_api_tokens },
 	{ SEC_API, "max_body", parse_api_max_body },
+	{ SEC_API, "tls_cert", parse_api_tls_cert },
+	{ SEC_API, "tls_key", parse_api_tls_key },
+	{ SEC_API, "rate_limit", parse_api_rate_limit },
+	{ SEC_API, "rate_burst", parse_api_rate_burst },
 	{ SEC_SESSION, "default_ttl", parse_session_default_ttl },
 	{ SEC_SESSION, "max_ttl", parse_session_max_ttl },
 	{ SEC_SESSION, "call_time_limit", parse_session_call_time_limit },
@@ -1338,6 +1381,14 @@ static void cfg_finish(struct cfg_ctx *ctx)
 
 	if (!cfg->api.n_tokens) {
 		cfg_fail(ctx, EINVAL, ctx->api_line, "api.tokens: required");
+		return;
+	}
+
+	if (!cfg->api.tls_cert[0] != !cfg->api.tls_key[0]) {
+		cfg_fail(ctx, EINVAL, ctx->api_tls_line, "%s: required with "
+			 "api.%s", cfg->api.tls_cert[0] ? "api.tls_key" :
+			 "api.tls_cert", cfg->api.tls_cert[0] ? "tls_cert" :
+			 "tls_key");
 		return;
 	}
 

@@ -19,6 +19,7 @@
 #include "maskd/config.h"
 #include "maskd/log.h"
 #include "maskd/mailbox.h"
+#include "maskd/relay.h"
 #include "maskd/sip.h"
 #include "maskd/store.h"
 #include "maskd/writer.h"
@@ -38,6 +39,7 @@ struct maskd {
 	struct writer *w;
 	struct api *api;
 	struct mailbox *cdr_mb;		/* SIP thread -> control thread */
+	struct relay *relay;		/* the sip's media; outlives it */
 	struct sip *sip;
 	struct event *sig_term;
 	struct event *sig_int;
@@ -146,10 +148,14 @@ static void maskd_free(struct maskd *m, bool clean)
 	if (m->sig_hup)
 		event_free(m->sig_hup);
 	/* calls end first: their last records go through the mailbox to
-	 * the writer, which api_stop() flushes */
-	if (m->api)
+	 * the writer, which api_stop() flushes; their relay calls are freed
+	 * by sip_stop(), so the relay stops after it */
+	if (m->api) {
 		api_set_sip(m->api, NULL);
+		api_set_relay(m->api, NULL);
+	}
 	sip_stop(m->sip);
+	relay_stop(m->relay);
 	mailbox_free(m->cdr_mb);
 	api_stop(m->api);		/* answers what waits for the writer */
 	writer_free(m->w);
@@ -226,7 +232,16 @@ static int maskd_run(const char *path)
 			  strerror(err));
 		goto out;
 	}
-	err = sip_start(&m.sip, &m.cfg, m.st, maskd_post_cdr, &m, &m.log);
+	/* the sip hands its timeout handler to the relay itself */
+	err = relay_start(&m.relay, &m.cfg, &m.log, NULL, NULL);
+	if (err) {
+		log_error(&m.log, "maskd: cannot start the media relay on "
+			  "ports %u-%u: %s", (unsigned)m.cfg.rtp.port_min,
+			  (unsigned)m.cfg.rtp.port_max, strerror(err));
+		goto out;
+	}
+	err = sip_start(&m.sip, &m.cfg, m.st, m.relay, maskd_post_cdr, &m,
+			&m.log);
 	if (err) {
 		log_error(&m.log, "maskd: cannot start SIP on %s:%u: %s",
 			  m.cfg.sip.listen.host,
@@ -234,6 +249,7 @@ static int maskd_run(const char *path)
 		goto out;
 	}
 	api_set_sip(m.api, m.sip);
+	api_set_relay(m.api, m.relay);
 
 	if ((err = maskd_signal(&m, &m.sig_term, SIGTERM, maskd_on_stop)) ||
 	    (err = maskd_signal(&m, &m.sig_int, SIGINT, maskd_on_stop)) ||

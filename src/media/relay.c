@@ -123,7 +123,8 @@ static void relay_call_add(struct relay_call *c)
 		for (k = 0; k < 2; k++) {
 			s = &c->leg[l].sock[k];
 			event_assign(&s->ev, w->base, s->fd,
-				     EV_READ | EV_PERSIST, relay_sock_cb, s);
+				     EV_READ | EV_PERSIST | EV_ET,
+				     relay_sock_cb, s);
 			if (event_add(&s->ev, NULL))
 				log_warn(w->r->log, "relay: worker %u: cannot "
 					 "watch port %u", w->idx,
@@ -163,9 +164,8 @@ static socklen_t relay_sa_len(const union relay_sa *a)
  * the first SDP); the same address again (a re-INVITE for hold, resume or
  * a session refresh) keeps it, so a party behind NAT keeps its media.
  */
-static void relay_side_remote(struct relay *r, struct relay_call *c,
-			     struct relay_side *leg,
-			     const struct relay_remote *rem)
+static void relay_side_remote(struct relay_call *c, struct relay_side *leg,
+			      const struct relay_remote *rem)
 {
 	const union relay_sa *want;
 	struct relay_dest *d;
@@ -196,7 +196,6 @@ static void relay_side_remote(struct relay *r, struct relay_call *c,
 		c->armed = true;
 		c->last_rx_ms = relay_now_ms();
 	}
-	(void)r;
 }
 
 /*
@@ -237,11 +236,9 @@ static bool relay_worker_apply(struct relay_worker *w)
 		if (c->work_ops & RELAY_OP_ADD)
 			relay_call_add(c);
 		if (c->work_ops & RELAY_OP_REMOTE_A)
-			relay_side_remote(w->r, c, &c->leg[0],
-					 &c->work_remote[0]);
+			relay_side_remote(c, &c->leg[0], &c->work_remote[0]);
 		if (c->work_ops & RELAY_OP_REMOTE_B)
-			relay_side_remote(w->r, c, &c->leg[1],
-					 &c->work_remote[1]);
+			relay_side_remote(c, &c->leg[1], &c->work_remote[1]);
 	}
 
 	/* everything posted before relay_sync() asked is applied now */
@@ -908,4 +905,12 @@ void relay_stop(struct relay *r)
 		relay_worker_free(r->workers[i]);
 	free(r->workers);
 	free(r);
+}
+
+void relay_timeout_set(struct relay *r, relay_timeout_h *h, void *arg)
+{
+	if (!r)
+		return;
+	r->h = h;
+	r->arg = arg;
 }

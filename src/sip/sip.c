@@ -6,7 +6,8 @@
  * sockets (or failed to), so a bind error comes back as an errno and a
  * caller may send the moment sip_start() returns. sip_stop() wakes the
  * thread through a pipe registered with the su_root - the one way into
- * the thread from outside - and joins it.
+ * the thread from outside, with the relay's timeout pipe (sip_media.c) -
+ * and joins it.
  *
  * nta runs in user-agent mode (NTATAG_UA): it retransmits our 2xx until
  * the ACK comes and hands that ACK to the INVITE's server transaction,
@@ -94,7 +95,7 @@ static int sip_reply_options(struct sip *s, nta_incoming_t *irq,
 	}
 
 	SIP_COUNT(s, options);
-	sip_msg_reply(s, irq, 200, NULL, NULL,
+	sip_msg_reply(s, irq, 200, NULL, NULL, NULL,
 		      SIP_REPLY_ALLOW | SIP_REPLY_ACCEPT);
 	nta_incoming_destroy(irq);
 	return 0;
@@ -146,7 +147,7 @@ static int sip_on_request(void *magic, nta_leg_t *leg, nta_incoming_t *irq,
 	case sip_method_prack:
 		return 481;
 	default:
-		sip_msg_reply(s, irq, 405, NULL, NULL, SIP_REPLY_ALLOW);
+		sip_msg_reply(s, irq, 405, NULL, NULL, NULL, SIP_REPLY_ALLOW);
 		nta_incoming_destroy(irq);
 		return 0;
 	}
@@ -205,6 +206,7 @@ static void sip_thread_close(struct sip *s)
 	if (s->stop_index > 0)
 		su_root_deregister(s->root, s->stop_index);
 	s->stop_index = 0;
+	sip_media_unlisten(s);
 	if (s->root)
 		su_root_destroy(s->root);
 	s->root = NULL;
@@ -235,9 +237,18 @@ static int sip_thread_open(struct sip *s)
 		s->stop_index = 0;
 		return EIO;
 	}
+	err = sip_media_listen(s);
+	if (err)
+		return err;
 
+	/*
+	 * One transport per URL: given "transport=udp,tcp", the Debian
+	 * sofia-sip's nta_agent_add_tport() reads an uninitialised stack
+	 * array (valgrind shows it) and crashed here whenever that stack
+	 * happened to hold garbage. TCP is added separately below.
+	 */
 	sip_host_format(lhost, sizeof(lhost), cfg->sip.listen.host);
-	snprintf(url, sizeof(url), "sip:%s:%u;transport=udp,tcp", lhost,
+	snprintf(url, sizeof(url), "sip:%s:%u;transport=udp", lhost,
 		 (unsigned)cfg->sip.listen.port);
 
 	/*
@@ -255,6 +266,13 @@ static int sip_thread_open(struct sip *s)
 					    cfg->sip.transaction_timeout_ms),
 				    TAG_END());
 	if (!s->agent) {
+		err = su_errno();
+		return err ? err : EADDRNOTAVAIL;
+	}
+	snprintf(url, sizeof(url), "sip:%s:%u;transport=tcp", lhost,
+		 (unsigned)cfg->sip.listen.port);
+	su_seterrno(0);
+	if (nta_agent_add_tport(s->agent, URL_STRING_MAKE(url), TAG_END())) {
 		err = su_errno();
 		return err ? err : EADDRNOTAVAIL;
 	}
@@ -314,35 +332,41 @@ static void *sip_thread(void *arg)
 
 static void sip_free(struct sip *s)
 {
+	int i;
+
 	if (!s)
 		return;
-	if (s->stop_pipe[0] >= 0)
-		close(s->stop_pipe[0]);
-	if (s->stop_pipe[1] >= 0)
-		close(s->stop_pipe[1]);
+	for (i = 0; i < 2; i++) {
+		if (s->stop_pipe[i] >= 0)
+			close(s->stop_pipe[i]);
+		if (s->media_pipe[i] >= 0)
+			close(s->media_pipe[i]);
+	}
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
 int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
-	      sip_cdr_h *cdrh, void *arg, struct log *log)
+	      struct relay *relay, sip_cdr_h *cdrh, void *arg, struct log *log)
 {
 	struct sip *s;
 	const char *host;
 	int err;
 
-	if (!sp || !cfg || !st)
+	if (!sp || !cfg || !st || !relay)
 		return EINVAL;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return ENOMEM;
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	s->media_pipe[0] = s->media_pipe[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->cfg = cfg;
 	s->st = st;
+	s->relay = relay;
 	s->log = log;
 	s->cdrh = cdrh;
 	s->cdr_arg = arg;
@@ -356,14 +380,23 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 			cfg->gateway.address.host);
 	s->gw_tcp = !strcmp(cfg->gateway.transport, "tcp");
 
-	if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
+	if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) ||
+	    pipe2(s->media_pipe, O_CLOEXEC | O_NONBLOCK)) {
 		err = errno;
 		goto out;
 	}
+	/* best effort: the default 64 KiB holds 8192 timeout reports */
+	(void)fcntl(s->media_pipe[1], F_SETPIPE_SZ, SIP_MEDIA_PIPE_BYTES);
+
+	/* before the thread exists, so before any relay call: the relay
+	 * hands each call to its worker under a lock, which orders this */
+	relay_timeout_set(relay, sip_media_on_timeout, s);
 
 	err = pthread_create(&s->thread, NULL, sip_thread, s);
-	if (err)
+	if (err) {
+		relay_timeout_set(relay, NULL, NULL);
 		goto out;
+	}
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->start_done)
@@ -373,6 +406,7 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 
 	if (err) {
 		pthread_join(s->thread, NULL);
+		relay_timeout_set(relay, NULL, NULL);
 		log_error(log, "sip: cannot listen on %s:%u: %s",
 			  cfg->sip.listen.host,
 			  (unsigned)cfg->sip.listen.port, strerror(err));
@@ -398,6 +432,13 @@ void sip_stop(struct sip *s)
 	while (n < 0 && errno == EINTR);
 
 	pthread_join(s->thread, NULL);
+
+	/* every relay call of ours was freed by the thread; once the
+	 * workers have applied that, none can report a timeout any more
+	 * and none is inside the handler, so the pipe may close */
+	relay_sync(s->relay);
+	relay_timeout_set(s->relay, NULL, NULL);
+
 	log_info(s->log, "sip: stopped");
 	sip_free(s);
 }
@@ -424,6 +465,10 @@ void sip_stats_get(const struct sip *s, struct sip_stats *out)
 	SIP_LOAD(rejected_busy);
 	SIP_LOAD(malformed);
 	SIP_LOAD(options);
+	SIP_LOAD(rejected_ports);
+	SIP_LOAD(bad_sdp);
+	SIP_LOAD(rtp_timeouts);
+	SIP_LOAD(rtp_timeouts_lost);
 #undef SIP_LOAD
 	out->malformed += atomic_load_explicit(&c->nta_malformed,
 					       memory_order_relaxed);

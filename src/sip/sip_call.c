@@ -18,9 +18,12 @@
  *              is a late 2xx we ACK it and BYE it.
  *
  * Every call owns its two legs, its two INVITE transactions, its relayed
- * transactions and its timers, and sip_call_free() releases all of them:
- * nothing of a call outlives it in nta. Runs on the SIP thread only; the
- * per-message path logs at debug level at most.
+ * transactions, its timers and its relay call, and sip_call_free()
+ * releases all of them: nothing of a call outlives it in nta or in the
+ * relay. Every SDP that crosses goes through sip_media_sdp() (the party
+ * it came from is the leg it came on); the relay call is freed, its
+ * counters into the CDR, the moment the CDR goes out. Runs on the SIP
+ * thread only; the per-message path logs at debug level at most.
  */
 #include "sip_internal.h"
 
@@ -145,6 +148,7 @@ static void sip_call_free(struct sip_call *c)
 	sip_call_leg_destroy(s, &c->leg_a);
 	sip_call_leg_destroy(s, &c->leg_b);
 
+	sip_media_close(c);
 	sip_busy_remove(c);
 	if (c->prev) {
 		if (c->next)
@@ -157,7 +161,9 @@ static void sip_call_free(struct sip_call *c)
 
 /*
  * The caller's side of the call is over: hand the CDR over (once) and let
- * the session take its next call, even if leg b still needs tidying.
+ * the session take its next call, even if leg b still needs tidying. The
+ * media ends here too: its ports go back and its counters go into the
+ * CDR.
  */
 static void sip_call_cdr(struct sip_call *c, uint16_t code,
 			 enum cdr_hangup who, const char *reason)
@@ -168,6 +174,7 @@ static void sip_call_cdr(struct sip_call *c, uint16_t code,
 		return;
 	c->cdr_sent = true;
 
+	sip_media_close(c);
 	c->cdr.end_ms = sip_now_ms();
 	c->cdr.final_code = code;
 	c->cdr.hangup = who;
@@ -204,14 +211,16 @@ static int sip_call_max_forwards(sip_t const *src)
 
 /*
  * A request of ours on @leg carrying what may cross from @src (the other
- * leg's request; may be NULL). @ruri only for the first INVITE; in a
- * dialog the request goes to the remote target nta keeps for the leg.
+ * leg's request; may be NULL) with @sdp, its rewritten SDP (NULL: none).
+ * @ruri only for the first INVITE; in a dialog the request goes to the
+ * remote target nta keeps for the leg.
  */
 static nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
 					sip_method_t method, const char *name,
 					const char *ruri, sip_t const *src,
-					nta_response_f *cb, void *magic,
-					const char *contact, const char *pai)
+					const char *sdp, nta_response_f *cb,
+					void *magic, const char *contact,
+					const char *pai)
 {
 	struct sip *s = c->s;
 	nta_outgoing_t *orq = NULL;
@@ -232,7 +241,7 @@ static nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
 		       TAG_END()) < 0)
 		goto out;
 
-	if (sip_msg_copy(s, msg, sip, src))
+	if (sip_msg_copy(s, msg, sip, src, sdp))
 		goto out;
 
 	if (nta_msg_request_complete(msg, leg, method, name,
@@ -249,13 +258,14 @@ static nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
 }
 
 /*
- * ACK the 2xx that @orq (an INVITE of ours on @leg) received, with the
- * body of @src (the other leg's ACK; may be NULL), then let @orq go.
+ * ACK the 2xx that @orq (an INVITE of ours on @leg) received, with what
+ * may cross from @src (the other leg's ACK; may be NULL) and @sdp, its
+ * rewritten SDP (NULL: none).
  * The ACK reuses the INVITE's CSeq and is its own transaction, which nta
  * keeps just long enough to re-ACK a retransmitted 2xx.
  */
 static void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
-			 nta_outgoing_t *orq, sip_t const *src)
+			 nta_outgoing_t *orq, sip_t const *src, const char *sdp)
 {
 	struct sip *s = c->s;
 	nta_outgoing_t *ack;
@@ -274,7 +284,7 @@ static void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
 	    msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)cseq) ||
 	    sip_add_tl(msg, sip, SIPTAG_MAX_FORWARDS_STR("70"),
 		       TAG_END()) < 0 ||
-	    sip_msg_copy(s, msg, sip, src) ||
+	    sip_msg_copy(s, msg, sip, src, sdp) ||
 	    nta_msg_request_complete(msg, leg, SIP_METHOD_ACK, NULL) < 0)
 		goto out;
 
@@ -290,16 +300,27 @@ static void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
 		msg_destroy(msg);
 }
 
-/* The callee's 2xx to our INVITE is ACKed, once. */
-static void sip_call_ack_b(struct sip_call *c, sip_t const *src)
+/*
+ * The callee's 2xx to our INVITE is ACKed, once, with the SDP of @src
+ * (the caller's ACK: the answer to a late offer) rewritten. An SDP that
+ * cannot be rewritten is left out and EPROTO returned: the caller of this
+ * must then end the call, whose two sides no longer agree on media.
+ */
+static int sip_call_ack_b(struct sip_call *c, sip_t const *src)
 {
-	if (!c->b_answered || c->b_acked || !c->orq_invite)
-		return;
+	char *sdp = NULL;
+	int err;
 
-	sip_call_ack(c, c->leg_b, c->orq_invite, src);
+	if (!c->b_answered || c->b_acked || !c->orq_invite)
+		return 0;
+
+	err = sip_media_sdp(c, src, RELAY_LEG_A, &sdp);
+	sip_call_ack(c, c->leg_b, c->orq_invite, src, sdp);
+	free(sdp);
 	c->b_acked = true;
 	nta_outgoing_destroy(c->orq_invite);
 	c->orq_invite = NULL;
+	return err;
 }
 
 /* A BYE on @leg; nta's default callback disposes of it when answered. */
@@ -322,7 +343,7 @@ static void sip_call_hangup(struct sip_call *c, bool bye_a, bool bye_b,
 			    enum cdr_hangup who, const char *reason)
 {
 	/* the callee's 2xx must be ACKed before its dialog can be BYEd */
-	sip_call_ack_b(c, NULL);
+	(void)sip_call_ack_b(c, NULL);
 
 	if (bye_a)
 		sip_call_send_bye(c, c->leg_a);
@@ -435,9 +456,16 @@ static const char *sip_call_failure_reason(int st)
 
 /* ---- leg b's answer to our INVITE --------------------------------------- */
 
+/*
+ * The callee answered. Its SDP (the answer, or the offer when the
+ * caller's INVITE had none) is rewritten for the caller; one that cannot
+ * be gets the caller 488 and the callee an ACK and a BYE.
+ */
 static void sip_call_answered(struct sip_call *c, sip_t const *sip)
 {
 	struct sip *s = c->s;
+	char *sdp = NULL;
+	int err;
 
 	nta_leg_rtag(c->leg_b, sip->sip_to->a_tag);
 	nta_leg_client_reroute(c->leg_b, sip->sip_record_route,
@@ -446,12 +474,24 @@ static void sip_call_answered(struct sip_call *c, sip_t const *sip)
 
 	sip_call_timer_destroy(&c->ring_timer);
 
-	if (!c->irq_invite ||
-	    sip_msg_reply(s, c->irq_invite, 200, sip, c->contact_a,
+	err = sip_media_sdp(c, sip, RELAY_LEG_B, &sdp);
+	if (err == EPROTO) {
+		if (c->irq_invite)
+			nta_incoming_treply(c->irq_invite,
+					    SIP_488_NOT_ACCEPTABLE, TAG_END());
+		sip_call_cdr(c, 488, CDR_HANGUP_MASKD, "bad_sdp");
+		sip_call_hangup(c, false, true, CDR_HANGUP_MASKD, "bad_sdp");
+		return;
+	}
+
+	if (err || !c->irq_invite ||
+	    sip_msg_reply(s, c->irq_invite, 200, sip, sdp, c->contact_a,
 			  SIP_REPLY_ALLOW)) {
+		free(sdp);
 		sip_call_hangup(c, false, true, CDR_HANGUP_MASKD, "failure");
 		return;
 	}
+	free(sdp);
 
 	c->state = SIP_CALL_ANSWERED;
 	c->cdr.answer_ms = sip_now_ms();
@@ -468,6 +508,7 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 {
 	struct sip_call *c = magic;
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : 408;
+	char *sdp = NULL;
 	int mapped;
 
 	(void)orq;
@@ -481,7 +522,7 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 			nta_leg_client_reroute(c->leg_b, sip->sip_record_route,
 					       sip->sip_contact, 1);
 			c->b_answered = true;
-			sip_call_ack_b(c, NULL);
+			(void)sip_call_ack_b(c, NULL);
 			sip_call_send_bye(c, c->leg_b);
 		}
 		sip_call_free(c);
@@ -490,9 +531,14 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 
 	if (status < 200) {
 		if (status > 100 && c->state == SIP_CALL_EARLY &&
-		    c->irq_invite)
-			sip_msg_reply(c->s, c->irq_invite, status, sip,
+		    c->irq_invite) {
+			/* early media; SDP that cannot be rewritten is left
+			 * out (and counted), the progress still relayed */
+			(void)sip_media_sdp(c, sip, RELAY_LEG_B, &sdp);
+			sip_msg_reply(c->s, c->irq_invite, status, sip, sdp,
 				      c->contact_a, 0);
+			free(sdp);
+		}
 		return 0;
 	}
 
@@ -534,12 +580,14 @@ static int sip_call_on_a_ack_cancel(void *magic, nta_incoming_t *irq,
 	}
 
 	if (sip->sip_request->rq_method == sip_method_ack) {
-		if (c->state == SIP_CALL_ANSWERED) {
-			sip_call_ack_b(c, sip);
-			c->state = SIP_CALL_CONFIRMED;
-		}
 		nta_incoming_destroy(irq);
 		c->irq_invite = NULL;
+		if (c->state == SIP_CALL_ANSWERED) {
+			c->state = SIP_CALL_CONFIRMED;
+			if (sip_call_ack_b(c, sip))
+				sip_call_hangup(c, true, true,
+						CDR_HANGUP_MASKD, "bad_sdp");
+		}
 		return 0;
 	}
 
@@ -571,11 +619,20 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : 408;
 	const char *contact = f->from_a ? c->contact_a : c->contact_b;
 	nta_leg_t *to_leg = f->from_a ? c->leg_b : c->leg_a;
+	/* the answer comes from the party the request went to */
+	enum relay_leg answerer = f->from_a ? RELAY_LEG_B : RELAY_LEG_A;
+	bool offers = sip_method_offers(nta_outgoing_method(orq));
+	char *sdp = NULL;
+	int err = 0;
 
 	if (status < 200) {
-		if (status > 100 && f->irq && !f->cancelled)
-			sip_msg_reply(c->s, f->irq, status, sip,
+		if (status > 100 && f->irq && !f->cancelled) {
+			if (f->is_invite)
+				(void)sip_media_sdp(c, sip, answerer, &sdp);
+			sip_msg_reply(c->s, f->irq, status, sip, sdp,
 				      f->is_invite ? contact : NULL, 0);
+			free(sdp);
+		}
 		return 0;
 	}
 
@@ -583,18 +640,26 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 	if (status == 401 || status == 407 || (status >= 300 && status < 400))
 		status = 500;
 
+	/* an answer that cannot be rewritten fails the request for its
+	 * sender, who keeps its old media; the 2xx is ACKed below */
+	if (status < 300 && offers) {
+		err = sip_media_sdp(c, sip, answerer, &sdp);
+		if (err)
+			status = err == EPROTO ? 488 : 500;
+	}
+
 	if (f->irq && !f->cancelled && nta_incoming_status(f->irq) < 200)
 		sip_msg_reply(c->s, f->irq, status, status < 300 ? sip : NULL,
-			      status < 300 &&
-			      sip_method_offers(nta_outgoing_method(orq)) ?
-			      contact : NULL,
+			      sdp, status < 300 && offers ? contact : NULL,
 			      status < 300 && f->is_invite ?
 			      SIP_REPLY_ALLOW : 0);
+	free(sdp);
 
-	if (f->is_invite && status < 300) {
-		if (f->irq && !f->cancelled)
+	if (f->is_invite && nta_outgoing_status(orq) >= 200 &&
+	    nta_outgoing_status(orq) < 300) {
+		if (status < 300 && f->irq && !f->cancelled)
 			return 0;	/* the ACK comes to the irq */
-		sip_call_ack(c, to_leg, orq, NULL);
+		sip_call_ack(c, to_leg, orq, NULL, NULL);
 	}
 
 	sip_fwd_free(f);
@@ -607,14 +672,21 @@ static int sip_fwd_on_ack_cancel(void *magic, nta_incoming_t *irq,
 	struct sip_fwd *f = magic;
 	struct sip_call *c = f->call;
 	nta_leg_t *to_leg = f->from_a ? c->leg_b : c->leg_a;
+	char *sdp = NULL;
 
 	(void)irq;
 
 	if (!sip || sip->sip_request->rq_method == sip_method_ack) {
-		/* the sender ACKed our 2xx (or never will: timer H) */
+		/* the sender ACKed our 2xx (or never will: timer H); its
+		 * ACK may hold the answer to an offer in that 2xx, left
+		 * out (and counted) when it cannot be rewritten */
 		if (f->orq && nta_outgoing_status(f->orq) >= 200 &&
-		    nta_outgoing_status(f->orq) < 300)
-			sip_call_ack(c, to_leg, f->orq, sip);
+		    nta_outgoing_status(f->orq) < 300) {
+			(void)sip_media_sdp(c, sip, f->from_a ? RELAY_LEG_A :
+					    RELAY_LEG_B, &sdp);
+			sip_call_ack(c, to_leg, f->orq, sip, sdp);
+			free(sdp);
+		}
 		sip_fwd_free(f);
 		return 0;
 	}
@@ -638,6 +710,8 @@ static int sip_fwd_start(struct sip_call *c, nta_incoming_t *irq,
 	nta_leg_t *to_leg = from_a ? c->leg_b : c->leg_a;
 	const char *contact = from_a ? c->contact_b : c->contact_a;
 	struct sip_fwd *f, *o;
+	char *sdp = NULL;
+	int err;
 
 	if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0)
 		return 483;
@@ -649,19 +723,29 @@ static int sip_fwd_start(struct sip_call *c, nta_incoming_t *irq,
 			    sip_method_offers(nta_outgoing_method(o->orq)))
 				return 491;
 		}
+
+		/* hold, resume, a new address: the offer's SDP tells the
+		 * relay; INFO's and OPTIONS' SDP never crosses */
+		err = sip_media_sdp(c, sip, from_a ? RELAY_LEG_A :
+				    RELAY_LEG_B, &sdp);
+		if (err)
+			return err == EPROTO ? 488 : 500;
 	}
 
 	f = calloc(1, sizeof(*f));
-	if (!f)
+	if (!f) {
+		free(sdp);
 		return 500;
+	}
 	f->call = c;
 	f->from_a = from_a;
 	f->is_invite = m == sip_method_invite;
 
 	f->orq = sip_call_request(c, to_leg, m,
 				  sip->sip_request->rq_method_name, NULL, sip,
-				  sip_fwd_on_response, f,
+				  sdp, sip_fwd_on_response, f,
 				  sip_method_offers(m) ? contact : NULL, NULL);
+	free(sdp);
 	if (!f->orq) {
 		free(f);
 		return 500;
@@ -700,12 +784,12 @@ static int sip_call_on_request(struct sip_call *c, nta_incoming_t *irq,
 			if (!from_a)
 				return 481;
 			/* a caller giving up before the answer */
-			sip_msg_reply(c->s, irq, 200, NULL, NULL, 0);
+			sip_msg_reply(c->s, irq, 200, NULL, NULL, NULL, 0);
 			nta_incoming_destroy(irq);
 			sip_call_cancel(c, 487, CDR_HANGUP_CALLER, "cancel");
 			return 0;
 		}
-		sip_msg_reply(c->s, irq, 200, NULL, NULL, 0);
+		sip_msg_reply(c->s, irq, 200, NULL, NULL, NULL, 0);
 		nta_incoming_destroy(irq);
 		sip_call_hangup(c, !from_a, from_a,
 				from_a ? CDR_HANGUP_CALLER : CDR_HANGUP_CALLEE,
@@ -725,7 +809,8 @@ static int sip_call_on_request(struct sip_call *c, nta_incoming_t *irq,
 		return 481;
 
 	default:
-		sip_msg_reply(c->s, irq, 405, NULL, NULL, SIP_REPLY_ALLOW);
+		sip_msg_reply(c->s, irq, 405, NULL, NULL, NULL,
+			      SIP_REPLY_ALLOW);
 		nta_incoming_destroy(irq);
 		return 0;
 	}
@@ -760,7 +845,7 @@ static bool sip_via_is_tcp(sip_via_t const *v)
  * P-Asserted-Identity, our own Contact.
  */
 static int sip_call_legs_open(struct sip_call *c, nta_incoming_t *irq,
-			      sip_t const *sip)
+			      sip_t const *sip, const char *sdp)
 {
 	struct sip *s = c->s;
 	const struct config *cfg = s->cfg;
@@ -803,7 +888,7 @@ static int sip_call_legs_open(struct sip_call *c, nta_incoming_t *irq,
 		 s->host);
 
 	c->orq_invite = sip_call_request(c, c->leg_b, SIP_METHOD_INVITE, ruri,
-					 sip, sip_call_on_b_response, c,
+					 sip, sdp, sip_call_on_b_response, c,
 					 c->contact_b, pai);
 	if (!c->orq_invite)
 		return EIO;
@@ -816,6 +901,7 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	const struct config *cfg = s->cfg;
 	struct sip_call *c;
 	int64_t now = sip_now_ms();
+	char *sdp = NULL;
 	int err;
 
 	c = calloc(1, sizeof(*c));
@@ -843,6 +929,15 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	snprintf(c->contact_b, sizeof(c->contact_b), "<sip:%s@%s:%s%s>",
 		 c->vn, s->host, s->port, s->gw_tcp ? ";transport=tcp" : "");
 
+	/* the ports first: without them (ENOSPC, a 503) nothing else of
+	 * the call is made; then the caller's offer, if it made one */
+	err = sip_media_open(c);
+	if (err)
+		goto out;
+	err = sip_media_sdp(c, sip, RELAY_LEG_A, &sdp);
+	if (err)
+		goto out;
+
 	/* armed before the INVITE leaves, so no failure after it can leave
 	 * the callee ringing with nobody to CANCEL it */
 	err = sip_call_timer_start(c, &c->ring_timer, sip_call_on_ring_timer,
@@ -850,7 +945,7 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	if (err)
 		goto out;
 
-	err = sip_call_legs_open(c, irq, sip);
+	err = sip_call_legs_open(c, irq, sip, sdp);
 	if (err)
 		goto out;
 
@@ -868,9 +963,32 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	SIP_COUNT(s, calls_total);
 	c = NULL;
  out:
+	free(sdp);
 	if (c)
 		sip_call_free(c);
 	return err;
+}
+
+/*
+ * Ringing calls time out too once both parties have sent SDP (183 early
+ * media) and nobody sends a packet; with the defaults the ring timeout
+ * comes first. The relay reports a call once, so nothing is ignored.
+ */
+void sip_call_rtp_timeout(struct sip_call *c)
+{
+	SIP_COUNT(c->s, rtp_timeouts);
+	switch (c->state) {
+	case SIP_CALL_EARLY:
+		sip_call_cancel(c, 480, CDR_HANGUP_MASKD, "rtp_timeout");
+		break;
+	case SIP_CALL_ANSWERED:
+	case SIP_CALL_CONFIRMED:
+		sip_call_hangup(c, true, true, CDR_HANGUP_MASKD,
+				"rtp_timeout");
+		break;
+	default:
+		break;		/* ZOMBIE: its media is already gone */
+	}
 }
 
 /*

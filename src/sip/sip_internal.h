@@ -43,6 +43,8 @@ struct sip_call;
 #include "maskd/config.h"
 #include "maskd/e164.h"
 #include "maskd/log.h"
+#include "maskd/relay.h"
+#include "maskd/sdp.h"
 #include "maskd/sip.h"
 #include "maskd/store.h"
 
@@ -51,6 +53,14 @@ struct sip_call;
 
 /* Session ids with a live call, hashed; a power of two. */
 #define SIP_BUSY_BUCKETS 4096
+
+/* Calls with a relay call, by cookie; a power of two. */
+#define SIP_MEDIA_BUCKETS 4096
+
+/* What the relay's workers may queue for the SIP thread before a timeout
+ * report is lost (and counted): eight bytes each. Asked of the kernel,
+ * which may give less (fs.pipe-max-size). */
+#define SIP_MEDIA_PIPE_BYTES (1 << 20)
 
 /* How long sip_stop() lets BYEs and CANCELs leave before closing. */
 #define SIP_STOP_GRACE_MS 300
@@ -79,6 +89,10 @@ struct sip_counters {
 	atomic_uint_fast64_t malformed;
 	atomic_uint_fast64_t nta_malformed;	/* dropped by nta's parser */
 	atomic_uint_fast64_t options;
+	atomic_uint_fast64_t rejected_ports;
+	atomic_uint_fast64_t bad_sdp;
+	atomic_uint_fast64_t rtp_timeouts;
+	atomic_uint_fast64_t rtp_timeouts_lost;	/* relay workers count it */
 };
 
 #define SIP_COUNT(s, name) \
@@ -106,6 +120,11 @@ struct sip {
 
 	int stop_pipe[2];	/* sip_stop() writes, the SIP thread reads */
 
+	/* borrowed; its timeout handler writes call cookies into
+	 * media_pipe from the relay's worker threads (sip_media.c) */
+	struct relay *relay;
+	int media_pipe[2];
+
 	struct sip_counters counters;
 
 	/* ---- SIP thread only ---- */
@@ -114,6 +133,9 @@ struct sip {
 	nta_leg_t *default_leg;
 	su_wait_t stop_wait;
 	int stop_index;			/* su_root_register() index; 0 = none */
+	su_wait_t media_wait;
+	int media_index;		/* the same for media_pipe */
+	uint64_t media_cookie;		/* the last one given to a call */
 	su_timer_t *stats_timer;
 	su_timer_t *stop_timer;
 	struct store_reader *reader;
@@ -126,6 +148,7 @@ struct sip {
 
 	struct sip_call *calls;		/* every live call */
 	struct sip_call *busy[SIP_BUSY_BUCKETS];	/* by session id */
+	struct sip_call *media[SIP_MEDIA_BUCKETS];	/* by cookie */
 };
 
 /* Where a call stands; see sip_call.c for the transitions. */
@@ -187,6 +210,13 @@ struct sip_call {
 	su_timer_t *limit_timer;
 	su_timer_t *zombie_timer;
 	uint32_t limit_s;		/* call time limit; 0 = none */
+
+	/* the call's media (sip_media.c): from routing until its CDR */
+	struct relay_call *media;	/* NULL: none, or freed */
+	uint64_t cookie;		/* what the relay reports it by */
+	struct sip_call *media_next;	/* sip->media bucket */
+	struct sdp_origin origin[2];	/* [enum relay_leg]: the o= line
+					 * each party is shown */
 };
 
 /* ---- sip.c ---- */
@@ -234,16 +264,72 @@ bool sip_call_busy(struct sip *s, const uint8_t id[STORE_ID_LEN]);
 /* sip_call_stop_all() - end every call now (shutdown); CDRs go out. */
 void sip_call_stop_all(struct sip *s);
 
+/*
+ * sip_call_rtp_timeout() - the relay saw no media on @c for its timeout:
+ * BYE both legs (CANCEL the callee when still ringing), CDR reason
+ * "rtp_timeout". May free @c.
+ */
+void sip_call_rtp_timeout(struct sip_call *c);
+
+/* ---- sip_media.c ---- */
+
+/*
+ * sip_media_open() - the relay call of @c (two port pairs), listed by a
+ * fresh cookie. Returns 0, ENOSPC (no free ports: the caller gets 503),
+ * or another errno.
+ */
+int sip_media_open(struct sip_call *c);
+
+/*
+ * sip_media_close() - free @c's relay call (its ports go back) and put
+ * its counters into c->cdr. Idempotent; nothing after it may use the
+ * media.
+ */
+void sip_media_close(struct sip_call *c);
+
+/*
+ * sip_media_sdp() - the SDP of @src, sent by the party of leg @from, as
+ * the other party must receive it: naming only rtp.advertise and the
+ * relay port facing that party (sdp.h). Also tells the relay where the
+ * party of @from wants its media: every offer and answer, both ways.
+ *
+ * Returns 0 with *bodyp NULL when @src carries no SDP, 0 with a
+ * malloc'd body (the caller frees it), EPROTO when the SDP is unusable
+ * or the call has no media any more (counted; the sender gets 488 or
+ * the call ends), or ENOMEM.
+ */
+int sip_media_sdp(struct sip_call *c, sip_t const *src, enum relay_leg from,
+		  char **bodyp);
+
+/*
+ * sip_media_listen() - register the timeout pipe with the su_root;
+ * sip_media_unlisten() undoes it. SIP thread.
+ */
+int sip_media_listen(struct sip *s);
+void sip_media_unlisten(struct sip *s);
+
+/*
+ * sip_media_on_timeout() - the relay_timeout_h: runs on a relay WORKER
+ * thread and only writes @cookie into s->media_pipe (one atomic write of
+ * eight bytes: several workers may write at once). @arg is the sip.
+ */
+void sip_media_on_timeout(uint64_t cookie, void *arg);
+
 /* ---- sip_msg.c ---- */
 
 /*
  * sip_msg_copy() - copy what may cross from one leg to the other out of
  * @src into @dst: the body with its Content-Type, Accept, Supported
  * without the extensions maskd does not do per leg, and the operator's
- * pass_headers. Nothing else of @src. Returns 0 or ENOMEM.
+ * pass_headers. Nothing else of @src. An SDP body crosses only as @sdp,
+ * the rewritten one (NULL: no SDP crosses); a multipart body never.
+ * Returns 0 or ENOMEM.
  */
 int sip_msg_copy(const struct sip *s, msg_t *dst, sip_t *dsip,
-		 sip_t const *src);
+		 sip_t const *src, const char *sdp);
+
+/* sip_msg_has_sdp() - true when @sip carries an SDP body. */
+bool sip_msg_has_sdp(sip_t const *sip);
 
 /*
  * sip_msg_user() - the user part of @url without parameters into @out.
@@ -270,12 +356,13 @@ enum sip_reply_flags {
 
 /*
  * sip_msg_reply() - answer @irq with @status (standard phrase, never the
- * other leg's) and the crossing parts of @src (may be NULL), plus our
- * @contact when not NULL and what @flags ask for. Returns 0 or an errno;
- * the irq is not destroyed.
+ * other leg's) and the crossing parts of @src (may be NULL) with @sdp as
+ * its SDP (see sip_msg_copy()), plus our @contact when not NULL and what
+ * @flags ask for. Returns 0 or an errno; the irq is not destroyed.
  */
 int sip_msg_reply(struct sip *s, nta_incoming_t *irq, int status,
-		  sip_t const *src, const char *contact, unsigned flags);
+		  sip_t const *src, const char *sdp, const char *contact,
+		  unsigned flags);
 
 /* sip_msg_phrase() - the standard reason phrase of @status. */
 const char *sip_msg_phrase(int status);

@@ -3,12 +3,12 @@
  * that build maskd's own messages.
  *
  * The rule is a whitelist: a message maskd sends on a leg is built new,
- * and from the other leg's message only the body, its Content-Type,
- * Accept, a filtered Supported and the operator's sip.pass_headers are
- * copied. Everything that names a party or a host (From, To, Contact,
- * Via, Record-Route, P-Asserted-Identity, Server, Warning, ...) is made
- * by maskd for the leg it goes on, so nothing of one party reaches the
- * other by omission.
+ * and from the other leg's message only the body (SDP only as rewritten
+ * by sdp_rewrite()), its Content-Type, Accept, a filtered Supported and
+ * the operator's sip.pass_headers are copied. Everything that names a
+ * party or a host (From, To, Contact, Via, Record-Route,
+ * P-Asserted-Identity, Server, Warning, ...) is made by maskd for the leg
+ * it goes on, so nothing of one party reaches the other by omission.
  *
  * Runs on the SIP thread; the per-message path allocates only inside the
  * message's own home and does not log.
@@ -125,8 +125,47 @@ static int sip_msg_copy_named(msg_t *dst, sip_t *dsip, sip_t const *src,
 	return 0;
 }
 
+bool sip_msg_has_sdp(sip_t const *sip)
+{
+	if (!sip || !sip->sip_payload || !sip->sip_payload->pl_len)
+		return false;
+	/* a body without Content-Type is SDP (RFC 3261 section 20.15) */
+	return !sip->sip_content_type || !sip->sip_content_type->c_type ||
+	       !strcasecmp(sip->sip_content_type->c_type, "application/sdp");
+}
+
+/*
+ * A body that may name a party's media address never crosses as it came:
+ * SDP only as rewritten by the caller (@sdp), and multipart bodies (SIP-I
+ * and the like, which may hold SDP) not at all. Other bodies (INFO's
+ * dtmf-relay, ...) are copied.
+ */
+static int sip_msg_copy_body(msg_t *dst, sip_t *dsip, sip_t const *src,
+			     const char *sdp)
+{
+	sip_content_type_t const *ct = src->sip_content_type;
+	int err;
+
+	if (sdp)
+		return sip_add_tl(dst, dsip,
+				  SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+				  SIPTAG_PAYLOAD_STR(sdp), TAG_END()) < 0 ?
+		       ENOMEM : 0;
+
+	if (!src->sip_payload || !src->sip_payload->pl_len ||
+	    sip_msg_has_sdp(src) ||
+	    !strncasecmp(ct->c_type, "multipart/", 10))
+		return 0;
+
+	err = sip_msg_add_dup_one(dst, dsip, (msg_header_t const *)ct);
+	if (err)
+		return err;
+	return sip_msg_add_dup_one(dst, dsip,
+				   (msg_header_t const *)src->sip_payload);
+}
+
 int sip_msg_copy(const struct sip *s, msg_t *dst, sip_t *dsip,
-		 sip_t const *src)
+		 sip_t const *src, const char *sdp)
 {
 	size_t i;
 	int err;
@@ -134,18 +173,9 @@ int sip_msg_copy(const struct sip *s, msg_t *dst, sip_t *dsip,
 	if (!src)
 		return 0;
 
-	if (src->sip_payload && src->sip_payload->pl_len) {
-		if (src->sip_content_type) {
-			err = sip_msg_add_dup_one(dst, dsip,
-				(msg_header_t const *)src->sip_content_type);
-			if (err)
-				return err;
-		}
-		err = sip_msg_add_dup_one(dst, dsip,
-				(msg_header_t const *)src->sip_payload);
-		if (err)
-			return err;
-	}
+	err = sip_msg_copy_body(dst, dsip, src, sdp);
+	if (err)
+		return err;
 
 	if (src->sip_accept &&
 	    msg_header_add_dup(dst, (msg_pub_t *)dsip,
@@ -234,7 +264,8 @@ const char *sip_msg_phrase(int status)
 }
 
 int sip_msg_reply(struct sip *s, nta_incoming_t *irq, int status,
-		  sip_t const *src, const char *contact, unsigned flags)
+		  sip_t const *src, const char *sdp, const char *contact,
+		  unsigned flags)
 {
 	msg_t *msg;
 	sip_t *sip;
@@ -257,7 +288,7 @@ int sip_msg_reply(struct sip *s, nta_incoming_t *irq, int status,
 		       TAG_END()) < 0)
 		goto out;
 
-	err = sip_msg_copy(s, msg, sip, src);
+	err = sip_msg_copy(s, msg, sip, src, sdp);
 	if (err)
 		goto out;
 

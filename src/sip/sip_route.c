@@ -7,7 +7,8 @@
  * numbers (VN from the Request-URI, caller from From or, on a trusted
  * trunk, P-Asserted-Identity; both normalised to E.164 by the trunk's
  * rules) and the session lookup (unknown pair, ended session, busy
- * session). Only then does a call exist.
+ * session). Only then does a call exist - with its relay ports (none
+ * free: 503) and the caller's SDP rewritten (unusable: 488).
  *
  * Runs on the SIP thread, once per INVITE: no logging above debug, and
  * every refusal is counted.
@@ -232,6 +233,13 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	}
 
 	err = sip_call_start(s, irq, sip, &sess, caller);
+	if (err == ENOSPC) {
+		/* every relay port is taken: nothing was set up */
+		SIP_COUNT(s, rejected_ports);
+		return 503;
+	}
+	if (err == EPROTO)
+		return 488;	/* counted by sip_media_sdp() */
 	if (err) {
 		log_debug(s->log, "sip: call %s -> %s not started: %s",
 			  log_mask_number(s->log, caller, mask),

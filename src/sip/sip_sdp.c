@@ -4,8 +4,12 @@
  *
  * The body is parsed into sofia's sdp_session_t, the structure is edited
  * (strings replaced by copies in the same su_home, list links cut), and
- * the printer writes the result. All memory of one rewrite lives in one
- * su_home that is torn down at the end; only the output is malloc'd.
+ * the printer writes the result. Direction attributes are left to the
+ * parser and printer as plain attributes (sdp_f_mode_manual): sofia would
+ * otherwise fold them into its own mode and print nothing for sendrecv,
+ * turning a resume's explicit a=sendrecv into silence. All memory of one
+ * rewrite lives in one su_home that is torn down at the end; only the
+ * output is malloc'd.
  *
  * SIP thread (or any one thread); no state outside the caller's
  * struct sdp_origin.
@@ -41,8 +45,27 @@ struct sdp_ctx {
 	const char *addrs[SDP_ADDRS_MAX];	/* the party's, as written */
 	size_t n_addrs;
 	bool relayed;			/* the relayed stream is chosen */
+	bool session_hold;		/* a session-level direction holds */
 	struct sdp_remote remote;
 };
+
+/*
+ * sdp_attrs_hold() - what the direction attributes of @list say: 1 for
+ * sendonly, recvonly or inactive, 0 for sendrecv, @dflt when there is
+ * none (a media section inherits the session's direction).
+ */
+static bool sdp_attrs_hold(const sdp_attribute_t *a, bool dflt)
+{
+	for (; a; a = a->a_next) {
+		if (!strcasecmp(a->a_name, "sendrecv"))
+			return false;
+		if (!strcasecmp(a->a_name, "sendonly") ||
+		    !strcasecmp(a->a_name, "recvonly") ||
+		    !strcasecmp(a->a_name, "inactive"))
+			return true;
+	}
+	return dflt;
+}
 
 /* Attributes that are dropped whatever their value. */
 static const char *const sdp_drop_attrs[] = {
@@ -404,7 +427,7 @@ static int sdp_media_rewrite(struct sdp_ctx *ctx, sdp_media_t *m,
 	ctx->remote.rtp = conn;
 	sdp_addr_port(&ctx->remote.rtp, (uint16_t)m->m_port);
 	ctx->remote.rtcp = rtcp;
-	ctx->remote.hold = m->m_mode != sdp_sendrecv ||
+	ctx->remote.hold = sdp_attrs_hold(m->m_attributes, ctx->session_hold) ||
 			   sdp_addr_unspecified(&conn);
 
 	m->m_port = ctx->port;
@@ -515,7 +538,7 @@ static int sdp_session_print(su_home_t *home, sdp_session_t *sdp,
 	size_t len;
 	int err = 0;
 
-	pr = sdp_print(home, sdp, NULL, 0, 0);
+	pr = sdp_print(home, sdp, NULL, 0, sdp_f_mode_manual);
 	if (!pr)
 		return ENOMEM;
 	msg = sdp_message(pr);
@@ -572,6 +595,7 @@ static int sdp_session_rewrite(struct sdp_ctx *ctx, sdp_session_t *sdp)
 	err = sdp_attrs_rewrite(ctx, &sdp->sdp_attributes, &sconn, NULL);
 	if (err)
 		return err;
+	ctx->session_hold = sdp_attrs_hold(sdp->sdp_attributes, false);
 
 	for (m = sdp->sdp_media; m; m = m->m_next) {
 		err = sdp_media_rewrite(ctx, m, &sconn);
@@ -619,7 +643,7 @@ int sdp_rewrite(const char *body, size_t len, const char *address,
 	ctx.address = address;
 	ctx.port = port;
 
-	parser = sdp_parse(home, body, (issize_t)len, 0);
+	parser = sdp_parse(home, body, (issize_t)len, sdp_f_mode_manual);
 	sdp = sdp_session(parser);
 	if (!sdp) {
 		err = EINVAL;

@@ -101,7 +101,8 @@ class Maskd:
     """One maskd process with its own directory, config and store."""
 
     def __init__(self, tmp, name, map_size="64M", log_level="debug",
-                 default_ttl=3600, max_ttl=86400, call_time_limit=0):
+                 default_ttl=3600, max_ttl=86400, call_time_limit=0,
+                 api_extra="", tls_ctx=None):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.db = os.path.join(self.dir, "db")
@@ -113,6 +114,8 @@ class Maskd:
         self.default_ttl = default_ttl
         self.max_ttl = max_ttl
         self.call_time_limit = call_time_limit
+        self.api_extra = api_extra      # more [api] lines
+        self.tls_ctx = tls_ctx          # an ssl.SSLContext: talk HTTPS
         self.port = None
         self.proc = None
         self._stderr = None
@@ -125,13 +128,14 @@ class Maskd:
                 "[trunk.test]\nsources = 127.0.0.0/8\n"
                 "[store]\npath = %s\nmap_size = %s\n"
                 "[api]\nlisten = 127.0.0.1:%d\ntokens = %s,%s\n"
-                "max_body = 65536\n"
+                "max_body = 65536\n%s"
                 "[session]\ndefault_ttl = %d\nmax_ttl = %d\n"
                 "call_time_limit = %d\n"
                 "[log]\nlevel = %s\nfile = %s\n"
                 % (free_port(), self.db, self.map_size, self.port, TOKEN,
-                   OTHER_TOKEN, self.default_ttl, self.max_ttl,
-                   self.call_time_limit, self.log_level, self.log_path))
+                   OTHER_TOKEN, self.api_extra, self.default_ttl,
+                   self.max_ttl, self.call_time_limit, self.log_level,
+                   self.log_path))
 
     def start(self):
         self.write_config()
@@ -220,8 +224,13 @@ class Maskd:
             h["Content-Type"] = "application/json"
         if headers:
             h.update(headers)
-        conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                          timeout=timeout)
+        if self.tls_ctx:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=timeout,
+                context=self.tls_ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                              timeout=timeout)
         try:
             conn.request(method, path, body=data, headers=h)
             r = conn.getresponse()
@@ -1327,6 +1336,106 @@ class TestLifecycle(MaskdCase):
         self.assertEqual(m.request("GET", "/metrics", token=None).status,
                          200)
         self.stop_clean(m)
+
+
+class TestSecurity(MaskdCase):
+    """Issue 5, API side: per-token rate limit, TLS."""
+
+    def test_rate_limit_per_token(self):
+        m = self.start_maskd(api_extra="rate_limit = 5\nrate_burst = 5\n")
+        codes = [m.request("GET", "/v1/numbers").status for _ in range(30)]
+        self.assertIn(429, codes)
+        self.assertEqual(codes[:5], [200] * 5, codes)   # the burst
+        r = m.request("GET", "/v1/numbers")
+        if r.status == 429:
+            self.assertEqual(r.code, "rate_limited")
+            self.assertGreaterEqual(int(r.headers["Retry-After"]), 1)
+        # the other token has its own bucket
+        self.assertEqual(m.request("GET", "/v1/numbers",
+                                   token=OTHER_TOKEN).status, 200)
+        # unauthenticated probes are refused before the bucket, and the
+        # open endpoints are not limited
+        self.assertEqual(m.request("GET", "/v1/numbers",
+                                   token="nope-nope-nope").status, 401)
+        self.assertEqual(m.request("GET", "/healthz", token=None).status,
+                         200)
+        # the bucket refills: 5/s
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if m.request("GET", "/v1/numbers").status == 200:
+                break
+            time.sleep(0.25)
+        else:
+            self.fail("the token bucket never refilled")
+        self.stop_clean(m)
+
+    def make_cert(self):
+        cert = os.path.join(self.tmp, "api.crt")
+        key = os.path.join(self.tmp, "api.key")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+             "-keyout", key, "-out", cert, "-days", "2", "-subj",
+             "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True)
+        return cert, key
+
+    def test_tls(self):
+        import ssl
+        cert, key = self.make_cert()
+        ctx = ssl.create_default_context(cafile=cert)
+        m = self.start_maskd(
+            api_extra="tls_cert = %s\ntls_key = %s\n" % (cert, key),
+            tls_ctx=ctx)
+        m.add_numbers(pool_numbers(1))
+        r = m.create(phone(), phone())
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(m.get(r.json["id"]).status, 200)
+
+        # TLS 1.0/1.1 only: refused
+        old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        old.load_verify_locations(cert)
+        try:
+            old.minimum_version = ssl.TLSVersion.TLSv1
+            old.maximum_version = ssl.TLSVersion.TLSv1_1
+            old.set_ciphers("DEFAULT:@SECLEVEL=0")
+        except (ValueError, ssl.SSLError):
+            self.skipTest("this Python cannot offer TLS 1.1")
+        with socket.create_connection(("127.0.0.1", m.port), 10) as raw:
+            with self.assertRaises((ssl.SSLError, OSError)):
+                with old.wrap_socket(raw, server_hostname="127.0.0.1"):
+                    pass
+        # plain HTTP on the TLS port gets no HTTP answer
+        with socket.create_connection(("127.0.0.1", m.port), 10) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw.settimeout(10)
+            try:
+                data = raw.recv(100)
+            except (ConnectionResetError, socket.timeout):
+                data = b""
+            self.assertNotIn(b"HTTP/1.1 200", data)
+        # and the daemon is fine afterwards
+        self.assertEqual(m.request("GET", "/healthz", token=None).status,
+                         200)
+        self.stop_clean(m)
+
+    def test_tls_bad_key_stops_startup(self):
+        cert, key = self.make_cert()
+        with open(key, "w") as f:
+            f.write("not a key\n")
+        m = Maskd(self.tmp, "badtls",
+                  api_extra="tls_cert = %s\ntls_key = %s\n" % (cert, key))
+        # not in self._instances: its exit status 1 is the point here
+        try:
+            with self.assertRaises(AssertionError):
+                m.start()
+            self.assertEqual(m.proc.wait(STOP_TIMEOUT), 1)
+        finally:
+            if m.proc and m.proc.poll() is None:
+                m.proc.kill()
+                m.proc.wait()
+            m._closed()
+        self.assertIn("api: tls:", m.read(m.log_path))
+        self.assertIsNone(m.sanitizer_report())
 
 
 class TestCommandLine(unittest.TestCase):

@@ -130,7 +130,8 @@ static void test_offer_pcmu(void **state)
 		 "a=rtpmap:8 PCMA/8000\r\n"
 		 "a=rtpmap:101 telephone-event/8000\r\n"
 		 "a=fmtp:101 0-16\r\n"
-		 "a=ptime:20\r\n",
+		 "a=ptime:20\r\n"
+		 "a=sendrecv\r\n",	/* direction passes unchanged */
 		 (unsigned long long)o.id);
 	assert_string_equal(r.out, want);
 	assert_masked(r.out);

@@ -10,14 +10,15 @@ visible: party A (the caller, a carrier trunk) sends from 127.0.0.2, maskd
 listens on 127.0.0.1, the outbound gateway (party B) is a SIPp UAS on
 127.0.0.3, and 127.0.0.4 is a source outside every trunk. Callers are
 +1202555xxxx and callees +1303555xxxx, so the scenarios under
-sipp-scenarios/ can check with plain regexps that neither number crosses;
-the SDP still passes through (the media relay is a later issue), so the
-SIPp media addresses (-mi) are other loopback addresses than the
-signalling ones.
+sipp-scenarios/ can check with plain regexps that neither number crosses.
+Each party's SDP names its own signalling address (SIPp -mi), so those
+regexps see an SDP leak as well as a header leak: maskd rewrites every SDP
+to name only itself (127.0.0.1) and its relay ports.
 
 Besides the scenarios' own checks, every message trace is read back here:
 nothing A received may hold B's number or address, nothing B received may
-hold A's, in any header.
+hold A's, anywhere in the message, body included; every SDP either
+receives names only maskd. (Media itself is tested in test_media.py.)
 
 Nothing here asserts speed: every wait is bounded and generous.
 """
@@ -51,8 +52,11 @@ A_IP = "127.0.0.2"
 GW_IP = "127.0.0.3"
 FOREIGN_IP = "127.0.0.4"
 TRUSTED_IP = "127.0.0.5"
-A_MEDIA_IP = "127.0.0.12"
-GW_MEDIA_IP = "127.0.0.13"
+MASKD_IP = "127.0.0.1"
+# each party's media on its signalling address: a leaked SDP shows up in
+# the same checks as a leaked header
+A_MEDIA_IP = A_IP
+GW_MEDIA_IP = GW_IP
 
 _seq = itertools.count(1)
 _seq_lock = threading.Lock()
@@ -114,6 +118,23 @@ def sip_messages(trace, direction):
 
 def headers_of(msg):
     return msg.replace("\r\n", "\n").split("\n\n", 1)[0]
+
+
+def body_of(msg):
+    parts = msg.replace("\r\n", "\n").split("\n\n", 1)
+    return parts[1] if len(parts) > 1 else ""
+
+
+def sdp_addresses(msg):
+    """Every address an SDP body names: c=, o= and a=rtcp."""
+    out = []
+    for line in body_of(msg).split("\n"):
+        line = line.strip()
+        if line.startswith("c=") or line.startswith("o="):
+            out.append(line.split()[-1])
+        elif line.startswith("a=rtcp:") and " IN " in line:
+            out.append(line.split()[-1])
+    return out
 
 
 class Maskd:
@@ -391,17 +412,23 @@ class SipBase(unittest.TestCase):
                          self.maskd.diagnostics()))
 
     def assert_masked(self, a_run, b_run, caller, callee, a_ip=A_IP):
-        """Nothing of A reached B and nothing of B reached A."""
+        """Nothing of A reached B and nothing of B reached A, in any
+        header or body; every SDP names only maskd."""
         for m in sip_messages(b_run.msg_log, "received"):
-            h = headers_of(m)
-            for bad in (caller, caller.lstrip("+"), a_ip + ":", a_ip + ">",
-                        "PartyA"):
-                self.assertNotIn(bad, h, "party A leaked to B:\n" + m)
+            for bad in (caller, caller.lstrip("+"), a_ip, A_MEDIA_IP,
+                        "PartyA", "partya"):
+                self.assertNotIn(bad, m, "party A leaked to B:\n" + m)
+            self.assert_sdp_maskd(m)
         for m in sip_messages(a_run.msg_log, "received"):
-            h = headers_of(m)
-            for bad in (callee, callee.lstrip("+"), GW_IP + ":",
-                        GW_IP + ">", "PartyB"):
-                self.assertNotIn(bad, h, "party B leaked to A:\n" + m)
+            for bad in (callee, callee.lstrip("+"), GW_IP, GW_MEDIA_IP,
+                        "PartyB", "partyb"):
+                self.assertNotIn(bad, m, "party B leaked to A:\n" + m)
+            self.assert_sdp_maskd(m)
+
+    def assert_sdp_maskd(self, m):
+        for addr in sdp_addresses(m):
+            self.assertIn(addr, (MASKD_IP, "0.0.0.0"),
+                          "SDP names someone else:\n" + m)
 
     def received(self, run):
         return sip_messages(run.msg_log, "received")
@@ -633,10 +660,12 @@ class SipCounters(SipBase):
         self.call_pair("basic_uac.xml", "basic_uas.xml")
         self.call_pair("cancel_uac.xml", "cancel_uas.xml")
         names = ("maskd_sip_calls_live", "maskd_sip_dialogs_live",
-                 "maskd_sip_transactions_live")
+                 "maskd_sip_transactions_live", "maskd_relay_calls_live",
+                 "maskd_relay_ports_in_use")
         m = self.maskd.metrics()
         if not any(n in m for n in names):
             self.skipTest("no maskd_sip_* lines in /metrics yet")
+        self.assertIn("maskd_relay_ports_in_use", m)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             m = self.maskd.metrics()
