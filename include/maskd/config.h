@@ -56,6 +56,7 @@ struct config {
 		uint16_t unknown_code;		/* no session for the pair */
 		uint16_t ended_code;		/* the pair's session ended */
 		uint32_t transaction_timeout_ms;	/* SIP's 64*T1 */
+		uint32_t udp_buffer;		/* SO_RCVBUF/SO_SNDBUF, bytes */
 		char **pass_headers;		/* owned; extra header names */
 		size_t n_pass_headers;		/* copied from leg to leg */
 	} sip;

@@ -576,6 +576,18 @@ static int parse_sip_transaction_timeout(struct cfg_ctx *ctx, const char *v)
 	return 0;
 }
 
+static int parse_sip_udp_buffer(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_size(ctx, v, 65536, 256ULL << 20, &n);
+	if (err)
+		return err;
+	ctx->cfg->sip.udp_buffer = (uint32_t)n;
+	return 0;
+}
+
 /*
  * Headers that carry a party's identity, address or route, or that the
  * B2BUA builds itself on each leg: copying one of them from leg to leg
@@ -1049,6 +1061,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_SIP, "ended_code", parse_sip_ended_code },
 	{ SEC_SIP, "transaction_timeout", parse_sip_transaction_timeout },
 	{ SEC_SIP, "pass_headers", parse_sip_pass_headers },
+	{ SEC_SIP, "udp_buffer", parse_sip_udp_buffer },
 	{ SEC_TRUNK, "sources", parse_trunk_sources },
 	{ SEC_TRUNK, "trusted", parse_trunk_trusted },
 	{ SEC_TRUNK, "country_code", parse_trunk_country_code },
@@ -1429,6 +1442,7 @@ void config_defaults(struct config *cfg)
 	cfg->sip.unknown_code = 404;
 	cfg->sip.ended_code = 404;
 	cfg->sip.transaction_timeout_ms = 32000;
+	cfg->sip.udp_buffer = 4U << 20;
 
 	snprintf(cfg->gateway.address.host, sizeof(cfg->gateway.address.host),
 		 "127.0.0.1");

@@ -15,6 +15,8 @@
  */
 #include "sip_internal.h"
 
+#include <sofia-sip/tport_tag.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -214,6 +216,26 @@ static void sip_thread_close(struct sip *s)
 	s->reader = NULL;
 }
 
+/*
+ * The kernel silently caps a socket buffer at net.core.{r,w}mem_max (208
+ * KiB on a stock system). A SIP socket that small drops bursts of
+ * responses above ~1,200 calls/s, which then come back as retransmissions
+ * and failed calls: say so at start rather than let it look like a bug.
+ */
+static void sip_check_buffer_limit(struct sip *s, const char *path)
+{
+	unsigned long max = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	if (fscanf(f, "%lu", &max) == 1 && max < s->cfg->sip.udp_buffer)
+		log_warn(s->log, "sip: %s is %lu, below [sip] udp_buffer %u: "
+			 "the kernel caps the SIP socket's buffer there; raise "
+			 "it with sysctl", path, max, s->cfg->sip.udp_buffer);
+	fclose(f);
+}
+
 static int sip_thread_open(struct sip *s)
 {
 	const struct config *cfg = s->cfg;
@@ -241,6 +263,9 @@ static int sip_thread_open(struct sip *s)
 	if (err)
 		return err;
 
+	sip_check_buffer_limit(s, "/proc/sys/net/core/rmem_max");
+	sip_check_buffer_limit(s, "/proc/sys/net/core/wmem_max");
+
 	/*
 	 * One transport per URL: given "transport=udp,tcp", the Debian
 	 * sofia-sip's nta_agent_add_tport() reads an uninitialised stack
@@ -264,6 +289,8 @@ static int sip_thread_open(struct sip *s)
 				    NTATAG_MERGE_482(1),
 				    NTATAG_SIP_T1X64(
 					    cfg->sip.transaction_timeout_ms),
+				    TPTAG_UDP_RMEM(cfg->sip.udp_buffer),
+				    TPTAG_UDP_WMEM(cfg->sip.udp_buffer),
 				    TAG_END());
 	if (!s->agent) {
 		err = su_errno();
