@@ -390,8 +390,11 @@ class Soak(unittest.TestCase):
 
     def wait_drained(self, what):
         """(b) every live counter back to 0 within DRAIN_S."""
+        # the relay's ports and calls too: every one of thousands of
+        # calls must have handed its ports back (issue 4)
         names = ("maskd_sip_calls_live", "maskd_sip_dialogs_live",
-                 "maskd_sip_transactions_live")
+                 "maskd_sip_transactions_live", "maskd_relay_ports_in_use",
+                 "maskd_relay_calls_live")
         t0 = time.monotonic()
         m = {}
         while time.monotonic() - t0 < DRAIN_S:
