@@ -16,7 +16,7 @@ UAS_CHECKS='''      <ereg regexp="1202555[0-9]{4}" search_in="msg" check_it_inve
       <ereg regexp="127\\.0\\.0\\.2([^0-9]|$)" search_in="msg" check_it_inverse="true" assign_to="leak_ip"/>
       <ereg regexp="PartyA" search_in="msg" check_it_inverse="true" assign_to="leak_hdr"/>'''
 UAS_INVITE_CHECKS=UAS_CHECKS+'''
-      <ereg regexp="Remote-Party-ID|P-Preferred-Identity|Privacy|Diversion|History-Info|P-Charging-Vector|Record-Route|Organization|Subject|Call-Info|User-Agent|X-|REFER|100rel|timer|replaces" search_in="msg" check_it_inverse="true" assign_to="leak_hdr2"/>
+      <ereg regexp="Remote-Party-ID|P-Preferred-Identity|Privacy|Diversion|History-Info|P-Charging-Vector|Record-Route|Organization|Subject|Call-Info|User-Agent|X-|REFER|100rel|replaces" search_in="msg" check_it_inverse="true" assign_to="leak_hdr2"/>
       <ereg regexp="sip:([^@;>]+)@" search_in="hdr" header="From:" check_it="true" assign_to="junk1,from_user"/>
       <ereg regexp="tag=([^;>]+)" search_in="hdr" header="From:" check_it="true" assign_to="junk2,from_tag"/>
       <ereg regexp="sip:([^@;>]+)@" search_in="hdr" header="P-Asserted-Identity:" check_it="true" assign_to="junk3,pai_user"/>
@@ -559,6 +559,94 @@ files['media_late_uas.xml'] = header('maskd gateway offers in its 200 (late offe
   and finds the answer (rewritten by maskd) in the ACK.
 ''' + UAS_DOC + UAS_MEDIA_DOC + MEDIA_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra='''
       <ereg regexp="m=audio" search_in="msg" check_it_inverse="true" assign_to="no_sdp"/>''') + RING_B + media_ok_b() + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS, extra=sdp_from_maskd() + GRAB) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',no_sdp' + MEDIA_REFS)
+
+# ---- RFC 4028 session timers, per leg (test_sip.py SipSessionTimers;
+# maskd there runs with [sip] session_expires = 6, min_se = 2)
+ST_DOC = '''
+  Session timers: each leg negotiates its own (RFC 4028); a party's
+  refresh that changes no SDP is answered by maskd and never reaches the
+  other party, whose scenario would fail on the unexpected request.'''
+
+def invite_st(se=None):
+    """A's INVITE: with Session-Expires @se, or not supporting timers."""
+    if se is None:
+        return invite_a().replace('Supported: replaces, timer', 'Supported: replaces')
+    return invite_a().replace('Supported: replaces, timer', 'Supported: replaces, timer\n      Session-Expires: %s' % se)
+
+def se_check(value, name='se'):
+    return '\n      <ereg regexp="%s" search_in="hdr" header="Session-Expires:" check_it="true" assign_to="%s"/>' % (value, name)
+
+NO_SE = '\n      <ereg regexp="Session-Expires|Require" search_in="msg" check_it_inverse="true" assign_to="no_se"/>'
+REQ_TIMER = '\n      <ereg regexp="timer" search_in="hdr" header="Require:" check_it="true" assign_to="req_timer"/>'
+HAS_SDP = '\n      <ereg regexp="m=audio" search_in="msg" check_it="true" assign_to="has_sdp"/>'
+
+def refresh_a(cseq):
+    return in_dialog_a('INVITE', cseq, sdp('partya')).replace('User-Agent: PartyA-Phone/1.0', 'User-Agent: PartyA-Phone/1.0\n      Supported: timer\n      Session-Expires: 4;refresher=uac') + recv('100', attrs=' optional="true"') + recv('200', extra=ok_for('INVITE') + se_check('^ *4;refresher=uac', 'se%d' % cseq) + HAS_SDP) + ack_2xx(cseq)
+
+files['st_refresh_uac.xml'] = header('maskd session timer, the caller refreshes', '''  st_refresh_uac.xml - party A asks for Session-Expires: 4;refresher=uac,
+  gets it in the 200 with Require: timer, refreshes twice (-d apart) with
+  a re-INVITE of the same SDP, each answered by maskd with its SDP, and
+  hangs up after the interval has passed.
+''' + UAC_DOC + ST_DOC) + invite_st('4;refresher=uac') + early_a() + recv('200', attrs=' rtd="true" rrs="true"', extra=se_check('^ *4;refresher=uac') + REQ_TIMER) + ack_2xx() + PAUSE + refresh_a(2) + PAUSE + refresh_a(3) + PAUSE + in_dialog_a('BYE', 4) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok,se,req_timer,se2,se3,has_sdp')
+
+files['st_expire_uac.xml'] = header('maskd session timer, the caller never refreshes', '''  st_expire_uac.xml - party A asks for Session-Expires: 4;refresher=uac and
+  never refreshes: maskd BYEs it (and the other leg) before the interval
+  is over.
+''' + UAC_DOC + ST_DOC) + invite_st('4;refresher=uac') + early_a() + recv('200', attrs=' rtd="true" rrs="true"', extra=se_check('^ *4;refresher=uac')) + ack_2xx() + recv('BYE', attrs=' crlf="true"') + reply_a('200', 'OK') + TIMEWAIT + footer(UAC_REFS + ',se')
+
+files['st_plain_uac.xml'] = header('maskd call from a caller without timers', '''  st_plain_uac.xml - party A supports no session timer: its 200 has no
+  Session-Expires; it talks (-d) and hangs up.
+''' + UAC_DOC + ST_DOC) + invite_st() + early_a() + recv('200', attrs=' rtd="true" rrs="true"', extra=NO_SE) + ack_2xx() + PAUSE + in_dialog_a('BYE', 2) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok,no_se')
+
+ST_OFFER = se_check('^ *[0-9]+', 'se_offer') + '\n      <ereg regexp="timer" search_in="hdr" header="Supported:" check_it="true" assign_to="sup_timer"/>'
+
+def ok_st_b(value, in_dialog=False):
+    r = uas_resp('200', 'OK', sdp('partyb'), extra_hdr='\n      Session-Expires: %s\n      Require: timer' % value)
+    if in_dialog:
+        r = r.replace(';tag=[pid]SIPpTag01[call_number]', '')
+    return r
+
+files['st_refresher_uas.xml'] = header('maskd gateway makes maskd refresh', '''  st_refresher_uas.xml - B gets maskd's Session-Expires offer, answers
+  with Session-Expires: 6;refresher=uac (maskd refreshes), receives the
+  refresh re-INVITE (maskd's SDP again) within the interval, answers it,
+  and receives the BYE.
+''' + UAS_DOC + ST_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=ST_OFFER) + RING_B + ok_st_b('6;refresher=uac') + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=se_check('^ *6;refresher=uac', 'se_refresh') + HAS_SDP) + ok_st_b('6;refresher=uac', True) + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',se_offer,sup_timer,se_refresh,has_sdp')
+
+files['st_422_uas.xml'] = header('maskd gateway wants a longer session interval', '''  st_422_uas.xml - B answers maskd's INVITE 422 with Min-SE: 8; maskd
+  tries once more on the same dialog with Session-Expires and Min-SE 8,
+  which B answers (refresher=uas: B would refresh), then the BYE.
+''' + UAS_DOC + ST_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=ST_OFFER) + uas_resp('422', 'Session Interval Too Small', contact=False, extra_hdr='\n      Min-SE: 8') + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=se_check('^ *8', 'se_retry') + '\n      <ereg regexp="^ *8" search_in="hdr" header="Min-SE:" check_it="true" assign_to="min_retry"/>') + RING_B + ok_st_b('8;refresher=uas') + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',se_offer,sup_timer,se_retry,min_retry')
+
+files['st_update_uas.xml'] = header('maskd refreshes the gateway with UPDATE', '''  st_update_uas.xml - like st_refresher_uas.xml, but B allows UPDATE: the
+  refresh is an UPDATE without SDP, answered 200 with no SDP either.
+''' + UAS_DOC + ST_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=ST_OFFER) + RING_B + ok_st_b('6;refresher=uac').replace('Require: timer', 'Require: timer\n      Allow: INVITE, ACK, CANCEL, BYE, UPDATE') + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('UPDATE', checks=UAS_CHECKS, extra=se_check('^ *6;refresher=uac', 'se_refresh') + '\n      <ereg regexp="m=audio" search_in="msg" check_it_inverse="true" assign_to="no_sdp"/>') + uas_resp('200', 'OK', extra_hdr='\n      Session-Expires: 6;refresher=uac\n      Require: timer').replace(';tag=[pid]SIPpTag01[call_number]', '') + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',se_offer,sup_timer,se_refresh,no_sdp')
+
+ACK_B = '''  <send>
+    <![CDATA[
+
+      ACK [$contact_uri] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[callee]@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: <[$contact_uri]>;tag=[$from_tag]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+'''
+
+files['st_b_refresh_uas.xml'] = header('maskd gateway refreshes its own leg', '''  st_b_refresh_uas.xml - B answers with Session-Expires: 6;refresher=uas
+  (B refreshes), waits (-d) and refreshes with a re-INVITE of the same
+  SDP: maskd answers it with its own SDP and the caller never sees it.
+  Then B receives the BYE.
+''' + UAS_DOC + ST_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=ST_OFFER) + RING_B + ok_st_b('6;refresher=uas') + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + PAUSE + uas_request('INVITE', 1, sdp('partyb')).replace('User-Agent: PartyB-Phone/1.0', 'User-Agent: PartyB-Phone/1.0\n      Supported: timer\n      Session-Expires: 6;refresher=uac') + recv('100', attrs=' optional="true"', checks=UAS_CHECKS) + recv('200', checks=UAS_CHECKS, extra=ok_for('INVITE') + se_check('^ *6;refresher=uac', 'se_refresh') + HAS_SDP) + ACK_B + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',se_offer,sup_timer,se_refresh,has_sdp,cseq_ok')
+
+files['st_422_uac.xml'] = header('maskd refuses a too short session interval', '''  st_422_uac.xml - party A asks for Session-Expires: 1, below maskd's
+  Min-SE: maskd answers 422 naming its Min-SE, and nothing goes on.
+''' + UAC_DOC + ST_DOC) + invite_st('1') + recv('100', attrs=' optional="true"') + recv('422', extra='\n      <ereg regexp="^ *2" search_in="hdr" header="Min-SE:" check_it="true" assign_to="min_se"/>') + ack_fail() + TIMEWAIT + footer(UAC_REFS + ',min_se')
 
 for name, text in files.items():
     with open(os.path.join(D, name), 'w') as f:

@@ -45,7 +45,12 @@ struct config_trunk {
 	bool trusted;			/* caller from P-Asserted-Identity */
 	char country_code[8];		/* digits prepended to national numbers */
 	char national_prefix[8];	/* e.g. "0": stripped before country_code */
+	uint32_t cps;			/* new INVITEs/s from it; 0 = no cap */
 };
+
+/* [flood] scanners: User-Agent substrings, at most this many. */
+#define CONFIG_SCANNERS_MAX 32
+#define CONFIG_SCANNER_SIZE 32
 
 struct config {
 	struct {
@@ -57,9 +62,25 @@ struct config {
 		uint16_t ended_code;		/* the pair's session ended */
 		uint32_t transaction_timeout_ms;	/* SIP's 64*T1 */
 		uint32_t udp_buffer;		/* SO_RCVBUF/SO_SNDBUF, bytes */
+		uint32_t cps;			/* new INVITEs/s, all; 0 = none */
+		/* RFC 4028 session timers, per leg: the interval offered on
+		 * the callee's leg and the smallest accepted on either */
+		uint32_t session_expires_s;
+		uint32_t min_se_s;
 		char **pass_headers;		/* owned; extra header names */
 		size_t n_pass_headers;		/* copied from leg to leg */
 	} sip;
+
+	/* pike-style per-source limit on out-of-dialog requests */
+	struct {
+		uint32_t rate;			/* per window; 0 = off */
+		uint32_t window_s;
+		uint32_t block_s;		/* an offender's time out */
+		bool reply_503;			/* action = 503 (else drop) */
+		bool exempt_trunks;		/* trunks skip the limit */
+		char scanners[CONFIG_SCANNERS_MAX][CONFIG_SCANNER_SIZE];
+		size_t n_scanners;
+	} flood;
 
 	struct config_trunk *trunks;	/* owned; n_trunks entries */
 	size_t n_trunks;

@@ -73,6 +73,9 @@ struct sip_stats {
 	uint64_t bad_sdp;		/* SDP that could not be rewritten */
 	uint64_t rtp_timeouts;		/* calls ended for lack of media */
 	uint64_t rtp_timeouts_lost;	/* reports lost on the way */
+	uint64_t flood_blocked;		/* requests of a source over its rate */
+	uint64_t scanner_dropped;	/* requests from a scanner User-Agent */
+	uint64_t cps_refused;		/* 503: a calls-per-second cap */
 };
 
 void sip_stats_get(const struct sip *s, struct sip_stats *out);

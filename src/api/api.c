@@ -434,6 +434,15 @@ static void api_metrics_sip(struct evbuffer *b, struct sip *sip)
 	api_metric(b, "maskd_sip_rtp_timeouts_lost_total", "counter",
 		   "RTP timeout reports lost between relay and SIP thread.",
 		   ss.rtp_timeouts_lost);
+	api_metric(b, "maskd_sip_flood_blocked_total", "counter",
+		   "Requests dropped or refused: source over [flood] rate.",
+		   ss.flood_blocked);
+	api_metric(b, "maskd_sip_scanner_dropped_total", "counter",
+		   "Requests dropped silently: scanner User-Agent.",
+		   ss.scanner_dropped);
+	api_metric(b, "maskd_sip_cps_refused_total", "counter",
+		   "INVITEs refused with 503: a calls-per-second cap.",
+		   ss.cps_refused);
 }
 
 /* The media relay's counters: ports in use and calls live must fall back

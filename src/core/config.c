@@ -41,6 +41,7 @@ enum cfg_section {
 	SEC_API,
 	SEC_SESSION,
 	SEC_LOG,
+	SEC_FLOOD,
 };
 
 static const char *const cfg_section_names[] = {
@@ -51,6 +52,7 @@ static const char *const cfg_section_names[] = {
 	[SEC_API] = "api",
 	[SEC_SESSION] = "session",
 	[SEC_LOG] = "log",
+	[SEC_FLOOD] = "flood",
 };
 
 #define CFG_N_SECTIONS \
@@ -588,6 +590,31 @@ static int parse_sip_udp_buffer(struct cfg_ctx *ctx, const char *v)
 	return 0;
 }
 
+/* RFC 4028 asks 90 s at least; 2 s is allowed so tests see refreshes. */
+static int parse_sip_session_expires(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 2, 86400, &n);
+	if (err)
+		return err;
+	ctx->cfg->sip.session_expires_s = (uint32_t)n;
+	return 0;
+}
+
+static int parse_sip_min_se(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 2, 86400, &n);
+	if (err)
+		return err;
+	ctx->cfg->sip.min_se_s = (uint32_t)n;
+	return 0;
+}
+
 /*
  * Headers that carry a party's identity, address or route, or that the
  * B2BUA builds itself on each leg: copying one of them from leg to leg
@@ -677,6 +704,18 @@ static int parse_sip_pass_headers(struct cfg_ctx *ctx, const char *v)
 	return err;
 }
 
+static int parse_sip_cps(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, 1000000, &n);
+	if (err)
+		return err;
+	ctx->cfg->sip.cps = (uint32_t)n;
+	return 0;
+}
+
 static int parse_trunk_sources(struct cfg_ctx *ctx, const char *v)
 {
 	struct config_trunk *t = cfg_trunk(ctx);
@@ -730,6 +769,18 @@ static int parse_trunk_country_code(struct cfg_ctx *ctx, const char *v)
 				"not starting with 0)");
 
 	return cfg_copy(t->country_code, sizeof(t->country_code), v);
+}
+
+static int parse_trunk_cps(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, 1000000, &n);
+	if (err)
+		return err;
+	cfg_trunk(ctx)->cps = (uint32_t)n;
+	return 0;
 }
 
 static int parse_trunk_national_prefix(struct cfg_ctx *ctx, const char *v)
@@ -1054,6 +1105,86 @@ static int parse_log_file(struct cfg_ctx *ctx, const char *v)
 }
 
 /* At most 64 entries: ctx->seen_keys has one bit per entry. */
+static int parse_flood_rate(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, 1000000, &n);
+	if (err)
+		return err;
+	ctx->cfg->flood.rate = (uint32_t)n;
+	return 0;
+}
+
+static int parse_flood_window(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 1, 3600, &n);
+	if (err)
+		return err;
+	ctx->cfg->flood.window_s = (uint32_t)n;
+	return 0;
+}
+
+static int parse_flood_block(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 1, 86400, &n);
+	if (err)
+		return err;
+	ctx->cfg->flood.block_s = (uint32_t)n;
+	return 0;
+}
+
+static int parse_flood_action(struct cfg_ctx *ctx, const char *v)
+{
+	if (!strcmp(v, "drop"))
+		ctx->cfg->flood.reply_503 = false;
+	else if (!strcmp(v, "503"))
+		ctx->cfg->flood.reply_503 = true;
+	else
+		return cfg_what(ctx, "must be drop or 503");
+	return 0;
+}
+
+static int parse_flood_exempt_trunks(struct cfg_ctx *ctx, const char *v)
+{
+	return cfg_bool(ctx, v, &ctx->cfg->flood.exempt_trunks);
+}
+
+/* A fixed table, not a malloc'd list: the SIP thread scans it for every
+ * out-of-dialog request, and nothing here ever needs freeing. */
+static int parse_flood_scanners(struct cfg_ctx *ctx, const char *v)
+{
+	struct config *cfg = ctx->cfg;
+	char list[CFG_WHAT_SIZE];
+	char *rest = list, *item;
+	size_t n = 0;
+
+	if (cfg_copy(list, sizeof(list), v))
+		return cfg_what(ctx, "too long");
+
+	while (*v && (item = cfg_next_item(&rest))) {
+		if (!*item)
+			return cfg_what(ctx, "empty entry in the list");
+		if (n == CONFIG_SCANNERS_MAX)
+			return cfg_what(ctx, "more than %d entries",
+					CONFIG_SCANNERS_MAX);
+		if (cfg_copy(cfg->flood.scanners[n], CONFIG_SCANNER_SIZE,
+			     item))
+			return cfg_what(ctx, "'%s' longer than %d", item,
+					CONFIG_SCANNER_SIZE - 1);
+		n++;
+	}
+	cfg->flood.n_scanners = n;
+	return 0;
+}
+
 static const struct cfg_key cfg_keys[] = {
 	{ SEC_SIP, "listen", parse_sip_listen },
 	{ SEC_SIP, "advertise", parse_sip_advertise },
@@ -1062,7 +1193,11 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_SIP, "transaction_timeout", parse_sip_transaction_timeout },
 	{ SEC_SIP, "pass_headers", parse_sip_pass_headers },
 	{ SEC_SIP, "udp_buffer", parse_sip_udp_buffer },
+	{ SEC_SIP, "session_expires", parse_sip_session_expires },
+	{ SEC_SIP, "min_se", parse_sip_min_se },
+	{ SEC_SIP, "cps", parse_sip_cps },
 	{ SEC_TRUNK, "sources", parse_trunk_sources },
+	{ SEC_TRUNK, "cps", parse_trunk_cps },
 	{ SEC_TRUNK, "trusted", parse_trunk_trusted },
 	{ SEC_TRUNK, "country_code", parse_trunk_country_code },
 	{ SEC_TRUNK, "national_prefix", parse_trunk_national_prefix },
@@ -1091,6 +1226,12 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_SESSION, "ring_timeout", parse_session_ring_timeout },
 	{ SEC_LOG, "level", parse_log_level },
 	{ SEC_LOG, "file", parse_log_file },
+	{ SEC_FLOOD, "rate", parse_flood_rate },
+	{ SEC_FLOOD, "window", parse_flood_window },
+	{ SEC_FLOOD, "block", parse_flood_block },
+	{ SEC_FLOOD, "action", parse_flood_action },
+	{ SEC_FLOOD, "scanners", parse_flood_scanners },
+	{ SEC_FLOOD, "exempt_trunks", parse_flood_exempt_trunks },
 };
 
 _Static_assert(sizeof(cfg_keys) / sizeof(cfg_keys[0]) <= 64,
@@ -1432,8 +1573,16 @@ static void cfg_finish(struct cfg_ctx *ctx)
 
 /* --- public ------------------------------------------------------------ */
 
+/* The SIP scanners seen on every exposed port, by their User-Agent. */
+static const char *const cfg_scanners[] = {
+	"friendly-scanner", "sipcli", "sipvicious", "sipsak",
+	"VaxSIPUserAgent", "sundayddr", "iWar", "SIVuS",
+};
+
 void config_defaults(struct config *cfg)
 {
+	size_t i;
+
 	memset(cfg, 0, sizeof(*cfg));
 
 	snprintf(cfg->sip.listen.host, sizeof(cfg->sip.listen.host),
@@ -1443,6 +1592,8 @@ void config_defaults(struct config *cfg)
 	cfg->sip.ended_code = 404;
 	cfg->sip.transaction_timeout_ms = 32000;
 	cfg->sip.udp_buffer = 4U << 20;
+	cfg->sip.session_expires_s = 1800;
+	cfg->sip.min_se_s = 90;
 
 	snprintf(cfg->gateway.address.host, sizeof(cfg->gateway.address.host),
 		 "127.0.0.1");
@@ -1470,6 +1621,22 @@ void config_defaults(struct config *cfg)
 	cfg->session.max_ttl_s = 31536000;
 	cfg->session.call_time_limit_s = 0;
 	cfg->session.ring_timeout_s = 60;
+
+	/*
+	 * Only out-of-dialog requests count (new INVITEs, OPTIONS, junk):
+	 * in-dialog ones and retransmissions are matched by nta first. 1000
+	 * per 2 s is 500/s from one address - above what one carrier SBC
+	 * sends at a few hundred calls/s, far below what a scanner tries.
+	 */
+	cfg->flood.rate = 1000;
+	cfg->flood.window_s = 2;
+	cfg->flood.block_s = 60;
+	cfg->flood.reply_503 = false;
+	cfg->flood.exempt_trunks = false;
+	for (i = 0; i < sizeof(cfg_scanners) / sizeof(cfg_scanners[0]); i++)
+		snprintf(cfg->flood.scanners[i], CONFIG_SCANNER_SIZE, "%s",
+			 cfg_scanners[i]);
+	cfg->flood.n_scanners = i;
 
 	cfg->log.level = LOG_LVL_INFO;
 	cfg->log.file[0] = '\0';

@@ -96,6 +96,14 @@ static int sip_reply_options(struct sip *s, nta_incoming_t *irq,
 		return 403;
 	}
 
+	/* RFC 3261 8.2.2.3: answering OPTIONS here needs no extension, so
+	 * one that requires any gets 420 naming it in Unsupported */
+	if (sip->sip_require &&
+	    nta_check_required(irq, sip, NULL, TAG_END())) {
+		nta_incoming_destroy(irq);
+		return 0;
+	}
+
 	SIP_COUNT(s, options);
 	sip_msg_reply(s, irq, 200, NULL, NULL, NULL,
 		      SIP_REPLY_ALLOW | SIP_REPLY_ACCEPT);
@@ -104,26 +112,17 @@ static int sip_reply_options(struct sip *s, nta_incoming_t *irq,
 }
 
 /*
- * The default leg: every request that matches no dialog of ours. A
- * request that names a dialog (To tag) we do not have gets 481; a new
- * INVITE is routed; OPTIONS is a trunk's keepalive.
+ * Every request that matches no dialog of ours, now with its server
+ * transaction. A request that names a dialog (To tag) we do not have gets
+ * 481; a new INVITE is routed; OPTIONS is a trunk's keepalive. Returns 0
+ * when @irq is taken care of, else the status to answer.
  *
  * Hot path: no logging above debug, counters instead.
  */
-static int sip_on_request(void *magic, nta_leg_t *leg, nta_incoming_t *irq,
+static int sip_on_request(struct sip *s, nta_incoming_t *irq,
 			  sip_t const *sip)
 {
-	struct sip *s = magic;
 	sip_method_t method = sip->sip_request->rq_method;
-
-	(void)leg;
-
-	/* an ACK for a 2xx of a dialog that is gone: nothing to answer,
-	 * but its server transaction is ours to destroy */
-	if (method == sip_method_ack) {
-		nta_incoming_destroy(irq);
-		return 0;
-	}
 
 	if (!sip->sip_from || !sip->sip_to || !sip->sip_call_id ||
 	    !sip->sip_cseq) {
@@ -136,6 +135,17 @@ static int sip_on_request(void *magic, nta_leg_t *leg, nta_incoming_t *irq,
 
 	if (s->stopping)
 		return 503;
+
+	/* RFC 3261 8.2.2.1: a Request-URI we cannot serve is 416; never
+	 * fall back on To (RFC 4475 3.3.2) */
+	switch (sip->sip_request->rq_url->url_type) {
+	case url_sip:
+	case url_sips:
+	case url_tel:
+		break;
+	default:
+		return 416;
+	}
 
 	switch (method) {
 	case sip_method_invite:
@@ -153,6 +163,49 @@ static int sip_on_request(void *magic, nta_leg_t *leg, nta_incoming_t *irq,
 		nta_incoming_destroy(irq);
 		return 0;
 	}
+}
+
+/*
+ * The agent's message callback: what nta could not match to a transaction
+ * or a dialog. There is no default leg on purpose: a leg gets its request
+ * with a server transaction already made, and one destroyed unanswered
+ * is answered 500 by nta - a flood could not be dropped silently. Here
+ * the request is still a bare message: the guard (sip_guard.c) frees the
+ * refused ones before anything is allocated for them, and only then is
+ * a transaction made.
+ */
+static int sip_on_message(struct sip *s, nta_agent_t *agent, msg_t *msg,
+			  sip_t *sip)
+{
+	nta_incoming_t *irq;
+	int status;
+
+	/* a response no transaction of ours wants: nta would drop it */
+	if (!sip || !sip->sip_request) {
+		msg_destroy(msg);
+		return 0;
+	}
+
+	if (!sip_guard_admit(s, msg, sip))
+		return 0;
+
+	/* an ACK for a 2xx of a dialog that is gone: nothing to answer */
+	if (sip->sip_request->rq_method == sip_method_ack) {
+		msg_destroy(msg);
+		return 0;
+	}
+
+	irq = nta_incoming_create(agent, NULL, msg, sip, TAG_END());
+	if (!irq)
+		return 0;	/* msg freed by nta */
+
+	status = sip_on_request(s, irq, sip);
+	if (status) {
+		nta_incoming_treply(irq, status, sip_msg_phrase(status),
+				    TAG_END());
+		nta_incoming_destroy(irq);
+	}
+	return 0;
 }
 
 static void sip_on_stop_timer(su_root_magic_t *magic, su_timer_t *t,
@@ -199,9 +252,6 @@ static void sip_thread_close(struct sip *s)
 	if (s->stop_timer)
 		su_timer_destroy(s->stop_timer);
 	s->stats_timer = s->stop_timer = NULL;
-	if (s->default_leg)
-		nta_leg_destroy(s->default_leg);
-	s->default_leg = NULL;
 	if (s->agent)
 		nta_agent_destroy(s->agent);
 	s->agent = NULL;
@@ -209,6 +259,7 @@ static void sip_thread_close(struct sip *s)
 		su_root_deregister(s->root, s->stop_index);
 	s->stop_index = 0;
 	sip_media_unlisten(s);
+	sip_guard_close(s);
 	if (s->root)
 		su_root_destroy(s->root);
 	s->root = NULL;
@@ -262,6 +313,9 @@ static int sip_thread_open(struct sip *s)
 	err = sip_media_listen(s);
 	if (err)
 		return err;
+	err = sip_guard_open(s);
+	if (err)
+		return err;
 
 	sip_check_buffer_limit(s, "/proc/sys/net/core/rmem_max");
 	sip_check_buffer_limit(s, "/proc/sys/net/core/wmem_max");
@@ -282,7 +336,8 @@ static int sip_thread_open(struct sip *s)
 	 * does not offer what it does not do on both legs.
 	 */
 	su_seterrno(0);
-	s->agent = nta_agent_create(s->root, URL_STRING_MAKE(url), NULL, NULL,
+	s->agent = nta_agent_create(s->root, URL_STRING_MAKE(url),
+				    sip_on_message, s,
 				    NTATAG_UA(1),
 				    NTATAG_REL100(0),
 				    NTATAG_USE_TIMESTAMP(0),
@@ -303,11 +358,6 @@ static int sip_thread_open(struct sip *s)
 		err = su_errno();
 		return err ? err : EADDRNOTAVAIL;
 	}
-
-	s->default_leg = nta_leg_tcreate(s->agent, sip_on_request, s,
-					 NTATAG_NO_DIALOG(1), TAG_END());
-	if (!s->default_leg)
-		return ENOMEM;
 
 	s->stats_timer = su_timer_create(su_root_task(s->root),
 					 SIP_STATS_PERIOD_MS);
@@ -496,6 +546,9 @@ void sip_stats_get(const struct sip *s, struct sip_stats *out)
 	SIP_LOAD(bad_sdp);
 	SIP_LOAD(rtp_timeouts);
 	SIP_LOAD(rtp_timeouts_lost);
+	SIP_LOAD(flood_blocked);
+	SIP_LOAD(scanner_dropped);
+	SIP_LOAD(cps_refused);
 #undef SIP_LOAD
 	out->malformed += atomic_load_explicit(&c->nta_malformed,
 					       memory_order_relaxed);

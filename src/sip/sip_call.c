@@ -17,6 +17,14 @@
  *              wait for leg b's answer to our CANCEL, and if that answer
  *              is a late 2xx we ACK it and BYE it.
  *
+ * Session timers (RFC 4028) are per leg (struct sip_st): maskd is the
+ * UAS of the caller's INVITE and the UAC of its own on leg b, and each
+ * leg's interval and refresher are negotiated there alone. When maskd
+ * refreshes a leg it sends UPDATE or a re-INVITE with its last SDP at
+ * half the interval; when the party does and falls silent, both legs are
+ * BYEd. A party's refresh that changes no SDP is answered on its leg and
+ * never crosses; a real offer crosses as before and refreshes both legs.
+ *
  * Every call owns its two legs, its two INVITE transactions, its relayed
  * transactions, its timers and its relay call, and sip_call_free()
  * releases all of them: nothing of a call outlives it in nta or in the
@@ -122,6 +130,8 @@ static void sip_call_leg_destroy(struct sip *s, nta_leg_t **legp)
 	SIP_UNCOUNT(s, dialogs_live);
 }
 
+static void sip_st_free(struct sip_st *st);
+
 /*
  * Releases everything the call holds in nta and sofia. Safe from inside
  * any callback of the call: nta lets a transaction or leg be destroyed
@@ -137,6 +147,8 @@ static void sip_call_free(struct sip_call *c)
 	sip_call_timer_destroy(&c->ring_timer);
 	sip_call_timer_destroy(&c->limit_timer);
 	sip_call_timer_destroy(&c->zombie_timer);
+	sip_st_free(&c->st[RELAY_LEG_A]);
+	sip_st_free(&c->st[RELAY_LEG_B]);
 
 	if (c->irq_invite)
 		nta_incoming_destroy(c->irq_invite);
@@ -213,14 +225,15 @@ static int sip_call_max_forwards(sip_t const *src)
  * A request of ours on @leg carrying what may cross from @src (the other
  * leg's request; may be NULL) with @sdp, its rewritten SDP (NULL: none).
  * @ruri only for the first INVITE; in a dialog the request goes to the
- * remote target nta keeps for the leg.
+ * remote target nta keeps for the leg. @hdrs (may be NULL): raw header
+ * lines of maskd's own, CRLF-separated.
  */
 static nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
 					sip_method_t method, const char *name,
 					const char *ruri, sip_t const *src,
 					const char *sdp, nta_response_f *cb,
 					void *magic, const char *contact,
-					const char *pai)
+					const char *hdrs)
 {
 	struct sip *s = c->s;
 	nta_outgoing_t *orq = NULL;
@@ -237,7 +250,7 @@ static nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
 	if (sip_add_tl(msg, sip, SIPTAG_MAX_FORWARDS_STR(mf),
 		       TAG_IF(contact, SIPTAG_CONTACT_STR(contact)),
 		       TAG_IF(contact, SIPTAG_ALLOW_STR(SIP_ALLOW_METHODS)),
-		       TAG_IF(pai, SIPTAG_HEADER_STR(pai)),
+		       TAG_IF(hdrs && *hdrs, SIPTAG_HEADER_STR(hdrs)),
 		       TAG_END()) < 0)
 		goto out;
 
@@ -414,6 +427,327 @@ static void sip_call_on_limit_timer(su_root_magic_t *magic, su_timer_t *t,
 	sip_call_hangup(c, true, true, CDR_HANGUP_MASKD, "call_time_limit");
 }
 
+/* ---- session timers (RFC 4028), one per leg ------------------------------ */
+
+/* Session-Expires, Min-SE, Supported and Require lines of maskd's own. */
+#define SIP_ST_HDRS_SIZE 160
+
+/* A refresh that cannot leave now (an offer in flight, the caller's ACK
+ * not in yet) is tried again this much later. */
+#define SIP_ST_RETRY_MS 1000
+
+/* The shortest interval taken from a party: below it timers would spin. */
+#define SIP_ST_FLOOR_S 2
+
+static nta_leg_t *sip_call_leg(struct sip_call *c, enum relay_leg l)
+{
+	return l == RELAY_LEG_A ? c->leg_a : c->leg_b;
+}
+
+static const char *sip_call_contact(struct sip_call *c, enum relay_leg l)
+{
+	return l == RELAY_LEG_A ? c->contact_a : c->contact_b;
+}
+
+/* The Min-SE of leg @l: ours, raised by a 422 of the party's. */
+static uint32_t sip_st_min(const struct sip_call *c, enum relay_leg l)
+{
+	uint32_t min = c->s->cfg->sip.min_se_s;
+
+	return c->st[l].min_s > min ? c->st[l].min_s : min;
+}
+
+/* The interval maskd asks for on leg @l: configured, never below a Min-SE
+ * (ours, the party's 422, or @req_min from the party's request). */
+static uint32_t sip_st_offer(const struct sip_call *c, enum relay_leg l,
+			     uint32_t req_min)
+{
+	uint32_t se = c->s->cfg->sip.session_expires_s;
+	uint32_t min = sip_st_min(c, l);
+
+	if (se < min)
+		se = min;
+	return se < req_min ? req_min : se;
+}
+
+static uint32_t sip_st_clamp(unsigned long delta)
+{
+	if (delta < SIP_ST_FLOOR_S)
+		return SIP_ST_FLOOR_S;
+	return delta > 86400 ? 86400 : (uint32_t)delta;
+}
+
+static bool sip_call_offering(const struct sip_call *c)
+{
+	const struct sip_fwd *f;
+	sip_method_t m;
+
+	if (c->st[RELAY_LEG_A].orq || c->st[RELAY_LEG_B].orq)
+		return true;
+	for (f = c->fwds; f; f = f->next) {
+		if (!f->orq)
+			continue;
+		m = nta_outgoing_method(f->orq);
+		if (m == sip_method_invite || m == sip_method_update)
+			return true;
+	}
+	return false;
+}
+
+static void sip_st_on_timer(su_root_magic_t *magic, su_timer_t *t,
+			    void *arg);
+
+static void sip_st_arm_ms(struct sip_call *c, enum relay_leg l, uint32_t ms)
+{
+	struct sip_st *st = &c->st[l];
+
+	if (!st->timer) {
+		st->timer = su_timer_create(su_root_task(c->s->root), 0);
+		if (!st->timer)
+			goto fail;
+	}
+	if (su_timer_set_interval(st->timer, sip_st_on_timer, st, ms) < 0)
+		goto fail;
+	return;
+ fail:
+	/* the call goes on unguarded, as it did before RFC 4028 */
+	log_debug(c->s->log, "sip: no session timer");
+}
+
+/*
+ * (Re)start leg @l's session timer, counting from now: maskd refreshes at
+ * half the interval; a party that refreshes is given the interval less
+ * min(32 s, a third) (RFC 4028 section 10) before the call is taken to be
+ * dead. No interval: no timer.
+ */
+static void sip_st_arm(struct sip_call *c, enum relay_leg l)
+{
+	struct sip_st *st = &c->st[l];
+	uint32_t ms = st->interval_s * 1000u;
+	uint32_t slack = ms / 3 < 32000 ? ms / 3 : 32000;
+
+	if (!st->interval_s) {
+		if (st->timer)
+			su_timer_reset(st->timer);
+		return;
+	}
+	sip_st_arm_ms(c, l, st->we_refresh ? ms / 2 : ms - slack);
+}
+
+/*
+ * An INVITE or UPDATE from the party of leg @l, maskd being the UAS of
+ * that transaction (RFC 4028 section 9). The party's interval and
+ * refresher stand; without a refresher it refreshes when it supports
+ * "timer", else maskd does. A party that only supports "timer" gets
+ * maskd's interval and refreshes itself; one that does neither gets no
+ * timer. Returns 0, or 422 when the interval is below our Min-SE (the
+ * leg is left as it was).
+ */
+static int sip_st_uas(struct sip_call *c, enum relay_leg l, sip_t const *sip)
+{
+	struct sip_st *st = &c->st[l];
+	sip_session_expires_t const *x = sip->sip_session_expires;
+	uint32_t req_min = sip->sip_min_se ?
+			   sip_st_clamp(sip->sip_min_se->min_delta) : 0;
+
+	if (x && x->x_delta < c->s->cfg->sip.min_se_s)
+		return 422;
+
+	st->peer_timer = sip_has_supported(sip->sip_supported, "timer") ||
+			 sip_has_feature(sip->sip_require, "timer");
+	if (sip->sip_allow)
+		st->peer_update = sip_is_allowed(sip->sip_allow,
+						 SIP_METHOD_UPDATE);
+
+	if (x) {
+		st->interval_s = sip_st_clamp(x->x_delta);
+		if (x->x_refresher)
+			st->we_refresh = su_casematch(x->x_refresher, "uas");
+		else
+			st->we_refresh = !st->peer_timer;
+	} else if (st->peer_timer) {
+		if (!st->interval_s || st->interval_s < req_min)
+			st->interval_s = sip_st_offer(c, l, req_min);
+		st->we_refresh = false;
+	} else {
+		st->interval_s = 0;
+	}
+	return 0;
+}
+
+/* What our 2xx to the party of leg @l says of the timer (sip_st_uas()). */
+static void sip_st_hdrs_uas(const struct sip_st *st, char *buf, size_t size)
+{
+	if (!st->interval_s) {
+		buf[0] = '\0';
+		return;
+	}
+	snprintf(buf, size, "Session-Expires: %u;refresher=%s%s",
+		 (unsigned)st->interval_s, st->we_refresh ? "uas" : "uac",
+		 st->peer_timer ? "\r\nSupported: timer\r\nRequire: timer"
+				: "");
+}
+
+/*
+ * What an INVITE or UPDATE of ours on leg @l says: the leg's interval and
+ * refresher once there is one (the party is the UAS here, so a refreshing
+ * party is "uas"), else our offer without a refresher, for the party to
+ * choose (RFC 4028 section 7.1).
+ */
+static void sip_st_hdrs_uac(const struct sip_call *c, enum relay_leg l,
+			    char *buf, size_t size)
+{
+	const struct sip_st *st = &c->st[l];
+
+	snprintf(buf, size,
+		 "Session-Expires: %u%s\r\nMin-SE: %u\r\nSupported: timer",
+		 (unsigned)(st->interval_s ? st->interval_s
+					   : sip_st_offer(c, l, 0)),
+		 !st->interval_s ? "" : st->we_refresh ? ";refresher=uac"
+						       : ";refresher=uas",
+		 (unsigned)sip_st_min(c, l));
+}
+
+/*
+ * A 2xx to an INVITE or UPDATE of ours on leg @l (RFC 4028 section 7.2):
+ * its Session-Expires decides; none means the party does no timer and
+ * the leg has none. Restarts the leg's timer.
+ */
+static void sip_st_uac(struct sip_call *c, enum relay_leg l, sip_t const *sip)
+{
+	struct sip_st *st = &c->st[l];
+	sip_session_expires_t const *x = sip ? sip->sip_session_expires : NULL;
+
+	if (sip && sip->sip_allow)
+		st->peer_update = sip_is_allowed(sip->sip_allow,
+						 SIP_METHOD_UPDATE);
+	st->interval_s = 0;
+	if (x && x->x_delta) {
+		st->interval_s = sip_st_clamp(x->x_delta);
+		st->we_refresh = !x->x_refresher ||
+				 su_casematch(x->x_refresher, "uac");
+	}
+	sip_st_arm(c, l);
+}
+
+static int sip_st_refresh(struct sip_call *c, enum relay_leg l);
+
+/*
+ * The answer to our refresh on leg @l. A 2xx to a re-INVITE is ACKed at
+ * once: its SDP can only repeat the party's, which the other party
+ * already has. 408 and 481 mean the dialog is gone (RFC 4028 section
+ * 10): both legs are BYEd. Anything else keeps the session as it was.
+ */
+static int sip_st_on_response(void *magic, nta_outgoing_t *orq,
+			      sip_t const *sip)
+{
+	struct sip_st *st = magic;
+	struct sip_call *c = st->call;
+	enum relay_leg l = st->leg;
+	int status = sip && sip->sip_status ? sip->sip_status->st_status : 408;
+	bool invite = nta_outgoing_method(orq) == sip_method_invite;
+
+	if (status < 200)
+		return 0;
+
+	if (status < 300 && invite)
+		sip_call_ack(c, sip_call_leg(c, l), orq, NULL, NULL);
+	nta_outgoing_destroy(orq);
+	st->orq = NULL;
+
+	if (status < 300) {
+		sip_st_uac(c, l, sip);
+		return 0;
+	}
+	if (status == 408 || status == 481) {
+		sip_call_hangup(c, true, true, CDR_HANGUP_MASKD,
+				"session_timer_expired");
+		return 0;
+	}
+	if (status == 422 && sip->sip_min_se) {
+		st->min_s = sip_st_clamp(sip->sip_min_se->min_delta);
+		if (st->interval_s < st->min_s)
+			st->interval_s = st->min_s;
+		sip_st_arm_ms(c, l, 0);
+		return 0;
+	}
+	if (!invite && (status == 405 || status == 501))
+		st->peer_update = false;
+	if (status == 491 || !invite)
+		sip_st_arm_ms(c, l, SIP_ST_RETRY_MS);
+	else
+		sip_st_arm(c, l);
+	return 0;
+}
+
+/*
+ * Our refresh on leg @l: an UPDATE without SDP when the party allows
+ * UPDATE, else a re-INVITE with the SDP maskd last sent it (the same o=
+ * version: nothing changed). EAGAIN when an offer is in flight or the
+ * call is not confirmed yet.
+ */
+static int sip_st_refresh(struct sip_call *c, enum relay_leg l)
+{
+	struct sip_st *st = &c->st[l];
+	char hdrs[SIP_ST_HDRS_SIZE];
+	bool update = st->peer_update || !st->sdp;
+
+	if (c->state != SIP_CALL_CONFIRMED || sip_call_offering(c))
+		return EAGAIN;
+
+	sip_st_hdrs_uac(c, l, hdrs, sizeof(hdrs));
+	st->orq = sip_call_request(c, sip_call_leg(c, l),
+				   update ? sip_method_update
+					  : sip_method_invite,
+				   update ? "UPDATE" : "INVITE",
+				   NULL, NULL, update ? NULL : st->sdp,
+				   sip_st_on_response, st,
+				   sip_call_contact(c, l), hdrs);
+	return st->orq ? 0 : ENOMEM;
+}
+
+static void sip_st_on_timer(su_root_magic_t *magic, su_timer_t *t,
+			    void *arg)
+{
+	struct sip_st *st = arg;
+	struct sip_call *c = st->call;
+
+	(void)magic;
+	(void)t;
+	if (!st->we_refresh) {
+		sip_call_hangup(c, true, true, CDR_HANGUP_MASKD,
+				"session_timer_expired");
+		return;
+	}
+	if (sip_st_refresh(c, st->leg))
+		sip_st_arm_ms(c, st->leg, SIP_ST_RETRY_MS);
+}
+
+static void sip_st_free(struct sip_st *st)
+{
+	if (st->orq)
+		nta_outgoing_destroy(st->orq);
+	st->orq = NULL;
+	if (st->timer)
+		su_timer_destroy(st->timer);
+	st->timer = NULL;
+	free(st->sdp);
+	st->sdp = NULL;
+	free(st->peer_sdp);
+	st->peer_sdp = NULL;
+}
+
+/* 422 naming our Min-SE (RFC 4028 section 8.1). */
+static void sip_st_reply_422(struct sip_call *c, nta_incoming_t *irq)
+{
+	char min[16];
+
+	snprintf(min, sizeof(min), "%u", (unsigned)c->s->cfg->sip.min_se_s);
+	nta_incoming_treply(irq, SIP_422_SESSION_TIMER_TOO_SMALL,
+			    SIPTAG_MIN_SE_STR(min), TAG_END());
+	nta_incoming_destroy(irq);
+}
+
 /*
  * What the caller hears of the callee's failure: the cause where it means
  * something to the caller (busy, declined, rejected media), a generic
@@ -456,6 +790,64 @@ static const char *sip_call_failure_reason(int st)
 
 /* ---- leg b's answer to our INVITE --------------------------------------- */
 
+static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
+				  sip_t const *sip);
+
+/*
+ * Our INVITE on leg b, with what may cross from @src (the caller's
+ * INVITE) and @sdp, its rewritten SDP; it offers leg b's own session
+ * timer.
+ */
+static int sip_call_invite_b(struct sip_call *c, sip_t const *src,
+			     const char *sdp)
+{
+	struct sip *s = c->s;
+	char ruri[SIP_URI_SIZE];
+	char hdrs[SIP_URI_SIZE + 32 + SIP_ST_HDRS_SIZE];
+	int n;
+
+	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%u;transport=%s", c->callee,
+		 s->gw_host, (unsigned)s->cfg->gateway.address.port,
+		 s->gw_tcp ? "tcp" : "udp");
+	n = snprintf(hdrs, sizeof(hdrs), "P-Asserted-Identity: <sip:%s@%s>\r\n",
+		     c->vn, s->host);
+	if (n < 0 || (size_t)n >= sizeof(hdrs))
+		return ENOSPC;
+	sip_st_hdrs_uac(c, RELAY_LEG_B, hdrs + n, sizeof(hdrs) - (size_t)n);
+
+	c->orq_invite = sip_call_request(c, c->leg_b, SIP_METHOD_INVITE, ruri,
+					 src, sdp, sip_call_on_b_response, c,
+					 c->contact_b, hdrs);
+	return c->orq_invite ? 0 : EIO;
+}
+
+/*
+ * The callee finds our Session-Expires too short (422): once, the INVITE
+ * goes again on the same dialog (a new CSeq) with its Min-SE (RFC 4028
+ * section 7.4). Returns 0 when it went, else the 422 is a failure like
+ * any other.
+ */
+static int sip_call_retry_422(struct sip_call *c, sip_t const *sip)
+{
+	struct sip_st *st = &c->st[RELAY_LEG_B];
+	msg_t *req;
+	int err;
+
+	if (st->retried || !sip->sip_min_se || !c->irq_invite)
+		return EPROTO;
+	st->retried = true;
+	st->min_s = sip_st_clamp(sip->sip_min_se->min_delta);
+
+	req = nta_incoming_getrequest(c->irq_invite);
+	if (!req)
+		return ENOMEM;
+	nta_outgoing_destroy(c->orq_invite);
+	c->orq_invite = NULL;
+	err = sip_call_invite_b(c, sip_object(req), st->sdp);
+	msg_destroy(req);
+	return err;
+}
+
 /*
  * The callee answered. Its SDP (the answer, or the offer when the
  * caller's INVITE had none) is rewritten for the caller; one that cannot
@@ -464,6 +856,7 @@ static const char *sip_call_failure_reason(int st)
 static void sip_call_answered(struct sip_call *c, sip_t const *sip)
 {
 	struct sip *s = c->s;
+	char hdrs[SIP_ST_HDRS_SIZE];
 	char *sdp = NULL;
 	int err;
 
@@ -484,9 +877,10 @@ static void sip_call_answered(struct sip_call *c, sip_t const *sip)
 		return;
 	}
 
+	sip_st_hdrs_uas(&c->st[RELAY_LEG_A], hdrs, sizeof(hdrs));
 	if (err || !c->irq_invite ||
-	    sip_msg_reply(s, c->irq_invite, 200, sip, sdp, c->contact_a,
-			  SIP_REPLY_ALLOW)) {
+	    sip_msg_reply_hdrs(s, c->irq_invite, 200, sip, sdp, c->contact_a,
+			       SIP_REPLY_ALLOW, hdrs)) {
 		free(sdp);
 		sip_call_hangup(c, false, true, CDR_HANGUP_MASKD, "failure");
 		return;
@@ -496,6 +890,10 @@ static void sip_call_answered(struct sip_call *c, sip_t const *sip)
 	c->state = SIP_CALL_ANSWERED;
 	c->cdr.answer_ms = sip_now_ms();
 	SIP_COUNT(s, calls_answered);
+
+	/* each leg's session timer runs from its own 2xx */
+	sip_st_arm(c, RELAY_LEG_A);
+	sip_st_uac(c, RELAY_LEG_B, sip);
 
 	if (c->limit_s &&
 	    sip_call_timer_start(c, &c->limit_timer, sip_call_on_limit_timer,
@@ -550,6 +948,9 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 	}
 
 	if (c->state != SIP_CALL_EARLY)
+		return 0;
+
+	if (status == 422 && !sip_call_retry_422(c, sip))
 		return 0;
 
 	mapped = sip_call_map_failure(status);
@@ -621,7 +1022,9 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 	nta_leg_t *to_leg = f->from_a ? c->leg_b : c->leg_a;
 	/* the answer comes from the party the request went to */
 	enum relay_leg answerer = f->from_a ? RELAY_LEG_B : RELAY_LEG_A;
+	enum relay_leg sender = f->from_a ? RELAY_LEG_A : RELAY_LEG_B;
 	bool offers = sip_method_offers(nta_outgoing_method(orq));
+	char hdrs[SIP_ST_HDRS_SIZE];
 	char *sdp = NULL;
 	int err = 0;
 
@@ -646,13 +1049,21 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 		err = sip_media_sdp(c, sip, answerer, &sdp);
 		if (err)
 			status = err == EPROTO ? 488 : 500;
+		/* an offer answered is a refresh of both legs' timers */
+		sip_st_uac(c, answerer, sip);
 	}
 
+	hdrs[0] = '\0';
+	if (status < 300 && offers) {
+		sip_st_hdrs_uas(&c->st[sender], hdrs, sizeof(hdrs));
+		sip_st_arm(c, sender);
+	}
 	if (f->irq && !f->cancelled && nta_incoming_status(f->irq) < 200)
-		sip_msg_reply(c->s, f->irq, status, status < 300 ? sip : NULL,
-			      sdp, status < 300 && offers ? contact : NULL,
-			      status < 300 && f->is_invite ?
-			      SIP_REPLY_ALLOW : 0);
+		sip_msg_reply_hdrs(c->s, f->irq, status,
+				   status < 300 ? sip : NULL, sdp,
+				   status < 300 && offers ? contact : NULL,
+				   status < 300 && f->is_invite ?
+				   SIP_REPLY_ALLOW : 0, hdrs);
 	free(sdp);
 
 	if (f->is_invite && nta_outgoing_status(orq) >= 200 &&
@@ -703,26 +1114,98 @@ static int sip_fwd_on_ack_cancel(void *magic, nta_incoming_t *irq,
 	return 0;
 }
 
+/*
+ * A session refresh (RFC 4028) changes nothing the other party needs to
+ * know: an UPDATE without a body, or an offer byte for byte the party's
+ * last SDP. It is answered here, with the SDP maskd last sent the party
+ * (the same o= version), so the other party - which may do no timers at
+ * all - never sees it. An INVITE without SDP is relayed as before: its
+ * answer would come in an ACK we could not compare in time.
+ */
+static bool sip_st_is_refresh(const struct sip_call *c, sip_t const *sip,
+			      enum relay_leg from)
+{
+	const struct sip_st *st = &c->st[from];
+	sip_payload_t const *pl = sip->sip_payload;
+
+	if (!pl || !pl->pl_len)
+		return sip->sip_request->rq_method == sip_method_update;
+	return sip_msg_has_sdp(sip) && st->sdp && st->peer_sdp &&
+	       strlen(st->peer_sdp) == pl->pl_len &&
+	       !memcmp(st->peer_sdp, pl->pl_data, pl->pl_len);
+}
+
+/* Answer the refresh @irq from leg @from here (sip_st_is_refresh()). */
+static int sip_st_answer(struct sip_call *c, nta_incoming_t *irq,
+			 sip_t const *sip, enum relay_leg from)
+{
+	struct sip_st *st = &c->st[from];
+	char hdrs[SIP_ST_HDRS_SIZE];
+	struct sip_fwd *f = NULL;
+	int err = 500;
+
+	if (sip->sip_request->rq_method == sip_method_invite) {
+		/* its ACK comes to the irq: a relay with nothing relayed */
+		f = calloc(1, sizeof(*f));
+		if (!f)
+			goto out;
+		f->call = c;
+		f->from_a = from == RELAY_LEG_A;
+		f->is_invite = true;
+	}
+
+	sip_st_hdrs_uas(st, hdrs, sizeof(hdrs));
+	if (sip_msg_reply_hdrs(c->s, irq, 200, NULL,
+			       sip_msg_has_sdp(sip) ? st->sdp : NULL,
+			       sip_call_contact(c, from), SIP_REPLY_ALLOW,
+			       hdrs))
+		goto out;
+	sip_st_arm(c, from);
+
+	if (f) {
+		f->irq = irq;
+		nta_incoming_bind(irq, sip_fwd_on_ack_cancel, f);
+		f->next = c->fwds;
+		c->fwds = f;
+		f = NULL;
+	} else {
+		nta_incoming_destroy(irq);
+	}
+	err = 0;
+ out:
+	free(f);
+	return err;
+}
+
 static int sip_fwd_start(struct sip_call *c, nta_incoming_t *irq,
 			 sip_t const *sip, bool from_a)
 {
 	sip_method_t m = sip->sip_request->rq_method;
+	enum relay_leg from = from_a ? RELAY_LEG_A : RELAY_LEG_B;
+	enum relay_leg to = from_a ? RELAY_LEG_B : RELAY_LEG_A;
 	nta_leg_t *to_leg = from_a ? c->leg_b : c->leg_a;
 	const char *contact = from_a ? c->contact_b : c->contact_a;
-	struct sip_fwd *f, *o;
+	char hdrs[SIP_ST_HDRS_SIZE];
+	struct sip_fwd *f;
 	char *sdp = NULL;
 	int err;
 
 	if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0)
 		return 483;
 
+	hdrs[0] = '\0';
 	if (sip_method_offers(m)) {
 		/* one offer at a time per call, whoever made it */
-		for (o = c->fwds; o; o = o->next) {
-			if (o->orq &&
-			    sip_method_offers(nta_outgoing_method(o->orq)))
-				return 491;
+		if (sip_call_offering(c))
+			return 491;
+
+		if (sip_st_uas(c, from, sip)) {
+			sip_st_reply_422(c, irq);
+			return 0;
 		}
+		if (sip_st_is_refresh(c, sip, from))
+			return sip_st_answer(c, irq, sip, from);
+		sip_st_hdrs_uac(c, to, hdrs, sizeof(hdrs));
 
 		/* hold, resume, a new address: the offer's SDP tells the
 		 * relay; INFO's and OPTIONS' SDP never crosses */
@@ -744,7 +1227,7 @@ static int sip_fwd_start(struct sip_call *c, nta_incoming_t *irq,
 	f->orq = sip_call_request(c, to_leg, m,
 				  sip->sip_request->rq_method_name, NULL, sip,
 				  sdp, sip_fwd_on_response, f,
-				  sip_method_offers(m) ? contact : NULL, NULL);
+				  sip_method_offers(m) ? contact : NULL, hdrs);
 	free(sdp);
 	if (!f->orq) {
 		free(f);
@@ -849,8 +1332,7 @@ static int sip_call_legs_open(struct sip_call *c, nta_incoming_t *irq,
 {
 	struct sip *s = c->s;
 	const struct config *cfg = s->cfg;
-	char from[SIP_URI_SIZE], to[SIP_URI_SIZE], ruri[SIP_URI_SIZE];
-	char pai[SIP_URI_SIZE + 32];
+	char from[SIP_URI_SIZE], to[SIP_URI_SIZE];
 	char const *tag;
 
 	c->leg_a = nta_leg_tcreate(s->agent, sip_call_on_leg_a, c,
@@ -881,18 +1363,7 @@ static int sip_call_legs_open(struct sip_call *c, nta_incoming_t *irq,
 	if (!nta_leg_tag(c->leg_b, NULL))
 		return ENOMEM;
 
-	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%u;transport=%s", c->callee,
-		 s->gw_host, (unsigned)cfg->gateway.address.port,
-		 s->gw_tcp ? "tcp" : "udp");
-	snprintf(pai, sizeof(pai), "P-Asserted-Identity: <sip:%s@%s>", c->vn,
-		 s->host);
-
-	c->orq_invite = sip_call_request(c, c->leg_b, SIP_METHOD_INVITE, ruri,
-					 sip, sdp, sip_call_on_b_response, c,
-					 c->contact_b, pai);
-	if (!c->orq_invite)
-		return EIO;
-	return 0;
+	return sip_call_invite_b(c, sip, sdp);
 }
 
 int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
@@ -909,6 +1380,12 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		return ENOMEM;
 	c->s = s;
 	SIP_COUNT(s, calls_live);
+	c->st[RELAY_LEG_A].call = c;
+	c->st[RELAY_LEG_A].leg = RELAY_LEG_A;
+	c->st[RELAY_LEG_B].call = c;
+	c->st[RELAY_LEG_B].leg = RELAY_LEG_B;
+	/* sip_route_invite() has refused an interval below our Min-SE */
+	(void)sip_st_uas(c, RELAY_LEG_A, sip);
 
 	memcpy(c->cdr.session_id, sess->id, STORE_ID_LEN);
 	c->cdr.a_to_b = !strcmp(caller, sess->party_a);

@@ -42,6 +42,7 @@ struct sip_call;
 
 #include "maskd/config.h"
 #include "maskd/e164.h"
+#include "maskd/flood.h"
 #include "maskd/log.h"
 #include "maskd/relay.h"
 #include "maskd/sdp.h"
@@ -93,6 +94,9 @@ struct sip_counters {
 	atomic_uint_fast64_t bad_sdp;
 	atomic_uint_fast64_t rtp_timeouts;
 	atomic_uint_fast64_t rtp_timeouts_lost;	/* relay workers count it */
+	atomic_uint_fast64_t flood_blocked;
+	atomic_uint_fast64_t scanner_dropped;
+	atomic_uint_fast64_t cps_refused;
 };
 
 #define SIP_COUNT(s, name) \
@@ -130,7 +134,6 @@ struct sip {
 	/* ---- SIP thread only ---- */
 	su_root_t *root;
 	nta_agent_t *agent;
-	nta_leg_t *default_leg;
 	su_wait_t stop_wait;
 	int stop_index;			/* su_root_register() index; 0 = none */
 	su_wait_t media_wait;
@@ -140,6 +143,10 @@ struct sip {
 	su_timer_t *stop_timer;
 	struct store_reader *reader;
 	bool stopping;
+
+	struct flood *flood;		/* per-source limit (sip_guard.c) */
+	struct tbucket cps;		/* [sip] cps */
+	struct tbucket *trunk_cps;	/* [trunk.X] cps, by trunk index */
 
 	char host[CONFIG_HOST_SIZE + 2];	/* our host in URIs ([v6]) */
 	char port[8];				/* our port, decimal */
@@ -173,6 +180,28 @@ struct sip_fwd {
 	bool is_invite;
 	bool acked;			/* 2xx ACKed on the other leg */
 	bool cancelled;			/* the sender CANCELled it */
+};
+
+/*
+ * The RFC 4028 session timer of one leg, negotiated on that leg alone
+ * (sip_call.c): maskd is the UAS of the caller's INVITE and the UAC of its
+ * own on leg b, and either side may refresh. Owned by its call.
+ */
+struct sip_st {
+	struct sip_call *call;
+	enum relay_leg leg;
+	uint32_t interval_s;		/* 0: no session timer on the leg */
+	uint32_t min_s;			/* the party's Min-SE (422); 0: none */
+	bool we_refresh;		/* maskd refreshes; else the party */
+	bool peer_update;		/* the party allows UPDATE */
+	bool peer_timer;		/* the party supports "timer" */
+	su_timer_t *timer;		/* refresh (ours) or expiry (theirs) */
+	nta_outgoing_t *orq;		/* our refresh, until answered */
+	bool retried;			/* a 422 was answered with a retry */
+	char *sdp;			/* malloc'd: the last SDP maskd sent
+					 * the party on this leg */
+	char *peer_sdp;			/* malloc'd: the last SDP the party
+					 * sent, as it came */
 };
 
 /*
@@ -217,6 +246,8 @@ struct sip_call {
 	struct sip_call *media_next;	/* sip->media bucket */
 	struct sdp_origin origin[2];	/* [enum relay_leg]: the o= line
 					 * each party is shown */
+
+	struct sip_st st[2];		/* [enum relay_leg]: session timers */
 };
 
 /* ---- sip.c ---- */
@@ -247,6 +278,29 @@ bool sip_route_source_ok(struct sip *s, nta_incoming_t *irq,
  */
 int sip_route_normalise(const struct config_trunk *t, const char *in,
 			char out[E164_SIZE]);
+
+/* ---- sip_guard.c ---- */
+
+/* sip_guard_open() - the flood table and CPS buckets per s->cfg; undone
+ * by sip_guard_close() (safe on a partial open). Returns 0 or ENOMEM. */
+int sip_guard_open(struct sip *s);
+void sip_guard_close(struct sip *s);
+
+/*
+ * sip_guard_admit() - the per-source flood limit and the scanner
+ * User-Agents, for an out-of-dialog request nta has not made a
+ * transaction for. True: go on. False: refused, counted, and @msg is
+ * gone (freed, or answered 503 statelessly per [flood] action).
+ */
+bool sip_guard_admit(struct sip *s, msg_t *msg, sip_t const *sip);
+
+/*
+ * sip_guard_cps_ok() - take a token from trunk @t's (may be NULL) and the
+ * global calls-per-second bucket for a new INVITE. True: go on. False:
+ * @irq was answered 503 with Retry-After and destroyed (counted).
+ */
+bool sip_guard_cps_ok(struct sip *s, const struct config_trunk *t,
+		      nta_incoming_t *irq);
 
 /* ---- sip_call.c ---- */
 
@@ -323,6 +377,7 @@ void sip_media_on_timeout(uint64_t cookie, void *arg);
  * without the extensions maskd does not do per leg, and the operator's
  * pass_headers. Nothing else of @src. An SDP body crosses only as @sdp,
  * the rewritten one (NULL: no SDP crosses); a multipart body never.
+ * @src NULL: only @sdp (maskd's own request or answer).
  * Returns 0 or ENOMEM.
  */
 int sip_msg_copy(const struct sip *s, msg_t *dst, sip_t *dsip,
@@ -363,6 +418,15 @@ enum sip_reply_flags {
 int sip_msg_reply(struct sip *s, nta_incoming_t *irq, int status,
 		  sip_t const *src, const char *sdp, const char *contact,
 		  unsigned flags);
+
+/*
+ * sip_msg_reply_hdrs() - sip_msg_reply() plus @hdrs (may be NULL): raw
+ * header lines of maskd's own ("Session-Expires: 90;refresher=uac"),
+ * separated by CRLF.
+ */
+int sip_msg_reply_hdrs(struct sip *s, nta_incoming_t *irq, int status,
+		       sip_t const *src, const char *sdp, const char *contact,
+		       unsigned flags, const char *hdrs);
 
 /* sip_msg_phrase() - the standard reason phrase of @status. */
 const char *sip_msg_phrase(int status);

@@ -100,6 +100,21 @@ void sip_media_close(struct sip_call *c)
 	c->cdr.bytes_b_to_a = ba->bytes;
 }
 
+/* *@dst becomes a malloc'd, NUL-terminated copy of @len bytes of @src. */
+static int sip_media_remember(char **dst, const char *src, size_t len)
+{
+	char *p;
+
+	p = malloc(len + 1);
+	if (!p)
+		return ENOMEM;
+	memcpy(p, src, len);
+	p[len] = '\0';
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
 int sip_media_sdp(struct sip_call *c, sip_t const *src, enum relay_leg from,
 		  char **bodyp)
 {
@@ -139,6 +154,15 @@ int sip_media_sdp(struct sip_call *c, sip_t const *src, enum relay_leg from,
 		err = EPROTO;
 		goto out;
 	}
+
+	/* what a session refresh compares and resends (sip_call.c) */
+	err = sip_media_remember(&c->st[to].sdp, body, len);
+	if (!err)
+		err = sip_media_remember(&c->st[from].peer_sdp,
+					 src->sip_payload->pl_data,
+					 src->sip_payload->pl_len);
+	if (err)
+		goto out;
 
 	*bodyp = body;
 	body = NULL;

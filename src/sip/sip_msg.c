@@ -27,6 +27,7 @@
  * dialog (reliable provisionals, session timers, call transfer and
  * replacement, routing): maskd does none of them across legs, so
  * forwarding them would promise the other side something nobody keeps.
+ * "timer" maskd offers itself, per leg (sip_call.c).
  */
 static const char *const sip_msg_unsupported[] = {
 	"100rel", "timer", "precondition", "replaces", "join", "gruu",
@@ -143,7 +144,7 @@ bool sip_msg_has_sdp(sip_t const *sip)
 static int sip_msg_copy_body(msg_t *dst, sip_t *dsip, sip_t const *src,
 			     const char *sdp)
 {
-	sip_content_type_t const *ct = src->sip_content_type;
+	sip_content_type_t const *ct;
 	int err;
 
 	if (sdp)
@@ -151,6 +152,8 @@ static int sip_msg_copy_body(msg_t *dst, sip_t *dsip, sip_t const *src,
 				  SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 				  SIPTAG_PAYLOAD_STR(sdp), TAG_END()) < 0 ?
 		       ENOMEM : 0;
+
+	ct = src->sip_content_type;
 
 	if (!src->sip_payload || !src->sip_payload->pl_len ||
 	    sip_msg_has_sdp(src) ||
@@ -170,8 +173,9 @@ int sip_msg_copy(const struct sip *s, msg_t *dst, sip_t *dsip,
 	size_t i;
 	int err;
 
+	/* maskd's own message (a session refresh): only its SDP */
 	if (!src)
-		return 0;
+		return sdp ? sip_msg_copy_body(dst, dsip, NULL, sdp) : 0;
 
 	err = sip_msg_copy_body(dst, dsip, src, sdp);
 	if (err)
@@ -267,6 +271,14 @@ int sip_msg_reply(struct sip *s, nta_incoming_t *irq, int status,
 		  sip_t const *src, const char *sdp, const char *contact,
 		  unsigned flags)
 {
+	return sip_msg_reply_hdrs(s, irq, status, src, sdp, contact, flags,
+				  NULL);
+}
+
+int sip_msg_reply_hdrs(struct sip *s, nta_incoming_t *irq, int status,
+		       sip_t const *src, const char *sdp, const char *contact,
+		       unsigned flags, const char *hdrs)
+{
 	msg_t *msg;
 	sip_t *sip;
 	int err = ENOMEM;
@@ -286,6 +298,10 @@ int sip_msg_reply(struct sip *s, nta_incoming_t *irq, int status,
 	if ((flags & SIP_REPLY_ACCEPT) &&
 	    sip_add_tl(msg, sip, SIPTAG_ACCEPT_STR("application/sdp"),
 		       TAG_END()) < 0)
+		goto out;
+
+	if (hdrs && *hdrs && sip_add_tl(msg, sip, SIPTAG_HEADER_STR(hdrs),
+			       TAG_END()) < 0)
 		goto out;
 
 	err = sip_msg_copy(s, msg, sip, src, sdp);

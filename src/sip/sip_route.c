@@ -2,8 +2,10 @@
  * sip_route.c - who may call, who is calling whom, and where it goes.
  *
  * An out-of-dialog INVITE passes, in order: the trunk ACL (source address
- * in some [trunk.*] sources, else 403), basic sanity, the extensions it
- * requires (maskd requires none and supports none across legs: 420), the
+ * in some [trunk.*] sources, else 403), basic sanity, the calls-per-second
+ * caps (503 with Retry-After, sip_guard.c), the extensions it
+ * requires (only "timer", RFC 4028 session timers, which maskd does on
+ * each leg: anything else gets 420; an interval below our Min-SE 422), the
  * numbers (VN from the Request-URI, caller from From or, on a trusted
  * trunk, P-Asserted-Identity; both normalised to E.164 by the trunk's
  * rules) and the session lookup (unknown pair, ended session, busy
@@ -164,7 +166,22 @@ static int sip_route_caller(const struct config_trunk *t, sip_t const *sip,
 	return sip_route_normalise(t, user, caller);
 }
 
-/* 420 naming every extension the INVITE requires: we do none of them. */
+/* True when the INVITE requires nothing but "timer" (or nothing). */
+static bool sip_route_require_ok(sip_t const *sip)
+{
+	sip_require_t const *r;
+	msg_param_t const *p;
+
+	for (r = sip->sip_require; r; r = r->k_next) {
+		for (p = r->k_items; p && *p; p++) {
+			if (!su_casematch(*p, "timer"))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* 420 naming every extension the INVITE requires: some we do not do. */
 static int sip_route_reply_420(nta_incoming_t *irq, sip_t const *sip)
 {
 	char list[SIP_HEADER_VALUE_SIZE];
@@ -175,6 +192,18 @@ static int sip_route_reply_420(nta_incoming_t *irq, sip_t const *sip)
 
 	nta_incoming_treply(irq, SIP_420_BAD_EXTENSION,
 			    SIPTAG_UNSUPPORTED_STR(list), TAG_END());
+	nta_incoming_destroy(irq);
+	return 0;
+}
+
+/* 422 naming our Min-SE: the caller may retry with it (RFC 4028 8.1). */
+static int sip_route_reply_422(struct sip *s, nta_incoming_t *irq)
+{
+	char min[16];
+
+	snprintf(min, sizeof(min), "%u", (unsigned)s->cfg->sip.min_se_s);
+	nta_incoming_treply(irq, SIP_422_SESSION_TIMER_TOO_SMALL,
+			    SIPTAG_MIN_SE_STR(min), TAG_END());
 	nta_incoming_destroy(irq);
 	return 0;
 }
@@ -200,8 +229,16 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0)
 		return 483;
 
-	if (sip->sip_require)
+	/* before the store is asked: a caller over the cap costs nothing */
+	if (!sip_guard_cps_ok(s, t, irq))
+		return 0;
+
+	if (!sip_route_require_ok(sip))
 		return sip_route_reply_420(irq, sip);
+
+	if (sip->sip_session_expires &&
+	    sip->sip_session_expires->x_delta < s->cfg->sip.min_se_s)
+		return sip_route_reply_422(s, irq);
 
 	if (sip->sip_payload && sip->sip_payload->pl_len &&
 	    (!sip->sip_content_type || !sip->sip_content_type->c_type ||

@@ -110,6 +110,8 @@ static void assert_defaults(const struct config *cfg)
 	assert_int_equal(cfg->sip.ended_code, d.sip.ended_code);
 	assert_int_equal(cfg->sip.transaction_timeout_ms,
 			 d.sip.transaction_timeout_ms);
+	assert_int_equal(cfg->sip.session_expires_s, d.sip.session_expires_s);
+	assert_int_equal(cfg->sip.min_se_s, d.sip.min_se_s);
 	assert_int_equal(cfg->sip.n_pass_headers, d.sip.n_pass_headers);
 	assert_string_equal(cfg->gateway.address.host, d.gateway.address.host);
 	assert_int_equal(cfg->gateway.address.port, d.gateway.address.port);

@@ -140,7 +140,8 @@ def sdp_addresses(msg):
 class Maskd:
     """One maskd with its own directory, config, store and log."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, sip_extra=""):
+        self.sip_extra = sip_extra
         self.dir = os.path.join(tmp, "maskd")
         os.makedirs(self.dir, exist_ok=True)
         self.conf_path = os.path.join(self.dir, "maskd.conf")
@@ -155,7 +156,7 @@ class Maskd:
     def write_config(self):
         with open(self.conf_path, "w") as f:
             f.write(
-                "[sip]\nlisten = 127.0.0.1:%d\ntransaction_timeout = 8000\n"
+                "[sip]\nlisten = 127.0.0.1:%d\ntransaction_timeout = 8000\n%s"
                 "[trunk.carrier]\nsources = %s/32\n"
                 "[trunk.trusted]\nsources = %s/32\ntrusted = yes\n"
                 "country_code = 1\nnational_prefix = 1\n"
@@ -164,7 +165,7 @@ class Maskd:
                 "[api]\nlisten = 127.0.0.1:%d\ntokens = %s\n"
                 "[session]\nring_timeout = %d\n"
                 "[log]\nlevel = debug\nfile = %s\n"
-                % (self.sip_port, A_IP, TRUSTED_IP, GW_IP, self.gw_port,
+                % (self.sip_port, self.sip_extra, A_IP, TRUSTED_IP, GW_IP, self.gw_port,
                    os.path.join(self.dir, "db"), self.api_port, TOKEN,
                    RING_TIMEOUT_S, self.log_path))
 
@@ -340,11 +341,12 @@ def wait_listening(ip, port, timeout=10):
 class SipBase(unittest.TestCase):
     """One maskd per class; each test its own numbers and traces."""
     maskd = None
+    sip_extra = ""      # more [sip] lines for this class's maskd
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="maskd-sip-")
-        cls.maskd = Maskd(cls.tmp).start()
+        cls.maskd = Maskd(cls.tmp, cls.sip_extra).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -651,6 +653,107 @@ class SipFlows(SipBase):
         self.expect_rc(first)
         self.expect_rc(gw)
         self.assert_masked(first, gw, a, b)
+
+
+class SipSessionTimers(SipBase):
+    """RFC 4028 session timers, negotiated per leg. Intervals of seconds
+    (production uses 90 s or more) so refreshes happen within a test."""
+    sip_extra = "session_expires = 6\nmin_se = 2\n"
+
+    def test_caller_refreshes_locally_answered(self):
+        # A refreshes every 1.5 s (interval 4 s) past the interval; the
+        # refreshes never reach B (basic_uas.xml would fail on them)
+        s, ua, gw = self.call_pair("st_refresh_uac.xml", "basic_uas.xml",
+                                   uac_d=1500)
+        invites = [m for m in self.received(gw) if m.startswith("INVITE")]
+        self.assertEqual(len(invites), 1, "a refresh reached B")
+        oks = [m for m in self.received(ua) if m.startswith("SIP/2.0 200")
+               and re.search(r"(?m)^CSeq: [23] INVITE", m)]
+        self.assertEqual(len(oks), 2)
+        first = [m for m in self.received(ua)
+                 if m.startswith("SIP/2.0 200")][0]
+        # the refresh is answered with the SDP A was given, unchanged
+        for ok in oks:
+            self.assertEqual(body_of(ok), body_of(first))
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_maskd_refreshes_leg_b(self):
+        # B makes maskd the refresher (6 s): a re-INVITE with maskd's SDP
+        # reaches B at ~3 s; A, which does no timers, sees nothing of it
+        s, ua, gw = self.call_pair("st_plain_uac.xml",
+                                   "st_refresher_uas.xml", uac_d=4500)
+        invites = [m for m in self.received(gw) if m.startswith("INVITE")]
+        self.assertEqual(len(invites), 2)
+        self.assertEqual(body_of(invites[0]), body_of(invites[1]))
+        self.assertRegex(headers_of(invites[0]),
+                         r"(?m)^Session-Expires: 6$")
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_maskd_refreshes_leg_b_with_update(self):
+        s, ua, gw = self.call_pair("st_plain_uac.xml", "st_update_uas.xml",
+                                   uac_d=4500)
+        self.assertEqual(len([m for m in self.received(gw)
+                              if m.startswith("UPDATE")]), 1)
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_caller_interval_too_small_422(self):
+        a = caller_number()
+        s = self.maskd.session(a, callee_number())
+        gw = Sipp(self, "uas", "basic_uas.xml", GW_IP,
+                  ["-key", "vn", s["virtual_number"], "-key", "callee",
+                   callee_number(), "-timeout", "4s"],
+                  port=self.maskd.gw_port, media_ip=GW_MEDIA_IP)
+        self.runs.append(gw)
+        wait_listening(GW_IP, self.maskd.gw_port)
+        ua = self.uac("st_422_uac.xml", s["virtual_number"], {"caller": a})
+        self.expect_rc(ua)
+        gw.wait()
+        self.assertEqual(self.received(gw), [],
+                         "the gateway got something:\n" + gw.report())
+
+    def test_callee_refreshes_locally_answered(self):
+        # B refreshes (6 s: maskd would BYE at 4 s) at 1.5 s; A, which
+        # does no timers, sees none of it, and the call outlives 4 s
+        s, ua, gw = self.call_pair("st_plain_uac.xml",
+                                   "st_b_refresh_uas.xml", uac_d=4700,
+                                   uas_d=1500)
+        self.assertEqual(len([m for m in self.received(ua)
+                              if m.startswith("INVITE")]), 0)
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_zz_counters_return_to_zero(self):
+        # last of the class (unittest runs them by name): every refresh,
+        # timer and local answer of the calls above is gone
+        names = ("maskd_sip_calls_live", "maskd_sip_dialogs_live",
+                 "maskd_sip_transactions_live")
+        deadline = time.monotonic() + 60
+        m = {}
+        while time.monotonic() < deadline:
+            m = self.maskd.metrics()
+            if all(m.get(n, 0) == 0 for n in names):
+                return
+            time.sleep(0.5)
+        self.fail("live counters did not return to 0: %r"
+                  % {n: m.get(n) for n in names})
+
+    def test_caller_stops_refreshing(self):
+        s, ua, gw = self.call_pair("st_expire_uac.xml", "basic_uas.xml")
+        self.check_cdr(s["id"], 200, "maskd", "session_timer_expired",
+                       True)
+        c = self.maskd.calls(s["id"])[-1]
+        # BYEd at the interval (4 s) less a third, not before
+        self.assertGreater(c["duration_ms"], 2000, c)
+        self.assertLess(c["duration_ms"], 4000, c)
+
+    def test_422_retry_on_leg_b(self):
+        s, ua, gw = self.call_pair("st_plain_uac.xml", "st_422_uas.xml",
+                                   uac_d=1000)
+        invites = [m for m in self.received(gw) if m.startswith("INVITE")]
+        self.assertEqual(len(invites), 2)
+        self.assertRegex(headers_of(invites[1]),
+                         r"(?m)^Session-Expires: 8$")
+        self.assertRegex(headers_of(invites[1]), r"(?m)^Min-SE: 8$")
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
 
 
 class SipCounters(SipBase):

@@ -1,0 +1,189 @@
+/*
+ * sip_guard.c - what an out-of-dialog request must pass before maskd
+ * spends anything on it: the per-source flood limit (pike-style, flood.h),
+ * the scanner User-Agents, and, for a new INVITE, the calls-per-second
+ * caps.
+ *
+ * The first two run in the agent's message callback (sip.c), before nta
+ * has made a server transaction: a refused request is freed there and
+ * then, so a flood costs a parse and a table lookup, nothing more. In-dialog
+ * requests and retransmissions never get here (nta matches them first);
+ * neither do requests nta's parser refuses itself (it answers those 400
+ * statelessly, counted as nta_malformed).
+ *
+ * SIP thread only; hot path: no allocation (but for an optional 503), no
+ * log, no lock. Every refusal is counted.
+ */
+#include "sip_internal.h"
+
+#include <sofia-sip/nta_stateless.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Sources tracked at once: 72 bytes each. A flood of forged sources can
+ * only evict quiet entries, never a blocked one (flood.h). */
+#define SIP_FLOOD_SLOTS 16384
+
+/* The largest burst a CPS cap lets through: one second's worth. */
+#define SIP_CPS_BURST_S 1.0
+
+/*
+ * Monotonic, not sip_now_ms(): a wall clock stepped back would keep an
+ * offender blocked for the size of the step, one stepped forward would
+ * free it early.
+ */
+static int64_t sip_guard_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sip_guard_bucket_init(struct tbucket *b, uint32_t cps,
+				  int64_t now)
+{
+	double burst = cps * SIP_CPS_BURST_S;
+
+	tbucket_init(b, cps, burst < 1 ? 1 : burst, now);
+}
+
+int sip_guard_open(struct sip *s)
+{
+	const struct config *cfg = s->cfg;
+	struct flood_params p;
+	int64_t now = sip_guard_now_ms();
+	size_t i;
+	int err;
+
+	if (cfg->flood.rate) {
+		memset(&p, 0, sizeof(p));
+		p.limit = cfg->flood.rate;
+		p.window_ms = cfg->flood.window_s * 1000;
+		p.block_ms = cfg->flood.block_s * 1000;
+		p.slots = SIP_FLOOD_SLOTS;
+		err = flood_alloc(&s->flood, &p);
+		if (err)
+			return err;
+	}
+
+	sip_guard_bucket_init(&s->cps, cfg->sip.cps, now);
+	if (cfg->n_trunks) {
+		s->trunk_cps = calloc(cfg->n_trunks, sizeof(*s->trunk_cps));
+		if (!s->trunk_cps)
+			return ENOMEM;
+	}
+	for (i = 0; i < cfg->n_trunks; i++)
+		sip_guard_bucket_init(&s->trunk_cps[i], cfg->trunks[i].cps,
+				      now);
+	return 0;
+}
+
+void sip_guard_close(struct sip *s)
+{
+	flood_free(s->flood);
+	s->flood = NULL;
+	free(s->trunk_cps);
+	s->trunk_cps = NULL;
+}
+
+static bool sip_guard_from_trunk(const struct sip *s, const struct sockaddr *sa)
+{
+	const struct config *cfg = s->cfg;
+	size_t i, j;
+
+	for (i = 0; i < cfg->n_trunks; i++)
+		for (j = 0; j < cfg->trunks[i].n_sources; j++)
+			if (config_cidr_match(&cfg->trunks[i].sources[j], sa))
+				return true;
+	return false;
+}
+
+static bool sip_guard_scanner(const struct sip *s, sip_t const *sip)
+{
+	const struct config *cfg = s->cfg;
+	const char *ua;
+	size_t i;
+
+	if (!sip->sip_user_agent || !sip->sip_user_agent->g_string)
+		return false;
+	ua = sip->sip_user_agent->g_string;
+	for (i = 0; i < cfg->flood.n_scanners; i++)
+		if (strcasestr(ua, cfg->flood.scanners[i]))
+			return true;
+	return false;
+}
+
+bool sip_guard_admit(struct sip *s, msg_t *msg, sip_t const *sip)
+{
+	const struct config *cfg = s->cfg;
+	su_sockaddr_t const *su = msg_addr(msg);
+	char retry[16];
+
+	/*
+	 * A carrier flooding is still a flood, so trunk sources are limited
+	 * too unless the operator says otherwise; their rate is what
+	 * [flood] rate is sized for.
+	 */
+	if (s->flood && su &&
+	    !(cfg->flood.exempt_trunks &&
+	      sip_guard_from_trunk(s, &su->su_sa)) &&
+	    flood_check_addr(s->flood, &su->su_sa, sip_guard_now_ms()) ==
+	    FLOOD_BLOCK) {
+		SIP_COUNT(s, flood_blocked);
+		if (!cfg->flood.reply_503 ||
+		    sip->sip_request->rq_method == sip_method_ack) {
+			msg_destroy(msg);
+			return false;
+		}
+		snprintf(retry, sizeof(retry), "%u", cfg->flood.block_s);
+		/* stateless: an offender gets no transaction of ours */
+		nta_msg_treply(s->agent, msg, SIP_503_SERVICE_UNAVAILABLE,
+			       SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
+		return false;
+	}
+
+	/* a scanner learns nothing from silence, not even that we exist */
+	if (sip_guard_scanner(s, sip)) {
+		SIP_COUNT(s, scanner_dropped);
+		msg_destroy(msg);
+		return false;
+	}
+	return true;
+}
+
+static bool sip_guard_reply_503(nta_incoming_t *irq, uint32_t retry_s)
+{
+	char retry[16];
+
+	snprintf(retry, sizeof(retry), "%u", retry_s ? retry_s : 1);
+	nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE,
+			    SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
+	nta_incoming_destroy(irq);
+	return false;
+}
+
+bool sip_guard_cps_ok(struct sip *s, const struct config_trunk *t,
+		  nta_incoming_t *irq)
+{
+	const struct config *cfg = s->cfg;
+	int64_t now = sip_guard_now_ms();
+	uint32_t retry_s = 0;
+
+	/* the trunk's own cap first: a trunk over its share must not
+	 * spend the tokens of the others */
+	if (t && t->cps && s->trunk_cps &&
+	    !tbucket_take(&s->trunk_cps[t - cfg->trunks], now, &retry_s)) {
+		SIP_COUNT(s, cps_refused);
+		return sip_guard_reply_503(irq, retry_s);
+	}
+	if (cfg->sip.cps && !tbucket_take(&s->cps, now, &retry_s)) {
+		SIP_COUNT(s, cps_refused);
+		return sip_guard_reply_503(irq, retry_s);
+	}
+	return true;
+}
