@@ -294,15 +294,15 @@ static void test_ice_mux(void **state)
 		"m=audio " PARTY_PORT " RTP/AVP 0 101\r\n"
 		"a=mid:0\r\n"
 		"a=rtpmap:101 telephone-event/8000\r\n"
-		"a=candidate:1 1 UDP 2130706431 10.0.1.1 8998 typ host\r\n"
+		"a=candidate:1 1 UDP 2130706431 203.0.113.11 8998 typ host\r\n"
 		"a=candidate:2 1 UDP 1694498815 " PARTY_IP " 45664 typ srflx "
-		"raddr 10.0.1.1 rport 8998\r\n"
+		"raddr 203.0.113.11 rport 8998\r\n"
 		"a=end-of-candidates\r\n"
-		"a=remote-candidates:1 10.0.1.1 8998\r\n"
+		"a=remote-candidates:1 203.0.113.11 8998\r\n"
 		"a=rtcp-mux\r\n"
 		"a=ssrc:1234 cname:alice@" PARTY_IP "\r\n"
 		"a=ssrc:1234 msid:stream track\r\n"
-		"a=x-nat:192.168.1.20:5060\r\n"
+		"a=x-nat:203.0.113.20:5060\r\n"
 		"a=x-v6:fe80::1:2\r\n"
 		"k=uri:http://keys." PARTY_IP ".example/\r\n";
 	struct sdp_origin o = { 0 };
@@ -314,7 +314,7 @@ static void test_ice_mux(void **state)
 	assert_lacks(r.out, "ice-");
 	assert_lacks(r.out, "rtcp-mux");
 	assert_lacks(r.out, "group");
-	assert_lacks(r.out, "10.0.1.1");
+	assert_lacks(r.out, "203.0.113.11");
 	assert_lacks(r.out, "cname");
 	assert_lacks(r.out, "x-nat");
 	assert_lacks(r.out, "x-v6");
@@ -561,7 +561,7 @@ static void test_garbage(void **state)
 	/* an address where a format belongs: refused, not printed */
 	EINVAL_STR("v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\n"
 		   "c=IN IP4 1.2.3.4\r\nt=0 0\r\n"
-		   "m=audio 4000 X/Y 10.1.2.3\r\n");
+		   "m=audio 4000 X/Y 198.51.100.23\r\n");
 	/* no c= for the stream */
 	EINVAL_STR("v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n"
 		   "m=audio 4000 RTP/AVP 0\r\n");
@@ -613,7 +613,7 @@ static const char offer_rich[] =
 	"c=IN IP4 198.51.100.78\r\nb=TIAS:64000\r\nk=prompt\r\n"
 	"a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
 	"a=fmtp:101 0-16\r\na=rtcp:49171 IN IP4 " PARTY_IP "\r\n"
-	"a=candidate:1 1 UDP 2130706431 10.0.1.1 8998 typ host\r\n"
+	"a=candidate:1 1 UDP 2130706431 203.0.113.11 8998 typ host\r\n"
 	"a=sendonly\r\na=ssrc:1 cname:x@" PARTY_IP "\r\n"
 	"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
 	"m=image 4000 udptl t38\r\na=T38FaxVersion:0\r\n"
@@ -665,7 +665,7 @@ static void test_mutations(void **state)
 		if (!rc) {
 			assert_lacks(out, PARTY_IP);
 			assert_lacks(out, "198.51.100.78");
-			assert_lacks(out, "10.0.1.1");
+			assert_lacks(out, "203.0.113.11");
 			assert_lacks(out, "alice");
 		}
 		free(out);
