@@ -17,13 +17,10 @@
  *              wait for leg b's answer to our CANCEL, and if that answer
  *              is a late 2xx we ACK it and BYE it.
  *
- * Session timers (RFC 4028) are per leg (struct sip_st): maskd is the
- * UAS of the caller's INVITE and the UAC of its own on leg b, and each
- * leg's interval and refresher are negotiated there alone. When maskd
- * refreshes a leg it sends UPDATE or a re-INVITE with its last SDP at
- * half the interval; when the party does and falls silent, both legs are
- * BYEd. A party's refresh that changes no SDP is answered on its leg and
- * never crosses; a real offer crosses as before and refreshes both legs.
+ * Session timers (RFC 4028) are per leg (struct sip_st, sip_timer.c);
+ * a party's refresh that changes no SDP is answered on its own leg here
+ * and never crosses; a real offer crosses as before and refreshes both
+ * legs.
  *
  * Every call owns its two legs, its two INVITE transactions, its relayed
  * transactions, its timers and its relay call, and sip_call_free()
@@ -130,8 +127,6 @@ static void sip_call_leg_destroy(struct sip *s, nta_leg_t **legp)
 	SIP_UNCOUNT(s, dialogs_live);
 }
 
-static void sip_st_free(struct sip_st *st);
-
 /*
  * Releases everything the call holds in nta and sofia. Safe from inside
  * any callback of the call: nta lets a transaction or leg be destroyed
@@ -228,12 +223,12 @@ static int sip_call_max_forwards(sip_t const *src)
  * remote target nta keeps for the leg. @hdrs (may be NULL): raw header
  * lines of maskd's own, CRLF-separated.
  */
-static nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
-					sip_method_t method, const char *name,
-					const char *ruri, sip_t const *src,
-					const char *sdp, nta_response_f *cb,
-					void *magic, const char *contact,
-					const char *hdrs)
+nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
+				 sip_method_t method, const char *name,
+				 const char *ruri, sip_t const *src,
+				 const char *sdp, nta_response_f *cb,
+				 void *magic, const char *contact,
+				 const char *hdrs)
 {
 	struct sip *s = c->s;
 	nta_outgoing_t *orq = NULL;
@@ -277,8 +272,8 @@ static nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
  * The ACK reuses the INVITE's CSeq and is its own transaction, which nta
  * keeps just long enough to re-ACK a retransmitted 2xx.
  */
-static void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
-			 nta_outgoing_t *orq, sip_t const *src, const char *sdp)
+void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
+		  nta_outgoing_t *orq, sip_t const *src, const char *sdp)
 {
 	struct sip *s = c->s;
 	nta_outgoing_t *ack;
@@ -352,8 +347,8 @@ static void sip_call_send_bye(struct sip_call *c, nta_leg_t *leg)
  * Both legs are (or are about to be) up: BYE leg a when @bye_a, leg b
  * when @bye_b (not the one that just said BYE itself), and free the call.
  */
-static void sip_call_hangup(struct sip_call *c, bool bye_a, bool bye_b,
-			    enum cdr_hangup who, const char *reason)
+void sip_call_hangup(struct sip_call *c, bool bye_a, bool bye_b,
+		     enum cdr_hangup who, const char *reason)
 {
 	/* the callee's 2xx must be ACKed before its dialog can be BYEd */
 	(void)sip_call_ack_b(c, NULL);
@@ -425,327 +420,6 @@ static void sip_call_on_limit_timer(su_root_magic_t *magic, su_timer_t *t,
 	(void)magic;
 	(void)t;
 	sip_call_hangup(c, true, true, CDR_HANGUP_MASKD, "call_time_limit");
-}
-
-/* ---- session timers (RFC 4028), one per leg ------------------------------ */
-
-/* Session-Expires, Min-SE, Supported and Require lines of maskd's own. */
-#define SIP_ST_HDRS_SIZE 160
-
-/* A refresh that cannot leave now (an offer in flight, the caller's ACK
- * not in yet) is tried again this much later. */
-#define SIP_ST_RETRY_MS 1000
-
-/* The shortest interval taken from a party: below it timers would spin. */
-#define SIP_ST_FLOOR_S 2
-
-static nta_leg_t *sip_call_leg(struct sip_call *c, enum relay_leg l)
-{
-	return l == RELAY_LEG_A ? c->leg_a : c->leg_b;
-}
-
-static const char *sip_call_contact(struct sip_call *c, enum relay_leg l)
-{
-	return l == RELAY_LEG_A ? c->contact_a : c->contact_b;
-}
-
-/* The Min-SE of leg @l: ours, raised by a 422 of the party's. */
-static uint32_t sip_st_min(const struct sip_call *c, enum relay_leg l)
-{
-	uint32_t min = c->s->cfg->sip.min_se_s;
-
-	return c->st[l].min_s > min ? c->st[l].min_s : min;
-}
-
-/* The interval maskd asks for on leg @l: configured, never below a Min-SE
- * (ours, the party's 422, or @req_min from the party's request). */
-static uint32_t sip_st_offer(const struct sip_call *c, enum relay_leg l,
-			     uint32_t req_min)
-{
-	uint32_t se = c->s->cfg->sip.session_expires_s;
-	uint32_t min = sip_st_min(c, l);
-
-	if (se < min)
-		se = min;
-	return se < req_min ? req_min : se;
-}
-
-static uint32_t sip_st_clamp(unsigned long delta)
-{
-	if (delta < SIP_ST_FLOOR_S)
-		return SIP_ST_FLOOR_S;
-	return delta > 86400 ? 86400 : (uint32_t)delta;
-}
-
-static bool sip_call_offering(const struct sip_call *c)
-{
-	const struct sip_fwd *f;
-	sip_method_t m;
-
-	if (c->st[RELAY_LEG_A].orq || c->st[RELAY_LEG_B].orq)
-		return true;
-	for (f = c->fwds; f; f = f->next) {
-		if (!f->orq)
-			continue;
-		m = nta_outgoing_method(f->orq);
-		if (m == sip_method_invite || m == sip_method_update)
-			return true;
-	}
-	return false;
-}
-
-static void sip_st_on_timer(su_root_magic_t *magic, su_timer_t *t,
-			    void *arg);
-
-static void sip_st_arm_ms(struct sip_call *c, enum relay_leg l, uint32_t ms)
-{
-	struct sip_st *st = &c->st[l];
-
-	if (!st->timer) {
-		st->timer = su_timer_create(su_root_task(c->s->root), 0);
-		if (!st->timer)
-			goto fail;
-	}
-	if (su_timer_set_interval(st->timer, sip_st_on_timer, st, ms) < 0)
-		goto fail;
-	return;
- fail:
-	/* the call goes on unguarded, as it did before RFC 4028 */
-	log_debug(c->s->log, "sip: no session timer");
-}
-
-/*
- * (Re)start leg @l's session timer, counting from now: maskd refreshes at
- * half the interval; a party that refreshes is given the interval less
- * min(32 s, a third) (RFC 4028 section 10) before the call is taken to be
- * dead. No interval: no timer.
- */
-static void sip_st_arm(struct sip_call *c, enum relay_leg l)
-{
-	struct sip_st *st = &c->st[l];
-	uint32_t ms = st->interval_s * 1000u;
-	uint32_t slack = ms / 3 < 32000 ? ms / 3 : 32000;
-
-	if (!st->interval_s) {
-		if (st->timer)
-			su_timer_reset(st->timer);
-		return;
-	}
-	sip_st_arm_ms(c, l, st->we_refresh ? ms / 2 : ms - slack);
-}
-
-/*
- * An INVITE or UPDATE from the party of leg @l, maskd being the UAS of
- * that transaction (RFC 4028 section 9). The party's interval and
- * refresher stand; without a refresher it refreshes when it supports
- * "timer", else maskd does. A party that only supports "timer" gets
- * maskd's interval and refreshes itself; one that does neither gets no
- * timer. Returns 0, or 422 when the interval is below our Min-SE (the
- * leg is left as it was).
- */
-static int sip_st_uas(struct sip_call *c, enum relay_leg l, sip_t const *sip)
-{
-	struct sip_st *st = &c->st[l];
-	sip_session_expires_t const *x = sip->sip_session_expires;
-	uint32_t req_min = sip->sip_min_se ?
-			   sip_st_clamp(sip->sip_min_se->min_delta) : 0;
-
-	if (x && x->x_delta < c->s->cfg->sip.min_se_s)
-		return 422;
-
-	st->peer_timer = sip_has_supported(sip->sip_supported, "timer") ||
-			 sip_has_feature(sip->sip_require, "timer");
-	if (sip->sip_allow)
-		st->peer_update = sip_is_allowed(sip->sip_allow,
-						 SIP_METHOD_UPDATE);
-
-	if (x) {
-		st->interval_s = sip_st_clamp(x->x_delta);
-		if (x->x_refresher)
-			st->we_refresh = su_casematch(x->x_refresher, "uas");
-		else
-			st->we_refresh = !st->peer_timer;
-	} else if (st->peer_timer) {
-		if (!st->interval_s || st->interval_s < req_min)
-			st->interval_s = sip_st_offer(c, l, req_min);
-		st->we_refresh = false;
-	} else {
-		st->interval_s = 0;
-	}
-	return 0;
-}
-
-/* What our 2xx to the party of leg @l says of the timer (sip_st_uas()). */
-static void sip_st_hdrs_uas(const struct sip_st *st, char *buf, size_t size)
-{
-	if (!st->interval_s) {
-		buf[0] = '\0';
-		return;
-	}
-	snprintf(buf, size, "Session-Expires: %u;refresher=%s%s",
-		 (unsigned)st->interval_s, st->we_refresh ? "uas" : "uac",
-		 st->peer_timer ? "\r\nSupported: timer\r\nRequire: timer"
-				: "");
-}
-
-/*
- * What an INVITE or UPDATE of ours on leg @l says: the leg's interval and
- * refresher once there is one (the party is the UAS here, so a refreshing
- * party is "uas"), else our offer without a refresher, for the party to
- * choose (RFC 4028 section 7.1).
- */
-static void sip_st_hdrs_uac(const struct sip_call *c, enum relay_leg l,
-			    char *buf, size_t size)
-{
-	const struct sip_st *st = &c->st[l];
-
-	snprintf(buf, size,
-		 "Session-Expires: %u%s\r\nMin-SE: %u\r\nSupported: timer",
-		 (unsigned)(st->interval_s ? st->interval_s
-					   : sip_st_offer(c, l, 0)),
-		 !st->interval_s ? "" : st->we_refresh ? ";refresher=uac"
-						       : ";refresher=uas",
-		 (unsigned)sip_st_min(c, l));
-}
-
-/*
- * A 2xx to an INVITE or UPDATE of ours on leg @l (RFC 4028 section 7.2):
- * its Session-Expires decides; none means the party does no timer and
- * the leg has none. Restarts the leg's timer.
- */
-static void sip_st_uac(struct sip_call *c, enum relay_leg l, sip_t const *sip)
-{
-	struct sip_st *st = &c->st[l];
-	sip_session_expires_t const *x = sip ? sip->sip_session_expires : NULL;
-
-	if (sip && sip->sip_allow)
-		st->peer_update = sip_is_allowed(sip->sip_allow,
-						 SIP_METHOD_UPDATE);
-	st->interval_s = 0;
-	if (x && x->x_delta) {
-		st->interval_s = sip_st_clamp(x->x_delta);
-		st->we_refresh = !x->x_refresher ||
-				 su_casematch(x->x_refresher, "uac");
-	}
-	sip_st_arm(c, l);
-}
-
-static int sip_st_refresh(struct sip_call *c, enum relay_leg l);
-
-/*
- * The answer to our refresh on leg @l. A 2xx to a re-INVITE is ACKed at
- * once: its SDP can only repeat the party's, which the other party
- * already has. 408 and 481 mean the dialog is gone (RFC 4028 section
- * 10): both legs are BYEd. Anything else keeps the session as it was.
- */
-static int sip_st_on_response(void *magic, nta_outgoing_t *orq,
-			      sip_t const *sip)
-{
-	struct sip_st *st = magic;
-	struct sip_call *c = st->call;
-	enum relay_leg l = st->leg;
-	int status = sip && sip->sip_status ? sip->sip_status->st_status : 408;
-	bool invite = nta_outgoing_method(orq) == sip_method_invite;
-
-	if (status < 200)
-		return 0;
-
-	if (status < 300 && invite)
-		sip_call_ack(c, sip_call_leg(c, l), orq, NULL, NULL);
-	nta_outgoing_destroy(orq);
-	st->orq = NULL;
-
-	if (status < 300) {
-		sip_st_uac(c, l, sip);
-		return 0;
-	}
-	if (status == 408 || status == 481) {
-		sip_call_hangup(c, true, true, CDR_HANGUP_MASKD,
-				"session_timer_expired");
-		return 0;
-	}
-	if (status == 422 && sip->sip_min_se) {
-		st->min_s = sip_st_clamp(sip->sip_min_se->min_delta);
-		if (st->interval_s < st->min_s)
-			st->interval_s = st->min_s;
-		sip_st_arm_ms(c, l, 0);
-		return 0;
-	}
-	if (!invite && (status == 405 || status == 501))
-		st->peer_update = false;
-	if (status == 491 || !invite)
-		sip_st_arm_ms(c, l, SIP_ST_RETRY_MS);
-	else
-		sip_st_arm(c, l);
-	return 0;
-}
-
-/*
- * Our refresh on leg @l: an UPDATE without SDP when the party allows
- * UPDATE, else a re-INVITE with the SDP maskd last sent it (the same o=
- * version: nothing changed). EAGAIN when an offer is in flight or the
- * call is not confirmed yet.
- */
-static int sip_st_refresh(struct sip_call *c, enum relay_leg l)
-{
-	struct sip_st *st = &c->st[l];
-	char hdrs[SIP_ST_HDRS_SIZE];
-	bool update = st->peer_update || !st->sdp;
-
-	if (c->state != SIP_CALL_CONFIRMED || sip_call_offering(c))
-		return EAGAIN;
-
-	sip_st_hdrs_uac(c, l, hdrs, sizeof(hdrs));
-	st->orq = sip_call_request(c, sip_call_leg(c, l),
-				   update ? sip_method_update
-					  : sip_method_invite,
-				   update ? "UPDATE" : "INVITE",
-				   NULL, NULL, update ? NULL : st->sdp,
-				   sip_st_on_response, st,
-				   sip_call_contact(c, l), hdrs);
-	return st->orq ? 0 : ENOMEM;
-}
-
-static void sip_st_on_timer(su_root_magic_t *magic, su_timer_t *t,
-			    void *arg)
-{
-	struct sip_st *st = arg;
-	struct sip_call *c = st->call;
-
-	(void)magic;
-	(void)t;
-	if (!st->we_refresh) {
-		sip_call_hangup(c, true, true, CDR_HANGUP_MASKD,
-				"session_timer_expired");
-		return;
-	}
-	if (sip_st_refresh(c, st->leg))
-		sip_st_arm_ms(c, st->leg, SIP_ST_RETRY_MS);
-}
-
-static void sip_st_free(struct sip_st *st)
-{
-	if (st->orq)
-		nta_outgoing_destroy(st->orq);
-	st->orq = NULL;
-	if (st->timer)
-		su_timer_destroy(st->timer);
-	st->timer = NULL;
-	free(st->sdp);
-	st->sdp = NULL;
-	free(st->peer_sdp);
-	st->peer_sdp = NULL;
-}
-
-/* 422 naming our Min-SE (RFC 4028 section 8.1). */
-static void sip_st_reply_422(struct sip_call *c, nta_incoming_t *irq)
-{
-	char min[16];
-
-	snprintf(min, sizeof(min), "%u", (unsigned)c->s->cfg->sip.min_se_s);
-	nta_incoming_treply(irq, SIP_422_SESSION_TIMER_TOO_SMALL,
-			    SIPTAG_MIN_SE_STR(min), TAG_END());
-	nta_incoming_destroy(irq);
 }
 
 /*
@@ -1112,27 +786,6 @@ static int sip_fwd_on_ack_cancel(void *magic, nta_incoming_t *irq,
 						   TAG_END());
 	}
 	return 0;
-}
-
-/*
- * A session refresh (RFC 4028) changes nothing the other party needs to
- * know: an UPDATE without a body, or an offer byte for byte the party's
- * last SDP. It is answered here, with the SDP maskd last sent the party
- * (the same o= version), so the other party - which may do no timers at
- * all - never sees it. An INVITE without SDP is relayed as before: its
- * answer would come in an ACK we could not compare in time.
- */
-static bool sip_st_is_refresh(const struct sip_call *c, sip_t const *sip,
-			      enum relay_leg from)
-{
-	const struct sip_st *st = &c->st[from];
-	sip_payload_t const *pl = sip->sip_payload;
-
-	if (!pl || !pl->pl_len)
-		return sip->sip_request->rq_method == sip_method_update;
-	return sip_msg_has_sdp(sip) && st->sdp && st->peer_sdp &&
-	       strlen(st->peer_sdp) == pl->pl_len &&
-	       !memcmp(st->peer_sdp, pl->pl_data, pl->pl_len);
 }
 
 /* Answer the refresh @irq from leg @from here (sip_st_is_refresh()). */

@@ -184,7 +184,7 @@ struct sip_fwd {
 
 /*
  * The RFC 4028 session timer of one leg, negotiated on that leg alone
- * (sip_call.c): maskd is the UAS of the caller's INVITE and the UAC of its
+ * (sip_timer.c): maskd is the UAS of the caller's INVITE and the UAC of its
  * own on leg b, and either side may refresh. Owned by its call.
  */
 struct sip_st {
@@ -324,6 +324,92 @@ void sip_call_stop_all(struct sip *s);
  * "rtp_timeout". May free @c.
  */
 void sip_call_rtp_timeout(struct sip_call *c);
+
+/* The dialog and our Contact of leg @l. */
+static inline nta_leg_t *sip_call_leg(struct sip_call *c, enum relay_leg l)
+{
+	return l == RELAY_LEG_A ? c->leg_a : c->leg_b;
+}
+
+static inline const char *sip_call_contact(struct sip_call *c,
+					   enum relay_leg l)
+{
+	return l == RELAY_LEG_A ? c->contact_a : c->contact_b;
+}
+
+/*
+ * sip_call_request() - a request of maskd's own on @leg (see sip_call.c):
+ * headers of @src that may cross, @sdp as body (NULL: none), @hdrs raw
+ * lines of our own (NULL: none). Answers go to @cb with @magic. NULL on
+ * error.
+ */
+nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
+				 sip_method_t method, const char *name,
+				 const char *ruri, sip_t const *src,
+				 const char *sdp, nta_response_f *cb,
+				 void *magic, const char *contact,
+				 const char *hdrs);
+
+/* sip_call_ack() - ACK the 2xx that answered @orq on @leg, with @sdp. */
+void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
+		  nta_outgoing_t *orq, sip_t const *src, const char *sdp);
+
+/*
+ * sip_call_hangup() - BYE leg a when @bye_a, leg b when @bye_b, write the
+ * CDR (@who, @reason) and free @c.
+ */
+void sip_call_hangup(struct sip_call *c, bool bye_a, bool bye_b,
+		     enum cdr_hangup who, const char *reason);
+
+/*
+ * sip_call_offering() - true while an offer of either leg is in flight
+ * (a relayed re-INVITE or UPDATE, or a refresh of ours): no new one may
+ * start.
+ */
+bool sip_call_offering(const struct sip_call *c);
+
+/* ---- sip_timer.c: RFC 4028 session timers, one per leg ---- */
+
+/* Session-Expires, Min-SE, Supported and Require lines of maskd's own. */
+#define SIP_ST_HDRS_SIZE 160
+
+/* sip_st_clamp() - a party's interval, within what timers can take. */
+uint32_t sip_st_clamp(unsigned long delta);
+
+/* sip_st_arm() - (re)start leg @l's timer from now; none: stopped. */
+void sip_st_arm(struct sip_call *c, enum relay_leg l);
+
+/*
+ * sip_st_uas() - take the timer of an INVITE or UPDATE from the party of
+ * leg @l (maskd the UAS). 0, or 422 when below our Min-SE (leg as was).
+ */
+int sip_st_uas(struct sip_call *c, enum relay_leg l, sip_t const *sip);
+
+/* sip_st_hdrs_uas() - header lines of our 2xx to that party, in @buf. */
+void sip_st_hdrs_uas(const struct sip_st *st, char *buf, size_t size);
+
+/* sip_st_hdrs_uac() - header lines of our own INVITE/UPDATE on leg @l. */
+void sip_st_hdrs_uac(const struct sip_call *c, enum relay_leg l,
+		     char *buf, size_t size);
+
+/*
+ * sip_st_uac() - take the timer of a 2xx to our INVITE/UPDATE on leg @l
+ * (@sip NULL: none was said) and restart the leg's timer.
+ */
+void sip_st_uac(struct sip_call *c, enum relay_leg l, sip_t const *sip);
+
+/* sip_st_reply_422() - answer @irq 422 with our Min-SE and destroy it. */
+void sip_st_reply_422(struct sip_call *c, nta_incoming_t *irq);
+
+/*
+ * sip_st_is_refresh() - true when @sip from leg @from is a bare session
+ * refresh that the other party need not see.
+ */
+bool sip_st_is_refresh(const struct sip_call *c, sip_t const *sip,
+		       enum relay_leg from);
+
+/* sip_st_free() - stop leg timer, refresh and SDP copies of @st. */
+void sip_st_free(struct sip_st *st);
 
 /* ---- sip_media.c ---- */
 
