@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "maskd/rtcp.h"
 #include "relay_internal.h"
 
 int64_t relay_now_ms(void)
@@ -141,6 +142,13 @@ void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
 				drops++;
 				continue;
 			}
+
+			/* RTCP (or RTCP muxed on the RTP port) names its
+			 * sender: rewritten in place, see rtcp.h */
+			if (s->kind == RELAY_RTCP ||
+			    rtcp_is_rtcp(w->buf[i], w->rmsg[i].msg_len))
+				(void)rtcp_scrub(w->buf[i],
+						 w->rmsg[i].msg_len);
 
 			w->siov[nsend].iov_base = w->buf[i];
 			w->siov[nsend].iov_len = w->rmsg[i].msg_len;

@@ -289,6 +289,74 @@ static void test_forward(void **state)
 }
 
 /*
+ * RTCP through the relay: the SDES CNAME a phone sends ("user@host")
+ * arrives rewritten, same length, on the RTCP port and muxed on the RTP
+ * port (RFC 5761); the report itself is untouched.
+ */
+static void test_rtcp_scrubbed(void **state)
+{
+	static const uint8_t sr_sdes[] =
+		"\x81\xc8\x00\x0c"		/* SR, one report block */
+		"\x0a\x0b\x0c\x0d"		/* SSRC */
+		"\x83\xaa\x7e\x80\x00\x00\x00\x01"	/* NTP */
+		"\x00\x00\x00\xa0\x00\x00\x00\x0a\x00\x00\x06\x40"
+		"\x01\x02\x03\x04\x00\x00\x00\x00\x00\x00\x00\x05"
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+		"\x81\xca\x00\x07"		/* SDES, one chunk */
+		"\x0a\x0b\x0c\x0d"
+		"\x01\x12" "alice@192.0.2.10:5" /* CNAME, 18 bytes */
+		"\x00\x00\x00\x00";
+	size_t len = sizeof(sr_sdes) - 1;
+	uint8_t got[2048];
+	struct sockaddr_in from;
+	struct relay_counters ctr;
+	struct relay_call *c;
+	struct relay *r;
+	struct config cfg;
+	uint16_t pa, pb;
+	int a[2], b[2], i, k;
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(len, 84);
+	cfg_make(&cfg, 42900, 42999);
+	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
+	pa = relay_call_port(c, RELAY_LEG_A);
+	pb = relay_call_port(c, RELAY_LEG_B);
+	pair_open(HOST_A, a);
+	pair_open(HOST_B, b);
+	set_remote(c, RELAY_LEG_A, HOST_A, ntohs(sock_name(a[0]).sin_port),
+		   NULL, 0, 0);
+	set_remote(c, RELAY_LEG_B, HOST_B, ntohs(sock_name(b[0]).sin_port),
+		   NULL, 0, 0);
+	relay_sync(r);
+
+	/* k = 1: on the RTCP ports; k = 0: muxed on the RTP ports */
+	for (k = 1; k >= 0; k--) {
+		send_to(a[k], RELAY_HOST, (uint16_t)(pa + k), sr_sdes, len);
+		n = recv_wait(b[k], got, sizeof(got), RECV_WAIT_MS, &from);
+		assert_int_equal(n, (ssize_t)len);
+		assert_int_equal(ntohs(from.sin_port), pb + k);
+		/* the report, the SDES header, SSRC and item header: as sent */
+		assert_memory_equal(got, sr_sdes, 62);
+		assert_memory_equal(got + 62, "0a0b0c0d0a0b0c0d0a", 18);
+		assert_memory_equal(got + 80, sr_sdes + 80, 4);
+		for (i = 0; i + 5 <= n; i++)
+			assert_false(memcmp(got + i, "192.0", 5) == 0);
+	}
+
+	relay_sync(r);
+	relay_call_free(c, &ctr);
+	expect_pool_whole(r);
+	for (i = 0; i < 2; i++) {
+		close(a[i]);
+		close(b[i]);
+	}
+	relay_stop(r);
+}
+
+/*
  * Party A is behind NAT: its SDP names one port, its packets come from
  * another. B's media must reach A where A's packets come from; a stranger
  * who sends to A's relay port later is dropped and reaches no one.
@@ -813,6 +881,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forward),
+		cmocka_unit_test(test_rtcp_scrubbed),
 		cmocka_unit_test(test_nat_latch),
 		cmocka_unit_test(test_relatch),
 		cmocka_unit_test(test_strict_source),
