@@ -45,7 +45,8 @@
 
 struct api_conn {
 	struct api *api;
-	struct api_conn *next, **pprev;	/* api->conns[] or api->conn_pending */
+	/* in api->conns[] once adopted, in api->conn_pending before */
+	struct api_conn *next, **pprev;
 	struct bufferevent *bev;	/* referenced until adopted */
 	struct evhttp_connection *evcon;	/* NULL until adopted */
 	struct event *timer;		/* adoption, then the deadline */

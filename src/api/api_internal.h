@@ -47,7 +47,7 @@ struct api_counters {
 	uint64_t expiries;
 	uint64_t requests[API_MAX_STATUS];	/* by HTTP status */
 	uint64_t request_timeouts;	/* closed at [api] request_timeout */
-	uint64_t accept_paused;		/* [api] max_connections reached */
+	uint64_t accept_paused;	/* [api] max_connections reached */
 };
 
 struct api_conn;
@@ -82,7 +82,7 @@ struct api {
 
 	/* Every open connection (api_conn.c): its request deadline, and the
 	 * count for [api] max_connections. */
-	struct api_conn *conn_pending;		/* accepted, not yet adopted */
+	struct api_conn *conn_pending;	/* accepted, not yet adopted */
 	struct api_conn *conns[API_CONN_BUCKETS];	/* adopted, by evcon */
 	size_t n_conns;
 	bool accept_paused;		/* the listener is off at the cap */

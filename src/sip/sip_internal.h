@@ -82,7 +82,7 @@ struct sip_call;
  */
 struct sip_via_hclass {
 	struct msg_hclass_s hc;
-	int msg_size;		/* su_home size of a message of sip->mclass */
+	int msg_size;		/* su_home size of a sip->mclass message */
 };
 
 /* Relaxed atomics: /metrics reads them from the control thread. */
@@ -143,8 +143,9 @@ struct sip {
 	/* ---- SIP thread only ---- */
 	su_root_t *root;
 	nta_agent_t *agent;
-	msg_mclass_t *mclass;		/* malloc'd: the parser nta uses, sofia's
-					 * with via_class for Via (sip_via.c) */
+	/* malloc'd: the parser nta uses, sofia's with via_class for Via
+	 * (sip_via.c) */
+	msg_mclass_t *mclass;
 	struct sip_via_hclass via_class;
 	su_wait_t stop_wait;
 	int stop_index;			/* su_root_register() index; 0 = none */
