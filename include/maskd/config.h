@@ -115,6 +115,10 @@ struct config {
 		char tls_key[CONFIG_PATH_SIZE];
 		uint32_t rate_limit;		/* requests/s per token; 0 = none */
 		uint32_t rate_burst;		/* requests; 0 = rate_limit */
+		/* from accept, or the last reply, until a whole request is
+		 * in; slower clients are disconnected */
+		uint32_t request_timeout_s;
+		uint32_t max_connections;	/* open at once; 0 = no cap */
 	} api;
 
 	struct {

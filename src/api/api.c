@@ -120,8 +120,7 @@ static void api_log_request(struct api *api, struct evhttp_request *req,
  * one left behind by a connection libevent freed without telling us costs
  * nothing but a longer drain.
  */
-static void api_sending_remove(struct api *api,
-			       struct evhttp_connection *evcon)
+void api_sending_remove(struct api *api, struct evhttp_connection *evcon)
 {
 	size_t i;
 
@@ -135,16 +134,13 @@ static void api_sending_remove(struct api *api,
 	}
 }
 
-/* The reply's last byte went out. */
+/* The reply's last byte went out: the next request's time starts. */
 static void api_sent_cb(struct evhttp_request *req, void *arg)
 {
-	api_sending_remove(arg, evhttp_request_get_connection(req));
-}
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 
-/* The connection is being freed, reply written or not. */
-static void api_conn_closed(struct evhttp_connection *evcon, void *arg)
-{
 	api_sending_remove(arg, evcon);
+	api_conn_replied(arg, evcon);
 }
 
 /*
@@ -169,7 +165,7 @@ static void api_sending_add(struct api *api, struct evhttp_request *req)
 		api->cap_sending = cap;
 	}
 	api->sending[api->n_sending++] = evcon;
-	evhttp_connection_set_closecb(evcon, api_conn_closed, api);
+	/* a connection that closes first is taken off by api_conn.c */
 	evhttp_request_set_on_complete_cb(req, api_sent_cb, api);
 }
 
@@ -529,6 +525,15 @@ static void api_metrics(struct api *api, struct evhttp_request *req)
 		   "Write transactions that failed to commit since start.",
 		   ws.failures);
 
+	api_metric(b, "maskd_api_connections", "gauge",
+		   "API client connections open.", api_conn_count(api));
+	api_metric(b, "maskd_api_request_timeouts_total", "counter",
+		   "API connections closed: no whole request within "
+		   "[api] request_timeout.", api->ctr.request_timeouts);
+	api_metric(b, "maskd_api_accept_paused_total", "counter",
+		   "Times the API stopped accepting at [api] max_connections.",
+		   api->ctr.accept_paused);
+
 	api_metric(b, "maskd_cdrs_written_total", "counter",
 		   "Call records committed since start.", api->cdrs_written);
 	api_metric(b, "maskd_cdrs_lost_total", "counter",
@@ -716,6 +721,7 @@ static void api_request_cb(struct evhttp_request *req, void *arg)
 	uint32_t retry = 0;
 	int tok;
 
+	api_conn_request(api, req);	/* in whole: its deadline is off */
 	uri = evhttp_request_get_evhttp_uri(req);
 	path = uri ? evhttp_uri_get_path(uri) : NULL;
 	if (!path || *path != '/') {
@@ -796,8 +802,10 @@ static struct bufferevent *api_bev_cb(struct event_base *base, void *arg)
 		if (bev)
 			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	}
-	if (bev)
+	if (bev) {
 		bufferevent_priority_set(bev, 0);
+		api_conn_track(api, bev);
+	}
 	return bev;
 }
 
@@ -965,6 +973,10 @@ int api_start(struct api **apip, struct event_base *base,
 	/* evhttp's own limit only guards memory; bodies above max_body
 	 * get our JSON 413 from api_body_parse(). */
 	evhttp_set_max_body_size(api->http, API_MAX_HTTP_BODY);
+	/* ... and with lingering close it reads a larger body to its end
+	 * (discarding it: request_timeout bounds how long) before its 413,
+	 * so the client, still sending, gets the 413 rather than a reset */
+	evhttp_set_flags(api->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(api->http, API_MAX_HEADERS);
 	evhttp_set_timeout(api->http, API_TIMEOUT_S);
 	evhttp_set_allowed_methods(api->http,
@@ -1029,8 +1041,13 @@ void api_stop(struct api *api)
 	if (api->w && api->http)
 		api_drain(api);
 
+	/* evhttp_free() closes the listener before the connections, whose
+	 * close callbacks must not start it again */
+	api->stopping = true;
+	api->listener = NULL;
 	if (api->http)
 		evhttp_free(api->http);	/* calls api_conn_closed() */
+	api_conn_stop(api);
 	free(api->sending);
 	if (api->rd)
 		store_reader_close(api->rd);

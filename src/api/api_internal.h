@@ -39,13 +39,18 @@
 #define API_URL_MAX 2048
 #define API_MSG_SIZE 256
 #define API_TIME_SIZE 32		/* "2026-11-22T01:02:03.456Z" and NUL */
+#define API_CONN_BUCKETS 1024		/* open connections, hashed */
 
 /* In-memory counters since start, for /metrics. */
 struct api_counters {
 	uint64_t creates;
 	uint64_t expiries;
 	uint64_t requests[API_MAX_STATUS];	/* by HTTP status */
+	uint64_t request_timeouts;	/* closed at [api] request_timeout */
+	uint64_t accept_paused;	/* [api] max_connections reached */
 };
+
+struct api_conn;
 
 struct api {
 	struct event_base *base;		/* borrowed */
@@ -74,6 +79,13 @@ struct api {
 	 * one per connection): api_stop() waits for them to empty. */
 	struct evhttp_connection **sending;
 	size_t n_sending, cap_sending;
+
+	/* Every open connection (api_conn.c): its request deadline, and the
+	 * count for [api] max_connections. */
+	struct api_conn *conn_pending;	/* accepted, not yet adopted */
+	struct api_conn *conns[API_CONN_BUCKETS];	/* adopted, by evcon */
+	size_t n_conns;
+	bool accept_paused;		/* the listener is off at the cap */
 	struct api_counters ctr;
 	uint64_t cdrs_written;
 	uint64_t cdrs_lost;		/* could not be queued or committed */
@@ -155,6 +167,35 @@ void api_call_submit(struct api_call *c, writer_op_h *op, writer_done_h *done);
  * then been sent.
  */
 bool api_call_commit_failed(struct api_call *c, int err);
+
+/*
+ * api_sending_remove() - @evcon's reply is out, or it is closing: no
+ * longer waited for by api_stop().
+ */
+void api_sending_remove(struct api *api, struct evhttp_connection *evcon);
+
+/* ---- api_conn.c ---- */
+
+/*
+ * api_conn_track() - @bev, just made for a connection evhttp accepted, is
+ * given a request deadline ([api] request_timeout) and counted against
+ * [api] max_connections. Without memory it is served untracked.
+ */
+void api_conn_track(struct api *api, struct bufferevent *bev);
+
+/* api_conn_request() - @req is in whole: its connection's deadline is off
+ * until api_conn_replied(). */
+void api_conn_request(struct api *api, struct evhttp_request *req);
+
+/* api_conn_replied() - a reply went out on @evcon: the next request on it
+ * has request_timeout from now. */
+void api_conn_replied(struct api *api, struct evhttp_connection *evcon);
+
+/* api_conn_count() - connections open, for /metrics. */
+size_t api_conn_count(const struct api *api);
+
+/* api_conn_stop() - after evhttp_free(): free what is left. */
+void api_conn_stop(struct api *api);
 
 /* ---- api_json.c ---- */
 

@@ -1036,6 +1036,30 @@ static int parse_api_rate_burst(struct cfg_ctx *ctx, const char *v)
 	return 0;
 }
 
+static int parse_api_request_timeout(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 1, 3600, &n);
+	if (err)
+		return err;
+	ctx->cfg->api.request_timeout_s = (uint32_t)n;
+	return 0;
+}
+
+static int parse_api_max_connections(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, 1000000, &n);
+	if (err)
+		return err;
+	ctx->cfg->api.max_connections = (uint32_t)n;
+	return 0;
+}
+
 static int parse_session_default_ttl(struct cfg_ctx *ctx, const char *v)
 {
 	uint64_t n = 0;
@@ -1220,6 +1244,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_API, "tls_key", parse_api_tls_key },
 	{ SEC_API, "rate_limit", parse_api_rate_limit },
 	{ SEC_API, "rate_burst", parse_api_rate_burst },
+	{ SEC_API, "request_timeout", parse_api_request_timeout },
+	{ SEC_API, "max_connections", parse_api_max_connections },
 	{ SEC_SESSION, "default_ttl", parse_session_default_ttl },
 	{ SEC_SESSION, "max_ttl", parse_session_max_ttl },
 	{ SEC_SESSION, "call_time_limit", parse_session_call_time_limit },
@@ -1616,6 +1642,8 @@ void config_defaults(struct config *cfg)
 		 "127.0.0.1");
 	cfg->api.listen.port = 8080;
 	cfg->api.max_body = 65536;
+	cfg->api.request_timeout_s = 10;
+	cfg->api.max_connections = 1024;
 
 	cfg->session.default_ttl_s = 3600;
 	cfg->session.max_ttl_s = 31536000;

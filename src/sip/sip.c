@@ -255,6 +255,7 @@ static void sip_thread_close(struct sip *s)
 	if (s->agent)
 		nta_agent_destroy(s->agent);
 	s->agent = NULL;
+	sip_via_close(s);	/* after the agent: its messages use it */
 	if (s->stop_index > 0)
 		su_root_deregister(s->root, s->stop_index);
 	s->stop_index = 0;
@@ -316,6 +317,9 @@ static int sip_thread_open(struct sip *s)
 	err = sip_guard_open(s);
 	if (err)
 		return err;
+	err = sip_via_open(s);
+	if (err)
+		return err;
 
 	sip_check_buffer_limit(s, "/proc/sys/net/core/rmem_max");
 	sip_check_buffer_limit(s, "/proc/sys/net/core/wmem_max");
@@ -333,11 +337,16 @@ static int sip_thread_open(struct sip *s)
 	/*
 	 * UA mode: our 2xx are retransmitted until ACKed, and the ACK comes
 	 * to the INVITE's server transaction. No 100rel, no Timestamp: maskd
-	 * does not offer what it does not do on both legs.
+	 * does not offer what it does not do on both legs. Our parser
+	 * (sip_via.c) sends every response to where its request came from;
+	 * SERVER_RPORT(2) is nta's half of the same rule (rport even when
+	 * the Via asks for none) on the paths it checks the Via itself.
 	 */
 	su_seterrno(0);
 	s->agent = nta_agent_create(s->root, URL_STRING_MAKE(url),
 				    sip_on_message, s,
+				    NTATAG_MCLASS(s->mclass),
+				    NTATAG_SERVER_RPORT(2),
 				    NTATAG_UA(1),
 				    NTATAG_REL100(0),
 				    NTATAG_USE_TIMESTAMP(0),

@@ -76,6 +76,15 @@ struct sip_call;
 /* "sip:" user "@" host:port ";transport=tcp" and some. */
 #define SIP_URI_SIZE (CONFIG_HOST_SIZE + 96)
 
+/*
+ * sofia's Via class with maskd's parse function (sip_via.c). First member:
+ * a parsed Via's sh_class points at the whole.
+ */
+struct sip_via_hclass {
+	struct msg_hclass_s hc;
+	int msg_size;		/* su_home size of a sip->mclass message */
+};
+
 /* Relaxed atomics: /metrics reads them from the control thread. */
 struct sip_counters {
 	atomic_uint_fast64_t calls_live;
@@ -134,6 +143,10 @@ struct sip {
 	/* ---- SIP thread only ---- */
 	su_root_t *root;
 	nta_agent_t *agent;
+	/* malloc'd: the parser nta uses, sofia's with via_class for Via
+	 * (sip_via.c) */
+	msg_mclass_t *mclass;
+	struct sip_via_hclass via_class;
 	su_wait_t stop_wait;
 	int stop_index;			/* su_root_register() index; 0 = none */
 	su_wait_t media_wait;
@@ -278,6 +291,18 @@ bool sip_route_source_ok(struct sip *s, nta_incoming_t *irq,
  */
 int sip_route_normalise(const struct config_trunk *t, const char *in,
 			char out[E164_SIZE]);
+
+/* ---- sip_via.c ---- */
+/*
+ * sip_via_open() - s->mclass: sofia's SIP parser, but the top Via of every
+ * request read is made to send responses to its source address and port
+ * (received=, rport=, no maddr) before nta sees it. For NTATAG_MCLASS;
+ * freed by sip_via_close() once the agent is gone (safe on a partial
+ * open). Returns 0, ENOMEM, or ENOENT when sofia's class table is not
+ * what it was built for.
+ */
+int sip_via_open(struct sip *s);
+void sip_via_close(struct sip *s);
 
 /* ---- sip_guard.c ---- */
 

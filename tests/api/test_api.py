@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -655,6 +656,77 @@ class TestSessions(SharedMaskd):
         except (ConnectionError, http.client.HTTPException):
             pass    # the server may close before reading it all
         self.assertEqual(self.m.request("GET", "/healthz").status, 200)
+
+    def test_hostile_bodies(self):
+        """Deep nesting, numbers no C type holds, wrong types, a 10 MiB
+        body: each gets a 4xx that names the problem, and maskd goes on."""
+        a, b = phone(), phone()
+        pair = '"party_a":"%s","party_b":"%s"' % (a, b)
+        cases = [
+            # (raw body, status, code, field, words in the message)
+            (b"[" * 100000, 413, "body_too_large", "body", "larger"),
+            (b"[" * 60000, 400, "invalid_json", "body", "depth"),
+            (('{%s,"metadata":' % pair).encode() + b'{"a":' * 5000 +
+             b"1" + b"}" * 5001, 400, "invalid_json", "body", "depth"),
+            (('{%s,"ttl":1e999}' % pair).encode(), 400, "invalid_json",
+             "body", "overflow"),
+            (('{%s,"ttl":99999999999999999999999}' % pair).encode(), 400,
+             "invalid_json", "body", "too big"),
+            (('{%s,"ttl":-99999999999999999999999}' % pair).encode(), 400,
+             "invalid_json", "body", "too big"),
+            (('{%s,"ttl":1e308}' % pair).encode(), 400, "invalid_field",
+             "ttl", ""),
+            (('{%s,"call_time_limit":-1e308}' % pair).encode(), 400,
+             "invalid_field", "call_time_limit", ""),
+            (('{%s,"metadata":{"n":1e999}}' % pair).encode(), 400,
+             "invalid_json", "body", "overflow"),
+            (('{"party_a":["%s"],"party_b":"%s"}' % (a, b)).encode(), 400,
+             "invalid_field", "party_a", ""),
+            (('{"party_a":"%s","party_b":{"n":"%s"}}' % (a, b)).encode(),
+             400, "invalid_field", "party_b", ""),
+            (('{"party_a":null,"party_b":"%s"}' % b).encode(), 400, None,
+             "party_a", ""),
+            (('{%s,"record":{}}' % pair).encode(), 400, "invalid_field",
+             "record", ""),
+            (('{%s,"ttl":[60]}' % pair).encode(), 400, "invalid_field",
+             "ttl", ""),
+        ]
+        for raw, status, code, field, words in cases:
+            r = self.m.request("POST", "/v1/sessions", raw=raw)
+            with self.subTest(raw=raw[:60], len=len(raw)):
+                self.assertEqual(r.status, status, r)
+                if code:
+                    self.assertError(r, status, code, field)
+                else:
+                    self.assertTrue(r.message.startswith(field + ":"), r)
+                self.assertIn(words, r.message)
+        sid = self.new_session()["id"]
+        for raw, field in ((b'{"ttl":99999999999999999999999}', "body"),
+                           (b'{"ttl":1e999}', "body"),
+                           (b'{"ttl":"forever"}', "ttl"),
+                           (b'{"record":[]}', "record")):
+            r = self.m.request("PATCH", "/v1/sessions/" + sid, raw=raw)
+            with self.subTest(patch=raw):
+                self.assertEqual(r.status, 400, r)
+                self.assertTrue(r.message.startswith(field + ":"), r)
+        for raw, field in ((b'{"number":1e999}', "body"),
+                           (b'{"number":15550001234}', "number"),
+                           (b'{"number":"+15550001234","country":["US"]}',
+                            "country")):
+            r = self.m.request("POST", "/v1/numbers", raw=raw)
+            with self.subTest(numbers=raw):
+                self.assertEqual(r.status, 400, r)
+                self.assertTrue(r.message.startswith(field + ":"), r)
+        # 10 MiB, far above evhttp's own 1 MiB guard: its 413, after the
+        # body is read (lingering close), so the client gets it whole
+        r = self.m.request("POST", "/v1/sessions",
+                           raw=b" " * (10 * 1024 * 1024))
+        self.assertEqual(r.status, 413, r)
+        self.assertIn(b"Too Large", r.body)
+        # nothing was created, and maskd goes on
+        self.assertEqual(self.m.list_all(party=a), [])
+        self.assertEqual(self.m.request("GET", "/healthz").status, 200)
+        self.assertEqual(self.m.create(a, b).status, 201)
 
     def test_patch(self):
         s = self.new_session(ttl=100, callback_url="http://example.com/a")
@@ -1436,6 +1508,120 @@ class TestSecurity(MaskdCase):
             m._closed()
         self.assertIn("api: tls:", m.read(m.log_path))
         self.assertIsNone(m.sanitizer_report())
+
+
+class TestSlowClients(MaskdCase):
+    """[api] request_timeout and max_connections: a client that trickles
+    its request (slowloris) is cut off at the deadline, which every byte
+    does not restart as it restarts the idle timeout, while others are
+    served; connections above the cap wait in the backlog."""
+
+    TIMEOUT_S = 2
+    MARGIN_S = 6    # generous: the machine may be busy
+
+    def trickle(self, port, out, key, n_bytes=40):
+        """Send a request header one byte a second; record in out[key]
+        the seconds until maskd closed the connection (None: never)."""
+        s = socket.create_connection(("127.0.0.1", port),
+                                     timeout=HTTP_TIMEOUT)
+        t0 = time.monotonic()
+        head = ("GET /v1/numbers HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                "Bearer %s\r\nX-Slow: %s" % (TOKEN, "z" * n_bytes)).encode()
+        out[key] = None
+        try:
+            for i in range(n_bytes):
+                s.send(head[i:i + 1])
+                r, _, _ = select.select([s], [], [], 1.0)
+                if r and not s.recv(4096):
+                    out[key] = time.monotonic() - t0
+                    return
+        except OSError:
+            out[key] = time.monotonic() - t0
+        finally:
+            s.close()
+
+    def test_slowloris_cut_off_others_served(self):
+        m = self.start_maskd(api_extra="request_timeout = %d\n"
+                             % self.TIMEOUT_S)
+        m.add_numbers(pool_numbers(1))
+        n = 8
+        out = {}
+        threads = [threading.Thread(target=self.trickle,
+                                    args=(m.port, out, i))
+                   for i in range(n)]
+        for th in threads:
+            th.start()
+        time.sleep(0.5)
+        # during the attack, others are served
+        self.assertEqual(m.request("GET", "/healthz", token=None).status,
+                         200)
+        r = m.create(phone(), phone())
+        self.assertEqual(r.status, 201, r)
+        for th in threads:
+            th.join(60)
+        self.assertEqual(len(out), n)
+        for k, took in out.items():
+            self.assertIsNotNone(took, "trickler %d never cut off" % k)
+            self.assertLess(took, self.TIMEOUT_S + self.MARGIN_S, out)
+            # the deadline, not some earlier limit, cut it off
+            self.assertGreater(took, self.TIMEOUT_S - 0.5, out)
+        met = m.metrics()
+        self.assertGreaterEqual(met["maskd_api_request_timeouts_total"], n)
+        self.stop_clean(m)
+
+    def test_keepalive_gets_time_per_request(self):
+        """The deadline runs per request: a kept-alive connection asking
+        twice a second outlives it, and is closed once idle."""
+        m = self.start_maskd(api_extra="request_timeout = %d\n"
+                             % self.TIMEOUT_S)
+        conn = http.client.HTTPConnection("127.0.0.1", m.port,
+                                          timeout=HTTP_TIMEOUT)
+        h = {"Authorization": "Bearer " + TOKEN}
+        try:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 2.5 * self.TIMEOUT_S:
+                conn.request("GET", "/v1/numbers", headers=h)
+                r = conn.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+                time.sleep(0.5)
+            sock = conn.sock
+            sock.settimeout(self.TIMEOUT_S + self.MARGIN_S)
+            t0 = time.monotonic()
+            self.assertEqual(sock.recv(100), b"", "idle connection kept")
+            self.assertLess(time.monotonic() - t0,
+                            self.TIMEOUT_S + self.MARGIN_S)
+        finally:
+            conn.close()
+        self.stop_clean(m)
+
+    def test_max_connections(self):
+        """Above the cap maskd stops accepting; the excess waits and is
+        served once the silent holders are cut off."""
+        cap = 8
+        m = self.start_maskd(api_extra="request_timeout = %d\n"
+                             "max_connections = %d\n"
+                             % (self.TIMEOUT_S, cap))
+        holders = [socket.create_connection(("127.0.0.1", m.port))
+                   for _ in range(3 * cap)]
+        try:
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            r = m.request("GET", "/healthz", token=None)
+            self.assertEqual(r.status, 200)
+            self.assertLess(time.monotonic() - t0, HTTP_TIMEOUT)
+        finally:
+            for s in holders:
+                s.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            met = m.metrics()
+            if met["maskd_api_connections"] <= 1:   # this request's
+                break
+            time.sleep(0.2)
+        self.assertLessEqual(met["maskd_api_connections"], 1, met)
+        self.assertGreaterEqual(met["maskd_api_accept_paused_total"], 1)
+        self.stop_clean(m)
 
 
 class TestCommandLine(unittest.TestCase):

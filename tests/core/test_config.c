@@ -129,6 +129,17 @@ static void assert_defaults(const struct config *cfg)
 	assert_string_equal(cfg->api.listen.host, d.api.listen.host);
 	assert_int_equal(cfg->api.listen.port, d.api.listen.port);
 	assert_int_equal(cfg->api.max_body, d.api.max_body);
+	assert_int_equal(cfg->api.request_timeout_s, d.api.request_timeout_s);
+	assert_int_equal(cfg->api.max_connections, d.api.max_connections);
+	assert_int_equal(cfg->flood.rate, d.flood.rate);
+	assert_int_equal(cfg->flood.window_s, d.flood.window_s);
+	assert_int_equal(cfg->flood.block_s, d.flood.block_s);
+	assert_int_equal(cfg->flood.reply_503, d.flood.reply_503);
+	assert_int_equal(cfg->flood.exempt_trunks, d.flood.exempt_trunks);
+	assert_int_equal(cfg->flood.n_scanners, d.flood.n_scanners);
+	for (size_t i = 0; i < d.flood.n_scanners; i++)
+		assert_string_equal(cfg->flood.scanners[i],
+				    d.flood.scanners[i]);
 	assert_int_equal(cfg->session.default_ttl_s, d.session.default_ttl_s);
 	assert_int_equal(cfg->session.max_ttl_s, d.session.max_ttl_s);
 	assert_int_equal(cfg->session.call_time_limit_s,
@@ -168,6 +179,16 @@ static void test_defaults(void **state)
 	assert_string_equal(d.api.listen.host, "127.0.0.1");
 	assert_int_equal(d.api.listen.port, 8080);
 	assert_int_equal(d.api.max_body, 65536);
+	assert_int_equal(d.api.request_timeout_s, 10);
+	assert_int_equal(d.api.max_connections, 1024);
+	assert_int_equal(d.flood.rate, 1000);
+	assert_int_equal(d.flood.window_s, 2);
+	assert_int_equal(d.flood.block_s, 60);
+	assert_false(d.flood.reply_503);
+	assert_false(d.flood.exempt_trunks);
+	assert_int_equal(d.flood.n_scanners, 8);
+	assert_string_equal(d.flood.scanners[0], "friendly-scanner");
+	assert_string_equal(d.flood.scanners[7], "SIVuS");
 	assert_int_equal(d.session.default_ttl_s, 3600);
 	assert_int_equal(d.session.max_ttl_s, 31536000);
 	assert_int_equal(d.session.call_time_limit_s, 0);
@@ -636,6 +657,134 @@ static void test_numbers(void **state)
 	expect_error(MINIMAL "[store]\npath = \"\"\n", 6, "store.path: empty");
 }
 
+static void test_flood_keys(void **state)
+{
+	char text[1024], list[512], what[640];
+	struct tmpconf t;
+	size_t i, n;
+
+	load_ok(&t, MINIMAL "[flood]\nrate = 0\nwindow = 3600\nblock = 1\n"
+		"action = 503\nexempt_trunks = yes\n"
+		"scanners = Foo-Scan , bar baz,x\n");
+	assert_int_equal(t.cfg.flood.rate, 0);
+	assert_int_equal(t.cfg.flood.window_s, 3600);
+	assert_int_equal(t.cfg.flood.block_s, 1);
+	assert_true(t.cfg.flood.reply_503);
+	assert_true(t.cfg.flood.exempt_trunks);
+	assert_int_equal(t.cfg.flood.n_scanners, 3);
+	assert_string_equal(t.cfg.flood.scanners[0], "Foo-Scan");
+	assert_string_equal(t.cfg.flood.scanners[1], "bar baz");
+	assert_string_equal(t.cfg.flood.scanners[2], "x");
+	config_free(&t.cfg);
+
+	load_ok(&t, MINIMAL "[flood]\nrate = 1000000\nwindow = 1\n"
+		"block = 86400\naction = drop\nexempt_trunks = off\n"
+		"scanners =\n");
+	assert_int_equal(t.cfg.flood.rate, 1000000);
+	assert_int_equal(t.cfg.flood.window_s, 1);
+	assert_int_equal(t.cfg.flood.block_s, 86400);
+	assert_false(t.cfg.flood.reply_503);
+	assert_false(t.cfg.flood.exempt_trunks);
+	assert_int_equal(t.cfg.flood.n_scanners, 0);	/* none: all pass */
+	config_free(&t.cfg);
+
+	/* the most entries, and the longest entry */
+	n = 0;
+	for (i = 0; i < CONFIG_SCANNERS_MAX; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%zu",
+				      i ? "," : "", i);
+	snprintf(text, sizeof(text), MINIMAL "[flood]\nscanners = %s\n",
+		 list);
+	load_ok(&t, text);
+	assert_int_equal(t.cfg.flood.n_scanners, CONFIG_SCANNERS_MAX);
+	assert_string_equal(t.cfg.flood.scanners[CONFIG_SCANNERS_MAX - 1],
+			    "31");
+	config_free(&t.cfg);
+	memset(list, 'u', CONFIG_SCANNER_SIZE - 1);
+	list[CONFIG_SCANNER_SIZE - 1] = '\0';
+	snprintf(text, sizeof(text), MINIMAL "[flood]\nscanners = a,%s\n",
+		 list);
+	load_ok(&t, text);
+	assert_string_equal(t.cfg.flood.scanners[1], list);
+	config_free(&t.cfg);
+
+	expect_error(MINIMAL "[flood]\nrate = 1000001\n", 6,
+		     "flood.rate: out of range 0..1000000");
+	expect_error(MINIMAL "[flood]\nrate = -1\n", 6,
+		     "flood.rate: not a number");
+	expect_error(MINIMAL "[flood]\nrate = 20/s\n", 6,
+		     "flood.rate: not a number");
+	expect_error(MINIMAL "[flood]\nrate =\n", 6,
+		     "flood.rate: not a number");
+	expect_error(MINIMAL "[flood]\nwindow = 0\n", 6,
+		     "flood.window: out of range 1..3600");
+	expect_error(MINIMAL "[flood]\nwindow = 3601\n", 6,
+		     "flood.window: out of range 1..3600");
+	expect_error(MINIMAL "[flood]\nblock = 0\n", 6,
+		     "flood.block: out of range 1..86400");
+	expect_error(MINIMAL "[flood]\nblock = 86401\n", 6,
+		     "flood.block: out of range 1..86400");
+	expect_error(MINIMAL "[flood]\nblock = 1m\n", 6,
+		     "flood.block: not a number");
+	expect_error(MINIMAL "[flood]\naction = reject\n", 6,
+		     "flood.action: must be drop or 503");
+	expect_error(MINIMAL "[flood]\naction = DROP\n", 6,
+		     "flood.action: must be drop or 503");
+	expect_error(MINIMAL "[flood]\naction =\n", 6,
+		     "flood.action: must be drop or 503");
+	expect_error(MINIMAL "[flood]\nexempt_trunks = maybe\n", 6,
+		     "flood.exempt_trunks: not a boolean");
+	expect_error(MINIMAL "[flood]\nscanners = a,,b\n", 6,
+		     "flood.scanners: empty entry in the list");
+	expect_error(MINIMAL "[flood]\nscanners = a, \n", 6,
+		     "flood.scanners: empty entry in the list");
+	snprintf(list, sizeof(list), "0");
+	n = 1;
+	for (i = 1; i <= CONFIG_SCANNERS_MAX; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, ",%zu", i);
+	snprintf(text, sizeof(text), MINIMAL "[flood]\nscanners = %s\n",
+		 list);
+	snprintf(what, sizeof(what), "flood.scanners: more than %d entries",
+		 CONFIG_SCANNERS_MAX);
+	expect_error(text, 6, what);
+	memset(list, 'v', CONFIG_SCANNER_SIZE);
+	list[CONFIG_SCANNER_SIZE] = '\0';
+	snprintf(text, sizeof(text), MINIMAL "[flood]\nscanners = a,%s\n",
+		 list);
+	snprintf(what, sizeof(what), "flood.scanners: '%s' longer than %d",
+		 list, CONFIG_SCANNER_SIZE - 1);
+	expect_error(text, 6, what);
+	/* keys of [flood] are known in [flood] only */
+	expect_error(MINIMAL "[sip]\nrate = 10\n", 6,
+		     "sip.rate: unknown key");
+}
+
+static void test_api_limits(void **state)
+{
+	struct tmpconf t;
+
+	load_ok(&t, MINIMAL "request_timeout = 1\nmax_connections = 0\n");
+	assert_int_equal(t.cfg.api.request_timeout_s, 1);
+	assert_int_equal(t.cfg.api.max_connections, 0);	/* no cap */
+	config_free(&t.cfg);
+	load_ok(&t, MINIMAL "request_timeout = 3600\n"
+		"max_connections = 1000000\n");
+	assert_int_equal(t.cfg.api.request_timeout_s, 3600);
+	assert_int_equal(t.cfg.api.max_connections, 1000000);
+	config_free(&t.cfg);
+
+	expect_error(MINIMAL "request_timeout = 0\n", 5,
+		     "api.request_timeout: out of range 1..3600");
+	expect_error(MINIMAL "request_timeout = 3601\n", 5,
+		     "api.request_timeout: out of range 1..3600");
+	expect_error(MINIMAL "request_timeout = 10s\n", 5,
+		     "api.request_timeout: not a number");
+	expect_error(MINIMAL "max_connections = 1000001\n", 5,
+		     "api.max_connections: out of range 0..1000000");
+	expect_error(MINIMAL "max_connections = -1\n", 5,
+		     "api.max_connections: not a number");
+}
+
 static void test_line_too_long(void **state)
 {
 	char text[512], value[256];
@@ -899,6 +1048,8 @@ int main(void)
 		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_rtp_ports),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_flood_keys),
+		cmocka_unit_test(test_api_limits),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_bom),
