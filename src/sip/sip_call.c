@@ -698,6 +698,10 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 	enum relay_leg answerer = f->from_a ? RELAY_LEG_B : RELAY_LEG_A;
 	enum relay_leg sender = f->from_a ? RELAY_LEG_A : RELAY_LEG_B;
 	bool offers = sip_method_offers(nta_outgoing_method(orq));
+	/* a 2xx to OPTIONS says what we do (RFC 3261 section 11.2): our
+	 * Allow, as the other party's never crosses */
+	bool allow = f->is_invite ||
+		     nta_outgoing_method(orq) == sip_method_options;
 	char hdrs[SIP_ST_HDRS_SIZE];
 	char *sdp = NULL;
 	int err = 0;
@@ -736,8 +740,8 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 		sip_msg_reply_hdrs(c->s, f->irq, status,
 				   status < 300 ? sip : NULL, sdp,
 				   status < 300 && offers ? contact : NULL,
-				   status < 300 && f->is_invite ?
-				   SIP_REPLY_ALLOW : 0, hdrs);
+				   status < 300 && allow ? SIP_REPLY_ALLOW : 0,
+				   hdrs);
 	free(sdp);
 
 	if (f->is_invite && nta_outgoing_status(orq) >= 200 &&
