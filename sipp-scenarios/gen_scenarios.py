@@ -901,6 +901,27 @@ files['flow_late_reinvite_b_uas.xml'] = flow_uas_head('maskd gateway re-INVITEs 
   answers in the ACK, and receives the BYE.
 ''' + LATE_DOC) + PAUSE + flow_req_b('INVITE', 1) + recv('100', attrs=' optional="true"', checks=UAS_CHECKS) + recv('200', checks=UAS_CHECKS, extra=ok_for('INVITE') + FLOW_SDP) + flow_ack_b(1, sdp('partyb')) + flow_bye_at_b() + footer(UAS_REFS + ',cseq_ok' + FLOW_REFS)
 
+# a target refresh (RFC 3261 sections 12.2.1.2 and 12.2.2): a party's
+# re-INVITE, or its 2xx to one, with a new Contact moves where maskd
+# sends that party's next requests
+TARGET_DOC = '''
+  Target refresh: B's re-INVITE names a new Contact (sip:b-moved@...),
+  and so does A's 200 to it (sip:a-moved@...); maskd's ACK and every
+  later request of the dialog go to the new one.'''
+
+def flow_new_target(method, user):
+    return '\n      <ereg regexp="^%s sip:%s@" search_in="msg" check_it="true" assign_to="target_%s"/>' % (method, user, method.lower())
+
+files['flow_target_uac.xml'] = flow_uac_head('maskd call, both parties move their Contact', '''  flow_target_uac.xml - party A calls; is held by a re-INVITE from B's
+  side and answers it with a new Contact; gets maskd's ACK and then B's
+  INFO there; waits (-d) and hangs up.
+''' + TARGET_DOC) + recv('INVITE', extra=FLOW_SDP + flow_dir('sendonly')) + flow_reply_a('200', 'OK', SDP_CT, sdp('partya', 'recvonly'), invite=True).replace('Contact: <sip:[caller]@', 'Contact: <sip:a-moved@') + recv('ACK', extra=flow_new_target('ACK', 'a-moved')) + recv('INFO', extra=flow_new_target('INFO', 'a-moved')) + flow_reply_a('200', 'OK') + PAUSE + flow_bye_a(2) + footer(UAC_REFS + ',cseq_ok,dir_sendonly,target_ack,target_info' + FLOW_REFS)
+
+files['flow_target_uas.xml'] = flow_uas_head('maskd gateway moves its Contact', '''  flow_target_uas.xml - B answers, waits (-d), holds A with a re-INVITE
+  naming a new Contact, ACKs A's answer, sends an INFO, and must get the
+  BYE at its new Contact.
+''' + TARGET_DOC) + PAUSE + flow_req_b('INVITE', 1, SDP_CT, sdp('partyb', 'sendonly')).replace('Contact: <sip:[callee]@', 'Contact: <sip:b-moved@') + recv('100', attrs=' optional="true"', checks=UAS_CHECKS) + recv('200', checks=UAS_CHECKS, extra=ok_for('INVITE') + FLOW_SDP + flow_dir('recvonly')) + flow_ack_b(1) + flow_req_b('INFO', 2, DTMF_CT, dtmf('2')) + recv('200', checks=UAS_CHECKS, extra=ok_for('INFO')) + recv('BYE', checks=UAS_CHECKS, extra=flow_new_target('BYE', 'b-moved')) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',cseq_ok,dir_recvonly,target_bye' + FLOW_REFS)
+
 # -- 4. the CANCEL/200 race (the caller's side is cancel_uac.xml)
 files['flow_cancel_race_uas.xml'] = header('maskd gateway answers as the CANCEL arrives', '''  flow_cancel_race_uas.xml - B rings; maskd's CANCEL crosses B's answer:
   B answers the CANCEL 200 and the INVITE 200 (with SDP) rather than 487

@@ -214,6 +214,20 @@ class Flows(ts.SipBase):
         self.assert_from_vn(ua, s["virtual_number"])
         self.check_cdr(s["id"], 200, "caller", "normal", True)
 
+    def test_target_refresh_both_ways(self):
+        # B's re-INVITE and A's 200 to it each name a new Contact: the
+        # ACK and the INFO to A, and the BYE to B, go to the new ones
+        # (RFC 3261 sections 12.2.1.2 and 12.2.2)
+        s, ua, gw = self.call_pair("flow_target_uac.xml",
+                                   "flow_target_uas.xml")
+        ack = [m for m in self.requests(ua, "ACK")][-1]
+        self.assertTrue(ack.startswith("ACK sip:a-moved@"), ack)
+        self.assertTrue(self.requests(ua, "INFO")[0].startswith(
+            "INFO sip:a-moved@"))
+        self.assertTrue(self.requests(gw, "BYE")[0].startswith(
+            "BYE sip:b-moved@"))
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
     def late_offer(self, uac, uas, offerer_run, answerer_run):
         """The re-INVITE reached the other party without SDP; the offer
         came back in the 200 and the answer went on in the ACK, each as
