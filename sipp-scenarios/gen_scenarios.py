@@ -950,6 +950,30 @@ files['flow_cancel_race_uas.xml'] = header('maskd gateway answers as the CANCEL 
 ''' + recv('ACK', checks=UAS_CHECKS, extra='''
       <ereg regexp="^ *[0-9]+ ACK" search_in="hdr" header="CSeq:" check_it="true" assign_to="ack_cseq"/>''') + flow_bye_at_b() + footer(UAS_REFS + ',ack_cseq')
 
+# the mirror race on the caller's side: A's CANCEL crosses maskd's 200
+CANCEL_A = '''  <send>
+    <![CDATA[
+
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];%s
+      %s
+      %s
+      Call-ID: [call_id]
+      CSeq: 1 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+''' % ('branch=z9hG4bK-inv-[pid]-[call_number]', FROM_A, TO_A)
+files['flow_cancel_late_uac.xml'] = header('maskd call, the caller cancels too late', '''  flow_cancel_late_uac.xml - party A calls, loses whatever comes back for
+  800 ms (run with -pause_msg_ign: the answer is on its way), CANCELs,
+  gets the CANCEL answered (200, or 481 as the INVITE has its 2xx
+  already) and maskd's 200 retransmitted, which it must ACK: the call
+  stands (RFC 3261 section 9.1). It talks (-d) and hangs up.
+''' + UAC_DOC) + invite_a().replace('branch=[branch]', 'branch=z9hG4bK-inv-[pid]-[call_number]').replace('<send retrans="500">', '<send>') + '  <pause milliseconds="800"/>\n\n' + CANCEL_A + recv('200', attrs=' optional="true" next="cancelled"', extra=ok_for('CANCEL')) + recv('481', extra=ok_for('CANCEL')) + '  <label id="cancelled"/>\n' + recv('200', attrs=' rtd="true" rrs="true"', extra=ok_for('INVITE') + FLOW_SDP) + ack_2xx() + PAUSE + flow_bye_a(2) + footer(UAC_REFS + ',cseq_ok' + FLOW_REFS)
+
 # -- 6. retransmissions
 DUP_BRANCH = 'branch=z9hG4bK-dup-[pid]-[call_number]'
 files['flow_dup_invite_uac.xml'] = header('maskd call, the caller retransmits its INVITE', '''  flow_dup_invite_uac.xml - party A sends its INVITE, loses whatever comes

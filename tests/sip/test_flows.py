@@ -282,6 +282,16 @@ class Flows(ts.SipBase):
         self.check_cdr(s["id"], 487, "caller", "cancel", False)
         self.wait_live_zero()
 
+    def test_cancel_after_answer(self):
+        # the mirror race: A's CANCEL crosses maskd's 200; the CANCEL
+        # changes nothing (RFC 3261 section 9.1), A ACKs and talks
+        s, ua, gw = self.call_pair("flow_cancel_late_uac.xml",
+                                   "basic_uas.xml",
+                                   uac_extra=("-pause_msg_ign",))
+        self.assertEqual(self.requests(gw, "CANCEL"), [])
+        self.assertEqual(self.responses(ua, 487, "INVITE"), [])
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
     # -- 6. retransmissions absorbed --
 
     def duplicate_invite(self, uas, uas_d):
