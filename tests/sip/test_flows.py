@@ -84,12 +84,22 @@ class Flows(ts.SipBase):
 
     # -- helpers --
 
-    def requests(self, run, method):
-        return [m for m in self.received(run)
-                if m.startswith(method + " ")]
+    def unique(self, run):
+        """What a party received, each retransmission (a byte-identical
+        copy) counted once: UDP may retransmit anything under load."""
+        out = []
+        for m in self.received(run):
+            if m not in out:
+                out.append(m)
+        return out
 
-    def responses(self, run, code, method):
-        return [m for m in self.received(run)
+    def requests(self, run, method, raw=False):
+        msgs = self.received(run) if raw else self.unique(run)
+        return [m for m in msgs if m.startswith(method + " ")]
+
+    def responses(self, run, code, method, raw=False):
+        msgs = self.received(run) if raw else self.unique(run)
+        return [m for m in msgs
                 if m.startswith("SIP/2.0 %d " % code) and
                 cseq(m)[1] == method]
 
@@ -220,7 +230,7 @@ class Flows(ts.SipBase):
         # (RFC 3261 sections 12.2.1.2 and 12.2.2)
         s, ua, gw = self.call_pair("flow_target_uac.xml",
                                    "flow_target_uas.xml")
-        ack = [m for m in self.requests(ua, "ACK")][-1]
+        ack = self.requests(ua, "ACK")[-1]
         self.assertTrue(ack.startswith("ACK sip:a-moved@"), ack)
         self.assertTrue(self.requests(ua, "INFO")[0].startswith(
             "INFO sip:a-moved@"))
@@ -336,13 +346,15 @@ class Flows(ts.SipBase):
         s, ua, gw = self.call_pair("flow_late_ack_uac.xml",
                                    "flow_reack_uas.xml")
         self.assertEqual(self.metric("maskd_sip_calls_total") - before, 1)
-        oks = self.responses(ua, 200, "INVITE")
+        oks = self.responses(ua, 200, "INVITE", raw=True)
         self.assertGreaterEqual(len(oks), 2, "maskd did not retransmit")
-        self.assertEqual(len({ts.body_of(m) for m in oks}), 1)
-        self.assertEqual(len({header(m, "To") for m in oks}), 1)
-        acks = self.requests(gw, "ACK")
-        self.assertEqual(len(acks), 2)
-        self.assertEqual(cseq(acks[0]), cseq(acks[1]))
+        self.assertEqual(len(set(oks)), 1, "not a retransmission")
+        # the scenario waits for the ACK of the 200 sent after the first
+        acks = self.requests(gw, "ACK", raw=True)
+        self.assertGreaterEqual(len(acks), 2)
+        self.assertEqual({cseq(m) for m in acks},
+                         {(cseq(self.requests(gw, "INVITE")[0])[0],
+                           "ACK")})
         self.check_cdr(s["id"], 200, "caller", "normal", True)
 
     # -- last of the class (unittest runs them by name) --
