@@ -648,6 +648,379 @@ files['st_422_uac.xml'] = header('maskd refuses a too short session interval', '
   Min-SE: maskd answers 422 naming its Min-SE, and nothing goes on.
 ''' + UAC_DOC + ST_DOC) + invite_st('1') + recv('100', attrs=' optional="true"') + recv('422', extra='\n      <ereg regexp="^ *2" search_in="hdr" header="Min-SE:" check_it="true" assign_to="min_se"/>') + ack_fail() + TIMEWAIT + footer(UAC_REFS + ',min_se')
 
+# ---- in-dialog flows both ways, the CANCEL/200 race, retransmissions
+# (tests/sip/test_flows.py). Party A is checked by UAC_CHECKS and party
+# B by UAS_CHECKS on every message, as everywhere above; these add what
+# each flow must deliver.
+FLOW_DOC = '''
+  Flows:  each in-dialog request of one party reaches the other as
+          maskd's own (its dialog, its Contact), its answer comes back;
+          every SDP either party receives names maskd (127.0.0.1) in c=
+          and o=, never the other party.'''
+
+# the SDP a party receives is maskd's: its address in c= and o=
+FLOW_SDP = '''
+      <ereg regexp="o=maskd [0-9]+ [0-9]+ IN IP4 127\\.0\\.0\\.1[^0-9]" search_in="msg" check_it="true" assign_to="maskd_o"/>
+      <ereg regexp="c=IN IP4 127\\.0\\.0\\.1[^0-9]" search_in="msg" check_it="true" assign_to="maskd_c"/>'''
+FLOW_NO_SDP = '''
+      <ereg regexp="m=audio|Content-Type: *application/sdp" search_in="msg" check_it_inverse="true" assign_to="no_sdp"/>'''
+FLOW_REFS = ',maskd_o,maskd_c'
+
+def flow_dir(d):
+    return '\n      <ereg regexp="a=%s" search_in="msg" check_it="true" assign_to="dir_%s"/>' % (d, d)
+
+def flow_body(ctype, body):
+    """Content-Type/Length lines and the body of a message template."""
+    if body is None:
+        return 'Content-Length: 0', ''
+    return ('Content-Type: %s\n      Content-Length: [len]' % ctype,
+            '\n' + body)
+
+def flow_req_a(method, cseq, ctype=None, body=None, extra=''):
+    """An in-dialog request of A's, with any body."""
+    ct, b = flow_body(ctype, body)
+    retrans = ' retrans="500"'
+    return '''  <send%s>
+    <![CDATA[
+
+      %s [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      %s
+      %s[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: %d %s
+      Contact: <sip:[caller]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      User-Agent: PartyA-Phone/1.0%s
+      %s
+%s
+    ]]>
+  </send>
+''' % (retrans, method, FROM_A, TO_A, cseq, method, extra, ct, b)
+
+def flow_ack_a(cseq, body=None):
+    ct, b = flow_body('application/sdp', body)
+    return '''  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      %s
+      %s[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: %d ACK
+      Max-Forwards: 70
+      %s
+%s
+    ]]>
+  </send>
+''' % (FROM_A, TO_A, cseq, ct, b)
+
+def flow_reply_a(code, reason, ctype=None, body=None, extra='',
+                 invite=False):
+    """A's answer to an in-dialog request from maskd; a 2xx to an
+    INVITE is retransmitted until the ACK."""
+    ct, b = flow_body(ctype, body)
+    return '''  <send%s>
+    <![CDATA[
+
+      SIP/2.0 %s %s
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[caller]@[local_ip]:[local_port]>
+      User-Agent: PartyA-Phone/1.0%s
+      %s
+%s
+    ]]>
+  </send>
+''' % (' retrans="500"' if invite else '', code, reason, extra, ct, b)
+
+def flow_req_b(method, cseq, ctype=None, body=None, extra=''):
+    """An in-dialog request of B's, to maskd's Contact."""
+    ct, b = flow_body(ctype, body)
+    return '''  <send retrans="500">
+    <![CDATA[
+
+      %s [$contact_uri] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[callee]@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: <[$contact_uri]>;tag=[$from_tag]
+      Call-ID: [call_id]
+      CSeq: %d %s
+      Contact: <sip:[callee]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      User-Agent: PartyB-Phone/1.0%s
+      %s
+%s
+    ]]>
+  </send>
+''' % (method, cseq, method, extra, ct, b)
+
+def flow_ack_b(cseq, body=None):
+    ct, b = flow_body('application/sdp', body)
+    return '''  <send>
+    <![CDATA[
+
+      ACK [$contact_uri] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[callee]@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: <[$contact_uri]>;tag=[$from_tag]
+      Call-ID: [call_id]
+      CSeq: %d ACK
+      Max-Forwards: 70
+      %s
+%s
+    ]]>
+  </send>
+''' % (cseq, ct, b)
+
+def flow_reply_b(code, reason, ctype=None, body=None, extra='',
+                 invite=False):
+    """B's answer to an in-dialog request from maskd."""
+    ct, b = flow_body(ctype, body)
+    return '''  <send%s>
+    <![CDATA[
+
+      SIP/2.0 %s %s
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[callee]@[local_ip]:[local_port]>
+      Server: PartyB-Switch/2.0%s
+      %s
+%s
+    ]]>
+  </send>
+''' % (' retrans="500"' if invite else '', code, reason, extra, ct, b)
+
+SDP_CT = 'application/sdp'
+
+def flow_uac_head(name, doc):
+    return header(name, doc + UAC_DOC + FLOW_DOC) + invite_a() + early_a() + recv('200', attrs=' rtd="true" rrs="true"', extra=FLOW_SDP) + ack_2xx()
+
+def flow_uas_head(name, doc):
+    return header(name, doc + UAS_DOC + FLOW_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=FLOW_SDP) + RING_B + OK200_B + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS)
+
+def flow_bye_a(cseq):
+    return flow_req_a('BYE', cseq) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"')
+
+def flow_bye_at_b():
+    return recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT
+
+def flow_bye_at_a():
+    return recv('BYE', attrs=' crlf="true"') + reply_a('200', 'OK') + TIMEWAIT
+
+# -- 1. UPDATE with SDP mid-call: hold (a=sendonly) and resume, either way
+files['flow_update_uac.xml'] = flow_uac_head('maskd call, the caller holds and resumes by UPDATE', '''  flow_update_uac.xml - party A calls, holds B with an UPDATE (a=sendonly;
+  maskd's 200 must answer a=recvonly), waits (-d), resumes with another
+  (a=sendrecv) and hangs up.
+''') + PAUSE + flow_req_a('UPDATE', 2, SDP_CT, sdp('partya', 'sendonly')) + recv('200', extra=ok_for('UPDATE') + FLOW_SDP + flow_dir('recvonly')) + PAUSE + flow_req_a('UPDATE', 3, SDP_CT, sdp('partya', 'sendrecv')) + recv('200', extra=ok_for('UPDATE') + FLOW_SDP + flow_dir('sendrecv')) + flow_bye_a(4) + footer(UAC_REFS + ',cseq_ok,dir_recvonly,dir_sendrecv' + FLOW_REFS)
+
+files['flow_update_uas.xml'] = flow_uas_head('maskd gateway, held and resumed by UPDATE', '''  flow_update_uas.xml - B answers, receives an UPDATE holding it
+  (a=sendonly, maskd's SDP), answers a=recvonly, then one resuming it
+  (a=sendrecv), answers that, and receives the BYE.
+''') + recv('UPDATE', checks=UAS_CHECKS, extra=FLOW_SDP + flow_dir('sendonly')) + flow_reply_b('200', 'OK', SDP_CT, sdp('partyb', 'recvonly')) + recv('UPDATE', checks=UAS_CHECKS, extra=FLOW_SDP + flow_dir('sendrecv')) + flow_reply_b('200', 'OK', SDP_CT, sdp('partyb', 'sendrecv')) + flow_bye_at_b() + footer(UAS_REFS + ',dir_sendonly,dir_sendrecv' + FLOW_REFS)
+
+files['flow_update_b_uac.xml'] = flow_uac_head('maskd call, the other side holds and resumes by UPDATE', '''  flow_update_b_uac.xml - party A calls, is held by an UPDATE from B's
+  side (a=sendonly, maskd's SDP), answers a=recvonly, is resumed
+  (a=sendrecv), answers, waits (-d) and hangs up.
+''') + recv('UPDATE', extra=FLOW_SDP + flow_dir('sendonly')) + flow_reply_a('200', 'OK', SDP_CT, sdp('partya', 'recvonly')) + recv('UPDATE', extra=FLOW_SDP + flow_dir('sendrecv')) + flow_reply_a('200', 'OK', SDP_CT, sdp('partya', 'sendrecv')) + PAUSE + flow_bye_a(2) + footer(UAC_REFS + ',cseq_ok,dir_sendonly,dir_sendrecv' + FLOW_REFS)
+
+files['flow_update_b_uas.xml'] = flow_uas_head('maskd gateway holds and resumes by UPDATE', '''  flow_update_b_uas.xml - B answers, waits (-d), holds A with an UPDATE
+  (a=sendonly), gets A's a=recvonly answer as maskd's SDP, resumes with
+  another (a=sendrecv), and receives the BYE.
+''') + PAUSE + flow_req_b('UPDATE', 1, SDP_CT, sdp('partyb', 'sendonly')) + recv('200', checks=UAS_CHECKS, extra=ok_for('UPDATE') + FLOW_SDP + flow_dir('recvonly')) + flow_req_b('UPDATE', 2, SDP_CT, sdp('partyb', 'sendrecv')) + recv('200', checks=UAS_CHECKS, extra=ok_for('UPDATE') + FLOW_SDP + flow_dir('sendrecv')) + flow_bye_at_b() + footer(UAS_REFS + ',cseq_ok,dir_recvonly,dir_sendrecv' + FLOW_REFS)
+
+# -- 2. INFO (DTMF) and OPTIONS in the dialog, both ways
+DTMF_CT = 'application/dtmf-relay'
+def dtmf(digit):
+    return '      Signal=%s\n      Duration=160\n' % digit
+
+def flow_has(what, name):
+    return '\n      <ereg regexp="%s" search_in="msg" check_it="true" assign_to="%s"/>' % (what, name)
+
+# what a party says of itself in its answer to OPTIONS: methods maskd
+# does not relay, and an SDP naming the party (RFC 3261 section 11.2)
+OPTIONS_OK_HDRS = '\n      Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, SUBSCRIBE, NOTIFY, MESSAGE\n      Accept: application/sdp\n      Supported: replaces, timer'
+# what comes back: maskd's own Allow, never the party's, and no SDP
+OPTIONS_OK_CHECKS = ok_for("OPTIONS") + FLOW_NO_SDP + '\n      <ereg regexp="INFO" search_in="hdr" header="Allow:" check_it="true" assign_to="allow"/>' + '''
+      <ereg regexp="REFER|SUBSCRIBE|NOTIFY|MESSAGE|replaces" search_in="msg" check_it_inverse="true" assign_to="no_party_allow"/>'''
+
+files['flow_info_uac.xml'] = flow_uac_head('maskd call, INFO and OPTIONS both ways', '''  flow_info_uac.xml - party A calls, waits (-d), sends a DTMF digit by
+  INFO (application/dtmf-relay: it must cross as it is) and an in-dialog
+  OPTIONS, gets both answered; then receives B's INFO (digit 9) and
+  OPTIONS, answers them (its OPTIONS answer with an SDP naming A, which
+  must not cross), and hangs up.
+''') + PAUSE + flow_req_a('INFO', 2, DTMF_CT, dtmf('5')) + recv('200', extra=ok_for('INFO')) + flow_req_a('OPTIONS', 3, extra='\n      Accept: application/sdp') + recv('200', extra=OPTIONS_OK_CHECKS) + recv('INFO', extra=flow_has('Signal=9', 'digit') + flow_has('application/dtmf-relay', 'dtmf_ct')) + flow_reply_a('200', 'OK') + recv('OPTIONS') + flow_reply_a('200', 'OK', SDP_CT, sdp('partya'), extra=OPTIONS_OK_HDRS) + flow_bye_a(4) + footer(UAC_REFS + ',cseq_ok,no_sdp,allow,no_party_allow,digit,dtmf_ct' + FLOW_REFS)
+
+files['flow_info_uas.xml'] = flow_uas_head('maskd gateway, INFO and OPTIONS both ways', '''  flow_info_uas.xml - B answers, receives A's INFO (digit 5, as A sent it)
+  and OPTIONS, answers them (the OPTIONS answer with an SDP naming B,
+  which must not cross), sends its own INFO (digit 9) and OPTIONS, gets
+  both answered, and receives the BYE.
+''') + recv('INFO', checks=UAS_CHECKS, extra=flow_has('Signal=5', 'digit') + flow_has('application/dtmf-relay', 'dtmf_ct')) + flow_reply_b('200', 'OK') + recv('OPTIONS', checks=UAS_CHECKS) + flow_reply_b('200', 'OK', SDP_CT, sdp('partyb'), extra=OPTIONS_OK_HDRS) + flow_req_b('INFO', 1, DTMF_CT, dtmf('9')) + recv('200', checks=UAS_CHECKS, extra=ok_for('INFO')) + flow_req_b('OPTIONS', 2, extra='\n      Accept: application/sdp') + recv('200', checks=UAS_CHECKS, extra=OPTIONS_OK_CHECKS) + flow_bye_at_b() + footer(UAS_REFS + ',cseq_ok,no_sdp,allow,no_party_allow,digit,dtmf_ct' + FLOW_REFS)
+
+# -- 3. re-INVITE from the callee (hold and resume), and without SDP
+files['flow_reinvite_b_uac.xml'] = flow_uac_head('maskd call, the other side holds and resumes by re-INVITE', '''  flow_reinvite_b_uac.xml - party A calls, is held by a re-INVITE from
+  B's side (a=sendonly, maskd's SDP), answers a=recvonly, is resumed
+  (a=sendrecv), answers, waits (-d) and hangs up.
+''') + recv('INVITE', extra=FLOW_SDP + flow_dir('sendonly')) + flow_reply_a('200', 'OK', SDP_CT, sdp('partya', 'recvonly'), invite=True) + recv('ACK') + recv('INVITE', extra=FLOW_SDP + flow_dir('sendrecv')) + flow_reply_a('200', 'OK', SDP_CT, sdp('partya', 'sendrecv'), invite=True) + recv('ACK') + PAUSE + flow_bye_a(2) + footer(UAC_REFS + ',cseq_ok,dir_sendonly,dir_sendrecv' + FLOW_REFS)
+
+files['flow_reinvite_b_uas.xml'] = flow_uas_head('maskd gateway holds and resumes by re-INVITE', '''  flow_reinvite_b_uas.xml - B answers, waits (-d), holds A with a
+  re-INVITE (a=sendonly), gets A's a=recvonly answer as maskd's SDP, ACKs,
+  resumes (a=sendrecv), ACKs, and receives the BYE.
+''') + PAUSE + flow_req_b('INVITE', 1, SDP_CT, sdp('partyb', 'sendonly')) + recv('100', attrs=' optional="true"', checks=UAS_CHECKS) + recv('200', checks=UAS_CHECKS, extra=ok_for('INVITE') + FLOW_SDP + flow_dir('recvonly')) + flow_ack_b(1) + flow_req_b('INVITE', 2, SDP_CT, sdp('partyb', 'sendrecv')) + recv('100', attrs=' optional="true"', checks=UAS_CHECKS) + recv('200', checks=UAS_CHECKS, extra=ok_for('INVITE') + FLOW_SDP + flow_dir('sendrecv')) + flow_ack_b(2) + flow_bye_at_b() + footer(UAS_REFS + ',cseq_ok,dir_recvonly,dir_sendrecv' + FLOW_REFS)
+
+# a re-INVITE without SDP (RFC 3261 section 14.1, RFC 3264 section 5):
+# the offer is in the 200, the answer in the ACK
+LATE_DOC = '''
+  A re-INVITE without SDP asks the other party for an offer: it comes in
+  the 200 (as maskd's SDP) and the answer goes in the ACK.'''
+
+files['flow_late_reinvite_uac.xml'] = flow_uac_head('maskd call, the caller re-INVITEs without SDP', '''  flow_late_reinvite_uac.xml - party A calls, waits (-d), sends a
+  re-INVITE without SDP, finds B's offer (maskd's SDP) in the 200,
+  answers in the ACK, and hangs up.
+''' + LATE_DOC) + PAUSE + flow_req_a('INVITE', 2) + recv('100', attrs=' optional="true"') + recv('200', extra=ok_for('INVITE') + FLOW_SDP) + flow_ack_a(2, sdp('partya')) + PAUSE + flow_bye_a(3) + footer(UAC_REFS + ',cseq_ok' + FLOW_REFS)
+
+files['flow_late_reinvite_uas.xml'] = flow_uas_head('maskd gateway offers in its 200 to a re-INVITE', '''  flow_late_reinvite_uas.xml - B answers; receives a re-INVITE without
+  SDP, offers in its 200, finds A's answer (maskd's SDP) in the ACK, and
+  receives the BYE.
+''' + LATE_DOC) + recv('INVITE', checks=UAS_CHECKS, extra=FLOW_NO_SDP) + flow_reply_b('200', 'OK', SDP_CT, sdp('partyb'), invite=True) + recv('ACK', checks=UAS_CHECKS, extra=FLOW_SDP) + flow_bye_at_b() + footer(UAS_REFS + ',no_sdp' + FLOW_REFS)
+
+files['flow_late_reinvite_b_uac.xml'] = flow_uac_head('maskd call, the other side re-INVITEs without SDP', '''  flow_late_reinvite_b_uac.xml - party A calls; receives a re-INVITE
+  without SDP, offers in its 200, finds B's answer (maskd's SDP) in the
+  ACK, waits (-d) and hangs up.
+''' + LATE_DOC) + recv('INVITE', extra=FLOW_NO_SDP) + flow_reply_a('200', 'OK', SDP_CT, sdp('partya'), invite=True) + recv('ACK', extra=FLOW_SDP) + PAUSE + flow_bye_a(2) + footer(UAC_REFS + ',cseq_ok,no_sdp' + FLOW_REFS)
+
+files['flow_late_reinvite_b_uas.xml'] = flow_uas_head('maskd gateway re-INVITEs without SDP', '''  flow_late_reinvite_b_uas.xml - B answers, waits (-d), sends a
+  re-INVITE without SDP, finds A's offer (maskd's SDP) in the 200,
+  answers in the ACK, and receives the BYE.
+''' + LATE_DOC) + PAUSE + flow_req_b('INVITE', 1) + recv('100', attrs=' optional="true"', checks=UAS_CHECKS) + recv('200', checks=UAS_CHECKS, extra=ok_for('INVITE') + FLOW_SDP) + flow_ack_b(1, sdp('partyb')) + flow_bye_at_b() + footer(UAS_REFS + ',cseq_ok' + FLOW_REFS)
+
+# a target refresh (RFC 3261 sections 12.2.1.2 and 12.2.2): a party's
+# re-INVITE, or its 2xx to one, with a new Contact moves where maskd
+# sends that party's next requests
+TARGET_DOC = '''
+  Target refresh: B's re-INVITE names a new Contact (sip:b-moved@...),
+  and so does A's 200 to it (sip:a-moved@...); maskd's ACK and every
+  later request of the dialog go to the new one.'''
+
+def flow_new_target(method, user):
+    return '\n      <ereg regexp="^%s sip:%s@" search_in="msg" check_it="true" assign_to="target_%s"/>' % (method, user, method.lower())
+
+files['flow_target_uac.xml'] = flow_uac_head('maskd call, both parties move their Contact', '''  flow_target_uac.xml - party A calls; is held by a re-INVITE from B's
+  side and answers it with a new Contact; gets maskd's ACK and then B's
+  INFO there; waits (-d) and hangs up.
+''' + TARGET_DOC) + recv('INVITE', extra=FLOW_SDP + flow_dir('sendonly')) + flow_reply_a('200', 'OK', SDP_CT, sdp('partya', 'recvonly'), invite=True).replace('Contact: <sip:[caller]@', 'Contact: <sip:a-moved@') + recv('ACK', extra=flow_new_target('ACK', 'a-moved')) + recv('INFO', extra=flow_new_target('INFO', 'a-moved')) + flow_reply_a('200', 'OK') + PAUSE + flow_bye_a(2) + footer(UAC_REFS + ',cseq_ok,dir_sendonly,target_ack,target_info' + FLOW_REFS)
+
+files['flow_target_uas.xml'] = flow_uas_head('maskd gateway moves its Contact', '''  flow_target_uas.xml - B answers, waits (-d), holds A with a re-INVITE
+  naming a new Contact, ACKs A's answer, sends an INFO, and must get the
+  BYE at its new Contact.
+''' + TARGET_DOC) + PAUSE + flow_req_b('INVITE', 1, SDP_CT, sdp('partyb', 'sendonly')).replace('Contact: <sip:[callee]@', 'Contact: <sip:b-moved@') + recv('100', attrs=' optional="true"', checks=UAS_CHECKS) + recv('200', checks=UAS_CHECKS, extra=ok_for('INVITE') + FLOW_SDP + flow_dir('recvonly')) + flow_ack_b(1) + flow_req_b('INFO', 2, DTMF_CT, dtmf('2')) + recv('200', checks=UAS_CHECKS, extra=ok_for('INFO')) + recv('BYE', checks=UAS_CHECKS, extra=flow_new_target('BYE', 'b-moved')) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',cseq_ok,dir_recvonly,target_bye' + FLOW_REFS)
+
+# -- 4. the CANCEL/200 race (the caller's side is cancel_uac.xml)
+files['flow_cancel_race_uas.xml'] = header('maskd gateway answers as the CANCEL arrives', '''  flow_cancel_race_uas.xml - B rings; maskd's CANCEL crosses B's answer:
+  B answers the CANCEL 200 and the INVITE 200 (with SDP) rather than 487
+  (its answer was on its way: RFC 3261 section 9.2 leaves the INVITE
+  answered). maskd, whose caller has given up, must ACK that 200 and BYE
+  the dialog. (The 200 to the CANCEL goes first only because SIPp takes
+  an ACK that comes between two sends of its for an unexpected message.)
+''' + UAS_DOC) + uas_invite() + RING_B + recv('CANCEL', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + '''  <send retrans="500">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [$inv_cseq] INVITE
+      Contact: <sip:[callee]@[local_ip]:[local_port]>
+      Server: PartyB-Switch/2.0
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+''' + sdp('partyb') + '''
+    ]]>
+  </send>
+
+''' + recv('ACK', checks=UAS_CHECKS, extra='''
+      <ereg regexp="^ *[0-9]+ ACK" search_in="hdr" header="CSeq:" check_it="true" assign_to="ack_cseq"/>''') + flow_bye_at_b() + footer(UAS_REFS + ',ack_cseq')
+
+# the mirror race on the caller's side: A's CANCEL crosses maskd's 200
+CANCEL_A = '''  <send>
+    <![CDATA[
+
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];%s
+      %s
+      %s
+      Call-ID: [call_id]
+      CSeq: 1 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+''' % ('branch=z9hG4bK-inv-[pid]-[call_number]', FROM_A, TO_A)
+files['flow_cancel_late_uac.xml'] = header('maskd call, the caller cancels too late', '''  flow_cancel_late_uac.xml - party A calls, loses whatever comes back for
+  800 ms (run with -pause_msg_ign: the answer is on its way), CANCELs,
+  gets the CANCEL answered (200, or 481 as the INVITE has its 2xx
+  already) and maskd's 200 retransmitted, which it must ACK: the call
+  stands (RFC 3261 section 9.1). It talks (-d) and hangs up.
+''' + UAC_DOC) + invite_a().replace('branch=[branch]', 'branch=z9hG4bK-inv-[pid]-[call_number]').replace('<send retrans="500">', '<send>') + '  <pause milliseconds="800"/>\n\n' + CANCEL_A + recv('200', attrs=' optional="true" next="cancelled"', extra=ok_for('CANCEL')) + recv('481', extra=ok_for('CANCEL')) + '  <label id="cancelled"/>\n' + recv('200', attrs=' rtd="true" rrs="true"', extra=ok_for('INVITE') + FLOW_SDP) + ack_2xx() + PAUSE + flow_bye_a(2) + footer(UAC_REFS + ',cseq_ok' + FLOW_REFS)
+
+# -- 6. retransmissions
+DUP_BRANCH = 'branch=z9hG4bK-dup-[pid]-[call_number]'
+files['flow_dup_invite_uac.xml'] = header('maskd call, the caller retransmits its INVITE', '''  flow_dup_invite_uac.xml - party A sends its INVITE, loses whatever comes
+  back for 800 ms (run with -pause_msg_ign: what arrives during a pause
+  is dropped), and sends it again byte for byte (the same branch: a
+  retransmission); then completes the call as basic_uac.xml does. maskd
+  must make one call of it: the gateway (basic_uas.xml or
+  flow_slow_answer_uas.xml) would fail on a second INVITE.
+''' + UAC_DOC) + invite_a().replace('branch=[branch]', DUP_BRANCH).replace('<send retrans="500">', '<send>') + '  <pause milliseconds="800"/>\n\n' + invite_a().replace('branch=[branch]', DUP_BRANCH).replace('<send retrans="500">', '<send>') + early_a() + recv('200', attrs=' rtd="true" rrs="true"', extra=FLOW_SDP) + ack_2xx() + PAUSE + flow_bye_a(2) + footer(UAC_REFS + ',cseq_ok' + FLOW_REFS)
+
+files['flow_slow_answer_uas.xml'] = header('maskd gateway rings a while, then answers', '''  flow_slow_answer_uas.xml - B rings for -d, answers, and receives the
+  BYE.
+''' + UAS_DOC) + uas_invite() + RING_B + PAUSE + OK200_B + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + flow_bye_at_b() + footer(UAS_REFS)
+
+files['flow_late_ack_uac.xml'] = header('maskd call, the caller ACKs late', '''  flow_late_ack_uac.xml - party A calls and ACKs maskd's 200 only after
+  1.7 s (maskd retransmits its 200 meanwhile), sends a DTMF digit by
+  INFO, talks (-d) and hangs up.
+''' + UAC_DOC) + invite_a() + early_a() + recv('200', attrs=' rtd="true" rrs="true"', extra=FLOW_SDP) + '  <pause milliseconds="1700"/>\n\n' + ack_2xx() + flow_req_a('INFO', 2, DTMF_CT, dtmf('1')) + recv('200', extra=ok_for('INFO')) + PAUSE + flow_bye_a(3) + footer(UAC_REFS + ',cseq_ok' + FLOW_REFS)
+
+files['flow_reack_uas.xml'] = header('maskd gateway retransmits its 200', '''  flow_reack_uas.xml - B answers 200 and retransmits it (every 500 ms)
+  until maskd's ACK comes (late: the caller ACKs late); gets A's INFO;
+  then sends its 200 once more, as if that ACK had been lost, and must
+  get a second ACK (RFC 3261 section 13.2.2.4: an ACK for every 2xx).
+  Then the BYE. (The INFO in between keeps SIPp from taking the second
+  ACK for a retransmission of the first.)
+''' + UAS_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra='''
+      <ereg regexp="(.*)" search_in="hdr" header="Via:" check_it="true" assign_to="junk_via,inv_via"/>''') + RING_B + OK200_B + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INFO', checks=UAS_CHECKS) + flow_reply_b('200', 'OK') + '''  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      Via: [$inv_via]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: [$inv_cseq] INVITE
+      Contact: <sip:[callee]@[local_ip]:[local_port]>
+      Server: PartyB-Switch/2.0
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+''' + sdp('partyb') + '''
+    ]]>
+  </send>
+
+''' + recv('ACK', checks=UAS_CHECKS, extra='''
+      <ereg regexp="^ *[0-9]+ ACK" search_in="hdr" header="CSeq:" check_it="true" assign_to="ack_cseq"/>''') + flow_bye_at_b() + footer(UAS_REFS + ',junk_via,inv_via,ack_cseq')
+
 for name, text in files.items():
     with open(os.path.join(D, name), 'w') as f:
         f.write(text)

@@ -679,6 +679,30 @@ static bool sip_method_offers(sip_method_t m)
 	return m == sip_method_invite || m == sip_method_update;
 }
 
+/*
+ * re-INVITE and UPDATE are target refresh requests: once one succeeds,
+ * the party's next requests go to the Contact it named, in the request
+ * (maskd the UAS, RFC 3261 section 12.2.2) or in its 2xx (maskd the
+ * UAC, section 12.2.1.2). Only the target moves: the route set is the
+ * dialog's for good. Without this the BYE went to where the party was.
+ */
+static void sip_call_retarget(nta_leg_t *leg, sip_t const *sip)
+{
+	if (leg && sip && sip->sip_contact)
+		(void)nta_leg_client_reroute(leg, NULL, sip->sip_contact, 0);
+}
+
+/* The same for the request of @irq, which we have answered 2xx. */
+static void sip_call_retarget_irq(nta_leg_t *leg, nta_incoming_t *irq)
+{
+	msg_t *req = nta_incoming_getrequest(irq);
+
+	if (!req)
+		return;
+	sip_call_retarget(leg, sip_object(req));
+	msg_destroy(req);
+}
+
 static int sip_fwd_on_ack_cancel(void *magic, nta_incoming_t *irq,
 				 sip_t const *sip);
 
@@ -698,6 +722,10 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 	enum relay_leg answerer = f->from_a ? RELAY_LEG_B : RELAY_LEG_A;
 	enum relay_leg sender = f->from_a ? RELAY_LEG_A : RELAY_LEG_B;
 	bool offers = sip_method_offers(nta_outgoing_method(orq));
+	/* a 2xx to OPTIONS says what we do (RFC 3261 section 11.2): our
+	 * Allow, as the other party's never crosses */
+	bool allow = f->is_invite ||
+		     nta_outgoing_method(orq) == sip_method_options;
 	char hdrs[SIP_ST_HDRS_SIZE];
 	char *sdp = NULL;
 	int err = 0;
@@ -720,6 +748,7 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 	/* an answer that cannot be rewritten fails the request for its
 	 * sender, who keeps its old media; the 2xx is ACKed below */
 	if (status < 300 && offers) {
+		sip_call_retarget(to_leg, sip);
 		err = sip_media_sdp(c, sip, answerer, &sdp);
 		if (err)
 			status = err == EPROTO ? 488 : 500;
@@ -732,12 +761,16 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 		sip_st_hdrs_uas(&c->st[sender], hdrs, sizeof(hdrs));
 		sip_st_arm(c, sender);
 	}
-	if (f->irq && !f->cancelled && nta_incoming_status(f->irq) < 200)
+	if (f->irq && !f->cancelled && nta_incoming_status(f->irq) < 200) {
 		sip_msg_reply_hdrs(c->s, f->irq, status,
 				   status < 300 ? sip : NULL, sdp,
 				   status < 300 && offers ? contact : NULL,
-				   status < 300 && f->is_invite ?
-				   SIP_REPLY_ALLOW : 0, hdrs);
+				   status < 300 && allow ? SIP_REPLY_ALLOW : 0,
+				   hdrs);
+		if (status < 300 && offers)
+			sip_call_retarget_irq(f->from_a ? c->leg_a : c->leg_b,
+					      f->irq);
+	}
 	free(sdp);
 
 	if (f->is_invite && nta_outgoing_status(orq) >= 200 &&
@@ -813,6 +846,7 @@ static int sip_st_answer(struct sip_call *c, nta_incoming_t *irq,
 			       sip_call_contact(c, from), SIP_REPLY_ALLOW,
 			       hdrs))
 		goto out;
+	sip_call_retarget(sip_call_leg(c, from), sip);
 	sip_st_arm(c, from);
 
 	if (f) {

@@ -36,25 +36,21 @@ rate is moderate so that the ASan+UBSan build keeps up too.
 """
 import argparse
 import concurrent.futures
-import http.client
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-ARGS = None
-TOKEN = "soak-test-token-0123456789"
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:",
-                   "ERROR: LeakSanitizer")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_sip as ts  # noqa: E402  (the harness: Maskd, free_port, ...)
 
-A_IP = "127.0.0.2"
-GW_IP = "127.0.0.3"
+ARGS = None
+
+A_IP = ts.A_IP
+GW_IP = ts.GW_IP
 A_MEDIA_IP = "127.0.0.12"
 GW_MEDIA_IP = "127.0.0.13"
 
@@ -74,54 +70,14 @@ TIMER_D_S = 32
 WARMUP_CALLS = (TIMER_D_S + 3) * RATE
 DRAIN_S = TIMER_D_S + 15
 
-START_TIMEOUT = 60
-STOP_TIMEOUT = 120
 # per call: a reply lost in an overloaded ASan build is retransmitted
 RECV_TIMEOUT_MS = 20000
-
-
-def free_port(host="127.0.0.1"):
-    """A port free for both UDP and TCP on @host."""
-    for _ in range(100):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            u.bind((host, 0))
-            port = u.getsockname()[1]
-            try:
-                t.bind((host, port))
-            except OSError:
-                continue
-            return port
-        finally:
-            u.close()
-            t.close()
-    raise AssertionError("no free port")
-
-
-def read_text(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-
-
-def wait_listening(ip, port, timeout=10):
-    """Until a UDP socket is bound on ip:port (SIPp UAS is up)."""
-    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(ip), "little"),
-                          port)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if want in read_text("/proc/net/udp"):
-            return
-        time.sleep(0.02)
 
 
 def proc_status(pid):
     """VmRSS, RssAnon, RssFile of @pid in KiB."""
     out = {}
-    for line in read_text("/proc/%d/status" % pid).splitlines():
+    for line in ts.read_text("/proc/%d/status" % pid).splitlines():
         name, _, rest = line.partition(":")
         if name in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
             out[name] = int(rest.split()[0])
@@ -134,20 +90,11 @@ def sanitized(binary):
         return b"__asan_init" in f.read()
 
 
-class Maskd:
-    """One maskd with its own directory, config, store and log."""
-
-    def __init__(self, tmp):
-        self.dir = os.path.join(tmp, "maskd")
-        os.makedirs(self.dir, exist_ok=True)
-        self.conf_path = os.path.join(self.dir, "maskd.conf")
-        self.log_path = os.path.join(self.dir, "maskd.log")
-        self.stderr_path = os.path.join(self.dir, "stderr.txt")
-        self.proc = None
-        self._stderr = None
-        self.sip_port = free_port()
-        self.api_port = free_port()
-        self.gw_port = free_port(GW_IP)
+class SoakMaskd(ts.Maskd):
+    """test_sip's maskd, configured for volume: transactions drain in
+    TRANSACTION_TIMEOUT_MS, a store big enough for the soak's CDRs, and
+    the log at info (the per-message debug lines would be most of the
+    run's I/O)."""
 
     def write_config(self):
         with open(self.conf_path, "w") as f:
@@ -160,95 +107,7 @@ class Maskd:
                 "[log]\nlevel = info\nfile = %s\n"
                 % (self.sip_port, TRANSACTION_TIMEOUT_MS, A_IP, GW_IP,
                    self.gw_port, os.path.join(self.dir, "db"),
-                   self.api_port, TOKEN, self.log_path))
-
-    def start(self):
-        self.write_config()
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
-        self._stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(
-            [ARGS.maskd, "-c", self.conf_path], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
-            cwd=self.dir)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("maskd exited with %d at start:\n%s"
-                                     % (self.proc.returncode,
-                                        self.diagnostics()))
-            try:
-                if self.request("GET", "/healthz", token=None)[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("maskd did not answer /healthz:\n%s"
-                             % self.diagnostics())
-
-    def stop(self):
-        if not self.proc:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("maskd did not stop on SIGTERM")
-        finally:
-            if self._stderr:
-                self._stderr.close()
-                self._stderr = None
-        self.proc = None
-        return rc
-
-    def diagnostics(self):
-        return ("--- stderr ---\n%s\n--- log (tail) ---\n%s"
-                % (read_text(self.stderr_path)[-4000:],
-                   read_text(self.log_path)[-6000:]))
-
-    def sanitizer_report(self):
-        for t in (read_text(self.stderr_path), read_text(self.log_path)):
-            for mark in SANITIZER_MARKS:
-                i = t.find(mark)
-                if i >= 0:
-                    return t[max(0, i - 200):i + 3000]
-        return None
-
-    def request(self, method, path, body=None, token=TOKEN):
-        h = {}
-        if token:
-            h["Authorization"] = "Bearer " + token
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        conn = http.client.HTTPConnection("127.0.0.1", self.api_port,
-                                          timeout=60)
-        try:
-            conn.request(method, path, body=data, headers=h)
-            r = conn.getresponse()
-            raw = r.read()
-            js = None
-            if raw and r.headers.get("Content-Type", "").startswith(
-                    "application/json"):
-                js = json.loads(raw.decode())
-            return r.status, js, raw
-        finally:
-            conn.close()
-
-    def metrics(self):
-        st, js, raw = self.request("GET", "/metrics", token=None)
-        if st != 200:
-            return {}
-        out = {}
-        for line in raw.decode().splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                out[name] = float(value)
-        return out
+                   self.api_port, ts.TOKEN, self.log_path))
 
 
 class Sipp:
@@ -285,7 +144,7 @@ class Sipp:
 
     def stats(self):
         """The last line of the -trace_stat CSV, by column name."""
-        lines = [l for l in read_text(self.stat_csv).splitlines() if l]
+        lines = [l for l in ts.read_text(self.stat_csv).splitlines() if l]
         if len(lines) < 2:
             return {}
         names = lines[0].split(";")
@@ -294,15 +153,15 @@ class Sipp:
     def report(self):
         return ("--- %s: %s\n--- stdout (tail) ---\n%s\n--- errors ---\n%s"
                 % (self.name, " ".join(self.cmd),
-                   read_text(self.out_log)[-3000:],
-                   read_text(self.err_log)[-4000:]))
+                   ts.read_text(self.out_log)[-3000:],
+                   ts.read_text(self.err_log)[-4000:]))
 
 
 class Soak(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="maskd-soak-")
-        self.maskd = Maskd(self.tmp).start()
+        self.maskd = SoakMaskd(self.tmp).start()
         self.runs = []
         self.failed = True
 
@@ -362,14 +221,14 @@ class Soak(unittest.TestCase):
                   "-p", str(self.maskd.gw_port), "-mi", GW_MEDIA_IP,
                   "-m", str(calls)])
         self.runs.append(s)
-        wait_listening(GW_IP, self.maskd.gw_port)
+        ts.wait_listening(GW_IP, self.maskd.gw_port)
         return s
 
     def run_uac(self, name, inf, calls):
         """@calls calls at RATE; fails the test unless all succeed."""
         s = Sipp(self.tmp, name,
                  ["-sf", self.scenario("uac.xml"), "-i", A_IP,
-                  "-p", str(free_port(A_IP)), "-mi", A_MEDIA_IP,
+                  "-p", str(ts.free_port(host=A_IP)), "-mi", A_MEDIA_IP,
                   "-inf", inf, "-r", str(RATE), "-rp", "1000",
                   "-l", str(RATE * 10), "-m", str(calls),
                   "-d", str(CALL_MS),
@@ -497,6 +356,7 @@ def main():
     p.add_argument("--maskd", required=True)
     p.add_argument("--source-dir", required=True)
     ARGS, rest = p.parse_known_args()
+    ts.ARGS = ARGS
     if not shutil.which("sipp"):
         print("sipp not found (apt-get install sip-tester)")
         sys.exit(1)
