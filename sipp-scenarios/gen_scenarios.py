@@ -758,6 +758,12 @@ files['auth_reinvite_uas.xml'] = header('maskd authenticates in the dialog too',
   that follows, then the resume (which must use the new nonce).
 ''' + UAS_DOC + AUTH_DOC) + auth_head() + RING_B + OK200_B + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=has_creds(name='creds_hold')) + challenge(nonce=NONCE2, stale=True).replace(';tag=[pid]SIPpAuth[call_number]', '') + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra='\n      <ereg regexp="a=sendonly" search_in="msg" check_it="true" assign_to="hold"/>' + verify('holdvalid')) + must('holdvalid', 'hold_verified') + uas_resp('200', 'OK', sdp('partyb', 'recvonly')).replace(';tag=[pid]SIPpTag01[call_number]', '') + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra='\n      <ereg regexp="a=sendrecv" search_in="msg" check_it="true" assign_to="resume"/>' + verify('resumevalid')) + must('resumevalid', 'resume_verified') + uas_resp('200', 'OK', sdp('partyb', 'sendrecv')).replace(';tag=[pid]SIPpTag01[call_number]', '') + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(AUTH_REFS + ',authvalid,creds_hold,hold,holdvalid,resume,resumevalid')
 
+files['auth_refresh_uas.xml'] = header('maskd authenticates its session refresh', '''  auth_refresh_uas.xml - like st_refresher_uas.xml after auth_uas.xml's
+  challenge: B makes maskd the refresher (Session-Expires: 6;refresher=
+  uac), challenges the refresh re-INVITE (401, stale=true, a new nonce)
+  and verifies the one that follows, then receives the BYE.
+''' + UAS_DOC + AUTH_DOC + ST_DOC) + auth_head() + RING_B + ok_st_b('6;refresher=uac') + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=has_creds(name='creds_refresh') + se_check('^ *6;refresher=uac', 'se_refresh')) + challenge(nonce=NONCE2, stale=True).replace(';tag=[pid]SIPpAuth[call_number]', '') + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=HAS_SDP + verify('refreshvalid')) + must('refreshvalid', 'refresh_verified') + ok_st_b('6;refresher=uac', True) + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(AUTH_REFS + ',authvalid,creds_refresh,se_refresh,has_sdp,refreshvalid')
+
 for name, text in files.items():
     with open(os.path.join(D, name), 'w') as f:
         f.write(text)

@@ -333,6 +333,35 @@ class AuthFlows(AuthBase):
         self.assert_password_secret()
 
 
+class AuthSessionTimer(AuthBase):
+    """maskd refreshes leg b (RFC 4028) and the gateway challenges the
+    refresh; intervals of seconds, as in test_sip's SipSessionTimers."""
+
+    @classmethod
+    def make_maskd(cls, tmp):
+        m = AuthMaskd(tmp)
+        m.sip_extra = "session_expires = 6\nmin_se = 2\n"
+        return m
+
+    def test_refresh_challenged(self):
+        s, ua, gw = self.call_pair("st_plain_uac.xml", "auth_refresh_uas.xml",
+                                   uas_keys=self.uas_keys(), uac_d=4500)
+        invites = self.requests(gw, "INVITE")
+        self.assertEqual(len(invites), 4, gw.report())
+        refresh, again = invites[2], invites[3]
+        self.assert_digest(refresh, "Authorization", NONCE1, 2)
+        self.assert_digest(again, "Authorization", NONCE2, 1)
+        self.assertEqual(cseq_of(again)[0], cseq_of(refresh)[0] + 1)
+        self.assertEqual(ts.body_of(refresh), ts.body_of(again))
+        # the caller, which does no timers, saw nothing of it
+        self.assertEqual(self.requests(ua, "INVITE"), [])
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+    def test_zz_counters(self):
+        m = self.wait_live_zero()
+        self.assertGreaterEqual(m.get("maskd_sip_auth_retries_total", 0), 2)
+
+
 class AuthNoCredentials(AuthBase):
     """No [gateway] credentials: a challenge fails the call."""
 
