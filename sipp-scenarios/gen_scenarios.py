@@ -1021,6 +1021,122 @@ files['flow_reack_uas.xml'] = header('maskd gateway retransmits its 200', '''  f
 ''' + recv('ACK', checks=UAS_CHECKS, extra='''
       <ereg regexp="^ *[0-9]+ ACK" search_in="hdr" header="CSeq:" check_it="true" assign_to="ack_cseq"/>''') + flow_bye_at_b() + footer(UAS_REFS + ',junk_via,inv_via,ack_cseq')
 
+# ---- digest authentication towards the gateway (tests/sip/test_auth.py;
+# maskd there has [gateway] auth_user/auth_password)
+AUTH_DOC = '''
+  Authentication: B challenges maskd's INVITE (401 WWW-Authenticate, or 407
+  Proxy-Authenticate: Digest, MD5, qop="auth") and expects it once more
+  on the same dialog with credentials, which it verifies (verifyauth;
+  SIPp 3.6 reads Authorization only: the test verifies the rest).
+  Keys:   -key realm R      the realm B challenges with
+          -key auth_user U  the user and password B accepts
+          -key auth_pass P
+  The test reads the traces for the rest: the same Call-ID and From tag,
+  the next CSeq, a new branch, the digest computed in Python too.'''
+NONCE1 = '8a1b0f3e5c7d9e2f4a6b8c0d1e3f5a7b'
+NONCE2 = 'c0ffee00deadbeef0123456789abcdef'
+OPAQUE = '5ccc069c403ebaf9f0171e9517f40e41'
+
+def challenge(code='401', nonce=NONCE1, stale=False):
+    name, reason = (('WWW-Authenticate', 'Unauthorized') if code == '401'
+                    else ('Proxy-Authenticate',
+                          'Proxy Authentication Required'))
+    hdr = ('%s: Digest realm="[realm]", nonce="%s", opaque="%s", '
+           'algorithm=MD5, qop="auth"%s'
+           % (name, nonce, OPAQUE, ', stale=true' if stale else ''))
+    # a tag of its own, as a proxy's stateless challenge has: the dialog
+    # must take the tag of the 2xx, never this one
+    return uas_resp(code, reason, contact=False,
+                    extra_hdr='\n      ' + hdr).replace(
+                        ';tag=[pid]SIPpTag01[call_number]',
+                        ';tag=[pid]SIPpAuth[call_number]')
+
+def has_creds(code='401', name='creds'):
+    hdr = 'Authorization:' if code == '401' else 'Proxy-Authorization:'
+    return ('\n      <ereg regexp="^ *Digest .*response=" search_in="hdr" '
+            'header="%s" check_it="true" assign_to="%s"/>' % (hdr, name))
+
+NO_CREDS = ('\n      <ereg regexp="Authorization:" search_in="msg" '
+            'check_it_inverse="true" assign_to="no_creds"/>')
+
+def verify(name='authvalid'):
+    return ('\n      <verifyauth assign_to="%s" username="[auth_user]" '
+            'password="[auth_pass]"/>' % name)
+
+def must(name, label):
+    """Go on at @label when @name is true, else fail the call."""
+    return ('  <nop test="%s" next="%s"/>\n'
+            '  <!-- credentials that do not verify fail the call -->\n'
+            '  <recv request="NEVER" timeout="100"/>\n'
+            '  <label id="%s"/>\n\n' % (name, label, label))
+
+INVITE_CSEQ = ('\n      <ereg regexp="([0-9]+)" search_in="hdr" header="CSeq:" '
+               'check_it="true" assign_to="junk7,inv_cseq"/>')
+
+def auth_head(code='401'):
+    """INVITE without credentials, the challenge, its ACK, the INVITE with
+    them (verified: SIPp 3.6's verifyauth reads Authorization only, so
+    the test verifies Proxy-Authorization from the trace)."""
+    head = (recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS,
+                 extra=NO_CREDS) + challenge(code)
+            + recv('ACK', checks=UAS_CHECKS))
+    if code != '401':
+        return head + recv('INVITE', checks=UAS_CHECKS,
+                           extra=has_creds(code) + INVITE_CSEQ)
+    return (head + recv('INVITE', checks=UAS_CHECKS,
+                        extra=has_creds(code) + verify() + INVITE_CSEQ)
+            + must('authvalid', 'verified'))
+
+AUTH_REFS = UAS_REFS + ',no_creds,creds,junk7'
+
+for code, fname in (('401', 'auth_uas.xml'), ('407', 'auth_proxy_uas.xml')):
+    files[fname] = header('maskd authenticates to the gateway (%s)' % code, '''  %s - B challenges maskd's INVITE with %s, verifies the credentials of
+  the INVITE that follows, rings, answers, and receives the BYE (from A's
+  side, or maskd's at the call time limit).
+''' % (fname, code) + UAS_DOC + AUTH_DOC) + auth_head(code) + RING_B + OK200_B + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(AUTH_REFS + (',authvalid' if code == '401' else ''))
+
+files['auth_twice_uas.xml'] = header('maskd\'s credentials are refused', '''  auth_twice_uas.xml - B challenges maskd's INVITE (401) and challenges
+  the INVITE with credentials again, with a new nonce (wrong password):
+  maskd must give up, and the caller gets 403.
+''' + UAS_DOC + AUTH_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=NO_CREDS) + challenge() + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=has_creds()) + challenge(nonce=NONCE2) + recv('ACK', checks=UAS_CHECKS) + TIMEWAIT + footer(UAS_REFS + ',no_creds,creds')
+
+files['auth_once_uas.xml'] = header('maskd cannot answer the challenge', '''  auth_once_uas.xml - B challenges maskd's INVITE (401), which maskd has
+  no credentials for (none configured, or another realm): nothing more
+  may come, and the caller gets 403.
+''' + UAS_DOC + AUTH_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=NO_CREDS) + challenge() + recv('ACK', checks=UAS_CHECKS) + TIMEWAIT + footer(UAS_REFS + ',no_creds')
+
+files['auth_cancel_uas.xml'] = header('maskd cancels its authenticated INVITE', '''  auth_cancel_uas.xml - B challenges maskd's INVITE, rings on the one with
+  credentials and never answers; the CANCEL (the caller gave up, or the
+  ring timeout) must be for that INVITE: B answers 200 to it and 487 to
+  the INVITE with its CSeq.
+''' + UAS_DOC + AUTH_DOC) + auth_head() + RING_B + recv('CANCEL', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + '''  <send>
+    <![CDATA[
+
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [$inv_cseq] INVITE
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+''' + recv('ACK', checks=UAS_CHECKS) + TIMEWAIT + footer(AUTH_REFS + ',authvalid')
+
+files['auth_reinvite_uas.xml'] = header('maskd authenticates in the dialog too', '''  auth_reinvite_uas.xml - like auth_uas.xml; then A holds and resumes
+  (hold_uac.xml). Each re-INVITE must come with credentials; B challenges
+  the first anyway (401, stale=true, a new nonce) and verifies the one
+  that follows, then the resume (which must use the new nonce).
+''' + UAS_DOC + AUTH_DOC) + auth_head() + RING_B + OK200_B + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=has_creds(name='creds_hold')) + challenge(nonce=NONCE2, stale=True).replace(';tag=[pid]SIPpAuth[call_number]', '') + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra='\n      <ereg regexp="a=sendonly" search_in="msg" check_it="true" assign_to="hold"/>' + verify('holdvalid')) + must('holdvalid', 'hold_verified') + uas_resp('200', 'OK', sdp('partyb', 'recvonly')).replace(';tag=[pid]SIPpTag01[call_number]', '') + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra='\n      <ereg regexp="a=sendrecv" search_in="msg" check_it="true" assign_to="resume"/>' + verify('resumevalid')) + must('resumevalid', 'resume_verified') + uas_resp('200', 'OK', sdp('partyb', 'sendrecv')).replace(';tag=[pid]SIPpTag01[call_number]', '') + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(AUTH_REFS + ',authvalid,creds_hold,hold,holdvalid,resume,resumevalid')
+
+files['auth_refresh_uas.xml'] = header('maskd authenticates its session refresh', '''  auth_refresh_uas.xml - like st_refresher_uas.xml after auth_uas.xml's
+  challenge: B makes maskd the refresher (Session-Expires: 6;refresher=
+  uac), challenges the refresh re-INVITE (401, stale=true, a new nonce)
+  and verifies the one that follows, then receives the BYE.
+''' + UAS_DOC + AUTH_DOC + ST_DOC) + auth_head() + RING_B + ok_st_b('6;refresher=uac') + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=has_creds(name='creds_refresh') + se_check('^ *6;refresher=uac', 'se_refresh')) + challenge(nonce=NONCE2, stale=True).replace(';tag=[pid]SIPpAuth[call_number]', '') + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=HAS_SDP + verify('refreshvalid')) + must('refreshvalid', 'refresh_verified') + ok_st_b('6;refresher=uac', True) + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(AUTH_REFS + ',authvalid,creds_refresh,se_refresh,has_sdp,refreshvalid')
+
 for name, text in files.items():
     with open(os.path.join(D, name), 'w') as f:
         f.write(text)

@@ -23,6 +23,7 @@
 #define CONFIG_HOST_SIZE 256
 #define CONFIG_NAME_SIZE 64
 #define CONFIG_PATH_SIZE 4096
+#define CONFIG_AUTH_SIZE 128	/* [gateway] auth_user, _password, _realm */
 
 /* An address as written in the file: "127.0.0.1:5060", "[::1]:5060". */
 struct config_addr {
@@ -88,6 +89,13 @@ struct config {
 	struct {
 		struct config_addr address;	/* outbound legs go here */
 		char transport[8];		/* "udp" or "tcp" */
+		/* digest credentials for the gateway's 401/407 challenges
+		 * (src/sip/sip_auth.c); "" = none. The password is a
+		 * secret: no message or log line ever shows it, and
+		 * config_free() wipes it. */
+		char auth_user[CONFIG_AUTH_SIZE];
+		char auth_password[CONFIG_AUTH_SIZE];
+		char auth_realm[CONFIG_AUTH_SIZE];	/* "" = any realm */
 	} gateway;
 
 	struct {
@@ -143,7 +151,8 @@ void config_defaults(struct config *cfg);
  * config_load() - read and validate @path into @cfg.
  *
  * Unknown sections or keys, bad values and missing required keys (at least
- * one [trunk.*] with sources, and api.tokens) are errors. On error returns
+ * one [trunk.*] with sources, and api.tokens; gateway.auth_user and
+ * gateway.auth_password only together) are errors. On error returns
  * EINVAL (or an errno when the file cannot be read) and writes one line
  * "path:line: key: what is wrong" into @err. @cfg is then left freed
  * (config_free() on it is still safe). On success the caller owns what
@@ -151,7 +160,10 @@ void config_defaults(struct config *cfg);
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 
-/* config_free() - release what config_load() allocated. Idempotent. */
+/*
+ * config_free() - release what config_load() allocated and wipe
+ * gateway.auth_password. Idempotent.
+ */
 void config_free(struct config *cfg);
 
 /*

@@ -76,6 +76,8 @@ struct sip_stats {
 	uint64_t flood_blocked;		/* requests of a source over its rate */
 	uint64_t scanner_dropped;	/* requests from a scanner User-Agent */
 	uint64_t cps_refused;		/* 503: a calls-per-second cap */
+	uint64_t auth_retries;		/* sent again with credentials */
+	uint64_t auth_failed;		/* calls failed: gateway auth */
 };
 
 void sip_stats_get(const struct sip *s, struct sip_stats *out);

@@ -439,6 +439,12 @@ static void api_metrics_sip(struct evbuffer *b, struct sip *sip)
 	api_metric(b, "maskd_sip_cps_refused_total", "counter",
 		   "INVITEs refused with 503: a calls-per-second cap.",
 		   ss.cps_refused);
+	api_metric(b, "maskd_sip_auth_retries_total", "counter",
+		   "Requests sent to the gateway again with credentials.",
+		   ss.auth_retries);
+	api_metric(b, "maskd_sip_auth_failed_total", "counter",
+		   "Calls failed: the gateway's authentication (403).",
+		   ss.auth_failed);
 }
 
 /* The media relay's counters: ports in use and calls live must fall back

@@ -76,6 +76,7 @@ struct cfg_ctx {
 
 	int api_line;			/* [api], for "api.tokens: required" */
 	int api_tls_line;		/* the last tls_cert/tls_key line */
+	int auth_line;			/* the last gateway.auth_* line */
 	int port_min_line;
 	int port_max_line;
 	int default_ttl_line;
@@ -809,6 +810,51 @@ static int parse_gateway_transport(struct cfg_ctx *ctx, const char *v)
 			sizeof(ctx->cfg->gateway.transport), v);
 }
 
+/*
+ * gateway.auth_user and auth_realm travel inside a quoted string of our
+ * Authorization header: a quote, a backslash or a control character would
+ * break it (or smuggle a header in), so they are refused rather than
+ * escaped. The password only goes into the digest hash, so only control
+ * characters are refused, and no complaint ever quotes what it read.
+ */
+static int cfg_auth_text(struct cfg_ctx *ctx, const char *v, char *dst,
+			 size_t size, bool quoted)
+{
+	const unsigned char *p;
+
+	if (strlen(v) >= size)
+		return cfg_what(ctx, "longer than %zu characters", size - 1);
+
+	for (p = (const unsigned char *)v; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return cfg_what(ctx, "has a control character");
+		if (quoted && (*p == '"' || *p == '\\'))
+			return cfg_what(ctx, "has a character that cannot be "
+					"sent (\" or \\)");
+	}
+
+	ctx->auth_line = ctx->line;
+	return cfg_copy(dst, size, v);
+}
+
+static int parse_gateway_auth_user(struct cfg_ctx *ctx, const char *v)
+{
+	return cfg_auth_text(ctx, v, ctx->cfg->gateway.auth_user,
+			     sizeof(ctx->cfg->gateway.auth_user), true);
+}
+
+static int parse_gateway_auth_password(struct cfg_ctx *ctx, const char *v)
+{
+	return cfg_auth_text(ctx, v, ctx->cfg->gateway.auth_password,
+			     sizeof(ctx->cfg->gateway.auth_password), false);
+}
+
+static int parse_gateway_auth_realm(struct cfg_ctx *ctx, const char *v)
+{
+	return cfg_auth_text(ctx, v, ctx->cfg->gateway.auth_realm,
+			     sizeof(ctx->cfg->gateway.auth_realm), true);
+}
+
 static int parse_rtp_port_min(struct cfg_ctx *ctx, const char *v)
 {
 	uint64_t n = 0;
@@ -1227,6 +1273,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_TRUNK, "national_prefix", parse_trunk_national_prefix },
 	{ SEC_GATEWAY, "address", parse_gateway_address },
 	{ SEC_GATEWAY, "transport", parse_gateway_transport },
+	{ SEC_GATEWAY, "auth_user", parse_gateway_auth_user },
+	{ SEC_GATEWAY, "auth_password", parse_gateway_auth_password },
+	{ SEC_GATEWAY, "auth_realm", parse_gateway_auth_realm },
 	{ SEC_RTP, "port_min", parse_rtp_port_min },
 	{ SEC_RTP, "port_max", parse_rtp_port_max },
 	{ SEC_RTP, "advertise", parse_rtp_advertise },
@@ -1572,6 +1621,21 @@ static void cfg_finish(struct cfg_ctx *ctx)
 		return;
 	}
 
+	/* half a set of credentials is a typo, not "no authentication" */
+	if (!cfg->gateway.auth_user[0] && (cfg->gateway.auth_password[0] ||
+					   cfg->gateway.auth_realm[0])) {
+		cfg_fail(ctx, EINVAL, ctx->auth_line, "gateway.auth_user: "
+			 "required with gateway.%s",
+			 cfg->gateway.auth_password[0] ? "auth_password" :
+			 "auth_realm");
+		return;
+	}
+	if (cfg->gateway.auth_user[0] && !cfg->gateway.auth_password[0]) {
+		cfg_fail(ctx, EINVAL, ctx->auth_line, "gateway.auth_password: "
+			 "required with gateway.auth_user");
+		return;
+	}
+
 	if (cfg->rtp.port_min >= cfg->rtp.port_max) {
 		if (ctx->port_max_line)
 			cfg_fail(ctx, EINVAL, ctx->port_max_line,
@@ -1750,4 +1814,8 @@ void config_free(struct config *cfg)
 	free(cfg->api.tokens);
 	cfg->api.tokens = NULL;
 	cfg->api.n_tokens = 0;
+
+	/* a secret outlives no config; explicit_bzero() is never elided */
+	explicit_bzero(cfg->gateway.auth_password,
+		       sizeof(cfg->gateway.auth_password));
 }

@@ -558,6 +558,8 @@ void sip_stats_get(const struct sip *s, struct sip_stats *out)
 	SIP_LOAD(flood_blocked);
 	SIP_LOAD(scanner_dropped);
 	SIP_LOAD(cps_refused);
+	SIP_LOAD(auth_retries);
+	SIP_LOAD(auth_failed);
 #undef SIP_LOAD
 	out->malformed += atomic_load_explicit(&c->nta_malformed,
 					       memory_order_relaxed);

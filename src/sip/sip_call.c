@@ -144,6 +144,7 @@ static void sip_call_free(struct sip_call *c)
 	sip_call_timer_destroy(&c->zombie_timer);
 	sip_st_free(&c->st[RELAY_LEG_A]);
 	sip_st_free(&c->st[RELAY_LEG_B]);
+	sip_auth_free(&c->auth);
 
 	if (c->irq_invite)
 		nta_incoming_destroy(c->irq_invite);
@@ -221,7 +222,8 @@ static int sip_call_max_forwards(sip_t const *src)
  * leg's request; may be NULL) with @sdp, its rewritten SDP (NULL: none).
  * @ruri only for the first INVITE; in a dialog the request goes to the
  * remote target nta keeps for the leg. @hdrs (may be NULL): raw header
- * lines of maskd's own, CRLF-separated.
+ * lines of maskd's own, CRLF-separated. On leg b it carries credentials
+ * once the gateway has challenged the call (sip_auth.c).
  */
 nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
 				 sip_method_t method, const char *name,
@@ -255,6 +257,8 @@ nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
 	if (nta_msg_request_complete(msg, leg, method, name,
 				     ruri ? URL_STRING_MAKE(ruri) : NULL) < 0)
 		goto out;
+	if (leg == c->leg_b && sip_auth_authorize(c, msg, sip))
+		goto out;
 
 	orq = nta_outgoing_mcreate(s->agent, cb, magic, NULL, msg, TAG_END());
 	if (orq)
@@ -270,7 +274,8 @@ nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
  * may cross from @src (the other leg's ACK; may be NULL) and @sdp, its
  * rewritten SDP (NULL: none).
  * The ACK reuses the INVITE's CSeq and is its own transaction, which nta
- * keeps just long enough to re-ACK a retransmitted 2xx.
+ * keeps just long enough to re-ACK a retransmitted 2xx. On leg b it
+ * carries the INVITE's credentials, if any.
  */
 void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
 		  nta_outgoing_t *orq, sip_t const *src, const char *sdp)
@@ -295,6 +300,8 @@ void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
 	    sip_msg_copy(s, msg, sip, src, sdp) ||
 	    nta_msg_request_complete(msg, leg, SIP_METHOD_ACK, NULL) < 0)
 		goto out;
+	if (leg == c->leg_b)
+		sip_auth_ack(c, orq, msg, sip);
 
 	ack = nta_outgoing_mcreate(s->agent, NULL, NULL, NULL, msg,
 				   NTATAG_ACK_BRANCH(nta_outgoing_branch(orq)),
@@ -331,14 +338,17 @@ static int sip_call_ack_b(struct sip_call *c, sip_t const *src)
 	return err;
 }
 
-/* A BYE on @leg; nta's default callback disposes of it when answered. */
+/*
+ * A BYE on @leg; nta's default callback disposes of it when answered.
+ * On leg b it carries credentials when the gateway challenged the call:
+ * the call is gone before a challenge to the BYE could be answered.
+ */
 static void sip_call_send_bye(struct sip_call *c, nta_leg_t *leg)
 {
 	if (!leg)
 		return;
-	(void)nta_outgoing_tcreate(leg, NULL, NULL, NULL, SIP_METHOD_BYE,
-				   NULL, SIPTAG_MAX_FORWARDS_STR("70"),
-				   TAG_END());
+	(void)sip_call_request(c, leg, SIP_METHOD_BYE, NULL, NULL, NULL,
+			       NULL, NULL, NULL, NULL);
 }
 
 /* ---- ending a call ------------------------------------------------------ */
@@ -523,6 +533,42 @@ static int sip_call_retry_422(struct sip_call *c, sip_t const *sip)
 }
 
 /*
+ * The gateway wants credentials (401/407): once, the INVITE goes again on
+ * the same dialog (the same Call-ID and From tag, the next CSeq, a new
+ * branch) with them, RFC 3261 section 22.2; nta has ACKed the challenge
+ * and the caller hears nothing of it but the 100 it had. The retry is
+ * c->orq_invite from here, so a CANCEL or the ring timeout cancel it.
+ * Returns 0 when it went; else *reasonp says why the call fails:
+ * "auth_failed" (our credentials were refused: challenged again) or
+ * "auth_required" (none for this challenge).
+ */
+static int sip_call_retry_auth(struct sip_call *c, sip_t const *sip,
+			       const char **reasonp)
+{
+	msg_t *req;
+	int err;
+
+	*reasonp = c->auth.invite_retried ? "auth_failed" : "auth_required";
+	if (c->auth.invite_retried || !c->irq_invite)
+		return EACCES;
+	err = sip_auth_challenge(c, sip);
+	if (err)
+		return err;
+	c->auth.invite_retried = true;
+
+	req = nta_incoming_getrequest(c->irq_invite);
+	if (!req)
+		return ENOMEM;
+	nta_outgoing_destroy(c->orq_invite);
+	c->orq_invite = NULL;
+	err = sip_call_invite_b(c, sip_object(req), c->st[RELAY_LEG_B].sdp);
+	msg_destroy(req);
+	if (!err)
+		SIP_COUNT(c->s, auth_retries);
+	return err;
+}
+
+/*
  * The callee answered. Its SDP (the answer, or the offer when the
  * caller's INVITE had none) is rewritten for the caller; one that cannot
  * be gets the caller 488 and the callee an ACK and a BYE.
@@ -580,8 +626,9 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 {
 	struct sip_call *c = magic;
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : 408;
+	const char *reason = NULL;
 	char *sdp = NULL;
-	int mapped;
+	int mapped, err;
 
 	(void)orq;
 
@@ -628,11 +675,24 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 		return 0;
 
 	mapped = sip_call_map_failure(status);
+	if (status == 401 || status == 407) {
+		err = sip_call_retry_auth(c, sip, &reason);
+		if (!err)
+			return 0;
+		/* the caller never sees the challenge; the CDR says why */
+		if (err == EACCES) {
+			mapped = SIP_AUTH_FAIL_STATUS;
+			sip_auth_failed(c, reason);
+		} else {
+			mapped = 500;
+			reason = "failure";
+		}
+	}
 	if (c->irq_invite)
 		nta_incoming_treply(c->irq_invite, mapped,
 				    sip_msg_phrase(mapped), TAG_END());
 	sip_call_cdr(c, (uint16_t)mapped, CDR_HANGUP_NONE,
-		     sip_call_failure_reason(status));
+		     reason ? reason : sip_call_failure_reason(status));
 	sip_call_free(c);
 	return 0;
 }
@@ -729,6 +789,21 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 	char hdrs[SIP_ST_HDRS_SIZE];
 	char *sdp = NULL;
 	int err = 0;
+
+	/* the gateway's challenge to what we relayed to it: once more,
+	 * with credentials; the sender waits as it would for the answer */
+	if ((status == 401 || status == 407) && f->from_a &&
+	    !f->auth_retried && !f->cancelled && f->orq == orq) {
+		nta_outgoing_t *again = sip_auth_resend(c, orq, sip,
+							sip_fwd_on_response,
+							f);
+		if (again) {
+			f->auth_retried = true;
+			nta_outgoing_destroy(orq);
+			f->orq = again;
+			return 0;
+		}
+	}
 
 	if (status < 200) {
 		if (status > 100 && f->irq && !f->cancelled) {

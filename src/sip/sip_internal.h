@@ -31,6 +31,7 @@ struct sip_call;
 #define NTA_INCOMING_MAGIC_T	void
 
 #include <sofia-sip/su.h>
+#include <sofia-sip/auth_client.h>
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
@@ -106,6 +107,9 @@ struct sip_counters {
 	atomic_uint_fast64_t flood_blocked;
 	atomic_uint_fast64_t scanner_dropped;
 	atomic_uint_fast64_t cps_refused;
+	atomic_uint_fast64_t auth_retries;	/* sent again, credentials */
+	atomic_uint_fast64_t auth_failed;	/* calls the gateway's
+						 * authentication failed */
 };
 
 #define SIP_COUNT(s, name) \
@@ -165,6 +169,7 @@ struct sip {
 	char port[8];				/* our port, decimal */
 	char gw_host[CONFIG_HOST_SIZE + 2];	/* gateway host in URIs */
 	bool gw_tcp;
+	int64_t auth_warned_ms;		/* last warning of sip_auth_failed() */
 
 	struct sip_call *calls;		/* every live call */
 	struct sip_call *busy[SIP_BUSY_BUCKETS];	/* by session id */
@@ -193,6 +198,7 @@ struct sip_fwd {
 	bool is_invite;
 	bool acked;			/* 2xx ACKed on the other leg */
 	bool cancelled;			/* the sender CANCELled it */
+	bool auth_retried;		/* orq went again with credentials */
 };
 
 /*
@@ -211,10 +217,33 @@ struct sip_st {
 	su_timer_t *timer;		/* refresh (ours) or expiry (theirs) */
 	nta_outgoing_t *orq;		/* our refresh, until answered */
 	bool retried;			/* a 422 was answered with a retry */
+	bool auth_retried;		/* orq went again with credentials */
 	char *sdp;			/* malloc'd: the last SDP maskd sent
 					 * the party on this leg */
 	char *peer_sdp;			/* malloc'd: the last SDP the party
 					 * sent, as it came */
+};
+
+/*
+ * What a caller hears when the gateway's authentication fails (the
+ * gateway refused our credentials, or wants some we do not have): 403,
+ * as RFC 3398 interworking gives it (401/407 -> Q.850 cause 21 "call
+ * rejected" -> 403) and Asterisk does. FreeSWITCH maps the same cause 21
+ * to 603, but a 6xx tells the carrier the callee declined everywhere; a
+ * 5xx would send it rerouting to a trunk that fails the same way.
+ */
+#define SIP_AUTH_FAIL_STATUS 403
+
+/*
+ * Digest authentication towards the gateway on leg b (sip_auth.c):
+ * sofia's client authenticators, holding the gateway's challenges and
+ * our credentials (as HA1, never the password). Made on the call's first
+ * challenge; owned by its call, released by sip_auth_free().
+ */
+struct sip_auth {
+	su_home_t *home;		/* NULL: never challenged */
+	auth_client_t *auc;		/* in home */
+	bool invite_retried;		/* our INVITE went again with them */
 };
 
 /*
@@ -261,6 +290,8 @@ struct sip_call {
 					 * each party is shown */
 
 	struct sip_st st[2];		/* [enum relay_leg]: session timers */
+
+	struct sip_auth auth;		/* leg b's digest authentication */
 };
 
 /* ---- sip.c ---- */
@@ -435,6 +466,51 @@ bool sip_st_is_refresh(const struct sip_call *c, sip_t const *sip,
 
 /* sip_st_free() - stop leg timer, refresh and SDP copies of @st. */
 void sip_st_free(struct sip_st *st);
+
+/* ---- sip_auth.c: digest authentication towards the gateway ---- */
+
+/*
+ * sip_auth_challenge() - take the challenges of @sip, a 401 or 407 to a
+ * request of ours on leg b, with our [gateway] credentials. Returns 0
+ * when there are credentials for them (a request may go again),
+ * EACCES when not (none configured, another realm, not Digest MD5),
+ * EINVAL when @sip is no challenge, or ENOMEM.
+ */
+int sip_auth_challenge(struct sip_call *c, sip_t const *sip);
+
+/*
+ * sip_auth_authorize() - credentials into @msg, a request of ours on leg
+ * b made complete by nta_msg_request_complete(), once the gateway has
+ * challenged the call; nothing before. Returns 0 or ENOMEM.
+ */
+int sip_auth_authorize(struct sip_call *c, msg_t *msg, sip_t *sip);
+
+/* sip_auth_ack() - the credentials of @invite (ours, on leg b) into
+ * @msg, the ACK of its 2xx (RFC 3261 section 13.2.2.4). */
+void sip_auth_ack(struct sip_call *c, nta_outgoing_t *invite, msg_t *msg,
+		  sip_t *sip);
+
+/*
+ * sip_auth_resend() - @orq, an in-dialog request of ours on leg b, was
+ * answered @sip (401/407): the same request again as a new transaction
+ * (new CSeq and branch) with credentials, answers to @cb with @magic.
+ * NULL when it cannot go (no credentials for the challenge, or no
+ * memory): the challenge is then its answer. The caller destroys @orq
+ * and makes sure no request is sent again twice.
+ */
+nta_outgoing_t *sip_auth_resend(struct sip_call *c, nta_outgoing_t *orq,
+				sip_t const *sip, nta_response_f *cb,
+				void *magic);
+
+/*
+ * sip_auth_failed() - count a call that failed on the gateway's
+ * authentication (@reason "auth_failed" or "auth_required") and warn,
+ * at most once a minute.
+ */
+void sip_auth_failed(struct sip_call *c, const char *reason);
+
+/* sip_auth_free() - release @a; idempotent. */
+void sip_auth_free(struct sip_auth *a);
 
 /* ---- sip_media.c ---- */
 

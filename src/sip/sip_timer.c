@@ -229,6 +229,20 @@ static int sip_st_on_response(void *magic, nta_outgoing_t *orq,
 	if (status < 200)
 		return 0;
 
+	/* the gateway's challenge: this refresh once more, credentials in */
+	if ((status == 401 || status == 407) && l == RELAY_LEG_B &&
+	    !st->auth_retried && st->orq == orq) {
+		nta_outgoing_t *again = sip_auth_resend(c, orq, sip,
+							sip_st_on_response,
+							st);
+		if (again) {
+			st->auth_retried = true;
+			nta_outgoing_destroy(orq);
+			st->orq = again;
+			return 0;
+		}
+	}
+
 	if (status < 300 && invite)
 		sip_call_ack(c, sip_call_leg(c, l), orq, NULL, NULL);
 	nta_outgoing_destroy(orq);
@@ -282,6 +296,7 @@ static int sip_st_refresh(struct sip_call *c, enum relay_leg l)
 				   NULL, NULL, update ? NULL : st->sdp,
 				   sip_st_on_response, st,
 				   sip_call_contact(c, l), hdrs);
+	st->auth_retried = false;
 	return st->orq ? 0 : ENOMEM;
 }
 

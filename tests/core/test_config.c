@@ -116,6 +116,10 @@ static void assert_defaults(const struct config *cfg)
 	assert_string_equal(cfg->gateway.address.host, d.gateway.address.host);
 	assert_int_equal(cfg->gateway.address.port, d.gateway.address.port);
 	assert_string_equal(cfg->gateway.transport, d.gateway.transport);
+	assert_string_equal(cfg->gateway.auth_user, d.gateway.auth_user);
+	assert_string_equal(cfg->gateway.auth_password,
+			    d.gateway.auth_password);
+	assert_string_equal(cfg->gateway.auth_realm, d.gateway.auth_realm);
 	assert_int_equal(cfg->rtp.port_min, d.rtp.port_min);
 	assert_int_equal(cfg->rtp.port_max, d.rtp.port_max);
 	assert_string_equal(cfg->rtp.advertise, d.rtp.advertise);
@@ -166,6 +170,9 @@ static void test_defaults(void **state)
 	assert_string_equal(d.gateway.address.host, "127.0.0.1");
 	assert_int_equal(d.gateway.address.port, 5090);
 	assert_string_equal(d.gateway.transport, "udp");
+	assert_string_equal(d.gateway.auth_user, "");
+	assert_string_equal(d.gateway.auth_password, "");
+	assert_string_equal(d.gateway.auth_realm, "");
 	assert_int_equal(d.rtp.port_min, 30000);
 	assert_int_equal(d.rtp.port_max, 40000);
 	assert_string_equal(d.rtp.advertise, "127.0.0.1");
@@ -270,6 +277,9 @@ static void test_every_key(void **state)
 		"[gateway]\n"
 		"address = gw.example.net:5080\n"
 		"transport = tcp\n"
+		"auth_user = maskd-trunk.1\n"
+		"auth_password = \"s3cr=t \"x\\y:z\"\n"
+		"auth_realm = sip.example.net\n"
 		"[rtp]\n"
 		"port_min = 1024\n"
 		"port_max = 1025\n"
@@ -324,6 +334,9 @@ static void test_every_key(void **state)
 	assert_string_equal(t.cfg.gateway.address.host, "gw.example.net");
 	assert_int_equal(t.cfg.gateway.address.port, 5080);
 	assert_string_equal(t.cfg.gateway.transport, "tcp");
+	assert_string_equal(t.cfg.gateway.auth_user, "maskd-trunk.1");
+	assert_string_equal(t.cfg.gateway.auth_password, "s3cr=t \"x\\y:z");
+	assert_string_equal(t.cfg.gateway.auth_realm, "sip.example.net");
 	assert_int_equal(t.cfg.rtp.port_min, 1024);
 	assert_int_equal(t.cfg.rtp.port_max, 1025);
 	assert_string_equal(t.cfg.rtp.advertise, "2001:db8::10");
@@ -526,6 +539,88 @@ static void test_bad_port(void **state)
 		     "gateway.address: '300.1.1.1' is not an IPv4 address");
 	expect_error(MINIMAL "[gateway]\ntransport = tls\n", 6,
 		     "gateway.transport: 'tls' is not udp or tcp");
+}
+
+static void test_gateway_auth(void **state)
+{
+	struct tmpconf t;
+	char line[300];
+	size_t i;
+
+	/* credentials without a realm: any realm */
+	load_ok(&t, MINIMAL "[gateway]\nauth_user = u\nauth_password = p w\n");
+	assert_string_equal(t.cfg.gateway.auth_user, "u");
+	assert_string_equal(t.cfg.gateway.auth_password, "p w");
+	assert_string_equal(t.cfg.gateway.auth_realm, "");
+	config_free(&t.cfg);
+	/* the secret does not outlive the config */
+	for (i = 0; i < sizeof(t.cfg.gateway.auth_password); i++)
+		assert_int_equal(t.cfg.gateway.auth_password[i], 0);
+
+	/* empty is "none" */
+	load_ok(&t, MINIMAL "[gateway]\nauth_user =\nauth_password =\n"
+		"auth_realm =\n");
+	assert_defaults(&t.cfg);
+	config_free(&t.cfg);
+
+	/* only together */
+	expect_error(MINIMAL "[gateway]\nauth_user = u\n", 6,
+		     "gateway.auth_password: required with gateway.auth_user");
+	expect_error(MINIMAL "[gateway]\nauth_user = u\nauth_password =\n",
+		     7, "gateway.auth_password: required with "
+		     "gateway.auth_user");
+	expect_error(MINIMAL "[gateway]\nauth_password = p\n", 6,
+		     "gateway.auth_user: required with gateway.auth_password");
+	expect_error(MINIMAL "[gateway]\naddress = 127.0.0.1:5\n"
+		     "auth_realm = r\n", 7,
+		     "gateway.auth_user: required with gateway.auth_realm");
+
+	/* what would break the quoted strings of an Authorization header */
+	expect_error(MINIMAL "[gateway]\nauth_user = a\"b\nauth_password = p\n",
+		     6, "gateway.auth_user: has a character that cannot be "
+		     "sent");
+	expect_error(MINIMAL "[gateway]\nauth_user = u\nauth_password = p\n"
+		     "auth_realm = a\\b\n", 8,
+		     "gateway.auth_realm: has a character that cannot be "
+		     "sent");
+	expect_error(MINIMAL "[gateway]\nauth_user = u\tv\nauth_password = p\n",
+		     6, "gateway.auth_user: has a control character");
+
+	/* 127 characters fit, 128 do not */
+	snprintf(line, sizeof(line), MINIMAL "[gateway]\nauth_user = u\n"
+		 "auth_password = %0127d\n", 7);
+	load_ok(&t, line);
+	assert_int_equal(strlen(t.cfg.gateway.auth_password), 127);
+	config_free(&t.cfg);
+	snprintf(line, sizeof(line), MINIMAL "[gateway]\nauth_user = u\n"
+		 "auth_password = %0128d\n", 7);
+	expect_error(line, 7, "gateway.auth_password: longer than 127 "
+		     "characters");
+}
+
+/* No complaint about the password, or near it, quotes the password. */
+static void test_password_not_in_message(void **state)
+{
+	static const char *const bad[] = {
+		/* its own errors */
+		MINIMAL "[gateway]\nauth_user = u\nauth_password = "
+		"Xyzzy-pw\x01\n",
+		MINIMAL "[gateway]\nauth_password = Xyzzy-pw\n",
+		/* a later line's error */
+		MINIMAL "[gateway]\nauth_user = u\nauth_password = Xyzzy-pw\n"
+		"auth_password = Xyzzy-pw2\n",
+		MINIMAL "[gateway]\nauth_user = u\nauth_password = Xyzzy-pw\n"
+		"auth_secret = Xyzzy-pw\n",
+	};
+	struct tmpconf t;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		load_text(&t, bad[i]);
+		assert_int_equal(t.rc, EINVAL);
+		if (strstr(t.err, "Xyzzy"))
+			fail_msg("case %zu: '%s'", i, t.err);
+	}
 }
 
 static void test_missing_tokens(void **state)
@@ -1040,6 +1135,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_section),
 		cmocka_unit_test(test_long_trunk_name),
 		cmocka_unit_test(test_bad_port),
+		cmocka_unit_test(test_gateway_auth),
+		cmocka_unit_test(test_password_not_in_message),
 		cmocka_unit_test(test_missing_tokens),
 		cmocka_unit_test(test_token_not_in_message),
 		cmocka_unit_test(test_missing_trunk),
