@@ -332,8 +332,9 @@ static int sip_thread_open(struct sip *s)
 
 	/*
 	 * UA mode: our 2xx are retransmitted until ACKed, and the ACK comes
-	 * to the INVITE's server transaction. No 100rel, no Timestamp: maskd
-	 * does not offer what it does not do on both legs.
+	 * to the INVITE's server transaction. No Timestamp, and no 100rel in
+	 * every INVITE nta sends: maskd offers it itself, per leg, where it
+	 * does it (sip_prack.c), never in a relayed re-INVITE.
 	 */
 	su_seterrno(0);
 	s->agent = nta_agent_create(s->root, URL_STRING_MAKE(url),
