@@ -736,9 +736,10 @@ files['prack_req_uac.xml'] = header('maskd call, the caller requires 100rel', ""
   (-d), BYE.
 """ + UAC_DOC + PRACK_DOC) + invite_100rel(True) + recv('100', attrs=' optional="true" response_txn="invite"') + rel_a('180', 1, False) + prack_a(2, 1) + rel_a('183', 2, True) + prack_a(3, 2) + ok_inv_a() + ACK_TXN + PAUSE + in_dialog_a('BYE', 4) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok,ctype' + rel_a_refs(1, False) + rel_a_refs(2, True))
 
-files['prack_cancel_uac.xml'] = header('maskd call cancelled while a reliable 183 awaits its PRACK', """  prack_cancel_uac.xml - party A supports 100rel, gets the 183 reliably,
-  never PRACKs it, waits (-d) and CANCELs: 200 to the CANCEL, 487.
-""" + UAC_DOC + PRACK_DOC) + invite_100rel() + recv('100', attrs=' optional="true" response_txn="invite"') + rel_a('183', 1, True) + PAUSE + CANCEL_A + recv('200', extra=ok_for('CANCEL')) + recv('487', attrs=' response_txn="invite"') + ACK_FAIL_TXN + TIMEWAIT + footer(UAC_REFS + ',cseq_ok' + rel_a_refs(1, True))
+files['prack_cancel_uac.xml'] = header('maskd call cancelled while a reliable 183 awaits its PRACK', """  prack_cancel_uac.xml - party A supports 100rel, may hear a plain 180,
+  gets the 183 reliably, never PRACKs it, waits (-d) and CANCELs: 200 to
+  the CANCEL, 487 (never a 200, even if the callee has answered).
+""" + UAC_DOC + PRACK_DOC) + invite_100rel() + recv('100', attrs=' optional="true" response_txn="invite"') + recv('180', attrs=' optional="true" response_txn="invite"', extra=PLAIN_18X) + rel_a('183', 1, True) + PAUSE + CANCEL_A + recv('200', extra=ok_for('CANCEL')) + recv('487', attrs=' response_txn="invite"') + ACK_FAIL_TXN + TIMEWAIT + footer(UAC_REFS + ',cseq_ok,plain' + rel_a_refs(1, True))
 
 files['prack_silent_uac.xml'] = header('maskd call whose caller never PRACKs', """  prack_silent_uac.xml - party A supports 100rel, gets the 183 reliably and
   never PRACKs it; maskd gives up with a final failure, which A ACKs.
@@ -757,6 +758,17 @@ files['prack_silent_uac.xml'] = header('maskd call whose caller never PRACKs', "
     </action>
   </nop>
 """ + ACK_FAIL_TXN + TIMEWAIT + footer(UAC_REFS + ',junk' + rel_a_refs(1, True))
+
+NO_SDP_A = """
+      <ereg regexp="m=audio" search_in="msg" check_it_inverse="true" assign_to="no_sdp"/>"""
+INVITE_LATE_REQ = invite_100rel(True).replace('Content-Type: application/sdp\n      Content-Length: [len]\n\n' + sdp('partya'), 'Content-Length: 0\n\n')
+files['prack_late_uac.xml'] = header('maskd call, the caller requires 100rel and makes no offer', """  prack_late_uac.xml - party A requires 100rel and sends no SDP (late
+  offer): every 18x comes reliably and none carries SDP (it would be an
+  offer only the callee could answer); each PRACKed. The 200 offers, the
+  ACK answers; talk (-d), BYE.
+""" + UAC_DOC + PRACK_DOC) + INVITE_LATE_REQ + recv('100', attrs=' optional="true" response_txn="invite"') + rel_a('180', 1, False) + prack_a(2, 1) + recv('183', attrs=' response_txn="invite" rrs="true"', extra="""
+      <ereg regexp="100rel" search_in="hdr" header="Require:" check_it="true" assign_to="req2"/>
+      <ereg regexp="^ *([0-9]+)" search_in="hdr" header="RSeq:" check_it="true" assign_to="junk_rs2,rseq2"/>""" + NO_SDP_A) + prack_a(3, 2) + ok_inv_a() + ACK_TXN.replace('Content-Length: 0\n', 'Content-Type: application/sdp\n      Content-Length: [len]\n\n' + sdp('partya')) + PAUSE + in_dialog_a('BYE', 4) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok,ctype,no_sdp' + rel_a_refs(1, False) + rel_a_refs(2, False))
 
 # B: the INVITE offers 100rel (maskd's own Supported: it carries an offer)
 SUP_100REL = """
@@ -823,6 +835,13 @@ files['prack_slow_uas.xml'] = header('maskd gateway without 100rel, slow to answ
   media (183 with SDP), both unreliable, waits (-d), answers, and
   receives the BYE. Its INVITE still offers 100rel (maskd's own).
 """ + UAS_DOC + PRACK_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=SUP_100REL) + RING_B + uas_resp('183', 'Session Progress', sdp('partyb')) + PAUSE + OK200_B + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',sup_100rel')
+
+files['prack_late_uas.xml'] = header('maskd gateway offers late, without 100rel', """  prack_late_uas.xml - B gets an INVITE without SDP, which offers no
+  100rel either (maskd offers it only with an offer of its own); it rings
+  (180), sends early media (183 with SDP), waits (-d), offers in its 200
+  and finds maskd's answer in the ACK; then the BYE.
+""" + UAS_DOC + PRACK_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra="""
+      <ereg regexp="m=audio|100rel" search_in="msg" check_it_inverse="true" assign_to="no_sdp"/>""") + RING_B + uas_resp('183', 'Session Progress', sdp('partyb')) + PAUSE + OK200_B + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS, extra=HAS_SDP) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',no_sdp,has_sdp')
 
 for name, text in files.items():
     with open(os.path.join(D, name), 'w') as f:

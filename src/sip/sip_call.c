@@ -358,6 +358,11 @@ void sip_call_hangup(struct sip_call *c, bool bye_a, bool bye_b,
 	/* the callee's 2xx must be ACKed before its dialog can be BYEd */
 	(void)sip_call_ack_b(c, NULL);
 
+	/* our 2xx still held for a PRACK: leg a has no dialog to BYE; the
+	 * INVITE's transaction, destroyed with the call, answers it */
+	if (sip_prack_a_holding(c))
+		bye_a = false;
+
 	if (bye_a)
 		sip_call_send_bye(c, c->leg_a);
 	if (bye_b)
@@ -666,9 +671,11 @@ static int sip_call_on_a_ack_cancel(void *magic, nta_incoming_t *irq,
 		nta_incoming_destroy(irq);
 		c->irq_invite = NULL;
 		if (c->state == SIP_CALL_ANSWERED) {
-			if (!a_up)
+			if (!a_up) {
+				c->cdr.answer_ms = 0;	/* never relayed */
 				sip_call_cdr(c, 503, CDR_HANGUP_MASKD,
 					     "prack_timeout");
+			}
 			sip_call_hangup(c, a_up, true, CDR_HANGUP_MASKD,
 					"ack_timeout");
 		}
@@ -697,6 +704,7 @@ static int sip_call_on_a_ack_cancel(void *magic, nta_incoming_t *irq,
 		nta_incoming_treply(irq, SIP_487_REQUEST_CANCELLED, TAG_END());
 		nta_incoming_destroy(irq);
 		c->irq_invite = NULL;
+		c->cdr.answer_ms = 0;		/* never relayed */
 		sip_call_cdr(c, 487, CDR_HANGUP_CALLER, "cancel");
 		sip_call_hangup(c, false, true, CDR_HANGUP_CALLER, "cancel");
 	}

@@ -159,6 +159,26 @@ class PrackFlows(PrackBase):
         self.assert_no_prack_at_b(gw)
         self.check_cdr(s["id"], 200, "caller", "normal", True)
 
+    def test_caller_requires_100rel_late_offer(self):
+        # A requires 100rel and makes no offer: maskd offers B no 100rel,
+        # and A's reliable 18x carry no SDP (B's early media would be an
+        # offer in them); the 200 offers, A's ACK answers
+        s, ua, gw = self.call_pair("prack_late_uac.xml", "prack_late_uas.xml",
+                                   uas_d=2000)
+        got = self.received(ua)
+        for code in ("180", "183"):
+            m = first(got, "SIP/2.0 " + code)
+            self.assert_reliable(m, False)
+            self.assertEqual(ts.body_of(m).strip(), "", m)
+        ok = [m for m in got if m.startswith("SIP/2.0 200") and
+              header(m, "CSeq") == ["1 INVITE"]]
+        self.assertTrue(ok, got)
+        self.assertIn("m=audio", ts.body_of(ok[0]))
+        invite = first(self.received(gw), "INVITE")
+        self.assertNotIn("100rel", invite)
+        self.assert_no_prack_at_b(gw)
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
     def test_both_legs_100rel(self):
         # each leg PRACKs its own 183: B sees maskd's PRACK of its RSeq 1,
         # A gets maskd's RSeq and its PRACK stays with maskd
@@ -179,6 +199,19 @@ class PrackFlows(PrackBase):
                                    "prack_cancel_uas.xml", uac_d=1500)
         self.assert_reliable(first(self.received(ua), "SIP/2.0 183"), True)
         self.assert_prack_at_b(gw)
+        self.check_cdr(s["id"], 487, "caller", "cancel", False)
+
+    def test_cancel_while_200_awaits_prack(self):
+        # B answers at once, A holds back its PRACK and CANCELs: maskd's
+        # 200 was waiting for that PRACK, so A gets 487, never a 200, and
+        # B's answered call is ACKed and BYEd (basic_uas.xml expects so)
+        s, ua, gw = self.call_pair("prack_cancel_uac.xml", "basic_uas.xml",
+                                   uac_d=1500)
+        got = self.received(ua)
+        self.assert_reliable(first(got, "SIP/2.0 183"), True)
+        self.assertFalse([m for m in got if m.startswith("SIP/2.0 200") and
+                          "INVITE" in header(m, "CSeq")[0]], got)
+        self.assert_no_prack_at_b(gw)
         self.check_cdr(s["id"], 487, "caller", "cancel", False)
 
     def test_ring_timeout_while_183_awaits_prack(self):
