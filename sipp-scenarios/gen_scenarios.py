@@ -16,7 +16,7 @@ UAS_CHECKS='''      <ereg regexp="1202555[0-9]{4}" search_in="msg" check_it_inve
       <ereg regexp="127\\.0\\.0\\.2([^0-9]|$)" search_in="msg" check_it_inverse="true" assign_to="leak_ip"/>
       <ereg regexp="PartyA" search_in="msg" check_it_inverse="true" assign_to="leak_hdr"/>'''
 UAS_INVITE_CHECKS=UAS_CHECKS+'''
-      <ereg regexp="Remote-Party-ID|P-Preferred-Identity|Privacy|Diversion|History-Info|P-Charging-Vector|Record-Route|Organization|Subject|Call-Info|User-Agent|X-|REFER|100rel|replaces" search_in="msg" check_it_inverse="true" assign_to="leak_hdr2"/>
+      <ereg regexp="Remote-Party-ID|P-Preferred-Identity|Privacy|Diversion|History-Info|P-Charging-Vector|Record-Route|Organization|Subject|Call-Info|User-Agent|X-|REFER|Require:[ ,a-zA-Z0-9-]*100rel|replaces" search_in="msg" check_it_inverse="true" assign_to="leak_hdr2"/>
       <ereg regexp="sip:([^@;>]+)@" search_in="hdr" header="From:" check_it="true" assign_to="junk1,from_user"/>
       <ereg regexp="tag=([^;>]+)" search_in="hdr" header="From:" check_it="true" assign_to="junk2,from_tag"/>
       <ereg regexp="sip:([^@;>]+)@" search_in="hdr" header="P-Asserted-Identity:" check_it="true" assign_to="junk3,pai_user"/>
@@ -647,6 +647,201 @@ files['st_b_refresh_uas.xml'] = header('maskd gateway refreshes its own leg', ''
 files['st_422_uac.xml'] = header('maskd refuses a too short session interval', '''  st_422_uac.xml - party A asks for Session-Expires: 1, below maskd's
   Min-SE: maskd answers 422 naming its Min-SE, and nothing goes on.
 ''' + UAC_DOC + ST_DOC) + invite_st('1') + recv('100', attrs=' optional="true"') + recv('422', extra='\n      <ereg regexp="^ *2" search_in="hdr" header="Min-SE:" check_it="true" assign_to="min_se"/>') + ack_fail() + TIMEWAIT + footer(UAC_REFS + ',min_se')
+
+# ---- RFC 3262 reliable provisional responses, each leg on its own
+# (tests/sip/test_prack.py). maskd PRACKs B's reliable 18x on B's leg and
+# answers A's PRACKs itself: no PRACK, RSeq or RAck crosses. A's PRACKs
+# carry A's baits (User-Agent, X-PartyA-Secret), so one that crossed would
+# fail B's leak checks (and B's scenario, which expects no such request).
+PRACK_DOC = """
+  100rel: each leg does its own (RFC 3262). maskd PRACKs B's reliable 18x
+  on B's leg and answers A's PRACKs itself; nothing of one leg's PRACKs
+  (RSeq, RAck, the PRACK itself) reaches the other party."""
+
+def invite_100rel(require=False):
+    sup = 'Supported: replaces, timer, 100rel'
+    if require:
+        sup += '\n      Require: 100rel'
+    # a transaction, so a late retransmission of a reliable 18x is ignored
+    return invite_a().replace('Supported: replaces, timer', sup).replace(
+        '<send retrans="500">', '<send retrans="500" start_txn="invite">', 1)
+
+def rel_a(code, n, with_sdp):
+    """A reliable 18x at A: Require: 100rel and an RSeq, kept as rseqN."""
+    x = """
+      <ereg regexp="100rel" search_in="hdr" header="Require:" check_it="true" assign_to="req%(n)d"/>
+      <ereg regexp="^ *([0-9]+)" search_in="hdr" header="RSeq:" check_it="true" assign_to="junk_rs%(n)d,rseq%(n)d"/>""" % {'n': n}
+    if with_sdp:
+        x += """
+      <ereg regexp="m=audio" search_in="body" check_it="true" assign_to="sdp%d"/>""" % n
+    return recv(code, attrs=' response_txn="invite" rrs="true"', extra=x)
+
+def rel_a_refs(n, with_sdp):
+    return ',req%d,junk_rs%d,rseq%d' % (n, n, n) + (',sdp%d' % n if with_sdp else '')
+
+PLAIN_18X = """
+      <ereg regexp="RSeq|Require: *100rel" search_in="msg" check_it_inverse="true" assign_to="plain"/>"""
+
+def prack_a(cseq, n):
+    return """  <send retrans="500">
+    <![CDATA[
+
+      PRACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      %s
+      %s[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: %d PRACK
+      RAck: [$rseq%d] 1 INVITE
+      Max-Forwards: 70
+      User-Agent: PartyA-Phone/1.0
+      X-PartyA-Secret: [caller]
+      Content-Length: 0
+
+    ]]>
+  </send>
+""" % (FROM_A, TO_A, cseq, n) + recv('200', extra=ok_for('PRACK'))
+
+def ok_inv_a():
+    return recv('200', attrs=' rtd="true" rrs="true" response_txn="invite"', extra=ok_for('INVITE') + '\n      <ereg regexp="application/sdp" search_in="hdr" header="Content-Type:" check_it="true" assign_to="ctype"/>')
+
+ACK_TXN = ack_2xx().replace('  <send>', '  <send ack_txn="invite">', 1)
+ACK_FAIL_TXN = ack_fail().replace('  <send>', '  <send ack_txn="invite">', 1)
+CANCEL_A = """  <send>
+    <![CDATA[
+
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      %s
+      %s
+      Call-ID: [call_id]
+      CSeq: 1 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+""" % (FROM_A, TO_A)
+
+files['prack_uac.xml'] = header('maskd call, the caller supports 100rel', """  prack_uac.xml - party A supports 100rel: the 180 (no SDP) comes as it
+  is, the 183 with early media reliably (Require: 100rel, RSeq). A PRACKs
+  it, gets the 200 to the PRACK from maskd and only then the 200 to the
+  INVITE; ACK, talk (-d), BYE.
+""" + UAC_DOC + PRACK_DOC) + invite_100rel() + recv('100', attrs=' optional="true" response_txn="invite"') + recv('180', attrs=' response_txn="invite"', extra=PLAIN_18X) + rel_a('183', 1, True) + prack_a(2, 1) + ok_inv_a() + ACK_TXN + PAUSE + in_dialog_a('BYE', 3) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',plain,cseq_ok,ctype' + rel_a_refs(1, True))
+
+files['prack_req_uac.xml'] = header('maskd call, the caller requires 100rel', """  prack_req_uac.xml - party A requires 100rel: every 18x comes reliably,
+  each PRACKed and answered by maskd: the 180, then the 183 with early
+  media (held by maskd until the 180's PRACK), then the 200; ACK, talk
+  (-d), BYE.
+""" + UAC_DOC + PRACK_DOC) + invite_100rel(True) + recv('100', attrs=' optional="true" response_txn="invite"') + rel_a('180', 1, False) + prack_a(2, 1) + rel_a('183', 2, True) + prack_a(3, 2) + ok_inv_a() + ACK_TXN + PAUSE + in_dialog_a('BYE', 4) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok,ctype' + rel_a_refs(1, False) + rel_a_refs(2, True))
+
+files['prack_cancel_uac.xml'] = header('maskd call cancelled while a reliable 183 awaits its PRACK', """  prack_cancel_uac.xml - party A supports 100rel, may hear a plain 180,
+  gets the 183 reliably, never PRACKs it, waits (-d) and CANCELs: 200 to
+  the CANCEL, 487 (never a 200, even if the callee has answered).
+""" + UAC_DOC + PRACK_DOC) + invite_100rel() + recv('100', attrs=' optional="true" response_txn="invite"') + recv('180', attrs=' optional="true" response_txn="invite"', extra=PLAIN_18X) + rel_a('183', 1, True) + PAUSE + CANCEL_A + recv('200', extra=ok_for('CANCEL')) + recv('487', attrs=' response_txn="invite"') + ACK_FAIL_TXN + TIMEWAIT + footer(UAC_REFS + ',cseq_ok,plain' + rel_a_refs(1, True))
+
+files['prack_silent_uac.xml'] = header('maskd call whose caller never PRACKs', """  prack_silent_uac.xml - party A supports 100rel, gets the 183 reliably and
+  never PRACKs it; maskd gives up with a final failure, which A ACKs.
+  Keys:   -key code N    the final status A must get: 480 (the ring
+                         timeout came first) or 503 (no PRACK within
+                         64*T1, RFC 3262 section 3)
+""" + UAC_DOC + PRACK_DOC) + invite_100rel() + recv('100', attrs=' optional="true" response_txn="invite"') + rel_a('183', 1, True) + ''.join(recv(c, attrs=' optional="true" next="ack" response_txn="invite"', extra="""
+      <ereg regexp="^SIP/2\\.0 ([0-9]+)" search_in="msg" check_it="true" assign_to="junk,status"/>""") for c in ('480', '503')) + """  <!-- any other answer, or none, fails the call -->
+  <recv response="999"/>
+
+  <label id="ack"/>
+  <nop>
+    <action>
+      <assignstr assign_to="want" value="[code]"/>
+      <strcmp variable="status" variable2="want" check_it="true"/>
+    </action>
+  </nop>
+""" + ACK_FAIL_TXN + TIMEWAIT + footer(UAC_REFS + ',junk' + rel_a_refs(1, True))
+
+NO_SDP_A = """
+      <ereg regexp="m=audio" search_in="msg" check_it_inverse="true" assign_to="no_sdp"/>"""
+INVITE_LATE_REQ = invite_100rel(True).replace('Content-Type: application/sdp\n      Content-Length: [len]\n\n' + sdp('partya'), 'Content-Length: 0\n\n')
+files['prack_late_uac.xml'] = header('maskd call, the caller requires 100rel and makes no offer', """  prack_late_uac.xml - party A requires 100rel and sends no SDP (late
+  offer): every 18x comes reliably and none carries SDP (it would be an
+  offer only the callee could answer); each PRACKed. The 200 offers, the
+  ACK answers; talk (-d), BYE.
+""" + UAC_DOC + PRACK_DOC) + INVITE_LATE_REQ + recv('100', attrs=' optional="true" response_txn="invite"') + rel_a('180', 1, False) + prack_a(2, 1) + recv('183', attrs=' response_txn="invite" rrs="true"', extra="""
+      <ereg regexp="100rel" search_in="hdr" header="Require:" check_it="true" assign_to="req2"/>
+      <ereg regexp="^ *([0-9]+)" search_in="hdr" header="RSeq:" check_it="true" assign_to="junk_rs2,rseq2"/>""" + NO_SDP_A) + prack_a(3, 2) + ok_inv_a() + ACK_TXN.replace('Content-Length: 0\n', 'Content-Type: application/sdp\n      Content-Length: [len]\n\n' + sdp('partya')) + PAUSE + in_dialog_a('BYE', 4) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok,ctype,no_sdp' + rel_a_refs(1, False) + rel_a_refs(2, False))
+
+# B: the INVITE offers 100rel (maskd's own Supported: it carries an offer)
+SUP_100REL = """
+      <ereg regexp="Supported:[ ,a-zA-Z0-9-]*100rel" search_in="msg" check_it="true" assign_to="sup_100rel"/>"""
+CAPTURE_INV = SUP_100REL + """
+      <ereg regexp="[^ ].*" search_in="hdr" header="Via:" check_it="true" assign_to="inv_via"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="From:" check_it="true" assign_to="inv_from"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="To:" check_it="true" assign_to="inv_to"/>"""
+REL183_B = uas_resp('183', 'Session Progress', sdp('partyb'), extra_hdr='\n      Require: 100rel\n      RSeq: 1')
+# maskd's PRACK: in B's early dialog, acknowledging B's RSeq 1 of the
+# INVITE's CSeq, without a body or anything of A's
+PRACK_AT_B = recv('PRACK', checks=UAS_CHECKS, extra="""
+      <ereg regexp="^ *1 ([0-9]+) INVITE" search_in="hdr" header="RAck:" check_it="true" assign_to="junk_ra,rack_cseq"/>
+      <strcmp variable="rack_cseq" variable2="inv_cseq" check_it="true"/>
+      <ereg regexp="tag=[0-9]+SIPpTag01" search_in="hdr" header="To:" check_it="true" assign_to="prack_tag"/>
+      <ereg regexp="m=audio|RSeq|Require" search_in="msg" check_it_inverse="true" assign_to="prack_clean"/>""") + uas_reply_plain('200', 'OK')
+PRACK_B_REFS = ',sup_100rel,junk_ra,rack_cseq,prack_tag,prack_clean'
+OK200_B_AFTER_PRACK = """  <send retrans="500">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      Via: [$inv_via]
+      From: [$inv_from]
+      To: [$inv_to];tag=[pid]SIPpTag01[call_number]
+      Call-ID: [call_id]
+      CSeq: [$inv_cseq] INVITE
+      Contact: <sip:[callee]@[local_ip]:[local_port]>
+      Server: PartyB-Switch/2.0
+      Record-Route: <sip:[local_ip]:[local_port];lr>
+      P-Asserted-Identity: <sip:[callee]@[local_ip]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+%s
+    ]]>
+  </send>
+""" % sdp('partyb')
+
+files['prack_uas.xml'] = header('maskd gateway sends its 183 reliably', """  prack_uas.xml - B rings (180), sends early media reliably (183 with SDP,
+  Require: 100rel, RSeq: 1), gets maskd's PRACK for it and answers it,
+  then answers the call and receives the BYE.
+""" + UAS_DOC + PRACK_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=CAPTURE_INV) + RING_B + REL183_B + PRACK_AT_B + OK200_B_AFTER_PRACK + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',inv_via,inv_from,inv_to' + PRACK_B_REFS)
+
+files['prack_cancel_uas.xml'] = header('maskd gateway rings with a reliable 183 until cancelled', """  prack_cancel_uas.xml - B sends early media reliably (183, RSeq: 1), gets
+  maskd's PRACK, answers it, and rings until maskd CANCELs (the caller
+  gave up, or maskd did): 200 to the CANCEL, 487 to the INVITE.
+""" + UAS_DOC + PRACK_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=SUP_100REL) + REL183_B + PRACK_AT_B + recv('CANCEL', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + """  <send>
+    <![CDATA[
+
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [$inv_cseq] INVITE
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+""" + recv('ACK', checks=UAS_CHECKS) + TIMEWAIT + footer(UAS_REFS + PRACK_B_REFS)
+
+files['prack_slow_uas.xml'] = header('maskd gateway without 100rel, slow to answer', """  prack_slow_uas.xml - B does not do 100rel: it rings (180), sends early
+  media (183 with SDP), both unreliable, waits (-d), answers, and
+  receives the BYE. Its INVITE still offers 100rel (maskd's own).
+""" + UAS_DOC + PRACK_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=SUP_100REL) + RING_B + uas_resp('183', 'Session Progress', sdp('partyb')) + PAUSE + OK200_B + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',sup_100rel')
+
+files['prack_late_uas.xml'] = header('maskd gateway offers late, without 100rel', """  prack_late_uas.xml - B gets an INVITE without SDP, which offers no
+  100rel either (maskd offers it only with an offer of its own); it rings
+  (180), sends early media (183 with SDP), waits (-d), offers in its 200
+  and finds maskd's answer in the ACK; then the BYE.
+""" + UAS_DOC + PRACK_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra="""
+      <ereg regexp="m=audio|100rel" search_in="msg" check_it_inverse="true" assign_to="no_sdp"/>""") + RING_B + uas_resp('183', 'Session Progress', sdp('partyb')) + PAUSE + OK200_B + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS, extra=HAS_SDP) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',no_sdp,has_sdp')
 
 # ---- in-dialog flows both ways, the CANCEL/200 race, retransmissions
 # (tests/sip/test_flows.py). Party A is checked by UAC_CHECKS and party

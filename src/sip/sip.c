@@ -336,8 +336,9 @@ static int sip_thread_open(struct sip *s)
 
 	/*
 	 * UA mode: our 2xx are retransmitted until ACKed, and the ACK comes
-	 * to the INVITE's server transaction. No 100rel, no Timestamp: maskd
-	 * does not offer what it does not do on both legs. Our parser
+	 * to the INVITE's server transaction. No Timestamp, and no 100rel in
+	 * every INVITE nta sends: maskd offers it itself, per leg, where it
+	 * does it (sip_prack.c), never in a relayed re-INVITE. Our parser
 	 * (sip_via.c) sends every response to where its request came from;
 	 * SERVER_RPORT(2) is nta's half of the same rule (rport even when
 	 * the Via asks for none) on the paths it checks the Via itself.

@@ -2,14 +2,18 @@
  * sip_call.c - one masked call: the caller's dialog (leg a), the callee's
  * dialog (leg b), and every flow between them.
  *
- *   EARLY      our INVITE is out on leg b; 1xx are relayed to the caller.
+ *   EARLY      our INVITE is out on leg b; 1xx are relayed to the caller
+ *              (reliably when it asked for 100rel; leg b's reliable 1xx
+ *              are PRACKed on leg b: sip_prack.c).
  *              CANCEL from the caller or the ring timeout: final to the
  *              caller, CANCEL on leg b, then ZOMBIE.
  *              A final failure on leg b: mapped to the caller, call freed.
  *              A 2xx on leg b: relayed, then ANSWERED.
  *   ANSWERED   the caller's ACK is awaited on the INVITE's server
  *              transaction; when it comes it is forwarded as our ACK on
- *              leg b (it may carry the answer of a late offer).
+ *              leg b (it may carry the answer of a late offer). Our 2xx
+ *              may first wait for the PRACK of a reliable 18x; a CANCEL
+ *              meanwhile still cancels (487, BYE on leg b).
  *   CONFIRMED  re-INVITE, UPDATE, INFO and OPTIONS are relayed either
  *              way (struct sip_fwd); BYE from either side ends the call;
  *              so does the call time limit.
@@ -145,6 +149,7 @@ static void sip_call_free(struct sip_call *c)
 	sip_st_free(&c->st[RELAY_LEG_A]);
 	sip_st_free(&c->st[RELAY_LEG_B]);
 	sip_auth_free(&c->auth);
+	sip_prack_free(c);
 
 	if (c->irq_invite)
 		nta_incoming_destroy(c->irq_invite);
@@ -363,6 +368,11 @@ void sip_call_hangup(struct sip_call *c, bool bye_a, bool bye_b,
 	/* the callee's 2xx must be ACKed before its dialog can be BYEd */
 	(void)sip_call_ack_b(c, NULL);
 
+	/* our 2xx still held for a PRACK: leg a has no dialog to BYE; the
+	 * INVITE's transaction, destroyed with the call, answers it */
+	if (sip_prack_a_holding(c))
+		bye_a = false;
+
 	if (bye_a)
 		sip_call_send_bye(c, c->leg_a);
 	if (bye_b)
@@ -487,7 +497,7 @@ static int sip_call_invite_b(struct sip_call *c, sip_t const *src,
 {
 	struct sip *s = c->s;
 	char ruri[SIP_URI_SIZE];
-	char hdrs[SIP_URI_SIZE + 32 + SIP_ST_HDRS_SIZE];
+	char hdrs[SIP_URI_SIZE + 32 + SIP_ST_HDRS_SIZE + SIP_PRACK_HDRS_SIZE];
 	int n;
 
 	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%u;transport=%s", c->callee,
@@ -498,6 +508,7 @@ static int sip_call_invite_b(struct sip_call *c, sip_t const *src,
 	if (n < 0 || (size_t)n >= sizeof(hdrs))
 		return ENOSPC;
 	sip_st_hdrs_uac(c, RELAY_LEG_B, hdrs + n, sizeof(hdrs) - (size_t)n);
+	sip_prack_b_hdrs(sdp, hdrs, sizeof(hdrs));
 
 	c->orq_invite = sip_call_request(c, c->leg_b, SIP_METHOD_INVITE, ruri,
 					 src, sdp, sip_call_on_b_response, c,
@@ -599,8 +610,7 @@ static void sip_call_answered(struct sip_call *c, sip_t const *sip)
 
 	sip_st_hdrs_uas(&c->st[RELAY_LEG_A], hdrs, sizeof(hdrs));
 	if (err || !c->irq_invite ||
-	    sip_msg_reply_hdrs(s, c->irq_invite, 200, sip, sdp, c->contact_a,
-			       SIP_REPLY_ALLOW, hdrs)) {
+	    sip_prack_a_answer(c, sip, sdp, hdrs)) {
 		free(sdp);
 		sip_call_hangup(c, false, true, CDR_HANGUP_MASKD, "failure");
 		return;
@@ -630,7 +640,9 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 	char *sdp = NULL;
 	int mapped, err;
 
-	(void)orq;
+	/* leg b's own: a reliable 18x is PRACKed there, whatever the call */
+	if (status > 100 && status < 200)
+		sip_prack_b_recv(c, orq, sip);
 
 	if (c->state == SIP_CALL_ZOMBIE) {
 		if (status < 200)
@@ -654,8 +666,7 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 			/* early media; SDP that cannot be rewritten is left
 			 * out (and counted), the progress still relayed */
 			(void)sip_media_sdp(c, sip, RELAY_LEG_B, &sdp);
-			sip_msg_reply(c->s, c->irq_invite, status, sip, sdp,
-				      c->contact_a, 0);
+			(void)sip_prack_a_progress(c, status, sip, sdp);
 			free(sdp);
 		}
 		return 0;
@@ -703,14 +714,31 @@ static int sip_call_on_a_ack_cancel(void *magic, nta_incoming_t *irq,
 				    sip_t const *sip)
 {
 	struct sip_call *c = magic;
+	bool a_up;
+
+	if (!sip && c->state == SIP_CALL_EARLY) {
+		/* RFC 3262 timer: the caller never PRACKed our reliable
+		 * 18x; it is gone, or cannot do 100rel after all */
+		sip_call_cancel(c, 503, CDR_HANGUP_MASKD, "prack_timeout");
+		return 0;
+	}
 
 	if (!sip) {
-		/* timer H: our 2xx was never ACKed; the caller is gone */
+		/* timer H: our 2xx was never ACKed; the caller is gone. Or
+		 * our 2xx never left, held for a PRACK that never came:
+		 * then leg a has no dialog to BYE (nta answers 503) */
+		a_up = nta_incoming_status(irq) >= 200;
 		nta_incoming_destroy(irq);
 		c->irq_invite = NULL;
-		if (c->state == SIP_CALL_ANSWERED)
-			sip_call_hangup(c, true, true, CDR_HANGUP_MASKD,
+		if (c->state == SIP_CALL_ANSWERED) {
+			if (!a_up) {
+				c->cdr.answer_ms = 0;	/* never relayed */
+				sip_call_cdr(c, 503, CDR_HANGUP_MASKD,
+					     "prack_timeout");
+			}
+			sip_call_hangup(c, a_up, true, CDR_HANGUP_MASKD,
 					"ack_timeout");
+		}
 		return 0;
 	}
 
@@ -726,9 +754,20 @@ static int sip_call_on_a_ack_cancel(void *magic, nta_incoming_t *irq,
 		return 0;
 	}
 
-	if (sip->sip_request->rq_method == sip_method_cancel &&
-	    c->state == SIP_CALL_EARLY)
+	if (sip->sip_request->rq_method != sip_method_cancel)
+		return 0;
+	if (c->state == SIP_CALL_EARLY) {
 		sip_call_cancel(c, 487, CDR_HANGUP_CALLER, "cancel");
+	} else if (c->state == SIP_CALL_ANSWERED && sip_prack_a_holding(c)) {
+		/* answered on leg b, but our 2xx still waits for a PRACK:
+		 * for the caller the call was never answered */
+		nta_incoming_treply(irq, SIP_487_REQUEST_CANCELLED, TAG_END());
+		nta_incoming_destroy(irq);
+		c->irq_invite = NULL;
+		c->cdr.answer_ms = 0;		/* never relayed */
+		sip_call_cdr(c, 487, CDR_HANGUP_CALLER, "cancel");
+		sip_call_hangup(c, false, true, CDR_HANGUP_CALLER, "cancel");
+	}
 	return 0;
 }
 
@@ -1146,6 +1185,7 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	c->st[RELAY_LEG_A].leg = RELAY_LEG_A;
 	c->st[RELAY_LEG_B].call = c;
 	c->st[RELAY_LEG_B].leg = RELAY_LEG_B;
+	sip_prack_init(c, sip);
 	/* sip_route_invite() has refused an interval below our Min-SE */
 	(void)sip_st_uas(c, RELAY_LEG_A, sip);
 

@@ -29,6 +29,7 @@ struct sip_call;
 #define NTA_LEG_MAGIC_T		void
 #define NTA_OUTGOING_MAGIC_T	void
 #define NTA_INCOMING_MAGIC_T	void
+#define NTA_RELIABLE_MAGIC_T	void
 
 #include <sofia-sip/su.h>
 #include <sofia-sip/auth_client.h>
@@ -51,7 +52,8 @@ struct sip_call;
 #include "maskd/store.h"
 
 /* The methods maskd handles on each leg; sent as Allow. */
-#define SIP_ALLOW_METHODS "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+#define SIP_ALLOW_METHODS \
+	"INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK"
 
 /* Session ids with a live call, hashed; a power of two. */
 #define SIP_BUSY_BUCKETS 4096
@@ -247,6 +249,27 @@ struct sip_auth {
 };
 
 /*
+ * Reliable provisional responses (RFC 3262, "100rel"), each leg on its
+ * own (sip_prack.c). On leg a maskd is the UAS of the caller's INVITE and
+ * sends it 18x reliably when it asked for them; on leg b maskd is the UAC
+ * of its own INVITE and PRACKs the callee's reliable 18x itself. No PRACK
+ * and no RSeq/RAck ever crosses. At most one reliable 18x of ours awaits
+ * its PRACK at a time; what comes meanwhile is held here, so nta never
+ * queues two (its queue lets a 2xx overtake an unacknowledged 18x).
+ * Owned by its call; sip_prack_free() releases it.
+ */
+struct sip_prack {
+	bool a_supported;	/* the caller's INVITE: Supported: 100rel */
+	bool a_required;	/* ... Require: 100rel: every 18x reliably */
+	bool a_offered;		/* ... it carried an offer (SDP) */
+	nta_reliable_t *a_rel;	/* our reliable 18x until PRACKed/flushed */
+	msg_t *a_next;		/* the next reliable 18x, held until then */
+	bool a_next_sdp;	/* ... it carries SDP */
+	msg_t *a_final;		/* our 2xx, held until then */
+	nta_outgoing_t *b_orq;	/* our PRACK on leg b, until answered */
+};
+
+/*
  * One call: the caller's leg (a) and the callee's leg (b), each its own
  * dialog with its own Call-ID, tags and CSeq space. Owned by the SIP
  * thread, listed in sip->calls, freed by sip_call_free().
@@ -292,6 +315,7 @@ struct sip_call {
 	struct sip_st st[2];		/* [enum relay_leg]: session timers */
 
 	struct sip_auth auth;		/* leg b's digest authentication */
+	struct sip_prack prack;		/* 100rel on both legs */
 };
 
 /* ---- sip.c ---- */
@@ -511,6 +535,50 @@ void sip_auth_failed(struct sip_call *c, const char *reason);
 
 /* sip_auth_free() - release @a; idempotent. */
 void sip_auth_free(struct sip_auth *a);
+/* ---- sip_prack.c: RFC 3262 reliable provisionals, one side per leg ---- */
+
+/* What sip_prack_b_hdrs() may add to our INVITE's header lines. */
+#define SIP_PRACK_HDRS_SIZE 24
+
+/* sip_prack_init() - what the caller's INVITE @sip asks of leg a. */
+void sip_prack_init(struct sip_call *c, sip_t const *sip);
+
+/*
+ * sip_prack_free() - forget leg a's reliable 18x (before the INVITE's
+ * irq goes), drop what is held, let leg b's PRACK finish on its own.
+ */
+void sip_prack_free(struct sip_call *c);
+
+/*
+ * sip_prack_a_progress() - relay a 1xx (@status > 100) to the caller as
+ * sip_msg_reply() would, reliably when leg a calls for it. 0 or an errno.
+ */
+int sip_prack_a_progress(struct sip_call *c, int status, sip_t const *src,
+			 const char *sdp);
+
+/*
+ * sip_prack_a_answer() - our 2xx to the caller's INVITE (as
+ * sip_msg_reply_hdrs() with our Contact and Allow), held while a reliable
+ * 18x awaits its PRACK. 0 or an errno.
+ */
+int sip_prack_a_answer(struct sip_call *c, sip_t const *src,
+		       const char *sdp, const char *hdrs);
+
+/* sip_prack_a_holding() - true while our 2xx waits for a PRACK. */
+bool sip_prack_a_holding(const struct sip_call *c);
+
+/*
+ * sip_prack_b_hdrs() - append to @buf, the header lines of our INVITE on
+ * leg b, what it says of 100rel: Supported when @sdp (our offer) is set.
+ */
+void sip_prack_b_hdrs(const char *sdp, char *buf, size_t size);
+
+/*
+ * sip_prack_b_recv() - a 1xx to our INVITE @orq on leg b: PRACK it there
+ * when it is reliable.
+ */
+void sip_prack_b_recv(struct sip_call *c, nta_outgoing_t *orq,
+		      sip_t const *sip);
 
 /* ---- sip_media.c ---- */
 
@@ -614,6 +682,16 @@ int sip_msg_reply(struct sip *s, nta_incoming_t *irq, int status,
 int sip_msg_reply_hdrs(struct sip *s, nta_incoming_t *irq, int status,
 		       sip_t const *src, const char *sdp, const char *contact,
 		       unsigned flags, const char *hdrs);
+
+/*
+ * sip_msg_response() - the message sip_msg_reply_hdrs() would send, built
+ * and completed for @irq but not sent: *msgp is the caller's, to hand to
+ * nta (nta_incoming_mreply(), nta_reliable_mreply()) or msg_destroy().
+ * Returns 0 or an errno (*msgp untouched).
+ */
+int sip_msg_response(struct sip *s, nta_incoming_t *irq, int status,
+		     sip_t const *src, const char *sdp, const char *contact,
+		     unsigned flags, const char *hdrs, msg_t **msgp);
 
 /* sip_msg_phrase() - the standard reason phrase of @status. */
 const char *sip_msg_phrase(int status);

@@ -27,7 +27,8 @@
  * dialog (reliable provisionals, session timers, call transfer and
  * replacement, routing): maskd does none of them across legs, so
  * forwarding them would promise the other side something nobody keeps.
- * "timer" maskd offers itself, per leg (sip_call.c).
+ * "timer" and "100rel" maskd offers itself, per leg (sip_timer.c,
+ * sip_prack.c).
  */
 static const char *const sip_msg_unsupported[] = {
 	"100rel", "timer", "precondition", "replaces", "join", "gruu",
@@ -280,6 +281,22 @@ int sip_msg_reply_hdrs(struct sip *s, nta_incoming_t *irq, int status,
 		       unsigned flags, const char *hdrs)
 {
 	msg_t *msg;
+	int err;
+
+	err = sip_msg_response(s, irq, status, src, sdp, contact, flags, hdrs,
+			       &msg);
+	if (err)
+		return err;
+
+	/* nta takes the message, even when sending fails */
+	return nta_incoming_mreply(irq, msg) < 0 ? EIO : 0;
+}
+
+int sip_msg_response(struct sip *s, nta_incoming_t *irq, int status,
+		     sip_t const *src, const char *sdp, const char *contact,
+		     unsigned flags, const char *hdrs, msg_t **msgp)
+{
+	msg_t *msg;
 	sip_t *sip;
 	int err = ENOMEM;
 
@@ -314,9 +331,9 @@ int sip_msg_reply_hdrs(struct sip *s, nta_incoming_t *irq, int status,
 					   TAG_END()) < 0)
 		goto out;
 
-	/* nta takes the message, even when sending fails */
-	err = nta_incoming_mreply(irq, msg) < 0 ? EIO : 0;
+	*msgp = msg;
 	msg = NULL;
+	err = 0;
  out:
 	if (msg)
 		msg_destroy(msg);

@@ -4,8 +4,9 @@
  * An out-of-dialog INVITE passes, in order: the trunk ACL (source address
  * in some [trunk.*] sources, else 403), basic sanity, the calls-per-second
  * caps (503 with Retry-After, sip_guard.c), the extensions it
- * requires (only "timer", RFC 4028 session timers, which maskd does on
- * each leg: anything else gets 420; an interval below our Min-SE 422), the
+ * requires (only "timer", RFC 4028 session timers, and "100rel", RFC 3262
+ * reliable provisionals, which maskd does on each leg: anything else gets
+ * 420; an interval below our Min-SE 422), the
  * numbers (VN from the Request-URI, caller from From or, on a trusted
  * trunk, P-Asserted-Identity; both normalised to E.164 by the trunk's
  * rules) and the session lookup (unknown pair, ended session, busy
@@ -166,7 +167,7 @@ static int sip_route_caller(const struct config_trunk *t, sip_t const *sip,
 	return sip_route_normalise(t, user, caller);
 }
 
-/* True when the INVITE requires nothing but "timer" (or nothing). */
+/* True when the INVITE requires nothing but "timer" and "100rel". */
 static bool sip_route_require_ok(sip_t const *sip)
 {
 	sip_require_t const *r;
@@ -174,7 +175,8 @@ static bool sip_route_require_ok(sip_t const *sip)
 
 	for (r = sip->sip_require; r; r = r->k_next) {
 		for (p = r->k_items; p && *p; p++) {
-			if (!su_casematch(*p, "timer"))
+			if (!su_casematch(*p, "timer") &&
+			    !su_casematch(*p, "100rel"))
 				return false;
 		}
 	}
