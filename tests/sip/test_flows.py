@@ -200,7 +200,7 @@ class Flows(ts.SipBase):
             # maskd's own Allow (RFC 3261 section 11.2), not the party's;
             # the party's SDP, which names it, stays behind
             self.assertEqual(header(ok[0], "Allow"), "INVITE, ACK, "
-                             "CANCEL, BYE, OPTIONS, UPDATE, INFO")
+                             "CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK")
             self.assertEqual(ts.body_of(ok[0]).strip(), "")
             self.assertIsNone(header(ok[0], "Content-Type"))
             self.assertEqual(len(self.responses(run, 200, "INFO")), 1)
