@@ -202,7 +202,7 @@ int tlsconf_min_version(struct log *log)
 	return err;
 }
 
-/* ---- the files ------------------------------------------------------------ */
+/* ---- the files ---------------------------------------------------------- */
 
 /* No passphrase prompt, ever: an encrypted key simply fails to load. */
 static int tlsconf_no_passphrase(char *buf, int size, int rwflag, void *u)

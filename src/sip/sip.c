@@ -496,9 +496,9 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 		s->gw_tp = SIP_TP_UDP;
 
 	if (cfg->sip.tls_listen.port) {
-		sip_host_format(s->tls_host, sizeof(s->tls_host),
-				cfg->sip.advertise[0] ? cfg->sip.advertise
-						      : cfg->sip.tls_listen.host);
+		host = cfg->sip.advertise[0] ? cfg->sip.advertise
+					     : cfg->sip.tls_listen.host;
+		sip_host_format(s->tls_host, sizeof(s->tls_host), host);
 		snprintf(s->tls_port, sizeof(s->tls_port), "%u",
 			 (unsigned)cfg->sip.tls_listen.port);
 		/* a bad key or certificate stops start-up here (logged),

@@ -368,7 +368,8 @@ static void test_sip_tls_keys(void **state)
 
 	load_ok(&t, "[sip]\nlisten = 127.0.0.1:5060\n"
 		"tls_listen = [::1]:5061\n"
-		"tls_cert = /etc/maskd/sip.crt\ntls_key = \"/etc/maskd/a key\"\n"
+		"tls_cert = /etc/maskd/sip.crt\n"
+		"tls_key = \"/etc/maskd/a key\"\n"
 		"tls_ca = /etc/maskd/ca.pem\n"
 		"[gateway]\naddress = gw.example.net:5061\ntransport = tls\n"
 		MINIMAL);

@@ -353,7 +353,8 @@ static void test_min_version(void **state)
 
 	/* a TLS 1.3 minimum is not lowered */
 	system_conf(f, "strict.cnf", "openssl_conf = a\n[a]\nssl_conf = b\n"
-		    "[b]\nsystem_default = c\n[c]\nssl.MinProtocol = TLSv1.3\n");
+		    "[b]\nsystem_default = c\n"
+		    "[c]\nssl.MinProtocol = TLSv1.3\n");
 	assert_int_equal(tlsconf_min_version(&quiet), 0);
 	ctx = SSL_CTX_new(TLS_method());
 	assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_3_VERSION);

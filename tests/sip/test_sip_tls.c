@@ -61,7 +61,8 @@ static void test_uas_first_record_route(void **state)
 	const sip_record_route_t *r;
 
 	(void)state;
-	pin(&h, "<sip:proxy1.example;lr>, <sip:proxy2.example;transport=udp;lr>",
+	pin(&h, "<sip:proxy1.example;lr>, "
+	    "<sip:proxy2.example;transport=udp;lr>",
 	    "<sip:+12025550100@192.0.2.1:5060>", false);
 	r = h.rr_out;
 	assert_string_equal(url_text(&h, r->r_url),
@@ -85,7 +86,8 @@ static void test_uac_last_record_route(void **state)
 
 	(void)state;
 	/* nta reverses a UAC's route set: the last entry is the first hop */
-	pin(&h, "<sip:far.example;lr>, <sip:near.example:5070;transport=UDP;lr>",
+	pin(&h, "<sip:far.example;lr>, "
+	    "<sip:near.example:5070;transport=UDP;lr>",
 	    "<sip:b@198.51.100.7>", true);
 	r = h.rr_out;
 	assert_string_equal(url_text(&h, r->r_url), "sip:far.example;lr");
