@@ -37,37 +37,42 @@ int64_t sip_now_ms(void)
 }
 
 /*
- * What sofia-sip says when a TLS peer is refused (tport_tls.c): the only
- * account of why calls to a TLS gateway fail, so it is a warning. These
- * lines name certificates, never numbers.
+ * What sofia-sip says when a TLS peer is refused (tport_tls.c), known by
+ * its format: the only account of why calls to a TLS gateway fail, so it
+ * is a warning. These lines name certificates, never numbers.
  */
-static bool sip_sofia_tls_line(const char *line)
+static bool sip_sofia_tls_fmt(const char *fmt)
 {
 	static const char *const prefixes[] = {
 		"-Error with certificate", "  issuer   = ", "  subject  = ",
-		"  err ", "tls_init_context",
+		"  err ",
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (!strncmp(line, prefixes[i], strlen(prefixes[i])))
+		if (!strncmp(fmt, prefixes[i], strlen(prefixes[i])))
 			return true;
-	return strstr(line, "Peer Subject Mismatch") ||
-	       strstr(line, "TLS setup failed");
+	return strstr(fmt, "Peer Subject Mismatch") ||
+	       strstr(fmt, "TLS setup failed");
 }
 
 /*
  * sofia-sip logs to stderr by itself; its lines name addresses and
  * numbers, so they go to our log at debug level only, but for a refused
- * TLS peer.
+ * TLS peer. Nothing is formatted for a line that is not logged (a flood
+ * of bad messages makes sofia-sip talk).
  */
 static void sip_on_sofia_log(void *stream, char const *fmt, va_list ap)
 {
 	struct sip *s = stream;
 	char line[1024];
 	size_t len;
+	bool tls;
 
-	if (!s->log || s->log->level < LOG_LVL_WARN)
+	if (!s->log)
+		return;
+	tls = sip_sofia_tls_fmt(fmt);
+	if (s->log->level < (tls ? LOG_LVL_WARN : LOG_LVL_DEBUG))
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	len = strlen(line);
@@ -75,9 +80,9 @@ static void sip_on_sofia_log(void *stream, char const *fmt, va_list ap)
 		line[--len] = '\0';
 	if (!len)
 		return;
-	if (sip_sofia_tls_line(line))
+	if (tls)
 		log_warn(s->log, "sip: tls: %s", line);
-	else if (s->log->level >= LOG_LVL_DEBUG)
+	else
 		log_debug(s->log, "sofia: %s", line);
 }
 
