@@ -77,6 +77,9 @@ struct config {
 		char tls_cert[CONFIG_PATH_SIZE];
 		char tls_key[CONFIG_PATH_SIZE];
 		char tls_ca[CONFIG_PATH_SIZE];	/* "" = none */
+		/* a TLS peer maskd connects to must name the host it
+		 * connected to, besides chaining to tls_ca */
+		bool tls_verify_name;
 	} sip;
 
 	/* pike-style per-source limit on out-of-dialog requests */

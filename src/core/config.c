@@ -565,6 +565,11 @@ static int parse_sip_tls_ca(struct cfg_ctx *ctx, const char *v)
 	return parse_sip_tls_path(ctx, ctx->cfg->sip.tls_ca, v);
 }
 
+static int parse_sip_tls_verify_name(struct cfg_ctx *ctx, const char *v)
+{
+	return cfg_bool(ctx, v, &ctx->cfg->sip.tls_verify_name);
+}
+
 static int parse_sip_advertise(struct cfg_ctx *ctx, const char *v)
 {
 	uint8_t a[16];
@@ -1239,6 +1244,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_SIP, "tls_cert", parse_sip_tls_cert },
 	{ SEC_SIP, "tls_key", parse_sip_tls_key },
 	{ SEC_SIP, "tls_ca", parse_sip_tls_ca },
+	{ SEC_SIP, "tls_verify_name", parse_sip_tls_verify_name },
 	{ SEC_TRUNK, "sources", parse_trunk_sources },
 	{ SEC_TRUNK, "cps", parse_trunk_cps },
 	{ SEC_TRUNK, "trusted", parse_trunk_trusted },
@@ -1687,6 +1693,7 @@ void config_defaults(struct config *cfg)
 	cfg->sip.udp_buffer = 4U << 20;
 	cfg->sip.session_expires_s = 1800;
 	cfg->sip.min_se_s = 90;
+	cfg->sip.tls_verify_name = true;
 
 	snprintf(cfg->gateway.address.host, sizeof(cfg->gateway.address.host),
 		 "127.0.0.1");

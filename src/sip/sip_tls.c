@@ -6,8 +6,8 @@
  * gives it a certificate directory (tlsconf.h) and a verification
  * policy: the peers maskd connects to (the gateway, and in-dialog
  * requests to a TLS caller) must present a certificate that chains to
- * [sip] tls_ca and names the host maskd connected to; clients connecting
- * to maskd are not asked for one. Over TLS maskd writes
+ * [sip] tls_ca and (tls_verify_name) names the host maskd connected to;
+ * clients connecting to maskd are not asked for one. Over TLS maskd writes
  * sip:...;transport=tls, which is what Kamailio and FreeSWITCH put on
  * their TLS trunks (a sips: URI would ask for TLS on every hop to the
  * party, which no carrier trunk promises).
@@ -38,8 +38,12 @@ int sip_tls_listen(struct sip *s)
 
 	/* no CA, no TLS gateway (config.c): the in-dialog requests maskd
 	 * sends to a TLS caller are encrypted but cannot be verified */
-	policy = cfg->sip.tls_ca[0] ? TPTLS_VERIFY_SUBJECTS_OUT
-				    : TPTLS_VERIFY_NONE;
+	if (!cfg->sip.tls_ca[0])
+		policy = TPTLS_VERIFY_NONE;
+	else if (cfg->sip.tls_verify_name)
+		policy = TPTLS_VERIFY_SUBJECTS_OUT;
+	else
+		policy = TPTLS_VERIFY_OUT;
 	/* a sip: URL would offer nta udp, tcp and sctp to bind, and no tls:
 	 * only sips: binds TLS (this names the socket, not our URIs) */
 	snprintf(url, sizeof(url), strchr(host, ':') ?

@@ -118,6 +118,7 @@ static void assert_defaults(const struct config *cfg)
 	assert_string_equal(cfg->sip.tls_cert, d.sip.tls_cert);
 	assert_string_equal(cfg->sip.tls_key, d.sip.tls_key);
 	assert_string_equal(cfg->sip.tls_ca, d.sip.tls_ca);
+	assert_int_equal(cfg->sip.tls_verify_name, d.sip.tls_verify_name);
 	assert_string_equal(cfg->gateway.address.host, d.gateway.address.host);
 	assert_int_equal(cfg->gateway.address.port, d.gateway.address.port);
 	assert_string_equal(cfg->gateway.transport, d.gateway.transport);
@@ -162,6 +163,7 @@ static void test_defaults(void **state)
 	assert_string_equal(d.sip.tls_cert, "");
 	assert_string_equal(d.sip.tls_key, "");
 	assert_string_equal(d.sip.tls_ca, "");
+	assert_true(d.sip.tls_verify_name);
 	assert_string_equal(d.gateway.address.host, "127.0.0.1");
 	assert_int_equal(d.gateway.address.port, 5090);
 	assert_string_equal(d.gateway.transport, "udp");
@@ -370,7 +372,7 @@ static void test_sip_tls_keys(void **state)
 		"tls_listen = [::1]:5061\n"
 		"tls_cert = /etc/maskd/sip.crt\n"
 		"tls_key = \"/etc/maskd/a key\"\n"
-		"tls_ca = /etc/maskd/ca.pem\n"
+		"tls_ca = /etc/maskd/ca.pem\ntls_verify_name = no\n"
 		"[gateway]\naddress = gw.example.net:5061\ntransport = tls\n"
 		MINIMAL);
 	assert_string_equal(t.cfg.sip.tls_listen.host, "::1");
@@ -378,6 +380,7 @@ static void test_sip_tls_keys(void **state)
 	assert_string_equal(t.cfg.sip.tls_cert, "/etc/maskd/sip.crt");
 	assert_string_equal(t.cfg.sip.tls_key, "/etc/maskd/a key");
 	assert_string_equal(t.cfg.sip.tls_ca, "/etc/maskd/ca.pem");
+	assert_false(t.cfg.sip.tls_verify_name);
 	assert_string_equal(t.cfg.gateway.transport, "tls");
 	config_free(&t.cfg);
 
@@ -396,6 +399,8 @@ static void test_sip_tls_keys(void **state)
 	assert_int_equal(t.cfg.sip.tls_listen.port, 0);
 	config_free(&t.cfg);
 
+	expect_error("[sip]\ntls_verify_name = maybe\n" MINIMAL, 2,
+		     "sip.tls_verify_name: ");
 	expect_error("[sip]\ntls_listen = 127.0.0.1\n" MINIMAL, 2,
 		     "sip.tls_listen: ");
 	expect_error("[sip]\ntls_listen = 127.0.0.1:0\n" MINIMAL, 2,

@@ -23,7 +23,8 @@ UDP: there is no clear-text path between them.
 Certificates are made here with the openssl CLI: a CA that maskd and
 Kamailio trust, maskd's and Kamailio's certificates from it, and a second,
 unrelated CA whose certificate Kamailio presents in TlsWrongCa (in
-TlsWrongName, one of the right CA for another host).
+TlsWrongName and TlsNameNotChecked, one of the right CA for another
+host).
 sofia-sip 1.12.11 compares the host it connects to with the
 certificate's DNS subjectAltNames and common name only (it misreads
 OpenSSL's "IP Address" entries), so the gateway certificates carry
@@ -314,8 +315,8 @@ class Kamailio:
 class TlsMaskd(ts.Maskd):
     """maskd with TLS on both sides: trunk and gateway are Kamailio."""
 
-    def __init__(self, tmp, pki, tmpdir, openssl_conf):
-        super().__init__(tmp)
+    def __init__(self, tmp, pki, tmpdir, openssl_conf, sip_extra=""):
+        super().__init__(tmp, sip_extra)
         self.pki = pki
         self.tls_port = ts.free_port()
         self.tmpdir = tmpdir
@@ -328,7 +329,7 @@ class TlsMaskd(ts.Maskd):
             f.write(
                 "[sip]\nlisten = 127.0.0.1:%d\ntls_listen = 127.0.0.1:%d\n"
                 "tls_cert = %s\ntls_key = %s\ntls_ca = %s\n"
-                "transaction_timeout = 8000\n"
+                "transaction_timeout = 8000\n%s"
                 "[trunk.kamailio]\nsources = 127.0.0.1/32\n"
                 "[gateway]\naddress = 127.0.0.1:%d\ntransport = tls\n"
                 "[store]\npath = %s\nmap_size = 64M\n"
@@ -337,7 +338,7 @@ class TlsMaskd(ts.Maskd):
                 "[log]\nlevel = debug\nfile = %s\n"
                 % (self.sip_port, self.tls_port, self.pki.path(self.cert),
                    self.pki.path(self.key), self.pki.path("ca.crt"),
-                   self.gw_tls or ts.free_port(),
+                   self.sip_extra, self.gw_tls or ts.free_port(),
                    os.path.join(self.dir, "db"), self.api_port, ts.TOKEN,
                    ts.RING_TIMEOUT_S, self.log_path))
 
@@ -368,6 +369,7 @@ class TlsMaskd(ts.Maskd):
 class TlsBase(unittest.TestCase):
     """One CA set, one Kamailio and one maskd per class."""
     gateway_cert = "gw"
+    sip_extra = ""      # more [sip] lines for this class's maskd
 
     @classmethod
     def setUpClass(cls):
@@ -386,7 +388,7 @@ class TlsBase(unittest.TestCase):
                 f.write(WEAK_OPENSSL_CONF)
             cls.uas_port = ts.free_port(host=ts.GW_IP)
             cls.maskd = TlsMaskd(cls.tmp, cls.pki, cls.tmpdir,
-                                 cls.openssl_conf)
+                                 cls.openssl_conf, cls.sip_extra)
             cls.kam = Kamailio(cls.tmp, cls.pki, cls.gateway_cert,
                                cls.maskd.tls_port, cls.uas_port).start()
             cls.maskd.gw_tls = cls.kam.tls_port
@@ -640,6 +642,27 @@ class TlsWrongName(TlsWrongCa):
     host than [gateway] address's."""
     gateway_cert = "gw_wrongname"
     why = r"Peer Subject Mismatch \(127\.0\.0\.1\)"
+
+
+class TlsNameNotChecked(TlsBase):
+    """tls_verify_name = no: the gateway's certificate names another host
+    but chains to tls_ca, and the call goes through, over TLS."""
+    gateway_cert = "gw_wrongname"
+    sip_extra = "tls_verify_name = no\n"
+
+    def test_call(self):
+        a, b = ts.caller_number(), ts.callee_number()
+        s = self.maskd.session(a, b)
+        vn = s["virtual_number"]
+        gw = self.uas("proxy_uas.xml", {"vn": vn, "callee": b})
+        ua = self.uac("basic_uac.xml", vn, {"caller": a})
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assert_kam(r"^in BYE proto=tls from=127\.0\.0\.1:\d+ "
+                        r"ruri=sip:\+?%s@" % b.lstrip("+"),
+                        "maskd's BYE to the gateway")
+        c = self.calls(s["id"])[-1]
+        self.assertEqual(c["final_code"], 200, c)
 
 
 class TlsStartup(unittest.TestCase):
