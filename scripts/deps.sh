@@ -8,6 +8,7 @@ PKGS=(
 	libsofia-sip-ua-dev libevent-dev liblmdb-dev libssl-dev
 	libjansson-dev libcurl4-openssl-dev libinih-dev libcmocka-dev
 	sip-tester clang libclang-rt-dev openssl
+	kamailio kamailio-tls-modules
 )
 if [ "${1:-}" = "--bench" ]; then
 	PKGS+=(wrk curl)
@@ -26,3 +27,9 @@ echo "deps: installing ${missing[*]}" >&2
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
 	"${missing[@]}" >/dev/null
+
+# The SIP over TLS test runs its own Kamailio in the foreground; on a
+# systemd host the package would also start its stock service.
+if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
+	$SUDO systemctl disable --now kamailio >/dev/null 2>&1 || true
+fi

@@ -1331,6 +1331,25 @@ files['auth_refresh_uas.xml'] = header('maskd authenticates its session refresh'
   uac), challenges the refresh re-INVITE (401, stale=true, a new nonce)
   and verifies the one that follows, then receives the BYE.
 ''' + UAS_DOC + AUTH_DOC + ST_DOC) + auth_head() + RING_B + ok_st_b('6;refresher=uac') + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=has_creds(name='creds_refresh') + se_check('^ *6;refresher=uac', 'se_refresh')) + challenge(nonce=NONCE2, stale=True).replace(';tag=[pid]SIPpAuth[call_number]', '') + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=HAS_SDP + verify('refreshvalid')) + must('refreshvalid', 'refresh_verified') + ok_st_b('6;refresher=uac', True) + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(AUTH_REFS + ',authvalid,creds_refresh,se_refresh,has_sdp,refreshvalid')
+# ---- behind a proxy (tests/sip/test_tls.py: Kamailio between SIPp on UDP
+# and maskd on TLS). The proxy record-routes, so B's INVITE carries its
+# Record-Route and B's answers copy it back: maskd's requests on leg b
+# then go through the proxy, over TLS.
+TLS_UAS_DOC = UAS_DOC + '''
+  Behind a record-routing proxy: the INVITE may hold the proxy's
+  Record-Route (still none of A's), and B's 2xx copies it back.'''
+UAS_INVITE_CHECKS_PROXY = UAS_INVITE_CHECKS.replace('|Record-Route|', '|')
+assert UAS_INVITE_CHECKS_PROXY != UAS_INVITE_CHECKS
+OK200_B_PROXY = uas_resp('200', 'OK', sdp('partyb'), extra_hdr='\n      [last_Record-Route:]\n      P-Asserted-Identity: <sip:[callee]@[local_ip]>')
+uas_invite_proxy = recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS_PROXY)
+
+files['proxy_uas.xml'] = header('maskd gateway behind a proxy answers, other side hangs up', '''  proxy_uas.xml - B rings, sends early media (183 with SDP), answers, and
+  receives the BYE.
+''' + TLS_UAS_DOC) + uas_invite_proxy + RING_B + uas_resp('183', 'Session Progress', sdp('partyb')) + OK200_B_PROXY + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS)
+
+files['proxy_callee_bye_uas.xml'] = header('maskd gateway behind a proxy answers, then hangs up', '''  proxy_callee_bye_uas.xml - B rings, answers, waits (-d) and hangs up.
+''' + TLS_UAS_DOC) + uas_invite_proxy + RING_B + OK200_B_PROXY + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS) + PAUSE + uas_request('BYE', 1) + recv('200', checks=UAS_CHECKS, extra=ok_for('BYE')) + footer(UAS_REFS + ',cseq_ok')
+
 
 for name, text in files.items():
     with open(os.path.join(D, name), 'w') as f:

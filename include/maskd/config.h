@@ -70,6 +70,17 @@ struct config {
 		uint32_t min_se_s;
 		char **pass_headers;		/* owned; extra header names */
 		size_t n_pass_headers;		/* copied from leg to leg */
+		/* SIP over TLS: its own TCP port; port 0 = no TLS. The key
+		 * and certificate (chain, leaf first) maskd presents, and
+		 * the CAs a TLS gateway's certificate must chain to; PEM
+		 * files, read at start-up */
+		struct config_addr tls_listen;
+		char tls_cert[CONFIG_PATH_SIZE];
+		char tls_key[CONFIG_PATH_SIZE];
+		char tls_ca[CONFIG_PATH_SIZE];	/* "" = none */
+		/* a TLS peer maskd connects to must name the host it
+		 * connected to, besides chaining to tls_ca */
+		bool tls_verify_name;
 	} sip;
 
 	/* pike-style per-source limit on out-of-dialog requests */
@@ -88,7 +99,7 @@ struct config {
 
 	struct {
 		struct config_addr address;	/* outbound legs go here */
-		char transport[8];		/* "udp" or "tcp" */
+		char transport[8];		/* "udp", "tcp" or "tls" */
 		/* digest credentials for the gateway's 401/407 challenges
 		 * (src/sip/sip_auth.c); "" = none. The password is a
 		 * secret: no message or log line ever shows it, and

@@ -77,6 +77,8 @@ struct cfg_ctx {
 	int api_line;			/* [api], for "api.tokens: required" */
 	int api_tls_line;		/* the last tls_cert/tls_key line */
 	int auth_line;			/* the last gateway.auth_* line */
+	int sip_tls_line;		/* the last [sip] tls_* line */
+	int gateway_transport_line;
 	int port_min_line;
 	int port_max_line;
 	int default_ttl_line;
@@ -528,6 +530,47 @@ static int parse_sip_listen(struct cfg_ctx *ctx, const char *v)
 	return cfg_addr(ctx, v, &ctx->cfg->sip.listen);
 }
 
+/* Empty: no TLS (port 0). */
+static int parse_sip_tls_listen(struct cfg_ctx *ctx, const char *v)
+{
+	struct config_addr *a = &ctx->cfg->sip.tls_listen;
+
+	ctx->sip_tls_line = ctx->line;
+	if (!*v) {
+		memset(a, 0, sizeof(*a));
+		return 0;
+	}
+	return cfg_addr(ctx, v, a);
+}
+
+static int parse_sip_tls_path(struct cfg_ctx *ctx, char *dst, const char *v)
+{
+	ctx->sip_tls_line = ctx->line;
+	if (cfg_copy(dst, CONFIG_PATH_SIZE, v))
+		return cfg_what(ctx, "path too long");
+	return 0;
+}
+
+static int parse_sip_tls_cert(struct cfg_ctx *ctx, const char *v)
+{
+	return parse_sip_tls_path(ctx, ctx->cfg->sip.tls_cert, v);
+}
+
+static int parse_sip_tls_key(struct cfg_ctx *ctx, const char *v)
+{
+	return parse_sip_tls_path(ctx, ctx->cfg->sip.tls_key, v);
+}
+
+static int parse_sip_tls_ca(struct cfg_ctx *ctx, const char *v)
+{
+	return parse_sip_tls_path(ctx, ctx->cfg->sip.tls_ca, v);
+}
+
+static int parse_sip_tls_verify_name(struct cfg_ctx *ctx, const char *v)
+{
+	return cfg_bool(ctx, v, &ctx->cfg->sip.tls_verify_name);
+}
+
 static int parse_sip_advertise(struct cfg_ctx *ctx, const char *v)
 {
 	uint8_t a[16];
@@ -803,8 +846,9 @@ static int parse_gateway_address(struct cfg_ctx *ctx, const char *v)
 
 static int parse_gateway_transport(struct cfg_ctx *ctx, const char *v)
 {
-	if (strcmp(v, "udp") && strcmp(v, "tcp"))
-		return cfg_what(ctx, "'%s' is not udp or tcp", v);
+	ctx->gateway_transport_line = ctx->line;
+	if (strcmp(v, "udp") && strcmp(v, "tcp") && strcmp(v, "tls"))
+		return cfg_what(ctx, "'%s' is not udp, tcp or tls", v);
 
 	return cfg_copy(ctx->cfg->gateway.transport,
 			sizeof(ctx->cfg->gateway.transport), v);
@@ -1266,6 +1310,11 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_SIP, "session_expires", parse_sip_session_expires },
 	{ SEC_SIP, "min_se", parse_sip_min_se },
 	{ SEC_SIP, "cps", parse_sip_cps },
+	{ SEC_SIP, "tls_listen", parse_sip_tls_listen },
+	{ SEC_SIP, "tls_cert", parse_sip_tls_cert },
+	{ SEC_SIP, "tls_key", parse_sip_tls_key },
+	{ SEC_SIP, "tls_ca", parse_sip_tls_ca },
+	{ SEC_SIP, "tls_verify_name", parse_sip_tls_verify_name },
 	{ SEC_TRUNK, "sources", parse_trunk_sources },
 	{ SEC_TRUNK, "cps", parse_trunk_cps },
 	{ SEC_TRUNK, "trusted", parse_trunk_trusted },
@@ -1593,6 +1642,53 @@ static int cfg_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
+/*
+ * SIP over TLS is all or nothing: a listener needs its key and
+ * certificate, and the files mean nothing without it; a TLS gateway needs
+ * the listener (the gateway's in-dialog requests come back to it) and
+ * CAs to check the gateway's certificate against. Returns true when it
+ * failed.
+ */
+static bool cfg_finish_sip_tls(struct cfg_ctx *ctx)
+{
+	const struct config *cfg = ctx->cfg;
+	bool on = cfg->sip.tls_listen.port != 0;
+	bool gw = !strcmp(cfg->gateway.transport, "tls");
+
+	if (on && (!cfg->sip.tls_cert[0] || !cfg->sip.tls_key[0])) {
+		cfg_fail(ctx, EINVAL, ctx->sip_tls_line, "%s: required with "
+			 "sip.tls_listen", !cfg->sip.tls_cert[0] ?
+			 "sip.tls_cert" : "sip.tls_key");
+		return true;
+	}
+	if (!on && (cfg->sip.tls_cert[0] || cfg->sip.tls_key[0] ||
+		    cfg->sip.tls_ca[0])) {
+		cfg_fail(ctx, EINVAL, ctx->sip_tls_line, "sip.tls_listen: "
+			 "required with sip.%s", cfg->sip.tls_cert[0] ?
+			 "tls_cert" : cfg->sip.tls_key[0] ? "tls_key" :
+			 "tls_ca");
+		return true;
+	}
+	if (on && cfg->sip.tls_listen.port == cfg->sip.listen.port &&
+	    !strcmp(cfg->sip.tls_listen.host, cfg->sip.listen.host)) {
+		cfg_fail(ctx, EINVAL, ctx->sip_tls_line, "sip.tls_listen: "
+			 "the same address as sip.listen (its TCP socket)");
+		return true;
+	}
+	if (gw && !on) {
+		cfg_fail(ctx, EINVAL, ctx->gateway_transport_line,
+			 "gateway.transport: tls needs sip.tls_listen");
+		return true;
+	}
+	if (gw && !cfg->sip.tls_ca[0]) {
+		cfg_fail(ctx, EINVAL, ctx->gateway_transport_line,
+			 "gateway.transport: tls needs sip.tls_ca (the CAs "
+			 "the gateway's certificate is checked against)");
+		return true;
+	}
+	return false;
+}
+
 /* Checks that need the whole file: required keys and pairs of keys. */
 static void cfg_finish(struct cfg_ctx *ctx)
 {
@@ -1635,6 +1731,8 @@ static void cfg_finish(struct cfg_ctx *ctx)
 			 "required with gateway.auth_user");
 		return;
 	}
+	if (cfg_finish_sip_tls(ctx))
+		return;
 
 	if (cfg->rtp.port_min >= cfg->rtp.port_max) {
 		if (ctx->port_max_line)
@@ -1684,6 +1782,7 @@ void config_defaults(struct config *cfg)
 	cfg->sip.udp_buffer = 4U << 20;
 	cfg->sip.session_expires_s = 1800;
 	cfg->sip.min_se_s = 90;
+	cfg->sip.tls_verify_name = true;
 
 	snprintf(cfg->gateway.address.host, sizeof(cfg->gateway.address.host),
 		 "127.0.0.1");

@@ -22,6 +22,7 @@
 #include "maskd/relay.h"
 #include "maskd/sip.h"
 #include "maskd/store.h"
+#include "maskd/tlsconf.h"
 #include "maskd/writer.h"
 
 #ifndef MASKD_VERSION
@@ -215,6 +216,14 @@ static int maskd_run(const char *path)
 		log_error(&m.log, "maskd: cannot start the writer: %s",
 			  strerror(err));
 		goto out;
+	}
+
+	/* sofia-sip cannot be given a least TLS version: the process gets
+	 * one, before any thread but this one may use OpenSSL */
+	if (m.cfg.sip.tls_listen.port) {
+		err = tlsconf_min_version(&m.log);
+		if (err)
+			goto out;
 	}
 
 	err = api_start(&m.api, m.base, &m.cfg, m.st, m.w, &m.log);

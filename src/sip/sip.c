@@ -37,22 +37,52 @@ int64_t sip_now_ms(void)
 }
 
 /*
+ * What sofia-sip says when a TLS peer is refused (tport_tls.c), known by
+ * its format: the only account of why calls to a TLS gateway fail, so it
+ * is a warning. These lines name certificates, never numbers.
+ */
+static bool sip_sofia_tls_fmt(const char *fmt)
+{
+	static const char *const prefixes[] = {
+		"-Error with certificate", "  issuer   = ", "  subject  = ",
+		"  err ",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(fmt, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return strstr(fmt, "Peer Subject Mismatch") ||
+	       strstr(fmt, "TLS setup failed");
+}
+
+/*
  * sofia-sip logs to stderr by itself; its lines name addresses and
- * numbers, so they go to our log at debug level only.
+ * numbers, so they go to our log at debug level only, but for a refused
+ * TLS peer. Nothing is formatted for a line that is not logged (a flood
+ * of bad messages makes sofia-sip talk).
  */
 static void sip_on_sofia_log(void *stream, char const *fmt, va_list ap)
 {
 	struct sip *s = stream;
 	char line[1024];
 	size_t len;
+	bool tls;
 
-	if (!s->log || s->log->level < LOG_LVL_DEBUG)
+	if (!s->log)
+		return;
+	tls = sip_sofia_tls_fmt(fmt);
+	if (s->log->level < (tls ? LOG_LVL_WARN : LOG_LVL_DEBUG))
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	len = strlen(line);
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		line[--len] = '\0';
-	if (len)
+	if (!len)
+		return;
+	if (tls)
+		log_warn(s->log, "sip: tls: %s", line);
+	else
 		log_debug(s->log, "sofia: %s", line);
 }
 
@@ -368,6 +398,9 @@ static int sip_thread_open(struct sip *s)
 		err = su_errno();
 		return err ? err : EADDRNOTAVAIL;
 	}
+	err = sip_tls_listen(s);
+	if (err)
+		return err;
 
 	s->stats_timer = su_timer_create(su_root_task(s->root),
 					 SIP_STATS_PERIOD_MS);
@@ -407,6 +440,10 @@ static void *sip_thread(void *arg)
 
 	log_info(s->log, "sip: listening on %s:%u (udp, tcp)",
 		 s->cfg->sip.listen.host, (unsigned)s->cfg->sip.listen.port);
+	if (s->tls_port[0])
+		log_info(s->log, "sip: listening on %s:%u (tls)",
+			 s->cfg->sip.tls_listen.host,
+			 (unsigned)s->cfg->sip.tls_listen.port);
 	sip_start_done(s, 0);
 
 	su_root_run(s->root);
@@ -423,6 +460,7 @@ static void sip_free(struct sip *s)
 
 	if (!s)
 		return;
+	tlsconf_dir_remove(s->tls_dir);
 	for (i = 0; i < 2; i++) {
 		if (s->stop_pipe[i] >= 0)
 			close(s->stop_pipe[i]);
@@ -465,7 +503,30 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 		 (unsigned)cfg->sip.listen.port);
 	sip_host_format(s->gw_host, sizeof(s->gw_host),
 			cfg->gateway.address.host);
-	s->gw_tcp = !strcmp(cfg->gateway.transport, "tcp");
+	if (!strcmp(cfg->gateway.transport, "tls"))
+		s->gw_tp = SIP_TP_TLS;
+	else if (!strcmp(cfg->gateway.transport, "tcp"))
+		s->gw_tp = SIP_TP_TCP;
+	else
+		s->gw_tp = SIP_TP_UDP;
+
+	if (cfg->sip.tls_listen.port) {
+		host = cfg->sip.advertise[0] ? cfg->sip.advertise
+					     : cfg->sip.tls_listen.host;
+		sip_host_format(s->tls_host, sizeof(s->tls_host), host);
+		snprintf(s->tls_port, sizeof(s->tls_port), "%u",
+			 (unsigned)cfg->sip.tls_listen.port);
+		/* a bad key or certificate stops start-up here (logged),
+		 * before sofia-sip could carry on without one */
+		err = tlsconf_dir_make(cfg->sip.tls_cert, cfg->sip.tls_key,
+				       cfg->sip.tls_ca, s->tls_dir, log);
+		if (err) {
+			log_error(log, "sip: tls: cannot use [sip] tls_cert "
+				  "%s and tls_key %s", cfg->sip.tls_cert,
+				  cfg->sip.tls_key);
+			goto out;
+		}
+	}
 
 	if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) ||
 	    pipe2(s->media_pipe, O_CLOEXEC | O_NONBLOCK)) {
@@ -490,6 +551,10 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 		pthread_cond_wait(&s->cond, &s->lock);
 	err = s->start_err;
 	pthread_mutex_unlock(&s->lock);
+
+	/* sofia-sip read the files when it made the TLS transport, and
+	 * never again: no copy of the key stays on disk */
+	tlsconf_dir_remove(s->tls_dir);
 
 	if (err) {
 		pthread_join(s->thread, NULL);

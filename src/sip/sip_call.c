@@ -274,6 +274,48 @@ nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
 	return orq;
 }
 
+static const char *sip_tp_name(enum sip_tp tp)
+{
+	switch (tp) {
+	case SIP_TP_TCP:
+		return "tcp";
+	case SIP_TP_TLS:
+		return "tls";
+	default:
+		return "udp";
+	}
+}
+
+/*
+ * The route set and remote target of @leg from the party's Record-Route
+ * and Contact: @uac when maskd is the leg's UAC (they come from the
+ * 2xx), else its UAS (they come from the INVITE). On a TLS leg the first
+ * hop is pinned to TLS (sip_tls_pin()): no request of the dialog leaves
+ * in clear, whatever transport the party wrote. Returns nta's answer, 0
+ * or -1.
+ */
+static int sip_call_route(nta_leg_t *leg, bool tls, bool uac,
+			  sip_record_route_t const *rr,
+			  sip_contact_t const *m)
+{
+	su_home_t home[1] = { SU_HOME_INIT(home) };
+	sip_record_route_t *pinned_rr;
+	sip_contact_t *pinned_m;
+	int rc = -1;
+
+	if (tls) {
+		if (sip_tls_pin(home, rr, m, uac, &pinned_rr, &pinned_m))
+			goto out;
+		rr = pinned_rr;
+		m = pinned_m;
+	}
+	rc = uac ? nta_leg_client_reroute(leg, rr, m, 1)
+		 : nta_leg_server_route(leg, rr, m);
+ out:
+	su_home_deinit(home);
+	return rc;
+}
+
 /*
  * ACK the 2xx that @orq (an INVITE of ours on @leg) received, with what
  * may cross from @src (the other leg's ACK; may be NULL) and @sdp, its
@@ -502,7 +544,7 @@ static int sip_call_invite_b(struct sip_call *c, sip_t const *src,
 
 	snprintf(ruri, sizeof(ruri), "sip:%s@%s:%u;transport=%s", c->callee,
 		 s->gw_host, (unsigned)s->cfg->gateway.address.port,
-		 s->gw_tcp ? "tcp" : "udp");
+		 sip_tp_name(s->gw_tp));
 	n = snprintf(hdrs, sizeof(hdrs), "P-Asserted-Identity: <sip:%s@%s>\r\n",
 		     c->vn, s->host);
 	if (n < 0 || (size_t)n >= sizeof(hdrs))
@@ -592,8 +634,8 @@ static void sip_call_answered(struct sip_call *c, sip_t const *sip)
 	int err;
 
 	nta_leg_rtag(c->leg_b, sip->sip_to->a_tag);
-	nta_leg_client_reroute(c->leg_b, sip->sip_record_route,
-			       sip->sip_contact, 1);
+	(void)sip_call_route(c->leg_b, s->gw_tp == SIP_TP_TLS, true,
+			     sip->sip_record_route, sip->sip_contact);
 	c->b_answered = true;
 
 	sip_call_timer_destroy(&c->ring_timer);
@@ -650,8 +692,10 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 		if (status < 300) {
 			/* CANCEL lost the race to the 2xx: accept, then end */
 			nta_leg_rtag(c->leg_b, sip->sip_to->a_tag);
-			nta_leg_client_reroute(c->leg_b, sip->sip_record_route,
-					       sip->sip_contact, 1);
+			(void)sip_call_route(c->leg_b,
+					     c->s->gw_tp == SIP_TP_TLS, true,
+					     sip->sip_record_route,
+					     sip->sip_contact);
 			c->b_answered = true;
 			(void)sip_call_ack_b(c, NULL);
 			sip_call_send_bye(c, c->leg_b);
@@ -1116,10 +1160,21 @@ static int sip_call_on_leg_b(void *magic, nta_leg_t *leg,
 
 /* ---- starting and stopping ---------------------------------------------- */
 
-static bool sip_via_is_tcp(sip_via_t const *v)
+/*
+ * Our Contact on a leg of transport @tp: over TLS it names the TLS port,
+ * so that the party's requests come back on TLS.
+ */
+static void sip_call_contact_make(const struct sip_call *c, enum sip_tp tp,
+				  char *buf, size_t size)
 {
-	return v && v->v_protocol &&
-	       su_casematch(v->v_protocol, sip_transport_tcp);
+	const struct sip *s = c->s;
+
+	if (tp == SIP_TP_TLS)
+		snprintf(buf, size, "<sip:%s@%s:%s;transport=tls>", c->vn,
+			 s->tls_host, s->tls_port);
+	else
+		snprintf(buf, size, "<sip:%s@%s:%s%s>", c->vn, s->host,
+			 s->port, tp == SIP_TP_TCP ? ";transport=tcp" : "");
 }
 
 /*
@@ -1148,8 +1203,8 @@ static int sip_call_legs_open(struct sip_call *c, nta_incoming_t *irq,
 	tag = nta_leg_tag(c->leg_a, NULL);
 	if (!tag || !nta_incoming_tag(irq, tag))
 		return ENOMEM;
-	if (nta_leg_server_route(c->leg_a, sip->sip_record_route,
-				 sip->sip_contact) < 0)
+	if (sip_call_route(c->leg_a, c->tp_a == SIP_TP_TLS, false,
+			   sip->sip_record_route, sip->sip_contact) < 0)
 		return ENOMEM;
 
 	snprintf(from, sizeof(from), "<sip:%s@%s>", c->vn, s->host);
@@ -1202,11 +1257,10 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	c->limit_s = sess->call_time_limit_s ? sess->call_time_limit_s
 					     : cfg->session.call_time_limit_s;
 
-	c->a_tcp = sip_via_is_tcp(sip->sip_via);
-	snprintf(c->contact_a, sizeof(c->contact_a), "<sip:%s@%s:%s%s>",
-		 c->vn, s->host, s->port, c->a_tcp ? ";transport=tcp" : "");
-	snprintf(c->contact_b, sizeof(c->contact_b), "<sip:%s@%s:%s%s>",
-		 c->vn, s->host, s->port, s->gw_tcp ? ";transport=tcp" : "");
+	/* the socket it came on, not what its Via claims */
+	c->tp_a = sip_tls_tp(s, irq);
+	sip_call_contact_make(c, c->tp_a, c->contact_a, sizeof(c->contact_a));
+	sip_call_contact_make(c, s->gw_tp, c->contact_b, sizeof(c->contact_b));
 
 	/* the ports first: without them (ENOSPC, a 503) nothing else of
 	 * the call is made; then the caller's offer, if it made one */

@@ -50,6 +50,7 @@ struct sip_call;
 #include "maskd/sdp.h"
 #include "maskd/sip.h"
 #include "maskd/store.h"
+#include "maskd/tlsconf.h"
 
 /* The methods maskd handles on each leg; sent as Allow. */
 #define SIP_ALLOW_METHODS \
@@ -86,6 +87,20 @@ struct sip_call;
 struct sip_via_hclass {
 	struct msg_hclass_s hc;
 	int msg_size;		/* su_home size of a sip->mclass message */
+};
+
+/* How deep a TLS peer's chain may be: leaf, intermediates, root. */
+#define SIP_TLS_VERIFY_DEPTH 4
+
+/*
+ * The transport a leg runs on: what maskd's Contact (and nta's Via) say
+ * on it, and on TLS what every request of its dialog must leave on
+ * (sip_tls_pin()).
+ */
+enum sip_tp {
+	SIP_TP_UDP = 0,
+	SIP_TP_TCP,
+	SIP_TP_TLS,
 };
 
 /* Relaxed atomics: /metrics reads them from the control thread. */
@@ -169,9 +184,15 @@ struct sip {
 
 	char host[CONFIG_HOST_SIZE + 2];	/* our host in URIs ([v6]) */
 	char port[8];				/* our port, decimal */
+	char tls_host[CONFIG_HOST_SIZE + 2];	/* the same for TLS */
+	char tls_port[8];			/* "" = no TLS */
 	char gw_host[CONFIG_HOST_SIZE + 2];	/* gateway host in URIs */
-	bool gw_tcp;
+	enum sip_tp gw_tp;
 	int64_t auth_warned_ms;		/* last warning of sip_auth_failed() */
+	/* sofia-sip's certificate directory (tlsconf.h): made by
+	 * sip_start(), read when the SIP thread adds the TLS transport,
+	 * removed by sip_start() once the thread has started */
+	char tls_dir[TLSCONF_DIR_SIZE];
 
 	struct sip_call *calls;		/* every live call */
 	struct sip_call *busy[SIP_BUSY_BUCKETS];	/* by session id */
@@ -289,7 +310,7 @@ struct sip_call {
 
 	nta_leg_t *leg_a;		/* dialog with the caller */
 	nta_leg_t *leg_b;		/* dialog with the callee */
-	bool a_tcp;			/* the caller reached us over TCP */
+	enum sip_tp tp_a;		/* how the caller reached us */
 	char contact_a[SIP_URI_SIZE];	/* our Contact towards the caller */
 	char contact_b[SIP_URI_SIZE];	/* our Contact towards the callee */
 
@@ -623,6 +644,35 @@ void sip_media_unlisten(struct sip *s);
  * eight bytes: several workers may write at once). @arg is the sip.
  */
 void sip_media_on_timeout(uint64_t cookie, void *arg);
+
+/* ---- sip_tls.c ---- */
+
+/*
+ * sip_tls_listen() - add the TLS transport on [sip] tls_listen, with the
+ * certificate directory s->tls_dir; the gateway's certificate must chain
+ * to [sip] tls_ca and name the gateway's host. Nothing when TLS is off.
+ * SIP thread, at start-up. Returns 0 or an errno.
+ */
+int sip_tls_listen(struct sip *s);
+
+/*
+ * sip_tls_tp() - the transport @irq arrived on (the socket's, not what
+ * its Via claims).
+ */
+enum sip_tp sip_tls_tp(struct sip *s, nta_incoming_t *irq);
+
+/*
+ * sip_tls_pin() - a dialog that began over TLS stays on TLS: copies of
+ * @rr and @m (either may be NULL) into @home, in which the first hop
+ * says transport=tls (a sips: URI is left as it is, being TLS already).
+ * The first hop is the first Record-Route entry when @uac is false (nta
+ * keeps a UAS's route set in order), the last one when @uac is true (a
+ * UAC's is reversed), and the Contact when there is none. The copies
+ * live in @home. Returns 0 or ENOMEM.
+ */
+int sip_tls_pin(su_home_t *home, sip_record_route_t const *rr,
+		sip_contact_t const *m, bool uac,
+		sip_record_route_t **rr_out, sip_contact_t **m_out);
 
 /* ---- sip_msg.c ---- */
 

@@ -113,6 +113,12 @@ static void assert_defaults(const struct config *cfg)
 	assert_int_equal(cfg->sip.session_expires_s, d.sip.session_expires_s);
 	assert_int_equal(cfg->sip.min_se_s, d.sip.min_se_s);
 	assert_int_equal(cfg->sip.n_pass_headers, d.sip.n_pass_headers);
+	assert_string_equal(cfg->sip.tls_listen.host, d.sip.tls_listen.host);
+	assert_int_equal(cfg->sip.tls_listen.port, d.sip.tls_listen.port);
+	assert_string_equal(cfg->sip.tls_cert, d.sip.tls_cert);
+	assert_string_equal(cfg->sip.tls_key, d.sip.tls_key);
+	assert_string_equal(cfg->sip.tls_ca, d.sip.tls_ca);
+	assert_int_equal(cfg->sip.tls_verify_name, d.sip.tls_verify_name);
 	assert_string_equal(cfg->gateway.address.host, d.gateway.address.host);
 	assert_int_equal(cfg->gateway.address.port, d.gateway.address.port);
 	assert_string_equal(cfg->gateway.transport, d.gateway.transport);
@@ -167,6 +173,12 @@ static void test_defaults(void **state)
 	assert_int_equal(d.sip.transaction_timeout_ms, 32000);
 	assert_int_equal(d.sip.n_pass_headers, 0);
 	assert_null(d.sip.pass_headers);
+	assert_int_equal(d.sip.tls_listen.port, 0);
+	assert_string_equal(d.sip.tls_listen.host, "");
+	assert_string_equal(d.sip.tls_cert, "");
+	assert_string_equal(d.sip.tls_key, "");
+	assert_string_equal(d.sip.tls_ca, "");
+	assert_true(d.sip.tls_verify_name);
 	assert_string_equal(d.gateway.address.host, "127.0.0.1");
 	assert_int_equal(d.gateway.address.port, 5090);
 	assert_string_equal(d.gateway.transport, "udp");
@@ -385,6 +397,70 @@ static void test_sip_keys(void **state)
 		     "sip.advertise: 'a b' is not an IP address or host name");
 }
 
+/* SIP over TLS: the keys, and the pairs of keys that go together. */
+static void test_sip_tls_keys(void **state)
+{
+	struct tmpconf t;
+
+	load_ok(&t, "[sip]\nlisten = 127.0.0.1:5060\n"
+		"tls_listen = [::1]:5061\n"
+		"tls_cert = /etc/maskd/sip.crt\n"
+		"tls_key = \"/etc/maskd/a key\"\n"
+		"tls_ca = /etc/maskd/ca.pem\ntls_verify_name = no\n"
+		"[gateway]\naddress = gw.example.net:5061\ntransport = tls\n"
+		MINIMAL);
+	assert_string_equal(t.cfg.sip.tls_listen.host, "::1");
+	assert_int_equal(t.cfg.sip.tls_listen.port, 5061);
+	assert_string_equal(t.cfg.sip.tls_cert, "/etc/maskd/sip.crt");
+	assert_string_equal(t.cfg.sip.tls_key, "/etc/maskd/a key");
+	assert_string_equal(t.cfg.sip.tls_ca, "/etc/maskd/ca.pem");
+	assert_false(t.cfg.sip.tls_verify_name);
+	assert_string_equal(t.cfg.gateway.transport, "tls");
+	config_free(&t.cfg);
+
+	/* inbound TLS alone: no CA needed; the same port on another host */
+	load_ok(&t, "[sip]\nlisten = 127.0.0.1:5060\n"
+		"tls_listen = 127.0.0.2:5060\ntls_cert = c.pem\n"
+		"tls_key = k.pem\n" MINIMAL);
+	assert_string_equal(t.cfg.sip.tls_listen.host, "127.0.0.2");
+	assert_string_equal(t.cfg.sip.tls_ca, "");
+	assert_string_equal(t.cfg.gateway.transport, "udp");
+	config_free(&t.cfg);
+
+	/* empty is off, as written in the shipped file */
+	load_ok(&t, "[sip]\ntls_listen =\ntls_cert =\ntls_key =\n"
+		"tls_ca =\n" MINIMAL);
+	assert_int_equal(t.cfg.sip.tls_listen.port, 0);
+	config_free(&t.cfg);
+
+	expect_error("[sip]\ntls_verify_name = maybe\n" MINIMAL, 2,
+		     "sip.tls_verify_name: ");
+	expect_error("[sip]\ntls_listen = 127.0.0.1\n" MINIMAL, 2,
+		     "sip.tls_listen: ");
+	expect_error("[sip]\ntls_listen = 127.0.0.1:0\n" MINIMAL, 2,
+		     "sip.tls_listen: ");
+	expect_error("[sip]\ntls_listen = 127.0.0.1:5061\n"
+		     "tls_cert = c.pem\n" MINIMAL, 3,
+		     "sip.tls_key: required with sip.tls_listen");
+	expect_error("[sip]\ntls_listen = 127.0.0.1:5061\n"
+		     "tls_key = k.pem\n" MINIMAL, 3,
+		     "sip.tls_cert: required with sip.tls_listen");
+	expect_error("[sip]\ntls_cert = c.pem\ntls_key = k.pem\n" MINIMAL,
+		     3, "sip.tls_listen: required with sip.tls_cert");
+	expect_error("[sip]\ntls_ca = ca.pem\n" MINIMAL, 2,
+		     "sip.tls_listen: required with sip.tls_ca");
+	expect_error("[sip]\nlisten = 127.0.0.1:5061\n"
+		     "tls_listen = 127.0.0.1:5061\ntls_cert = c.pem\n"
+		     "tls_key = k.pem\n" MINIMAL, 5,
+		     "sip.tls_listen: the same address as sip.listen");
+	expect_error(MINIMAL "[gateway]\ntransport = tls\n", 6,
+		     "gateway.transport: tls needs sip.tls_listen");
+	expect_error("[sip]\ntls_listen = 127.0.0.1:5061\n"
+		     "tls_cert = c.pem\ntls_key = k.pem\n"
+		     MINIMAL "[gateway]\ntransport = tls\n", 10,
+		     "gateway.transport: tls needs sip.tls_ca");
+}
+
 static void test_booleans(void **state)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
@@ -537,8 +613,10 @@ static void test_bad_port(void **state)
 		     "gateway.address: '[::1:5090' is not [IPv6]:port");
 	expect_error(MINIMAL "[gateway]\naddress = 300.1.1.1:5090\n", 6,
 		     "gateway.address: '300.1.1.1' is not an IPv4 address");
-	expect_error(MINIMAL "[gateway]\ntransport = tls\n", 6,
-		     "gateway.transport: 'tls' is not udp or tcp");
+	expect_error(MINIMAL "[gateway]\ntransport = sctp\n", 6,
+		     "gateway.transport: 'sctp' is not udp, tcp or tls");
+	expect_error(MINIMAL "[gateway]\ntransport = TLS\n", 6,
+		     "gateway.transport: 'TLS' is not udp, tcp or tls");
 }
 
 static void test_gateway_auth(void **state)
@@ -1129,6 +1207,7 @@ int main(void)
 		cmocka_unit_test(test_minimal),
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_sip_keys),
+		cmocka_unit_test(test_sip_tls_keys),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_size_suffixes),
 		cmocka_unit_test(test_unknown_key),
