@@ -19,11 +19,9 @@ with 403 and a CDR saying why.
 
 Nothing here asserts speed: every wait is bounded and generous.
 """
-import argparse
 import hashlib
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -395,18 +393,5 @@ class AuthOtherRealm(AuthBase):
         self.assertEqual(m.get("maskd_sip_auth_retries_total", 0), 0)
 
 
-def main():
-    global ARGS
-    p = argparse.ArgumentParser()
-    p.add_argument("--maskd", required=True)
-    p.add_argument("--source-dir", required=True)
-    ARGS, rest = p.parse_known_args()
-    ts.ARGS = ARGS
-    if not shutil.which("sipp"):
-        print("sipp not found (apt-get install sip-tester)")
-        sys.exit(1)
-    unittest.main(argv=[sys.argv[0]] + rest)
-
-
 if __name__ == "__main__":
-    main()
+    ts.main(globals())

@@ -14,7 +14,6 @@ blocked source gets 503 too. Every refusal is on /metrics.
 Uses test_sip.py's harness (Maskd, SIPp pairs). Loopback only; every
 wait is bounded and nothing asserts speed: the figures are printed.
 """
-import argparse
 import os
 import socket
 import sys
@@ -258,14 +257,5 @@ class Caps(FloodBase):
             c.close()
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--maskd", required=True)
-    p.add_argument("--source-dir", required=True)
-    args, rest = p.parse_known_args()
-    ts.ARGS = args
-    unittest.main(argv=[sys.argv[0]] + rest)
-
-
 if __name__ == "__main__":
-    main()
+    ts.main(globals())

@@ -21,10 +21,8 @@ test_options_keepalive; it is not repeated here.
 
 Nothing here asserts speed: every wait is bounded and generous.
 """
-import argparse
 import os
 import re
-import shutil
 import sys
 import time
 import unittest
@@ -365,17 +363,5 @@ class Flows(ts.SipBase):
         self.wait_live_zero()
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--maskd", required=True)
-    p.add_argument("--source-dir", required=True)
-    args, rest = p.parse_known_args()
-    ts.ARGS = args
-    if not shutil.which("sipp"):
-        print("sipp not found (apt-get install sip-tester)")
-        sys.exit(1)
-    unittest.main(argv=[sys.argv[0]] + rest)
-
-
 if __name__ == "__main__":
-    main()
+    ts.main(globals())

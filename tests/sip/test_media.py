@@ -24,12 +24,10 @@ media counters, and that every way a call ends gives its ports back
 Python 3 standard library and SIPp only; loopback only. Nothing here
 asserts speed: every wait is bounded and generous.
 """
-import argparse
 import datetime
 import os
 import random
 import select
-import shutil
 import socket
 import struct
 import subprocess
@@ -765,18 +763,5 @@ class MediaAdvertise(MediaBase):
             self.assertIn(addr, (self.ADVERTISE, "0.0.0.0"), m)
 
 
-def main():
-    global ARGS
-    p = argparse.ArgumentParser()
-    p.add_argument("--maskd", required=True)
-    p.add_argument("--source-dir", required=True)
-    ARGS, rest = p.parse_known_args()
-    ts.ARGS = ARGS
-    if not shutil.which("sipp"):
-        print("sipp not found (apt-get install sip-tester)")
-        sys.exit(1)
-    unittest.main(argv=[sys.argv[0]] + rest)
-
-
 if __name__ == "__main__":
-    main()
+    ts.main(globals())

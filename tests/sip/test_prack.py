@@ -254,19 +254,5 @@ class PrackTimeout(PrackBase):
         self.wait_live_zero()
 
 
-def main():
-    import argparse
-    import shutil
-    p = argparse.ArgumentParser()
-    p.add_argument("--maskd", required=True)
-    p.add_argument("--source-dir", required=True)
-    args, rest = p.parse_known_args()
-    if not shutil.which("sipp"):
-        print("sipp not found (apt-get install sip-tester)")
-        sys.exit(1)
-    ts.ARGS = args
-    unittest.main(argv=[sys.argv[0]] + rest)
-
-
 if __name__ == "__main__":
-    main()
+    ts.main(globals())

@@ -779,15 +779,22 @@ class SipCounters(SipBase):
                   % {n: m.get(n) for n in names})
 
 
-def main():
+def main(module_globals=None, tools=("sipp",)):
+    """Run the tests of the script started (this one, or one that imports
+    this harness): --maskd and --source-dir into ARGS, here and in
+    @module_globals (that script's globals()), the @tools it needs
+    checked, the rest of the command line to unittest."""
     global ARGS
     p = argparse.ArgumentParser()
     p.add_argument("--maskd", required=True)
     p.add_argument("--source-dir", required=True)
     ARGS, rest = p.parse_known_args()
-    if not shutil.which("sipp"):
-        print("sipp not found (apt-get install sip-tester)")
-        sys.exit(1)
+    if module_globals is not None:
+        module_globals["ARGS"] = ARGS
+    for tool in tools:
+        if not shutil.which(tool):
+            print("%s not found (scripts/deps.sh installs it)" % tool)
+            sys.exit(1)
     unittest.main(argv=[sys.argv[0]] + rest)
 
 

@@ -34,7 +34,6 @@ Asserts, after the run:
 Nothing here asserts speed: every wait is bounded and generous, and the
 rate is moderate so that the ASan+UBSan build keeps up too.
 """
-import argparse
 import concurrent.futures
 import os
 import shutil
@@ -350,18 +349,5 @@ class Soak(unittest.TestCase):
         self.failed = False
 
 
-def main():
-    global ARGS
-    p = argparse.ArgumentParser()
-    p.add_argument("--maskd", required=True)
-    p.add_argument("--source-dir", required=True)
-    ARGS, rest = p.parse_known_args()
-    ts.ARGS = ARGS
-    if not shutil.which("sipp"):
-        print("sipp not found (apt-get install sip-tester)")
-        sys.exit(1)
-    unittest.main(argv=[sys.argv[0]] + rest)
-
-
 if __name__ == "__main__":
-    main()
+    ts.main(globals())

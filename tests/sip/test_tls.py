@@ -37,7 +37,6 @@ could complete its handshake but for maskd's own minimum (TLS 1.2).
 Kamailio is installed by scripts/deps.sh; without it the test fails.
 Nothing here asserts speed: every wait is bounded and generous.
 """
-import argparse
 import glob
 import os
 import re
@@ -715,18 +714,5 @@ class TlsStartup(unittest.TestCase):
                      r"ERROR tls: .*maskd\.key: not a PEM certificate file")
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--maskd", required=True)
-    p.add_argument("--source-dir", required=True)
-    args, rest = p.parse_known_args()
-    ts.ARGS = args
-    for tool in ("sipp", "openssl"):
-        if not shutil.which(tool):
-            print("%s not found (scripts/deps.sh installs it)" % tool)
-            sys.exit(1)
-    unittest.main(argv=[sys.argv[0]] + rest)
-
-
 if __name__ == "__main__":
-    main()
+    ts.main(globals(), tools=("sipp", "openssl"))

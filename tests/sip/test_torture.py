@@ -23,7 +23,6 @@ The expected answer of each message is in EXPECT, from INDEX.md: RFC
 4475's "expected" column, as it applies to a B2BUA's incoming leg that
 is neither registrar nor proxy. Nothing here asserts speed.
 """
-import argparse
 import os
 import random
 import shutil
@@ -627,14 +626,5 @@ class ViaNoDns(unittest.TestCase):
               % (BURST_N * len(burst), took))
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--maskd", required=True)
-    p.add_argument("--source-dir", required=True)
-    args, rest = p.parse_known_args()
-    ts.ARGS = args
-    unittest.main(argv=[sys.argv[0]] + rest)
-
-
 if __name__ == "__main__":
-    main()
+    ts.main(globals())
