@@ -25,7 +25,7 @@
 
 /* The smallest valid file: one trunk and one token. */
 #define MINIMAL \
-	"[trunk.a]\nsources = 10.0.0.0/8\n[api]\ntokens = secret-token-1\n"
+	"[trunk.a]\nsources = 198.0.0.0/8\n[api]\ntokens = secret-token-1\n"
 
 struct tmpconf {
 	char path[64];
@@ -257,7 +257,7 @@ static void test_minimal(void **state)
 	assert_defaults(&t.cfg);
 	assert_int_equal(t.cfg.n_trunks, 1);
 	assert_string_equal(t.cfg.trunks[0].name, "a");
-	assert_cidr(&t.cfg.trunks[0].sources[0], AF_INET, "10.0.0.0", 8);
+	assert_cidr(&t.cfg.trunks[0].sources[0], AF_INET, "198.0.0.0", 8);
 	assert_string_equal(t.cfg.api.tokens[0], "secret-token-1");
 	config_free(&t.cfg);
 }
@@ -284,7 +284,7 @@ static void test_every_key(void **state)
 		"country_code = 44\n"
 		"national_prefix = 0\n"
 		"[trunk.Other_2]\n"
-		"sources: ::ffff:10.0.0.0/104\n"
+		"sources: ::ffff:198.0.0.0/104\n"
 		"trusted = off\n"
 		"[gateway]\n"
 		"address = gw.example.net:5080\n"
@@ -340,7 +340,7 @@ static void test_every_key(void **state)
 	tr = &t.cfg.trunks[1];
 	assert_string_equal(tr->name, "Other_2");
 	assert_int_equal(tr->n_sources, 1);
-	assert_cidr(&tr->sources[0], AF_INET6, "::ffff:10.0.0.0", 104);
+	assert_cidr(&tr->sources[0], AF_INET6, "::ffff:198.0.0.0", 104);
 	assert_false(tr->trusted);
 
 	assert_string_equal(t.cfg.gateway.address.host, "gw.example.net");
@@ -747,13 +747,13 @@ static void test_missing_trunk(void **state)
 
 static void test_bad_cidr(void **state)
 {
-	expect_error("[trunk.a]\nsources = 10.0.0.0/33\n", 2,
-		     "trunk.a.sources: bad CIDR '10.0.0.0/33'");
-	expect_error("[trunk.a]\nsources = 10.0.0.0/8, 300.0.0.1\n", 2,
+	expect_error("[trunk.a]\nsources = 198.0.0.0/33\n", 2,
+		     "trunk.a.sources: bad CIDR '198.0.0.0/33'");
+	expect_error("[trunk.a]\nsources = 198.0.0.0/8, 300.0.0.1\n", 2,
 		     "trunk.a.sources: bad CIDR '300.0.0.1'");
 	expect_error("[trunk.a]\nsources = ::/129\n", 2,
 		     "trunk.a.sources: bad CIDR '::/129'");
-	expect_error("[trunk.a]\nsources = 10.0.0.0/8,\n", 2,
+	expect_error("[trunk.a]\nsources = 198.0.0.0/8,\n", 2,
 		     "trunk.a.sources: empty entry");
 	expect_error("[trunk.a]\nsources =\n", 2,
 		     "trunk.a.sources: empty entry");
@@ -1046,13 +1046,13 @@ static void test_cidr_parse(void **state)
 {
 	struct config_cidr c;
 
-	assert_int_equal(config_cidr_parse("10.0.0.0/8", &c), 0);
-	assert_cidr(&c, AF_INET, "10.0.0.0", 8);
+	assert_int_equal(config_cidr_parse("198.0.0.0/8", &c), 0);
+	assert_cidr(&c, AF_INET, "198.0.0.0", 8);
 	/* host bits are masked */
-	assert_int_equal(config_cidr_parse("10.1.2.3/8", &c), 0);
-	assert_cidr(&c, AF_INET, "10.0.0.0", 8);
-	assert_int_equal(config_cidr_parse("192.168.1.255/23", &c), 0);
-	assert_cidr(&c, AF_INET, "192.168.0.0", 23);
+	assert_int_equal(config_cidr_parse("198.1.2.3/8", &c), 0);
+	assert_cidr(&c, AF_INET, "198.0.0.0", 8);
+	assert_int_equal(config_cidr_parse("203.0.113.255/23", &c), 0);
+	assert_cidr(&c, AF_INET, "203.0.112.0", 23);
 	assert_int_equal(config_cidr_parse("203.0.113.9", &c), 0);
 	assert_cidr(&c, AF_INET, "203.0.113.9", 32);
 	assert_int_equal(config_cidr_parse("1.2.3.4/0", &c), 0);
@@ -1064,17 +1064,17 @@ static void test_cidr_parse(void **state)
 	assert_int_equal(config_cidr_parse("fe80::1/128", &c), 0);
 	assert_cidr(&c, AF_INET6, "fe80::1", 128);
 
-	assert_int_equal(config_cidr_parse("10.0.0.0/33", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("198.0.0.0/33", &c), EINVAL);
 	assert_int_equal(config_cidr_parse("::/129", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("10.0.0.0/", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("10.0.0.0/-1", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("10.0.0.0/+8", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("10.0.0.0/8x", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("10.0.0.0/0008", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("198.0.0.0/", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("198.0.0.0/-1", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("198.0.0.0/+8", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("198.0.0.0/8x", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("198.0.0.0/0008", &c), EINVAL);
 	assert_int_equal(config_cidr_parse("/8", &c), EINVAL);
 	assert_int_equal(config_cidr_parse("", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("10.0.0/8", &c), EINVAL);
-	assert_int_equal(config_cidr_parse(" 10.0.0.0/8", &c), EINVAL);
+	assert_int_equal(config_cidr_parse("198.0.0/8", &c), EINVAL);
+	assert_int_equal(config_cidr_parse(" 198.0.0.0/8", &c), EINVAL);
 	assert_int_equal(config_cidr_parse("fe80::1%eth0", &c), EINVAL);
 	assert_int_equal(config_cidr_parse("example.com/8", &c), EINVAL);
 	assert_int_equal(config_cidr_parse(NULL, &c), EINVAL);
@@ -1125,9 +1125,9 @@ static void test_cidr_match(void **state)
 	assert_true(match4("127.0.0.0/8", "127.255.255.255"));
 	assert_false(match4("127.0.0.0/8", "128.0.0.1"));
 	assert_false(match4("127.0.0.0/8", "126.255.255.255"));
-	assert_true(match4("10.1.2.3/8", "10.200.0.1"));
-	assert_true(match4("192.168.0.0/23", "192.168.1.7"));
-	assert_false(match4("192.168.0.0/23", "192.168.2.7"));
+	assert_true(match4("198.1.2.3/8", "198.200.0.1"));
+	assert_true(match4("203.0.112.0/23", "203.0.113.7"));
+	assert_false(match4("203.0.112.0/23", "203.0.114.7"));
 	assert_true(match4("203.0.113.9", "203.0.113.9"));
 	assert_false(match4("203.0.113.9", "203.0.113.8"));
 	assert_true(match4("0.0.0.0/0", "8.8.8.8"));
@@ -1150,9 +1150,9 @@ static void test_cidr_match(void **state)
 	assert_false(match6("127.0.0.0/8", "::127.0.0.1"));
 	assert_false(match6("0.0.0.0/0", "2001:db8::1"));
 	/* and v4 peers match v4-mapped v6 blocks */
-	assert_true(match4("::ffff:10.0.0.0/104", "10.9.9.9"));
-	assert_false(match4("::ffff:10.0.0.0/104", "11.9.9.9"));
-	assert_false(match4("2001:db8::/32", "10.9.9.9"));
+	assert_true(match4("::ffff:198.0.0.0/104", "198.9.9.9"));
+	assert_false(match4("::ffff:198.0.0.0/104", "199.9.9.9"));
+	assert_false(match4("2001:db8::/32", "198.9.9.9"));
 
 	/* other families and NULLs never match */
 	assert_int_equal(config_cidr_parse("0.0.0.0/0", &c), 0);
