@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,64 +388,91 @@ static void api_metric(struct evbuffer *b, const char *name,
 			    (unsigned long long)v);
 }
 
-/* The B2BUA's counters: live ones must fall back to 0 when calls end. */
+/*
+ * The B2BUA's counters, one row each: name, type, help and where the value
+ * sits in struct sip_stats. Live ones must fall back to 0 when calls end.
+ */
+static const struct api_sip_metric {
+	const char *name;
+	const char *type;
+	const char *help;
+	size_t off;
+} api_sip_metrics[] = {
+	{ "maskd_sip_calls_live", "gauge",
+	  "Calls with a leg still alive.",
+	  offsetof(struct sip_stats, calls_live) },
+	{ "maskd_sip_dialogs_live", "gauge",
+	  "SIP dialogs (nta legs) alive.",
+	  offsetof(struct sip_stats, dialogs_live) },
+	{ "maskd_sip_transactions_live", "gauge",
+	  "SIP transactions alive.",
+	  offsetof(struct sip_stats, transactions_live) },
+	{ "maskd_sip_calls_total", "counter",
+	  "Inbound INVITEs routed since start.",
+	  offsetof(struct sip_stats, calls_total) },
+	{ "maskd_sip_calls_answered_total", "counter",
+	  "Calls answered since start.",
+	  offsetof(struct sip_stats, calls_answered) },
+	{ "maskd_sip_rejected_source_total", "counter",
+	  "Requests refused: source not in any trunk.",
+	  offsetof(struct sip_stats, rejected_source) },
+	{ "maskd_sip_rejected_unknown_total", "counter",
+	  "INVITEs refused: no session for the pair.",
+	  offsetof(struct sip_stats, rejected_unknown) },
+	{ "maskd_sip_rejected_ended_total", "counter",
+	  "INVITEs refused: the pair's session has ended.",
+	  offsetof(struct sip_stats, rejected_ended) },
+	{ "maskd_sip_rejected_busy_total", "counter",
+	  "INVITEs refused: the session is already in a call.",
+	  offsetof(struct sip_stats, rejected_busy) },
+	{ "maskd_sip_malformed_total", "counter",
+	  "Malformed SIP messages dropped or refused.",
+	  offsetof(struct sip_stats, malformed) },
+	{ "maskd_sip_options_total", "counter",
+	  "Out-of-dialog OPTIONS answered.",
+	  offsetof(struct sip_stats, options) },
+	{ "maskd_sip_rejected_ports_total", "counter",
+	  "INVITEs refused with 503: no free relay ports.",
+	  offsetof(struct sip_stats, rejected_ports) },
+	{ "maskd_sip_bad_sdp_total", "counter",
+	  "SDP bodies that could not be rewritten (488 or dropped).",
+	  offsetof(struct sip_stats, bad_sdp) },
+	{ "maskd_sip_rtp_timeouts_total", "counter",
+	  "Calls ended because no media flowed.",
+	  offsetof(struct sip_stats, rtp_timeouts) },
+	{ "maskd_sip_rtp_timeouts_lost_total", "counter",
+	  "RTP timeout reports lost between relay and SIP thread.",
+	  offsetof(struct sip_stats, rtp_timeouts_lost) },
+	{ "maskd_sip_flood_blocked_total", "counter",
+	  "Requests dropped or refused: source over [flood] rate.",
+	  offsetof(struct sip_stats, flood_blocked) },
+	{ "maskd_sip_scanner_dropped_total", "counter",
+	  "Requests dropped silently: scanner User-Agent.",
+	  offsetof(struct sip_stats, scanner_dropped) },
+	{ "maskd_sip_cps_refused_total", "counter",
+	  "INVITEs refused with 503: a calls-per-second cap.",
+	  offsetof(struct sip_stats, cps_refused) },
+	{ "maskd_sip_auth_retries_total", "counter",
+	  "Requests sent to the gateway again with credentials.",
+	  offsetof(struct sip_stats, auth_retries) },
+	{ "maskd_sip_auth_failed_total", "counter",
+	  "Calls failed: the gateway's authentication (403).",
+	  offsetof(struct sip_stats, auth_failed) },
+};
+
 static void api_metrics_sip(struct evbuffer *b, struct sip *sip)
 {
+	const struct api_sip_metric *m;
 	struct sip_stats ss;
+	uint64_t v;
+	size_t i;
 
 	sip_stats_get(sip, &ss);
-	api_metric(b, "maskd_sip_calls_live", "gauge",
-		   "Calls with a leg still alive.", ss.calls_live);
-	api_metric(b, "maskd_sip_dialogs_live", "gauge",
-		   "SIP dialogs (nta legs) alive.", ss.dialogs_live);
-	api_metric(b, "maskd_sip_transactions_live", "gauge",
-		   "SIP transactions alive.", ss.transactions_live);
-	api_metric(b, "maskd_sip_calls_total", "counter",
-		   "Inbound INVITEs routed since start.", ss.calls_total);
-	api_metric(b, "maskd_sip_calls_answered_total", "counter",
-		   "Calls answered since start.", ss.calls_answered);
-	api_metric(b, "maskd_sip_rejected_source_total", "counter",
-		   "Requests refused: source not in any trunk.",
-		   ss.rejected_source);
-	api_metric(b, "maskd_sip_rejected_unknown_total", "counter",
-		   "INVITEs refused: no session for the pair.",
-		   ss.rejected_unknown);
-	api_metric(b, "maskd_sip_rejected_ended_total", "counter",
-		   "INVITEs refused: the pair's session has ended.",
-		   ss.rejected_ended);
-	api_metric(b, "maskd_sip_rejected_busy_total", "counter",
-		   "INVITEs refused: the session is already in a call.",
-		   ss.rejected_busy);
-	api_metric(b, "maskd_sip_malformed_total", "counter",
-		   "Malformed SIP messages dropped or refused.", ss.malformed);
-	api_metric(b, "maskd_sip_options_total", "counter",
-		   "Out-of-dialog OPTIONS answered.", ss.options);
-	api_metric(b, "maskd_sip_rejected_ports_total", "counter",
-		   "INVITEs refused with 503: no free relay ports.",
-		   ss.rejected_ports);
-	api_metric(b, "maskd_sip_bad_sdp_total", "counter",
-		   "SDP bodies that could not be rewritten (488 or dropped).",
-		   ss.bad_sdp);
-	api_metric(b, "maskd_sip_rtp_timeouts_total", "counter",
-		   "Calls ended because no media flowed.", ss.rtp_timeouts);
-	api_metric(b, "maskd_sip_rtp_timeouts_lost_total", "counter",
-		   "RTP timeout reports lost between relay and SIP thread.",
-		   ss.rtp_timeouts_lost);
-	api_metric(b, "maskd_sip_flood_blocked_total", "counter",
-		   "Requests dropped or refused: source over [flood] rate.",
-		   ss.flood_blocked);
-	api_metric(b, "maskd_sip_scanner_dropped_total", "counter",
-		   "Requests dropped silently: scanner User-Agent.",
-		   ss.scanner_dropped);
-	api_metric(b, "maskd_sip_cps_refused_total", "counter",
-		   "INVITEs refused with 503: a calls-per-second cap.",
-		   ss.cps_refused);
-	api_metric(b, "maskd_sip_auth_retries_total", "counter",
-		   "Requests sent to the gateway again with credentials.",
-		   ss.auth_retries);
-	api_metric(b, "maskd_sip_auth_failed_total", "counter",
-		   "Calls failed: the gateway's authentication (403).",
-		   ss.auth_failed);
+	for (i = 0; i < sizeof(api_sip_metrics) / sizeof(*m); i++) {
+		m = &api_sip_metrics[i];
+		memcpy(&v, (const char *)&ss + m->off, sizeof(v));
+		api_metric(b, m->name, m->type, m->help, v);
+	}
 }
 
 /* The media relay's counters: ports in use and calls live must fall back
