@@ -37,9 +37,7 @@ REALM = "gw.example.net"
 NONCE1 = "8a1b0f3e5c7d9e2f4a6b8c0d1e3f5a7b"
 NONCE2 = "c0ffee00deadbeef0123456789abcdef"
 OPAQUE = "5ccc069c403ebaf9f0171e9517f40e41"
-LIVE = ("maskd_sip_calls_live", "maskd_sip_dialogs_live",
-        "maskd_sip_transactions_live", "maskd_relay_calls_live",
-        "maskd_relay_ports_in_use")
+LIVE = ts.Maskd.LIVE
 # nta keeps a completed INVITE client transaction for its Timer D, 32 s
 # in sofia-sip 1.12.11 whatever T1 is: every challenged INVITE leaves one
 LIVE_TIMEOUT_S = 120
@@ -205,15 +203,11 @@ class AuthBase(ts.SipBase):
             self.assertNotIn(AUTH_PASS, ts.read_text(r.msg_log), r.name)
 
     def wait_live_zero(self):
-        deadline = time.monotonic() + LIVE_TIMEOUT_S
-        m = {}
-        while time.monotonic() < deadline:
-            m = self.maskd.metrics()
-            if all(m.get(n, 0) == 0 for n in LIVE):
-                return m
-            time.sleep(0.5)
-        self.fail("live counters did not return to 0: %r"
-                  % {n: m.get(n) for n in LIVE})
+        zero, m = self.maskd.wait_zero(LIVE, LIVE_TIMEOUT_S)
+        if not zero:
+            self.fail("live counters did not return to 0: %r"
+                      % {n: m.get(n) for n in LIVE})
+        return m
 
     def fail_with_403(self, uas_sf, uas_keys, reason, invites):
         s, ua, gw = self.call_pair("reject_uac.xml", uas_sf,

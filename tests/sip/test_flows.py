@@ -33,9 +33,7 @@ import test_sip as ts  # noqa: E402  (the harness: Maskd, Sipp, SipBase)
 # Timer D (32 s, hard-coded in sofia-sip for a client INVITE that got a
 # 2xx) plus [sip] transaction_timeout (8 s in the harness) and slack
 DRAIN_S = 60
-LIVE = ("maskd_sip_calls_live", "maskd_sip_dialogs_live",
-        "maskd_sip_transactions_live", "maskd_relay_calls_live",
-        "maskd_relay_ports_in_use")
+LIVE = ts.Maskd.LIVE
 
 
 def origin(msg):
@@ -124,13 +122,9 @@ class Flows(ts.SipBase):
         return self.maskd.metrics().get(name, 0)
 
     def wait_live_zero(self, names=LIVE):
-        deadline = time.monotonic() + DRAIN_S
-        m = {}
-        while time.monotonic() < deadline:
-            m = self.maskd.metrics()
-            if all(m.get(n, 0) == 0 for n in names):
-                return
-            time.sleep(0.5)
+        zero, m = self.maskd.wait_zero(names, DRAIN_S)
+        if zero:
+            return
         self.fail("live counters not back to 0 after %ds: %r\n%s"
                   % (DRAIN_S, {n: m.get(n) for n in names},
                      self.maskd.diagnostics()))

@@ -34,9 +34,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_sip as ts  # noqa: E402  (the harness: Maskd, SipBase, ...)
 
-LIVE = ("maskd_sip_calls_live", "maskd_sip_dialogs_live",
-        "maskd_sip_transactions_live", "maskd_relay_calls_live",
-        "maskd_relay_ports_in_use")
+LIVE = ts.Maskd.LIVE
 
 
 def header(msg, name):
@@ -99,13 +97,9 @@ class PrackBase(ts.SipBase):
                          "a PRACK reached the callee")
 
     def wait_live_zero(self):
-        deadline = time.monotonic() + 90
-        m = {}
-        while time.monotonic() < deadline:
-            m = self.maskd.metrics()
-            if all(m.get(n, 0) == 0 for n in LIVE):
-                return
-            time.sleep(0.5)
+        zero, m = self.maskd.wait_zero(LIVE, 90)
+        if zero:
+            return
         self.fail("live counters did not return to 0: %r\n%s"
                   % ({n: m.get(n) for n in LIVE}, self.maskd.diagnostics()))
 

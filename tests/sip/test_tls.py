@@ -590,17 +590,10 @@ class TlsCalls(TlsBase):
 
     def test_zz_counters_return_to_zero(self):
         # last of the class (unittest runs them by name)
-        names = ("maskd_sip_calls_live", "maskd_sip_dialogs_live",
-                 "maskd_sip_transactions_live", "maskd_relay_calls_live")
-        deadline = time.monotonic() + 60
-        m = {}
-        while time.monotonic() < deadline:
-            m = self.maskd.metrics()
-            if all(m.get(n, 0) == 0 for n in names):
-                return
-            time.sleep(0.5)
-        self.fail("live counters did not return to 0: %r"
-                  % {n: m.get(n) for n in names})
+        zero, m = self.maskd.wait_zero()
+        if not zero:
+            self.fail("live counters did not return to 0: %r"
+                      % {n: m.get(n) for n in ts.Maskd.LIVE})
 
 
 class TlsWrongCa(TlsBase):
