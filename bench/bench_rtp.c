@@ -263,7 +263,7 @@ static void maskd_child(int fd, unsigned workers, unsigned n_calls)
 	cfg.rtp.hold_timeout_s = 0;
 
 	calls = calloc(n_calls, sizeof(*calls));
-	if (!calls || relay_start(&r, &cfg, NULL, NULL, NULL))
+	if (!calls || relay_start(&r, &cfg.rtp, NULL, NULL, NULL))
 		_exit(1);
 
 	while (recv(fd, &m, sizeof(m), 0) == (ssize_t)sizeof(m)) {

@@ -122,14 +122,15 @@ typedef void (relay_timeout_h)(uint64_t cookie, void *arg);
 /*
  * relay_start() - split the port range, start the worker threads.
  *
- * Binds to cfg->rtp.bind (or cfg->rtp.advertise when it is empty).
- * @cfg and @log are borrowed and must outlive the relay; @h may be NULL.
+ * Reads only the [rtp] section: binds to rtp->bind (or rtp->advertise when
+ * it is empty). @rtp and @log are borrowed and must outlive the relay; @h
+ * may be NULL.
  * Returns 0, EINVAL (fewer than two port pairs per worker, or a bad
  * address), EADDRNOTAVAIL (the bind address is not on this host), or
  * another errno with no thread left running.
  */
-int relay_start(struct relay **rp, const struct config *cfg, struct log *log,
-		relay_timeout_h *h, void *arg);
+int relay_start(struct relay **rp, const struct config_rtp *rtp,
+		struct log *log, relay_timeout_h *h, void *arg);
 
 /*
  * relay_timeout_set() - replace the handler given to relay_start(), for a

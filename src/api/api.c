@@ -849,7 +849,7 @@ static struct bufferevent *api_bev_cb(struct event_base *base, void *arg)
  */
 static int api_listen(struct api *api)
 {
-	const struct config_addr *a = &api->cfg->api.listen;
+	const struct net_addr *a = &api->cfg->api.listen;
 	struct addrinfo hints, *res = NULL;
 	char port[8];
 	int fd = -1, on = 1, err, rc;

@@ -439,11 +439,11 @@ static int relay_worker_alloc(struct relay *r, unsigned idx,
 	return err;
 }
 
-/* relay_bind_parse() - cfg's bind (or advertise) address, port 0. */
-static int relay_bind_parse(struct relay *r, const struct config *cfg)
+/* relay_bind_parse() - [rtp] bind (or advertise) address, port 0. */
+static int relay_bind_parse(struct relay *r, const struct config_rtp *rtp)
 {
-	const char *host = cfg->rtp.bind[0] ? cfg->rtp.bind :
-			   cfg->rtp.advertise;
+	const char *host = rtp->bind[0] ? rtp->bind :
+			   rtp->advertise;
 
 	memset(&r->bind, 0, sizeof(r->bind));
 	if (inet_pton(AF_INET, host, &r->bind.in.sin_addr) == 1) {
@@ -781,7 +781,7 @@ static int relay_bind_check(const struct relay *r)
 	return 0;
 }
 
-int relay_start(struct relay **rp, const struct config *cfg, struct log *log,
+int relay_start(struct relay **rp, const struct config_rtp *rtp, struct log *log,
 		relay_timeout_h *h, void *arg)
 {
 	struct relay *r;
@@ -792,38 +792,38 @@ int relay_start(struct relay **rp, const struct config *cfg, struct log *log,
 	int64_t sweep_ms;
 	int err;
 
-	if (!rp || !cfg)
+	if (!rp || !rtp)
 		return EINVAL;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return ENOMEM;
-	r->cfg = cfg;
+	r->rtp = rtp;
 	r->log = log;
 	r->h = h;
 	r->arg = arg;
-	r->strict = cfg->rtp.strict_source;
-	r->timeout_ms = (int64_t)cfg->rtp.timeout_s * 1000;
-	r->hold_timeout_ms = (int64_t)cfg->rtp.hold_timeout_s * 1000;
+	r->strict = rtp->strict_source;
+	r->timeout_ms = (int64_t)rtp->timeout_s * 1000;
+	r->hold_timeout_ms = (int64_t)rtp->hold_timeout_s * 1000;
 
-	err = relay_bind_parse(r, cfg);
+	err = relay_bind_parse(r, rtp);
 	if (err)
 		goto out;
 
 	err = relay_bind_check(r);
 	if (err) {
 		log_error(log, "relay: cannot bind to %s: %s",
-			  cfg->rtp.bind[0] ? cfg->rtp.bind : cfg->rtp.advertise,
+			  rtp->bind[0] ? rtp->bind : rtp->advertise,
 			  strerror(err));
 		goto out;
 	}
 
 	/* RTP even, RTCP the odd port above (RFC 3550) */
-	first = (cfg->rtp.port_min + 1u) & ~1u;
-	n_pairs = cfg->rtp.port_max >= first + 1 ?
-		  (cfg->rtp.port_max - first + 1) / 2 : 0;
+	first = (rtp->port_min + 1u) & ~1u;
+	n_pairs = rtp->port_max >= first + 1 ?
+		  (rtp->port_max - first + 1) / 2 : 0;
 
-	n = cfg->rtp.workers;
+	n = rtp->workers;
 	if (!n) {
 		cores = sysconf(_SC_NPROCESSORS_ONLN);
 		n = cores > 0 ? (unsigned)cores : 1;
@@ -886,7 +886,7 @@ int relay_start(struct relay **rp, const struct config *cfg, struct log *log,
 
 	log_info(log, "relay: %u workers, ports %u-%u (%u pairs) on %s",
 		 n, first, first + 2 * n_pairs - 1, n_pairs,
-		 cfg->rtp.bind[0] ? cfg->rtp.bind : cfg->rtp.advertise);
+		 rtp->bind[0] ? rtp->bind : rtp->advertise);
 	*rp = r;
 	r = NULL;
  out:

@@ -219,7 +219,7 @@ struct relay_worker {
 
 /* The relay; owned by the thread that called relay_start(). */
 struct relay {
-	const struct config *cfg;
+	const struct config_rtp *rtp;	/* borrowed */
 	struct log *log;
 	relay_timeout_h *h;
 	void *arg;

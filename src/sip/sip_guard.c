@@ -98,7 +98,7 @@ static bool sip_guard_from_trunk(const struct sip *s, const struct sockaddr *sa)
 
 	for (i = 0; i < cfg->n_trunks; i++)
 		for (j = 0; j < cfg->trunks[i].n_sources; j++)
-			if (config_cidr_match(&cfg->trunks[i].sources[j], sa))
+			if (net_cidr_match(&cfg->trunks[i].sources[j], sa))
 				return true;
 	return false;
 }

@@ -45,7 +45,7 @@ bool sip_route_source_ok(struct sip *s, nta_incoming_t *irq,
 		const struct config_trunk *t = &cfg->trunks[i];
 
 		for (j = 0; j < t->n_sources; j++) {
-			if (config_cidr_match(&t->sources[j], &su->su_sa)) {
+			if (net_cidr_match(&t->sources[j], &su->su_sa)) {
 				if (trunkp)
 					*trunkp = t;
 				ok = true;

@@ -219,7 +219,7 @@ static void test_forward(void **state)
 	size_t len, bytes_ab = 0, bytes_ba = 0;
 
 	cfg_make(&cfg, 42000, 42099);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
 	pb = relay_call_port(c, RELAY_LEG_B);
@@ -320,7 +320,7 @@ static void test_rtcp_scrubbed(void **state)
 	(void)state;
 	assert_int_equal(len, 84);
 	cfg_make(&cfg, 42900, 42999);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
 	pb = relay_call_port(c, RELAY_LEG_B);
@@ -373,7 +373,7 @@ static void test_nat_latch(void **state)
 	size_t len;
 
 	cfg_make(&cfg, 42100, 42199);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 2, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
 	pb = relay_call_port(c, RELAY_LEG_B);
@@ -435,7 +435,7 @@ static void test_relatch(void **state)
 	size_t len;
 
 	cfg_make(&cfg, 42200, 42299);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 3, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
 	pb = relay_call_port(c, RELAY_LEG_B);
@@ -500,7 +500,7 @@ static void test_strict_source(void **state)
 
 	cfg_make(&cfg, 42300, 42399);
 	cfg.rtp.strict_source = true;
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 4, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
 	pb = relay_call_port(c, RELAY_LEG_B);
@@ -556,7 +556,7 @@ static void test_hold_resume(void **state)
 	size_t len;
 
 	cfg_make(&cfg, 42400, 42499);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 5, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
 	pb = relay_call_port(c, RELAY_LEG_B);
@@ -625,7 +625,7 @@ static void test_exhausted(void **state)
 	assert_true(squat >= 0);
 
 	cfg_make(&cfg, 42500, 42515);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	relay_stats_get(r, &st);
 	assert_int_equal(st.workers, 2);
 	assert_int_equal(st.ports_total, 16);
@@ -674,7 +674,7 @@ static void test_cycles(void **state)
 	int a, b, i, slot, err;
 
 	cfg_make(&cfg, 42600, 42699);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	a = sock_open(HOST_A, 0);
 	b = sock_open(HOST_B, 0);
 	len = rtp_make(pkt, 1, 0, 1);
@@ -728,7 +728,7 @@ static void test_stop_with_calls(void **state)
 	int i;
 
 	cfg_make(&cfg, 42700, 42799);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	for (i = 0; i < 10; i++)
 		assert_int_equal(relay_call_alloc(r, (uint64_t)i, &c), 0);
 	set_remote(c, RELAY_LEG_A, HOST_A, 4000, NULL, 0, 0);
@@ -794,7 +794,7 @@ static void test_timeout(void **state)
 	cfg_make(&cfg, 42800, 42899);
 	cfg.rtp.timeout_s = 1;
 	cfg.rtp.hold_timeout_s = 3;
-	assert_int_equal(relay_start(&r, &cfg, NULL, on_timeout, &t), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, on_timeout, &t), 0);
 	a = sock_open(HOST_A, 0);
 	b = sock_open(HOST_B, 0);
 
@@ -850,16 +850,16 @@ static void test_bad_args(void **state)
 
 	/* one pair: no room for a call */
 	cfg_make(&cfg, 42900, 42901);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), EINVAL);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), EINVAL);
 
 	/* an address that is not on this host */
 	cfg_make(&cfg, 42900, 42999);
 	snprintf(cfg.rtp.bind, sizeof(cfg.rtp.bind), "192.0.2.1");
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL),
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL),
 			 EADDRNOTAVAIL);
 
 	cfg_make(&cfg, 42900, 42999);
-	assert_int_equal(relay_start(&r, &cfg, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
 	memset(&v6, 0, sizeof(v6));
 	v6.sin6_family = AF_INET6;

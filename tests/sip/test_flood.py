@@ -2,8 +2,9 @@
 """
 test_flood.py - flood control (issue 5, point 3) on a real maskd.
 
-With [flood] rate = 20, window = 1, block = 30: one source (127.0.0.5, a
-trunk: a carrier flooding is still a flood) sends OPTIONS at ten times its
+With [flood] rate = 20, window = 1, block = 30 and exempt_trunks = no
+(trunks are exempt by default; with no, a carrier flooding is still a
+flood): one source (127.0.0.5, a trunk) sends OPTIONS at ten times its
 limit for a few seconds and is shut out - its later requests get no answer
 (action = drop) - while a second trunk source (127.0.0.2) completes SIPp
 calls through maskd all along, and a third (127.0.0.6, no trunk) gets
@@ -96,7 +97,7 @@ class Client:
 
 class FloodMaskd(ts.Maskd):
     extra = ("[flood]\nrate = %d\nwindow = 1\nblock = 30\naction = drop\n"
-             % RATE)
+             "exempt_trunks = no\n" % RATE)
 
     def write_config(self):
         super().write_config()
@@ -106,7 +107,7 @@ class FloodMaskd(ts.Maskd):
 
 class CapMaskd(FloodMaskd):
     extra = ("[flood]\nrate = %d\nwindow = 1\nblock = 30\naction = 503\n"
-             "[trunk.capped]\nsources = %s/32\ncps = 1\n"
+             "exempt_trunks = no\n[trunk.capped]\nsources = %s/32\ncps = 1\n"
              % (RATE, CAPPED_IP))
 
 

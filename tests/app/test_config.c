@@ -86,7 +86,7 @@ static void expect_error(const char *text, int line, const char *prefix)
 	config_free(&t.cfg);
 }
 
-static void assert_cidr(const struct config_cidr *c, int family,
+static void assert_cidr(const struct net_cidr *c, int family,
 			const char *addr, unsigned prefix)
 {
 	uint8_t want[16] = { 0 };
@@ -204,7 +204,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d.flood.window_s, 2);
 	assert_int_equal(d.flood.block_s, 60);
 	assert_false(d.flood.reply_503);
-	assert_false(d.flood.exempt_trunks);
+	assert_true(d.flood.exempt_trunks);
 	assert_int_equal(d.flood.n_scanners, 8);
 	assert_string_equal(d.flood.scanners[0], "friendly-scanner");
 	assert_string_equal(d.flood.scanners[7], "SIVuS");
@@ -932,6 +932,81 @@ static void test_flood_keys(void **state)
 		     "sip.rate: unknown key");
 }
 
+/*
+ * Trunks skip the per-source flood limit unless the file says otherwise:
+ * a carrier SBC above 500 out-of-dialog requests/s must not be blocked
+ * for a minute (its cps cap still answers 503).
+ */
+static void test_flood_exempt_default(void **state)
+{
+	struct tmpconf t;
+
+	load_ok(&t, MINIMAL);
+	assert_true(t.cfg.flood.exempt_trunks);
+	config_free(&t.cfg);
+	load_ok(&t, MINIMAL "[flood]\nrate = 10\n");
+	assert_true(t.cfg.flood.exempt_trunks);
+	config_free(&t.cfg);
+	load_ok(&t, MINIMAL "[flood]\nexempt_trunks = no\n");
+	assert_false(t.cfg.flood.exempt_trunks);
+	config_free(&t.cfg);
+}
+
+/* The empty list is no tokens: required, blamed on the key's line. */
+static void test_empty_tokens(void **state)
+{
+	expect_error("[trunk.a]\nsources = ::1\n[api]\nmax_body = 1\n"
+		     "tokens =\n", 5, "api.tokens: required");
+	expect_error("[trunk.a]\nsources = ::1\n[api]\ntokens = \"\"\n", 4,
+		     "api.tokens: required");
+}
+
+/* A trunk's keys are its own: the same key in two trunks is no
+ * duplicate, and each trunk starts from the defaults. */
+static void test_trunk_keys_per_trunk(void **state)
+{
+	struct tmpconf t;
+
+	load_ok(&t, MINIMAL "[trunk.b]\nsources = ::1\ncps = 5\n"
+		"trusted = yes\n[trunk.c]\nsources = ::2\ncps = 6\n");
+	assert_int_equal(t.cfg.n_trunks, 3);
+	assert_int_equal(t.cfg.trunks[0].cps, 0);
+	assert_false(t.cfg.trunks[0].trusted);
+	assert_int_equal(t.cfg.trunks[1].cps, 5);
+	assert_true(t.cfg.trunks[1].trusted);
+	assert_int_equal(t.cfg.trunks[2].cps, 6);
+	assert_false(t.cfg.trunks[2].trusted);
+	config_free(&t.cfg);
+}
+
+/* config_print(): every section, defaults, and no secret. */
+static void test_print(void **state)
+{
+	struct tmpconf t;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	load_ok(&t, MINIMAL "[gateway]\nauth_user = u\n"
+		"auth_password = Xyzzy-pw\n");
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(config_print(&t.cfg, f), 0);
+	fclose(f);
+	assert_null(strstr(buf, "Xyzzy"));
+	assert_null(strstr(buf, "secret-token-1"));
+	assert_non_null(strstr(buf, "\n[api]\nlisten = 127.0.0.1:8080\n"
+			       "tokens = ***\n"));
+	assert_non_null(strstr(buf, "auth_password = ***\n"));
+	assert_non_null(strstr(buf, "[trunk.a]\nsources = 198.0.0.0/8\n"));
+	assert_non_null(strstr(buf, "[flood]\nrate = 1000\n"));
+	assert_non_null(strstr(buf, "exempt_trunks = yes\n"));
+	assert_non_null(strstr(buf, "map_size = 4G\n"));
+	assert_non_null(strstr(buf, "[log]\nlevel = info\nfile =\n"));
+	free(buf);
+	config_free(&t.cfg);
+}
+
 static void test_api_limits(void **state)
 {
 	struct tmpconf t;
@@ -1044,40 +1119,40 @@ static void test_file_errors(void **state)
 
 static void test_cidr_parse(void **state)
 {
-	struct config_cidr c;
+	struct net_cidr c;
 
-	assert_int_equal(config_cidr_parse("198.0.0.0/8", &c), 0);
+	assert_int_equal(net_cidr_parse("198.0.0.0/8", &c), 0);
 	assert_cidr(&c, AF_INET, "198.0.0.0", 8);
 	/* host bits are masked */
-	assert_int_equal(config_cidr_parse("198.1.2.3/8", &c), 0);
+	assert_int_equal(net_cidr_parse("198.1.2.3/8", &c), 0);
 	assert_cidr(&c, AF_INET, "198.0.0.0", 8);
-	assert_int_equal(config_cidr_parse("203.0.113.255/23", &c), 0);
+	assert_int_equal(net_cidr_parse("203.0.113.255/23", &c), 0);
 	assert_cidr(&c, AF_INET, "203.0.112.0", 23);
-	assert_int_equal(config_cidr_parse("203.0.113.9", &c), 0);
+	assert_int_equal(net_cidr_parse("203.0.113.9", &c), 0);
 	assert_cidr(&c, AF_INET, "203.0.113.9", 32);
-	assert_int_equal(config_cidr_parse("1.2.3.4/0", &c), 0);
+	assert_int_equal(net_cidr_parse("1.2.3.4/0", &c), 0);
 	assert_cidr(&c, AF_INET, "0.0.0.0", 0);
-	assert_int_equal(config_cidr_parse("2001:db8:abcd::1/33", &c), 0);
+	assert_int_equal(net_cidr_parse("2001:db8:abcd::1/33", &c), 0);
 	assert_cidr(&c, AF_INET6, "2001:db8:8000::", 33);
-	assert_int_equal(config_cidr_parse("::1", &c), 0);
+	assert_int_equal(net_cidr_parse("::1", &c), 0);
 	assert_cidr(&c, AF_INET6, "::1", 128);
-	assert_int_equal(config_cidr_parse("fe80::1/128", &c), 0);
+	assert_int_equal(net_cidr_parse("fe80::1/128", &c), 0);
 	assert_cidr(&c, AF_INET6, "fe80::1", 128);
 
-	assert_int_equal(config_cidr_parse("198.0.0.0/33", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("::/129", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("198.0.0.0/", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("198.0.0.0/-1", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("198.0.0.0/+8", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("198.0.0.0/8x", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("198.0.0.0/0008", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("/8", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("198.0.0/8", &c), EINVAL);
-	assert_int_equal(config_cidr_parse(" 198.0.0.0/8", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("fe80::1%eth0", &c), EINVAL);
-	assert_int_equal(config_cidr_parse("example.com/8", &c), EINVAL);
-	assert_int_equal(config_cidr_parse(NULL, &c), EINVAL);
+	assert_int_equal(net_cidr_parse("198.0.0.0/33", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("::/129", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("198.0.0.0/", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("198.0.0.0/-1", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("198.0.0.0/+8", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("198.0.0.0/8x", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("198.0.0.0/0008", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("/8", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("198.0.0/8", &c), EINVAL);
+	assert_int_equal(net_cidr_parse(" 198.0.0.0/8", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("fe80::1%eth0", &c), EINVAL);
+	assert_int_equal(net_cidr_parse("example.com/8", &c), EINVAL);
+	assert_int_equal(net_cidr_parse(NULL, &c), EINVAL);
 }
 
 static void sa4(struct sockaddr_in *sin, const char *a)
@@ -1098,27 +1173,27 @@ static void sa6(struct sockaddr_in6 *sin6, const char *a)
 
 static bool match4(const char *cidr, const char *a)
 {
-	struct config_cidr c;
+	struct net_cidr c;
 	struct sockaddr_in sin;
 
-	assert_int_equal(config_cidr_parse(cidr, &c), 0);
+	assert_int_equal(net_cidr_parse(cidr, &c), 0);
 	sa4(&sin, a);
-	return config_cidr_match(&c, (struct sockaddr *)&sin);
+	return net_cidr_match(&c, (struct sockaddr *)&sin);
 }
 
 static bool match6(const char *cidr, const char *a)
 {
-	struct config_cidr c;
+	struct net_cidr c;
 	struct sockaddr_in6 sin6;
 
-	assert_int_equal(config_cidr_parse(cidr, &c), 0);
+	assert_int_equal(net_cidr_parse(cidr, &c), 0);
 	sa6(&sin6, a);
-	return config_cidr_match(&c, (struct sockaddr *)&sin6);
+	return net_cidr_match(&c, (struct sockaddr *)&sin6);
 }
 
 static void test_cidr_match(void **state)
 {
-	struct config_cidr c;
+	struct net_cidr c;
 	struct sockaddr sa;
 
 	assert_true(match4("127.0.0.0/8", "127.0.0.1"));
@@ -1155,48 +1230,48 @@ static void test_cidr_match(void **state)
 	assert_false(match4("2001:db8::/32", "198.9.9.9"));
 
 	/* other families and NULLs never match */
-	assert_int_equal(config_cidr_parse("0.0.0.0/0", &c), 0);
+	assert_int_equal(net_cidr_parse("0.0.0.0/0", &c), 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_family = AF_UNIX;
-	assert_false(config_cidr_match(&c, &sa));
-	assert_false(config_cidr_match(&c, NULL));
-	assert_false(config_cidr_match(NULL, &sa));
+	assert_false(net_cidr_match(&c, &sa));
+	assert_false(net_cidr_match(&c, NULL));
+	assert_false(net_cidr_match(NULL, &sa));
 }
 
 static void test_addr_parse(void **state)
 {
-	struct config_addr a;
+	struct net_addr a;
 
-	assert_int_equal(config_addr_parse("127.0.0.1:5060", &a), 0);
+	assert_int_equal(net_addr_parse("127.0.0.1:5060", &a, NULL, 0), 0);
 	assert_string_equal(a.host, "127.0.0.1");
 	assert_int_equal(a.port, 5060);
-	assert_int_equal(config_addr_parse("[::1]:8080", &a), 0);
+	assert_int_equal(net_addr_parse("[::1]:8080", &a, NULL, 0), 0);
 	assert_string_equal(a.host, "::1");
 	assert_int_equal(a.port, 8080);
-	assert_int_equal(config_addr_parse("[2001:db8::1]:65535", &a), 0);
+	assert_int_equal(net_addr_parse("[2001:db8::1]:65535", &a, NULL, 0), 0);
 	assert_string_equal(a.host, "2001:db8::1");
 	assert_int_equal(a.port, 65535);
-	assert_int_equal(config_addr_parse("sbc-1.example.net:1", &a), 0);
+	assert_int_equal(net_addr_parse("sbc-1.example.net:1", &a, NULL, 0), 0);
 	assert_string_equal(a.host, "sbc-1.example.net");
 	assert_int_equal(a.port, 1);
 
-	assert_int_equal(config_addr_parse("127.0.0.1", &a), EINVAL);
-	assert_int_equal(config_addr_parse("127.0.0.1:", &a), EINVAL);
-	assert_int_equal(config_addr_parse("127.0.0.1:0", &a), EINVAL);
-	assert_int_equal(config_addr_parse("127.0.0.1:65536", &a), EINVAL);
-	assert_int_equal(config_addr_parse("127.0.0.1:005060", &a), EINVAL);
-	assert_int_equal(config_addr_parse("127.0.0.1:-1", &a), EINVAL);
-	assert_int_equal(config_addr_parse("127.0.0.1: 5060", &a), EINVAL);
-	assert_int_equal(config_addr_parse(":5060", &a), EINVAL);
-	assert_int_equal(config_addr_parse("::1:5060", &a), EINVAL);
-	assert_int_equal(config_addr_parse("[::1]5060", &a), EINVAL);
-	assert_int_equal(config_addr_parse("[::1]", &a), EINVAL);
-	assert_int_equal(config_addr_parse("[127.0.0.1]:5060", &a), EINVAL);
-	assert_int_equal(config_addr_parse("[]:5060", &a), EINVAL);
-	assert_int_equal(config_addr_parse("1.2.3.256:5060", &a), EINVAL);
-	assert_int_equal(config_addr_parse("bad host:5060", &a), EINVAL);
-	assert_int_equal(config_addr_parse("", &a), EINVAL);
-	assert_int_equal(config_addr_parse(NULL, &a), EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1:", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1:0", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1:65536", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1:005060", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1:-1", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1: 5060", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse(":5060", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("::1:5060", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("[::1]5060", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("[::1]", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("[127.0.0.1]:5060", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("[]:5060", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("1.2.3.256:5060", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("bad host:5060", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse("", &a, NULL, 0), EINVAL);
+	assert_int_equal(net_addr_parse(NULL, &a, NULL, 0), EINVAL);
 }
 
 int main(void)
@@ -1226,6 +1301,10 @@ int main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_flood_keys),
 		cmocka_unit_test(test_api_limits),
+		cmocka_unit_test(test_flood_exempt_default),
+		cmocka_unit_test(test_empty_tokens),
+		cmocka_unit_test(test_trunk_keys_per_trunk),
+		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_bom),

@@ -53,9 +53,14 @@ static void usage(FILE *f, const char *prog)
 	fprintf(f,
 		"usage: %s -c FILE          run with the config FILE\n"
 		"       %s --check-config FILE  validate FILE and exit\n"
+		"       %s --print-config FILE  print the effective config "
+		"(defaults included,\n"
+		"                                 secrets as ***) and exit\n"
+		"       %s --config-template    print the commented config "
+		"file (conf/maskd.conf)\n"
 		"       %s --version\n"
 		"       %s -h | --help\n",
-		prog, prog, prog, prog);
+		prog, prog, prog, prog, prog, prog);
 }
 
 static void maskd_on_stop(evutil_socket_t sig, short what, void *arg)
@@ -242,7 +247,7 @@ static int maskd_run(const char *path)
 		goto out;
 	}
 	/* the sip hands its timeout handler to the relay itself */
-	err = relay_start(&m.relay, &m.cfg, &m.log, NULL, NULL);
+	err = relay_start(&m.relay, &m.cfg.rtp, &m.log, NULL, NULL);
 	if (err) {
 		log_error(&m.log, "maskd: cannot start the media relay on "
 			  "ports %u-%u: %s", (unsigned)m.cfg.rtp.port_min,
@@ -283,7 +288,8 @@ static int maskd_run(const char *path)
 	return err ? 1 : 0;
 }
 
-static int maskd_check_config(const char *path)
+/* --check-config, or --print-config when @print. */
+static int maskd_check_config(const char *path, bool print)
 {
 	struct config cfg;
 	char errbuf[MASKD_ERR_SIZE];
@@ -291,12 +297,21 @@ static int maskd_check_config(const char *path)
 
 	memset(&cfg, 0, sizeof(cfg));
 	err = config_load(path, &cfg, errbuf, sizeof(errbuf));
-	config_free(&cfg);
 	if (err) {
+		config_free(&cfg);
 		fprintf(stderr, "%s\n", errbuf);
 		return 1;
 	}
-	printf("%s: ok\n", path);
+	if (print)
+		err = config_print(&cfg, stdout);
+	else
+		printf("%s: ok\n", path);
+	config_free(&cfg);
+	if (err) {
+		fprintf(stderr, "maskd: cannot write the config: %s\n",
+			strerror(err));
+		return 1;
+	}
 	return 0;
 }
 
@@ -305,11 +320,14 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config",       required_argument, NULL, 'c' },
 		{ "check-config", required_argument, NULL, 'C' },
+		{ "print-config", required_argument, NULL, 'P' },
+		{ "config-template", no_argument,   NULL, 'T' },
 		{ "version",      no_argument,       NULL, 'V' },
 		{ "help",         no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *run = NULL, *check = NULL;
+	bool print = false, template = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -319,6 +337,14 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check = optarg;
+			print = false;
+			break;
+		case 'P':
+			check = optarg;
+			print = true;
+			break;
+		case 'T':
+			template = true;
 			break;
 		case 'V':
 			printf("maskd %s\n", MASKD_VERSION);
@@ -331,12 +357,19 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || (!run && !check) || (run && check)) {
+	if (optind != argc || (!!run + !!check + template) != 1) {
 		usage(stderr, argv[0]);
 		return 2;
 	}
 
+	if (template) {
+		if (config_template(stdout)) {
+			fprintf(stderr, "maskd: cannot write the template\n");
+			return 1;
+		}
+		return 0;
+	}
 	if (check)
-		return maskd_check_config(check);
+		return maskd_check_config(check, print);
 	return maskd_run(run);
 }

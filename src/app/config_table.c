@@ -1,0 +1,672 @@
+/*
+ * config_table.c - every key of maskd.conf, one row each.
+ *
+ * A row says where the key lives (section, offsetof into the section's
+ * struct), what it is (type, range, unit), its default as written in the
+ * file, its help text (the comment above it in conf/maskd.conf, generated
+ * by config_template()), and, for the few keys that need it, a check of
+ * the value (valid) or across keys once the file is read (check).
+ *
+ * Adding a key: its field in include/maskd/config.h, a row here, then
+ * scripts/gen-conf.sh to regenerate conf/maskd.conf.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config_internal.h"
+
+#define CFG_TOKEN_MIN 8
+
+/* --- value checks (cfg_valid_h) ---------------------------------------- */
+
+static bool cfg_is_ip(const char *v)
+{
+	uint8_t a[16];
+
+	return inet_pton(AF_INET, v, a) == 1 || inet_pton(AF_INET6, v, a) == 1;
+}
+
+/* it goes into From, P-Asserted-Identity and Contact URIs */
+static int valid_host(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	if (*v && !cfg_is_ip(v) && !net_hostname_valid(v))
+		return cfg_what(ctx, "'%s' is not an IP address or host name",
+				v);
+	return 0;
+}
+
+/* SDP c= lines need the address family; the relay binds exactly this */
+static int valid_ip(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	if (!cfg_is_ip(v))
+		return cfg_what(ctx, "'%s' is not an IP address", v);
+	return 0;
+}
+
+static int valid_ip_or_empty(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	return *v ? valid_ip(ctx, v, i) : 0;
+}
+
+static int valid_nonempty(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	return *v ? 0 : cfg_what(ctx, "empty");
+}
+
+/* RTP on the even port, RTCP on the odd one above it (RFC 3550) */
+static int valid_even(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	return (v[strlen(v) - 1] - '0') % 2 ?
+	       cfg_what(ctx, "must be even (RTP even, RTCP odd)") : 0;
+}
+
+static int valid_transport(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	if (strcmp(v, "udp") && strcmp(v, "tcp") && strcmp(v, "tls"))
+		return cfg_what(ctx, "'%s' is not udp, tcp or tls", v);
+	return 0;
+}
+
+/*
+ * gateway.auth_user and auth_realm travel inside a quoted string of our
+ * Authorization header: a quote, a backslash or a control character would
+ * break it (or smuggle a header in), so they are refused rather than
+ * escaped. The password only goes into the digest hash, so only control
+ * characters are refused, and no complaint ever quotes what it read.
+ */
+static int valid_auth_secret(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)v; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return cfg_what(ctx, "has a control character");
+	}
+	return 0;
+}
+
+static int valid_auth_quoted(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	if (strpbrk(v, "\"\\"))
+		return cfg_what(ctx, "has a character that cannot be sent "
+				"(\" or \\)");
+	return valid_auth_secret(ctx, v, i);
+}
+
+/* E.164 country codes: 1 to 3 digits, never starting with 0 */
+static int valid_country_code(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	if (*v && (!cfg_all_digits(v) || strlen(v) > 3 || v[0] == '0'))
+		return cfg_what(ctx, "not a country code (1 to 3 digits, "
+				"not starting with 0)");
+	return 0;
+}
+
+static int valid_national_prefix(struct cfg_ctx *ctx, const char *v,
+				 size_t i)
+{
+	size_t max = sizeof(((struct config_trunk *)0)->national_prefix) - 1;
+
+	if (*v && (!cfg_all_digits(v) || strlen(v) > max))
+		return cfg_what(ctx, "not a national prefix (up to %zu "
+				"digits)", max);
+	return 0;
+}
+
+/*
+ * Headers that carry a party's identity, address or route, or that the
+ * B2BUA builds itself on each leg: copying one of them from leg to leg
+ * would unmask a number or break the dialog, so no config may ask for it.
+ */
+static const char *const cfg_never_pass[] = {
+	"Via", "Route", "Record-Route", "Contact", "From", "To", "Call-ID",
+	"CSeq", "Max-Forwards", "Content-Length", "Content-Type",
+	"P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID",
+	"Privacy", "Diversion", "History-Info", "P-Charging-Vector",
+	"User-Agent", "Server", "Organization", "Subject", "Call-Info",
+	"Warning", "Reason", "Referred-By", "Refer-To", "Replaces",
+	"Authorization", "Proxy-Authorization", "WWW-Authenticate",
+	"Proxy-Authenticate", "Require", "Proxy-Require", "Supported",
+	"Session-Expires", "Min-SE", "RSeq", "RAck", "Path",
+	"Service-Route", "P-Called-Party-ID", "P-Associated-URI",
+	"P-Access-Network-Info", "P-Visited-Network-ID", "Allow",
+	"Error-Info", "Alert-Info", "In-Reply-To", "Reply-To",
+};
+
+static int valid_pass_header(struct cfg_ctx *ctx, const char *v, size_t n)
+{
+	size_t len = strlen(v), i;
+
+	/* RFC 3261 token characters */
+	if (!len || len >= CONFIG_NAME_SIZE ||
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		   "0123456789-.!%*_+`'~") != len)
+		return cfg_what(ctx, "'%s' is not a header name", v);
+	if (!strncasecmp(v, "X-", 2))
+		return cfg_what(ctx, "%s: X- headers never pass", v);
+	for (i = 0; i < sizeof(cfg_never_pass) / sizeof(cfg_never_pass[0]);
+	     i++) {
+		if (!strcasecmp(v, cfg_never_pass[i]))
+			return cfg_what(ctx, "%s may not pass from leg to leg",
+					v);
+	}
+	return 0;
+}
+
+/* Tokens are secrets: complaints say which one, never what it is. */
+static int valid_token(struct cfg_ctx *ctx, const char *v, size_t n)
+{
+	const unsigned char *p;
+
+	if (strlen(v) < CFG_TOKEN_MIN)
+		return cfg_what(ctx, "token %zu is shorter than %d characters",
+				n + 1, CFG_TOKEN_MIN);
+	for (p = (const unsigned char *)v; *p; p++) {
+		if (*p <= 0x20 || *p >= 0x7f)
+			return cfg_what(ctx, "token %zu has a character that "
+					"is not printable ASCII", n + 1);
+	}
+	return 0;
+}
+
+/* --- checks across keys (cfg_check_h) --------------------------------- */
+
+/* The last line of the file that sets one of @sec's keys named after it
+ * (NULL-terminated), for a message about the group. */
+static int cfg_last_line(struct cfg_ctx *ctx, enum cfg_sec sec, ...)
+{
+	const char *name;
+	va_list ap;
+	int line = 0, l;
+
+	va_start(ap, sec);
+	while ((name = va_arg(ap, const char *))) {
+		l = cfg_key_line(ctx, sec, name);
+		if (l > line)
+			line = l;
+	}
+	va_end(ap);
+	return line;
+}
+
+/*
+ * SIP over TLS is all or nothing: a listener needs its key and
+ * certificate, and the files mean nothing without it; a TLS gateway needs
+ * the listener (the gateway's in-dialog requests come back to it) and
+ * CAs to check the gateway's certificate against.
+ */
+static int check_sip_tls(struct cfg_ctx *ctx)
+{
+	const struct config *cfg = ctx->cfg;
+	const struct config_sip *sip = &cfg->sip;
+	bool on = sip->tls_listen.port != 0;
+	bool gw = !strcmp(cfg->gateway.transport, "tls");
+	int line = cfg_last_line(ctx, CS_SIP, "tls_listen", "tls_cert",
+				 "tls_key", "tls_ca", NULL);
+	int gw_line = cfg_key_line(ctx, CS_GATEWAY, "transport");
+
+	if (on && (!sip->tls_cert[0] || !sip->tls_key[0])) {
+		cfg_fail(ctx, EINVAL, line, "%s: required with "
+			 "sip.tls_listen", !sip->tls_cert[0] ?
+			 "sip.tls_cert" : "sip.tls_key");
+		return EINVAL;
+	}
+	if (!on && (sip->tls_cert[0] || sip->tls_key[0] || sip->tls_ca[0])) {
+		cfg_fail(ctx, EINVAL, line, "sip.tls_listen: required with "
+			 "sip.%s", sip->tls_cert[0] ? "tls_cert" :
+			 sip->tls_key[0] ? "tls_key" : "tls_ca");
+		return EINVAL;
+	}
+	if (on && sip->tls_listen.port == sip->listen.port &&
+	    !strcmp(sip->tls_listen.host, sip->listen.host)) {
+		cfg_fail(ctx, EINVAL, line, "sip.tls_listen: the same "
+			 "address as sip.listen (its TCP socket)");
+		return EINVAL;
+	}
+	if (gw && !on) {
+		cfg_fail(ctx, EINVAL, gw_line, "gateway.transport: tls needs "
+			 "sip.tls_listen");
+		return EINVAL;
+	}
+	if (gw && !sip->tls_ca[0]) {
+		cfg_fail(ctx, EINVAL, gw_line, "gateway.transport: tls needs "
+			 "sip.tls_ca (the CAs the gateway's certificate is "
+			 "checked against)");
+		return EINVAL;
+	}
+	return 0;
+}
+
+/* half a set of credentials is a typo, not "no authentication" */
+static int check_gateway_auth(struct cfg_ctx *ctx)
+{
+	const struct config_gateway *gw = &ctx->cfg->gateway;
+	int line = cfg_last_line(ctx, CS_GATEWAY, "auth_user",
+				 "auth_password", "auth_realm", NULL);
+
+	if (!gw->auth_user[0] && (gw->auth_password[0] || gw->auth_realm[0])) {
+		cfg_fail(ctx, EINVAL, line, "gateway.auth_user: required with "
+			 "gateway.%s", gw->auth_password[0] ? "auth_password" :
+			 "auth_realm");
+		return EINVAL;
+	}
+	if (gw->auth_user[0] && !gw->auth_password[0]) {
+		cfg_fail(ctx, EINVAL, line, "gateway.auth_password: required "
+			 "with gateway.auth_user");
+		return EINVAL;
+	}
+	return 0;
+}
+
+/* min not below max: blamed on whichever key the file sets */
+static int check_rtp_ports(struct cfg_ctx *ctx)
+{
+	const struct config_rtp *rtp = &ctx->cfg->rtp;
+	int max_line = cfg_key_line(ctx, CS_RTP, "port_max");
+
+	if (rtp->port_min < rtp->port_max)
+		return 0;
+	if (max_line)
+		cfg_fail(ctx, EINVAL, max_line, "rtp.port_max: must be above "
+			 "rtp.port_min (%u)", rtp->port_min);
+	else
+		cfg_fail(ctx, EINVAL, cfg_key_line(ctx, CS_RTP, "port_min"),
+			 "rtp.port_min: must be below rtp.port_max (%u)",
+			 rtp->port_max);
+	return EINVAL;
+}
+
+static int check_api_tls(struct cfg_ctx *ctx)
+{
+	const struct config_api *api = &ctx->cfg->api;
+
+	if (!api->tls_cert[0] == !api->tls_key[0])
+		return 0;
+	cfg_fail(ctx, EINVAL, cfg_last_line(ctx, CS_API, "tls_cert",
+					    "tls_key", NULL),
+		 "%s: required with api.%s", api->tls_cert[0] ?
+		 "api.tls_key" : "api.tls_cert", api->tls_cert[0] ?
+		 "tls_cert" : "tls_key");
+	return EINVAL;
+}
+
+static int check_session_ttl(struct cfg_ctx *ctx)
+{
+	const struct config_session *s = &ctx->cfg->session;
+	int def_line = cfg_key_line(ctx, CS_SESSION, "default_ttl");
+
+	if (s->default_ttl_s <= s->max_ttl_s)
+		return 0;
+	if (def_line)
+		cfg_fail(ctx, EINVAL, def_line, "session.default_ttl: out of "
+			 "range 1..%u (session.max_ttl)", s->max_ttl_s);
+	else
+		cfg_fail(ctx, EINVAL, cfg_key_line(ctx, CS_SESSION, "max_ttl"),
+			 "session.max_ttl: below session.default_ttl (%u)",
+			 s->default_ttl_s);
+	return EINVAL;
+}
+
+/* --- the table --------------------------------------------------------- */
+
+const struct cfg_section cfg_sections[CS_N] = {
+	[CS_SIP] = { .name = "sip", .off = offsetof(struct config, sip) },
+	[CS_TRUNK] = {
+		.name = "trunk", .repeated = true, .example = "carrier1",
+		.help = "One [trunk.NAME] section per inbound trunk (at least "
+		"one is required). NAME: 1 to 63 of A-Z a-z 0-9 _ -; names "
+		"must be unique.",
+	},
+	[CS_FLOOD] = {
+		.name = "flood", .off = offsetof(struct config, flood),
+		.help = "Flood control, pike-style: each source address may "
+		"send `rate' out-of-dialog requests (new INVITEs, OPTIONS, "
+		"anything nta cannot match to a dialog or transaction) per "
+		"`window'; one above that is shut out for `block' seconds, "
+		"however quiet it becomes. In-dialog requests and "
+		"retransmissions are not counted. Checked before anything "
+		"else; trunk sources only with exempt_trunks = no.",
+	},
+	[CS_GATEWAY] = { .name = "gateway",
+			 .off = offsetof(struct config, gateway) },
+	[CS_RTP] = { .name = "rtp", .off = offsetof(struct config, rtp) },
+	[CS_STORE] = { .name = "store", .off = offsetof(struct config, store) },
+	[CS_API] = { .name = "api", .off = offsetof(struct config, api) },
+	[CS_SESSION] = { .name = "session",
+			 .off = offsetof(struct config, session) },
+	[CS_LOG] = { .name = "log", .off = offsetof(struct config, log) },
+};
+
+#define KEY(s, st, k, f, t) \
+	.sec = (s), .name = (k), .type = (t), .off = offsetof(st, f), \
+	.size = sizeof(((st *)0)->f)
+#define SIP(k, f, t)	 KEY(CS_SIP, struct config_sip, k, f, t)
+#define TRUNK(k, f, t)	 KEY(CS_TRUNK, struct config_trunk, k, f, t)
+#define FLOOD(k, f, t)	 KEY(CS_FLOOD, struct config_flood, k, f, t)
+#define GATEWAY(k, f, t) KEY(CS_GATEWAY, struct config_gateway, k, f, t)
+#define RTP(k, f, t)	 KEY(CS_RTP, struct config_rtp, k, f, t)
+#define STORE(k, f, t)	 KEY(CS_STORE, struct config_store, k, f, t)
+#define API(k, f, t)	 KEY(CS_API, struct config_api, k, f, t)
+#define SESSION(k, f, t) KEY(CS_SESSION, struct config_session, k, f, t)
+#define LOG(k, f, t)	 KEY(CS_LOG, struct config_log, k, f, t)
+
+static const struct cfg_enum cfg_log_levels[] = {
+	{ "error", LOG_LVL_ERROR }, { "warn", LOG_LVL_WARN },
+	{ "info", LOG_LVL_INFO }, { "debug", LOG_LVL_DEBUG }, { NULL, 0 },
+};
+
+static const struct cfg_enum cfg_flood_actions[] = {
+	{ "drop", 0 }, { "503", 1 }, { NULL, 0 },
+};
+
+const struct cfg_row cfg_rows[] = {
+	/* [sip] */
+	{ SIP("listen", listen, CT_ADDR), .def = "127.0.0.1:5060",
+	  .help = "Address the SIP side listens on, UDP and TCP: host:port "
+	  "or [v6]:port." },
+	{ SIP("advertise", advertise, CT_STRING), .def = "",
+	  .valid = valid_host,
+	  .help = "Host (IP address or name) maskd writes in its own From, "
+	  "P-Asserted-Identity and Contact URIs, e.g. the public address "
+	  "when listening on a private one. Empty = the host of listen." },
+	{ SIP("unknown_code", unknown_code, CT_UINT), .min = 400, .max = 699,
+	  .def = "404", .help = "Final response to an INVITE whose (caller, "
+	  "virtual number) pair has no session." },
+	{ SIP("ended_code", ended_code, CT_UINT), .min = 400, .max = 699,
+	  .def = "404", .help = "Final response when the pair's session has "
+	  "expired or been closed." },
+	{ SIP("transaction_timeout", transaction_timeout_ms, CT_UINT),
+	  .min = 4000, .max = 64000, .unit = "milliseconds", .def = "32000",
+	  .help = "SIP's 64*T1 (RFC 3261: 32000): how long a transaction "
+	  "waits for a final response, and how long a completed UDP "
+	  "transaction lingers to absorb retransmissions. Memory grows with "
+	  "calls/s times this value; lower it on busy trunks. Not for the "
+	  "INVITE sent to the gateway: Debian's sofia-sip 1.12.11 keeps that "
+	  "one 32 s after its final response whatever is set here (its "
+	  "Timer D is hard-coded), so size memory for calls/s x 32 s of "
+	  "them." },
+	{ SIP("udp_buffer", udp_buffer, CT_SIZE), .min = 65536,
+	  .max = 256ULL << 20, .def = "4M",
+	  .help = "Receive and send buffer of the SIP UDP socket. A burst "
+	  "of responses larger than the buffer is dropped by the kernel and "
+	  "comes back as retransmissions and failed calls (seen above "
+	  "~1,200 calls/s with the kernel's default 208 KiB). The kernel "
+	  "caps it at net.core.rmem_max / wmem_max: raise those too (maskd "
+	  "warns if they cap)." },
+	/* RFC 4028 asks 90 s at least; 2 s is allowed so tests see
+	 * refreshes */
+	{ SIP("session_expires", session_expires_s, CT_UINT), .min = 2,
+	  .max = 86400, .unit = "seconds", .def = "1800",
+	  .help = "RFC 4028 session timer offered to the callee "
+	  "(Session-Expires); each leg negotiates its own, and the refresher "
+	  "(maskd or the party) keeps it alive. Production: 90 or more "
+	  "(RFC 4028); lower values exist for tests." },
+	{ SIP("min_se", min_se_s, CT_UINT), .min = 2, .max = 86400,
+	  .unit = "seconds", .def = "90",
+	  .help = "Smallest session interval maskd accepts on either leg "
+	  "(Min-SE; shorter ones get 422). Production: 90 or more." },
+	{ SIP("pass_headers", pass_headers, CT_STRLIST),
+	  .off_n = offsetof(struct config_sip, n_pass_headers), .def = "",
+	  .valid = valid_pass_header,
+	  .help = "Extra header names copied from one leg to the other, "
+	  "comma-separated (case-insensitive). Headers that carry identity, "
+	  "addresses or routing (Via, Contact, P-Asserted-Identity, "
+	  "Diversion, X-*, ...) are refused. Empty: only SDP, Content-Type "
+	  "and Accept cross." },
+	{ SIP("cps", cps, CT_UINT), .max = 1000000, .unit = "INVITEs/s",
+	  .def = "0",
+	  .help = "New INVITEs per second accepted in all, from every trunk "
+	  "together; above it they get 503 with Retry-After (bursts of up "
+	  "to one second's worth pass). 0 = no cap." },
+	{ SIP("tls_listen", tls_listen, CT_ADDR), .flags = CFG_EMPTY_OK,
+	  .def = "", .check = check_sip_tls,
+	  .help = "SIP over TLS (TLS 1.2 or later only), on its own TCP "
+	  "port: host:port or [v6]:port, not listen's. Inbound trunks may "
+	  "connect to it; the gateway is reached from it when [gateway] "
+	  "transport = tls. Over TLS maskd's Contact and Via say "
+	  "sip:...;transport=tls (not sips:, which Kamailio and FreeSWITCH "
+	  "do not use on TLS trunks), and every request of a dialog that "
+	  "began over TLS leaves over TLS, whatever transport the party's "
+	  "Contact or Record-Route names. Clients are not asked for a "
+	  "certificate: inbound trunks are still recognised by their "
+	  "sources. sofia-sip cannot be given a least TLS version, so while "
+	  "TLS is on maskd makes TLS 1.2 the least version of the whole "
+	  "process (OpenSSL's system_default MinProtocol; the system's other "
+	  "ssl_conf settings are kept). sofia-sip 1.12.11 never frees a TLS "
+	  "connection's OpenSSL state (about 25 KB each): let only the "
+	  "trunks reach this port (README, \"SIP over TLS\"). Empty = no "
+	  "TLS." },
+	{ SIP("tls_cert", tls_cert, CT_STRING), .def = "",
+	  .help = "The certificate maskd presents (PEM; a chain, leaf "
+	  "first); required with tls_listen. Checked at start-up: a file "
+	  "that cannot be read or parsed, or a key that does not match the "
+	  "certificate, stops maskd. sofia-sip reads it from a directory: "
+	  "maskd copies it and the key into a private one (mode 0700, under "
+	  "$TMPDIR or /tmp) and removes it as soon as the TLS transport has "
+	  "read it, at start-up." },
+	{ SIP("tls_key", tls_key, CT_STRING), .def = "",
+	  .help = "The private key of tls_cert (PEM, unencrypted); required "
+	  "with tls_listen." },
+	{ SIP("tls_ca", tls_ca, CT_STRING), .def = "",
+	  .help = "CA certificates (PEM) a TLS gateway's certificate must "
+	  "chain to; the certificate must also name [gateway] address's "
+	  "host, in a DNS subjectAltName or its common name (sofia-sip "
+	  "1.12.11 reads no IP subjectAltNames: a gateway reached by IP "
+	  "needs that IP as common name). Required with [gateway] transport "
+	  "= tls. Empty: in-dialog requests to a TLS caller are encrypted "
+	  "but not verified." },
+	{ SIP("tls_verify_name", tls_verify_name, CT_BOOL), .def = "yes",
+	  .help = "yes: a TLS peer maskd connects to (the gateway; a TLS "
+	  "caller's first hop, for in-dialog requests when no connection of "
+	  "its own is open) must name the host maskd connects to, as above. "
+	  "no: any certificate that chains to tls_ca is accepted: for a "
+	  "private trunk CA, or a carrier whose Record-Route names an "
+	  "address its certificate does not." },
+
+	/* [trunk.NAME] */
+	{ TRUNK("sources", sources, CT_CIDRS),
+	  .off_n = offsetof(struct config_trunk, n_sources),
+	  .flags = CFG_REQUIRED, .example = "127.0.0.0/8",
+	  .help = "CIDRs allowed to send INVITEs, comma-separated, IPv4 or "
+	  "IPv6; a bare address is a /32 or /128." },
+	{ TRUNK("trusted", trusted, CT_BOOL), .def = "no",
+	  .help = "yes: take the caller from P-Asserted-Identity instead of "
+	  "From." },
+	{ TRUNK("country_code", country_code, CT_STRING), .def = "",
+	  .valid = valid_country_code,
+	  .help = "Digits prepended to national numbers from this trunk to "
+	  "make them E.164 (1 to 3 digits, e.g. 1 or 44). Empty: numbers "
+	  "arrive as E.164." },
+	{ TRUNK("national_prefix", national_prefix, CT_STRING), .def = "",
+	  .valid = valid_national_prefix,
+	  .help = "Digits stripped from national numbers before "
+	  "country_code is prepended (e.g. 0)." },
+	{ TRUNK("cps", cps, CT_UINT), .max = 1000000, .unit = "INVITEs/s",
+	  .def = "0",
+	  .help = "New INVITEs per second accepted from this trunk (503 "
+	  "with Retry-After above it), on top of [sip] cps. 0 = no cap." },
+
+	/* [flood] */
+	{ FLOOD("rate", rate, CT_UINT), .max = 1000000,
+	  .unit = "requests per window", .def = "1000",
+	  .help = "Requests per window per source address; 0 = no limit. "
+	  "The default (500/s) is above what one carrier SBC sends at a few "
+	  "hundred calls/s; lower it where no trunk is that busy." },
+	{ FLOOD("window", window_s, CT_UINT), .min = 1, .max = 3600,
+	  .unit = "seconds", .def = "2", .help = "The window of rate." },
+	{ FLOOD("block", block_s, CT_UINT), .min = 1, .max = 86400,
+	  .unit = "seconds", .def = "60",
+	  .help = "How long an offender stays blocked." },
+	{ FLOOD("action", reply_503, CT_ENUM), .names = cfg_flood_actions,
+	  .def = "drop", .what = "must be drop or 503",
+	  .help = "What a blocked source gets: drop (silence) or 503 (with "
+	  "Retry-After = block, sent statelessly)." },
+	/*
+	 * Trunks are exempt by default: a carrier SBC above 500
+	 * out-of-dialog requests/s is busy, not hostile, and blocking it
+	 * for 60 s drops every call of that carrier. Trunks stay bounded by
+	 * their cps caps, which answer 503 with Retry-After instead.
+	 */
+	{ FLOOD("exempt_trunks", exempt_trunks, CT_BOOL), .def = "yes",
+	  .help = "yes: trunk sources are never limited here: a carrier SBC "
+	  "above rate (500 out-of-dialog requests/s by default) is busy, not "
+	  "hostile, and blocking it for `block' seconds would drop all of "
+	  "its calls; trunks stay bounded by their cps caps (503 with "
+	  "Retry-After). no: a carrier flooding is still a flood." },
+	{ FLOOD("scanners", scanners, CT_WORDS),
+	  .off_n = offsetof(struct config_flood, n_scanners),
+	  .max = CONFIG_SCANNERS_MAX,
+	  .def = "friendly-scanner,sipcli,sipvicious,sipsak,VaxSIPUserAgent,"
+	  "sundayddr,iWar,SIVuS",
+	  .help = "User-Agent substrings (case-insensitive, comma-separated, "
+	  "at most 32 of at most 31 characters) whose requests are dropped "
+	  "silently and counted. Empty = none." },
+
+	/* [gateway] */
+	{ GATEWAY("address", address, CT_ADDR), .def = "127.0.0.1:5090",
+	  .help = "Where outbound legs go: host:port or [v6]:port." },
+	{ GATEWAY("transport", transport, CT_STRING), .def = "udp",
+	  .valid = valid_transport,
+	  .help = "udp, tcp or tls. tls needs [sip] tls_listen and tls_ca: "
+	  "a gateway whose certificate does not verify (see [sip] tls_ca) "
+	  "is refused, and the call fails at once (503 to the caller, a CDR "
+	  "with reason failure, the reason in the log as a warning)." },
+	{ GATEWAY("auth_user", auth_user, CT_STRING), .def = "",
+	  .valid = valid_auth_quoted, .check = check_gateway_auth,
+	  .help = "Digest credentials (RFC 3261 section 22, MD5 with or "
+	  "without qop=auth) for a gateway that answers maskd's INVITE with "
+	  "401 or 407: maskd sends the INVITE once more with them (same "
+	  "Call-ID and From tag, CSeq + 1); the caller hears only 100 Trying "
+	  "meanwhile. A second challenge, or one maskd has no credentials "
+	  "for, fails the call with 403 to the caller and CDR reason "
+	  "\"auth_failed\" or \"auth_required\". Once authenticated, maskd's "
+	  "later requests to the gateway in that call (ACK, BYE, re-INVITE, "
+	  "UPDATE, ...) carry the credentials too. auth_user and "
+	  "auth_password go together; both empty = no credentials." },
+	{ GATEWAY("auth_password", auth_password, CT_STRING), .def = "",
+	  .flags = CFG_SECRET, .valid = valid_auth_secret,
+	  .help = "The password of auth_user. It is never logged; a \";\" "
+	  "after a blank starts a comment, so a password cannot hold \" ;\"." },
+	{ GATEWAY("auth_realm", auth_realm, CT_STRING), .def = "",
+	  .valid = valid_auth_quoted,
+	  .help = "Answer only challenges of this realm (as the gateway "
+	  "writes it, without quotes); empty = any realm the gateway "
+	  "names." },
+
+	/* [rtp] */
+	{ RTP("port_min", port_min, CT_UINT), .min = 1024, .max = 65535,
+	  .def = "30000", .valid = valid_even,
+	  .help = "UDP port range for media relay: RTP on even ports, RTCP "
+	  "on the odd port above. port_min must be even and below "
+	  "port_max." },
+	{ RTP("port_max", port_max, CT_UINT), .min = 1024, .max = 65535,
+	  .def = "40000", .check = check_rtp_ports,
+	  .help = "The top of the range." },
+	{ RTP("advertise", advertise, CT_STRING), .def = "127.0.0.1",
+	  .valid = valid_ip,
+	  .help = "IP address written into SDP (c= and o= lines)." },
+	{ RTP("bind", bind, CT_STRING), .def = "", .valid = valid_ip_or_empty,
+	  .help = "IP address the media sockets are bound to, when it "
+	  "differs from advertise (maskd behind 1:1 NAT). Empty = "
+	  "advertise." },
+	{ RTP("workers", workers, CT_UINT), .max = 64, .unit = "threads",
+	  .def = "0",
+	  .help = "Media relay threads, each with its own share of the port "
+	  "range. 0 = one per CPU core." },
+	{ RTP("timeout", timeout_s, CT_UINT), .max = 86400,
+	  .unit = "seconds", .def = "60",
+	  .help = "Time without a packet from either party (once both have "
+	  "answered with SDP) before both legs get a BYE (CDR reason "
+	  "rtp_timeout). 0 = never." },
+	{ RTP("hold_timeout", hold_timeout_s, CT_UINT), .max = 86400,
+	  .unit = "seconds", .def = "3600",
+	  .help = "The same while either party holds the call (sendonly, "
+	  "recvonly, inactive or c=0.0.0.0). 0 = never." },
+	{ RTP("strict_source", strict_source, CT_BOOL), .def = "no",
+	  .help = "yes: accept media only from the address and port in each "
+	  "party's SDP. no: latch onto where a party's packets come from "
+	  "(parties behind NAT)." },
+
+	/* [store] */
+	{ STORE("path", path, CT_STRING), .def = "var/maskd.lmdb",
+	  .valid = valid_nonempty,
+	  .help = "LMDB directory (relative to the working directory)." },
+	{ STORE("map_size", map_size, CT_SIZE), .min = 1ULL << 20,
+	  .max = UINT64_MAX, .def = "4G",
+	  .help = "Largest size the database may grow to." },
+
+	/* [api] */
+	{ API("listen", listen, CT_ADDR), .def = "127.0.0.1:8080",
+	  .help = "Address of the REST API: host:port or [v6]:port." },
+	{ API("tokens", tokens, CT_STRLIST),
+	  .off_n = offsetof(struct config_api, n_tokens),
+	  .flags = CFG_REQUIRED | CFG_SECRET, .valid = valid_token,
+	  .example = "change-me-please-0001",
+	  .help = "Bearer tokens accepted in \"Authorization: Bearer "
+	  "TOKEN\", comma-separated; each at least 8 printable ASCII "
+	  "characters, no blanks or commas. CHANGE THIS before listening on "
+	  "anything but loopback." },
+	{ API("max_body", max_body, CT_SIZE), .min = 1, .max = 1ULL << 30,
+	  .def = "65536",
+	  .help = "Largest request body; larger ones get 413." },
+	{ API("tls_cert", tls_cert, CT_STRING), .def = "",
+	  .check = check_api_tls,
+	  .help = "TLS for the API: a PEM certificate (chain); with "
+	  "tls_key, both or neither. Empty = plain HTTP (keep the listener "
+	  "on loopback then). TLS 1.2+ only." },
+	{ API("tls_key", tls_key, CT_STRING), .def = "",
+	  .help = "The private key of tls_cert (PEM)." },
+	{ API("rate_limit", rate_limit, CT_UINT), .max = 1000000,
+	  .unit = "requests/s", .def = "0",
+	  .help = "Requests per second allowed per bearer token; above it, "
+	  "429 with Retry-After. 0 = no limit." },
+	{ API("rate_burst", rate_burst, CT_UINT), .max = 1000000,
+	  .unit = "requests", .def = "0",
+	  .help = "Burst allowance per token; 0 = same as rate_limit." },
+	{ API("request_timeout", request_timeout_s, CT_UINT), .min = 1,
+	  .max = 3600, .unit = "seconds", .def = "10",
+	  .help = "Time a client has for one whole request (TLS handshake, "
+	  "request line, headers, body), counted from when it connects and "
+	  "again from each reply on a kept-alive connection; then it is "
+	  "disconnected. This is what stops a client that trickles its "
+	  "headers a byte at a time (slowloris), which the idle timeout "
+	  "alone would let stay; it also closes idle kept-alive "
+	  "connections." },
+	{ API("max_connections", max_connections, CT_UINT), .max = 1000000,
+	  .unit = "connections", .def = "1024",
+	  .help = "Client connections open at once; at the cap maskd stops "
+	  "accepting (new clients wait in the listen backlog) until one "
+	  "closes. 0 = no cap." },
+
+	/* [session] */
+	{ SESSION("default_ttl", default_ttl_s, CT_UINT), .min = 1,
+	  .max = UINT32_MAX, .unit = "seconds", .def = "3600",
+	  .check = check_session_ttl,
+	  .help = "TTL of a session created without \"ttl\"; at most "
+	  "max_ttl." },
+	{ SESSION("max_ttl", max_ttl_s, CT_UINT), .min = 1, .max = UINT32_MAX,
+	  .unit = "seconds", .def = "31536000",
+	  .help = "Largest TTL a client may ask for (31536000 = 365 "
+	  "days)." },
+	{ SESSION("call_time_limit", call_time_limit_s, CT_UINT),
+	  .max = UINT32_MAX, .unit = "seconds", .def = "0",
+	  .help = "Longest call; both legs get a BYE when it is reached. "
+	  "0 = no limit." },
+	{ SESSION("ring_timeout", ring_timeout_s, CT_UINT), .min = 1,
+	  .max = 86400, .unit = "seconds", .def = "60",
+	  .help = "How long the called party may ring before the caller "
+	  "gets 480." },
+
+	/* [log] */
+	{ LOG("level", level, CT_ENUM), .names = cfg_log_levels,
+	  .def = "info",
+	  .help = "Only debug prints phone numbers unmasked." },
+	{ LOG("file", file, CT_STRING), .def = "",
+	  .help = "Log file, opened for appending and reopened on SIGHUP "
+	  "(logrotate). Empty = stderr." },
+};
+
+const size_t cfg_n_rows = sizeof(cfg_rows) / sizeof(cfg_rows[0]);
