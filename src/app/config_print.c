@@ -61,7 +61,7 @@ static uint64_t cfg_load_uint(const void *p, size_t size)
 	}
 }
 
-/* Appends @s to @buf (of @size, holding @*n), ", "-separated. */
+/* Appends @s to @buf (of @size, holding @*n), comma-separated. */
 static void cfg_join(char *buf, size_t size, size_t *n, const char *s)
 {
 	int w;
