@@ -10,7 +10,9 @@ limit for a few seconds and is shut out - its later requests get no answer
 calls through maskd all along, and a third (127.0.0.6, no trunk) gets
 every OPTIONS answered. A scanner User-Agent is dropped silently. A
 calls-per-second cap answers 503 with Retry-After; with action = 503 a
-blocked source gets 503 too. Every refusal is on /metrics.
+blocked source gets 503 too. Every refusal is on /metrics. With
+exempt_trunks left at its default (yes), a trunk source at ten times the
+limit is answered throughout while a source outside every trunk is cut off.
 
 Uses test_sip.py's harness (Maskd, SIPp pairs). Loopback only; every
 wait is bounded and nothing asserts speed: the figures are printed.
@@ -109,6 +111,12 @@ class CapMaskd(FloodMaskd):
     extra = ("[flood]\nrate = %d\nwindow = 1\nblock = 30\naction = 503\n"
              "exempt_trunks = no\n[trunk.capped]\nsources = %s/32\ncps = 1\n"
              % (RATE, CAPPED_IP))
+
+
+class ExemptMaskd(FloodMaskd):
+    """The same limit, exempt_trunks left at its default."""
+    extra = ("[flood]\nrate = %d\nwindow = 1\nblock = 30\naction = drop\n"
+             % RATE)
 
 
 class FloodBase(ts.SipBase):
@@ -256,6 +264,53 @@ class Caps(FloodBase):
             self.assertIn(b"Retry-After: 30", r503[0])
         finally:
             c.close()
+
+
+class ExemptByDefault(FloodBase):
+    """Trunks are exempt unless the file says exempt_trunks = no."""
+    maskd_class = ExemptMaskd
+
+    def flood(self, ip, seconds):
+        """OPTIONS from @ip at 10x the limit; (sent, answered, late)."""
+        c = Client(ip, self.maskd)
+        try:
+            n = 0
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < seconds:
+                for _ in range(RATE):
+                    c.send(options(ip, c.port, n))
+                    n += 1
+                time.sleep(0.1)
+            c.send(options(ip, c.port, "late"))
+            deadline = time.monotonic() + 10
+            late = "fl-%s-late@flood" % ip
+            while time.monotonic() < deadline and (
+                    len([k for k in c.answers if k]) < n + 1):
+                time.sleep(0.1)
+            time.sleep(1)
+            answered = len([k for k, v in c.answers.items() if k and v])
+            return n, answered, bool(c.answers.get(late))
+        finally:
+            c.close()
+
+    def test_trunk_not_blocked_by_default(self):
+        m = self.maskd
+        before = m.metrics().get("maskd_sip_flood_blocked_total", 0)
+        sent, answered, late = self.flood(FLOODER_IP, 2)
+        after = m.metrics().get("maskd_sip_flood_blocked_total", 0)
+        print("\nexempt figures: trunk source %s sent %d OPTIONS at 10x "
+              "the limit, %d answered" % (FLOODER_IP, sent, answered))
+        self.assertEqual(after, before, "a trunk source was limited")
+        self.assertEqual(answered, sent + 1)
+        self.assertTrue(late)
+        # the limit itself is on: a source outside every trunk is cut off
+        sent, answered, late = self.flood(BYSTANDER_IP, 2)
+        print("exempt figures: non-trunk %s sent %d, %d answered"
+              % (BYSTANDER_IP, sent, answered))
+        self.assertLessEqual(answered, RATE * 2)
+        self.assertFalse(late)
+        self.assertGreater(m.metrics()["maskd_sip_flood_blocked_total"],
+                           after)
 
 
 if __name__ == "__main__":
