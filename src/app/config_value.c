@@ -339,11 +339,12 @@ int cfg_set(struct cfg_ctx *ctx, const struct cfg_row *row,
 			cfg_store_uint(p, row->size, (uint64_t)e);
 		return err;
 	case CT_STRING:
+		/* the row's own complaint first: it says what is expected */
+		if (row->valid && (err = row->valid(ctx, v, 0)))
+			return err;
 		if (strlen(v) >= row->size)
 			return cfg_what(ctx, "longer than %zu characters",
 					row->size - 1);
-		if (row->valid && (err = row->valid(ctx, v, 0)))
-			return err;
 		memcpy(p, v, strlen(v) + 1);
 		return 0;
 	case CT_ADDR:

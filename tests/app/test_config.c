@@ -763,6 +763,12 @@ static void test_bad_cidr(void **state)
 		     "trunk.a.country_code: not a country code");
 	expect_error("[trunk.a]\nsources = ::1\nnational_prefix = 0x\n", 3,
 		     "trunk.a.national_prefix: not a national prefix");
+	/* too long is still "not a country code", not just "too long" */
+	expect_error("[trunk.a]\nsources = ::1\ncountry_code = 12345678\n",
+		     3, "trunk.a.country_code: not a country code");
+	expect_error("[trunk.a]\nsources = ::1\nnational_prefix = 12345678\n",
+		     3, "trunk.a.national_prefix: not a national prefix (up to "
+		     "7 digits)");
 }
 
 static void test_duplicate_trunk(void **state)
