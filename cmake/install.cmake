@@ -16,6 +16,10 @@
 # which runs at install time.
 include(GNUInstallDirs)
 
+# maskd --version says the package's upstream version
+target_compile_definitions(maskd PRIVATE
+  MASKD_VERSION="${PROJECT_VERSION}")
+
 # systemd's StateDirectory=maskd: always /var/lib/maskd, whatever the prefix
 set(MASKD_STATE_DIR /var/lib/maskd)
 set(MASKD_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING

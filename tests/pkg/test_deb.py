@@ -176,7 +176,7 @@ def deb_checks(deb, ctrl, src, work):
     return data
 
 
-def man_checks(data, maskd):
+def man_checks(data, maskd, upstream):
     with gzip.open(os.path.join(data, "usr/share/man/man8/maskd.8.gz"),
                    "rt") as f:
         page = f.read()
@@ -187,6 +187,10 @@ def man_checks(data, maskd):
     text = run(["groff", "-man", "-Tutf8", "-P-c", "-P-b", "-P-u"],
                input=page, env=env).stdout
     text = text.replace("\u2010", "-").replace("\u2011", "-")
+    version = run([maskd, "--version"]).stdout.strip()
+    check(version == "maskd " + upstream,
+          "maskd --version (%r) is the package's version %s"
+          % (version, upstream))
     usage = run([maskd, "--help"]).stdout
     opts = set(re.findall(r"--[a-z][a-z-]*", usage))
     check(len(opts) >= 3, "--help lists long options: %s" % sorted(opts))
@@ -447,7 +451,9 @@ def main():
         with open("/etc/passwd") as f:
             check(f.read() == host_passwd,
                   "the host's /etc/passwd is untouched (DPKG_ROOT honoured)")
-        man_checks(data, os.path.join(root, "usr/sbin/maskd"))
+        version = must(["dpkg-deb", "-f", deb, "Version"], "Version").stdout
+        man_checks(data, os.path.join(root, "usr/sbin/maskd"),
+                   version.strip().rsplit("-", 1)[0])
 
         uid, gid = user_ids(root)
         if not check(uid is not None and gid is not None,
