@@ -103,7 +103,7 @@ class Maskd:
 
     def __init__(self, tmp, name, map_size="64M", log_level="debug",
                  default_ttl=3600, max_ttl=86400, call_time_limit=0,
-                 api_extra="", tls_ctx=None):
+                 api_extra="", tls_ctx=None, env=None):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.db = os.path.join(self.dir, "db")
@@ -117,6 +117,7 @@ class Maskd:
         self.call_time_limit = call_time_limit
         self.api_extra = api_extra      # more [api] lines
         self.tls_ctx = tls_ctx          # an ssl.SSLContext: talk HTTPS
+        self.env = env or {}            # more environment for maskd
         self.port = None
         self.proc = None
         self._stderr = None
@@ -142,6 +143,7 @@ class Maskd:
         self.write_config()
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        env.update(self.env)
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
             [ARGS.maskd, "-c", self.conf_path], stdin=subprocess.DEVNULL,
