@@ -924,6 +924,28 @@ class TestSessions(SharedMaskd):
         finally:
             conn.close()
 
+    def test_error_messages_stay_utf8(self):
+        """A message quoting the client's field name is cut to 255 bytes
+        and may hold bytes that are no UTF-8: still a JSON 400 (it was a
+        400 with no body when the cut split a character)."""
+        cut = "a" + "\u00fc" * 40     # 'ü' (2 bytes) cut at 64 bytes
+        cases = [
+            ("POST", "/v1/sessions",
+             json.dumps({cut: 1}, ensure_ascii=False).encode(), cut),
+            ("POST", "/v1/numbers",
+             json.dumps({cut: 1}, ensure_ascii=False).encode(), cut),
+            ("GET", "/v1/sessions?" + urllib.parse.quote(cut) + "=1",
+             None, cut),
+            ("GET", "/v1/sessions?%FF%FEx=1", None, "??x"),
+            ("GET", "/v1/sessions?%ED%A0%80=1", None, "???:"),
+        ]
+        for method, path, raw, name in cases:
+            r = self.m.request(method, path, raw=raw)
+            with self.subTest(path=path[:40]):
+                self.assertError(r, 400, "invalid_field")
+                self.assertTrue(r.message.startswith(name[:31]), r)
+                self.assertIn("unknown", r.message)
+
 
 class TestList(SharedMaskd):
 
