@@ -27,8 +27,12 @@ Run by ctest as:
    Every method a path does not document must get 405 with Allow naming
    exactly the documented ones.
 
+3. Call records, which only real calls make: SIPp through maskd
+   (test_sip.py's harness), one answered and one refused call, their
+   records checked against the document the same way.
+
 Needs PyYAML and jsonschema >= 4.10 (scripts/deps.sh: python3-yaml,
-python3-jsonschema).
+python3-jsonschema), and SIPp.
 """
 import argparse
 import copy
@@ -45,7 +49,10 @@ import jsonschema
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "sip"))
 import test_api  # noqa: E402
+import test_sip  # noqa: E402
 from test_api import (MaskdCase, phone, pool_numbers,  # noqa: E402
                       q)
 
@@ -588,6 +595,43 @@ class TestContract(MaskdCase):
         self.assertIn(("/v1/sessions", "post", "503"), self.seen)
 
 
+class TestCallRecords(test_sip.SipBase):
+    """The call records of real calls (SIPp through maskd, test_sip.py's
+    harness) as GET /v1/sessions/{id}/calls documents them: one answered
+    call and one refused by the callee."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.doc = load_doc()
+
+    def check_calls(self, sid, want):
+        calls = self.wait_cdrs(sid, want)
+        self.assertIsNotNone(calls)
+        st, js, raw = self.maskd.request("GET",
+                                         "/v1/sessions/%s/calls" % sid)
+        self.assertEqual(st, 200, raw)
+        op = self.doc["paths"]["/v1/sessions/{id}/calls"]["get"]
+        schema = op["responses"]["200"]["content"]["application/json"][
+            "schema"]
+        self.assertEqual(schema_errors(self.doc, schema, js), [], js)
+        return js["calls"]
+
+    def test_answered_and_refused_calls(self):
+        s, ua, gw = self.call_pair("basic_uac.xml", "basic_uas.xml")
+        c = self.check_calls(s["id"], 1)[-1]
+        self.assertIsNotNone(c["answered_at"])
+        self.assertEqual(c["hangup_by"], "caller")
+
+        s, ua, gw = self.call_pair("reject_uac.xml", "reject_uas.xml",
+                                   uas_keys={"code": "486"},
+                                   uac_keys={"code": "486"})
+        c = self.check_calls(s["id"], 1)[-1]
+        self.assertIsNone(c["answered_at"])
+        self.assertIsNone(c["hangup_by"])
+        self.assertEqual(c["duration"], 0)
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -598,6 +642,7 @@ def main():
     ARGS.maskd = os.path.abspath(ARGS.maskd)
     ARGS.source_dir = os.path.abspath(ARGS.source_dir)
     test_api.ARGS = ARGS
+    test_sip.ARGS = ARGS
     unittest.main(argv=[sys.argv[0]] + rest)
 
 
