@@ -283,11 +283,11 @@ static struct bufferevent *api_conn_refuse(struct api *api,
 	if (e)
 		ERR_error_string_n(e, why, sizeof(why));
 	ERR_clear_error();
-	if (!api->tls_warned_ms || now - api->tls_warned_ms >= API_TLS_WARN_MS ||
-	    now < api->tls_warned_ms) {
-		log_error(api->log, "api: tls: no TLS state for a new "
-			  "connection (%s): closed unserved, %llu so since "
-			  "the last report", why,
+	if (!api->tls_warned_ms || now < api->tls_warned_ms ||
+	    now - api->tls_warned_ms >= API_TLS_WARN_MS) {
+		log_error(api->log, "api: tls: cannot make the TLS state "
+			  "for a connection (%s): closed it unserved (%llu "
+			  "since the last report)", why,
 			  (unsigned long long)api->tls_unlogged);
 		api->tls_warned_ms = now;
 		api->tls_unlogged = 0;

@@ -210,6 +210,10 @@ void api_err_set(struct api_err *e, int status, const char *code,
 		 const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* api_utf8_fix() - make @s valid UTF-8 in place: each byte that does not
+ * begin a whole, well-formed sequence becomes '?'. */
+void api_utf8_fix(char *s);
+
 /* api_time_format() - @ms as RFC 3339 UTC with milliseconds. */
 void api_time_format(int64_t ms, char out[API_TIME_SIZE]);
 

@@ -30,7 +30,7 @@ import test_api  # noqa: E402
 from test_api import MaskdCase, phone, pool_numbers  # noqa: E402
 
 ARGS = None
-LOG_LINE = "api: tls: no TLS state for a new connection"
+LOG_LINE = "api: tls: cannot make the TLS state for a connection"
 
 
 def preload(shim, maskd):
