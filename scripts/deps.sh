@@ -10,6 +10,7 @@ PKGS=(
 	sip-tester clang libclang-rt-dev openssl
 	kamailio kamailio-tls-modules
 	shellcheck groff-base
+	python3-yaml python3-jsonschema
 )
 if [ "${1:-}" = "--bench" ]; then
 	PKGS+=(wrk curl)
