@@ -9,6 +9,8 @@ PKGS=(
 	libjansson-dev libcurl4-openssl-dev libinih-dev libcmocka-dev
 	sip-tester clang libclang-rt-dev openssl
 	kamailio kamailio-tls-modules
+	shellcheck groff-base
+	python3-yaml python3-jsonschema
 )
 if [ "${1:-}" = "--bench" ]; then
 	PKGS+=(wrk curl)

@@ -20,7 +20,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -54,6 +53,7 @@ static const char *api_reason(int status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	default:  return "Unknown";
@@ -234,6 +234,7 @@ static void api_reply_errorv(struct api *api, struct evhttp_request *req,
 	json_t *body;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	api_utf8_fix(msg);
 	body = json_pack("{s:{s:s, s:s}}", "error", "code", code,
 			 "message", msg);
 	api_reply_json(api, req, status, body);
@@ -567,6 +568,9 @@ static void api_metrics(struct api *api, struct evhttp_request *req)
 	api_metric(b, "maskd_api_accept_paused_total", "counter",
 		   "Times the API stopped accepting at [api] max_connections.",
 		   api->ctr.accept_paused);
+	api_metric(b, "maskd_api_tls_failures_total", "counter",
+		   "API connections closed unserved: no TLS state for them.",
+		   api->ctr.tls_failures);
 
 	api_metric(b, "maskd_cdrs_written_total", "counter",
 		   "Call records committed since start.", api->cdrs_written);
@@ -812,38 +816,6 @@ static void api_request_cb(struct evhttp_request *req, void *arg)
 }
 
 /*
- * evhttp makes its bufferevents at the base's default priority, which with
- * two levels is the low one - the writer's. Making them ourselves at the
- * high priority lets the writer's batch wait until every ready request has
- * been read and queued, which is what makes group commit group.
- */
-static struct bufferevent *api_bev_cb(struct event_base *base, void *arg)
-{
-	struct api *api = arg;
-	struct bufferevent *bev;
-	SSL *ssl;
-
-	if (!api->tls) {
-		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	} else {
-		ssl = SSL_new(api->tls);
-		if (!ssl)
-			return NULL;
-		/* the bufferevent owns ssl from here on, even on failure */
-		bev = bufferevent_openssl_socket_new(base, -1, ssl,
-			BUFFEREVENT_SSL_ACCEPTING,
-			BEV_OPT_CLOSE_ON_FREE);
-		if (bev)
-			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	}
-	if (bev) {
-		bufferevent_priority_set(bev, 0);
-		api_conn_track(api, bev);
-	}
-	return bev;
-}
-
-/*
  * Bind the listener ourselves instead of evhttp_bind_socket(): that way
  * the caller gets the real errno (EADDRINUSE, EACCES) rather than -1.
  */
@@ -1018,7 +990,7 @@ int api_start(struct api **apip, struct event_base *base,
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 		EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(api->http, api_request_cb, api);
-	evhttp_set_bevcb(api->http, api_bev_cb, api);
+	evhttp_set_bevcb(api->http, api_conn_bev, api);
 
 	err = api_listen(api);
 	if (err)

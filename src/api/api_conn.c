@@ -29,6 +29,19 @@
  * further clients wait in the kernel's backlog rather than take
  * descriptors, and starts it again when one closes.
  *
+ * When a TLS connection cannot have its SSL object (SSL_new() fails: out
+ * of memory), the bufferevent callback must still not return NULL: evhttp
+ * 2.1 then makes a plain socket bufferevent itself and serves the client
+ * in plain text. What it returns instead is one element of a bufferevent
+ * pair, which has no file descriptor to take: evhttp's
+ * bufferevent_setfd() on it fails, so evhttp_get_request_connection()
+ * frees the connection and evhttp_get_request() closes the socket before
+ * a byte is read or written. The pair is made with BEV_OPT_CLOSE_ON_FREE
+ * so that evhttp_connection_free() only shuts the socket down and leaves
+ * the one close() to evhttp_get_request() (2.1 closes it in both places
+ * otherwise). libevent prints its own warning for each on stderr; ours
+ * goes to the log once a minute at most, with the count.
+ *
  * Control thread only, like the rest of the API.
  */
 #include <errno.h>
@@ -37,11 +50,18 @@
 #include <string.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "api_internal.h"
+
+/* A TLS failure is logged once a minute at most: when SSL_new() fails for
+ * one client it fails for every client, and the counter has the number. */
+#define API_TLS_WARN_MS 60000
 
 struct api_conn {
 	struct api *api;
@@ -196,7 +216,9 @@ static void api_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	evhttp_connection_free(evcon);
 }
 
-void api_conn_track(struct api *api, struct bufferevent *bev)
+/* Give @bev, just made for a connection evhttp accepted, its deadline and
+ * count it. Without memory it is served untracked. */
+static void api_conn_track(struct api *api, struct bufferevent *bev)
 {
 	struct evconnlistener *l;
 	struct api_conn *c;
@@ -227,6 +249,92 @@ void api_conn_track(struct api *api, struct bufferevent *bev)
 		api->accept_paused = true;
 		api->ctr.accept_paused++;
 	}
+}
+
+/* A bufferevent that makes evhttp close its connection unserved (see the
+ * top of the file); NULL without memory. */
+static struct bufferevent *api_conn_refusal_new(struct event_base *base)
+{
+	struct bufferevent *pair[2];
+
+	if (bufferevent_pair_new(base, BEV_OPT_CLOSE_ON_FREE, pair))
+		return NULL;
+	bufferevent_free(pair[1]);
+	return pair[0];
+}
+
+/*
+ * The TLS state for a connection could not be made: count it, say so
+ * (rate-limited), and return what closes the connection. A spare is kept
+ * for when not even a pair can be allocated any more; only when the spare
+ * is gone too is NULL returned, and evhttp then needs memory of its own
+ * to serve the connection, which it has just been shown not to have.
+ */
+static struct bufferevent *api_conn_refuse(struct api *api,
+					   struct event_base *base)
+{
+	struct bufferevent *bev;
+	unsigned long e = ERR_peek_error();
+	int64_t now = api_now_ms();
+	char why[128] = "out of memory";
+
+	api->ctr.tls_failures++;
+	api->tls_unlogged++;
+	if (e)
+		ERR_error_string_n(e, why, sizeof(why));
+	ERR_clear_error();
+	if (!api->tls_warned_ms || now < api->tls_warned_ms ||
+	    now - api->tls_warned_ms >= API_TLS_WARN_MS) {
+		log_error(api->log, "api: tls: cannot make the TLS state "
+			  "for a connection (%s): closed it unserved (%llu "
+			  "since the last report)", why,
+			  (unsigned long long)api->tls_unlogged);
+		api->tls_warned_ms = now;
+		api->tls_unlogged = 0;
+	}
+
+	bev = api_conn_refusal_new(base);
+	if (!bev) {
+		bev = api->refusal;
+		api->refusal = NULL;
+	}
+	return bev;
+}
+
+/*
+ * evhttp makes its bufferevents at the base's default priority, which with
+ * two levels is the low one - the writer's. Making them ourselves at the
+ * high priority lets the writer's batch wait until every ready request has
+ * been read and queued, which is what makes group commit group.
+ */
+struct bufferevent *api_conn_bev(struct event_base *base, void *arg)
+{
+	struct api *api = arg;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (api->tls && !api->refusal)
+		api->refusal = api_conn_refusal_new(base);
+
+	if (!api->tls) {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		ssl = SSL_new(api->tls);
+		if (!ssl)
+			return api_conn_refuse(api, base);
+		/* the bufferevent owns ssl from here on, even on failure */
+		bev = bufferevent_openssl_socket_new(base, -1, ssl,
+			BUFFEREVENT_SSL_ACCEPTING,
+			BEV_OPT_CLOSE_ON_FREE);
+		if (!bev)
+			return api_conn_refuse(api, base);
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	}
+	if (bev) {
+		bufferevent_priority_set(bev, 0);
+		api_conn_track(api, bev);
+	}
+	return bev;
 }
 
 void api_conn_request(struct api *api, struct evhttp_request *req)
@@ -268,4 +376,7 @@ void api_conn_stop(struct api *api)
 			evhttp_connection_set_closecb(c->evcon, NULL, NULL);
 			api_conn_free(c);
 		}
+	if (api->refusal)
+		bufferevent_free(api->refusal);
+	api->refusal = NULL;
 }

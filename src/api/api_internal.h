@@ -2,6 +2,7 @@
  * api_internal.h - what the api's files share; not part of any contract.
  *
  * api.c        the server: listening, routing, auth, metrics, replies
+ * api_conn.c   connections: TLS or not, deadlines, the cap
  * api_json.c   request parsing and validation, session -> JSON, times
  * api_sessions.c  /v1/sessions
  * api_numbers.c   /v1/numbers
@@ -48,6 +49,7 @@ struct api_counters {
 	uint64_t requests[API_MAX_STATUS];	/* by HTTP status */
 	uint64_t request_timeouts;	/* closed at [api] request_timeout */
 	uint64_t accept_paused;	/* [api] max_connections reached */
+	uint64_t tls_failures;	/* closed unserved: SSL_new() failed */
 };
 
 struct api_conn;
@@ -86,6 +88,9 @@ struct api {
 	struct api_conn *conns[API_CONN_BUCKETS];	/* adopted, by evcon */
 	size_t n_conns;
 	bool accept_paused;		/* the listener is off at the cap */
+	struct bufferevent *refusal;	/* spare, for api_conn_bev() */
+	int64_t tls_warned_ms;		/* last TLS failure logged */
+	uint64_t tls_unlogged;		/* TLS failures since then */
 	struct api_counters ctr;
 	uint64_t cdrs_written;
 	uint64_t cdrs_lost;		/* could not be queued or committed */
@@ -177,11 +182,13 @@ void api_sending_remove(struct api *api, struct evhttp_connection *evcon);
 /* ---- api_conn.c ---- */
 
 /*
- * api_conn_track() - @bev, just made for a connection evhttp accepted, is
- * given a request deadline ([api] request_timeout) and counted against
- * [api] max_connections. Without memory it is served untracked.
+ * api_conn_bev() - evhttp's bufferevent callback (evhttp_set_bevcb()): the
+ * bufferevent for a connection just accepted, TLS when [api] tls_cert is
+ * set, given a request deadline ([api] request_timeout) and counted
+ * against [api] max_connections. When a TLS connection cannot have its
+ * TLS state, the bufferevent returned makes evhttp close it unserved.
  */
-void api_conn_track(struct api *api, struct bufferevent *bev);
+struct bufferevent *api_conn_bev(struct event_base *base, void *arg);
 
 /* api_conn_request() - @req is in whole: its connection's deadline is off
  * until api_conn_replied(). */
@@ -202,6 +209,10 @@ void api_conn_stop(struct api *api);
 void api_err_set(struct api_err *e, int status, const char *code,
 		 const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* api_utf8_fix() - make @s valid UTF-8 in place: each byte that does not
+ * begin a whole, well-formed sequence becomes '?'. */
+void api_utf8_fix(char *s);
 
 /* api_time_format() - @ms as RFC 3339 UTC with milliseconds. */
 void api_time_format(int64_t ms, char out[API_TIME_SIZE]);

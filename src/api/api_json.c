@@ -30,6 +30,45 @@ void api_err_set(struct api_err *e, int status, const char *code,
 	va_end(ap);
 }
 
+/*
+ * A message quotes what the client sent (an unknown field's name) and is
+ * cut to API_MSG_SIZE, maybe inside a character; jansson refuses invalid
+ * UTF-8, and the client would get its 400 with no body at all.
+ */
+void api_utf8_fix(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n, i;
+
+	while (*p) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf)
+			n = 1;
+		else if (*p >= 0xe0 && *p <= 0xef)
+			n = 2;
+		else if (*p >= 0xf0 && *p <= 0xf4)
+			n = 3;
+		else
+			n = 0;
+		/* stops at the NUL too: it is no continuation byte */
+		for (i = 1; n && i <= n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				break;
+		if (!n || i <= n ||
+		    (p[0] == 0xe0 && p[1] < 0xa0) ||	/* overlong */
+		    (p[0] == 0xed && p[1] >= 0xa0) ||	/* surrogate */
+		    (p[0] == 0xf0 && p[1] < 0x90) ||	/* overlong */
+		    (p[0] == 0xf4 && p[1] >= 0x90)) {	/* > U+10FFFF */
+			*p++ = '?';
+			continue;
+		}
+		p += n + 1;
+	}
+}
+
 /* ---- times ---- */
 
 void api_time_format(int64_t ms, char out[API_TIME_SIZE])

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <event2/event.h>
 
@@ -19,6 +20,7 @@
 #include "maskd/config.h"
 #include "maskd/log.h"
 #include "maskd/mailbox.h"
+#include "maskd/notify.h"
 #include "maskd/relay.h"
 #include "maskd/sip.h"
 #include "maskd/store.h"
@@ -45,6 +47,7 @@ struct maskd {
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *sig_hup;
+	struct event *watchdog;		/* WATCHDOG=1 to systemd, or NULL */
 	int stop_signal;
 };
 
@@ -100,6 +103,86 @@ static int maskd_signal(struct maskd *m, struct event **evp, int sig,
 	return 0;
 }
 
+/* systemd's watchdog: the control thread's loop still turns. */
+static void maskd_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify_send(NOTIFY_WATCHDOG);
+}
+
+/*
+ * maskd_notify_ready() - tell systemd (Type=notify) that SIP and the API
+ * listen, and start feeding its watchdog when the unit asks for one.
+ * Without $NOTIFY_SOCKET (run by hand, by the tests) nothing is sent.
+ */
+static int maskd_notify_ready(struct maskd *m)
+{
+	char state[2 * NOTIFY_STATE_MAX];
+	struct timeval tv;
+	uint64_t usec;
+	int n, err;
+
+	n = snprintf(state, sizeof(state),
+		     NOTIFY_READY "\nSTATUS=listening sip=%s:%u api=%s:%u",
+		     m->cfg.sip.listen.host, (unsigned)m->cfg.sip.listen.port,
+		     m->cfg.api.listen.host, (unsigned)m->cfg.api.listen.port);
+	/* READY=1 must go whatever the host names: the status is extra */
+	err = notify_send(n > 0 && n <= NOTIFY_STATE_MAX ? state :
+			  NOTIFY_READY);
+	if (err && err != ENOENT)
+		log_warn(&m->log, "maskd: cannot notify systemd: %s",
+			 strerror(err));
+
+	if (notify_watchdog_usec(&usec))
+		return 0;
+	/* half the interval, as sd_watchdog_enabled(3) advises */
+	usec /= 2;
+	tv.tv_sec = (time_t)(usec / 1000000);
+	tv.tv_usec = (suseconds_t)(usec % 1000000);
+	m->watchdog = event_new(m->base, -1, EV_PERSIST, maskd_on_watchdog,
+				m);
+	if (!m->watchdog)
+		return ENOMEM;
+	event_priority_set(m->watchdog, 0);
+	if (event_add(m->watchdog, &tv))
+		return EIO;
+	notify_send(NOTIFY_WATCHDOG);
+	return 0;
+}
+
+/*
+ * maskd_check_nofile() - make room for the descriptors the config may
+ * need: one UDP socket per port of the RTP range, one per API client,
+ * and headroom for SIP's sockets and connections, LMDB, the log and the
+ * threads' wake-up descriptors. The soft limit is raised towards the hard
+ * one (systemd's default soft limit is 1024); when even the hard limit is
+ * too low, calls fail with 503 once it is reached: say so now.
+ */
+#define MASKD_NOFILE_HEADROOM 4096
+static void maskd_check_nofile(struct maskd *m)
+{
+	struct rlimit rl;
+	rlim_t need;
+
+	need = (rlim_t)(m->cfg.rtp.port_max - m->cfg.rtp.port_min + 1) +
+	       m->cfg.api.max_connections + MASKD_NOFILE_HEADROOM;
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+			      rl.rlim_max > need ? need : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warn(&m->log, "maskd: open files limited to %llu, the RTP "
+			 "range and API connections may need %llu: raise "
+			 "LimitNOFILE (ulimit -n)",
+			 (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)need);
+}
+
 /*
  * Two priorities: 0 for network and signals, 1 for the writer, so a batch
  * is committed only after every ready request has been queued into it.
@@ -153,6 +236,8 @@ static void maskd_free(struct maskd *m, bool clean)
 		event_free(m->sig_int);
 	if (m->sig_hup)
 		event_free(m->sig_hup);
+	if (m->watchdog)
+		event_free(m->watchdog);
 	/* calls end first: their last records go through the mailbox to
 	 * the writer, which api_stop() flushes; their relay calls are freed
 	 * by sip_stop(), so the relay stops after it */
@@ -200,6 +285,7 @@ static int maskd_run(const char *path)
 	log_info(&m.log, "maskd %s starting", MASKD_VERSION);
 
 	signal(SIGPIPE, SIG_IGN);
+	maskd_check_nofile(&m);
 
 	err = store_open(&m.st, m.cfg.store.path, m.cfg.store.map_size,
 			 &m.log);
@@ -276,6 +362,12 @@ static int maskd_run(const char *path)
 	log_info(&m.log, "maskd listening sip=%s:%u api=%s:%u",
 		 m.cfg.sip.listen.host, (unsigned)m.cfg.sip.listen.port,
 		 m.cfg.api.listen.host, (unsigned)m.cfg.api.listen.port);
+	err = maskd_notify_ready(&m);
+	if (err) {
+		log_error(&m.log, "maskd: cannot start the watchdog timer: %s",
+			  strerror(err));
+		goto out;
+	}
 
 	if (event_base_dispatch(m.base) < 0) {
 		log_error(&m.log, "maskd: event loop failed");
@@ -283,6 +375,9 @@ static int maskd_run(const char *path)
 		goto out;
 	}
 	log_info(&m.log, "maskd stopping (signal %d)", m.stop_signal);
+	/* the flush of pending commits may take a moment: systemd then
+	 * waits for the exit instead of thinking we hang */
+	notify_send(NOTIFY_STOPPING);
  out:
 	maskd_free(&m, err == 0);
 	return err ? 1 : 0;

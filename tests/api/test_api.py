@@ -103,7 +103,7 @@ class Maskd:
 
     def __init__(self, tmp, name, map_size="64M", log_level="debug",
                  default_ttl=3600, max_ttl=86400, call_time_limit=0,
-                 api_extra="", tls_ctx=None):
+                 api_extra="", tls_ctx=None, env=None):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.db = os.path.join(self.dir, "db")
@@ -117,6 +117,7 @@ class Maskd:
         self.call_time_limit = call_time_limit
         self.api_extra = api_extra      # more [api] lines
         self.tls_ctx = tls_ctx          # an ssl.SSLContext: talk HTTPS
+        self.env = env or {}            # more environment for maskd
         self.port = None
         self.proc = None
         self._stderr = None
@@ -142,6 +143,7 @@ class Maskd:
         self.write_config()
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        env.update(self.env)
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
             [ARGS.maskd, "-c", self.conf_path], stdin=subprocess.DEVNULL,
@@ -921,6 +923,28 @@ class TestSessions(SharedMaskd):
                 self.assertEqual(r.status, 200)
         finally:
             conn.close()
+
+    def test_error_messages_stay_utf8(self):
+        """A message quoting the client's field name is cut to 255 bytes
+        and may hold bytes that are no UTF-8: still a JSON 400 (it was a
+        400 with no body when the cut split a character)."""
+        cut = "a" + "\u00fc" * 40     # 'ü' (2 bytes) cut at 64 bytes
+        cases = [
+            ("POST", "/v1/sessions",
+             json.dumps({cut: 1}, ensure_ascii=False).encode(), cut),
+            ("POST", "/v1/numbers",
+             json.dumps({cut: 1}, ensure_ascii=False).encode(), cut),
+            ("GET", "/v1/sessions?" + urllib.parse.quote(cut) + "=1",
+             None, cut),
+            ("GET", "/v1/sessions?%FF%FEx=1", None, "??x"),
+            ("GET", "/v1/sessions?%ED%A0%80=1", None, "???:"),
+        ]
+        for method, path, raw, name in cases:
+            r = self.m.request(method, path, raw=raw)
+            with self.subTest(path=path[:40]):
+                self.assertError(r, 400, "invalid_field")
+                self.assertTrue(r.message.startswith(name[:31]), r)
+                self.assertIn("unknown", r.message)
 
 
 class TestList(SharedMaskd):
