@@ -166,9 +166,8 @@ struct ctl_stats {
 	uint64_t creates;		/* sessions created since start */
 	uint64_t expiries;		/* sessions the sweeper expired */
 	uint64_t cdrs_written;		/* call records committed */
-	uint64_t cdrs_lost;		/* could not be queued or committed */
-	uint64_t sip_cmds_lost;		/* commands the SIP thread's queue
-					 * refused */
+	uint64_t cdrs_lost;		/* not queued, or not committed */
+	uint64_t sip_cmds_lost;		/* refused: the SIP queue was full */
 	struct writer_stats writer;	/* the group commit */
 };
 

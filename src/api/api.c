@@ -279,7 +279,8 @@ static void api_metrics(struct api *api, struct evhttp_request *req)
 		   "Sessions expired by the sweeper since start.",
 		   cs.expiries);
 	api_metric(b, "maskd_store_commits_total", "counter",
-		   "Write transactions committed since start.", cs.writer.batches);
+		   "Write transactions committed since start.",
+		   cs.writer.batches);
 	api_metric(b, "maskd_store_ops_total", "counter",
 		   "Write operations run since start.", cs.writer.ops);
 	api_metric(b, "maskd_store_commit_failures_total", "counter",

@@ -30,7 +30,7 @@ static void sip_cmd_session_end_run(struct sip *s,
 
 	if (!c)
 		return;		/* no call up (or it ended meanwhile) */
-	if (s->log->level >= LOG_LVL_DEBUG) {
+	if (s->log && s->log->level >= LOG_LVL_DEBUG) {
 		store_id_format(m->session_id, id);
 		log_debug(s->log, "sip: session %s ended: its call hangs up "
 			  "(%s)", id, m->reason);

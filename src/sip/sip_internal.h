@@ -5,8 +5,9 @@
  *
  * Everything declared here belongs to the SIP thread and is touched by no
  * other, except the counters in struct sip_counters (relaxed atomics, read
- * by sip_stats_get() from any thread) and the start-up hand-shake fields
- * of struct sip (under its mutex).
+ * by sip_stats_get() from any thread), the start-up hand-shake fields
+ * of struct sip (under its mutex), and its command queue (cmdq: any
+ * thread pushes, mqueue.h) with the stop_asked flag.
  *
  * Include this before any other sofia-sip header: it sets the "magic"
  * types sofia's callbacks are declared with.
