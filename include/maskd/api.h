@@ -1,10 +1,11 @@
 /*
- * api.h - the REST API (evhttp + jansson) and the expiry sweeper.
+ * api.h - the REST API (evhttp + jansson): an HTTP adapter over ctl.
  *
- * Runs on the control thread's event base: it parses and validates each
- * request, answers reads from its own store reader, and sends every change
- * through the writer (group commit), answering only after the commit.
- * See DESIGN.md "REST API" for the contract.
+ * Runs on the control thread's event base: it parses, authorises and
+ * validates each request (a 400 names the field), calls ctl (ctl.h) with
+ * plain C inputs and turns the result into the reply; a change is
+ * answered only once ctl reports it on disk. See DESIGN.md "REST API"
+ * for the contract.
  *
  * Owned by the control thread; not thread-safe.
  */
@@ -14,22 +15,19 @@
 #include <event2/event.h>
 
 #include "maskd/config.h"
+#include "maskd/ctl.h"
 #include "maskd/log.h"
-#include "maskd/store.h"
-#include "maskd/writer.h"
 
 struct api;
 
 /*
  * api_start() - listen on cfg->api.listen and serve.
  *
- * @cfg, @st, @w and @log are borrowed and must outlive the api. Also
- * starts the expiry sweeper, which moves sessions past expires_at to
- * expired within a second. Returns 0 or an errno (EADDRINUSE, ...).
+ * @cfg, @ctl and @log are borrowed and must outlive the api.
+ * Returns 0 or an errno (EADDRINUSE, ...).
  */
 int api_start(struct api **apip, struct event_base *base,
-	      const struct config *cfg, struct store *st, struct writer *w,
-	      struct log *log);
+	      const struct config *cfg, struct ctl *ctl, struct log *log);
 
 struct sip;
 
@@ -48,16 +46,8 @@ struct relay;
 void api_set_relay(struct api *api, struct relay *relay);
 
 /*
- * api_cdr_store() - queue call record @c for the store (group commit).
- * Control thread: main.c calls it from the mailbox the SIP thread posts
- * into. A record that cannot be queued or committed is logged and
- * counted (maskd_cdrs_lost_total), never silently dropped.
- */
-void api_cdr_store(struct api *api, const struct cdr *c);
-
-/*
  * api_stop() - stop listening, drop open connections, free. NULL-safe.
- * Requests waiting for a commit are answered first (writer_flush()).
+ * Requests waiting for a commit are answered first (ctl_flush()).
  */
 void api_stop(struct api *api);
 

@@ -57,6 +57,23 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
  */
 void sip_stop(struct sip *s);
 
+/*
+ * Commands into the SIP thread (sip_cmd.c). Any thread; each copies what
+ * it needs into the SIP thread's command queue and returns at once - the
+ * SIP thread acts on it soon after, never the caller. Each returns 0, or
+ * ENOSPC (the queue is full) or ENOMEM: the command is then lost and the
+ * caller counts it. @s must be started and not yet stopped.
+ */
+
+/*
+ * sip_cmd_session_end() - session @id has ended (closed by the API): if
+ * one of its calls is up or ringing, maskd ends it - BYE on both legs
+ * (480 to a caller still waiting, CANCEL to a ringing callee), CDR
+ * hangup "maskd" with @reason (e.g. "session_closed", cut to fit).
+ */
+int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
+			const char *reason);
+
 /* Counters for /metrics; read from any thread (relaxed atomics). */
 struct sip_stats {
 	uint64_t calls_live;		/* calls with any leg still alive */

@@ -1,5 +1,6 @@
 /*
- * writer.h - group commit: the control thread's single LMDB writer.
+ * writer.h - group commit: the control thread's single LMDB writer
+ * (src/store/store_writer.c: it belongs to the store).
  *
  * Every change to the store goes through here. A submitted operation is
  * queued and the writer's event made active; libevent runs it after the

@@ -1,10 +1,10 @@
 /*
  * api.c - the REST API server: listening, routing, auth, metrics, replies.
  *
- * Runs on the control thread's event base. Reads are answered at once
- * from the api's own store reader; writes become a struct api_call that
- * goes through the writer and is answered from its done handler, after
- * the batch holding it was committed.
+ * Runs on the control thread's event base. Every request is parsed,
+ * authorised and validated here, then handed to ctl (ctl.h): reads are
+ * answered at once, changes become a struct api_call answered from
+ * ctl's done handler, once the change is on disk.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -39,281 +39,6 @@ int64_t api_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *api_reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default:  return "Unknown";
-	}
-}
-
-static const char *api_method_name(enum evhttp_cmd_type m)
-{
-	switch (m) {
-	case EVHTTP_REQ_GET:     return "GET";
-	case EVHTTP_REQ_POST:    return "POST";
-	case EVHTTP_REQ_HEAD:    return "HEAD";
-	case EVHTTP_REQ_PUT:     return "PUT";
-	case EVHTTP_REQ_DELETE:  return "DELETE";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	case EVHTTP_REQ_TRACE:   return "TRACE";
-	case EVHTTP_REQ_CONNECT: return "CONNECT";
-	case EVHTTP_REQ_PATCH:   return "PATCH";
-	default:                 return "?";
-	}
-}
-
-/*
- * The request line at debug level. The path of /v1/numbers/{vn} holds a
- * phone number, so that segment goes through log_mask_number() like every
- * other number; the query string (party=...) is never logged.
- */
-static void api_log_request(struct api *api, struct evhttp_request *req,
-			    int status)
-{
-	static const char numbers[] = "/v1/numbers/";
-	const struct evhttp_uri *uri;
-	const char *path = NULL;
-	char mask[LOG_MASK_SIZE];
-	char *vn;
-
-	if (!api->log || api->log->level < LOG_LVL_DEBUG)
-		return;
-
-	uri = evhttp_request_get_evhttp_uri(req);
-	if (uri)
-		path = evhttp_uri_get_path(uri);
-	if (!path)
-		path = "?";
-
-	if (strncmp(path, numbers, sizeof(numbers) - 1) == 0 &&
-	    path[sizeof(numbers) - 1] != '\0') {
-		vn = api_path_decode(path + sizeof(numbers) - 1);
-		log_debug(api->log, "api: %s %s%s -> %d",
-			  api_method_name(evhttp_request_get_command(req)),
-			  numbers,
-			  vn ? log_mask_number(api->log, vn, mask) : "?",
-			  status);
-		free(vn);
-		return;
-	}
-
-	log_debug(api->log, "api: %s %s -> %d",
-		  api_method_name(evhttp_request_get_command(req)), path,
-		  status);
-}
-
-/*
- * The pointers in api->sending are only compared, never dereferenced, so
- * one left behind by a connection libevent freed without telling us costs
- * nothing but a longer drain.
- */
-void api_sending_remove(struct api *api, struct evhttp_connection *evcon)
-{
-	size_t i;
-
-	for (i = 0; i < api->n_sending; i++) {
-		if (api->sending[i] != evcon)
-			continue;
-		api->sending[i] = api->sending[--api->n_sending];
-		if (api->stopping && api->n_sending == 0)
-			event_base_loopbreak(api->base);
-		return;
-	}
-}
-
-/* The reply's last byte went out: the next request's time starts. */
-static void api_sent_cb(struct evhttp_request *req, void *arg)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-
-	api_sending_remove(arg, evcon);
-	api_conn_replied(arg, evcon);
-}
-
-/*
- * Remember that @req's reply is on its way, so api_stop() can wait for it.
- * Without memory it is simply not tracked: that costs at most the drain's
- * time limit at shutdown.
- */
-static void api_sending_add(struct api *api, struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct evhttp_connection **n;
-	size_t cap;
-
-	if (!evcon)
-		return;	/* the client is gone; nothing will be written */
-	if (api->n_sending == api->cap_sending) {
-		cap = api->cap_sending ? api->cap_sending * 2 : 64;
-		n = realloc(api->sending, cap * sizeof(*n));
-		if (!n)
-			return;
-		api->sending = n;
-		api->cap_sending = cap;
-	}
-	api->sending[api->n_sending++] = evcon;
-	/* a connection that closes first is taken off by api_conn.c */
-	evhttp_request_set_on_complete_cb(req, api_sent_cb, api);
-}
-
-/*
- * Every reply goes out here, so this is where requests are counted and
- * logged.
- *
- * Why a reply sent long after the request (from a writer done handler) is
- * safe even when the client has hung up: libevent 2.1 stops reading a
- * connection once a whole request is in and until its reply is sent, so a
- * hang-up is only noticed when the reply is written. evhttp then frees the
- * connection and request itself. And if the connection does fail first
- * (read timeout, EOF), evhttp_connection_incoming_fail() detaches the
- * request instead of freeing it - it stays ours - and evhttp_send_reply()
- * on a detached request just frees it. So each request gets exactly one
- * reply, and never one after evhttp_free(): api_stop() flushes the writer
- * first.
- */
-static void api_send(struct api *api, struct evhttp_request *req, int status,
-		     const char *ctype, const char *body, size_t len)
-{
-	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
-
-	if (status >= 0 && status < API_MAX_STATUS)
-		api->ctr.requests[status]++;
-	api_log_request(api, req, status);
-	api_sending_add(api, req);
-
-	if (ctype)
-		evhttp_add_header(hdrs, "Content-Type", ctype);
-	evhttp_add_header(hdrs, "Cache-Control", "no-store");
-	if (body && len)
-		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
-	evhttp_send_reply(req, status, api_reason(status), NULL);
-}
-
-void api_reply_json(struct api *api, struct evhttp_request *req, int status,
-		    json_t *body)
-{
-	static const char oom[] = "{\"error\":{\"code\":\"internal\","
-				  "\"message\":\"out of memory\"}}";
-	char *text;
-
-	if (!body) {
-		api_send(api, req, status, NULL, NULL, 0);
-		return;
-	}
-
-	text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (!text) {
-		api_send(api, req, 500, "application/json", oom,
-			 sizeof(oom) - 1);
-		return;
-	}
-	api_send(api, req, status, "application/json", text, strlen(text));
-	free(text);
-}
-
-static void api_reply_errorv(struct api *api, struct evhttp_request *req,
-			     int status, const char *code, const char *fmt,
-			     va_list ap)
-{
-	char msg[API_MSG_SIZE];
-	json_t *body;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	api_utf8_fix(msg);
-	body = json_pack("{s:{s:s, s:s}}", "error", "code", code,
-			 "message", msg);
-	api_reply_json(api, req, status, body);
-}
-
-void api_reply_error(struct api *api, struct evhttp_request *req, int status,
-		     const char *code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	api_reply_errorv(api, req, status, code, fmt, ap);
-	va_end(ap);
-}
-
-void api_reply_err(struct api *api, struct evhttp_request *req,
-		   const struct api_err *e)
-{
-	api_reply_error(api, req, e->status, e->code, "%s", e->message);
-}
-
-/* ---- write requests ---- */
-
-int api_call_new(struct api *api, struct evhttp_request *req,
-		 struct api_call **cp)
-{
-	struct api_call *c;
-
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return ENOMEM;
-	c->api = api;
-	c->req = req;
-	*cp = c;
-	return 0;
-}
-
-void api_call_free(struct api_call *c)
-{
-	if (!c)
-		return;
-	if (c->submitted)
-		c->api->in_flight--;
-	free(c->callback_url);
-	free(c->metadata);
-	session_clear(&c->out);
-	free(c);
-}
-
-void api_call_submit(struct api_call *c, writer_op_h *op, writer_done_h *done)
-{
-	struct api *api = c->api;
-	int err;
-
-	err = writer_submit(api->w, op, done, c);
-	if (err) {
-		log_warn(api->log, "api: cannot queue a write: %s",
-			 strerror(err));
-		api_reply_error(api, c->req, 503, "store_unavailable",
-				"the store cannot take writes now");
-		api_call_free(c);
-		return;
-	}
-	c->submitted = true;
-	api->in_flight++;
-}
-
-bool api_call_commit_failed(struct api_call *c, int err)
-{
-	int why;
-
-	if (c->op_ran && (c->op_err != 0 || err == 0))
-		return false;
-
-	why = err ? err : EIO;
-	log_warn(c->api->log, "api: write not committed: %s", strerror(why));
-	api_reply_error(c->api, c->req, 503, "store_unavailable",
-			"the change could not be stored: %s", strerror(why));
-	return true;
 }
 
 /* ---- auth ---- */
@@ -525,19 +250,19 @@ void api_set_relay(struct api *api, struct relay *relay)
 static void api_metrics(struct api *api, struct evhttp_request *req)
 {
 	struct store_stats ss;
-	struct writer_stats ws;
+	struct ctl_stats cs;
 	struct evbuffer *b;
 	char *text = NULL;
 	size_t len;
 	int err, code;
 
-	err = store_stats_get(api->rd, &ss);
+	err = ctl_store_stats(api->ctl, &ss);
 	if (err) {
 		api_reply_error(api, req, 503, "store_unavailable",
 				"cannot read the store: %s", strerror(err));
 		return;
 	}
-	writer_stats_get(api->w, &ws);
+	ctl_stats_get(api->ctl, &cs);
 
 	b = evbuffer_new();
 	if (!b)
@@ -548,17 +273,18 @@ static void api_metrics(struct api *api, struct evhttp_request *req)
 	api_metric(b, "maskd_pool_numbers", "gauge",
 		   "Numbers in the virtual number pool.", ss.pool_numbers);
 	api_metric(b, "maskd_session_creates_total", "counter",
-		   "Sessions created since start.", api->ctr.creates);
+		   "Sessions created since start.", cs.creates);
 	api_metric(b, "maskd_session_expiries_total", "counter",
 		   "Sessions expired by the sweeper since start.",
-		   api->ctr.expiries);
+		   cs.expiries);
 	api_metric(b, "maskd_store_commits_total", "counter",
-		   "Write transactions committed since start.", ws.batches);
+		   "Write transactions committed since start.",
+		   cs.writer.batches);
 	api_metric(b, "maskd_store_ops_total", "counter",
-		   "Write operations run since start.", ws.ops);
+		   "Write operations run since start.", cs.writer.ops);
 	api_metric(b, "maskd_store_commit_failures_total", "counter",
 		   "Write transactions that failed to commit since start.",
-		   ws.failures);
+		   cs.writer.failures);
 
 	api_metric(b, "maskd_api_connections", "gauge",
 		   "API client connections open.", api_conn_count(api));
@@ -573,10 +299,13 @@ static void api_metrics(struct api *api, struct evhttp_request *req)
 		   api->ctr.tls_failures);
 
 	api_metric(b, "maskd_cdrs_written_total", "counter",
-		   "Call records committed since start.", api->cdrs_written);
+		   "Call records committed since start.", cs.cdrs_written);
 	api_metric(b, "maskd_cdrs_lost_total", "counter",
 		   "Call records that could not be stored since start.",
-		   api->cdrs_lost);
+		   cs.cdrs_lost);
+	api_metric(b, "maskd_ctl_sip_commands_lost_total", "counter",
+		   "Commands to the SIP thread refused by its full queue.",
+		   cs.sip_cmds_lost);
 	if (api->sip)
 		api_metrics_sip(b, api->sip);
 	if (api->relay)
@@ -945,8 +674,7 @@ static int api_tls_init(struct api *api)
 }
 
 int api_start(struct api **apip, struct event_base *base,
-	      const struct config *cfg, struct store *st, struct writer *w,
-	      struct log *log)
+	      const struct config *cfg, struct ctl *ctl, struct log *log)
 {
 	struct api *api;
 	int err;
@@ -956,18 +684,13 @@ int api_start(struct api **apip, struct event_base *base,
 		return ENOMEM;
 	api->base = base;
 	api->cfg = cfg;
-	api->st = st;
-	api->w = w;
+	api->ctl = ctl;
 	api->log = log;
 
 	err = api_tokens_init(api);
 	if (err)
 		goto out;
 	err = api_tls_init(api);
-	if (err)
-		goto out;
-
-	err = store_reader_open(st, &api->rd);
 	if (err)
 		goto out;
 
@@ -996,10 +719,6 @@ int api_start(struct api **apip, struct event_base *base,
 	if (err)
 		goto out;
 
-	err = api_sweeper_start(api);
-	if (err)
-		goto out;
-
 	*apip = api;
 	api = NULL;
  out:
@@ -1023,7 +742,7 @@ static void api_drain(struct api *api)
 		api->listener = NULL;
 	}
 	api->stopping = true;
-	writer_flush(api->w);
+	ctl_flush(api->ctl);
 	if (api->in_flight)
 		log_warn(api->log, "api: %u requests left unanswered",
 			 api->in_flight);
@@ -1043,8 +762,7 @@ void api_stop(struct api *api)
 	if (!api)
 		return;
 
-	api_sweeper_stop(api);
-	if (api->w && api->http)
+	if (api->ctl && api->http)
 		api_drain(api);
 
 	/* evhttp_free() closes the listener before the connections, whose
@@ -1055,8 +773,6 @@ void api_stop(struct api *api)
 		evhttp_free(api->http);	/* calls api_conn_closed() */
 	api_conn_stop(api);
 	free(api->sending);
-	if (api->rd)
-		store_reader_close(api->rd);
 	if (api->tokens)
 		OPENSSL_cleanse(api->tokens,
 				api->n_tokens * sizeof(*api->tokens));

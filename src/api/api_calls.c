@@ -1,6 +1,6 @@
 /*
- * api_calls.c - call records: GET /v1/sessions/{id}/calls, and the write
- * path that brings each finished call from the SIP thread into the store.
+ * api_calls.c - call records: GET /v1/sessions/{id}/calls. (The records
+ * come in through ctl's CDR sink, ctl_cdr.c.)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,20 +40,19 @@ void api_session_calls(struct api *api, struct evhttp_request *req,
 	if (!api_id_parse(api, req, sid, id))
 		return;
 	memset(&s, 0, sizeof(s));
-	err = store_session_get(api->rd, id, api_now_ms(), &s);
-	if (err == ENOENT) {
-		api_reply_error(api, req, 404, "not_found", "no such session");
-		return;
-	}
-	if (err)
-		goto unavailable;
 	x.s = &s;
 	x.arr = json_array();
 	if (!x.arr) {
 		x.err = ENOMEM;
 		goto oom;
 	}
-	err = store_cdr_list(api->rd, id, api_calls_cb, &x);
+	err = ctl_session_calls(api->ctl, id, &s, api_calls_cb, &x);
+	if (err == ENOENT) {
+		json_decref(x.arr);
+		session_clear(&s);
+		api_reply_error(api, req, 404, "not_found", "no such session");
+		return;
+	}
 	if (err)
 		goto unavailable;
 	if (x.err)
@@ -75,54 +74,6 @@ void api_session_calls(struct api *api, struct evhttp_request *req,
 	session_clear(&s);
 	api_reply_error(api, req, 503, "store_unavailable",
 			"cannot read the store: %s", strerror(err));
-}
-
-/* ---- the CDR write path ---- */
-
-struct api_cdr_call {
-	struct api *api;
-	struct cdr cdr;
-};
-
-static int api_cdr_op(struct store_txn *tx, void *arg)
-{
-	struct api_cdr_call *c = arg;
-
-	return store_cdr_add(tx, &c->cdr);
-}
-
-static void api_cdr_done(int err, void *arg)
-{
-	struct api_cdr_call *c = arg;
-	char id[STORE_ID_STR_SIZE];
-
-	if (err) {
-		store_id_format(c->cdr.id, id);
-		log_error(c->api->log, "api: call record %s lost: %s", id,
-			  strerror(err));
-		c->api->cdrs_lost++;
-	} else {
-		c->api->cdrs_written++;
-	}
-	free(c);
-}
-
-void api_cdr_store(struct api *api, const struct cdr *cdr)
-{
-	struct api_cdr_call *c = malloc(sizeof(*c));
-
-	if (!c) {
-		log_error(api->log, "api: call record lost: out of memory");
-		api->cdrs_lost++;
-		return;
-	}
-	c->api = api;
-	c->cdr = *cdr;
-	if (writer_submit(api->w, api_cdr_op, api_cdr_done, c)) {
-		log_error(api->log, "api: call record lost: out of memory");
-		api->cdrs_lost++;
-		free(c);
-	}
 }
 
 void api_set_sip(struct api *api, struct sip *sip)

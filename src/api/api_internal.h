@@ -1,13 +1,15 @@
 /*
  * api_internal.h - what the api's files share; not part of any contract.
  *
- * api.c        the server: listening, routing, auth, metrics, replies
+ * api.c        the server: listening, routing, auth, metrics
+ * api_reply.c  replies (each counted and logged), write requests' context
  * api_conn.c   connections: TLS or not, deadlines, the cap
  * api_json.c   request parsing and validation, session -> JSON, times
  * api_sessions.c  /v1/sessions
  * api_numbers.c   /v1/numbers
- * api_sweeper.c   the expiry sweeper
+ * api_calls.c     /v1/sessions/{id}/calls
  *
+ * The api only speaks HTTP: every read and change goes to ctl (ctl.h).
  * Everything here is owned by the control thread.
  */
 #ifndef MASKD_API_INTERNAL_H
@@ -23,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "maskd/api.h"
+#include "maskd/ctl.h"
 #include "maskd/flood.h"
 #include "maskd/sip.h"
 
@@ -31,9 +34,7 @@
 #define API_MAX_HTTP_BODY (1024 * 1024)	/* evhttp's own hard limit */
 #define API_MAX_HEADERS (16 * 1024)
 #define API_TIMEOUT_S 30
-#define API_SWEEP_MS 250
 #define API_DRAIN_MS 1000		/* api_stop() waits for replies */
-#define API_SWEEP_MAX 10000		/* sessions expired per batch */
 #define API_LIST_DEFAULT 100
 #define API_LIST_MAX 1000
 #define API_METADATA_MAX (16 * 1024)	/* serialized bytes */
@@ -44,8 +45,6 @@
 
 /* In-memory counters since start, for /metrics. */
 struct api_counters {
-	uint64_t creates;
-	uint64_t expiries;
 	uint64_t requests[API_MAX_STATUS];	/* by HTTP status */
 	uint64_t request_timeouts;	/* closed at [api] request_timeout */
 	uint64_t accept_paused;	/* [api] max_connections reached */
@@ -57,22 +56,16 @@ struct api_conn;
 struct api {
 	struct event_base *base;		/* borrowed */
 	const struct config *cfg;		/* borrowed */
-	struct store *st;			/* borrowed */
-	struct writer *w;			/* borrowed */
+	struct ctl *ctl;			/* borrowed */
 	struct log *log;			/* borrowed */
 
 	struct evhttp *http;
 	struct evhttp_bound_socket *listener;
-	struct store_reader *rd;		/* for every GET */
 
 	uint8_t (*tokens)[API_DIGEST_LEN];	/* SHA-256 of each token */
 	struct tbucket *buckets;		/* rate limit, one per token */
 	size_t n_tokens;
 	SSL_CTX *tls;				/* NULL = plain HTTP */
-
-	struct event *sweep_ev;
-	bool sweep_queued;		/* an expire op is in the writer */
-	unsigned sweep_n;		/* what the last one expired */
 
 	unsigned in_flight;		/* requests waiting for a commit */
 	bool stopping;			/* api_stop() is draining */
@@ -92,8 +85,6 @@ struct api {
 	int64_t tls_warned_ms;		/* last TLS failure logged */
 	uint64_t tls_unlogged;		/* TLS failures since then */
 	struct api_counters ctr;
-	uint64_t cdrs_written;
-	uint64_t cdrs_lost;		/* could not be queued or committed */
 	struct sip *sip;		/* borrowed; NULL until api_set_sip() */
 	struct relay *relay;		/* borrowed; NULL until api_set_relay() */
 };
@@ -109,17 +100,14 @@ struct api_err {
 };
 
 /*
- * One write request waiting for the writer: allocated per request, freed
- * by its done handler after the reply is sent. It holds copies of all it
- * needs, because the request body is gone by the time the op runs.
+ * One write request waiting for ctl: allocated per request, freed by its
+ * done handler after the reply is sent. It holds what validation made of
+ * the body, which ctl copies when the change is queued.
  */
 struct api_call {
 	struct api *api;
 	struct evhttp_request *req;
 	bool submitted;			/* counted in api->in_flight */
-	bool op_ran;
-	int op_err;			/* the op's own result */
-	int64_t now_ms;			/* when the op ran */
 
 	/* sessions */
 	uint8_t id[STORE_ID_LEN];
@@ -131,7 +119,6 @@ struct api_call {
 	struct session_params params;	/* points into the above */
 	struct session_patch patch;	/* callback_url points above */
 	int64_t ttl_ms;			/* PATCH ttl; counted from the op */
-	struct session out;		/* owned strings */
 
 	/* numbers */
 	char country[STORE_COUNTRY_SIZE];
@@ -141,6 +128,18 @@ struct api_call {
 
 /* api_now_ms() - wall clock, milliseconds since the Unix epoch. */
 int64_t api_now_ms(void);
+
+/* ---- api_reply.c ---- */
+
+/* api_method_name() - "GET", ...; "?" for others. */
+const char *api_method_name(enum evhttp_cmd_type m);
+
+/*
+ * api_send() - every reply goes out here: counted, logged, and waited
+ * for by api_stop().
+ */
+void api_send(struct api *api, struct evhttp_request *req, int status,
+	      const char *ctype, const char *body, size_t len);
 
 /* api_reply_json() - send @status with @body (stolen; NULL = no body). */
 void api_reply_json(struct api *api, struct evhttp_request *req, int status,
@@ -161,17 +160,18 @@ int api_call_new(struct api *api, struct evhttp_request *req,
 void api_call_free(struct api_call *c);
 
 /*
- * api_call_submit() - hand @c to the writer. On failure the client gets a
- * 503 here and @c is freed, so the caller never touches @c again.
+ * api_call_queued() - @err is what a ctl change function returned for
+ * @c: 0 (counted in in_flight until @c is freed), or an errno, when the
+ * client gets a 503 here and @c is freed, so the caller never touches @c
+ * again.
  */
-void api_call_submit(struct api_call *c, writer_op_h *op, writer_done_h *done);
+void api_call_queued(struct api_call *c, int err);
 
 /*
- * api_call_commit_failed() - true when @err (a done handler's argument)
- * says the op succeeded but its batch did not reach the disk; the 503 has
- * then been sent.
+ * api_call_lost() - true when a done handler's @lost says the change did
+ * not reach the disk (@err why); the 503 has then been sent.
  */
-bool api_call_commit_failed(struct api_call *c, int err);
+bool api_call_lost(struct api_call *c, int err, bool lost);
 
 /*
  * api_sending_remove() - @evcon's reply is out, or it is closing: no
@@ -321,10 +321,5 @@ void api_number_get(struct api *api, struct evhttp_request *req,
 		    const char *vn);
 void api_number_delete(struct api *api, struct evhttp_request *req,
 		       const char *vn);
-
-/* ---- api_sweeper.c ---- */
-
-int api_sweeper_start(struct api *api);
-void api_sweeper_stop(struct api *api);
 
 #endif

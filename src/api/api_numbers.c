@@ -38,7 +38,7 @@ void api_numbers_list(struct api *api, struct evhttp_request *req)
 	int err;
 
 	arr = json_array();
-	err = arr ? store_pool_list(api->rd, api_pool_list_cb, arr) : ENOMEM;
+	err = arr ? ctl_number_list(api->ctl, api_pool_list_cb, arr) : ENOMEM;
 	if (!err) {
 		body = json_pack("{s:O}", "numbers", arr);
 		err = body ? 0 : ENOMEM;
@@ -68,7 +68,7 @@ void api_number_get(struct api *api, struct evhttp_request *req,
 				"no such pool number");
 		return;
 	}
-	err = store_pool_get(api->rd, vn, &n);
+	err = ctl_number_get(api->ctl, vn, &n);
 	if (err == ENOENT) {
 		api_reply_error(api, req, 404, "not_found",
 				"no such pool number");
@@ -89,34 +89,20 @@ void api_number_get(struct api *api, struct evhttp_request *req,
 
 /* ---- POST /v1/numbers ---- */
 
-static int api_pool_add_op(struct store_txn *tx, void *arg)
-{
-	struct api_call *c = arg;
-
-	c->now_ms = api_now_ms();
-	c->op_err = store_pool_add(tx, c->vn, c->country, c->now_ms);
-	c->op_ran = true;
-	return c->op_err;
-}
-
-static void api_pool_add_done(int err, void *arg)
+static void api_pool_add_done(int err, bool lost, const struct pool_number *n,
+			      void *arg)
 {
 	struct api_call *c = arg;
 	struct api *api = c->api;
-	struct pool_number n;
 	json_t *o;
 
-	if (api_call_commit_failed(c, err))
+	if (api_call_lost(c, err, lost))
 		goto out;
 
-	switch (c->op_err) {
+	switch (err) {
 	case 0:
-		api_log_number(api, "added", c->vn);
-		memset(&n, 0, sizeof(n));
-		memcpy(n.vn, c->vn, sizeof(n.vn));
-		memcpy(n.country, c->country, sizeof(n.country));
-		n.added_at_ms = c->now_ms;
-		o = api_pool_json(&n);
+		api_log_number(api, "added", n->vn);
+		o = api_pool_json(n);
 		if (o)
 			api_reply_json(api, c->req, 201, o);
 		else
@@ -129,10 +115,10 @@ static void api_pool_add_done(int err, void *arg)
 		break;
 	default:
 		log_warn(api->log, "api: pool add failed: %s",
-			 strerror(c->op_err));
+			 strerror(err));
 		api_reply_error(api, c->req, 503, "store_unavailable",
 				"the number could not be stored: %s",
-				strerror(c->op_err));
+				strerror(err));
 		break;
 	}
  out:
@@ -185,7 +171,8 @@ void api_numbers_add(struct api *api, struct evhttp_request *req)
 		goto fail;
 
 	json_decref(body);
-	api_call_submit(c, api_pool_add_op, api_pool_add_done);
+	api_call_queued(c, ctl_number_add(api->ctl, c->vn, c->country,
+					  api_pool_add_done, c));
 	return;
  fail:
 	api_reply_err(api, req, &e);
@@ -195,25 +182,15 @@ void api_numbers_add(struct api *api, struct evhttp_request *req)
 
 /* ---- DELETE /v1/numbers/{vn} ---- */
 
-static int api_pool_remove_op(struct store_txn *tx, void *arg)
-{
-	struct api_call *c = arg;
-
-	c->now_ms = api_now_ms();
-	c->op_err = store_pool_remove(tx, c->vn, c->now_ms);
-	c->op_ran = true;
-	return c->op_err;
-}
-
-static void api_pool_remove_done(int err, void *arg)
+static void api_pool_remove_done(int err, bool lost, void *arg)
 {
 	struct api_call *c = arg;
 	struct api *api = c->api;
 
-	if (api_call_commit_failed(c, err))
+	if (api_call_lost(c, err, lost))
 		goto out;
 
-	switch (c->op_err) {
+	switch (err) {
 	case 0:
 		api_log_number(api, "removed", c->vn);
 		api_reply_json(api, c->req, 204, NULL);
@@ -228,10 +205,10 @@ static void api_pool_remove_done(int err, void *arg)
 		break;
 	default:
 		log_warn(api->log, "api: pool remove failed: %s",
-			 strerror(c->op_err));
+			 strerror(err));
 		api_reply_error(api, c->req, 503, "store_unavailable",
 				"the change could not be stored: %s",
-				strerror(c->op_err));
+				strerror(err));
 		break;
 	}
  out:
@@ -255,5 +232,6 @@ void api_number_delete(struct api *api, struct evhttp_request *req,
 		return;
 	}
 	memcpy(c->vn, vn, strlen(vn) + 1);
-	api_call_submit(c, api_pool_remove_op, api_pool_remove_done);
+	api_call_queued(c, ctl_number_remove(api->ctl, c->vn,
+					     api_pool_remove_done, c));
 }

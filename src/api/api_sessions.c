@@ -1,9 +1,9 @@
 /*
  * api_sessions.c - /v1/sessions: create, list, get, patch, delete.
  *
- * Writes are split in three: the handler validates and copies what the op
- * needs into a struct api_call; the op runs inside the writer's batch; the
- * done handler answers once the batch is on disk (or is not).
+ * Each handler validates the request into plain C inputs (naming the
+ * field in a 400) and calls ctl; a change is answered from ctl's done
+ * handler, once it is on disk (or is not).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -60,34 +60,24 @@ bool api_id_parse(struct api *api, struct evhttp_request *req,
 
 /* ---- POST /v1/sessions ---- */
 
-static int api_create_op(struct store_txn *tx, void *arg)
-{
-	struct api_call *c = arg;
-
-	c->now_ms = api_now_ms();
-	c->op_err = store_session_create(tx, &c->params, c->now_ms, &c->out);
-	c->op_ran = true;
-	return c->op_err;
-}
-
-static void api_create_done(int err, void *arg)
+static void api_create_done(int err, bool lost, const struct session *s,
+			    void *arg)
 {
 	struct api_call *c = arg;
 	struct api *api = c->api;
 	char loc[64], id[STORE_ID_STR_SIZE];
 
-	if (api_call_commit_failed(c, err))
+	if (api_call_lost(c, err, lost))
 		goto out;
 
-	switch (c->op_err) {
+	switch (err) {
 	case 0:
-		api->ctr.creates++;
-		api_log_session(api, "created", &c->out);
-		store_id_format(c->out.id, id);
+		api_log_session(api, "created", s);
+		store_id_format(s->id, id);
 		snprintf(loc, sizeof(loc), "/v1/sessions/%s", id);
 		evhttp_add_header(evhttp_request_get_output_headers(c->req),
 				  "Location", loc);
-		api_reply_session(api, c->req, 201, &c->out);
+		api_reply_session(api, c->req, 201, s);
 		break;
 	case EINVAL:
 		api_reply_error(api, c->req, 400, "invalid_field",
@@ -109,10 +99,10 @@ static void api_create_done(int err, void *arg)
 		break;
 	default:
 		log_warn(api->log, "api: session create failed: %s",
-			 strerror(c->op_err));
+			 strerror(err));
 		api_reply_error(api, c->req, 503, "store_unavailable",
 				"the session could not be stored: %s",
-				strerror(c->op_err));
+				strerror(err));
 		break;
 	}
  out:
@@ -217,7 +207,8 @@ void api_sessions_create(struct api *api, struct evhttp_request *req)
 	if (err)
 		goto fail;
 	json_decref(body);
-	api_call_submit(c, api_create_op, api_create_done);
+	api_call_queued(c, ctl_session_create(api->ctl, &c->params,
+					      api_create_done, c));
 	return;
  fail:
 	api_reply_err(api, req, &e);
@@ -334,8 +325,7 @@ void api_sessions_list(struct api *api, struct evhttp_request *req)
 		api_reply_oom(api, req);
 		goto out;
 	}
-	err = store_session_list(api->rd, &f, api_now_ms(), api_list_cb, &l,
-				 &more);
+	err = ctl_session_list(api->ctl, &f, api_list_cb, &l, &more);
 	if (err == ENOMEM) {
 		api_reply_oom(api, req);
 		goto out;
@@ -374,7 +364,7 @@ void api_session_get(struct api *api, struct evhttp_request *req,
 	if (!api_id_parse(api, req, sid, id))
 		return;
 	memset(&s, 0, sizeof(s));
-	err = store_session_get(api->rd, id, api_now_ms(), &s);
+	err = ctl_session_get(api->ctl, id, &s);
 	if (err == ENOENT)
 		api_reply_error(api, req, 404, "not_found", "no such session");
 	else if (err)
@@ -387,31 +377,19 @@ void api_session_get(struct api *api, struct evhttp_request *req,
 
 /* ---- PATCH /v1/sessions/{id} ---- */
 
-static int api_patch_op(struct store_txn *tx, void *arg)
-{
-	struct api_call *c = arg;
-
-	c->now_ms = api_now_ms();
-	if (c->ttl_ms)
-		c->patch.expires_at_ms = c->now_ms + c->ttl_ms;
-	c->op_err = store_session_update(tx, c->id, &c->patch, c->now_ms,
-					 &c->out);
-	c->op_ran = true;
-	return c->op_err;
-}
-
-/* What PATCH and DELETE share: an op result for an existing id. */
-static void api_update_done(struct api_call *c, int err, const char *what)
+/* What PATCH and DELETE share: a change to an existing id. */
+static void api_update_done(int err, bool lost, const struct session *s,
+			    struct api_call *c, const char *what)
 {
 	struct api *api = c->api;
 
-	if (api_call_commit_failed(c, err))
+	if (api_call_lost(c, err, lost))
 		return;
 
-	switch (c->op_err) {
+	switch (err) {
 	case 0:
-		api_log_session(api, what, &c->out);
-		api_reply_session(api, c->req, 200, &c->out);
+		api_log_session(api, what, s);
+		api_reply_session(api, c->req, 200, s);
 		break;
 	case ENOENT:
 		api_reply_error(api, c->req, 404, "not_found",
@@ -427,19 +405,20 @@ static void api_update_done(struct api_call *c, int err, const char *what)
 		break;
 	default:
 		log_warn(api->log, "api: session %s failed: %s", what,
-			 strerror(c->op_err));
+			 strerror(err));
 		api_reply_error(api, c->req, 503, "store_unavailable",
 				"the change could not be stored: %s",
-				strerror(c->op_err));
+				strerror(err));
 		break;
 	}
 }
 
-static void api_patch_done(int err, void *arg)
+static void api_patch_done(int err, bool lost, const struct session *s,
+			   void *arg)
 {
 	struct api_call *c = arg;
 
-	api_update_done(c, err, "updated");
+	api_update_done(err, lost, s, c, "updated");
 	api_call_free(c);
 }
 
@@ -542,7 +521,8 @@ void api_session_patch(struct api *api, struct evhttp_request *req,
 	}
 
 	json_decref(body);
-	api_call_submit(c, api_patch_op, api_patch_done);
+	api_call_queued(c, ctl_session_patch(api->ctl, c->id, &c->patch,
+					     c->ttl_ms, api_patch_done, c));
 	return;
  fail:
 	api_reply_err(api, req, &e);
@@ -552,24 +532,19 @@ void api_session_patch(struct api *api, struct evhttp_request *req,
 
 /* ---- DELETE /v1/sessions/{id} ---- */
 
-static int api_close_op(struct store_txn *tx, void *arg)
+static void api_close_done(int err, bool lost, const struct session *s,
+			   void *arg)
 {
 	struct api_call *c = arg;
 
-	c->now_ms = api_now_ms();
-	c->op_err = store_session_close(tx, c->id, c->now_ms, &c->out);
-	c->op_ran = true;
-	return c->op_err;
-}
-
-static void api_close_done(int err, void *arg)
-{
-	struct api_call *c = arg;
-
-	api_update_done(c, err, "closed");
+	api_update_done(err, lost, s, c, "closed");
 	api_call_free(c);
 }
 
+/*
+ * Closing also ends the session's call if one is up (ctl.h): the reply
+ * does not wait for that, only for the close to be on disk.
+ */
 void api_session_delete(struct api *api, struct evhttp_request *req,
 			const char *sid)
 {
@@ -585,5 +560,6 @@ void api_session_delete(struct api *api, struct evhttp_request *req,
 		api_call_free(c);
 		return;
 	}
-	api_call_submit(c, api_close_op, api_close_done);
+	api_call_queued(c, ctl_session_close(api->ctl, c->id, api_close_done,
+					     c));
 }

@@ -18,6 +18,7 @@
 
 #include "maskd/api.h"
 #include "maskd/config.h"
+#include "maskd/ctl.h"
 #include "maskd/log.h"
 #include "maskd/mailbox.h"
 #include "maskd/notify.h"
@@ -40,7 +41,8 @@ struct maskd {
 	struct store *st;
 	struct event_base *base;
 	struct writer *w;
-	struct api *api;
+	struct ctl *ctl;		/* the control thread's work */
+	struct api *api;		/* HTTP over ctl */
 	struct mailbox *cdr_mb;		/* SIP thread -> control thread */
 	struct relay *relay;		/* the sip's media; outlives it */
 	struct sip *sip;
@@ -225,7 +227,7 @@ static void maskd_on_cdr(void *msg, void *arg)
 {
 	struct maskd *m = arg;
 
-	api_cdr_store(m->api, msg);
+	ctl_cdr_store(m->ctl, msg);
 }
 
 static void maskd_free(struct maskd *m, bool clean)
@@ -239,16 +241,19 @@ static void maskd_free(struct maskd *m, bool clean)
 	if (m->watchdog)
 		event_free(m->watchdog);
 	/* calls end first: their last records go through the mailbox to
-	 * the writer, which api_stop() flushes; their relay calls are freed
-	 * by sip_stop(), so the relay stops after it */
+	 * ctl and the writer, which api_stop() and ctl_stop() flush; their
+	 * relay calls are freed by sip_stop(), so the relay stops after it */
 	if (m->api) {
 		api_set_sip(m->api, NULL);
 		api_set_relay(m->api, NULL);
 	}
+	if (m->ctl)
+		ctl_set_sip(m->ctl, NULL);
 	sip_stop(m->sip);
 	relay_stop(m->relay);
 	mailbox_free(m->cdr_mb);
 	api_stop(m->api);		/* answers what waits for the writer */
+	ctl_stop(m->ctl);		/* the last CDRs reach the disk */
 	writer_free(m->w);
 	store_close(m->st);
 	if (m->base)
@@ -317,7 +322,14 @@ static int maskd_run(const char *path)
 			goto out;
 	}
 
-	err = api_start(&m.api, m.base, &m.cfg, m.st, m.w, &m.log);
+	err = ctl_start(&m.ctl, m.base, m.st, m.w, &m.log);
+	if (err) {
+		log_error(&m.log, "maskd: cannot start the control layer: %s",
+			  strerror(err));
+		goto out;
+	}
+
+	err = api_start(&m.api, m.base, &m.cfg, m.ctl, &m.log);
 	if (err) {
 		log_error(&m.log, "maskd: cannot start the api on %s:%u: %s",
 			  m.cfg.api.listen.host,
@@ -350,6 +362,7 @@ static int maskd_run(const char *path)
 	}
 	api_set_sip(m.api, m.sip);
 	api_set_relay(m.api, m.relay);
+	ctl_set_sip(m.ctl, m.sip);
 
 	if ((err = maskd_signal(&m, &m.sig_term, SIGTERM, maskd_on_stop)) ||
 	    (err = maskd_signal(&m, &m.sig_int, SIGINT, maskd_on_stop)) ||

@@ -4,10 +4,9 @@
  *
  * sip_start() creates the thread and waits until it has bound the
  * sockets (or failed to), so a bind error comes back as an errno and a
- * caller may send the moment sip_start() returns. sip_stop() wakes the
- * thread through a pipe registered with the su_root - the one way into
- * the thread from outside, with the relay's timeout pipe (sip_media.c) -
- * and joins it.
+ * caller may send the moment sip_start() returns. sip_stop() sets a flag
+ * and wakes the thread through its command queue (sip_cmd.c), the one way
+ * into the thread from outside, and joins it.
  *
  * nta runs in user-agent mode (NTATAG_UA): it retransmits our 2xx until
  * the ACK comes and hands that ACK to the INVITE's server transaction,
@@ -18,13 +17,11 @@
 #include <sofia-sip/tport_tag.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sofia-sip/su_log.h>
 
@@ -249,21 +246,14 @@ static void sip_on_stop_timer(su_root_magic_t *magic, su_timer_t *t,
 }
 
 /*
- * sip_stop() has written to the pipe. End every call (the BYEs and
- * CANCELs go out now), then give them a moment on the wire before the
- * agent and its sockets are destroyed.
+ * sip_stop() has asked (sip_cmd.c saw the flag). End every call (the
+ * BYEs and CANCELs go out now), then give them a moment on the wire
+ * before the agent and its sockets are destroyed.
  */
-static int sip_on_stop(struct sip *magic, su_wait_t *w, struct sip *s)
+void sip_stopping(struct sip *s)
 {
-	char buf[16];
-
-	(void)magic;
-	(void)w;
-	while (read(s->stop_pipe[0], buf, sizeof(buf)) > 0)
-		;
-
 	if (s->stopping)
-		return 0;
+		return;
 	s->stopping = true;
 
 	sip_call_stop_all(s);
@@ -271,7 +261,6 @@ static int sip_on_stop(struct sip *magic, su_wait_t *w, struct sip *s)
 	if (su_timer_set_interval(s->stop_timer, sip_on_stop_timer, s,
 				  SIP_STOP_GRACE_MS) < 0)
 		su_root_break(s->root);
-	return 0;
 }
 
 /* Everything sip_thread_open() made, in reverse; safe on a partial open. */
@@ -286,10 +275,7 @@ static void sip_thread_close(struct sip *s)
 		nta_agent_destroy(s->agent);
 	s->agent = NULL;
 	sip_via_close(s);	/* after the agent: its messages use it */
-	if (s->stop_index > 0)
-		su_root_deregister(s->root, s->stop_index);
-	s->stop_index = 0;
-	sip_media_unlisten(s);
+	sip_cmd_unlisten(s);
 	sip_guard_close(s);
 	if (s->root)
 		su_root_destroy(s->root);
@@ -333,15 +319,7 @@ static int sip_thread_open(struct sip *s)
 	if (!s->root)
 		return ENOMEM;
 
-	if (su_wait_create(&s->stop_wait, s->stop_pipe[0], SU_WAIT_IN) < 0)
-		return EIO;
-	s->stop_index = su_root_register(s->root, &s->stop_wait, sip_on_stop,
-					 s, 0);
-	if (s->stop_index <= 0) {
-		s->stop_index = 0;
-		return EIO;
-	}
-	err = sip_media_listen(s);
+	err = sip_cmd_listen(s);
 	if (err)
 		return err;
 	err = sip_guard_open(s);
@@ -456,17 +434,10 @@ static void *sip_thread(void *arg)
 
 static void sip_free(struct sip *s)
 {
-	int i;
-
 	if (!s)
 		return;
 	tlsconf_dir_remove(s->tls_dir);
-	for (i = 0; i < 2; i++) {
-		if (s->stop_pipe[i] >= 0)
-			close(s->stop_pipe[i]);
-		if (s->media_pipe[i] >= 0)
-			close(s->media_pipe[i]);
-	}
+	sip_cmd_close(s);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -485,8 +456,6 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return ENOMEM;
-	s->stop_pipe[0] = s->stop_pipe[1] = -1;
-	s->media_pipe[0] = s->media_pipe[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->cfg = cfg;
@@ -528,13 +497,9 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 		}
 	}
 
-	if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) ||
-	    pipe2(s->media_pipe, O_CLOEXEC | O_NONBLOCK)) {
-		err = errno;
+	err = sip_cmd_open(s);
+	if (err)
 		goto out;
-	}
-	/* best effort: the default 64 KiB holds 8192 timeout reports */
-	(void)fcntl(s->media_pipe[1], F_SETPIPE_SZ, SIP_MEDIA_PIPE_BYTES);
 
 	/* before the thread exists, so before any relay call: the relay
 	 * hands each call to its worker under a lock, which orders this */
@@ -574,20 +539,18 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 
 void sip_stop(struct sip *s)
 {
-	ssize_t n;
-
 	if (!s)
 		return;
 
-	do
-		n = write(s->stop_pipe[1], "x", 1);
-	while (n < 0 && errno == EINTR);
+	/* a flag and a wake-up, not a message: a full queue cannot lose it */
+	atomic_store(&s->stop_asked, true);
+	mqueue_wake(s->cmdq);
 
 	pthread_join(s->thread, NULL);
 
 	/* every relay call of ours was freed by the thread; once the
 	 * workers have applied that, none can report a timeout any more
-	 * and none is inside the handler, so the pipe may close */
+	 * and none is inside the handler, so the queue may go */
 	relay_sync(s->relay);
 	relay_timeout_set(s->relay, NULL, NULL);
 

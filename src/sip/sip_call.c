@@ -55,15 +55,21 @@ static size_t sip_busy_slot(const uint8_t id[STORE_ID_LEN])
 	return h & (SIP_BUSY_BUCKETS - 1);
 }
 
-bool sip_call_busy(struct sip *s, const uint8_t id[STORE_ID_LEN])
+struct sip_call *sip_call_find_session(struct sip *s,
+				       const uint8_t id[STORE_ID_LEN])
 {
 	struct sip_call *c;
 
 	for (c = s->busy[sip_busy_slot(id)]; c; c = c->busy_next) {
 		if (!memcmp(c->cdr.session_id, id, STORE_ID_LEN))
-			return true;
+			return c;
 	}
-	return false;
+	return NULL;
+}
+
+bool sip_call_busy(struct sip *s, const uint8_t id[STORE_ID_LEN])
+{
+	return sip_call_find_session(s, id) != NULL;
 }
 
 static void sip_busy_add(struct sip_call *c)
@@ -1307,21 +1313,25 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
  * media) and nobody sends a packet; with the defaults the ring timeout
  * comes first. The relay reports a call once, so nothing is ignored.
  */
-void sip_call_rtp_timeout(struct sip_call *c)
+void sip_call_end(struct sip_call *c, const char *reason)
 {
-	SIP_COUNT(c->s, rtp_timeouts);
 	switch (c->state) {
 	case SIP_CALL_EARLY:
-		sip_call_cancel(c, 480, CDR_HANGUP_MASKD, "rtp_timeout");
+		sip_call_cancel(c, 480, CDR_HANGUP_MASKD, reason);
 		break;
 	case SIP_CALL_ANSWERED:
 	case SIP_CALL_CONFIRMED:
-		sip_call_hangup(c, true, true, CDR_HANGUP_MASKD,
-				"rtp_timeout");
+		sip_call_hangup(c, true, true, CDR_HANGUP_MASKD, reason);
 		break;
 	default:
-		break;		/* ZOMBIE: its media is already gone */
+		break;		/* ZOMBIE: the caller is gone, its CDR out */
 	}
+}
+
+void sip_call_rtp_timeout(struct sip_call *c)
+{
+	SIP_COUNT(c->s, rtp_timeouts);
+	sip_call_end(c, "rtp_timeout");
 }
 
 /*

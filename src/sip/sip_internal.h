@@ -5,8 +5,9 @@
  *
  * Everything declared here belongs to the SIP thread and is touched by no
  * other, except the counters in struct sip_counters (relaxed atomics, read
- * by sip_stats_get() from any thread) and the start-up hand-shake fields
- * of struct sip (under its mutex).
+ * by sip_stats_get() from any thread), the start-up hand-shake fields
+ * of struct sip (under its mutex), and its command queue (cmdq: any
+ * thread pushes, mqueue.h) with the stop_asked flag.
  *
  * Include this before any other sofia-sip header: it sets the "magic"
  * types sofia's callbacks are declared with.
@@ -46,6 +47,7 @@ struct sip_call;
 #include "maskd/e164.h"
 #include "maskd/flood.h"
 #include "maskd/log.h"
+#include "maskd/mqueue.h"
 #include "maskd/relay.h"
 #include "maskd/sdp.h"
 #include "maskd/sip.h"
@@ -62,10 +64,10 @@ struct sip_call;
 /* Calls with a relay call, by cookie; a power of two. */
 #define SIP_MEDIA_BUCKETS 4096
 
-/* What the relay's workers may queue for the SIP thread before a timeout
- * report is lost (and counted): eight bytes each. Asked of the kernel,
- * which may give less (fs.pipe-max-size). */
-#define SIP_MEDIA_PIPE_BYTES (1 << 20)
+/* Messages the command queue into the SIP thread holds (sip_cmd.c):
+ * relay timeouts and the control thread's commands. One more is refused
+ * and counted by its sender (what the old 1 MiB timeout pipe held). */
+#define SIP_CMD_MAX 131072
 
 /* How long sip_stop() lets BYEs and CANCELs leave before closing. */
 #define SIP_STOP_GRACE_MS 300
@@ -152,12 +154,15 @@ struct sip {
 	bool start_done;
 	int start_err;
 
-	int stop_pipe[2];	/* sip_stop() writes, the SIP thread reads */
+	/* The one way into the SIP thread (sip_cmd.c): any thread pushes
+	 * typed copies, the su_root watches its fd. The relay's workers
+	 * push their timeouts, the control thread its commands. */
+	struct mqueue *cmdq;
+	atomic_bool stop_asked;		/* sip_stop(): set, then wake cmdq */
 
-	/* borrowed; its timeout handler writes call cookies into
-	 * media_pipe from the relay's worker threads (sip_media.c) */
+	/* borrowed; its timeout handler pushes call cookies into cmdq from
+	 * the relay's worker threads (sip_media.c) */
 	struct relay *relay;
-	int media_pipe[2];
 
 	struct sip_counters counters;
 
@@ -168,10 +173,8 @@ struct sip {
 	 * (sip_via.c) */
 	msg_mclass_t *mclass;
 	struct sip_via_hclass via_class;
-	su_wait_t stop_wait;
-	int stop_index;			/* su_root_register() index; 0 = none */
-	su_wait_t media_wait;
-	int media_index;		/* the same for media_pipe */
+	su_wait_t cmd_wait;
+	int cmd_index;			/* su_root_register() index; 0 = none */
 	uint64_t media_cookie;		/* the last one given to a call */
 	su_timer_t *stats_timer;
 	su_timer_t *stop_timer;
@@ -344,6 +347,35 @@ struct sip_call {
 /* sip_now_ms() - wall-clock milliseconds since the epoch. */
 int64_t sip_now_ms(void);
 
+/*
+ * sip_stopping() - sip_stop() asked: end every call, then leave the
+ * loop after a grace period for the BYEs. SIP thread; idempotent.
+ */
+void sip_stopping(struct sip *s);
+
+/* ---- sip_cmd.c: the typed command queue into the SIP thread ---- */
+
+/* What crosses into the SIP thread. Every message is a copy. */
+enum sip_cmd_id {
+	SIP_CMD_RTP_TIMEOUT = 1,	/* uint64_t: a relay call's cookie */
+	SIP_CMD_SESSION_END,		/* struct sip_cmd_session_end */
+};
+
+struct sip_cmd_session_end {
+	uint8_t session_id[STORE_ID_LEN];
+	char reason[CDR_REASON_SIZE];
+};
+
+/* sip_cmd_open() - s->cmdq, before the thread starts; sip_cmd_close()
+ * frees it (and what is still in it) after the thread has ended. */
+int sip_cmd_open(struct sip *s);
+void sip_cmd_close(struct sip *s);
+
+/* sip_cmd_listen() - watch s->cmdq's fd from the su_root;
+ * sip_cmd_unlisten() undoes it. SIP thread. */
+int sip_cmd_listen(struct sip *s);
+void sip_cmd_unlisten(struct sip *s);
+
 /* ---- sip_route.c ---- */
 
 /*
@@ -415,6 +447,17 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 
 /* sip_call_busy() - true when session @id has a live call. */
 bool sip_call_busy(struct sip *s, const uint8_t id[STORE_ID_LEN]);
+
+/* sip_call_find_session() - the live call of session @id, or NULL. */
+struct sip_call *sip_call_find_session(struct sip *s,
+				       const uint8_t id[STORE_ID_LEN]);
+
+/*
+ * sip_call_end() - maskd ends @c: BYE both legs when answered, else 480
+ * to the caller and CANCEL to the callee; CDR hangup "maskd" with
+ * @reason. May free @c.
+ */
+void sip_call_end(struct sip_call *c, const char *reason);
 
 /* sip_call_stop_all() - end every call now (shutdown); CDRs go out. */
 void sip_call_stop_all(struct sip *s);
@@ -632,16 +675,15 @@ int sip_media_sdp(struct sip_call *c, sip_t const *src, enum relay_leg from,
 		  char **bodyp);
 
 /*
- * sip_media_listen() - register the timeout pipe with the su_root;
- * sip_media_unlisten() undoes it. SIP thread.
+ * sip_media_timeout() - the relay reported no media on the call with
+ * @cookie: end it (unless it has ended meanwhile). SIP thread.
  */
-int sip_media_listen(struct sip *s);
-void sip_media_unlisten(struct sip *s);
+void sip_media_timeout(struct sip *s, uint64_t cookie);
 
 /*
  * sip_media_on_timeout() - the relay_timeout_h: runs on a relay WORKER
- * thread and only writes @cookie into s->media_pipe (one atomic write of
- * eight bytes: several workers may write at once). @arg is the sip.
+ * thread and only pushes @cookie into s->cmdq (a full queue loses the
+ * report, counted in rtp_timeouts_lost). @arg is the sip.
  */
 void sip_media_on_timeout(uint64_t cookie, void *arg);
 

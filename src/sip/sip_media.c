@@ -11,10 +11,9 @@
  * rewritten).
  *
  * The relay's timeout handler runs on a worker thread. It must not touch
- * a call, so it writes the call's cookie into a pipe that the su_root
- * watches - the same way in as sip_stop() uses - and the SIP thread looks
- * the cookie up here. A cookie whose call has ended meanwhile is simply
- * not found.
+ * a call, so it pushes the call's cookie into the SIP thread's command
+ * queue (sip_cmd.c), and the SIP thread looks the cookie up here. A
+ * cookie whose call has ended meanwhile is simply not found.
  *
  * SIP thread, except sip_media_on_timeout(). Per message: no logging
  * above debug, counters instead.
@@ -24,10 +23,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-/* Cookies read from the pipe per read(). */
-#define SIP_MEDIA_READ_BATCH 64
 
 static size_t sip_media_slot(uint64_t cookie)
 {
@@ -174,63 +169,22 @@ int sip_media_sdp(struct sip_call *c, sip_t const *src, enum relay_leg from,
 }
 
 /*
- * Runs on a relay worker. A full pipe (the SIP thread stalled for over a
- * hundred thousand timeouts) loses the report, counted: the call then
+ * Runs on a relay worker. A full queue (the SIP thread stalled for over a
+ * hundred thousand messages) loses the report, counted: the call then
  * ends by its BYE, session timer or time limit instead.
  */
 void sip_media_on_timeout(uint64_t cookie, void *arg)
 {
 	struct sip *s = arg;
-	ssize_t n;
 
-	do
-		n = write(s->media_pipe[1], &cookie, sizeof(cookie));
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(cookie))
+	if (mqueue_push(s->cmdq, SIP_CMD_RTP_TIMEOUT, &cookie, sizeof(cookie)))
 		SIP_COUNT(s, rtp_timeouts_lost);
 }
 
-/* The pipe is readable: end each call it names. Writes of eight bytes
- * are atomic, so every read returns whole cookies. */
-static int sip_media_on_pipe(struct sip *magic, su_wait_t *w, struct sip *s)
+void sip_media_timeout(struct sip *s, uint64_t cookie)
 {
-	uint64_t cookies[SIP_MEDIA_READ_BATCH];
-	struct sip_call *c;
-	ssize_t n;
-	size_t i;
+	struct sip_call *c = sip_media_find(s, cookie);
 
-	(void)magic;
-	(void)w;
-	for (;;) {
-		n = read(s->media_pipe[0], cookies, sizeof(cookies));
-		if (n <= 0)
-			break;
-		for (i = 0; i < (size_t)n / sizeof(cookies[0]); i++) {
-			c = sip_media_find(s, cookies[i]);
-			if (c)
-				sip_call_rtp_timeout(c);
-		}
-	}
-	return 0;
-}
-
-int sip_media_listen(struct sip *s)
-{
-	if (su_wait_create(&s->media_wait, s->media_pipe[0], SU_WAIT_IN) < 0)
-		return EIO;
-	s->media_index = su_root_register(s->root, &s->media_wait,
-					  sip_media_on_pipe, s, 0);
-	if (s->media_index <= 0) {
-		s->media_index = 0;
-		su_wait_destroy(&s->media_wait);
-		return EIO;
-	}
-	return 0;
-}
-
-void sip_media_unlisten(struct sip *s)
-{
-	if (s->media_index > 0)
-		su_root_deregister(s->root, s->media_index);
-	s->media_index = 0;
+	if (c)
+		sip_call_rtp_timeout(c);
 }

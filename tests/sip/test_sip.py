@@ -619,6 +619,78 @@ class SipFlows(SipBase):
                                    call_time_limit=2)
         self.check_cdr(s["id"], 200, "maskd", "call_time_limit", True)
 
+    def wait_received(self, run, prefix, timeout=20):
+        """Until @run's trace shows a received message starting with
+        @prefix (e.g. "SIP/2.0 200"); fails after @timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(m.startswith(prefix) for m in self.received(run)):
+                return
+            time.sleep(0.05)
+        self.fail("%s never received %r\n%s\n%s"
+                  % (run.name, prefix,
+                     "\n".join(r.report() for r in self.runs),
+                     self.maskd.diagnostics()))
+
+    def close_session(self, sid):
+        st, js, raw = self.maskd.request("DELETE", "/v1/sessions/" + sid)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(js["status"], "closed", js)
+
+    def test_session_closed_ends_call(self):
+        # the platform closes the session while its call is up: maskd
+        # BYEs both legs at once (neither party hangs up: callee_bye_uac
+        # waits for a BYE, basic_uas too, for longer than the test)
+        a, b = caller_number(), callee_number()
+        s = self.maskd.session(a, b)
+        vn = s["virtual_number"]
+        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b})
+        ua = self.uac("callee_bye_uac.xml", vn, {"caller": a})
+        self.wait_received(ua, "SIP/2.0 200")
+        self.wait_received(gw, "ACK")
+        self.close_session(s["id"])
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assertTrue(any(m.startswith("BYE") for m in self.received(ua)))
+        self.assertTrue(any(m.startswith("BYE") for m in self.received(gw)))
+        self.assert_masked(ua, gw, a, b)
+        self.check_cdr(s["id"], 200, "maskd", "session_closed", True)
+        ok, m = self.maskd.wait_zero()
+        self.assertTrue(ok, m)
+        self.assertEqual(m.get("maskd_ctl_sip_commands_lost_total"), 0, m)
+
+    def test_session_closed_while_ringing(self):
+        # closed while the callee rings: CANCEL to the callee, 480 to the
+        # caller, long before ring_timeout would have done it
+        a, b = caller_number(), callee_number()
+        s = self.maskd.session(a, b)
+        vn = s["virtual_number"]
+        gw = self.uas("cancel_uas.xml", {"vn": vn, "callee": b})
+        ua = self.uac("reject_uac.xml", vn, {"caller": a, "code": "480"})
+        self.wait_received(ua, "SIP/2.0 180")
+        self.close_session(s["id"])
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assert_masked(ua, gw, a, b)
+        self.check_cdr(s["id"], 480, "maskd", "session_closed", False)
+
+    def test_session_closed_other_call_untouched(self):
+        # closing one session ends only its own call: another session's
+        # call with the same callee goes on until its caller hangs up
+        a1, a2, b = caller_number(), caller_number(), callee_number()
+        s1 = self.maskd.session(a1, b)
+        s2 = self.maskd.session(a2, b)
+        gw = self.uas("basic_uas.xml", {"vn": s2["virtual_number"],
+                                        "callee": b})
+        ua = self.uac("basic_uac.xml", s2["virtual_number"], {"caller": a2},
+                      d_ms=2000)
+        self.wait_received(ua, "SIP/2.0 200")
+        self.close_session(s1["id"])
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.check_cdr(s2["id"], 200, "caller", "normal", True)
+        self.assertEqual(self.maskd.calls(s1["id"]), [])
+
     def refused(self, vn, caller, code, ip=A_IP):
         """A's INVITE gets @code; the gateway sees nothing at all."""
         gw = Sipp(self, "uas", "basic_uas.xml", GW_IP,

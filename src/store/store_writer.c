@@ -1,5 +1,5 @@
 /*
- * writer.c - group commit for the control thread (see writer.h).
+ * store_writer.c - group commit for the control thread (see writer.h).
  */
 #include <errno.h>
 #include <stdbool.h>

@@ -1,0 +1,179 @@
+/*
+ * ctl.h - the control thread's own work: session and number pool
+ * operations, the call records (CDR sink) and the expiry sweeper.
+ *
+ * The REST API (api.h) is one adapter over this: it parses and validates
+ * HTTP requests into the plain C inputs below and turns the results into
+ * replies; ctl knows nothing of HTTP. The next issues add here the events
+ * outbox delivery, call-routing hooks and API-originated calls.
+ *
+ * Reads are answered at once from ctl's own store reader. Every change
+ * goes through the writer (writer.h, group commit): a change function
+ * copies its inputs, queues the change and returns; its done handler runs
+ * later, from the event loop, once the batch holding it was committed (or
+ * was not). So a caller never hears "done" for what is not on disk.
+ *
+ * ctl talks to the SIP thread only through its command queue
+ * (sip_cmd_*() in sip.h): a session closed while one of its calls is up
+ * tells the SIP thread to end that call. It never touches a SIP object.
+ *
+ * Owned by the control thread; not thread-safe. Nothing here blocks on
+ * another thread.
+ */
+#ifndef MASKD_CTL_H
+#define MASKD_CTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "maskd/log.h"
+#include "maskd/store.h"
+#include "maskd/writer.h"
+
+struct ctl;
+struct sip;
+
+/*
+ * ctl_start() - ctl on @base, reading @st through its own reader and
+ * writing through @w; starts the expiry sweeper, which moves sessions
+ * past expires_at to expired within a second. @st, @w, @base and @log
+ * are borrowed and must outlive the ctl. Returns 0 or an errno.
+ */
+int ctl_start(struct ctl **ctlp, struct event_base *base, struct store *st,
+	      struct writer *w, struct log *log);
+
+/*
+ * ctl_stop() - stop the sweeper, run what is still queued in the writer
+ * (every pending done handler, CDRs included, runs now), free. NULL-safe.
+ * Callers whose done handlers are pending must still be alive.
+ */
+void ctl_stop(struct ctl *ctl);
+
+/*
+ * ctl_flush() - run every queued change now, done handlers included
+ * (shutdown: the API answers whoever waits).
+ */
+void ctl_flush(struct ctl *ctl);
+
+/*
+ * ctl_set_sip() - the SIP side to send commands to from now on (NULL:
+ * none). Borrowed; clear it before the sip is stopped.
+ */
+void ctl_set_sip(struct ctl *ctl, struct sip *sip);
+
+/* ctl_now_ms() - wall clock, milliseconds since the Unix epoch. */
+int64_t ctl_now_ms(void);
+
+/* ---- done handlers ---- */
+
+/*
+ * A change's outcome. @err is 0, or the store's refusal of the change
+ * (as the store_*() function documents it: EEXIST, ENOSPC, ...) with
+ * @lost false; or, with @lost true, why nothing reached the disk - the
+ * change may have been fine, but its batch was not committed (or never
+ * began). The result pointers are valid only during the call, and only
+ * when @err is 0.
+ */
+typedef void (ctl_session_h)(int err, bool lost, const struct session *s,
+			     void *arg);
+typedef void (ctl_number_h)(int err, bool lost, const struct pool_number *n,
+			    void *arg);
+typedef void (ctl_done_h)(int err, bool lost, void *arg);
+
+/* ---- sessions ---- */
+
+/*
+ * ctl_session_create() - create a session (VN allocated from the pool
+ * when p->vn is NULL or ""; see store_session_create()). @p is copied.
+ * Returns 0 (then @h runs exactly once, with the session as stored) or
+ * ENOMEM (nothing queued, @h never runs).
+ */
+int ctl_session_create(struct ctl *ctl, const struct session_params *p,
+		       ctl_session_h *h, void *arg);
+
+/*
+ * ctl_session_patch() - apply @p to an active session. @ttl_ms > 0 sets
+ * expires_at to @ttl_ms after the moment the change runs (p's own
+ * expires_at is then ignored). @p is copied. Returns as
+ * ctl_session_create(); @h gets ENOENT, EALREADY (ended) or EINVAL as
+ * store_session_update() does.
+ */
+int ctl_session_patch(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+		      const struct session_patch *p, int64_t ttl_ms,
+		      ctl_session_h *h, void *arg);
+
+/*
+ * ctl_session_close() - end an active session now (status closed). Once
+ * that is on disk, a call of the session that is still up is ended by
+ * the SIP thread (BYE both legs, CDR reason "session_closed"); a command
+ * the SIP thread's full queue refuses is logged and counted
+ * (ctl_stats.sip_cmds_lost). Returns as ctl_session_create(); @h gets
+ * ENOENT or EALREADY as store_session_close() does.
+ */
+int ctl_session_close(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+		      ctl_session_h *h, void *arg);
+
+/* ctl_session_get() - as store_session_get(), now. */
+int ctl_session_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+		    struct session *out);
+
+/* ctl_session_list() - as store_session_list(), now. */
+int ctl_session_list(struct ctl *ctl, const struct session_filter *f,
+		     session_list_h *h, void *arg, bool *more);
+
+/*
+ * ctl_session_calls() - session @id into *s (as ctl_session_get(); the
+ * caller owns its strings, also on error) and then each of its call
+ * records, oldest first, to @h. Returns 0, ENOENT, or an errno.
+ */
+int ctl_session_calls(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+		      struct session *s, cdr_list_h *h, void *arg);
+
+/* ---- the number pool ---- */
+
+/*
+ * ctl_number_add() - add @vn (E.164, validated) with @country ("" or two
+ * letters). @h gets the number as added, or EEXIST. Returns as
+ * ctl_session_create().
+ */
+int ctl_number_add(struct ctl *ctl, const char *vn, const char *country,
+		   ctl_number_h *h, void *arg);
+
+/* ctl_number_remove() - @h gets 0, ENOENT or EBUSY (in an active
+ * session). Returns as ctl_session_create(). */
+int ctl_number_remove(struct ctl *ctl, const char *vn, ctl_done_h *h,
+		      void *arg);
+
+/* ctl_number_get() / ctl_number_list() - as store_pool_get/list(). */
+int ctl_number_get(struct ctl *ctl, const char *vn, struct pool_number *out);
+int ctl_number_list(struct ctl *ctl, pool_list_h *h, void *arg);
+
+/* ---- call records ---- */
+
+/*
+ * ctl_cdr_store() - queue call record @c (copied) for the store. main.c
+ * calls it from the mailbox the SIP thread posts into. A record that
+ * cannot be queued or committed is logged and counted (cdrs_lost), never
+ * silently dropped.
+ */
+void ctl_cdr_store(struct ctl *ctl, const struct cdr *c);
+
+/* ---- counters ---- */
+
+struct ctl_stats {
+	uint64_t creates;		/* sessions created since start */
+	uint64_t expiries;		/* sessions the sweeper expired */
+	uint64_t cdrs_written;		/* call records committed */
+	uint64_t cdrs_lost;		/* not queued, or not committed */
+	uint64_t sip_cmds_lost;		/* refused: the SIP queue was full */
+	struct writer_stats writer;	/* the group commit */
+};
+
+void ctl_stats_get(const struct ctl *ctl, struct ctl_stats *out);
+
+/* ctl_store_stats() - the store's durable counters, now. */
+int ctl_store_stats(struct ctl *ctl, struct store_stats *out);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * ctl.c - the control layer's start, stop and wiring, and the life of one
+ * change (struct ctl_op): copied in, run inside the writer's batch, done
+ * handler after the commit.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl_internal.h"
+
+int64_t ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *ctl_strdup(const char *s, int *err)
+{
+	char *p;
+
+	if (!s)
+		return NULL;
+	p = strdup(s);
+	if (!p)
+		*err = ENOMEM;
+	return p;
+}
+
+struct ctl_op *ctl_op_new(struct ctl *ctl, void *arg)
+{
+	struct ctl_op *op = calloc(1, sizeof(*op));
+
+	if (!op)
+		return NULL;
+	op->ctl = ctl;
+	op->arg = arg;
+	return op;
+}
+
+void ctl_op_free(struct ctl_op *op)
+{
+	if (!op)
+		return;
+	free(op->callback_url);
+	free(op->metadata);
+	session_clear(&op->out);
+	free(op);
+}
+
+static int ctl_op_run(struct store_txn *tx, void *arg)
+{
+	struct ctl_op *op = arg;
+
+	op->now_ms = ctl_now_ms();
+	op->op_err = op->run(op, tx);
+	op->ran = true;
+	return op->op_err;
+}
+
+/*
+ * The writer gives @err: the op's own result, or the commit's error when
+ * the op succeeded. An op that refused (op_err) is reported as such even
+ * if the batch then failed too: its refusal stands. An op that never ran
+ * (no transaction could begin) or whose changes did not reach the disk is
+ * "lost".
+ */
+static void ctl_op_done(int err, void *arg)
+{
+	struct ctl_op *op = arg;
+
+	if (!op->ran || (op->op_err == 0 && err != 0))
+		op->done(op, err ? err : EIO, true);
+	else
+		op->done(op, op->op_err, false);
+	ctl_op_free(op);
+}
+
+int ctl_op_submit(struct ctl_op *op)
+{
+	int err;
+
+	err = writer_submit(op->ctl->w, ctl_op_run, ctl_op_done, op);
+	if (err) {
+		log_warn(op->ctl->log, "ctl: cannot queue a write: %s",
+			 strerror(err));
+		ctl_op_free(op);
+	}
+	return err;
+}
+
+int ctl_start(struct ctl **ctlp, struct event_base *base, struct store *st,
+	      struct writer *w, struct log *log)
+{
+	struct ctl *ctl;
+	int err;
+
+	if (!ctlp || !base || !st || !w)
+		return EINVAL;
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return ENOMEM;
+	ctl->base = base;
+	ctl->st = st;
+	ctl->w = w;
+	ctl->log = log;
+
+	err = store_reader_open(st, &ctl->rd);
+	if (err)
+		goto out;
+	err = ctl_sweep_start(ctl);
+	if (err)
+		goto out;
+
+	*ctlp = ctl;
+	ctl = NULL;
+ out:
+	ctl_stop(ctl);
+	return err;
+}
+
+void ctl_stop(struct ctl *ctl)
+{
+	if (!ctl)
+		return;
+	ctl_sweep_stop(ctl);
+	/* the pending done handlers (CDRs, a sweep) point at ctl */
+	writer_flush(ctl->w);
+	if (ctl->rd)
+		store_reader_close(ctl->rd);
+	free(ctl);
+}
+
+void ctl_flush(struct ctl *ctl)
+{
+	writer_flush(ctl->w);
+}
+
+void ctl_set_sip(struct ctl *ctl, struct sip *sip)
+{
+	ctl->sip = sip;
+}
+
+void ctl_stats_get(const struct ctl *ctl, struct ctl_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->creates = ctl->creates;
+	out->expiries = ctl->expiries;
+	out->cdrs_written = ctl->cdrs_written;
+	out->cdrs_lost = ctl->cdrs_lost;
+	out->sip_cmds_lost = ctl->sip_cmds_lost;
+	writer_stats_get(ctl->w, &out->writer);
+}
+
+int ctl_store_stats(struct ctl *ctl, struct store_stats *out)
+{
+	return store_stats_get(ctl->rd, out);
+}

@@ -1,0 +1,98 @@
+/*
+ * ctl_internal.h - what the files of src/ctl/ share; not a contract.
+ *
+ * ctl.c          start, stop, wiring, a change's life (struct ctl_op)
+ * ctl_session.c  sessions: create, patch, close (+ the SIP hang-up), reads
+ * ctl_number.c   the number pool
+ * ctl_cdr.c      call records: the sink and the reads
+ * ctl_sweep.c    the expiry sweeper
+ *
+ * Everything here is owned by the control thread.
+ */
+#ifndef MASKD_CTL_INTERNAL_H
+#define MASKD_CTL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "maskd/ctl.h"
+
+#define CTL_SWEEP_MS 250
+#define CTL_SWEEP_MAX 10000		/* sessions expired per batch */
+
+struct ctl {
+	struct event_base *base;	/* borrowed */
+	struct store *st;		/* borrowed */
+	struct writer *w;		/* borrowed */
+	struct log *log;		/* borrowed */
+	struct sip *sip;		/* borrowed; NULL = no SIP side */
+	struct store_reader *rd;	/* every read */
+
+	struct event *sweep_ev;
+	bool sweep_queued;		/* an expire op is in the writer */
+	unsigned sweep_n;		/* what the last one expired */
+
+	uint64_t creates;
+	uint64_t expiries;
+	uint64_t cdrs_written;
+	uint64_t cdrs_lost;
+	uint64_t sip_cmds_lost;
+};
+
+/*
+ * One queued change: allocated by ctl_op_new(), holding copies of all its
+ * inputs (the caller's are gone by the time it runs), freed after its
+ * done handler ran. @run does the store work into @out / @num.
+ */
+struct ctl_op {
+	struct ctl *ctl;
+	int (*run)(struct ctl_op *op, struct store_txn *tx);
+	void (*done)(struct ctl_op *op, int err, bool lost);
+	union {				/* the caller's handler */
+		ctl_session_h *session;
+		ctl_number_h *number;
+		ctl_done_h *done;
+	} h;
+	void *arg;
+	bool ran;
+	int op_err;
+	int64_t now_ms;			/* when it ran */
+
+	uint8_t id[STORE_ID_LEN];
+	char party_a[E164_SIZE];
+	char party_b[E164_SIZE];
+	char vn[E164_SIZE];
+	char country[STORE_COUNTRY_SIZE];
+	char *callback_url;		/* owned */
+	char *metadata;			/* owned */
+	struct session_params params;	/* points into the above */
+	struct session_patch patch;	/* callback_url points above */
+	int64_t ttl_ms;
+	struct session out;		/* owned strings */
+	struct pool_number num;
+};
+
+/* ---- ctl.c ---- */
+
+/* ctl_op_new() - a change's context; NULL on ENOMEM. ctl_op_free()
+ * for one that was never submitted; NULL-safe. */
+struct ctl_op *ctl_op_new(struct ctl *ctl, void *arg);
+void ctl_op_free(struct ctl_op *op);
+
+/*
+ * ctl_op_submit() - queue @op with the writer. Returns 0, or ENOMEM
+ * (then @op is freed and no handler runs).
+ */
+int ctl_op_submit(struct ctl_op *op);
+
+/* ctl_strdup() - a copy of @s, NULL for NULL; *err = ENOMEM on failure. */
+char *ctl_strdup(const char *s, int *err);
+
+/* ---- ctl_sweep.c ---- */
+
+int ctl_sweep_start(struct ctl *ctl);
+void ctl_sweep_stop(struct ctl *ctl);
+
+#endif

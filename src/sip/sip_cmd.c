@@ -1,0 +1,114 @@
+/*
+ * sip_cmd.c - the typed command queue into the SIP thread.
+ *
+ * Other threads never touch a call: they push a message (an id and a copy
+ * of its data, mqueue.h) and the SIP thread acts on it here, between two
+ * SIP messages. Who pushes what:
+ *
+ *   relay workers    SIP_CMD_RTP_TIMEOUT   no media on a call for too long
+ *   control thread   SIP_CMD_SESSION_END   the session ended (DELETE):
+ *                                          its call, if any, ends now
+ *
+ * and sip_stop() sets s->stop_asked and wakes the queue (a flag cannot be
+ * lost to a full queue). The next issues add "originate this call" and
+ * "a hook answered: connect to X" here.
+ *
+ * No sender ever waits for the SIP thread: a full queue is refused at
+ * once (ENOSPC) and the sender counts it.
+ */
+#include "sip_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void sip_cmd_session_end_run(struct sip *s,
+				    const struct sip_cmd_session_end *m)
+{
+	struct sip_call *c = sip_call_find_session(s, m->session_id);
+	char id[STORE_ID_STR_SIZE];
+
+	if (!c)
+		return;		/* no call up (or it ended meanwhile) */
+	if (s->log && s->log->level >= LOG_LVL_DEBUG) {
+		store_id_format(m->session_id, id);
+		log_debug(s->log, "sip: session %s ended: its call hangs up "
+			  "(%s)", id, m->reason);
+	}
+	sip_call_end(c, m->reason);
+}
+
+static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
+{
+	struct sip *s = arg;
+	uint64_t cookie;
+
+	switch (id) {
+	case SIP_CMD_RTP_TIMEOUT:
+		if (len != sizeof(cookie))
+			break;
+		memcpy(&cookie, data, sizeof(cookie));
+		sip_media_timeout(s, cookie);
+		break;
+	case SIP_CMD_SESSION_END:
+		if (len != sizeof(struct sip_cmd_session_end))
+			break;
+		sip_cmd_session_end_run(s, data);
+		break;
+	default:
+		break;
+	}
+}
+
+static int sip_cmd_on_wakeup(struct sip *magic, su_wait_t *w, struct sip *s)
+{
+	(void)magic;
+	(void)w;
+	mqueue_dispatch(s->cmdq);
+	if (atomic_load(&s->stop_asked))
+		sip_stopping(s);
+	return 0;
+}
+
+int sip_cmd_open(struct sip *s)
+{
+	return mqueue_alloc(&s->cmdq, SIP_CMD_MAX, sip_cmd_on_msg, s);
+}
+
+void sip_cmd_close(struct sip *s)
+{
+	mqueue_free(s->cmdq);
+	s->cmdq = NULL;
+}
+
+int sip_cmd_listen(struct sip *s)
+{
+	if (su_wait_create(&s->cmd_wait, mqueue_fd(s->cmdq), SU_WAIT_IN) < 0)
+		return EIO;
+	s->cmd_index = su_root_register(s->root, &s->cmd_wait,
+					sip_cmd_on_wakeup, s, 0);
+	if (s->cmd_index <= 0) {
+		s->cmd_index = 0;
+		su_wait_destroy(&s->cmd_wait);
+		return EIO;
+	}
+	return 0;
+}
+
+void sip_cmd_unlisten(struct sip *s)
+{
+	if (s->cmd_index > 0)
+		su_root_deregister(s->root, s->cmd_index);
+	s->cmd_index = 0;
+}
+
+int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
+			const char *reason)
+{
+	struct sip_cmd_session_end m;
+
+	memset(&m, 0, sizeof(m));
+	memcpy(m.session_id, id, STORE_ID_LEN);
+	snprintf(m.reason, sizeof(m.reason), "%s", reason);
+	return mqueue_push(s->cmdq, SIP_CMD_SESSION_END, &m, sizeof(m));
+}
