@@ -40,7 +40,7 @@ void api_session_calls(struct api *api, struct evhttp_request *req,
 	if (!api_id_parse(api, req, sid, id))
 		return;
 	memset(&s, 0, sizeof(s));
-	err = store_session_get(api->rd, id, api_now_ms(), &s);
+	err = store_session_get(api->rd, id, clock_now_ms(), &s);
 	if (err == ENOENT) {
 		api_reply_error(api, req, 404, "not_found", "no such session");
 		return;
@@ -100,9 +100,9 @@ static void api_cdr_done(int err, void *arg)
 		store_id_format(c->cdr.id, id);
 		log_error(c->api->log, "api: call record %s lost: %s", id,
 			  strerror(err));
-		c->api->cdrs_lost++;
+		c->api->ctr.cdrs_lost++;
 	} else {
-		c->api->cdrs_written++;
+		c->api->ctr.cdrs_written++;
 	}
 	free(c);
 }
@@ -113,19 +113,14 @@ void api_cdr_store(struct api *api, const struct cdr *cdr)
 
 	if (!c) {
 		log_error(api->log, "api: call record lost: out of memory");
-		api->cdrs_lost++;
+		api->ctr.cdrs_lost++;
 		return;
 	}
 	c->api = api;
 	c->cdr = *cdr;
 	if (writer_submit(api->w, api_cdr_op, api_cdr_done, c)) {
 		log_error(api->log, "api: call record lost: out of memory");
-		api->cdrs_lost++;
+		api->ctr.cdrs_lost++;
 		free(c);
 	}
-}
-
-void api_set_sip(struct api *api, struct sip *sip)
-{
-	api->sip = sip;
 }

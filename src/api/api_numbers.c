@@ -93,7 +93,7 @@ static int api_pool_add_op(struct store_txn *tx, void *arg)
 {
 	struct api_call *c = arg;
 
-	c->now_ms = api_now_ms();
+	c->now_ms = clock_now_ms();
 	c->op_err = store_pool_add(tx, c->vn, c->country, c->now_ms);
 	c->op_ran = true;
 	return c->op_err;
@@ -199,7 +199,7 @@ static int api_pool_remove_op(struct store_txn *tx, void *arg)
 {
 	struct api_call *c = arg;
 
-	c->now_ms = api_now_ms();
+	c->now_ms = clock_now_ms();
 	c->op_err = store_pool_remove(tx, c->vn, c->now_ms);
 	c->op_ran = true;
 	return c->op_err;

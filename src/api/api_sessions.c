@@ -64,7 +64,7 @@ static int api_create_op(struct store_txn *tx, void *arg)
 {
 	struct api_call *c = arg;
 
-	c->now_ms = api_now_ms();
+	c->now_ms = clock_now_ms();
 	c->op_err = store_session_create(tx, &c->params, c->now_ms, &c->out);
 	c->op_ran = true;
 	return c->op_err;
@@ -334,7 +334,7 @@ void api_sessions_list(struct api *api, struct evhttp_request *req)
 		api_reply_oom(api, req);
 		goto out;
 	}
-	err = store_session_list(api->rd, &f, api_now_ms(), api_list_cb, &l,
+	err = store_session_list(api->rd, &f, clock_now_ms(), api_list_cb, &l,
 				 &more);
 	if (err == ENOMEM) {
 		api_reply_oom(api, req);
@@ -374,7 +374,7 @@ void api_session_get(struct api *api, struct evhttp_request *req,
 	if (!api_id_parse(api, req, sid, id))
 		return;
 	memset(&s, 0, sizeof(s));
-	err = store_session_get(api->rd, id, api_now_ms(), &s);
+	err = store_session_get(api->rd, id, clock_now_ms(), &s);
 	if (err == ENOENT)
 		api_reply_error(api, req, 404, "not_found", "no such session");
 	else if (err)
@@ -391,7 +391,7 @@ static int api_patch_op(struct store_txn *tx, void *arg)
 {
 	struct api_call *c = arg;
 
-	c->now_ms = api_now_ms();
+	c->now_ms = clock_now_ms();
 	if (c->ttl_ms)
 		c->patch.expires_at_ms = c->now_ms + c->ttl_ms;
 	c->op_err = store_session_update(tx, c->id, &c->patch, c->now_ms,
@@ -451,7 +451,7 @@ static int api_get_expires_at(struct api *api, const json_t *body,
 			      struct api_call *c, struct api_err *e)
 {
 	json_t *v = json_object_get(body, "expires_at");
-	int64_t now = api_now_ms(), at;
+	int64_t now = clock_now_ms(), at;
 
 	if (!v || json_is_null(v))
 		return 0;
@@ -556,7 +556,7 @@ static int api_close_op(struct store_txn *tx, void *arg)
 {
 	struct api_call *c = arg;
 
-	c->now_ms = api_now_ms();
+	c->now_ms = clock_now_ms();
 	c->op_err = store_session_close(tx, c->id, c->now_ms, &c->out);
 	c->op_ran = true;
 	return c->op_err;

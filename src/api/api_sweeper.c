@@ -17,7 +17,7 @@ static int api_sweep_op(struct store_txn *tx, void *arg)
 	struct api *api = arg;
 
 	api->sweep_n = 0;
-	return store_expire_due(tx, api_now_ms(), API_SWEEP_MAX,
+	return store_expire_due(tx, clock_now_ms(), API_SWEEP_MAX,
 				&api->sweep_n);
 }
 
@@ -55,7 +55,7 @@ static void api_sweep_tick(evutil_socket_t fd, short what, void *arg)
 			 strerror(err));
 		return;
 	}
-	if (at > api_now_ms())
+	if (at > clock_now_ms())
 		return;
 
 	api->sweep_queued = true;

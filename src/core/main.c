@@ -19,6 +19,7 @@
 #include "maskd/config.h"
 #include "maskd/log.h"
 #include "maskd/mailbox.h"
+#include "maskd/metrics.h"
 #include "maskd/relay.h"
 #include "maskd/sip.h"
 #include "maskd/store.h"
@@ -35,6 +36,9 @@ struct maskd {
 	struct config cfg;
 	struct log log;
 	bool log_open;
+	/* every module's counters for /metrics: made first, freed last;
+	 * each module takes its own off when it stops */
+	struct metrics *metrics;
 	struct store *st;
 	struct event_base *base;
 	struct writer *w;
@@ -140,6 +144,26 @@ static void maskd_on_cdr(void *msg, void *arg)
 	api_cdr_store(m->api, msg);
 }
 
+/*
+ * Every module's counters into the one registry the api serves on
+ * /metrics, in the order the page shows them. Each module takes its own
+ * off when it stops, so nothing here needs undoing. A failure is a name
+ * declared twice: a programming error, found at start-up.
+ */
+static int maskd_metrics_register(struct maskd *m)
+{
+	int err;
+
+	if ((err = store_metrics_register(m->st, m->metrics)) ||
+	    (err = api_metrics_register(m->api, m->metrics)) ||
+	    (err = writer_metrics_register(m->w, m->metrics)) ||
+	    (err = sip_metrics_register(m->sip, m->metrics)) ||
+	    (err = relay_metrics_register(m->relay, m->metrics)))
+		log_error(&m->log, "maskd: cannot register metrics: %s",
+			  strerror(err));
+	return err;
+}
+
 static void maskd_free(struct maskd *m, bool clean)
 {
 	if (m->sig_term)
@@ -151,16 +175,13 @@ static void maskd_free(struct maskd *m, bool clean)
 	/* calls end first: their last records go through the mailbox to
 	 * the writer, which api_stop() flushes; their relay calls are freed
 	 * by sip_stop(), so the relay stops after it */
-	if (m->api) {
-		api_set_sip(m->api, NULL);
-		api_set_relay(m->api, NULL);
-	}
 	sip_stop(m->sip);
 	relay_stop(m->relay);
 	mailbox_free(m->cdr_mb);
 	api_stop(m->api);		/* answers what waits for the writer */
 	writer_free(m->w);
 	store_close(m->st);
+	metrics_free(m->metrics);
 	if (m->base)
 		event_base_free(m->base);
 	if (m->log_open) {
@@ -195,6 +216,13 @@ static int maskd_run(const char *path)
 	log_info(&m.log, "maskd %s starting", MASKD_VERSION);
 
 	signal(SIGPIPE, SIG_IGN);
+
+	err = metrics_alloc(&m.metrics);
+	if (err) {
+		log_error(&m.log, "maskd: cannot create the metrics: %s",
+			  strerror(err));
+		goto out;
+	}
 
 	err = store_open(&m.st, m.cfg.store.path, m.cfg.store.map_size,
 			 &m.log);
@@ -257,8 +285,9 @@ static int maskd_run(const char *path)
 			  (unsigned)m.cfg.sip.listen.port, strerror(err));
 		goto out;
 	}
-	api_set_sip(m.api, m.sip);
-	api_set_relay(m.api, m.relay);
+	err = maskd_metrics_register(&m);
+	if (err)
+		goto out;
 
 	if ((err = maskd_signal(&m, &m.sig_term, SIGTERM, maskd_on_stop)) ||
 	    (err = maskd_signal(&m, &m.sig_int, SIGINT, maskd_on_stop)) ||
