@@ -6,6 +6,7 @@
  * api_sessions.c  /v1/sessions
  * api_numbers.c   /v1/numbers
  * api_sweeper.c   the expiry sweeper
+ * api_metrics.inc the counters on /metrics (declared once)
  *
  * Everything here is owned by the control thread.
  */
