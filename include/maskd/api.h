@@ -29,21 +29,17 @@ struct api;
 int api_start(struct api **apip, struct event_base *base,
 	      const struct config *cfg, struct ctl *ctl, struct log *log);
 
-struct sip;
+struct metrics;
 
 /*
- * api_set_sip() - show @sip's counters on /metrics from now on (NULL:
- * stop). Borrowed; clear it before the sip is stopped.
+ * api_metrics_register() - serve @reg on GET /metrics from now on (until
+ * then it answers 503), and put the api's own counters in it (requests by
+ * status, connections, session creates and expiries, CDRs written and
+ * lost: src/api/api_metrics.inc). Borrowed: @reg must outlive the api;
+ * api_stop() takes the api's counters off it. Returns 0 or an errno of
+ * metrics_register().
  */
-void api_set_sip(struct api *api, struct sip *sip);
-
-struct relay;
-
-/*
- * api_set_relay() - show @relay's counters on /metrics from now on (NULL:
- * stop). Borrowed; clear it before the relay is stopped.
- */
-void api_set_relay(struct api *api, struct relay *relay);
+int api_metrics_register(struct api *api, struct metrics *reg);
 
 /*
  * api_stop() - stop listening, drop open connections, free. NULL-safe.

@@ -63,9 +63,6 @@ void ctl_flush(struct ctl *ctl);
  */
 void ctl_set_sip(struct ctl *ctl, struct sip *sip);
 
-/* ctl_now_ms() - wall clock, milliseconds since the Unix epoch. */
-int64_t ctl_now_ms(void);
-
 /* ---- done handlers ---- */
 
 /*
@@ -172,6 +169,15 @@ struct ctl_stats {
 };
 
 void ctl_stats_get(const struct ctl *ctl, struct ctl_stats *out);
+
+struct metrics;
+
+/*
+ * ctl_metrics_register() - show ctl's counters (src/ctl/ctl_metrics.inc)
+ * in @reg from now on; ctl_stop() takes them off first. Control thread.
+ * Returns 0 or an errno of metrics_register().
+ */
+int ctl_metrics_register(struct ctl *ctl, struct metrics *reg);
 
 /* ctl_store_stats() - the store's durable counters, now. */
 int ctl_store_stats(struct ctl *ctl, struct store_stats *out);

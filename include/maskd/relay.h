@@ -50,6 +50,7 @@
 
 #include "maskd/config.h"
 #include "maskd/log.h"
+#include "maskd/metrics.h"
 
 /* A latched source silent this long may be replaced by its own IP on
  * another port (NAT rebinding). */
@@ -88,22 +89,13 @@ struct relay_counters {
 	struct relay_flow b_to_a;
 };
 
-/* Counters for /metrics: any thread, relaxed atomics, so the fields are
- * each exact but not a snapshot of one instant. Ports count UDP ports. */
+/* Counters for /metrics, declared in relay_metrics.inc: any thread,
+ * relaxed atomics, so the fields are each exact but not a snapshot of one
+ * instant. */
 struct relay_stats {
-	uint64_t workers;
-	uint64_t ports_total;
-	uint64_t ports_free;
-	uint64_t ports_in_use;		/* held by calls, including calls
-					 * freed but not yet reclaimed */
-	uint64_t calls_live;
-	uint64_t calls_total;		/* relay_call_alloc() successes */
-	uint64_t calls_refused;		/* ENOSPC: no free port pair */
-	uint64_t bind_failures;		/* ports skipped: bind() failed */
-	uint64_t timeouts;		/* relay_timeout_h calls */
-	uint64_t packets;		/* relayed, every call, both ways */
-	uint64_t bytes;
-	uint64_t drops;
+#define X METRICS_X_PLAIN
+#include "maskd/relay_metrics.inc"
+#undef X
 };
 
 /*
@@ -211,5 +203,13 @@ int relay_sync(struct relay *r);
 
 /* relay_stats_get() - counters for /metrics. Any thread. */
 void relay_stats_get(const struct relay *r, struct relay_stats *out);
+
+/*
+ * relay_metrics_register() - show relay_stats_get()'s counters in @reg
+ * from now on; relay_stop() takes them off. Call after relay_start(),
+ * from the thread that will stop it. Returns 0 or an errno of
+ * metrics_register().
+ */
+int relay_metrics_register(struct relay *r, struct metrics *reg);
 
 #endif

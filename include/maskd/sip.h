@@ -74,30 +74,14 @@ void sip_stop(struct sip *s);
 int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
 			const char *reason);
 
-/* Counters for /metrics; read from any thread (relaxed atomics). */
-struct sip_stats {
-	uint64_t calls_live;		/* calls with any leg still alive */
-	uint64_t dialogs_live;		/* nta legs */
-	uint64_t transactions_live;	/* incoming + outgoing */
-	uint64_t calls_total;		/* inbound INVITEs accepted for routing */
-	uint64_t calls_answered;
-	uint64_t rejected_source;	/* 403: not in any trunk's sources */
-	uint64_t rejected_unknown;	/* no session for the pair */
-	uint64_t rejected_ended;	/* the pair's session has ended */
-	uint64_t rejected_busy;		/* 486: session already in a call */
-	uint64_t malformed;		/* dropped or answered 400 */
-	uint64_t options;		/* out-of-dialog OPTIONS answered */
-	uint64_t rejected_ports;	/* 503: no free relay port pair */
-	uint64_t bad_sdp;		/* SDP that could not be rewritten */
-	uint64_t rtp_timeouts;		/* calls ended for lack of media */
-	uint64_t rtp_timeouts_lost;	/* reports lost on the way */
-	uint64_t flood_blocked;		/* requests of a source over its rate */
-	uint64_t scanner_dropped;	/* requests from a scanner User-Agent */
-	uint64_t cps_refused;		/* 503: a calls-per-second cap */
-	uint64_t auth_retries;		/* sent again with credentials */
-	uint64_t auth_failed;		/* calls failed: gateway auth */
-};
+struct metrics;
 
-void sip_stats_get(const struct sip *s, struct sip_stats *out);
+/*
+ * sip_metrics_register() - show the B2BUA's counters (src/sip/
+ * sip_metrics.inc) in @reg from now on; sip_stop() takes them off. Call
+ * after sip_start(), from the same thread. Returns 0 or an errno of
+ * metrics_register().
+ */
+int sip_metrics_register(struct sip *s, struct metrics *reg);
 
 #endif

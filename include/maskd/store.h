@@ -176,6 +176,16 @@ int store_open(struct store **stp, const char *path, uint64_t map_size,
  * write transaction must have been closed first. */
 void store_close(struct store *st);
 
+struct metrics;
+
+/*
+ * store_metrics_register() - show the store's gauges (active sessions,
+ * pool numbers; src/store/store_metrics.inc) in @reg from now on, read
+ * through a reader of the store's own when /metrics renders; store_close()
+ * takes them off. Returns 0, EEXIST (already registered) or an errno.
+ */
+int store_metrics_register(struct store *st, struct metrics *reg);
+
 /* store_id_format() - @id as 32 lowercase hex digits into @out. */
 void store_id_format(const uint8_t id[STORE_ID_LEN],
 		     char out[STORE_ID_STR_SIZE]);

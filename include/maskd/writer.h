@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "maskd/metrics.h"
 #include "maskd/store.h"
 
 struct writer;
@@ -67,12 +68,20 @@ int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
 /* writer_flush() - run the queued batch now (tests, shutdown). */
 void writer_flush(struct writer *w);
 
-/* Counters for /metrics. */
+/* Counters for /metrics, declared in writer_metrics.inc. */
 struct writer_stats {
-	uint64_t batches;	/* commits */
-	uint64_t ops;		/* operations run */
-	uint64_t failures;	/* commits that failed */
+#define X METRICS_X_PLAIN
+#include "maskd/writer_metrics.inc"
+#undef X
 };
 void writer_stats_get(const struct writer *w, struct writer_stats *out);
+
+/*
+ * writer_metrics_register() - show the writer's counters in @reg from now
+ * on; writer_free() takes them off. The registry reads them through a
+ * handler, so @reg must be rendered on the control thread (the api's
+ * /metrics is). Returns 0 or an errno of metrics_register().
+ */
+int writer_metrics_register(struct writer *w, struct metrics *reg);
 
 #endif

@@ -29,17 +29,8 @@
 #include <openssl/evp.h>
 
 #include "api_internal.h"
-#include "maskd/relay.h"
 
 #define API_LISTEN_BACKLOG 511
-
-int64_t api_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- auth ---- */
 
@@ -106,237 +97,75 @@ static void api_healthz(struct api *api, struct evhttp_request *req)
 	api_reply_json(api, req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-static void api_metric(struct evbuffer *b, const char *name,
-		       const char *type, const char *help, uint64_t v)
-{
-	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
-			    name, help, name, type, name,
-			    (unsigned long long)v);
-}
-
-/*
- * The B2BUA's counters, one row each: name, type, help and where the value
- * sits in struct sip_stats. Live ones must fall back to 0 when calls end.
- */
-static const struct api_sip_metric {
-	const char *name;
-	const char *type;
-	const char *help;
-	size_t off;
-} api_sip_metrics[] = {
-	{ "maskd_sip_calls_live", "gauge",
-	  "Calls with a leg still alive.",
-	  offsetof(struct sip_stats, calls_live) },
-	{ "maskd_sip_dialogs_live", "gauge",
-	  "SIP dialogs (nta legs) alive.",
-	  offsetof(struct sip_stats, dialogs_live) },
-	{ "maskd_sip_transactions_live", "gauge",
-	  "SIP transactions alive.",
-	  offsetof(struct sip_stats, transactions_live) },
-	{ "maskd_sip_calls_total", "counter",
-	  "Inbound INVITEs routed since start.",
-	  offsetof(struct sip_stats, calls_total) },
-	{ "maskd_sip_calls_answered_total", "counter",
-	  "Calls answered since start.",
-	  offsetof(struct sip_stats, calls_answered) },
-	{ "maskd_sip_rejected_source_total", "counter",
-	  "Requests refused: source not in any trunk.",
-	  offsetof(struct sip_stats, rejected_source) },
-	{ "maskd_sip_rejected_unknown_total", "counter",
-	  "INVITEs refused: no session for the pair.",
-	  offsetof(struct sip_stats, rejected_unknown) },
-	{ "maskd_sip_rejected_ended_total", "counter",
-	  "INVITEs refused: the pair's session has ended.",
-	  offsetof(struct sip_stats, rejected_ended) },
-	{ "maskd_sip_rejected_busy_total", "counter",
-	  "INVITEs refused: the session is already in a call.",
-	  offsetof(struct sip_stats, rejected_busy) },
-	{ "maskd_sip_malformed_total", "counter",
-	  "Malformed SIP messages dropped or refused.",
-	  offsetof(struct sip_stats, malformed) },
-	{ "maskd_sip_options_total", "counter",
-	  "Out-of-dialog OPTIONS answered.",
-	  offsetof(struct sip_stats, options) },
-	{ "maskd_sip_rejected_ports_total", "counter",
-	  "INVITEs refused with 503: no free relay ports.",
-	  offsetof(struct sip_stats, rejected_ports) },
-	{ "maskd_sip_bad_sdp_total", "counter",
-	  "SDP bodies that could not be rewritten (488 or dropped).",
-	  offsetof(struct sip_stats, bad_sdp) },
-	{ "maskd_sip_rtp_timeouts_total", "counter",
-	  "Calls ended because no media flowed.",
-	  offsetof(struct sip_stats, rtp_timeouts) },
-	{ "maskd_sip_rtp_timeouts_lost_total", "counter",
-	  "RTP timeout reports lost between relay and SIP thread.",
-	  offsetof(struct sip_stats, rtp_timeouts_lost) },
-	{ "maskd_sip_flood_blocked_total", "counter",
-	  "Requests dropped or refused: source over [flood] rate.",
-	  offsetof(struct sip_stats, flood_blocked) },
-	{ "maskd_sip_scanner_dropped_total", "counter",
-	  "Requests dropped silently: scanner User-Agent.",
-	  offsetof(struct sip_stats, scanner_dropped) },
-	{ "maskd_sip_cps_refused_total", "counter",
-	  "INVITEs refused with 503: a calls-per-second cap.",
-	  offsetof(struct sip_stats, cps_refused) },
-	{ "maskd_sip_auth_retries_total", "counter",
-	  "Requests sent to the gateway again with credentials.",
-	  offsetof(struct sip_stats, auth_retries) },
-	{ "maskd_sip_auth_failed_total", "counter",
-	  "Calls failed: the gateway's authentication (403).",
-	  offsetof(struct sip_stats, auth_failed) },
+static const struct metrics_row api_metrics_rows[] = {
+#define X(f, name, kind, help) \
+	METRICS_ROW(struct api_counters, f, name, kind, help),
+#define XL(f, name, kind, help, label, n, values) \
+	METRICS_ROW_L(struct api_counters, f, name, kind, help, label, n, \
+		      values),
+#include "api_metrics.inc"
+#undef X
+#undef XL
 };
 
-static void api_metrics_sip(struct evbuffer *b, struct sip *sip)
+/* Runs on the control thread, in api_metrics() below: the counters are
+ * this thread's plain integers. */
+static int api_metrics_read(void *arg, void *snap)
 {
-	const struct api_sip_metric *m;
-	struct sip_stats ss;
-	uint64_t v;
-	size_t i;
+	struct api *api = arg;
+	struct api_counters *out = snap;
 
-	sip_stats_get(sip, &ss);
-	for (i = 0; i < sizeof(api_sip_metrics) / sizeof(*m); i++) {
-		m = &api_sip_metrics[i];
-		memcpy(&v, (const char *)&ss + m->off, sizeof(v));
-		api_metric(b, m->name, m->type, m->help, v);
-	}
+	*out = api->ctr;
+	out->connections = api_conn_count(api);
+	return 0;
 }
 
-/* The media relay's counters: ports in use and calls live must fall back
- * to 0 once every call has ended. */
-static void api_metrics_relay(struct evbuffer *b, struct relay *relay)
-{
-	struct relay_stats rs;
+static const struct metrics_group api_metrics_group =
+	METRICS_GROUP_SNAP("api", api_metrics_rows, api_metrics_read,
+			   struct api_counters);
 
-	relay_stats_get(relay, &rs);
-	api_metric(b, "maskd_relay_workers", "gauge",
-		   "Media relay worker threads.", rs.workers);
-	api_metric(b, "maskd_relay_ports_total", "gauge",
-		   "UDP ports in the relay's range.", rs.ports_total);
-	api_metric(b, "maskd_relay_ports_free", "gauge",
-		   "UDP ports free for new calls.", rs.ports_free);
-	api_metric(b, "maskd_relay_ports_in_use", "gauge",
-		   "UDP ports held by calls.", rs.ports_in_use);
-	api_metric(b, "maskd_relay_calls_live", "gauge",
-		   "Relay calls not yet freed.", rs.calls_live);
-	api_metric(b, "maskd_relay_calls_total", "counter",
-		   "Relay calls allocated since start.", rs.calls_total);
-	api_metric(b, "maskd_relay_calls_refused_total", "counter",
-		   "Relay calls refused since start: no free port pair.",
-		   rs.calls_refused);
-	api_metric(b, "maskd_relay_bind_failures_total", "counter",
-		   "Relay ports skipped since start: bind() failed.",
-		   rs.bind_failures);
-	api_metric(b, "maskd_relay_timeouts_total", "counter",
-		   "Relay calls reported silent since start.", rs.timeouts);
-	api_metric(b, "maskd_relay_packets_total", "counter",
-		   "RTP and RTCP packets relayed since start.", rs.packets);
-	api_metric(b, "maskd_relay_bytes_total", "counter",
-		   "UDP payload bytes relayed since start.", rs.bytes);
-	api_metric(b, "maskd_relay_drops_total", "counter",
-		   "Packets dropped by the relay since start.", rs.drops);
-}
-
-void api_set_relay(struct api *api, struct relay *relay)
+int api_metrics_register(struct api *api, struct metrics *reg)
 {
-	api->relay = relay;
+	int err;
+
+	err = metrics_register(reg, &api_metrics_group, api);
+	if (!err)
+		api->metrics = reg;
+	return err;
 }
 
 /*
- * Prometheus text format 0.0.4. No auth: the listener is meant to be on
- * loopback or a management network, and scrapers rarely carry tokens.
- * Gauges come from the store's durable counters, the *_total counters
- * are this process's since it started.
+ * Prometheus text format 0.0.4: whatever the modules registered (see
+ * metrics.h). No auth: the listener is meant to be on loopback or a
+ * management network, and scrapers rarely carry tokens.
  */
 static void api_metrics(struct api *api, struct evhttp_request *req)
 {
-	struct store_stats ss;
-	struct ctl_stats cs;
-	struct evbuffer *b;
+	const char *failed = NULL;
 	char *text = NULL;
-	size_t len;
-	int err, code;
+	size_t len = 0;
+	int err;
 
-	err = ctl_store_stats(api->ctl, &ss);
-	if (err) {
-		api_reply_error(api, req, 503, "store_unavailable",
-				"cannot read the store: %s", strerror(err));
+	if (!api->metrics) {
+		api_reply_error(api, req, 503, "metrics_unavailable",
+				"no metrics yet");
 		return;
 	}
-	ctl_stats_get(api->ctl, &cs);
-
-	b = evbuffer_new();
-	if (!b)
-		goto oom;
-
-	api_metric(b, "maskd_sessions_active", "gauge",
-		   "Sessions currently active.", ss.sessions_active);
-	api_metric(b, "maskd_pool_numbers", "gauge",
-		   "Numbers in the virtual number pool.", ss.pool_numbers);
-	api_metric(b, "maskd_session_creates_total", "counter",
-		   "Sessions created since start.", cs.creates);
-	api_metric(b, "maskd_session_expiries_total", "counter",
-		   "Sessions expired by the sweeper since start.",
-		   cs.expiries);
-	api_metric(b, "maskd_store_commits_total", "counter",
-		   "Write transactions committed since start.",
-		   cs.writer.batches);
-	api_metric(b, "maskd_store_ops_total", "counter",
-		   "Write operations run since start.", cs.writer.ops);
-	api_metric(b, "maskd_store_commit_failures_total", "counter",
-		   "Write transactions that failed to commit since start.",
-		   cs.writer.failures);
-
-	api_metric(b, "maskd_api_connections", "gauge",
-		   "API client connections open.", api_conn_count(api));
-	api_metric(b, "maskd_api_request_timeouts_total", "counter",
-		   "API connections closed: no whole request within "
-		   "[api] request_timeout.", api->ctr.request_timeouts);
-	api_metric(b, "maskd_api_accept_paused_total", "counter",
-		   "Times the API stopped accepting at [api] max_connections.",
-		   api->ctr.accept_paused);
-	api_metric(b, "maskd_api_tls_failures_total", "counter",
-		   "API connections closed unserved: no TLS state for them.",
-		   api->ctr.tls_failures);
-
-	api_metric(b, "maskd_cdrs_written_total", "counter",
-		   "Call records committed since start.", cs.cdrs_written);
-	api_metric(b, "maskd_cdrs_lost_total", "counter",
-		   "Call records that could not be stored since start.",
-		   cs.cdrs_lost);
-	api_metric(b, "maskd_ctl_sip_commands_lost_total", "counter",
-		   "Commands to the SIP thread refused by its full queue.",
-		   cs.sip_cmds_lost);
-	if (api->sip)
-		api_metrics_sip(b, api->sip);
-	if (api->relay)
-		api_metrics_relay(b, api->relay);
-
-	evbuffer_add_printf(b,
-		"# HELP maskd_api_requests_total API requests answered "
-		"since start, by HTTP status.\n"
-		"# TYPE maskd_api_requests_total counter\n");
-	for (code = 0; code < API_MAX_STATUS; code++) {
-		if (!api->ctr.requests[code])
-			continue;
-		evbuffer_add_printf(b,
-			"maskd_api_requests_total{code=\"%d\"} %llu\n", code,
-			(unsigned long long)api->ctr.requests[code]);
+	err = metrics_render(api->metrics, &text, &len, &failed);
+	if (err == ENOMEM) {
+		api_reply_error(api, req, 500, "internal", "out of memory");
+		return;
 	}
-
-	len = evbuffer_get_length(b);
-	text = malloc(len + 1);
-	if (!text)
-		goto oom;
-	evbuffer_remove(b, text, len);
-	evbuffer_free(b);
+	if (err) {
+		/* only the store's gauges can fail to be read */
+		api_reply_error(api, req, 503, "store_unavailable",
+				"cannot read the %s: %s",
+				failed ? failed : "metrics", strerror(err));
+		return;
+	}
 	api_send(api, req, 200, "text/plain; version=0.0.4; charset=utf-8",
 		 text, len);
 	free(text);
-	return;
- oom:
-	if (b)
-		evbuffer_free(b);
-	api_reply_error(api, req, 500, "internal", "out of memory");
 }
 
 /* ---- routing ---- */
@@ -529,7 +358,7 @@ static void api_request_cb(struct evhttp_request *req, void *arg)
 				"missing or invalid bearer token");
 		return;
 	}
-	if (!tbucket_take(&api->buckets[tok], api_now_ms(), &retry)) {
+	if (!tbucket_take(&api->buckets[tok], clock_mono_ms(), &retry)) {
 		char ra[16];
 
 		snprintf(ra, sizeof(ra), "%u", retry ? retry : 1);
@@ -623,7 +452,7 @@ static int api_tokens_init(struct api *api)
 		 * another platform sharing the API */
 		tbucket_init(&api->buckets[i], cfg->api.rate_limit,
 			     cfg->api.rate_burst ? cfg->api.rate_burst :
-			     cfg->api.rate_limit, api_now_ms());
+			     cfg->api.rate_limit, clock_mono_ms());
 	}
 	api->n_tokens = cfg->api.n_tokens;
 	return 0;
@@ -764,6 +593,8 @@ void api_stop(struct api *api)
 
 	if (api->ctl && api->http)
 		api_drain(api);
+	/* the last /metrics has been answered */
+	metrics_unregister(api->metrics, &api_metrics_group, api);
 
 	/* evhttp_free() closes the listener before the connections, whose
 	 * close callbacks must not start it again */

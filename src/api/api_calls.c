@@ -75,8 +75,3 @@ void api_session_calls(struct api *api, struct evhttp_request *req,
 	api_reply_error(api, req, 503, "store_unavailable",
 			"cannot read the store: %s", strerror(err));
 }
-
-void api_set_sip(struct api *api, struct sip *sip)
-{
-	api->sip = sip;
-}

@@ -275,7 +275,7 @@ static struct bufferevent *api_conn_refuse(struct api *api,
 {
 	struct bufferevent *bev;
 	unsigned long e = ERR_peek_error();
-	int64_t now = api_now_ms();
+	int64_t now = clock_mono_ms();
 	char why[128] = "out of memory";
 
 	api->ctr.tls_failures++;

@@ -26,8 +26,9 @@
 
 #include "maskd/api.h"
 #include "maskd/ctl.h"
+#include "maskd/clock.h"
 #include "maskd/flood.h"
-#include "maskd/sip.h"
+#include "maskd/metrics.h"
 
 #define API_DIGEST_LEN 32		/* SHA-256 */
 #define API_MAX_STATUS 600		/* counters for codes 0..599 */
@@ -43,12 +44,13 @@
 #define API_TIME_SIZE 32		/* "2026-11-22T01:02:03.456Z" and NUL */
 #define API_CONN_BUCKETS 1024		/* open connections, hashed */
 
-/* In-memory counters since start, for /metrics. */
+/* In-memory counters since start, for /metrics: api_metrics.inc. */
 struct api_counters {
-	uint64_t requests[API_MAX_STATUS];	/* by HTTP status */
-	uint64_t request_timeouts;	/* closed at [api] request_timeout */
-	uint64_t accept_paused;	/* [api] max_connections reached */
-	uint64_t tls_failures;	/* closed unserved: SSL_new() failed */
+#define X METRICS_X_PLAIN
+#define XL METRICS_XL_PLAIN
+#include "api_metrics.inc"
+#undef X
+#undef XL
 };
 
 struct api_conn;
@@ -85,8 +87,7 @@ struct api {
 	int64_t tls_warned_ms;		/* last TLS failure logged */
 	uint64_t tls_unlogged;		/* TLS failures since then */
 	struct api_counters ctr;
-	struct sip *sip;		/* borrowed; NULL until api_set_sip() */
-	struct relay *relay;		/* borrowed; NULL until api_set_relay() */
+	struct metrics *metrics;	/* borrowed; api_metrics_register() */
 };
 
 /*
@@ -125,9 +126,6 @@ struct api_call {
 };
 
 /* ---- api.c ---- */
-
-/* api_now_ms() - wall clock, milliseconds since the Unix epoch. */
-int64_t api_now_ms(void);
 
 /* ---- api_reply.c ---- */
 

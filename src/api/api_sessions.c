@@ -430,7 +430,7 @@ static int api_get_expires_at(struct api *api, const json_t *body,
 			      struct api_call *c, struct api_err *e)
 {
 	json_t *v = json_object_get(body, "expires_at");
-	int64_t now = api_now_ms(), at;
+	int64_t now = clock_now_ms(), at;
 
 	if (!v || json_is_null(v))
 		return 0;

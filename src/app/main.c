@@ -21,6 +21,7 @@
 #include "maskd/ctl.h"
 #include "maskd/log.h"
 #include "maskd/mailbox.h"
+#include "maskd/metrics.h"
 #include "maskd/notify.h"
 #include "maskd/relay.h"
 #include "maskd/sip.h"
@@ -38,6 +39,9 @@ struct maskd {
 	struct config cfg;
 	struct log log;
 	bool log_open;
+	/* every module's counters for /metrics: made first, freed last;
+	 * each module takes its own off when it stops */
+	struct metrics *metrics;
 	struct store *st;
 	struct event_base *base;
 	struct writer *w;
@@ -230,6 +234,27 @@ static void maskd_on_cdr(void *msg, void *arg)
 	ctl_cdr_store(m->ctl, msg);
 }
 
+/*
+ * Every module's counters into the one registry the api serves on
+ * /metrics, in the order the page shows them. Each module takes its own
+ * off when it stops, so nothing here needs undoing. A failure is a name
+ * declared twice: a programming error, found at start-up.
+ */
+static int maskd_metrics_register(struct maskd *m)
+{
+	int err;
+
+	if ((err = store_metrics_register(m->st, m->metrics)) ||
+	    (err = api_metrics_register(m->api, m->metrics)) ||
+	    (err = ctl_metrics_register(m->ctl, m->metrics)) ||
+	    (err = writer_metrics_register(m->w, m->metrics)) ||
+	    (err = sip_metrics_register(m->sip, m->metrics)) ||
+	    (err = relay_metrics_register(m->relay, m->metrics)))
+		log_error(&m->log, "maskd: cannot register metrics: %s",
+			  strerror(err));
+	return err;
+}
+
 static void maskd_free(struct maskd *m, bool clean)
 {
 	if (m->sig_term)
@@ -243,10 +268,6 @@ static void maskd_free(struct maskd *m, bool clean)
 	/* calls end first: their last records go through the mailbox to
 	 * ctl and the writer, which api_stop() and ctl_stop() flush; their
 	 * relay calls are freed by sip_stop(), so the relay stops after it */
-	if (m->api) {
-		api_set_sip(m->api, NULL);
-		api_set_relay(m->api, NULL);
-	}
 	if (m->ctl)
 		ctl_set_sip(m->ctl, NULL);
 	sip_stop(m->sip);
@@ -256,6 +277,7 @@ static void maskd_free(struct maskd *m, bool clean)
 	ctl_stop(m->ctl);		/* the last CDRs reach the disk */
 	writer_free(m->w);
 	store_close(m->st);
+	metrics_free(m->metrics);
 	if (m->base)
 		event_base_free(m->base);
 	if (m->log_open) {
@@ -291,6 +313,13 @@ static int maskd_run(const char *path)
 
 	signal(SIGPIPE, SIG_IGN);
 	maskd_check_nofile(&m);
+
+	err = metrics_alloc(&m.metrics);
+	if (err) {
+		log_error(&m.log, "maskd: cannot create the metrics: %s",
+			  strerror(err));
+		goto out;
+	}
 
 	err = store_open(&m.st, m.cfg.store.path, m.cfg.store.map_size,
 			 &m.log);
@@ -360,9 +389,10 @@ static int maskd_run(const char *path)
 			  (unsigned)m.cfg.sip.listen.port, strerror(err));
 		goto out;
 	}
-	api_set_sip(m.api, m.sip);
-	api_set_relay(m.api, m.relay);
 	ctl_set_sip(m.ctl, m.sip);
+	err = maskd_metrics_register(&m);
+	if (err)
+		goto out;
 
 	if ((err = maskd_signal(&m, &m.sig_term, SIGTERM, maskd_on_stop)) ||
 	    (err = maskd_signal(&m, &m.sig_int, SIGINT, maskd_on_stop)) ||

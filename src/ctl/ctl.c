@@ -10,14 +10,6 @@
 
 #include "ctl_internal.h"
 
-int64_t ctl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 char *ctl_strdup(const char *s, int *err)
 {
 	char *p;
@@ -55,7 +47,7 @@ static int ctl_op_run(struct store_txn *tx, void *arg)
 {
 	struct ctl_op *op = arg;
 
-	op->now_ms = ctl_now_ms();
+	op->now_ms = clock_now_ms();
 	op->op_err = op->run(op, tx);
 	op->ran = true;
 	return op->op_err;
@@ -122,10 +114,32 @@ int ctl_start(struct ctl **ctlp, struct event_base *base, struct store *st,
 	return err;
 }
 
+static const struct metrics_row ctl_metrics_rows[] = {
+#define X(f, name, kind, help) \
+	METRICS_ROW(struct ctl_counters, f, name, kind, help),
+#include "ctl_metrics.inc"
+#undef X
+};
+
+/* Rendered on the control thread, which alone writes the counters. */
+static int ctl_metrics_read(void *arg, void *snap)
+{
+	const struct ctl *ctl = arg;
+
+	memcpy(snap, &ctl->ctr, sizeof(ctl->ctr));
+	return 0;
+}
+
+static const struct metrics_group ctl_metrics_group =
+	METRICS_GROUP_SNAP("ctl", ctl_metrics_rows, ctl_metrics_read,
+			   struct ctl_counters);
+
 void ctl_stop(struct ctl *ctl)
 {
 	if (!ctl)
 		return;
+	/* first: the counters are freed with ctl */
+	metrics_unregister(ctl->metrics, &ctl_metrics_group, ctl);
 	ctl_sweep_stop(ctl);
 	/* the pending done handlers (CDRs, a sweep) point at ctl */
 	writer_flush(ctl->w);
@@ -147,12 +161,22 @@ void ctl_set_sip(struct ctl *ctl, struct sip *sip)
 void ctl_stats_get(const struct ctl *ctl, struct ctl_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->creates = ctl->creates;
-	out->expiries = ctl->expiries;
-	out->cdrs_written = ctl->cdrs_written;
-	out->cdrs_lost = ctl->cdrs_lost;
-	out->sip_cmds_lost = ctl->sip_cmds_lost;
+	out->creates = ctl->ctr.creates;
+	out->expiries = ctl->ctr.expiries;
+	out->cdrs_written = ctl->ctr.cdrs_written;
+	out->cdrs_lost = ctl->ctr.cdrs_lost;
+	out->sip_cmds_lost = ctl->ctr.sip_cmds_lost;
 	writer_stats_get(ctl->w, &out->writer);
+}
+
+int ctl_metrics_register(struct ctl *ctl, struct metrics *reg)
+{
+	int err;
+
+	err = metrics_register(reg, &ctl_metrics_group, ctl);
+	if (!err)
+		ctl->metrics = reg;
+	return err;
 }
 
 int ctl_store_stats(struct ctl *ctl, struct store_stats *out)

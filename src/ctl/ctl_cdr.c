@@ -32,9 +32,9 @@ static void ctl_cdr_done(int err, void *arg)
 		store_id_format(c->cdr.id, id);
 		log_error(c->ctl->log, "ctl: call record %s lost: %s", id,
 			  strerror(err));
-		c->ctl->cdrs_lost++;
+		c->ctl->ctr.cdrs_lost++;
 	} else {
-		c->ctl->cdrs_written++;
+		c->ctl->ctr.cdrs_written++;
 	}
 	free(c);
 }
@@ -45,14 +45,14 @@ void ctl_cdr_store(struct ctl *ctl, const struct cdr *cdr)
 
 	if (!c) {
 		log_error(ctl->log, "ctl: call record lost: out of memory");
-		ctl->cdrs_lost++;
+		ctl->ctr.cdrs_lost++;
 		return;
 	}
 	c->ctl = ctl;
 	c->cdr = *cdr;
 	if (writer_submit(ctl->w, ctl_cdr_run, ctl_cdr_done, c)) {
 		log_error(ctl->log, "ctl: call record lost: out of memory");
-		ctl->cdrs_lost++;
+		ctl->ctr.cdrs_lost++;
 		free(c);
 	}
 }
@@ -62,7 +62,7 @@ int ctl_session_calls(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 {
 	int err;
 
-	err = store_session_get(ctl->rd, id, ctl_now_ms(), s);
+	err = store_session_get(ctl->rd, id, clock_now_ms(), s);
 	if (err)
 		return err;
 	return store_cdr_list(ctl->rd, id, h, arg);

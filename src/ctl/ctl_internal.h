@@ -17,10 +17,19 @@
 
 #include <event2/event.h>
 
+#include "maskd/clock.h"
 #include "maskd/ctl.h"
+#include "maskd/metrics.h"
 
 #define CTL_SWEEP_MS 250
 #define CTL_SWEEP_MAX 10000		/* sessions expired per batch */
+
+/* Counters since start, for /metrics (and ctl_stats_get()). */
+struct ctl_counters {
+#define X METRICS_X_PLAIN
+#include "ctl_metrics.inc"
+#undef X
+};
 
 struct ctl {
 	struct event_base *base;	/* borrowed */
@@ -34,11 +43,8 @@ struct ctl {
 	bool sweep_queued;		/* an expire op is in the writer */
 	unsigned sweep_n;		/* what the last one expired */
 
-	uint64_t creates;
-	uint64_t expiries;
-	uint64_t cdrs_written;
-	uint64_t cdrs_lost;
-	uint64_t sip_cmds_lost;
+	struct ctl_counters ctr;	/* ctl_metrics.inc */
+	struct metrics *metrics;	/* borrowed; ctl_metrics_register() */
 };
 
 /*

@@ -33,7 +33,7 @@ static int ctl_create_run(struct ctl_op *op, struct store_txn *tx)
 static void ctl_create_done(struct ctl_op *op, int err, bool lost)
 {
 	if (!err)
-		op->ctl->creates++;
+		op->ctl->ctr.creates++;
 	ctl_session_done(op, err, lost);
 }
 
@@ -122,7 +122,7 @@ static void ctl_close_done(struct ctl_op *op, int err, bool lost)
 		cerr = sip_cmd_session_end(ctl->sip, op->id,
 					   CTL_REASON_SESSION_CLOSED);
 		if (cerr) {
-			ctl->sip_cmds_lost++;
+			ctl->ctr.sip_cmds_lost++;
 			store_id_format(op->id, id);
 			log_warn(ctl->log, "ctl: session %s closed, but its "
 				 "call (if any) cannot be told to end: %s", id,
@@ -151,11 +151,11 @@ int ctl_session_close(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 int ctl_session_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		    struct session *out)
 {
-	return store_session_get(ctl->rd, id, ctl_now_ms(), out);
+	return store_session_get(ctl->rd, id, clock_now_ms(), out);
 }
 
 int ctl_session_list(struct ctl *ctl, const struct session_filter *f,
 		     session_list_h *h, void *arg, bool *more)
 {
-	return store_session_list(ctl->rd, f, ctl_now_ms(), h, arg, more);
+	return store_session_list(ctl->rd, f, clock_now_ms(), h, arg, more);
 }

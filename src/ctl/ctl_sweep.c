@@ -17,7 +17,7 @@ static int ctl_sweep_op(struct store_txn *tx, void *arg)
 	struct ctl *ctl = arg;
 
 	ctl->sweep_n = 0;
-	return store_expire_due(tx, ctl_now_ms(), CTL_SWEEP_MAX,
+	return store_expire_due(tx, clock_now_ms(), CTL_SWEEP_MAX,
 				&ctl->sweep_n);
 }
 
@@ -31,7 +31,7 @@ static void ctl_sweep_done(int err, void *arg)
 			 strerror(err));
 		return;
 	}
-	ctl->expiries += ctl->sweep_n;
+	ctl->ctr.expiries += ctl->sweep_n;
 	if (ctl->sweep_n)
 		log_debug(ctl->log, "ctl: %u sessions expired", ctl->sweep_n);
 }
@@ -55,7 +55,7 @@ static void ctl_sweep_tick(evutil_socket_t fd, short what, void *arg)
 			 strerror(err));
 		return;
 	}
-	if (at > ctl_now_ms())
+	if (at > clock_now_ms())
 		return;
 
 	ctl->sweep_queued = true;

@@ -194,7 +194,7 @@ static void relay_side_remote(struct relay_call *c, struct relay_side *leg,
  out:
 	if (!c->armed && c->leg[0].has_remote && c->leg[1].has_remote) {
 		c->armed = true;
-		c->last_rx_ms = relay_now_ms();
+		c->last_rx_ms = clock_mono_coarse_ms();
 	}
 }
 
@@ -297,7 +297,7 @@ static void relay_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_worker *w = arg;
 	struct relay *r = w->r;
-	int64_t now = relay_now_ms(), limit;
+	int64_t now = clock_mono_coarse_ms(), limit;
 	struct relay_call *c;
 
 	for (c = w->calls; c; c = c->next) {
@@ -745,6 +745,34 @@ void relay_stats_get(const struct relay *r, struct relay_stats *out)
 	out->bind_failures = relay_read(&r->bind_failures);
 }
 
+/* The sums over workers are made when read: a snapshot group. */
+static int relay_metrics_read(void *arg, void *snap)
+{
+	relay_stats_get(arg, snap);
+	return 0;
+}
+
+static const struct metrics_row relay_metrics_rows[] = {
+#define X(f, name, kind, help) \
+	METRICS_ROW(struct relay_stats, f, name, kind, help),
+#include "maskd/relay_metrics.inc"
+#undef X
+};
+
+static const struct metrics_group relay_metrics_group =
+	METRICS_GROUP_SNAP("relay", relay_metrics_rows, relay_metrics_read,
+			   struct relay_stats);
+
+int relay_metrics_register(struct relay *r, struct metrics *reg)
+{
+	int err;
+
+	err = metrics_register(reg, &relay_metrics_group, r);
+	if (!err)
+		r->metrics = reg;
+	return err;
+}
+
 /*
  * relay_fd_limit() - four descriptors per call: make sure the whole port
  * range can be open at once, as far as the hard limit allows, so a busy
@@ -901,6 +929,8 @@ void relay_stop(struct relay *r)
 	if (!r)
 		return;
 
+	/* first: the registry reads the workers' counters */
+	metrics_unregister(r->metrics, &relay_metrics_group, r);
 	for (i = 0; i < r->n_workers; i++)
 		relay_worker_free(r->workers[i]);
 	free(r->workers);

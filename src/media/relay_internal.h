@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "maskd/clock.h"
 #include "maskd/relay.h"
 
 /* Datagrams taken per recvmmsg(). */
@@ -238,10 +239,10 @@ struct relay {
 	_Atomic uint64_t calls_total;
 	_Atomic uint64_t calls_refused;
 	_Atomic uint64_t bind_failures;
+
+	struct metrics *metrics;	/* borrowed; relay_metrics_register() */
 };
 
-/* relay_now_ms() - a monotonic clock, coarse (a few ms) and cheap. */
-int64_t relay_now_ms(void);
 
 /* relay_sock_cb() - the packet path; relay_packet.c. */
 void relay_sock_cb(evutil_socket_t fd, short what, void *arg);

@@ -9,20 +9,9 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "maskd/rtcp.h"
 #include "relay_internal.h"
-
-int64_t relay_now_ms(void)
-{
-	struct timespec ts;
-
-	/* COARSE: a vDSO read of the last tick; a few ms of error is
-	 * nothing next to latching and timeout periods of seconds */
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * relay_dest_accept() - may a packet from @src, arriving on the leg that
@@ -111,7 +100,10 @@ void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
 	int out_fd = out->sock[s->kind].fd;
 	bool strict = w->r->strict;
 	uint64_t pkts = 0, bytes = 0, drops = 0;
-	int64_t now = relay_now_ms();
+	/* coarse: a vDSO read of the last tick; a few ms of error is
+	 * nothing next to latching and timeout periods of seconds (the
+	 * relay's every time is coarse, so they compare) */
+	int64_t now = clock_mono_coarse_ms();
 	bool heard = false;
 	unsigned round, i, nsend, sent;
 	int n;

@@ -25,14 +25,6 @@
 
 #include <sofia-sip/su_log.h>
 
-int64_t sip_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * What sofia-sip says when a TLS peer is refused (tport_tls.c), known by
  * its format: the only account of why calls to a TLS gateway fail, so it
@@ -93,10 +85,11 @@ static void sip_host_format(char *out, size_t size, const char *host)
 }
 
 /*
- * Copies nta's live transaction count (and the messages its parser threw
- * away) into the counters. nta keeps them in its own tables, which only
- * this thread may read, so a timer samples them for /metrics; completed
- * transactions linger there for sip.transaction_timeout by design.
+ * Copies nta's live transaction count into the counters, and adds the
+ * messages its parser threw away since the last time to the malformed
+ * ones. nta keeps them in its own tables, which only this thread may
+ * read, so a timer samples them for /metrics; completed transactions
+ * linger there for sip.transaction_timeout by design.
  */
 static void sip_on_stats(su_root_magic_t *magic, su_timer_t *t, void *arg)
 {
@@ -108,11 +101,15 @@ static void sip_on_stats(su_root_magic_t *magic, su_timer_t *t, void *arg)
 	nta_agent_get_stats(s->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
 			    NTATAG_S_ORQ_HASH_USED_REF(orqs),
 			    NTATAG_S_BAD_MESSAGE_REF(bad), TAG_END());
-	atomic_store_explicit(&s->counters.transactions_live,
-			      (uint64_t)irqs + (uint64_t)orqs,
-			      memory_order_relaxed);
-	atomic_store_explicit(&s->counters.nta_malformed, (uint64_t)bad,
-			      memory_order_relaxed);
+	metrics_set(&s->counters.transactions_live,
+		    (uint64_t)irqs + (uint64_t)orqs);
+	/* nta's count only grows; a delta keeps maskd_sip_malformed_total
+	 * one counter that maskd's own refusals add to as well */
+	if ((uint64_t)bad > s->nta_bad_seen) {
+		metrics_add(&s->counters.malformed,
+			    (uint64_t)bad - s->nta_bad_seen);
+		s->nta_bad_seen = (uint64_t)bad;
+	}
 }
 
 static int sip_reply_options(struct sip *s, nta_incoming_t *irq,
@@ -537,10 +534,33 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 	return err;
 }
 
+static const struct metrics_row sip_metrics_rows[] = {
+#define X(f, name, kind, help) \
+	METRICS_ROW(struct sip_counters, f, name, kind, help),
+#include "sip_metrics.inc"
+#undef X
+};
+
+static const struct metrics_group sip_metrics_group =
+	METRICS_GROUP("sip", sip_metrics_rows);
+
+int sip_metrics_register(struct sip *s, struct metrics *reg)
+{
+	int err;
+
+	err = metrics_register(reg, &sip_metrics_group, &s->counters);
+	if (!err)
+		s->metrics = reg;
+	return err;
+}
+
 void sip_stop(struct sip *s)
 {
 	if (!s)
 		return;
+
+	/* first: the counters are freed with s */
+	metrics_unregister(s->metrics, &sip_metrics_group, &s->counters);
 
 	/* a flag and a wake-up, not a message: a full queue cannot lose it */
 	atomic_store(&s->stop_asked, true);
@@ -556,40 +576,4 @@ void sip_stop(struct sip *s)
 
 	log_info(s->log, "sip: stopped");
 	sip_free(s);
-}
-
-void sip_stats_get(const struct sip *s, struct sip_stats *out)
-{
-	const struct sip_counters *c;
-
-	memset(out, 0, sizeof(*out));
-	if (!s)
-		return;
-
-	c = &s->counters;
-#define SIP_LOAD(name) \
-	out->name = atomic_load_explicit(&c->name, memory_order_relaxed)
-	SIP_LOAD(calls_live);
-	SIP_LOAD(dialogs_live);
-	SIP_LOAD(transactions_live);
-	SIP_LOAD(calls_total);
-	SIP_LOAD(calls_answered);
-	SIP_LOAD(rejected_source);
-	SIP_LOAD(rejected_unknown);
-	SIP_LOAD(rejected_ended);
-	SIP_LOAD(rejected_busy);
-	SIP_LOAD(malformed);
-	SIP_LOAD(options);
-	SIP_LOAD(rejected_ports);
-	SIP_LOAD(bad_sdp);
-	SIP_LOAD(rtp_timeouts);
-	SIP_LOAD(rtp_timeouts_lost);
-	SIP_LOAD(flood_blocked);
-	SIP_LOAD(scanner_dropped);
-	SIP_LOAD(cps_refused);
-	SIP_LOAD(auth_retries);
-	SIP_LOAD(auth_failed);
-#undef SIP_LOAD
-	out->malformed += atomic_load_explicit(&c->nta_malformed,
-					       memory_order_relaxed);
 }

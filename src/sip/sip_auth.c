@@ -221,7 +221,9 @@ nta_outgoing_t *sip_auth_resend(struct sip_call *c, nta_outgoing_t *orq,
 void sip_auth_failed(struct sip_call *c, const char *reason)
 {
 	struct sip *s = c->s;
-	int64_t now = sip_now_ms();
+	/* monotonic: an interval; a wall clock stepped back would silence
+	 * the warning for the size of the step */
+	int64_t now = clock_mono_ms();
 
 	SIP_COUNT(s, auth_failed);
 	if (s->auth_warned_ms && now - s->auth_warned_ms < SIP_AUTH_WARN_MS) {

@@ -194,7 +194,7 @@ static void sip_call_cdr(struct sip_call *c, uint16_t code,
 	c->cdr_sent = true;
 
 	sip_media_close(c);
-	c->cdr.end_ms = sip_now_ms();
+	c->cdr.end_ms = clock_now_ms();
 	c->cdr.final_code = code;
 	c->cdr.hangup = who;
 	snprintf(c->cdr.reason, sizeof(c->cdr.reason), "%s", reason);
@@ -666,7 +666,7 @@ static void sip_call_answered(struct sip_call *c, sip_t const *sip)
 	free(sdp);
 
 	c->state = SIP_CALL_ANSWERED;
-	c->cdr.answer_ms = sip_now_ms();
+	c->cdr.answer_ms = clock_now_ms();
 	SIP_COUNT(s, calls_answered);
 
 	/* each leg's session timer runs from its own 2xx */
@@ -1233,7 +1233,7 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 {
 	const struct config *cfg = s->cfg;
 	struct sip_call *c;
-	int64_t now = sip_now_ms();
+	int64_t now = clock_now_ms();
 	char *sdp = NULL;
 	int err;
 

@@ -9,7 +9,7 @@
  * then, so a flood costs a parse and a table lookup, nothing more. In-dialog
  * requests and retransmissions never get here (nta matches them first);
  * neither do requests nta's parser refuses itself (it answers those 400
- * statelessly, counted as nta_malformed).
+ * statelessly; sip_on_stats() adds them to the malformed counter).
  *
  * SIP thread only; hot path: no allocation (but for an optional 503), no
  * log, no lock. Every refusal is counted.
@@ -32,17 +32,10 @@
 #define SIP_CPS_BURST_S 1.0
 
 /*
- * Monotonic, not sip_now_ms(): a wall clock stepped back would keep an
- * offender blocked for the size of the step, one stepped forward would
- * free it early.
+ * Every time here is clock_mono_ms(), not the wall clock: a wall clock
+ * stepped back would keep an offender blocked for the size of the step,
+ * one stepped forward would free it early.
  */
-static int64_t sip_guard_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sip_guard_bucket_init(struct tbucket *b, uint32_t cps,
 				  int64_t now)
@@ -56,7 +49,7 @@ int sip_guard_open(struct sip *s)
 {
 	const struct config *cfg = s->cfg;
 	struct flood_params p;
-	int64_t now = sip_guard_now_ms();
+	int64_t now = clock_mono_ms();
 	size_t i;
 	int err;
 
@@ -132,7 +125,7 @@ bool sip_guard_admit(struct sip *s, msg_t *msg, sip_t const *sip)
 	if (s->flood && su &&
 	    !(cfg->flood.exempt_trunks &&
 	      sip_guard_from_trunk(s, &su->su_sa)) &&
-	    flood_check_addr(s->flood, &su->su_sa, sip_guard_now_ms()) ==
+	    flood_check_addr(s->flood, &su->su_sa, clock_mono_ms()) ==
 	    FLOOD_BLOCK) {
 		SIP_COUNT(s, flood_blocked);
 		if (!cfg->flood.reply_503 ||
@@ -171,7 +164,7 @@ bool sip_guard_cps_ok(struct sip *s, const struct config_trunk *t,
 		  nta_incoming_t *irq)
 {
 	const struct config *cfg = s->cfg;
-	int64_t now = sip_guard_now_ms();
+	int64_t now = clock_mono_ms();
 	uint32_t retry_s = 0;
 
 	/* the trunk's own cap first: a trunk over its share must not

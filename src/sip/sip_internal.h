@@ -5,9 +5,10 @@
  *
  * Everything declared here belongs to the SIP thread and is touched by no
  * other, except the counters in struct sip_counters (relaxed atomics, read
- * by sip_stats_get() from any thread), the start-up hand-shake fields
- * of struct sip (under its mutex), and its command queue (cmdq: any
- * thread pushes, mqueue.h) with the stop_asked flag.
+ * by the metrics registry from the thread that renders /metrics), the
+ * start-up hand-shake fields of struct sip (under its mutex), and its
+ * command queue (cmdq: any thread pushes, mqueue.h) with the stop_asked
+ * flag.
  *
  * Include this before any other sofia-sip header: it sets the "magic"
  * types sofia's callbacks are declared with.
@@ -43,11 +44,13 @@ struct sip_call;
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
+#include "maskd/clock.h"
 #include "maskd/config.h"
 #include "maskd/e164.h"
 #include "maskd/flood.h"
 #include "maskd/log.h"
 #include "maskd/mqueue.h"
+#include "maskd/metrics.h"
 #include "maskd/relay.h"
 #include "maskd/sdp.h"
 #include "maskd/sip.h"
@@ -72,7 +75,8 @@ struct sip_call;
 /* How long sip_stop() lets BYEs and CANCELs leave before closing. */
 #define SIP_STOP_GRACE_MS 300
 
-/* How often nta's transaction count is copied into the counters. */
+/* How often nta's transaction and bad message counts are copied into the
+ * counters. */
 #define SIP_STATS_PERIOD_MS 1000
 
 /* A call whose caller is done waits at most this long for the callee's
@@ -105,36 +109,16 @@ enum sip_tp {
 	SIP_TP_TLS,
 };
 
-/* Relaxed atomics: /metrics reads them from the control thread. */
+/* Relaxed atomics, declared in sip_metrics.inc: the metrics registry reads
+ * them from the thread that renders /metrics. */
 struct sip_counters {
-	atomic_uint_fast64_t calls_live;
-	atomic_uint_fast64_t dialogs_live;
-	atomic_uint_fast64_t transactions_live;
-	atomic_uint_fast64_t calls_total;
-	atomic_uint_fast64_t calls_answered;
-	atomic_uint_fast64_t rejected_source;
-	atomic_uint_fast64_t rejected_unknown;
-	atomic_uint_fast64_t rejected_ended;
-	atomic_uint_fast64_t rejected_busy;
-	atomic_uint_fast64_t malformed;
-	atomic_uint_fast64_t nta_malformed;	/* dropped by nta's parser */
-	atomic_uint_fast64_t options;
-	atomic_uint_fast64_t rejected_ports;
-	atomic_uint_fast64_t bad_sdp;
-	atomic_uint_fast64_t rtp_timeouts;
-	atomic_uint_fast64_t rtp_timeouts_lost;	/* relay workers count it */
-	atomic_uint_fast64_t flood_blocked;
-	atomic_uint_fast64_t scanner_dropped;
-	atomic_uint_fast64_t cps_refused;
-	atomic_uint_fast64_t auth_retries;	/* sent again, credentials */
-	atomic_uint_fast64_t auth_failed;	/* calls the gateway's
-						 * authentication failed */
+#define X METRICS_X_CELL
+#include "sip_metrics.inc"
+#undef X
 };
 
-#define SIP_COUNT(s, name) \
-	atomic_fetch_add_explicit(&(s)->counters.name, 1, memory_order_relaxed)
-#define SIP_UNCOUNT(s, name) \
-	atomic_fetch_sub_explicit(&(s)->counters.name, 1, memory_order_relaxed)
+#define SIP_COUNT(s, name) metrics_inc(&(s)->counters.name)
+#define SIP_UNCOUNT(s, name) metrics_dec(&(s)->counters.name)
 
 /*
  * The B2BUA. Created by sip_start() on the caller's thread; from the
@@ -165,6 +149,7 @@ struct sip {
 	struct relay *relay;
 
 	struct sip_counters counters;
+	struct metrics *metrics;	/* borrowed; sip_metrics_register() */
 
 	/* ---- SIP thread only ---- */
 	su_root_t *root;
@@ -177,6 +162,7 @@ struct sip {
 	int cmd_index;			/* su_root_register() index; 0 = none */
 	uint64_t media_cookie;		/* the last one given to a call */
 	su_timer_t *stats_timer;
+	uint64_t nta_bad_seen;		/* nta's bad messages, last sample */
 	su_timer_t *stop_timer;
 	struct store_reader *reader;
 	bool stopping;
@@ -343,9 +329,6 @@ struct sip_call {
 };
 
 /* ---- sip.c ---- */
-
-/* sip_now_ms() - wall-clock milliseconds since the epoch. */
-int64_t sip_now_ms(void);
 
 /*
  * sip_stopping() - sip_stop() asked: end every call, then leave the

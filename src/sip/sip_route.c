@@ -252,7 +252,7 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 		return s->cfg->sip.unknown_code;
 	}
 
-	err = store_lookup(s->reader, caller, vn, sip_now_ms(), &sess);
+	err = store_lookup(s->reader, caller, vn, clock_now_ms(), &sess);
 	if (err == ENOENT) {
 		SIP_COUNT(s, rejected_unknown);
 		return s->cfg->sip.unknown_code;

@@ -151,6 +151,7 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	store_metrics_unregister(st);
 	if (st->env)
 		mdb_env_close(st->env);
 	free(st);

@@ -32,6 +32,10 @@ struct store {
 	/* id ordering: the writer's last id time and sequence within it */
 	int64_t id_last_ms;
 	uint16_t id_seq;
+	/* store_metrics.c: the registry the gauges are in, and the reader
+	 * it reads them through */
+	struct metrics *metrics;
+	struct store_reader *metrics_rd;
 };
 
 /* Owned by the one thread that opened it. */
@@ -180,5 +184,9 @@ int store_pool_exists(struct store_txn *tx, uint64_t vn);
 /* Decode a sessions value; strings are duplicated only if @with_strings. */
 int store_session_decode(const MDB_val *v, struct session *out,
 			 bool with_strings);
+
+/* store_metrics_unregister() - store_close()'s first step: the gauges
+ * off the registry, their reader closed. Safe when never registered. */
+void store_metrics_unregister(struct store *st);
 
 #endif

@@ -29,6 +29,7 @@ struct writer {
 	struct writer_op *run;	/* the batch being run; WRITER_BATCH_MAX */
 	bool scheduled;		/* ev is active */
 	struct writer_stats stats;
+	struct metrics *metrics;	/* borrowed; writer_metrics_register() */
 };
 
 static void writer_run(struct writer *w);
@@ -65,10 +66,38 @@ int writer_alloc(struct writer **wp, struct event_base *base,
 	return 0;
 }
 
+static int writer_metrics_read(void *arg, void *snap)
+{
+	writer_stats_get(arg, snap);
+	return 0;
+}
+
+static const struct metrics_row writer_metrics_rows[] = {
+#define X(f, name, kind, help) \
+	METRICS_ROW(struct writer_stats, f, name, kind, help),
+#include "maskd/writer_metrics.inc"
+#undef X
+};
+
+static const struct metrics_group writer_metrics_group =
+	METRICS_GROUP_SNAP("writer", writer_metrics_rows, writer_metrics_read,
+			   struct writer_stats);
+
+int writer_metrics_register(struct writer *w, struct metrics *reg)
+{
+	int err;
+
+	err = metrics_register(reg, &writer_metrics_group, w);
+	if (!err)
+		w->metrics = reg;
+	return err;
+}
+
 void writer_free(struct writer *w)
 {
 	if (!w)
 		return;
+	metrics_unregister(w->metrics, &writer_metrics_group, w);
 	writer_flush(w);
 	event_free(w->ev);
 	free(w->run);

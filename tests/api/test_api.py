@@ -426,6 +426,57 @@ class TestBasics(SharedMaskd):
         self.assertGreaterEqual(after['maskd_api_requests_total{code="201"}'],
                                 1)
 
+    def test_metrics_contract(self):
+        """Every family of tests/api/metrics_contract.txt is on /metrics
+        with that HELP, TYPE and label set, and nothing else is: a renamed
+        or retyped metric breaks dashboards, so it breaks this first."""
+        path = os.path.join(ARGS.source_dir, "tests", "api",
+                            "metrics_contract.txt")
+        want_hdr, want_labels = set(), {}
+        with open(path) as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if line.startswith("# LABELS "):
+                    _, _, fam, names = line.split(" ", 3)
+                    want_labels[fam] = set(names.split(","))
+                elif line.startswith("#"):
+                    want_hdr.add(line)
+        self.new_session()          # a 201 for the labelled family
+        r = self.m.request("GET", "/metrics", token=None)
+        self.assertEqual(r.status, 200)
+        got_hdr, types, seen = [], {}, {}
+        for line in r.body.decode().splitlines():
+            if line.startswith("#"):
+                got_hdr.append(line)
+                kw, fam, rest = line[2:].split(" ", 2)
+                if kw == "TYPE":
+                    types[fam] = rest
+                continue
+            m = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? '
+                             r'(\S+)', line)
+            self.assertIsNotNone(m, "not a sample line: %r" % line)
+            name, labels = m.group(1), m.group(3) or ""
+            fam = name
+            if fam not in types:    # a histogram's _bucket/_sum/_count
+                fam = re.sub(r"_(bucket|sum|count)$", "", name)
+                self.assertEqual(types.get(fam), "histogram", line)
+            names = set(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="', labels))
+            names.discard("le")
+            self.assertEqual(names, want_labels.get(fam, set()), line)
+            float(m.group(4))
+            seen[fam] = seen.get(fam, 0) + 1
+        self.assertEqual(len(got_hdr), len(set(got_hdr)),
+                         "a HELP or TYPE line twice")
+        self.assertEqual(sorted(set(got_hdr) - want_hdr), [],
+                         "on /metrics, not in metrics_contract.txt")
+        self.assertEqual(sorted(want_hdr - set(got_hdr)), [],
+                         "in metrics_contract.txt, not on /metrics")
+        for fam, kind in types.items():
+            if fam not in want_labels and kind != "histogram":
+                # one series, always there
+                self.assertEqual(seen.get(fam), 1, fam)
+        self.assertGreaterEqual(seen.get("maskd_api_requests_total", 0), 1)
+
     def test_auth(self):
         for token, headers in ((None, None),
                                ("wrong-token-000000", None),

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "maskd/clock.h"
 #include "maskd/ctl.h"
 #include "../test_util.h"
 
@@ -226,7 +227,7 @@ static void test_patch(void **state)
 	assert_int_equal(g.err, 0);
 
 	memset(&g2, 0, sizeof(g2));
-	before = ctl_now_ms();
+	before = clock_now_ms();
 	assert_int_equal(ctl_session_patch(f->ctl, g.s.id, &p, 7200 * 1000,
 					   on_session, &g2), 0);
 	wait_for(f, &g2);
@@ -265,9 +266,9 @@ static void test_cdr_sink(void **state)
 	create(f, "+14155550102", "+442071234569", 60 * 1000, &g);
 	memset(&c, 0, sizeof(c));
 	memcpy(c.session_id, g.s.id, STORE_ID_LEN);
-	assert_int_equal(store_cdr_id_new(ctl_now_ms(), c.id), 0);
+	assert_int_equal(store_cdr_id_new(clock_now_ms(), c.id), 0);
 	c.a_to_b = true;
-	c.start_ms = ctl_now_ms();
+	c.start_ms = clock_now_ms();
 	c.end_ms = c.start_ms + 1;
 	c.final_code = 200;
 	c.hangup = CDR_HANGUP_MASKD;
