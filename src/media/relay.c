@@ -70,6 +70,67 @@ static void relay_call_post(struct relay_call *c, unsigned ops,
 		relay_wake(w);
 }
 
+/*
+ * relay_call_post_sink() - leave a new sink (@op: RELAY_OP_SINK_x) or tap
+ * (RELAY_OP_TAP_x) for @leg. EBUSY while the previous one is not yet
+ * taken by the worker: overwriting it would lose its detach.
+ */
+static int relay_call_post_sink(struct relay_call *c, unsigned op,
+				enum relay_leg leg, struct relay_sink *s)
+{
+	struct relay_worker *w = c->w;
+	bool wake;
+
+	pthread_mutex_lock(&w->ctl_lock);
+	if (c->ctl_ops & op) {
+		pthread_mutex_unlock(&w->ctl_lock);
+		return EBUSY;
+	}
+	c->ctl_ops |= op;
+	if (op & (RELAY_OP_SINK_A | RELAY_OP_SINK_B))
+		c->ctl_sink[leg] = s;
+	else
+		c->ctl_tap[leg] = s;
+	wake = !w->ctl_head;
+	if (!c->ctl_queued) {
+		c->ctl_queued = true;
+		c->ctl_next = w->ctl_head;
+		w->ctl_head = c;
+	}
+	pthread_mutex_unlock(&w->ctl_lock);
+
+	if (wake)
+		relay_wake(w);
+	return 0;
+}
+
+/* relay_sink_detach() - @s is no longer written into by a leg. Worker
+ * thread. A leg output has no detach. */
+static void relay_sink_detach(struct relay_sink *s)
+{
+	if (s && s->ops->detach)
+		s->ops->detach(s);
+}
+
+/* relay_side_sinks() - apply a leg's new sink and tap, detaching what
+ * they replace. Worker thread. */
+static void relay_side_sinks(struct relay_call *c, int l)
+{
+	struct relay_side *leg = &c->leg[l];
+	struct relay_sink *old;
+
+	if (c->work_ops & (l ? RELAY_OP_SINK_B : RELAY_OP_SINK_A)) {
+		old = leg->sink;
+		leg->sink = c->work_sink[l];
+		relay_sink_detach(old);
+	}
+	if (c->work_ops & (l ? RELAY_OP_TAP_B : RELAY_OP_TAP_A)) {
+		old = leg->tap;
+		leg->tap = c->work_tap[l];
+		relay_sink_detach(old);
+	}
+}
+
 static void relay_side_close(struct relay_worker *w, struct relay_side *leg)
 {
 	int k;
@@ -102,6 +163,10 @@ static void relay_call_destroy(struct relay_call *c)
 			c->next->prev = c->prev;
 	}
 
+	for (l = 0; l < 2; l++) {
+		relay_sink_detach(c->leg[l].sink);
+		relay_sink_detach(c->leg[l].tap);
+	}
 	relay_side_close(w, &c->leg[RELAY_LEG_A]);
 	relay_side_close(w, &c->leg[RELAY_LEG_B]);
 	free(c);
@@ -222,6 +287,8 @@ static bool relay_worker_apply(struct relay_worker *w)
 			c->work_remote[0] = c->ctl_remote[0];
 		if (c->ctl_ops & RELAY_OP_REMOTE_B)
 			c->work_remote[1] = c->ctl_remote[1];
+		memcpy(c->work_sink, c->ctl_sink, sizeof(c->work_sink));
+		memcpy(c->work_tap, c->ctl_tap, sizeof(c->work_tap));
 		c->ctl_ops = 0;
 		c->ctl_queued = false;
 	}
@@ -229,6 +296,10 @@ static bool relay_worker_apply(struct relay_worker *w)
 
 	for (c = list; c; c = next) {
 		next = c->work_next;
+		/* first, so that sinks named just before a free are
+		 * attached and then detached like any other */
+		relay_side_sinks(c, RELAY_LEG_A);
+		relay_side_sinks(c, RELAY_LEG_B);
 		if (c->work_ops & RELAY_OP_FREE) {
 			relay_call_destroy(c);
 			continue;
@@ -611,6 +682,9 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 				c->leg[l].sock[k].kind = (uint8_t)k;
 				c->leg[l].sock[k].call = c;
 			}
+			c->leg[l].out.ops = &relay_side_sink_ops;
+			/* the plain call: each leg into the other's output */
+			c->leg[l].sink = &c->leg[!l].out;
 		}
 
 		err = relay_side_open(r, w, &c->leg[RELAY_LEG_A]);
@@ -695,6 +769,42 @@ int relay_call_set_remote(struct relay_call *c, enum relay_leg leg,
 	relay_call_post(c, leg == RELAY_LEG_A ? RELAY_OP_REMOTE_A :
 			RELAY_OP_REMOTE_B, leg, &rem);
 	return 0;
+}
+
+struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg)
+{
+	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+		return NULL;
+	return &c->leg[leg].out;
+}
+
+int relay_call_connect(struct relay_call *c, enum relay_leg leg,
+		       struct relay_sink *sink)
+{
+	struct relay_side *side;
+
+	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+		return EINVAL;
+	if (sink && (!sink->ops || !sink->ops->write))
+		return EINVAL;
+	side = relay_sink_side(sink);
+	if (side && side != &c->leg[0] && side != &c->leg[1])
+		return EINVAL;
+
+	return relay_call_post_sink(c, leg == RELAY_LEG_A ? RELAY_OP_SINK_A :
+				    RELAY_OP_SINK_B, leg, sink);
+}
+
+int relay_call_tap(struct relay_call *c, enum relay_leg leg,
+		   struct relay_sink *tap)
+{
+	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+		return EINVAL;
+	if (tap && (!tap->ops || !tap->ops->write || relay_sink_side(tap)))
+		return EINVAL;
+
+	return relay_call_post_sink(c, leg == RELAY_LEG_A ? RELAY_OP_TAP_A :
+				    RELAY_OP_TAP_B, leg, tap);
 }
 
 void relay_call_free(struct relay_call *c, struct relay_counters *out)
