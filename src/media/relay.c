@@ -75,8 +75,8 @@ static void relay_call_post(struct relay_call *c, unsigned ops,
  * (RELAY_OP_TAP_x) for @leg. EBUSY while the previous one is not yet
  * taken by the worker: overwriting it would lose its detach.
  */
-static int relay_call_post_sink(struct relay_call *c, unsigned op,
-				enum relay_leg leg, struct relay_sink *s)
+int relay_call_post_sink(struct relay_call *c, unsigned op,
+			 enum relay_leg leg, struct relay_sink *s)
 {
 	struct relay_worker *w = c->w;
 	bool wake;
@@ -102,33 +102,6 @@ static int relay_call_post_sink(struct relay_call *c, unsigned op,
 	if (wake)
 		relay_wake(w);
 	return 0;
-}
-
-/* relay_sink_detach() - @s is no longer written into by a leg. Worker
- * thread. A leg output has no detach. */
-static void relay_sink_detach(struct relay_sink *s)
-{
-	if (s && s->ops->detach)
-		s->ops->detach(s);
-}
-
-/* relay_side_sinks() - apply a leg's new sink and tap, detaching what
- * they replace. Worker thread. */
-static void relay_side_sinks(struct relay_call *c, int l)
-{
-	struct relay_side *leg = &c->leg[l];
-	struct relay_sink *old;
-
-	if (c->work_ops & (l ? RELAY_OP_SINK_B : RELAY_OP_SINK_A)) {
-		old = leg->sink;
-		leg->sink = c->work_sink[l];
-		relay_sink_detach(old);
-	}
-	if (c->work_ops & (l ? RELAY_OP_TAP_B : RELAY_OP_TAP_A)) {
-		old = leg->tap;
-		leg->tap = c->work_tap[l];
-		relay_sink_detach(old);
-	}
 }
 
 static void relay_side_close(struct relay_worker *w, struct relay_side *leg)
@@ -769,42 +742,6 @@ int relay_call_set_remote(struct relay_call *c, enum relay_leg leg,
 	relay_call_post(c, leg == RELAY_LEG_A ? RELAY_OP_REMOTE_A :
 			RELAY_OP_REMOTE_B, leg, &rem);
 	return 0;
-}
-
-struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg)
-{
-	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
-		return NULL;
-	return &c->leg[leg].out;
-}
-
-int relay_call_connect(struct relay_call *c, enum relay_leg leg,
-		       struct relay_sink *sink)
-{
-	struct relay_side *side;
-
-	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
-		return EINVAL;
-	if (sink && (!sink->ops || !sink->ops->write))
-		return EINVAL;
-	side = relay_sink_side(sink);
-	if (side && side != &c->leg[0] && side != &c->leg[1])
-		return EINVAL;
-
-	return relay_call_post_sink(c, leg == RELAY_LEG_A ? RELAY_OP_SINK_A :
-				    RELAY_OP_SINK_B, leg, sink);
-}
-
-int relay_call_tap(struct relay_call *c, enum relay_leg leg,
-		   struct relay_sink *tap)
-{
-	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
-		return EINVAL;
-	if (tap && (!tap->ops || !tap->ops->write || relay_sink_side(tap)))
-		return EINVAL;
-
-	return relay_call_post_sink(c, leg == RELAY_LEG_A ? RELAY_OP_TAP_A :
-				    RELAY_OP_TAP_B, leg, tap);
 }
 
 void relay_call_free(struct relay_call *c, struct relay_counters *out)

@@ -4,7 +4,8 @@
  * relay.c         start/stop, the worker threads, the SIP-facing calls
  * relay_pool.c    each worker's free list of port pairs
  * relay_packet.c  the per-packet path: receive, latch, forward into the
- *                 leg's sink (and tap), count; the leg output sink
+ *                 leg's sink (and tap), count
+ * relay_sink.c    the leg output sink, connect/tap, applying them
  *
  * Who owns what is said at each struct. The rule: the SIP thread may
  * touch a relay_call's immutable fields (w, cookie, ports) and, under its
@@ -261,10 +262,25 @@ int64_t relay_now_ms(void);
 /* relay_sock_cb() - the packet path; relay_packet.c. */
 void relay_sock_cb(evutil_socket_t fd, short what, void *arg);
 
+/* relay_call_post_sink() - leave a new sink (@op: RELAY_OP_SINK_x) or
+ * tap (RELAY_OP_TAP_x) of @leg for the worker; EBUSY while the last one
+ * is not yet taken. Any thread but the worker's. relay.c. */
+int relay_call_post_sink(struct relay_call *c, unsigned op,
+			 enum relay_leg leg, struct relay_sink *s);
+
+/* relay_side_sinks() - apply the sink and tap notes of leg @l (work_ops,
+ * work_sink, work_tap), detaching what they replace. Worker thread.
+ * relay_sink.c. */
+void relay_side_sinks(struct relay_call *c, int l);
+
+/* relay_sink_detach() - @s (NULL-ok) is no longer written into by a leg:
+ * its detach op, if any. Worker thread. relay_sink.c. */
+void relay_sink_detach(struct relay_sink *s);
+
 /* The ops of every leg output sink (struct relay_side.out); the packet
  * path recognises a leg output by them and sends to it in batches
  * instead of calling write() per packet. relay_packet.c. */
-extern const struct relay_sink_ops relay_side_sink_ops;
+extern const struct relay_sink_ops relay_side_sink_ops;	/* relay_sink.c */
 
 /* relay_sink_side() - the leg whose output @s is, or NULL for any other
  * sink (or none). Hot path: one compare. */

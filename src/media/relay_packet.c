@@ -87,39 +87,6 @@ static unsigned relay_send(int fd, struct mmsghdr *m, unsigned n,
 }
 
 /*
- * relay_side_sink_write() - a packet written into a leg's output by
- * anything but the packet path's own batch (a player, a chain of sinks):
- * one sendto() out of the leg's socket of the packet's kind. Worker
- * thread. RTCP is scrubbed on a copy, the writer's buffer being
- * read-only. Nothing is counted here: the flows count what arrived on a
- * leg, and whoever writes into a leg output counts what it writes.
- */
-static void relay_side_sink_write(struct relay_sink *sink, const uint8_t *pkt,
-				  size_t len, bool is_rtcp, int64_t now)
-{
-	struct relay_side *out = relay_sink_side(sink);
-	struct relay_dest *to = &out->dest[is_rtcp ? RELAY_RTCP : RELAY_RTP];
-	uint8_t copy[RELAY_PACKET_MAX];
-
-	(void)now;
-	if (!to->addr.sa.sa_family || out->muted || len > sizeof(copy))
-		return;
-	if (is_rtcp) {
-		memcpy(copy, pkt, len);
-		(void)rtcp_scrub(copy, len);
-		pkt = copy;
-	}
-
-	/* a full socket buffer loses this one packet, as on the batch path */
-	(void)sendto(out->sock[is_rtcp ? RELAY_RTCP : RELAY_RTP].fd, pkt, len,
-		     MSG_DONTWAIT, &to->addr.sa, to->len);
-}
-
-const struct relay_sink_ops relay_side_sink_ops = {
-	.write = relay_side_sink_write,
-};
-
-/*
  * relay_sock_cb() - a call's socket is readable: drain it, writing what
  * the leg accepts into the leg's sink (and its tap).
  *
