@@ -13,8 +13,10 @@
  * never touch what the worker owns: relay_call_alloc() takes ports and
  * binds sockets on the caller's thread and then hands the call over;
  * set_remote() and free() leave a note on the call and wake its worker,
- * which applies it on its own thread. None of them can fail after
+ * which applies it on its own thread. Neither can fail after
  * relay_call_alloc() returned 0, so a call's ports always come back.
+ * relay_call_connect() and relay_call_tap() (Sinks, below) post the same
+ * way.
  *
  * A relay call has two legs. Leg A faces party A (the caller): its ports
  * are written into the SDP that party A receives, and what arrives there

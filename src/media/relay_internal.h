@@ -279,8 +279,8 @@ void relay_sink_detach(struct relay_sink *s);
 
 /* The ops of every leg output sink (struct relay_side.out); the packet
  * path recognises a leg output by them and sends to it in batches
- * instead of calling write() per packet. relay_packet.c. */
-extern const struct relay_sink_ops relay_side_sink_ops;	/* relay_sink.c */
+ * instead of calling write() per packet. relay_sink.c. */
+extern const struct relay_sink_ops relay_side_sink_ops;
 
 /* relay_sink_side() - the leg whose output @s is, or NULL for any other
  * sink (or none). Hot path: one compare. */
