@@ -13,13 +13,15 @@
  * never touch what the worker owns: relay_call_alloc() takes ports and
  * binds sockets on the caller's thread and then hands the call over;
  * set_remote() and free() leave a note on the call and wake its worker,
- * which applies it on its own thread. None of them can fail after
+ * which applies it on its own thread. Neither can fail after
  * relay_call_alloc() returned 0, so a call's ports always come back.
+ * relay_call_connect() and relay_call_tap() (Sinks, below) post the same
+ * way.
  *
  * A relay call has two legs. Leg A faces party A (the caller): its ports
  * are written into the SDP that party A receives, and what arrives there
  * is party A's media, sent on out of leg B's socket to party B - and the
- * other way round.
+ * other way round (by default: see Sinks below).
  *
  * Latching (non-strict, the default). Where a leg sends to its party is
  * first the address in that party's SDP; the first packet the party sends
@@ -45,6 +47,8 @@
 #ifndef MASKD_RELAY_H
 #define MASKD_RELAY_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -179,6 +183,82 @@ uint16_t relay_call_port(const struct relay_call *c, enum relay_leg leg);
 int relay_call_set_remote(struct relay_call *c, enum relay_leg leg,
 			  const struct sockaddr *rtp,
 			  const struct sockaddr *rtcp, unsigned flags);
+
+/*
+ * Sinks. What a leg accepts from its party is written into the leg's
+ * *sink*; by default leg A's sink is leg B's output (the sockets facing
+ * party B) and the other way round, which is the plain relayed call. A
+ * sink can also be something that consumes media itself (a DTMF
+ * collector, later a player's echo, a recorder queue or a mixer), and a
+ * leg may have a *tap* besides: a sink that sees a read-only copy of
+ * every accepted packet while the leg still forwards to its sink, so a
+ * bridged call keeps relaying DTMF untouched while maskd listens.
+ *
+ * Threads. A sink's ops run on the call's WORKER thread, for every packet
+ * (write) and once when the leg stops using it (detach), so write() is on
+ * the packet path: no blocking, no lock shared with the SIP thread, no
+ * log line per packet; what it has to report it hands over as
+ * relay_timeout_h does. The SIP thread attaches and detaches sinks only
+ * through relay_call_connect()/relay_call_tap(), which leave a note for
+ * the worker like set_remote().
+ *
+ * Ownership. The owner of a sink keeps it alive from the call that names
+ * it until its detach op has run; detach runs exactly once for every
+ * relay_call_connect() or relay_call_tap() that named the sink and
+ * returned 0, when it is replaced, or when the call is freed (during
+ * relay_stop(), on the thread calling it). A leg output sink
+ * (relay_call_sink()) belongs to the call and has no detach.
+ */
+struct relay_sink;
+
+struct relay_sink_ops {
+	/* @pkt (@len bytes, read-only) arrived from the party of the leg
+	 * feeding this sink, from a source the leg accepts; @is_rtcp says
+	 * whether it is RTCP (also RTCP muxed on the RTP port); @now is
+	 * CLOCK_MONOTONIC_COARSE in milliseconds. Worker thread. */
+	void (*write)(struct relay_sink *s, const uint8_t *pkt, size_t len,
+		      bool is_rtcp, int64_t now);
+	/* the leg no longer writes into @s; may be NULL */
+	void (*detach)(struct relay_sink *s);
+};
+
+/* Embed it in the sink's own struct (container_of) or point arg at it. */
+struct relay_sink {
+	const struct relay_sink_ops *ops;
+	void *arg;			/* the owner's; the relay never reads it */
+};
+
+/*
+ * relay_call_sink() - the output of @leg: a sink that sends what is
+ * written into it out of @leg's sockets to @leg's party (RTP out of the
+ * RTP port, RTCP out of the RTCP port, RTCP's sender scrubbed), where
+ * that leg has latched. Belongs to the call; fixed for its lifetime; any
+ * thread may take the address, only the worker writes into it.
+ */
+struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg);
+
+/*
+ * relay_call_connect() - from now on what arrives on @leg goes into
+ * @sink instead: relay_call_sink(c, other leg) is the default,
+ * relay_call_sink(c, leg) echoes to the party, NULL drops (counted), any
+ * other sink consumes it. A leg output of another call is refused
+ * (EINVAL: that call may live on another worker). One change per leg in
+ * flight: EBUSY while the worker has not yet applied the previous
+ * relay_call_connect() of @leg (it does within one loop iteration; try
+ * again from the next event). Returns 0, EINVAL or EBUSY.
+ */
+int relay_call_connect(struct relay_call *c, enum relay_leg leg,
+		       struct relay_sink *sink);
+
+/*
+ * relay_call_tap() - @tap (NULL: none) sees a copy of every packet @leg
+ * accepts, before it goes into the leg's sink (even when that sink drops
+ * it: a muted or not yet answered far end). One tap per leg; the
+ * previous one is detached. Returns 0, EINVAL (a leg output is not a
+ * tap) or EBUSY as relay_call_connect().
+ */
+int relay_call_tap(struct relay_call *c, enum relay_leg leg,
+		   struct relay_sink *tap);
 
 /*
  * relay_call_free() - end the call: fill @out (NULL-ok) with its counters

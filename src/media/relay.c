@@ -70,6 +70,40 @@ static void relay_call_post(struct relay_call *c, unsigned ops,
 		relay_wake(w);
 }
 
+/*
+ * relay_call_post_sink() - leave a new sink (@op: RELAY_OP_SINK_x) or tap
+ * (RELAY_OP_TAP_x) for @leg. EBUSY while the previous one is not yet
+ * taken by the worker: overwriting it would lose its detach.
+ */
+int relay_call_post_sink(struct relay_call *c, unsigned op,
+			 enum relay_leg leg, struct relay_sink *s)
+{
+	struct relay_worker *w = c->w;
+	bool wake;
+
+	pthread_mutex_lock(&w->ctl_lock);
+	if (c->ctl_ops & op) {
+		pthread_mutex_unlock(&w->ctl_lock);
+		return EBUSY;
+	}
+	c->ctl_ops |= op;
+	if (op & (RELAY_OP_SINK_A | RELAY_OP_SINK_B))
+		c->ctl_sink[leg] = s;
+	else
+		c->ctl_tap[leg] = s;
+	wake = !w->ctl_head;
+	if (!c->ctl_queued) {
+		c->ctl_queued = true;
+		c->ctl_next = w->ctl_head;
+		w->ctl_head = c;
+	}
+	pthread_mutex_unlock(&w->ctl_lock);
+
+	if (wake)
+		relay_wake(w);
+	return 0;
+}
+
 static void relay_side_close(struct relay_worker *w, struct relay_side *leg)
 {
 	int k;
@@ -102,6 +136,10 @@ static void relay_call_destroy(struct relay_call *c)
 			c->next->prev = c->prev;
 	}
 
+	for (l = 0; l < 2; l++) {
+		relay_sink_detach(c->leg[l].sink);
+		relay_sink_detach(c->leg[l].tap);
+	}
 	relay_side_close(w, &c->leg[RELAY_LEG_A]);
 	relay_side_close(w, &c->leg[RELAY_LEG_B]);
 	free(c);
@@ -222,6 +260,8 @@ static bool relay_worker_apply(struct relay_worker *w)
 			c->work_remote[0] = c->ctl_remote[0];
 		if (c->ctl_ops & RELAY_OP_REMOTE_B)
 			c->work_remote[1] = c->ctl_remote[1];
+		memcpy(c->work_sink, c->ctl_sink, sizeof(c->work_sink));
+		memcpy(c->work_tap, c->ctl_tap, sizeof(c->work_tap));
 		c->ctl_ops = 0;
 		c->ctl_queued = false;
 	}
@@ -229,6 +269,10 @@ static bool relay_worker_apply(struct relay_worker *w)
 
 	for (c = list; c; c = next) {
 		next = c->work_next;
+		/* first, so that sinks named just before a free are
+		 * attached and then detached like any other */
+		relay_side_sinks(c, RELAY_LEG_A);
+		relay_side_sinks(c, RELAY_LEG_B);
 		if (c->work_ops & RELAY_OP_FREE) {
 			relay_call_destroy(c);
 			continue;
@@ -611,6 +655,9 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 				c->leg[l].sock[k].kind = (uint8_t)k;
 				c->leg[l].sock[k].call = c;
 			}
+			c->leg[l].out.ops = &relay_side_sink_ops;
+			/* the plain call: each leg into the other's output */
+			c->leg[l].sink = &c->leg[!l].out;
 		}
 
 		err = relay_side_open(r, w, &c->leg[RELAY_LEG_A]);

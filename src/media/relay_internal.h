@@ -3,7 +3,9 @@
  *
  * relay.c         start/stop, the worker threads, the SIP-facing calls
  * relay_pool.c    each worker's free list of port pairs
- * relay_packet.c  the per-packet path: receive, latch, forward, count
+ * relay_packet.c  the per-packet path: receive, latch, forward into the
+ *                 leg's sink (and tap), count
+ * relay_sink.c    the leg output sink, connect/tap, applying them
  *
  * Who owns what is said at each struct. The rule: the SIP thread may
  * touch a relay_call's immutable fields (w, cookie, ports) and, under its
@@ -18,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,6 +62,10 @@ enum {
 	RELAY_OP_REMOTE_A = 1 << 1,	/* ctl_remote[RELAY_LEG_A] is new */
 	RELAY_OP_REMOTE_B = 1 << 2,
 	RELAY_OP_FREE = 1 << 3,		/* close, return the ports, free */
+	RELAY_OP_SINK_A = 1 << 4,	/* ctl_sink[RELAY_LEG_A] is new */
+	RELAY_OP_SINK_B = 1 << 5,
+	RELAY_OP_TAP_A = 1 << 6,	/* ctl_tap[RELAY_LEG_A] is new */
+	RELAY_OP_TAP_B = 1 << 7,
 };
 
 /* A counter with one writer: a relaxed load and store, which on x86 is a
@@ -109,8 +116,13 @@ struct relay_side {
 	/* immutable after relay_call_alloc() */
 	uint32_t pair;			/* index in the worker's pool */
 	uint16_t port;			/* RTP; RTCP is port + 1 */
+	struct relay_sink out;		/* relay_call_sink(): ops are
+					 * relay_side_sink_ops */
 
 	/* worker-owned */
+	struct relay_sink *sink;	/* where accepted packets go; NULL
+					 * drops them */
+	struct relay_sink *tap;		/* sees them too; NULL: none */
 	struct relay_sock sock[2];	/* [enum relay_kind] */
 	struct relay_dest dest[2];
 	bool has_remote;		/* set_remote() seen */
@@ -137,6 +149,8 @@ struct relay_call {
 	struct relay_call *work_next;	/* while its ops are applied */
 	unsigned work_ops;
 	struct relay_remote work_remote[2];
+	struct relay_sink *work_sink[2];
+	struct relay_sink *work_tap[2];
 	int64_t last_rx_ms;		/* last packet accepted, any socket */
 	bool live;			/* events added */
 	bool armed;			/* both legs have SDP: timer runs */
@@ -148,6 +162,8 @@ struct relay_call {
 	unsigned ctl_ops;
 	bool ctl_queued;
 	struct relay_remote ctl_remote[2];
+	struct relay_sink *ctl_sink[2];
+	struct relay_sink *ctl_tap[2];
 };
 
 /*
@@ -246,6 +262,36 @@ struct relay {
 
 /* relay_sock_cb() - the packet path; relay_packet.c. */
 void relay_sock_cb(evutil_socket_t fd, short what, void *arg);
+
+/* relay_call_post_sink() - leave a new sink (@op: RELAY_OP_SINK_x) or
+ * tap (RELAY_OP_TAP_x) of @leg for the worker; EBUSY while the last one
+ * is not yet taken. Any thread but the worker's. relay.c. */
+int relay_call_post_sink(struct relay_call *c, unsigned op,
+			 enum relay_leg leg, struct relay_sink *s);
+
+/* relay_side_sinks() - apply the sink and tap notes of leg @l (work_ops,
+ * work_sink, work_tap), detaching what they replace. Worker thread.
+ * relay_sink.c. */
+void relay_side_sinks(struct relay_call *c, int l);
+
+/* relay_sink_detach() - @s (NULL-ok) is no longer written into by a leg:
+ * its detach op, if any. Worker thread. relay_sink.c. */
+void relay_sink_detach(struct relay_sink *s);
+
+/* The ops of every leg output sink (struct relay_side.out); the packet
+ * path recognises a leg output by them and sends to it in batches
+ * instead of calling write() per packet. relay_sink.c. */
+extern const struct relay_sink_ops relay_side_sink_ops;
+
+/* relay_sink_side() - the leg whose output @s is, or NULL for any other
+ * sink (or none). Hot path: one compare. */
+static inline struct relay_side *relay_sink_side(struct relay_sink *s)
+{
+	if (!s || s->ops != &relay_side_sink_ops)
+		return NULL;
+	return (struct relay_side *)((char *)s -
+				     offsetof(struct relay_side, out));
+}
 
 /* relay_sa_same_host() - same family and address; ports may differ.
  * Hot path. */

@@ -26,6 +26,7 @@
 
 #include "maskd/config.h"
 #include "maskd/relay.h"
+#include "maskd/telev.h"
 
 #define RELAY_HOST "127.0.0.1"
 #define HOST_A "127.0.0.2"
@@ -839,6 +840,296 @@ static void test_timeout(void **state)
 	relay_stop(r);
 }
 
+/* --- sinks and taps ---------------------------------------------------- */
+
+/* Digits a telev tap reported (on the worker thread) and its detaches. */
+struct dtmf {
+	pthread_mutex_t lock;
+	char digits[32];
+	int n;
+	int detached;
+};
+
+static void on_dtmf(char d, uint32_t ssrc, uint32_t ts, void *arg)
+{
+	struct dtmf *t = arg;
+
+	(void)ssrc;
+	(void)ts;
+	pthread_mutex_lock(&t->lock);
+	if (t->n < (int)sizeof(t->digits) - 1)
+		t->digits[t->n++] = d;
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void on_dtmf_detach(struct telev *tv, void *arg)
+{
+	struct dtmf *t = arg;
+
+	(void)tv;
+	pthread_mutex_lock(&t->lock);
+	t->detached++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void dtmf_expect(struct dtmf *t, const char *digits, int detached)
+{
+	pthread_mutex_lock(&t->lock);
+	t->digits[t->n] = 0;
+	assert_string_equal(t->digits, digits);
+	assert_int_equal(t->detached, detached);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* An RFC 4733 packet, PT 101. */
+static size_t event_make(uint8_t *p, uint16_t seq, uint32_t ts,
+			 uint32_t ssrc, uint8_t event, bool end)
+{
+	size_t len = rtp_make(p, seq, ts, ssrc);
+
+	(void)len;
+	p[1] = 101;
+	p[12] = event;
+	p[13] = (uint8_t)((end ? 0x80 : 0) | 10);
+	p[14] = 0;
+	p[15] = 160;
+	return 16;
+}
+
+/*
+ * A telev tap on leg A: party B still receives every packet party A
+ * sends, byte-identical and from maskd's port - audio, every event
+ * packet, the triple end and a duplicated event - while the tap reports
+ * each key once. Party B's events (no tap on leg B) are not reported.
+ * The tap removed, it is detached once and hears nothing more.
+ */
+static void test_tap_dtmf(void **state)
+{
+	struct dtmf d = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	static const uint8_t keys[] = { 1, 11, 1, 12 };	/* "1#1A" */
+	struct relay_counters ctr;
+	struct relay_call *c;
+	struct telev *tv;
+	struct relay *r;
+	struct config cfg;
+	uint8_t pkt[256];
+	uint16_t pa, pb, seq = 1;
+	uint32_t ts = 0;
+	int a, b, k, i, sent = 0;
+	size_t len;
+
+	(void)state;
+	cfg_make(&cfg, 43000, 43099);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
+	pa = relay_call_port(c, RELAY_LEG_A);
+	pb = relay_call_port(c, RELAY_LEG_B);
+	a = sock_open(HOST_A, 0);
+	b = sock_open(HOST_B, 0);
+	set_remote(c, RELAY_LEG_A, HOST_A, ntohs(sock_name(a).sin_port),
+		   NULL, 0, 0);
+	set_remote(c, RELAY_LEG_B, HOST_B, ntohs(sock_name(b).sin_port),
+		   NULL, 0, 0);
+
+	assert_int_equal(telev_alloc(&tv, 101, on_dtmf, &d), 0);
+	assert_int_equal(relay_call_tap(c, RELAY_LEG_A,
+			 telev_sink(tv, on_dtmf_detach, &d)), 0);
+	relay_sync(r);
+
+	for (k = 0; k < (int)sizeof(keys); k++) {
+		/* a little audio, then the event: start, two refreshes,
+		 * end three times; the second key's whole event twice */
+		for (i = 0; i < 3; i++, ts += 160) {
+			len = rtp_make(pkt, seq++, ts, 0xaaaa);
+			send_to(a, RELAY_HOST, pa, pkt, len);
+			expect_packet(b, pkt, len, pb);
+			sent++;
+		}
+		for (i = 0; i < (k == 1 ? 12 : 6); i++) {
+			len = event_make(pkt, seq++, ts, 0xaaaa, keys[k],
+					 i % 6 >= 3);
+			send_to(a, RELAY_HOST, pa, pkt, len);
+			expect_packet(b, pkt, len, pb);
+			sent++;
+		}
+		ts += 800;
+	}
+
+	/* the other way: relayed, not heard */
+	len = event_make(pkt, 7, 1000, 0xbbbb, 5, true);
+	send_to(b, RELAY_HOST, pb, pkt, len);
+	expect_packet(a, pkt, len, pa);
+	relay_sync(r);
+	dtmf_expect(&d, "1#1A", 0);
+
+	/* untapped: detached once, still relayed, no digit */
+	assert_int_equal(relay_call_tap(c, RELAY_LEG_A, NULL), 0);
+	relay_sync(r);
+	dtmf_expect(&d, "1#1A", 1);
+	len = event_make(pkt, seq++, ts, 0xaaaa, 9, true);
+	send_to(a, RELAY_HOST, pa, pkt, len);
+	expect_packet(b, pkt, len, pb);
+	sent++;
+	relay_sync(r);
+	dtmf_expect(&d, "1#1A", 1);
+	telev_free(tv);
+
+	relay_call_free(c, &ctr);
+	assert_int_equal(ctr.a_to_b.packets, (uint64_t)sent);
+	assert_int_equal(ctr.a_to_b.drops, 0);
+	assert_int_equal(ctr.b_to_a.packets, 1);
+	expect_pool_whole(r);
+	close(a);
+	close(b);
+	relay_stop(r);
+}
+
+/* A sink that counts and passes packets on into another sink: the chain
+ * a recorder would make. Worker thread; read after relay_sync(). */
+struct chain {
+	struct relay_sink sink;
+	struct relay_sink *next;
+	int packets, rtcp, detached;
+};
+
+static void chain_write(struct relay_sink *s, const uint8_t *pkt, size_t len,
+			bool is_rtcp, int64_t now)
+{
+	struct chain *ch = s->arg;
+
+	ch->packets++;
+	ch->rtcp += is_rtcp;
+	ch->next->ops->write(ch->next, pkt, len, is_rtcp, now);
+}
+
+static void chain_detach(struct relay_sink *s)
+{
+	((struct chain *)s->arg)->detached++;
+}
+
+static const struct relay_sink_ops chain_ops = {
+	.write = chain_write,
+	.detach = chain_detach,
+};
+
+/*
+ * Where leg A's packets go, changed while the call runs: a telev that
+ * consumes them (party B hears nothing), the echo back to party A, none
+ * (dropped, counted), a chain into leg B's output (RTCP still scrubbed),
+ * and back to leg B. Sinks still attached when the call is freed are
+ * detached then; sinks that cannot be attached are refused.
+ */
+static void test_sink_connect(void **state)
+{
+	static const uint8_t sdes[] =
+		"\x81\xca\x00\x04" "\x0a\x0b\x0c\x0d"
+		"\x01\x08" "a@10.1.2" "\x00\x00";
+	struct dtmf d = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct chain ch = { .sink = { &chain_ops, &ch } };
+	struct relay_counters ctr;
+	struct relay_call *c, *other;
+	struct telev *tv;
+	struct relay *r;
+	struct config cfg;
+	uint8_t pkt[256], got[256];
+	uint16_t pa, pb;
+	int a[2], b[2], i;
+	size_t len;
+
+	(void)state;
+	cfg_make(&cfg, 43100, 43199);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
+	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
+	assert_int_equal(relay_call_alloc(r, 2, &other), 0);
+	pa = relay_call_port(c, RELAY_LEG_A);
+	pb = relay_call_port(c, RELAY_LEG_B);
+	pair_open(HOST_A, a);
+	pair_open(HOST_B, b);
+	set_remote(c, RELAY_LEG_A, HOST_A, ntohs(sock_name(a[0]).sin_port),
+		   NULL, 0, 0);
+	set_remote(c, RELAY_LEG_B, HOST_B, ntohs(sock_name(b[0]).sin_port),
+		   NULL, 0, 0);
+
+	/* refused: a leg output as a tap, another call's leg, bad legs */
+	assert_int_equal(relay_call_tap(c, RELAY_LEG_A,
+			 relay_call_sink(c, RELAY_LEG_B)), EINVAL);
+	assert_int_equal(relay_call_connect(c, RELAY_LEG_A,
+			 relay_call_sink(other, RELAY_LEG_B)), EINVAL);
+	assert_int_equal(relay_call_connect(c, 2, NULL), EINVAL);
+	assert_int_equal(relay_call_tap(NULL, RELAY_LEG_A, NULL), EINVAL);
+	assert_null(relay_call_sink(c, 5));
+
+	/* consumed by a DTMF collector: party B hears nothing */
+	assert_int_equal(telev_alloc(&tv, 101, on_dtmf, &d), 0);
+	assert_int_equal(relay_call_connect(c, RELAY_LEG_A,
+			 telev_sink(tv, on_dtmf_detach, &d)), 0);
+	relay_sync(r);
+	for (i = 0; i < 3; i++) {
+		len = event_make(pkt, (uint16_t)i, 320, 1, 4, true);
+		send_to(a[0], RELAY_HOST, pa, pkt, len);
+	}
+	expect_nothing(b[0]);
+	dtmf_expect(&d, "4", 0);
+
+	/* echo: party A gets its own packet back from the port it sent to */
+	assert_int_equal(relay_call_connect(c, RELAY_LEG_A,
+			 relay_call_sink(c, RELAY_LEG_A)), 0);
+	relay_sync(r);
+	dtmf_expect(&d, "4", 1);
+	len = rtp_make(pkt, 10, 1600, 1);
+	send_to(a[0], RELAY_HOST, pa, pkt, len);
+	expect_packet(a[0], pkt, len, pa);
+	expect_nothing(b[0]);
+
+	/* none: dropped */
+	assert_int_equal(relay_call_connect(c, RELAY_LEG_A, NULL), 0);
+	relay_sync(r);
+	send_to(a[0], RELAY_HOST, pa, pkt, len);
+	expect_nothing(a[0]);
+	expect_nothing(b[0]);
+
+	/* a chain into leg B's output: delivered, RTCP scrubbed */
+	ch.next = relay_call_sink(c, RELAY_LEG_B);
+	assert_int_equal(relay_call_connect(c, RELAY_LEG_A, &ch.sink), 0);
+	relay_sync(r);
+	send_to(a[0], RELAY_HOST, pa, pkt, len);
+	expect_packet(b[0], pkt, len, pb);
+	send_to(a[1], RELAY_HOST, pa + 1, sdes, sizeof(sdes) - 1);
+	assert_int_equal(recv_wait(b[1], got, sizeof(got), RECV_WAIT_MS, NULL),
+			 (ssize_t)sizeof(sdes) - 1);
+	assert_memory_equal(got, sdes, 10);	/* header, SSRC, item head */
+	assert_memory_not_equal(got + 10, sdes + 10, 8);	/* the CNAME */
+	relay_sync(r);
+	assert_int_equal(ch.packets, 2);
+	assert_int_equal(ch.rtcp, 1);
+	assert_int_equal(ch.detached, 0);
+
+	/* back to the plain call; a tap left on when the call ends */
+	assert_int_equal(relay_call_connect(c, RELAY_LEG_A,
+			 relay_call_sink(c, RELAY_LEG_B)), 0);
+	assert_int_equal(relay_call_tap(c, RELAY_LEG_B, &ch.sink), 0);
+	relay_sync(r);
+	assert_int_equal(ch.detached, 1);
+	send_to(a[0], RELAY_HOST, pa, pkt, len);
+	expect_packet(b[0], pkt, len, pb);
+
+	relay_sync(r);	/* the worker counts after it has sent */
+	relay_call_free(c, &ctr);
+	relay_call_free(other, NULL);
+	expect_pool_whole(r);
+	assert_int_equal(ch.detached, 2);
+	dtmf_expect(&d, "4", 1);
+	/* delivered into a sink counts as relayed; the drop is counted */
+	assert_int_equal(ctr.a_to_b.packets, 3 + 1 + 2 + 1);
+	assert_int_equal(ctr.a_to_b.drops, 1);
+	telev_free(tv);
+	for (i = 0; i < 2; i++) {
+		close(a[i]);
+		close(b[i]);
+	}
+	relay_stop(r);
+}
+
 /* --- arguments -------------------------------------------------------- */
 
 static void test_bad_args(void **state)
@@ -890,6 +1181,8 @@ int main(void)
 		cmocka_unit_test(test_cycles),
 		cmocka_unit_test(test_stop_with_calls),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_tap_dtmf),
+		cmocka_unit_test(test_sink_connect),
 		cmocka_unit_test(test_bad_args),
 	};
 

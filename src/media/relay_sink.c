@@ -1,0 +1,110 @@
+/*
+ * relay_sink.c - where a leg's packets go (relay.h, Sinks): the leg
+ * output sink, the SIP-facing relay_call_connect()/relay_call_tap(), and
+ * applying them on the worker.
+ *
+ * The batch path in relay_packet.c does not call the leg output's write:
+ * it recognises the ops and sends from its receive buffers. write() here
+ * is for everything else that writes into a leg (a player, a chain).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "maskd/rtcp.h"
+#include "relay_internal.h"
+
+/*
+ * relay_side_sink_write() - a packet written into a leg's output by
+ * anything but the packet path's own batch (a player, a chain of sinks):
+ * one sendto() out of the leg's socket of the packet's kind. Worker
+ * thread. RTCP is scrubbed on a copy, the writer's buffer being
+ * read-only. Nothing is counted here: the flows count what arrived on a
+ * leg, and whoever writes into a leg output counts what it writes.
+ */
+static void relay_side_sink_write(struct relay_sink *sink, const uint8_t *pkt,
+				  size_t len, bool is_rtcp, int64_t now)
+{
+	struct relay_side *out = relay_sink_side(sink);
+	struct relay_dest *to = &out->dest[is_rtcp ? RELAY_RTCP : RELAY_RTP];
+	uint8_t copy[RELAY_PACKET_MAX];
+
+	(void)now;
+	if (!to->addr.sa.sa_family || out->muted || len > sizeof(copy))
+		return;
+	if (is_rtcp) {
+		memcpy(copy, pkt, len);
+		(void)rtcp_scrub(copy, len);
+		pkt = copy;
+	}
+
+	/* a full socket buffer loses this one packet, as on the batch path */
+	(void)sendto(out->sock[is_rtcp ? RELAY_RTCP : RELAY_RTP].fd, pkt, len,
+		     MSG_DONTWAIT, &to->addr.sa, to->len);
+}
+
+const struct relay_sink_ops relay_side_sink_ops = {
+	.write = relay_side_sink_write,
+};
+
+/* relay_sink_detach() - @s is no longer written into by a leg. Worker
+ * thread. A leg output has no detach. */
+void relay_sink_detach(struct relay_sink *s)
+{
+	if (s && s->ops->detach)
+		s->ops->detach(s);
+}
+
+/* relay_side_sinks() - apply a leg's new sink and tap, detaching what
+ * they replace. Worker thread. */
+void relay_side_sinks(struct relay_call *c, int l)
+{
+	struct relay_side *leg = &c->leg[l];
+	struct relay_sink *old;
+
+	if (c->work_ops & (l ? RELAY_OP_SINK_B : RELAY_OP_SINK_A)) {
+		old = leg->sink;
+		leg->sink = c->work_sink[l];
+		relay_sink_detach(old);
+	}
+	if (c->work_ops & (l ? RELAY_OP_TAP_B : RELAY_OP_TAP_A)) {
+		old = leg->tap;
+		leg->tap = c->work_tap[l];
+		relay_sink_detach(old);
+	}
+}
+
+struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg)
+{
+	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+		return NULL;
+	return &c->leg[leg].out;
+}
+
+int relay_call_connect(struct relay_call *c, enum relay_leg leg,
+		       struct relay_sink *sink)
+{
+	struct relay_side *side;
+
+	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+		return EINVAL;
+	if (sink && (!sink->ops || !sink->ops->write))
+		return EINVAL;
+	side = relay_sink_side(sink);
+	if (side && side != &c->leg[0] && side != &c->leg[1])
+		return EINVAL;
+
+	return relay_call_post_sink(c, leg == RELAY_LEG_A ? RELAY_OP_SINK_A :
+				    RELAY_OP_SINK_B, leg, sink);
+}
+
+int relay_call_tap(struct relay_call *c, enum relay_leg leg,
+		   struct relay_sink *tap)
+{
+	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+		return EINVAL;
+	if (tap && (!tap->ops || !tap->ops->write || relay_sink_side(tap)))
+		return EINVAL;
+
+	return relay_call_post_sink(c, leg == RELAY_LEG_A ? RELAY_OP_TAP_A :
+				    RELAY_OP_TAP_B, leg, tap);
+}
