@@ -16,8 +16,13 @@ on SIGTERM and (ASan build) nothing is in its stderr or log.
 Responses go to the source address and port (maskd forces rport), but
 for a request nta answers statelessly whose Via names another transport:
 that goes to the source address and the Via's sent-by port (5060, or 5050
-for quotbal.dat). So the UDP sender is bound to 127.0.0.10:5060 and a
-second socket listens on 127.0.0.10:5050.
+for quotbal.dat). So that two runs never need the same port, the UDP
+sender and a second socket are bound to free ports on 127.0.0.10, and at
+send time each message's top Via names them instead: its sent-by port
+5060 (written, or UDP/TCP's default when none is) becomes the first,
+5050 the second (via_ports()). Nothing else of a message changes, and
+the free ports always have five digits (the kernel's ephemeral range),
+so the random cuts of test_4 stay those of MASKD_TORTURE_SEED.
 
 The expected answer of each message is in EXPECT, from INDEX.md: RFC
 4475's "expected" column, as it applies to a B2BUA's incoming leg that
@@ -25,6 +30,7 @@ is neither registrar nor proxy. Nothing here asserts speed.
 """
 import os
 import random
+import re
 import shutil
 import socket
 import sys
@@ -38,7 +44,7 @@ import test_sip as ts  # noqa: E402  (the harness: Maskd, free_port, ...)
 
 SRC_IP = "127.0.0.10"
 BURST_IP = "127.0.0.11"
-VIA_PORTS = (5060, 5050)
+VIA_PORTS = (5060, 5050)    # the ports the messages' Vias name
 UDP_WAIT_S = 1.5
 TRANSACTION_S = 4       # [sip] transaction_timeout, the shortest allowed
 TCP_WAIT_S = 2.0
@@ -172,6 +178,44 @@ def split_stream(data):
     return out
 
 
+# the top Via's sent-by: SIP/2.0/<transport> host[:port]
+SENT_BY = re.compile(rb"(SIP\s*/\s*[0-9.]+\s*/\s*([A-Za-z]+)\s+"
+                     rb"(?:\[[^\]]*\]|[^\s;,:\[]+))(:(\d+))?")
+
+
+def via_ports(raw, ports):
+    """@raw with its top Via's sent-by port mapped by @ports ({5060: p,
+    5050: q}): a port written there, or UDP/TCP's default 5060 when none
+    is. Only that port changes; a message without a Via is unchanged."""
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        head_end = len(raw)
+    pos = 0
+    while pos < head_end:
+        eol = raw.find(b"\r\n", pos)
+        if eol < 0 or eol > head_end:
+            eol = head_end
+        line = raw[pos:eol]
+        name, sep, _ = line.partition(b":")
+        if sep and name.strip().lower() in (b"via", b"v"):
+            m = SENT_BY.search(line)
+            if not m:
+                return raw
+            if m.group(4) is not None:
+                port = int(m.group(4))
+            elif m.group(2).upper() in (b"UDP", b"TCP"):
+                port = 5060
+            else:
+                return raw
+            if port not in ports:
+                return raw
+            new = m.group(1) + b":%d" % ports[port]
+            return (raw[:pos] + line[:m.start()] + new + line[m.end():]
+                    + raw[eol:])
+        pos = eol + 2
+    return raw
+
+
 def via_transport(raw):
     for line in raw.split(b"\r\n"):
         k, _, v = line.partition(b":")
@@ -240,15 +284,14 @@ class Torture(unittest.TestCase):
                                "rfc4475")
         cls.files = sorted(f for f in os.listdir(cls.dir)
                            if f.endswith(".dat"))
+        # the sender (and the Vias' 5060) and the Vias' 5050: free ports
         cls.udp = []
-        for port in VIA_PORTS:
+        for _ in VIA_PORTS:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                s.bind((SRC_IP, port))
-            except OSError as e:
-                raise AssertionError("cannot bind %s:%d for the Via "
-                                     "replies: %s" % (SRC_IP, port, e))
+            s.bind((SRC_IP, 0))
             cls.udp.append(s)
+        cls.ports = {via: s.getsockname()[1]
+                     for via, s in zip(VIA_PORTS, cls.udp)}
         cls.results = {}
         cls._failed = False
 
@@ -271,8 +314,9 @@ class Torture(unittest.TestCase):
         super().fail(msg)
 
     def read(self, name):
+        """The message of @name, its top Via naming our ports."""
         with open(os.path.join(self.dir, name), "rb") as f:
-            return f.read()
+            return via_ports(f.read(), self.ports)
 
     # -- transports --
 
@@ -431,7 +475,12 @@ class Torture(unittest.TestCase):
         SIP thread (ViaNoDns below has the details)."""
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((BURST_IP, 0))
-        burst = [self.read(n) for n in self.files]
+        # the answers that go to a Via's port come to this socket too
+        # (and are not read): none goes to a port someone else may hold
+        port = s.getsockname()[1]
+        burst = [via_ports(self.read(n), {p: port for p in
+                                          self.ports.values()})
+                 for n in self.files]
         try:
             for _ in range(20):
                 for raw in burst:
@@ -449,11 +498,11 @@ class Torture(unittest.TestCase):
         self.assertGreater(m.get("maskd_sip_malformed_total", 0), 0, m)
         # still serving: an OPTIONS gets its 200
         opt = (b"OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
-               b"Via: SIP/2.0/UDP %s:5060;branch=z9hG4bK-after-1\r\n"
+               b"Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-after-1\r\n"
                b"From: <sip:probe@%s>;tag=a1\r\nTo: <sip:127.0.0.1>\r\n"
                b"Call-ID: after-1@torture\r\nCSeq: 1 OPTIONS\r\n"
                b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-               % (SRC_IP.encode(), SRC_IP.encode()))
+               % (SRC_IP.encode(), self.ports[5060], SRC_IP.encode()))
         fin = []
         deadline = time.monotonic() + 60
         while 200 not in fin and time.monotonic() < deadline:
