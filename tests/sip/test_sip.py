@@ -180,8 +180,7 @@ class Maskd:
 
     def _start(self):
         self.write_config()
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        env = self.child_env()
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
             [ARGS.maskd, "-c", self.conf_path], stdin=subprocess.DEVNULL,
@@ -201,6 +200,13 @@ class Maskd:
             time.sleep(0.05)
         raise AssertionError("maskd did not answer /healthz:\n%s"
                              % self.diagnostics())
+
+    def child_env(self):
+        """maskd's environment: ours, never changed for it (the classes
+        of a script start their maskds at once)."""
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        return env
 
     def stop(self):
         if not self.proc:
