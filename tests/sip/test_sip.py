@@ -23,7 +23,9 @@ receives names only maskd. (Media itself is tested in test_media.py.)
 Nothing here asserts speed: every wait is bounded and generous.
 """
 import argparse
+import concurrent.futures
 import http.client
+import io
 import itertools
 import json
 import os
@@ -848,20 +850,18 @@ class ClassRunner(unittest.TextTestRunner):
     tests run in order against it, as unittest runs them. A suite's
     time is then its slowest class's instead of their sum: most of it is
     waiting (Timer D's 32 s before the live counters read 0, SIPp's
-    pauses, RTP timeouts), which overlaps. A class that must not share
-    the machine with its siblings (none today) sets ALONE = True and runs
-    after them, by itself. Each class's output is printed whole, in
-    order, then the failures of all and a table of the slowest tests."""
+    pauses, RTP timeouts), which overlaps. Nothing a class does may reach
+    another class's maskd or change what they share (os.environ, this
+    module's settings): Maskd.child_env() and SipBase's class attributes
+    are where per-class settings go. Each class's output is printed
+    whole, in order, then the failures of all and a table of the slowest
+    tests. MASKD_TEST_CLASS_JOBS=1 runs them one after another."""
 
     resultclass = TimedResult
 
     def run(self, test):
-        import concurrent.futures
-        import io
         t0 = time.monotonic()
         groups = _by_class(test, [])
-        shared = [g for g in groups if not getattr(g[0], "ALONE", False)]
-        alone = [g for g in groups if getattr(g[0], "ALONE", False)]
 
         def run_group(tests):
             stream = io.StringIO()
@@ -874,11 +874,9 @@ class ClassRunner(unittest.TextTestRunner):
                 res.stopTestRun()
             return res, stream.getvalue()
 
-        outs = []
         with concurrent.futures.ThreadPoolExecutor(
                 max(1, CLASS_JOBS)) as pool:
-            outs += list(pool.map(run_group, shared))
-        outs += [run_group(g) for g in alone]
+            outs = list(pool.map(run_group, groups))
         total = self._makeResult()
         for res, text in outs:
             self.stream.write(text)
