@@ -276,7 +276,8 @@ def port_range(n_ports):
     """A range of @n_ports ports from an even one, in 20000..29999 (below
     the kernel's ephemeral ports, where the peers' ports come from) that
     no other maskd of a test holds: the range is cut into slots of
-    RANGE_SLOT ports, and this process claims a slot by binding an
+    RANGE_SLOT ports (tests/media/test_relay.c claims five in a row
+    the same way), and this process claims a slot by binding an
     abstract socket named after it, for as long as it runs. So classes
     running at once (ClassRunner), parallel ctest and two checkouts
     testing at once never share a port of a relay range."""
