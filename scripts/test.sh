@@ -14,21 +14,27 @@
 #          session timers, UPDATE/INFO/re-INVITE both ways, retransmits,
 #          digest auth, 100rel), each a distinct C path through sip_*.c;
 #        - test_media: the relay and SDP rewriting on real RTP/RTCP;
-#        - test_torture: malformed input, where memory errors hide.
-#      Not under ASan: test_soak (thousands of the one basic call that
-#      test_sip already runs under ASan; its RSS check is skipped there
-#      anyway), test_sip_flood (the token bucket is unit-tested under
-#      ASan; the suite's value is its timing) and test_sip_tls (Kamailio
-#      in front; sofia-sip's TLS leaks need suppressions there). They all
-#      run in the normal build.
-#   3. libFuzzer build (clang): each harness for MASKD_FUZZ_SECONDS
-#      (default 60) from its seed corpus, two at a time.
+#        - test_torture: malformed input, where memory errors hide;
+#        - test_sip_tls (SIP over TLS, with tests/sip/lsan_sofia_tls.supp)
+#          and test_sip_flood (flood control): short, and their C paths
+#          (sip_tls.c, sip_guard.c) are run by nothing else.
+#      Not under ASan: test_soak, thousands of the one basic call that
+#      test_sip, test_flows and test_media run under ASan already; its
+#      RSS check is skipped under ASan, and an ASan maskd at its call rate
+#      would take a core for minutes. It runs in the normal build.
+#   3. libFuzzer build (clang): each of the five harnesses for
+#      MASKD_FUZZ_SECONDS (default 60) from its seed corpus, two at a
+#      time (one a core: about 3 minutes). The run fits in 25 minutes
+#      with 60 s; MASKD_FUZZ_SECONDS=30 would save another 1.5 minutes.
 #
 # --quick (development, a few minutes): the normal build, then the tests
 # labelled `quick`: unit tests, the config checker and test_sip.
 #
 # MASKD_TEST_JOBS sets ctest -j (default 4: the SIP suites mostly wait on
-# timers, so more suites than cores keeps both cores busy).
+# timers, so more suites than cores keeps both cores busy; ctest starts
+# the costliest first, see COST in tests/CMakeLists.txt). The table at
+# the end gives each test's own time and each build's "(tests, wall)":
+# the tests ran at once, so that, not their sum, is what they cost.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,12 +69,15 @@ build() {
 # suites DIR [ctest options...]: ctest in DIR; each test's time and result
 # from its JUnit report
 suites() {
-	local dir=$1
+	local dir=$1 t0=$SECONDS res=ok
 	shift
 	rm -f "$dir/ctest-junit.xml"
-	(cd "$dir" && ctest --output-on-failure --output-junit ctest-junit.xml \
-		"$@") || failed=1
-	echo "$dir" >>"$times/suites"
+	if ! (cd "$dir" && ctest --output-on-failure \
+		--output-junit ctest-junit.xml "$@"); then
+		failed=1
+		res=FAILED
+	fi
+	echo "$dir|$((SECONDS - t0))|$res" >>"$times/suites"
 }
 
 table() {
@@ -80,10 +89,11 @@ def lines(name):
     p = os.path.join(d, name)
     return open(p).read().split() if os.path.exists(p) else []
 builds = [l.split("|") for l in lines("builds")]
+walls = {l.split("|")[0]: l.split("|")[1:] for l in lines("suites")}
 for b in builds:
     rows.append(b)
     report = os.path.join(b[0], "ctest-junit.xml")
-    if b[0] not in lines("suites") or not os.path.exists(report):
+    if b[0] not in walls or not os.path.exists(report):
         continue
     for tc in ET.parse(report).getroot().iter("testcase"):
         st = tc.get("status", "")
@@ -91,6 +101,8 @@ for b in builds:
                "disabled": "disabled"}.get(st, st)
         rows.append([b[0], tc.get("name"), "%.0f" % float(tc.get("time", 0)),
                      res])
+    # the suites ran at once: what the build's tests took, start to end
+    rows.append([b[0], "(tests, wall)"] + walls[b[0]])
 w = max([len(r[1]) for r in rows] + [5])
 print("\n%-10s  %-*s  %7s  %s" % ("build", w, "suite", "seconds", "result"))
 for r in rows:
