@@ -6,9 +6,12 @@ forwarded request (issue 5, point 6).
 
 A real maskd (trunk sources 127.0.0.0/8, so nothing is refused for its
 source) gets every RFC 4475 torture message of tests/torture/rfc4475/,
-byte-exact, over UDP (one datagram each) and over TCP (one connection
-each: send, read until a timeout, close); then 64 KiB of random garbage
-over both, every message cut at random points, and a burst. A UDP socket
+byte-exact but for its Via's port (below), over UDP (one datagram
+each) and over TCP (one connection each: send, read until a timeout,
+close), each from a source of its own, one every 0.1 s, so that each has
+its own answers and none waits out the one before (send_all()); then
+64 KiB of random garbage over both, every message cut at random points,
+and a burst. A UDP socket
 bound as the gateway asserts that nothing is ever forwarded. Afterwards
 /healthz answers, /metrics has counted the malformed input, maskd exits 0
 on SIGTERM and (ASan build) nothing is in its stderr or log.
@@ -17,8 +20,9 @@ Responses go to the source address and port (maskd forces rport), but
 for a request nta answers statelessly whose Via names another transport:
 that goes to the source address and the Via's sent-by port (5060, or 5050
 for quotbal.dat). So that two runs never need the same port, the UDP
-sender and a second socket are bound to free ports on 127.0.0.10, and at
-send time each message's top Via names them instead: its sent-by port
+sender and a second socket are bound to free ports on 127.0.0.10 (a
+pair for each message in send_all(), one for the rest), and at send
+time each message's top Via names them instead: its sent-by port
 5060 (written, or UDP/TCP's default when none is) becomes the first,
 5050 the second (via_ports()). Nothing else of a message changes, and
 the free ports always have five digits (the kernel's ephemeral range),
