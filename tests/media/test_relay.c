@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +35,21 @@
 #define HOST_X "127.0.0.4"
 #define RECV_WAIT_MS 2000
 #define QUIET_MS 200
+
+/*
+ * The relay's port ranges: 1,000 ports from port_base, claimed in main()
+ * (range_claim()) so that no other test's relay uses them while this
+ * one runs, and below the kernel's ephemeral ports (32768 up), which
+ * any socket of a test running beside this one may take. PORT(n) is the
+ * n-th port of the block.
+ */
+#define RANGE_FIRST 20000	/* 20000..29999: the test relay ranges */
+#define RANGE_SLOT 200		/* a claim's unit, as tests/sip/test_media.py */
+#define RANGE_SLOTS 50
+#define BLOCK_SLOTS 5		/* 1,000 ports */
+#define PORT(n) ((uint16_t)(port_base + (n)))
+
+static uint16_t port_base;
 
 /* --- helpers ------------------------------------------------------- */
 
@@ -219,15 +235,15 @@ static void test_forward(void **state)
 	int a[2], b[2], i;
 	size_t len, bytes_ab = 0, bytes_ba = 0;
 
-	cfg_make(&cfg, 42000, 42099);
+	cfg_make(&cfg, PORT(0), PORT(99));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
 	pb = relay_call_port(c, RELAY_LEG_B);
 	assert_int_equal(pa % 2, 0);
 	assert_int_equal(pb % 2, 0);
-	assert_true(pa >= 42000 && pa < 42099);
-	assert_true(pb >= 42000 && pb < 42099);
+	assert_true(pa >= PORT(0) && pa < PORT(99));
+	assert_true(pb >= PORT(0) && pb < PORT(99));
 	assert_int_not_equal(pa, pb);
 
 	pair_open(HOST_A, a);
@@ -320,7 +336,7 @@ static void test_rtcp_scrubbed(void **state)
 
 	(void)state;
 	assert_int_equal(len, 84);
-	cfg_make(&cfg, 42900, 42999);
+	cfg_make(&cfg, PORT(900), PORT(999));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
@@ -373,7 +389,7 @@ static void test_nat_latch(void **state)
 	int sdp_fd, nat_fd, b, x;
 	size_t len;
 
-	cfg_make(&cfg, 42100, 42199);
+	cfg_make(&cfg, PORT(100), PORT(199));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 2, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
@@ -435,7 +451,7 @@ static void test_relatch(void **state)
 	int sdp_fd, nat1, nat2, b;
 	size_t len;
 
-	cfg_make(&cfg, 42200, 42299);
+	cfg_make(&cfg, PORT(200), PORT(299));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 3, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
@@ -499,7 +515,7 @@ static void test_strict_source(void **state)
 	int sdp_fd, nat_fd, b;
 	size_t len;
 
-	cfg_make(&cfg, 42300, 42399);
+	cfg_make(&cfg, PORT(300), PORT(399));
 	cfg.rtp.strict_source = true;
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 4, &c), 0);
@@ -556,7 +572,7 @@ static void test_hold_resume(void **state)
 	int sdp_fd, nat_fd, moved, b;
 	size_t len;
 
-	cfg_make(&cfg, 42400, 42499);
+	cfg_make(&cfg, PORT(400), PORT(499));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 5, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
@@ -621,11 +637,11 @@ static void test_exhausted(void **state)
 	struct config cfg;
 	int squat, i, j;
 
-	/* someone else holds 42506: its pair is skipped */
-	squat = sock_open(RELAY_HOST, 42506);
+	/* someone else holds PORT(506): its pair is skipped */
+	squat = sock_open(RELAY_HOST, PORT(506));
 	assert_true(squat >= 0);
 
-	cfg_make(&cfg, 42500, 42515);
+	cfg_make(&cfg, PORT(500), PORT(515));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	relay_stats_get(r, &st);
 	assert_int_equal(st.workers, 2);
@@ -636,7 +652,7 @@ static void test_exhausted(void **state)
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(relay_call_alloc(r, 10 + i, &c[i]), 0);
 		for (j = 0; j < 2; j++)
-			assert_int_not_equal(relay_call_port(c[i], j), 42506);
+			assert_int_not_equal(relay_call_port(c[i], j), PORT(506));
 	}
 	assert_int_equal(relay_call_alloc(r, 13, &c[3]), ENOSPC);
 	relay_stats_get(r, &st);
@@ -674,7 +690,7 @@ static void test_cycles(void **state)
 	size_t len;
 	int a, b, i, slot, err;
 
-	cfg_make(&cfg, 42600, 42699);
+	cfg_make(&cfg, PORT(600), PORT(699));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	a = sock_open(HOST_A, 0);
 	b = sock_open(HOST_B, 0);
@@ -728,7 +744,7 @@ static void test_stop_with_calls(void **state)
 	struct config cfg;
 	int i;
 
-	cfg_make(&cfg, 42700, 42799);
+	cfg_make(&cfg, PORT(700), PORT(799));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	for (i = 0; i < 10; i++)
 		assert_int_equal(relay_call_alloc(r, (uint64_t)i, &c), 0);
@@ -792,7 +808,7 @@ static void test_timeout(void **state)
 	int a, b, i;
 	size_t len;
 
-	cfg_make(&cfg, 42800, 42899);
+	cfg_make(&cfg, PORT(800), PORT(899));
 	cfg.rtp.timeout_s = 1;
 	cfg.rtp.hold_timeout_s = 3;
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, on_timeout, &t), 0);
@@ -919,7 +935,7 @@ static void test_tap_dtmf(void **state)
 	size_t len;
 
 	(void)state;
-	cfg_make(&cfg, 43000, 43099);
+	cfg_make(&cfg, PORT(520), PORT(559));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
 	pa = relay_call_port(c, RELAY_LEG_A);
@@ -1037,7 +1053,7 @@ static void test_sink_connect(void **state)
 	size_t len;
 
 	(void)state;
-	cfg_make(&cfg, 43100, 43199);
+	cfg_make(&cfg, PORT(560), PORT(599));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
 	assert_int_equal(relay_call_alloc(r, 2, &other), 0);
@@ -1140,16 +1156,16 @@ static void test_bad_args(void **state)
 	struct config cfg;
 
 	/* one pair: no room for a call */
-	cfg_make(&cfg, 42900, 42901);
+	cfg_make(&cfg, PORT(900), PORT(901));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), EINVAL);
 
 	/* an address that is not on this host */
-	cfg_make(&cfg, 42900, 42999);
+	cfg_make(&cfg, PORT(900), PORT(999));
 	snprintf(cfg.rtp.bind, sizeof(cfg.rtp.bind), "192.0.2.1");
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL),
 			 EADDRNOTAVAIL);
 
-	cfg_make(&cfg, 42900, 42999);
+	cfg_make(&cfg, PORT(900), PORT(999));
 	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
 	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
 	memset(&v6, 0, sizeof(v6));
@@ -1166,6 +1182,46 @@ static void test_bad_args(void **state)
 	expect_pool_whole(r);
 	relay_stop(r);
 	relay_stop(NULL);
+}
+
+/*
+ * range_claim() - claim BLOCK_SLOTS slots of RANGE_SLOT ports in a row
+ * for this process: one abstract socket per slot, named as test_media.py
+ * names its claims, held until the process exits. Returns the block's
+ * first port, or 0 when every block is held.
+ */
+static uint16_t range_claim(void)
+{
+	int start = (int)((unsigned)getpid() % (RANGE_SLOTS / BLOCK_SLOTS));
+	int n, k, got, fd[BLOCK_SLOTS];
+
+	for (n = 0; n < RANGE_SLOTS / BLOCK_SLOTS; n++) {
+		int block = (start + n) % (RANGE_SLOTS / BLOCK_SLOTS);
+
+		for (got = 0; got < BLOCK_SLOTS; got++) {
+			struct sockaddr_un a = { .sun_family = AF_UNIX };
+			int len;
+
+			len = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1,
+				       "maskd-test-rtp-range-%d",
+				       block * BLOCK_SLOTS + got);
+			fd[got] = socket(AF_UNIX, SOCK_DGRAM, 0);
+			if (fd[got] < 0)
+				break;
+			if (bind(fd[got], (struct sockaddr *)&a,
+				 (socklen_t)(offsetof(struct sockaddr_un,
+						      sun_path) + 1 + len))) {
+				close(fd[got]);
+				break;
+			}
+		}
+		if (got == BLOCK_SLOTS)
+			return (uint16_t)(RANGE_FIRST +
+					  block * BLOCK_SLOTS * RANGE_SLOT);
+		for (k = 0; k < got; k++)
+			close(fd[k]);
+	}
+	return 0;
 }
 
 int main(void)
@@ -1186,5 +1242,10 @@ int main(void)
 		cmocka_unit_test(test_bad_args),
 	};
 
+	port_base = range_claim();
+	if (!port_base) {
+		fprintf(stderr, "test_relay: no free RTP port range\n");
+		return 1;
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,15 +227,7 @@ class PrackTimeout(PrackBase):
     ([sip] transaction_timeout, 8 s in the harness) maskd answers 503
     and CANCELs the callee (RFC 3262 section 3). The ring timeout is
     pushed past it for this class only."""
-
-    @classmethod
-    def setUpClass(cls):
-        saved = ts.RING_TIMEOUT_S
-        ts.RING_TIMEOUT_S = 40
-        try:
-            super().setUpClass()
-        finally:
-            ts.RING_TIMEOUT_S = saved
+    ring_timeout_s = 40
 
     def test_prack_never_comes(self):
         s, ua, gw = self.call_pair("prack_silent_uac.xml",

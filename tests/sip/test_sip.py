@@ -23,7 +23,9 @@ receives names only maskd. (Media itself is tested in test_media.py.)
 Nothing here asserts speed: every wait is bounded and generous.
 """
 import argparse
+import concurrent.futures
 import http.client
+import io
 import itertools
 import json
 import os
@@ -140,8 +142,10 @@ def sdp_addresses(msg):
 class Maskd:
     """One maskd with its own directory, config, store and log."""
 
-    def __init__(self, tmp, sip_extra=""):
+    def __init__(self, tmp, sip_extra="", ring_timeout_s=None):
         self.sip_extra = sip_extra
+        self.ring_timeout_s = (RING_TIMEOUT_S if ring_timeout_s is None
+                               else ring_timeout_s)
         self.dir = os.path.join(tmp, "maskd")
         os.makedirs(self.dir, exist_ok=True)
         self.conf_path = os.path.join(self.dir, "maskd.conf")
@@ -167,12 +171,18 @@ class Maskd:
                 "[log]\nlevel = debug\nfile = %s\n"
                 % (self.sip_port, self.sip_extra, A_IP, TRUSTED_IP, GW_IP, self.gw_port,
                    os.path.join(self.dir, "db"), self.api_port, TOKEN,
-                   RING_TIMEOUT_S, self.log_path))
+                   self.ring_timeout_s, self.log_path))
 
     def start(self):
+        t0 = time.monotonic()
+        try:
+            return self._start()
+        finally:
+            TIMES["maskd start"].append(time.monotonic() - t0)
+
+    def _start(self):
         self.write_config()
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        env = self.child_env()
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
             [ARGS.maskd, "-c", self.conf_path], stdin=subprocess.DEVNULL,
@@ -193,9 +203,23 @@ class Maskd:
         raise AssertionError("maskd did not answer /healthz:\n%s"
                              % self.diagnostics())
 
+    def child_env(self):
+        """maskd's environment: ours, never changed for it (the classes
+        of a script start their maskds at once)."""
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        return env
+
     def stop(self):
         if not self.proc:
             return None
+        t0 = time.monotonic()
+        try:
+            return self._stop()
+        finally:
+            TIMES["maskd stop"].append(time.monotonic() - t0)
+
+    def _stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -361,11 +385,13 @@ class SipBase(unittest.TestCase):
     """One maskd per class; each test its own numbers and traces."""
     maskd = None
     sip_extra = ""      # more [sip] lines for this class's maskd
+    ring_timeout_s = None   # [session] ring_timeout, RING_TIMEOUT_S if None
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="maskd-sip-")
-        cls.maskd = Maskd(cls.tmp, cls.sip_extra).start()
+        cls.maskd = Maskd(cls.tmp, cls.sip_extra,
+                          ring_timeout_s=cls.ring_timeout_s).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -855,6 +881,106 @@ class SipCounters(SipBase):
                       % {n: m.get(n) for n in names})
 
 
+TIMES = {"maskd start": [], "maskd stop": []}
+# test classes of one script run at once (ClassRunner)
+CLASS_JOBS = int(os.environ.get("MASKD_TEST_CLASS_JOBS", "4"))
+
+
+class TimedResult(unittest.TextTestResult):
+    """Records each test's time, set-up to tear-down, for the table
+    ClassRunner prints: where a suite's time goes."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.times = []
+
+    def startTest(self, test):
+        self.t_test = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.times.append((time.monotonic() - self.t_test, test.id()))
+
+
+def _by_class(suite, out):
+    """The tests of @suite grouped by class, in order."""
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            _by_class(t, out)
+        elif out and type(out[-1][0]) is type(t):
+            out[-1].append(t)
+        else:
+            out.append([t])
+    return out
+
+
+class ClassRunner(unittest.TextTestRunner):
+    """Runs the test classes of a script at once, CLASS_JOBS at a time,
+    each in a thread of its own: a class has its own maskd (its own
+    directory, config and free ports, set up in setUpClass) and its
+    tests run in order against it, as unittest runs them. A suite's
+    time is then its slowest class's instead of their sum: most of it is
+    waiting (Timer D's 32 s before the live counters read 0, SIPp's
+    pauses, RTP timeouts), which overlaps. Nothing a class does may reach
+    another class's maskd or change what they share (os.environ, this
+    module's settings): Maskd.child_env() and SipBase's class attributes
+    are where per-class settings go. Each class's output is printed
+    whole, in order, then the failures of all and a table of the slowest
+    tests. MASKD_TEST_CLASS_JOBS=1 runs them one after another."""
+
+    resultclass = TimedResult
+
+    def run(self, test):
+        t0 = time.monotonic()
+        groups = _by_class(test, [])
+
+        def run_group(tests):
+            stream = io.StringIO()
+            res = self.resultclass(unittest.runner._WritelnDecorator(stream),
+                                   self.descriptions, self.verbosity)
+            res.startTestRun()
+            try:
+                unittest.TestSuite(tests).run(res)
+            finally:
+                res.stopTestRun()
+            return res, stream.getvalue()
+
+        with concurrent.futures.ThreadPoolExecutor(
+                max(1, CLASS_JOBS)) as pool:
+            outs = list(pool.map(run_group, groups))
+        total = self._makeResult()
+        for res, text in outs:
+            self.stream.write(text)
+            for k in ("failures", "errors", "skipped", "expectedFailures",
+                      "unexpectedSuccesses", "times"):
+                getattr(total, k).extend(getattr(res, k))
+            total.testsRun += res.testsRun
+        self.stream.writeln()
+        total.printErrors()
+        took = time.monotonic() - t0
+        self.stream.writeln(total.separator2)
+        self.stream.writeln("Ran %d tests in %.3fs (%d classes, %d at once)"
+                            % (total.testsRun, took, len(groups),
+                               CLASS_JOBS))
+        out = ["", "time: %.1f s; tests %.1f s in all" % (
+            took, sum(t for t, _ in total.times))]
+        for k, v in TIMES.items():
+            if v:
+                out.append("  %-20s x%-3d %6.1f s" % (k, len(v), sum(v)))
+        for t, name in sorted(total.times, reverse=True)[:15]:
+            out.append("  %6.1f s  %s" % (t, name.split(".", 1)[-1]))
+        self.stream.writeln("\n".join(out))
+        self.stream.writeln()
+        if total.wasSuccessful():
+            self.stream.writeln("OK")
+        else:
+            self.stream.writeln("FAILED (failures=%d, errors=%d)"
+                                % (len(total.failures), len(total.errors)))
+        self.stream.flush()
+        return total
+
+
 def main(module_globals=None, tools=("sipp",)):
     """Run the tests of the script started (this one, or one that imports
     this harness): --maskd and --source-dir into ARGS, here and in
@@ -871,7 +997,7 @@ def main(module_globals=None, tools=("sipp",)):
         if not shutil.which(tool):
             print("%s not found (scripts/deps.sh installs it)" % tool)
             sys.exit(1)
-    unittest.main(argv=[sys.argv[0]] + rest)
+    unittest.main(argv=[sys.argv[0]] + rest, testRunner=ClassRunner)
 
 
 if __name__ == "__main__":

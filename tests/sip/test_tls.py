@@ -341,28 +341,20 @@ class TlsMaskd(ts.Maskd):
                    os.path.join(self.dir, "db"), self.api_port, ts.TOKEN,
                    ts.RING_TIMEOUT_S, self.log_path))
 
-    def start(self):
+    def child_env(self):
         # the child's environment: where its certificate directory goes,
         # the weakened OpenSSL configuration, and (ASan build) the leaks of
         # sofia-sip's TLS code left out of the report, which needs whole
         # stacks through OpenSSL to match them
-        keys = ("TMPDIR", "OPENSSL_CONF", "LSAN_OPTIONS", "ASAN_OPTIONS")
-        saved = {k: os.environ.get(k) for k in keys}
-        os.environ["TMPDIR"] = self.tmpdir
-        os.environ["OPENSSL_CONF"] = self.openssl_conf
-        os.environ["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" \
+        env = super().child_env()
+        env["TMPDIR"] = self.tmpdir
+        env["OPENSSL_CONF"] = self.openssl_conf
+        env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" \
             % LSAN_SUPPRESSIONS
-        os.environ["ASAN_OPTIONS"] = ":".join(
+        env["ASAN_OPTIONS"] = ":".join(
             [os.environ.get("ASAN_OPTIONS") or "detect_leaks=1",
              "fast_unwind_on_malloc=0"])
-        try:
-            return super().start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        return env
 
 
 class TlsBase(unittest.TestCase):

@@ -6,9 +6,12 @@ forwarded request (issue 5, point 6).
 
 A real maskd (trunk sources 127.0.0.0/8, so nothing is refused for its
 source) gets every RFC 4475 torture message of tests/torture/rfc4475/,
-byte-exact, over UDP (one datagram each) and over TCP (one connection
-each: send, read until a timeout, close); then 64 KiB of random garbage
-over both, every message cut at random points, and a burst. A UDP socket
+byte-exact but for its Via's port (below), over UDP (one datagram
+each) and over TCP (one connection each: send, read until a timeout,
+close), each from a source of its own, one every 0.1 s, so that each has
+its own answers and none waits out the one before (send_all()); then
+64 KiB of random garbage over both, every message cut at random points,
+and a burst. A UDP socket
 bound as the gateway asserts that nothing is ever forwarded. Afterwards
 /healthz answers, /metrics has counted the malformed input, maskd exits 0
 on SIGTERM and (ASan build) nothing is in its stderr or log.
@@ -16,8 +19,14 @@ on SIGTERM and (ASan build) nothing is in its stderr or log.
 Responses go to the source address and port (maskd forces rport), but
 for a request nta answers statelessly whose Via names another transport:
 that goes to the source address and the Via's sent-by port (5060, or 5050
-for quotbal.dat). So the UDP sender is bound to 127.0.0.10:5060 and a
-second socket listens on 127.0.0.10:5050.
+for quotbal.dat). So that two runs never need the same port, the UDP
+sender and a second socket are bound to free ports on 127.0.0.10 (a
+pair for each message in send_all(), one for the rest), and at send
+time each message's top Via names them instead: its sent-by port
+5060 (written, or UDP/TCP's default when none is) becomes the first,
+5050 the second (via_ports()). Nothing else of a message changes, and
+the free ports always have five digits (the kernel's ephemeral range),
+so the random cuts of test_4 stay those of MASKD_TORTURE_SEED.
 
 The expected answer of each message is in EXPECT, from INDEX.md: RFC
 4475's "expected" column, as it applies to a B2BUA's incoming leg that
@@ -25,6 +34,8 @@ is neither registrar nor proxy. Nothing here asserts speed.
 """
 import os
 import random
+import re
+import select
 import shutil
 import socket
 import sys
@@ -38,8 +49,9 @@ import test_sip as ts  # noqa: E402  (the harness: Maskd, free_port, ...)
 
 SRC_IP = "127.0.0.10"
 BURST_IP = "127.0.0.11"
-VIA_PORTS = (5060, 5050)
+VIA_PORTS = (5060, 5050)    # the ports the messages' Vias name
 UDP_WAIT_S = 1.5
+SPACING_S = 0.1         # between two RFC 4475 messages (test_1, test_2)
 TRANSACTION_S = 4       # [sip] transaction_timeout, the shortest allowed
 TCP_WAIT_S = 2.0
 SEED = int(os.environ.get("MASKD_TORTURE_SEED", "4475"))
@@ -172,6 +184,44 @@ def split_stream(data):
     return out
 
 
+# the top Via's sent-by: SIP/2.0/<transport> host[:port]
+SENT_BY = re.compile(rb"(SIP\s*/\s*[0-9.]+\s*/\s*([A-Za-z]+)\s+"
+                     rb"(?:\[[^\]]*\]|[^\s;,:\[]+))(:(\d+))?")
+
+
+def via_ports(raw, ports):
+    """@raw with its top Via's sent-by port mapped by @ports ({5060: p,
+    5050: q}): a port written there, or UDP/TCP's default 5060 when none
+    is. Only that port changes; a message without a Via is unchanged."""
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        head_end = len(raw)
+    pos = 0
+    while pos < head_end:
+        eol = raw.find(b"\r\n", pos)
+        if eol < 0 or eol > head_end:
+            eol = head_end
+        line = raw[pos:eol]
+        name, sep, _ = line.partition(b":")
+        if sep and name.strip().lower() in (b"via", b"v"):
+            m = SENT_BY.search(line)
+            if not m:
+                return raw
+            if m.group(4) is not None:
+                port = int(m.group(4))
+            elif m.group(2).upper() in (b"UDP", b"TCP"):
+                port = 5060
+            else:
+                return raw
+            if port not in ports:
+                return raw
+            new = m.group(1) + b":%d" % ports[port]
+            return (raw[:pos] + line[:m.start()] + new + line[m.end():]
+                    + raw[eol:])
+        pos = eol + 2
+    return raw
+
+
 def via_transport(raw):
     for line in raw.split(b"\r\n"):
         k, _, v = line.partition(b":")
@@ -240,15 +290,14 @@ class Torture(unittest.TestCase):
                                "rfc4475")
         cls.files = sorted(f for f in os.listdir(cls.dir)
                            if f.endswith(".dat"))
+        # the sender (and the Vias' 5060) and the Vias' 5050: free ports
         cls.udp = []
-        for port in VIA_PORTS:
+        for _ in VIA_PORTS:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                s.bind((SRC_IP, port))
-            except OSError as e:
-                raise AssertionError("cannot bind %s:%d for the Via "
-                                     "replies: %s" % (SRC_IP, port, e))
+            s.bind((SRC_IP, 0))
             cls.udp.append(s)
+        cls.ports = {via: s.getsockname()[1]
+                     for via, s in zip(VIA_PORTS, cls.udp)}
         cls.results = {}
         cls._failed = False
 
@@ -270,9 +319,11 @@ class Torture(unittest.TestCase):
         type(self)._failed = True
         super().fail(msg)
 
-    def read(self, name):
+    def read(self, name, ports=None):
+        """The message of @name, its top Via naming our ports (@ports,
+        or the class's sockets')."""
         with open(os.path.join(self.dir, name), "rb") as f:
-            return f.read()
+            return via_ports(f.read(), ports or self.ports)
 
     # -- transports --
 
@@ -330,7 +381,104 @@ class Torture(unittest.TestCase):
 
     # -- the checks --
 
-    def check(self, name, transport, got):
+    def send_all(self, transport):
+        """Every RFC 4475 message, in order, SPACING_S apart, each from a
+        source of its own: over UDP a socket pair on SRC_IP (the sender,
+        the Vias' 5060, and the Vias' 5050: via_ports()), over TCP one
+        connection. Returns {name: (everything that source got, what
+        it got within UDP_WAIT_S / TCP_WAIT_S of the send)}.
+
+        Each message's answers are thus its own (and filtered by its
+        Call-ID as well) and no message waits for the one before: a UDP
+        source keeps listening until UDP_WAIT_S after the last send, at
+        least as long as when each message had UDP_WAIT_S to itself; a
+        TCP connection is read until TCP_WAIT_S after its send or until
+        maskd closes it, as ever."""
+        wait = UDP_WAIT_S if transport == "udp" else TCP_WAIT_S
+        dst = ("127.0.0.1", self.maskd.sip_port)
+        got = {n: [] for n in self.files}      # [(time, data)]
+        sent_at = {}
+        owner = {}                              # socket -> name
+        closes = {}                             # TCP: socket -> deadline
+        todo = list(self.files)
+        t0 = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                if todo and now >= t0 + SPACING_S * len(sent_at):
+                    name = todo.pop(0)
+                    sent_at[name] = now
+                    if transport == "udp":
+                        pair = []
+                        for _ in VIA_PORTS:
+                            u = socket.socket(socket.AF_INET,
+                                              socket.SOCK_DGRAM)
+                            u.bind((SRC_IP, 0))
+                            owner[u] = name
+                            pair.append(u)
+                        ports = {v: u.getsockname()[1]
+                                 for v, u in zip(VIA_PORTS, pair)}
+                        pair[0].sendto(self.read(name, ports), dst)
+                    else:
+                        c = socket.socket(socket.AF_INET,
+                                          socket.SOCK_STREAM)
+                        owner[c] = name
+                        c.bind((SRC_IP, 0))
+                        c.settimeout(10)
+                        c.connect(dst)
+                        c.sendall(self.read(name))
+                        closes[c] = now + wait
+                    continue
+                if transport == "tcp":
+                    for c in [c for c, d in closes.items() if now >= d]:
+                        del closes[c]
+                        c.close()
+                    if not todo and not closes:
+                        break
+                    end = min([todo and t0 + SPACING_S * len(sent_at)
+                               or now + wait] + list(closes.values()))
+                    socks = list(closes)
+                else:
+                    if not todo and now >= max(sent_at.values()) + wait:
+                        break
+                    end = (t0 + SPACING_S * len(sent_at) if todo
+                           else max(sent_at.values()) + wait)
+                    socks = [u for u in owner if u.fileno() >= 0]
+                timeout = max(0.0, min(end - now, 0.05))
+                ready = select.select(socks, [], [], timeout)[0] \
+                    if socks else time.sleep(timeout) or []
+                for r in ready:
+                    name = owner[r]
+                    try:
+                        data = r.recv(70000)
+                    except OSError:
+                        data = b""
+                    if data:
+                        got[name].append((time.monotonic(), data))
+                    elif transport == "tcp":
+                        del closes[r]   # maskd closed: framing lost
+                        r.close()
+        finally:
+            for sock in owner:
+                sock.close()
+        out = {}
+        for name in self.files:
+            arrivals = got[name]
+            if transport == "tcp":
+                # one connection: the stream, in order, as one piece
+                stream = b"".join(d for _, d in arrivals)
+                early = [stream] if stream else []
+                out[name] = (early, early)
+            else:
+                out[name] = ([d for _, d in arrivals],
+                             [d for t, d in arrivals
+                              if t - sent_at[name] <= wait])
+        return out
+
+    def check(self, name, transport, got, early=None):
+        """@got: every answer the source of @name got; @early, those
+        within the wait after its send (default: all): a valid request
+        must be answered there."""
         kind, codes = EXPECT[name]
         raw = self.read(name)
         fin = finals(got, call_id(raw))
@@ -357,25 +505,29 @@ class Torture(unittest.TestCase):
         for c in fin:
             self.assertIn(c, codes, where)
         if via_transport(raw) == transport:
-            self.assertTrue(fin, "no answer: " + where)
+            early = got if early is None else early
+            self.assertTrue(finals(early, call_id(raw)),
+                            "no answer within %s s: %s"
+                            % (UDP_WAIT_S if transport == "udp"
+                               else TCP_WAIT_S, where))
 
     def test_1_rfc4475_udp(self):
         self.assertEqual(len(self.files), 49)
         self.assertEqual(set(self.files), set(EXPECT))
+        answers = self.send_all("udp")
         for name in self.files:
-            raw = self.read(name)
             with self.subTest(name=name):
-                self.check(name, "udp", self.send_udp(raw))
+                self.check(name, "udp", *answers[name])
         self.assert_alive("RFC 4475 over UDP")
 
     def test_2_rfc4475_tcp(self):
         # the same Call-IDs and branches as over UDP: let those server
         # transactions end first, or nta takes these for retransmissions
         time.sleep(TRANSACTION_S * 1.5)
+        answers = self.send_all("tcp")
         for name in self.files:
-            raw = self.read(name)
             with self.subTest(name=name):
-                self.check(name, "tcp", self.send_tcp(raw))
+                self.check(name, "tcp", *answers[name])
         self.assert_alive("RFC 4475 over TCP")
 
     def test_3_garbage(self):
@@ -431,7 +583,12 @@ class Torture(unittest.TestCase):
         SIP thread (ViaNoDns below has the details)."""
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((BURST_IP, 0))
-        burst = [self.read(n) for n in self.files]
+        # the answers that go to a Via's port come to this socket too
+        # (and are not read): none goes to a port someone else may hold
+        port = s.getsockname()[1]
+        burst = [via_ports(self.read(n), {p: port for p in
+                                          self.ports.values()})
+                 for n in self.files]
         try:
             for _ in range(20):
                 for raw in burst:
@@ -449,11 +606,11 @@ class Torture(unittest.TestCase):
         self.assertGreater(m.get("maskd_sip_malformed_total", 0), 0, m)
         # still serving: an OPTIONS gets its 200
         opt = (b"OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
-               b"Via: SIP/2.0/UDP %s:5060;branch=z9hG4bK-after-1\r\n"
+               b"Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-after-1\r\n"
                b"From: <sip:probe@%s>;tag=a1\r\nTo: <sip:127.0.0.1>\r\n"
                b"Call-ID: after-1@torture\r\nCSeq: 1 OPTIONS\r\n"
                b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-               % (SRC_IP.encode(), SRC_IP.encode()))
+               % (SRC_IP.encode(), self.ports[5060], SRC_IP.encode()))
         fin = []
         deadline = time.monotonic() + 60
         while 200 not in fin and time.monotonic() < deadline:
