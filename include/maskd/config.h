@@ -123,6 +123,7 @@ struct config {
 	struct {
 		char path[CONFIG_PATH_SIZE];	/* LMDB directory */
 		uint64_t map_size;		/* bytes */
+		uint32_t retention_s;		/* ended sessions kept; 0 = ever */
 	} store;
 
 	struct {

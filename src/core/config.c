@@ -1014,6 +1014,19 @@ static int parse_store_map_size(struct cfg_ctx *ctx, const char *v)
 			&ctx->cfg->store.map_size);
 }
 
+/* Seconds, as [session] ttls are; 0 keeps ended sessions for ever. */
+static int parse_store_retention(struct cfg_ctx *ctx, const char *v)
+{
+	uint64_t n = 0;
+	int err;
+
+	err = cfg_uint(ctx, v, 0, UINT32_MAX, &n);
+	if (err)
+		return err;
+	ctx->cfg->store.retention_s = (uint32_t)n;
+	return 0;
+}
+
 static int parse_api_listen(struct cfg_ctx *ctx, const char *v)
 {
 	return cfg_addr(ctx, v, &ctx->cfg->api.listen);
@@ -1335,6 +1348,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_RTP, "strict_source", parse_rtp_strict_source },
 	{ SEC_STORE, "path", parse_store_path },
 	{ SEC_STORE, "map_size", parse_store_map_size },
+	{ SEC_STORE, "retention", parse_store_retention },
 	{ SEC_API, "listen", parse_api_listen },
 	{ SEC_API, "tokens", parse_api_tokens },
 	{ SEC_API, "max_body", parse_api_max_body },
@@ -1800,6 +1814,7 @@ void config_defaults(struct config *cfg)
 
 	snprintf(cfg->store.path, sizeof(cfg->store.path), "var/maskd.lmdb");
 	cfg->store.map_size = 4ULL << 30;
+	cfg->store.retention_s = 90 * 86400;	/* 90 days */
 
 	snprintf(cfg->api.listen.host, sizeof(cfg->api.listen.host),
 		 "127.0.0.1");
