@@ -56,6 +56,7 @@ static const char *api_reason(int status)
 	case 413: return "Payload Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
 	default:  return "Unknown";
 	}
 }
@@ -310,9 +311,93 @@ bool api_call_commit_failed(struct api_call *c, int err)
 
 	why = err ? err : EIO;
 	log_warn(c->api->log, "api: write not committed: %s", strerror(why));
-	api_reply_error(c->api, c->req, 503, "store_unavailable",
-			"the change could not be stored: %s", strerror(why));
+	api_reply_store_err(c->api, c->req, why,
+			    "the change could not be stored");
 	return true;
+}
+
+/* ---- the store-full guard ---- */
+
+/* api_store_full_log() - the one line an operator needs, once a minute. */
+static void api_store_full_log(struct api *api, int64_t now)
+{
+	if (api->store_logged_ms &&
+	    now - api->store_logged_ms < API_STORE_LOG_MS &&
+	    now >= api->store_logged_ms)
+		return;
+	api->store_logged_ms = now;
+	log_error(api->log, "api: store full: %llu of %llu bytes in use "
+		  "(refusing above %d%%): writes that grow it get 507 "
+		  "store_full (%llu since the last line) until [store] "
+		  "retention frees space or [store] map_size is raised",
+		  (unsigned long long)api->store_used,
+		  (unsigned long long)api->store_map, API_STORE_FULL_PCT,
+		  (unsigned long long)api->store_refused);
+	api->store_refused = 0;
+}
+
+/*
+ * api_store_check() - whether the map is nearly full, read again at most
+ * every API_STORE_CHECK_MS (counting LMDB's free pages reads its free
+ * list: cheap, but not for every request). @seen_full: a commit has just
+ * run out of map, whatever the count says.
+ */
+static bool api_store_check(struct api *api, int64_t now, bool seen_full)
+{
+	struct store_stats ss;
+	bool full;
+
+	if (!seen_full && api->store_checked_ms &&
+	    now - api->store_checked_ms < API_STORE_CHECK_MS &&
+	    now >= api->store_checked_ms)
+		return api->store_full;
+	api->store_checked_ms = now;
+	if (store_stats_get(api->rd, &ss) == 0) {
+		api->store_used = ss.used_bytes;
+		api->store_map = ss.map_bytes;
+	}
+	full = seen_full || api->store_used * 100 >
+			    api->store_map * API_STORE_FULL_PCT;
+	if (!full && api->store_full)
+		log_info(api->log, "api: the store has room again: %llu of "
+			 "%llu bytes in use",
+			 (unsigned long long)api->store_used,
+			 (unsigned long long)api->store_map);
+	api->store_full = full;
+	return full;
+}
+
+bool api_store_refuse(struct api *api, struct evhttp_request *req)
+{
+	int64_t now = api_now_ms();
+
+	if (!api_store_check(api, now, false))
+		return false;
+	api->store_refused++;
+	api_store_full_log(api, now);
+	api_reply_error(api, req, 507, "store_full",
+			"the store is full; try again once retention has "
+			"freed space");
+	return true;
+}
+
+void api_reply_store_err(struct api *api, struct evhttp_request *req,
+			 int err, const char *what)
+{
+	int64_t now = api_now_ms();
+
+	if (err != EDQUOT) {
+		api_reply_error(api, req, 503, "store_unavailable", "%s: %s",
+				what, strerror(err));
+		return;
+	}
+	/* a commit ran out of map: refuse growth from now on, until a
+	 * check finds room again */
+	api_store_check(api, now, true);
+	api->store_refused++;
+	api_store_full_log(api, now);
+	api_reply_error(api, req, 507, "store_full", "%s: the store is full",
+			what);
 }
 
 /* ---- auth ---- */
@@ -558,6 +643,20 @@ static void api_metrics(struct api *api, struct evhttp_request *req)
 	api_metric(b, "maskd_store_commit_failures_total", "counter",
 		   "Write transactions that failed to commit since start.",
 		   ws.failures);
+	api_metric(b, "maskd_store_map_bytes", "gauge",
+		   "The store's map size: the most it may use.", ss.map_bytes);
+	api_metric(b, "maskd_store_file_bytes", "gauge",
+		   "Store pages ever used, in bytes (the file's high-water "
+		   "mark; freed pages are reused first).", ss.file_bytes);
+	api_metric(b, "maskd_store_used_bytes", "gauge",
+		   "Store pages in use, in bytes (not on the free list).",
+		   ss.used_bytes);
+	api_metric(b, "maskd_store_purged_sessions_total", "counter",
+		   "Ended sessions deleted by [store] retention, ever.",
+		   ss.purged_sessions);
+	api_metric(b, "maskd_store_purged_cdrs_total", "counter",
+		   "Call records deleted by [store] retention, ever.",
+		   ss.purged_cdrs);
 
 	api_metric(b, "maskd_api_connections", "gauge",
 		   "API client connections open.", api_conn_count(api));

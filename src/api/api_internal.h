@@ -5,7 +5,7 @@
  * api_json.c   request parsing and validation, session -> JSON, times
  * api_sessions.c  /v1/sessions
  * api_numbers.c   /v1/numbers
- * api_sweeper.c   the expiry sweeper
+ * api_sweeper.c   the expiry sweeper and retention
  *
  * Everything here is owned by the control thread.
  */
@@ -33,6 +33,20 @@
 #define API_SWEEP_MS 250
 #define API_DRAIN_MS 1000		/* api_stop() waits for replies */
 #define API_SWEEP_MAX 10000		/* sessions expired per batch */
+/* Records (sessions and call records) deleted per retention op: a few
+ * hundred keeps each write transaction short, so calls and the API never
+ * wait long behind it; a full batch queues the next one at once. */
+#define API_PURGE_MAX 256
+/*
+ * Writes that grow the store are refused (507 store_full) above this
+ * share of the map in use. LMDB copies every page it changes, so even a
+ * delete needs free pages to commit: the last 5% is kept for what frees
+ * space or must not be lost - closes, the sweeper's expiries and
+ * retention, and the call records of calls, which are never refused.
+ */
+#define API_STORE_FULL_PCT 95
+#define API_STORE_CHECK_MS 250		/* how stale the guard may be */
+#define API_STORE_LOG_MS 60000		/* one "store full" line a minute */
 #define API_LIST_DEFAULT 100
 #define API_LIST_MAX 1000
 #define API_METADATA_MAX (16 * 1024)	/* serialized bytes */
@@ -71,6 +85,19 @@ struct api {
 	struct event *sweep_ev;
 	bool sweep_queued;		/* an expire op is in the writer */
 	unsigned sweep_n;		/* what the last one expired */
+	bool purge_queued;		/* a retention op is in the writer */
+	unsigned purge_max;		/* its batch: halved on EDQUOT */
+	unsigned purge_sessions;	/* what the last one deleted */
+	unsigned purge_cdrs;
+	int64_t purge_warned_ms;	/* last failure logged */
+
+	/* The store-full guard (api.c): whether the map is nearly full, as
+	 * of store_checked_ms; refusals counted for the next log line. */
+	bool store_full;
+	int64_t store_checked_ms;
+	uint64_t store_used, store_map;	/* bytes, as of that check */
+	int64_t store_logged_ms;
+	uint64_t store_refused;
 
 	unsigned in_flight;		/* requests waiting for a commit */
 	bool stopping;			/* api_stop() is draining */
@@ -173,6 +200,22 @@ bool api_call_commit_failed(struct api_call *c, int err);
  * longer waited for by api_stop().
  */
 void api_sending_remove(struct api *api, struct evhttp_connection *evcon);
+
+/*
+ * api_store_refuse() - before queueing a write that grows the store: when
+ * the map is nearly full (API_STORE_FULL_PCT), answer 507 store_full, log
+ * it (at most once a minute) and return true; the caller then frees its
+ * request context and is done.
+ */
+bool api_store_refuse(struct api *api, struct evhttp_request *req);
+
+/*
+ * api_reply_store_err() - a write the store did not take: 507 store_full
+ * when @err is EDQUOT (the map is full), else 503 store_unavailable.
+ * @what says what was lost ("the session could not be stored").
+ */
+void api_reply_store_err(struct api *api, struct evhttp_request *req,
+			 int err, const char *what);
 
 /* ---- api_conn.c ---- */
 

@@ -130,9 +130,8 @@ static void api_pool_add_done(int err, void *arg)
 	default:
 		log_warn(api->log, "api: pool add failed: %s",
 			 strerror(c->op_err));
-		api_reply_error(api, c->req, 503, "store_unavailable",
-				"the number could not be stored: %s",
-				strerror(c->op_err));
+		api_reply_store_err(api, c->req, c->op_err,
+				    "the number could not be stored");
 		break;
 	}
  out:
@@ -185,6 +184,10 @@ void api_numbers_add(struct api *api, struct evhttp_request *req)
 		goto fail;
 
 	json_decref(body);
+	if (api_store_refuse(api, req)) {
+		api_call_free(c);
+		return;
+	}
 	api_call_submit(c, api_pool_add_op, api_pool_add_done);
 	return;
  fail:
@@ -229,9 +232,8 @@ static void api_pool_remove_done(int err, void *arg)
 	default:
 		log_warn(api->log, "api: pool remove failed: %s",
 			 strerror(c->op_err));
-		api_reply_error(api, c->req, 503, "store_unavailable",
-				"the change could not be stored: %s",
-				strerror(c->op_err));
+		api_reply_store_err(api, c->req, c->op_err,
+				    "the change could not be stored");
 		break;
 	}
  out:

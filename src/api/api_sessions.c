@@ -110,9 +110,8 @@ static void api_create_done(int err, void *arg)
 	default:
 		log_warn(api->log, "api: session create failed: %s",
 			 strerror(c->op_err));
-		api_reply_error(api, c->req, 503, "store_unavailable",
-				"the session could not be stored: %s",
-				strerror(c->op_err));
+		api_reply_store_err(api, c->req, c->op_err,
+				    "the session could not be stored");
 		break;
 	}
  out:
@@ -217,6 +216,10 @@ void api_sessions_create(struct api *api, struct evhttp_request *req)
 	if (err)
 		goto fail;
 	json_decref(body);
+	if (api_store_refuse(api, req)) {
+		api_call_free(c);
+		return;
+	}
 	api_call_submit(c, api_create_op, api_create_done);
 	return;
  fail:
@@ -428,9 +431,8 @@ static void api_update_done(struct api_call *c, int err, const char *what)
 	default:
 		log_warn(api->log, "api: session %s failed: %s", what,
 			 strerror(c->op_err));
-		api_reply_error(api, c->req, 503, "store_unavailable",
-				"the change could not be stored: %s",
-				strerror(c->op_err));
+		api_reply_store_err(api, c->req, c->op_err,
+				    "the change could not be stored");
 		break;
 	}
 }
@@ -542,6 +544,10 @@ void api_session_patch(struct api *api, struct evhttp_request *req,
 	}
 
 	json_decref(body);
+	if (api_store_refuse(api, req)) {
+		api_call_free(c);
+		return;
+	}
 	api_call_submit(c, api_patch_op, api_patch_done);
 	return;
  fail:
