@@ -279,6 +279,11 @@ int store_pool_get(struct store_reader *r, const char *vn,
  * the space used (walks LMDB's free list: a few pages). */
 int store_stats_get(struct store_reader *r, struct store_stats *out);
 
+/* store_size_get() - file_bytes and map_bytes of struct store_stats
+ * alone, as of the last commit: no transaction, no walk. Any thread. */
+int store_size_get(struct store *st, uint64_t *file_bytes,
+		   uint64_t *map_bytes);
+
 /* store_cdr_id_new() - a fresh time-ordered id for a call record. Any
  * thread. Returns 0 or EIO (no randomness). */
 int store_cdr_id_new(int64_t now_ms, uint8_t id[STORE_ID_LEN]);

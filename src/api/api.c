@@ -318,6 +318,14 @@ bool api_call_commit_failed(struct api_call *c, int err)
 
 /* ---- the store-full guard ---- */
 
+/* api_store_reserve() - what is kept free of a map of @map bytes. */
+static uint64_t api_store_reserve(uint64_t map)
+{
+	uint64_t r = map / 100 * API_STORE_RESERVE_PCT;
+
+	return r > API_STORE_RESERVE_MIN ? r : API_STORE_RESERVE_MIN;
+}
+
 /* api_store_full_log() - the one line an operator needs, once a minute. */
 static void api_store_full_log(struct api *api, int64_t now)
 {
@@ -327,37 +335,40 @@ static void api_store_full_log(struct api *api, int64_t now)
 		return;
 	api->store_logged_ms = now;
 	log_error(api->log, "api: store full: %llu of %llu bytes in use "
-		  "(refusing above %d%%): writes that grow it get 507 "
-		  "store_full (%llu since the last line) until [store] "
+		  "(%llu kept free): writes that grow it get 507 store_full "
+		  "(%llu refused since the last such line) until [store] "
 		  "retention frees space or [store] map_size is raised",
 		  (unsigned long long)api->store_used,
-		  (unsigned long long)api->store_map, API_STORE_FULL_PCT,
+		  (unsigned long long)api->store_map,
+		  (unsigned long long)api_store_reserve(api->store_map),
 		  (unsigned long long)api->store_refused);
 	api->store_refused = 0;
 }
 
 /*
- * api_store_check() - whether the map is nearly full, read again at most
- * every API_STORE_CHECK_MS (counting LMDB's free pages reads its free
- * list: cheap, but not for every request). @seen_full: a commit has just
- * run out of map, whatever the count says.
+ * api_store_check() - whether the map is nearly full. The file's
+ * high-water mark costs nothing to read, and while it is below the limit
+ * so is what is in use. Above it, only the free-page count tells (LMDB
+ * reuses freed pages before it grows the file), and that walks the free
+ * list: a few pages, so it is done for every write that grows the store
+ * rather than cached - a cache would let a burst run into the reserve.
  */
-static bool api_store_check(struct api *api, int64_t now, bool seen_full)
+static bool api_store_check(struct api *api)
 {
 	struct store_stats ss;
+	uint64_t file, map;
 	bool full;
 
-	if (!seen_full && api->store_checked_ms &&
-	    now - api->store_checked_ms < API_STORE_CHECK_MS &&
-	    now >= api->store_checked_ms)
-		return api->store_full;
-	api->store_checked_ms = now;
-	if (store_stats_get(api->rd, &ss) == 0) {
+	if (store_size_get(api->st, &file, &map) == 0 &&
+	    file + api_store_reserve(map) <= map) {
+		api->store_used = file;
+		api->store_map = map;
+	} else if (store_stats_get(api->rd, &ss) == 0) {
 		api->store_used = ss.used_bytes;
 		api->store_map = ss.map_bytes;
-	}
-	full = seen_full || api->store_used * 100 >
-			    api->store_map * API_STORE_FULL_PCT;
+	}	/* else no news: the last figures */
+	full = api->store_used + api_store_reserve(api->store_map) >
+	       api->store_map;
 	if (!full && api->store_full)
 		log_info(api->log, "api: the store has room again: %llu of "
 			 "%llu bytes in use",
@@ -371,7 +382,7 @@ bool api_store_refuse(struct api *api, struct evhttp_request *req)
 {
 	int64_t now = api_now_ms();
 
-	if (!api_store_check(api, now, false))
+	if (!api_store_check(api))
 		return false;
 	api->store_refused++;
 	api_store_full_log(api, now);
@@ -391,9 +402,9 @@ void api_reply_store_err(struct api *api, struct evhttp_request *req,
 				what, strerror(err));
 		return;
 	}
-	/* a commit ran out of map: refuse growth from now on, until a
-	 * check finds room again */
-	api_store_check(api, now, true);
+	/* a commit ran out of map (a write bigger than the reserve, or
+	 * one that does not grow the store by much): say so the same way */
+	api->store_full = true;
 	api->store_refused++;
 	api_store_full_log(api, now);
 	api_reply_error(api, req, 507, "store_full", "%s: the store is full",

@@ -38,14 +38,15 @@
  * wait long behind it; a full batch queues the next one at once. */
 #define API_PURGE_MAX 256
 /*
- * Writes that grow the store are refused (507 store_full) above this
- * share of the map in use. LMDB copies every page it changes, so even a
- * delete needs free pages to commit: the last 5% is kept for what frees
- * space or must not be lost - closes, the sweeper's expiries and
- * retention, and the call records of calls, which are never refused.
+ * Writes that grow the store are refused (507 store_full) when less than
+ * this is left of the map: 5% of it, and at least 256 KiB. LMDB copies
+ * every page it changes, so even a delete needs free pages to commit (a
+ * close touches some twenty): the rest is kept for what frees space or
+ * must not be lost - closes, the sweeper's expiries and retention, and
+ * the call records of calls, which are never refused.
  */
-#define API_STORE_FULL_PCT 95
-#define API_STORE_CHECK_MS 250		/* how stale the guard may be */
+#define API_STORE_RESERVE_PCT 5
+#define API_STORE_RESERVE_MIN (256 << 10)
 #define API_STORE_LOG_MS 60000		/* one "store full" line a minute */
 #define API_LIST_DEFAULT 100
 #define API_LIST_MAX 1000
@@ -91,10 +92,9 @@ struct api {
 	unsigned purge_cdrs;
 	int64_t purge_warned_ms;	/* last failure logged */
 
-	/* The store-full guard (api.c): whether the map is nearly full, as
-	 * of store_checked_ms; refusals counted for the next log line. */
+	/* The store-full guard (api.c): whether the map was nearly full at
+	 * the last check; refusals counted for the next log line. */
 	bool store_full;
-	int64_t store_checked_ms;
 	uint64_t store_used, store_map;	/* bytes, as of that check */
 	int64_t store_logged_ms;
 	uint64_t store_refused;

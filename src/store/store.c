@@ -543,6 +543,23 @@ static int free_pages(MDB_txn *txn, uint64_t *out)
 	return rc == MDB_NOTFOUND ? 0 : store_err(rc);
 }
 
+int store_size_get(struct store *st, uint64_t *file_bytes,
+		   uint64_t *map_bytes)
+{
+	MDB_envinfo ei;
+	MDB_stat ms;
+	int rc;
+
+	rc = store_err(mdb_env_info(st->env, &ei));
+	if (!rc)
+		rc = store_err(mdb_env_stat(st->env, &ms));
+	if (rc)
+		return rc;
+	*file_bytes = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
+	*map_bytes = ei.me_mapsize;
+	return 0;
+}
+
 int store_stats_get(struct store_reader *r, struct store_stats *out)
 {
 	MDB_envinfo ei;
