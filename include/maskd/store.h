@@ -258,6 +258,9 @@ typedef int (session_list_h)(const struct session *s, void *arg);
  * oldest first. *more is set to true when further matches exist; the last
  * id handed to @h is then the cursor for the next page. Status filtering
  * uses the same rule as store_session_get() (past expires_at = expired).
+ * It walks the party or vn index when @f names one, else the status index
+ * when @f filters by status, else every session: a page costs about
+ * f->limit reads, not a scan of the store.
  */
 int store_session_list(struct store_reader *r, const struct session_filter *f,
 		       int64_t now_ms, session_list_h *h, void *arg,

@@ -83,7 +83,10 @@ static void api_purge_done(int err, void *arg)
 		return;		/* all that was due is gone */
 	if (api->purge_max < API_PURGE_MAX)
 		api->purge_max *= 2;
-	api_purge_maybe(api);
+	/* not while stopping: the writer's last flush would go on purging,
+	 * and run ops after the api is freed */
+	if (api->sweep_ev)
+		api_purge_maybe(api);
 }
 
 /* api_purge_maybe() - queue a purge op when an end is past retention. */
