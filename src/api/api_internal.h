@@ -6,6 +6,7 @@
  * api_sessions.c  /v1/sessions
  * api_numbers.c   /v1/numbers
  * api_sweeper.c   the expiry sweeper and retention
+ * api_full.c      the store-full guard (507 store_full)
  *
  * Everything here is owned by the control thread.
  */
@@ -200,6 +201,8 @@ bool api_call_commit_failed(struct api_call *c, int err);
  * longer waited for by api_stop().
  */
 void api_sending_remove(struct api *api, struct evhttp_connection *evcon);
+
+/* ---- api_full.c ---- */
 
 /*
  * api_store_refuse() - before queueing a write that grows the store: when

@@ -357,8 +357,8 @@ static void test_purge_bounded(void **state)
 	create(f, "+14155559998", "+14155559999", NULL, 1000 * HOUR_MS, T0,
 	       live);
 	for (i = 0; i < N; i++) {
-		snprintf(a, sizeof(a), "+1415555%04d", i);
-		snprintf(b, sizeof(b), "+1650555%04d", i);
+		snprintf(a, sizeof(a), "+1415555%04u", (unsigned)i % 10000);
+		snprintf(b, sizeof(b), "+1650555%04u", (unsigned)i % 10000);
 		create(f, a, b, NULL, 1000 * HOUR_MS, T0 + i, id);
 		if (i % 3 == 0) {
 			add_cdrs(f, id, i % 4, T0 + i);
@@ -456,8 +456,10 @@ static void test_purge_space_reused(void **state)
 				};
 				struct session s;
 
-				snprintf(a, sizeof(a), "+1415555%04d", j);
-				snprintf(b, sizeof(b), "+1650555%04d", j);
+				snprintf(a, sizeof(a), "+1415555%04u",
+					 (unsigned)j % 10000);
+				snprintf(b, sizeof(b), "+1650555%04u",
+					 (unsigned)j % 10000);
 				assert_int_equal(store_session_create(tx, &p,
 								      now, &s),
 						 0);
