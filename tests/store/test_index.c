@@ -212,8 +212,9 @@ static int64_t fill(struct fx *f, unsigned n, uint64_t seed)
 }
 
 /* check_all() - every status, several page sizes and cursors; @mixed:
- * the store must hold sessions of every status. */
-static void check_all(struct fx *f, int64_t now, bool mixed)
+ * the store must hold sessions of every status; @big: a big store, so
+ * large pages and a few cursors only (the test stays quick under ASan). */
+static void check_all(struct fx *f, int64_t now, bool mixed, bool big)
 {
 	static const enum session_status all_st[] = {
 		SESSION_ACTIVE, SESSION_EXPIRED, SESSION_CLOSED,
@@ -234,12 +235,13 @@ static void check_all(struct fx *f, int64_t now, bool mixed)
 
 	for (i = 0; i < 3; i++) {
 		for (l = 0; l < sizeof(limits) / sizeof(limits[0]); l++)
-			if (limits[l] >= 7 || all.n < 2000)
+			if (!big || limits[l] >= 100)
 				check_status(f, now, &all, all_st[i], NULL,
 					     limits[l]);
 		/* from cursors that are any session's id, or none */
-		for (j = 0; j < all.n; j += all.n / 7 + 1)
-			check_status(f, now, &all, all_st[i], all.id[j], 50);
+		for (j = 0; j < all.n; j += all.n / (big ? 3 : 7) + 1)
+			check_status(f, now, &all, all_st[i], all.id[j],
+				     big ? 1000 : 50);
 		check_status(f, now, &all, all_st[i], all.id[all.n - 1], 5);
 	}
 }
@@ -256,12 +258,12 @@ static bool has_unswept(struct fx *f, int64_t now)
 static void test_status_list_equals_scan(void **state)
 {
 	struct fx *f = *state;
-	int64_t now = fill(f, 1500, 42) + 5000;
+	int64_t now = fill(f, 800, 42) + 5000;
 
 	assert_true(has_unswept(f, now));	/* the sweeper is behind */
-	check_all(f, now, true);
+	check_all(f, now, true, false);
 	/* later, when all the short ones have run out */
-	check_all(f, now + 200000, true);
+	check_all(f, now + 200000, true, false);
 }
 
 /* drop_indexes() - make @path look like a store of the first release:
@@ -303,7 +305,8 @@ static void test_upgrade_old_store(void **state)
 	struct fx *f = *state;
 	static struct ids all;
 	struct store_txn *tx;
-	int64_t now = fill(f, 10500, 7) + 5000, at, first = INT64_MAX;
+	/* one more than an upgrade batch (UPGRADE_BATCH) */
+	int64_t now = fill(f, 10100, 7) + 5000, at, first = INT64_MAX;
 	unsigned ns, nc, ended = 0;
 	size_t i;
 
@@ -313,7 +316,7 @@ static void test_upgrade_old_store(void **state)
 	assert_int_equal(store_open(&f->st, f->path, MAP_SIZE, NULL), 0);
 	assert_int_equal(store_reader_open(f->st, &f->r), 0);
 
-	check_all(f, now, true);
+	check_all(f, now, true, true);
 	/* ended entries: the sessions the store has marked ended */
 	scan(f, T0, &all);	/* a clock before any expiry: as stored */
 	for (i = 0; i < all.n; i++) {
@@ -334,7 +337,7 @@ static void test_upgrade_old_store(void **state)
 
 	/* and after opening again, what is left still lists */
 	fx_reopen(f);
-	check_all(f, now, false);
+	check_all(f, now, false, true);
 }
 
 static void test_newer_store_refused(void **state)
