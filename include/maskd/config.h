@@ -113,6 +113,7 @@ struct config_rtp {
 struct config_store {
 	char path[CONFIG_PATH_SIZE];	/* LMDB directory */
 	uint64_t map_size;		/* bytes */
+	uint32_t retention_s;		/* ended sessions kept; 0 = ever */
 };
 
 struct config_api {

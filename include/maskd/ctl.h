@@ -28,6 +28,7 @@
 
 #include <event2/event.h>
 
+#include "maskd/config.h"
 #include "maskd/log.h"
 #include "maskd/store.h"
 #include "maskd/writer.h"
@@ -37,12 +38,15 @@ struct sip;
 
 /*
  * ctl_start() - ctl on @base, reading @st through its own reader and
- * writing through @w; starts the expiry sweeper, which moves sessions
- * past expires_at to expired within a second. @st, @w, @base and @log
- * are borrowed and must outlive the ctl. Returns 0 or an errno.
+ * writing through @w; starts the sweeper, which moves sessions past
+ * expires_at to expired within a second and deletes ended sessions (with
+ * their call records) older than cfg->store.retention_s. @cfg, @st, @w,
+ * @base and @log are borrowed and must outlive the ctl. Returns 0 or an
+ * errno.
  */
-int ctl_start(struct ctl **ctlp, struct event_base *base, struct store *st,
-	      struct writer *w, struct log *log);
+int ctl_start(struct ctl **ctlp, struct event_base *base,
+	      const struct config *cfg, struct store *st, struct writer *w,
+	      struct log *log);
 
 /*
  * ctl_stop() - stop the sweeper, run what is still queued in the writer
@@ -178,6 +182,25 @@ struct metrics;
  * Returns 0 or an errno of metrics_register().
  */
 int ctl_metrics_register(struct ctl *ctl, struct metrics *reg);
+
+/* How full the store's map is (ctl_store_room()). */
+struct ctl_store_room {
+	uint64_t used;		/* bytes in use (or the file's high-water
+				 * mark, when that alone shows room) */
+	uint64_t map;		/* [store] map_size */
+	uint64_t reserve;	/* kept free for what frees space or must
+				 * not be lost: 5% of map, >= 256 KiB */
+	bool full;		/* used + reserve > map */
+};
+
+/*
+ * ctl_store_room() - read the map's room now, for the API's 507
+ * store_full guard before a write that grows the store. Cheap while the
+ * file's high-water mark leaves the reserve free (no walk); above it the
+ * free list is walked (a few pages: LMDB reuses freed pages before it
+ * grows the file). Returns 0 or an errno of the store.
+ */
+int ctl_store_room(struct ctl *ctl, struct ctl_store_room *out);
 
 /* ctl_store_stats() - the store's durable counters, now. */
 int ctl_store_stats(struct ctl *ctl, struct store_stats *out);

@@ -14,6 +14,13 @@
  *   pool_use   be32(active) vn         -> ""   (least-used first)
  *   meta       name                    -> u64 counters
  *   cdr        session id(16) call id(16) -> call record
+ *   status     status(1) id(16)        -> ""   (every session, for listing)
+ *   ended      be64(ended_at) id(16)   -> ""   (ended sessions: retention)
+ *
+ * Retention: store_purge() deletes ended sessions whose end is older than
+ * a cutoff, with everything that refers to them (pair entries still
+ * pointing at them, index entries, call records). A call to a purged pair
+ * is then "unknown", no longer "ended". Active sessions are never purged.
  *
  * No MDB_DUPSORT anywhere: Debian's LMDB 0.9.24 has delete bugs in it, so
  * every one-to-many index is a composite key with an empty value.
@@ -151,12 +158,22 @@ struct cdr {
 	uint64_t bytes_a_to_b, bytes_b_to_a;
 };
 
-/* Counters kept durably in the store (meta database). */
+/*
+ * Counters kept durably in the store (meta database), and the space the
+ * map uses. LMDB never shrinks its file: pages freed by deletes go on its
+ * free list and are reused before the file grows, so file_bytes is the
+ * high-water mark and used_bytes what is in use now.
+ */
 struct store_stats {
 	uint64_t sessions_active;
 	uint64_t sessions_total;	/* ever created */
 	uint64_t expiries_total;
 	uint64_t pool_numbers;
+	uint64_t purged_sessions;	/* deleted by store_purge(), ever */
+	uint64_t purged_cdrs;
+	uint64_t map_bytes;		/* the map size: the most it may use */
+	uint64_t file_bytes;		/* pages ever used, in bytes */
+	uint64_t used_bytes;		/* of those, not on the free list */
 };
 
 /*
@@ -167,7 +184,10 @@ struct store_stats {
  * borrowed for the life of the store. Returns 0 and sets *stp, or an errno
  * (LMDB's own codes are mapped: MDB_MAP_FULL -> EDQUOT, others -> EIO;
  * every function below maps them the same way).
- * On open, stale reader slots left by a killed process are cleared.
+ * On open, stale reader slots left by a killed process are cleared, and a
+ * store written by an older maskd gets the indexes it lacks (the status
+ * and ended indexes: one pass over the sessions, logged); a store written
+ * by a newer one is refused with EPROTO.
  */
 int store_open(struct store **stp, const char *path, uint64_t map_size,
 	       struct log *log);
@@ -248,6 +268,9 @@ typedef int (session_list_h)(const struct session *s, void *arg);
  * oldest first. *more is set to true when further matches exist; the last
  * id handed to @h is then the cursor for the next page. Status filtering
  * uses the same rule as store_session_get() (past expires_at = expired).
+ * It walks the party or vn index when @f names one, else the status index
+ * when @f filters by status, else every session: a page costs about
+ * f->limit reads, not a scan of the store.
  */
 int store_session_list(struct store_reader *r, const struct session_filter *f,
 		       int64_t now_ms, session_list_h *h, void *arg,
@@ -265,8 +288,14 @@ int store_pool_list(struct store_reader *r, pool_list_h *h, void *arg);
 int store_pool_get(struct store_reader *r, const char *vn,
 		   struct pool_number *out);
 
-/* store_stats_get() - the durable counters as of the last commit. */
+/* store_stats_get() - the durable counters as of the last commit, and
+ * the space used (walks LMDB's free list: a few pages). */
 int store_stats_get(struct store_reader *r, struct store_stats *out);
+
+/* store_size_get() - file_bytes and map_bytes of struct store_stats
+ * alone, as of the last commit: no transaction, no walk. Any thread. */
+int store_size_get(struct store *st, uint64_t *file_bytes,
+		   uint64_t *map_bytes);
 
 /* store_cdr_id_new() - a fresh time-ordered id for a call record. Any
  * thread. Returns 0 or EIO (no randomness). */
@@ -289,6 +318,12 @@ int store_cdr_list(struct store_reader *r,
  * or ENOENT when none is active.
  */
 int store_next_expiry(struct store_reader *r, int64_t *at_ms);
+
+/*
+ * store_next_ended() - the earliest ended_at_ms of any ended session
+ * still stored, or ENOENT when none is: what retention has left to do.
+ */
+int store_next_ended(struct store_reader *r, int64_t *at_ms);
 
 /* ---- writing (the control thread only) ---- */
 
@@ -353,6 +388,20 @@ int store_session_close(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
  */
 int store_expire_due(struct store_txn *tx, int64_t now_ms, unsigned max,
 		     unsigned *n);
+
+/*
+ * store_purge() - delete ended sessions whose ended_at_ms < @cutoff_ms,
+ * oldest end first, with their call records, their pair entries (those
+ * that still name them: a newer session of the same pair keeps its
+ * entry) and their index entries. At most @max records in all (sessions
+ * and call records), so one call is a short transaction: a session with
+ * more call records than are left of @max loses only some of them now,
+ * and the rest next time. *sessions and *cdrs (may be NULL) get how many
+ * were deleted; the meta counters purged_sessions and purged_cdrs add them
+ * up. Returns 0 or an errno (EIO: an index out of step).
+ */
+int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
+		unsigned *sessions, unsigned *cdrs);
 
 /*
  * store_cdr_add() - store call record @c (c->id set by the caller, see

@@ -4,6 +4,7 @@
  * api.c        the server: listening, routing, auth, metrics
  * api_reply.c  replies (each counted and logged), write requests' context
  * api_conn.c   connections: TLS or not, deadlines, the cap
+ * api_full.c   the store-full guard (507 store_full)
  * api_json.c   request parsing and validation, session -> JSON, times
  * api_sessions.c  /v1/sessions
  * api_numbers.c   /v1/numbers
@@ -36,6 +37,7 @@
 #define API_MAX_HEADERS (16 * 1024)
 #define API_TIMEOUT_S 30
 #define API_DRAIN_MS 1000		/* api_stop() waits for replies */
+#define API_STORE_LOG_MS 60000		/* one "store full" line a minute */
 #define API_LIST_DEFAULT 100
 #define API_LIST_MAX 1000
 #define API_METADATA_MAX (16 * 1024)	/* serialized bytes */
@@ -86,6 +88,13 @@ struct api {
 	struct bufferevent *refusal;	/* spare, for api_conn_bev() */
 	int64_t tls_warned_ms;		/* last TLS failure logged */
 	uint64_t tls_unlogged;		/* TLS failures since then */
+	/* The store-full guard (api_full.c): whether the map was nearly full
+	 * at the last check; refusals counted for the next log line. */
+	bool store_full;
+	struct ctl_store_room room;	/* as of that check */
+	int64_t store_logged_ms;
+	uint64_t store_refused;
+
 	struct api_counters ctr;
 	struct metrics *metrics;	/* borrowed; api_metrics_register() */
 };
@@ -176,6 +185,24 @@ bool api_call_lost(struct api_call *c, int err, bool lost);
  * longer waited for by api_stop().
  */
 void api_sending_remove(struct api *api, struct evhttp_connection *evcon);
+
+/* ---- api_full.c ---- */
+
+/*
+ * api_store_refuse() - before queueing a write that grows the store: when
+ * the map is nearly full (ctl_store_room()), answer 507 store_full,
+ * log it (at most once a minute) and return true; the caller then frees
+ * its request context and is done.
+ */
+bool api_store_refuse(struct api *api, struct evhttp_request *req);
+
+/*
+ * api_reply_store_err() - a write the store did not take: 507 store_full
+ * when @err is EDQUOT (the map is full), else 503 store_unavailable.
+ * @what says what was lost ("the session could not be stored").
+ */
+void api_reply_store_err(struct api *api, struct evhttp_request *req,
+			 int err, const char *what);
 
 /* ---- api_conn.c ---- */
 

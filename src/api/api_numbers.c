@@ -116,9 +116,8 @@ static void api_pool_add_done(int err, bool lost, const struct pool_number *n,
 	default:
 		log_warn(api->log, "api: pool add failed: %s",
 			 strerror(err));
-		api_reply_error(api, c->req, 503, "store_unavailable",
-				"the number could not be stored: %s",
-				strerror(err));
+		api_reply_store_err(api, c->req, err,
+				    "the number could not be stored");
 		break;
 	}
  out:
@@ -171,6 +170,10 @@ void api_numbers_add(struct api *api, struct evhttp_request *req)
 		goto fail;
 
 	json_decref(body);
+	if (api_store_refuse(api, req)) {
+		api_call_free(c);
+		return;
+	}
 	api_call_queued(c, ctl_number_add(api->ctl, c->vn, c->country,
 					  api_pool_add_done, c));
 	return;
@@ -206,9 +209,8 @@ static void api_pool_remove_done(int err, bool lost, void *arg)
 	default:
 		log_warn(api->log, "api: pool remove failed: %s",
 			 strerror(err));
-		api_reply_error(api, c->req, 503, "store_unavailable",
-				"the change could not be stored: %s",
-				strerror(err));
+		api_reply_store_err(api, c->req, err,
+				    "the change could not be stored");
 		break;
 	}
  out:

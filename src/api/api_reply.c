@@ -31,6 +31,7 @@ static const char *api_reason(int status)
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
 	default:  return "Unknown";
 	}
 }
@@ -279,7 +280,7 @@ bool api_call_lost(struct api_call *c, int err, bool lost)
 	if (!lost)
 		return false;
 	log_warn(c->api->log, "api: write not committed: %s", strerror(err));
-	api_reply_error(c->api, c->req, 503, "store_unavailable",
-			"the change could not be stored: %s", strerror(err));
+	api_reply_store_err(c->api, c->req, err,
+			    "the change could not be stored");
 	return true;
 }

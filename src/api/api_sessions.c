@@ -100,9 +100,8 @@ static void api_create_done(int err, bool lost, const struct session *s,
 	default:
 		log_warn(api->log, "api: session create failed: %s",
 			 strerror(err));
-		api_reply_error(api, c->req, 503, "store_unavailable",
-				"the session could not be stored: %s",
-				strerror(err));
+		api_reply_store_err(api, c->req, err,
+				    "the session could not be stored");
 		break;
 	}
  out:
@@ -207,6 +206,10 @@ void api_sessions_create(struct api *api, struct evhttp_request *req)
 	if (err)
 		goto fail;
 	json_decref(body);
+	if (api_store_refuse(api, req)) {
+		api_call_free(c);
+		return;
+	}
 	api_call_queued(c, ctl_session_create(api->ctl, &c->params,
 					      api_create_done, c));
 	return;
@@ -406,9 +409,8 @@ static void api_update_done(int err, bool lost, const struct session *s,
 	default:
 		log_warn(api->log, "api: session %s failed: %s", what,
 			 strerror(err));
-		api_reply_error(api, c->req, 503, "store_unavailable",
-				"the change could not be stored: %s",
-				strerror(err));
+		api_reply_store_err(api, c->req, err,
+				    "the change could not be stored");
 		break;
 	}
 }
@@ -521,6 +523,10 @@ void api_session_patch(struct api *api, struct evhttp_request *req,
 	}
 
 	json_decref(body);
+	if (api_store_refuse(api, req)) {
+		api_call_free(c);
+		return;
+	}
 	api_call_queued(c, ctl_session_patch(api->ctl, c->id, &c->patch,
 					     c->ttl_ms, api_patch_done, c));
 	return;

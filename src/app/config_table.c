@@ -597,6 +597,12 @@ const struct cfg_row cfg_rows[] = {
 	{ STORE("map_size", map_size, CT_SIZE), .min = 1ULL << 20,
 	  .max = UINT64_MAX, .def = "4G",
 	  .help = "Largest size the database may grow to." },
+	{ STORE("retention", retention_s, CT_UINT), .max = UINT32_MAX,
+	  .unit = "seconds", .def = "7776000",
+	  .help = "How long an ended session (expired or closed) is kept, "
+	  "with its call records and its (party, VN) history, before the "
+	  "sweeper deletes it; 0 = keep for ever (the store then only "
+	  "grows). 7776000 = 90 days." },
 
 	/* [api] */
 	{ API("listen", listen, CT_ADDR), .def = "127.0.0.1:8080",

@@ -351,7 +351,7 @@ static int maskd_run(const char *path)
 			goto out;
 	}
 
-	err = ctl_start(&m.ctl, m.base, m.st, m.w, &m.log);
+	err = ctl_start(&m.ctl, m.base, &m.cfg, m.st, m.w, &m.log);
 	if (err) {
 		log_error(&m.log, "maskd: cannot start the control layer: %s",
 			  strerror(err));

@@ -84,18 +84,20 @@ int ctl_op_submit(struct ctl_op *op)
 	return err;
 }
 
-int ctl_start(struct ctl **ctlp, struct event_base *base, struct store *st,
-	      struct writer *w, struct log *log)
+int ctl_start(struct ctl **ctlp, struct event_base *base,
+	      const struct config *cfg, struct store *st, struct writer *w,
+	      struct log *log)
 {
 	struct ctl *ctl;
 	int err;
 
-	if (!ctlp || !base || !st || !w)
+	if (!ctlp || !base || !cfg || !st || !w)
 		return EINVAL;
 	ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
 		return ENOMEM;
 	ctl->base = base;
+	ctl->cfg = cfg;
 	ctl->st = st;
 	ctl->w = w;
 	ctl->log = log;
@@ -177,6 +179,31 @@ int ctl_metrics_register(struct ctl *ctl, struct metrics *reg)
 	if (!err)
 		ctl->metrics = reg;
 	return err;
+}
+
+int ctl_store_room(struct ctl *ctl, struct ctl_store_room *out)
+{
+	struct store_stats ss;
+	uint64_t file, map;
+	int err;
+
+	err = store_size_get(ctl->st, &file, &map);
+	if (err)
+		return err;
+	out->map = map;
+	out->reserve = map / 100 * CTL_STORE_RESERVE_PCT;
+	if (out->reserve < CTL_STORE_RESERVE_MIN)
+		out->reserve = CTL_STORE_RESERVE_MIN;
+	/* below the high-water mark is all that can be in use */
+	out->used = file;
+	if (file + out->reserve > map) {
+		err = store_stats_get(ctl->rd, &ss);
+		if (err)
+			return err;
+		out->used = ss.used_bytes;
+	}
+	out->full = out->used + out->reserve > out->map;
+	return 0;
 }
 
 int ctl_store_stats(struct ctl *ctl, struct store_stats *out)

@@ -29,8 +29,12 @@ static void ctl_cdr_done(int err, void *arg)
 	char id[STORE_ID_STR_SIZE];
 
 	if (err) {
+		/* never refused up front (the API's store-full guard leaves
+		 * them the reserve): this is a record that did not fit */
 		store_id_format(c->cdr.id, id);
 		log_error(c->ctl->log, "ctl: call record %s lost: %s", id,
+			  err == EDQUOT ? "the store is full (raise [store] "
+			  "map_size or lower [store] retention)" :
 			  strerror(err));
 		c->ctl->ctr.cdrs_lost++;
 	} else {

@@ -18,11 +18,26 @@
 #include <event2/event.h>
 
 #include "maskd/clock.h"
+#include "maskd/config.h"
 #include "maskd/ctl.h"
 #include "maskd/metrics.h"
 
 #define CTL_SWEEP_MS 250
 #define CTL_SWEEP_MAX 10000		/* sessions expired per batch */
+/* Records (sessions and call records) deleted per retention op: a few
+ * hundred keeps each write transaction short, so calls and the API never
+ * wait long behind it; a full batch queues the next one at once. */
+#define CTL_PURGE_MAX 256
+#define CTL_PURGE_LOG_MS 60000		/* one failed-purge line a minute */
+/*
+ * What ctl_store_room() keeps free: 5% of the map, at least 256 KiB.
+ * LMDB copies every page it changes, so even a delete needs free pages
+ * to commit (a close touches some twenty): the reserve is for what frees
+ * space or must not be lost - closes, the sweeper's expiries and
+ * retention, and the call records of calls, which are never refused.
+ */
+#define CTL_STORE_RESERVE_PCT 5
+#define CTL_STORE_RESERVE_MIN (256 << 10)
 
 /* Counters since start, for /metrics (and ctl_stats_get()). */
 struct ctl_counters {
@@ -33,6 +48,7 @@ struct ctl_counters {
 
 struct ctl {
 	struct event_base *base;	/* borrowed */
+	const struct config *cfg;	/* borrowed */
 	struct store *st;		/* borrowed */
 	struct writer *w;		/* borrowed */
 	struct log *log;		/* borrowed */
@@ -42,6 +58,11 @@ struct ctl {
 	struct event *sweep_ev;
 	bool sweep_queued;		/* an expire op is in the writer */
 	unsigned sweep_n;		/* what the last one expired */
+	bool purge_queued;		/* a retention op is in the writer */
+	unsigned purge_max;		/* its batch: halved on EDQUOT */
+	unsigned purge_sessions;	/* what the last one deleted */
+	unsigned purge_cdrs;
+	int64_t purge_warned_ms;	/* last failure logged (monotonic) */
 
 	struct ctl_counters ctr;	/* ctl_metrics.inc */
 	struct metrics *metrics;	/* borrowed; ctl_metrics_register() */

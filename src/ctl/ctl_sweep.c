@@ -1,11 +1,17 @@
 /*
- * ctl_sweep.c - moves sessions past expires_at to expired.
+ * ctl_sweep.c - moves sessions past expires_at to expired, and deletes
+ * ended sessions past [store] retention.
  *
  * Lookups already treat such sessions as expired (store.h), so the sweeper
  * is not what makes expiry correct; it frees their pool slots and keeps
  * the expiry index short. Every 250 ms it asks the store for the earliest
  * expiry and, when that is due, queues one expire op - never more than
  * one at a time, so a slow commit cannot pile them up.
+ *
+ * Retention works the same way, on the earliest end: one purge op of at
+ * most CTL_PURGE_MAX records at a time, each in its own writer batch, so
+ * no write transaction grows long. A full one queues the next at once
+ * (the network events still run first: they have the higher priority).
  */
 #include <errno.h>
 #include <string.h>
@@ -36,6 +42,78 @@ static void ctl_sweep_done(int err, void *arg)
 		log_debug(ctl->log, "ctl: %u sessions expired", ctl->sweep_n);
 }
 
+static void ctl_purge_maybe(struct ctl *ctl);
+
+/* ended_at before this is past retention */
+static int64_t ctl_purge_cutoff(const struct ctl *ctl)
+{
+	return clock_now_ms() - (int64_t)ctl->cfg->store.retention_s * 1000;
+}
+
+static int ctl_purge_op(struct store_txn *tx, void *arg)
+{
+	struct ctl *ctl = arg;
+
+	return store_purge(tx, ctl_purge_cutoff(ctl), ctl->purge_max,
+			   &ctl->purge_sessions, &ctl->purge_cdrs);
+}
+
+static void ctl_purge_done(int err, void *arg)
+{
+	struct ctl *ctl = arg;
+	int64_t now = clock_mono_ms();
+
+	ctl->purge_queued = false;
+	if (err) {
+		/* a batch that did not fit in the map: smaller ones may */
+		if (err == EDQUOT && ctl->purge_max > 1)
+			ctl->purge_max /= 2;
+		if (!ctl->purge_warned_ms ||
+		    now - ctl->purge_warned_ms >= CTL_PURGE_LOG_MS) {
+			ctl->purge_warned_ms = now;
+			log_warn(ctl->log, "ctl: retention purge failed: %s",
+				 strerror(err));
+		}
+		return;
+	}
+	if (ctl->purge_sessions || ctl->purge_cdrs)
+		log_debug(ctl->log, "ctl: retention: %u sessions and %u call "
+			  "records deleted", ctl->purge_sessions,
+			  ctl->purge_cdrs);
+	if (ctl->purge_sessions + ctl->purge_cdrs < ctl->purge_max)
+		return;		/* all that was due is gone */
+	if (ctl->purge_max < CTL_PURGE_MAX)
+		ctl->purge_max *= 2;
+	/* not while stopping: the writer's last flush would go on purging,
+	 * and run ops after ctl is freed */
+	if (ctl->sweep_ev)
+		ctl_purge_maybe(ctl);
+}
+
+/* ctl_purge_maybe() - queue a purge op when an end is past retention. */
+static void ctl_purge_maybe(struct ctl *ctl)
+{
+	int64_t at;
+	int err;
+
+	if (!ctl->cfg->store.retention_s || ctl->purge_queued)
+		return;
+	err = store_next_ended(ctl->rd, &at);
+	if (err == ENOENT)
+		return;
+	if (err) {
+		log_warn(ctl->log, "ctl: cannot read the ended index: %s",
+			 strerror(err));
+		return;
+	}
+	if (at >= ctl_purge_cutoff(ctl))
+		return;
+
+	ctl->purge_queued = true;
+	if (writer_submit(ctl->w, ctl_purge_op, ctl_purge_done, ctl))
+		ctl->purge_queued = false;	/* ENOMEM: next tick */
+}
+
 static void ctl_sweep_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct ctl *ctl = arg;
@@ -44,6 +122,7 @@ static void ctl_sweep_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	ctl_purge_maybe(ctl);
 	if (ctl->sweep_queued)
 		return;
 
@@ -66,6 +145,8 @@ static void ctl_sweep_tick(evutil_socket_t fd, short what, void *arg)
 int ctl_sweep_start(struct ctl *ctl)
 {
 	struct timeval tv = { 0, CTL_SWEEP_MS * 1000 };
+
+	ctl->purge_max = CTL_PURGE_MAX;
 
 	ctl->sweep_ev = event_new(ctl->base, -1, EV_PERSIST, ctl_sweep_tick,
 				  ctl);

@@ -68,6 +68,8 @@ static int open_dbs(struct store *st)
 		{ "pool_use", offsetof(struct store, pool_use) },
 		{ "meta", offsetof(struct store, meta) },
 		{ "cdr", offsetof(struct store, cdr) },
+		{ "status", offsetof(struct store, status) },
+		{ "ended", offsetof(struct store, ended) },
 	};
 	MDB_txn *txn;
 	size_t i;
@@ -137,8 +139,13 @@ int store_open(struct store **stp, const char *path, uint64_t map_size,
 		log_info(log, "store: cleared %d stale reader slots", dead);
 
 	rc = open_dbs(st);
-	if (rc)
+	if (!rc)
+		rc = store_index_upgrade(st);
+	if (rc) {
+		log_error(log, "store: cannot open %s: %s", path,
+			  strerror(rc));
 		goto fail;
+	}
 
 	*stp = st;
 	return 0;
@@ -354,6 +361,20 @@ int64_t store_key_expiry_at(const MDB_val *k)
 	return (int64_t)store_be64_get(k->mv_data);
 }
 
+MDB_val store_key_status(uint8_t buf[STATUS_KEY_SIZE],
+			 enum session_status status,
+			 const uint8_t id[STORE_ID_LEN])
+{
+	MDB_val k = { 1, buf };
+
+	buf[0] = (uint8_t)status;
+	if (id) {
+		memcpy(buf + 1, id, STORE_ID_LEN);
+		k.mv_size = STATUS_KEY_SIZE;
+	}
+	return k;
+}
+
 MDB_val store_key_pool(uint8_t buf[POOL_KEY_SIZE], uint64_t vn)
 {
 	MDB_val k = { POOL_KEY_SIZE, buf };
@@ -496,9 +517,55 @@ int store_meta_add(struct store_txn *tx, const char *name, int64_t delta)
 	return store_err(mdb_put(tx->txn, tx->st->meta, &k, &v, 0));
 }
 
+/*
+ * free_pages() - pages on LMDB's free list (database 0): freed by earlier
+ * commits and reused by later ones before the file grows. Each record is
+ * an id list whose first word is its length, as mdb_stat -f counts them.
+ * The list is a few pages even after heavy churn, so walking it is cheap.
+ */
+static int free_pages(MDB_txn *txn, uint64_t *out)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n;
+	int rc;
+
+	*out = 0;
+	rc = mdb_cursor_open(txn, 0, &cur);
+	if (rc)
+		return store_err(rc);
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		if (v.mv_size < sizeof(n))
+			continue;
+		memcpy(&n, v.mv_data, sizeof(n));	/* may be unaligned */
+		*out += n;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : store_err(rc);
+}
+
+int store_size_get(struct store *st, uint64_t *file_bytes,
+		   uint64_t *map_bytes)
+{
+	MDB_envinfo ei;
+	MDB_stat ms;
+	int rc;
+
+	rc = store_err(mdb_env_info(st->env, &ei));
+	if (!rc)
+		rc = store_err(mdb_env_stat(st->env, &ms));
+	if (rc)
+		return rc;
+	*file_bytes = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
+	*map_bytes = ei.me_mapsize;
+	return 0;
+}
+
 int store_stats_get(struct store_reader *r, struct store_stats *out)
 {
+	MDB_envinfo ei;
 	MDB_stat ms;
+	uint64_t pages, free_n = 0;
 	int rc;
 
 	rc = store_reader_begin(r);
@@ -511,9 +578,30 @@ int store_stats_get(struct store_reader *r, struct store_stats *out)
 	if (!rc)
 		rc = store_meta_get(r->txn, r->st, "expiries",
 				    &out->expiries_total);
+	if (!rc)
+		rc = store_meta_get(r->txn, r->st, "purged_sessions",
+				    &out->purged_sessions);
+	if (!rc)
+		rc = store_meta_get(r->txn, r->st, "purged_cdrs",
+				    &out->purged_cdrs);
 	if (!rc) {
 		rc = store_err(mdb_stat(r->txn, r->st->pool, &ms));
 		out->pool_numbers = ms.ms_entries;
+	}
+	if (!rc)
+		rc = free_pages(r->txn, &free_n);
+	if (!rc)
+		rc = store_err(mdb_env_info(r->st->env, &ei));
+	if (!rc)
+		rc = store_err(mdb_env_stat(r->st->env, &ms));
+	if (!rc) {
+		/* me_last_pgno is of the newest commit, which may be newer
+		 * than this reader's free list: never report below zero */
+		pages = (uint64_t)ei.me_last_pgno + 1;
+		out->map_bytes = ei.me_mapsize;
+		out->file_bytes = pages * ms.ms_psize;
+		out->used_bytes = (pages > free_n ? pages - free_n : 0) *
+				  ms.ms_psize;
 	}
 	store_reader_end(r);
 	return rc;

@@ -17,6 +17,13 @@
 
 #define STORE_REC_VERSION 1
 
+/*
+ * The layout of the databases as a whole, kept in meta "schema". 1 (no
+ * key): the first release. 2: adds the status and ended indexes, which
+ * store_index_upgrade() builds at open from the sessions themselves.
+ */
+#define STORE_SCHEMA 2
+
 struct store {
 	MDB_env *env;
 	MDB_dbi sessions;
@@ -28,6 +35,8 @@ struct store {
 	MDB_dbi pool_use;
 	MDB_dbi meta;
 	MDB_dbi cdr;
+	MDB_dbi status;
+	MDB_dbi ended;
 	struct log *log;
 	/* id ordering: the writer's last id time and sequence within it */
 	int64_t id_last_ms;
@@ -106,12 +115,16 @@ struct rec_pool {
  *   expiry    be64(ms) id                 24 bytes
  *   pool      be64(vn)                     8 bytes
  *   pool_use  be32(count) be64(vn)        12 bytes
+ *   status    status(1) id                17 bytes
+ *   ended     be64(ms) id                 24 bytes (as expiry)
  */
 #define PAIR_KEY_SIZE 16
 #define IDX_KEY_SIZE (8 + STORE_ID_LEN)
 #define EXPIRY_KEY_SIZE (8 + STORE_ID_LEN)
 #define POOL_KEY_SIZE 8
 #define POOL_USE_KEY_SIZE 12
+#define STATUS_KEY_SIZE (1 + STORE_ID_LEN)
+#define ENDED_KEY_SIZE EXPIRY_KEY_SIZE
 
 /* store_num_pack() - "+14155550100" to 14155550100; EINVAL if not E.164. */
 int store_num_pack(const char *e164, uint64_t *out);
@@ -161,6 +174,11 @@ MDB_val store_key_pool(uint8_t buf[POOL_KEY_SIZE], uint64_t vn);
 MDB_val store_key_pool_use(uint8_t buf[POOL_USE_KEY_SIZE], uint32_t count,
 			   uint64_t vn);
 
+/* @id NULL: the 1-byte prefix alone, to seek to a status's range */
+MDB_val store_key_status(uint8_t buf[STATUS_KEY_SIZE],
+			 enum session_status status,
+			 const uint8_t id[STORE_ID_LEN]);
+
 /* Reader transactions: begin renews, end resets (never aborts). */
 int store_reader_begin(struct store_reader *r);
 void store_reader_end(struct store_reader *r);
@@ -188,5 +206,25 @@ int store_session_decode(const MDB_val *v, struct session *out,
 /* store_metrics_unregister() - store_close()'s first step: the gauges
  * off the registry, their reader closed. Safe when never registered. */
 void store_metrics_unregister(struct store *st);
+
+/*
+ * The status and ended indexes (store_index.c). Every session has one
+ * status entry; an ended one also has an ended entry, be64(ended_at) id,
+ * which is what retention walks, oldest end first.
+ */
+int store_status_put(struct store_txn *tx, enum session_status status,
+		     const uint8_t id[STORE_ID_LEN]);
+int store_status_del(struct store_txn *tx, enum session_status status,
+		     const uint8_t id[STORE_ID_LEN]);
+int store_ended_put(struct store_txn *tx, int64_t at_ms,
+		    const uint8_t id[STORE_ID_LEN]);
+
+/*
+ * store_index_upgrade() - at open: bring a store written by an older
+ * maskd up to STORE_SCHEMA (build the status and ended indexes), in
+ * batches of committed transactions. EPROTO when the store is newer than
+ * this code.
+ */
+int store_index_upgrade(struct store *st);
 
 #endif

@@ -30,6 +30,11 @@ static int store_metrics_read(void *arg, void *snap)
 		return err;
 	out->sessions_active = ss.sessions_active;
 	out->pool_numbers = ss.pool_numbers;
+	out->map_bytes = ss.map_bytes;
+	out->file_bytes = ss.file_bytes;
+	out->used_bytes = ss.used_bytes;
+	out->purged_sessions = ss.purged_sessions;
+	out->purged_cdrs = ss.purged_cdrs;
 	return 0;
 }
 

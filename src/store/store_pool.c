@@ -135,12 +135,19 @@ int store_pool_adjust(struct store_txn *tx, uint64_t vn, int delta)
 	if (delta < 0 && old < (uint32_t)-delta)
 		return EIO;
 	p.active = (uint32_t)((int64_t)old + delta);
-	rc = pool_use_del(tx, old, vn);
-	if (rc)
-		return rc;
-	rc = pool_use_put(tx, p.active, vn);
-	if (rc)
-		return rc;
+	/*
+	 * The new key before the old one goes: with a pool of one number,
+	 * deleting first would empty the tree, and LMDB puts an emptied
+	 * root on the freed list, where this transaction cannot reuse it -
+	 * a page lost per session ended, 13 MB for 3,000 in one sweep.
+	 */
+	if (p.active != old) {
+		rc = pool_use_put(tx, p.active, vn);
+		if (!rc)
+			rc = pool_use_del(tx, old, vn);
+		if (rc)
+			return rc;
+	}
 	return pool_write(tx, vn, &p);
 }
 

@@ -348,6 +348,8 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 	if (!rc)
 		rc = expiry_put(tx, s.expires_at_ms, s.id);
 	if (!rc)
+		rc = store_status_put(tx, SESSION_ACTIVE, s.id);
+	if (!rc)
 		rc = store_pool_adjust(tx, vn, +1);
 	if (!rc)
 		rc = store_meta_add(tx, "active", 1);
@@ -377,7 +379,8 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 /*
  * session_end() - move the active session @s to @status: record, pair
  * entries (kept, as history, so a call to an ended pair can be told from
- * an unknown one), expiry index, pool slot, counters.
+ * an unknown one, until retention purges them), expiry, status and ended
+ * indexes, pool slot, counters.
  * @s carries its strings, since the record is rewritten whole.
  */
 static int session_end(struct store_txn *tx, struct session *s,
@@ -396,6 +399,12 @@ static int session_end(struct store_txn *tx, struct session *s,
 		rc = pairs_put(tx, s);
 	if (!rc)
 		rc = expiry_del(tx, expires_at_ms, s->id);
+	if (!rc)
+		rc = store_status_del(tx, SESSION_ACTIVE, s->id);
+	if (!rc)
+		rc = store_status_put(tx, status, s->id);
+	if (!rc)
+		rc = store_ended_put(tx, at_ms, s->id);
 	if (!rc)
 		rc = store_pool_adjust(tx, vn, -1);
 	if (!rc)
@@ -614,74 +623,195 @@ static bool filter_match(const struct session_filter *f,
 }
 
 /*
- * store_session_list() walks the narrowest index the filter allows: the
- * party index ("party NUL id"), the vn index ("vn NUL id") or the sessions
- * themselves, all in id order, starting just after the cursor's id.
+ * A listing walks the narrowest index the filter allows, in id order from
+ * just after the cursor's id: the party or vn index (be64(number) id), the
+ * status index (status(1) id), or the sessions themselves (id).
+ *
+ * Listing by status expired also merges in the sessions still marked
+ * active but past expires_at, which the sweeper has not moved yet and
+ * apply_clock() calls expired: they are the head of the expiry index, few
+ * (the sweeper runs every fraction of a second), and are collected and
+ * sorted by id before the walk. Those marked active but past expires_at
+ * are skipped when listing active ones by the same rule.
  */
+struct list_walk {
+	MDB_cursor *cur;
+	uint8_t prefix[8];		/* of every key in the range */
+	size_t plen;
+	bool bare;			/* cur walks sessions: key = id */
+	int rc;				/* the cursor's last move; 0 = on one */
+	MDB_val k, v;
+	uint8_t (*due)[STORE_ID_LEN];	/* sorted; owned */
+	size_t n_due, i_due;
+};
+
+/* walk_id() - the cursor's id, or NULL past the end of its range. */
+static const uint8_t *walk_id(const struct list_walk *w)
+{
+	if (w->rc || w->k.mv_size != w->plen + STORE_ID_LEN ||
+	    memcmp(w->k.mv_data, w->prefix, w->plen))
+		return NULL;
+	return (const uint8_t *)w->k.mv_data + w->plen;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, STORE_ID_LEN);
+}
+
+/* collect_due() - the ids of active sessions past expires_at (<= @now_ms)
+ * after the filter's cursor, sorted, into w->due. */
+static int collect_due(MDB_txn *txn, struct store *st,
+		       const struct session_filter *f, int64_t now_ms,
+		       struct list_walk *w)
+{
+	size_t cap = 0;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = store_err(mdb_cursor_open(txn, st->expiry, &cur));
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0) {
+		const uint8_t *id = (const uint8_t *)k.mv_data + 8;
+
+		if (k.mv_size != EXPIRY_KEY_SIZE) {
+			rc = EIO;
+			break;
+		}
+		if (store_key_expiry_at(&k) > now_ms)
+			break;
+		if (!f->has_cursor || memcmp(id, f->after, STORE_ID_LEN) > 0) {
+			if (w->n_due == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				void *nd = realloc(w->due,
+						   ncap * sizeof(*w->due));
+
+				if (!nd) {
+					rc = ENOMEM;
+					break;
+				}
+				w->due = nd;
+				cap = ncap;
+			}
+			memcpy(w->due[w->n_due++], id, STORE_ID_LEN);
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return store_err(rc);
+	if (w->n_due > 1)
+		qsort(w->due, w->n_due, sizeof(*w->due), cmp_id);
+	return 0;
+}
+
+/*
+ * walk_next() - the next session of the walk (the smaller id of the
+ * cursor's and the due list's) into *s, with its strings. ENOENT at the
+ * end of both.
+ */
+static int walk_next(struct store_reader *r, struct list_walk *w,
+		     struct session *s)
+{
+	const uint8_t *cid = walk_id(w);
+	const uint8_t *did = w->i_due < w->n_due ? w->due[w->i_due] : NULL;
+	int rc;
+
+	if (w->bare && w->rc == 0 && w->k.mv_size != STORE_ID_LEN)
+		return EIO;
+	if (!cid && !did)
+		return ENOENT;
+	if (did && (!cid || memcmp(did, cid, STORE_ID_LEN) < 0)) {
+		w->i_due++;
+		rc = session_read(r->txn, r->st, did, s, true);
+	} else if (w->bare) {
+		rc = store_session_decode(&w->v, s, true);
+		if (!rc)
+			memcpy(s->id, cid, STORE_ID_LEN);
+		w->rc = mdb_cursor_get(w->cur, &w->k, &w->v, MDB_NEXT);
+	} else {
+		rc = session_read(r->txn, r->st, cid, s, true);
+		w->rc = mdb_cursor_get(w->cur, &w->k, &w->v, MDB_NEXT);
+	}
+	/* an index entry without its session: the index is out of step */
+	if (rc == ENOENT)
+		rc = EIO;
+	if (!rc && w->rc && w->rc != MDB_NOTFOUND)
+		rc = store_err(w->rc);
+	return rc;
+}
+
 int store_session_list(struct store_reader *r, const struct session_filter *f,
 		       int64_t now_ms, session_list_h *h, void *arg,
 		       bool *more)
 {
 	uint8_t buf[IDX_KEY_SIZE];
 	const char *prefix_str = f->party ? f->party : f->vn;
+	struct list_walk w;
 	uint64_t num;
 	MDB_dbi dbi;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	size_t plen = 0;
+	MDB_val k;
 	unsigned found = 0;
 	int rc;
 
 	*more = false;
 	if (f->limit == 0)
 		return EINVAL;
+	memset(&w, 0, sizeof(w));
 	if (prefix_str) {
 		if (store_num_pack(prefix_str, &num))
 			return 0;	/* matches nothing */
 		dbi = f->party ? r->st->party : r->st->vn;
 		k = store_key_idx(buf, num, f->has_cursor ? f->after : NULL);
-		plen = 8;
+		w.plen = 8;
+	} else if (f->by_status) {
+		dbi = r->st->status;
+		k = store_key_status(buf, f->status,
+				     f->has_cursor ? f->after : NULL);
+		w.plen = 1;
 	} else {
 		dbi = r->st->sessions;
 		memcpy(buf, f->after, STORE_ID_LEN);
 		k.mv_data = buf;
 		k.mv_size = f->has_cursor ? STORE_ID_LEN : 0;
+		w.bare = true;
 	}
+	memcpy(w.prefix, buf, w.plen);
 
 	rc = store_reader_begin(r);
 	if (rc)
 		return rc;
-	rc = store_err(mdb_cursor_open(r->txn, dbi, &cur));
+	if (!prefix_str && f->by_status && f->status == SESSION_EXPIRED)
+		rc = collect_due(r->txn, r->st, f, now_ms, &w);
+	if (!rc)
+		rc = store_err(mdb_cursor_open(r->txn, dbi, &w.cur));
 	if (rc)
 		goto out;
+	w.k = k;
 	if (k.mv_size)
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		w.rc = mdb_cursor_get(w.cur, &w.k, &w.v, MDB_SET_RANGE);
 	else
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		w.rc = mdb_cursor_get(w.cur, &w.k, &w.v, MDB_FIRST);
 	/* the cursor's own id was on the previous page */
-	if (rc == 0 && f->has_cursor && k.mv_size >= STORE_ID_LEN &&
-	    !memcmp((char *)k.mv_data + k.mv_size - STORE_ID_LEN, f->after,
-		    STORE_ID_LEN))
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	if (w.rc == 0 && f->has_cursor && w.k.mv_size >= STORE_ID_LEN &&
+	    !memcmp((char *)w.k.mv_data + w.k.mv_size - STORE_ID_LEN,
+		    f->after, STORE_ID_LEN))
+		w.rc = mdb_cursor_get(w.cur, &w.k, &w.v, MDB_NEXT);
+	if (w.rc && w.rc != MDB_NOTFOUND) {
+		rc = store_err(w.rc);
+		goto out;
+	}
 
-	while (rc == 0) {
-		const uint8_t *id;
+	for (;;) {
 		struct session s;
 
-		if (prefix_str) {
-			if (k.mv_size != plen + STORE_ID_LEN ||
-			    memcmp(k.mv_data, buf, plen))
-				break;	/* past this party's (or vn's) range */
-			id = (const uint8_t *)k.mv_data + plen;
-			rc = session_read(r->txn, r->st, id, &s, true);
-		} else {
-			if (k.mv_size != STORE_ID_LEN) {
-				rc = EIO;
-				break;
-			}
-			id = k.mv_data;
-			rc = store_session_decode(&v, &s, true);
-			memcpy(s.id, id, STORE_ID_LEN);
+		rc = walk_next(r, &w, &s);
+		if (rc == ENOENT) {
+			rc = 0;
+			break;
 		}
 		if (rc)
 			break;
@@ -699,12 +829,11 @@ int store_session_list(struct store_reader *r, const struct session_filter *f,
 			}
 		}
 		session_clear(&s);
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
-	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
  out:
-	if (cur)
-		mdb_cursor_close(cur);
+	if (w.cur)
+		mdb_cursor_close(w.cur);
+	free(w.due);
 	store_reader_end(r);
 	return rc;
 }

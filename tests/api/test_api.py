@@ -103,7 +103,8 @@ class Maskd:
 
     def __init__(self, tmp, name, map_size="64M", log_level="debug",
                  default_ttl=3600, max_ttl=86400, call_time_limit=0,
-                 api_extra="", tls_ctx=None, env=None):
+                 api_extra="", tls_ctx=None, env=None, sip_extra="",
+                 store_extra="", extra=""):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.db = os.path.join(self.dir, "db")
@@ -116,28 +117,34 @@ class Maskd:
         self.max_ttl = max_ttl
         self.call_time_limit = call_time_limit
         self.api_extra = api_extra      # more [api] lines
+        self.sip_extra = sip_extra      # more [sip] lines
+        self.store_extra = store_extra  # more [store] lines
+        self.extra = extra              # more sections, at the end
         self.tls_ctx = tls_ctx          # an ssl.SSLContext: talk HTTPS
         self.env = env or {}            # more environment for maskd
         self.port = None
+        self.sip_port = None
         self.proc = None
         self._stderr = None
 
     def write_config(self):
         self.port = free_port()
+        self.sip_port = free_port()
         with open(self.conf_path, "w") as f:
             f.write(
-                "[sip]\nlisten = 127.0.0.1:%d\n"
+                "[sip]\nlisten = 127.0.0.1:%d\n%s"
                 "[trunk.test]\nsources = 127.0.0.0/8\n"
-                "[store]\npath = %s\nmap_size = %s\n"
+                "[store]\npath = %s\nmap_size = %s\n%s"
                 "[api]\nlisten = 127.0.0.1:%d\ntokens = %s,%s\n"
                 "max_body = 65536\n%s"
                 "[session]\ndefault_ttl = %d\nmax_ttl = %d\n"
                 "call_time_limit = %d\n"
-                "[log]\nlevel = %s\nfile = %s\n"
-                % (free_port(), self.db, self.map_size, self.port, TOKEN,
-                   OTHER_TOKEN, self.api_extra, self.default_ttl,
-                   self.max_ttl, self.call_time_limit, self.log_level,
-                   self.log_path))
+                "[log]\nlevel = %s\nfile = %s\n%s"
+                % (self.sip_port, self.sip_extra, self.db, self.map_size,
+                   self.store_extra, self.port, TOKEN, OTHER_TOKEN,
+                   self.api_extra, self.default_ttl, self.max_ttl,
+                   self.call_time_limit, self.log_level, self.log_path,
+                   self.extra))
 
     def start(self):
         self.write_config()
@@ -1458,7 +1465,7 @@ class TestLifecycle(MaskdCase):
         # pool changes are logged, masked
         self.assertIn(pool[0][:5] + "***" + pool[0][-4:], text)
 
-    def test_store_full_gives_503(self):
+    def test_store_full_gives_507(self):
         m = self.start_maskd("full", map_size="1M")
         m.add_numbers(pool_numbers(1, "1904"))
         first = m.create(phone(), phone())
@@ -1471,8 +1478,9 @@ class TestLifecycle(MaskdCase):
                 got = r
                 break
         self.assertIsNotNone(got, "the store never filled up")
-        self.assertEqual(got.status, 503, got)
-        self.assertEqual(got.code, "store_unavailable")
+        self.assertEqual(got.status, 507, got)
+        self.assertEqual(got.code, "store_full")
+        self.assertIn("api: store full: ", m.read(m.log_path))
         # reads still work
         self.assertEqual(m.request("GET", "/healthz").status, 200)
         r = m.get(first.json["id"])

@@ -136,6 +136,7 @@ static void assert_defaults(const struct config *cfg)
 	assert_int_equal(cfg->rtp.strict_source, d.rtp.strict_source);
 	assert_string_equal(cfg->store.path, d.store.path);
 	assert_int_equal(cfg->store.map_size, d.store.map_size);
+	assert_int_equal(cfg->store.retention_s, d.store.retention_s);
 	assert_string_equal(cfg->api.listen.host, d.api.listen.host);
 	assert_int_equal(cfg->api.listen.port, d.api.listen.port);
 	assert_int_equal(cfg->api.max_body, d.api.max_body);
@@ -195,6 +196,7 @@ static void test_defaults(void **state)
 	assert_false(d.rtp.strict_source);
 	assert_string_equal(d.store.path, "var/maskd.lmdb");
 	assert_int_equal(d.store.map_size, 4ULL << 30);
+	assert_int_equal(d.store.retention_s, 7776000);
 	assert_string_equal(d.api.listen.host, "127.0.0.1");
 	assert_int_equal(d.api.listen.port, 8080);
 	assert_int_equal(d.api.max_body, 65536);
@@ -304,6 +306,7 @@ static void test_every_key(void **state)
 		"[store]\n"
 		"path = \"/var/lib/maskd db\"\n"
 		"map_size = 512M\n"
+		"retention = 0\n"
 		"[api]\n"
 		"listen = 0.0.0.0:18080 ; all interfaces\n"
 		"tokens = aaaaaaaa, b!#$%&'()*+-./<>?@[]^_`{|}~\n"
@@ -359,6 +362,7 @@ static void test_every_key(void **state)
 	assert_true(t.cfg.rtp.strict_source);
 	assert_string_equal(t.cfg.store.path, "/var/lib/maskd db");
 	assert_int_equal(t.cfg.store.map_size, 512ULL << 20);
+	assert_int_equal(t.cfg.store.retention_s, 0);
 	assert_string_equal(t.cfg.api.listen.host, "0.0.0.0");
 	assert_int_equal(t.cfg.api.listen.port, 18080);
 	assert_int_equal(t.cfg.api.n_tokens, 2);
@@ -541,6 +545,17 @@ static void test_size_suffixes(void **state)
 	expect_error(MINIMAL "max_body = 2G\n", 5,
 		     "api.max_body: out of range");
 	expect_error(MINIMAL "max_body = 0\n", 5, "api.max_body: out of range");
+
+	/* retention: whole seconds, 0 = for ever, at most 2^32-1 */
+	load_ok(&t, MINIMAL "[store]\nretention = 4294967295\n");
+	assert_int_equal(t.cfg.store.retention_s, 4294967295U);
+	config_free(&t.cfg);
+	expect_error(MINIMAL "[store]\nretention = 4294967296\n", 6,
+		     "store.retention: out of range 0..4294967295");
+	expect_error(MINIMAL "[store]\nretention = 90d\n", 6,
+		     "store.retention: not a number");
+	expect_error(MINIMAL "[store]\nretention = -1\n", 6,
+		     "store.retention: not a number");
 }
 
 static void test_unknown_key(void **state)

@@ -22,6 +22,7 @@ struct fx {
 	struct store *st;
 	struct writer *w;
 	struct ctl *ctl;
+	struct config cfg;	/* defaults: retention 90 days */
 };
 
 /* What one done handler saw. */
@@ -85,7 +86,9 @@ static int fx_setup(void **state)
 	assert_int_equal(event_base_priority_init(f->base, 2), 0);
 	assert_int_equal(store_open(&f->st, path, 16 << 20, NULL), 0);
 	assert_int_equal(writer_alloc(&f->w, f->base, f->st, NULL), 0);
-	assert_int_equal(ctl_start(&f->ctl, f->base, f->st, f->w, NULL), 0);
+	config_defaults(&f->cfg);
+	assert_int_equal(ctl_start(&f->ctl, f->base, &f->cfg, f->st, f->w,
+				   NULL), 0);
 	*state = f;
 	return 0;
 }
@@ -95,6 +98,7 @@ static int fx_teardown(void **state)
 	struct fx *f = *state;
 
 	ctl_stop(f->ctl);
+	config_free(&f->cfg);
 	writer_free(f->w);
 	store_close(f->st);
 	event_base_free(f->base);

@@ -3,9 +3,10 @@
  *
  * DESIGN.md's promise: with no party in more than N concurrent sessions, a
  * pool of 2N-1 numbers always suffices, and (party, VN) never identifies
- * two active sessions. Thousands of random creates, closes and expiries
- * are run against the real store and checked against a plain in-memory
- * model after every batch. The seed is printed; MASKD_TEST_SEED replays it.
+ * two active sessions. Thousands of random creates, closes, expiries and
+ * retention purges are run against the real store and checked against a
+ * plain in-memory model after every batch. The seed is printed;
+ * MASKD_TEST_SEED replays it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,19 +24,23 @@
 #define MAX_PARTIES 24
 #define MAX_SESSIONS 20000
 #define BATCH 64		/* operations per committed transaction */
+#define MAX_POOL 64
 
 struct msess {
 	uint8_t id[STORE_ID_LEN];
 	int a, b;
 	char vn[E164_SIZE];
 	int64_t expires_at_ms;
+	int64_t closed_at_ms;
 	bool closed;
+	bool purged;		/* deleted by retention */
 };
 
 struct model {
 	struct msess s[MAX_SESSIONS];
 	size_t n;
 	int64_t now;
+	int64_t retention_ms;
 	uint64_t rng;
 };
 
@@ -56,6 +61,83 @@ static void party_name(int i, char out[E164_SIZE])
 static bool m_active(const struct model *m, const struct msess *s)
 {
 	return !s->closed && s->expires_at_ms > m->now;
+}
+
+static enum session_status m_status(const struct model *m,
+				    const struct msess *s)
+{
+	if (s->closed)
+		return SESSION_CLOSED;
+	return m_active(m, s) ? SESSION_ACTIVE : SESSION_EXPIRED;
+}
+
+/* m_purge() - what store_purge() must delete at @cutoff: every ended
+ * session whose end is older. */
+static void m_purge(struct model *m, int64_t cutoff)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		struct msess *s = &m->s[i];
+		int64_t end = s->closed ? s->closed_at_ms : s->expires_at_ms;
+
+		if (!s->purged && !m_active(m, s) && end < cutoff)
+			s->purged = true;
+	}
+}
+
+static int pool_index(char pool[][E164_SIZE], int npool, const char *vn)
+{
+	int v;
+
+	for (v = 0; v < npool; v++)
+		if (!strcmp(pool[v], vn))
+			return v;
+	fail_msg("%s is not a pool number", vn);
+	return -1;
+}
+
+struct id_list {
+	size_t n;
+	uint8_t (*id)[STORE_ID_LEN];
+};
+
+static int id_list_cb(const struct session *s, void *arg)
+{
+	struct id_list *l = arg;
+
+	memcpy(l->id[l->n++], s->id, STORE_ID_LEN);
+	return 0;
+}
+
+/* check_listing() - listing by @status (the status index) gives the
+ * model's sessions of that status, in creation order. */
+static void check_listing(struct model *m, struct store_reader *r,
+			  enum session_status status, bool by_status)
+{
+	static uint8_t ids[MAX_SESSIONS][STORE_ID_LEN];
+	struct id_list l = { 0, ids };
+	struct session_filter f;
+	size_t i, k = 0;
+	bool more;
+
+	memset(&f, 0, sizeof(f));
+	f.by_status = by_status;
+	f.status = status;
+	f.limit = MAX_SESSIONS;
+	assert_int_equal(store_session_list(r, &f, m->now, id_list_cb, &l,
+					    &more), 0);
+	assert_false(more);
+	for (i = 0; i < m->n; i++) {
+		const struct msess *s = &m->s[i];
+
+		if (s->purged || (by_status && m_status(m, s) != status))
+			continue;
+		assert_true(k < l.n);
+		assert_memory_equal(l.id[k], s->id, STORE_ID_LEN);
+		k++;
+	}
+	assert_int_equal(k, l.n);
 }
 
 /* number of active sessions of party @p */
@@ -84,17 +166,20 @@ static bool m_party_uses(const struct model *m, int p, const char *vn)
 	return false;
 }
 
-/* Every active model session is found from both ends; pool counts and the
- * active counter agree with the model. */
+/* Every active model session is found from both ends; every (party, VN)
+ * pair finds its newest session, or nothing once retention purged that;
+ * pool counts and the active counter agree with the model. @full: also
+ * every session by id and every listing (slower: not after each batch). */
 static void check(struct model *m, struct store_reader *r,
-		  char pool[][E164_SIZE], int npool, int n_parties)
+		  char pool[][E164_SIZE], int npool, int n_parties, bool full)
 {
+	static int newest[MAX_PARTIES][MAX_POOL];
 	char pa[E164_SIZE], pb[E164_SIZE];
 	struct store_stats st;
-	uint64_t active = 0;
+	uint64_t active = 0, purged = 0;
 	struct session l;
 	size_t i;
-	int v;
+	int v, p;
 
 	for (i = 0; i < m->n; i++) {
 		const struct msess *s = &m->s[i];
@@ -114,6 +199,50 @@ static void check(struct model *m, struct store_reader *r,
 			/* the pair was reused: never by this ended session */
 			assert_memory_not_equal(l.id, s->id, STORE_ID_LEN);
 		}
+		if (s->purged)
+			purged++;
+		if (!full)
+			continue;
+		rc = store_session_get(r, s->id, m->now, &l);
+		if (s->purged) {
+			assert_int_equal(rc, ENOENT);
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(l.status, m_status(m, s));
+			session_clear(&l);
+		}
+	}
+
+	/* the pair entries: model sessions are in creation order */
+	for (p = 0; p < n_parties; p++)
+		for (v = 0; v < npool; v++)
+			newest[p][v] = -1;
+	for (i = 0; i < m->n; i++) {
+		v = pool_index(pool, npool, m->s[i].vn);
+		newest[m->s[i].a][v] = (int)i;
+		newest[m->s[i].b][v] = (int)i;
+	}
+	for (p = 0; p < n_parties; p++) {
+		party_name(p, pa);
+		for (v = 0; v < npool; v++) {
+			const struct msess *s;
+			int rc = store_lookup(r, pa, pool[v], m->now, &l);
+
+			if (newest[p][v] < 0 || m->s[newest[p][v]].purged) {
+				assert_int_equal(rc, ENOENT);
+				continue;
+			}
+			s = &m->s[newest[p][v]];
+			assert_int_equal(rc, m_active(m, s) ? 0 : ESTALE);
+			assert_memory_equal(l.id, s->id, STORE_ID_LEN);
+		}
+	}
+
+	if (full) {
+		check_listing(m, r, SESSION_ACTIVE, false);
+		check_listing(m, r, SESSION_ACTIVE, true);
+		check_listing(m, r, SESSION_EXPIRED, true);
+		check_listing(m, r, SESSION_CLOSED, true);
 	}
 	for (v = 0; v < npool; v++) {
 		struct pool_number pn;
@@ -129,7 +258,7 @@ static void check(struct model *m, struct store_reader *r,
 	}
 	assert_int_equal(store_stats_get(r, &st), 0);
 	assert_true(st.sessions_active >= active);
-	(void)n_parties;
+	assert_int_equal(st.purged_sessions, purged);
 }
 
 /*
@@ -139,19 +268,23 @@ static void check(struct model *m, struct store_reader *r,
 static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 {
 	static struct model m;
-	char pool[64][E164_SIZE];
+	char pool[MAX_POOL][E164_SIZE];
 	int npool = 2 * (int)N - 1;
 	char *dir = test_tmpdir();
 	char path[512];
 	struct store *st;
 	struct store_reader *r;
 	struct store_txn *tx = NULL;
-	unsigned step, in_batch = 0, creates = 0, refusals = 0;
+	unsigned step, in_batch = 0, creates = 0, refusals = 0, purged = 0;
+	unsigned checks = 0;
+	size_t i;
 	int v;
 
 	memset(&m, 0, sizeof(m));
 	m.now = T0;
 	m.rng = seed ? seed : 1;
+	/* about as long as a session lives: purges take a good share */
+	m.retention_ms = 1000 + (int64_t)(rnd(&m) % (600 * N));
 	assert_non_null(dir);
 	snprintf(path, sizeof(path), "%s/db", dir);
 	assert_int_equal(store_open(&st, path, 256ULL << 20, NULL), 0);
@@ -219,37 +352,56 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 			struct session s;
 			int rc = store_session_close(child, ms->id, m.now, &s);
 
-			if (m_active(&m, ms)) {
+			if (ms->purged) {
+				assert_int_equal(rc, ENOENT);
+			} else if (m_active(&m, ms)) {
 				assert_int_equal(rc, 0);
 				ms->closed = true;
+				ms->closed_at_ms = m.now;
 			} else {
 				assert_int_equal(rc, EALREADY);
 			}
-			session_clear(&s);
+			if (rc != ENOENT)
+				session_clear(&s);
 			if (rc == 0)
 				assert_int_equal(store_write_commit(child), 0);
 			else
 				store_write_abort(child);
-		} else {
+		} else if (rnd(&m) % 2) {
 			/* the sweeper's turn */
 			assert_int_equal(store_expire_due(child, m.now, 1000,
 							  NULL), 0);
 			assert_int_equal(store_write_commit(child), 0);
+		} else {
+			/* retention: the sweeper first (a session past its
+			 * expiry that it has not marked is not ended yet) */
+			int64_t cutoff = m.now - m.retention_ms;
+
+			assert_int_equal(store_expire_due(child, m.now,
+							  UINT32_MAX, NULL), 0);
+			assert_int_equal(store_purge(child, cutoff, UINT32_MAX,
+						     NULL, NULL), 0);
+			m_purge(&m, cutoff);
+			assert_int_equal(store_write_commit(child), 0);
 		}
 		if (++in_batch == BATCH) {
 			assert_int_equal(store_write_commit(tx), 0);
-			check(&m, r, pool, npool, (int)n_parties);
+			check(&m, r, pool, npool, (int)n_parties,
+			      ++checks % 8 == 0);
 			assert_int_equal(store_write_begin(st, NULL, &tx), 0);
 			in_batch = 0;
 		}
 	}
 	assert_int_equal(store_write_commit(tx), 0);
-	check(&m, r, pool, npool, (int)n_parties);
+	check(&m, r, pool, npool, (int)n_parties, true);
+	for (i = 0; i < m.n; i++)
+		purged += m.s[i].purged;
 	print_message("N=%u pool=%d parties=%u: %u creates, %u refused "
-		      "(party already at N)\n", N, npool, n_parties, creates,
-		      refusals);
-	/* a run that created next to nothing would prove nothing */
+		      "(party already at N), %u purged\n", N, npool,
+		      n_parties, creates, refusals, purged);
+	/* a run that created or purged next to nothing would prove nothing */
 	assert_true(creates > steps / 10);
+	assert_true(purged > creates / 4);
 
 	store_reader_close(r);
 	store_close(st);
