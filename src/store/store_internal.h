@@ -170,6 +170,10 @@ MDB_val store_key_expiry(uint8_t buf[EXPIRY_KEY_SIZE], int64_t at_ms,
 			 const uint8_t id[STORE_ID_LEN]);
 /* store_key_expiry_at() - the time of an expiry key. */
 int64_t store_key_expiry_at(const MDB_val *k);
+
+/* store_first_at() - the time of the first key of the expiry or ended
+ * index (store_session.c): 0, ENOENT (empty) or an errno. */
+int store_first_at(struct store_reader *r, MDB_dbi dbi, int64_t *at_ms);
 MDB_val store_key_pool(uint8_t buf[POOL_KEY_SIZE], uint64_t vn);
 MDB_val store_key_pool_use(uint8_t buf[POOL_USE_KEY_SIZE], uint32_t count,
 			   uint64_t vn);

@@ -223,28 +223,5 @@ int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
 
 int store_next_ended(struct store_reader *r, int64_t *at_ms)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	rc = store_reader_begin(r);
-	if (rc)
-		return rc;
-	rc = store_err(mdb_cursor_open(r->txn, r->st->ended, &cur));
-	if (rc)
-		goto out;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	mdb_cursor_close(cur);
-	if (rc) {
-		rc = store_err(rc);
-		goto out;
-	}
-	if (k.mv_size != ENDED_KEY_SIZE) {
-		rc = EIO;
-		goto out;
-	}
-	*at_ms = store_key_expiry_at(&k);
- out:
-	store_reader_end(r);
-	return rc;
+	return store_first_at(r, r->st->ended, at_ms);
 }

@@ -838,7 +838,12 @@ int store_session_list(struct store_reader *r, const struct session_filter *f,
 	return rc;
 }
 
-int store_next_expiry(struct store_reader *r, int64_t *at_ms)
+/*
+ * store_first_at() - the time of the first key of a time-ordered index
+ * (be64 ms + session id: the expiry and ended indexes): ENOENT when it
+ * is empty, EIO when its first key is not that shape.
+ */
+int store_first_at(struct store_reader *r, MDB_dbi dbi, int64_t *at_ms)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -847,7 +852,7 @@ int store_next_expiry(struct store_reader *r, int64_t *at_ms)
 	rc = store_reader_begin(r);
 	if (rc)
 		return rc;
-	rc = store_err(mdb_cursor_open(r->txn, r->st->expiry, &cur));
+	rc = store_err(mdb_cursor_open(r->txn, dbi, &cur));
 	if (rc)
 		goto out;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -864,4 +869,9 @@ int store_next_expiry(struct store_reader *r, int64_t *at_ms)
  out:
 	store_reader_end(r);
 	return rc;
+}
+
+int store_next_expiry(struct store_reader *r, int64_t *at_ms)
+{
+	return store_first_at(r, r->st->expiry, at_ms);
 }
