@@ -13,44 +13,12 @@
 #include <lmdb.h>
 
 #include "maskd/store.h"
-#include "../test_util.h"
 
 #define T0 1800000000000LL
 #define MAP_SIZE (256ULL << 20)
 #define MAX_IDS 12000
 
-struct fx {
-	char *dir;
-	char path[512];
-	struct store *st;
-	struct store_reader *r;
-};
-
-static int fx_setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->dir = test_tmpdir();
-	assert_non_null(f->dir);
-	snprintf(f->path, sizeof(f->path), "%s/db", f->dir);
-	assert_int_equal(store_open(&f->st, f->path, MAP_SIZE, NULL), 0);
-	assert_int_equal(store_reader_open(f->st, &f->r), 0);
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-
-	store_reader_close(f->r);
-	store_close(f->st);
-	test_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
-}
+#include "store_fx.h"
 
 static void fx_reopen(struct fx *f)
 {
