@@ -45,6 +45,24 @@ static void relay_wake(struct relay_worker *w)
 }
 
 /*
+ * relay_call_queue_locked() - put @c on its worker's list of calls with
+ * changes waiting (once), under w->ctl_lock. Returns whether the worker
+ * must be woken: only the first call on an empty list wakes it.
+ */
+static bool relay_call_queue_locked(struct relay_worker *w,
+				    struct relay_call *c)
+{
+	bool wake = !w->ctl_head;
+
+	if (!c->ctl_queued) {
+		c->ctl_queued = true;
+		c->ctl_next = w->ctl_head;
+		w->ctl_head = c;
+	}
+	return wake;
+}
+
+/*
  * relay_call_post() - leave @ops on @c for its worker and wake it. Any
  * thread but the worker's; cannot fail.
  */
@@ -58,12 +76,7 @@ static void relay_call_post(struct relay_call *c, unsigned ops,
 	c->ctl_ops |= ops;
 	if (rem)
 		c->ctl_remote[leg] = *rem;
-	wake = !w->ctl_head;
-	if (!c->ctl_queued) {
-		c->ctl_queued = true;
-		c->ctl_next = w->ctl_head;
-		w->ctl_head = c;
-	}
+	wake = relay_call_queue_locked(w, c);
 	pthread_mutex_unlock(&w->ctl_lock);
 
 	if (wake)
@@ -91,12 +104,7 @@ int relay_call_post_sink(struct relay_call *c, unsigned op,
 		c->ctl_sink[leg] = s;
 	else
 		c->ctl_tap[leg] = s;
-	wake = !w->ctl_head;
-	if (!c->ctl_queued) {
-		c->ctl_queued = true;
-		c->ctl_next = w->ctl_head;
-		w->ctl_head = c;
-	}
+	wake = relay_call_queue_locked(w, c);
 	pthread_mutex_unlock(&w->ctl_lock);
 
 	if (wake)
