@@ -308,10 +308,10 @@ enum sip_leg_role {
  * One leg of a call: one dialog with one party, with its own Call-ID,
  * tags and CSeq space, and everything negotiated on it alone (session
  * timer, 100rel, digest authentication). A leg is the relay side facing
- * its party (leg->side indexes call->legs). Made by sip_leg_accept() (an
- * inbound INVITE) or sip_leg_originate() (maskd calls out), released
- * with its call by sip_leg_free() (sip_leg.c). Owned by the SIP thread,
- * part of its call.
+ * its party (leg->side indexes call->legs). Made by sip_leg_inbound()
+ * and sip_leg_accept() (a carrier's INVITE) or by sip_leg_originate()
+ * (maskd calls out), released with its call by sip_leg_free()
+ * (sip_leg.c). Owned by the SIP thread, part of its call.
  */
 struct sip_leg {
 	struct sip_call *call;
@@ -336,10 +336,11 @@ struct sip_leg {
 };
 
 /*
- * One call: its legs, bridged by the relay call. Today a call is born
- * with its inbound leg (side A, the caller) and bridges it to the leg it
- * originates (side B, the callee). Owned by the SIP thread, listed in
- * sip->calls, freed by sip_call_free().
+ * One call: its legs, bridged by the relay call. A call is born with its
+ * inbound leg (side A, the caller); a side whose leg has role
+ * SIP_LEG_NONE has no party yet, and sip_leg_originate() gives it one
+ * (side B, the callee: today at once, from sip_call_start()). Owned by
+ * the SIP thread, listed in sip->calls, freed by sip_call_free().
  */
 struct sip_call {
 	struct sip *s;
@@ -372,12 +373,6 @@ struct sip_call {
 static inline struct sip_leg *sip_call_inbound(struct sip_call *c)
 {
 	return &c->legs[RELAY_LEG_A];
-}
-
-/* The leg maskd originates; role SIP_LEG_NONE until it does. */
-static inline struct sip_leg *sip_call_outbound(struct sip_call *c)
-{
-	return &c->legs[RELAY_LEG_B];
 }
 
 /*
