@@ -1,8 +1,8 @@
 /*
  * sip_auth.c - digest authentication towards the gateway (RFC 3261
- * section 22) on the legs maskd originates, with sofia-sip's client authenticators
- * (<sofia-sip/auth_client.h>: MD5 and MD5-sess, with or without
- * qop=auth).
+ * section 22) on the legs maskd originates, with sofia-sip's client
+ * authenticators (<sofia-sip/auth_client.h>: MD5 and MD5-sess, with or
+ * without qop=auth).
  *
  * A gateway that answers one of maskd's requests on such a leg with 401
  * (WWW-Authenticate) or 407 (Proxy-Authenticate) gets it once more with

@@ -298,7 +298,7 @@ struct sip_prack {
 enum sip_leg_role {
 	SIP_LEG_NONE = 0,	/* not (or not yet) part of its call */
 	SIP_LEG_INBOUND,	/* a carrier's INVITE: maskd is its UAS */
-	SIP_LEG_OUTBOUND,	/* maskd's INVITE towards the gateway: its UAC */
+	SIP_LEG_OUTBOUND,	/* maskd's INVITE to the gateway: its UAC */
 };
 
 /* The legs a call may bridge, one per relay side (enum relay_leg). */

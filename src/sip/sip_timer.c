@@ -3,9 +3,10 @@
  *
  * maskd is the UAS of an inbound leg's INVITE and the UAC of its own on
  * a leg it originates, so each leg negotiates its own interval and
- * refresher, and neither party learns the other's. When maskd refreshes a leg it sends UPDATE
- * (or a re-INVITE with the SDP it last sent) at half the interval; when
- * the party refreshes and falls silent, every leg is BYEd. A refresh
+ * refresher, and neither party learns the other's. When maskd refreshes
+ * a leg it sends UPDATE (or a re-INVITE with the SDP it last sent) at
+ * half the interval; when the party refreshes and falls silent, every
+ * leg is BYEd. A refresh
  * that changes nothing is answered on its own leg (sip_forward.c) and
  * never crosses, so a party without timers is never bothered by the
  * other's.
