@@ -1,14 +1,14 @@
 /*
  * sip_auth.c - digest authentication towards the gateway (RFC 3261
- * section 22) on leg b, with sofia-sip's client authenticators
- * (<sofia-sip/auth_client.h>: MD5 and MD5-sess, with or without
- * qop=auth).
+ * section 22) on the legs maskd originates, with sofia-sip's client
+ * authenticators (<sofia-sip/auth_client.h>: MD5 and MD5-sess, with or
+ * without qop=auth).
  *
- * A gateway that answers one of maskd's requests on leg b with 401
+ * A gateway that answers one of maskd's requests on such a leg with 401
  * (WWW-Authenticate) or 407 (Proxy-Authenticate) gets it once more with
  * the [gateway] credentials; a request that was already sent again is
  * never retried, so no gateway can make maskd loop. Once challenged,
- * every later request of maskd's on leg b carries credentials up front
+ * every later request of maskd's on the leg carries credentials up front
  * (as nua does), the ACK of a 2xx those of its INVITE (RFC 3261 section
  * 13.2.2.4): a BYE cannot be retried, since its call is gone by the time
  * a challenge could come.
@@ -17,7 +17,7 @@
  * (auc_all_credentials() keeps MD5(user:realm:password), not the
  * password) and is never logged; nor is anything derived from it.
  *
- * Runs on the SIP thread only; the state is the call's (struct
+ * Runs on the SIP thread only; the state is the leg's (struct
  * sip_auth), released by sip_auth_free().
  */
 #include "sip_internal.h"
@@ -57,11 +57,11 @@ static bool sip_auth_realm_is(const char *realm, const char *want)
  * send a Basic password in clear) or names another realm than the
  * configured one is left out. Returns how many were taken.
  */
-static int sip_auth_take(struct sip_call *c, msg_auth_t const *ch,
+static int sip_auth_take(struct sip_leg *leg, msg_auth_t const *ch,
 			 msg_hclass_t *credentials)
 {
-	const struct config *cfg = c->s->cfg;
-	struct sip_auth *a = &c->auth;
+	const struct config *cfg = leg->call->s->cfg;
+	struct sip_auth *a = &leg->auth;
 	msg_auth_t one;
 	const char *realm;
 	int n = 0;
@@ -86,10 +86,10 @@ static int sip_auth_take(struct sip_call *c, msg_auth_t const *ch,
 	return n;
 }
 
-int sip_auth_challenge(struct sip_call *c, sip_t const *sip)
+int sip_auth_challenge(struct sip_leg *leg, sip_t const *sip)
 {
-	const struct config *cfg = c->s->cfg;
-	struct sip_auth *a = &c->auth;
+	const struct config *cfg = leg->call->s->cfg;
+	struct sip_auth *a = &leg->auth;
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : 0;
 	msg_auth_t const *ch;
 	msg_hclass_t *credentials;
@@ -113,7 +113,7 @@ int sip_auth_challenge(struct sip_call *c, sip_t const *sip)
 			return ENOMEM;
 	}
 
-	if (!sip_auth_take(c, ch, credentials))
+	if (!sip_auth_take(leg, ch, credentials))
 		return EACCES;
 
 	/* scheme "Digest" and realm NULL: every Digest challenge taken */
@@ -124,9 +124,9 @@ int sip_auth_challenge(struct sip_call *c, sip_t const *sip)
 	return auc_has_authorization(&a->auc) ? 0 : EACCES;
 }
 
-int sip_auth_authorize(struct sip_call *c, msg_t *msg, sip_t *sip)
+int sip_auth_authorize(struct sip_leg *leg, msg_t *msg, sip_t *sip)
 {
-	struct sip_auth *a = &c->auth;
+	struct sip_auth *a = &leg->auth;
 
 	if (!a->auc)
 		return 0;
@@ -135,13 +135,13 @@ int sip_auth_authorize(struct sip_call *c, msg_t *msg, sip_t *sip)
 	return auc_authorize(&a->auc, msg, sip) < 0 ? ENOMEM : 0;
 }
 
-void sip_auth_ack(struct sip_call *c, nta_outgoing_t *invite, msg_t *msg,
+void sip_auth_ack(struct sip_leg *leg, nta_outgoing_t *invite, msg_t *msg,
 		  sip_t *sip)
 {
 	sip_t const *is;
 	msg_t *req;
 
-	if (!c->auth.auc)
+	if (!leg->auth.auc)
 		return;
 	req = nta_outgoing_getrequest(invite);
 	is = req ? sip_object(req) : NULL;
@@ -157,10 +157,11 @@ void sip_auth_ack(struct sip_call *c, nta_outgoing_t *invite, msg_t *msg,
 
 /*
  * The request of @orq as it went, but for what makes it a new
- * transaction on leg b: no Via (nta adds one with a new branch), the
+ * transaction on @leg: no Via (nta adds one with a new branch), the
  * next CSeq of the dialog, fresh credentials. NULL on error.
  */
-static msg_t *sip_auth_copy_request(struct sip_call *c, nta_outgoing_t *orq)
+static msg_t *sip_auth_copy_request(struct sip_leg *leg,
+				    nta_outgoing_t *orq)
 {
 	msg_t *req, *msg;
 	sip_t *sip;
@@ -183,11 +184,11 @@ static msg_t *sip_auth_copy_request(struct sip_call *c, nta_outgoing_t *orq)
 			      (msg_header_t *)sip->sip_cseq) < 0)
 		goto fail;
 
-	if (nta_msg_request_complete(msg, c->leg_b,
+	if (nta_msg_request_complete(msg, leg->dialog,
 				     sip->sip_request->rq_method,
 				     sip->sip_request->rq_method_name,
 				     NULL) < 0 ||
-	    sip_auth_authorize(c, msg, sip))
+	    sip_auth_authorize(leg, msg, sip))
 		goto fail;
 	return msg;
  fail:
@@ -196,31 +197,31 @@ static msg_t *sip_auth_copy_request(struct sip_call *c, nta_outgoing_t *orq)
 	return NULL;
 }
 
-nta_outgoing_t *sip_auth_resend(struct sip_call *c, nta_outgoing_t *orq,
+nta_outgoing_t *sip_auth_resend(struct sip_leg *leg, nta_outgoing_t *orq,
 				sip_t const *sip, nta_response_f *cb,
 				void *magic)
 {
+	struct sip *s = leg->call->s;
 	nta_outgoing_t *again;
 	msg_t *msg;
 
-	if (sip_auth_challenge(c, sip))
+	if (sip_auth_challenge(leg, sip))
 		return NULL;
-	msg = sip_auth_copy_request(c, orq);
+	msg = sip_auth_copy_request(leg, orq);
 	if (!msg)
 		return NULL;
-	again = nta_outgoing_mcreate(c->s->agent, cb, magic, NULL, msg,
+	again = nta_outgoing_mcreate(s->agent, cb, magic, NULL, msg,
 				     TAG_END());
 	if (!again) {
 		msg_destroy(msg);
 		return NULL;
 	}
-	SIP_COUNT(c->s, auth_retries);
+	SIP_COUNT(s, auth_retries);
 	return again;
 }
 
-void sip_auth_failed(struct sip_call *c, const char *reason)
+void sip_auth_failed(struct sip *s, const char *reason)
 {
-	struct sip *s = c->s;
 	/* monotonic: an interval; a wall clock stepped back would silence
 	 * the warning for the size of the step */
 	int64_t now = clock_mono_ms();

@@ -1,7 +1,7 @@
 /*
  * sip_internal.h - what the files of src/sip/ share: the SIP thread's
- * state (struct sip), one call (struct sip_call) and the helpers each file
- * offers the others.
+ * state (struct sip), one call (struct sip_call) and its legs (struct
+ * sip_leg), and the helpers each file offers the others.
  *
  * Everything declared here belongs to the SIP thread and is touched by no
  * other, except the counters in struct sip_counters (relaxed atomics, read
@@ -196,17 +196,19 @@ enum sip_call_state {
 	SIP_CALL_ZOMBIE,	/* caller done; the callee's final awaited */
 };
 
+struct sip_leg;
+
 /*
  * One in-dialog request relayed from one leg to the other (re-INVITE,
  * UPDATE, INFO, OPTIONS): the server transaction we answer and the client
- * transaction whose answer we relay. Owned by its call.
+ * transaction whose answer we relay (sip_forward.c). Owned by its call.
  */
 struct sip_fwd {
 	struct sip_fwd *next;
 	struct sip_call *call;
-	nta_incoming_t *irq;		/* on the leg it came from */
+	struct sip_leg *from;		/* the leg it came on */
+	nta_incoming_t *irq;		/* on that leg */
 	nta_outgoing_t *orq;		/* on the other leg */
-	bool from_a;			/* came from the caller's leg */
 	bool is_invite;
 	bool acked;			/* 2xx ACKed on the other leg */
 	bool cancelled;			/* the sender CANCELled it */
@@ -215,12 +217,10 @@ struct sip_fwd {
 
 /*
  * The RFC 4028 session timer of one leg, negotiated on that leg alone
- * (sip_timer.c): maskd is the UAS of the caller's INVITE and the UAC of its
- * own on leg b, and either side may refresh. Owned by its call.
+ * (sip_timer.c): maskd is the UAS of an inbound leg's INVITE and the UAC
+ * of an originated leg's, and either side may refresh. Part of its leg.
  */
 struct sip_st {
-	struct sip_call *call;
-	enum relay_leg leg;
 	uint32_t interval_s;		/* 0: no session timer on the leg */
 	uint32_t min_s;			/* the party's Min-SE (422); 0: none */
 	bool we_refresh;		/* maskd refreshes; else the party */
@@ -247,10 +247,11 @@ struct sip_st {
 #define SIP_AUTH_FAIL_STATUS 403
 
 /*
- * Digest authentication towards the gateway on leg b (sip_auth.c):
- * sofia's client authenticators, holding the gateway's challenges and
- * our credentials (as HA1, never the password). Made on the call's first
- * challenge; owned by its call, released by sip_auth_free().
+ * Digest authentication towards the gateway on an originated leg
+ * (sip_auth.c): sofia's client authenticators, holding the gateway's
+ * challenges and our credentials (as HA1, never the password). Made on
+ * the leg's first challenge; part of its leg, released by
+ * sip_auth_free().
  */
 struct sip_auth {
 	su_home_t *home;		/* NULL: never challenged */
@@ -259,30 +260,76 @@ struct sip_auth {
 };
 
 /*
- * Reliable provisional responses (RFC 3262, "100rel"), each leg on its
- * own (sip_prack.c). On leg a maskd is the UAS of the caller's INVITE and
- * sends it 18x reliably when it asked for them; on leg b maskd is the UAC
- * of its own INVITE and PRACKs the callee's reliable 18x itself. No PRACK
- * and no RSeq/RAck ever crosses. At most one reliable 18x of ours awaits
- * its PRACK at a time; what comes meanwhile is held here, so nta never
- * queues two (its queue lets a 2xx overtake an unacknowledged 18x).
- * Owned by its call; sip_prack_free() releases it.
+ * Reliable provisional responses (RFC 3262, "100rel") of one leg
+ * (sip_prack.c). On an inbound leg maskd is the UAS of the party's
+ * INVITE and sends it 18x reliably when it asked for them; on an
+ * originated leg maskd is the UAC of its own INVITE and PRACKs the
+ * party's reliable 18x itself. No PRACK and no RSeq/RAck ever crosses.
+ * At most one reliable 18x of ours awaits its PRACK at a time; what comes
+ * meanwhile is held here, so nta never queues two (its queue lets a 2xx
+ * overtake an unacknowledged 18x). Part of its leg; sip_prack_free()
+ * releases it.
  */
 struct sip_prack {
-	bool a_supported;	/* the caller's INVITE: Supported: 100rel */
-	bool a_required;	/* ... Require: 100rel: every 18x reliably */
-	bool a_offered;		/* ... it carried an offer (SDP) */
-	nta_reliable_t *a_rel;	/* our reliable 18x until PRACKed/flushed */
-	msg_t *a_next;		/* the next reliable 18x, held until then */
-	bool a_next_sdp;	/* ... it carries SDP */
-	msg_t *a_final;		/* our 2xx, held until then */
-	nta_outgoing_t *b_orq;	/* our PRACK on leg b, until answered */
+	/* maskd the UAS (an inbound leg) */
+	bool supported;		/* the party's INVITE: Supported: 100rel */
+	bool required;		/* ... Require: 100rel: every 18x reliably */
+	bool offered;		/* ... it carried an offer (SDP) */
+	nta_reliable_t *rel;	/* our reliable 18x until PRACKed/flushed */
+	msg_t *next;		/* the next reliable 18x, held until then */
+	bool next_sdp;		/* ... it carries SDP */
+	msg_t *final;		/* our 2xx, held until then */
+	/* maskd the UAC (an originated leg) */
+	nta_outgoing_t *orq;	/* our PRACK, until answered */
+};
+
+/* What a leg is to maskd. */
+enum sip_leg_role {
+	SIP_LEG_NONE = 0,	/* not (or not yet) part of its call */
+	SIP_LEG_INBOUND,	/* a carrier's INVITE: maskd is its UAS */
+	SIP_LEG_OUTBOUND,	/* maskd's INVITE to the gateway: its UAC */
+};
+
+/* The legs a call may bridge, one per relay side (enum relay_leg). */
+#define SIP_CALL_LEGS 2
+
+/*
+ * One leg of a call: one dialog with one party, with its own Call-ID,
+ * tags and CSeq space, and everything negotiated on it alone (session
+ * timer, 100rel, digest authentication). A leg is the relay side facing
+ * its party (leg->side indexes call->legs). Made by sip_leg_inbound()
+ * and sip_leg_accept() (a carrier's INVITE) or by sip_leg_originate()
+ * (maskd calls out), released with its call by sip_leg_free()
+ * (sip_leg.c). Owned by the SIP thread, part of its call.
+ */
+struct sip_leg {
+	struct sip_call *call;
+	enum sip_leg_role role;
+	enum relay_leg side;		/* legs[side]; the relay side facing
+					 * the party */
+	nta_leg_t *dialog;		/* NULL: none (yet, or any more) */
+	enum sip_tp tp;			/* the transport the party is on */
+	char contact[SIP_URI_SIZE];	/* our Contact towards the party */
+	char target[E164_SIZE];		/* originated: the number called */
+
+	nta_incoming_t *irq_invite;	/* inbound: the party's INVITE,
+					 * until its ACK */
+	nta_outgoing_t *orq_invite;	/* originated: our INVITE */
+	bool answered;			/* originated: the party sent a 2xx */
+	bool acked;			/* ... and we ACKed it */
+
+	struct sdp_origin origin;	/* the o= line the party is shown */
+	struct sip_st st;		/* RFC 4028 */
+	struct sip_prack prack;		/* RFC 3262 */
+	struct sip_auth auth;		/* originated: towards the gateway */
 };
 
 /*
- * One call: the caller's leg (a) and the callee's leg (b), each its own
- * dialog with its own Call-ID, tags and CSeq space. Owned by the SIP
- * thread, listed in sip->calls, freed by sip_call_free().
+ * One call: its legs, bridged by the relay call. A call is born with its
+ * inbound leg (side A, the caller); a side whose leg has role
+ * SIP_LEG_NONE has no party yet, and sip_leg_originate() gives it one
+ * (side B, the callee: today at once, from sip_call_start()). Owned by
+ * the SIP thread, listed in sip->calls, freed by sip_call_free().
  */
 struct sip_call {
 	struct sip *s;
@@ -295,18 +342,8 @@ struct sip_call {
 	bool cdr_sent;
 
 	char vn[E164_SIZE];
-	char callee[E164_SIZE];
 
-	nta_leg_t *leg_a;		/* dialog with the caller */
-	nta_leg_t *leg_b;		/* dialog with the callee */
-	enum sip_tp tp_a;		/* how the caller reached us */
-	char contact_a[SIP_URI_SIZE];	/* our Contact towards the caller */
-	char contact_b[SIP_URI_SIZE];	/* our Contact towards the callee */
-
-	nta_incoming_t *irq_invite;	/* the caller's INVITE, until ACK */
-	nta_outgoing_t *orq_invite;	/* our INVITE to the callee */
-	bool b_answered;		/* the callee sent a 2xx */
-	bool b_acked;			/* ... and we ACKed it */
+	struct sip_leg legs[SIP_CALL_LEGS];	/* [enum relay_leg] */
 
 	struct sip_fwd *fwds;		/* in-dialog requests being relayed */
 
@@ -319,14 +356,23 @@ struct sip_call {
 	struct relay_call *media;	/* NULL: none, or freed */
 	uint64_t cookie;		/* what the relay reports it by */
 	struct sip_call *media_next;	/* sip->media bucket */
-	struct sdp_origin origin[2];	/* [enum relay_leg]: the o= line
-					 * each party is shown */
-
-	struct sip_st st[2];		/* [enum relay_leg]: session timers */
-
-	struct sip_auth auth;		/* leg b's digest authentication */
-	struct sip_prack prack;		/* 100rel on both legs */
 };
+
+/* The leg the call came in on (maskd its UAS). */
+static inline struct sip_leg *sip_call_inbound(struct sip_call *c)
+{
+	return &c->legs[RELAY_LEG_A];
+}
+
+/*
+ * sip_call_leg_other() - the leg @leg is bridged to: where what comes on
+ * @leg is forwarded. Its role is SIP_LEG_NONE while the call has one leg.
+ */
+static inline struct sip_leg *sip_call_leg_other(struct sip_leg *leg)
+{
+	return &leg->call->legs[leg->side == RELAY_LEG_A ? RELAY_LEG_B
+							 : RELAY_LEG_A];
+}
 
 /* ---- sip.c ---- */
 
@@ -418,12 +464,12 @@ bool sip_guard_admit(struct sip *s, msg_t *msg, sip_t const *sip);
 bool sip_guard_cps_ok(struct sip *s, const struct config_trunk *t,
 		      nta_incoming_t *irq);
 
-/* ---- sip_call.c ---- */
+/* ---- sip_call.c: the call - create, route, bridge, end ---- */
 
 /*
- * sip_call_start() - place the outbound leg for a routed INVITE. On
- * success the call owns @irq; on error the caller still does and must
- * answer it.
+ * sip_call_start() - a call for a routed INVITE: its inbound leg, and the
+ * leg it originates towards the other party. On success the call owns
+ * @irq; on error the caller still does and must answer it.
  */
 int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		   const struct session *sess, const char *caller);
@@ -442,6 +488,9 @@ struct sip_call *sip_call_find_session(struct sip *s,
  */
 void sip_call_end(struct sip_call *c, const char *reason);
 
+/* sip_call_busy_remove() - session of @c takes calls again; idempotent. */
+void sip_call_busy_remove(struct sip_call *c);
+
 /* sip_call_stop_all() - end every call now (shutdown); CDRs go out. */
 void sip_call_stop_all(struct sip *s);
 
@@ -452,48 +501,176 @@ void sip_call_stop_all(struct sip *s);
  */
 void sip_call_rtp_timeout(struct sip_call *c);
 
-/* The dialog and our Contact of leg @l. */
-static inline nta_leg_t *sip_call_leg(struct sip_call *c, enum relay_leg l)
-{
-	return l == RELAY_LEG_A ? c->leg_a : c->leg_b;
-}
-
-static inline const char *sip_call_contact(struct sip_call *c,
-					   enum relay_leg l)
-{
-	return l == RELAY_LEG_A ? c->contact_a : c->contact_b;
-}
-
 /*
- * sip_call_request() - a request of maskd's own on @leg (see sip_call.c):
- * headers of @src that may cross, @sdp as body (NULL: none), @hdrs raw
- * lines of our own (NULL: none). Answers go to @cb with @magic. NULL on
- * error.
+ * sip_call_hangup() - BYE every leg of @c but @except (NULL: every one;
+ * the leg that just said BYE itself, or one without a dialog to BYE),
+ * write the CDR (@who, @reason) and free @c.
  */
-nta_outgoing_t *sip_call_request(struct sip_call *c, nta_leg_t *leg,
-				 sip_method_t method, const char *name,
-				 const char *ruri, sip_t const *src,
-				 const char *sdp, nta_response_f *cb,
-				 void *magic, const char *contact,
-				 const char *hdrs);
-
-/* sip_call_ack() - ACK the 2xx that answered @orq on @leg, with @sdp. */
-void sip_call_ack(struct sip_call *c, nta_leg_t *leg,
-		  nta_outgoing_t *orq, sip_t const *src, const char *sdp);
-
-/*
- * sip_call_hangup() - BYE leg a when @bye_a, leg b when @bye_b, write the
- * CDR (@who, @reason) and free @c.
- */
-void sip_call_hangup(struct sip_call *c, bool bye_a, bool bye_b,
+void sip_call_hangup(struct sip_call *c, struct sip_leg *except,
 		     enum cdr_hangup who, const char *reason);
 
 /*
- * sip_call_offering() - true while an offer of either leg is in flight
+ * sip_call_cancel() - end @c before it is answered: @status to the
+ * caller, CANCEL on the originated leg and wait (ZOMBIE) for its final
+ * answer. The CDR goes out now. May free @c.
+ */
+void sip_call_cancel(struct sip_call *c, int status, enum cdr_hangup who,
+		     const char *reason);
+
+/*
+ * sip_call_free() - release everything @c holds in nta, sofia and the
+ * relay, and @c. Safe from inside any callback of the call.
+ */
+void sip_call_free(struct sip_call *c);
+
+/*
+ * sip_call_on_outbound() - the nta_response_f of an originated leg's
+ * INVITE (@magic: the leg): progress, answer and failure bridged to the
+ * inbound leg.
+ */
+int sip_call_on_outbound(void *magic, nta_outgoing_t *orq,
+			 sip_t const *sip);
+
+/*
+ * sip_call_offering() - true while an offer of any leg is in flight
  * (a relayed re-INVITE or UPDATE, or a refresh of ours): no new one may
- * start.
+ * start. (sip_timer.c)
  */
 bool sip_call_offering(const struct sip_call *c);
+
+/* ---- sip_cdr.c: the call record ---- */
+
+/*
+ * sip_call_cdr() - the caller's side of @c is over: the CDR goes out
+ * (once), with the relay call's counters, and the session takes its next
+ * call.
+ */
+void sip_call_cdr(struct sip_call *c, uint16_t code, enum cdr_hangup who,
+		  const char *reason);
+
+/* sip_cdr_failure_status() - what the caller hears of the callee's @st. */
+int sip_cdr_failure_status(int st);
+
+/* sip_cdr_failure_reason() - the CDR reason of the callee's failure @st. */
+const char *sip_cdr_failure_reason(int st);
+
+/* ---- sip_leg.c: a leg's lifetime, its dialog, sending on it ---- */
+
+/* sip_leg_init() - @c's legs, none in use yet (role SIP_LEG_NONE). */
+void sip_leg_init(struct sip_call *c);
+
+/*
+ * sip_leg_free() - release what @leg holds in nta and sofia (its
+ * session timer, 100rel and authentication state, its INVITE
+ * transaction and its dialog). Idempotent.
+ */
+void sip_leg_free(struct sip_leg *leg);
+
+/*
+ * sip_leg_inbound() - make c's inbound leg of the INVITE @irq (@sip):
+ * role, transport, our Contact, its 100rel and session timer requests.
+ * No dialog yet: sip_leg_accept().
+ */
+void sip_leg_inbound(struct sip_call *c, nta_incoming_t *irq,
+		     sip_t const *sip);
+
+/*
+ * sip_leg_accept() - the dialog of an inbound @leg: the party's Call-ID,
+ * a tag of ours on @irq, the route set of @sip. Returns 0 or ENOMEM.
+ */
+int sip_leg_accept(struct sip_leg *leg, nta_incoming_t *irq,
+		   sip_t const *sip);
+
+/*
+ * sip_leg_originate() - a new leg of @c calling @target (E.164) at the
+ * gateway: a dialog of ours in which nothing of the other leg appears
+ * (our Call-ID, tags and Via, the VN in From and P-Asserted-Identity,
+ * our own Contact), and its INVITE with what may cross from @src (may
+ * be NULL) and @sdp, already rewritten for it. Its answers go to
+ * sip_call_on_outbound(). *legp (may be NULL) gets the leg. Returns 0,
+ * ENOSPC when the call has no free side, or an errno; on error the leg
+ * may be half made and is freed with the call.
+ */
+int sip_leg_originate(struct sip_call *c, const char *target,
+		      sip_t const *src, const char *sdp,
+		      struct sip_leg **legp);
+
+/*
+ * sip_leg_invite() - (again) the INVITE of an originated @leg, as
+ * sip_leg_originate() sends it; leg->orq_invite. 0 or an errno.
+ */
+int sip_leg_invite(struct sip_leg *leg, sip_t const *src, const char *sdp);
+
+/*
+ * sip_leg_retry_422() - the party of an originated @leg finds our
+ * Session-Expires too short (@sip, a 422): once, the INVITE again with
+ * its Min-SE. 0 when it went.
+ */
+int sip_leg_retry_422(struct sip_leg *leg, sip_t const *sip);
+
+/*
+ * sip_leg_retry_auth() - the gateway challenged the INVITE of @leg
+ * (@sip, 401/407): once, the INVITE again with credentials. 0 when it
+ * went; else *reasonp says why the call fails ("auth_failed" or
+ * "auth_required") and the errno is EACCES (no credentials for it) or
+ * another.
+ */
+int sip_leg_retry_auth(struct sip_leg *leg, sip_t const *sip,
+		       const char **reasonp);
+
+/*
+ * sip_leg_answered() - the 2xx @sip to our INVITE on @leg sets its
+ * dialog: remote tag, route set, remote target.
+ */
+void sip_leg_answered(struct sip_leg *leg, sip_t const *sip);
+
+/*
+ * sip_leg_ack_answer() - the 2xx our INVITE on @leg received is ACKed,
+ * once, with the SDP of @src (the other leg's ACK: the answer to a late
+ * offer) rewritten. EPROTO when that SDP cannot be (left out; the call
+ * must end), else 0.
+ */
+int sip_leg_ack_answer(struct sip_leg *leg, sip_t const *src);
+
+/*
+ * sip_leg_request() - a request of maskd's own on @leg: headers of @src
+ * that may cross, @sdp as body (NULL: none), our Contact and Allow when
+ * @contact, @hdrs raw lines of our own (NULL: none). @ruri only for the
+ * first INVITE. Answers go to @cb with @magic. NULL on error.
+ */
+nta_outgoing_t *sip_leg_request(struct sip_leg *leg, sip_method_t method,
+				const char *name, const char *ruri,
+				sip_t const *src, const char *sdp,
+				nta_response_f *cb, void *magic, bool contact,
+				const char *hdrs);
+
+/* sip_leg_ack() - ACK the 2xx that answered @orq on @leg, with @sdp. */
+void sip_leg_ack(struct sip_leg *leg, nta_outgoing_t *orq, sip_t const *src,
+		 const char *sdp);
+
+/* sip_leg_bye() - a BYE on @leg, when it has a dialog. */
+void sip_leg_bye(struct sip_leg *leg);
+
+/*
+ * sip_leg_retarget() - a target refresh on @leg succeeded: the party's
+ * next requests go to the Contact of @sip; sip_leg_retarget_irq() the
+ * same for the request of @irq.
+ */
+void sip_leg_retarget(struct sip_leg *leg, sip_t const *sip);
+void sip_leg_retarget_irq(struct sip_leg *leg, nta_incoming_t *irq);
+
+/* ---- sip_forward.c: requests inside a dialog, relayed between legs ---- */
+
+/*
+ * sip_leg_on_request() - the nta_leg_magic_t callback of every leg's
+ * dialog (@magic: the leg). 0 when taken care of, else the status nta
+ * answers with.
+ */
+int sip_leg_on_request(void *magic, nta_leg_t *dialog, nta_incoming_t *irq,
+		       sip_t const *sip);
+
+/* sip_fwd_free() - forget @f, destroying its transactions. */
+void sip_fwd_free(struct sip_fwd *f);
 
 /* ---- sip_timer.c: RFC 4028 session timers, one per leg ---- */
 
@@ -503,37 +680,35 @@ bool sip_call_offering(const struct sip_call *c);
 /* sip_st_clamp() - a party's interval, within what timers can take. */
 uint32_t sip_st_clamp(unsigned long delta);
 
-/* sip_st_arm() - (re)start leg @l's timer from now; none: stopped. */
-void sip_st_arm(struct sip_call *c, enum relay_leg l);
+/* sip_st_arm() - (re)start @leg's timer from now; none: stopped. */
+void sip_st_arm(struct sip_leg *leg);
 
 /*
  * sip_st_uas() - take the timer of an INVITE or UPDATE from the party of
- * leg @l (maskd the UAS). 0, or 422 when below our Min-SE (leg as was).
+ * @leg (maskd the UAS). 0, or 422 when below our Min-SE (leg as was).
  */
-int sip_st_uas(struct sip_call *c, enum relay_leg l, sip_t const *sip);
+int sip_st_uas(struct sip_leg *leg, sip_t const *sip);
 
 /* sip_st_hdrs_uas() - header lines of our 2xx to that party, in @buf. */
 void sip_st_hdrs_uas(const struct sip_st *st, char *buf, size_t size);
 
-/* sip_st_hdrs_uac() - header lines of our own INVITE/UPDATE on leg @l. */
-void sip_st_hdrs_uac(const struct sip_call *c, enum relay_leg l,
-		     char *buf, size_t size);
+/* sip_st_hdrs_uac() - header lines of our own INVITE/UPDATE on @leg. */
+void sip_st_hdrs_uac(const struct sip_leg *leg, char *buf, size_t size);
 
 /*
- * sip_st_uac() - take the timer of a 2xx to our INVITE/UPDATE on leg @l
+ * sip_st_uac() - take the timer of a 2xx to our INVITE/UPDATE on @leg
  * (@sip NULL: none was said) and restart the leg's timer.
  */
-void sip_st_uac(struct sip_call *c, enum relay_leg l, sip_t const *sip);
+void sip_st_uac(struct sip_leg *leg, sip_t const *sip);
 
 /* sip_st_reply_422() - answer @irq 422 with our Min-SE and destroy it. */
-void sip_st_reply_422(struct sip_call *c, nta_incoming_t *irq);
+void sip_st_reply_422(struct sip *s, nta_incoming_t *irq);
 
 /*
- * sip_st_is_refresh() - true when @sip from leg @from is a bare session
- * refresh that the other party need not see.
+ * sip_st_is_refresh() - true when @sip from @leg's party is a bare
+ * session refresh that the other party need not see.
  */
-bool sip_st_is_refresh(const struct sip_call *c, sip_t const *sip,
-		       enum relay_leg from);
+bool sip_st_is_refresh(const struct sip_leg *leg, sip_t const *sip);
 
 /* sip_st_free() - stop leg timer, refresh and SDP copies of @st. */
 void sip_st_free(struct sip_st *st);
@@ -542,34 +717,34 @@ void sip_st_free(struct sip_st *st);
 
 /*
  * sip_auth_challenge() - take the challenges of @sip, a 401 or 407 to a
- * request of ours on leg b, with our [gateway] credentials. Returns 0
+ * request of ours on @leg, with our [gateway] credentials. Returns 0
  * when there are credentials for them (a request may go again),
  * EACCES when not (none configured, another realm, not Digest MD5),
  * EINVAL when @sip is no challenge, or ENOMEM.
  */
-int sip_auth_challenge(struct sip_call *c, sip_t const *sip);
+int sip_auth_challenge(struct sip_leg *leg, sip_t const *sip);
 
 /*
- * sip_auth_authorize() - credentials into @msg, a request of ours on leg
- * b made complete by nta_msg_request_complete(), once the gateway has
- * challenged the call; nothing before. Returns 0 or ENOMEM.
+ * sip_auth_authorize() - credentials into @msg, a request of ours on
+ * @leg made complete by nta_msg_request_complete(), once the gateway has
+ * challenged the leg; nothing before. Returns 0 or ENOMEM.
  */
-int sip_auth_authorize(struct sip_call *c, msg_t *msg, sip_t *sip);
+int sip_auth_authorize(struct sip_leg *leg, msg_t *msg, sip_t *sip);
 
-/* sip_auth_ack() - the credentials of @invite (ours, on leg b) into
+/* sip_auth_ack() - the credentials of @invite (ours, on @leg) into
  * @msg, the ACK of its 2xx (RFC 3261 section 13.2.2.4). */
-void sip_auth_ack(struct sip_call *c, nta_outgoing_t *invite, msg_t *msg,
+void sip_auth_ack(struct sip_leg *leg, nta_outgoing_t *invite, msg_t *msg,
 		  sip_t *sip);
 
 /*
- * sip_auth_resend() - @orq, an in-dialog request of ours on leg b, was
+ * sip_auth_resend() - @orq, an in-dialog request of ours on @leg, was
  * answered @sip (401/407): the same request again as a new transaction
  * (new CSeq and branch) with credentials, answers to @cb with @magic.
  * NULL when it cannot go (no credentials for the challenge, or no
  * memory): the challenge is then its answer. The caller destroys @orq
  * and makes sure no request is sent again twice.
  */
-nta_outgoing_t *sip_auth_resend(struct sip_call *c, nta_outgoing_t *orq,
+nta_outgoing_t *sip_auth_resend(struct sip_leg *leg, nta_outgoing_t *orq,
 				sip_t const *sip, nta_response_f *cb,
 				void *magic);
 
@@ -578,54 +753,57 @@ nta_outgoing_t *sip_auth_resend(struct sip_call *c, nta_outgoing_t *orq,
  * authentication (@reason "auth_failed" or "auth_required") and warn,
  * at most once a minute.
  */
-void sip_auth_failed(struct sip_call *c, const char *reason);
+void sip_auth_failed(struct sip *s, const char *reason);
 
 /* sip_auth_free() - release @a; idempotent. */
 void sip_auth_free(struct sip_auth *a);
+
 /* ---- sip_prack.c: RFC 3262 reliable provisionals, one side per leg ---- */
 
-/* What sip_prack_b_hdrs() may add to our INVITE's header lines. */
+/* What sip_prack_uac_hdrs() may add to our INVITE's header lines. */
 #define SIP_PRACK_HDRS_SIZE 24
 
-/* sip_prack_init() - what the caller's INVITE @sip asks of leg a. */
-void sip_prack_init(struct sip_call *c, sip_t const *sip);
+/* sip_prack_init() - what the party's INVITE @sip asks of inbound @leg. */
+void sip_prack_init(struct sip_leg *leg, sip_t const *sip);
 
 /*
- * sip_prack_free() - forget leg a's reliable 18x (before the INVITE's
- * irq goes), drop what is held, let leg b's PRACK finish on its own.
+ * sip_prack_free() - forget @leg's reliable 18x (before the INVITE's
+ * irq goes), drop what is held, let our PRACK finish on its own.
  */
-void sip_prack_free(struct sip_call *c);
+void sip_prack_free(struct sip_leg *leg);
 
 /*
- * sip_prack_a_progress() - relay a 1xx (@status > 100) to the caller as
- * sip_msg_reply() would, reliably when leg a calls for it. 0 or an errno.
+ * sip_prack_uas_progress() - a 1xx (@status > 100) to the party of
+ * inbound @leg as sip_msg_reply() would send it, reliably when the leg
+ * calls for it. 0 or an errno.
  */
-int sip_prack_a_progress(struct sip_call *c, int status, sip_t const *src,
-			 const char *sdp);
+int sip_prack_uas_progress(struct sip_leg *leg, int status,
+			   sip_t const *src, const char *sdp);
 
 /*
- * sip_prack_a_answer() - our 2xx to the caller's INVITE (as
- * sip_msg_reply_hdrs() with our Contact and Allow), held while a reliable
- * 18x awaits its PRACK. 0 or an errno.
+ * sip_prack_uas_answer() - our 2xx to the INVITE of inbound @leg (as
+ * sip_msg_reply_hdrs() with our Contact and Allow), held while a
+ * reliable 18x awaits its PRACK. 0 or an errno.
  */
-int sip_prack_a_answer(struct sip_call *c, sip_t const *src,
-		       const char *sdp, const char *hdrs);
+int sip_prack_uas_answer(struct sip_leg *leg, sip_t const *src,
+			 const char *sdp, const char *hdrs);
 
-/* sip_prack_a_holding() - true while our 2xx waits for a PRACK. */
-bool sip_prack_a_holding(const struct sip_call *c);
-
-/*
- * sip_prack_b_hdrs() - append to @buf, the header lines of our INVITE on
- * leg b, what it says of 100rel: Supported when @sdp (our offer) is set.
- */
-void sip_prack_b_hdrs(const char *sdp, char *buf, size_t size);
+/* sip_prack_uas_holding() - true while our 2xx waits for a PRACK. */
+bool sip_prack_uas_holding(const struct sip_leg *leg);
 
 /*
- * sip_prack_b_recv() - a 1xx to our INVITE @orq on leg b: PRACK it there
- * when it is reliable.
+ * sip_prack_uac_hdrs() - append to @buf, the header lines of our INVITE
+ * on an originated leg, what it says of 100rel: Supported when @sdp (our
+ * offer) is set.
  */
-void sip_prack_b_recv(struct sip_call *c, nta_outgoing_t *orq,
-		      sip_t const *sip);
+void sip_prack_uac_hdrs(const char *sdp, char *buf, size_t size);
+
+/*
+ * sip_prack_uac_recv() - a 1xx to our INVITE @orq on originated @leg:
+ * PRACK it there when it is reliable.
+ */
+void sip_prack_uac_recv(struct sip_leg *leg, nta_outgoing_t *orq,
+			sip_t const *sip);
 
 /* ---- sip_media.c ---- */
 
@@ -645,17 +823,17 @@ void sip_media_close(struct sip_call *c);
 
 /*
  * sip_media_sdp() - the SDP of @src, sent by the party of leg @from, as
- * the other party must receive it: naming only rtp.advertise and the
- * relay port facing that party (sdp.h). Also tells the relay where the
- * party of @from wants its media: every offer and answer, both ways.
+ * the party of the other leg must receive it: naming only rtp.advertise
+ * and the relay port facing that party (sdp.h). Also tells the relay
+ * where the party of @from wants its media: every offer and answer, both
+ * ways.
  *
  * Returns 0 with *bodyp NULL when @src carries no SDP, 0 with a
  * malloc'd body (the caller frees it), EPROTO when the SDP is unusable
  * or the call has no media any more (counted; the sender gets 488 or
  * the call ends), or ENOMEM.
  */
-int sip_media_sdp(struct sip_call *c, sip_t const *src, enum relay_leg from,
-		  char **bodyp);
+int sip_media_sdp(struct sip_leg *from, sip_t const *src, char **bodyp);
 
 /*
  * sip_media_timeout() - the relay reported no media on the call with

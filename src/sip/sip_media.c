@@ -2,9 +2,10 @@
  * sip_media.c - a call's media: its relay call, the SDP that crosses
  * between the legs, and the relay's timeouts.
  *
- * Every call gets a relay call (two RTP/RTCP port pairs, leg A facing the
- * caller, leg B the callee) when its INVITE is routed, and gives it back
- * when its CDR goes out, however the call ends. Every SDP body, offer or
+ * Every call gets a relay call (two RTP/RTCP port pairs, one per leg:
+ * side A facing the caller, side B the callee) when its INVITE is
+ * routed, and gives it back when its CDR goes out, however the call
+ * ends. Every SDP body, offer or
  * answer, either way, goes through sdp_rewrite() before it crosses, and
  * the sending party's address goes to the relay for that party's leg: no
  * SDP ever crosses as it came (sip_msg_copy() drops what is not
@@ -110,11 +111,11 @@ static int sip_media_remember(char **dst, const char *src, size_t len)
 	return 0;
 }
 
-int sip_media_sdp(struct sip_call *c, sip_t const *src, enum relay_leg from,
-		  char **bodyp)
+int sip_media_sdp(struct sip_leg *from, sip_t const *src, char **bodyp)
 {
+	struct sip_call *c = from->call;
 	struct sip *s = c->s;
-	enum relay_leg to = from == RELAY_LEG_A ? RELAY_LEG_B : RELAY_LEG_A;
+	struct sip_leg *to = sip_call_leg_other(from);
 	struct sdp_remote rem;
 	const struct sockaddr *rtp, *rtcp;
 	char *body = NULL;
@@ -131,8 +132,9 @@ int sip_media_sdp(struct sip_call *c, sip_t const *src, enum relay_leg from,
 	}
 
 	err = sdp_rewrite(src->sip_payload->pl_data, src->sip_payload->pl_len,
-			  s->cfg->rtp.advertise, relay_call_port(c->media, to),
-			  &c->origin[to], &body, &len, &rem);
+			  s->cfg->rtp.advertise,
+			  relay_call_port(c->media, to->side), &to->origin,
+			  &body, &len, &rem);
 	if (err == EINVAL)
 		err = EPROTO;
 	if (err)
@@ -143,17 +145,17 @@ int sip_media_sdp(struct sip_call *c, sip_t const *src, enum relay_leg from,
 	rtcp = rtp && rem.rtcp.ss_family != AF_UNSPEC ?
 	       (const struct sockaddr *)&rem.rtcp : NULL;
 	/* EAFNOSUPPORT (an IPv6 party on an IPv4 relay) cannot be relayed */
-	err = relay_call_set_remote(c->media, from, rtp, rtcp,
+	err = relay_call_set_remote(c->media, from->side, rtp, rtcp,
 				    rem.hold ? RELAY_REMOTE_HOLD : 0);
 	if (err) {
 		err = EPROTO;
 		goto out;
 	}
 
-	/* what a session refresh compares and resends (sip_call.c) */
-	err = sip_media_remember(&c->st[to].sdp, body, len);
+	/* what a session refresh compares and resends (sip_forward.c) */
+	err = sip_media_remember(&to->st.sdp, body, len);
 	if (!err)
-		err = sip_media_remember(&c->st[from].peer_sdp,
+		err = sip_media_remember(&from->st.peer_sdp,
 					 src->sip_payload->pl_data,
 					 src->sip_payload->pl_len);
 	if (err)
