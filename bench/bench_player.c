@@ -5,11 +5,14 @@
  * sends each with one real UDP send to a loopback sink socket.
  *
  *   bench_player [-n PLAYERS] [-s SECONDS] [-d PROMPTS_DIR] [-p 0|8]
+ *                [-t TICK_US]
  *
  * Every player plays enter_pin over and over, the next play chained from
- * the done handler (no gap). All start on one tick: a worker's players
- * all wait for its one timer, whenever they started, so each tick sends
- * one packet of every player, the worst burst for the ones served last.
+ * the done handler (no gap). With the default 20 ms tick all start on
+ * one tick: each tick sends one packet of every player, the worst burst
+ * for the ones served last. -t 5000 (a 5 ms tick): the players' 20 ms
+ * grids are spread over the four phases of the tick, as plays that
+ * start at random times would be, and each tick sends a quarter.
  *
  * Measured:
  *   - packet interval jitter: a receiver thread reads the sink socket
@@ -193,6 +196,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = MASKD_PROMPTS_DIR;
 	unsigned n = 2000, seconds = 10, pt = PLAYER_PT_PCMU;
+	unsigned tick_us = PLAYER_PTIME_US;
 	struct player **players;
 	struct prompt_set *set;
 	const struct prompt *prompt;
@@ -212,15 +216,17 @@ int main(int argc, char **argv)
 	unsigned i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "n:s:d:p:")) != -1) {
+	while ((c = getopt(argc, argv, "n:s:d:p:t:")) != -1) {
 		switch (c) {
 		case 'n': n = (unsigned)atoi(optarg); break;
 		case 's': seconds = (unsigned)atoi(optarg); break;
 		case 'd': dir = optarg; break;
 		case 'p': pt = (unsigned)atoi(optarg); break;
+		case 't': tick_us = (unsigned)atoi(optarg); break;
 		default:
 			fprintf(stderr, "usage: %s [-n PLAYERS] [-s SECONDS] "
-				"[-d PROMPTS_DIR] [-p 0|8]\n", argv[0]);
+				"[-d PROMPTS_DIR] [-p 0|8] [-t TICK_US]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -294,13 +300,16 @@ int main(int argc, char **argv)
 	/* the one timer of the "worker" */
 	tfd = timerfd_create(CLOCK_MONOTONIC, 0);
 	its.it_interval.tv_sec = 0;
-	its.it_interval.tv_nsec = PLAYER_PTIME_US * 1000;
+	its.it_interval.tv_nsec = (long)tick_us * 1000;
 	its.it_value = its.it_interval;
 	t0_us = now_ns(CLOCK_MONOTONIC) / 1000;
 	if (timerfd_settime(tfd, 0, &its, NULL))
 		return 1;
+	/* phase k of the tick: first packet due at t0 + k ticks */
 	for (i = 0; i < n; i++)
-		player_play(players[i], prompt, t0_us);
+		player_play(players[i], prompt, t0_us + tick_us +
+			    (uint64_t)(i % (PLAYER_PTIME_US / tick_us)) *
+			    tick_us);
 	end_us = t0_us + (uint64_t)seconds * 1000000u;
 
 	cpu0 = thread_cpu_s();
@@ -312,7 +321,7 @@ int main(int argc, char **argv)
 			continue;
 		ticks += expirations;
 		now = now_ns(CLOCK_MONOTONIC) / 1000;
-		due = t0_us + ticks * PLAYER_PTIME_US;
+		due = t0_us + ticks * tick_us;
 		late = now > due ? now - due : 0;
 		late_hist[late > HIST_US ? HIST_US : late]++;
 		wakes++;
@@ -332,8 +341,8 @@ int main(int argc, char **argv)
 	atomic_store(&stop_rx, true);
 	pthread_join(th, NULL);
 
-	printf("players %u, %u s, one 20 ms timer on one thread, PT %u\n",
-	       n, seconds, pt);
+	printf("players %u, %u s, one %u us timer on one thread, PT %u\n",
+	       n, seconds, tick_us, pt);
 	printf("sent %" PRIu64 " packets (%.0f/s), send errors %" PRIu64
 	       "; received %" PRIu64 ", lost %" PRIu64 ", reordered %" PRIu64
 	       "\n", sent, (double)sent / seconds, send_err, n_received,
