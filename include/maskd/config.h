@@ -110,6 +110,13 @@ struct config_rtp {
 	bool strict_source;		/* only the SDP's address may send */
 };
 
+/* [media]: what maskd plays when it is a call's media endpoint */
+struct config_media {
+	/* directory of the prompts (prompt.h); "" = the set built or
+	 * installed with the binary (prompt_dir_default()) */
+	char prompts[CONFIG_PATH_SIZE];
+};
+
 struct config_store {
 	char path[CONFIG_PATH_SIZE];	/* LMDB directory */
 	uint64_t map_size;		/* bytes */
@@ -151,6 +158,7 @@ struct config {
 	size_t n_trunks;
 	struct config_gateway gateway;
 	struct config_rtp rtp;
+	struct config_media media;
 	struct config_store store;
 	struct config_api api;
 	struct config_session session;

@@ -32,6 +32,7 @@ enum cfg_sec {
 	CS_FLOOD,
 	CS_GATEWAY,
 	CS_RTP,
+	CS_MEDIA,
 	CS_STORE,
 	CS_API,
 	CS_SESSION,

@@ -333,6 +333,7 @@ const struct cfg_section cfg_sections[CS_N] = {
 	[CS_GATEWAY] = { .name = "gateway",
 			 .off = offsetof(struct config, gateway) },
 	[CS_RTP] = { .name = "rtp", .off = offsetof(struct config, rtp) },
+	[CS_MEDIA] = { .name = "media", .off = offsetof(struct config, media) },
 	[CS_STORE] = { .name = "store", .off = offsetof(struct config, store) },
 	[CS_API] = { .name = "api", .off = offsetof(struct config, api) },
 	[CS_SESSION] = { .name = "session",
@@ -348,6 +349,7 @@ const struct cfg_section cfg_sections[CS_N] = {
 #define FLOOD(k, f, t)	 KEY(CS_FLOOD, struct config_flood, k, f, t)
 #define GATEWAY(k, f, t) KEY(CS_GATEWAY, struct config_gateway, k, f, t)
 #define RTP(k, f, t)	 KEY(CS_RTP, struct config_rtp, k, f, t)
+#define MEDIA(k, f, t)	 KEY(CS_MEDIA, struct config_media, k, f, t)
 #define STORE(k, f, t)	 KEY(CS_STORE, struct config_store, k, f, t)
 #define API(k, f, t)	 KEY(CS_API, struct config_api, k, f, t)
 #define SESSION(k, f, t) KEY(CS_SESSION, struct config_session, k, f, t)
@@ -589,6 +591,17 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "yes: accept media only from the address and port in each "
 	  "party's SDP. no: latch onto where a party's packets come from "
 	  "(parties behind NAT)." },
+
+	/* [media] */
+	{ MEDIA("prompts", prompts, CT_STRING), .def = "",
+	  .help = "Directory of the announcements maskd plays, one WAV file "
+	  "(8 kHz, mono, 16-bit PCM) per prompt: unknown, expired, "
+	  "enter_pin, wrong_pin, goodbye, connecting, recorded (.wav). All "
+	  "are loaded at start-up; a missing or different one stops it, "
+	  "naming the file. Empty = the English set built with maskd: "
+	  "prompts/ beside the binary in the build tree (build/prompts), "
+	  "else ../share/maskd/prompts from it (/usr/share/maskd/prompts "
+	  "when installed in /usr)." },
 
 	/* [store] */
 	{ STORE("path", path, CT_STRING), .def = "var/maskd.lmdb",

@@ -23,6 +23,7 @@
 #include "maskd/mailbox.h"
 #include "maskd/metrics.h"
 #include "maskd/notify.h"
+#include "maskd/prompt.h"
 #include "maskd/relay.h"
 #include "maskd/sip.h"
 #include "maskd/store.h"
@@ -48,6 +49,9 @@ struct maskd {
 	struct ctl *ctl;		/* the control thread's work */
 	struct api *api;		/* HTTP over ctl */
 	struct mailbox *cdr_mb;		/* SIP thread -> control thread */
+	/* the announcements, read once; immutable, so the SIP thread and
+	 * the relay workers may share them; freed after both stopped */
+	struct prompt_set *prompts;
 	struct relay *relay;		/* the sip's media; outlives it */
 	struct sip *sip;
 	struct event *sig_term;
@@ -190,6 +194,35 @@ static void maskd_check_nofile(struct maskd *m)
 }
 
 /*
+ * maskd_prompts_load() - every prompt of [media] prompts into memory.
+ * Before any thread that plays them starts, so a missing or malformed
+ * file stops start-up with its name instead of failing a live call.
+ */
+static int maskd_prompts_load(struct maskd *m)
+{
+	char dir[CONFIG_PATH_SIZE], err[PROMPT_ERR_SIZE];
+	int ret;
+
+	if (m->cfg.media.prompts[0]) {
+		snprintf(dir, sizeof(dir), "%s", m->cfg.media.prompts);
+	} else {
+		ret = prompt_dir_default(dir, sizeof(dir));
+		if (ret) {
+			log_error(&m->log, "maskd: media.prompts: cannot find "
+				  "the built-in prompts: %s", strerror(ret));
+			return ret;
+		}
+	}
+	ret = prompt_set_load(&m->prompts, dir, err, sizeof(err));
+	if (ret) {
+		log_error(&m->log, "maskd: media.prompts: %s", err);
+		return ret;
+	}
+	log_info(&m->log, "maskd: %d prompts loaded from %s", PROMPT_N, dir);
+	return 0;
+}
+
+/*
  * Two priorities: 0 for network and signals, 1 for the writer, so a batch
  * is committed only after every ready request has been queued into it.
  */
@@ -272,6 +305,7 @@ static void maskd_free(struct maskd *m, bool clean)
 		ctl_set_sip(m->ctl, NULL);
 	sip_stop(m->sip);
 	relay_stop(m->relay);
+	prompt_set_free(m->prompts);
 	mailbox_free(m->cdr_mb);
 	api_stop(m->api);		/* answers what waits for the writer */
 	ctl_stop(m->ctl);		/* the last CDRs reach the disk */
@@ -373,6 +407,9 @@ static int maskd_run(const char *path)
 			  strerror(err));
 		goto out;
 	}
+	err = maskd_prompts_load(&m);
+	if (err)
+		goto out;
 	/* the sip hands its timeout handler to the relay itself */
 	err = relay_start(&m.relay, &m.cfg.rtp, &m.log, NULL, NULL);
 	if (err) {

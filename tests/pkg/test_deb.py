@@ -135,6 +135,11 @@ def deb_checks(deb, ctrl, src, work):
     want = {"/usr/sbin/maskd", "/usr/lib/systemd/system/maskd.service",
             "/usr/share/man/man8/maskd.8.gz", "/usr/share/maskd/maskd.conf",
             "/usr/share/doc/maskd/README.md"}
+    # the prompts spoken at build time (cmake/prompts.cmake), which the
+    # installed maskd finds from /usr/sbin as ../share/maskd/prompts
+    want |= {"/usr/share/maskd/prompts/%s.wav" % n
+             for n in ("unknown", "expired", "enter_pin", "wrong_pin",
+                       "goodbye", "connecting", "recorded")}
     check(set(files) == want, "the .deb holds exactly %s (got %s)"
           % (sorted(want), sorted(files)))
     check(files.get("/usr/sbin/maskd") == ("-rwxr-xr-x", "root/root"),
