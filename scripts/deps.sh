@@ -11,6 +11,7 @@ PKGS=(
 	kamailio kamailio-tls-modules
 	shellcheck groff-base
 	python3-yaml python3-jsonschema
+	libspandsp-dev
 )
 if [ "${1:-}" = "--bench" ]; then
 	PKGS+=(wrk curl)
