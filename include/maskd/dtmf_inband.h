@@ -9,8 +9,8 @@
  * taken in RTP sequence order: a duplicate or a late (reordered) packet
  * is dropped, since audio fed out of order is noise to a tone detector;
  * a gap of up to DTMF_INBAND_GAP_MAX lost packets is bridged with
- * spandsp's fill-in, which keeps the detector's state, so a packet lost
- * in the middle of a tone neither ends nor doubles the digit. A longer
+ * spandsp's fill-in, which keeps the key the detector holds, so a packet
+ * lost in the middle of a tone neither ends nor doubles the digit. A longer
  * gap, or another SSRC, starts the detector afresh (a new stream).
  *
  * Threads. A dtmf_inband belongs to whoever feeds it, one thread at a

@@ -127,8 +127,8 @@ int dtmf_inband_input(struct dtmf_inband *d, const uint8_t *pkt, size_t len)
 			dtmf_inband_restart(d, ssrc);
 		else if (step > 1)
 			/* as many samples as were lost, at this packet's
-			 * size: the detector's blocks restart, its idea of
-			 * which key is held does not */
+			 * size: spandsp's fill-in keeps which key it holds
+			 * (a restart here would report that key again) */
 			dtmf_rx_fillin(d->rx, (int)((step - 1u) * plen));
 	}
 	d->seq = seq;
