@@ -12,6 +12,7 @@ PKGS=(
 	shellcheck groff-base
 	python3-yaml python3-jsonschema
 	libsndfile1-dev espeak-ng sox
+	libspandsp-dev
 )
 if [ "${1:-}" = "--bench" ]; then
 	PKGS+=(wrk curl)
