@@ -157,6 +157,30 @@ int ctl_number_list(struct ctl *ctl, pool_list_h *h, void *arg);
  */
 void ctl_cdr_store(struct ctl *ctl, const struct cdr *c);
 
+/* ---- events (ctl_event.c) ---- */
+
+#define CTL_EVENTS_MAX_PENDING 1000000
+
+/*
+ * The [events] settings ctl needs to write the outbox. An event is
+ * written, in the transaction of the change it reports, only when it can
+ * go somewhere: @url_set ([events] url) or the session's callback_url.
+ */
+struct ctl_events_conf {
+	bool url_set;
+	uint64_t max_pending;		/* 0 = unbounded */
+	int64_t retention_ms;		/* delivered events kept this long */
+};
+
+/* ctl_events_configure() - from now on (start-up, before any change). */
+void ctl_events_configure(struct ctl *ctl, const struct ctl_events_conf *c);
+
+/* ctl_events_list() / ctl_event_get() - as store_event_list/get(), now. */
+int ctl_events_list(struct ctl *ctl, const struct event_filter *f,
+		    event_list_h *h, void *arg, bool *more);
+int ctl_event_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+		  struct event *out);
+
 /* ---- counters ---- */
 
 struct ctl_stats {

@@ -103,6 +103,8 @@ int ctl_start(struct ctl **ctlp, struct event_base *base, struct store *st,
 	err = store_reader_open(st, &ctl->rd);
 	if (err)
 		goto out;
+	ctl->evc.max_pending = CTL_EVENTS_MAX_PENDING;
+	ctl_event_start(ctl);
 	err = ctl_sweep_start(ctl);
 	if (err)
 		goto out;
@@ -114,10 +116,18 @@ int ctl_start(struct ctl **ctlp, struct event_base *base, struct store *st,
 	return err;
 }
 
+const char *const ctl_delivery_results[4] = {
+	"ok", "retry", "failed", "dropped",
+};
+
 static const struct metrics_row ctl_metrics_rows[] = {
 #define X(f, name, kind, help) \
 	METRICS_ROW(struct ctl_counters, f, name, kind, help),
+#define XL(f, name, kind, help, label, n, values) \
+	METRICS_ROW_L(struct ctl_counters, f, name, kind, help, label, n, \
+		      values),
 #include "ctl_metrics.inc"
+#undef XL
 #undef X
 };
 
@@ -143,6 +153,7 @@ void ctl_stop(struct ctl *ctl)
 	ctl_sweep_stop(ctl);
 	/* the pending done handlers (CDRs, a sweep) point at ctl */
 	writer_flush(ctl->w);
+	ctl_event_stop(ctl);
 	if (ctl->rd)
 		store_reader_close(ctl->rd);
 	free(ctl);

@@ -19,8 +19,21 @@ struct ctl_cdr_op {
 static int ctl_cdr_run(struct store_txn *tx, void *arg)
 {
 	struct ctl_cdr_op *c = arg;
+	struct session s;
+	int err;
 
-	return store_cdr_add(tx, &c->cdr);
+	err = store_cdr_add(tx, &c->cdr);
+	if (err)
+		return err;
+	/* call.completed / call.failed ride in the record's transaction */
+	memset(&s, 0, sizeof(s));
+	err = store_session_read(tx, c->cdr.session_id, &s);
+	if (err == ENOENT)
+		return 0;	/* no session to report it for */
+	if (!err)
+		err = ctl_event_cdr(c->ctl, tx, &c->cdr, &s, clock_now_ms());
+	session_clear(&s);
+	return err;
 }
 
 static void ctl_cdr_done(int err, void *arg)

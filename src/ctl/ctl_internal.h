@@ -6,6 +6,7 @@
  * ctl_number.c   the number pool
  * ctl_cdr.c      call records: the sink and the reads
  * ctl_sweep.c    the expiry sweeper
+ * ctl_event.c    events into the outbox, in the change's transaction
  *
  * Everything here is owned by the control thread.
  */
@@ -24,10 +25,22 @@
 #define CTL_SWEEP_MS 250
 #define CTL_SWEEP_MAX 10000		/* sessions expired per batch */
 
+/* The cells of maskd_event_deliveries_total{result}. */
+enum ctl_delivery_result {
+	CTL_DELIVERY_OK = 0,
+	CTL_DELIVERY_RETRY,
+	CTL_DELIVERY_FAILED,
+	CTL_DELIVERY_DROPPED,	/* max_pending passed: the oldest dropped */
+};
+
+extern const char *const ctl_delivery_results[4];
+
 /* Counters since start, for /metrics (and ctl_stats_get()). */
 struct ctl_counters {
 #define X METRICS_X_PLAIN
+#define XL METRICS_XL_PLAIN
 #include "ctl_metrics.inc"
+#undef XL
 #undef X
 };
 
@@ -42,6 +55,8 @@ struct ctl {
 	struct event *sweep_ev;
 	bool sweep_queued;		/* an expire op is in the writer */
 	unsigned sweep_n;		/* what the last one expired */
+
+	struct ctl_events_conf evc;	/* ctl_events_configure() */
 
 	struct ctl_counters ctr;	/* ctl_metrics.inc */
 	struct metrics *metrics;	/* borrowed; ctl_metrics_register() */
@@ -95,6 +110,28 @@ int ctl_op_submit(struct ctl_op *op);
 
 /* ctl_strdup() - a copy of @s, NULL for NULL; *err = ENOMEM on failure. */
 char *ctl_strdup(const char *s, int *err);
+
+/* ---- ctl_event.c ---- */
+
+/*
+ * ctl_event_session() - write event @type ("session.created", ...) for
+ * session @s (as stored after the change) into @tx, when it can go
+ * somewhere. @at_ms is when it happened. Returns 0 or an errno (then the
+ * change's transaction must fail: the event and the change go together).
+ */
+int ctl_event_session(struct ctl *ctl, struct store_txn *tx,
+		      const char *type, const struct session *s,
+		      int64_t at_ms, int64_t now_ms);
+
+/* ctl_event_cdr() - call.completed or call.failed for record @c of
+ * session @s, into @tx. Returns as ctl_event_session(). */
+int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
+		  const struct session *s, int64_t now_ms);
+
+/* ctl_event_start/stop() - session.expired from every expiry
+ * (store_set_expire_h()). */
+void ctl_event_start(struct ctl *ctl);
+void ctl_event_stop(struct ctl *ctl);
 
 /* ---- ctl_sweep.c ---- */
 
