@@ -42,4 +42,13 @@ int webhook_sign(const struct webhook_key *keys, size_t n, const char *id,
 		 int64_t timestamp, const void *body, size_t body_len,
 		 char *out, size_t out_size);
 
+#define WEBHOOK_SCHEDULE_MAX 32	/* attempts at most */
+
+/*
+ * webhook_schedule_parse() - "0,5,300" (seconds, comma-separated, 1 to
+ * WEBHOOK_SCHEDULE_MAX of them, each at most 10 days) into @out_s (may be
+ * NULL: check only) and *n. Returns 0 or EINVAL.
+ */
+int webhook_schedule_parse(const char *s, uint32_t *out_s, size_t *n);
+
 #endif

@@ -135,8 +135,12 @@ static const struct metrics_row ctl_metrics_rows[] = {
 static int ctl_metrics_read(void *arg, void *snap)
 {
 	const struct ctl *ctl = arg;
+	struct ctl_counters *c = snap;
+	uint64_t pending = 0;
 
 	memcpy(snap, &ctl->ctr, sizeof(ctl->ctr));
+	if (!store_event_pending(ctl->rd, &pending))
+		c->events_pending = pending;
 	return 0;
 }
 
@@ -151,6 +155,7 @@ void ctl_stop(struct ctl *ctl)
 	/* first: the counters are freed with ctl */
 	metrics_unregister(ctl->metrics, &ctl_metrics_group, ctl);
 	ctl_sweep_stop(ctl);
+	ctl_deliver_stop(ctl);
 	/* the pending done handlers (CDRs, a sweep) point at ctl */
 	writer_flush(ctl->w);
 	ctl_event_stop(ctl);

@@ -19,9 +19,13 @@
 
 #define CTL_TIME_SIZE 32
 
-void ctl_events_configure(struct ctl *ctl, const struct ctl_events_conf *c)
+int ctl_events_configure(struct ctl *ctl, const struct ctl_events_conf *c)
 {
 	ctl->evc = *c;
+	ctl->evc.url_set = c->url_set || (c->url && *c->url);
+	if (!c->n_keys)
+		return 0;
+	return ctl_deliver_start(ctl);
 }
 
 /* RFC 3339, UTC, milliseconds: "2026-12-01T22:50:00.123Z". */

@@ -7,6 +7,7 @@
  * ctl_cdr.c      call records: the sink and the reads
  * ctl_sweep.c    the expiry sweeper
  * ctl_event.c    events into the outbox, in the change's transaction
+ * ctl_deliver.c  the outbox out: libcurl multi on the loop, signed POSTs
  *
  * Everything here is owned by the control thread.
  */
@@ -57,6 +58,7 @@ struct ctl {
 	unsigned sweep_n;		/* what the last one expired */
 
 	struct ctl_events_conf evc;	/* ctl_events_configure() */
+	struct ctl_deliver *dl;		/* ctl_deliver.c; NULL = off */
 
 	struct ctl_counters ctr;	/* ctl_metrics.inc */
 	struct metrics *metrics;	/* borrowed; ctl_metrics_register() */
@@ -132,6 +134,11 @@ int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
  * (store_set_expire_h()). */
 void ctl_event_start(struct ctl *ctl);
 void ctl_event_stop(struct ctl *ctl);
+
+/* ---- ctl_deliver.c ---- */
+
+int ctl_deliver_start(struct ctl *ctl);
+void ctl_deliver_stop(struct ctl *ctl);
 
 /* ---- ctl_sweep.c ---- */
 

@@ -103,3 +103,36 @@ int webhook_sign(const struct webhook_key *keys, size_t n, const char *id,
 	out[used] = '\0';
 	return 0;
 }
+
+int webhook_schedule_parse(const char *s, uint32_t *out_s, size_t *n)
+{
+	size_t k = 0;
+
+	if (!s)
+		return EINVAL;
+	for (;;) {
+		uint64_t v = 0;
+		int digits = 0;
+
+		while (*s == ' ')
+			s++;
+		while (*s >= '0' && *s <= '9' && digits < 8) {
+			v = v * 10 + (uint64_t)(*s++ - '0');
+			digits++;
+		}
+		while (*s == ' ')
+			s++;
+		if (!digits || v > 864000 || k == WEBHOOK_SCHEDULE_MAX)
+			return EINVAL;
+		if (out_s)
+			out_s[k] = (uint32_t)v;
+		k++;
+		if (*s == '\0')
+			break;
+		if (*s++ != ',')
+			return EINVAL;
+	}
+	if (n)
+		*n = k;
+	return 0;
+}

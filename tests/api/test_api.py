@@ -98,6 +98,10 @@ class Resp:
         return ""
 
 
+# signs webhooks: a session may then have a callback_url (issue 10)
+EVENTS_SECRET = "whsec_dGVzdF9hcGkgc2lnbmluZyBrZXk="
+
+
 class Maskd:
     """One maskd process with its own directory, config and store."""
 
@@ -133,11 +137,12 @@ class Maskd:
                 "max_body = 65536\n%s"
                 "[session]\ndefault_ttl = %d\nmax_ttl = %d\n"
                 "call_time_limit = %d\n"
+                "[events]\nsecrets = %s\n"
                 "[log]\nlevel = %s\nfile = %s\n"
                 % (free_port(), self.db, self.map_size, self.port, TOKEN,
                    OTHER_TOKEN, self.api_extra, self.default_ttl,
-                   self.max_ttl, self.call_time_limit, self.log_level,
-                   self.log_path))
+                   self.max_ttl, self.call_time_limit, EVENTS_SECRET,
+                   self.log_level, self.log_path))
 
     def start(self):
         self.write_config()
