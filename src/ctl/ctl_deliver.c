@@ -39,7 +39,8 @@
 #define DL_MAX_ENDPOINTS 1024
 #define DL_RETRY_AFTER_MAX_S 86400
 #define DL_DISABLED_RETRY_MS 60000	/* a disabled endpoint's events */
-#define DL_BODY_MAX 65536		/* response bytes read, then dropped */
+#define DL_PURGE_TICKS 100		/* retention purge every 10 s */
+#define DL_PURGE_MAX 10000		/* events deleted per purge */
 
 struct dl_endpoint {
 	char *url;
@@ -95,6 +96,9 @@ struct ctl_deliver {
 	struct store_reader *rd;	/* the due scan's; ctl->rd answers the
 					 * order checks inside it */
 	bool stopping;
+	unsigned ticks;
+	bool purge_queued;
+	unsigned purged;
 };
 
 #define DL_TO_URL 1u		/* [events] url */
@@ -750,6 +754,30 @@ static int dl_on_due(const struct event *ev, void *arg)
 	return 0;
 }
 
+/* Delivered events older than [events] retention go. */
+static int dl_purge_run(struct store_txn *tx, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+
+	dl->purged = 0;
+	return store_event_purge(tx, clock_now_ms() -
+				 dl->ctl->evc.retention_ms, DL_PURGE_MAX,
+				 &dl->purged);
+}
+
+static void dl_purge_done(int err, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+
+	dl->purge_queued = false;
+	if (err)
+		log_warn(dl->ctl->log, "events: purge failed: %s",
+			 strerror(err));
+	else if (dl->purged)
+		log_debug(dl->ctl->log, "events: %u delivered events purged",
+			  dl->purged);
+}
+
 static void dl_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct ctl_deliver *dl = arg;
@@ -757,6 +785,12 @@ static void dl_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (++dl->ticks % DL_PURGE_TICKS == 0 && !dl->purge_queued &&
+	    dl->ctl->evc.retention_ms > 0) {
+		dl->purge_queued = true;
+		if (writer_submit(dl->ctl->w, dl_purge_run, dl_purge_done, dl))
+			dl->purge_queued = false;
+	}
 	err = store_event_due(dl->rd, clock_now_ms(), DL_BATCH,
 			      dl_on_due, dl);
 	if (err)

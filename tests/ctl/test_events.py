@@ -275,6 +275,44 @@ class Events(EventsBase):
         time.sleep(SCHEDULE[1] + SCHEDULE[2] + 1)
         self.assertEqual(len(cb.got), 1, "a disabled endpoint was called")
 
+        # visible in the API, and re-enabled there
+        st, js, raw = self.maskd.request("GET", "/v1/webhooks")
+        self.assertEqual(st, 200, raw)
+        hooks = {w["url"]: w for w in js["webhooks"]}
+        gone = hooks[cb.url("/gone")]
+        self.assertFalse(gone["enabled"])
+        self.assertEqual(gone["disabled_reason"], "410 Gone")
+        self.assertEqual(gone["last_status_code"], 410)
+        self.assertTrue(hooks[self.all.url("/all")]["enabled"])
+        st, js, raw = self.maskd.request(
+            "GET", "/v1/events?session_id=%s&type=session.created"
+            % s["id"])
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(len(js["events"]), 1, js)
+        ev = js["events"][0]
+        self.assertEqual(ev["status"], "failed")
+        self.assertEqual(ev["last_status_code"], 410)
+        self.assertEqual(ev["attempts"], 1)
+        self.assertIsNone(ev["next_attempt_at"])
+        self.assertEqual(ev["payload"]["type"], "session.created")
+        st, js, raw = self.maskd.request(
+            "PATCH", "/v1/webhooks", {"url": cb.url("/gone"),
+                                      "enabled": True})
+        self.assertEqual(st, 200, raw)
+        cb.script = None
+        # redelivered by hand: the same webhook-id, now accepted
+        st, js, raw = self.maskd.request(
+            "POST", "/v1/events/%s/redeliver" % ev["id"])
+        self.assertEqual(st, 202, raw)
+        cb.wait(lambda: cb.events(), "the redelivery")
+        self.assertEqual(cb.events()[0][0]["webhook-id"], ev["id"])
+        st, js, raw = self.maskd.request(
+            "POST", "/v1/events/msg_%s/redeliver" % ("0" * 32))
+        self.assertEqual(st, 404, raw)
+        for qs in ("status=done", "limit=0", "cursor=xyz", "colour=1"):
+            st, js, raw = self.maskd.request("GET", "/v1/events?" + qs)
+            self.assertEqual(st, 400, (qs, raw))
+
     def test_ssrf_refused_at_api(self):
         for url in ("http://10.1.2.3/x", "http://192.168.1.1/x",
                     "http://169.254.169.254/latest", "http://[::1]/x",
