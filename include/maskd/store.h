@@ -136,6 +136,20 @@ enum cdr_hangup {
 #define CDR_REASON_SIZE 32
 
 /*
+ * What a struct cdr handed from the SIP thread to ctl reports: the final
+ * record (stored), or a call's progress / an unrouted INVITE, which only
+ * become events (ctl_event.c) and are never stored as records.
+ */
+enum cdr_kind {
+	CDR_KIND_FINAL = 0,
+	CDR_KIND_INITIATED,	/* routed to a session, INVITE sent on */
+	CDR_KIND_RINGING,	/* first 18x from the callee */
+	CDR_KIND_ANSWERED,	/* 2xx relayed to the caller */
+	CDR_KIND_UNROUTED,	/* matched no active session: caller, vn,
+				 * final_code set; session_id all zero */
+};
+
+/*
  * A call record (CDR): one call through a session. Written once, when the
  * call has ended, by the control thread (the SIP thread hands it over).
  */
@@ -154,6 +168,11 @@ struct cdr {
 	/* media counters: filled by the relay when it lands, 0 until then */
 	uint64_t pkts_a_to_b, pkts_b_to_a;
 	uint64_t bytes_a_to_b, bytes_b_to_a;
+	/* not stored: what ctl needs of a progress or unrouted report */
+	enum cdr_kind kind;
+	int64_t at_ms;			/* when the progress happened */
+	char caller[E164_SIZE];		/* unrouted only */
+	char vn[E164_SIZE];		/* unrouted only */
 };
 
 /* Counters kept durably in the store (meta database). */

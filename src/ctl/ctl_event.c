@@ -225,6 +225,70 @@ int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 			     "call.failed", c->end_ms, d, s, seq, now_ms);
 }
 
+int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
+		       const struct cdr *c, const struct session *s,
+		       int64_t now_ms)
+{
+	char id[STORE_ID_STR_SIZE];
+	const char *type;
+	uint64_t seq;
+	json_t *d;
+	int rc;
+
+	switch (c->kind) {
+	case CDR_KIND_INITIATED:
+		type = "call.initiated";
+		break;
+	case CDR_KIND_RINGING:
+		type = "call.ringing";
+		break;
+	case CDR_KIND_ANSWERED:
+		type = "call.answered";
+		break;
+	default:
+		return EINVAL;
+	}
+	if (!ctl_event_wanted(ctl, s->callback_url))
+		return 0;
+	rc = store_event_seq_next(tx, s->id, &seq);
+	if (rc)
+		return rc;
+	d = json_object();
+	if (!d)
+		return ENOMEM;
+	rc = ctl_event_session_fields(d, s, seq);
+	store_id_format(c->id, id);
+	rc |= json_object_set_new(d, "call_id", json_string(id));
+	rc |= json_object_set_new(d, "direction",
+				  json_string(c->a_to_b ? "a_to_b" : "b_to_a"));
+	rc |= json_object_set_new(d, "from", json_string(c->a_to_b ?
+				  s->party_a : s->party_b));
+	rc |= json_object_set_new(d, "to", json_string(c->a_to_b ?
+				  s->party_b : s->party_a));
+	rc |= json_object_set_new(d, "started_at", ctl_time_json(c->start_ms));
+	if (rc) {
+		json_decref(d);
+		return ENOMEM;
+	}
+	return ctl_event_put(ctl, tx, type, c->at_ms, d, s, seq, now_ms);
+}
+
+int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
+		       const struct cdr *c, int64_t now_ms)
+{
+	json_t *d;
+
+	if (!ctl->evc.url_set)
+		return 0;
+	d = json_pack("{s:n, s:s, s:s, s:i}", "session_id", "from", c->caller,
+		      "virtual_number", c->vn, "final_code",
+		      (int)c->final_code);
+	if (!d)
+		return ENOMEM;
+	return ctl_event_put(ctl, tx, "call.unrouted", c->at_ms, d, NULL, 0,
+			     now_ms);
+}
+
 /* store_expire_h: every expiry, whichever op's transaction does it. */
 static int ctl_event_expired(struct store_txn *tx, const struct session *s,
 			     void *arg)

@@ -130,6 +130,16 @@ int ctl_event_session(struct ctl *ctl, struct store_txn *tx,
 int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 		  const struct session *s, int64_t now_ms);
 
+/* ctl_event_progress() - call.initiated, call.ringing or call.answered
+ * (c->kind) of session @s, into @tx. */
+int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
+		       const struct cdr *c, const struct session *s,
+		       int64_t now_ms);
+
+/* ctl_event_unrouted() - call.unrouted (no session; [events] url only). */
+int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
+		       const struct cdr *c, int64_t now_ms);
+
 /* ctl_event_start/stop() - session.expired from every expiry
  * (store_set_expire_h()). */
 void ctl_event_start(struct ctl *ctl);

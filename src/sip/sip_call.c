@@ -204,6 +204,21 @@ static void sip_call_cdr(struct sip_call *c, uint16_t code,
 		s->cdrh(&c->cdr, s->cdr_arg);
 }
 
+/*
+ * Progress for the events outbox (call.initiated/ringing/answered): a
+ * copy of the record so far, through the same handler and mailbox as the
+ * final one; ctl writes the event and stores no record for it.
+ */
+static void sip_call_progress(struct sip_call *c, enum cdr_kind kind)
+{
+	struct cdr p = c->cdr;
+
+	p.kind = kind;
+	p.at_ms = clock_now_ms();
+	if (c->s->cdrh)
+		c->s->cdrh(&p, c->s->cdr_arg);
+}
+
 static int sip_call_timer_start(struct sip_call *c, su_timer_t **tp,
 				su_timer_f cb, uint32_t ms)
 {
@@ -668,6 +683,7 @@ static void sip_call_answered(struct sip_call *c, sip_t const *sip)
 	c->state = SIP_CALL_ANSWERED;
 	c->cdr.answer_ms = clock_now_ms();
 	SIP_COUNT(s, calls_answered);
+	sip_call_progress(c, CDR_KIND_ANSWERED);
 
 	/* each leg's session timer runs from its own 2xx */
 	sip_st_arm(c, RELAY_LEG_A);
@@ -711,6 +727,10 @@ static int sip_call_on_b_response(void *magic, nta_outgoing_t *orq,
 	}
 
 	if (status < 200) {
+		if (status > 100 && !c->ringing_told) {
+			c->ringing_told = true;
+			sip_call_progress(c, CDR_KIND_RINGING);
+		}
 		if (status > 100 && c->state == SIP_CALL_EARLY &&
 		    c->irq_invite) {
 			/* early media; SDP that cannot be rewritten is left
@@ -1298,6 +1318,7 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		c->next->prev = &c->next;
 	c->prev = &s->calls;
 	s->calls = c;
+	sip_call_progress(c, CDR_KIND_INITIATED);
 	sip_busy_add(c);
 	SIP_COUNT(s, calls_total);
 	c = NULL;

@@ -306,6 +306,7 @@ struct sip_call {
 	nta_incoming_t *irq_invite;	/* the caller's INVITE, until ACK */
 	nta_outgoing_t *orq_invite;	/* our INVITE to the callee */
 	bool b_answered;		/* the callee sent a 2xx */
+	bool ringing_told;		/* call.ringing posted (events) */
 	bool b_acked;			/* ... and we ACKed it */
 
 	struct sip_fwd *fwds;		/* in-dialog requests being relayed */

@@ -188,12 +188,20 @@ class Events(EventsBase):
         s, ua, gw = self.call_pair("basic_uac.xml", "basic_uas.xml",
                                    callback_url=cb.url("/cb"))
         sid = s["id"]
-        want = ["session.created", "call.completed"]
+        want = ["session.created", "call.initiated", "call.ringing",
+                "call.answered", "call.completed"]
         for r in (self.all, cb):
-            r.wait(lambda: len(r.of_session(sid)) >= 2, "answered call")
+            r.wait(lambda: len(r.of_session(sid)) >= 5, "answered call")
             evs = r.of_session(sid)
             self.assert_sequences(evs, want)
-            d = evs[1]["data"]
+            call_ids = {e["data"]["call_id"] for e in evs[1:]}
+            self.assertEqual(len(call_ids), 1, evs)
+            for e in evs[1:4]:
+                self.assertEqual(e["data"]["from"], s["party_a"])
+                self.assertEqual(e["data"]["to"], s["party_b"])
+                self.assertEqual(e["data"]["virtual_number"],
+                                 s["virtual_number"])
+            d = evs[4]["data"]
             self.assertEqual(d["final_code"], 200)
             self.assertEqual(d["hangup_by"], "caller")
             self.assertEqual(d["reason"], "normal")
@@ -212,10 +220,11 @@ class Events(EventsBase):
                                    uas_keys={"code": "486"},
                                    uac_keys={"code": "486"})
         sid = s["id"]
-        self.all.wait(lambda: len(self.all.of_session(sid)) >= 2, "busy")
+        self.all.wait(lambda: len(self.all.of_session(sid)) >= 3, "busy")
         evs = self.all.of_session(sid)
-        self.assert_sequences(evs, ["session.created", "call.failed"])
-        d = evs[1]["data"]
+        self.assert_sequences(evs, ["session.created", "call.initiated",
+                                    "call.failed"])
+        d = evs[2]["data"]
         self.assertEqual(d["final_code"], 486)
         self.assertEqual(d["reason"], "busy")
         self.assertIsNone(d["answered_at"])
@@ -224,10 +233,33 @@ class Events(EventsBase):
         # closing the session reports it, third in order
         st, js, raw = self.maskd.request("DELETE", "/v1/sessions/" + sid)
         self.assertIn(st, (200, 204), raw)
-        self.all.wait(lambda: len(self.all.of_session(sid)) >= 3, "close")
+        self.all.wait(lambda: len(self.all.of_session(sid)) >= 4, "close")
         self.assert_sequences(self.all.of_session(sid),
-                              ["session.created", "call.failed",
-                               "session.closed"])
+                              ["session.created", "call.initiated",
+                               "call.failed", "session.closed"])
+
+    def test_unrouted(self):
+        s = self.maskd.session(ts.caller_number(), ts.callee_number())
+        stranger = ts.caller_number()
+        # a stranger calls an existing VN: 404, and call.unrouted
+        ua = self.uac("reject_uac.xml", s["virtual_number"],
+                      {"caller": stranger, "code": "404"})
+        self.expect_rc(ua)
+
+        def unrouted():
+            return [e for h, e in self.all.events()
+                    if e["type"] == "call.unrouted" and
+                    e["data"]["from"] == stranger]
+        self.all.wait(unrouted, "call.unrouted")
+        d = unrouted()[0]["data"]
+        self.assertEqual(d["virtual_number"], s["virtual_number"])
+        self.assertEqual(d["final_code"], 404)
+        self.assertIsNone(d["session_id"])
+        # the real number is never logged (only debug level prints it)
+        log = ts.read_text(self.maskd.log_path)
+        for line in log.splitlines():
+            if "call.unrouted" in line or "events:" in line:
+                self.assertNotIn(stranger, line)
 
     def test_retry_500_then_200_and_retry_after(self):
         cb = Receiver("127.0.0.3").start()
