@@ -525,6 +525,8 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 	if (res == CURLE_OK && code >= 200 && code < 300) {
 		e->done_bits |= r->bit;
 		ep->delivered++;
+		metrics_hist_observe(&dl->ctl->cells.delivery_ms,
+				     (uint64_t)(now - r->started_ms));
 		ep->failing_since_ms = 0;
 	} else {
 		ep->failed++;

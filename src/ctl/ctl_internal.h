@@ -36,6 +36,11 @@ enum ctl_delivery_result {
 
 extern const char *const ctl_delivery_results[4];
 
+/* Cells read in place (histograms cannot ride in the snapshot). */
+struct ctl_cells {
+	struct metrics_hist delivery_ms;	/* attempt start to its 2xx */
+};
+
 /* Counters since start, for /metrics (and ctl_stats_get()). */
 struct ctl_counters {
 #define X METRICS_X_PLAIN
@@ -61,6 +66,7 @@ struct ctl {
 	struct ctl_deliver *dl;		/* ctl_deliver.c; NULL = off */
 
 	struct ctl_counters ctr;	/* ctl_metrics.inc */
+	struct ctl_cells cells;		/* the "events" group */
 	struct metrics *metrics;	/* borrowed; ctl_metrics_register() */
 };
 

@@ -283,6 +283,13 @@ class Events(EventsBase):
         self.assertGreaterEqual(got[2][0] - got[1][0], 4 - 0.2)
         self.assertEqual(cb.of_session(s["id"])[0]["type"],
                          "session.created")
+        m = self.maskd.metrics()
+        self.assertGreaterEqual(m.get("maskd_event_delivery_seconds_count",
+                                      0), 1)
+        self.assertGreaterEqual(
+            m.get('maskd_event_deliveries_total{result="retry"}', 0), 2)
+        self.assertGreaterEqual(
+            m.get('maskd_event_deliveries_total{result="ok"}', 0), 1)
 
     def test_410_disables_endpoint(self):
         cb = Receiver("127.0.0.4").start()
