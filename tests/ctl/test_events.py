@@ -364,6 +364,47 @@ class Events(EventsBase):
             self.assertIn("callback_url", js["error"]["message"], raw)
 
 
+class EventsNoAllow(ts.SipBase):
+    """Without [events] allow: a URL whose NAME resolves to loopback is
+    refused at delivery, after resolution; nothing reaches it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rcv = Receiver("127.0.0.1").start()
+        cls.sip_extra = (
+            "[events]\nurl = http://localhost:%d/all\nsecrets = %s\n"
+            "retry_schedule = 0,1\n" % (cls.rcv.port, SECRET))
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rcv.stop()
+        super().tearDownClass()
+
+    def test_name_resolving_to_loopback_refused(self):
+        s = self.maskd.session(ts.caller_number(), ts.callee_number())
+        deadline = time.monotonic() + WAIT_S
+        ev = None
+        while time.monotonic() < deadline:
+            st, js, raw = self.maskd.request(
+                "GET", "/v1/events?status=failed&session_id=" + s["id"])
+            self.assertEqual(st, 200, raw)
+            if js["events"]:
+                ev = js["events"][0]
+                break
+            time.sleep(0.2)
+        self.assertIsNotNone(ev, "the event was not given up")
+        self.assertEqual(ev["attempts"], 2)
+        self.assertIn("forbidden address", ev["last_error"])
+        self.assertEqual(self.rcv.got, [], "a refused URL was called")
+        # and at the API, an IP literal in loopback without allow
+        st, js, raw = self.maskd.request("POST", "/v1/sessions", {
+            "party_a": ts.caller_number(), "party_b": ts.callee_number(),
+            "callback_url": "http://127.0.0.1:%d/x" % self.rcv.port})
+        self.assertEqual(st, 400, raw)
+        self.assertIn("callback_url", js["error"]["message"])
+
+
 class EventsDurable(EventsBase):
     """The receiver down, maskd killed with events pending: everything
     arrives after the restart, once each after dedup, in session order."""
