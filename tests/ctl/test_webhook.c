@@ -78,12 +78,36 @@ static void test_bad_secrets(void **state)
 				      sizeof(sig)), ENOSPC);
 }
 
+static void test_schedule(void **state)
+{
+	uint32_t v[WEBHOOK_SCHEDULE_MAX];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(webhook_schedule_parse(
+		"0,5,300,1800,7200,18000,36000,36000", v, &n), 0);
+	assert_int_equal(n, 8);
+	assert_int_equal(v[0], 0);
+	assert_int_equal(v[2], 300);
+	assert_int_equal(v[7], 36000);
+	assert_int_equal(webhook_schedule_parse(" 1 , 2 ", v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[1], 2);
+	assert_int_equal(webhook_schedule_parse("", v, &n), EINVAL);
+	assert_int_equal(webhook_schedule_parse("1,,2", v, &n), EINVAL);
+	assert_int_equal(webhook_schedule_parse("1,x", v, &n), EINVAL);
+	assert_int_equal(webhook_schedule_parse("-1", v, &n), EINVAL);
+	assert_int_equal(webhook_schedule_parse("864001", v, &n), EINVAL);
+	assert_int_equal(webhook_schedule_parse(NULL, v, &n), EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answer),
 		cmocka_unit_test(test_two_keys),
 		cmocka_unit_test(test_bad_secrets),
+		cmocka_unit_test(test_schedule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
