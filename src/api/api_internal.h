@@ -324,6 +324,14 @@ int api_create_parse(const json_t *body, const struct config *cfg,
 bool api_id_parse(struct api *api, struct evhttp_request *req, const char *s,
 		  uint8_t id[STORE_ID_LEN]);
 
+/* ---- api_events.c ---- */
+
+void api_events_list(struct api *api, struct evhttp_request *req);
+void api_event_redeliver(struct api *api, struct evhttp_request *req,
+			 const char *eid);
+void api_webhooks_get(struct api *api, struct evhttp_request *req);
+void api_webhooks_patch(struct api *api, struct evhttp_request *req);
+
 void api_sessions_create(struct api *api, struct evhttp_request *req);
 void api_sessions_list(struct api *api, struct evhttp_request *req);
 void api_session_get(struct api *api, struct evhttp_request *req,

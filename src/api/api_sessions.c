@@ -187,6 +187,31 @@ int api_create_parse(const json_t *body, const struct config *cfg,
 	return 0;
 }
 
+/*
+ * A callback_url must be one events can go to: signed (a secret is
+ * configured) and not aimed inside the network (SSRF; resolved names
+ * are checked again at delivery).
+ */
+static int api_callback_check(struct api *api, const char *url,
+			      struct api_err *e)
+{
+	char why[160];
+
+	if (!url)
+		return 0;
+	if (!api->cfg->events.n_secrets) {
+		api_err_set(e, 400, "invalid_field", "callback_url: no "
+			    "[events] secrets are configured to sign "
+			    "webhooks");
+		return EINVAL;
+	}
+	if (ctl_event_url_check(api->ctl, url, why, sizeof(why))) {
+		api_err_set(e, 400, "invalid_field", "callback_url: %s", why);
+		return EINVAL;
+	}
+	return 0;
+}
+
 void api_sessions_create(struct api *api, struct evhttp_request *req)
 {
 	struct api_call *c = NULL;
@@ -203,6 +228,8 @@ void api_sessions_create(struct api *api, struct evhttp_request *req)
 		goto fail;
 	}
 	err = api_create_parse(body, api->cfg, c, &e);
+	if (!err)
+		err = api_callback_check(api, c->callback_url, &e);
 	if (err)
 		goto fail;
 	json_decref(body);
@@ -501,7 +528,8 @@ void api_session_patch(struct api *api, struct evhttp_request *req,
 	    (err = api_get_bool(body, "record", &p->record, &p->set_record,
 				&e)) ||
 	    (err = api_get_url(body, "callback_url", &c->callback_url,
-			       &has_url, &is_null, &e)))
+			       &has_url, &is_null, &e)) ||
+	    (err = api_callback_check(api, c->callback_url, &e)))
 		goto fail;
 
 	if (has_ttl) {

@@ -27,7 +27,13 @@ static void ctl_session_done(struct ctl_op *op, int err, bool lost)
 
 static int ctl_create_run(struct ctl_op *op, struct store_txn *tx)
 {
-	return store_session_create(tx, &op->params, op->now_ms, &op->out);
+	int err;
+
+	err = store_session_create(tx, &op->params, op->now_ms, &op->out);
+	if (!err)
+		err = ctl_event_session(op->ctl, tx, "session.created",
+					&op->out, op->now_ms, op->now_ms);
+	return err;
 }
 
 static void ctl_create_done(struct ctl_op *op, int err, bool lost)
@@ -107,7 +113,13 @@ int ctl_session_patch(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 
 static int ctl_close_run(struct ctl_op *op, struct store_txn *tx)
 {
-	return store_session_close(tx, op->id, op->now_ms, &op->out);
+	int err;
+
+	err = store_session_close(tx, op->id, op->now_ms, &op->out);
+	if (!err)
+		err = ctl_event_session(op->ctl, tx, "session.closed",
+					&op->out, op->now_ms, op->now_ms);
+	return err;
 }
 
 static void ctl_close_done(struct ctl_op *op, int err, bool lost)

@@ -210,6 +210,25 @@ static int sip_route_reply_422(struct sip *s, nta_incoming_t *irq)
 	return 0;
 }
 
+/* call.unrouted for the events outbox, posted like a record; @code is
+ * what the caller is answered. */
+static int sip_route_unrouted(struct sip *s, const char *caller,
+			      const char *vn, int code)
+{
+	struct cdr u;
+
+	memset(&u, 0, sizeof(u));
+	u.kind = CDR_KIND_UNROUTED;
+	u.at_ms = clock_now_ms();
+	u.start_ms = u.at_ms;
+	u.final_code = (uint16_t)code;
+	snprintf(u.caller, sizeof(u.caller), "%s", caller);
+	snprintf(u.vn, sizeof(u.vn), "%s", vn);
+	if (s->cdrh)
+		s->cdrh(&u, s->cdr_arg);
+	return code;
+}
+
 int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 {
 	const struct config_trunk *t = NULL;
@@ -255,11 +274,13 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	err = store_lookup(s->reader, caller, vn, clock_now_ms(), &sess);
 	if (err == ENOENT) {
 		SIP_COUNT(s, rejected_unknown);
-		return s->cfg->sip.unknown_code;
+		return sip_route_unrouted(s, caller, vn,
+					  s->cfg->sip.unknown_code);
 	}
 	if (err == ESTALE) {
 		SIP_COUNT(s, rejected_ended);
-		return s->cfg->sip.ended_code;
+		return sip_route_unrouted(s, caller, vn,
+					  s->cfg->sip.ended_code);
 	}
 	if (err) {
 		log_debug(s->log, "sip: lookup failed: %s", strerror(err));

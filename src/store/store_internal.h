@@ -37,6 +37,14 @@ struct store {
 	MDB_dbi cdr;
 	MDB_dbi status;
 	MDB_dbi ended;
+	MDB_dbi events;		/* store_event.c: the outbox */
+	MDB_dbi evt_due;
+	MDB_dbi evt_sess;
+	MDB_dbi evt_status;
+	MDB_dbi evt_seq;
+	/* told of each expiry, in its transaction (store_set_expire_h()) */
+	store_expire_h *expire_h;
+	void *expire_arg;
 	struct log *log;
 	/* id ordering: the writer's last id time and sequence within it */
 	int64_t id_last_ms;

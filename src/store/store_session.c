@@ -459,6 +459,8 @@ int store_expire_due(struct store_txn *tx, int64_t now_ms, unsigned max,
 		if (rc == 0)
 			rc = session_end(tx, &s, SESSION_EXPIRED,
 					 s.expires_at_ms);
+		if (rc == 0 && tx->st->expire_h)
+			rc = tx->st->expire_h(tx, &s, tx->st->expire_arg);
 		session_clear(&s);
 		if (rc)
 			break;
@@ -874,4 +876,10 @@ int store_first_at(struct store_reader *r, MDB_dbi dbi, int64_t *at_ms)
 int store_next_expiry(struct store_reader *r, int64_t *at_ms)
 {
 	return store_first_at(r, r->st->expiry, at_ms);
+}
+
+int store_session_read(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
+		       struct session *out)
+{
+	return session_read(tx->txn, tx->st, id, out, true);
 }
