@@ -70,6 +70,7 @@ static int open_dbs(struct store *st)
 		{ "cdr", offsetof(struct store, cdr) },
 		{ "status", offsetof(struct store, status) },
 		{ "ended", offsetof(struct store, ended) },
+		{ "pin", offsetof(struct store, pin) },
 	};
 	MDB_txn *txn;
 	size_t i;
