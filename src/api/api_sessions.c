@@ -42,10 +42,16 @@ static void api_log_session(struct api *api, const char *what,
 	if (api->log->level < LOG_LVL_DEBUG)
 		return;
 	store_id_format(s->id, id);
-	log_debug(api->log, "api: session %s %s a=%s b=%s vn=%s", id, what,
+	log_debug(api->log, "api: session %s %s a=%s b=%s vn=%s pin=%s "
+		  "pin_a=%s pin_b=%s", id, what,
 		  log_mask_number(api->log, s->party_a, a),
 		  log_mask_number(api->log, s->party_b, b),
-		  log_mask_number(api->log, s->vn, vn));
+		  log_mask_number(api->log, s->vn, vn),
+		  s->pin_required ? "required" : "off",
+		  log_mask_pin(api->log, LOG_LVL_DEBUG,
+			       s->pin_a[0] ? s->pin_a : "-"),
+		  log_mask_pin(api->log, LOG_LVL_DEBUG,
+			       s->pin_b[0] ? s->pin_b : "-"));
 }
 
 /* A malformed id names no session: 404, like an unknown one. */
