@@ -1,5 +1,5 @@
 /*
- * test_pin.c - PINs in the store (store_pin.c) against a real
+ * test_store_pin.c - PINs in the store (store_pin.c) against a real
  * environment: the (vn, PIN) index holds exactly the PINs of the active
  * PIN-requiring sessions through create, patch, close, expire and purge;
  * lookups name the session and the party; collisions are refused, and
