@@ -271,6 +271,16 @@ int store_pin_generate(struct store_txn *tx, uint64_t vn, unsigned len,
  * if an entry is missing (the index is out of step). */
 int store_pin_index_put(struct store_txn *tx, const struct session *s);
 int store_pin_index_del(struct store_txn *tx, const struct session *s);
+/* store_pin_pair_taken() - whether either explicit PIN of @p is indexed
+ * on @vn. */
+int store_pin_pair_taken(struct store_txn *tx, uint64_t vn,
+			 const struct session_pin_params *p, bool *taken);
+/* store_pin_patch() - the PIN fields of @patch onto the active session
+ * @s and its index entries with them (store_session_update()): EINVAL
+ * (pin_required without PINs), ENOTUNIQ, or an errno; the caller aborts
+ * on error. */
+int store_pin_patch(struct store_txn *tx, struct session *s,
+		    const struct session_patch *patch);
 
 /*
  * store_index_upgrade() - at open: bring a store written by an older

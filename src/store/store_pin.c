@@ -121,6 +121,17 @@ int store_pin_generate(struct store_txn *tx, uint64_t vn, unsigned len,
 	return 0;
 }
 
+/* store_pin_pair_taken() - whether either PIN of @p is indexed on @vn. */
+int store_pin_pair_taken(struct store_txn *tx, uint64_t vn,
+			 const struct session_pin_params *p, bool *taken)
+{
+	int rc = store_pin_taken(tx, vn, p->pin_a, taken);
+
+	if (!rc && !*taken)
+		rc = store_pin_taken(tx, vn, p->pin_b, taken);
+	return rc;
+}
+
 static bool indexed(const struct session *s)
 {
 	return s->status == SESSION_ACTIVE && s->pin_required &&
@@ -244,4 +255,41 @@ int store_pin_vn_active(struct store_reader *r, const char *vn, bool *yes)
 	}
 	store_reader_end(r);
 	return rc;
+}
+
+/*
+ * store_pin_patch() - the PIN fields of @patch onto the active session
+ * @s, and its pin index entries with them: the old ones out, the new ones
+ * in (ENOTUNIQ when taken by another session; the caller aborts).
+ */
+int store_pin_patch(struct store_txn *tx, struct session *s,
+		    const struct session_patch *patch)
+{
+	uint64_t vn;
+	int rc;
+
+	rc = store_pin_index_del(tx, s);
+	if (rc)
+		return rc;
+	if (patch->set_pin_required)
+		s->pin_required = patch->pin.pin_required;
+	if (patch->set_pin_retries)
+		s->pin_retries = patch->pin.pin_retries;
+	if (patch->set_pins && patch->pin.generate) {
+		if (store_num_pack(s->vn, &vn))
+			return EIO;
+		rc = store_pin_generate(tx, vn, patch->pin.pin_length, s);
+		if (rc)
+			return rc;
+	} else if (patch->set_pins) {
+		memset(s->pin_a, 0, sizeof(s->pin_a));
+		memset(s->pin_b, 0, sizeof(s->pin_b));
+		if (patch->pin.pin_a && patch->pin.pin_a[0]) {
+			strcpy(s->pin_a, patch->pin.pin_a);
+			strcpy(s->pin_b, patch->pin.pin_b);
+		}
+	}
+	if (s->pin_required && !s->pin_a[0])
+		return EINVAL;
+	return store_pin_index_put(tx, s);
 }

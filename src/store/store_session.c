@@ -324,17 +324,6 @@ static int used_add(uint64_t **used, size_t *n, size_t *cap, uint64_t vn)
 	return 0;
 }
 
-/* pins_taken() - whether either explicit PIN of @p is indexed on @vn. */
-static int pins_taken(struct store_txn *tx, uint64_t vn,
-		      const struct session_pin_params *p, bool *taken)
-{
-	int rc = store_pin_taken(tx, vn, p->pin_a, taken);
-
-	if (!rc && !*taken)
-		rc = store_pin_taken(tx, vn, p->pin_b, taken);
-	return rc;
-}
-
 /* ---- create ---- */
 
 int store_session_create(struct store_txn *tx, const struct session_params *p,
@@ -381,7 +370,7 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 			goto out;
 		}
 		if (explicit) {
-			rc = pins_taken(tx, vn, &p->pin, &taken);
+			rc = store_pin_pair_taken(tx, vn, &p->pin, &taken);
 			if (!rc && taken)
 				rc = ENOTUNIQ;
 			if (rc)
@@ -396,7 +385,8 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 			if (rc == ENOSPC && pin_skipped)
 				rc = ENOTUNIQ;
 			if (!rc && explicit)
-				rc = pins_taken(tx, vn, &p->pin, &taken);
+				rc = store_pin_pair_taken(tx, vn, &p->pin,
+							  &taken);
 			if (rc)
 				goto out;
 			if (!explicit || !taken)
@@ -599,43 +589,6 @@ int store_session_close(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 	return 0;
 }
 
-/*
- * pin_patch() - the PIN fields of @patch onto the active session @s, and
- * its pin index entries with them: the old ones out, the new ones in
- * (ENOTUNIQ when taken by another session; the caller aborts).
- */
-static int pin_patch(struct store_txn *tx, struct session *s,
-		     const struct session_patch *patch)
-{
-	uint64_t vn;
-	int rc;
-
-	rc = store_pin_index_del(tx, s);
-	if (rc)
-		return rc;
-	if (patch->set_pin_required)
-		s->pin_required = patch->pin.pin_required;
-	if (patch->set_pin_retries)
-		s->pin_retries = patch->pin.pin_retries;
-	if (patch->set_pins && patch->pin.generate) {
-		if (store_num_pack(s->vn, &vn))
-			return EIO;
-		rc = store_pin_generate(tx, vn, patch->pin.pin_length, s);
-		if (rc)
-			return rc;
-	} else if (patch->set_pins) {
-		memset(s->pin_a, 0, sizeof(s->pin_a));
-		memset(s->pin_b, 0, sizeof(s->pin_b));
-		if (patch->pin.pin_a && patch->pin.pin_a[0]) {
-			strcpy(s->pin_a, patch->pin.pin_a);
-			strcpy(s->pin_b, patch->pin.pin_b);
-		}
-	}
-	if (s->pin_required && !s->pin_a[0])
-		return EINVAL;
-	return store_pin_index_put(tx, s);
-}
-
 int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 			 const struct session_patch *patch, int64_t now_ms,
 			 struct session *out)
@@ -681,7 +634,7 @@ int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 	}
 	if (patch->set_pin_required || patch->set_pin_retries ||
 	    patch->set_pins) {
-		rc = pin_patch(tx, &s, patch);
+		rc = store_pin_patch(tx, &s, patch);
 		if (rc)
 			goto fail;
 	}

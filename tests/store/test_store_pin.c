@@ -525,8 +525,8 @@ static void test_generate(void **state)
 		session_clear(&s);
 	}
 	check_index(f, T0);
-	assert_int_equal(pin_entries(f),
-			 2 * (GEN_SESSIONS + STORE_PIN_MAX - STORE_PIN_MIN + 1));
+	assert_int_equal(pin_entries(f), 2 * (GEN_SESSIONS + STORE_PIN_MAX -
+						STORE_PIN_MIN + 1));
 	/* 3200 digits, 320 expected each, sd ~17: 6 sd either side */
 	for (i = 0; i < 10; i++) {
 		assert_true(count[i] > total / 10 - 110);
