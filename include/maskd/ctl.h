@@ -89,7 +89,8 @@ typedef void (ctl_done_h)(int err, bool lost, void *arg);
 
 /*
  * ctl_session_create() - create a session (VN allocated from the pool
- * when p->vn is NULL or ""; see store_session_create()). @p is copied.
+ * when p->vn is NULL or ""; see store_session_create(): ENOTUNIQ is a
+ * PIN conflict). @p is copied, its PINs too (wiped once done).
  * Returns 0 (then @h runs exactly once, with the session as stored) or
  * ENOMEM (nothing queued, @h never runs).
  */

@@ -16,6 +16,9 @@
  *   cdr        session id(16) call id(16) -> call record
  *   status     status(1) id(16)        -> ""   (every session, for listing)
  *   ended      be64(ended_at) id(16)   -> ""   (ended sessions: retention)
+ *   pin        be64(vn) pin digits     -> {id(16), party}
+ *                                         (active sessions with
+ *                                          pin_required only: store_pin.c)
  *
  *   events     id(16)                  -> event record + body (the outbox)
  *   evt_due    be64(next_at) id(16)    -> ""   (pending events only)
@@ -58,6 +61,12 @@
 #define STORE_ID_LEN 16		/* binary session id: be48 ms + 80 random bits */
 #define STORE_ID_STR_SIZE 33	/* 32 lowercase hex digits and the NUL */
 #define STORE_COUNTRY_SIZE 3	/* ISO 3166-1 alpha-2 and the NUL */
+#define STORE_PIN_MIN 4
+#define STORE_PIN_MAX 15
+#define STORE_PIN_SIZE (STORE_PIN_MAX + 1)	/* digits and the NUL */
+#define STORE_PIN_RETRIES_MAX 5
+#define STORE_PIN_RETRIES_DEFAULT 1
+#define STORE_PIN_LENGTH_DEFAULT 4
 
 struct store;
 struct store_reader;
@@ -88,6 +97,34 @@ struct session {
 	bool record;
 	char *callback_url;		/* owned; NULL = none */
 	char *metadata;			/* owned; JSON object text; NULL = none */
+	/* PIN authentication: a caller who is neither party may reach the
+	 * other one of a party by typing that party's PIN ("" = none; both
+	 * set or both empty). Secrets: never logged above debug. */
+	bool pin_required;
+	uint8_t pin_retries;		/* 0..STORE_PIN_RETRIES_MAX */
+	char pin_a[STORE_PIN_SIZE];
+	char pin_b[STORE_PIN_SIZE];
+};
+
+/* Which party a PIN belongs to (store_pin_lookup()). */
+enum pin_party {
+	PIN_PARTY_A = 0,
+	PIN_PARTY_B = 1,
+};
+
+/*
+ * The PIN part of a create or a patch. pin_a/pin_b are borrowed digit
+ * strings (validated by the caller: 4..15 digits, different); with
+ * generate set, the store draws both itself (pin_length digits each,
+ * uniformly random, different) and ignores pin_a/pin_b.
+ */
+struct session_pin_params {
+	bool pin_required;
+	uint8_t pin_retries;
+	const char *pin_a;		/* NULL or "" = none */
+	const char *pin_b;
+	bool generate;
+	unsigned pin_length;		/* STORE_PIN_MIN..STORE_PIN_MAX */
 };
 
 /* What store_session_create() needs. Strings are borrowed for the call. */
@@ -100,6 +137,7 @@ struct session_params {
 	bool record;
 	const char *callback_url;	/* NULL = none */
 	const char *metadata;		/* NULL = none; JSON text */
+	struct session_pin_params pin;	/* zero = no PIN */
 };
 
 /* What store_session_update() changes; a field left unset stays as it is. */
@@ -112,6 +150,10 @@ struct session_patch {
 	bool record;
 	bool set_callback_url;
 	const char *callback_url;	/* NULL = remove */
+	bool set_pin_required;
+	bool set_pin_retries;
+	bool set_pins;			/* pin.pin_a/pin_b, or pin.generate */
+	struct session_pin_params pin;	/* the fields the set_* flags name */
 };
 
 /* A list query; fields left zero/NULL do not filter. */
@@ -238,6 +280,10 @@ void store_id_format(const uint8_t id[STORE_ID_LEN],
 /* store_id_parse() - 32 hex digits into @id. Returns 0 or EINVAL. */
 int store_id_parse(const char *s, uint8_t id[STORE_ID_LEN]);
 
+/* store_pin_valid() - @pin is a PIN: STORE_PIN_MIN to STORE_PIN_MAX
+ * ASCII digits. Any thread. */
+bool store_pin_valid(const char *pin);
+
 /* session_clear() - free callback_url and metadata; NULL-safe. */
 void session_clear(struct session *s);
 
@@ -339,6 +385,26 @@ int store_cdr_list(struct store_reader *r,
 		   void *arg);
 
 /*
+ * store_pin_lookup() - the active session on @vn that @pin (digits) is a
+ * PIN of, and whose PIN it is (*party; may be NULL).
+ *
+ * The SIP side's path for a caller who is neither party: no allocation,
+ * no log. Only sessions with pin_required are found. Returns 0 (*out
+ * filled, strings NULL), ENOENT (no such PIN on this vn, or its session
+ * is past expires_at), or an errno.
+ */
+int store_pin_lookup(struct store_reader *r, const char *vn, const char *pin,
+		     int64_t now_ms, struct session *out,
+		     enum pin_party *party);
+
+/*
+ * store_pin_vn_active() - whether any active session on @vn has
+ * pin_required (then a caller who is no party is prompted for a PIN).
+ * Returns 0 with *yes set, or an errno.
+ */
+int store_pin_vn_active(struct store_reader *r, const char *vn, bool *yes);
+
+/*
  * store_next_expiry() - the earliest expires_at_ms of any active session,
  * or ENOENT when none is active.
  */
@@ -382,7 +448,17 @@ void store_write_abort(struct store_txn *tx);
  *   ENOENT       the explicit vn is not in the pool;
  *   EEXIST       the explicit vn is in use by a party (vn_conflict);
  *   ENOSPC       no pool number is free for this pair (pool_exhausted);
+ *   ENOTUNIQ     a requested PIN is already a PIN of an active session on
+ *                the explicit vn, or on every vn free for the pair
+ *                (pin_conflict);
+ *   EINVAL       also: pin_required without PINs, a malformed PIN, equal
+ *                PINs, pin_retries or pin_length out of range;
  *   or an errno from the store.
+ * PINs: with p->pin.pin_required, the session's PINs go into the pin
+ * index of its vn, and allocation skips a vn where an explicit PIN is
+ * taken. Generated PINs never make allocation skip a vn: a PIN that is
+ * taken on the picked vn is drawn again (up to 64 times, then ENOTUNIQ),
+ * so the least-used number is still the one picked.
  */
 int store_session_create(struct store_txn *tx, const struct session_params *p,
 			 int64_t now_ms, struct session *out);
@@ -390,8 +466,10 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 /*
  * store_session_update() - apply @patch to an active session.
  * Returns 0 and fills *out, ENOENT (no such id), EALREADY (the session has
- * ended or is past expires_at), EINVAL (expires_at not in the future), or
- * an errno.
+ * ended or is past expires_at), EINVAL (expires_at not in the future; the
+ * result would be pin_required without PINs; a PIN field out of range),
+ * ENOTUNIQ (a new PIN is taken by another active session on the vn), or
+ * an errno. The pin index follows the result in the same transaction.
  */
 int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 			 const struct session_patch *patch, int64_t now_ms,

@@ -126,6 +126,8 @@ struct api_call {
 	char vn[E164_SIZE];
 	char *callback_url;		/* owned */
 	char *metadata;			/* owned */
+	char pin_a[STORE_PIN_SIZE];	/* secrets: wiped by api_call_free() */
+	char pin_b[STORE_PIN_SIZE];
 	struct session_params params;	/* points into the above */
 	struct session_patch patch;	/* callback_url points above */
 	int64_t ttl_ms;			/* PATCH ttl; counted from the op */

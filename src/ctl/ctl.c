@@ -40,6 +40,7 @@ void ctl_op_free(struct ctl_op *op)
 	free(op->callback_url);
 	free(op->metadata);
 	session_clear(&op->out);
+	explicit_bzero(op, sizeof(*op));	/* PINs */
 	free(op);
 }
 

@@ -114,6 +114,8 @@ struct ctl_op {
 	char party_a[E164_SIZE];
 	char party_b[E164_SIZE];
 	char vn[E164_SIZE];
+	char pin_a[STORE_PIN_SIZE];	/* copies of the PINs: secrets, */
+	char pin_b[STORE_PIN_SIZE];	/* wiped by ctl_op_free() */
 	char country[STORE_COUNTRY_SIZE];
 	char *callback_url;		/* owned */
 	char *metadata;			/* owned */

@@ -75,6 +75,7 @@ static int open_dbs(struct store *st)
 		{ "evt_sess", offsetof(struct store, evt_sess) },
 		{ "evt_status", offsetof(struct store, evt_status) },
 		{ "evt_seq", offsetof(struct store, evt_seq) },
+		{ "pin", offsetof(struct store, pin) },
 	};
 	MDB_txn *txn;
 	size_t i;

@@ -423,6 +423,22 @@ class TestContract(MaskdCase):
         r = m.create(a, phone())
         self.check(P, "POST", r, 409)
         self.assertEqual(r.code, "pool_exhausted")
+        # PINs: explicit, generated, and a clash on the same number
+        pins = {"pin_required": True, "pin_a": "123456", "pin_b": "6543210",
+                "pin_retries": 3}
+        r = m.create(phone(), phone(), virtual_number=pool[1], **pins)
+        self.check(P, "POST", r, 201)
+        self.check(P, "POST", m.create(phone(), phone(), pin_required=True,
+                                       generate_pin=True, pin_length=15),
+                   201)
+        r = m.create(phone(), phone(), virtual_number=pool[1], **pins)
+        self.check(P, "POST", r, 409)
+        self.assertEqual(r.code, "pin_conflict")
+        for bad in ({"pin_a": "12a4", "pin_b": "5678"}, {"pin_a": "1234"},
+                    {"pin_required": True},
+                    {"generate_pin": True, "pin_length": 3},
+                    {"pin_retries": 6}):
+            self.check(P, "POST", m.create(phone(), phone(), **bad), 400)
 
         for body in ({"party_a": a}, {"party_a": a, "party_b": a},
                      {"party_a": a, "party_b": b, "colour": 1}):
@@ -474,12 +490,26 @@ class TestContract(MaskdCase):
         for body in ({"ttl": 60}, {"expires_at": later, "ttl": None},
                      {"call_time_limit": 30, "record": False},
                      {"callback_url": "http://example.com/x"},
-                     {"callback_url": None}):
+                     {"callback_url": None},
+                     {"pin_a": "4444", "pin_b": "5555", "pin_required": True},
+                     {"generate_pin": True, "pin_length": 6},
+                     {"pin_required": False, "pin_retries": 0}):
             self.check(P, "PATCH", m.request("PATCH", path, body), 200)
+        # pin_conflict: another session on the same number takes our PIN
+        mine = m.request("PATCH", path, {"pin_a": "4444", "pin_b": "5555",
+                                         "pin_required": True}).json
+        other = m.create(phone(), phone(),
+                         virtual_number=mine["virtual_number"]).json
+        r = m.request("PATCH", "/v1/sessions/" + other["id"],
+                      {"pin_a": "5555", "pin_b": "6666",
+                       "pin_required": True})
+        self.check(P, "PATCH", r, 409)
+        self.assertEqual(r.code, "pin_conflict")
         for body in ({}, {"ttl": 0}, {"ttl": 5, "expires_at":
                                       "2099-01-01T00:00:00Z"},
                      {"expires_at": "2000-01-01T00:00:00Z"},
-                     {"status": "closed"}):
+                     {"status": "closed"}, {"pin_a": "1"},
+                     {"pin_length": 5}):
             self.check(P, "PATCH", m.request("PATCH", path, body), 400)
         self.check(P, "PATCH", m.request("PATCH", path, raw=b"{"), 400)
         self.check(P, "PATCH", m.request("PATCH", path, raw=b" " * 70000
