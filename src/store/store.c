@@ -351,6 +351,17 @@ MDB_val store_key_idx(uint8_t buf[IDX_KEY_SIZE], uint64_t num,
 	return k;
 }
 
+char *store_strdup_n(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
 MDB_val store_key_expiry(uint8_t buf[EXPIRY_KEY_SIZE], int64_t at_ms,
 			 const uint8_t id[STORE_ID_LEN])
 {

@@ -154,17 +154,15 @@ static int event_decode(const MDB_val *k, const MDB_val *v, struct event *ev,
 		return 0;
 	tail = (const char *)v->mv_data + sizeof(rec);
 	if (rec.url_len) {
-		ev->callback_url = strndup(tail, rec.url_len);
+		ev->callback_url = store_strdup_n(tail, rec.url_len);
 		if (!ev->callback_url)
 			return ENOMEM;
 	}
-	ev->body = malloc(rec.body_len + 1);
+	ev->body = store_strdup_n(tail + rec.url_len, rec.body_len);
 	if (!ev->body) {
 		event_clear(ev);
 		return ENOMEM;
 	}
-	memcpy(ev->body, tail + rec.url_len, rec.body_len);
-	ev->body[rec.body_len] = '\0';
 	ev->body_len = rec.body_len;
 	return 0;
 }

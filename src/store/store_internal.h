@@ -195,6 +195,13 @@ MDB_val store_key_idx(uint8_t buf[IDX_KEY_SIZE], uint64_t num,
 		      const uint8_t id[STORE_ID_LEN]);
 MDB_val store_key_expiry(uint8_t buf[EXPIRY_KEY_SIZE], int64_t at_ms,
 			 const uint8_t id[STORE_ID_LEN]);
+/*
+ * store_strdup_n() - a NUL-terminated copy of the @n bytes at @p, which
+ * need not be terminated (strings inside records are not, and strndup()
+ * may read past them looking for a NUL). NULL when out of memory.
+ */
+char *store_strdup_n(const char *p, size_t n);
+
 /* store_key_expiry_at() - the time of an expiry key. */
 int64_t store_key_expiry_at(const MDB_val *k);
 

@@ -39,17 +39,6 @@ static void rec_pin_from_session(struct rec_pin *rp, const struct session *s)
 	memcpy(rp->b, s->pin_b, STORE_PIN_SIZE);
 }
 
-static char *dup_n(const char *p, size_t n)
-{
-	char *s = malloc(n + 1);
-
-	if (s) {
-		memcpy(s, p, n);
-		s[n] = '\0';
-	}
-	return s;
-}
-
 int store_session_decode(const MDB_val *v, struct session *out,
 			 bool with_strings)
 {
@@ -96,12 +85,12 @@ int store_session_decode(const MDB_val *v, struct session *out,
 
 	tail = (const char *)v->mv_data + sizeof(rec);
 	if (rec.callback_len) {
-		out->callback_url = dup_n(tail, rec.callback_len);
+		out->callback_url = store_strdup_n(tail, rec.callback_len);
 		if (!out->callback_url)
 			return ENOMEM;
 	}
 	if (rec.metadata_len) {
-		out->metadata = dup_n(tail + rec.callback_len,
+		out->metadata = store_strdup_n(tail + rec.callback_len,
 				      rec.metadata_len);
 		if (!out->metadata) {
 			session_clear(out);
