@@ -242,7 +242,8 @@ void sip_announce_done(struct sip_call *c, int err)
 }
 
 int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
-		 const struct session *sess, enum prompt_id id, int code)
+		 const struct session *sess, const char *caller,
+		 enum prompt_id id, int code)
 {
 	const struct prompt *prompt = s->prompts ?
 				      prompt_get(s->prompts, id) : NULL;
@@ -270,6 +271,7 @@ int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	c->cdr_none = !sess;
 	if (sess) {
 		memcpy(c->cdr.session_id, sess->id, STORE_ID_LEN);
+		c->cdr.a_to_b = !strcmp(caller, sess->party_a);
 		snprintf(c->vn, sizeof(c->vn), "%s", sess->vn);
 	}
 	c->cdr.start_ms = now;

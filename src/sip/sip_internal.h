@@ -570,12 +570,13 @@ bool sip_call_offering(const struct sip_call *c);
  * sip_announce() - the INVITE @irq (@sip) cannot be routed: play prompt
  * @id to the caller (183 and early media, or 200 with announce_answer),
  * then answer @code (or BYE). @sess: the ended session, NULL for an
- * unknown pair. Returns 0 when the call took @irq over, else the status
+ * unknown pair; @caller the caller's number (E.164). Returns 0 when the call took @irq over, else the status
  * nta answers with (@code itself when there is nothing to play into:
  * no offer, no prompts; 488 for an offer without G.711; 503 no ports).
  */
 int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
-		 const struct session *sess, enum prompt_id id, int code);
+		 const struct session *sess, const char *caller,
+		 enum prompt_id id, int code);
 
 /* sip_announce_done() - the relay reports @c's prompt over (@err 0) or
  * never started: the final response or BYE. May free @c. */

@@ -256,14 +256,16 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	if (err == ENOENT) {
 		SIP_COUNT(s, rejected_unknown);
 		if (s->cfg->sip.unknown_action == CONFIG_ACTION_ANNOUNCE)
-			return sip_announce(s, irq, sip, NULL, PROMPT_UNKNOWN,
+			return sip_announce(s, irq, sip, NULL, caller,
+					    PROMPT_UNKNOWN,
 					    s->cfg->sip.unknown_code);
 		return s->cfg->sip.unknown_code;
 	}
 	if (err == ESTALE) {
 		SIP_COUNT(s, rejected_ended);
 		if (s->cfg->sip.ended_action == CONFIG_ACTION_ANNOUNCE)
-			return sip_announce(s, irq, sip, &sess, PROMPT_EXPIRED,
+			return sip_announce(s, irq, sip, &sess, caller,
+					    PROMPT_EXPIRED,
 					    s->cfg->sip.ended_code);
 		return s->cfg->sip.ended_code;
 	}
