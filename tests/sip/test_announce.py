@@ -15,7 +15,8 @@ decode (G.711) sample for sample to the prompt the build spoke
 (build/prompts/unknown.wav, expired.wav next to the maskd binary), with
 one SSRC, sequence numbers and timestamps going up by 1 and 160, and the
 marker on the first packet only. Then the final response (early media)
-or a BYE (announce_answer = yes). A CANCEL during the prompt stops it. An
+or a BYE (announce_answer = yes). A CANCEL (early) or a BYE (answered)
+from the caller during the prompt stops it. An
 offer without G.711 gets 488; reject stays as it was. After each call
 every live counter and every relay port is back to 0, and every message
 the caller received passes the scenarios' leak checks.
@@ -315,6 +316,24 @@ class AnnounceAnswer(AnnounceBase):
         self.check_rtp(got, port, PT_PCMU, ref)
         self.check_cdr(s["id"], 200, "maskd", "announced", answered=True)
         self.check_clean()
+
+
+    def test_caller_bye_during_prompt(self):
+        s, a = self.ended_vn()
+        ua, pa, fa = self.announce_call("announce_answer_bye_uac.xml",
+                                        s["virtual_number"], a, d_ms=800)
+        port = self.relay_port(fa)
+        self.expect_rc(ua)
+        ref = g711_reference(prompt_pcm("expired"), PT_PCMU)
+        got = self.packets(pa, settle_s=0.5)
+        self.check_rtp(got, port, PT_PCMU, ref, whole=False)
+        self.assertLess(len(got), len(ref) // 2 // FRAME,
+                        "the whole prompt played despite the BYE")
+        self.check_cdr(s["id"], 200, "caller", "normal", answered=True)
+        self.check_clean()
+        n = len(pa.got["rtp"])
+        time.sleep(0.5)
+        self.assertEqual(len(pa.got["rtp"]), n, "RTP after the BYE")
 
 
 class AnnounceRejectUnchanged(AnnounceBase):
