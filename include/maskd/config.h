@@ -28,6 +28,7 @@
 #define CONFIG_HOST_SIZE NET_HOST_SIZE
 #define CONFIG_NAME_SIZE 64
 #define CONFIG_PATH_SIZE 4096
+#define CONFIG_URL_SIZE 1024
 #define CONFIG_AUTH_SIZE 128	/* [gateway] auth_user, _password, _realm */
 
 /* One [trunk.NAME] section: a carrier allowed to send us INVITEs. */
@@ -161,6 +162,21 @@ struct config_log {
 	char file[CONFIG_PATH_SIZE];	/* "" = stderr */
 };
 
+/* [events]: webhooks out (ctl_event.c, ctl_deliver.c). */
+struct config_events {
+	char url[CONFIG_URL_SIZE];	/* every event; "" = none */
+	char **secrets;			/* owned; whsec_ values; secret */
+	size_t n_secrets;
+	uint32_t timeout_s;		/* one delivery attempt */
+	char retry_schedule[CONFIG_URL_SIZE];	/* seconds, comma-separated */
+	uint64_t max_pending;
+	uint32_t retention_s;		/* delivered events kept */
+	uint32_t disable_after_s;	/* failing this long: disabled */
+	uint32_t concurrency;		/* in flight per endpoint */
+	struct net_cidr *allow;		/* owned; private ranges allowed */
+	size_t n_allow;
+};
+
 /* The whole file: one member per section, named as the section. */
 struct config {
 	struct config_sip sip;
@@ -173,6 +189,7 @@ struct config {
 	struct config_store store;
 	struct config_api api;
 	struct config_session session;
+	struct config_events events;
 	struct config_log log;
 };
 

@@ -30,7 +30,9 @@
 
 #include "maskd/config.h"
 #include "maskd/log.h"
+#include "maskd/net.h"
 #include "maskd/store.h"
+#include "maskd/webhook.h"
 #include "maskd/writer.h"
 
 struct ctl;
@@ -87,7 +89,8 @@ typedef void (ctl_done_h)(int err, bool lost, void *arg);
 
 /*
  * ctl_session_create() - create a session (VN allocated from the pool
- * when p->vn is NULL or ""; see store_session_create()). @p is copied.
+ * when p->vn is NULL or ""; see store_session_create(): ENOTUNIQ is a
+ * PIN conflict). @p is copied, its PINs too (wiped once done).
  * Returns 0 (then @h runs exactly once, with the session as stored) or
  * ENOMEM (nothing queued, @h never runs).
  */
@@ -160,6 +163,75 @@ int ctl_number_list(struct ctl *ctl, pool_list_h *h, void *arg);
  * silently dropped.
  */
 void ctl_cdr_store(struct ctl *ctl, const struct cdr *c);
+
+/* ---- events (ctl_event.c) ---- */
+
+#define CTL_EVENTS_MAX_PENDING 1000000
+
+/*
+ * The [events] settings. An event is written, in the transaction of the
+ * change it reports, only when it can go somewhere: @url ([events] url)
+ * or the session's callback_url. Delivery (ctl_deliver.c) runs when
+ * @n_keys > 0. Pointers are borrowed and must outlive the ctl.
+ */
+struct ctl_events_conf {
+	bool url_set;
+	const char *url;		/* "" or NULL = none */
+	uint64_t max_pending;		/* 0 = unbounded */
+	int64_t retention_ms;		/* delivered events kept this long */
+	const struct webhook_key *keys;	/* signing secrets, decoded */
+	size_t n_keys;
+	uint32_t schedule_s[WEBHOOK_SCHEDULE_MAX];
+	size_t n_schedule;
+	uint32_t timeout_s;
+	uint32_t concurrency;		/* per endpoint */
+	int64_t disable_after_ms;
+	const struct net_cidr *allow;	/* private ranges let through */
+	size_t n_allow;
+};
+
+/* ctl_events_configure() - from now on (start-up, before any change);
+ * starts delivery when c->n_keys > 0. Returns 0 or an errno (libcurl). */
+int ctl_events_configure(struct ctl *ctl, const struct ctl_events_conf *c);
+
+/*
+ * ctl_event_url_check() - may @url receive events? http or https, and
+ * its host, when it is an IP literal, outside loopback, private,
+ * link-local and multicast ranges unless c->allow covers it (names are
+ * checked again after resolution, at delivery). 0 or EINVAL with @why.
+ */
+int ctl_event_url_check(struct ctl *ctl, const char *url, char *why,
+			size_t whylen);
+
+/* An endpoint as GET /v1/webhooks shows it. */
+struct ctl_webhook {
+	const char *url;
+	bool disabled;
+	char disabled_reason[64];
+	int64_t failing_since_ms;	/* 0 = last attempt succeeded */
+	uint64_t delivered, failed;
+	uint16_t last_code;
+	unsigned in_flight;
+};
+
+typedef int (ctl_webhook_h)(const struct ctl_webhook *w, void *arg);
+
+/* ctl_webhooks_list() - every endpoint delivery has seen since start. */
+int ctl_webhooks_list(struct ctl *ctl, ctl_webhook_h *h, void *arg);
+
+/* ctl_webhook_enable() - re-enable endpoint @url. 0 or ENOENT. */
+int ctl_webhook_enable(struct ctl *ctl, const char *url);
+
+/* ctl_event_redeliver() - event @id pending again, due now; @h gets 0,
+ * ENOENT. Returns as ctl_session_create(). */
+int ctl_event_redeliver(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+			ctl_done_h *h, void *arg);
+
+/* ctl_events_list() / ctl_event_get() - as store_event_list/get(), now. */
+int ctl_events_list(struct ctl *ctl, const struct event_filter *f,
+		    event_list_h *h, void *arg, bool *more);
+int ctl_event_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+		  struct event *out);
 
 /* ---- counters ---- */
 

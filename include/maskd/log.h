@@ -77,4 +77,13 @@ void log_write(const struct log *lg, enum log_level level, const char *fmt, ...)
 const char *log_mask_number(const struct log *lg, const char *number,
 			    char buf[LOG_MASK_SIZE]);
 
+/*
+ * log_mask_pin() - the form of a PIN (a secret, unlike a number) that may
+ * appear in a line written at @line_level: the PIN itself only in a debug
+ * line of a log at debug level, "***" in every other line. Returns @pin
+ * or a static string.
+ */
+const char *log_mask_pin(const struct log *lg, enum log_level line_level,
+			 const char *pin);
+
 #endif

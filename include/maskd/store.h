@@ -16,6 +16,15 @@
  *   cdr        session id(16) call id(16) -> call record
  *   status     status(1) id(16)        -> ""   (every session, for listing)
  *   ended      be64(ended_at) id(16)   -> ""   (ended sessions: retention)
+ *   pin        be64(vn) pin digits     -> {id(16), party}
+ *                                         (active sessions with
+ *                                          pin_required only: store_pin.c)
+ *
+ *   events     id(16)                  -> event record + body (the outbox)
+ *   evt_due    be64(next_at) id(16)    -> ""   (pending events only)
+ *   evt_sess   session id(16) be64(seq) -> id  (a session's events, in order)
+ *   evt_status status(1) id(16)        -> ""   (listing by status)
+ *   evt_seq    session id(16)          -> be64 last sequence of the session
  *
  * Retention: store_purge() deletes ended sessions whose end is older than
  * a cutoff, with everything that refers to them (pair entries still
@@ -52,6 +61,12 @@
 #define STORE_ID_LEN 16		/* binary session id: be48 ms + 80 random bits */
 #define STORE_ID_STR_SIZE 33	/* 32 lowercase hex digits and the NUL */
 #define STORE_COUNTRY_SIZE 3	/* ISO 3166-1 alpha-2 and the NUL */
+#define STORE_PIN_MIN 4
+#define STORE_PIN_MAX 15
+#define STORE_PIN_SIZE (STORE_PIN_MAX + 1)	/* digits and the NUL */
+#define STORE_PIN_RETRIES_MAX 5
+#define STORE_PIN_RETRIES_DEFAULT 1
+#define STORE_PIN_LENGTH_DEFAULT 4
 
 struct store;
 struct store_reader;
@@ -82,6 +97,34 @@ struct session {
 	bool record;
 	char *callback_url;		/* owned; NULL = none */
 	char *metadata;			/* owned; JSON object text; NULL = none */
+	/* PIN authentication: a caller who is neither party may reach the
+	 * other one of a party by typing that party's PIN ("" = none; both
+	 * set or both empty). Secrets: never logged above debug. */
+	bool pin_required;
+	uint8_t pin_retries;		/* 0..STORE_PIN_RETRIES_MAX */
+	char pin_a[STORE_PIN_SIZE];
+	char pin_b[STORE_PIN_SIZE];
+};
+
+/* Which party a PIN belongs to (store_pin_lookup()). */
+enum pin_party {
+	PIN_PARTY_A = 0,
+	PIN_PARTY_B = 1,
+};
+
+/*
+ * The PIN part of a create or a patch. pin_a/pin_b are borrowed digit
+ * strings (validated by the caller: 4..15 digits, different); with
+ * generate set, the store draws both itself (pin_length digits each,
+ * uniformly random, different) and ignores pin_a/pin_b.
+ */
+struct session_pin_params {
+	bool pin_required;
+	uint8_t pin_retries;
+	const char *pin_a;		/* NULL or "" = none */
+	const char *pin_b;
+	bool generate;
+	unsigned pin_length;		/* STORE_PIN_MIN..STORE_PIN_MAX */
 };
 
 /* What store_session_create() needs. Strings are borrowed for the call. */
@@ -94,6 +137,7 @@ struct session_params {
 	bool record;
 	const char *callback_url;	/* NULL = none */
 	const char *metadata;		/* NULL = none; JSON text */
+	struct session_pin_params pin;	/* zero = no PIN */
 };
 
 /* What store_session_update() changes; a field left unset stays as it is. */
@@ -106,6 +150,10 @@ struct session_patch {
 	bool record;
 	bool set_callback_url;
 	const char *callback_url;	/* NULL = remove */
+	bool set_pin_required;
+	bool set_pin_retries;
+	bool set_pins;			/* pin.pin_a/pin_b, or pin.generate */
+	struct session_pin_params pin;	/* the fields the set_* flags name */
 };
 
 /* A list query; fields left zero/NULL do not filter. */
@@ -138,6 +186,20 @@ enum cdr_hangup {
 #define CDR_REASON_SIZE 32
 
 /*
+ * What a struct cdr handed from the SIP thread to ctl reports: the final
+ * record (stored), or a call's progress / an unrouted INVITE, which only
+ * become events (ctl_event.c) and are never stored as records.
+ */
+enum cdr_kind {
+	CDR_KIND_FINAL = 0,
+	CDR_KIND_INITIATED,	/* routed to a session, INVITE sent on */
+	CDR_KIND_RINGING,	/* first 18x from the callee */
+	CDR_KIND_ANSWERED,	/* 2xx relayed to the caller */
+	CDR_KIND_UNROUTED,	/* matched no active session: caller, vn,
+				 * final_code set; session_id all zero */
+};
+
+/*
  * A call record (CDR): one call through a session. Written once, when the
  * call has ended, by the control thread (the SIP thread hands it over).
  */
@@ -156,6 +218,11 @@ struct cdr {
 	/* media counters: filled by the relay when it lands, 0 until then */
 	uint64_t pkts_a_to_b, pkts_b_to_a;
 	uint64_t bytes_a_to_b, bytes_b_to_a;
+	/* not stored: what ctl needs of a progress or unrouted report */
+	enum cdr_kind kind;
+	int64_t at_ms;			/* when the progress happened */
+	char caller[E164_SIZE];		/* unrouted only */
+	char vn[E164_SIZE];		/* unrouted only */
 };
 
 /*
@@ -212,6 +279,10 @@ void store_id_format(const uint8_t id[STORE_ID_LEN],
 
 /* store_id_parse() - 32 hex digits into @id. Returns 0 or EINVAL. */
 int store_id_parse(const char *s, uint8_t id[STORE_ID_LEN]);
+
+/* store_pin_valid() - @pin is a PIN: STORE_PIN_MIN to STORE_PIN_MAX
+ * ASCII digits. Any thread. */
+bool store_pin_valid(const char *pin);
 
 /* session_clear() - free callback_url and metadata; NULL-safe. */
 void session_clear(struct session *s);
@@ -314,6 +385,26 @@ int store_cdr_list(struct store_reader *r,
 		   void *arg);
 
 /*
+ * store_pin_lookup() - the active session on @vn that @pin (digits) is a
+ * PIN of, and whose PIN it is (*party; may be NULL).
+ *
+ * The SIP side's path for a caller who is neither party: no allocation,
+ * no log. Only sessions with pin_required are found. Returns 0 (*out
+ * filled, strings NULL), ENOENT (no such PIN on this vn, or its session
+ * is past expires_at), or an errno.
+ */
+int store_pin_lookup(struct store_reader *r, const char *vn, const char *pin,
+		     int64_t now_ms, struct session *out,
+		     enum pin_party *party);
+
+/*
+ * store_pin_vn_active() - whether any active session on @vn has
+ * pin_required (then a caller who is no party is prompted for a PIN).
+ * Returns 0 with *yes set, or an errno.
+ */
+int store_pin_vn_active(struct store_reader *r, const char *vn, bool *yes);
+
+/*
  * store_next_expiry() - the earliest expires_at_ms of any active session,
  * or ENOENT when none is active.
  */
@@ -357,7 +448,17 @@ void store_write_abort(struct store_txn *tx);
  *   ENOENT       the explicit vn is not in the pool;
  *   EEXIST       the explicit vn is in use by a party (vn_conflict);
  *   ENOSPC       no pool number is free for this pair (pool_exhausted);
+ *   ENOTUNIQ     a requested PIN is already a PIN of an active session on
+ *                the explicit vn, or on every vn free for the pair
+ *                (pin_conflict);
+ *   EINVAL       also: pin_required without PINs, a malformed PIN, equal
+ *                PINs, pin_retries or pin_length out of range;
  *   or an errno from the store.
+ * PINs: with p->pin.pin_required, the session's PINs go into the pin
+ * index of its vn, and allocation skips a vn where an explicit PIN is
+ * taken. Generated PINs never make allocation skip a vn: a PIN that is
+ * taken on the picked vn is drawn again (up to 64 times, then ENOTUNIQ),
+ * so the least-used number is still the one picked.
  */
 int store_session_create(struct store_txn *tx, const struct session_params *p,
 			 int64_t now_ms, struct session *out);
@@ -365,8 +466,10 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 /*
  * store_session_update() - apply @patch to an active session.
  * Returns 0 and fills *out, ENOENT (no such id), EALREADY (the session has
- * ended or is past expires_at), EINVAL (expires_at not in the future), or
- * an errno.
+ * ended or is past expires_at), EINVAL (expires_at not in the future; the
+ * result would be pin_required without PINs; a PIN field out of range),
+ * ENOTUNIQ (a new PIN is taken by another active session on the vn), or
+ * an errno. The pin index follows the result in the same transaction.
  */
 int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 			 const struct session_patch *patch, int64_t now_ms,
@@ -404,6 +507,14 @@ int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
 		unsigned *sessions, unsigned *cdrs);
 
 /*
+ * store_session_read() - session @id as @tx sees it, with its strings
+ * (the caller owns them). Returns 0, ENOENT or an errno. Unlike
+ * store_session_get(), the status is the stored one.
+ */
+int store_session_read(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
+		       struct session *out);
+
+/*
  * store_cdr_add() - store call record @c (c->id set by the caller, see
  * store_cdr_id_new()). Returns 0, EEXIST for a duplicate id, or an errno.
  */
@@ -421,5 +532,164 @@ int store_pool_add(struct store_txn *tx, const char *vn, const char *country,
  * Returns 0, ENOENT, EBUSY (an active session uses it), or an errno.
  */
 int store_pool_remove(struct store_txn *tx, const char *vn, int64_t now_ms);
+
+/* ---- the events outbox (store_event.c) ---- */
+
+/*
+ * An event is written in the same write transaction as the change it
+ * reports (the session row, the CDR), so what is on disk and what will be
+ * told to the platform never disagree, also after kill -9. Its id is the
+ * webhook-id ("msg_" + 32 hex digits, time-ordered), the same on every
+ * delivery attempt.
+ */
+enum event_status {
+	EVENT_PENDING = 0,
+	EVENT_DELIVERED = 1,
+	EVENT_FAILED = 2,	/* given up on, or dropped (max_pending) */
+};
+
+#define EVENT_ID_STR_SIZE (4 + STORE_ID_STR_SIZE)	/* "msg_" + hex */
+#define EVENT_TYPE_SIZE 24
+#define EVENT_ERROR_SIZE 96
+
+/* An event as the store hands it out: a copy; body owned (event_clear()). */
+struct event {
+	uint8_t id[STORE_ID_LEN];
+	bool has_session;
+	uint8_t session_id[STORE_ID_LEN];
+	uint64_t sequence;		/* per session, from 1; 0 = no session */
+	char type[EVENT_TYPE_SIZE];	/* "session.created", ... */
+	enum event_status status;
+	int64_t created_ms;
+	int64_t next_at_ms;		/* pending: when to try next */
+	int64_t last_attempt_ms;	/* 0 = never tried */
+	uint32_t attempts;
+	uint16_t last_code;		/* HTTP status of the last try; 0 = none */
+	char last_error[EVENT_ERROR_SIZE];
+	char *callback_url;		/* owned; the session's, NULL = none */
+	char *body;			/* owned; the JSON sent, NUL-terminated */
+	size_t body_len;
+};
+
+/* A list query; fields left zero/NULL do not filter. */
+struct event_filter {
+	bool by_status;
+	enum event_status status;
+	bool by_session;
+	uint8_t session_id[STORE_ID_LEN];
+	const char *type;
+	bool has_cursor;
+	uint8_t after[STORE_ID_LEN];	/* resume after this id (exclusive) */
+	unsigned limit;			/* 1..1000 */
+};
+
+/* event_clear() - free the body and callback_url; NULL-safe. */
+void event_clear(struct event *ev);
+
+/* event_status_name() / event_status_parse(): "pending", "delivered",
+ * "failed"; parse returns 0 or EINVAL. */
+const char *event_status_name(enum event_status st);
+int event_status_parse(const char *s, enum event_status *out);
+
+/* event_id_format() - "msg_" + 32 hex digits; event_id_parse() the
+ * reverse (0 or EINVAL). */
+void event_id_format(const uint8_t id[STORE_ID_LEN],
+		     char out[EVENT_ID_STR_SIZE]);
+int event_id_parse(const char *s, uint8_t id[STORE_ID_LEN]);
+
+/*
+ * store_expire_h - told of each session store_expire_due() (also when
+ * called from inside create and close) moves to expired, with the write
+ * transaction that does it, so an outbox row goes into the same commit.
+ * A nonzero return fails that transaction.
+ */
+typedef int (store_expire_h)(struct store_txn *tx, const struct session *s,
+			     void *arg);
+
+/* store_set_expire_h() - install @h (NULL: none). Control thread. */
+void store_set_expire_h(struct store *st, store_expire_h *h, void *arg);
+
+/*
+ * store_event_seq_next() - allocate the next sequence number of session
+ * @session_id's events (1, 2, 3, ...) in @tx. Returns 0 or an errno.
+ */
+int store_event_seq_next(struct store_txn *tx,
+			 const uint8_t session_id[STORE_ID_LEN],
+			 uint64_t *seq);
+
+/*
+ * store_event_add() - write event @ev (type, session, sequence, body,
+ * callback_url, next_at_ms; status pending) in @tx. Sets ev->id and
+ * ev->created_ms. When more than @max_pending events are then pending, the
+ * oldest pending ones are marked failed ("dropped: max_pending") and
+ * *dropped (may be NULL) gets how many. Returns 0 or an errno.
+ */
+int store_event_add(struct store_txn *tx, struct event *ev, int64_t now_ms,
+		    uint64_t max_pending, unsigned *dropped);
+
+/* store_event_get() - one event, with its body. 0, ENOENT or an errno. */
+int store_event_get(struct store_reader *r, const uint8_t id[STORE_ID_LEN],
+		    struct event *out);
+
+/*
+ * event_list_h - called for each event of store_event_list() in id
+ * (creation) order; @ev and its strings are valid only during the call.
+ * Return 0 to go on, nonzero to stop.
+ */
+typedef int (event_list_h)(const struct event *ev, void *arg);
+
+/* store_event_list() - as store_session_list(), for events. */
+int store_event_list(struct store_reader *r, const struct event_filter *f,
+		     event_list_h *h, void *arg, bool *more);
+
+/*
+ * store_event_due() - the pending events whose next_at_ms <= @now_ms,
+ * earliest first, to @h (at most @max). Returns 0 or an errno.
+ */
+int store_event_due(struct store_reader *r, int64_t now_ms, unsigned max,
+		    event_list_h *h, void *arg);
+
+/* store_event_next_due() - the earliest next_at_ms of a pending event,
+ * or ENOENT when none is pending. */
+int store_event_next_due(struct store_reader *r, int64_t *at_ms);
+
+/*
+ * store_event_session_prev() - whether session @session_id has an event
+ * before sequence @seq still pending (*blocked = true): per-session order,
+ * event n+1 is not sent before n is delivered or given up.
+ */
+int store_event_session_prev(struct store_reader *r,
+			     const uint8_t session_id[STORE_ID_LEN],
+			     uint64_t seq, bool *blocked);
+
+/* The outcome of one delivery attempt, for store_event_attempt(). */
+struct event_attempt {
+	enum event_status status;	/* pending = retry at next_at_ms */
+	int64_t at_ms;			/* when it was tried */
+	int64_t next_at_ms;
+	uint16_t code;			/* HTTP status, 0 = none */
+	const char *error;		/* NULL = none */
+};
+
+/* store_event_attempt() - record @a for event @id. 0, ENOENT or an errno. */
+int store_event_attempt(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
+			const struct event_attempt *a);
+
+/*
+ * store_event_redeliver() - make event @id pending again, due at @now_ms
+ * (its attempts and id kept). Returns 0, ENOENT or an errno.
+ */
+int store_event_redeliver(struct store_txn *tx,
+			  const uint8_t id[STORE_ID_LEN], int64_t now_ms);
+
+/*
+ * store_event_purge() - delete delivered events created before
+ * @before_ms, at most @max; *n (may be NULL) gets how many.
+ */
+int store_event_purge(struct store_txn *tx, int64_t before_ms, unsigned max,
+		      unsigned *n);
+
+/* store_event_pending() - how many events are pending, as of now. */
+int store_event_pending(struct store_reader *r, uint64_t *n);
 
 #endif

@@ -210,13 +210,12 @@ static char *api_route_segment(const char *path, const char *prefix,
 	return out;
 }
 
-/* "/v1/sessions/{id}/calls" -> the decoded id, as api_route_segment(). */
-static char *api_route_calls(const char *path, bool *bad)
+/* "{prefix}{id}{suffix}" -> the decoded id, as api_route_segment(). */
+static char *api_route_sub(const char *path, const char *prefix,
+			   const char *suffix, bool *bad)
 {
-	static const char prefix[] = "/v1/sessions/";
-	static const char suffix[] = "/calls";
-	size_t n = strlen(path), pn = sizeof(prefix) - 1;
-	size_t sn = sizeof(suffix) - 1;
+	size_t n = strlen(path), pn = strlen(prefix);
+	size_t sn = strlen(suffix);
 	char *seg, *out;
 
 	*bad = false;
@@ -233,6 +232,18 @@ static char *api_route_calls(const char *path, bool *bad)
 	if (!out)
 		*bad = true;
 	return out;
+}
+
+/* "/v1/sessions/{id}/calls" */
+static char *api_route_calls(const char *path, bool *bad)
+{
+	return api_route_sub(path, "/v1/sessions/", "/calls", bad);
+}
+
+/* "/v1/events/{id}/redeliver" */
+static char *api_route_redeliver(const char *path, bool *bad)
+{
+	return api_route_sub(path, "/v1/events/", "/redeliver", bad);
 }
 
 static void api_route_v1(struct api *api, struct evhttp_request *req,
@@ -258,6 +269,36 @@ static void api_route_v1(struct api *api, struct evhttp_request *req,
 			api_numbers_add(api, req);
 		else
 			api_not_allowed(api, req, "GET, POST");
+		return;
+	}
+
+	if (strcmp(path, "/v1/events") == 0) {
+		if (m == EVHTTP_REQ_GET)
+			api_events_list(api, req);
+		else
+			api_not_allowed(api, req, "GET");
+		return;
+	}
+	if (strcmp(path, "/v1/webhooks") == 0) {
+		if (m == EVHTTP_REQ_GET)
+			api_webhooks_get(api, req);
+		else if (m == EVHTTP_REQ_PATCH)
+			api_webhooks_patch(api, req);
+		else
+			api_not_allowed(api, req, "GET, PATCH");
+		return;
+	}
+	seg = api_route_redeliver(path, &bad);
+	if (seg) {
+		if (m == EVHTTP_REQ_POST)
+			api_event_redeliver(api, req, seg);
+		else
+			api_not_allowed(api, req, "POST");
+		free(seg);
+		return;
+	}
+	if (bad) {
+		api_not_found(api, req);
 		return;
 	}
 

@@ -126,6 +126,8 @@ struct api_call {
 	char vn[E164_SIZE];
 	char *callback_url;		/* owned */
 	char *metadata;			/* owned */
+	char pin_a[STORE_PIN_SIZE];	/* secrets: wiped by api_call_free() */
+	char pin_b[STORE_PIN_SIZE];
 	struct session_params params;	/* points into the above */
 	struct session_patch patch;	/* callback_url points above */
 	int64_t ttl_ms;			/* PATCH ttl; counted from the op */
@@ -323,6 +325,14 @@ int api_create_parse(const json_t *body, const struct config *cfg,
 /* api_id_parse() - a session id from the path; false after a 404. */
 bool api_id_parse(struct api *api, struct evhttp_request *req, const char *s,
 		  uint8_t id[STORE_ID_LEN]);
+
+/* ---- api_events.c ---- */
+
+void api_events_list(struct api *api, struct evhttp_request *req);
+void api_event_redeliver(struct api *api, struct evhttp_request *req,
+			 const char *eid);
+void api_webhooks_get(struct api *api, struct evhttp_request *req);
+void api_webhooks_patch(struct api *api, struct evhttp_request *req);
 
 void api_sessions_create(struct api *api, struct evhttp_request *req);
 void api_sessions_list(struct api *api, struct evhttp_request *req);

@@ -445,6 +445,14 @@ json_t *api_session_json(const struct session *s)
 	rc |= json_object_set_new(o, "callback_url", s->callback_url ?
 				  json_string(s->callback_url) : json_null());
 	rc |= json_object_set_new(o, "metadata", meta ? meta : json_null());
+	rc |= json_object_set_new(o, "pin_required",
+				  json_boolean(s->pin_required));
+	rc |= json_object_set_new(o, "pin_a", s->pin_a[0] ?
+				  json_string(s->pin_a) : json_null());
+	rc |= json_object_set_new(o, "pin_b", s->pin_b[0] ?
+				  json_string(s->pin_b) : json_null());
+	rc |= json_object_set_new(o, "pin_retries",
+				  json_integer(s->pin_retries));
 	if (rc) {
 		json_decref(o);
 		return NULL;

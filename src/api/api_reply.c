@@ -256,6 +256,7 @@ void api_call_free(struct api_call *c)
 		c->api->in_flight--;
 	free(c->callback_url);
 	free(c->metadata);
+	explicit_bzero(c, sizeof(*c));	/* PINs */
 	free(c);
 }
 

@@ -42,10 +42,16 @@ static void api_log_session(struct api *api, const char *what,
 	if (api->log->level < LOG_LVL_DEBUG)
 		return;
 	store_id_format(s->id, id);
-	log_debug(api->log, "api: session %s %s a=%s b=%s vn=%s", id, what,
+	log_debug(api->log, "api: session %s %s a=%s b=%s vn=%s pin=%s "
+		  "pin_a=%s pin_b=%s", id, what,
 		  log_mask_number(api->log, s->party_a, a),
 		  log_mask_number(api->log, s->party_b, b),
-		  log_mask_number(api->log, s->vn, vn));
+		  log_mask_number(api->log, s->vn, vn),
+		  s->pin_required ? "required" : "off",
+		  log_mask_pin(api->log, LOG_LVL_DEBUG,
+			       s->pin_a[0] ? s->pin_a : "-"),
+		  log_mask_pin(api->log, LOG_LVL_DEBUG,
+			       s->pin_b[0] ? s->pin_b : "-"));
 }
 
 /* A malformed id names no session: 404, like an unknown one. */
@@ -92,6 +98,11 @@ static void api_create_done(int err, bool lost, const struct session *s,
 				"virtual_number: already in an active session "
 				"of party_a or party_b");
 		break;
+	case ENOTUNIQ:
+		api_reply_error(api, c->req, 409, "pin_conflict",
+				"pin_a or pin_b: already a PIN of an active "
+				"session on the virtual number");
+		break;
 	case ENOSPC:
 		api_reply_error(api, c->req, 409, "pool_exhausted",
 				"no pool number is free for this pair of "
@@ -110,8 +121,90 @@ static void api_create_done(int err, bool lost, const struct session *s,
 
 static const char *const api_create_keys[] = {
 	"party_a", "party_b", "virtual_number", "ttl", "call_time_limit",
-	"record", "callback_url", "metadata", NULL
+	"record", "callback_url", "metadata", "pin_required", "pin_a", "pin_b",
+	"generate_pin", "pin_length", "pin_retries", NULL
 };
+
+static int api_get_pin(const json_t *body, const char *key,
+		       char out[STORE_PIN_SIZE], bool *present,
+		       struct api_err *e)
+{
+	json_t *v = json_object_get(body, key);
+
+	out[0] = '\0';
+	*present = v && !json_is_null(v);
+	if (!*present)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) > STORE_PIN_MAX ||
+	    !store_pin_valid(json_string_value(v))) {
+		api_err_set(e, 400, "invalid_field",
+			    "%s: must be %d to %d digits", key, STORE_PIN_MIN,
+			    STORE_PIN_MAX);
+		return EINVAL;
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+/*
+ * api_pin_parse() - the PIN fields of a create or patch body into @pin
+ * (pointing into @c) and the set_* flags (present in the body). On
+ * create, an absent field takes its default and pin_required needs PINs.
+ */
+static int api_pin_parse(const json_t *body, bool create,
+			 struct api_call *c, struct session_pin_params *pin,
+			 bool *set_required, bool *set_retries,
+			 bool *set_pins, struct api_err *e)
+{
+	uint64_t len = STORE_PIN_LENGTH_DEFAULT;
+	uint64_t retries = STORE_PIN_RETRIES_DEFAULT;
+	bool has_a, has_b, has_len, gen = false;
+	int err;
+
+	if ((err = api_get_bool(body, "pin_required", &pin->pin_required,
+				set_required, e)) ||
+	    (err = api_get_pin(body, "pin_a", c->pin_a, &has_a, e)) ||
+	    (err = api_get_pin(body, "pin_b", c->pin_b, &has_b, e)) ||
+	    (err = api_get_bool(body, "generate_pin", &gen, NULL, e)) ||
+	    (err = api_get_uint(body, "pin_length", STORE_PIN_MIN,
+				STORE_PIN_MAX, &len, &has_len, e)) ||
+	    (err = api_get_uint(body, "pin_retries", 0, STORE_PIN_RETRIES_MAX,
+				&retries, set_retries, e)))
+		return err;
+	if (has_a != has_b) {
+		api_err_set(e, 400, "invalid_field", "%s: required with %s",
+			    has_a ? "pin_b" : "pin_a",
+			    has_a ? "pin_a" : "pin_b");
+		return EINVAL;
+	}
+	if (has_a && !strcmp(c->pin_a, c->pin_b)) {
+		api_err_set(e, 400, "invalid_field", "pin_b: same as pin_a");
+		return EINVAL;
+	}
+	if (gen && has_a) {
+		api_err_set(e, 400, "invalid_field",
+			    "generate_pin: not with pin_a and pin_b");
+		return EINVAL;
+	}
+	if (has_len && !gen) {
+		api_err_set(e, 400, "invalid_field",
+			    "pin_length: only with generate_pin: true");
+		return EINVAL;
+	}
+	if (create && pin->pin_required && !has_a && !gen) {
+		api_err_set(e, 400, "invalid_field",
+			    "pin_required: needs pin_a and pin_b, or "
+			    "generate_pin");
+		return EINVAL;
+	}
+	*set_pins = has_a || gen;
+	pin->generate = gen;
+	pin->pin_length = (unsigned)len;
+	pin->pin_retries = (uint8_t)retries;
+	pin->pin_a = has_a ? c->pin_a : NULL;
+	pin->pin_b = has_b ? c->pin_b : NULL;
+	return 0;
+}
 
 /* metadata: any JSON object, kept as compact text of at most 16 KiB. */
 static int api_get_metadata(const json_t *body, char **out, struct api_err *e)
@@ -152,7 +245,7 @@ int api_create_parse(const json_t *body, const struct config *cfg,
 {
 	uint64_t ttl = cfg->session.default_ttl_s;
 	uint64_t limit = cfg->session.call_time_limit_s;
-	bool record = false, present, is_null;
+	bool record = false, present, is_null, unused;
 	int err;
 
 	if ((err = api_body_check_keys(body, api_create_keys, e)) ||
@@ -173,7 +266,9 @@ int api_create_parse(const json_t *body, const struct config *cfg,
 	    (err = api_get_bool(body, "record", &record, NULL, e)) ||
 	    (err = api_get_url(body, "callback_url", &c->callback_url,
 			       &present, &is_null, e)) ||
-	    (err = api_get_metadata(body, &c->metadata, e)))
+	    (err = api_get_metadata(body, &c->metadata, e)) ||
+	    (err = api_pin_parse(body, true, c, &c->params.pin, &unused,
+				 &unused, &unused, e)))
 		return err;
 
 	c->params.party_a = c->party_a;
@@ -184,6 +279,31 @@ int api_create_parse(const json_t *body, const struct config *cfg,
 	c->params.record = record;
 	c->params.callback_url = c->callback_url;
 	c->params.metadata = c->metadata;
+	return 0;
+}
+
+/*
+ * A callback_url must be one events can go to: signed (a secret is
+ * configured) and not aimed inside the network (SSRF; resolved names
+ * are checked again at delivery).
+ */
+static int api_callback_check(struct api *api, const char *url,
+			      struct api_err *e)
+{
+	char why[160];
+
+	if (!url)
+		return 0;
+	if (!api->cfg->events.n_secrets) {
+		api_err_set(e, 400, "invalid_field", "callback_url: no "
+			    "[events] secrets are configured to sign "
+			    "webhooks");
+		return EINVAL;
+	}
+	if (ctl_event_url_check(api->ctl, url, why, sizeof(why))) {
+		api_err_set(e, 400, "invalid_field", "callback_url: %s", why);
+		return EINVAL;
+	}
 	return 0;
 }
 
@@ -203,6 +323,8 @@ void api_sessions_create(struct api *api, struct evhttp_request *req)
 		goto fail;
 	}
 	err = api_create_parse(body, api->cfg, c, &e);
+	if (!err)
+		err = api_callback_check(api, c->callback_url, &e);
 	if (err)
 		goto fail;
 	json_decref(body);
@@ -403,8 +525,21 @@ static void api_update_done(int err, bool lost, const struct session *s,
 				"the session has already ended");
 		break;
 	case EINVAL:
-		api_reply_error(api, c->req, 400, "invalid_field",
-				"expires_at: not in the future");
+		/* the store's one other EINVAL: PINs required, none set */
+		if (c->patch.set_pin_required && c->patch.pin.pin_required &&
+		    !c->patch.set_pins)
+			api_reply_error(api, c->req, 400, "invalid_field",
+					"pin_required: the session has no "
+					"PINs (give pin_a and pin_b, or "
+					"generate_pin)");
+		else
+			api_reply_error(api, c->req, 400, "invalid_field",
+					"expires_at: not in the future");
+		break;
+	case ENOTUNIQ:
+		api_reply_error(api, c->req, 409, "pin_conflict",
+				"pin_a or pin_b: already a PIN of an active "
+				"session on the virtual number");
 		break;
 	default:
 		log_warn(api->log, "api: session %s failed: %s", what,
@@ -425,7 +560,9 @@ static void api_patch_done(int err, bool lost, const struct session *s,
 }
 
 static const char *const api_patch_keys[] = {
-	"ttl", "expires_at", "call_time_limit", "record", "callback_url", NULL
+	"ttl", "expires_at", "call_time_limit", "record", "callback_url",
+	"pin_required", "pin_a", "pin_b", "generate_pin", "pin_length",
+	"pin_retries", NULL
 };
 
 static int api_get_expires_at(struct api *api, const json_t *body,
@@ -501,7 +638,11 @@ void api_session_patch(struct api *api, struct evhttp_request *req,
 	    (err = api_get_bool(body, "record", &p->record, &p->set_record,
 				&e)) ||
 	    (err = api_get_url(body, "callback_url", &c->callback_url,
-			       &has_url, &is_null, &e)))
+			       &has_url, &is_null, &e)) ||
+	    (err = api_callback_check(api, c->callback_url, &e)) ||
+	    (err = api_pin_parse(body, false, c, &p->pin,
+				 &p->set_pin_required, &p->set_pin_retries,
+				 &p->set_pins, &e)))
 		goto fail;
 
 	if (has_ttl) {
@@ -514,10 +655,12 @@ void api_session_patch(struct api *api, struct evhttp_request *req,
 	p->callback_url = c->callback_url;
 
 	if (!p->set_expires_at && !p->set_call_time_limit &&
-	    !p->set_record && !p->set_callback_url) {
+	    !p->set_record && !p->set_callback_url &&
+	    !p->set_pin_required && !p->set_pin_retries && !p->set_pins) {
 		api_err_set(&e, 400, "missing_field",
 			    "body: none of ttl, expires_at, call_time_limit, "
-			    "record, callback_url");
+			    "record, callback_url, pin_required, pin_a, pin_b, "
+			    "generate_pin, pin_retries");
 		err = EINVAL;
 		goto fail;
 	}

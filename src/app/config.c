@@ -561,6 +561,13 @@ void config_free(struct config *cfg)
 	cfg->trunks = NULL;
 	cfg->n_trunks = 0;
 
+	cfg_strv_free(cfg->events.secrets, cfg->events.n_secrets);
+	cfg->events.secrets = NULL;
+	cfg->events.n_secrets = 0;
+	free(cfg->events.allow);
+	cfg->events.allow = NULL;
+	cfg->events.n_allow = 0;
+
 	cfg_strv_free(cfg->api.tokens, cfg->api.n_tokens);
 	cfg->api.tokens = NULL;
 	cfg->api.n_tokens = 0;

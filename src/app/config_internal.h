@@ -36,6 +36,7 @@ enum cfg_sec {
 	CS_STORE,
 	CS_API,
 	CS_SESSION,
+	CS_EVENTS,
 	CS_LOG,
 	CS_N
 };

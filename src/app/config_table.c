@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "maskd/webhook.h"
+
 #include "config_internal.h"
 
 #define CFG_TOKEN_MIN 8
@@ -54,6 +56,49 @@ static int valid_ip_or_empty(struct cfg_ctx *ctx, const char *v, size_t i)
 static int valid_nonempty(struct cfg_ctx *ctx, const char *v, size_t i)
 {
 	return *v ? 0 : cfg_what(ctx, "empty");
+}
+
+/* [events] url: http or https, nothing else */
+static int valid_event_url(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	(void)i;
+	if (*v && strncasecmp(v, "http://", 7) && strncasecmp(v, "https://", 8))
+		return cfg_what(ctx, "'%s' is not an http or https URL", v);
+	return 0;
+}
+
+static int valid_event_secret(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	struct webhook_key k;
+
+	(void)i;
+	/* never quote a secret back */
+	if (webhook_key_parse(v, &k))
+		return cfg_what(ctx, "not whsec_ followed by base64 (1 to %d "
+				"bytes of key)", WEBHOOK_KEY_MAX);
+	explicit_bzero(&k, sizeof(k));
+	return 0;
+}
+
+static int valid_retry_schedule(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	(void)i;
+	if (webhook_schedule_parse(v, NULL, NULL))
+		return cfg_what(ctx, "'%s' is not 1 to %d numbers of seconds, "
+				"comma-separated", v, WEBHOOK_SCHEDULE_MAX);
+	return 0;
+}
+
+static int check_events(struct cfg_ctx *ctx)
+{
+	const struct config_events *ev = &ctx->cfg->events;
+
+	if (ev->url[0] && !ev->n_secrets) {
+		cfg_fail(ctx, EINVAL, cfg_key_line(ctx, CS_EVENTS, "url"),
+			 "events.secrets: required with events.url");
+		return EINVAL;
+	}
+	return 0;
 }
 
 /* RTP on the even port, RTCP on the odd one above it (RFC 3550) */
@@ -338,6 +383,10 @@ const struct cfg_section cfg_sections[CS_N] = {
 	[CS_API] = { .name = "api", .off = offsetof(struct config, api) },
 	[CS_SESSION] = { .name = "session",
 			 .off = offsetof(struct config, session) },
+	[CS_EVENTS] = { .name = "events",
+			.off = offsetof(struct config, events),
+			.help = "Events out: signed webhooks (Standard Webhooks) "
+			"from a durable outbox (README, \"Events\")." },
 	[CS_LOG] = { .name = "log", .off = offsetof(struct config, log) },
 };
 
@@ -353,6 +402,7 @@ const struct cfg_section cfg_sections[CS_N] = {
 #define STORE(k, f, t)	 KEY(CS_STORE, struct config_store, k, f, t)
 #define API(k, f, t)	 KEY(CS_API, struct config_api, k, f, t)
 #define SESSION(k, f, t) KEY(CS_SESSION, struct config_session, k, f, t)
+#define EVENTS(k, f, t)	 KEY(CS_EVENTS, struct config_events, k, f, t)
 #define LOG(k, f, t)	 KEY(CS_LOG, struct config_log, k, f, t)
 
 static const struct cfg_enum cfg_log_levels[] = {
@@ -702,6 +752,53 @@ const struct cfg_row cfg_rows[] = {
 	  .max = 86400, .unit = "seconds", .def = "60",
 	  .help = "How long the called party may ring before the caller "
 	  "gets 480." },
+
+	/* [events] */
+	{ EVENTS("url", url, CT_STRING), .def = "", .valid = valid_event_url,
+	  .check = check_events,
+	  .help = "Where every event goes (http or https; https verifies the "
+	  "certificate), including call.unrouted; a session's callback_url "
+	  "also gets that session's events. Empty = none." },
+	{ EVENTS("secrets", secrets, CT_STRLIST),
+	  .off_n = offsetof(struct config_events, n_secrets), .def = "",
+	  .flags = CFG_SECRET, .valid = valid_event_secret,
+	  .help = "Signing secrets, whsec_<base64>, comma-separated: every "
+	  "delivery is signed with each (webhook-signature lists one v1 "
+	  "entry per secret, for key rotation). Required with url; without "
+	  "one, no session may have a callback_url." },
+	{ EVENTS("timeout", timeout_s, CT_UINT), .min = 1, .max = 300,
+	  .unit = "seconds", .def = "15",
+	  .help = "One delivery attempt, connection included." },
+	{ EVENTS("retry_schedule", retry_schedule, CT_STRING),
+	  .def = "0,5,300,1800,7200,18000,36000,36000",
+	  .valid = valid_retry_schedule,
+	  .help = "Seconds before each attempt, comma-separated: the first "
+	  "is the first attempt's delay, each next one the wait after a "
+	  "failure (with up to 10% jitter); after the last the event is "
+	  "given up (failed). The default is the Standard Webhooks "
+	  "schedule: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h." },
+	{ EVENTS("max_pending", max_pending, CT_UINT), .min = 1,
+	  .max = UINT32_MAX, .unit = "events", .def = "1000000",
+	  .help = "Pending events kept at most; beyond it the oldest are "
+	  "dropped (failed, counted, logged), never a call." },
+	{ EVENTS("retention", retention_s, CT_UINT), .min = 1,
+	  .max = UINT32_MAX, .unit = "seconds", .def = "604800",
+	  .help = "How long delivered events stay listed before they are "
+	  "purged (604800 = 7 days)." },
+	{ EVENTS("disable_after", disable_after_s, CT_UINT), .min = 1,
+	  .max = UINT32_MAX, .unit = "seconds", .def = "432000",
+	  .help = "An endpoint whose deliveries failed for this long without "
+	  "one success is disabled until re-enabled (PATCH /v1/webhooks); "
+	  "410 Gone disables at once (432000 = 5 days)." },
+	{ EVENTS("concurrency", concurrency, CT_UINT), .min = 1, .max = 1000,
+	  .unit = "requests", .def = "16",
+	  .help = "Deliveries in flight at once per endpoint." },
+	{ EVENTS("allow", allow, CT_CIDRS),
+	  .off_n = offsetof(struct config_events, n_allow), .def = "",
+	  .help = "CIDRs a webhook URL may resolve to although they are "
+	  "loopback, private, link-local or multicast (refused otherwise, "
+	  "at the API and again after DNS resolution at delivery), "
+	  "comma-separated. Empty = none." },
 
 	/* [log] */
 	{ LOG("level", level, CT_ENUM), .names = cfg_log_levels,

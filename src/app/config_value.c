@@ -259,6 +259,14 @@ static int cfg_cidrs(struct cfg_ctx *ctx, const struct cfg_row *row,
 	size_t n = 0;
 	int err = 0;
 
+	/* a list whose default is empty may be empty ([events] allow);
+	 * one without a default (trunk sources) may not */
+	if (!*list && row->def && !*row->def) {
+		free(*vp);
+		*vp = NULL;
+		*np = 0;
+		return 0;
+	}
 	cidrs = calloc(cfg_count_items(list), sizeof(*cidrs));
 	if (!cidrs)
 		return cfg_what(ctx, "out of memory");

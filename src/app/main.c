@@ -21,6 +21,7 @@
 #include "maskd/ctl.h"
 #include "maskd/log.h"
 #include "maskd/mailbox.h"
+#include "maskd/webhook.h"
 #include "maskd/metrics.h"
 #include "maskd/notify.h"
 #include "maskd/prompt.h"
@@ -47,6 +48,7 @@ struct maskd {
 	struct event_base *base;
 	struct writer *w;
 	struct ctl *ctl;		/* the control thread's work */
+	struct webhook_key keys[WEBHOOK_KEYS_MAX];	/* [events] secrets */
 	struct api *api;		/* HTTP over ctl */
 	struct mailbox *cdr_mb;		/* SIP thread -> control thread */
 	/* the announcements, read once; immutable, so the SIP thread and
@@ -60,6 +62,45 @@ struct maskd {
 	struct event *watchdog;		/* WATCHDOG=1 to systemd, or NULL */
 	int stop_signal;
 };
+
+/* [events] into ctl: the secrets decoded, the schedule parsed (both
+ * were validated with the file), delivery started when signing can. */
+static int maskd_events(struct maskd *m)
+{
+	const struct config_events *ce = &m->cfg.events;
+	struct ctl_events_conf ec;
+	size_t i;
+	int err;
+
+	memset(&ec, 0, sizeof(ec));
+	if (ce->n_secrets > WEBHOOK_KEYS_MAX) {
+		log_error(&m->log, "maskd: events.secrets: at most %d",
+			  WEBHOOK_KEYS_MAX);
+		return EINVAL;
+	}
+	for (i = 0; i < ce->n_secrets; i++)
+		if (webhook_key_parse(ce->secrets[i], &m->keys[i]))
+			return EINVAL;
+	if (webhook_schedule_parse(ce->retry_schedule, ec.schedule_s,
+				   &ec.n_schedule))
+		return EINVAL;
+	ec.url = ce->url;
+	ec.url_set = ce->url[0] != '\0';
+	ec.max_pending = ce->max_pending;
+	ec.retention_ms = (int64_t)ce->retention_s * 1000;
+	ec.keys = m->keys;
+	ec.n_keys = ce->n_secrets;
+	ec.timeout_s = ce->timeout_s;
+	ec.concurrency = ce->concurrency;
+	ec.disable_after_ms = (int64_t)ce->disable_after_s * 1000;
+	ec.allow = ce->allow;
+	ec.n_allow = ce->n_allow;
+	err = ctl_events_configure(m->ctl, &ec);
+	if (err)
+		log_error(&m->log, "maskd: cannot start event delivery: %s",
+			  strerror(err));
+	return err;
+}
 
 static void usage(FILE *f, const char *prog)
 {
@@ -391,6 +432,10 @@ static int maskd_run(const char *path)
 			  strerror(err));
 		goto out;
 	}
+
+	err = maskd_events(&m);
+	if (err)
+		goto out;
 
 	err = api_start(&m.api, m.base, &m.cfg, m.ctl, &m.log);
 	if (err) {

@@ -241,3 +241,12 @@ const char *log_mask_number(const struct log *lg, const char *number,
 
 	return buf;
 }
+
+const char *log_mask_pin(const struct log *lg, enum log_level line_level,
+			 const char *pin)
+{
+	if (pin && lg && line_level >= LOG_LVL_DEBUG &&
+	    lg->level >= LOG_LVL_DEBUG)
+		return pin;
+	return "***";
+}

@@ -40,6 +40,7 @@ void ctl_op_free(struct ctl_op *op)
 	free(op->callback_url);
 	free(op->metadata);
 	session_clear(&op->out);
+	explicit_bzero(op, sizeof(*op));	/* PINs */
 	free(op);
 }
 
@@ -84,6 +85,11 @@ int ctl_op_submit(struct ctl_op *op)
 	return err;
 }
 
+/* ms, rendered in seconds: a LAN receiver to a slow platform */
+static const uint64_t ctl_delivery_bounds[] = {
+	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
+};
+
 int ctl_start(struct ctl **ctlp, struct event_base *base,
 	      const struct config *cfg, struct store *st, struct writer *w,
 	      struct log *log)
@@ -105,6 +111,13 @@ int ctl_start(struct ctl **ctlp, struct event_base *base,
 	err = store_reader_open(st, &ctl->rd);
 	if (err)
 		goto out;
+	ctl->evc.max_pending = CTL_EVENTS_MAX_PENDING;
+	err = metrics_hist_init(&ctl->cells.delivery_ms, ctl_delivery_bounds,
+				sizeof(ctl_delivery_bounds) /
+				sizeof(ctl_delivery_bounds[0]));
+	if (err)
+		goto out;
+	ctl_event_start(ctl);
 	err = ctl_sweep_start(ctl);
 	if (err)
 		goto out;
@@ -116,10 +129,18 @@ int ctl_start(struct ctl **ctlp, struct event_base *base,
 	return err;
 }
 
+const char *const ctl_delivery_results[4] = {
+	"ok", "retry", "failed", "dropped",
+};
+
 static const struct metrics_row ctl_metrics_rows[] = {
 #define X(f, name, kind, help) \
 	METRICS_ROW(struct ctl_counters, f, name, kind, help),
+#define XL(f, name, kind, help, label, n, values) \
+	METRICS_ROW_L(struct ctl_counters, f, name, kind, help, label, n, \
+		      values),
 #include "ctl_metrics.inc"
+#undef XL
 #undef X
 };
 
@@ -127,10 +148,24 @@ static const struct metrics_row ctl_metrics_rows[] = {
 static int ctl_metrics_read(void *arg, void *snap)
 {
 	const struct ctl *ctl = arg;
+	struct ctl_counters *c = snap;
+	uint64_t pending = 0;
 
 	memcpy(snap, &ctl->ctr, sizeof(ctl->ctr));
+	if (!store_event_pending(ctl->rd, &pending))
+		c->events_pending = pending;
 	return 0;
 }
+
+static const struct metrics_row ctl_cell_rows[] = {
+	METRICS_ROW_H(struct ctl_cells, delivery_ms,
+		      "maskd_event_delivery_seconds",
+		      "Webhook delivery latency, attempt start to its 2xx.",
+		      1000),
+};
+
+static const struct metrics_group ctl_cells_group =
+	METRICS_GROUP("events", ctl_cell_rows);
 
 static const struct metrics_group ctl_metrics_group =
 	METRICS_GROUP_SNAP("ctl", ctl_metrics_rows, ctl_metrics_read,
@@ -142,9 +177,12 @@ void ctl_stop(struct ctl *ctl)
 		return;
 	/* first: the counters are freed with ctl */
 	metrics_unregister(ctl->metrics, &ctl_metrics_group, ctl);
+	metrics_unregister(ctl->metrics, &ctl_cells_group, &ctl->cells);
 	ctl_sweep_stop(ctl);
+	ctl_deliver_stop(ctl);
 	/* the pending done handlers (CDRs, a sweep) point at ctl */
 	writer_flush(ctl->w);
+	ctl_event_stop(ctl);
 	if (ctl->rd)
 		store_reader_close(ctl->rd);
 	free(ctl);
@@ -176,9 +214,15 @@ int ctl_metrics_register(struct ctl *ctl, struct metrics *reg)
 	int err;
 
 	err = metrics_register(reg, &ctl_metrics_group, ctl);
-	if (!err)
-		ctl->metrics = reg;
-	return err;
+	if (err)
+		return err;
+	err = metrics_register(reg, &ctl_cells_group, &ctl->cells);
+	if (err) {
+		metrics_unregister(reg, &ctl_metrics_group, ctl);
+		return err;
+	}
+	ctl->metrics = reg;
+	return 0;
 }
 
 int ctl_store_room(struct ctl *ctl, struct ctl_store_room *out)

@@ -19,8 +19,21 @@ struct ctl_cdr_op {
 static int ctl_cdr_run(struct store_txn *tx, void *arg)
 {
 	struct ctl_cdr_op *c = arg;
+	struct session s;
+	int err;
 
-	return store_cdr_add(tx, &c->cdr);
+	err = store_cdr_add(tx, &c->cdr);
+	if (err)
+		return err;
+	/* call.completed / call.failed ride in the record's transaction */
+	memset(&s, 0, sizeof(s));
+	err = store_session_read(tx, c->cdr.session_id, &s);
+	if (err == ENOENT)
+		return 0;	/* no session to report it for */
+	if (!err)
+		err = ctl_event_cdr(c->ctl, tx, &c->cdr, &s, clock_now_ms());
+	session_clear(&s);
+	return err;
 }
 
 static void ctl_cdr_done(int err, void *arg)
@@ -43,9 +56,83 @@ static void ctl_cdr_done(int err, void *arg)
 	free(c);
 }
 
+/* ---- progress and unrouted: events only, never records ---- */
+
+static int ctl_progress_run(struct store_txn *tx, void *arg)
+{
+	struct ctl_cdr_op *c = arg;
+	struct session s;
+	int err;
+
+	if (c->cdr.kind == CDR_KIND_UNROUTED)
+		return ctl_event_unrouted(c->ctl, tx, &c->cdr, clock_now_ms());
+	memset(&s, 0, sizeof(s));
+	err = store_session_read(tx, c->cdr.session_id, &s);
+	if (err == ENOENT)
+		return 0;
+	if (!err)
+		err = ctl_event_progress(c->ctl, tx, &c->cdr, &s,
+					 clock_now_ms());
+	session_clear(&s);
+	return err;
+}
+
+static void ctl_progress_done(int err, void *arg)
+{
+	struct ctl_cdr_op *c = arg;
+
+	if (err)
+		log_warn(c->ctl->log, "ctl: a call event was not stored: %s",
+			 strerror(err));
+	free(c);
+}
+
+/* Only what can go somewhere is queued: events off cost no write. */
+static bool ctl_progress_wanted(struct ctl *ctl, const struct cdr *cdr)
+{
+	struct session s;
+	bool want;
+
+	if (ctl->evc.url_set)
+		return true;
+	if (cdr->kind == CDR_KIND_UNROUTED)
+		return false;
+	memset(&s, 0, sizeof(s));
+	if (store_session_get(ctl->rd, cdr->session_id, clock_now_ms(), &s))
+		return false;
+	want = s.callback_url && *s.callback_url;
+	session_clear(&s);
+	return want;
+}
+
+static void ctl_progress_store(struct ctl *ctl, const struct cdr *cdr)
+{
+	struct ctl_cdr_op *c;
+
+	if (!ctl_progress_wanted(ctl, cdr))
+		return;
+	c = malloc(sizeof(*c));
+	if (!c) {
+		log_warn(ctl->log, "ctl: a call event lost: out of memory");
+		return;
+	}
+	c->ctl = ctl;
+	c->cdr = *cdr;
+	if (writer_submit(ctl->w, ctl_progress_run, ctl_progress_done, c)) {
+		log_warn(ctl->log, "ctl: a call event lost: out of memory");
+		free(c);
+	}
+}
+
 void ctl_cdr_store(struct ctl *ctl, const struct cdr *cdr)
 {
-	struct ctl_cdr_op *c = malloc(sizeof(*c));
+	struct ctl_cdr_op *c;
+
+	if (cdr->kind != CDR_KIND_FINAL) {
+		ctl_progress_store(ctl, cdr);
+		return;
+	}
+	c = malloc(sizeof(*c));
 
 	if (!c) {
 		log_error(ctl->log, "ctl: call record lost: out of memory");

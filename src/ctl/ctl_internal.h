@@ -6,6 +6,8 @@
  * ctl_number.c   the number pool
  * ctl_cdr.c      call records: the sink and the reads
  * ctl_sweep.c    the expiry sweeper
+ * ctl_event.c    events into the outbox, in the change's transaction
+ * ctl_deliver.c  the outbox out: libcurl multi on the loop, signed POSTs
  *
  * Everything here is owned by the control thread.
  */
@@ -39,10 +41,27 @@
 #define CTL_STORE_RESERVE_PCT 5
 #define CTL_STORE_RESERVE_MIN (256 << 10)
 
+/* The cells of maskd_event_deliveries_total{result}. */
+enum ctl_delivery_result {
+	CTL_DELIVERY_OK = 0,
+	CTL_DELIVERY_RETRY,
+	CTL_DELIVERY_FAILED,
+	CTL_DELIVERY_DROPPED,	/* max_pending passed: the oldest dropped */
+};
+
+extern const char *const ctl_delivery_results[4];
+
+/* Cells read in place (histograms cannot ride in the snapshot). */
+struct ctl_cells {
+	struct metrics_hist delivery_ms;	/* attempt start to its 2xx */
+};
+
 /* Counters since start, for /metrics (and ctl_stats_get()). */
 struct ctl_counters {
 #define X METRICS_X_PLAIN
+#define XL METRICS_XL_PLAIN
 #include "ctl_metrics.inc"
+#undef XL
 #undef X
 };
 
@@ -64,7 +83,11 @@ struct ctl {
 	unsigned purge_cdrs;
 	int64_t purge_warned_ms;	/* last failure logged (monotonic) */
 
+	struct ctl_events_conf evc;	/* ctl_events_configure() */
+	struct ctl_deliver *dl;		/* ctl_deliver.c; NULL = off */
+
 	struct ctl_counters ctr;	/* ctl_metrics.inc */
+	struct ctl_cells cells;		/* the "events" group */
 	struct metrics *metrics;	/* borrowed; ctl_metrics_register() */
 };
 
@@ -91,6 +114,8 @@ struct ctl_op {
 	char party_a[E164_SIZE];
 	char party_b[E164_SIZE];
 	char vn[E164_SIZE];
+	char pin_a[STORE_PIN_SIZE];	/* copies of the PINs: secrets, */
+	char pin_b[STORE_PIN_SIZE];	/* wiped by ctl_op_free() */
 	char country[STORE_COUNTRY_SIZE];
 	char *callback_url;		/* owned */
 	char *metadata;			/* owned */
@@ -116,6 +141,43 @@ int ctl_op_submit(struct ctl_op *op);
 
 /* ctl_strdup() - a copy of @s, NULL for NULL; *err = ENOMEM on failure. */
 char *ctl_strdup(const char *s, int *err);
+
+/* ---- ctl_event.c ---- */
+
+/*
+ * ctl_event_session() - write event @type ("session.created", ...) for
+ * session @s (as stored after the change) into @tx, when it can go
+ * somewhere. @at_ms is when it happened. Returns 0 or an errno (then the
+ * change's transaction must fail: the event and the change go together).
+ */
+int ctl_event_session(struct ctl *ctl, struct store_txn *tx,
+		      const char *type, const struct session *s,
+		      int64_t at_ms, int64_t now_ms);
+
+/* ctl_event_cdr() - call.completed or call.failed for record @c of
+ * session @s, into @tx. Returns as ctl_event_session(). */
+int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
+		  const struct session *s, int64_t now_ms);
+
+/* ctl_event_progress() - call.initiated, call.ringing or call.answered
+ * (c->kind) of session @s, into @tx. */
+int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
+		       const struct cdr *c, const struct session *s,
+		       int64_t now_ms);
+
+/* ctl_event_unrouted() - call.unrouted (no session; [events] url only). */
+int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
+		       const struct cdr *c, int64_t now_ms);
+
+/* ctl_event_start/stop() - session.expired from every expiry
+ * (store_set_expire_h()). */
+void ctl_event_start(struct ctl *ctl);
+void ctl_event_stop(struct ctl *ctl);
+
+/* ---- ctl_deliver.c ---- */
+
+int ctl_deliver_start(struct ctl *ctl);
+void ctl_deliver_stop(struct ctl *ctl);
 
 /* ---- ctl_sweep.c ---- */
 

@@ -23,11 +23,28 @@ static void ctl_session_done(struct ctl_op *op, int err, bool lost)
 	op->h.session(err, lost, err ? NULL : &op->out, op->arg);
 }
 
+/* ctl_pin_copy() - @pin's strings into @op, and @pin pointed at them. */
+static void ctl_pin_copy(struct ctl_op *op, struct session_pin_params *pin)
+{
+	snprintf(op->pin_a, sizeof(op->pin_a), "%s",
+		 pin->pin_a ? pin->pin_a : "");
+	snprintf(op->pin_b, sizeof(op->pin_b), "%s",
+		 pin->pin_b ? pin->pin_b : "");
+	pin->pin_a = op->pin_a[0] ? op->pin_a : NULL;
+	pin->pin_b = op->pin_b[0] ? op->pin_b : NULL;
+}
+
 /* ---- create ---- */
 
 static int ctl_create_run(struct ctl_op *op, struct store_txn *tx)
 {
-	return store_session_create(tx, &op->params, op->now_ms, &op->out);
+	int err;
+
+	err = store_session_create(tx, &op->params, op->now_ms, &op->out);
+	if (!err)
+		err = ctl_event_session(op->ctl, tx, "session.created",
+					&op->out, op->now_ms, op->now_ms);
+	return err;
 }
 
 static void ctl_create_done(struct ctl_op *op, int err, bool lost)
@@ -57,6 +74,7 @@ int ctl_session_create(struct ctl *ctl, const struct session_params *p,
 	op->params.vn = op->vn[0] ? op->vn : NULL;
 	op->params.callback_url = op->callback_url;
 	op->params.metadata = op->metadata;
+	ctl_pin_copy(op, &op->params.pin);
 	op->run = ctl_create_run;
 	op->done = ctl_create_done;
 	if (err) {
@@ -90,6 +108,7 @@ int ctl_session_patch(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 	op->patch = *p;
 	op->callback_url = ctl_strdup(p->callback_url, &err);
 	op->patch.callback_url = op->callback_url;
+	ctl_pin_copy(op, &op->patch.pin);
 	if (ttl_ms > 0) {
 		op->ttl_ms = ttl_ms;
 		op->patch.set_expires_at = true;
@@ -107,7 +126,13 @@ int ctl_session_patch(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 
 static int ctl_close_run(struct ctl_op *op, struct store_txn *tx)
 {
-	return store_session_close(tx, op->id, op->now_ms, &op->out);
+	int err;
+
+	err = store_session_close(tx, op->id, op->now_ms, &op->out);
+	if (!err)
+		err = ctl_event_session(op->ctl, tx, "session.closed",
+					&op->out, op->now_ms, op->now_ms);
+	return err;
 }
 
 static void ctl_close_done(struct ctl_op *op, int err, bool lost)

@@ -23,8 +23,8 @@
 
 #include "maskd/dtmf_inband.h"
 #include "maskd/relay.h"
+#include "maskd/rtp.h"
 
-#define RTP_HDR 12
 
 /* Samples decoded at a time: 20 ms, the usual packet. */
 #define CHUNK 160
@@ -42,38 +42,6 @@ struct dtmf_inband {
 	uint16_t seq;		/* the last packet fed */
 	uint32_t ts;		/* the packet being fed, for the handler */
 };
-
-/*
- * dtmf_inband_payload() - the payload of RTP packet @pkt: bounds checked
- * against the CSRC list, the header extension and the padding. Returns
- * the payload or NULL for anything that is not RTP version 2. (The same
- * walk as telev.c's: each module parses what it is given.)
- */
-static const uint8_t *dtmf_inband_payload(const uint8_t *pkt, size_t len,
-					  size_t *plen)
-{
-	size_t off, end = len;
-
-	if (len < RTP_HDR || pkt[0] >> 6 != 2)
-		return NULL;
-
-	off = RTP_HDR + 4u * (pkt[0] & 0x0f);
-	if (pkt[0] & 0x10) {
-		if (off + 4 > len)
-			return NULL;
-		off += 4 + 4u * ((size_t)pkt[off + 2] << 8 | pkt[off + 3]);
-	}
-	if (pkt[0] & 0x20) {
-		if (!pkt[len - 1] || pkt[len - 1] > len)
-			return NULL;
-		end = len - pkt[len - 1];
-	}
-	if (off > end)
-		return NULL;
-
-	*plen = end - off;
-	return pkt + off;
-}
 
 /* spandsp's digits callback: at the end of a dtmf_rx() call, the keys
  * recognised during it, in order. */
@@ -99,6 +67,7 @@ int dtmf_inband_input(struct dtmf_inband *d, const uint8_t *pkt, size_t len)
 {
 	int16_t amp[CHUNK];
 	const uint8_t *p;
+	struct rtp_hdr h;
 	uint32_t ssrc;
 	uint16_t seq, step;
 	size_t plen, i, n;
@@ -106,15 +75,13 @@ int dtmf_inband_input(struct dtmf_inband *d, const uint8_t *pkt, size_t len)
 	if (!d || !pkt)
 		return EINVAL;
 
-	p = dtmf_inband_payload(pkt, len, &plen);
-	if (!p)
+	if (rtp_parse(pkt, len, &h, &p, &plen))
 		return EBADMSG;
-	if ((pkt[1] & 0x7f) != d->pt)
+	if (h.pt != d->pt)
 		return ENOENT;
 
-	seq = (uint16_t)(pkt[2] << 8 | pkt[3]);
-	ssrc = (uint32_t)pkt[8] << 24 | (uint32_t)pkt[9] << 16 |
-	       (uint32_t)pkt[10] << 8 | pkt[11];
+	seq = h.seq;
+	ssrc = h.ssrc;
 
 	if (!d->live || ssrc != d->ssrc) {
 		dtmf_inband_restart(d, ssrc);
@@ -132,8 +99,7 @@ int dtmf_inband_input(struct dtmf_inband *d, const uint8_t *pkt, size_t len)
 			dtmf_rx_fillin(d->rx, (int)((step - 1u) * plen));
 	}
 	d->seq = seq;
-	d->ts = (uint32_t)pkt[4] << 24 | (uint32_t)pkt[5] << 16 |
-		(uint32_t)pkt[6] << 8 | pkt[7];
+	d->ts = h.ts;
 
 	for (; plen; p += n, plen -= n) {
 		n = plen < CHUNK ? plen : CHUNK;

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 
 #include "maskd/relay.h"
+#include "maskd/rtp.h"
 #include "maskd/telev.h"
 
-#define RTP_HDR 12
 
 struct telev_ssrc {
 	uint32_t ssrc;
@@ -37,37 +37,6 @@ char telev_digit(uint8_t event)
 	static const char digits[16] = "0123456789*#ABCD";
 
 	return event < 16 ? digits[event] : 0;
-}
-
-/*
- * telev_payload() - the payload of RTP packet @pkt: bounds checked
- * against the CSRC list, the header extension and the padding. Returns
- * the payload or NULL for anything that is not RTP version 2.
- */
-static const uint8_t *telev_payload(const uint8_t *pkt, size_t len,
-				    size_t *plen)
-{
-	size_t off, end = len;
-
-	if (len < RTP_HDR || pkt[0] >> 6 != 2)
-		return NULL;
-
-	off = RTP_HDR + 4u * (pkt[0] & 0x0f);
-	if (pkt[0] & 0x10) {
-		if (off + 4 > len)
-			return NULL;
-		off += 4 + 4u * ((size_t)pkt[off + 2] << 8 | pkt[off + 3]);
-	}
-	if (pkt[0] & 0x20) {
-		if (!pkt[len - 1] || pkt[len - 1] > len)
-			return NULL;
-		end = len - pkt[len - 1];
-	}
-	if (off > end)
-		return NULL;
-
-	*plen = end - off;
-	return pkt + off;
 }
 
 /* telev_slot() - @ssrc's state, or the least recently used slot, empty. */
@@ -95,6 +64,7 @@ static struct telev_ssrc *telev_slot(struct telev *t, uint32_t ssrc,
 int telev_input(struct telev *t, const uint8_t *pkt, size_t len)
 {
 	const uint8_t *p;
+	struct rtp_hdr h;
 	struct telev_ssrc *st;
 	uint32_t ssrc, ts;
 	size_t plen;
@@ -104,19 +74,16 @@ int telev_input(struct telev *t, const uint8_t *pkt, size_t len)
 	if (!t || !pkt)
 		return EINVAL;
 
-	p = telev_payload(pkt, len, &plen);
-	if (!p)
+	if (rtp_parse(pkt, len, &h, &p, &plen))
 		return EBADMSG;
-	if ((pkt[1] & 0x7f) != t->pt)
+	if (h.pt != t->pt)
 		return ENOENT;
 	/* event, E/R/volume, duration: RFC 4733 2.3 */
 	if (plen < 4)
 		return EBADMSG;
 
-	ts = (uint32_t)pkt[4] << 24 | (uint32_t)pkt[5] << 16 |
-	     (uint32_t)pkt[6] << 8 | pkt[7];
-	ssrc = (uint32_t)pkt[8] << 24 | (uint32_t)pkt[9] << 16 |
-	       (uint32_t)pkt[10] << 8 | pkt[11];
+	ts = h.ts;
+	ssrc = h.ssrc;
 
 	st = telev_slot(t, ssrc, &fresh);
 	st->used = ++t->tick;

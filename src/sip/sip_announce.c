@@ -24,7 +24,9 @@
  * is lost (a full command queue).
  *
  * CDR reason "announced". An unknown pair has no session to file a CDR
- * under, so only an ended session's announcement gets one.
+ * under, so only an ended session's announcement gets one; call.unrouted
+ * goes out for both (sip_route.c, with reason "announced" on the record
+ * it is made from: the event does not show it yet).
  *
  * SIP thread only.
  */
@@ -207,8 +209,6 @@ static void sip_announce_on_done(uint64_t cookie, enum relay_leg leg, int err,
 /* The prompt is over (or its report lost): the final response or BYE. */
 static void sip_announce_end(struct sip_call *c)
 {
-	/* call.unrouted: the event "announced <prompt> to <caller>" goes
-	 * out here once events exist (issue #11 section 3) */
 	switch (c->state) {
 	case SIP_CALL_EARLY:
 		sip_call_cancel(c, c->announce_code, CDR_HANGUP_MASKD,

@@ -143,6 +143,21 @@ void sip_call_free(struct sip_call *c)
 	free(c);
 }
 
+/*
+ * Progress for the events outbox (call.initiated/ringing/answered): a
+ * copy of the record so far, through the same handler and mailbox as the
+ * final one; ctl writes the event and stores no record for it.
+ */
+static void sip_call_progress(struct sip_call *c, enum cdr_kind kind)
+{
+	struct cdr p = c->cdr;
+
+	p.kind = kind;
+	p.at_ms = clock_now_ms();
+	if (c->s->cdrh)
+		c->s->cdrh(&p, c->s->cdr_arg);
+}
+
 static int sip_call_timer_start(struct sip_call *c, su_timer_t **tp,
 				su_timer_f cb, uint32_t ms)
 {
@@ -302,6 +317,7 @@ static void sip_call_answered(struct sip_leg *leg, sip_t const *sip)
 	c->state = SIP_CALL_ANSWERED;
 	c->cdr.answer_ms = clock_now_ms();
 	SIP_COUNT(s, calls_answered);
+	sip_call_progress(c, CDR_KIND_ANSWERED);
 
 	/* each leg's session timer runs from its own 2xx */
 	sip_st_arm(in);
@@ -341,6 +357,10 @@ int sip_call_on_outbound(void *magic, nta_outgoing_t *orq, sip_t const *sip)
 	}
 
 	if (status < 200) {
+		if (status > 100 && !c->ringing_told) {
+			c->ringing_told = true;
+			sip_call_progress(c, CDR_KIND_RINGING);
+		}
 		if (status > 100 && c->state == SIP_CALL_EARLY &&
 		    in->irq_invite) {
 			/* early media; SDP that cannot be rewritten is left
@@ -535,6 +555,7 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
 
 	sip_call_link(c);
+	sip_call_progress(c, CDR_KIND_INITIATED);
 	sip_busy_add(c);
 	SIP_COUNT(s, calls_total);
 	c = NULL;

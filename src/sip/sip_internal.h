@@ -348,6 +348,7 @@ struct sip_call {
 	char vn[E164_SIZE];
 
 	struct sip_leg legs[SIP_CALL_LEGS];	/* [enum relay_leg] */
+	bool ringing_told;		/* call.ringing posted (events) */
 
 	struct sip_fwd *fwds;		/* in-dialog requests being relayed */
 

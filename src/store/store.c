@@ -14,7 +14,7 @@
 
 #include "store_internal.h"
 
-#define STORE_MAX_DBS 16
+#define STORE_MAX_DBS 32
 #define STORE_MAX_READERS 512
 
 int store_err(int rc)
@@ -70,6 +70,12 @@ static int open_dbs(struct store *st)
 		{ "cdr", offsetof(struct store, cdr) },
 		{ "status", offsetof(struct store, status) },
 		{ "ended", offsetof(struct store, ended) },
+		{ "events", offsetof(struct store, events) },
+		{ "evt_due", offsetof(struct store, evt_due) },
+		{ "evt_sess", offsetof(struct store, evt_sess) },
+		{ "evt_status", offsetof(struct store, evt_status) },
+		{ "evt_seq", offsetof(struct store, evt_seq) },
+		{ "pin", offsetof(struct store, pin) },
 	};
 	MDB_txn *txn;
 	size_t i;

@@ -135,7 +135,10 @@ int store_index_upgrade(struct store *st)
 			mdb_txn_abort(tx.txn);
 			return 0;
 		}
-		if (!started) {
+		/* 2 -> 3 (the pin index) has nothing to build */
+		if (schema >= 2)
+			done = true;
+		if (!started && !done) {
 			rc = store_err(mdb_stat(tx.txn, st->sessions, &ms));
 			if (rc)
 				goto fail;
@@ -145,7 +148,8 @@ int store_index_upgrade(struct store *st)
 					 (unsigned long long)schema,
 					 STORE_SCHEMA, ms.ms_entries);
 		}
-		rc = index_batch(&tx, last, &started, &done, &count);
+		if (!done)
+			rc = index_batch(&tx, last, &started, &done, &count);
 		if (rc)
 			goto fail;
 		if (done) {

@@ -15,14 +15,23 @@
 
 #include "maskd/store.h"
 
-#define STORE_REC_VERSION 1
+/*
+ * Session record versions. 1: head, callback_url, metadata. 2 (PINs):
+ * the same followed by a struct rec_pin. Version 1 records are still read
+ * (no PIN); every write is version 2.
+ */
+#define STORE_REC_VERSION_1 1
+#define STORE_REC_VERSION 2
 
 /*
  * The layout of the databases as a whole, kept in meta "schema". 1 (no
  * key): the first release. 2: adds the status and ended indexes, which
  * store_index_upgrade() builds at open from the sessions themselves.
+ * 3: adds the pin index and version 2 session records; nothing to build
+ * (no older session has a PIN), but an older maskd must not open a store
+ * whose records it cannot read.
  */
-#define STORE_SCHEMA 2
+#define STORE_SCHEMA 3
 
 struct store {
 	MDB_env *env;
@@ -37,6 +46,15 @@ struct store {
 	MDB_dbi cdr;
 	MDB_dbi status;
 	MDB_dbi ended;
+	MDB_dbi events;		/* store_event.c: the outbox */
+	MDB_dbi evt_due;
+	MDB_dbi evt_sess;
+	MDB_dbi evt_status;
+	MDB_dbi evt_seq;
+	/* told of each expiry, in its transaction (store_set_expire_h()) */
+	store_expire_h *expire_h;
+	void *expire_arg;
+	MDB_dbi pin;
 	struct log *log;
 	/* id ordering: the writer's last id time and sequence within it */
 	int64_t id_last_ms;
@@ -75,6 +93,15 @@ struct rec_session {
 	uint8_t pad1;
 	uint32_t callback_len;
 	uint32_t metadata_len;
+};
+
+/* The PIN tail of a version 2 sessions value. */
+struct rec_pin {
+	uint8_t required;
+	uint8_t retries;
+	uint8_t pad[2];
+	char a[STORE_PIN_SIZE];
+	char b[STORE_PIN_SIZE];
 };
 
 /*
@@ -222,6 +249,46 @@ int store_status_del(struct store_txn *tx, enum session_status status,
 		     const uint8_t id[STORE_ID_LEN]);
 int store_ended_put(struct store_txn *tx, int64_t at_ms,
 		    const uint8_t id[STORE_ID_LEN]);
+
+/*
+ * The pin index (store_pin.c): key be64(vn) and the PIN's digits, value
+ * struct rec_pin_ref. It holds the PINs of the active sessions with
+ * pin_required, and only those: session create, update and end keep it
+ * so in the session's own transaction (ended sessions have no entry, so
+ * retention has nothing to delete there).
+ */
+#define PIN_KEY_SIZE_MAX (8 + STORE_PIN_MAX)
+struct rec_pin_ref {
+	uint8_t id[STORE_ID_LEN];
+	uint8_t party;			/* enum pin_party */
+};
+
+/* store_pin_check() - @p's fields in range, its PINs both or neither
+ * set, well formed and different; EINVAL if not. */
+int store_pin_check(const struct session_pin_params *p);
+/* store_pin_taken() - whether @pin is in the pin index of @vn. */
+int store_pin_taken(struct store_txn *tx, uint64_t vn, const char *pin,
+		    bool *taken);
+/* store_pin_generate() - a fresh pair of PINs of @len digits for @s (on
+ * vn @vn), different from each other and from every PIN indexed on @vn.
+ * ENOTUNIQ after 64 draws that all collided. */
+int store_pin_generate(struct store_txn *tx, uint64_t vn, unsigned len,
+		       struct session *s);
+/* store_pin_index_put() / _del() - @s's entries, when it has
+ * pin_required (else nothing). put: ENOTUNIQ if a PIN is taken. del: EIO
+ * if an entry is missing (the index is out of step). */
+int store_pin_index_put(struct store_txn *tx, const struct session *s);
+int store_pin_index_del(struct store_txn *tx, const struct session *s);
+/* store_pin_pair_taken() - whether either explicit PIN of @p is indexed
+ * on @vn. */
+int store_pin_pair_taken(struct store_txn *tx, uint64_t vn,
+			 const struct session_pin_params *p, bool *taken);
+/* store_pin_patch() - the PIN fields of @patch onto the active session
+ * @s and its index entries with them (store_session_update()): EINVAL
+ * (pin_required without PINs), ENOTUNIQ, or an errno; the caller aborts
+ * on error. */
+int store_pin_patch(struct store_txn *tx, struct session *s,
+		    const struct session_patch *patch);
 
 /*
  * store_index_upgrade() - at open: bring a store written by an older

@@ -30,6 +30,15 @@ static void rec_from_session(struct rec_session *rec, const struct session *s)
 	rec->metadata_len = s->metadata ? strlen(s->metadata) : 0;
 }
 
+static void rec_pin_from_session(struct rec_pin *rp, const struct session *s)
+{
+	memset(rp, 0, sizeof(*rp));
+	rp->required = s->pin_required ? 1 : 0;
+	rp->retries = s->pin_retries;
+	memcpy(rp->a, s->pin_a, STORE_PIN_SIZE);
+	memcpy(rp->b, s->pin_b, STORE_PIN_SIZE);
+}
+
 static char *dup_n(const char *p, size_t n)
 {
 	char *s = malloc(n + 1);
@@ -45,15 +54,28 @@ int store_session_decode(const MDB_val *v, struct session *out,
 			 bool with_strings)
 {
 	struct rec_session rec;
+	struct rec_pin rp;
 	const char *tail;
+	uint64_t size;
 
 	if (v->mv_size < sizeof(rec))
 		return EIO;
 	memcpy(&rec, v->mv_data, sizeof(rec));
-	if (rec.version != STORE_REC_VERSION ||
-	    (uint64_t)sizeof(rec) + rec.callback_len + rec.metadata_len !=
-	    v->mv_size)
+	size = (uint64_t)sizeof(rec) + rec.callback_len + rec.metadata_len;
+	memset(&rp, 0, sizeof(rp));
+	if (rec.version == STORE_REC_VERSION) {
+		if (size + sizeof(rp) != v->mv_size)
+			return EIO;
+		memcpy(&rp, (const char *)v->mv_data + size, sizeof(rp));
+	} else if (rec.version != STORE_REC_VERSION_1 || size != v->mv_size) {
 		return EIO;
+	}
+	out->pin_required = rp.required != 0;
+	out->pin_retries = rp.retries;
+	memcpy(out->pin_a, rp.a, STORE_PIN_SIZE);
+	memcpy(out->pin_b, rp.b, STORE_PIN_SIZE);
+	out->pin_a[STORE_PIN_SIZE - 1] = '\0';
+	out->pin_b[STORE_PIN_SIZE - 1] = '\0';
 
 	out->status = (enum session_status)rec.status;
 	out->record = rec.record != 0;
@@ -105,13 +127,16 @@ static void apply_clock(struct session *s, int64_t now_ms)
 static int session_put(struct store_txn *tx, const struct session *s)
 {
 	struct rec_session rec;
+	struct rec_pin rp;
 	MDB_val k = { STORE_ID_LEN, (void *)s->id };
 	MDB_val v;
 	char *p;
 	int rc;
 
 	rec_from_session(&rec, s);
-	v.mv_size = sizeof(rec) + rec.callback_len + rec.metadata_len;
+	rec_pin_from_session(&rp, s);
+	v.mv_size = sizeof(rec) + rec.callback_len + rec.metadata_len +
+		    sizeof(rp);
 	v.mv_data = NULL;
 	/* MDB_RESERVE: build the value in place, no temporary buffer */
 	rc = mdb_put(tx->txn, tx->st->sessions, &k, &v, MDB_RESERVE);
@@ -124,6 +149,8 @@ static int session_put(struct store_txn *tx, const struct session *s)
 		memcpy(p, s->callback_url, rec.callback_len);
 	if (rec.metadata_len)
 		memcpy(p + rec.callback_len, s->metadata, rec.metadata_len);
+	memcpy(p + rec.callback_len + rec.metadata_len, &rp, sizeof(rp));
+	explicit_bzero(&rp, sizeof(rp));
 	return 0;
 }
 
@@ -276,6 +303,27 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* used_add() - insert @vn into the sorted array *used. */
+static int used_add(uint64_t **used, size_t *n, size_t *cap, uint64_t vn)
+{
+	size_t i;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		uint64_t *nu = realloc(*used, ncap * sizeof(*nu));
+
+		if (!nu)
+			return ENOMEM;
+		*used = nu;
+		*cap = ncap;
+	}
+	for (i = *n; i > 0 && (*used)[i - 1] > vn; i--)
+		(*used)[i] = (*used)[i - 1];
+	(*used)[i] = vn;
+	(*n)++;
+	return 0;
+}
+
 /* ---- create ---- */
 
 int store_session_create(struct store_txn *tx, const struct session_params *p,
@@ -285,6 +333,7 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 	size_t n_used = 0, cap = 0;
 	uint64_t a, b, vn;
 	struct session s;
+	bool explicit, taken, pin_skipped = false;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
@@ -293,6 +342,11 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 		return EINVAL;
 	if (p->vn && p->vn[0] && store_num_pack(p->vn, &vn))
 		return EINVAL;
+	if (store_pin_check(&p->pin) ||
+	    (p->pin.pin_required && !p->pin.generate &&
+	     !(p->pin.pin_a && p->pin.pin_a[0])))
+		return EINVAL;
+	explicit = p->pin.pin_required && !p->pin.generate;
 
 	rc = store_expire_due(tx, now_ms, UINT32_MAX, NULL);
 	if (rc)
@@ -315,10 +369,33 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 			rc = EEXIST;
 			goto out;
 		}
+		if (explicit) {
+			rc = store_pin_pair_taken(tx, vn, &p->pin, &taken);
+			if (!rc && taken)
+				rc = ENOTUNIQ;
+			if (rc)
+				goto out;
+		}
 	} else {
-		rc = store_pool_pick(tx, used, n_used, &vn);
-		if (rc)
-			goto out;
+		/* the least-used number where the explicit PINs are free:
+		 * a number where one is taken is excluded and the pick
+		 * made again */
+		for (;;) {
+			rc = store_pool_pick(tx, used, n_used, &vn);
+			if (rc == ENOSPC && pin_skipped)
+				rc = ENOTUNIQ;
+			if (!rc && explicit)
+				rc = store_pin_pair_taken(tx, vn, &p->pin,
+							  &taken);
+			if (rc)
+				goto out;
+			if (!explicit || !taken)
+				break;
+			pin_skipped = true;
+			rc = used_add(&used, &n_used, &cap, vn);
+			if (rc)
+				goto out;
+		}
 	}
 
 	rc = store_id_new(tx->st, now_ms, s.id);
@@ -335,6 +412,16 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 	/* borrowed for session_put(); duplicated for *out below */
 	s.callback_url = (char *)p->callback_url;
 	s.metadata = (char *)p->metadata;
+	s.pin_required = p->pin.pin_required;
+	s.pin_retries = p->pin.pin_retries;
+	if (p->pin.generate) {
+		rc = store_pin_generate(tx, vn, p->pin.pin_length, &s);
+		if (rc)
+			goto out;
+	} else if (p->pin.pin_a && p->pin.pin_a[0]) {
+		strcpy(s.pin_a, p->pin.pin_a);	/* checked: <= 15 digits */
+		strcpy(s.pin_b, p->pin.pin_b);
+	}
 
 	rc = session_put(tx, &s);
 	if (!rc)
@@ -349,6 +436,8 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 		rc = expiry_put(tx, s.expires_at_ms, s.id);
 	if (!rc)
 		rc = store_status_put(tx, SESSION_ACTIVE, s.id);
+	if (!rc)
+		rc = store_pin_index_put(tx, &s);
 	if (!rc)
 		rc = store_pool_adjust(tx, vn, +1);
 	if (!rc)
@@ -369,8 +458,11 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 		goto out;
 	}
 	*out = s;
+	free(used);
+	return 0;
  out:
 	free(used);
+	explicit_bzero(&s, sizeof(s));
 	return rc;
 }
 
@@ -392,6 +484,9 @@ static int session_end(struct store_txn *tx, struct session *s,
 
 	if (store_num_pack(s->vn, &vn))
 		return EIO;
+	rc = store_pin_index_del(tx, s);	/* while s is still active */
+	if (rc)
+		return rc;
 	s->status = status;
 	s->ended_at_ms = at_ms;
 	rc = session_put(tx, s);
@@ -459,6 +554,8 @@ int store_expire_due(struct store_txn *tx, int64_t now_ms, unsigned max,
 		if (rc == 0)
 			rc = session_end(tx, &s, SESSION_EXPIRED,
 					 s.expires_at_ms);
+		if (rc == 0 && tx->st->expire_h)
+			rc = tx->st->expire_h(tx, &s, tx->st->expire_arg);
 		session_clear(&s);
 		if (rc)
 			break;
@@ -503,6 +600,9 @@ int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 
 	if (patch->set_expires_at && patch->expires_at_ms <= now_ms)
 		return EINVAL;
+	if ((patch->set_pins || patch->set_pin_retries) &&
+	    store_pin_check(&patch->pin))
+		return EINVAL;
 	rc = store_expire_due(tx, now_ms, UINT32_MAX, NULL);
 	if (rc)
 		return rc;
@@ -534,6 +634,12 @@ int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 			goto fail;
 		}
 	}
+	if (patch->set_pin_required || patch->set_pin_retries ||
+	    patch->set_pins) {
+		rc = store_pin_patch(tx, &s, patch);
+		if (rc)
+			goto fail;
+	}
 	rc = session_put(tx, &s);
 	if (!rc)
 		rc = pairs_put(tx, &s);
@@ -543,6 +649,7 @@ int store_session_update(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 	return 0;
  fail:
 	session_clear(&s);
+	explicit_bzero(&s, sizeof(s));
 	return rc;
 }
 
@@ -590,6 +697,11 @@ int store_lookup(struct store_reader *r, const char *caller, const char *vn,
 	out->record = p.record != 0;
 	out->callback_url = NULL;
 	out->metadata = NULL;
+	/* the pair value carries no PIN: a party is never asked for one */
+	out->pin_required = false;
+	out->pin_retries = 0;
+	out->pin_a[0] = '\0';
+	out->pin_b[0] = '\0';
 	apply_clock(out, now_ms);
 	return out->status == SESSION_ACTIVE ? 0 : ESTALE;
 }
@@ -874,4 +986,10 @@ int store_first_at(struct store_reader *r, MDB_dbi dbi, int64_t *at_ms)
 int store_next_expiry(struct store_reader *r, int64_t *at_ms)
 {
 	return store_first_at(r, r->st->expiry, at_ms);
+}
+
+int store_session_read(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
+		       struct session *out)
+{
+	return session_read(tx->txn, tx->st, id, out, true);
 }

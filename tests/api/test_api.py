@@ -98,13 +98,17 @@ class Resp:
         return ""
 
 
+# signs webhooks: a session may then have a callback_url (issue 10)
+EVENTS_SECRET = "whsec_dGVzdF9hcGkgc2lnbmluZyBrZXk="
+
+
 class Maskd:
     """One maskd process with its own directory, config and store."""
 
     def __init__(self, tmp, name, map_size="64M", log_level="debug",
                  default_ttl=3600, max_ttl=86400, call_time_limit=0,
                  api_extra="", tls_ctx=None, env=None, sip_extra="",
-                 store_extra="", extra=""):
+                 store_extra="", extra="", events_secret=None):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.db = os.path.join(self.dir, "db")
@@ -120,6 +124,9 @@ class Maskd:
         self.sip_extra = sip_extra      # more [sip] lines
         self.store_extra = store_extra  # more [store] lines
         self.extra = extra              # more sections, at the end
+        # [events] secrets; "" = none (no callback_url may be set)
+        self.events_secret = (EVENTS_SECRET if events_secret is None
+                              else events_secret)
         self.tls_ctx = tls_ctx          # an ssl.SSLContext: talk HTTPS
         self.env = env or {}            # more environment for maskd
         self.port = None
@@ -139,12 +146,13 @@ class Maskd:
                 "max_body = 65536\n%s"
                 "[session]\ndefault_ttl = %d\nmax_ttl = %d\n"
                 "call_time_limit = %d\n"
+                "[events]\nsecrets = %s\n"
                 "[log]\nlevel = %s\nfile = %s\n%s"
                 % (self.sip_port, self.sip_extra, self.db, self.map_size,
                    self.store_extra, self.port, TOKEN, OTHER_TOKEN,
                    self.api_extra, self.default_ttl, self.max_ttl,
-                   self.call_time_limit, self.log_level, self.log_path,
-                   self.extra))
+                   self.call_time_limit, self.events_secret, self.log_level,
+                   self.log_path, self.extra))
 
     def start(self):
         self.write_config()
@@ -1591,6 +1599,29 @@ class TestSecurity(MaskdCase):
             m._closed()
         self.assertIn("api: tls:", m.read(m.log_path))
         self.assertIsNone(m.sanitizer_report())
+
+
+class TestCallbackNeedsSecret(MaskdCase):
+    """A callback_url is refused (400 naming it) while no [events]
+    secrets can sign its webhooks; without one maskd runs, no URL."""
+
+    def test_callback_url_refused_without_secret(self):
+        m = self.start_maskd(events_secret="")
+        m.add_numbers(["+15550009001"])
+        for method, path, body in (
+                ("POST", "/v1/sessions", {
+                    "party_a": "+14155550190", "party_b": "+14155550191",
+                    "callback_url": "https://example.com/hook"}),):
+            r = m.request(method, path, body)
+            self.assertEqual(r.status, 400, r)
+            self.assertIn("callback_url", r.json["error"]["message"])
+        r = m.create("+14155550190", "+14155550191")
+        self.assertEqual(r.status, 201, r)
+        r = m.request("PATCH", "/v1/sessions/" + r.json["id"],
+                      {"callback_url": "https://example.com/hook"})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("callback_url", r.json["error"]["message"])
+        self.stop_clean(m)
 
 
 class TestSlowClients(MaskdCase):

@@ -269,6 +269,8 @@ class TestDocument(unittest.TestCase):
             ("/v1/numbers", "get"), ("/v1/numbers", "post"),
             ("/v1/numbers/{number}", "get"),
             ("/v1/numbers/{number}", "delete"),
+            ("/v1/events", "get"), ("/v1/events/{id}/redeliver", "post"),
+            ("/v1/webhooks", "get"), ("/v1/webhooks", "patch"),
             ("/healthz", "get"), ("/metrics", "get"),
         }
         got = {(p, m) for p, m, _ in operations(self.doc)}
@@ -349,6 +351,7 @@ class TestContract(MaskdCase):
         self.probe_numbers(m, pool)
         self.probe_sessions(m, pool)
         self.probe_session(m)
+        self.probe_events(m)
         self.probe_operations(m)
         self.probe_not_allowed(m)
         self.probe_outside_operations(m)
@@ -420,6 +423,22 @@ class TestContract(MaskdCase):
         r = m.create(a, phone())
         self.check(P, "POST", r, 409)
         self.assertEqual(r.code, "pool_exhausted")
+        # PINs: explicit, generated, and a clash on the same number
+        pins = {"pin_required": True, "pin_a": "123456", "pin_b": "6543210",
+                "pin_retries": 3}
+        r = m.create(phone(), phone(), virtual_number=pool[1], **pins)
+        self.check(P, "POST", r, 201)
+        self.check(P, "POST", m.create(phone(), phone(), pin_required=True,
+                                       generate_pin=True, pin_length=15),
+                   201)
+        r = m.create(phone(), phone(), virtual_number=pool[1], **pins)
+        self.check(P, "POST", r, 409)
+        self.assertEqual(r.code, "pin_conflict")
+        for bad in ({"pin_a": "12a4", "pin_b": "5678"}, {"pin_a": "1234"},
+                    {"pin_required": True},
+                    {"generate_pin": True, "pin_length": 3},
+                    {"pin_retries": 6}):
+            self.check(P, "POST", m.create(phone(), phone(), **bad), 400)
 
         for body in ({"party_a": a}, {"party_a": a, "party_b": a},
                      {"party_a": a, "party_b": b, "colour": 1}):
@@ -471,12 +490,26 @@ class TestContract(MaskdCase):
         for body in ({"ttl": 60}, {"expires_at": later, "ttl": None},
                      {"call_time_limit": 30, "record": False},
                      {"callback_url": "http://example.com/x"},
-                     {"callback_url": None}):
+                     {"callback_url": None},
+                     {"pin_a": "4444", "pin_b": "5555", "pin_required": True},
+                     {"generate_pin": True, "pin_length": 6},
+                     {"pin_required": False, "pin_retries": 0}):
             self.check(P, "PATCH", m.request("PATCH", path, body), 200)
+        # pin_conflict: another session on the same number takes our PIN
+        mine = m.request("PATCH", path, {"pin_a": "4444", "pin_b": "5555",
+                                         "pin_required": True}).json
+        other = m.create(phone(), phone(),
+                         virtual_number=mine["virtual_number"]).json
+        r = m.request("PATCH", "/v1/sessions/" + other["id"],
+                      {"pin_a": "5555", "pin_b": "6666",
+                       "pin_required": True})
+        self.check(P, "PATCH", r, 409)
+        self.assertEqual(r.code, "pin_conflict")
         for body in ({}, {"ttl": 0}, {"ttl": 5, "expires_at":
                                       "2099-01-01T00:00:00Z"},
                      {"expires_at": "2000-01-01T00:00:00Z"},
-                     {"status": "closed"}):
+                     {"status": "closed"}, {"pin_a": "1"},
+                     {"pin_length": 5}):
             self.check(P, "PATCH", m.request("PATCH", path, body), 400)
         self.check(P, "PATCH", m.request("PATCH", path, raw=b"{"), 400)
         self.check(P, "PATCH", m.request("PATCH", path, raw=b" " * 70000
@@ -493,6 +526,47 @@ class TestContract(MaskdCase):
         self.check(P, "DELETE", m.request("DELETE", path), 409)
         self.check(P, "PATCH", m.request("PATCH", path, {"ttl": 5}), 409)
         self.check(P, "GET", m.request("GET", path), 200)
+
+    def probe_events(self, m):
+        P, PR, PW = ("/v1/events", "/v1/events/{id}/redeliver",
+                     "/v1/webhooks")
+        # the sessions above wrote events for their callback_urls
+        r = m.request("GET", P)
+        self.check(P, "GET", r, 200)
+        self.assertTrue(r.json["events"], "no event was written")
+        eid = r.json["events"][0]["id"]
+        self.check(P, "GET", m.request("GET", P + "?status=pending&limit=1"),
+                   200)
+        for qs in ("?status=done", "?limit=0", "?cursor=xyz",
+                   "?session_id=12", "?colour=blue"):
+            self.check(P, "GET", m.request("GET", P + qs), 400)
+        self.check(P, "GET", m.request("GET", P, token=None), 401)
+        self.check(PR, "POST", m.request("POST", "/v1/events/%s/redeliver"
+                                         % eid), 202)
+        for bad in ("msg_" + "0" * 32, "xyz"):
+            self.check(PR, "POST", m.request(
+                "POST", "/v1/events/%s/redeliver" % bad), 404)
+        self.check(PR, "POST", m.request("POST", "/v1/events/%s/redeliver"
+                                         % eid, token=None), 401)
+        self.check(PW, "GET", m.request("GET", PW), 200)
+        self.check(PW, "GET", m.request("GET", PW, token=None), 401)
+        self.check(PW, "PATCH", m.request("PATCH", PW, {
+            "url": "http://192.0.2.1/never-used", "enabled": True}), 404)
+        for body in ({}, {"url": "x", "enabled": False}, {"colour": 1}):
+            self.check(PW, "PATCH", m.request("PATCH", PW, body), 400)
+        self.check(PW, "PATCH", m.request("PATCH", PW, raw=b" " * 70000
+                                          + b"{}"), 413)
+        self.check(PW, "PATCH", m.request("PATCH", PW, {}, token=None), 401)
+        # an endpoint delivery has seen can be (re-)enabled
+        hooks = []
+        for _ in range(100):
+            hooks = m.request("GET", PW).json["webhooks"]
+            if hooks:
+                break
+            time.sleep(0.1)
+        self.assertTrue(hooks, "delivery never saw an endpoint")
+        self.check(PW, "PATCH", m.request("PATCH", PW, {
+            "url": hooks[0]["url"], "enabled": True}), 200)
 
     def probe_operations(self, m):
         for token in (None, "wrong-token-0000"):

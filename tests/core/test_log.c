@@ -111,6 +111,28 @@ static void test_mask_levels(void **state)
 			    "+1415***0100");
 }
 
+/* A PIN shows only in a debug line of a debug log: "***" everywhere else. */
+static void test_mask_pin(void **state)
+{
+	static const enum log_level lines[] = {
+		LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO
+	};
+	struct log lg = { .fd = 2 };
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i <= LOG_LVL_DEBUG; i++) {
+		lg.level = (enum log_level)i;
+		for (j = 0; j < sizeof(lines) / sizeof(lines[0]); j++)
+			assert_string_equal(log_mask_pin(&lg, lines[j],
+							 "4711"), "***");
+		assert_string_equal(log_mask_pin(&lg, LOG_LVL_DEBUG, "4711"),
+				    i == LOG_LVL_DEBUG ? "4711" : "***");
+	}
+	assert_string_equal(log_mask_pin(NULL, LOG_LVL_DEBUG, "4711"), "***");
+	assert_string_equal(log_mask_pin(&lg, LOG_LVL_DEBUG, NULL), "***");
+}
+
 static void test_mask_returns_buf(void **state)
 {
 	struct log lg = { .level = LOG_LVL_INFO, .fd = 2 };
@@ -343,6 +365,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_level_parse),
 		cmocka_unit_test(test_mask_levels),
+		cmocka_unit_test(test_mask_pin),
 		cmocka_unit_test(test_mask_returns_buf),
 		cmocka_unit_test(test_mask_short),
 		cmocka_unit_test(test_mask_long_input),

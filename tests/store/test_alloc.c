@@ -5,7 +5,10 @@
  * pool of 2N-1 numbers always suffices, and (party, VN) never identifies
  * two active sessions. Thousands of random creates, closes, expiries and
  * retention purges are run against the real store and checked against a
- * plain in-memory model after every batch. The seed is printed;
+ * plain in-memory model after every batch. Some sessions require PINs,
+ * explicit ones from a small set (so they collide) or generated: no two
+ * active sessions of one VN ever share a PIN, and each active one's PINs
+ * look up to it. The seed is printed;
  * MASKD_TEST_SEED replays it.
  */
 #include <errno.h>
@@ -34,7 +37,16 @@ struct msess {
 	int64_t closed_at_ms;
 	bool closed;
 	bool purged;		/* deleted by retention */
+	bool pin;		/* pin_required */
+	char pin_a[STORE_PIN_SIZE];
+	char pin_b[STORE_PIN_SIZE];
 };
+
+/* explicit PINs come from this small set, so that they collide */
+static const char *const pin_set[] = {
+	"1000", "2000", "3000", "4000", "5000", "6000",
+};
+#define PIN_SET_N (sizeof(pin_set) / sizeof(pin_set[0]))
 
 struct model {
 	struct msess s[MAX_SESSIONS];
@@ -166,6 +178,72 @@ static bool m_party_uses(const struct model *m, int p, const char *vn)
 	return false;
 }
 
+/* m_pin_clash() - an active model session other than @self on @vn has
+ * @pin as a PIN. */
+static bool m_pin_clash(const struct model *m, const char *vn,
+			const char *pin, const struct msess *self)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		const struct msess *s = &m->s[i];
+
+		if (s != self && s->pin && m_active(m, s) &&
+		    !strcmp(s->vn, vn) &&
+		    (!strcmp(s->pin_a, pin) || !strcmp(s->pin_b, pin)))
+			return true;
+	}
+	return false;
+}
+
+/* m_pin_clash_any() - @pin is a PIN of an active model session on any
+ * VN. */
+static bool m_pin_clash_any(const struct model *m, const char *pin)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		const struct msess *s = &m->s[i];
+
+		if (s->pin && m_active(m, s) &&
+		    (!strcmp(s->pin_a, pin) || !strcmp(s->pin_b, pin)))
+			return true;
+	}
+	return false;
+}
+
+/* check_pins() - each active PIN session's PINs name it (and its party);
+ * an ended one's PINs name it no more. */
+static void check_pins(const struct model *m, struct store_reader *r)
+{
+	struct session l;
+	enum pin_party party;
+	size_t i;
+	int k, rc;
+
+	for (i = 0; i < m->n; i++) {
+		const struct msess *s = &m->s[i];
+
+		if (!s->pin)
+			continue;
+		for (k = 0; k < 2; k++) {
+			rc = store_pin_lookup(r, s->vn, k ? s->pin_b : s->pin_a,
+					      m->now, &l, &party);
+			if (m_active(m, s)) {
+				assert_int_equal(rc, 0);
+				assert_memory_equal(l.id, s->id, STORE_ID_LEN);
+				assert_int_equal(party, k ? PIN_PARTY_B
+						      : PIN_PARTY_A);
+			} else if (rc == 0) {
+				assert_memory_not_equal(l.id, s->id,
+							STORE_ID_LEN);
+			} else {
+				assert_int_equal(rc, ENOENT);
+			}
+		}
+	}
+}
+
 /* Every active model session is found from both ends; every (party, VN)
  * pair finds its newest session, or nothing once retention purged that;
  * pool counts and the active counter agree with the model. @full: also
@@ -259,6 +337,7 @@ static void check(struct model *m, struct store_reader *r,
 	assert_int_equal(store_stats_get(r, &st), 0);
 	assert_true(st.sessions_active >= active);
 	assert_int_equal(st.purged_sessions, purged);
+	check_pins(m, r);
 }
 
 /*
@@ -276,7 +355,7 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 	struct store_reader *r;
 	struct store_txn *tx = NULL;
 	unsigned step, in_batch = 0, creates = 0, refusals = 0, purged = 0;
-	unsigned checks = 0;
+	unsigned checks = 0, pins = 0, pin_refusals = 0;
 	size_t i;
 	int v;
 
@@ -311,13 +390,29 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 			char pa[E164_SIZE], pb[E164_SIZE];
 			struct session_params p = { 0 };
 			struct session s;
+			unsigned pin_kind = rnd(&m) % 8;
 			bool guaranteed;
 			int rc;
 
 			if (b >= a)
 				b++;
+			/* 0, 1: explicit PINs (may find no VN); 2: generated */
+			if (pin_kind < 2) {
+				unsigned x = rnd(&m) % PIN_SET_N;
+				unsigned y = rnd(&m) % (PIN_SET_N - 1);
+
+				if (y >= x)
+					y++;
+				p.pin.pin_required = true;
+				p.pin.pin_a = pin_set[x];
+				p.pin.pin_b = pin_set[y];
+			} else if (pin_kind == 2) {
+				p.pin.pin_required = true;
+				p.pin.generate = true;
+				p.pin.pin_length = 4;
+			}
 			guaranteed = m_load(&m, a) < (int)N &&
-				     m_load(&m, b) < (int)N;
+				     m_load(&m, b) < (int)N && pin_kind >= 2;
 			party_name(a, pa);
 			party_name(b, pb);
 			p.party_a = pa;
@@ -332,6 +427,20 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 				/* no (party, VN) collision, ever */
 				assert_false(m_party_uses(&m, a, s.vn));
 				assert_false(m_party_uses(&m, b, s.vn));
+				/* nor a PIN shared on the VN */
+				if (pin_kind <= 2) {
+					assert_true(s.pin_required);
+					assert_false(m_pin_clash(&m, s.vn,
+								 s.pin_a,
+								 NULL));
+					assert_false(m_pin_clash(&m, s.vn,
+								 s.pin_b,
+								 NULL));
+					ms->pin = true;
+					strcpy(ms->pin_a, s.pin_a);
+					strcpy(ms->pin_b, s.pin_b);
+					pins++;
+				}
 				memcpy(ms->id, s.id, STORE_ID_LEN);
 				ms->a = a;
 				ms->b = b;
@@ -341,6 +450,14 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 				creates++;
 				session_clear(&s);
 				assert_int_equal(store_write_commit(child), 0);
+			} else if (rc == ENOTUNIQ) {
+				/* only explicit PINs, and only when one of
+				 * them is active on some VN */
+				assert_true(pin_kind < 2);
+				assert_true(m_pin_clash_any(&m, p.pin.pin_a) ||
+					    m_pin_clash_any(&m, p.pin.pin_b));
+				pin_refusals++;
+				store_write_abort(child);
 			} else {
 				assert_int_equal(rc, ENOSPC);
 				refusals++;
@@ -396,12 +513,14 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 	check(&m, r, pool, npool, (int)n_parties, true);
 	for (i = 0; i < m.n; i++)
 		purged += m.s[i].purged;
-	print_message("N=%u pool=%d parties=%u: %u creates, %u refused "
-		      "(party already at N), %u purged\n", N, npool,
-		      n_parties, creates, refusals, purged);
+	print_message("N=%u pool=%d parties=%u: %u creates (%u with PINs), "
+		      "%u refused (party already at N), %u pin_conflict, "
+		      "%u purged\n", N, npool, n_parties, creates, pins,
+		      refusals, pin_refusals, purged);
 	/* a run that created or purged next to nothing would prove nothing */
 	assert_true(creates > steps / 10);
 	assert_true(purged > creates / 4);
+	assert_true(pins > creates / 8);
 
 	store_reader_close(r);
 	store_close(st);

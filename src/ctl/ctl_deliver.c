@@ -1,0 +1,907 @@
+/*
+ * ctl_deliver.c - the outbox out: signed POSTs by libcurl's multi
+ * interface, driven by the control thread's libevent loop
+ * (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION, curl_multi_socket_action()),
+ * so many deliveries are in flight and none ever blocks the loop.
+ *
+ * Every DL_TICK_MS (and at once after an outcome is committed) the due
+ * index is read; each due event that is not in flight, not behind an
+ * earlier pending event of its session (per-session order), and has an
+ * endpoint below its concurrency cap is sent to each of its endpoints
+ * ([events] url, the session's callback_url) not yet done. When all its
+ * requests are back the outcome goes through the writer
+ * (store_event_attempt()): delivered, pending again at the next slot of
+ * the schedule (Retry-After honoured on 429/503), or failed once the
+ * schedule is exhausted. An event stays "in flight" until that outcome is
+ * committed, so it is never sent twice by this process; after kill -9 it
+ * is sent again with the same webhook-id (at-least-once).
+ *
+ * Endpoint state (disabled by 410 or disable_after, counters) is kept in
+ * memory: a restart re-enables every endpoint.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include <curl/curl.h>
+
+#include "ctl_internal.h"
+
+#define DL_TICK_MS 100
+#define DL_BATCH 256			/* due events read per tick */
+#define DL_MAX_ENDPOINTS 1024
+#define DL_RETRY_AFTER_MAX_S 86400
+#define DL_DISABLED_RETRY_MS 60000	/* a disabled endpoint's events */
+#define DL_PURGE_TICKS 100		/* retention purge every 10 s */
+#define DL_PURGE_MAX 10000		/* events deleted per purge */
+
+struct dl_endpoint {
+	char *url;
+	bool disabled;
+	char disabled_reason[64];
+	int64_t failing_since_ms;
+	uint64_t delivered, failed;
+	uint16_t last_code;
+	unsigned in_flight;
+	struct dl_endpoint *next;
+};
+
+struct dl_event;
+
+struct dl_req {
+	struct dl_event *ev;
+	struct dl_endpoint *ep;
+	unsigned bit;			/* which destination of the event */
+	CURL *easy;
+	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE];
+	uint32_t retry_after_s;
+	bool ssrf;			/* refused after resolution */
+	int64_t started_ms;
+	struct dl_req *next;		/* struct ctl_deliver's reqs */
+};
+
+/* One event being sent; lives until its outcome is committed. */
+struct dl_event {
+	struct ctl_deliver *dl;
+	struct event ev;		/* a copy; body and callback_url owned */
+	char id[EVENT_ID_STR_SIZE];
+	unsigned todo;			/* destination bits still to send */
+	unsigned out;			/* requests in flight */
+	unsigned done_bits;		/* 2xx this round */
+	bool gone;			/* a 410 */
+	uint16_t code;			/* the last failure's */
+	char error[EVENT_ERROR_SIZE];
+	uint32_t retry_after_s;
+	struct event_attempt a;
+	struct dl_event *next;
+};
+
+struct ctl_deliver {
+	struct ctl *ctl;
+	CURLM *multi;
+	struct event *timer;
+	struct event *tick;
+	struct dl_endpoint *eps;
+	unsigned n_eps;
+	struct dl_event *events;	/* in flight or being committed */
+	struct dl_req *reqs;		/* in flight */
+	struct store_reader *rd;	/* the due scan's; ctl->rd answers the
+					 * order checks inside it */
+	bool stopping;
+	unsigned ticks;
+	bool purge_queued;
+	unsigned purged;
+};
+
+#define DL_TO_URL 1u		/* [events] url */
+#define DL_TO_CALLBACK 2u	/* the session's callback_url */
+
+/* ---- endpoints ---- */
+
+static struct dl_endpoint *dl_endpoint(struct ctl_deliver *dl,
+				       const char *url, bool create)
+{
+	struct dl_endpoint *ep;
+
+	for (ep = dl->eps; ep; ep = ep->next)
+		if (!strcmp(ep->url, url))
+			return ep;
+	if (!create || dl->n_eps >= DL_MAX_ENDPOINTS)
+		return NULL;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return NULL;
+	ep->url = strdup(url);
+	if (!ep->url) {
+		free(ep);
+		return NULL;
+	}
+	ep->next = dl->eps;
+	dl->eps = ep;
+	dl->n_eps++;
+	return ep;
+}
+
+int ctl_webhooks_list(struct ctl *ctl, ctl_webhook_h *h, void *arg)
+{
+	struct dl_endpoint *ep;
+	struct ctl_webhook w;
+
+	if (ctl->evc.url && *ctl->evc.url && ctl->dl)
+		dl_endpoint(ctl->dl, ctl->evc.url, true);
+	for (ep = ctl->dl ? ctl->dl->eps : NULL; ep; ep = ep->next) {
+		memset(&w, 0, sizeof(w));
+		w.url = ep->url;
+		w.disabled = ep->disabled;
+		memcpy(w.disabled_reason, ep->disabled_reason,
+		       sizeof(w.disabled_reason));
+		w.failing_since_ms = ep->failing_since_ms;
+		w.delivered = ep->delivered;
+		w.failed = ep->failed;
+		w.last_code = ep->last_code;
+		w.in_flight = ep->in_flight;
+		if (h(&w, arg))
+			break;
+	}
+	return 0;
+}
+
+int ctl_webhook_enable(struct ctl *ctl, const char *url)
+{
+	struct dl_endpoint *ep;
+
+	ep = ctl->dl ? dl_endpoint(ctl->dl, url, false) : NULL;
+	if (!ep)
+		return ENOENT;
+	if (ep->disabled)
+		log_info(ctl->log, "events: endpoint re-enabled");
+	ep->disabled = false;
+	ep->disabled_reason[0] = '\0';
+	ep->failing_since_ms = 0;
+	return 0;
+}
+
+static void dl_disable(struct ctl_deliver *dl, struct dl_endpoint *ep,
+		       const char *why)
+{
+	if (ep->disabled)
+		return;
+	ep->disabled = true;
+	snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s", why);
+	dl->ctl->ctr.webhooks_disabled++;
+	/* the URL may carry a token in its path: log the host part only */
+	log_warn(dl->ctl->log, "events: endpoint disabled (%s): %.*s", why,
+		 (int)strcspn(ep->url + strcspn(ep->url, "/") + 2, "/") +
+		 (int)strcspn(ep->url, "/") + 2, ep->url);
+}
+
+/* ---- SSRF ---- */
+
+/* loopback, private, link-local, multicast, unspecified, and friends */
+static bool dl_addr_forbidden(const struct sockaddr *sa)
+{
+	static const char *const nets[] = {
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
+		"169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+		"192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
+		"240.0.0.0/4", "::/128", "::1/128", "::ffff:0:0/96",
+		"fc00::/7", "fe80::/10", "ff00::/8",
+	};
+	struct net_cidr c;
+	size_t i;
+
+	for (i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
+		if (net_cidr_parse(nets[i], &c))
+			continue;
+		if (net_cidr_match(&c, sa))
+			return true;
+	}
+	return false;
+}
+
+static bool dl_addr_ok(const struct ctl_events_conf *c,
+		       const struct sockaddr *sa)
+{
+	size_t i;
+
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return false;
+	for (i = 0; i < c->n_allow; i++)
+		if (net_cidr_match(&c->allow[i], sa))
+			return true;
+	return !dl_addr_forbidden(sa);
+}
+
+int ctl_event_url_check(struct ctl *ctl, const char *url, char *why,
+			size_t whylen)
+{
+	char host[256];
+	const char *p, *end;
+	struct sockaddr_in6 s6;
+	struct sockaddr_in s4;
+	size_t n;
+
+	if (!strncasecmp(url, "http://", 7)) {
+		p = url + 7;
+	} else if (!strncasecmp(url, "https://", 8)) {
+		p = url + 8;
+	} else {
+		snprintf(why, whylen, "must be an http or https URL");
+		return EINVAL;
+	}
+	if (strpbrk(url, " \t\r\n") || strchr(p, '@')) {
+		snprintf(why, whylen, "must be a URL without credentials "
+			 "or spaces");
+		return EINVAL;
+	}
+	if (*p == '[') {
+		end = strchr(p, ']');
+		if (!end) {
+			snprintf(why, whylen, "is not a valid URL");
+			return EINVAL;
+		}
+		p++;
+	} else {
+		end = p + strcspn(p, ":/?#");
+	}
+	n = (size_t)(end - p);
+	if (n == 0 || n >= sizeof(host)) {
+		snprintf(why, whylen, "has no valid host");
+		return EINVAL;
+	}
+	memcpy(host, p, n);
+	host[n] = '\0';
+	memset(&s4, 0, sizeof(s4));
+	memset(&s6, 0, sizeof(s6));
+	if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
+		s4.sin_family = AF_INET;
+		if (!dl_addr_ok(&ctl->evc, (struct sockaddr *)&s4))
+			goto refused;
+	} else if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
+		s6.sin6_family = AF_INET6;
+		if (!dl_addr_ok(&ctl->evc, (struct sockaddr *)&s6))
+			goto refused;
+	} else if (!strcasecmp(host, "localhost") ||
+		   (n > 10 && !strcasecmp(host + n - 10, ".localhost"))) {
+		goto refused;
+	}
+	return 0;
+ refused:
+	snprintf(why, whylen, "resolves to a loopback, private, link-local "
+		 "or multicast address ([events] allow opens ranges)");
+	return EINVAL;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the address curl resolved, checked before
+ * any byte goes out (a name resolving to 127.0.0.1 is caught here). */
+static curl_socket_t dl_open_socket(void *arg, curlsocktype purpose,
+				    struct curl_sockaddr *a)
+{
+	struct dl_req *r = arg;
+
+	(void)purpose;
+	if (!dl_addr_ok(&r->ev->dl->ctl->evc, &a->addr)) {
+		r->ssrf = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
+/* ---- requests ---- */
+
+static size_t dl_discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+static size_t dl_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct dl_req *r = arg;
+	size_t len = size * n;
+	char buf[32];
+	size_t i;
+
+	if (len > 12 && len < 12 + sizeof(buf) &&
+	    !strncasecmp(p, "retry-after:", 12)) {
+		memcpy(buf, p + 12, len - 12);
+		buf[len - 12] = '\0';
+		i = strspn(buf, " \t");
+		if (buf[i] >= '0' && buf[i] <= '9') {
+			unsigned long v = strtoul(buf + i, NULL, 10);
+
+			r->retry_after_s = v > DL_RETRY_AFTER_MAX_S ?
+					   DL_RETRY_AFTER_MAX_S : (uint32_t)v;
+		}
+	}
+	return len;
+}
+
+static void dl_event_free(struct dl_event *e)
+{
+	struct dl_event **pp;
+
+	for (pp = &e->dl->events; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	}
+	event_clear(&e->ev);
+	free(e);
+}
+
+static void dl_req_free(struct ctl_deliver *dl, struct dl_req *r)
+{
+	struct dl_req **pp;
+
+	for (pp = &dl->reqs; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	if (r->easy) {
+		curl_multi_remove_handle(dl->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+	}
+	curl_slist_free_all(r->headers);
+	free(r);
+}
+
+static int dl_req_start(struct dl_event *e, struct dl_endpoint *ep,
+			unsigned bit)
+{
+	struct ctl_deliver *dl = e->dl;
+	const struct ctl_events_conf *c = &dl->ctl->evc;
+	char sig[WEBHOOK_SIG_SIZE], h[WEBHOOK_SIG_SIZE + 32];
+	struct curl_slist *l;
+	int64_t ts = clock_now_ms() / 1000;
+	struct dl_req *r;
+	int err;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return ENOMEM;
+	r->ev = e;
+	r->ep = ep;
+	r->bit = bit;
+	r->started_ms = clock_now_ms();
+	err = webhook_sign(c->keys, c->n_keys, e->id, ts, e->ev.body,
+			   e->ev.body_len, sig, sizeof(sig));
+	if (err)
+		goto fail;
+	err = ENOMEM;
+	r->easy = curl_easy_init();
+	if (!r->easy)
+		goto fail;
+	l = curl_slist_append(NULL, "Content-Type: application/json");
+	r->headers = l;
+	snprintf(h, sizeof(h), "webhook-id: %s", e->id);
+	if (l)
+		l = curl_slist_append(l, h);
+	snprintf(h, sizeof(h), "webhook-timestamp: %" PRId64, ts);
+	if (l)
+		l = curl_slist_append(l, h);
+	snprintf(h, sizeof(h), "webhook-signature: %s", sig);
+	if (l)
+		l = curl_slist_append(l, h);
+	if (l)
+		l = curl_slist_append(l, "Expect:");
+	if (!l)
+		goto fail;
+	curl_easy_setopt(r->easy, CURLOPT_URL, ep->url);
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
+			 (long)c->timeout_s * 1000L);
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "maskd-webhooks/1");
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, e->ev.body);
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE,
+			 (long)e->ev.body_len);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, dl_discard);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, dl_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETFUNCTION, dl_open_socket);
+	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	if (curl_multi_add_handle(dl->multi, r->easy) != CURLM_OK)
+		goto fail;
+	ep->in_flight++;
+	e->out++;
+	r->next = dl->reqs;
+	dl->reqs = r;
+	return 0;
+ fail:
+	dl_req_free(dl, r);
+	return err;
+}
+
+/* ---- outcomes ---- */
+
+static uint32_t dl_jitter(uint32_t s)
+{
+	uint32_t rnd = 0;
+
+	/* up to +10%, so a burst of failures does not retry in lockstep */
+	if (s == 0 || getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return s * 1000;
+	return s * 1000 + rnd % (s * 100 + 1);
+}
+
+static void dl_kick(struct ctl_deliver *dl)
+{
+	if (!dl->stopping)
+		event_active(dl->tick, EV_TIMEOUT, 0);
+}
+
+static void dl_committed(int err, void *arg)
+{
+	struct dl_event *e = arg;
+	struct ctl_deliver *dl = e->dl;
+
+	if (err)
+		log_warn(dl->ctl->log, "events: outcome of %s not stored: %s "
+			 "(it will be sent again)", e->id, strerror(err));
+	dl_event_free(e);
+	dl_kick(dl);
+}
+
+static int dl_commit_run(struct store_txn *tx, void *arg)
+{
+	struct dl_event *e = arg;
+
+	return store_event_attempt(tx, e->ev.id, &e->a);
+}
+
+/* Every request of @e is back: decide and commit. */
+static void dl_event_finish(struct dl_event *e)
+{
+	struct ctl_deliver *dl = e->dl;
+	struct ctl *ctl = dl->ctl;
+	const struct ctl_events_conf *c = &ctl->evc;
+	int64_t now = clock_now_ms();
+	uint32_t delay_ms;
+	size_t slot;
+
+	e->todo &= ~e->done_bits;
+	memset(&e->a, 0, sizeof(e->a));
+	e->a.at_ms = now;
+	e->a.code = e->code;
+	e->a.error = e->error[0] ? e->error : NULL;
+	if (!e->todo) {
+		e->a.status = EVENT_DELIVERED;
+		e->a.code = e->code ? e->code : 200;
+		e->a.error = NULL;
+		ctl->ctr.deliveries[CTL_DELIVERY_OK]++;
+	} else if (e->gone || (slot = e->ev.attempts + 1) >= c->n_schedule) {
+		e->a.status = EVENT_FAILED;
+		ctl->ctr.deliveries[CTL_DELIVERY_FAILED]++;
+		log_warn(ctl->log, "events: %s (%s) given up after %u "
+			 "attempts: %s", e->id, e->ev.type,
+			 e->ev.attempts + 1, e->error);
+	} else {
+		delay_ms = dl_jitter(c->schedule_s[slot]);
+		if (e->retry_after_s &&
+		    (uint64_t)e->retry_after_s * 1000 > delay_ms)
+			delay_ms = e->retry_after_s * 1000;
+		e->a.status = EVENT_PENDING;
+		e->a.next_at_ms = now + delay_ms;
+		ctl->ctr.deliveries[CTL_DELIVERY_RETRY]++;
+	}
+	if (writer_submit(ctl->w, dl_commit_run, dl_committed, e)) {
+		/* ENOMEM: it stays pending in the store; sent again later */
+		dl_event_free(e);
+	}
+}
+
+static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
+			CURLcode res)
+{
+	struct dl_event *e = r->ev;
+	struct dl_endpoint *ep = r->ep;
+	long code = 0;
+	int64_t now = clock_now_ms();
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	log_debug(dl->ctl->log, "events: %s: %s, HTTP %ld", e->id,
+		  curl_easy_strerror(res), code);
+	ep->in_flight--;
+	ep->last_code = (uint16_t)code;
+	if (res == CURLE_OK && code >= 200 && code < 300) {
+		e->done_bits |= r->bit;
+		ep->delivered++;
+		metrics_hist_observe(&dl->ctl->cells.delivery_ms,
+				     (uint64_t)(now - r->started_ms));
+		ep->failing_since_ms = 0;
+	} else {
+		ep->failed++;
+		if (!ep->failing_since_ms)
+			ep->failing_since_ms = now;
+		if (r->ssrf)
+			snprintf(e->error, sizeof(e->error), "refused: the "
+				 "host resolves to a forbidden address");
+		else if (res != CURLE_OK)
+			snprintf(e->error, sizeof(e->error), "%.80s",
+				 r->errbuf[0] ? r->errbuf :
+				 curl_easy_strerror(res));
+		else
+			snprintf(e->error, sizeof(e->error), "HTTP %ld", code);
+		e->code = (uint16_t)code;
+		if (code == 429 || code == 503)
+			e->retry_after_s = r->retry_after_s;
+		if (code == 410) {
+			e->gone = true;
+			dl_disable(dl, ep, "410 Gone");
+		} else if (now - ep->failing_since_ms >=
+			   dl->ctl->evc.disable_after_ms) {
+			dl_disable(dl, ep, "failing for disable_after");
+		}
+	}
+	dl_req_free(dl, r);
+	if (--e->out == 0)
+		dl_event_finish(e);
+}
+
+static void dl_check_done(struct ctl_deliver *dl)
+{
+	struct dl_req *r;
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(dl->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		r = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+				  (char **)&r);
+		if (r)
+			dl_req_done(dl, r, m->data.result);
+	}
+}
+
+/* ---- libcurl on libevent ---- */
+
+static void dl_on_socket(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+	int flags = 0, running;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(dl->multi, fd, flags, &running);
+	dl_check_done(dl);
+}
+
+static void dl_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+	int running;
+
+	(void)fd;
+	(void)what;
+	curl_multi_socket_action(dl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	dl_check_done(dl);
+}
+
+static int dl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
+			void *socketp)
+{
+	struct ctl_deliver *dl = userp;
+	struct event *ev = socketp;
+	short kind = EV_PERSIST;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (ev)
+			event_free(ev);
+		curl_multi_assign(dl->multi, s, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (ev) {
+		event_del(ev);
+		event_assign(ev, dl->ctl->base, s, kind, dl_on_socket, dl);
+	} else {
+		ev = event_new(dl->ctl->base, s, kind, dl_on_socket, dl);
+		if (!ev)
+			return -1;
+		curl_multi_assign(dl->multi, s, ev);
+	}
+	event_add(ev, NULL);
+	return 0;
+}
+
+static int dl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct ctl_deliver *dl = userp;
+	struct timeval tv;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		evtimer_del(dl->timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(dl->timer, &tv);
+	return 0;
+}
+
+/* ---- the tick: due events out ---- */
+
+static bool dl_in_flight(struct ctl_deliver *dl, const uint8_t *id)
+{
+	struct dl_event *e;
+
+	for (e = dl->events; e; e = e->next)
+		if (!memcmp(e->ev.id, id, STORE_ID_LEN))
+			return true;
+	return false;
+}
+
+/* Commit an outcome without sending: no endpoint, or all disabled. */
+static void dl_event_skip(struct dl_event *e, enum event_status st,
+			  const char *why)
+{
+	memset(&e->a, 0, sizeof(e->a));
+	e->a.status = st;
+	e->a.at_ms = clock_now_ms();
+	e->a.next_at_ms = e->a.at_ms + DL_DISABLED_RETRY_MS;
+	snprintf(e->error, sizeof(e->error), "%s", why);
+	e->a.error = e->error;
+	if (writer_submit(e->dl->ctl->w, dl_commit_run, dl_committed, e))
+		dl_event_free(e);
+}
+
+static int dl_on_due(const struct event *ev, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+	struct ctl *ctl = dl->ctl;
+	struct dl_endpoint *eps[2] = { NULL, NULL };
+	struct dl_event *e;
+	bool blocked = false, any = false, busy = false;
+	unsigned bits = 0, i;
+
+	if (dl_in_flight(dl, ev->id))
+		return 0;
+	log_debug(ctl->log, "events: due %s seq %" PRIu64, ev->type,
+		  ev->sequence);
+	if (ev->has_session &&
+	    (store_event_session_prev(ctl->rd, ev->session_id, ev->sequence,
+				      &blocked) || blocked))
+		return 0;	/* an earlier event of the session first */
+	if (ctl->evc.url && *ctl->evc.url) {
+		eps[0] = dl_endpoint(dl, ctl->evc.url, true);
+		bits |= DL_TO_URL;
+	}
+	if (ev->callback_url && *ev->callback_url) {
+		eps[1] = dl_endpoint(dl, ev->callback_url, true);
+		bits |= DL_TO_CALLBACK;
+	}
+	for (i = 0; i < 2; i++) {
+		if (!eps[i])
+			continue;
+		if (!eps[i]->disabled)
+			any = true;
+		if (eps[i]->in_flight >= ctl->evc.concurrency)
+			busy = true;
+	}
+	if (busy)
+		return 0;	/* the endpoint's cap: a later tick */
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return 1;
+	e->dl = dl;
+	e->ev = *ev;
+	e->ev.body = strdup(ev->body ? ev->body : "");
+	e->ev.callback_url = ev->callback_url ? strdup(ev->callback_url) :
+			     NULL;
+	if (!e->ev.body || (ev->callback_url && !e->ev.callback_url)) {
+		event_clear(&e->ev);
+		free(e);
+		return 1;
+	}
+	e->ev.body_len = ev->body_len;
+	event_id_format(ev->id, e->id);
+	e->next = dl->events;
+	dl->events = e;
+
+	if (!bits) {
+		dl_event_skip(e, EVENT_FAILED, "no endpoint");
+		ctl->ctr.deliveries[CTL_DELIVERY_FAILED]++;
+		return 0;
+	}
+	if (!any) {
+		dl_event_skip(e, EVENT_PENDING, "endpoint disabled");
+		return 0;
+	}
+	/*
+	 * The destinations a previous attempt already reached are not
+	 * known per event (one status per event): a retry goes to every
+	 * enabled endpoint; receivers dedup by webhook-id.
+	 */
+	e->todo = 0;
+	for (i = 0; i < 2; i++) {
+		if (!eps[i] || eps[i]->disabled)
+			continue;
+		e->todo |= 1u << i;
+		if (dl_req_start(e, eps[i], 1u << i)) {
+			snprintf(e->error, sizeof(e->error), "out of memory");
+			continue;
+		}
+	}
+	if (e->out == 0)
+		dl_event_finish(e);
+	return 0;
+}
+
+/* Delivered events older than [events] retention go. */
+static int dl_purge_run(struct store_txn *tx, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+
+	dl->purged = 0;
+	return store_event_purge(tx, clock_now_ms() -
+				 dl->ctl->evc.retention_ms, DL_PURGE_MAX,
+				 &dl->purged);
+}
+
+static void dl_purge_done(int err, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+
+	dl->purge_queued = false;
+	if (err)
+		log_warn(dl->ctl->log, "events: purge failed: %s",
+			 strerror(err));
+	else if (dl->purged)
+		log_debug(dl->ctl->log, "events: %u delivered events purged",
+			  dl->purged);
+}
+
+static void dl_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+	int err;
+
+	(void)fd;
+	(void)what;
+	if (++dl->ticks % DL_PURGE_TICKS == 0 && !dl->purge_queued &&
+	    dl->ctl->evc.retention_ms > 0) {
+		dl->purge_queued = true;
+		if (writer_submit(dl->ctl->w, dl_purge_run, dl_purge_done, dl))
+			dl->purge_queued = false;
+	}
+	err = store_event_due(dl->rd, clock_now_ms(), DL_BATCH,
+			      dl_on_due, dl);
+	if (err)
+		log_warn(dl->ctl->log, "events: cannot read the outbox: %s",
+			 strerror(err));
+}
+
+int ctl_deliver_start(struct ctl *ctl)
+{
+	struct timeval tv = { 0, DL_TICK_MS * 1000 };
+	struct ctl_deliver *dl;
+	static bool curl_ready;
+
+	if (ctl->dl)
+		return 0;
+	if (!curl_ready) {
+		/* start-up, before any other thread uses libcurl */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT))
+			return EIO;
+		curl_ready = true;
+	}
+	dl = calloc(1, sizeof(*dl));
+	if (!dl)
+		return ENOMEM;
+	dl->ctl = ctl;
+	dl->multi = curl_multi_init();
+	dl->timer = evtimer_new(ctl->base, dl_on_timer, dl);
+	dl->tick = event_new(ctl->base, -1, EV_PERSIST, dl_on_tick, dl);
+	if (!dl->multi || !dl->timer || !dl->tick ||
+	    store_reader_open(ctl->st, &dl->rd)) {
+		ctl->dl = dl;
+		ctl_deliver_stop(ctl);
+		return ENOMEM;
+	}
+	curl_multi_setopt(dl->multi, CURLMOPT_SOCKETFUNCTION, dl_socket_cb);
+	curl_multi_setopt(dl->multi, CURLMOPT_SOCKETDATA, dl);
+	curl_multi_setopt(dl->multi, CURLMOPT_TIMERFUNCTION, dl_timer_cb);
+	curl_multi_setopt(dl->multi, CURLMOPT_TIMERDATA, dl);
+	event_add(dl->tick, &tv);
+	ctl->dl = dl;
+	return 0;
+}
+
+void ctl_deliver_stop(struct ctl *ctl)
+{
+	struct ctl_deliver *dl = ctl->dl;
+	struct dl_endpoint *ep;
+	struct dl_event *e;
+	int n;
+
+	if (!dl)
+		return;
+	dl->stopping = true;
+	if (dl->tick)
+		event_free(dl->tick);
+	dl->tick = NULL;
+	/* requests in flight are dropped: their events stay pending and
+	 * go out after restart with the same webhook-id */
+	while (dl->reqs) {
+		dl->reqs->ev->out--;
+		dl->reqs->ep->in_flight--;
+		dl_req_free(dl, dl->reqs);
+	}
+	/* outcomes still in the writer point at their dl_event */
+	writer_flush(ctl->w);
+	while ((e = dl->events))
+		dl_event_free(e);
+	n = 0;
+	while ((ep = dl->eps)) {
+		dl->eps = ep->next;
+		free(ep->url);
+		free(ep);
+		n++;
+	}
+	(void)n;
+	if (dl->multi)
+		curl_multi_cleanup(dl->multi);
+	if (dl->timer)
+		event_free(dl->timer);
+	if (dl->rd)
+		store_reader_close(dl->rd);
+	free(dl);
+	ctl->dl = NULL;
+}
+
+/* ---- redeliver ---- */
+
+static int ctl_redeliver_run(struct ctl_op *op, struct store_txn *tx)
+{
+	return store_event_redeliver(tx, op->id, op->now_ms);
+}
+
+static void ctl_redeliver_done(struct ctl_op *op, int err, bool lost)
+{
+	op->h.done(err, lost, op->arg);
+	if (!err && op->ctl->dl)
+		dl_kick(op->ctl->dl);
+}
+
+int ctl_event_redeliver(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+			ctl_done_h *h, void *arg)
+{
+	struct ctl_op *op = ctl_op_new(ctl, arg);
+
+	if (!op)
+		return ENOMEM;
+	op->h.done = h;
+	memcpy(op->id, id, STORE_ID_LEN);
+	op->run = ctl_redeliver_run;
+	op->done = ctl_redeliver_done;
+	return ctl_op_submit(op);
+}

@@ -1,0 +1,322 @@
+/*
+ * ctl_event.c - the events a change reports, written into the outbox
+ * (store_event_add()) inside the change's own write transaction: a
+ * session created, closed or expired, a call record stored. The body is
+ * built here, once, and sent byte for byte on every attempt, so every
+ * retry carries the same signature input.
+ *
+ * An event is written only when it can go somewhere: [events] url is set
+ * or the session has a callback_url.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "ctl_internal.h"
+
+#define CTL_TIME_SIZE 32
+
+int ctl_events_configure(struct ctl *ctl, const struct ctl_events_conf *c)
+{
+	ctl->evc = *c;
+	ctl->evc.url_set = c->url_set || (c->url && *c->url);
+	if (!c->n_keys)
+		return 0;
+	return ctl_deliver_start(ctl);
+}
+
+/* RFC 3339, UTC, milliseconds: "2026-12-01T22:50:00.123Z". */
+static void ctl_time_format(int64_t ms, char out[CTL_TIME_SIZE])
+{
+	int64_t sec = ms / 1000;
+	int frac = (int)(ms % 1000);
+	char date[24];
+	time_t t;
+	struct tm tm;
+
+	if (frac < 0) {
+		frac += 1000;
+		sec--;
+	}
+	t = (time_t)sec;
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm))
+		snprintf(date, sizeof(date), "1970-01-01T00:00:00");
+	snprintf(out, CTL_TIME_SIZE, "%s.%03dZ", date, frac);
+}
+
+static json_t *ctl_time_json(int64_t ms)
+{
+	char buf[CTL_TIME_SIZE];
+
+	ctl_time_format(ms, buf);
+	return json_string(buf);
+}
+
+static bool ctl_event_wanted(const struct ctl *ctl, const char *callback_url)
+{
+	return ctl->evc.url_set || (callback_url && *callback_url);
+}
+
+/* The session fields every event of a session carries. */
+static int ctl_event_session_fields(json_t *d, const struct session *s,
+				    uint64_t seq)
+{
+	char id[STORE_ID_STR_SIZE];
+	int rc = 0;
+
+	store_id_format(s->id, id);
+	rc |= json_object_set_new(d, "session_id", json_string(id));
+	rc |= json_object_set_new(d, "sequence", json_integer((json_int_t)seq));
+	rc |= json_object_set_new(d, "party_a", json_string(s->party_a));
+	rc |= json_object_set_new(d, "party_b", json_string(s->party_b));
+	rc |= json_object_set_new(d, "virtual_number", json_string(s->vn));
+	return rc ? ENOMEM : 0;
+}
+
+/*
+ * Serialise {type, timestamp, data} (takes @data) and write it to the
+ * outbox for the session @s (NULL: none) in @tx.
+ */
+static int ctl_event_put(struct ctl *ctl, struct store_txn *tx,
+			 const char *type, int64_t at_ms, json_t *data,
+			 const struct session *s, uint64_t seq, int64_t now_ms)
+{
+	struct event ev;
+	unsigned dropped = 0;
+	json_t *o;
+	char *body;
+	int rc;
+
+	o = json_pack("{s:s, s:o, s:o}", "type", type, "timestamp",
+		      ctl_time_json(at_ms), "data", data);
+	if (!o)
+		return ENOMEM;
+	/* compact and in insertion order: what is signed is what is sent */
+	body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!body)
+		return ENOMEM;
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.type, sizeof(ev.type), "%s", type);
+	if (s) {
+		ev.has_session = true;
+		memcpy(ev.session_id, s->id, STORE_ID_LEN);
+		ev.sequence = seq;
+		ev.callback_url = s->callback_url;	/* borrowed */
+	}
+	ev.body = body;
+	ev.body_len = strlen(body);
+	ev.next_at_ms = now_ms;
+	rc = store_event_add(tx, &ev, now_ms, ctl->evc.max_pending, &dropped);
+	free(body);
+	if (!rc && dropped) {
+		ctl->ctr.deliveries[CTL_DELIVERY_DROPPED] += dropped;
+		log_warn(ctl->log, "ctl: events: %u oldest pending events "
+			 "dropped (max_pending %llu)", dropped,
+			 (unsigned long long)ctl->evc.max_pending);
+	}
+	if (!rc)
+		ctl->ctr.events_written++;
+	return rc;
+}
+
+int ctl_event_session(struct ctl *ctl, struct store_txn *tx,
+		      const char *type, const struct session *s,
+		      int64_t at_ms, int64_t now_ms)
+{
+	uint64_t seq;
+	json_t *d;
+	int rc;
+
+	if (!ctl_event_wanted(ctl, s->callback_url))
+		return 0;
+	rc = store_event_seq_next(tx, s->id, &seq);
+	if (rc)
+		return rc;
+	d = json_object();
+	if (!d)
+		return ENOMEM;
+	rc = ctl_event_session_fields(d, s, seq);
+	rc |= json_object_set_new(d, "status",
+				  json_string(session_status_name(s->status)));
+	rc |= json_object_set_new(d, "created_at",
+				  ctl_time_json(s->created_at_ms));
+	rc |= json_object_set_new(d, "expires_at",
+				  ctl_time_json(s->expires_at_ms));
+	rc |= json_object_set_new(d, "ended_at", s->status == SESSION_ACTIVE ?
+				  json_null() : ctl_time_json(s->ended_at_ms));
+	if (rc) {
+		json_decref(d);
+		return ENOMEM;
+	}
+	return ctl_event_put(ctl, tx, type, at_ms, d, s, seq, now_ms);
+}
+
+static const char *ctl_hangup_name(enum cdr_hangup h)
+{
+	switch (h) {
+	case CDR_HANGUP_CALLER:
+		return "caller";
+	case CDR_HANGUP_CALLEE:
+		return "callee";
+	case CDR_HANGUP_MASKD:
+		return "maskd";
+	case CDR_HANGUP_NONE:
+		break;
+	}
+	return NULL;
+}
+
+/*
+ * call.completed (it was answered) or call.failed (it never was), with
+ * the CDR's fields under the names GET /v1/sessions/{id}/calls uses.
+ */
+int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
+		  const struct session *s, int64_t now_ms)
+{
+	const char *hangup = ctl_hangup_name(c->hangup);
+	int64_t talk_ms = c->answer_ms ? c->end_ms - c->answer_ms : 0;
+	char id[STORE_ID_STR_SIZE];
+	uint64_t seq;
+	json_t *d;
+	int rc;
+
+	if (!ctl_event_wanted(ctl, s->callback_url))
+		return 0;
+	rc = store_event_seq_next(tx, s->id, &seq);
+	if (rc)
+		return rc;
+	if (talk_ms < 0)
+		talk_ms = 0;
+	d = json_object();
+	if (!d)
+		return ENOMEM;
+	rc = ctl_event_session_fields(d, s, seq);
+	store_id_format(c->id, id);
+	rc |= json_object_set_new(d, "call_id", json_string(id));
+	rc |= json_object_set_new(d, "direction",
+				  json_string(c->a_to_b ? "a_to_b" : "b_to_a"));
+	rc |= json_object_set_new(d, "from", json_string(c->a_to_b ?
+				  s->party_a : s->party_b));
+	rc |= json_object_set_new(d, "to", json_string(c->a_to_b ?
+				  s->party_b : s->party_a));
+	rc |= json_object_set_new(d, "started_at", ctl_time_json(c->start_ms));
+	rc |= json_object_set_new(d, "answered_at", c->answer_ms ?
+				  ctl_time_json(c->answer_ms) : json_null());
+	rc |= json_object_set_new(d, "ended_at", ctl_time_json(c->end_ms));
+	rc |= json_object_set_new(d, "duration",
+				  json_integer((talk_ms + 999) / 1000));
+	rc |= json_object_set_new(d, "duration_ms", json_integer(talk_ms));
+	rc |= json_object_set_new(d, "final_code",
+				  json_integer(c->final_code));
+	rc |= json_object_set_new(d, "hangup_by",
+				  hangup ? json_string(hangup) : json_null());
+	rc |= json_object_set_new(d, "reason", json_string(c->reason));
+	if (rc) {
+		json_decref(d);
+		return ENOMEM;
+	}
+	return ctl_event_put(ctl, tx, c->answer_ms ? "call.completed" :
+			     "call.failed", c->end_ms, d, s, seq, now_ms);
+}
+
+int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
+		       const struct cdr *c, const struct session *s,
+		       int64_t now_ms)
+{
+	char id[STORE_ID_STR_SIZE];
+	const char *type;
+	uint64_t seq;
+	json_t *d;
+	int rc;
+
+	switch (c->kind) {
+	case CDR_KIND_INITIATED:
+		type = "call.initiated";
+		break;
+	case CDR_KIND_RINGING:
+		type = "call.ringing";
+		break;
+	case CDR_KIND_ANSWERED:
+		type = "call.answered";
+		break;
+	default:
+		return EINVAL;
+	}
+	if (!ctl_event_wanted(ctl, s->callback_url))
+		return 0;
+	rc = store_event_seq_next(tx, s->id, &seq);
+	if (rc)
+		return rc;
+	d = json_object();
+	if (!d)
+		return ENOMEM;
+	rc = ctl_event_session_fields(d, s, seq);
+	store_id_format(c->id, id);
+	rc |= json_object_set_new(d, "call_id", json_string(id));
+	rc |= json_object_set_new(d, "direction",
+				  json_string(c->a_to_b ? "a_to_b" : "b_to_a"));
+	rc |= json_object_set_new(d, "from", json_string(c->a_to_b ?
+				  s->party_a : s->party_b));
+	rc |= json_object_set_new(d, "to", json_string(c->a_to_b ?
+				  s->party_b : s->party_a));
+	rc |= json_object_set_new(d, "started_at", ctl_time_json(c->start_ms));
+	if (rc) {
+		json_decref(d);
+		return ENOMEM;
+	}
+	return ctl_event_put(ctl, tx, type, c->at_ms, d, s, seq, now_ms);
+}
+
+int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
+		       const struct cdr *c, int64_t now_ms)
+{
+	json_t *d;
+
+	if (!ctl->evc.url_set)
+		return 0;
+	d = json_pack("{s:n, s:s, s:s, s:i}", "session_id", "from", c->caller,
+		      "virtual_number", c->vn, "final_code",
+		      (int)c->final_code);
+	if (!d)
+		return ENOMEM;
+	return ctl_event_put(ctl, tx, "call.unrouted", c->at_ms, d, NULL, 0,
+			     now_ms);
+}
+
+/* store_expire_h: every expiry, whichever op's transaction does it. */
+static int ctl_event_expired(struct store_txn *tx, const struct session *s,
+			     void *arg)
+{
+	struct ctl *ctl = arg;
+
+	return ctl_event_session(ctl, tx, "session.expired", s,
+				 s->ended_at_ms, clock_now_ms());
+}
+
+void ctl_event_start(struct ctl *ctl)
+{
+	store_set_expire_h(ctl->st, ctl_event_expired, ctl);
+}
+
+void ctl_event_stop(struct ctl *ctl)
+{
+	store_set_expire_h(ctl->st, NULL, NULL);
+}
+
+int ctl_events_list(struct ctl *ctl, const struct event_filter *f,
+		    event_list_h *h, void *arg, bool *more)
+{
+	return store_event_list(ctl->rd, f, h, arg, more);
+}
+
+int ctl_event_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+		  struct event *out)
+{
+	return store_event_get(ctl->rd, id, out);
+}
