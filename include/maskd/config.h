@@ -46,6 +46,12 @@ struct config_trunk {
 #define CONFIG_SCANNERS_MAX 32
 #define CONFIG_SCANNER_SIZE 32
 
+/* [sip] unknown_action, ended_action */
+enum {
+	CONFIG_ACTION_REJECT = 0,
+	CONFIG_ACTION_ANNOUNCE = 1,
+};
+
 struct config_sip {
 	struct net_addr listen;		/* UDP and TCP */
 	/* host written in maskd's own From, P-Asserted-Identity and
@@ -53,6 +59,11 @@ struct config_sip {
 	char advertise[CONFIG_HOST_SIZE];
 	uint16_t unknown_code;		/* no session for the pair */
 	uint16_t ended_code;		/* the pair's session ended */
+	/* what such a caller gets: CONFIG_ACTION_REJECT (the code
+	 * alone) or CONFIG_ACTION_ANNOUNCE (a prompt, then the code) */
+	uint8_t unknown_action;
+	uint8_t ended_action;
+	bool announce_answer;		/* announce after a 200, then BYE */
 	uint32_t transaction_timeout_ms;	/* SIP's 64*T1 */
 	uint32_t udp_buffer;		/* SO_RCVBUF/SO_SNDBUF, bytes */
 	uint32_t cps;			/* new INVITEs/s, all; 0 = none */

@@ -261,6 +261,43 @@ int relay_call_tap(struct relay_call *c, enum relay_leg leg,
 		   struct relay_sink *tap);
 
 /*
+ * Playing. While maskd is the media endpoint of a leg (an announcement, a
+ * PIN prompt) the leg's worker makes its RTP with a player (player.h)
+ * and writes each packet into relay_call_sink(c, leg). Every worker
+ * drives all its players from ONE periodic timer (RELAY_PLAY_TICK_US),
+ * never one per call, and runs it only while something plays. One
+ * player per leg, made on the first play, kept for the call's life: one
+ * SSRC, and sequence and timestamps going on from prompt to prompt.
+ */
+#define RELAY_PLAY_TICK_US 5000
+
+/*
+ * relay_play_done_h - the play of @leg of the call with @cookie is over:
+ * @err 0 when the prompt's last packet went out, else why it never
+ * started (ENOMEM: no player). Runs on the call's WORKER thread, once
+ * per relay_call_play() that named it, unless the play was replaced or
+ * stopped, or the call freed, first; like relay_timeout_h it must only
+ * hand the cookie over (the call may be freed meanwhile).
+ */
+typedef void (relay_play_done_h)(uint64_t cookie, enum relay_leg leg,
+				 int err, void *arg);
+
+struct prompt;
+
+/*
+ * relay_call_play() - play @prompt (immutable, prompt.h; NULL: stop
+ * playing) to the party of @leg in payload type @pt (0 PCMU, 8 PCMA),
+ * from the worker's next tick; @done (may be NULL) with @arg when it
+ * ends. Handed over like relay_call_connect(): one change per leg in
+ * flight (EBUSY). The packets go out where the leg sends to its party
+ * (its SDP address, or where the party's packets came from): call
+ * relay_call_set_remote() for @leg first. Returns 0, EINVAL or EBUSY.
+ */
+int relay_call_play(struct relay_call *c, enum relay_leg leg,
+		    const struct prompt *prompt, uint8_t pt,
+		    relay_play_done_h *done, void *arg);
+
+/*
  * relay_call_free() - end the call: fill @out (NULL-ok) with its counters
  * and hand it to its worker, which closes the sockets and returns the
  * ports to its free list on its next loop iteration. Never fails; @c is

@@ -28,6 +28,7 @@
 #include "maskd/store.h"
 
 struct sip;
+struct prompt_set;
 
 /*
  * sip_cdr_h - a call has ended. Runs on the SIP thread; @c is valid only
@@ -37,16 +38,18 @@ typedef void (sip_cdr_h)(const struct cdr *c, void *arg);
 
 /*
  * sip_start() - bind cfg->sip.listen (UDP and TCP) and cfg->sip.tls_listen
- * (TLS, when set; see tlsconf.h for its files) and start the SIP thread. @cfg, @st, @relay and @log are borrowed and must outlive the
- * sip; @relay is started, has no call yet, and is the sip's alone: its
+ * (TLS, when set; see tlsconf.h for its files) and start the SIP thread.
+ * @cfg, @st, @relay, @prompts and @log are borrowed and must outlive the
+ * sip (@prompts may be NULL: nothing is announced, every unrouted
+ * INVITE gets its code); @relay is started, has no call yet, and is the sip's alone: its
  * timeout handler is replaced (relay_timeout_set()) by the sip's own.
  * Returns 0 once the sockets are bound (so a caller can send at once), or
  * an errno (EADDRINUSE, ...; ENOENT or EINVAL for TLS files that cannot
  * serve, logged) with no thread left running.
  */
 int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
-	      struct relay *relay, sip_cdr_h *cdrh, void *arg,
-	      struct log *log);
+	      struct relay *relay, const struct prompt_set *prompts,
+	      sip_cdr_h *cdrh, void *arg, struct log *log);
 
 /*
  * sip_stop() - end every call (BYE / CANCEL / final response, each

@@ -410,6 +410,11 @@ static const struct cfg_enum cfg_log_levels[] = {
 	{ "info", LOG_LVL_INFO }, { "debug", LOG_LVL_DEBUG }, { NULL, 0 },
 };
 
+static const struct cfg_enum cfg_sip_actions[] = {
+	{ "reject", CONFIG_ACTION_REJECT },
+	{ "announce", CONFIG_ACTION_ANNOUNCE }, { NULL, 0 },
+};
+
 static const struct cfg_enum cfg_flood_actions[] = {
 	{ "drop", 0 }, { "503", 1 }, { NULL, 0 },
 };
@@ -430,6 +435,25 @@ const struct cfg_row cfg_rows[] = {
 	{ SIP("ended_code", ended_code, CT_UINT), .min = 400, .max = 699,
 	  .def = "404", .help = "Final response when the pair's session has "
 	  "expired or been closed." },
+	{ SIP("unknown_action", unknown_action, CT_ENUM),
+	  .names = cfg_sip_actions, .def = "reject",
+	  .what = "must be reject or announce",
+	  .help = "What a caller whose pair has no session gets: reject "
+	  "(unknown_code at once) or announce (maskd answers the media "
+	  "itself and plays the 'unknown' prompt as early media, then "
+	  "sends unknown_code; nobody is billed). An offer with neither "
+	  "PCMU nor PCMA gets 488." },
+	{ SIP("ended_action", ended_action, CT_ENUM),
+	  .names = cfg_sip_actions, .def = "reject",
+	  .what = "must be reject or announce",
+	  .help = "The same for a pair whose session has ended: reject "
+	  "(ended_code) or announce (the 'expired' prompt, then "
+	  "ended_code)." },
+	{ SIP("announce_answer", announce_answer, CT_BOOL), .def = "no",
+	  .help = "Announcements answer the call (200) and end it with a BYE "
+	  "after the prompt, instead of playing it as early media in a 183 "
+	  "before the final response: for carriers that drop early media. "
+	  "The call is then answered (and may be billed)." },
 	{ SIP("transaction_timeout", transaction_timeout_ms, CT_UINT),
 	  .min = 4000, .max = 64000, .unit = "milliseconds", .def = "32000",
 	  .help = "SIP's 64*T1 (RFC 3261: 32000): how long a transaction "

@@ -463,8 +463,8 @@ static int maskd_run(const char *path)
 			  (unsigned)m.cfg.rtp.port_max, strerror(err));
 		goto out;
 	}
-	err = sip_start(&m.sip, &m.cfg, m.st, m.relay, maskd_post_cdr, &m,
-			&m.log);
+	err = sip_start(&m.sip, &m.cfg, m.st, m.relay, m.prompts,
+			maskd_post_cdr, &m, &m.log);
 	if (err) {
 		log_error(&m.log, "maskd: cannot start SIP on %s:%u: %s",
 			  m.cfg.sip.listen.host,

@@ -35,7 +35,7 @@
 /* File descriptors kept free for everything that is not a media socket. */
 #define RELAY_FD_HEADROOM 256
 
-static void relay_wake(struct relay_worker *w)
+void relay_wake(struct relay_worker *w)
 {
 	uint64_t one = 1;
 
@@ -49,8 +49,7 @@ static void relay_wake(struct relay_worker *w)
  * changes waiting (once), under w->ctl_lock. Returns whether the worker
  * must be woken: only the first call on an empty list wakes it.
  */
-static bool relay_call_queue_locked(struct relay_worker *w,
-				    struct relay_call *c)
+bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c)
 {
 	bool wake = !w->ctl_head;
 
@@ -144,6 +143,7 @@ static void relay_call_destroy(struct relay_call *c)
 			c->next->prev = c->prev;
 	}
 
+	relay_play_drop(c);
 	for (l = 0; l < 2; l++) {
 		relay_sink_detach(c->leg[l].sink);
 		relay_sink_detach(c->leg[l].tap);
@@ -270,6 +270,7 @@ static bool relay_worker_apply(struct relay_worker *w)
 			c->work_remote[1] = c->ctl_remote[1];
 		memcpy(c->work_sink, c->ctl_sink, sizeof(c->work_sink));
 		memcpy(c->work_tap, c->ctl_tap, sizeof(c->work_tap));
+		memcpy(c->work_play, c->ctl_play, sizeof(c->work_play));
 		c->ctl_ops = 0;
 		c->ctl_queued = false;
 	}
@@ -291,6 +292,10 @@ static bool relay_worker_apply(struct relay_worker *w)
 			relay_side_remote(c, &c->leg[0], &c->work_remote[0]);
 		if (c->work_ops & RELAY_OP_REMOTE_B)
 			relay_side_remote(c, &c->leg[1], &c->work_remote[1]);
+		if (c->work_ops & RELAY_OP_PLAY_A)
+			relay_play_apply(c, RELAY_LEG_A);
+		if (c->work_ops & RELAY_OP_PLAY_B)
+			relay_play_apply(c, RELAY_LEG_B);
 	}
 
 	/* everything posted before relay_sync() asked is applied now */
@@ -396,6 +401,7 @@ static void relay_worker_free(struct relay_worker *w)
 	while ((c = w->calls))
 		relay_call_destroy(c);
 
+	relay_play_close(w);
 	if (w->sweep_ev)
 		event_free(w->sweep_ev);
 	if (w->ctl_ev) {
@@ -478,7 +484,7 @@ static int relay_worker_alloc(struct relay *r, unsigned idx,
 	}
 
 	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, relay_sweep_cb, w);
-	if (!w->sweep_ev || event_add(w->ctl_ev, NULL) ||
+	if (!w->sweep_ev || relay_play_open(w) || event_add(w->ctl_ev, NULL) ||
 	    event_add(w->sweep_ev, &tv)) {
 		err = ENOMEM;
 		goto out;

@@ -6,6 +6,7 @@
  * relay_packet.c  the per-packet path: receive, latch, forward into the
  *                 leg's sink (and tap), count
  * relay_sink.c    the leg output sink, connect/tap, applying them
+ * relay_play.c    prompts played into a leg: the worker's play timer
  *
  * Who owns what is said at each struct. The rule: the SIP thread may
  * touch a relay_call's immutable fields (w, cookie, ports) and, under its
@@ -66,7 +67,19 @@ enum {
 	RELAY_OP_SINK_B = 1 << 5,
 	RELAY_OP_TAP_A = 1 << 6,	/* ctl_tap[RELAY_LEG_A] is new */
 	RELAY_OP_TAP_B = 1 << 7,
+	RELAY_OP_PLAY_A = 1 << 8,	/* ctl_play[RELAY_LEG_A] is new */
+	RELAY_OP_PLAY_B = 1 << 9,
 };
+
+/* What relay_call_play() asked for; copied under ctl_lock. */
+struct relay_play_req {
+	const struct prompt *prompt;	/* NULL: stop */
+	uint8_t pt;
+	relay_play_done_h *done;
+	void *arg;
+};
+
+struct player;
 
 /* A counter with one writer: a relaxed load and store, which on x86 is a
  * plain add, not a locked one (the packet path pays nothing for it). */
@@ -129,6 +142,13 @@ struct relay_side {
 	bool muted;			/* SDP says send nothing there */
 	bool hold;
 
+	/* playing (relay_play.c): worker-owned */
+	struct player *player;		/* made on the first play */
+	struct relay_play_req play;	/* the play going on */
+	bool play_over;			/* its last packet is out */
+	struct relay_side *play_next;	/* the worker's playing legs */
+	struct relay_side **play_pprev;	/* NULL: not listed */
+
 	/* packets arrived on this leg: worker writes, anyone reads */
 	_Atomic uint64_t packets;
 	_Atomic uint64_t bytes;
@@ -151,6 +171,7 @@ struct relay_call {
 	struct relay_remote work_remote[2];
 	struct relay_sink *work_sink[2];
 	struct relay_sink *work_tap[2];
+	struct relay_play_req work_play[2];
 	int64_t last_rx_ms;		/* last packet accepted, any socket */
 	bool live;			/* events added */
 	bool armed;			/* both legs have SDP: timer runs */
@@ -164,6 +185,7 @@ struct relay_call {
 	struct relay_remote ctl_remote[2];
 	struct relay_sink *ctl_sink[2];
 	struct relay_sink *ctl_tap[2];
+	struct relay_play_req ctl_play[2];
 };
 
 /*
@@ -211,6 +233,9 @@ struct relay_worker {
 	int ctl_fd;			/* eventfd: "look at ctl_head" */
 	struct event *ctl_ev;
 	struct event *sweep_ev;
+	struct event *play_ev;		/* the play timer: on while
+					 * players is not empty */
+	struct relay_side *players;	/* legs playing; worker-owned */
 	pthread_mutex_t ctl_lock;
 	struct relay_call *ctl_head;	/* calls with ops, under ctl_lock */
 	bool ctl_stop;			/* under ctl_lock */
@@ -260,6 +285,12 @@ struct relay {
 };
 
 
+/* relay_wake() - make worker @w look at its ctl list. Any thread.
+ * relay_call_queue_locked() - put @c on that list (once), under
+ * w->ctl_lock; true when the worker must be woken. relay.c. */
+void relay_wake(struct relay_worker *w);
+bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c);
+
 /* relay_sock_cb() - the packet path; relay_packet.c. */
 void relay_sock_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -273,6 +304,20 @@ int relay_call_post_sink(struct relay_call *c, unsigned op,
  * work_sink, work_tap), detaching what they replace. Worker thread.
  * relay_sink.c. */
 void relay_side_sinks(struct relay_call *c, int l);
+
+/* relay_play_open() - the worker's play timer (not yet running);
+ * relay_play_close() frees it after every call is destroyed. 0 or
+ * ENOMEM. relay_play.c. */
+int relay_play_open(struct relay_worker *w);
+void relay_play_close(struct relay_worker *w);
+
+/* relay_play_apply() - apply the play note of leg @l (work_play).
+ * Worker thread. relay_play.c. */
+void relay_play_apply(struct relay_call *c, int l);
+
+/* relay_play_drop() - @c is being destroyed: its players stop and go,
+ * no done handler. Worker thread. relay_play.c. */
+void relay_play_drop(struct relay_call *c);
 
 /* relay_sink_detach() - @s (NULL-ok) is no longer written into by a leg:
  * its detach op, if any. Worker thread. relay_sink.c. */

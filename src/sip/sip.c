@@ -441,7 +441,8 @@ static void sip_free(struct sip *s)
 }
 
 int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
-	      struct relay *relay, sip_cdr_h *cdrh, void *arg, struct log *log)
+	      struct relay *relay, const struct prompt_set *prompts,
+	      sip_cdr_h *cdrh, void *arg, struct log *log)
 {
 	struct sip *s;
 	const char *host;
@@ -458,6 +459,7 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 	s->cfg = cfg;
 	s->st = st;
 	s->relay = relay;
+	s->prompts = prompts;
 	s->log = log;
 	s->cdrh = cdrh;
 	s->cdr_arg = arg;

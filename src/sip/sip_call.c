@@ -475,6 +475,24 @@ static int sip_call_on_inbound(void *magic, nta_incoming_t *irq,
 
 /* ---- starting and stopping ---------------------------------------------- */
 
+void sip_call_bind_inbound(struct sip_call *c)
+{
+	struct sip_leg *in = sip_call_inbound(c);
+
+	nta_incoming_bind(in->irq_invite, sip_call_on_inbound, in);
+}
+
+void sip_call_link(struct sip_call *c)
+{
+	struct sip *s = c->s;
+
+	c->next = s->calls;
+	if (c->next)
+		c->next->prev = &c->next;
+	c->prev = &s->calls;
+	s->calls = c;
+}
+
 int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		   const struct session *sess, const char *caller)
 {
@@ -533,14 +551,10 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 
 	/* from here the call answers the caller's INVITE */
 	in->irq_invite = irq;
-	nta_incoming_bind(irq, sip_call_on_inbound, in);
+	sip_call_bind_inbound(c);
 	nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
 
-	c->next = s->calls;
-	if (c->next)
-		c->next->prev = &c->next;
-	c->prev = &s->calls;
-	s->calls = c;
+	sip_call_link(c);
 	sip_call_progress(c, CDR_KIND_INITIATED);
 	sip_busy_add(c);
 	SIP_COUNT(s, calls_total);

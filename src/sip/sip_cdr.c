@@ -33,7 +33,7 @@ void sip_call_cdr(struct sip_call *c, uint16_t code, enum cdr_hangup who,
 	snprintf(c->cdr.reason, sizeof(c->cdr.reason), "%s", reason);
 
 	sip_call_busy_remove(c);
-	if (s->cdrh)
+	if (s->cdrh && !c->cdr_none)
 		s->cdrh(&c->cdr, s->cdr_arg);
 }
 

@@ -6,6 +6,8 @@
  * SIP messages. Who pushes what:
  *
  *   relay workers    SIP_CMD_RTP_TIMEOUT   no media on a call for too long
+ *   relay workers    SIP_CMD_PLAY_DONE     a prompt played to its end
+ *                                          (sip_announce.c)
  *   control thread   SIP_CMD_SESSION_END   the session ended (DELETE):
  *                                          its call, if any, ends now
  *
@@ -38,6 +40,15 @@ static void sip_cmd_session_end_run(struct sip *s,
 	sip_call_end(c, m->reason);
 }
 
+static void sip_cmd_play_done_run(struct sip *s,
+				  const struct sip_cmd_play_done *m)
+{
+	struct sip_call *c = sip_media_call(s, m->cookie);
+
+	if (c)		/* else it ended meanwhile (CANCEL, BYE) */
+		sip_announce_done(c, m->err);
+}
+
 static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 {
 	struct sip *s = arg;
@@ -49,6 +60,11 @@ static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 			break;
 		memcpy(&cookie, data, sizeof(cookie));
 		sip_media_timeout(s, cookie);
+		break;
+	case SIP_CMD_PLAY_DONE:
+		if (len != sizeof(struct sip_cmd_play_done))
+			break;
+		sip_cmd_play_done_run(s, data);
 		break;
 	case SIP_CMD_SESSION_END:
 		if (len != sizeof(struct sip_cmd_session_end))

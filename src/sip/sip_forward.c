@@ -319,6 +319,10 @@ int sip_leg_on_request(void *magic, nta_leg_t *dialog, nta_incoming_t *irq,
 	case sip_method_update:
 	case sip_method_info:
 	case sip_method_options:
+		/* maskd is the far end (an announcement): nothing to relay
+		 * to, and the prompt's codec is not renegotiated */
+		if (sip_call_leg_other(from)->role == SIP_LEG_NONE)
+			return sip_method_offers(m) ? 488 : 200;
 		if (c->state != SIP_CALL_CONFIRMED)
 			return sip_method_offers(m) ? 491 : 481;
 		return sip_fwd_start(from, irq, sip);

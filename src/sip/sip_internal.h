@@ -50,6 +50,7 @@ struct sip_call;
 #include "maskd/flood.h"
 #include "maskd/log.h"
 #include "maskd/mqueue.h"
+#include "maskd/prompt.h"
 #include "maskd/metrics.h"
 #include "maskd/relay.h"
 #include "maskd/sdp.h"
@@ -147,6 +148,9 @@ struct sip {
 	/* borrowed; its timeout handler pushes call cookies into cmdq from
 	 * the relay's worker threads (sip_media.c) */
 	struct relay *relay;
+	/* borrowed, immutable: what maskd plays (sip_announce.c); NULL
+	 * = none loaded, nothing is announced */
+	const struct prompt_set *prompts;
 
 	struct sip_counters counters;
 	struct metrics *metrics;	/* borrowed; sip_metrics_register() */
@@ -357,6 +361,12 @@ struct sip_call {
 	struct relay_call *media;	/* NULL: none, or freed */
 	uint64_t cookie;		/* what the relay reports it by */
 	struct sip_call *media_next;	/* sip->media bucket */
+
+	/* an announcement (sip_announce.c): maskd is the media endpoint
+	 * of the one leg; NULL: a bridged call */
+	const struct prompt *announce;
+	uint16_t announce_code;		/* the final response after it */
+	bool cdr_none;			/* no session: no CDR goes out */
 };
 
 /* The leg the call came in on (maskd its UAS). */
@@ -389,6 +399,14 @@ void sip_stopping(struct sip *s);
 enum sip_cmd_id {
 	SIP_CMD_RTP_TIMEOUT = 1,	/* uint64_t: a relay call's cookie */
 	SIP_CMD_SESSION_END,		/* struct sip_cmd_session_end */
+	SIP_CMD_PLAY_DONE,		/* struct sip_cmd_play_done */
+};
+
+/* A relay worker finished playing into a leg (relay_play_done_h). */
+struct sip_cmd_play_done {
+	uint64_t cookie;		/* the relay call's */
+	int leg;			/* enum relay_leg */
+	int err;
 };
 
 struct sip_cmd_session_end {
@@ -475,6 +493,14 @@ bool sip_guard_cps_ok(struct sip *s, const struct config_trunk *t,
 int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		   const struct session *sess, const char *caller);
 
+/* sip_call_link() - list @c in s->calls and count it; the call is
+ * routed. */
+void sip_call_link(struct sip_call *c);
+
+/* sip_call_bind_inbound() - answers on the INVITE transaction of @c's
+ * inbound leg (ACK, CANCEL, timeouts) go to the call from now on. */
+void sip_call_bind_inbound(struct sip_call *c);
+
 /* sip_call_busy() - true when session @id has a live call. */
 bool sip_call_busy(struct sip *s, const uint8_t id[STORE_ID_LEN]);
 
@@ -538,6 +564,24 @@ int sip_call_on_outbound(void *magic, nta_outgoing_t *orq,
  * start. (sip_timer.c)
  */
 bool sip_call_offering(const struct sip_call *c);
+
+/* ---- sip_announce.c: maskd answers and tells why ---- */
+
+/*
+ * sip_announce() - the INVITE @irq (@sip) cannot be routed: play prompt
+ * @id to the caller (183 and early media, or 200 with announce_answer),
+ * then answer @code (or BYE). @sess: the ended session, NULL for an
+ * unknown pair; @caller the caller's number (E.164). Returns 0 when the call took @irq over, else the status
+ * nta answers with (@code itself when there is nothing to play into:
+ * no offer, no prompts; 488 for an offer without G.711; 503 no ports).
+ */
+int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
+		 const struct session *sess, const char *caller,
+		 enum prompt_id id, int code);
+
+/* sip_announce_done() - the relay reports @c's prompt over (@err 0) or
+ * never started: the final response or BYE. May free @c. */
+void sip_announce_done(struct sip_call *c, int err);
 
 /* ---- sip_cdr.c: the call record ---- */
 
@@ -835,6 +879,9 @@ void sip_media_close(struct sip_call *c);
  * the call ends), or ENOMEM.
  */
 int sip_media_sdp(struct sip_leg *from, sip_t const *src, char **bodyp);
+
+/* sip_media_call() - the call whose relay call has @cookie, or NULL. */
+struct sip_call *sip_media_call(struct sip *s, uint64_t cookie);
 
 /*
  * sip_media_timeout() - the relay reported no media on the call with

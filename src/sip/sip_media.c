@@ -31,7 +31,7 @@ static size_t sip_media_slot(uint64_t cookie)
 	return (size_t)(cookie & (SIP_MEDIA_BUCKETS - 1));
 }
 
-static struct sip_call *sip_media_find(struct sip *s, uint64_t cookie)
+struct sip_call *sip_media_call(struct sip *s, uint64_t cookie)
 {
 	struct sip_call *c;
 
@@ -185,7 +185,7 @@ void sip_media_on_timeout(uint64_t cookie, void *arg)
 
 void sip_media_timeout(struct sip *s, uint64_t cookie)
 {
-	struct sip_call *c = sip_media_find(s, cookie);
+	struct sip_call *c = sip_media_call(s, cookie);
 
 	if (c)
 		sip_call_rtp_timeout(c);

@@ -211,9 +211,9 @@ static int sip_route_reply_422(struct sip *s, nta_incoming_t *irq)
 }
 
 /* call.unrouted for the events outbox, posted like a record; @code is
- * what the caller is answered. */
+ * what the caller is answered, @reason (NULL: none) how. */
 static int sip_route_unrouted(struct sip *s, const char *caller,
-			      const char *vn, int code)
+			      const char *vn, int code, const char *reason)
 {
 	struct cdr u;
 
@@ -224,9 +224,31 @@ static int sip_route_unrouted(struct sip *s, const char *caller,
 	u.final_code = (uint16_t)code;
 	snprintf(u.caller, sizeof(u.caller), "%s", caller);
 	snprintf(u.vn, sizeof(u.vn), "%s", vn);
+	if (reason)
+		snprintf(u.reason, sizeof(u.reason), "%s", reason);
 	if (s->cdrh)
 		s->cdrh(&u, s->cdr_arg);
 	return code;
+}
+
+/*
+ * An unrouted INVITE: refused with @code, or (@action announce) told why
+ * first (sip_announce.c). Either way call.unrouted says what the caller
+ * is answered, once we know: 488 or 503 when the announcement could not
+ * start. Its reason says "announced" for a later events field.
+ */
+static int sip_route_refuse(struct sip *s, nta_incoming_t *irq,
+			    sip_t const *sip, const struct session *sess,
+			    const char *caller, const char *vn, int action,
+			    enum prompt_id prompt, int code)
+{
+	int st = code;
+
+	if (action == CONFIG_ACTION_ANNOUNCE)
+		st = sip_announce(s, irq, sip, sess, caller, prompt, code);
+	(void)sip_route_unrouted(s, caller, vn, st ? st : code,
+				 st ? NULL : "announced");
+	return st;
 }
 
 int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
@@ -274,13 +296,17 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	err = store_lookup(s->reader, caller, vn, clock_now_ms(), &sess);
 	if (err == ENOENT) {
 		SIP_COUNT(s, rejected_unknown);
-		return sip_route_unrouted(s, caller, vn,
-					  s->cfg->sip.unknown_code);
+		return sip_route_refuse(s, irq, sip, NULL, caller, vn,
+					s->cfg->sip.unknown_action,
+					PROMPT_UNKNOWN,
+					s->cfg->sip.unknown_code);
 	}
 	if (err == ESTALE) {
 		SIP_COUNT(s, rejected_ended);
-		return sip_route_unrouted(s, caller, vn,
-					  s->cfg->sip.ended_code);
+		return sip_route_refuse(s, irq, sip, &sess, caller, vn,
+					s->cfg->sip.ended_action,
+					PROMPT_EXPIRED,
+					s->cfg->sip.ended_code);
 	}
 	if (err) {
 		log_debug(s->log, "sip: lookup failed: %s", strerror(err));

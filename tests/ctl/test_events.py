@@ -32,6 +32,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "sip"))
 import test_sip as ts  # noqa: E402
+import test_media as tm  # noqa: E402  (port_range, even_port_pair)
 
 SECRET = "whsec_" + base64.b64encode(b"maskd events test key 0123").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"an older key").decode()
@@ -154,9 +155,14 @@ class EventsBase(ts.SipBase):
     schedule = SCHEDULE
 
     @classmethod
+    def sip_prefix(cls):
+        """More [sip] lines (and sections) before [events]."""
+        return ""
+
+    @classmethod
     def setUpClass(cls):
         cls.all = Receiver(cls.receiver_ip).start()
-        cls.sip_extra = (
+        cls.sip_extra = cls.sip_prefix() + (
             "[events]\nurl = %s\nsecrets = %s,%s\nallow = 127.0.0.0/8\n"
             "retry_schedule = %s\ntimeout = 5\nconcurrency = 4\n"
             % (cls.all.url("/all"), OLD_SECRET, SECRET,
@@ -363,6 +369,39 @@ class Events(EventsBase):
             st, js, raw = self.maskd.request("POST", "/v1/sessions", body)
             self.assertEqual(st, 400, (url, raw))
             self.assertIn("callback_url", js["error"]["message"], raw)
+
+
+class EventsAnnounce(EventsBase):
+    """[sip] unknown_action = announce: the caller hears the prompt,
+    and call.unrouted still goes out with the code it gets after it."""
+
+    @classmethod
+    def sip_prefix(cls):
+        lo, hi = tm.port_range(40)
+        return ("unknown_action = announce\n"
+                "[rtp]\nport_min = %d\nport_max = %d\n" % (lo, hi))
+
+    def test_unrouted_announced(self):
+        s = self.maskd.session(ts.caller_number(), ts.callee_number())
+        stranger = ts.caller_number()
+        ua = self.uac("announce_uac.xml", s["virtual_number"],
+                      {"caller": stranger,
+                       "mport": str(tm.even_port_pair(ts.A_IP)),
+                       "fmts": "0 101", "want_fmt": "0 101",
+                       "rtp_file": os.path.join(self.run_dir, "port")})
+        self.expect_rc(ua)
+
+        def unrouted():
+            return [e for h, e in self.all.events()
+                    if e["type"] == "call.unrouted" and
+                    e["data"]["from"] == stranger]
+        self.all.wait(unrouted, "call.unrouted")
+        d = unrouted()[0]["data"]
+        self.assertEqual(d["virtual_number"], s["virtual_number"])
+        self.assertEqual(d["final_code"], 404)
+        self.assertIsNone(d["session_id"])
+        ok, m = self.maskd.wait_zero()
+        self.assertTrue(ok, m)
 
 
 class EventsNoAllow(ts.SipBase):
