@@ -32,6 +32,10 @@ import time
 import unittest
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import ports  # noqa: E402  (tests/ports.py)
+
 ARGS = None
 TOKEN = "test-token-0123456789"
 OTHER_TOKEN = "second-token-abcdef"
@@ -58,12 +62,8 @@ def pool_numbers(count, prefix="1555"):
 
 
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A port free for both UDP and TCP (tests/ports.py)."""
+    return ports.free_port()
 
 
 def q(number):

@@ -27,6 +27,10 @@ import unittest
 import urllib.request
 import wave
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import ports  # noqa: E402  (tests/ports.py)
+
 ARGS = None
 NAMES = ("unknown", "expired", "enter_pin", "wrong_pin", "goodbye",
          "connecting", "recorded")
@@ -37,12 +41,8 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:",
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u.bind(("127.0.0.1", port))
-        return port
+    """A port free for both UDP and TCP (tests/ports.py)."""
+    return ports.free_port()
 
 
 def free_rtp_range(n=4):

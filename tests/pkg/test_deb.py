@@ -47,6 +47,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import ports  # noqa: E402  (tests/ports.py)
+
 SKIP = 77
 failures = []
 
@@ -75,9 +79,9 @@ def must(cmd, what, **kw):
 
 
 def free_port(kind):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free for @kind (tests/ports.py)."""
+    return ports.free_port(udp=kind == socket.SOCK_DGRAM,
+                           tcp=kind == socket.SOCK_STREAM)
 
 
 def free_sip_port():

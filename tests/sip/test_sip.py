@@ -50,6 +50,10 @@ SIPP_TIMEOUT_S = 30
 RUN_TIMEOUT_S = 90
 RING_TIMEOUT_S = 3
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import ports  # noqa: E402  (tests/ports.py)
+
 A_IP = "127.0.0.2"
 GW_IP = "127.0.0.3"
 FOREIGN_IP = "127.0.0.4"
@@ -82,22 +86,8 @@ def vn_number():
 
 
 def free_port(kind=socket.SOCK_DGRAM, host="127.0.0.1"):
-    """A port free for both UDP and TCP on @host."""
-    for _ in range(100):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            u.bind((host, 0))
-            port = u.getsockname()[1]
-            try:
-                t.bind((host, port))
-            except OSError:
-                continue
-            return port
-        finally:
-            u.close()
-            t.close()
-    raise AssertionError("no free port")
+    """A port free for both UDP and TCP on @host (tests/ports.py)."""
+    return ports.free_port(host)
 
 
 def read_text(path):
