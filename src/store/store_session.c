@@ -326,6 +326,36 @@ static int used_add(uint64_t **used, size_t *n, size_t *cap, uint64_t vn)
 
 /* ---- create ---- */
 
+/*
+ * pick_loop() - the least-used number @w matches where the explicit PINs
+ * are free: a number where one is taken is excluded (added to *used) and
+ * the pick made again. ENOSPC, or ENOTUNIQ when PINs excluded the rest.
+ */
+static int pick_loop(struct store_txn *tx, const struct store_geo_want *w,
+		     bool explicit, const struct session_pin_params *pin,
+		     uint64_t **used, size_t *n_used, size_t *cap,
+		     bool *pin_skipped, uint64_t *vn)
+{
+	bool taken = false;
+	int rc;
+
+	for (;;) {
+		rc = store_pool_pick_geo(tx, w, *used, *n_used, vn);
+		if (rc == ENOSPC && *pin_skipped)
+			rc = ENOTUNIQ;
+		if (!rc && explicit)
+			rc = store_pin_pair_taken(tx, *vn, pin, &taken);
+		if (rc)
+			return rc;
+		if (!explicit || !taken)
+			return 0;
+		*pin_skipped = true;
+		rc = used_add(used, n_used, cap, *vn);
+		if (rc)
+			return rc;
+	}
+}
+
 int store_session_create(struct store_txn *tx, const struct session_params *p,
 			 int64_t now_ms, struct session *out)
 {
@@ -377,25 +407,28 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 				goto out;
 		}
 	} else {
-		/* the least-used number where the explicit PINs are free:
-		 * a number where one is taken is excluded and the pick
-		 * made again */
-		for (;;) {
-			rc = store_pool_pick(tx, used, n_used, &vn);
-			if (rc == ENOSPC && pin_skipped)
-				rc = ENOTUNIQ;
-			if (!rc && explicit)
-				rc = store_pin_pair_taken(tx, vn, &p->pin,
-							  &taken);
-			if (rc)
+		struct store_geo_want w;
+
+		rc = store_geo_want(p->geo_party_b ? p->party_b : p->party_a,
+				    p->geo_match, p->geo_area_digits, &w);
+		if (rc)
+			goto out;
+		rc = pick_loop(tx, &w, explicit, &p->pin, &used, &n_used,
+			       &cap, &pin_skipped, &vn);
+		s.geo_matched = !rc && w.match != GEO_MATCH_NONE;
+		if ((rc == ENOSPC || rc == ENOTUNIQ) &&
+		    w.match != GEO_MATCH_NONE) {
+			if (p->geo_strict) {
+				if (rc == ENOSPC)
+					rc = EADDRNOTAVAIL;
 				goto out;
-			if (!explicit || !taken)
-				break;
-			pin_skipped = true;
-			rc = used_add(&used, &n_used, &cap, vn);
-			if (rc)
-				goto out;
+			}
+			w.match = GEO_MATCH_NONE;
+			rc = pick_loop(tx, &w, explicit, &p->pin, &used,
+				       &n_used, &cap, &pin_skipped, &vn);
 		}
+		if (rc)
+			goto out;
 	}
 
 	rc = store_id_new(tx->st, now_ms, s.id);
