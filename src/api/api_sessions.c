@@ -161,6 +161,12 @@ static int api_geo_parse(const json_t *body, const struct config *cfg,
 	bool fallback = true;
 	int err;
 
+	/* null is the same as left out */
+	if (json_is_null(m))
+		m = NULL;
+	if (json_is_null(party))
+		party = NULL;
+
 	if (m && (!json_is_string(m) ||
 		  geo_match_parse(json_string_value(m), &p->geo_match))) {
 		api_err_set(e, 400, "invalid_field",
