@@ -28,14 +28,17 @@ static void api_reply_session(struct api *api, struct evhttp_request *req,
 	api_reply_json(api, req, status, o);
 }
 
-/* The create reply: the session and whether its vn is geo-matched. */
+/*
+ * The create reply: the session, and when geo-match was asked for,
+ * whether its vn is local (else the reply is exactly what GET shows).
+ */
 static void api_reply_created(struct api *api, struct evhttp_request *req,
-			      const struct session *s)
+			      const struct session *s, bool geo)
 {
 	json_t *o = api_session_json(s);
 
-	if (!o || json_object_set_new(o, "geo_matched",
-				      json_boolean(s->geo_matched))) {
+	if (!o || (geo && json_object_set_new(o, "geo_matched",
+					      json_boolean(s->geo_matched)))) {
 		json_decref(o);
 		api_reply_error(api, req, 500, "internal", "out of memory");
 		return;
@@ -98,7 +101,8 @@ static void api_create_done(int err, bool lost, const struct session *s,
 		snprintf(loc, sizeof(loc), "/v1/sessions/%s", id);
 		evhttp_add_header(evhttp_request_get_output_headers(c->req),
 				  "Location", loc);
-		api_reply_created(api, c->req, s);
+		api_reply_created(api, c->req, s,
+				  c->params.geo_match != GEO_MATCH_NONE);
 		break;
 	case EINVAL:
 		api_reply_error(api, c->req, 400, "invalid_field",
