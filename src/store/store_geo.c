@@ -22,6 +22,7 @@
  * order until the first idle number the parties do not use.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "maskd/geo.h"
@@ -245,6 +246,84 @@ int store_pool_pick_geo(struct store_txn *tx, const struct store_geo_want *w,
 		return pick_area(tx, w->prefix, w->prefix_len, used, n_used,
 				 out);
 	return pick_country(tx, w->country, used, n_used, out);
+}
+
+/* used_add() - insert @vn into the sorted array *used. */
+static int used_add(uint64_t **used, size_t *n, size_t *cap, uint64_t vn)
+{
+	size_t i;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		uint64_t *nu = realloc(*used, ncap * sizeof(*nu));
+
+		if (!nu)
+			return ENOMEM;
+		*used = nu;
+		*cap = ncap;
+	}
+	for (i = *n; i > 0 && (*used)[i - 1] > vn; i--)
+		(*used)[i] = (*used)[i - 1];
+	(*used)[i] = vn;
+	(*n)++;
+	return 0;
+}
+
+/*
+ * pick_loop() - the least-used number @w matches where the explicit PINs
+ * are free: a number where one is taken is excluded (added to *used) and
+ * the pick made again. ENOSPC, or ENOTUNIQ when PINs excluded the rest.
+ */
+static int pick_loop(struct store_txn *tx, const struct store_geo_want *w,
+		     bool explicit, const struct session_pin_params *pin,
+		     uint64_t **used, size_t *n_used, size_t *cap,
+		     bool *pin_skipped, uint64_t *vn)
+{
+	bool taken = false;
+	int rc;
+
+	for (;;) {
+		rc = store_pool_pick_geo(tx, w, *used, *n_used, vn);
+		if (rc == ENOSPC && *pin_skipped)
+			rc = ENOTUNIQ;
+		if (!rc && explicit)
+			rc = store_pin_pair_taken(tx, *vn, pin, &taken);
+		if (rc)
+			return rc;
+		if (!explicit || !taken)
+			return 0;
+		*pin_skipped = true;
+		rc = used_add(used, n_used, cap, *vn);
+		if (rc)
+			return rc;
+	}
+}
+
+int store_alloc_pick(struct store_txn *tx, const struct session_params *p,
+		     uint64_t **used, size_t *n_used, size_t *cap,
+		     uint64_t *vn, bool *geo_matched)
+{
+	bool explicit = p->pin.pin_required && !p->pin.generate;
+	bool pin_skipped = false;
+	struct store_geo_want w;
+	int rc;
+
+	*geo_matched = false;
+	rc = store_geo_want(p->geo_party_b ? p->party_b : p->party_a,
+			    p->geo_match, p->geo_area_digits, &w);
+	if (rc)
+		return rc;
+	rc = pick_loop(tx, &w, explicit, &p->pin, used, n_used, cap,
+		       &pin_skipped, vn);
+	*geo_matched = !rc && w.match != GEO_MATCH_NONE;
+	if ((rc != ENOSPC && rc != ENOTUNIQ) || w.match == GEO_MATCH_NONE)
+		return rc;
+	/* no local number free (or only ones where a PIN is taken) */
+	if (p->geo_strict)
+		return rc == ENOSPC ? EADDRNOTAVAIL : rc;
+	w.match = GEO_MATCH_NONE;
+	return pick_loop(tx, &w, explicit, &p->pin, used, n_used, cap,
+			 &pin_skipped, vn);
 }
 
 /*

@@ -263,6 +263,17 @@ int store_geo_want(const char *party, enum geo_match m, unsigned area_digits,
  * matches (all of them for GEO_MATCH_NONE); ENOSPC when none is free. */
 int store_pool_pick_geo(struct store_txn *tx, const struct store_geo_want *w,
 			const uint64_t *used, size_t n_used, uint64_t *out);
+/*
+ * store_alloc_pick() - store_session_create()'s pick of a vn for @p:
+ * the least-used number in no active session of the parties (*used, a
+ * sorted array the caller owns and frees; numbers skipped for a taken
+ * explicit PIN are added to it), local to the geo party first when @p
+ * asks for geo-match (*geo_matched then says whether it was). ENOSPC,
+ * ENOTUNIQ (PINs excluded the rest), EADDRNOTAVAIL (strict, none local).
+ */
+int store_alloc_pick(struct store_txn *tx, const struct session_params *p,
+		     uint64_t **used, size_t *n_used, size_t *cap,
+		     uint64_t *vn, bool *geo_matched);
 /* store_geo_rebuild() - at open, pool_geo for this build's table. */
 int store_geo_rebuild(struct store *st);
 

@@ -303,58 +303,7 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* used_add() - insert @vn into the sorted array *used. */
-static int used_add(uint64_t **used, size_t *n, size_t *cap, uint64_t vn)
-{
-	size_t i;
-
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		uint64_t *nu = realloc(*used, ncap * sizeof(*nu));
-
-		if (!nu)
-			return ENOMEM;
-		*used = nu;
-		*cap = ncap;
-	}
-	for (i = *n; i > 0 && (*used)[i - 1] > vn; i--)
-		(*used)[i] = (*used)[i - 1];
-	(*used)[i] = vn;
-	(*n)++;
-	return 0;
-}
-
 /* ---- create ---- */
-
-/*
- * pick_loop() - the least-used number @w matches where the explicit PINs
- * are free: a number where one is taken is excluded (added to *used) and
- * the pick made again. ENOSPC, or ENOTUNIQ when PINs excluded the rest.
- */
-static int pick_loop(struct store_txn *tx, const struct store_geo_want *w,
-		     bool explicit, const struct session_pin_params *pin,
-		     uint64_t **used, size_t *n_used, size_t *cap,
-		     bool *pin_skipped, uint64_t *vn)
-{
-	bool taken = false;
-	int rc;
-
-	for (;;) {
-		rc = store_pool_pick_geo(tx, w, *used, *n_used, vn);
-		if (rc == ENOSPC && *pin_skipped)
-			rc = ENOTUNIQ;
-		if (!rc && explicit)
-			rc = store_pin_pair_taken(tx, *vn, pin, &taken);
-		if (rc)
-			return rc;
-		if (!explicit || !taken)
-			return 0;
-		*pin_skipped = true;
-		rc = used_add(used, n_used, cap, *vn);
-		if (rc)
-			return rc;
-	}
-}
 
 int store_session_create(struct store_txn *tx, const struct session_params *p,
 			 int64_t now_ms, struct session *out)
@@ -363,7 +312,7 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 	size_t n_used = 0, cap = 0;
 	uint64_t a, b, vn;
 	struct session s;
-	bool explicit, taken, pin_skipped = false;
+	bool explicit, taken;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
@@ -407,26 +356,8 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 				goto out;
 		}
 	} else {
-		struct store_geo_want w;
-
-		rc = store_geo_want(p->geo_party_b ? p->party_b : p->party_a,
-				    p->geo_match, p->geo_area_digits, &w);
-		if (rc)
-			goto out;
-		rc = pick_loop(tx, &w, explicit, &p->pin, &used, &n_used,
-			       &cap, &pin_skipped, &vn);
-		s.geo_matched = !rc && w.match != GEO_MATCH_NONE;
-		if ((rc == ENOSPC || rc == ENOTUNIQ) &&
-		    w.match != GEO_MATCH_NONE) {
-			if (p->geo_strict) {
-				if (rc == ENOSPC)
-					rc = EADDRNOTAVAIL;
-				goto out;
-			}
-			w.match = GEO_MATCH_NONE;
-			rc = pick_loop(tx, &w, explicit, &p->pin, &used,
-				       &n_used, &cap, &pin_skipped, &vn);
-		}
+		rc = store_alloc_pick(tx, p, &used, &n_used, &cap, &vn,
+				      &s.geo_matched);
 		if (rc)
 			goto out;
 	}
