@@ -20,6 +20,11 @@
  * leading digits are one range of the pool database per number length
  * (pool keys are the numbers, packed and big-endian), walked in number
  * order until the first idle number the parties do not use.
+ *
+ * Any other store of the pool (the cluster issue's PostgreSQL allocation)
+ * must keep exactly this behaviour: local numbers first by the same rules
+ * (least used, ties to the lower number, parties' numbers and taken
+ * explicit PINs skipped), then the whole pool or EADDRNOTAVAIL.
  */
 #include <errno.h>
 #include <stdlib.h>
