@@ -155,6 +155,9 @@ struct config_session {
 	uint32_t max_ttl_s;
 	uint32_t call_time_limit_s;	/* 0 = no limit */
 	uint32_t ring_timeout_s;
+	/* geo_match "area": leading national digits a vn shares with the
+	 * party (3: the NANP area code) */
+	uint32_t geo_area_digits;
 };
 
 struct config_log {

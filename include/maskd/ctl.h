@@ -90,7 +90,11 @@ typedef void (ctl_done_h)(int err, bool lost, void *arg);
 /*
  * ctl_session_create() - create a session (VN allocated from the pool
  * when p->vn is NULL or ""; see store_session_create(): ENOTUNIQ is a
- * PIN conflict). @p is copied, its PINs too (wiped once done).
+ * PIN conflict, EADDRNOTAVAIL no free number local to the geo party with
+ * p->geo_strict). @p is copied, its PINs too (wiped once done). The
+ * session handed to @h has geo_matched set; a create asking for
+ * geo-match counts in maskd_alloc_geo_matched_total or, given a number
+ * from the whole pool, maskd_alloc_geo_fallback_total.
  * Returns 0 (then @h runs exactly once, with the session as stored) or
  * ENOMEM (nothing queued, @h never runs).
  */

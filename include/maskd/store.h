@@ -12,6 +12,8 @@
  *   expiry     be64(expires_at) id(16) -> ""   (active sessions only)
  *   pool       vn                      -> {active count, country, added_at}
  *   pool_use   be32(active) vn         -> ""   (least-used first)
+ *   pool_geo   country(2) be32(active) vn -> "" (the pool by country,
+ *                                         least-used first: store_geo.c)
  *   meta       name                    -> u64 counters
  *   cdr        session id(16) call id(16) -> call record
  *   status     status(1) id(16)        -> ""   (every session, for listing)
@@ -56,6 +58,7 @@
 #include <stdint.h>
 
 #include "maskd/e164.h"
+#include "maskd/geo.h"
 #include "maskd/log.h"
 
 #define STORE_ID_LEN 16		/* binary session id: be48 ms + 80 random bits */
@@ -104,6 +107,9 @@ struct session {
 	uint8_t pin_retries;		/* 0..STORE_PIN_RETRIES_MAX */
 	char pin_a[STORE_PIN_SIZE];
 	char pin_b[STORE_PIN_SIZE];
+	/* not stored: set by store_session_create() alone, whether the vn
+	 * it picked matched the asked geo_match (false when none asked) */
+	bool geo_matched;
 };
 
 /* Which party a PIN belongs to (store_pin_lookup()). */
@@ -138,6 +144,14 @@ struct session_params {
 	const char *callback_url;	/* NULL = none */
 	const char *metadata;		/* NULL = none; JSON text */
 	struct session_pin_params pin;	/* zero = no PIN */
+	/* geo-match (allocation only; NONE with an explicit vn): a vn in
+	 * the country, or area, of party_a's number (party_b's with
+	 * geo_party_b); geo_strict: none free is ENOSPC's sibling
+	 * EADDRNOTAVAIL instead of a pick from the whole pool */
+	enum geo_match geo_match;
+	bool geo_party_b;
+	bool geo_strict;
+	unsigned geo_area_digits;	/* 1..GEO_AREA_DIGITS_MAX for AREA */
 };
 
 /* What store_session_update() changes; a field left unset stays as it is. */
@@ -459,6 +473,16 @@ void store_write_abort(struct store_txn *tx);
  * taken. Generated PINs never make allocation skip a vn: a PIN that is
  * taken on the picked vn is drawn again (up to 64 times, then ENOTUNIQ),
  * so the least-used number is still the one picked.
+ * Geo-match (p->geo_match): the same rules among the numbers local to
+ * the geo party (its country: pool_geo; its area: the pool range of its
+ * leading digits) first; when none is free, the whole pool
+ * (out->geo_matched false), or with p->geo_strict
+ *   EADDRNOTAVAIL no local number is free (no_geo_match).
+ * Cost: a country pick is a walk of pool_geo from the country's least-
+ * used number, skipping the parties' own active numbers (and PIN
+ * collisions); an area pick walks the area's numbers in number order up
+ * to the first idle free one (all of them only when every one is in use);
+ * a fallback then costs one plain pick.
  */
 int store_session_create(struct store_txn *tx, const struct session_params *p,
 			 int64_t now_ms, struct session *out);

@@ -22,23 +22,69 @@ static void api_log_number(struct api *api, const char *what,
 
 /* ---- GET /v1/numbers ---- */
 
+struct api_pool_list {
+	json_t *arr;
+	const char *country;		/* NULL = every number */
+};
+
+/*
+ * A number's country, as geo-match sees it: its own country field, else
+ * the one its digits say (geo.h).
+ */
 static int api_pool_list_cb(const struct pool_number *n, void *arg)
 {
-	json_t *arr = arg;
-	json_t *o = api_pool_json(n);
+	struct api_pool_list *l = arg;
+	char derived[GEO_COUNTRY_SIZE];
+	const char *country = n->country;
+	json_t *o;
 
-	if (!o || json_array_append_new(arr, o))
+	if (l->country) {
+		if (!country[0] && geo_lookup(n->vn, derived, NULL) == 0)
+			country = derived;
+		if (strcmp(country, l->country))
+			return 0;
+	}
+	o = api_pool_json(n);
+	if (!o || json_array_append_new(l->arr, o))
 		return ENOMEM;
 	return 0;
 }
 
+static const char *const api_numbers_list_keys[] = { "country", NULL };
+
 void api_numbers_list(struct api *api, struct evhttp_request *req)
 {
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	struct api_pool_list l = { NULL, NULL };
 	json_t *arr, *body = NULL;
+	struct api_query q;
+	struct api_err e;
+	const char *c;
 	int err;
 
+	err = api_query_parse(evhttp_uri_get_query(uri), &q, &e);
+	if (err) {
+		api_reply_err(api, req, &e);
+		return;
+	}
+	if (!(err = api_query_check_keys(&q, api_numbers_list_keys, &e)) &&
+	    (c = api_query_get(&q, "country")) &&
+	    (strlen(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' ||
+	     c[1] > 'Z')) {
+		api_err_set(&e, 400, "invalid_field", "country: must be two "
+			    "uppercase letters (ISO 3166-1)");
+		err = EINVAL;
+	}
+	if (err) {
+		api_reply_err(api, req, &e);
+		api_query_free(&q);
+		return;
+	}
+	l.country = api_query_get(&q, "country");
+
 	arr = json_array();
-	err = arr ? ctl_number_list(api->ctl, api_pool_list_cb, arr) : ENOMEM;
+	l.arr = arr;
+	err = arr ? ctl_number_list(api->ctl, api_pool_list_cb, &l) : ENOMEM;
 	if (!err) {
 		body = json_pack("{s:O}", "numbers", arr);
 		err = body ? 0 : ENOMEM;
@@ -52,6 +98,7 @@ void api_numbers_list(struct api *api, struct evhttp_request *req)
 				"cannot read the store: %s", strerror(err));
 	else
 		api_reply_json(api, req, 200, body);
+	api_query_free(&q);
 }
 
 /* ---- GET /v1/numbers/{vn} ---- */

@@ -28,6 +28,24 @@ static void api_reply_session(struct api *api, struct evhttp_request *req,
 	api_reply_json(api, req, status, o);
 }
 
+/*
+ * The create reply: the session, and when geo-match was asked for,
+ * whether its vn is local (else the reply is exactly what GET shows).
+ */
+static void api_reply_created(struct api *api, struct evhttp_request *req,
+			      const struct session *s, bool geo)
+{
+	json_t *o = api_session_json(s);
+
+	if (!o || (geo && json_object_set_new(o, "geo_matched",
+					      json_boolean(s->geo_matched)))) {
+		json_decref(o);
+		api_reply_error(api, req, 500, "internal", "out of memory");
+		return;
+	}
+	api_reply_json(api, req, 201, o);
+}
+
 static void api_reply_oom(struct api *api, struct evhttp_request *req)
 {
 	api_reply_error(api, req, 500, "internal", "out of memory");
@@ -83,7 +101,8 @@ static void api_create_done(int err, bool lost, const struct session *s,
 		snprintf(loc, sizeof(loc), "/v1/sessions/%s", id);
 		evhttp_add_header(evhttp_request_get_output_headers(c->req),
 				  "Location", loc);
-		api_reply_session(api, c->req, 201, s);
+		api_reply_created(api, c->req, s,
+				  c->params.geo_match != GEO_MATCH_NONE);
 		break;
 	case EINVAL:
 		api_reply_error(api, c->req, 400, "invalid_field",
@@ -108,6 +127,12 @@ static void api_create_done(int err, bool lost, const struct session *s,
 				"no pool number is free for this pair of "
 				"parties");
 		break;
+	case EADDRNOTAVAIL:
+		api_reply_error(api, c->req, 409, "no_geo_match",
+				"no pool number local to the geo party is "
+				"free for this pair of parties "
+				"(geo_fallback: false)");
+		break;
 	default:
 		log_warn(api->log, "api: session create failed: %s",
 			 strerror(err));
@@ -122,8 +147,55 @@ static void api_create_done(int err, bool lost, const struct session *s,
 static const char *const api_create_keys[] = {
 	"party_a", "party_b", "virtual_number", "ttl", "call_time_limit",
 	"record", "callback_url", "metadata", "pin_required", "pin_a", "pin_b",
-	"generate_pin", "pin_length", "pin_retries", NULL
+	"generate_pin", "pin_length", "pin_retries", "geo_match", "geo_party",
+	"geo_fallback", NULL
 };
+
+/*
+ * api_geo_parse() - geo_match, geo_party and geo_fallback of a create
+ * body into @p. geo_match picks the vn; with an explicit vn there is
+ * nothing to pick, so the two are refused together.
+ */
+static int api_geo_parse(const json_t *body, const struct config *cfg,
+			 bool explicit_vn, struct session_params *p,
+			 struct api_err *e)
+{
+	json_t *m = json_object_get(body, "geo_match");
+	json_t *party = json_object_get(body, "geo_party");
+	bool fallback = true;
+	int err;
+
+	/* null is the same as left out */
+	if (json_is_null(m))
+		m = NULL;
+	if (json_is_null(party))
+		party = NULL;
+
+	if (m && (!json_is_string(m) ||
+		  geo_match_parse(json_string_value(m), &p->geo_match))) {
+		api_err_set(e, 400, "invalid_field",
+			    "geo_match: must be none, country or area");
+		return EINVAL;
+	}
+	if (party && (!json_is_string(party) ||
+		      (strcmp(json_string_value(party), "a") &&
+		       strcmp(json_string_value(party), "b")))) {
+		api_err_set(e, 400, "invalid_field",
+			    "geo_party: must be a or b");
+		return EINVAL;
+	}
+	if ((err = api_get_bool(body, "geo_fallback", &fallback, NULL, e)))
+		return err;
+	if (explicit_vn && p->geo_match != GEO_MATCH_NONE) {
+		api_err_set(e, 400, "invalid_field",
+			    "geo_match: not with virtual_number");
+		return EINVAL;
+	}
+	p->geo_party_b = party && !strcmp(json_string_value(party), "b");
+	p->geo_strict = !fallback;
+	p->geo_area_digits = cfg->session.geo_area_digits;
+	return 0;
+}
 
 static int api_get_pin(const json_t *body, const char *key,
 		       char out[STORE_PIN_SIZE], bool *present,
@@ -268,7 +340,9 @@ int api_create_parse(const json_t *body, const struct config *cfg,
 			       &present, &is_null, e)) ||
 	    (err = api_get_metadata(body, &c->metadata, e)) ||
 	    (err = api_pin_parse(body, true, c, &c->params.pin, &unused,
-				 &unused, &unused, e)))
+				 &unused, &unused, e)) ||
+	    (err = api_geo_parse(body, cfg, c->vn[0] != '\0', &c->params,
+				 e)))
 		return err;
 
 	c->params.party_a = c->party_a;

@@ -752,6 +752,11 @@ const struct cfg_row cfg_rows[] = {
 	  .max = 86400, .unit = "seconds", .def = "60",
 	  .help = "How long the called party may ring before the caller "
 	  "gets 480." },
+	{ SESSION("geo_area_digits", geo_area_digits, CT_UINT), .min = 1,
+	  .max = 6, .def = "3",
+	  .help = "geo_match \"area\": how many leading national digits "
+	  "(after the calling code) a virtual number shares with the "
+	  "party; 3 = the NANP area code." },
 
 	/* [events] */
 	{ EVENTS("url", url, CT_STRING), .def = "", .valid = valid_event_url,

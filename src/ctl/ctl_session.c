@@ -49,8 +49,13 @@ static int ctl_create_run(struct ctl_op *op, struct store_txn *tx)
 
 static void ctl_create_done(struct ctl_op *op, int err, bool lost)
 {
-	if (!err)
+	if (!err) {
 		op->ctl->ctr.creates++;
+		if (op->out.geo_matched)
+			op->ctl->ctr.geo_matched++;
+		else if (op->params.geo_match != GEO_MATCH_NONE)
+			op->ctl->ctr.geo_fallback++;
+	}
 	ctl_session_done(op, err, lost);
 }
 

@@ -76,6 +76,7 @@ static int open_dbs(struct store *st)
 		{ "evt_status", offsetof(struct store, evt_status) },
 		{ "evt_seq", offsetof(struct store, evt_seq) },
 		{ "pin", offsetof(struct store, pin) },
+		{ "pool_geo", offsetof(struct store, pool_geo) },
 	};
 	MDB_txn *txn;
 	size_t i;
@@ -147,6 +148,8 @@ int store_open(struct store **stp, const char *path, uint64_t map_size,
 	rc = open_dbs(st);
 	if (!rc)
 		rc = store_index_upgrade(st);
+	if (!rc)
+		rc = store_geo_rebuild(st);
 	if (rc) {
 		log_error(log, "store: cannot open %s: %s", path,
 			  strerror(rc));

@@ -135,7 +135,8 @@ int store_index_upgrade(struct store *st)
 			mdb_txn_abort(tx.txn);
 			return 0;
 		}
-		/* 2 -> 3 (the pin index) has nothing to build */
+		/* 2 -> 3 (the pin index) has nothing to build; 3 -> 4
+		 * (pool_geo) is built by store_geo_rebuild() after this */
 		if (schema >= 2)
 			done = true;
 		if (!started && !done) {

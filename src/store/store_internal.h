@@ -30,8 +30,11 @@
  * 3: adds the pin index and version 2 session records; nothing to build
  * (no older session has a PIN), but an older maskd must not open a store
  * whose records it cannot read.
+ * 4: adds pool_geo (the pool by country, store_geo.c); it is built at
+ * open by store_geo_rebuild() whenever meta "geo_table" differs from this
+ * build's calling-code table, which includes every store of schema 3.
  */
-#define STORE_SCHEMA 3
+#define STORE_SCHEMA 4
 
 struct store {
 	MDB_env *env;
@@ -55,6 +58,7 @@ struct store {
 	store_expire_h *expire_h;
 	void *expire_arg;
 	MDB_dbi pin;
+	MDB_dbi pool_geo;	/* store_geo.c: the pool by country */
 	struct log *log;
 	/* id ordering: the writer's last id time and sequence within it */
 	int64_t id_last_ms;
@@ -236,6 +240,49 @@ int store_pool_pick(struct store_txn *tx, const uint64_t *used,
 		    size_t n_used, uint64_t *out);
 /* store_pool_exists() - 0 when @vn is a pool number, else ENOENT. */
 int store_pool_exists(struct store_txn *tx, uint64_t vn);
+
+/*
+ * The pool by country (store_geo.c). store_geo_put/_del: @p's entry
+ * (country from p->country, else from the number; none when unknown),
+ * kept by store_pool.c beside each pool_use entry.
+ */
+#include "maskd/geo.h"
+void store_geo_country(uint64_t vn, const struct rec_pool *p,
+		       char out[GEO_COUNTRY_SIZE]);
+int store_geo_put(struct store_txn *tx, uint64_t vn,
+		  const struct rec_pool *p);
+int store_geo_del(struct store_txn *tx, uint64_t vn,
+		  const struct rec_pool *p);
+
+/* What a create asks of its number: local to one party's number. */
+struct store_geo_want {
+	enum geo_match match;
+	bool unknown;			/* the party has no known country */
+	char country[GEO_COUNTRY_SIZE];
+	uint64_t prefix;		/* area: leading digits, packed */
+	unsigned prefix_len;		/* calling code + area digits */
+};
+
+/* store_geo_want() - what @m asks for party number @party. 0/EINVAL. */
+int store_geo_want(const char *party, enum geo_match m, unsigned area_digits,
+		   struct store_geo_want *w);
+/* store_pool_pick_geo() - as store_pool_pick() among the numbers @w
+ * matches (all of them for GEO_MATCH_NONE); ENOSPC when none is free. */
+int store_pool_pick_geo(struct store_txn *tx, const struct store_geo_want *w,
+			const uint64_t *used, size_t n_used, uint64_t *out);
+/*
+ * store_alloc_pick() - store_session_create()'s pick of a vn for @p:
+ * the least-used number in no active session of the parties (*used, a
+ * sorted array the caller owns and frees; numbers skipped for a taken
+ * explicit PIN are added to it), local to the geo party first when @p
+ * asks for geo-match (*geo_matched then says whether it was). ENOSPC,
+ * ENOTUNIQ (PINs excluded the rest), EADDRNOTAVAIL (strict, none local).
+ */
+int store_alloc_pick(struct store_txn *tx, const struct session_params *p,
+		     uint64_t **used, size_t *n_used, size_t *cap,
+		     uint64_t *vn, bool *geo_matched);
+/* store_geo_rebuild() - at open, pool_geo for this build's table. */
+int store_geo_rebuild(struct store *st);
 
 /* Decode a sessions value; strings are duplicated only if @with_strings. */
 int store_session_decode(const MDB_val *v, struct session *out,

@@ -84,6 +84,8 @@ int store_pool_add(struct store_txn *tx, const char *vn, const char *country,
 		strncpy(p.country, country, sizeof(p.country) - 1);
 	p.added_at_ms = now_ms;
 	rc = pool_write(tx, num, &p);
+	if (!rc)
+		rc = store_geo_put(tx, num, &p);
 	if (rc)
 		return rc;
 	return pool_use_put(tx, 0, num);
@@ -109,6 +111,8 @@ int store_pool_remove(struct store_txn *tx, const char *vn, int64_t now_ms)
 	if (p.active > 0)
 		return EBUSY;
 	rc = pool_use_del(tx, p.active, num);
+	if (!rc)
+		rc = store_geo_del(tx, num, &p);
 	if (rc)
 		return rc;
 	k = store_key_pool(buf, num);
@@ -142,9 +146,17 @@ int store_pool_adjust(struct store_txn *tx, uint64_t vn, int delta)
 	 * a page lost per session ended, 13 MB for 3,000 in one sweep.
 	 */
 	if (p.active != old) {
+		struct rec_pool was = p;
+
+		was.active = old;
 		rc = pool_use_put(tx, p.active, vn);
 		if (!rc)
 			rc = pool_use_del(tx, old, vn);
+		/* the same order, for the same reason, in pool_geo */
+		if (!rc)
+			rc = store_geo_put(tx, vn, &p);
+		if (!rc)
+			rc = store_geo_del(tx, vn, &was);
 		if (rc)
 			return rc;
 	}

@@ -292,27 +292,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* used_add() - insert @vn into the sorted array *used. */
-static int used_add(uint64_t **used, size_t *n, size_t *cap, uint64_t vn)
-{
-	size_t i;
-
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		uint64_t *nu = realloc(*used, ncap * sizeof(*nu));
-
-		if (!nu)
-			return ENOMEM;
-		*used = nu;
-		*cap = ncap;
-	}
-	for (i = *n; i > 0 && (*used)[i - 1] > vn; i--)
-		(*used)[i] = (*used)[i - 1];
-	(*used)[i] = vn;
-	(*n)++;
-	return 0;
-}
-
 /* ---- create ---- */
 
 int store_session_create(struct store_txn *tx, const struct session_params *p,
@@ -322,7 +301,7 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 	size_t n_used = 0, cap = 0;
 	uint64_t a, b, vn;
 	struct session s;
-	bool explicit, taken, pin_skipped = false;
+	bool explicit, taken;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
@@ -366,25 +345,10 @@ int store_session_create(struct store_txn *tx, const struct session_params *p,
 				goto out;
 		}
 	} else {
-		/* the least-used number where the explicit PINs are free:
-		 * a number where one is taken is excluded and the pick
-		 * made again */
-		for (;;) {
-			rc = store_pool_pick(tx, used, n_used, &vn);
-			if (rc == ENOSPC && pin_skipped)
-				rc = ENOTUNIQ;
-			if (!rc && explicit)
-				rc = store_pin_pair_taken(tx, vn, &p->pin,
-							  &taken);
-			if (rc)
-				goto out;
-			if (!explicit || !taken)
-				break;
-			pin_skipped = true;
-			rc = used_add(&used, &n_used, &cap, vn);
-			if (rc)
-				goto out;
-		}
+		rc = store_alloc_pick(tx, p, &used, &n_used, &cap, &vn,
+				      &s.geo_matched);
+		if (rc)
+			goto out;
 	}
 
 	rc = store_id_new(tx->st, now_ms, s.id);

@@ -382,6 +382,9 @@ class TestContract(MaskdCase):
         self.check(P, "POST", m.request("POST", P, raw=b" " * 70000 + b"{}"),
                    413)
         self.check(P, "GET", m.request("GET", P), 200)
+        self.check(P, "GET", m.request("GET", P + "?country=US"), 200)
+        for qs in ("?country=us", "?colour=blue"):
+            self.check(P, "GET", m.request("GET", P + qs), 400)
         self.check(P, "GET", m.request("GET", P, token=None), 401)
 
         spare = phone("1909")
@@ -423,6 +426,17 @@ class TestContract(MaskdCase):
         r = m.create(a, phone())
         self.check(P, "POST", r, 409)
         self.assertEqual(r.code, "pool_exhausted")
+        # geo-match: a local (US) number, and none local to a GB party
+        r = m.create(phone("1908"), phone("44207"), geo_match="area",
+                     geo_party="a", geo_fallback=True)
+        self.check(P, "POST", r, 201)
+        self.assertIs(r.json["geo_matched"], True)
+        r = m.create(phone(), phone("44207"), geo_match="country",
+                     geo_party="b", geo_fallback=False)
+        self.check(P, "POST", r, 409)
+        self.assertEqual(r.code, "no_geo_match")
+        self.check(P, "POST", m.create(phone(), phone(), geo_match="city"),
+                   400)
         # PINs: explicit, generated, and a clash on the same number
         pins = {"pin_required": True, "pin_a": "123456", "pin_b": "6543210",
                 "pin_retries": 3}

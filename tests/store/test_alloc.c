@@ -8,7 +8,10 @@
  * plain in-memory model after every batch. Some sessions require PINs,
  * explicit ones from a small set (so they collide) or generated: no two
  * active sessions of one VN ever share a PIN, and each active one's PINs
- * look up to it. The seed is printed;
+ * look up to it. With regions (run_geo()), the pool mixes US, CA, GB and
+ * IN numbers, 2N-1 per region, creates ask for geo-match (country or
+ * area, party a or b, fallback on or off), and a non-local number is
+ * never given while a local one was free. The seed is printed;
  * MASKD_TEST_SEED replays it.
  */
 #include <errno.h>
@@ -27,8 +30,33 @@
 #define MAX_PARTIES 24
 #define MAX_SESSIONS 20000
 #define BATCH 64		/* operations per committed transaction */
-#define MAX_POOL 64
+#define MAX_POOL 128
 
+/*
+ * Regions of the geo runs: a number prefix, the country geo-match must
+ * see, the pool `country` field given ("" = derived from the digits),
+ * and the digits of the calling code. The last one is a +1 415 range
+ * the pool says is Canadian: the field decides (country CA), while its
+ * area is still 1415. Parties live in the first N_PARTY_REGIONS.
+ */
+static const struct region {
+	const char *prefix;
+	const char *country;
+	const char *field;
+	unsigned cc_len;
+} regions[] = {
+	{ "+1415555", "US", "US", 1 },
+	{ "+1212555", "US", "", 1 },
+	{ "+1416555", "CA", "", 1 },
+	{ "+4420755", "GB", "GB", 2 },
+	{ "+9198455", "IN", "", 2 },
+	{ "+1415666", "CA", "CA", 1 },
+};
+#define N_REGIONS (sizeof(regions) / sizeof(regions[0]))
+#define N_PARTY_REGIONS 5
+#define AREA_DIGITS 3
+
+static bool g_geo;		/* this run() has regions */
 struct msess {
 	uint8_t id[STORE_ID_LEN];
 	int a, b;
@@ -67,7 +95,23 @@ static uint64_t rnd(struct model *m)
 
 static void party_name(int i, char out[E164_SIZE])
 {
-	snprintf(out, E164_SIZE, "+1415555%04u", (unsigned)i % 10000);
+	if (g_geo)
+		snprintf(out, E164_SIZE, "%s9%03u",
+			 regions[i % N_PARTY_REGIONS].prefix, (unsigned)i);
+	else
+		snprintf(out, E164_SIZE, "+1415555%04u", (unsigned)i % 10000);
+}
+
+/* m_local() - pool number @vn (of region @vr) is local to party @p for
+ * @gm: the same country, and for area the same calling code and
+ * AREA_DIGITS national digits. */
+static bool m_local(int p, int vr, const char *vn, enum geo_match gm)
+{
+	const struct region *pr = &regions[p % N_PARTY_REGIONS];
+
+	if (gm == GEO_MATCH_COUNTRY)
+		return !strcmp(pr->country, regions[vr].country);
+	return !strncmp(pr->prefix, vn, 1 + pr->cc_len + AREA_DIGITS);
 }
 
 static bool m_active(const struct model *m, const struct msess *s)
@@ -212,6 +256,18 @@ static bool m_pin_clash_any(const struct model *m, const char *pin)
 	return false;
 }
 
+/* m_vn_count() - active model sessions on @vn. */
+static unsigned m_vn_count(const struct model *m, const char *vn)
+{
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (m_active(m, &m->s[i]) && !strcmp(m->s[i].vn, vn))
+			n++;
+	return n;
+}
+
 /* check_pins() - each active PIN session's PINs name it (and its party);
  * an ended one's PINs name it no more. */
 static void check_pins(const struct model *m, struct store_reader *r)
@@ -344,11 +400,14 @@ static void check(struct model *m, struct store_reader *r,
  * run() - @steps random operations with parties limited to @N concurrent
  * sessions each and a pool of 2N-1 numbers.
  */
-static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
+static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed,
+		bool geo)
 {
 	static struct model m;
 	char pool[MAX_POOL][E164_SIZE];
-	int npool = 2 * (int)N - 1;
+	int vregion[MAX_POOL];
+	int npool = (2 * (int)N - 1) * (geo ? (int)N_REGIONS : 1);
+	unsigned geo_local = 0, geo_fallback = 0, geo_refused = 0;
 	char *dir = test_tmpdir();
 	char path[512];
 	struct store *st;
@@ -370,9 +429,21 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 	assert_int_equal(store_reader_open(st, &r), 0);
 
 	assert_int_equal(store_write_begin(st, NULL, &tx), 0);
+	g_geo = geo;
+	assert_true(npool <= MAX_POOL);
 	for (v = 0; v < npool; v++) {
-		snprintf(pool[v], E164_SIZE, "+1555000%04u", (unsigned)v % 10000);
-		assert_int_equal(store_pool_add(tx, pool[v], "US", T0), 0);
+		const char *field = "US";
+
+		vregion[v] = geo ? v % (int)N_REGIONS : 0;
+		if (geo) {
+			snprintf(pool[v], E164_SIZE, "%s%04u",
+				 regions[vregion[v]].prefix, (unsigned)v);
+			field = regions[vregion[v]].field;
+		} else {
+			snprintf(pool[v], E164_SIZE, "+1555000%04u",
+				 (unsigned)v % 10000);
+		}
+		assert_int_equal(store_pool_add(tx, pool[v], field, T0), 0);
 	}
 	assert_int_equal(store_write_commit(tx), 0);
 	assert_int_equal(store_write_begin(st, NULL, &tx), 0);
@@ -391,7 +462,9 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 			struct session_params p = { 0 };
 			struct session s;
 			unsigned pin_kind = rnd(&m) % 8;
-			bool guaranteed;
+			bool guaranteed, local_free = false, local_pin = false;
+			unsigned local_min = UINT32_MAX;
+			int gp = a;
 			int rc;
 
 			if (b >= a)
@@ -418,9 +491,66 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 			p.party_a = pa;
 			p.party_b = pb;
 			p.ttl_ms = 1 + (int64_t)(rnd(&m) % (600 * N));
+			if (geo) {
+				p.geo_match = (enum geo_match)(rnd(&m) % 3);
+				p.geo_party_b = rnd(&m) % 2;
+				p.geo_strict = rnd(&m) % 2;
+				p.geo_area_digits = AREA_DIGITS;
+				gp = p.geo_party_b ? b : a;
+			}
+			/* what the model says a local pick must find: a local
+			 * number neither party uses (and where the explicit
+			 * PINs are free), least-used first */
+			for (v = 0; geo && p.geo_match && v < npool; v++) {
+				if (!m_local(gp, vregion[v], pool[v],
+					     p.geo_match) ||
+				    m_party_uses(&m, a, pool[v]) ||
+				    m_party_uses(&m, b, pool[v]))
+					continue;
+				if (pin_kind < 2 &&
+				    (m_pin_clash(&m, pool[v], p.pin.pin_a,
+						 NULL) ||
+				     m_pin_clash(&m, pool[v], p.pin.pin_b,
+						 NULL))) {
+					local_pin = true;
+					continue;
+				}
+				local_free = true;
+				if (m_vn_count(&m, pool[v]) < local_min)
+					local_min = m_vn_count(&m, pool[v]);
+			}
 			rc = store_session_create(child, &p, m.now, &s);
 			if (guaranteed)
 				assert_int_equal(rc, 0);
+			/* 2N-1 numbers per region: a local one is always
+			 * free for parties below N */
+			if (guaranteed && p.geo_match)
+				assert_true(local_free);
+			if (geo && p.geo_match && !local_free &&
+			    p.geo_strict) {
+				assert_int_equal(rc, local_pin ? ENOTUNIQ :
+						 EADDRNOTAVAIL);
+				geo_refused++;
+			}
+			if (rc == 0 && geo && p.geo_match) {
+				int sv = pool_index(pool, npool, s.vn);
+
+				/* never a non-local number while a local
+				 * one was free, and then the least-used */
+				assert_int_equal(s.geo_matched, local_free);
+				if (local_free) {
+					assert_true(m_local(gp, vregion[sv],
+							    s.vn,
+							    p.geo_match));
+					assert_int_equal(m_vn_count(&m, s.vn),
+							 local_min);
+					geo_local++;
+				} else {
+					geo_fallback++;
+				}
+			} else if (rc == 0) {
+				assert_false(s.geo_matched);
+			}
 			if (rc == 0) {
 				struct msess *ms = &m.s[m.n];
 
@@ -457,6 +587,12 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 				assert_true(m_pin_clash_any(&m, p.pin.pin_a) ||
 					    m_pin_clash_any(&m, p.pin.pin_b));
 				pin_refusals++;
+				store_write_abort(child);
+			} else if (rc == EADDRNOTAVAIL) {
+				/* only a strict geo-match with no local
+				 * number free (checked above) */
+				assert_true(geo && p.geo_match &&
+					    p.geo_strict && !local_free);
 				store_write_abort(child);
 			} else {
 				assert_int_equal(rc, ENOSPC);
@@ -517,6 +653,12 @@ static void run(unsigned N, unsigned n_parties, unsigned steps, uint64_t seed)
 		      "%u refused (party already at N), %u pin_conflict, "
 		      "%u purged\n", N, npool, n_parties, creates, pins,
 		      refusals, pin_refusals, purged);
+	if (geo) {
+		print_message("  geo: %u local, %u fallback, %u no_geo_match\n",
+			      geo_local, geo_fallback, geo_refused);
+		assert_true(geo_local > creates / 8);
+		assert_true(geo_fallback + geo_refused > 0);
+	}
 	/* a run that created or purged next to nothing would prove nothing */
 	assert_true(creates > steps / 10);
 	assert_true(purged > creates / 4);
@@ -542,9 +684,9 @@ static void test_2n_minus_1_small(void **state)
 	uint64_t seed = seed_get();
 
 	(void)state;
-	run(1, 6, 2000, seed);
-	run(2, 6, 3000, seed + 1);
-	run(3, 8, 4000, seed + 2);
+	run(1, 6, 2000, seed, false);
+	run(2, 6, 3000, seed + 1, false);
+	run(3, 8, 4000, seed + 2, false);
 }
 
 static void test_2n_minus_1_crowded(void **state)
@@ -553,8 +695,19 @@ static void test_2n_minus_1_crowded(void **state)
 
 	(void)state;
 	/* few parties, so most of them sit at N and exclusions overlap */
-	run(5, 7, 6000, seed + 3);
-	run(8, 12, 6000, seed + 4);
+	run(5, 7, 6000, seed + 3, false);
+	run(8, 12, 6000, seed + 4, false);
+}
+
+/* regions: US (two areas), CA, GB, IN and a CA-by-field +1 415 range */
+static void test_2n_minus_1_regions(void **state)
+{
+	uint64_t seed = seed_get();
+
+	(void)state;
+	run(1, 10, 3000, seed + 5, true);
+	run(2, 10, 4000, seed + 6, true);
+	run(4, 15, 6000, seed + 7, true);
 }
 
 int main(void)
@@ -562,6 +715,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_2n_minus_1_small),
 		cmocka_unit_test(test_2n_minus_1_crowded),
+		cmocka_unit_test(test_2n_minus_1_regions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
