@@ -54,6 +54,35 @@ void relay_sink_detach(struct relay_sink *s)
 		s->ops->detach(s);
 }
 
+/*
+ * relay_call_post_sink() - leave a new sink (@op: RELAY_OP_SINK_x) or tap
+ * (RELAY_OP_TAP_x) for @leg. EBUSY while the previous one is not yet
+ * taken by the worker: overwriting it would lose its detach.
+ */
+int relay_call_post_sink(struct relay_call *c, unsigned op,
+			 enum relay_leg leg, struct relay_sink *s)
+{
+	struct relay_worker *w = c->w;
+	bool wake;
+
+	pthread_mutex_lock(&w->ctl_lock);
+	if (c->ctl_ops & op) {
+		pthread_mutex_unlock(&w->ctl_lock);
+		return EBUSY;
+	}
+	c->ctl_ops |= op;
+	if (op & (RELAY_OP_SINK_A | RELAY_OP_SINK_B))
+		c->ctl_sink[leg] = s;
+	else
+		c->ctl_tap[leg] = s;
+	wake = relay_call_queue_locked(w, c);
+	pthread_mutex_unlock(&w->ctl_lock);
+
+	if (wake)
+		relay_wake(w);
+	return 0;
+}
+
 /* relay_side_sinks() - apply a leg's new sink and tap, detaching what
  * they replace. Worker thread. */
 void relay_side_sinks(struct relay_call *c, int l)
