@@ -30,4 +30,12 @@ int64_t clock_mono_ms(void);
  */
 int64_t clock_mono_coarse_ms(void);
 
+#define CLOCK_RFC3339_SIZE 32	/* "2026-12-01T22:50:00.123Z" and NUL */
+
+/*
+ * clock_rfc3339() - wall-clock @ms (since the epoch) as RFC 3339 in UTC
+ * with milliseconds, the one time format of the API and the events.
+ */
+void clock_rfc3339(int64_t ms, char out[CLOCK_RFC3339_SIZE]);
+
 #endif

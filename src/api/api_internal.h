@@ -43,7 +43,7 @@
 #define API_METADATA_MAX (16 * 1024)	/* serialized bytes */
 #define API_URL_MAX 2048
 #define API_MSG_SIZE 256
-#define API_TIME_SIZE 32		/* "2026-11-22T01:02:03.456Z" and NUL */
+#define API_TIME_SIZE CLOCK_RFC3339_SIZE
 #define API_CONN_BUCKETS 1024		/* open connections, hashed */
 
 /* In-memory counters since start, for /metrics: api_metrics.inc. */

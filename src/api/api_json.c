@@ -73,21 +73,7 @@ void api_utf8_fix(char *s)
 
 void api_time_format(int64_t ms, char out[API_TIME_SIZE])
 {
-	int64_t sec = ms / 1000;
-	int frac = (int)(ms % 1000);
-	char date[24];
-	time_t t;
-	struct tm tm;
-
-	if (frac < 0) {
-		frac += 1000;
-		sec--;
-	}
-	t = (time_t)sec;
-	if (!gmtime_r(&t, &tm) ||
-	    !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm))
-		snprintf(date, sizeof(date), "1970-01-01T00:00:00");
-	snprintf(out, API_TIME_SIZE, "%s.%03dZ", date, frac);
+	clock_rfc3339(ms, out);
 }
 
 /* Exactly @n digits at *pp into *out; advances *pp. */

@@ -1,6 +1,7 @@
 /*
  * clock.c - the wall and monotonic clocks in milliseconds (see clock.h).
  */
+#include <stdio.h>
 #include <time.h>
 
 #include "maskd/clock.h"
@@ -28,4 +29,23 @@ int64_t clock_mono_ms(void)
 int64_t clock_mono_coarse_ms(void)
 {
 	return clock_ms(CLOCK_MONOTONIC_COARSE);
+}
+
+void clock_rfc3339(int64_t ms, char out[CLOCK_RFC3339_SIZE])
+{
+	int64_t sec = ms / 1000;
+	int frac = (int)(ms % 1000);
+	char date[24];
+	time_t t;
+	struct tm tm;
+
+	if (frac < 0) {
+		frac += 1000;
+		sec--;
+	}
+	t = (time_t)sec;
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm))
+		snprintf(date, sizeof(date), "1970-01-01T00:00:00");
+	snprintf(out, CLOCK_RFC3339_SIZE, "%s.%03dZ", date, frac);
 }

@@ -17,7 +17,6 @@
 
 #include "ctl_internal.h"
 
-#define CTL_TIME_SIZE 32
 
 int ctl_events_configure(struct ctl *ctl, const struct ctl_events_conf *c)
 {
@@ -28,31 +27,12 @@ int ctl_events_configure(struct ctl *ctl, const struct ctl_events_conf *c)
 	return ctl_deliver_start(ctl);
 }
 
-/* RFC 3339, UTC, milliseconds: "2026-12-01T22:50:00.123Z". */
-static void ctl_time_format(int64_t ms, char out[CTL_TIME_SIZE])
-{
-	int64_t sec = ms / 1000;
-	int frac = (int)(ms % 1000);
-	char date[24];
-	time_t t;
-	struct tm tm;
-
-	if (frac < 0) {
-		frac += 1000;
-		sec--;
-	}
-	t = (time_t)sec;
-	if (!gmtime_r(&t, &tm) ||
-	    !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm))
-		snprintf(date, sizeof(date), "1970-01-01T00:00:00");
-	snprintf(out, CTL_TIME_SIZE, "%s.%03dZ", date, frac);
-}
 
 static json_t *ctl_time_json(int64_t ms)
 {
-	char buf[CTL_TIME_SIZE];
+	char buf[CLOCK_RFC3339_SIZE];
 
-	ctl_time_format(ms, buf);
+	clock_rfc3339(ms, buf);
 	return json_string(buf);
 }
 
@@ -75,6 +55,25 @@ static int ctl_event_session_fields(json_t *d, const struct session *s,
 	rc |= json_object_set_new(d, "party_b", json_string(s->party_b));
 	rc |= json_object_set_new(d, "virtual_number", json_string(s->vn));
 	return rc ? ENOMEM : 0;
+}
+
+/* What every call.* event of a session says of the call itself. */
+static int ctl_event_call_fields(json_t *d, const struct cdr *c,
+				 const struct session *s)
+{
+	char id[STORE_ID_STR_SIZE];
+	int rc;
+
+	store_id_format(c->id, id);
+	rc = json_object_set_new(d, "call_id", json_string(id));
+	rc |= json_object_set_new(d, "direction",
+				  json_string(c->a_to_b ? "a_to_b" : "b_to_a"));
+	rc |= json_object_set_new(d, "from", json_string(c->a_to_b ?
+				  s->party_a : s->party_b));
+	rc |= json_object_set_new(d, "to", json_string(c->a_to_b ?
+				  s->party_b : s->party_a));
+	rc |= json_object_set_new(d, "started_at", ctl_time_json(c->start_ms));
+	return rc;
 }
 
 /*
@@ -181,7 +180,6 @@ int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 {
 	const char *hangup = ctl_hangup_name(c->hangup);
 	int64_t talk_ms = c->answer_ms ? c->end_ms - c->answer_ms : 0;
-	char id[STORE_ID_STR_SIZE];
 	uint64_t seq;
 	json_t *d;
 	int rc;
@@ -197,15 +195,7 @@ int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 	if (!d)
 		return ENOMEM;
 	rc = ctl_event_session_fields(d, s, seq);
-	store_id_format(c->id, id);
-	rc |= json_object_set_new(d, "call_id", json_string(id));
-	rc |= json_object_set_new(d, "direction",
-				  json_string(c->a_to_b ? "a_to_b" : "b_to_a"));
-	rc |= json_object_set_new(d, "from", json_string(c->a_to_b ?
-				  s->party_a : s->party_b));
-	rc |= json_object_set_new(d, "to", json_string(c->a_to_b ?
-				  s->party_b : s->party_a));
-	rc |= json_object_set_new(d, "started_at", ctl_time_json(c->start_ms));
+	rc |= ctl_event_call_fields(d, c, s);
 	rc |= json_object_set_new(d, "answered_at", c->answer_ms ?
 				  ctl_time_json(c->answer_ms) : json_null());
 	rc |= json_object_set_new(d, "ended_at", ctl_time_json(c->end_ms));
@@ -229,7 +219,6 @@ int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
 		       const struct cdr *c, const struct session *s,
 		       int64_t now_ms)
 {
-	char id[STORE_ID_STR_SIZE];
 	const char *type;
 	uint64_t seq;
 	json_t *d;
@@ -257,15 +246,7 @@ int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
 	if (!d)
 		return ENOMEM;
 	rc = ctl_event_session_fields(d, s, seq);
-	store_id_format(c->id, id);
-	rc |= json_object_set_new(d, "call_id", json_string(id));
-	rc |= json_object_set_new(d, "direction",
-				  json_string(c->a_to_b ? "a_to_b" : "b_to_a"));
-	rc |= json_object_set_new(d, "from", json_string(c->a_to_b ?
-				  s->party_a : s->party_b));
-	rc |= json_object_set_new(d, "to", json_string(c->a_to_b ?
-				  s->party_b : s->party_a));
-	rc |= json_object_set_new(d, "started_at", ctl_time_json(c->start_ms));
+	rc |= ctl_event_call_fields(d, c, s);
 	if (rc) {
 		json_decref(d);
 		return ENOMEM;
