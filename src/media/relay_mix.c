@@ -27,10 +27,6 @@
 #include "maskd/mix.h"
 #include "relay_internal.h"
 
-/* A tick this early counts as on time: libevent may wake up to a
- * millisecond either side of the 20 ms grid. */
-#define RELAY_MIX_EARLY_US 2000
-
 /* Frames made at once for a worker that fell behind; further behind,
  * the lost time is skipped rather than sent in a burst. */
 #define RELAY_MIX_CATCHUP 3
@@ -337,15 +333,27 @@ static void relay_mix_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (n = 0; n < RELAY_MIX_CATCHUP &&
-	     w->mix_due_us <= now + RELAY_MIX_EARLY_US; n++) {
+	/*
+	 * One frame per tick: the persistent timer keeps the 20 ms grid
+	 * on average, but libevent reads a coarse clock (4 ms steps on a
+	 * 250 Hz kernel), so a tick's wake-up is no measure of whether a
+	 * frame is due; deciding by it would skip a tick and double the
+	 * next (an interval of 40 ms then 0). Only a worker a whole
+	 * period or more behind its grid (a stalled thread) makes the
+	 * missed frames at once, up to RELAY_MIX_CATCHUP; further behind
+	 * it skips the time, and one running ahead is pulled back.
+	 */
+	n = 0;
+	do {
 		for (m = w->mixes; m; m = next) {
 			next = m->next;
 			relay_mix_frame(m, now_ms);
 		}
 		w->mix_due_us += RELAY_MIX_TICK_US;
-	}
-	if (w->mix_due_us + RELAY_MIX_TICK_US <= now)
+	} while (++n < RELAY_MIX_CATCHUP &&
+		 w->mix_due_us + RELAY_MIX_TICK_US / 2 <= now);
+	if (w->mix_due_us + RELAY_MIX_TICK_US <= now ||
+	    w->mix_due_us > now + 2 * RELAY_MIX_TICK_US)
 		w->mix_due_us = now + RELAY_MIX_TICK_US;
 }
 
