@@ -682,6 +682,10 @@ void relay_stats_get(const struct relay *r, struct relay_stats *out)
 		out->bytes += relay_read(&w->bytes);
 		out->drops += relay_read(&w->drops);
 		out->timeouts += relay_read(&w->timeouts);
+		out->mix_calls += relay_read(&w->mix_calls);
+		out->mix_packets += relay_read(&w->mix_packets);
+		out->mix_concealed += relay_read(&w->mix_concealed);
+		out->mix_late += relay_read(&w->mix_late);
 	}
 	out->ports_in_use = out->ports_total - out->ports_free;
 	out->calls_live = relay_read(&r->calls_live);

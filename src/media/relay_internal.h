@@ -291,6 +291,10 @@ struct relay_worker {
 	_Atomic uint64_t bytes;
 	_Atomic uint64_t drops;
 	_Atomic uint64_t timeouts;
+	_Atomic uint64_t mix_calls;	/* listed in mixes */
+	_Atomic uint64_t mix_packets;
+	_Atomic uint64_t mix_concealed;
+	_Atomic uint64_t mix_late;
 
 	/* packet path scratch: no allocation per packet */
 	struct mmsghdr rmsg[RELAY_BATCH];

@@ -46,6 +46,8 @@ struct relay_mix_leg {
 	uint16_t seq;			/* of the next packet */
 	uint32_t ts;
 	uint32_t ssrc;
+	uint64_t concealed_seen;	/* jb.st already in the metrics */
+	uint64_t late_seen;
 };
 
 struct relay_mix {
@@ -131,6 +133,7 @@ static void relay_mix_list(struct relay_worker *w, struct relay_mix *m)
 
 	if (m->pprev)
 		return;
+	relay_count(&w->mix_calls, 1);
 	if (!w->mixes) {
 		if (event_add(w->mix_ev, &tv))
 			log_warn(w->r->log, "relay: worker %u: cannot start "
@@ -148,6 +151,8 @@ static void relay_mix_unlist(struct relay_worker *w, struct relay_mix *m)
 {
 	if (!m->pprev)
 		return;
+	atomic_store_explicit(&w->mix_calls, relay_read(&w->mix_calls) - 1,
+			      memory_order_relaxed);
 	*m->pprev = m->next;
 	if (m->next)
 		m->next->pprev = m->pprev;
@@ -169,6 +174,8 @@ static void relay_mix_join(struct relay_call *c, struct relay_mix *m,
 		/* a new party (or one back): a fresh buffer, and its
 		 * stream restarts with a marker */
 		mix_input_init(&ml->jb);
+		ml->concealed_seen = 0;
+		ml->late_seen = 0;
 		ml->started = false;
 		m->legs |= 1u << l;
 	}
@@ -281,6 +288,8 @@ static void relay_mix_put32(uint8_t *b, uint32_t v)
 static void relay_mix_frame(struct relay_mix *m, int64_t now_ms)
 {
 	struct relay_call *c = m->c;
+	struct relay_worker *w = c->w;
+	uint64_t sent = 0, concealed = 0, late = 0;
 	int32_t sum[MIX_FRAME];
 	uint8_t pkt[RELAY_MIX_PACKET];
 	struct relay_mix_leg *ml;
@@ -295,6 +304,10 @@ static void relay_mix_frame(struct relay_mix *m, int64_t now_ms)
 		ml->has = ml->fed && mix_input_get(&ml->jb, ml->pcm);
 		if (ml->has)
 			mix_sum_add(sum, ml->pcm);
+		concealed += ml->jb.st.concealed - ml->concealed_seen;
+		late += ml->jb.st.late - ml->late_seen;
+		ml->concealed_seen = ml->jb.st.concealed;
+		ml->late_seen = ml->jb.st.late;
 	}
 
 	for (l = 0; l < RELAY_LEGS_MAX; l++) {
@@ -320,7 +333,15 @@ static void relay_mix_frame(struct relay_mix *m, int64_t now_ms)
 		ml->started = true;
 		ml->seq++;
 		ml->ts += MIX_FRAME;
+		sent++;
 	}
+
+	if (sent)
+		relay_count(&w->mix_packets, sent);
+	if (concealed)
+		relay_count(&w->mix_concealed, concealed);
+	if (late)
+		relay_count(&w->mix_late, late);
 }
 
 static void relay_mix_tick(evutil_socket_t fd, short what, void *arg)

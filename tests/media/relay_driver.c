@@ -17,6 +17,7 @@
  *   sync                     ok            (relay_sync())
  *   free ID                  ok            (relay_call_free())
  *   pool                     ok FREE TOTAL (ports)
+ *   mixstats                 ok CALLS PACKETS CONCEALED LATE (metrics)
  * or "err ERRNO" with the relay's errno; EBUSY (one change in flight)
  * is answered after a relay_sync() and one retry, as the SIP side would
  * retry from its next event. EOF or "quit" stops the relay.
@@ -137,6 +138,14 @@ static void run(char *line)
 		relay_stats_get(relay, &st);
 		printf("ok %llu %llu\n", (unsigned long long)st.ports_free,
 		       (unsigned long long)st.ports_total);
+	} else if (!strcmp(w[0], "mixstats")) {
+		relay_sync(relay);
+		relay_stats_get(relay, &st);
+		printf("ok %llu %llu %llu %llu\n",
+		       (unsigned long long)st.mix_calls,
+		       (unsigned long long)st.mix_packets,
+		       (unsigned long long)st.mix_concealed,
+		       (unsigned long long)st.mix_late);
 	} else {
 		reply(EINVAL);
 	}

@@ -395,6 +395,10 @@ class MixTest(unittest.TestCase):
                 for p in (a, b, c)}
         self.assertEqual(len(set(ssrc.values())), 3)
         self.assertEqual(got[d][0], [])
+        calls, packets, _, _ = r.cmd("mixstats")
+        self.assertEqual(calls, 1)
+        self.assertGreaterEqual(packets, sum(len(got[p][0])
+                                             for p in (a, b, c)))
 
         # while mixed, one party's RTCP and telephone-events reach
         # nobody (masking: an RTCP report names its sender)
@@ -463,6 +467,7 @@ class MixTest(unittest.TestCase):
         for src, data in a.taken()[0]:
             self.assertEqual(rtp_fields(data)[4], b.ssrc)
         self.assertEqual(d.taken()[0], [])
+        self.assertEqual(r.cmd("mixstats")[0], 0)
 
         r.cmd("free", call)
         free, total = r.cmd("pool")
@@ -485,7 +490,9 @@ class MixTest(unittest.TestCase):
         self.assertEqual(legs, [2, 3, 4, 5])
         self.assertEqual(r.err("add", call), ENOSPC)
         r.cmd("mix", call, 0b111111, 1)
+        self.assertEqual(r.cmd("mixstats")[0], 1)
         r.cmd("free", call)
+        self.assertEqual(r.cmd("mixstats")[0], 0)
         free, total = r.cmd("pool")
         self.assertEqual(free, total)
 
