@@ -172,7 +172,8 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 
 /*
  * relay_call_port() - the RTP port of @leg (its RTCP port is one above),
- * to write into the SDP the party of @leg receives. Fixed for the call.
+ * to write into the SDP the party of @leg receives. Fixed while the leg
+ * is open (for A and B: the call); 0 for a leg that is not open.
  */
 uint16_t relay_call_port(const struct relay_call *c, enum relay_leg leg);
 
@@ -242,7 +243,9 @@ struct relay_sink {
  * written into it out of @leg's sockets to @leg's party (RTP out of the
  * RTP port, RTCP out of the RTCP port, RTCP's sender scrubbed), where
  * that leg has latched. Belongs to the call; fixed for its lifetime; any
- * thread may take the address, only the worker writes into it.
+ * thread may take the address, only the worker writes into it. Any
+ * index below RELAY_LEGS_MAX has one (NULL beyond); a leg slot that is
+ * not open sends nothing.
  */
 struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg);
 
@@ -251,7 +254,8 @@ struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg);
  * @sink instead: relay_call_sink(c, other leg) is the default,
  * relay_call_sink(c, leg) echoes to the party, NULL drops (counted), any
  * other sink consumes it. A leg output of another call is refused
- * (EINVAL: that call may live on another worker). One change per leg in
+ * (EINVAL: that call may live on another worker), and so is one of a
+ * leg of this call that is not open. One change per leg in
  * flight: EBUSY while the worker has not yet applied the previous
  * relay_call_connect() of @leg (it does within one loop iteration; try
  * again from the next event). Returns 0, EINVAL or EBUSY.

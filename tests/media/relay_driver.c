@@ -13,6 +13,8 @@
  *   codec ID LEG PT          ok
  *   mix ID MASK ON           ok            (ON 1 or 0)
  *   remove ID LEG            ok
+ *   connect ID LEG TO        ok            (relay_call_connect() into
+ *                                           leg TO's output; -1: NULL)
  *   counters ID LEG          ok PACKETS BYTES DROPS
  *   sync                     ok            (relay_sync())
  *   free ID                  ok            (relay_call_free())
@@ -116,6 +118,10 @@ static void run(char *line)
 			err = relay_call_mix(c, leg, atoi(w[3]) != 0);
 		}
 		reply(err);
+	} else if (!strcmp(w[0], "connect") && n == 4) {
+		i = atoi(w[3]);
+		reply(relay_call_connect(c, (enum relay_leg)leg, i < 0 ? NULL :
+				relay_call_sink(c, (enum relay_leg)i)));
 	} else if (!strcmp(w[0], "remove") && n == 3) {
 		reply(relay_call_leg_remove(c, leg));
 	} else if (!strcmp(w[0], "counters") && n == 3) {

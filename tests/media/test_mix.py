@@ -473,6 +473,42 @@ class MixTest(unittest.TestCase):
         free, total = r.cmd("pool")
         self.assertEqual(free, total)
 
+    def test_leg_connect(self):
+        """A further leg is a leg like A and B: connected to A as a
+        plain pair it relays byte for byte both ways from its own port;
+        removed, what A sends has nowhere to go (dropped, counted)."""
+        r, a, b, c = self.relay, self.a, self.b, self.c
+        call, a.relay_port, b.relay_port = r.cmd("alloc")
+        leg, c.relay_port = r.cmd("add", call)
+        self.assertNotIn(c.relay_port, (a.relay_port, b.relay_port))
+        self.party(call, 0, a)
+        self.party(call, 1, b)
+        self.party(call, leg, c)
+        r.cmd("connect", call, 0, leg)
+        r.cmd("connect", call, leg, 0)
+        r.cmd("sync")
+        sent_a, sent_c = a.frame(), c.frame()
+        a.rtp.sendto(sent_a, (RELAY_IP, a.relay_port))
+        c.rtp.sendto(sent_c, (RELAY_IP, c.relay_port))
+        self.wait_packets(c, 1)
+        self.wait_packets(a, 1)
+        self.assertEqual(c.taken()[0], [((RELAY_IP, c.relay_port), sent_a)])
+        self.assertEqual(a.taken()[0], [((RELAY_IP, a.relay_port), sent_c)])
+        self.assertEqual(b.taken()[0], [])
+        self.assertEqual(r.cmd("counters", call, leg)[0], 1)
+
+        r.cmd("remove", call, leg)
+        r.cmd("sync")
+        drops = r.cmd("counters", call, 0)[2]
+        a.rtp.sendto(a.frame(), (RELAY_IP, a.relay_port))
+        time.sleep(0.3)
+        self.assertEqual(r.cmd("counters", call, 0)[2], drops + 1)
+        self.assertEqual(len(c.taken()[0]), 1)
+        self.assertEqual(b.taken()[0], [])
+        r.cmd("free", call)
+        free, total = r.cmd("pool")
+        self.assertEqual(free, total)
+
     def test_refusals(self):
         r = self.relay
         call, _, _ = r.cmd("alloc")
