@@ -27,9 +27,10 @@
 #include "maskd/mix.h"
 #include "relay_internal.h"
 
-/* Frames made at once for a worker that fell behind; further behind,
- * the lost time is skipped rather than sent in a burst. */
-#define RELAY_MIX_CATCHUP 3
+/* Frames made at once for a worker that fell behind (a thread that did
+ * not get the CPU for a while): as many as the parties' own jitter
+ * buffers commonly absorb. Further behind, the time is skipped. */
+#define RELAY_MIX_CATCHUP 8
 
 #define RELAY_MIX_PACKET (RTP_HDR + MIX_FRAME)
 #define RTP_HDR 12
@@ -344,13 +345,34 @@ static void relay_mix_frame(struct relay_mix *m, int64_t now_ms)
 		relay_count(&w->mix_late, late);
 }
 
+/*
+ * relay_mix_skip() - @k frames' time passed unmixed (a stalled worker):
+ * each input's playout and each listener's timestamp move on by it, so
+ * the streams stay on the parties' clocks. Rare; not the packet path.
+ */
+static void relay_mix_skip(struct relay_mix *m, uint64_t k)
+{
+	int16_t scratch[MIX_FRAME];
+	struct relay_mix_leg *ml;
+	unsigned l;
+	uint64_t i;
+
+	for (l = 0; l < RELAY_LEGS_MAX; l++) {
+		if (!(m->legs & (1u << l)))
+			continue;
+		ml = &m->leg[l];
+		for (i = 0; ml->fed && i < k && i < MIX_JB_FRAMES; i++)
+			(void)mix_input_get(&ml->jb, scratch);
+		ml->ts += (uint32_t)(k * MIX_FRAME);
+	}
+}
+
 static void relay_mix_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_worker *w = arg;
 	struct relay_mix *m, *next;
-	uint64_t now = relay_mix_now_us();
+	uint64_t now = relay_mix_now_us(), frames, skip = 0, i;
 	int64_t now_ms = clock_mono_coarse_ms();
-	unsigned n;
 
 	(void)fd;
 	(void)what;
@@ -359,22 +381,29 @@ static void relay_mix_tick(evutil_socket_t fd, short what, void *arg)
 	 * on average, but libevent reads a coarse clock (4 ms steps on a
 	 * 250 Hz kernel), so a tick's wake-up is no measure of whether a
 	 * frame is due; deciding by it would skip a tick and double the
-	 * next (an interval of 40 ms then 0). Only a worker a whole
-	 * period or more behind its grid (a stalled thread) makes the
-	 * missed frames at once, up to RELAY_MIX_CATCHUP; further behind
-	 * it skips the time, and one running ahead is pulled back.
+	 * next (an interval of 40 ms then 0). Only a worker more than
+	 * half a period behind its grid (a stalled thread) makes the
+	 * missed frames at once, up to RELAY_MIX_CATCHUP; the time beyond
+	 * that is skipped, and a grid running ahead is pulled back.
 	 */
-	n = 0;
-	do {
+	frames = 1;
+	if (now > w->mix_due_us)
+		frames += (now - w->mix_due_us + RELAY_MIX_TICK_US / 2) /
+			  RELAY_MIX_TICK_US;
+	if (frames > RELAY_MIX_CATCHUP) {
+		skip = frames - RELAY_MIX_CATCHUP;
+		frames = RELAY_MIX_CATCHUP;
+		for (m = w->mixes; m; m = m->next)
+			relay_mix_skip(m, skip);
+	}
+	for (i = 0; i < frames; i++) {
 		for (m = w->mixes; m; m = next) {
 			next = m->next;
 			relay_mix_frame(m, now_ms);
 		}
-		w->mix_due_us += RELAY_MIX_TICK_US;
-	} while (++n < RELAY_MIX_CATCHUP &&
-		 w->mix_due_us + RELAY_MIX_TICK_US / 2 <= now);
-	if (w->mix_due_us + RELAY_MIX_TICK_US <= now ||
-	    w->mix_due_us > now + 2 * RELAY_MIX_TICK_US)
+	}
+	w->mix_due_us += (frames + skip) * RELAY_MIX_TICK_US;
+	if (w->mix_due_us > now + 2 * RELAY_MIX_TICK_US)
 		w->mix_due_us = now + RELAY_MIX_TICK_US;
 }
 
