@@ -243,9 +243,10 @@ static void relay_leg_close(struct relay_call *c, unsigned l)
 	relay_side_unwatch(c, l);
 	relay_mix_leg_gone(c, l);
 	relay_play_leg_drop(c, l);
-	/* what was sent to this party now has nowhere to go: dropped */
+	/* what was sent to this party now has nowhere to go: dropped
+	 * (open legs only: a free slot may be the SIP thread's) */
 	for (o = 0; o < RELAY_LEGS_MAX; o++) {
-		if (c->leg[o].sink == &leg->out)
+		if (c->open & (1u << o) && c->leg[o].sink == &leg->out)
 			c->leg[o].sink = NULL;
 	}
 	relay_sink_detach(leg->sink);
