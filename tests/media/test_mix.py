@@ -335,7 +335,11 @@ class MixTest(unittest.TestCase):
             ssrcs.add(ssrc)
             if prev:
                 self.assertEqual(seq, (prev[0] + 1) & 0xffff)
-                self.assertEqual(ts_, (prev[1] + FRAME) & 0xffffffff)
+                # +160 a packet; more only where a worker that stalled
+                # skipped time (whole frames: relay_mix.c)
+                step = (ts_ - prev[1]) & 0xffffffff
+                self.assertTrue(step >= FRAME and step % FRAME == 0,
+                                "timestamp step %d" % step)
             prev = (seq, ts_)
         self.assertEqual(len(ssrcs), 1)
         return ssrcs.pop()
