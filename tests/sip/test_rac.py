@@ -1,0 +1,747 @@
+#!/usr/bin/env python3
+"""test_rac.py - request-a-call and participants, end to end.
+
+Run by ctest as:
+    python3 tests/sip/test_rac.py --maskd /path/to/maskd --source-dir /repo
+Further arguments go to unittest (e.g. -v, -k busy).
+
+The platform asks (POST /v1/sessions/{id}/calls): maskd calls the first
+party from the VN, plays it `connecting` while it calls the second, and
+bridges them; POST /v1/calls/{id}/participants calls a third party into
+the call. Every outbound INVITE goes to the one [gateway] address, so
+the gateway here is a Python SIP peer (Gateway) that routes each INVITE
+by its Request-URI number to a Party, which answers as its script says
+(ring, answer, refuse, never answer). Each party has its own loopback
+address (127.0.0.21 ...): its Contact and its SDP name it, so that
+in-dialog requests and media reach it there, and a leak of one party's
+address to another shows in the same checks as a leaked number. Every
+message each party received is read back: no other party's number or
+address, no other leg's Call-ID, the VN in From and
+P-Asserted-Identity, every SDP naming maskd only.
+
+Python 3 standard library only (test_sip.py's harness for maskd, the API
+and the live counters); loopback only. Nothing here asserts speed: every
+wait is bounded and generous.
+"""
+import os
+import random
+import re
+import select
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+ARGS = None
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_sip as ts  # noqa: E402
+import test_media as tm  # noqa: E402
+
+WAIT_S = 20
+PARTY_IPS = ("127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24")
+MASKD_IP = ts.MASKD_IP
+
+_seq = [0]
+_seq_lock = threading.Lock()
+
+
+def number(prefix):
+    with _seq_lock:
+        _seq[0] += 1
+        return "%s%04d" % (prefix, (os.getpid() * 7 + _seq[0]) % 10000)
+
+
+def token():
+    return "%016x" % random.getrandbits(64)
+
+
+# ---- SIP text -------------------------------------------------------------
+
+COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
+           "l": "content-length", "c": "content-type"}
+
+
+class Msg:
+    """One SIP message as text: its first line, headers in order, body."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        head, _, self.body = raw.replace("\r\n", "\n").partition("\n\n")
+        lines = head.split("\n")
+        self.first = lines[0]
+        self.headers = []
+        for ln in lines[1:]:
+            if ln[:1] in (" ", "\t") and self.headers:
+                n, v = self.headers[-1]
+                self.headers[-1] = (n, v + " " + ln.strip())
+                continue
+            n, _, v = ln.partition(":")
+            n = n.strip().lower()
+            self.headers.append((COMPACT.get(n, n), v.strip()))
+        parts = self.first.split(" ", 2)
+        self.is_request = not self.first.startswith("SIP/2.0")
+        self.method = parts[0] if self.is_request else None
+        self.ruri = parts[1] if self.is_request else None
+        self.status = int(parts[1]) if not self.is_request else None
+
+    def get(self, name):
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+    def all(self, name):
+        return [v for n, v in self.headers if n == name]
+
+    def cseq_method(self):
+        return (self.get("cseq") or " ").split()[-1]
+
+
+def uri_of(hdr):
+    m = re.search(r"<([^>]+)>", hdr)
+    return m.group(1) if m else hdr.split(";")[0].strip()
+
+
+def hostport(uri):
+    m = re.match(r"sips?:(?:[^@]+@)?([^;:>]+)(?::(\d+))?", uri)
+    return m.group(1), int(m.group(2) or 5060)
+
+
+def sdp_media(body):
+    """(port, [formats]) of the first m=audio line, or None."""
+    for ln in body.split("\n"):
+        ln = ln.strip()
+        if ln.startswith("m=audio "):
+            f = ln.split()
+            return int(f[1]), [int(x) for x in f[3:]]
+    return None
+
+
+# ---- the parties ------------------------------------------------------------
+
+class Party:
+    """One party behind the gateway: number, own address, SIP socket for
+    its Contact, RTP socket for its SDP, and what it does with an INVITE:
+    ring for @ring_s then answer @final (200, 486, ...; None: ring until
+    CANCELled)."""
+
+    def __init__(self, gw, num, ip, final=200, ring_s=0.2, prefer=0):
+        self.gw = gw
+        self.number = num
+        self.ip = ip
+        self.final = final
+        self.ring_s = ring_s
+        self.prefer = prefer
+        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sip.bind((ip, 0))
+        self.port = self.sip.getsockname()[1]
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp.bind((ip, tm.even_port_pair(ip)))
+        self.rtp.setblocking(False)
+        self.rtp_port = self.rtp.getsockname()[1]
+        self.received = []          # Msg, every message it got
+        self.events = []            # ("invite"|"cancel"|"bye"|"ack", t)
+        self.dialog = None          # the one call it takes part in
+        self.pt = None
+        self.cseq = 100
+
+    def close(self):
+        self.sip.close()
+        self.rtp.close()
+
+    def saw(self, what):
+        return any(e == what for e, _ in self.events)
+
+    # -- answering maskd's INVITE --
+
+    def response(self, inv, code, phrase, to_tag=True, sdp=None):
+        d = self.dialog
+        lines = ["SIP/2.0 %d %s" % (code, phrase)]
+        for v in inv.all("via"):
+            lines.append("Via: " + v)
+        lines.append("From: " + inv.get("from"))
+        to = inv.get("to")
+        if to_tag and ";tag=" not in to:
+            to += ";tag=" + d["tag"]
+        lines.append("To: " + to)
+        lines.append("Call-ID: " + inv.get("call-id"))
+        lines.append("CSeq: " + inv.get("cseq"))
+        if 100 < code < 300:
+            lines.append("Contact: <sip:%s@%s:%d>"
+                         % (self.number.lstrip("+"), self.ip, self.port))
+        body = sdp or ""
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append("Content-Length: %d" % len(body))
+        return "\r\n".join(lines) + "\r\n\r\n" + body
+
+    def answer_sdp(self, offer):
+        fmts = sdp_media(offer.body)[1]
+        pt = self.prefer if self.prefer in fmts else \
+            [f for f in fmts if f in (0, 8)][0]
+        self.pt = pt
+        return ("v=0\r\no=party 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\n"
+                "t=0 0\r\nm=audio %d RTP/AVP %d 101\r\n"
+                "a=rtpmap:%d %s/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+                "a=sendrecv\r\n" % (self.ip, self.ip, self.rtp_port, pt, pt,
+                                    "PCMU" if pt == 0 else "PCMA"))
+
+    def on_invite(self, inv, src):
+        if self.dialog and self.dialog["call_id"] == inv.get("call-id"):
+            return      # a retransmission
+        self.events.append(("invite", time.monotonic()))
+        self.dialog = {"call_id": inv.get("call-id"), "invite": inv,
+                       "src": src, "tag": token()[:10], "state": "ringing",
+                       "remote": uri_of(inv.get("contact") or ""),
+                       "from": inv.get("from"), "to": None}
+        self.gw.send(self.response(inv, 100, "Trying", to_tag=False), src)
+        if self.ring_s > 0 or self.final is None:
+            self.gw.send(self.response(inv, 180, "Ringing"), src)
+        if self.final is not None:
+            self.gw.later(self.ring_s, self.finish)
+
+    def finish(self):
+        d = self.dialog
+        if not d or d["state"] != "ringing":
+            return
+        inv = d["invite"]
+        if self.final == 200:
+            d["state"] = "up"
+            d["to"] = inv.get("to") + ";tag=" + d["tag"]
+            self.gw.send(self.response(inv, 200, "OK",
+                                       sdp=self.answer_sdp(inv)), d["src"])
+        else:
+            d["state"] = "failed"
+            self.gw.send(self.response(inv, self.final, "Nope"), d["src"])
+
+    def on_cancel(self, m, src):
+        self.events.append(("cancel", time.monotonic()))
+        d = self.dialog
+        self.gw.send(self.response(m, 200, "OK"), src)
+        if d and d["state"] == "ringing":
+            d["state"] = "cancelled"
+            self.gw.send(self.response(d["invite"], 487, "Cancelled"),
+                         d["src"])
+
+    def on_request(self, m, src, sock):
+        if m.method == "ACK":
+            self.events.append(("ack", time.monotonic()))
+            return
+        if m.method == "BYE":
+            self.events.append(("bye", time.monotonic()))
+            if self.dialog:
+                self.dialog["state"] = "ended"
+        elif m.method not in ("INVITE", "UPDATE", "OPTIONS", "INFO"):
+            return
+        lines = ["SIP/2.0 200 OK"] + ["Via: " + v for v in m.all("via")]
+        lines += ["From: " + m.get("from"), "To: " + m.get("to"),
+                  "Call-ID: " + m.get("call-id"), "CSeq: " + m.get("cseq"),
+                  "Content-Length: 0"]
+        sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), src)
+
+    # -- hanging up ourselves --
+
+    def bye(self):
+        self.gw.call(self._bye)
+
+    def _bye(self):
+        d = self.dialog
+        if not d or d["state"] != "up":
+            return
+        d["state"] = "ended"
+        self.cseq += 1
+        msg = ("BYE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;"
+               "rport\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n"
+               "Call-ID: %s\r\nCSeq: %d BYE\r\nContent-Length: 0\r\n\r\n"
+               % (d["remote"], self.ip, self.port, token(), d["to"],
+                  d["from"], d["call_id"], self.cseq))
+        self.sip.sendto(msg.encode(), hostport(d["remote"]))
+
+    # -- media --
+
+    def maskd_rtp_port(self):
+        """The relay port maskd's offer named for this party."""
+        return sdp_media(self.dialog["invite"].body)[0]
+
+    def send_rtp(self, n=10, marker_ssrc=0x1234):
+        port = self.maskd_rtp_port()
+        pt = self.pt if self.pt is not None else 0
+        for i in range(n):
+            hdr = struct.pack("!BBHII", 0x80, pt, i, i * 160, marker_ssrc)
+            self.rtp.sendto(hdr + bytes([0xFF if pt == 0 else 0xD5]) * 160,
+                            (MASKD_IP, port))
+            time.sleep(0.005)
+
+    def drain_rtp(self):
+        n = 0
+        while True:
+            try:
+                self.rtp.recvfrom(2048)
+                n += 1
+            except BlockingIOError:
+                return n
+
+
+class Gateway(threading.Thread):
+    """maskd's [gateway]: a UDP socket that hands each INVITE to the
+    party its Request-URI names (404 for a number nobody has), and one
+    loop for every party's socket and every scheduled answer."""
+
+    def __init__(self, ip, port):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((ip, port))
+        self.parties = {}
+        self.timers = []
+        self.calls = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.errors = []
+
+    def add(self, party):
+        with self.lock:
+            self.parties[party.number] = party
+
+    def send(self, text, addr):
+        self.sock.sendto(text.encode(), addr)
+
+    def later(self, delay, fn):
+        self.timers.append((time.monotonic() + delay, fn))
+
+    def call(self, fn):
+        with self.lock:
+            self.calls.append(fn)
+
+    def stop(self):
+        self.stopping = True
+        self.join(5)
+        self.sock.close()
+
+    def party_by_sock(self, s):
+        for p in self.parties.values():
+            if p.sip is s:
+                return p
+        return None
+
+    def dispatch(self, raw, src, sock):
+        m = Msg(raw)
+        if sock is self.sock:
+            if not m.is_request:
+                return
+            user = re.match(r"sips?:([^@;]+)", m.ruri or "")
+            num = user.group(1) if user else ""
+            if not num.startswith("+"):
+                num = "+" + num
+            p = self.parties.get(num)
+            if p is None:
+                if m.method == "INVITE":
+                    lines = ["SIP/2.0 404 Not Found"]
+                    lines += ["Via: " + v for v in m.all("via")]
+                    lines += ["From: " + m.get("from"),
+                              "To: " + m.get("to") + ";tag=nobody",
+                              "Call-ID: " + m.get("call-id"),
+                              "CSeq: " + m.get("cseq"), "Content-Length: 0"]
+                    self.send("\r\n".join(lines) + "\r\n\r\n", src)
+                return
+            p.received.append(m)
+            if m.method == "INVITE":
+                p.on_invite(m, src)
+            elif m.method == "CANCEL":
+                p.on_cancel(m, src)
+            else:
+                p.on_request(m, src, self.sock)
+            return
+        p = self.party_by_sock(sock)
+        if p is None:
+            return
+        p.received.append(m)
+        if m.is_request:
+            p.on_request(m, src, sock)
+
+    def run(self):
+        while not self.stopping:
+            with self.lock:
+                socks = [self.sock] + [p.sip for p in self.parties.values()]
+                calls, self.calls = self.calls, []
+            try:
+                for fn in calls:
+                    fn()
+                now = time.monotonic()
+                due = [t for t in self.timers if t[0] <= now]
+                self.timers = [t for t in self.timers if t[0] > now]
+                for _, fn in due:
+                    fn()
+                r, _, _ = select.select(socks, [], [], 0.02)
+                for s in r:
+                    try:
+                        raw, src = s.recvfrom(65535)
+                    except OSError:
+                        continue
+                    self.dispatch(raw.decode("utf-8", "replace"), src, s)
+            except Exception as e:      # reported by the test's checks
+                self.errors.append(repr(e))
+
+
+# ---- maskd --------------------------------------------------------------
+
+class RacMaskd(tm.MediaMaskd):
+    def __init__(self, tmp, port_min, port_max, max_participants=4):
+        super().__init__(tmp, port_min, port_max, timeout_s=30,
+                         ring_timeout_s=4)
+        self.max_participants = max_participants
+
+    def write_config(self):
+        super().write_config()
+        with open(self.conf_path, "a") as f:
+            f.write("[conference]\nmax_participants = %d\n"
+                    % self.max_participants)
+
+
+class RacBase(tm.MediaBase):
+    N_PORTS = 100
+
+    @classmethod
+    def make_maskd(cls, tmp):
+        lo, hi = tm.port_range(cls.N_PORTS)
+        return RacMaskd(tmp, lo, hi)
+
+    @classmethod
+    def setUpClass(cls):
+        ts.ARGS = ARGS
+        tm.ARGS = ARGS
+        cls.tmp = tempfile.mkdtemp(prefix="maskd-rac-")
+        cls.maskd = cls.make_maskd(cls.tmp).start()
+
+    def setUp(self):
+        super().setUp()
+        self.gw = Gateway(ts.GW_IP, self.maskd.gw_port)
+        self.gw.start()
+        self.parties = []
+
+    def tearDown(self):
+        self.gw.stop()
+        for p in self.parties:
+            p.close()
+        super().tearDown()
+
+    # -- helpers --
+
+    def party(self, prefix, ip, **kw):
+        p = Party(self.gw, number(prefix), ip, **kw)
+        self.gw.add(p)
+        self.parties.append(p)
+        return p
+
+    def pair(self, a_kw=None, b_kw=None, **session_kw):
+        a = self.party("+1202555", PARTY_IPS[0], **(a_kw or {}))
+        b = self.party("+1303555", PARTY_IPS[1], **(b_kw or {}))
+        s = self.maskd.session(a.number, b.number, **session_kw)
+        return s, a, b
+
+    def post_call(self, sid, body=None, want=201):
+        st, js, raw = self.maskd.request("POST", "/v1/sessions/%s/calls"
+                                         % sid, body or {})
+        self.assertEqual(st, want, raw)
+        return js
+
+    def get_call(self, cid):
+        st, js, raw = self.maskd.request("GET", "/v1/calls/%s" % cid)
+        return st, js
+
+    def wait_for(self, cond, what, timeout=WAIT_S):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            time.sleep(0.05)
+        self.fail("timed out waiting for %s\n%s\n%s"
+                  % (what, self.trace(), self.maskd.diagnostics()))
+
+    def trace(self):
+        out = []
+        for p in self.parties:
+            out.append("--- %s (%s) events %r" % (p.number, p.ip, p.events))
+            for m in p.received[-6:]:
+                out.append(m.first)
+        return "\n".join(out + ["gateway errors: %r" % self.gw.errors])
+
+    def wait_state(self, p, state):
+        self.wait_for(lambda: p.dialog and p.dialog["state"] == state,
+                      "%s to be %s" % (p.number, state))
+
+    def cdr(self, sid, timeout=WAIT_S):
+        calls = self.wait_cdrs(sid, 1, timeout)
+        return calls[-1]
+
+    def check_masked(self, vn):
+        """Nothing of any party reached another one: numbers, addresses,
+        Call-IDs; From and PAI of every INVITE the VN; SDP maskd's."""
+        legs = {p.number: set(m.get("call-id") for m in p.received
+                              if m.get("call-id")) for p in self.parties}
+        for p in self.parties:
+            for m in p.received:
+                for q in self.parties:
+                    if q is p:
+                        continue
+                    for bad in (q.number, q.number.lstrip("+"), q.ip):
+                        self.assertNotIn(bad, m.raw, "%s leaked to %s:\n%s"
+                                         % (q.number, p.number, m.raw))
+                    for cid in legs[q.number]:
+                        self.assertNotIn(cid, m.raw, "Call-ID of %s "
+                                         "reached %s" % (q.number, p.number))
+                if m.method == "INVITE":
+                    self.assertIn(vn, m.get("from"), m.raw)
+                    self.assertIn(vn, m.get("p-asserted-identity") or "",
+                                  m.raw)
+                for addr in ts.sdp_addresses(m.raw.replace("\r\n", "\n")):
+                    self.assertEqual(addr, MASKD_IP, m.raw)
+        self.assertEqual(self.gw.errors, [])
+
+    # nta keeps an answered INVITE client transaction for 32 s (RFC 3261
+    # timer D, whatever transaction_timeout says): each test waits for
+    # everything else, test_zz for the transactions too
+    NOW_ZERO = tuple(n for n in ts.Maskd.LIVE
+                     if n != "maskd_sip_transactions_live")
+
+    def check_clean(self, names=NOW_ZERO, timeout=60):
+        ok, m = self.maskd.wait_zero(names, timeout)
+        self.assertTrue(ok, "live counters not back to 0: %r\n%s"
+                        % ({k: v for k, v in m.items() if "live" in k or
+                            "in_use" in k}, self.maskd.diagnostics()))
+
+    def rtp_flows(self, src, dst, n=10):
+        """@src's RTP reaches @dst through maskd."""
+        dst.drain_rtp()
+        deadline = time.monotonic() + WAIT_S
+        got = 0
+        while time.monotonic() < deadline and got < 3:
+            src.send_rtp(n)
+            time.sleep(0.1)
+            got += dst.drain_rtp()
+        return got >= 3
+
+
+# ---- request-a-call -------------------------------------------------------
+
+class RequestACall(RacBase):
+
+    def test_success_a_first_then_caller_hangs_up(self):
+        s, a, b = self.pair(b_kw={"ring_s": 1.5})
+        js = self.post_call(s["id"], {"first": "a"})
+        self.assertEqual(js["session_id"], s["id"])
+        self.assertEqual(js["direction"], "api")
+        self.assertEqual(js["status"], "calling")
+        self.assertEqual([(l["id"], l["party"]) for l in js["legs"]],
+                         [(0, "a"), (1, "b")])
+        cid = js["id"]
+        self.wait_state(a, "up")
+        # while the second rings, the first hears `connecting`
+        self.wait_for(lambda: b.dialog is not None, "B's INVITE")
+        self.assertFalse(b.saw("ack"))
+        st, live = self.get_call(cid)
+        self.assertEqual(st, 200, live)
+        self.assertIn(live["status"], ("connecting", "connected"), live)
+        self.wait_for(lambda: a.drain_rtp() > 0, "`connecting` at A")
+        self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        st, live = self.get_call(cid)
+        self.assertEqual(live["status"], "connected", live)
+        self.assertEqual([l["state"] for l in live["legs"]],
+                         ["answered", "answered"], live)
+        self.assertIsNotNone(live["answered_at"])
+        # one codec end to end: B was offered only what A chose
+        self.assertEqual(sdp_media(b.dialog["invite"].body)[1][0], a.pt)
+        self.assertTrue(self.rtp_flows(a, b), "A's RTP never reached B")
+        self.assertTrue(self.rtp_flows(b, a), "B's RTP never reached A")
+        a.bye()
+        self.wait_for(lambda: b.saw("bye"), "BYE at B")
+        c = self.cdr(s["id"])
+        self.assertEqual(c["id"], cid)
+        self.assertEqual((c["final_code"], c["hangup_by"], c["reason"]),
+                         (200, "caller", "normal"), c)
+        self.assertIsNotNone(c["answered_at"])
+        self.assertGreater(c["media"]["packets_a_to_b"], 0, c)
+        self.check_masked(s["virtual_number"])
+        self.check_clean()
+
+    def test_b_first_second_hangs_up(self):
+        s, a, b = self.pair()
+        js = self.post_call(s["id"], {"first": "b"})
+        self.assertEqual([(l["id"], l["party"]) for l in js["legs"]],
+                         [(0, "b"), (1, "a")])
+        self.wait_state(b, "up")
+        self.wait_state(a, "up")
+        self.wait_for(lambda: a.saw("ack"), "A's ACK")
+        self.assertLess(dict(b.events)["invite"], dict(a.events)["invite"])
+        a.bye()         # the second party
+        self.wait_for(lambda: b.saw("bye"), "BYE at B")
+        c = self.cdr(s["id"])
+        self.assertEqual((c["hangup_by"], c["reason"], c["direction"]),
+                         ("callee", "normal", "b_to_a"), c)
+        self.check_masked(s["virtual_number"])
+        self.check_clean()
+
+    def first_fails(self, final, code, reason, ring_s=0.2):
+        s, a, b = self.pair(a_kw={"final": final, "ring_s": ring_s})
+        js = self.post_call(s["id"], {"ring_timeout": 2})
+        c = self.cdr(s["id"])
+        self.assertEqual(c["id"], js["id"])
+        self.assertEqual((c["final_code"], c["reason"]), (code, reason), c)
+        self.assertIsNone(c["answered_at"], c)
+        self.assertIsNone(b.dialog, "the second party was called")
+        self.check_masked(s["virtual_number"])
+        self.check_clean()
+        return a
+
+    def test_first_busy(self):
+        self.first_fails(486, 486, "busy")
+
+    def test_first_declines(self):
+        self.first_fails(603, 603, "declined")
+
+    def test_first_not_found(self):
+        self.first_fails(404, 480, "no_answer")
+
+    def test_first_no_answer_ring_timeout(self):
+        a = self.first_fails(None, 480, "ring_timeout")
+        self.assertTrue(a.saw("cancel"), "no CANCEL at A")
+
+    def second_fails(self, final, code, reason, ring_s=0.2):
+        s, a, b = self.pair(b_kw={"final": final, "ring_s": ring_s})
+        self.post_call(s["id"], {"ring_timeout": 2})
+        self.wait_state(a, "up")
+        self.wait_for(lambda: a.saw("bye"), "BYE at A")
+        c = self.cdr(s["id"])
+        self.assertEqual((c["final_code"], c["reason"]), (code, reason), c)
+        self.assertIsNone(c["answered_at"], c)
+        self.check_masked(s["virtual_number"])
+        self.check_clean()
+        return a, b
+
+    def test_second_busy_first_hears_goodbye(self):
+        a, b = self.second_fails(486, 486, "second_busy")
+        bye_t = dict(a.events)["bye"]
+        # goodbye played before the BYE (at least a few packets)
+        self.assertGreater(bye_t - dict(a.events)["ack"], 0.3)
+
+    def test_second_no_answer(self):
+        a, b = self.second_fails(None, 480, "second_ring_timeout")
+        self.assertTrue(b.saw("cancel"), "no CANCEL at B")
+
+    def test_delete_while_first_rings(self):
+        s, a, b = self.pair(a_kw={"final": None})
+        js = self.post_call(s["id"], {})
+        self.wait_for(lambda: a.dialog is not None, "A's INVITE")
+        st, d, raw = self.maskd.request("DELETE", "/v1/calls/%s" % js["id"])
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(d["status"], "ending")
+        self.wait_for(lambda: a.saw("cancel"), "CANCEL at A")
+        c = self.cdr(s["id"])
+        self.assertEqual((c["final_code"], c["hangup_by"], c["reason"]),
+                         (487, "maskd", "api_hangup"), c)
+        self.check_clean()
+
+    def test_delete_while_second_rings(self):
+        s, a, b = self.pair(b_kw={"final": None})
+        js = self.post_call(s["id"], {})
+        self.wait_state(a, "up")
+        self.wait_for(lambda: b.dialog is not None, "B's INVITE")
+        st, d, raw = self.maskd.request("DELETE", "/v1/calls/%s" % js["id"])
+        self.assertEqual(st, 200, raw)
+        self.wait_for(lambda: a.saw("bye") and b.saw("cancel"),
+                      "BYE at A and CANCEL at B")
+        c = self.cdr(s["id"])
+        self.assertEqual((c["hangup_by"], c["reason"]),
+                         ("maskd", "api_hangup"), c)
+        self.check_masked(s["virtual_number"])
+        self.check_clean()
+
+    def test_delete_connected(self):
+        s, a, b = self.pair()
+        js = self.post_call(s["id"], {})
+        self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        st, d, raw = self.maskd.request("DELETE", "/v1/calls/%s" % js["id"])
+        self.assertEqual(st, 200, raw)
+        self.wait_for(lambda: a.saw("bye") and b.saw("bye"), "both BYEs")
+        c = self.cdr(s["id"])
+        self.assertEqual((c["final_code"], c["hangup_by"], c["reason"]),
+                         (200, "maskd", "api_hangup"), c)
+        self.assertIsNotNone(c["answered_at"])
+        # the call is over: DELETE again is 404 (or 409 call_ended once
+        # its record can be found by id)
+        st, d, raw = self.maskd.request("DELETE", "/v1/calls/%s" % js["id"])
+        self.assertIn(st, (404, 409), raw)
+        self.check_clean()
+
+    def test_time_limit(self):
+        s, a, b = self.pair()
+        self.post_call(s["id"], {"time_limit": 2})
+        self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        t0 = time.monotonic()
+        self.wait_for(lambda: a.saw("bye") and b.saw("bye"), "both BYEs")
+        self.assertGreater(time.monotonic() - t0, 1.0)
+        c = self.cdr(s["id"])
+        self.assertEqual((c["hangup_by"], c["reason"]),
+                         ("maskd", "call_time_limit"), c)
+        self.check_clean()
+
+    def test_session_closed_ends_it(self):
+        s, a, b = self.pair(b_kw={"final": None})
+        self.post_call(s["id"], {})
+        self.wait_state(a, "up")
+        self.wait_for(lambda: b.dialog is not None, "B's INVITE")
+        st, _, raw = self.maskd.request("DELETE", "/v1/sessions/%s" % s["id"])
+        self.assertIn(st, (200, 204), raw)
+        self.wait_for(lambda: a.saw("bye") and b.saw("cancel"),
+                      "BYE at A and CANCEL at B")
+        c = self.cdr(s["id"])
+        self.assertEqual(c["reason"], "session_closed", c)
+        self.check_clean()
+
+    def test_409_call_in_progress(self):
+        s, a, b = self.pair(a_kw={"final": None})
+        js = self.post_call(s["id"], {})
+        self.wait_for(lambda: a.dialog is not None, "A's INVITE")
+        st, e, raw = self.maskd.request("POST", "/v1/sessions/%s/calls"
+                                        % s["id"], {})
+        self.assertEqual(st, 409, raw)
+        self.assertEqual(e["error"]["code"], "call_in_progress")
+        self.maskd.request("DELETE", "/v1/calls/%s" % js["id"])
+        self.cdr(s["id"])
+        self.check_clean()
+
+    def test_409_session_inactive_404_400(self):
+        s, a, b = self.pair()
+        self.maskd.request("DELETE", "/v1/sessions/%s" % s["id"])
+        st, e, raw = self.maskd.request("POST", "/v1/sessions/%s/calls"
+                                        % s["id"], {})
+        self.assertEqual((st, e["error"]["code"]), (409, "session_inactive"))
+        st, e, raw = self.maskd.request("POST", "/v1/sessions/%s/calls"
+                                        % ("0" * 32), {})
+        self.assertEqual(st, 404, raw)
+        s2, a2, b2 = self.pair()
+        for body, field in (({"first": "c"}, "first"),
+                            ({"ring_timeout": 0}, "ring_timeout"),
+                            ({"time_limit": -1}, "time_limit"),
+                            ({"color": 1}, "color")):
+            st, e, raw = self.maskd.request(
+                "POST", "/v1/sessions/%s/calls" % s2["id"], body)
+            self.assertEqual(st, 400, raw)
+            self.assertIn(field, e["error"]["message"])
+        st, e, raw = self.maskd.request("GET", "/v1/calls/%s" % ("0" * 32))
+        self.assertEqual(st, 404, raw)
+        st, e, raw = self.maskd.request("GET", "/v1/calls/nonsense")
+        self.assertEqual(st, 404, raw)
+        self.assertIsNone(a2.dialog)
+        self.assertIsNone(a.dialog)
+
+    def test_zz_counters_return_to_zero(self):
+        """After every test of the class: transactions too."""
+        self.check_clean(ts.Maskd.LIVE, 90)
+
+
+if __name__ == "__main__":
+    ts.main(globals())
