@@ -229,13 +229,12 @@ int ctl_call_participant_remove(struct ctl *ctl,
 int ctl_call_record(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
 		    struct cdr *c, struct session *s)
 {
-	/* FIXME(CDR v2): store_cdr_get() by call id lands with the lead's
-	 * CDR v2; until then a finished call is not found here */
-	(void)ctl;
-	(void)call_id;
-	(void)c;
-	(void)s;
-	return ENOENT;
+	int err;
+
+	err = store_cdr_get(ctl->rd, call_id, c);
+	if (err)
+		return err;
+	return store_session_get(ctl->rd, c->session_id, clock_now_ms(), s);
 }
 
 int ctl_call_start(struct ctl *ctl)

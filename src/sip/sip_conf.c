@@ -349,6 +349,8 @@ static void sip_conf_up(struct sip_call *c, struct sip_part *p,
 	p->state = SIP_LEG_VIEW_ANSWERED;
 	p->mixed = true;
 	c->rac->joined++;
+	/* the record counts everybody who was on the call */
+	c->cdr.participants = (uint8_t)(SIP_CALL_LEGS + c->rac->joined);
 	SIP_COUNT(c->s, participants_joined);
 	sip_conf_mix(c);
 }

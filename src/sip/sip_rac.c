@@ -789,6 +789,7 @@ static int sip_rac_originate(struct sip *s, const struct sip_originate *o,
 
 	memcpy(c->cdr.session_id, o->session_id, STORE_ID_LEN);
 	c->cdr.a_to_b = o->a_first;
+	c->cdr.direction = CDR_DIR_API;
 	c->cdr.start_ms = now;
 	err = store_cdr_id_new(now, c->cdr.id);
 	if (err)

@@ -580,7 +580,9 @@ class RequestACall(RacBase):
         self.wait_for(lambda: b.saw("bye"), "BYE at B")
         c = self.cdr(s["id"])
         self.assertEqual((c["hangup_by"], c["reason"], c["direction"]),
-                         ("callee", "normal", "b_to_a"), c)
+                         ("callee", "normal", "api"), c)
+        # party_b was called first: the record's from/to say so
+        self.assertEqual((c["from"], c["to"]), (b.number, a.number), c)
         self.check_masked(s["virtual_number"])
         self.check_clean()
 
@@ -592,6 +594,9 @@ class RequestACall(RacBase):
         self.assertEqual((c["final_code"], c["reason"]), (code, reason), c)
         self.assertIsNone(c["answered_at"], c)
         self.assertIsNone(b.dialog, "the second party was called")
+        st, d = self.get_call(js["id"])
+        self.assertEqual((st, d["status"], d["reason"]),
+                         (200, "failed", reason), d)
         self.check_masked(s["virtual_number"])
         self.check_clean()
         return a
@@ -670,10 +675,14 @@ class RequestACall(RacBase):
         self.assertEqual((c["final_code"], c["hangup_by"], c["reason"]),
                          (200, "maskd", "api_hangup"), c)
         self.assertIsNotNone(c["answered_at"])
-        # the call is over: DELETE again is 404 (or 409 call_ended once
-        # its record can be found by id)
+        # the call is over: GET shows its record, DELETE is 409
+        st, d = self.get_call(js["id"])
+        self.assertEqual(st, 200, d)
+        self.assertEqual((d["id"], d["status"], d["direction"],
+                          d["reason"]), (js["id"], "completed", "api",
+                                         "api_hangup"), d)
         st, d, raw = self.maskd.request("DELETE", "/v1/calls/%s" % js["id"])
-        self.assertIn(st, (404, 409), raw)
+        self.assertEqual((st, d["error"]["code"]), (409, "call_ended"), raw)
         self.check_clean()
 
     def test_time_limit(self):
