@@ -21,7 +21,10 @@
  * A relay call has two legs. Leg A faces party A (the caller): its ports
  * are written into the SDP that party A receives, and what arrives there
  * is party A's media, sent on out of leg B's socket to party B - and the
- * other way round (by default: see Sinks below).
+ * other way round (by default: see Sinks below). A call may get further
+ * legs (relay_call_leg_add(), up to RELAY_LEGS_MAX), each facing one more
+ * party, and mix them (relay_call_mix(): a 3-way call). Every function
+ * below that takes an enum relay_leg takes any open leg's index.
  *
  * Latching (non-strict, the default). Where a leg sends to its party is
  * first the address in that party's SDP; the first packet the party sends
@@ -66,9 +69,13 @@
 struct relay;
 struct relay_call;
 
+/* Legs a relay call may have: A, B and up to four more. */
+#define RELAY_LEGS_MAX 6
+
 enum relay_leg {
 	RELAY_LEG_A = 0,	/* faces party A, the caller */
 	RELAY_LEG_B = 1,	/* faces party B, the callee */
+	/* 2 .. RELAY_LEGS_MAX - 1: legs from relay_call_leg_add() */
 };
 
 /* relay_call_set_remote() flags */
@@ -87,7 +94,9 @@ struct relay_flow {
 	uint64_t drops;
 };
 
-/* A call's counters, for its CDR. A copy: the caller owns it. */
+/* A call's counters, for its CDR. A copy: the caller owns it. Named
+ * after the plain call; they are what arrived on leg A and on leg B
+ * (relayed, or consumed by another sink such as the mixer). */
 struct relay_counters {
 	struct relay_flow a_to_b;	/* arrived on leg A, sent to party B */
 	struct relay_flow b_to_a;
@@ -296,6 +305,83 @@ struct prompt;
 int relay_call_play(struct relay_call *c, enum relay_leg leg,
 		    const struct prompt *prompt, uint8_t pt,
 		    relay_play_done_h *done, void *arg);
+
+/*
+ * More legs and the mixer (a 3-way call).
+ *
+ * relay_call_leg_add() - a further leg (index 2 .. RELAY_LEGS_MAX - 1)
+ * with its own RTP/RTCP port pair, taken from the pool of @c's worker
+ * (so it lives on the same thread as the call) and bound like the
+ * first two. Its sink is NULL (what its party sends is dropped, counted)
+ * until relay_call_connect() or relay_call_mix() says otherwise, and
+ * nothing is sent to its party until something writes into its output.
+ * Returns 0 and *legp, ENOSPC (the worker has no free pair, or every
+ * index is taken), EBUSY (the only free indexes are legs whose removal
+ * the worker has not applied yet: try again from the next event), or
+ * ENOMEM/an errno from socket(). SIP thread (the call's owner).
+ */
+int relay_call_leg_add(struct relay_call *c, unsigned *legp);
+
+/*
+ * relay_call_leg_remove() - stop leg @leg (>= 2): its worker stops
+ * watching it, takes it out of the mix, detaches its sink and tap,
+ * stops its player, points every leg whose sink was @leg's output at
+ * NULL, closes its sockets and returns its ports. Its counters are gone
+ * with it: read them first (relay_call_leg_counters()). Returns 0 or
+ * EINVAL (legs A and B end with the call, or @leg is not open).
+ */
+int relay_call_leg_remove(struct relay_call *c, unsigned leg);
+
+/*
+ * relay_call_leg_counters() - what arrived on open leg @leg so far
+ * (relayed or consumed, and dropped). Any leg; legs A and B are also in
+ * relay_call_free()'s counters. Returns 0 or EINVAL.
+ */
+int relay_call_leg_counters(const struct relay_call *c, unsigned leg,
+			    struct relay_flow *out);
+
+/*
+ * relay_call_leg_codec() - @leg's party speaks payload type @pt (0 PCMU,
+ * 8 PCMA): what the mixer sends it is encoded so. PCMU until set; a
+ * packet arriving in the other G.711 law is still decoded by its own
+ * payload type. Returns 0 or EINVAL; applied like set_remote().
+ */
+int relay_call_leg_codec(struct relay_call *c, unsigned leg, uint8_t pt);
+
+/*
+ * relay_call_mix() - @on: every leg in @legs (a bitmask of open legs,
+ * 1u << leg) joins the call's mixer, in addition to those already in it:
+ * its sink becomes the mixer (what it replaces is detached), and its
+ * party hears, from the leg's own ports, the sum of every other mixed
+ * party and not itself. Off: the legs in @legs (0: every mixed leg)
+ * leave it; a leg that leaves gets sink NULL, except that legs A and B,
+ * once neither is mixed, go back to each other (the plain call).
+ *
+ * The mixer (relay_mix.c): each input G.711-decoded by its packet's
+ * payload type into a jitter buffer (MIX_JB_DEPTH frames held, packets
+ * reordered, late ones dropped) with packet-loss concealment; every 20
+ * ms one worker timer (RELAY_MIX_TICK_US, for all the worker's mixed
+ * calls) sums the frames in 32 bits and sends each listener the sum
+ * less its own frame, clipped once, encoded in the listener's codec
+ * (relay_call_leg_codec()): one RTP stream per listener with its own
+ * random SSRC, sequence and timestamp (+160 per packet), marker on its
+ * first packet, kept for the call's life. Not mixed, and dropped
+ * (counted as the leg's packets, as any consuming sink counts them):
+ * RTCP - maskd does not forward one party's reports to the others,
+ * which would name its SSRC and CNAME, and sends none of its own (RTP
+ * without RTCP is what a receiver sees from many gateways) - telephone
+ * events and comfort noise (payload types other than 0 and 8). Do not
+ * play into a mixed leg: both would send.
+ *
+ * The mixer is made on the first @on (here, on the calling thread) and
+ * kept until the call is freed. One change in flight: EBUSY while the
+ * worker has not applied the previous one. Returns 0, EINVAL (@legs
+ * names a leg that is not open, or is 0 with @on), EBUSY or ENOMEM.
+ */
+int relay_call_mix(struct relay_call *c, uint32_t legs, bool on);
+
+/* The mixer's period: one timer per worker drives all its mixed calls. */
+#define RELAY_MIX_TICK_US 20000
 
 /*
  * relay_call_free() - end the call: fill @out (NULL-ok) with its counters

@@ -61,18 +61,15 @@ bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c)
 	return wake;
 }
 
-/*
- * relay_call_post() - leave @ops on @c for its worker and wake it. Any
- * thread but the worker's; cannot fail.
- */
-static void relay_call_post(struct relay_call *c, unsigned ops,
-			    enum relay_leg leg, const struct relay_remote *rem)
+void relay_call_post(struct relay_call *c, unsigned ops, unsigned leg,
+		     unsigned lops, const struct relay_remote *rem)
 {
 	struct relay_worker *w = c->w;
 	bool wake;
 
 	pthread_mutex_lock(&w->ctl_lock);
 	c->ctl_ops |= ops;
+	c->ctl_leg_ops[leg] |= lops;
 	if (rem)
 		c->ctl_remote[leg] = *rem;
 	wake = relay_call_queue_locked(w, c);
@@ -82,7 +79,22 @@ static void relay_call_post(struct relay_call *c, unsigned ops,
 		relay_wake(w);
 }
 
-static void relay_side_close(struct relay_worker *w, struct relay_side *leg)
+void relay_side_init(struct relay_call *c, unsigned l)
+{
+	struct relay_side *leg = &c->leg[l];
+	int k;
+
+	memset(leg, 0, sizeof(*leg));
+	for (k = 0; k < 2; k++) {
+		leg->sock[k].fd = -1;
+		leg->sock[k].leg = (uint8_t)l;
+		leg->sock[k].kind = (uint8_t)k;
+		leg->sock[k].call = c;
+	}
+	leg->out.ops = &relay_side_sink_ops;
+}
+
+void relay_side_close(struct relay_worker *w, struct relay_side *leg)
 {
 	int k;
 
@@ -92,6 +104,35 @@ static void relay_side_close(struct relay_worker *w, struct relay_side *leg)
 		leg->sock[k].fd = -1;
 	}
 	relay_pool_put(&w->pool, leg->pair);
+	leg->port = 0;			/* no pair: nothing to give back */
+}
+
+void relay_side_watch(struct relay_call *c, unsigned l)
+{
+	struct relay_worker *w = c->w;
+	struct relay_sock *s;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		s = &c->leg[l].sock[k];
+		event_assign(&s->ev, w->base, s->fd,
+			     EV_READ | EV_PERSIST | EV_ET, relay_sock_cb, s);
+		if (event_add(&s->ev, NULL))
+			log_warn(w->r->log, "relay: worker %u: cannot watch "
+				 "port %u", w->idx, c->leg[l].port + k);
+	}
+	c->open |= 1u << l;
+}
+
+void relay_side_unwatch(struct relay_call *c, unsigned l)
+{
+	int k;
+
+	if (!(c->open & (1u << l)))
+		return;
+	for (k = 0; k < 2; k++)
+		event_del(&c->leg[l].sock[k].ev);
+	c->open &= ~(1u << l);
 }
 
 /* relay_call_destroy() - close, give the ports back, free. Worker
@@ -99,13 +140,11 @@ static void relay_side_close(struct relay_worker *w, struct relay_side *leg)
 static void relay_call_destroy(struct relay_call *c)
 {
 	struct relay_worker *w = c->w;
-	int l, k;
+	int l;
 
+	for (l = 0; l < RELAY_LEGS_MAX; l++)
+		relay_side_unwatch(c, (unsigned)l);
 	if (c->live) {
-		for (l = 0; l < 2; l++) {
-			for (k = 0; k < 2; k++)
-				event_del(&c->leg[l].sock[k].ev);
-		}
 		if (c->prev)
 			c->prev->next = c->next;
 		else
@@ -115,12 +154,13 @@ static void relay_call_destroy(struct relay_call *c)
 	}
 
 	relay_play_drop(c);
-	for (l = 0; l < 2; l++) {
+	relay_mix_drop(c);
+	for (l = 0; l < RELAY_LEGS_MAX; l++) {
 		relay_sink_detach(c->leg[l].sink);
 		relay_sink_detach(c->leg[l].tap);
+		if (c->leg[l].port)
+			relay_side_close(w, &c->leg[l]);
 	}
-	relay_side_close(w, &c->leg[RELAY_LEG_A]);
-	relay_side_close(w, &c->leg[RELAY_LEG_B]);
 	free(c);
 }
 
@@ -133,86 +173,15 @@ static void relay_call_destroy(struct relay_call *c)
 static void relay_call_add(struct relay_call *c)
 {
 	struct relay_worker *w = c->w;
-	struct relay_sock *s;
-	int l, k;
 
-	for (l = 0; l < 2; l++) {
-		for (k = 0; k < 2; k++) {
-			s = &c->leg[l].sock[k];
-			event_assign(&s->ev, w->base, s->fd,
-				     EV_READ | EV_PERSIST | EV_ET,
-				     relay_sock_cb, s);
-			if (event_add(&s->ev, NULL))
-				log_warn(w->r->log, "relay: worker %u: cannot "
-					 "watch port %u", w->idx,
-					 c->leg[l].port + k);
-		}
-	}
-
+	relay_side_watch(c, RELAY_LEG_A);
+	relay_side_watch(c, RELAY_LEG_B);
 	c->live = true;
 	c->prev = NULL;
 	c->next = w->calls;
 	if (w->calls)
 		w->calls->prev = c;
 	w->calls = c;
-}
-
-static bool relay_sa_unspecified(const union relay_sa *a)
-{
-	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
-
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_addr.s_addr == htonl(INADDR_ANY) ||
-		       !a->in.sin_port;
-	if (a->sa.sa_family == AF_INET6)
-		return !memcmp(&a->in6.sin6_addr, &any6, sizeof(any6)) ||
-		       !a->in6.sin6_port;
-	return true;
-}
-
-static socklen_t relay_sa_len(const union relay_sa *a)
-{
-	return a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in);
-}
-
-/*
- * relay_side_remote() - apply a party's SDP address to its leg. Worker
- * thread. A new address forgets the latch (the party moved, or this is
- * the first SDP); the same address again (a re-INVITE for hold, resume or
- * a session refresh) keeps it, so a party behind NAT keeps its media.
- */
-static void relay_side_remote(struct relay_call *c, struct relay_side *leg,
-			      const struct relay_remote *rem)
-{
-	const union relay_sa *want;
-	struct relay_dest *d;
-	int k;
-
-	leg->has_remote = true;
-	leg->hold = rem->flags & RELAY_REMOTE_HOLD;
-	leg->muted = relay_sa_unspecified(&rem->rtp);
-	if (leg->muted) {
-		leg->hold = true;
-		goto out;
-	}
-
-	for (k = 0; k < 2; k++) {
-		d = &leg->dest[k];
-		want = k == RELAY_RTP ? &rem->rtp : &rem->rtcp;
-		if (relay_sa_equal(want, &d->sdp))
-			continue;
-
-		d->sdp = *want;
-		d->addr = *want;
-		d->len = relay_sa_len(want);
-		d->latched = false;
-		d->last_ms = 0;
-	}
- out:
-	if (!c->armed && c->leg[0].has_remote && c->leg[1].has_remote) {
-		c->armed = true;
-		c->last_rx_ms = clock_mono_coarse_ms();
-	}
 }
 
 /*
@@ -224,6 +193,7 @@ static bool relay_worker_apply(struct relay_worker *w)
 	struct relay_call *list, *c, *next;
 	uint64_t asked;
 	bool stop;
+	int l;
 
 	pthread_mutex_lock(&w->ctl_lock);
 	list = w->ctl_head;
@@ -235,14 +205,16 @@ static bool relay_worker_apply(struct relay_worker *w)
 	for (c = list; c; c = c->ctl_next) {
 		c->work_next = c->ctl_next;
 		c->work_ops = c->ctl_ops;
-		if (c->ctl_ops & RELAY_OP_REMOTE_A)
-			c->work_remote[0] = c->ctl_remote[0];
-		if (c->ctl_ops & RELAY_OP_REMOTE_B)
-			c->work_remote[1] = c->ctl_remote[1];
+		memcpy(c->work_leg_ops, c->ctl_leg_ops, sizeof(c->work_leg_ops));
+		memcpy(c->work_remote, c->ctl_remote, sizeof(c->work_remote));
 		memcpy(c->work_sink, c->ctl_sink, sizeof(c->work_sink));
 		memcpy(c->work_tap, c->ctl_tap, sizeof(c->work_tap));
 		memcpy(c->work_play, c->ctl_play, sizeof(c->work_play));
+		memcpy(c->work_codec, c->ctl_codec, sizeof(c->work_codec));
+		c->work_mix = c->ctl_mix;
+		c->ctl_mix.fresh = NULL;	/* handed over */
 		c->ctl_ops = 0;
+		memset(c->ctl_leg_ops, 0, sizeof(c->ctl_leg_ops));
 		c->ctl_queued = false;
 	}
 	pthread_mutex_unlock(&w->ctl_lock);
@@ -251,22 +223,17 @@ static bool relay_worker_apply(struct relay_worker *w)
 		next = c->work_next;
 		/* first, so that sinks named just before a free are
 		 * attached and then detached like any other */
-		relay_side_sinks(c, RELAY_LEG_A);
-		relay_side_sinks(c, RELAY_LEG_B);
+		for (l = 0; l < RELAY_LEGS_MAX; l++)
+			relay_side_sinks(c, l);
 		if (c->work_ops & RELAY_OP_FREE) {
+			if (c->work_mix.fresh && !c->mix)
+				c->mix = c->work_mix.fresh;
 			relay_call_destroy(c);
 			continue;
 		}
 		if (c->work_ops & RELAY_OP_ADD)
 			relay_call_add(c);
-		if (c->work_ops & RELAY_OP_REMOTE_A)
-			relay_side_remote(c, &c->leg[0], &c->work_remote[0]);
-		if (c->work_ops & RELAY_OP_REMOTE_B)
-			relay_side_remote(c, &c->leg[1], &c->work_remote[1]);
-		if (c->work_ops & RELAY_OP_PLAY_A)
-			relay_play_apply(c, RELAY_LEG_A);
-		if (c->work_ops & RELAY_OP_PLAY_B)
-			relay_play_apply(c, RELAY_LEG_B);
+		relay_leg_apply(c);
 	}
 
 	/* everything posted before relay_sync() asked is applied now */
@@ -327,12 +294,16 @@ static void relay_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	struct relay *r = w->r;
 	int64_t now = clock_mono_coarse_ms(), limit;
 	struct relay_call *c;
+	int l;
 
 	for (c = w->calls; c; c = c->next) {
 		if (!c->armed || c->timed_out)
 			continue;
-		limit = c->leg[0].hold || c->leg[1].hold ?
-			r->hold_timeout_ms : r->timeout_ms;
+		limit = r->timeout_ms;
+		for (l = 0; l < RELAY_LEGS_MAX; l++) {
+			if (c->open & (1u << l) && c->leg[l].hold)
+				limit = r->hold_timeout_ms;
+		}
 		if (!limit || now - c->last_rx_ms < limit)
 			continue;
 
@@ -373,6 +344,7 @@ static void relay_worker_free(struct relay_worker *w)
 		relay_call_destroy(c);
 
 	relay_play_close(w);
+	relay_mix_close(w);
 	if (w->sweep_ev)
 		event_free(w->sweep_ev);
 	if (w->ctl_ev) {
@@ -455,7 +427,8 @@ static int relay_worker_alloc(struct relay *r, unsigned idx,
 	}
 
 	w->sweep_ev = event_new(w->base, -1, EV_PERSIST, relay_sweep_cb, w);
-	if (!w->sweep_ev || relay_play_open(w) || event_add(w->ctl_ev, NULL) ||
+	if (!w->sweep_ev || relay_play_open(w) || relay_mix_open(w) ||
+	    event_add(w->ctl_ev, NULL) ||
 	    event_add(w->sweep_ev, &tv)) {
 		err = ENOMEM;
 		goto out;
@@ -527,8 +500,8 @@ static int relay_socket_open(const struct relay *r, uint16_t port)
  * a socket from a call just ended is still closing) goes to the back of
  * the list and the next one is tried, each free pair at most once.
  */
-static int relay_side_open(struct relay *r, struct relay_worker *w,
-			  struct relay_side *leg)
+int relay_side_open(struct relay *r, struct relay_worker *w,
+		    struct relay_side *leg)
 {
 	uint32_t tries = relay_pool_free_count(&w->pool), pair;
 	int fd[2] = { -1, -1 };
@@ -606,7 +579,7 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 	struct relay_call *c = NULL;
 	uint64_t tried = 0;
 	unsigned attempt;
-	int err = ENOSPC, l, k;
+	int err = ENOSPC, l;
 
 	if (!r || !callp)
 		return EINVAL;
@@ -633,17 +606,12 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 		memset(c, 0, sizeof(*c));
 		c->w = w;
 		c->cookie = cookie;
-		for (l = 0; l < 2; l++) {
-			for (k = 0; k < 2; k++) {
-				c->leg[l].sock[k].fd = -1;
-				c->leg[l].sock[k].leg = (uint8_t)l;
-				c->leg[l].sock[k].kind = (uint8_t)k;
-				c->leg[l].sock[k].call = c;
-			}
-			c->leg[l].out.ops = &relay_side_sink_ops;
-			/* the plain call: each leg into the other's output */
-			c->leg[l].sink = &c->leg[!l].out;
-		}
+		for (l = 0; l < RELAY_LEGS_MAX; l++)
+			relay_side_init(c, (unsigned)l);
+		/* the plain call: each leg into the other's output */
+		c->leg[RELAY_LEG_A].sink = &c->leg[RELAY_LEG_B].out;
+		c->leg[RELAY_LEG_B].sink = &c->leg[RELAY_LEG_A].out;
+		c->sip_legs = 1u << RELAY_LEG_A | 1u << RELAY_LEG_B;
 
 		err = relay_side_open(r, w, &c->leg[RELAY_LEG_A]);
 		if (!err) {
@@ -659,7 +627,7 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 
 	atomic_fetch_add(&r->calls_live, 1);
 	atomic_fetch_add(&r->calls_total, 1);
-	relay_call_post(c, RELAY_OP_ADD, RELAY_LEG_A, NULL);
+	relay_call_post(c, RELAY_OP_ADD, RELAY_LEG_A, 0, NULL);
 	*callp = c;
 	c = NULL;
  out:
@@ -671,62 +639,7 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 
 uint16_t relay_call_port(const struct relay_call *c, enum relay_leg leg)
 {
-	return c->leg[leg == RELAY_LEG_B].port;
-}
-
-/* relay_sa_copy() - @sa into @out if it has @family; EAFNOSUPPORT else. */
-static int relay_sa_copy(const struct sockaddr *sa, int family,
-			 union relay_sa *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (!sa)
-		return 0;
-	if (sa->sa_family != family)
-		return EAFNOSUPPORT;
-
-	if (family == AF_INET)
-		memcpy(&out->in, sa, sizeof(out->in));
-	else
-		memcpy(&out->in6, sa, sizeof(out->in6));
-	return 0;
-}
-
-int relay_call_set_remote(struct relay_call *c, enum relay_leg leg,
-			  const struct sockaddr *rtp,
-			  const struct sockaddr *rtcp, unsigned flags)
-{
-	struct relay_remote rem;
-	int family, err;
-
-	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
-		return EINVAL;
-
-	family = c->w->r->bind.sa.sa_family;
-	err = relay_sa_copy(rtp, family, &rem.rtp);
-	if (err)
-		return err;
-
-	if (rtcp) {
-		err = relay_sa_copy(rtcp, family, &rem.rtcp);
-		if (err)
-			return err;
-	}
-	else {
-		/* RFC 3550: RTCP on the next port up */
-		rem.rtcp = rem.rtp;
-		if (family == AF_INET && rem.rtp.in.sin_port)
-			rem.rtcp.in.sin_port =
-				htons((uint16_t)(ntohs(rem.rtp.in.sin_port) + 1));
-		else if (family == AF_INET6 && rem.rtp.in6.sin6_port)
-			rem.rtcp.in6.sin6_port =
-				htons((uint16_t)(ntohs(rem.rtp.in6.sin6_port)
-						 + 1));
-	}
-	rem.flags = flags;
-
-	relay_call_post(c, leg == RELAY_LEG_A ? RELAY_OP_REMOTE_A :
-			RELAY_OP_REMOTE_B, leg, &rem);
-	return 0;
+	return relay_call_leg_ok(c, leg) ? c->leg[leg].port : 0;
 }
 
 void relay_call_free(struct relay_call *c, struct relay_counters *out)
@@ -748,7 +661,7 @@ void relay_call_free(struct relay_call *c, struct relay_counters *out)
 	}
 
 	atomic_fetch_sub(&c->w->r->calls_live, 1);
-	relay_call_post(c, RELAY_OP_FREE, RELAY_LEG_A, NULL);
+	relay_call_post(c, RELAY_OP_FREE, RELAY_LEG_A, 0, NULL);
 }
 
 void relay_stats_get(const struct relay *r, struct relay_stats *out)
@@ -769,6 +682,10 @@ void relay_stats_get(const struct relay *r, struct relay_stats *out)
 		out->bytes += relay_read(&w->bytes);
 		out->drops += relay_read(&w->drops);
 		out->timeouts += relay_read(&w->timeouts);
+		out->mix_calls += relay_read(&w->mix_calls);
+		out->mix_packets += relay_read(&w->mix_packets);
+		out->mix_concealed += relay_read(&w->mix_concealed);
+		out->mix_late += relay_read(&w->mix_late);
 	}
 	out->ports_in_use = out->ports_total - out->ports_free;
 	out->calls_live = relay_read(&r->calls_live);

@@ -7,6 +7,9 @@
  *                 leg's sink (and tap), count
  * relay_sink.c    the leg output sink, connect/tap, applying them
  * relay_play.c    prompts played into a leg: the worker's play timer
+ * relay_leg.c     legs: set_remote, legs added and removed (3-way)
+ * relay_mix.c     the mixer on a worker: its timer, sinks and RTP out
+ *                 (the arithmetic is mix.c, include/maskd/mix.h)
  *
  * Who owns what is said at each struct. The rule: the SIP thread may
  * touch a relay_call's immutable fields (w, cookie, ports) and, under its
@@ -59,16 +62,29 @@ enum relay_kind {
 
 /* ctl_ops bits: what the SIP thread asked a worker to do with a call */
 enum {
-	RELAY_OP_ADD = 1 << 0,		/* start watching the sockets */
-	RELAY_OP_REMOTE_A = 1 << 1,	/* ctl_remote[RELAY_LEG_A] is new */
-	RELAY_OP_REMOTE_B = 1 << 2,
-	RELAY_OP_FREE = 1 << 3,		/* close, return the ports, free */
-	RELAY_OP_SINK_A = 1 << 4,	/* ctl_sink[RELAY_LEG_A] is new */
-	RELAY_OP_SINK_B = 1 << 5,
-	RELAY_OP_TAP_A = 1 << 6,	/* ctl_tap[RELAY_LEG_A] is new */
-	RELAY_OP_TAP_B = 1 << 7,
-	RELAY_OP_PLAY_A = 1 << 8,	/* ctl_play[RELAY_LEG_A] is new */
-	RELAY_OP_PLAY_B = 1 << 9,
+	RELAY_OP_ADD = 1 << 0,		/* start watching legs A and B */
+	RELAY_OP_FREE = 1 << 1,		/* close, return the ports, free */
+	RELAY_OP_MIX = 1 << 2,		/* ctl_mix is new */
+};
+
+/* ctl_leg_ops[leg] bits: what it asked for one leg */
+enum {
+	RELAY_LOP_REMOTE = 1 << 0,	/* ctl_remote[leg] is new */
+	RELAY_LOP_SINK = 1 << 1,	/* ctl_sink[leg] is new */
+	RELAY_LOP_TAP = 1 << 2,		/* ctl_tap[leg] is new */
+	RELAY_LOP_PLAY = 1 << 3,	/* ctl_play[leg] is new */
+	RELAY_LOP_CODEC = 1 << 4,	/* ctl_codec[leg] is new */
+	RELAY_LOP_OPEN = 1 << 5,	/* relay_call_leg_add(): watch it */
+	RELAY_LOP_CLOSE = 1 << 6,	/* relay_call_leg_remove() */
+};
+
+struct relay_mix;
+
+/* What relay_call_mix() asked for; copied under ctl_lock. */
+struct relay_mix_req {
+	uint32_t legs;
+	bool on;
+	struct relay_mix *fresh;	/* the call's first mix: its mixer */
 };
 
 /* What relay_call_play() asked for; copied under ctl_lock. */
@@ -141,6 +157,7 @@ struct relay_side {
 	bool has_remote;		/* set_remote() seen */
 	bool muted;			/* SDP says send nothing there */
 	bool hold;
+	uint8_t codec;			/* relay_call_leg_codec() */
 
 	/* playing (relay_play.c): worker-owned */
 	struct player *player;		/* made on the first play */
@@ -158,20 +175,37 @@ struct relay_side {
 /*
  * A call: allocated by relay_call_alloc() on the SIP thread, owned by its
  * worker from then on, freed by the worker after RELAY_OP_FREE.
+ *
+ * Room for every leg is in the call (about 600 bytes a leg), so adding
+ * one allocates nothing and hands no pointer across threads. A leg
+ * slot >= 2 changes hands: the SIP thread fills it in
+ * relay_call_leg_add() (its immutable fields and sockets) and posts
+ * RELAY_LOP_OPEN; the worker owns it from then on, and after
+ * RELAY_LOP_CLOSE clears its bit in ctl_closing (under ctl_lock) once it
+ * no longer touches it, which is when the SIP thread may fill it again.
  */
 struct relay_call {
 	struct relay_worker *w;		/* immutable */
 	uint64_t cookie;		/* immutable */
-	struct relay_side leg[2];
+	struct relay_side leg[RELAY_LEGS_MAX];
+
+	/* the calling (SIP) thread's: which legs it may name */
+	uint32_t sip_legs;		/* open legs, bit per leg */
+	bool sip_mix;			/* a mixer was posted */
 
 	/* worker-owned */
 	struct relay_call *prev, *next;	/* the worker's live calls */
 	struct relay_call *work_next;	/* while its ops are applied */
 	unsigned work_ops;
-	struct relay_remote work_remote[2];
-	struct relay_sink *work_sink[2];
-	struct relay_sink *work_tap[2];
-	struct relay_play_req work_play[2];
+	unsigned work_leg_ops[RELAY_LEGS_MAX];
+	struct relay_remote work_remote[RELAY_LEGS_MAX];
+	struct relay_sink *work_sink[RELAY_LEGS_MAX];
+	struct relay_sink *work_tap[RELAY_LEGS_MAX];
+	struct relay_play_req work_play[RELAY_LEGS_MAX];
+	uint8_t work_codec[RELAY_LEGS_MAX];
+	struct relay_mix_req work_mix;
+	struct relay_mix *mix;		/* made on the first mix */
+	uint32_t open;			/* legs whose events are added */
 	int64_t last_rx_ms;		/* last packet accepted, any socket */
 	bool live;			/* events added */
 	bool armed;			/* both legs have SDP: timer runs */
@@ -182,10 +216,14 @@ struct relay_call {
 	_Alignas(RELAY_CACHELINE) struct relay_call *ctl_next;
 	unsigned ctl_ops;
 	bool ctl_queued;
-	struct relay_remote ctl_remote[2];
-	struct relay_sink *ctl_sink[2];
-	struct relay_sink *ctl_tap[2];
-	struct relay_play_req ctl_play[2];
+	uint32_t ctl_closing;		/* legs the worker has yet to close */
+	unsigned ctl_leg_ops[RELAY_LEGS_MAX];
+	struct relay_remote ctl_remote[RELAY_LEGS_MAX];
+	struct relay_sink *ctl_sink[RELAY_LEGS_MAX];
+	struct relay_sink *ctl_tap[RELAY_LEGS_MAX];
+	struct relay_play_req ctl_play[RELAY_LEGS_MAX];
+	uint8_t ctl_codec[RELAY_LEGS_MAX];
+	struct relay_mix_req ctl_mix;
 };
 
 /*
@@ -236,6 +274,10 @@ struct relay_worker {
 	struct event *play_ev;		/* the play timer: on while
 					 * players is not empty */
 	struct relay_side *players;	/* legs playing; worker-owned */
+	struct event *mix_ev;		/* the mix timer: on while mixes
+					 * is not empty */
+	struct relay_mix *mixes;	/* mixing calls; worker-owned */
+	uint64_t mix_due_us;		/* the next frame's time */
 	pthread_mutex_t ctl_lock;
 	struct relay_call *ctl_head;	/* calls with ops, under ctl_lock */
 	bool ctl_stop;			/* under ctl_lock */
@@ -249,6 +291,10 @@ struct relay_worker {
 	_Atomic uint64_t bytes;
 	_Atomic uint64_t drops;
 	_Atomic uint64_t timeouts;
+	_Atomic uint64_t mix_calls;	/* listed in mixes */
+	_Atomic uint64_t mix_packets;
+	_Atomic uint64_t mix_concealed;
+	_Atomic uint64_t mix_late;
 
 	/* packet path scratch: no allocation per packet */
 	struct mmsghdr rmsg[RELAY_BATCH];
@@ -294,11 +340,72 @@ bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c);
 /* relay_sock_cb() - the packet path; relay_packet.c. */
 void relay_sock_cb(evutil_socket_t fd, short what, void *arg);
 
-/* relay_call_post_sink() - leave a new sink (@op: RELAY_OP_SINK_x) or
- * tap (RELAY_OP_TAP_x) of @leg for the worker; EBUSY while the last one
- * is not yet taken. Any thread but the worker's. relay.c. */
+/* relay_call_post() - leave call ops @ops and leg ops @lops of @leg
+ * (with @rem for RELAY_LOP_REMOTE) on @c for its worker and wake it.
+ * Any thread but the worker's; cannot fail. relay.c. */
+void relay_call_post(struct relay_call *c, unsigned ops, unsigned leg,
+		     unsigned lops, const struct relay_remote *rem);
+
+/* relay_call_post_sink() - leave a new sink (@op: RELAY_LOP_SINK) or
+ * tap (RELAY_LOP_TAP) of @leg for the worker; EBUSY while the last one
+ * is not yet taken. Any thread but the worker's. relay_sink.c. */
 int relay_call_post_sink(struct relay_call *c, unsigned op,
 			 enum relay_leg leg, struct relay_sink *s);
+
+/* relay_call_leg_ok() - may the call's owner name @leg (open)? */
+static inline bool relay_call_leg_ok(const struct relay_call *c,
+				     unsigned leg)
+{
+	return c && leg < RELAY_LEGS_MAX && (c->sip_legs & (1u << leg));
+}
+
+/* relay_side_init() - a leg slot as relay_call_alloc() and
+ * relay_call_leg_add() start it: no sockets, no sink. relay.c. */
+void relay_side_init(struct relay_call *c, unsigned l);
+
+/* relay_side_open() - take a pair from @w's pool, bind its two sockets
+ * into @leg (pair, port, sock[].fd); relay_side_close() closes them and
+ * gives the pair back. 0, ENOSPC or an errno. relay.c. */
+int relay_side_open(struct relay *r, struct relay_worker *w,
+		    struct relay_side *leg);
+void relay_side_close(struct relay_worker *w, struct relay_side *leg);
+
+/* relay_side_watch() - add the events of leg @l's sockets to the
+ * worker's base; relay_side_unwatch() deletes them. Worker thread.
+ * relay.c. */
+void relay_side_watch(struct relay_call *c, unsigned l);
+void relay_side_unwatch(struct relay_call *c, unsigned l);
+
+/* relay_side_remote() - apply a party's SDP address to leg @l. Worker
+ * thread. relay_leg.c. */
+void relay_side_remote(struct relay_call *c, unsigned l,
+		       const struct relay_remote *rem);
+
+/* relay_leg_apply() - apply the leg notes of @c other than sinks and
+ * taps (open, remote, codec, mix, play, close), in that order. Worker
+ * thread. relay_leg.c. */
+void relay_leg_apply(struct relay_call *c);
+
+/* relay_mix_open() - the worker's mix timer (not yet running);
+ * relay_mix_close() frees it after every call is destroyed. 0 or
+ * ENOMEM. relay_mix.c. */
+int relay_mix_open(struct relay_worker *w);
+void relay_mix_close(struct relay_worker *w);
+
+/* relay_mix_alloc() - a mixer for @c, made by the thread that calls
+ * relay_call_mix() (random SSRCs, sequence numbers and timestamps);
+ * relay_mix_free() is NULL-safe. relay_mix.c. */
+int relay_mix_alloc(struct relay_call *c, struct relay_mix **mp);
+void relay_mix_free(struct relay_mix *m);
+
+/* relay_mix_apply() - apply work_mix to @c. Worker thread. */
+void relay_mix_apply(struct relay_call *c);
+
+/* relay_mix_leg_gone() - leg @l is closing: out of the mix. Worker. */
+void relay_mix_leg_gone(struct relay_call *c, unsigned l);
+
+/* relay_mix_drop() - @c is being destroyed: its mixer goes. Worker. */
+void relay_mix_drop(struct relay_call *c);
 
 /* relay_side_sinks() - apply the sink and tap notes of leg @l (work_ops,
  * work_sink, work_tap), detaching what they replace. Worker thread.
@@ -318,6 +425,9 @@ void relay_play_apply(struct relay_call *c, int l);
 /* relay_play_drop() - @c is being destroyed: its players stop and go,
  * no done handler. Worker thread. relay_play.c. */
 void relay_play_drop(struct relay_call *c);
+
+/* relay_play_leg_drop() - the same for leg @l alone (it is closing). */
+void relay_play_leg_drop(struct relay_call *c, unsigned l);
 
 /* relay_sink_detach() - @s (NULL-ok) is no longer written into by a leg:
  * its detach op, if any. Worker thread. relay_sink.c. */

@@ -163,15 +163,19 @@ void relay_play_apply(struct relay_call *c, int l)
 	relay_play_list(w, side);
 }
 
+void relay_play_leg_drop(struct relay_call *c, unsigned l)
+{
+	relay_play_unlist(c->w, &c->leg[l]);
+	player_free(c->leg[l].player);
+	c->leg[l].player = NULL;
+}
+
 void relay_play_drop(struct relay_call *c)
 {
-	int l;
+	unsigned l;
 
-	for (l = 0; l < 2; l++) {
-		relay_play_unlist(c->w, &c->leg[l]);
-		player_free(c->leg[l].player);
-		c->leg[l].player = NULL;
-	}
+	for (l = 0; l < RELAY_LEGS_MAX; l++)
+		relay_play_leg_drop(c, l);
 }
 
 int relay_play_open(struct relay_worker *w)
@@ -191,22 +195,22 @@ int relay_call_play(struct relay_call *c, enum relay_leg leg,
 		    const struct prompt *prompt, uint8_t pt,
 		    relay_play_done_h *done, void *arg)
 {
-	unsigned op = leg == RELAY_LEG_A ? RELAY_OP_PLAY_A : RELAY_OP_PLAY_B;
+	unsigned op = RELAY_LOP_PLAY;
 	struct relay_worker *w;
 	bool wake;
 
-	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+	if (!relay_call_leg_ok(c, leg))
 		return EINVAL;
 	if (prompt && pt != PLAYER_PT_PCMU && pt != PLAYER_PT_PCMA)
 		return EINVAL;
 
 	w = c->w;
 	pthread_mutex_lock(&w->ctl_lock);
-	if (c->ctl_ops & op) {
+	if (c->ctl_leg_ops[leg] & op) {
 		pthread_mutex_unlock(&w->ctl_lock);
 		return EBUSY;
 	}
-	c->ctl_ops |= op;
+	c->ctl_leg_ops[leg] |= op;
 	c->ctl_play[leg].prompt = prompt;
 	c->ctl_play[leg].pt = pt;
 	c->ctl_play[leg].done = done;

@@ -55,8 +55,8 @@ void relay_sink_detach(struct relay_sink *s)
 }
 
 /*
- * relay_call_post_sink() - leave a new sink (@op: RELAY_OP_SINK_x) or tap
- * (RELAY_OP_TAP_x) for @leg. EBUSY while the previous one is not yet
+ * relay_call_post_sink() - leave a new sink (@op: RELAY_LOP_SINK) or tap
+ * (RELAY_LOP_TAP) for @leg. EBUSY while the previous one is not yet
  * taken by the worker: overwriting it would lose its detach.
  */
 int relay_call_post_sink(struct relay_call *c, unsigned op,
@@ -66,12 +66,12 @@ int relay_call_post_sink(struct relay_call *c, unsigned op,
 	bool wake;
 
 	pthread_mutex_lock(&w->ctl_lock);
-	if (c->ctl_ops & op) {
+	if (c->ctl_leg_ops[leg] & op) {
 		pthread_mutex_unlock(&w->ctl_lock);
 		return EBUSY;
 	}
-	c->ctl_ops |= op;
-	if (op & (RELAY_OP_SINK_A | RELAY_OP_SINK_B))
+	c->ctl_leg_ops[leg] |= op;
+	if (op == RELAY_LOP_SINK)
 		c->ctl_sink[leg] = s;
 	else
 		c->ctl_tap[leg] = s;
@@ -90,21 +90,23 @@ void relay_side_sinks(struct relay_call *c, int l)
 	struct relay_side *leg = &c->leg[l];
 	struct relay_sink *old;
 
-	if (c->work_ops & (l ? RELAY_OP_SINK_B : RELAY_OP_SINK_A)) {
+	if (c->work_leg_ops[l] & RELAY_LOP_SINK) {
 		old = leg->sink;
 		leg->sink = c->work_sink[l];
 		relay_sink_detach(old);
 	}
-	if (c->work_ops & (l ? RELAY_OP_TAP_B : RELAY_OP_TAP_A)) {
+	if (c->work_leg_ops[l] & RELAY_LOP_TAP) {
 		old = leg->tap;
 		leg->tap = c->work_tap[l];
 		relay_sink_detach(old);
 	}
 }
 
+/* Any thread may take the address of any leg slot's output (fixed for
+ * the call): writing into a slot with no party sends nothing. */
 struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg)
 {
-	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+	if (!c || (unsigned)leg >= RELAY_LEGS_MAX)
 		return NULL;
 	return &c->leg[leg].out;
 }
@@ -114,26 +116,26 @@ int relay_call_connect(struct relay_call *c, enum relay_leg leg,
 {
 	struct relay_side *side;
 
-	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+	if (!relay_call_leg_ok(c, leg))
 		return EINVAL;
 	if (sink && (!sink->ops || !sink->ops->write))
 		return EINVAL;
+	/* a leg output: one of this call's open legs */
 	side = relay_sink_side(sink);
-	if (side && side != &c->leg[0] && side != &c->leg[1])
+	if (side && (side < c->leg || side >= c->leg + RELAY_LEGS_MAX ||
+		     !relay_call_leg_ok(c, (unsigned)(side - c->leg))))
 		return EINVAL;
 
-	return relay_call_post_sink(c, leg == RELAY_LEG_A ? RELAY_OP_SINK_A :
-				    RELAY_OP_SINK_B, leg, sink);
+	return relay_call_post_sink(c, RELAY_LOP_SINK, leg, sink);
 }
 
 int relay_call_tap(struct relay_call *c, enum relay_leg leg,
 		   struct relay_sink *tap)
 {
-	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+	if (!relay_call_leg_ok(c, leg))
 		return EINVAL;
 	if (tap && (!tap->ops || !tap->ops->write || relay_sink_side(tap)))
 		return EINVAL;
 
-	return relay_call_post_sink(c, leg == RELAY_LEG_A ? RELAY_OP_TAP_A :
-				    RELAY_OP_TAP_B, leg, tap);
+	return relay_call_post_sink(c, RELAY_LOP_TAP, leg, tap);
 }

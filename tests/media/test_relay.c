@@ -1073,7 +1073,8 @@ static void test_sink_connect(void **state)
 			 relay_call_sink(other, RELAY_LEG_B)), EINVAL);
 	assert_int_equal(relay_call_connect(c, 2, NULL), EINVAL);
 	assert_int_equal(relay_call_tap(NULL, RELAY_LEG_A, NULL), EINVAL);
-	assert_null(relay_call_sink(c, 5));
+	/* a leg index past RELAY_LEGS_MAX (2..5 are leg slots: relay.h) */
+	assert_null(relay_call_sink(c, RELAY_LEGS_MAX));
 
 	/* consumed by a DTMF collector: party B hears nothing */
 	assert_int_equal(telev_alloc(&tv, 101, on_dtmf, &d), 0);
