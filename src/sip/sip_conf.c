@@ -37,40 +37,9 @@
 
 #define SIP_CONF_RETRY_MS 20
 
-#ifndef RELAY_LEGS_MAX
-/* FIXME(mix): until the relay's further legs and mixer land (branch
- * mix), a call has no leg to add: every participant is refused. */
-static int relay_call_leg_add(struct relay_call *c, unsigned *legp)
-{
-	(void)c;
-	(void)legp;
-	return ENOSPC;
-}
-
-static int relay_call_leg_remove(struct relay_call *c, unsigned leg)
-{
-	(void)c;
-	(void)leg;
-	return EINVAL;
-}
-
-static int relay_call_leg_codec(struct relay_call *c, unsigned leg,
-				uint8_t pt)
-{
-	(void)c;
-	(void)leg;
-	(void)pt;
-	return EINVAL;
-}
-
-static int relay_call_mix(struct relay_call *c, uint32_t legs, bool on)
-{
-	(void)c;
-	(void)legs;
-	(void)on;
-	return EINVAL;
-}
-#endif
+/* a participant's leg index is its relay leg's */
+_Static_assert(SIP_CALL_LEGS_MAX <= RELAY_LEGS_MAX,
+	       "more SIP legs than relay legs");
 
 #define SIP_CONF_PAIR ((1u << RELAY_LEG_A) | (1u << RELAY_LEG_B))
 

@@ -34,8 +34,16 @@ import tempfile
 import threading
 import time
 import unittest
+import math
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop  # G.711 reference coder (Python <= 3.12)
 
 ARGS = None
+RATE = 8000
+AMP = 6000
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_sip as ts  # noqa: E402
@@ -275,6 +283,54 @@ class Party:
             self.rtp.sendto(hdr + bytes([0xFF if pt == 0 else 0xD5]) * 160,
                             (MASKD_IP, port))
             time.sleep(0.005)
+
+    def start_tone(self, hz, secs):
+        """Send a tone of @hz for @secs in 20 ms packets, in the codec
+        this party answered with, from a thread; what arrives meanwhile
+        is kept (self.heard: decoded samples)."""
+        self.heard = []
+        self._tone = threading.Thread(target=self._tone_run,
+                                      args=(hz, secs), daemon=True)
+        self._tone.start()
+
+    def _tone_run(self, hz, secs):
+        port = self.maskd_rtp_port()
+        pt = self.pt
+        n = int(secs * 50)
+        t0 = time.monotonic()
+        ssrc = random.getrandbits(32)
+        for i in range(n):
+            pcm = b"".join(struct.pack("<h", int(AMP * math.sin(
+                2 * math.pi * hz * (i * 160 + k) / RATE)))
+                for k in range(160))
+            enc = audioop.lin2ulaw(pcm, 2) if pt == 0 else \
+                audioop.lin2alaw(pcm, 2)
+            hdr = struct.pack("!BBHII", 0x80, pt, i & 0xFFFF, i * 160, ssrc)
+            self.rtp.sendto(hdr + enc, (MASKD_IP, port))
+            while True:
+                try:
+                    data, _ = self.rtp.recvfrom(2048)
+                except BlockingIOError:
+                    break
+                if len(data) > 12 and data[1] & 0x7F in (0, 8):
+                    dec = audioop.ulaw2lin(data[12:], 2) \
+                        if data[1] & 0x7F == 0 else \
+                        audioop.alaw2lin(data[12:], 2)
+                    self.heard.append(dec)
+            wait = t0 + (i + 1) * 0.02 - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+
+    def wait_tone(self):
+        self._tone.join(30)
+
+    def heard_pcm(self, skip_s=0.4):
+        """What arrived, as samples, without the first @skip_s (the mix
+        starting, the jitter buffer filling)."""
+        raw = b"".join(self.heard)
+        n = len(raw) // 2
+        samples = struct.unpack("<%dh" % n, raw[:n * 2])
+        return samples[int(skip_s * RATE):]
 
     def drain_rtp(self):
         n = 0
@@ -749,6 +805,161 @@ class RequestACall(RacBase):
 
     def test_zz_counters_return_to_zero(self):
         """After every test of the class: transactions too."""
+        self.check_clean(ts.Maskd.LIVE, 90)
+
+
+def goertzel(pcm, hz):
+    """Power of @pcm at @hz: one DFT bin, normalised so that a tone of
+    amplitude A at @hz gives A^2 / 4."""
+    k = 2 * math.cos(2 * math.pi * hz / RATE)
+    s1 = s2 = 0.0
+    for x in pcm:
+        s1, s2 = x + k * s1 - s2, s1
+    return (s1 * s1 + s2 * s2 - k * s1 * s2) / (len(pcm) * len(pcm))
+
+
+# ---- participants ------------------------------------------------------
+
+class Participants(RacBase):
+
+    def connected(self, b_kw=None, c_kw=None):
+        s, a, b = self.pair(b_kw=b_kw)
+        js = self.post_call(s["id"], {})
+        self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        c = self.party("+1404555", PARTY_IPS[2], **(c_kw or {}))
+        return s, js["id"], a, b, c
+
+    def add(self, cid, num, want=201):
+        st, js, raw = self.maskd.request(
+            "POST", "/v1/calls/%s/participants" % cid, {"number": num})
+        self.assertEqual(st, want, raw)
+        return js
+
+    def legs(self, cid):
+        st, js = self.get_call(cid)
+        self.assertEqual(st, 200, js)
+        return {l["id"]: l for l in js["legs"]}
+
+    def hears(self, p, yes, no):
+        pcm = p.heard_pcm()
+        self.assertGreater(len(pcm), RATE // 2, "%s heard nothing"
+                           % p.number)
+        for hz in yes:
+            pw = goertzel(pcm, hz)
+            self.assertGreater(pw, 0.05 * AMP * AMP / 4,
+                               "%s does not hear %d Hz (%.0f)"
+                               % (p.number, hz, pw))
+        for hz in no:
+            pw = goertzel(pcm, hz)
+            self.assertLess(pw, 0.01 * AMP * AMP / 4,
+                            "%s hears %d Hz (%.0f)" % (p.number, hz, pw))
+
+    def test_three_way_join_hear_leave(self):
+        # B answers PCMA; maskd offers C both: C takes PCMU
+        s, cid, a, b, c = self.connected(b_kw={"prefer": 8},
+                                         c_kw={"prefer": 0})
+        self.assertEqual(a.pt, 0)       # A chose first: PCMU, B had to
+        js = self.add(cid, c.number)
+        self.assertEqual(js["participant"], 2)
+        self.assertEqual(js["legs"][2]["party"], "participant")
+        self.assertEqual(js["legs"][2]["number"], c.number)
+        self.wait_for(lambda: c.saw("ack"), "C's ACK")
+        self.assertEqual(self.legs(cid)[2]["state"], "answered")
+        # each hears the other two and not itself
+        for p, hz in ((a, 500), (b, 1100), (c, 1700)):
+            p.start_tone(hz, 2.0)
+        for p in (a, b, c):
+            p.wait_tone()
+        self.hears(a, (1100, 1700), (500,))
+        self.hears(b, (500, 1700), (1100,))
+        self.hears(c, (500, 1100), (1700,))
+        # C leaves: the parties are a plain pair again
+        c.bye()
+        self.wait_for(lambda: 2 not in self.legs(cid), "C gone")
+        self.assertTrue(self.rtp_flows(a, b), "A no longer reaches B")
+        self.assertFalse(b.saw("bye"))
+        a.bye()
+        self.wait_for(lambda: b.saw("bye"), "BYE at B")
+        cdr = self.cdr(s["id"])
+        self.assertEqual(cdr["participants"], 3, cdr)
+        self.check_masked(s["virtual_number"])
+        self.check_clean()
+
+    def test_removed_by_api_and_call_end_takes_all(self):
+        s, cid, a, b, c = self.connected()
+        d = self.party("+1505555", PARTY_IPS[3], final=None)
+        self.add(cid, c.number)
+        self.wait_for(lambda: c.saw("ack"), "C's ACK")
+        self.add(cid, d.number)
+        self.wait_for(lambda: d.dialog is not None, "D's INVITE")
+        self.assertEqual(self.legs(cid)[3]["state"], "ringing")
+        # at max_participants (4): one more is refused
+        st, e, raw = self.maskd.request(
+            "POST", "/v1/calls/%s/participants" % cid,
+            {"number": number("+1606555")})
+        self.assertEqual((st, e["error"]["code"]),
+                         (409, "too_many_participants"), raw)
+        # the ringing one removed: CANCEL
+        st, js, raw = self.maskd.request(
+            "DELETE", "/v1/calls/%s/participants/3" % cid)
+        self.assertEqual(st, 200, raw)
+        self.wait_for(lambda: d.saw("cancel"), "CANCEL at D")
+        self.wait_for(lambda: 3 not in self.legs(cid), "D gone")
+        st, e, raw = self.maskd.request(
+            "DELETE", "/v1/calls/%s/participants/3" % cid)
+        self.assertEqual(st, 404, raw)
+        # B hangs up: the call ends for everybody, C included
+        b.bye()
+        self.wait_for(lambda: a.saw("bye") and c.saw("bye"),
+                      "BYE at A and C")
+        self.check_masked(s["virtual_number"])
+        self.check_clean()
+
+    def test_participant_fails_call_goes_on(self):
+        s, cid, a, b, c = self.connected(c_kw={"final": 486})
+        self.add(cid, c.number)
+        self.wait_for(lambda: 2 not in self.legs(cid), "C gone")
+        self.assertTrue(self.rtp_flows(a, b), "A no longer reaches B")
+        st, js, raw = self.maskd.request("DELETE", "/v1/calls/%s" % cid)
+        self.assertEqual(st, 200, raw)
+        self.wait_for(lambda: a.saw("bye") and b.saw("bye"), "both BYEs")
+        cdr = self.cdr(s["id"])
+        self.assertEqual(cdr["participants"], 2, cdr)   # nobody joined
+        self.check_masked(s["virtual_number"])
+        self.check_clean()
+
+    def test_participant_errors(self):
+        s, a, b = self.pair(b_kw={"final": None})
+        js = self.post_call(s["id"], {})
+        cid = js["id"]
+        self.wait_for(lambda: b.dialog is not None, "B's INVITE")
+        st, e, raw = self.maskd.request(
+            "POST", "/v1/calls/%s/participants" % cid,
+            {"number": number("+1404555")})
+        self.assertEqual((st, e["error"]["code"]),
+                         (409, "call_not_connected"), raw)
+        for body, field in (({"number": "12"}, "number"), ({}, "number"),
+                            ({"number": "+14045550000", "x": 1}, "x")):
+            st, e, raw = self.maskd.request(
+                "POST", "/v1/calls/%s/participants" % cid, body)
+            self.assertEqual(st, 400, raw)
+            self.assertIn(field, e["error"]["message"])
+        st, e, raw = self.maskd.request(
+            "POST", "/v1/calls/%s/participants" % ("0" * 32),
+            {"number": "+14045550000"})
+        self.assertEqual(st, 404, raw)
+        st, e, raw = self.maskd.request(
+            "DELETE", "/v1/calls/%s/participants/0" % cid)
+        self.assertEqual(st, 400, raw)
+        self.assertIn("leg_id", e["error"]["message"])
+        st, e, raw = self.maskd.request(
+            "DELETE", "/v1/calls/%s/participants/2" % cid)
+        self.assertEqual(st, 404, raw)
+        self.maskd.request("DELETE", "/v1/calls/%s" % cid)
+        self.cdr(s["id"])
+        self.check_clean()
+
+    def test_zz_counters_return_to_zero(self):
         self.check_clean(ts.Maskd.LIVE, 90)
 
 
