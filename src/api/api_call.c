@@ -131,7 +131,7 @@ static void api_call_refused(struct api_call *c, int err, const char *what)
 		api_reply_error(api, c->req, 503, "sip_unavailable",
 				"the SIP side is not running");
 	else
-		api_reply_error(api, c->req, 503, "sip_busy",
+		api_reply_error(api, c->req, 503, "sip_unavailable",
 				"the SIP side cannot take requests now: %s",
 				strerror(err));
 	api_call_free(c);
@@ -146,7 +146,7 @@ static bool api_call_common_err(struct api_call *c, int err)
 		api_reply_error(api, c->req, 503, "shutting_down",
 				"maskd is stopping; retry");
 	else if (err == ETIMEDOUT)
-		api_reply_error(api, c->req, 503, "sip_timeout",
+		api_reply_error(api, c->req, 503, "sip_unavailable",
 				"the SIP side did not answer in time");
 	else if (err == ENOMEM)
 		api_reply_error(api, c->req, 500, "internal", "out of memory");
@@ -258,14 +258,17 @@ void api_session_call_create(struct api *api, struct evhttp_request *req,
 
 /* ---- GET /v1/calls/{id} ---- */
 
-/* A finished call: its record, as GET /v1/sessions/{id}/calls shows
- * it, with its status. */
+/*
+ * A finished call: what a live one shows, its legs gone, with its
+ * record (as GET /v1/sessions/{id}/calls shows it) under "record".
+ */
 static void api_call_record_reply(struct api_call *c)
 {
 	struct api *api = c->api;
+	char id[STORE_ID_STR_SIZE];
 	struct session s;
 	struct cdr cdr;
-	json_t *o;
+	json_t *o = NULL, *rec;
 	int err;
 
 	memset(&s, 0, sizeof(s));
@@ -280,10 +283,23 @@ static void api_call_record_reply(struct api_call *c)
 				"cannot read the store: %s", strerror(err));
 		goto out;
 	}
-	o = api_cdr_json(&cdr, &s);
-	if (!o || json_object_set_new(o, "status", json_string(
-				      cdr.answer_ms ? "completed" : "failed"))) {
-		json_decref(o);
+	rec = api_cdr_json(&cdr, &s);
+	store_id_format(cdr.id, id);
+	if (rec)
+		o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:[], s:o}",
+			      "id", id, "session_id",
+			      json_string_value(json_object_get(rec,
+								"session_id")),
+			      "status", cdr.answer_ms ? "completed" : "failed",
+			      "direction", cdr_direction_name(&cdr),
+			      "first", cdr.a_to_b ? "a" : "b",
+			      "started_at", api_time_json(cdr.start_ms),
+			      "answered_at", cdr.answer_ms ?
+			      api_time_json(cdr.answer_ms) : json_null(),
+			      "legs", "record", rec);
+	else
+		json_decref(rec);
+	if (!o) {
 		api_reply_error(api, c->req, 500, "internal", "out of memory");
 		goto out;
 	}
@@ -436,7 +452,7 @@ static void api_participant_add_done(int err, const struct sip_call_view *v,
 				"only)");
 		goto out;
 	case EAGAIN:
-		api_reply_error(api, c->req, 503, "retry",
+		api_reply_error(api, c->req, 503, "sip_unavailable",
 				"a participant is still leaving; retry");
 		goto out;
 	default:

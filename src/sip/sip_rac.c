@@ -742,14 +742,19 @@ static void sip_rac_view(struct sip_call *c, struct sip_call_view *v)
 		sip_conf_view(c, v);
 }
 
-/* The live call with record id @id; a linear walk, for the API's pace. */
+/*
+ * The live call with record id @id; a linear walk, for the API's pace.
+ * A call whose record has gone out (a ZOMBIE waiting for a CANCEL's
+ * answer) is over for the API: its record answers for it.
+ */
 static struct sip_call *sip_rac_find(struct sip *s,
 				     const uint8_t id[STORE_ID_LEN])
 {
 	struct sip_call *c;
 
 	for (c = s->calls; c; c = c->next) {
-		if (!c->cdr_none && !memcmp(c->cdr.id, id, STORE_ID_LEN))
+		if (!c->cdr_none && !c->cdr_sent &&
+		    !memcmp(c->cdr.id, id, STORE_ID_LEN))
 			return c;
 	}
 	return NULL;

@@ -651,7 +651,7 @@ class RequestACall(RacBase):
         self.assertIsNone(c["answered_at"], c)
         self.assertIsNone(b.dialog, "the second party was called")
         st, d = self.get_call(js["id"])
-        self.assertEqual((st, d["status"], d["reason"]),
+        self.assertEqual((st, d["status"], d["record"]["reason"]),
                          (200, "failed", reason), d)
         self.check_masked(s["virtual_number"])
         self.check_clean()
@@ -734,9 +734,9 @@ class RequestACall(RacBase):
         # the call is over: GET shows its record, DELETE is 409
         st, d = self.get_call(js["id"])
         self.assertEqual(st, 200, d)
-        self.assertEqual((d["id"], d["status"], d["direction"],
-                          d["reason"]), (js["id"], "completed", "api",
-                                         "api_hangup"), d)
+        self.assertEqual((d["id"], d["status"], d["direction"], d["legs"],
+                          d["record"]["reason"]),
+                         (js["id"], "completed", "api", [], "api_hangup"), d)
         st, d, raw = self.maskd.request("DELETE", "/v1/calls/%s" % js["id"])
         self.assertEqual((st, d["error"]["code"]), (409, "call_ended"), raw)
         self.check_clean()
