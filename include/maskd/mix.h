@@ -68,6 +68,7 @@ struct mix_input {
 	bool synced;		/* play_ts is set */
 	bool heard;		/* a frame was played since: PLC may fill */
 	plc_state_t plc;
+	int16_t two[2 * MIX_FRAME];	/* the last two frames played */
 	struct mix_input_stats st;
 };
 

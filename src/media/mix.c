@@ -12,6 +12,10 @@
 
 #define MIX_JB_SAMPLES (MIX_JB_FRAMES * MIX_FRAME)
 
+/* mix_input_get() saves two frames at once to reset the PLC ring */
+_Static_assert(2 * MIX_FRAME >= PLC_HISTORY_LEN, "two frames fill the "
+	       "PLC history");
+
 void mix_input_init(struct mix_input *in)
 {
 	memset(in, 0, sizeof(*in));
@@ -24,8 +28,10 @@ static void mix_input_sync(struct mix_input *in, uint32_t ssrc, uint32_t ts)
 {
 	if (in->synced)
 		in->st.resyncs++;
-	if (!in->synced || in->ssrc != ssrc)
+	if (!in->synced || in->ssrc != ssrc) {
 		in->heard = false;	/* another voice: nothing to extend */
+		plc_init(&in->plc);
+	}
 	memset(in->slot_fill, 0, sizeof(in->slot_fill));
 	in->play_ts = ts - MIX_JB_DEPTH * MIX_FRAME;
 	in->play_slot = 0;
@@ -120,8 +126,18 @@ bool mix_input_get(struct mix_input *in, int16_t out[MIX_FRAME])
 
 	if (in->slot_fill[s] == MIX_FRAME && in->slot_ts[s] == in->play_ts) {
 		memcpy(out, in->slot[s], MIX_FRAME * sizeof(*out));
-		/* the concealer learns the voice from what really came */
+		/* the concealer learns the voice from what really came (and
+		 * blends a concealment that went before into it) */
 		plc_rx(&in->plc, out, MIX_FRAME);
+		/* spandsp 0.0.6's plc_fillin() rotates its history ring with
+		 * memcpy() over overlapping ranges when the ring's position
+		 * is below half (undefined behaviour; ASan aborts on it).
+		 * Giving it the last two frames in one piece, more than its
+		 * history holds, saves the same history at position 0:
+		 * nothing pending to blend now, so it only records them */
+		memmove(in->two, in->two + MIX_FRAME, MIX_FRAME * sizeof(*out));
+		memcpy(in->two + MIX_FRAME, out, MIX_FRAME * sizeof(*out));
+		plc_rx(&in->plc, in->two, 2 * MIX_FRAME);
 		in->heard = true;
 		in->lost = 0;
 		in->st.frames++;
@@ -137,6 +153,10 @@ bool mix_input_get(struct mix_input *in, int16_t out[MIX_FRAME])
 	}
 	else {
 		memset(out, 0, MIX_FRAME * sizeof(*out));
+		/* silence: the next voice starts afresh, not blended into
+		 * a concealment long faded */
+		if (in->heard)
+			plc_init(&in->plc);
 		in->heard = false;
 	}
 

@@ -154,13 +154,14 @@ static void relay_call_destroy(struct relay_call *c)
 	}
 
 	relay_play_drop(c);
-	relay_mix_drop(c);
 	for (l = 0; l < RELAY_LEGS_MAX; l++) {
 		relay_sink_detach(c->leg[l].sink);
 		relay_sink_detach(c->leg[l].tap);
 		if (c->leg[l].port)
 			relay_side_close(w, &c->leg[l]);
 	}
+	/* after the sinks: a mixed leg's sink is in the mixer */
+	relay_mix_drop(c);
 	free(c);
 }
 
