@@ -855,15 +855,18 @@ class Participants(RacBase):
                             "%s hears %d Hz (%.0f)" % (p.number, hz, pw))
 
     def test_three_way_join_hear_leave(self):
-        # B answers PCMA; maskd offers C both: C takes PCMU
+        # the parties talk PCMU (B would rather have PCMA, but is offered
+        # only what A chose); maskd offers C both and C takes PCMA: the
+        # mixer decodes and encodes each leg in its own codec
         s, cid, a, b, c = self.connected(b_kw={"prefer": 8},
-                                         c_kw={"prefer": 0})
-        self.assertEqual(a.pt, 0)       # A chose first: PCMU, B had to
+                                         c_kw={"prefer": 8})
+        self.assertEqual((a.pt, b.pt), (0, 0))
         js = self.add(cid, c.number)
         self.assertEqual(js["participant"], 2)
         self.assertEqual(js["legs"][2]["party"], "participant")
         self.assertEqual(js["legs"][2]["number"], c.number)
         self.wait_for(lambda: c.saw("ack"), "C's ACK")
+        self.assertEqual(c.pt, 8)
         self.assertEqual(self.legs(cid)[2]["state"], "answered")
         # each hears the other two and not itself
         for p, hz in ((a, 500), (b, 1100), (c, 1700)):
