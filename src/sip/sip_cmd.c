@@ -51,7 +51,7 @@ static void sip_cmd_play_done_run(struct sip *s,
 
 	if (!c)
 		return;	/* it ended meanwhile (CANCEL, BYE) */
-	if (c->rac)
+	if (c->rac && c->rac->stage != SIP_RAC_NONE)
 		sip_rac_play_done(c, m->leg, m->err);
 	else
 		sip_announce_done(c, m->err);

@@ -298,7 +298,7 @@ static void sip_conf_up(struct sip_call *c, struct sip_part *p,
 	int err;
 
 	sip_leg_answered(leg, sip);
-	err = sip_rac_answer(leg, sip, &codec);
+	err = sip_rac_answer_final(leg, sip, &codec);
 	(void)sip_leg_ack_answer(leg, NULL);
 	sip_st_uac(leg, sip);
 	if (p->ring_timer) {
@@ -335,6 +335,12 @@ int sip_conf_on_response(struct sip_leg *leg, nta_outgoing_t *orq,
 	if (status > 100 && status < 200)
 		sip_prack_uac_recv(leg, orq, sip);
 	if (status < 200) {
+		if (status > 100 && sip_msg_has_sdp(sip) &&
+		    p->state != SIP_LEG_VIEW_ENDED) {
+			struct sip_rac_codec early;
+
+			(void)sip_rac_answer(leg, sip, &early);
+		}
 		if (status > 100 && p->state == SIP_LEG_VIEW_CALLING)
 			p->state = SIP_LEG_VIEW_RINGING;
 		return 0;

@@ -249,6 +249,17 @@ int sip_rac_answer(struct sip_leg *leg, sip_t const *sip,
 	return leg->st.peer_sdp ? 0 : ENOMEM;
 }
 
+int sip_rac_answer_final(struct sip_leg *leg, sip_t const *sip,
+			 struct sip_rac_codec *codec)
+{
+	const char *peer = leg->st.peer_sdp;
+
+	if (sip_msg_has_sdp(sip) || !peer)
+		return sip_rac_answer(leg, sip, codec);
+	/* the answer came in a 18x: the relay knows it already */
+	return sip_rac_codec_of(peer, strlen(peer), codec);
+}
+
 /*
  * A failure answer to our INVITE on @leg that may go again: 422 with a
  * Min-SE (once), a gateway's challenge we have credentials for (once).
@@ -557,7 +568,7 @@ static void sip_rac_up(struct sip_leg *leg, sip_t const *sip)
 	int err;
 
 	sip_leg_answered(leg, sip);
-	err = sip_rac_answer(leg, sip, &codec);
+	err = sip_rac_answer_final(leg, sip, &codec);
 	/* ACKed whatever the answer: a 2xx unACKed is retransmitted for
 	 * 32 s, and a leg must be ACKed before it can be BYEd */
 	(void)sip_leg_ack_answer(leg, NULL);
@@ -617,6 +628,10 @@ int sip_rac_on_response(struct sip_leg *leg, nta_outgoing_t *orq,
 	}
 
 	if (status < 200) {
+		/* an answer in a 18x (RFC 3264 early media, RFC 3262):
+		 * the 2xx may then carry none */
+		if (status > 100 && sip_msg_has_sdp(sip))
+			(void)sip_rac_answer(leg, sip, &rac->early);
 		if (status > 100 && rac->state[i] == SIP_LEG_VIEW_CALLING)
 			rac->state[i] = SIP_LEG_VIEW_RINGING;
 		if (status > 100 && !rac->rang[i]) {

@@ -52,6 +52,7 @@ struct sip_rac {
 	uint16_t code[SIP_CALL_LEGS];
 	bool rang[SIP_CALL_LEGS];	/* call.ringing posted for the leg */
 	struct sip_rac_codec codec;	/* what A answered; offered to B */
+	struct sip_rac_codec early;	/* scratch: an answer in a 18x */
 	int want;			/* what A hears: a prompt_id, -1 none */
 	unsigned retries;		/* of that play change (EBUSY) */
 	su_timer_t *retry_timer;	/* ... the next try */
@@ -113,6 +114,14 @@ void sip_rac_play_done(struct sip_call *c, int leg, int err);
  */
 int sip_rac_offer(struct sip_leg *leg, const struct sip_rac_codec *codec,
 		  char **sdpp);
+
+/*
+ * sip_rac_answer_final() - sip_rac_answer() of the 2xx @sip, or, when it
+ * has no SDP, the codec of the answer a 18x carried before (already
+ * given to the relay). EPROTO when there is none.
+ */
+int sip_rac_answer_final(struct sip_leg *leg, sip_t const *sip,
+			 struct sip_rac_codec *codec);
 
 /* sip_rac_codec_of() - the codec of the first audio stream of SDP
  * @body (@len bytes); EPROTO when it has neither PCMU nor PCMA. */

@@ -137,13 +137,15 @@ class Party:
     ring for @ring_s then answer @final (200, 486, ...; None: ring until
     CANCELled)."""
 
-    def __init__(self, gw, num, ip, final=200, ring_s=0.2, prefer=0):
+    def __init__(self, gw, num, ip, final=200, ring_s=0.2, prefer=0,
+                 early=False):
         self.gw = gw
         self.number = num
         self.ip = ip
         self.final = final
         self.ring_s = ring_s
         self.prefer = prefer
+        self.early = early      # the answer in a 183, none in the 200
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sip.bind((ip, 0))
         self.port = self.sip.getsockname()[1]
@@ -207,7 +209,10 @@ class Party:
                        "remote": uri_of(inv.get("contact") or ""),
                        "from": inv.get("from"), "to": None}
         self.gw.send(self.response(inv, 100, "Trying", to_tag=False), src)
-        if self.ring_s > 0 or self.final is None:
+        if self.early:
+            self.gw.send(self.response(inv, 183, "Session Progress",
+                                       sdp=self.answer_sdp(inv)), src)
+        elif self.ring_s > 0 or self.final is None:
             self.gw.send(self.response(inv, 180, "Ringing"), src)
         if self.final is not None:
             self.gw.later(self.ring_s, self.finish)
@@ -220,8 +225,9 @@ class Party:
         if self.final == 200:
             d["state"] = "up"
             d["to"] = inv.get("to") + ";tag=" + d["tag"]
-            self.gw.send(self.response(inv, 200, "OK",
-                                       sdp=self.answer_sdp(inv)), d["src"])
+            self.gw.send(self.response(
+                inv, 200, "OK", sdp=None if self.early else
+                self.answer_sdp(inv)), d["src"])
         else:
             d["state"] = "failed"
             self.gw.send(self.response(inv, self.final, "Nope"), d["src"])
@@ -639,6 +645,23 @@ class RequestACall(RacBase):
                          ("callee", "normal", "api"), c)
         # party_b was called first: the record's from/to say so
         self.assertEqual((c["from"], c["to"]), (b.number, a.number), c)
+        self.check_masked(s["virtual_number"])
+        self.check_clean()
+
+    def test_answers_in_183(self):
+        """Both parties answer maskd's offer in a 183 and send a 200
+        without SDP (RFC 3264 early media): the call is bridged."""
+        s, a, b = self.pair(a_kw={"early": True, "prefer": 8},
+                            b_kw={"early": True})
+        self.post_call(s["id"], {})
+        self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        self.assertEqual((a.pt, b.pt), (8, 8))
+        self.assertTrue(self.rtp_flows(a, b), "A's RTP never reached B")
+        self.assertTrue(self.rtp_flows(b, a), "B's RTP never reached A")
+        b.bye()
+        self.wait_for(lambda: a.saw("bye"), "BYE at A")
+        c = self.cdr(s["id"])
+        self.assertEqual((c["hangup_by"], c["reason"]), ("callee", "normal"))
         self.check_masked(s["virtual_number"])
         self.check_clean()
 
