@@ -5,7 +5,7 @@
                                [-p PORT_MIN]
 
 N sessions (default 200), each with its own two parties (Python SIP peers
-behind one gateway, tests/sip/test_rac.py's Gateway and Party: every
+behind one gateway, tests/sip/sip_peers.py's Gateway and Party: every
 INVITE answered 200 at once), then N POST /v1/sessions/{id}/calls from C
 HTTP clients at once (default 8). Per call: the POST's latency (the 201
 comes once the SIP thread claimed the session and the first INVITE is
@@ -23,7 +23,6 @@ import concurrent.futures
 import os
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,6 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "sip"))
 import test_sip as ts  # noqa: E402
 import test_media as tm  # noqa: E402
 import test_rac as tr  # noqa: E402
+import sip_peers as sp  # noqa: E402
 
 
 def cpu_ms(pid):
@@ -66,14 +66,14 @@ def main():
     if (hi - lo + 1) // 4 < args.n:
         sys.exit("at most %d calls (ports)" % ((hi - lo + 1) // 4))
     m = tr.RacMaskd(tmp, lo, hi).start()
-    gw = tr.Gateway(ts.GW_IP, m.gw_port)
+    gw = sp.Gateway(ts.GW_IP, m.gw_port)
     gw.start()
     parties = []
     sids = []
     try:
         for i in range(args.n):
-            a = tr.Party(gw, "+1202%07d" % i, tr.PARTY_IPS[0], ring_s=0)
-            b = tr.Party(gw, "+1303%07d" % i, tr.PARTY_IPS[1], ring_s=0)
+            a = sp.Party(gw, "+1202%07d" % i, sp.PARTY_IPS[0], ring_s=0)
+            b = sp.Party(gw, "+1303%07d" % i, sp.PARTY_IPS[1], ring_s=0)
             gw.add(a)
             gw.add(b)
             parties.append((a, b))

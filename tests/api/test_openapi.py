@@ -53,6 +53,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "sip"))
 import test_api  # noqa: E402
 import test_media  # noqa: E402
+import sip_peers  # noqa: E402
 import test_rac  # noqa: E402
 import test_sip  # noqa: E402
 from test_api import (MaskdCase, phone, pool_numbers,  # noqa: E402
@@ -75,7 +76,7 @@ NOT_PROVOKED_WHY = {
 }
 # The 507 store_full answers a nearly full map brings about (probe_store_full)
 # What only parties that answer can bring about: provoked by TestApiCalls
-# (Python SIP parties, tests/sip/test_rac.py's harness)
+# (Python SIP parties, tests/sip/sip_peers.py, in test_rac.py's harness)
 PROVOKED_BY_CALLS = {("/v1/calls/{id}/participants", "post", "201"),
                      ("/v1/calls/{id}/participants/{leg_id}", "delete",
                       "200")}
@@ -844,7 +845,7 @@ class TestApiCalls(test_rac.RacBase):
         s, a, b = self.pair()
         call = self.post_call(s["id"], {})
         self.wait_for(lambda: b.saw("ack"), "B's ACK")
-        c = self.party("+1404555", test_rac.PARTY_IPS[2])
+        c = self.party("+1404555", sip_peers.PARTY_IPS[2])
         st, js, raw = self.maskd.request(
             "POST", "/v1/calls/%s/participants" % call["id"],
             {"number": c.number})
