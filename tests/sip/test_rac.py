@@ -28,6 +28,7 @@ and the live counters); loopback only. Nothing here asserts speed: every
 wait is bounded and generous.
 """
 import os
+import re
 import sys
 import tempfile
 import time
@@ -35,6 +36,9 @@ import time
 ARGS = None
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "ctl"))
+import test_events as te  # noqa: E402  (the webhook Receiver)
 import test_sip as ts  # noqa: E402
 import test_media as tm  # noqa: E402
 from sip_peers import (AMP, PARTY_IPS, RATE, Gateway, Party,  # noqa: E402
@@ -45,25 +49,28 @@ WAIT_S = 20
 # ---- maskd --------------------------------------------------------------
 
 class RacMaskd(tm.MediaMaskd):
-    def __init__(self, tmp, port_min, port_max, max_participants=4):
+    def __init__(self, tmp, port_min, port_max, max_participants=4,
+                 extra=""):
         super().__init__(tmp, port_min, port_max, timeout_s=30,
                          ring_timeout_s=4)
         self.max_participants = max_participants
+        self.extra = extra      # more sections
 
     def write_config(self):
         super().write_config()
         with open(self.conf_path, "a") as f:
-            f.write("[conference]\nmax_participants = %d\n"
-                    % self.max_participants)
+            f.write("[conference]\nmax_participants = %d\n%s"
+                    % (self.max_participants, self.extra))
 
 
 class RacBase(tm.MediaBase):
     N_PORTS = 100
+    EXTRA = ""          # more sections for the class's maskd
 
     @classmethod
     def make_maskd(cls, tmp):
         lo, hi = tm.port_range(cls.N_PORTS)
-        return RacMaskd(tmp, lo, hi)
+        return RacMaskd(tmp, lo, hi, extra=cls.EXTRA)
 
     @classmethod
     def setUpClass(cls):
@@ -567,6 +574,105 @@ class Participants(RacBase):
         self.assertEqual(st, 404, raw)
         self.maskd.request("DELETE", "/v1/calls/%s" % cid)
         self.cdr(s["id"])
+        self.check_clean()
+
+    def test_zz_counters_return_to_zero(self):
+        self.check_clean(ts.Maskd.LIVE, 90)
+
+
+# ---- events, and an inbound call with a participant ---------------------
+
+class EventsAndInbound(RacBase):
+    """call.* events of a request-a-call, each leg's; and a participant
+    added to a call a carrier brought (SIPp as the caller), found by the
+    call_id of its call.initiated event."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rcv = te.Receiver().start()
+        cls.EXTRA = ("[events]\nurl = %s\nsecrets = %s\n"
+                     "allow = 127.0.0.0/8\nretry_schedule = 0,1,1\n"
+                     "timeout = 5\n" % (cls.rcv.url("/all"), te.SECRET))
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.rcv.stop()
+
+    def events(self, sid, n, what):
+        out = []
+
+        def enough():
+            out[:] = [e for e in self.rcv.of_session(sid)
+                      if e["type"].startswith("call.")]
+            return len(out) >= n
+        self.wait_for(enough, what)
+        self.assertEqual(self.rcv.bad, [])
+        return out
+
+    def test_events_of_each_leg(self):
+        s, a, b = self.pair()
+        js = self.post_call(s["id"], {})
+        self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        b.bye()
+        evs = self.events(s["id"], 6, "six call events")
+        types = [e["type"] for e in evs]
+        self.assertEqual(sorted(types),
+                         sorted(["call.initiated", "call.ringing",
+                                 "call.ringing", "call.answered",
+                                 "call.answered", "call.completed"]),
+                         evs)
+        self.assertEqual(types[0], "call.initiated")
+        self.assertEqual(types[-1], "call.completed")
+        for e in evs:
+            self.assertEqual(e["data"]["call_id"], js["id"], e)
+            self.assertEqual(e["data"]["direction"], "api", e)
+        self.check_clean()
+
+    def test_participant_on_inbound_call(self):
+        caller = number("+1202555")
+        b = self.party("+1303555", PARTY_IPS[1])
+        c = self.party("+1404555", PARTY_IPS[2])
+        s = self.maskd.session(caller, b.number)
+        ua = self.uac("basic_uac.xml", s["virtual_number"],
+                      {"caller": caller}, d_ms=6000)
+        ev = self.events(s["id"], 1, "call.initiated")
+        self.assertEqual(ev[0]["type"], "call.initiated")
+        cid = ev[0]["data"]["call_id"]
+        self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        st, live = self.get_call(cid)
+        self.assertEqual((live["direction"], live["status"]),
+                         ("a_to_b", "connected"), live)
+        st, js, raw = self.maskd.request(
+            "POST", "/v1/calls/%s/participants" % cid, {"number": c.number})
+        self.assertEqual(st, 201, raw)
+        self.wait_for(lambda: c.saw("ack"), "C's ACK")
+        st, live = self.get_call(cid)
+        self.assertEqual([(l["party"], l["state"]) for l in live["legs"]],
+                         [("a", "answered"), ("b", "answered"),
+                          ("participant", "answered")], live)
+        # the caller hangs up after its pause: everybody gets a BYE
+        self.expect_rc(ua)
+        self.wait_for(lambda: b.saw("bye") and c.saw("bye"),
+                      "BYE at B and C")
+        for m in ts.sip_messages(ua.msg_log, "received"):
+            for bad in (c.number, c.number.lstrip("+"), c.ip, b.number,
+                        b.ip):
+                self.assertNotIn(bad, m, "leaked to the caller:\n" + m)
+        a_ip = re.compile(re.escape(ts.A_IP) + r"(?![0-9])")
+        for p in (b, c):
+            for m in p.received:
+                for bad in (caller, caller.lstrip("+")):
+                    self.assertNotIn(bad, m.raw, "the caller leaked to "
+                                     "%s:\n%s" % (p.number, m.raw))
+                self.assertIsNone(a_ip.search(m.raw), "the caller's "
+                                  "address reached %s:\n%s"
+                                  % (p.number, m.raw))
+        self.check_masked(s["virtual_number"])
+        cdr = self.cdr(s["id"])
+        self.assertEqual((cdr["direction"], cdr["participants"]),
+                         ("a_to_b", 3), cdr)
         self.check_clean()
 
     def test_zz_counters_return_to_zero(self):
