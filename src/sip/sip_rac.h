@@ -1,7 +1,8 @@
 /*
- * sip_rac.h - what sip_rac.c (request-a-call: maskd calls both parties)
- * and sip_conf.c (participants mixed into a call) share with each other
- * and with the rest of src/sip/. Not a contract; SIP thread only.
+ * sip_rac.h - what sip_rac.c (request-a-call: maskd calls both parties),
+ * sip_rac_cmd.c (the control thread's requests about calls) and
+ * sip_conf.c (participants mixed into a call) share with each other and
+ * with the rest of src/sip/. Not a contract; SIP thread only.
  *
  * A call the API touches gets a struct sip_rac (c->rac): a
  * request-a-call has one from its start; an inbound call gets one when
@@ -68,10 +69,21 @@ struct sip_rac {
 	uint32_t mixed;			/* relay legs in the mixer */
 };
 
-/* ---- sip_rac.c ---- */
+/* ---- sip_rac_cmd.c ---- */
 
 /* sip_rac_cmd() - run one request of the control thread (sip_cmd.c). */
 void sip_rac_cmd(struct sip *s, const struct sip_call_req *req);
+
+/* ---- sip_rac.c ---- */
+
+/*
+ * sip_rac_originate() - a request-a-call for @o: its relay call, the
+ * first INVITE out, the session claimed. Returns 0 and *cp, ECANCELED
+ * (stopping), EBUSY (the session has a call), EINVAL, ENOSPC (no ports)
+ * or an errno.
+ */
+int sip_rac_originate(struct sip *s, const struct sip_originate *o,
+		      struct sip_call **cp);
 
 /* sip_rac_get() - @c's rac, made on first use (an inbound call). NULL:
  * ENOMEM. */
