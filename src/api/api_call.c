@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "api_internal.h"
 
 static bool api_call_id_parse(struct api *api, struct evhttp_request *req,
@@ -210,8 +212,16 @@ void api_session_call_create(struct api *api, struct evhttp_request *req,
 
 	if (!api_id_parse(api, req, sid, id))
 		return;
-	if (api_body_parse(api, req, &body, &e) ||
-	    api_body_check_keys(body, api_call_create_keys, &e))
+	/* every field has a default: no body is {} */
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) == 0)
+		body = json_object();
+	else if (api_body_parse(api, req, &body, &e))
+		goto bad;
+	if (!body) {
+		api_reply_error(api, req, 500, "internal", "out of memory");
+		return;
+	}
+	if (api_body_check_keys(body, api_call_create_keys, &e))
 		goto bad;
 
 	first = json_object_get(body, "first");

@@ -230,6 +230,17 @@ class RequestACall(RacBase):
         self.check_masked(s["virtual_number"])
         self.check_clean()
 
+    def test_no_body_is_defaults(self):
+        s, a, b = self.pair(a_kw={"final": None})
+        st, js, raw = self.maskd.request("POST", "/v1/sessions/%s/calls"
+                                         % s["id"])
+        self.assertEqual(st, 201, raw)
+        self.assertEqual(js["first"], "a")
+        self.wait_for(lambda: a.dialog is not None, "A's INVITE")
+        self.maskd.request("DELETE", "/v1/calls/%s" % js["id"])
+        self.cdr(s["id"])
+        self.check_clean()
+
     def test_b_first_second_hangs_up(self):
         s, a, b = self.pair()
         js = self.post_call(s["id"], {"first": "b"})
