@@ -181,6 +181,12 @@ struct config_events {
 };
 
 /* The whole file: one member per section, named as the section. */
+/* [conference]: participants (POST /v1/calls/{id}/participants) */
+struct config_conference {
+	/* people on one call, the two parties included */
+	uint32_t max_participants;
+};
+
 struct config {
 	struct config_sip sip;
 	struct config_flood flood;
@@ -193,6 +199,7 @@ struct config {
 	struct config_api api;
 	struct config_session session;
 	struct config_events events;
+	struct config_conference conference;
 	struct config_log log;
 };
 

@@ -31,6 +31,7 @@
 #include "maskd/config.h"
 #include "maskd/log.h"
 #include "maskd/net.h"
+#include "maskd/sip.h"
 #include "maskd/store.h"
 #include "maskd/webhook.h"
 #include "maskd/writer.h"
@@ -167,6 +168,84 @@ int ctl_number_list(struct ctl *ctl, pool_list_h *h, void *arg);
  * silently dropped.
  */
 void ctl_cdr_store(struct ctl *ctl, const struct cdr *c);
+
+/* ---- calls the API drives (ctl_call.c) ---- */
+
+/*
+ * Request-a-call, a live call's view and hang-up, and participants go to
+ * the SIP thread as commands (sip_cmd_call()); its answer comes back
+ * through a mailbox of ctl's own and runs the caller's handler on the
+ * control thread. A request the SIP thread does not answer within
+ * CTL_CALL_WAIT_MS gets ETIMEDOUT; one pending when ctl_set_sip(NULL)
+ * runs (shutdown) gets ECANCELED.
+ */
+#define CTL_CALL_WAIT_MS 10000
+
+/*
+ * ctl_call_h - the SIP thread's answer: @err 0 with @v the call after the
+ * request (a copy, valid during the call), or why not (see struct
+ * sip_reply in sip.h, plus ETIMEDOUT and ECANCELED above). @leg: a new
+ * participant's leg id.
+ */
+typedef void (ctl_call_h)(int err, const struct sip_call_view *v,
+			  unsigned leg, void *arg);
+
+struct ctl_call_params {
+	bool a_first;			/* party_a is called first */
+	uint32_t ring_timeout_s;	/* 0: [session] ring_timeout */
+	bool time_limit_set;		/* else the session's (or config's) */
+	uint32_t time_limit_s;		/* 0 = none */
+};
+
+/*
+ * ctl_call_originate() - request-a-call for session @sid: the session
+ * must exist (ENOENT) and be active (EALREADY); then the SIP thread
+ * calls the first party and answers through @h (0: it claimed the
+ * session and the first INVITE is out; EBUSY: the session has a call
+ * up; ENOSPC: no relay ports). Returns 0 (@h runs exactly once),
+ * ENOTCONN (no SIP side), ENOSPC (its queue is full, counted in
+ * sip_cmds_lost), ENOMEM or a store errno (@h never runs).
+ */
+int ctl_call_originate(struct ctl *ctl, const uint8_t sid[STORE_ID_LEN],
+		       const struct ctl_call_params *p, ctl_call_h *h,
+		       void *arg);
+
+/*
+ * ctl_call_get() / ctl_call_hangup() - the live call @call_id (any call,
+ * inbound or not): its view; or hang it up, every leg at any stage (CDR
+ * reason "api_hangup"). @h gets ENOENT when no call with that id is up
+ * (ctl_call_record() then tells a finished one). Returns as
+ * ctl_call_originate().
+ */
+int ctl_call_get(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
+		 ctl_call_h *h, void *arg);
+int ctl_call_hangup(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
+		    ctl_call_h *h, void *arg);
+
+/*
+ * ctl_call_participant_add() - call @number (E.164) from the call's VN
+ * into live call @call_id, up to [conference] max_participants people
+ * on it. @h gets 0 and the new leg id, ENOENT, EALREADY (not bridged
+ * yet), ENOSPC (at the cap or no ports), EAGAIN (try again), EPROTO
+ * (the call's codec cannot be mixed). Returns as ctl_call_originate().
+ */
+int ctl_call_participant_add(struct ctl *ctl,
+			     const uint8_t call_id[STORE_ID_LEN],
+			     const char *number, ctl_call_h *h, void *arg);
+
+/* ctl_call_participant_remove() - BYE (or CANCEL) participant @leg; @h
+ * gets 0, ENOENT (no such call) or ESRCH (no such participant). */
+int ctl_call_participant_remove(struct ctl *ctl,
+				const uint8_t call_id[STORE_ID_LEN],
+				unsigned leg, ctl_call_h *h, void *arg);
+
+/*
+ * ctl_call_record() - the record of finished call @call_id into *c and
+ * its session into *s (the caller owns its strings, also on error).
+ * Returns 0, ENOENT, or a store errno.
+ */
+int ctl_call_record(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
+		    struct cdr *c, struct session *s);
 
 /* ---- events (ctl_event.c) ---- */
 

@@ -20,9 +20,11 @@
 #ifndef MASKD_SIP_H
 #define MASKD_SIP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "maskd/config.h"
+#include "maskd/e164.h"
 #include "maskd/log.h"
 #include "maskd/relay.h"
 #include "maskd/store.h"
@@ -76,6 +78,115 @@ void sip_stop(struct sip *s);
  */
 int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
 			const char *reason);
+
+/*
+ * Calls the API drives (sip_rac.c, sip_conf.c): request-a-call (maskd
+ * calls one party of a session from its VN, then the other, and bridges
+ * them; RFC 3725 third-party call control with maskd anchoring the media)
+ * and participants (a further party called from the same VN and mixed
+ * in). The control thread asks with sip_cmd_call(); the SIP thread
+ * answers every request exactly once through its @h, from the SIP
+ * thread, with a struct sip_reply that @h must copy and hand over (ctl
+ * posts it into its own mailbox). A request the queue refuses is never
+ * answered (the push returned ENOSPC).
+ */
+
+/* The legs a call may have: the two parties and participants. */
+#define SIP_CALL_LEGS_MAX 6
+
+enum sip_call_op {
+	SIP_CALL_OP_ORIGINATE = 1,	/* request-a-call: o */
+	SIP_CALL_OP_GET,		/* the live call @call_id */
+	SIP_CALL_OP_HANGUP,		/* every leg, at any stage */
+	SIP_CALL_OP_PARTICIPANT_ADD,	/* call @number into it */
+	SIP_CALL_OP_PARTICIPANT_REMOVE,	/* BYE (or CANCEL) leg @leg */
+};
+
+/* What a request-a-call needs of its session (ctl copies it). */
+struct sip_originate {
+	uint8_t session_id[STORE_ID_LEN];
+	char first[E164_SIZE];		/* called first; faces relay leg A */
+	char second[E164_SIZE];
+	char vn[E164_SIZE];
+	bool a_first;			/* first is the session's party_a */
+	uint32_t ring_timeout_s;	/* per leg; > 0 */
+	uint32_t time_limit_s;		/* from the bridge; 0 = none */
+};
+
+struct sip_reply;
+
+/*
+ * sip_reply_h - the SIP thread's answer to one sip_cmd_call(). Runs on
+ * the SIP thread; @r is valid during the call only. Must not block.
+ */
+typedef void (sip_reply_h)(const struct sip_reply *r, void *arg);
+
+struct sip_call_req {
+	enum sip_call_op op;
+	uint64_t token;			/* echoed in the reply */
+	sip_reply_h *h;
+	void *arg;
+	uint8_t call_id[STORE_ID_LEN];	/* all but ORIGINATE */
+	struct sip_originate o;		/* ORIGINATE */
+	char number[E164_SIZE];		/* PARTICIPANT_ADD */
+	unsigned max_participants;	/* PARTICIPANT_ADD: the cap */
+	unsigned leg;			/* PARTICIPANT_REMOVE */
+};
+
+/* Where one leg of a live call stands, as GET /v1/calls/{id} shows it. */
+enum sip_leg_view_state {
+	SIP_LEG_VIEW_IDLE = 0,		/* not called yet */
+	SIP_LEG_VIEW_CALLING,		/* INVITE out, no 18x */
+	SIP_LEG_VIEW_RINGING,		/* 18x */
+	SIP_LEG_VIEW_ANSWERED,		/* 2xx: talking (or hearing a prompt) */
+	SIP_LEG_VIEW_ENDED,		/* failed or hung up */
+};
+
+struct sip_leg_view {
+	unsigned id;			/* 0 first party (A), 1 second (B),
+					 * 2.. participants */
+	enum sip_leg_view_state state;
+	uint16_t code;			/* its final answer; 0 = none yet */
+	char number[E164_SIZE];		/* participants only; "" else */
+};
+
+/* A live call, copied out of the SIP thread. */
+struct sip_call_view {
+	uint8_t call_id[STORE_ID_LEN];
+	uint8_t session_id[STORE_ID_LEN];
+	bool api;			/* request-a-call (else inbound) */
+	bool a_to_b;			/* party_a called / was called first */
+	bool bridged;			/* the two parties talk */
+	bool ending;			/* hanging up */
+	int64_t start_ms;
+	int64_t answer_ms;		/* bridged at; 0 = not yet */
+	unsigned n_legs;
+	struct sip_leg_view legs[SIP_CALL_LEGS_MAX];
+};
+
+/*
+ * The answer. @err: 0, or for ORIGINATE EBUSY (the session has a call
+ * up), ENOSPC (no relay ports), ECANCELED (maskd stopping); for the
+ * others ENOENT (no live call with that id; it may have ended), for
+ * PARTICIPANT_ADD EALREADY (the parties are not talking yet), ENOSPC (at
+ * max_participants, or no ports), EPROTO (the parties' codec cannot be
+ * mixed), for PARTICIPANT_REMOVE ESRCH (no such participant leg).
+ * @view: the call after the request (when @err is 0); @leg: the
+ * participant's leg id (PARTICIPANT_ADD).
+ */
+struct sip_reply {
+	enum sip_call_op op;
+	uint64_t token;
+	int err;
+	unsigned leg;
+	struct sip_call_view view;
+};
+
+/*
+ * sip_cmd_call() - queue @req (copied) for the SIP thread, which answers
+ * it through req->h. Returns 0, ENOSPC or ENOMEM (then no answer comes).
+ */
+int sip_cmd_call(struct sip *s, const struct sip_call_req *req);
 
 struct metrics;
 

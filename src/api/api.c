@@ -246,6 +246,60 @@ static char *api_route_redeliver(const char *path, bool *bad)
 	return api_route_sub(path, "/v1/events/", "/redeliver", bad);
 }
 
+/*
+ * /v1/calls/{id}, /v1/calls/{id}/participants and
+ * /v1/calls/{id}/participants/{leg}.
+ */
+static void api_route_call(struct api *api, struct evhttp_request *req,
+			   const char *path)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	char *seg, *leg;
+	const char *p;
+	bool bad;
+
+	seg = api_route_segment(path, "/v1/calls/", &bad);
+	if (seg) {
+		if (m == EVHTTP_REQ_GET)
+			api_call_get(api, req, seg);
+		else if (m == EVHTTP_REQ_DELETE)
+			api_call_delete(api, req, seg);
+		else
+			api_not_allowed(api, req, "GET, DELETE");
+		free(seg);
+		return;
+	}
+	seg = api_route_sub(path, "/v1/calls/", "/participants", &bad);
+	if (seg) {
+		if (m == EVHTTP_REQ_POST)
+			api_participant_add(api, req, seg);
+		else
+			api_not_allowed(api, req, "POST");
+		free(seg);
+		return;
+	}
+	/* {id}/participants/{leg}: the id is one segment, then the leg */
+	p = strchr(path + 10, '/');
+	if (!bad && p && strncmp(p, "/participants/", 14) == 0 &&
+	    p > path + 10) {
+		seg = strndup(path + 10, (size_t)(p - (path + 10)));
+		leg = seg ? api_route_segment(p, "/participants/", &bad)
+			  : NULL;
+		if (seg && leg) {
+			if (m == EVHTTP_REQ_DELETE)
+				api_participant_delete(api, req, seg, leg);
+			else
+				api_not_allowed(api, req, "DELETE");
+			free(seg);
+			free(leg);
+			return;
+		}
+		free(seg);
+		free(leg);
+	}
+	api_not_found(api, req);
+}
+
 static void api_route_v1(struct api *api, struct evhttp_request *req,
 			 const char *path)
 {
@@ -304,16 +358,21 @@ static void api_route_v1(struct api *api, struct evhttp_request *req,
 
 	seg = api_route_calls(path, &bad);
 	if (seg) {
-		/* POST (request-a-call) comes with a later issue */
 		if (m == EVHTTP_REQ_GET)
 			api_session_calls(api, req, seg);
+		else if (m == EVHTTP_REQ_POST)
+			api_session_call_create(api, req, seg);
 		else
-			api_not_allowed(api, req, "GET");
+			api_not_allowed(api, req, "GET, POST");
 		free(seg);
 		return;
 	}
 	if (bad) {
 		api_not_found(api, req);
+		return;
+	}
+	if (strncmp(path, "/v1/calls/", 10) == 0) {
+		api_route_call(api, req, path);
 		return;
 	}
 

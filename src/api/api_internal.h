@@ -8,7 +8,8 @@
  * api_json.c   request parsing and validation, session -> JSON, times
  * api_sessions.c  /v1/sessions
  * api_numbers.c   /v1/numbers
- * api_calls.c     /v1/sessions/{id}/calls
+ * api_calls.c     GET /v1/sessions/{id}/calls
+ * api_call.c      POST /v1/sessions/{id}/calls, /v1/calls/...
  *
  * The api only speaks HTTP: every read and change goes to ctl (ctl.h).
  * Everything here is owned by the control thread.
@@ -347,6 +348,19 @@ void api_session_delete(struct api *api, struct evhttp_request *req,
 
 void api_session_calls(struct api *api, struct evhttp_request *req,
 		       const char *id);
+
+/* ---- api_call.c ---- */
+
+void api_session_call_create(struct api *api, struct evhttp_request *req,
+			     const char *sid);
+void api_call_get(struct api *api, struct evhttp_request *req,
+		  const char *cid);
+void api_call_delete(struct api *api, struct evhttp_request *req,
+		     const char *cid);
+void api_participant_add(struct api *api, struct evhttp_request *req,
+			 const char *cid);
+void api_participant_delete(struct api *api, struct evhttp_request *req,
+			    const char *cid, const char *leg);
 
 /* ---- api_numbers.c ---- */
 

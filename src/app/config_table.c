@@ -387,6 +387,11 @@ const struct cfg_section cfg_sections[CS_N] = {
 			.off = offsetof(struct config, events),
 			.help = "Events out: signed webhooks (Standard Webhooks) "
 			"from a durable outbox (README, \"Events\")." },
+	[CS_CONFERENCE] = {
+		.name = "conference",
+		.off = offsetof(struct config, conference),
+		.help = "Calls the API adds participants to (POST "
+		"/v1/calls/{id}/participants; README, \"3-way calls\")." },
 	[CS_LOG] = { .name = "log", .off = offsetof(struct config, log) },
 };
 
@@ -403,6 +408,7 @@ const struct cfg_section cfg_sections[CS_N] = {
 #define API(k, f, t)	 KEY(CS_API, struct config_api, k, f, t)
 #define SESSION(k, f, t) KEY(CS_SESSION, struct config_session, k, f, t)
 #define EVENTS(k, f, t)	 KEY(CS_EVENTS, struct config_events, k, f, t)
+#define CONF(k, f, t)	 KEY(CS_CONFERENCE, struct config_conference, k, f, t)
 #define LOG(k, f, t)	 KEY(CS_LOG, struct config_log, k, f, t)
 
 static const struct cfg_enum cfg_log_levels[] = {
@@ -804,6 +810,13 @@ const struct cfg_row cfg_rows[] = {
 	  "loopback, private, link-local or multicast (refused otherwise, "
 	  "at the API and again after DNS resolution at delivery), "
 	  "comma-separated. Empty = none." },
+
+	/* [conference] */
+	{ CONF("max_participants", max_participants, CT_UINT), .min = 3,
+	  .max = 6, .unit = "people", .def = "5",
+	  .help = "Most people on one call, the two parties included: a "
+	  "POST .../participants beyond it gets 409 too_many_participants. "
+	  "Each participant takes one more relay port pair." },
 
 	/* [log] */
 	{ LOG("level", level, CT_ENUM), .names = cfg_log_levels,

@@ -118,6 +118,9 @@ int ctl_start(struct ctl **ctlp, struct event_base *base,
 	if (err)
 		goto out;
 	ctl_event_start(ctl);
+	err = ctl_call_start(ctl);
+	if (err)
+		goto out;
 	err = ctl_sweep_start(ctl);
 	if (err)
 		goto out;
@@ -182,6 +185,7 @@ void ctl_stop(struct ctl *ctl)
 	ctl_deliver_stop(ctl);
 	/* the pending done handlers (CDRs, a sweep) point at ctl */
 	writer_flush(ctl->w);
+	ctl_call_stop(ctl);
 	ctl_event_stop(ctl);
 	if (ctl->rd)
 		store_reader_close(ctl->rd);
@@ -195,6 +199,8 @@ void ctl_flush(struct ctl *ctl)
 
 void ctl_set_sip(struct ctl *ctl, struct sip *sip)
 {
+	if (!sip)
+		ctl_call_cancel_all(ctl);	/* nobody will answer them */
 	ctl->sip = sip;
 }
 

@@ -8,6 +8,8 @@
  * ctl_sweep.c    the expiry sweeper
  * ctl_event.c    events into the outbox, in the change's transaction
  * ctl_deliver.c  the outbox out: libcurl multi on the loop, signed POSTs
+ * ctl_call.c     calls the API drives: commands to the SIP thread and
+ *                its answers (request-a-call, participants)
  *
  * Everything here is owned by the control thread.
  */
@@ -85,6 +87,12 @@ struct ctl {
 
 	struct ctl_events_conf evc;	/* ctl_events_configure() */
 	struct ctl_deliver *dl;		/* ctl_deliver.c; NULL = off */
+
+	/* calls the API drives (ctl_call.c): the SIP thread's answers,
+	 * and the requests waiting for one */
+	struct mailbox *sip_mb;
+	struct ctl_call_wait *waits;
+	uint64_t call_token;
 
 	struct ctl_counters ctr;	/* ctl_metrics.inc */
 	struct ctl_cells cells;		/* the "events" group */
@@ -173,6 +181,17 @@ int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
  * (store_set_expire_h()). */
 void ctl_event_start(struct ctl *ctl);
 void ctl_event_stop(struct ctl *ctl);
+
+/* ---- ctl_call.c ---- */
+
+struct ctl_call_wait;
+
+/* ctl_call_start() - the SIP answers' mailbox; ctl_call_stop() fails
+ * what waits (ECANCELED) and frees it. ctl_call_cancel_all() only the
+ * former (the SIP side goes away). */
+int ctl_call_start(struct ctl *ctl);
+void ctl_call_stop(struct ctl *ctl);
+void ctl_call_cancel_all(struct ctl *ctl);
 
 /* ---- ctl_deliver.c ---- */
 

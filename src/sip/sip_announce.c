@@ -191,8 +191,9 @@ static int sip_announce_remote(struct sip_call *c, sip_t const *sip)
 	       EPROTO : 0;
 }
 
-/* relay_play_done_h: on the relay worker; hand the cookie over */
-static void sip_announce_on_done(uint64_t cookie, enum relay_leg leg, int err,
+/* relay_play_done_h: on the relay worker; hand the cookie over (also
+ * request-a-call's prompts, sip_rac.c) */
+void sip_announce_on_done(uint64_t cookie, enum relay_leg leg, int err,
 				 void *arg)
 {
 	struct sip *s = arg;

@@ -76,7 +76,7 @@ bool sip_call_busy(struct sip *s, const uint8_t id[STORE_ID_LEN])
 	return sip_call_find_session(s, id) != NULL;
 }
 
-static void sip_busy_add(struct sip_call *c)
+void sip_call_busy_add(struct sip_call *c)
 {
 	struct sip_call **slot;
 
@@ -131,6 +131,7 @@ void sip_call_free(struct sip_call *c)
 	sip_call_timer_destroy(&c->zombie_timer);
 	for (i = 0; i < SIP_CALL_LEGS; i++)
 		sip_leg_free(&c->legs[i]);
+	sip_rac_free(c);		/* its participants' legs */
 
 	sip_media_close(c);
 	sip_call_busy_remove(c);
@@ -148,7 +149,7 @@ void sip_call_free(struct sip_call *c)
  * copy of the record so far, through the same handler and mailbox as the
  * final one; ctl writes the event and stores no record for it.
  */
-static void sip_call_progress(struct sip_call *c, enum cdr_kind kind)
+void sip_call_progress(struct sip_call *c, enum cdr_kind kind)
 {
 	struct cdr p = c->cdr;
 
@@ -182,6 +183,10 @@ void sip_call_hangup(struct sip_call *c, struct sip_leg *except,
 {
 	struct sip_leg *leg;
 	size_t i;
+
+	/* participants leave; a request-a-call still ringing ends its way */
+	if (c->rac && sip_rac_hangup(c, except, who, reason))
+		return;
 
 	/* an originated leg's 2xx must be ACKed before its dialog can be
 	 * BYEd */
@@ -275,6 +280,14 @@ static void sip_call_on_limit_timer(su_root_magic_t *magic, su_timer_t *t,
 	sip_call_hangup(c, NULL, CDR_HANGUP_MASKD, "call_time_limit");
 }
 
+void sip_call_limit_arm(struct sip_call *c)
+{
+	if (c->limit_s &&
+	    sip_call_timer_start(c, &c->limit_timer, sip_call_on_limit_timer,
+				 c->limit_s * 1000u))
+		log_debug(c->s->log, "sip: no timer for the call time limit");
+}
+
 /* ---- the originated leg's answer to our INVITE ------------------------- */
 
 /*
@@ -323,10 +336,7 @@ static void sip_call_answered(struct sip_leg *leg, sip_t const *sip)
 	sip_st_arm(in);
 	sip_st_uac(leg, sip);
 
-	if (c->limit_s &&
-	    sip_call_timer_start(c, &c->limit_timer, sip_call_on_limit_timer,
-				 c->limit_s * 1000u))
-		log_debug(s->log, "sip: no timer for the call time limit");
+	sip_call_limit_arm(c);
 }
 
 int sip_call_on_outbound(void *magic, nta_outgoing_t *orq, sip_t const *sip)
@@ -338,6 +348,12 @@ int sip_call_on_outbound(void *magic, nta_outgoing_t *orq, sip_t const *sip)
 	const char *reason = NULL;
 	char *sdp = NULL;
 	int mapped, err;
+
+	/* maskd's own calls: both legs originated, or a participant */
+	if (leg->side >= SIP_CALL_LEGS)
+		return sip_conf_on_response(leg, orq, sip);
+	if (c->rac && c->rac->stage != SIP_RAC_NONE)
+		return sip_rac_on_response(leg, orq, sip);
 
 	/* the leg's own: a reliable 18x is PRACKed there, whatever the call */
 	if (status > 100 && status < 200)
@@ -556,7 +572,7 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 
 	sip_call_link(c);
 	sip_call_progress(c, CDR_KIND_INITIATED);
-	sip_busy_add(c);
+	sip_call_busy_add(c);
 	SIP_COUNT(s, calls_total);
 	c = NULL;
  out:
@@ -573,6 +589,13 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
  */
 void sip_call_end(struct sip_call *c, const char *reason)
 {
+	/* a request-a-call not bridged yet: sip_call_hangup() ends it
+	 * whatever rings and whatever is up */
+	if (c->rac && c->rac->stage != SIP_RAC_NONE &&
+	    c->state != SIP_CALL_ZOMBIE) {
+		sip_call_hangup(c, NULL, CDR_HANGUP_MASKD, reason);
+		return;
+	}
 	switch (c->state) {
 	case SIP_CALL_EARLY:
 		sip_call_cancel(c, 480, CDR_HANGUP_MASKD, reason);
@@ -604,6 +627,15 @@ void sip_call_stop_all(struct sip *s)
 	size_t i;
 
 	while ((c = s->calls)) {
+		if (c->rac && c->rac->stage != SIP_RAC_NONE) {
+			/* nobody waits for a CANCEL's answer now */
+			if (c->state != SIP_CALL_ZOMBIE)
+				sip_call_hangup(c, NULL, CDR_HANGUP_MASKD,
+						"shutdown");
+			if (s->calls == c)
+				sip_call_free(c);
+			continue;
+		}
 		switch (c->state) {
 		case SIP_CALL_EARLY:
 			for (i = 0; i < SIP_CALL_LEGS; i++) {

@@ -10,10 +10,14 @@
  *                                          (sip_announce.c)
  *   control thread   SIP_CMD_SESSION_END   the session ended (DELETE):
  *                                          its call, if any, ends now
+ *   control thread   SIP_CMD_CALL          the API's calls: originate,
+ *                                          look at, hang up, add or
+ *                                          remove a participant
+ *                                          (sip_rac.c answers each one
+ *                                          through its reply handler)
  *
  * and sip_stop() sets s->stop_asked and wakes the queue (a flag cannot be
- * lost to a full queue). The next issues add "originate this call" and
- * "a hook answered: connect to X" here.
+ * lost to a full queue).
  *
  * No sender ever waits for the SIP thread: a full queue is refused at
  * once (ENOSPC) and the sender counts it.
@@ -45,7 +49,11 @@ static void sip_cmd_play_done_run(struct sip *s,
 {
 	struct sip_call *c = sip_media_call(s, m->cookie);
 
-	if (c)		/* else it ended meanwhile (CANCEL, BYE) */
+	if (!c)
+		return;	/* it ended meanwhile (CANCEL, BYE) */
+	if (c->rac && c->rac->stage != SIP_RAC_NONE)
+		sip_rac_play_done(c, m->leg, m->err);
+	else
 		sip_announce_done(c, m->err);
 }
 
@@ -65,6 +73,11 @@ static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 		if (len != sizeof(struct sip_cmd_play_done))
 			break;
 		sip_cmd_play_done_run(s, data);
+		break;
+	case SIP_CMD_CALL:
+		if (len != sizeof(struct sip_call_req))
+			break;
+		sip_rac_cmd(s, data);
 		break;
 	case SIP_CMD_SESSION_END:
 		if (len != sizeof(struct sip_cmd_session_end))
@@ -127,4 +140,9 @@ int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
 	memcpy(m.session_id, id, STORE_ID_LEN);
 	snprintf(m.reason, sizeof(m.reason), "%s", reason);
 	return mqueue_push(s->cmdq, SIP_CMD_SESSION_END, &m, sizeof(m));
+}
+
+int sip_cmd_call(struct sip *s, const struct sip_call_req *req)
+{
+	return mqueue_push(s->cmdq, SIP_CMD_CALL, req, sizeof(*req));
 }

@@ -59,6 +59,13 @@ int sip_leg_originate(struct sip_call *c, const char *target,
 		      struct sip_leg **legp);
 
 /*
+ * sip_leg_originate_on() - sip_leg_originate() on @leg, a leg of its
+ * call not in use (a participant's, sip_conf.c). Returns as it.
+ */
+int sip_leg_originate_on(struct sip_leg *leg, const char *target,
+			 sip_t const *src, const char *sdp);
+
+/*
  * sip_leg_invite() - (again) the INVITE of an originated @leg, as
  * sip_leg_originate() sends it; leg->orq_invite. 0 or an errno.
  */

@@ -287,8 +287,16 @@ int sip_leg_on_request(void *magic, nta_leg_t *dialog, nta_incoming_t *irq,
 	struct sip_call *c = from->call;
 	bool caller = from->role == SIP_LEG_INBOUND;
 	sip_method_t m = sip->sip_request->rq_method;
+	int status;
 
 	(void)dialog;
+	/* maskd's own calls: a participant, or a request-a-call */
+	if (from->side >= SIP_CALL_LEGS) {
+		if (sip_conf_on_request(from, irq, sip, &status))
+			return status;
+	} else if (c->rac && sip_rac_on_request(from, irq, sip, &status)) {
+		return status;
+	}
 	switch (m) {
 	case sip_method_ack:
 		/* an ACK whose INVITE transaction is already gone: ours to

@@ -369,6 +369,10 @@ struct sip_call {
 	const struct prompt *announce;
 	uint16_t announce_code;		/* the final response after it */
 	bool cdr_none;			/* no session: no CDR goes out */
+
+	/* a request-a-call, or a call with participants (sip_rac.h);
+	 * NULL: a plain inbound call */
+	struct sip_rac *rac;
 };
 
 /* The leg the call came in on (maskd its UAS). */
@@ -402,6 +406,7 @@ enum sip_cmd_id {
 	SIP_CMD_RTP_TIMEOUT = 1,	/* uint64_t: a relay call's cookie */
 	SIP_CMD_SESSION_END,		/* struct sip_cmd_session_end */
 	SIP_CMD_PLAY_DONE,		/* struct sip_cmd_play_done */
+	SIP_CMD_CALL,			/* struct sip_call_req (sip.h) */
 };
 
 /* A relay worker finished playing into a leg (relay_play_done_h). */
@@ -517,6 +522,9 @@ struct sip_call *sip_call_find_session(struct sip *s,
  */
 void sip_call_end(struct sip_call *c, const char *reason);
 
+/* sip_call_busy_add() - @c is its session's live call (sip_call_busy()). */
+void sip_call_busy_add(struct sip_call *c);
+
 /* sip_call_busy_remove() - session of @c takes calls again; idempotent. */
 void sip_call_busy_remove(struct sip_call *c);
 
@@ -561,6 +569,16 @@ int sip_call_on_outbound(void *magic, nta_outgoing_t *orq,
 			 sip_t const *sip);
 
 /*
+ * sip_call_progress() - call.initiated/ringing/answered (@kind) of @c for
+ * the events outbox: a copy of the record so far to the CDR handler.
+ */
+void sip_call_progress(struct sip_call *c, enum cdr_kind kind);
+
+/* sip_call_limit_arm() - @c's call time limit (c->limit_s) runs from
+ * now; nothing when it has none. */
+void sip_call_limit_arm(struct sip_call *c);
+
+/*
  * sip_call_offering() - true while an offer of any leg is in flight
  * (a relayed re-INVITE or UPDATE, or a refresh of ours): no new one may
  * start. (sip_timer.c)
@@ -580,6 +598,14 @@ bool sip_call_offering(const struct sip_call *c);
 int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		 const struct session *sess, const char *caller,
 		 enum prompt_id id, int code);
+
+/*
+ * sip_announce_on_done() - the relay_play_done_h of every prompt maskd
+ * plays (@arg: the sip): runs on the relay worker and only pushes
+ * SIP_CMD_PLAY_DONE (a full queue loses it, counted in play_done_lost).
+ */
+void sip_announce_on_done(uint64_t cookie, enum relay_leg leg, int err,
+			  void *arg);
 
 /* sip_announce_done() - the relay reports @c's prompt over (@err 0) or
  * never started: the final response or BYE. May free @c. */
@@ -602,5 +628,6 @@ int sip_cdr_failure_status(int st);
 const char *sip_cdr_failure_reason(int st);
 
 #include "sip_dialog.h"
+#include "sip_rac.h"
 
 #endif

@@ -197,8 +197,6 @@ int sip_leg_originate(struct sip_call *c, const char *target,
 		      sip_t const *src, const char *sdp,
 		      struct sip_leg **legp)
 {
-	struct sip *s = c->s;
-	char from[SIP_URI_SIZE], to[SIP_URI_SIZE];
 	struct sip_leg *leg = NULL;
 	size_t i;
 
@@ -210,6 +208,15 @@ int sip_leg_originate(struct sip_call *c, const char *target,
 		return ENOSPC;
 	if (legp)
 		*legp = leg;
+	return sip_leg_originate_on(leg, target, src, sdp);
+}
+
+int sip_leg_originate_on(struct sip_leg *leg, const char *target,
+			 sip_t const *src, const char *sdp)
+{
+	struct sip_call *c = leg->call;
+	struct sip *s = c->s;
+	char from[SIP_URI_SIZE], to[SIP_URI_SIZE];
 
 	leg->role = SIP_LEG_OUTBOUND;
 	leg->tp = s->gw_tp;

@@ -216,6 +216,20 @@ void sip_st_uac(struct sip_leg *leg, sip_t const *sip)
 static int sip_st_refresh(struct sip_leg *leg);
 
 /*
+ * The session of @leg has expired (the party stopped refreshing, or
+ * our refresh got 408/481): a participant's leaves the call
+ * (sip_conf.c), either party's ends it. May free @leg.
+ */
+static void sip_st_expired(struct sip_leg *leg)
+{
+	if (leg->side >= SIP_CALL_LEGS)
+		(void)sip_conf_remove(leg->call, (unsigned)leg->side);
+	else
+		sip_call_hangup(leg->call, NULL, CDR_HANGUP_MASKD,
+				"session_timer_expired");
+}
+
+/*
  * The answer to our refresh on @leg. A 2xx to a re-INVITE is ACKed at
  * once: its SDP can only repeat the party's, which the other party
  * already has. 408 and 481 mean the dialog is gone (RFC 4028 section
@@ -225,7 +239,6 @@ static int sip_st_on_response(void *magic, nta_outgoing_t *orq,
 			      sip_t const *sip)
 {
 	struct sip_leg *leg = magic;
-	struct sip_call *c = leg->call;
 	struct sip_st *st = &leg->st;
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : 408;
 	bool invite = nta_outgoing_method(orq) == sip_method_invite;
@@ -258,8 +271,7 @@ static int sip_st_on_response(void *magic, nta_outgoing_t *orq,
 		return 0;
 	}
 	if (status == 408 || status == 481) {
-		sip_call_hangup(c, NULL, CDR_HANGUP_MASKD,
-				"session_timer_expired");
+		sip_st_expired(leg);
 		return 0;
 	}
 	if (status == 422 && sip->sip_min_se) {
@@ -313,8 +325,7 @@ static void sip_st_on_timer(su_root_magic_t *magic, su_timer_t *t,
 	(void)magic;
 	(void)t;
 	if (!leg->st.we_refresh) {
-		sip_call_hangup(leg->call, NULL, CDR_HANGUP_MASKD,
-				"session_timer_expired");
+		sip_st_expired(leg);
 		return;
 	}
 	if (sip_st_refresh(leg))

@@ -52,6 +52,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "sip"))
 import test_api  # noqa: E402
+import test_media  # noqa: E402
+import sip_peers  # noqa: E402
+import test_rac  # noqa: E402
 import test_sip  # noqa: E402
 from test_api import (MaskdCase, phone, pool_numbers,  # noqa: E402
                       q)
@@ -72,6 +75,11 @@ NOT_PROVOKED_WHY = {
            "is provoked for the writes that grow the store (PROVOKED_507)",
 }
 # The 507 store_full answers a nearly full map brings about (probe_store_full)
+# What only parties that answer can bring about: provoked by TestApiCalls
+# (Python SIP parties, tests/sip/sip_peers.py, in test_rac.py's harness)
+PROVOKED_BY_CALLS = {("/v1/calls/{id}/participants", "post", "201"),
+                     ("/v1/calls/{id}/participants/{leg_id}", "delete",
+                      "200")}
 PROVOKED_507 = {("/v1/sessions", "post", "507"),
                 ("/v1/sessions/{id}", "patch", "507"),
                 ("/v1/numbers", "post", "507")}
@@ -266,6 +274,10 @@ class TestDocument(unittest.TestCase):
             ("/v1/sessions/{id}", "get"), ("/v1/sessions/{id}", "patch"),
             ("/v1/sessions/{id}", "delete"),
             ("/v1/sessions/{id}/calls", "get"),
+            ("/v1/sessions/{id}/calls", "post"),
+            ("/v1/calls/{id}", "get"), ("/v1/calls/{id}", "delete"),
+            ("/v1/calls/{id}/participants", "post"),
+            ("/v1/calls/{id}/participants/{leg_id}", "delete"),
             ("/v1/numbers", "get"), ("/v1/numbers", "post"),
             ("/v1/numbers/{number}", "get"),
             ("/v1/numbers/{number}", "delete"),
@@ -346,11 +358,17 @@ class TestContract(MaskdCase):
         self.seen = set()
 
     def test_contract(self):
-        m = self.start_maskd("contract")
+        # a gateway that takes INVITEs and never answers: calls ring
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        self.addCleanup(silent.close)
+        m = self.start_maskd("contract", extra="[gateway]\naddress = "
+                             "127.0.0.1:%d\n" % silent.getsockname()[1])
         pool = sorted(pool_numbers(3, "1908"))
         self.probe_numbers(m, pool)
         self.probe_sessions(m, pool)
         self.probe_session(m)
+        self.probe_calls(m)
         self.probe_events(m)
         self.probe_operations(m)
         self.probe_not_allowed(m)
@@ -541,6 +559,77 @@ class TestContract(MaskdCase):
         self.check(P, "PATCH", m.request("PATCH", path, {"ttl": 5}), 409)
         self.check(P, "GET", m.request("GET", path), 200)
 
+    def probe_calls(self, m):
+        """Request-a-call and /v1/calls against a gateway that never
+        answers: the call rings until it is hung up. What needs parties
+        that answer (participants joining) is TestApiCalls'."""
+        PC, C = "/v1/sessions/{id}/calls", "/v1/calls/{id}"
+        PP, PL = ("/v1/calls/{id}/participants",
+                  "/v1/calls/{id}/participants/{leg_id}")
+        m.add_numbers(pool_numbers(2, "1915"))
+        s = m.create(phone(), phone()).json
+        sp = "/v1/sessions/%s/calls" % s["id"]
+        r = m.request("POST", sp, {"first": "b", "ring_timeout": 60})
+        self.check(PC, "POST", r, 201)
+        call = r.json
+        cp = "/v1/calls/" + call["id"]
+        r = m.request("POST", sp, {})
+        self.check(PC, "POST", r, 409)
+        self.assertEqual(r.code, "call_in_progress")
+        for body in ({"first": "x"}, {"ring_timeout": 0}, {"nope": 1}):
+            self.check(PC, "POST", m.request("POST", sp, body), 400)
+        self.check(PC, "POST", m.request("POST", sp, raw=b" " * 70000
+                                         + b"{}"), 413)
+        self.check(PC, "POST", m.request("POST", sp, {}, token=None), 401)
+        for u in ("0" * 32, "xyz"):
+            self.check(PC, "POST", m.request(
+                "POST", "/v1/sessions/%s/calls" % u, {}), 404)
+
+        self.check(C, "GET", m.request("GET", cp), 200)
+        self.check(C, "GET", m.request("GET", cp, token=None), 401)
+        r = m.request("POST", cp + "/participants", {"number": phone()})
+        self.check(PP, "POST", r, 409)
+        self.assertEqual(r.code, "call_not_connected")
+        for body in ({}, {"number": "12"}):
+            self.check(PP, "POST", m.request("POST", cp + "/participants",
+                                             body), 400)
+        self.check(PP, "POST", m.request(
+            "POST", cp + "/participants", raw=b" " * 70000 + b"{}"), 413)
+        self.check(PP, "POST", m.request("POST", cp + "/participants",
+                                         {"number": phone()}, token=None),
+                   401)
+        self.check(PL, "DELETE", m.request(
+            "DELETE", cp + "/participants/0"), 400)
+        self.check(PL, "DELETE", m.request(
+            "DELETE", cp + "/participants/2"), 404)
+        self.check(PL, "DELETE", m.request(
+            "DELETE", cp + "/participants/2", token=None), 401)
+        for u in ("0" * 32, "xyz"):
+            up = "/v1/calls/" + u
+            self.check(C, "GET", m.request("GET", up), 404)
+            self.check(C, "DELETE", m.request("DELETE", up), 404)
+            self.check(PP, "POST", m.request("POST", up + "/participants",
+                                             {"number": phone()}), 404)
+        self.check(C, "DELETE", m.request("DELETE", cp, token=None), 401)
+        self.check(C, "DELETE", m.request("DELETE", cp), 200)
+        # the record is written shortly after: then GET shows it and
+        # DELETE is 409
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r = m.request("DELETE", cp)
+            if r.status == 409:
+                break
+            time.sleep(0.1)
+        self.check(C, "DELETE", r, 409)
+        r = m.request("GET", cp)
+        self.check(C, "GET", r, 200)
+        self.assertEqual(r.json["status"], "failed")
+        # an ended session takes no call
+        m.request("DELETE", "/v1/sessions/" + s["id"])
+        r = m.request("POST", sp, {})
+        self.check(PC, "POST", r, 409)
+        self.assertEqual(r.code, "session_inactive")
+
     def probe_events(self, m):
         P, PR, PW = ("/v1/events", "/v1/events/{id}/redeliver",
                      "/v1/webhooks")
@@ -687,6 +776,7 @@ class TestContract(MaskdCase):
             for status in op["responses"]:
                 documented.add((path, method, status))
         missing = sorted(t for t in documented - self.seen
+                         - PROVOKED_BY_CALLS
                          if t[2] not in NOT_PROVOKED_WHY)
         self.assertEqual(missing, [], "documented but never provoked")
         # what is said to be unprovokable must not be provoked silently
@@ -734,6 +824,44 @@ class TestCallRecords(test_sip.SipBase):
         self.assertEqual(c["duration"], 0)
 
 
+class TestApiCalls(test_rac.RacBase):
+    """A participant joining and leaving a request-a-call whose parties
+    answer (Python SIP parties behind the gateway): the answers of
+    PROVOKED_BY_CALLS, checked against the document."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.doc = load_doc()
+
+    def check_doc(self, path, method, status, st, js):
+        self.assertEqual(st, status, js)
+        spec = deref(self.doc, self.doc["paths"][path][method]["responses"]
+                     [str(status)])
+        schema = spec["content"]["application/json"]["schema"]
+        self.assertEqual(schema_errors(self.doc, schema, js), [], js)
+
+    def test_participant_joins_and_leaves(self):
+        s, a, b = self.pair()
+        call = self.post_call(s["id"], {})
+        self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        c = self.party("+1404555", sip_peers.PARTY_IPS[2])
+        st, js, raw = self.maskd.request(
+            "POST", "/v1/calls/%s/participants" % call["id"],
+            {"number": c.number})
+        self.check_doc("/v1/calls/{id}/participants", "post", 201, st, js)
+        self.wait_for(lambda: c.saw("ack"), "C's ACK")
+        st, js, raw = self.maskd.request(
+            "DELETE", "/v1/calls/%s/participants/%d"
+            % (call["id"], js["participant"]))
+        self.check_doc("/v1/calls/{id}/participants/{leg_id}", "delete",
+                       200, st, js)
+        self.wait_for(lambda: c.saw("bye"), "BYE at C")
+        self.maskd.request("DELETE", "/v1/calls/%s" % call["id"])
+        self.cdr(s["id"])
+        self.check_clean()
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -745,6 +873,8 @@ def main():
     ARGS.source_dir = os.path.abspath(ARGS.source_dir)
     test_api.ARGS = ARGS
     test_sip.ARGS = ARGS
+    test_media.ARGS = ARGS
+    test_rac.ARGS = ARGS
     unittest.main(argv=[sys.argv[0]] + rest)
 
 
