@@ -2,7 +2,7 @@
  * relay_play.c - prompts played into a leg (relay.h, Playing).
  *
  * The SIP thread leaves a play note on the call like a sink (ctl_play,
- * RELAY_OP_PLAY_x); the worker applies it here: the leg's player (made
+ * RELAY_LOP_PLAY); the worker applies it here: the leg's player (made
  * on its first play, kept for the call's life, so one SSRC per leg and
  * sequence numbers going on from prompt to prompt) starts the prompt,
  * and the leg joins the worker's list of playing legs.

@@ -130,9 +130,10 @@ def goertzel(pcm, hz):
 # ---- the relay, through its driver --------------------------------------
 
 class Relay:
-    def __init__(self):
-        lo, hi = port_range(100)
-        self.p = subprocess.Popen([ARGS.driver, str(lo), str(hi), "2"],
+    def __init__(self, n_ports=100, workers=2):
+        lo, hi = port_range(n_ports)
+        self.p = subprocess.Popen([ARGS.driver, str(lo), str(hi),
+                                   str(workers)],
                                   stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         line = self._line()
@@ -533,6 +534,24 @@ class MixTest(unittest.TestCase):
         self.assertEqual(r.cmd("mixstats")[0], 1)
         r.cmd("free", call)
         self.assertEqual(r.cmd("mixstats")[0], 0)
+
+    def test_no_free_pair(self):
+        """A leg needs a port pair of its call's worker: with five pairs
+        (one worker), a call and three further legs take them all, the
+        next leg gets ENOSPC, and a removed leg's pair serves again."""
+        r = Relay(n_ports=10, workers=1)
+        self.addCleanup(r.close)
+        ENOSPC = 28
+        call, _, _ = r.cmd("alloc")
+        legs = [r.cmd("add", call)[0] for _ in range(3)]
+        self.assertEqual(r.err("add", call), ENOSPC)
+        self.assertEqual(r.cmd("pool"), [0, 10])
+        r.cmd("remove", call, legs[1])
+        r.cmd("sync")
+        self.assertEqual(r.cmd("pool"), [2, 10])
+        self.assertEqual(r.cmd("add", call)[0], legs[1])
+        r.cmd("free", call)
+        self.assertEqual(r.cmd("pool"), [10, 10])
         free, total = r.cmd("pool")
         self.assertEqual(free, total)
 
