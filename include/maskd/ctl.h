@@ -168,6 +168,30 @@ int ctl_number_list(struct ctl *ctl, pool_list_h *h, void *arg);
  */
 void ctl_cdr_store(struct ctl *ctl, const struct cdr *c);
 
+/* ctl_cdr_get() - the stored record of call @call_id (store_cdr_get()):
+ * 0, ENOENT or an errno. Control thread. */
+int ctl_cdr_get(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
+		struct cdr *out);
+
+struct rec_result;
+
+/*
+ * ctl_rec_result() - a recording ended or was purged (recorder.h): the
+ * call record's recording fields are updated and recording.ready or
+ * recording.failed written in the same transaction. A record not yet
+ * stored (its call's CDR is still on its way) is tried again for a
+ * while. Control thread; @r is copied.
+ */
+void ctl_rec_result(struct ctl *ctl, const struct rec_result *r);
+
+/*
+ * ctl_rec_delete() - DELETE /v1/calls/{id}/recording: remove the file
+ * of call @call_id and mark its record deleted; @done gets 0, ENOENT
+ * (no such call, or no recording) or an errno. Control thread.
+ */
+int ctl_rec_delete(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
+		   ctl_done_h *done, void *arg);
+
 /* ---- events (ctl_event.c) ---- */
 
 #define CTL_EVENTS_MAX_PENDING 1000000

@@ -51,6 +51,16 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 	      struct relay *relay, const struct prompt_set *prompts,
 	      sip_cdr_h *cdrh, void *arg, struct log *log);
 
+struct recorder;
+
+/*
+ * sip_recorder_set() - record the answered calls of sessions with
+ * `record` through @r (borrowed; NULL: none) from now on. Any thread,
+ * once, after sip_start(); @r must outlive the sip's calls (stop it
+ * after sip_stop()).
+ */
+void sip_recorder_set(struct sip *s, struct recorder *r);
+
 /*
  * sip_stop() - end every call (BYE / CANCEL / final response, each
  * reported through sip_cdr_h), stop the thread and free everything. Each

@@ -117,7 +117,7 @@ static void relay_call_destroy(struct relay_call *c)
 	relay_play_drop(c);
 	for (l = 0; l < 2; l++) {
 		relay_sink_detach(c->leg[l].sink);
-		relay_sink_detach(c->leg[l].tap);
+		relay_side_taps_detach(&c->leg[l]);
 	}
 	relay_side_close(w, &c->leg[RELAY_LEG_A]);
 	relay_side_close(w, &c->leg[RELAY_LEG_B]);

@@ -69,7 +69,17 @@ enum {
 	RELAY_OP_TAP_B = 1 << 7,
 	RELAY_OP_PLAY_A = 1 << 8,	/* ctl_play[RELAY_LEG_A] is new */
 	RELAY_OP_PLAY_B = 1 << 9,
+	RELAY_OP_TAP1_A = 1 << 10,	/* ctl_tap[RELAY_LEG_A][1] is new */
+	RELAY_OP_TAP1_B = 1 << 11,
 };
+
+/* The op bit of tap @slot of leg @l. */
+static inline unsigned relay_op_tap(int l, unsigned slot)
+{
+	if (slot)
+		return l ? RELAY_OP_TAP1_B : RELAY_OP_TAP1_A;
+	return l ? RELAY_OP_TAP_B : RELAY_OP_TAP_A;
+}
 
 /* What relay_call_play() asked for; copied under ctl_lock. */
 struct relay_play_req {
@@ -135,7 +145,8 @@ struct relay_side {
 	/* worker-owned */
 	struct relay_sink *sink;	/* where accepted packets go; NULL
 					 * drops them */
-	struct relay_sink *tap;		/* sees them too; NULL: none */
+	struct relay_sink *tap[RELAY_TAPS];	/* see them too; NULL: none */
+	bool tapped;			/* some tap[] is set */
 	struct relay_sock sock[2];	/* [enum relay_kind] */
 	struct relay_dest dest[2];
 	bool has_remote;		/* set_remote() seen */
@@ -170,7 +181,7 @@ struct relay_call {
 	unsigned work_ops;
 	struct relay_remote work_remote[2];
 	struct relay_sink *work_sink[2];
-	struct relay_sink *work_tap[2];
+	struct relay_sink *work_tap[2][RELAY_TAPS];
 	struct relay_play_req work_play[2];
 	int64_t last_rx_ms;		/* last packet accepted, any socket */
 	bool live;			/* events added */
@@ -184,7 +195,7 @@ struct relay_call {
 	bool ctl_queued;
 	struct relay_remote ctl_remote[2];
 	struct relay_sink *ctl_sink[2];
-	struct relay_sink *ctl_tap[2];
+	struct relay_sink *ctl_tap[2][RELAY_TAPS];
 	struct relay_play_req ctl_play[2];
 };
 
@@ -295,8 +306,8 @@ bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c);
 void relay_sock_cb(evutil_socket_t fd, short what, void *arg);
 
 /* relay_call_post_sink() - leave a new sink (@op: RELAY_OP_SINK_x) or
- * tap (RELAY_OP_TAP_x) of @leg for the worker; EBUSY while the last one
- * is not yet taken. Any thread but the worker's. relay.c. */
+ * tap (relay_op_tap()) of @leg for the worker; EBUSY while the last one
+ * is not yet taken. Any thread but the worker's. relay_sink.c. */
 int relay_call_post_sink(struct relay_call *c, unsigned op,
 			 enum relay_leg leg, struct relay_sink *s);
 
@@ -322,6 +333,10 @@ void relay_play_drop(struct relay_call *c);
 /* relay_sink_detach() - @s (NULL-ok) is no longer written into by a leg:
  * its detach op, if any. Worker thread. relay_sink.c. */
 void relay_sink_detach(struct relay_sink *s);
+
+/* relay_side_taps_detach() - the leg's call is destroyed: detach each of
+ * its taps. Worker thread. relay_sink.c. */
+void relay_side_taps_detach(struct relay_side *side);
 
 /* The ops of every leg output sink (struct relay_side.out); the packet
  * path recognises a leg output by them and sends to it in batches

@@ -74,7 +74,8 @@ int relay_call_post_sink(struct relay_call *c, unsigned op,
 	if (op & (RELAY_OP_SINK_A | RELAY_OP_SINK_B))
 		c->ctl_sink[leg] = s;
 	else
-		c->ctl_tap[leg] = s;
+		c->ctl_tap[leg][op & (RELAY_OP_TAP1_A | RELAY_OP_TAP1_B) ?
+				1 : 0] = s;
 	wake = relay_call_queue_locked(w, c);
 	pthread_mutex_unlock(&w->ctl_lock);
 
@@ -89,17 +90,34 @@ void relay_side_sinks(struct relay_call *c, int l)
 {
 	struct relay_side *leg = &c->leg[l];
 	struct relay_sink *old;
+	unsigned t;
 
 	if (c->work_ops & (l ? RELAY_OP_SINK_B : RELAY_OP_SINK_A)) {
 		old = leg->sink;
 		leg->sink = c->work_sink[l];
 		relay_sink_detach(old);
 	}
-	if (c->work_ops & (l ? RELAY_OP_TAP_B : RELAY_OP_TAP_A)) {
-		old = leg->tap;
-		leg->tap = c->work_tap[l];
+	for (t = 0; t < RELAY_TAPS; t++) {
+		if (!(c->work_ops & relay_op_tap(l, t)))
+			continue;
+		old = leg->tap[t];
+		leg->tap[t] = c->work_tap[l][t];
 		relay_sink_detach(old);
 	}
+	leg->tapped = false;
+	for (t = 0; t < RELAY_TAPS; t++)
+		leg->tapped |= leg->tap[t] != NULL;
+}
+
+void relay_side_taps_detach(struct relay_side *side)
+{
+	unsigned t;
+
+	for (t = 0; t < RELAY_TAPS; t++) {
+		relay_sink_detach(side->tap[t]);
+		side->tap[t] = NULL;
+	}
+	side->tapped = false;
 }
 
 struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg)
@@ -126,14 +144,20 @@ int relay_call_connect(struct relay_call *c, enum relay_leg leg,
 				    RELAY_OP_SINK_B, leg, sink);
 }
 
-int relay_call_tap(struct relay_call *c, enum relay_leg leg,
-		   struct relay_sink *tap)
+int relay_call_tap_at(struct relay_call *c, enum relay_leg leg,
+		      enum relay_tap_slot slot, struct relay_sink *tap)
 {
-	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B))
+	if (!c || (leg != RELAY_LEG_A && leg != RELAY_LEG_B) ||
+	    (unsigned)slot >= RELAY_TAPS)
 		return EINVAL;
 	if (tap && (!tap->ops || !tap->ops->write || relay_sink_side(tap)))
 		return EINVAL;
 
-	return relay_call_post_sink(c, leg == RELAY_LEG_A ? RELAY_OP_TAP_A :
-				    RELAY_OP_TAP_B, leg, tap);
+	return relay_call_post_sink(c, relay_op_tap(leg, slot), leg, tap);
+}
+
+int relay_call_tap(struct relay_call *c, enum relay_leg leg,
+		   struct relay_sink *tap)
+{
+	return relay_call_tap_at(c, leg, RELAY_TAP_DTMF, tap);
 }

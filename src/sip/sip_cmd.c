@@ -45,7 +45,11 @@ static void sip_cmd_play_done_run(struct sip *s,
 {
 	struct sip_call *c = sip_media_call(s, m->cookie);
 
-	if (c)		/* else it ended meanwhile (CANCEL, BYE) */
+	if (!c)		/* it ended meanwhile (CANCEL, BYE) */
+		return;
+	if (c->rec_playing)	/* [recording] announce (sip_rec.c) */
+		sip_rec_play_done(c, m->leg);
+	else
 		sip_announce_done(c, m->err);
 }
 
