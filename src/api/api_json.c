@@ -465,6 +465,30 @@ static const char *api_hangup_name(enum cdr_hangup h)
  * A call as the API shows it. Billing convention: duration is whole
  * seconds from answer to end, rounded up; duration_ms is exact.
  */
+/* The call's recording as GET /v1/calls/{id}/recording serves it, or
+ * null: none asked for, not ready yet, failed, deleted or purged. */
+static json_t *api_cdr_recording_json(const struct cdr *c)
+{
+#ifdef MASKD_CDR_V2
+	char id[STORE_ID_STR_SIZE], url[64 + STORE_ID_STR_SIZE], hex[65];
+	int i;
+
+	if (c->rec_state != CDR_REC_READY)
+		return json_null();
+	store_id_format(c->id, id);
+	snprintf(url, sizeof(url), "/v1/calls/%s/recording", id);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c->rec_sha256[i]);
+	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "format",
+			 c->rec_format == 1 ? "mp3" : "wav", "duration_ms",
+			 (json_int_t)c->rec_duration_ms, "bytes",
+			 (json_int_t)c->rec_bytes, "sha256", hex, "url", url);
+#else
+	(void)c;
+	return json_null();
+#endif
+}
+
 json_t *api_cdr_json(const struct cdr *c, const struct session *s)
 {
 	char id[STORE_ID_STR_SIZE];
@@ -514,6 +538,7 @@ json_t *api_cdr_json(const struct cdr *c, const struct session *s)
 	rc |= json_object_set_new(media, "bytes_b_to_a",
 				  json_integer((json_int_t)c->bytes_b_to_a));
 	rc |= json_object_set_new(o, "media", media);
+	rc |= json_object_set_new(o, "recording", api_cdr_recording_json(c));
 	if (rc) {
 		json_decref(o);
 		return NULL;

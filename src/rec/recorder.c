@@ -480,6 +480,7 @@ int recorder_start(struct recorder **rp, const struct config_recording *cfg,
 		return err;
 	}
 	r->started = true;
+	pthread_setname_np(r->thread, "maskd-rec");
 	*rp = r;
 	return 0;
 }
