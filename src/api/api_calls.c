@@ -142,10 +142,8 @@ static int api_recording_find(struct api *api, const uint8_t id[STORE_ID_LEN],
 	err = ctl_cdr_get(api->ctl, id, cdr);
 	if (err)
 		return err;
-#ifdef MASKD_CDR_V2
 	if (cdr->rec_state != CDR_REC_READY)
 		return ENOENT;
-#endif
 	return 0;
 }
 
@@ -174,9 +172,7 @@ void api_call_recording_get(struct api *api, struct evhttp_request *req,
 				"cannot read the store: %s", strerror(err));
 		return;
 	}
-#ifdef MASKD_CDR_V2
 	fmt = cdr.rec_format;
-#endif
 	if (recorder_path(api->cfg->recording.dir, id, (enum rec_format)fmt,
 			  path, sizeof(path)))
 		goto none;

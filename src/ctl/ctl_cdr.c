@@ -162,12 +162,5 @@ int ctl_session_calls(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 int ctl_cdr_get(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
 		struct cdr *out)
 {
-#ifdef MASKD_CDR_V2
 	return store_cdr_get(ctl->rd, call_id, out);
-#else
-	(void)ctl;
-	(void)call_id;
-	memset(out, 0, sizeof(*out));
-	return ENOENT;
-#endif
 }

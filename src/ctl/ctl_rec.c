@@ -39,7 +39,6 @@ static void ctl_rec_submit(struct ctl_rec_op *o);
 static void ctl_rec_fields(const struct rec_result *r, struct cdr *c)
 {
 	memset(c, 0, sizeof(*c));
-#ifdef MASKD_CDR_V2
 	switch (r->kind) {
 	case REC_RESULT_READY:
 		c->rec_state = CDR_REC_READY;
@@ -60,9 +59,6 @@ static void ctl_rec_fields(const struct rec_result *r, struct cdr *c)
 		snprintf(c->rec_reason, sizeof(c->rec_reason), "retention");
 		break;
 	}
-#else
-	(void)r;
-#endif
 }
 
 static int ctl_rec_run(struct store_txn *tx, void *arg)
@@ -73,11 +69,7 @@ static int ctl_rec_run(struct store_txn *tx, void *arg)
 	int err;
 
 	ctl_rec_fields(&o->res, &c);
-#ifdef MASKD_CDR_V2
 	err = store_cdr_recording_set(tx, o->res.call_id, &c);
-#else
-	err = ENOSYS;
-#endif
 	if (err || o->res.kind == REC_RESULT_PURGED)
 		return err;
 	memset(&s, 0, sizeof(s));
@@ -162,15 +154,9 @@ static int ctl_rec_delete_run(struct ctl_op *op, struct store_txn *tx)
 	struct cdr c;
 
 	memset(&c, 0, sizeof(c));
-#ifdef MASKD_CDR_V2
 	c.rec_state = CDR_REC_DELETED;
 	snprintf(c.rec_reason, sizeof(c.rec_reason), "deleted");
 	return store_cdr_recording_set(tx, op->id, &c);
-#else
-	(void)op;
-	(void)tx;
-	return ENOSYS;
-#endif
 }
 
 static void ctl_rec_delete_done(struct ctl_op *op, int err, bool lost)

@@ -121,17 +121,13 @@ void sip_rec_answered(struct sip_call *c)
 				  &c->rec);
 	if (err) {
 		/* the call goes on unrecorded; the CDR says why */
-#ifdef MASKD_CDR_V2
 		c->cdr.rec_state = CDR_REC_FAILED;
 		snprintf(c->cdr.rec_reason, sizeof(c->cdr.rec_reason), "%s",
 			 REC_REASON_IO);
-#endif
 		return;
 	}
-#ifdef MASKD_CDR_V2
 	c->cdr.rec_state = CDR_REC_ACTIVE;
 	c->cdr.rec_format = (uint8_t)recorder_format(r);
-#endif
 	if (s->cfg->recording.announce && s->prompts)
 		sip_rec_announce(c);
 }
