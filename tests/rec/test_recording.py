@@ -132,6 +132,7 @@ class Plan:
         self.bursts = set()
         self.a = {}
         self.b = {}
+        self.hook = None    # hook(k, sa, sb): run first at every tick
 
 
 def play(plan, pa, ra, sa, pb, rb, sb):
@@ -141,6 +142,8 @@ def play(plan, pa, ra, sa, pb, rb, sb):
     t0 = time.monotonic()
     sent_at = {}
     for k in range(plan.ticks):
+        if plan.hook:
+            plan.hook(k, sa, sb)
         for side, peer, port, stream in (("a", pa, ra, sa),
                                          ("b", pb, rb, sb)):
             act = getattr(plan, side).get(k, "send")
@@ -368,6 +371,78 @@ class Recording(RecBase):
         # after the SSRC change and the PCMA switch: still the tones
         i = int((bl[2] + 0.1) * rate)
         self.check_tones(left[i:i + 3000], right[i:i + 3000], rate)
+
+    def test_reinvite_to_pcma(self):
+        """A re-INVITE switches both sides to PCMA mid-call: the tones
+        and the alignment go on."""
+        c = self.media_call("media_pcma_uac.xml", "media_pcma_uas.xml",
+                            d_ms=1500, record=True)
+        mark = c["fa"] + ".resumed"
+        switched = []
+        plan = Plan(250)
+
+        def hook(k, sa, sb):
+            if not switched and os.path.exists(mark):
+                switched.append(k)
+                sa.pt = sb.pt = 8
+                plan.bursts.update({k + 20, k + 70})
+        plan.hook = hook
+        plan.bursts = {25}
+        sa, sb = ToneStream(TONE_A), ToneStream(TONE_B)
+        play(plan, c["pa"], c["ra"], sa, c["pb"], c["rb"], sb)
+        self.expect_rc(c["ua"])
+        self.expect_rc(c["gw"])
+        self.assertTrue(switched, "the re-INVITE never happened")
+        self.wait_cdrs(c["session"]["id"])
+        cdr = self.wait_recording(c["session"]["id"])
+        rate, left, right = read_wav(self.rec_path(cdr))
+        self.assertLessEqual(abs(len(left) * 1000 / rate -
+                                 cdr["duration_ms"]), 100)
+        bl = self.check_aligned(left, right, rate, 3)
+        # PCMA after the switch decodes to the same tones
+        i = int((bl[1] + 0.1) * rate)
+        self.check_tones(left[i:i + 3200], right[i:i + 3200], rate)
+
+    def test_sip_hold(self):
+        """A holds B with a re-INVITE: neither sends RTP until the
+        resume; the hold is silence in both channels, aligned after."""
+        c = self.media_call("media_hold_uac.xml", "media_hold_uas.xml",
+                            d_ms=1500, record=True)
+        mark = c["fa"] + ".resumed"
+        resumed = []
+        plan = Plan(320)
+
+        def hook(k, sa, sb):
+            if resumed or k < 90:
+                return
+            if os.path.exists(mark):
+                resumed.append(k)
+                plan.bursts.update({k + 20, k + 80})
+                for kk in range(k, plan.ticks):
+                    plan.a.pop(kk, None)
+                    plan.b.pop(kk, None)
+            else:
+                for kk in range(k, k + 2):
+                    plan.a[kk] = plan.b[kk] = "quiet"
+        plan.hook = hook
+        plan.bursts = {25}
+        play(plan, c["pa"], c["ra"], ToneStream(TONE_A), c["pb"], c["rb"],
+             ToneStream(TONE_B))
+        self.expect_rc(c["ua"])
+        self.expect_rc(c["gw"])
+        self.assertTrue(resumed, "the hold was never resumed")
+        self.wait_cdrs(c["session"]["id"])
+        cdr = self.wait_recording(c["session"]["id"])
+        rate, left, right = read_wav(self.rec_path(cdr))
+        self.assertLessEqual(abs(len(left) * 1000 / rate -
+                                 cdr["duration_ms"]), 100)
+        bl = self.check_aligned(left, right, rate, 3)
+        # the hold (from 1.8 s to just before the resume) is silence
+        hold = left[int(2.0 * rate):int((bl[1] - 0.6) * rate)]
+        self.assertGreater(len(hold), rate // 2)
+        self.assertLess(max(abs(v) for v in hold), 50)
+        i = int((bl[1] + 0.1) * rate)
+        self.check_tones(left[i:i + 3200], right[i:i + 3200], rate)
 
     def test_one_silent_side(self):
         plan = Plan(120)
