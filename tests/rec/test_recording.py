@@ -22,6 +22,7 @@ the download with and without the token, with Range; DELETE; retention.
 Python 3 standard library and SIPp only; loopback only. Nothing here
 asserts speed: every wait is bounded and generous.
 """
+import hashlib
 import math
 import os
 import random
@@ -213,7 +214,11 @@ class RecMaskd(tm.MediaMaskd):
     def write_config(self):
         super().write_config()
         with open(self.conf_path, "a") as f:
-            f.write("[recording]\n" + self.rec_lines)
+            f.write("[recording]\n" + self.rec_lines +
+                    # a key to sign with: sessions may then have a
+                    # callback_url, and their events are written
+                    "[events]\nsecrets = whsec_MDEyMzQ1Njc4OWFiY2RlZjAx"
+                    "MjM0NTY3ODlhYmNkZWY=\nallow = 127.0.0.0/8\n")
 
     def rec_dir(self):
         return os.path.join(self.dir, "var", "recordings")
@@ -232,11 +237,11 @@ class RecBase(tm.MediaBase):
         tm.ARGS = ARGS
         super().setUpClass()
 
-    def recorded_call(self, plan, d_ms, record=True):
+    def recorded_call(self, plan, d_ms, record=True, **session_kw):
         """A call of @d_ms with both parties' media per @plan; returns
         (call, its CDR)."""
         c = self.media_call("media_uac.xml", "media_uas.xml", d_ms=d_ms,
-                            record=record)
+                            record=record, **session_kw)
         sa, sb = ToneStream(TONE_A), ToneStream(TONE_B)
         c["sent_at"] = play(plan, c["pa"], c["ra"], sa, c["pb"], c["rb"],
                             sb)
@@ -295,14 +300,29 @@ class Recording(RecBase):
         """A's tone left, B's right, duration = answered time."""
         plan = Plan(150)
         plan.bursts = {25, 100}
-        c, cdr = self.recorded_call(plan, d_ms=2500)
+        # a callback_url: the session's events are written (delivery
+        # fails quietly: nothing listens there)
+        c, cdr = self.recorded_call(plan, d_ms=2500,
+                                    callback_url="http://127.0.0.1:9/x")
         cdr = self.wait_recording(c["session"]["id"])
         rec = cdr["recording"]
         self.assertEqual(rec["format"], "wav")
+        # recording.ready, written with the record's update
+        st, js, raw = self.maskd.request(
+            "GET", "/v1/events?session_id=%s&type=recording.ready"
+            % c["session"]["id"])
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(len(js["events"]), 1, js)
+        data = js["events"][0]["payload"]["data"]
+        self.assertEqual(data["call_id"], cdr["id"])
+        self.assertEqual(data["recording"], rec)
         path = self.rec_path(cdr)
         st = os.stat(path)
         self.assertEqual(st.st_mode & 0o777, 0o640)
         self.assertEqual(rec["bytes"], st.st_size)
+        with open(path, "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(),
+                             rec["sha256"])
         rate, left, right = read_wav(path)
         self.assertEqual(rate, 8000)
         dur_ms = len(left) * 1000 / rate
@@ -562,7 +582,8 @@ class RecordingUnwritable(RecBase):
 
     def test_call_unaffected(self):
         plan = Plan(75)
-        c, cdr = self.recorded_call(plan, d_ms=1200)
+        c, cdr = self.recorded_call(plan, d_ms=1200,
+                                    callback_url="http://127.0.0.1:9/x")
         # the media went through both ways
         self.assertGreater(len(c["pb"].got["rtp"]), 40)
         self.assertGreater(len(c["pa"].got["rtp"]), 40)
@@ -577,6 +598,17 @@ class RecordingUnwritable(RecBase):
         self.assertIn("not recorded", ts.read_text(self.maskd.log_path))
         cdr = self.maskd.calls(c["session"]["id"])[-1]
         self.assertIsNone(cdr["recording"])
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            st, js, raw = self.maskd.request(
+                "GET", "/v1/events?session_id=%s&type=recording.failed"
+                % c["session"]["id"])
+            if js and js["events"]:
+                break
+            time.sleep(0.2)
+        self.assertEqual(len(js["events"]), 1, raw)
+        self.assertEqual(js["events"][0]["payload"]["data"]["reason"],
+                         "io_error")
 
 
 class RecordingRetention(RecBase):
