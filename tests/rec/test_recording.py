@@ -542,6 +542,37 @@ class Recording(RecBase):
             conn.close()
 
 
+class RecordingAnnounce(RecBase):
+    """[recording] announce = yes: both parties first hear `recorded`
+    (maskd's packets, its own SSRC), then each other."""
+    REC = "announce = yes\n"
+
+    def test_both_hear_the_prompt_first(self):
+        plan = Plan(200)
+        c = self.media_call("media_uac.xml", "media_uas.xml", d_ms=4000,
+                            record=True)
+        sa, sb = ToneStream(TONE_A), ToneStream(TONE_B)
+        play(plan, c["pa"], c["ra"], sa, c["pb"], c["rb"], sb)
+        self.expect_rc(c["ua"])
+        self.expect_rc(c["gw"])
+        for peer, other in ((c["pa"], sb), (c["pb"], sa)):
+            ssrcs = [tm.rtp_fields(d)[4] for d, _, _ in peer.got["rtp"]]
+            self.assertTrue(ssrcs, "nothing arrived")
+            first = ssrcs[0]
+            self.assertNotEqual(first, other.ssrc, "no prompt first")
+            prompt = [x for x in ssrcs if x == first]
+            # 1.6 s of prompt in 20 ms packets
+            self.assertGreaterEqual(len(prompt), 70)
+            self.assertLessEqual(len(prompt), 90)
+            # then the other party, bridged again
+            self.assertIn(other.ssrc, ssrcs[len(prompt):])
+            self.assertNotIn(other.ssrc, ssrcs[:len(prompt)])
+        cdr = self.wait_recording(c["session"]["id"])
+        rate, left, right = read_wav(self.rec_path(cdr))
+        # the parties were recorded during the prompt too
+        self.check_tones(left[2000:10000], right[2000:10000], rate)
+
+
 class RecordingKill(RecBase):
     """kill -9 in the middle of a recorded call: the file plays after the
     restart."""
