@@ -573,6 +573,64 @@ class RecordingAnnounce(RecBase):
         self.check_tones(left[2000:10000], right[2000:10000], rate)
 
 
+def read_sndfile(path):
+    """(rate, left, right) of any file libsndfile reads (MP3 too),
+    through ctypes: the standard library has no MP3 decoder."""
+    import ctypes
+    import ctypes.util
+
+    class Info(ctypes.Structure):
+        _fields_ = [("frames", ctypes.c_int64), ("samplerate", ctypes.c_int),
+                    ("channels", ctypes.c_int), ("format", ctypes.c_int),
+                    ("sections", ctypes.c_int), ("seekable", ctypes.c_int)]
+    lib = ctypes.CDLL(ctypes.util.find_library("sndfile") or
+                      "libsndfile.so.1")
+    lib.sf_open.restype = ctypes.c_void_p
+    lib.sf_open.argtypes = [ctypes.c_char_p, ctypes.c_int,
+                            ctypes.POINTER(Info)]
+    lib.sf_readf_short.restype = ctypes.c_int64
+    lib.sf_readf_short.argtypes = [ctypes.c_void_p,
+                                   ctypes.POINTER(ctypes.c_short),
+                                   ctypes.c_int64]
+    lib.sf_close.argtypes = [ctypes.c_void_p]
+    info = Info()
+    f = lib.sf_open(path.encode(), 0x10, ctypes.byref(info))  # SFM_READ
+    assert f, "libsndfile cannot open " + path
+    out = []
+    buf = (ctypes.c_short * (2 * 4096))()
+    while True:
+        n = lib.sf_readf_short(f, buf, 4096)
+        if n <= 0:
+            break
+        out.extend(buf[:2 * n])
+    lib.sf_close(f)
+    assert info.channels == 2, "not stereo"
+    return info.samplerate, out[0::2], out[1::2]
+
+
+class RecordingMp3(RecBase):
+    """[recording] format = mp3 (bookworm's libsndfile writes it)."""
+    REC = "format = mp3\n"
+
+    def test_mp3(self):
+        plan = Plan(120)
+        c, cdr = self.recorded_call(plan, d_ms=2000)
+        cdr = self.wait_recording(c["session"]["id"])
+        rec = cdr["recording"]
+        self.assertEqual(rec["format"], "mp3")
+        path = self.rec_path(cdr, "mp3")
+        self.assertEqual(os.stat(path).st_size, rec["bytes"])
+        st, _, raw = self.maskd.request("GET", rec["url"])
+        self.assertEqual(st, 200)
+        self.assertEqual(hashlib.sha256(raw).hexdigest(), rec["sha256"])
+        rate, left, right = read_sndfile(path)
+        self.assertEqual(rate, 8000)
+        # MP3 frames round the length up (1,152 samples at most)
+        self.assertLessEqual(abs(len(left) * 1000 / rate -
+                                 cdr["duration_ms"]), 100 + 144)
+        self.check_tones(left[2000:10000], right[2000:10000], rate)
+
+
 class RecordingKill(RecBase):
     """kill -9 in the middle of a recorded call: the file plays after the
     restart."""
