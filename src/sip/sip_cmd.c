@@ -7,7 +7,8 @@
  *
  *   relay workers    SIP_CMD_RTP_TIMEOUT   no media on a call for too long
  *   relay workers    SIP_CMD_PLAY_DONE     a prompt played to its end
- *                                          (sip_announce.c)
+ *                                          (sip_announce.c; the
+ *                                          `recorded` prompt: sip_rec.c)
  *   control thread   SIP_CMD_SESSION_END   the session ended (DELETE):
  *                                          its call, if any, ends now
  *
