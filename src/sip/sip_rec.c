@@ -80,8 +80,9 @@ void sip_rec_play_done(struct sip_call *c, int leg)
 
 /*
  * The prompt to both parties; what they say meanwhile is recorded but
- * not passed on, so neither hears the other over it. A leg whose play
- * cannot start is bridged at once.
+ * not passed on, so neither hears the other over it. The play first:
+ * a leg whose play cannot start keeps its bridge (a connect note cannot
+ * be taken back before the worker has applied it).
  */
 static void sip_rec_announce(struct sip_call *c)
 {
@@ -91,20 +92,15 @@ static void sip_rec_announce(struct sip_call *c)
 	if (!p)
 		return;
 	for (l = 0; l < SIP_CALL_LEGS; l++) {
-		if (relay_call_connect(c->media, (enum relay_leg)l, NULL))
-			continue;
 		if (relay_call_play(c->media, (enum relay_leg)l, p,
 				    sip_rec_pt(&c->legs[l]),
-				    sip_rec_on_play_done, c->s)) {
-			(void)relay_call_connect(c->media, (enum relay_leg)l,
-				relay_call_sink(c->media,
-						l ? RELAY_LEG_A : RELAY_LEG_B));
+				    sip_rec_on_play_done, c->s))
 			continue;
-		}
 		c->rec_playing |= (uint8_t)(1u << l);
 	}
-	if (!c->rec_playing)
-		sip_rec_bridge(c);
+	/* what each party says goes nowhere until both prompts are over */
+	for (l = 0; l < SIP_CALL_LEGS && c->rec_playing; l++)
+		(void)relay_call_connect(c->media, (enum relay_leg)l, NULL);
 }
 
 void sip_rec_answered(struct sip_call *c)
