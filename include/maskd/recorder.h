@@ -47,8 +47,12 @@
 #define REC_TICK_MS 20
 /* audio is held this long for late packets before it is written */
 #define REC_DELAY_MS 200
-/* the timeline's window: the audio not yet written */
-#define REC_WINDOW_MS 1000
+/* frames are written to the file in batches of at least this much (one
+ * write() per call every REC_FLUSH_MS, not every tick) */
+#define REC_FLUSH_MS 200
+/* the timeline's window: the audio not yet written (REC_DELAY_MS +
+ * REC_FLUSH_MS of it at most, and a stalled tick or two) */
+#define REC_WINDOW_MS 2000
 /* WAV header rewritten this often (what a crash can lose at most) */
 #define REC_HEADER_MS 1000
 /* the per-call ring: slots of at most REC_PAYLOAD_MAX payload bytes */

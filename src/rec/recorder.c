@@ -285,6 +285,7 @@ static bool rec_call_tick(struct recorder *r, struct rec_call *rc,
 		 (!rc->attached[1] || atomic_load_explicit(&rc->detached[1],
 						memory_order_acquire)));
 	bool ending = force || (stop && quiet);
+	int64_t upto;
 	unsigned rate;
 	int err;
 
@@ -313,13 +314,15 @@ static bool rec_call_tick(struct recorder *r, struct rec_call *rc,
 		rec_timeline_end_at(&rc->tl, atomic_load(&rc->end_ms));
 
 	rec_drain(r, rc);
-	if (!rc->failed && rc->opened) {
-		rec_flush(r, rc, ending ? INT64_MAX :
-			  rec_timeline_frame(&rc->tl, now - REC_DELAY_MS));
-		if (!rc->failed && now - rc->header_ms >= REC_HEADER_MS) {
-			rec_file_header(rc);
-			rc->header_ms = now;
-		}
+	upto = ending ? INT64_MAX : rec_timeline_frame(&rc->tl,
+						       now - REC_DELAY_MS);
+	/* in batches: one write() a call every REC_FLUSH_MS, not a tick */
+	if (!rc->failed && rc->opened &&
+	    upto - rc->tl.written >= (int64_t)rc->tl.rate * REC_FLUSH_MS / 1000)
+		rec_flush(r, rc, upto);
+	if (!rc->failed && rc->opened && now - rc->header_ms >= REC_HEADER_MS) {
+		rec_file_header(rc);
+		rc->header_ms = now;
 	}
 	if (!ending)
 		return false;
