@@ -457,8 +457,9 @@ class Recording(RecBase):
         self.assertLessEqual(abs(len(left) * 1000 / rate -
                                  cdr["duration_ms"]), 100)
         bl = self.check_aligned(left, right, rate, 3)
-        # the hold (from 1.8 s to just before the resume) is silence
-        hold = left[int(2.0 * rate):int((bl[1] - 0.6) * rate)]
+        # the hold (ticks 90 to the resume, 20 ticks before the second
+        # burst; the first burst is tick 25) is silence
+        hold = left[int((bl[0] + 1.4) * rate):int((bl[1] - 0.5) * rate)]
         self.assertGreater(len(hold), rate // 2)
         self.assertLess(max(abs(v) for v in hold), 50)
         i = int((bl[1] + 0.1) * rate)
