@@ -477,6 +477,34 @@ class Recording(RecBase):
         self.check_tones(left[2000:10000], right[2000:10000], rate,
                          silent_right=True)
 
+    def test_codec_unsupported(self):
+        """Both sides send G.729 (payload type 18): no file,
+        recording.failed codec_unsupported, the call goes on."""
+        plan = Plan(100)
+
+        def g729(k, sa, sb):
+            sa.pt = sb.pt = 18
+        plan.hook = g729
+        c, cdr = self.recorded_call(plan, d_ms=1800,
+                                    callback_url="http://127.0.0.1:9/x")
+        self.assertEqual(cdr["final_code"], 200)
+        self.assertGreater(len(c["pb"].got["rtp"]), 50)
+        deadline = time.monotonic() + WAIT_S
+        js = None
+        while time.monotonic() < deadline:
+            st, js, raw = self.maskd.request(
+                "GET", "/v1/events?session_id=%s&type=recording.failed"
+                % c["session"]["id"])
+            if js and js["events"]:
+                break
+            time.sleep(0.2)
+        self.assertEqual(len(js["events"]), 1, js)
+        self.assertEqual(js["events"][0]["payload"]["data"]["reason"],
+                         "codec_unsupported")
+        self.assertIsNone(self.maskd.calls(c["session"]["id"])[-1]
+                          ["recording"])
+        self.assertFalse(os.path.exists(self.rec_path(cdr)))
+
     def test_not_recorded_without_flag(self):
         plan = Plan(50)
         c, cdr = self.recorded_call(plan, d_ms=800, record=False)
