@@ -139,6 +139,10 @@ struct result {
 	double p50_us, p99_us, p999_us, max_us;
 	double cpu_per_10k;		/* cores per 10,000 packets/s; <0 n/a */
 	double rec_cpu_per_10k;		/* of which the recorder thread */
+	/* CPU microseconds per packet relayed in the window (sent in it
+	 * and received): the figure that stays right when a loaded
+	 * machine keeps the generator below its nominal rate */
+	double us_per_pkt, rec_us_per_pkt;
 };
 
 /* CLOCK_REALTIME: the clock of the kernel's receive timestamps. */
@@ -912,6 +916,11 @@ static int bench_run(struct bench *b, const char *target, struct result *res)
 	res->rec_cpu_per_10k = (rcpu1 - rcpu0) /
 		((double)(b->window_end_ns - b->window_start_ns) / 1e9) /
 		(res->pps / 10000);
+	if (b->relay_pid && b->in_window) {
+		res->us_per_pkt = (cpu1 - cpu0) * 1e6 / (double)b->in_window;
+		res->rec_us_per_pkt = (rcpu1 - rcpu0) * 1e6 /
+				      (double)b->in_window;
+	}
  stop:
 	if (!strcmp(target, "maskd") || b->rec)
 		maskd_stop(b);
@@ -977,8 +986,9 @@ int main(int argc, char **argv)
 	printf("%u calls x 2 directions x %d packets/s = %.0f packets/s, "
 	       "%u s measured\n", b.n_calls, 1000 / PTIME_MS,
 	       (double)b.n_calls * 2 * 1000 / PTIME_MS, b.seconds);
-	printf("%-10s %10s %8s %9s %9s %9s %9s %12s\n", "target", "sent",
-	       "loss%", "p50us", "p99us", "p999us", "maxus", "cpu/10kpps");
+	printf("%-10s %10s %8s %9s %9s %9s %9s %12s %9s\n", "target", "sent",
+	       "loss%", "p50us", "p99us", "p999us", "maxus", "cpu/10kpps",
+	       "cpu us/pkt");
 	for (i = 0; i < n; i++) {
 		printf("%-10s %10" PRIu64 " %8.4f %9.0f %9.0f %9.0f %9.0f ",
 		       res[i].name, res[i].sent, res[i].loss * 100,
@@ -988,9 +998,14 @@ int main(int argc, char **argv)
 			printf("%11.1f%%", res[i].cpu_per_10k * 100);
 		else
 			printf("%12s", "-");
+		if (res[i].us_per_pkt > 0)
+			printf(" %9.3f", res[i].us_per_pkt);
+		else
+			printf(" %9s", "-");
 		if (res[i].rec_cpu_per_10k > 0)
-			printf("  (recorder thread %.1f%%)",
-			       res[i].rec_cpu_per_10k * 100);
+			printf("  (recorder thread %.1f%%, %.3f us/pkt)",
+			       res[i].rec_cpu_per_10k * 100,
+			       res[i].rec_us_per_pkt);
 		if (res[i].misrouted)
 			printf("  misrouted %" PRIu64, res[i].misrouted);
 		printf("\n");
