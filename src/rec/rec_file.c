@@ -94,12 +94,19 @@ int rec_file_write(struct recorder *r, struct rec_call *rc, size_t n)
 	       (sf_count_t)n ? 0 : EIO;
 }
 
-/* A WAV header that says how much is written: what a kill -9 leaves
- * readable without repair. MP3 has no such header. */
+/*
+ * A WAV header that says how much is written: what a kill -9 leaves
+ * readable without repair (MP3 has no such header). Then the kernel is
+ * asked to start writing the file back - asked, not waited for: an
+ * fdatasync() per call per second would stall this thread on a slow
+ * disk - so a power cut too loses only the last few seconds.
+ */
 void rec_file_header(struct rec_call *rc)
 {
 	if (rc->sf && rc->r->format == REC_FORMAT_WAV)
 		sf_command(rc->sf, SFC_UPDATE_HEADER_NOW, NULL, 0);
+	if (rc->fd >= 0)
+		(void)sync_file_range(rc->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 static int rec_sha256(const char *path, uint8_t out[32], uint64_t *bytes)
