@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "maskd/config.h"
 #include "maskd/log.h"
@@ -172,6 +173,14 @@ void ctl_cdr_store(struct ctl *ctl, const struct cdr *c);
  * 0, ENOENT or an errno. Control thread. */
 int ctl_cdr_get(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
 		struct cdr *out);
+
+/*
+ * ctl_cdr_recording_json() - the "recording" object of call record @c
+ * (as GET /v1/sessions/{id}/calls and recording.ready show it: format,
+ * duration_ms, bytes, sha256, url), or JSON null when it has no finished
+ * recording. A new reference; NULL on ENOMEM. Any thread.
+ */
+json_t *ctl_cdr_recording_json(const struct cdr *c);
 
 struct rec_result;
 

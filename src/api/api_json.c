@@ -450,25 +450,6 @@ json_t *api_session_json(const struct session *s)
  * A call as the API shows it. Billing convention: duration is whole
  * seconds from answer to end, rounded up; duration_ms is exact.
  */
-/* The call's recording as GET /v1/calls/{id}/recording serves it, or
- * null: none asked for, not ready yet, failed, deleted or purged. */
-static json_t *api_cdr_recording_json(const struct cdr *c)
-{
-	char id[STORE_ID_STR_SIZE], url[64 + STORE_ID_STR_SIZE], hex[65];
-	int i;
-
-	if (c->rec_state != CDR_REC_READY)
-		return json_null();
-	store_id_format(c->id, id);
-	snprintf(url, sizeof(url), "/v1/calls/%s/recording", id);
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", c->rec_sha256[i]);
-	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "format",
-			 c->rec_format == 1 ? "mp3" : "wav", "duration_ms",
-			 (json_int_t)c->rec_duration_ms, "bytes",
-			 (json_int_t)c->rec_bytes, "sha256", hex, "url", url);
-}
-
 json_t *api_cdr_json(const struct cdr *c, const struct session *s)
 {
 	char id[STORE_ID_STR_SIZE];
@@ -532,7 +513,8 @@ json_t *api_cdr_json(const struct cdr *c, const struct session *s)
 					    cdr_hook_name(c->hook),
 					    "latency_ms",
 					    (json_int_t)c->hook_latency_ms));
-	rc |= json_object_set_new(o, "recording", api_cdr_recording_json(c));
+	/* null until the file is finished, and when none is kept */
+	rc |= json_object_set_new(o, "recording", ctl_cdr_recording_json(c));
 	if (rc) {
 		json_decref(o);
 		return NULL;

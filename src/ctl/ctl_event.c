@@ -207,21 +207,23 @@ int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 			     "call.failed", c->end_ms, d, s, seq, now_ms);
 }
 
-json_t *ctl_recording_json(const uint8_t call_id[STORE_ID_LEN],
-			   uint8_t format, uint32_t duration_ms,
-			   uint64_t bytes, const uint8_t sha256[32])
+json_t *ctl_cdr_recording_json(const struct cdr *c)
 {
-	char id[STORE_ID_STR_SIZE], url[64 + STORE_ID_STR_SIZE], hex[65];
+	char id[STORE_ID_STR_SIZE], url[64 + STORE_ID_STR_SIZE];
+	char hex[2 * CDR_SHA256_LEN + 1];
 	int i;
 
-	store_id_format(call_id, id);
+	if (c->rec_state != CDR_REC_READY)
+		return json_null();
+	store_id_format(c->id, id);
 	snprintf(url, sizeof(url), "/v1/calls/%s/recording", id);
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", sha256[i]);
-	return json_pack("{s:s, s:I, s:I, s:s, s:s}",
-			 "format", format == REC_FORMAT_MP3 ? "mp3" : "wav",
-			 "duration_ms", (json_int_t)duration_ms,
-			 "bytes", (json_int_t)bytes, "sha256", hex, "url", url);
+	for (i = 0; i < CDR_SHA256_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c->rec_sha256[i]);
+	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "format",
+			 c->rec_format == REC_FORMAT_MP3 ? "mp3" : "wav",
+			 "duration_ms", (json_int_t)c->rec_duration_ms,
+			 "bytes", (json_int_t)c->rec_bytes, "sha256", hex,
+			 "url", url);
 }
 
 /*
@@ -229,11 +231,11 @@ json_t *ctl_recording_json(const uint8_t call_id[STORE_ID_LEN],
  * recording.failed (with the reason).
  */
 int ctl_event_recording(struct ctl *ctl, struct store_txn *tx,
-			const struct rec_result *r, const struct session *s,
+			const struct cdr *c, const struct session *s,
 			int64_t now_ms)
 {
 	char id[STORE_ID_STR_SIZE];
-	bool ready = r->kind == REC_RESULT_READY;
+	bool ready = c->rec_state == CDR_REC_READY;
 	json_t *d, *rec;
 	uint64_t seq;
 	int rc;
@@ -247,14 +249,14 @@ int ctl_event_recording(struct ctl *ctl, struct store_txn *tx,
 	if (!d)
 		return ENOMEM;
 	rc = ctl_event_session_fields(d, s, seq);
-	store_id_format(r->call_id, id);
+	store_id_format(c->id, id);
 	rc |= json_object_set_new(d, "call_id", json_string(id));
 	if (ready) {
-		rec = ctl_recording_json(r->call_id, r->format,
-					 r->duration_ms, r->bytes, r->sha256);
+		rec = ctl_cdr_recording_json(c);
 		rc |= rec ? json_object_set_new(d, "recording", rec) : -1;
 	} else {
-		rc |= json_object_set_new(d, "reason", json_string(r->reason));
+		rc |= json_object_set_new(d, "reason",
+					  json_string(c->rec_reason));
 	}
 	if (rc) {
 		json_decref(d);

@@ -166,20 +166,12 @@ int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
 		       const struct cdr *c, const struct session *s,
 		       int64_t now_ms);
 
-struct rec_result;
-
-/* ctl_event_recording() - recording.ready or recording.failed for
- * result @r of a call of session @s, into @tx. As ctl_event_session(). */
+/* ctl_event_recording() - recording.ready (@c's rec_state READY) or
+ * recording.failed for call @c (its id and rec_* fields) of session @s,
+ * into @tx. As ctl_event_session(). */
 int ctl_event_recording(struct ctl *ctl, struct store_txn *tx,
-			const struct rec_result *r, const struct session *s,
+			const struct cdr *c, const struct session *s,
 			int64_t now_ms);
-
-/* ctl_recording_json() - the "recording" object of a call record or a
- * recording.ready event: format, duration_ms, bytes, sha256, url. NULL
- * on ENOMEM. */
-json_t *ctl_recording_json(const uint8_t call_id[STORE_ID_LEN],
-			   uint8_t format, uint32_t duration_ms,
-			   uint64_t bytes, const uint8_t sha256[32]);
 
 /* ctl_event_unrouted() - call.unrouted (no session; [events] url only). */
 int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,

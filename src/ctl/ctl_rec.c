@@ -39,6 +39,7 @@ static void ctl_rec_submit(struct ctl_rec_op *o);
 static void ctl_rec_fields(const struct rec_result *r, struct cdr *c)
 {
 	memset(c, 0, sizeof(*c));
+	memcpy(c->id, r->call_id, STORE_ID_LEN);
 	switch (r->kind) {
 	case REC_RESULT_READY:
 		c->rec_state = CDR_REC_READY;
@@ -77,8 +78,7 @@ static int ctl_rec_run(struct store_txn *tx, void *arg)
 	if (err == ENOENT)
 		return 0;	/* purged meanwhile: nobody to tell */
 	if (!err)
-		err = ctl_event_recording(o->ctl, tx, &o->res, &s,
-					  clock_now_ms());
+		err = ctl_event_recording(o->ctl, tx, &c, &s, clock_now_ms());
 	session_clear(&s);
 	return err;
 }
