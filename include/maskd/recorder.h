@@ -62,7 +62,7 @@
 /* timeline corrections (see rec_timeline_put()) */
 #define REC_JUMP_MS 300		/* further off than this: a new stream */
 #define REC_EARLY_MS 10		/* earlier than its place by this: move */
-#define REC_LATE_MS 60		/* steadily later by this: move */
+#define REC_LATE_MS 15		/* steadily later by this: move */
 #define REC_LATE_PACKETS 25	/* ... over this many packets */
 
 /* A file's format ([recording] format). */
