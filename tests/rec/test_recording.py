@@ -14,7 +14,11 @@ left channel, B's on the right, whoever called; its length is the
 answered time (the CDR's duration_ms) within 100 ms; loud 20 ms bursts
 both parties send at the same instants land within 20 ms of each other
 in the two channels through 2 s without RTP from one side, 5% loss, an
-SSRC change with a timestamp jump, a switch to PCMA and a silent side.
+SSRC change with a timestamp jump, a switch to PCMA, a SIP hold and a
+re-INVITE to PCMA, and a silent side. G.722 (encoded here with spandsp
+through ctypes) makes a 16 kHz file; a codec maskd cannot decode fails
+the recording, never the call; MP3 is read back through libsndfile;
+[recording] announce plays `recorded` to both before they are bridged.
 Also: kill -9 during a recorded call leaves a file that plays after the
 restart; an unwritable directory fails the recording, never the call;
 the download with and without the token, with Range; DELETE; retention.
@@ -121,6 +125,50 @@ class ToneStream:
         self.ssrc = random.getrandbits(32)
         self.seq = random.getrandbits(16)
         self.ts = (self.ts + ts_jump) & 0xffffffff
+
+
+class G722Stream(ToneStream):
+    """The tone as G.722 (payload type 9): 320 samples at 16 kHz in 160
+    bytes per 20 ms, the RTP clock still 8 kHz (RFC 3551). Encoded with
+    spandsp through ctypes (the standard library has no G.722)."""
+
+    def __init__(self, freq):
+        import ctypes
+        import ctypes.util
+        super().__init__(freq)
+        self.pt = 9
+        lib = ctypes.CDLL(ctypes.util.find_library("spandsp") or
+                          "libspandsp.so.2")
+        lib.g722_encode_init.restype = ctypes.c_void_p
+        lib.g722_encode_init.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                         ctypes.c_int]
+        lib.g722_encode.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                    ctypes.POINTER(ctypes.c_short),
+                                    ctypes.c_int]
+        lib.g722_encode_free.argtypes = [ctypes.c_void_p]
+        self.lib = lib
+        self.ctypes = ctypes
+        self.enc = lib.g722_encode_init(None, 64000, 0)
+        assert self.enc, "g722_encode_init"
+
+    def packet(self, burst=False):
+        ct = self.ctypes
+        amp = (ct.c_short * (2 * PKT))()
+        for i in range(2 * PKT):
+            t = (2 * self.n + i) / (2 * RATE)
+            amp[i] = int((BURST if (i // 16) % 2 == 0 else -BURST) if burst
+                         else LEVEL * math.sin(2 * math.pi * self.freq * t))
+        out = ct.create_string_buffer(PKT)
+        n = self.lib.g722_encode(self.enc, out, amp, 2 * PKT)
+        assert n == PKT, n
+        self.n += PKT
+        pkt = tm.rtp_packet(9, self.seq, self.ts, self.ssrc, out.raw[:n])
+        self.seq = (self.seq + 1) & 0xffff
+        self.ts = (self.ts + PKT) & 0xffffffff
+        return pkt
+
+    def close(self):
+        self.lib.g722_encode_free(self.enc)
 
 
 class Plan:
@@ -464,6 +512,29 @@ class Recording(RecBase):
         self.assertLess(max(abs(v) for v in hold), 50)
         i = int((bl[1] + 0.1) * rate)
         self.check_tones(left[i:i + 3200], right[i:i + 3200], rate)
+
+    def test_g722_is_16khz(self):
+        """Both sides speak G.722: the file is 16 kHz, the tones on their
+        channels, aligned, as long as the answered time."""
+        plan = Plan(120)
+        plan.bursts = {20, 80}
+        c = self.media_call("media_uac.xml", "media_uas.xml", d_ms=2000,
+                            record=True)
+        sa, sb = G722Stream(TONE_A), G722Stream(TONE_B)
+        play(plan, c["pa"], c["ra"], sa, c["pb"], c["rb"], sb)
+        sa.close()
+        sb.close()
+        self.expect_rc(c["ua"])
+        self.expect_rc(c["gw"])
+        self.wait_cdrs(c["session"]["id"])
+        cdr = self.wait_recording(c["session"]["id"])
+        rate, left, right = read_wav(self.rec_path(cdr))
+        self.assertEqual(rate, 16000)
+        self.assertLessEqual(abs(len(left) * 1000 / rate -
+                                 cdr["duration_ms"]), 100)
+        bl = self.check_aligned(left, right, rate, 2)
+        i = int((bl[0] + 0.1) * rate)
+        self.check_tones(left[i:i + 8000], right[i:i + 8000], rate)
 
     def test_one_silent_side(self):
         plan = Plan(120)
