@@ -391,7 +391,7 @@ static void maskd_child(int fd, unsigned workers, unsigned n_calls, bool rec)
 				memset(id, 0, sizeof(id));
 				memcpy(id, &n, sizeof(n));
 				if (recorder_call_start(recorder, calls[n], id,
-							id, RELAY_LEG_A,
+							id, RELAY_LEG_A, 8000,
 							&rcs[n]))
 					rep.err = EIO;
 			}

@@ -564,6 +564,18 @@ files['media_pcma_uas.xml'] = header('maskd gateway with media, switched to PCMA
   receives the BYE.
 ''' + UAS_DOC + UAS_MEDIA_DOC + MEDIA_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=sdp_from_maskd() + GRAB) + RING_B + media_ok_b() + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=pcma(sdp_from_maskd())) + pcma(media_ok_b('sendrecv', True)) + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + MEDIA_REFS)
 
+def g722(x):
+    """An SDP (or a check of one) with G.722 where PCMU was."""
+    return x.replace('RTP/AVP 0 101', 'RTP/AVP 9 101').replace(
+        'a=rtpmap:0 PCMU/8000', 'a=rtpmap:9 G722/8000')
+
+files['media_g722_uac.xml'] = g722(files['media_uac.xml']).replace(
+    'media_uac.xml - party A calls the VN with SDP naming its RTP peer,',
+    'media_g722_uac.xml - media_uac.xml offering G.722; party A calls the VN\n  with SDP naming its RTP peer,', 1)
+files['media_g722_uas.xml'] = g722(files['media_uas.xml']).replace(
+    'media_uas.xml - B rings, answers with SDP naming its RTP peer, and',
+    'media_g722_uas.xml - media_uas.xml answering G.722; B rings, answers\n  with SDP naming its RTP peer, and', 1)
+
 # ---- late offer: the INVITE has no SDP, the 200 offers, the ACK answers
 files['media_late_uac.xml'] = header('maskd media call, late offer', '''  media_late_uac.xml - party A calls the VN without SDP; maskd's 200
   carries B's offer (rewritten), A answers in its ACK, talks (-d) and

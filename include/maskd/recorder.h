@@ -147,8 +147,10 @@ enum rec_format recorder_format(const struct recorder *r);
 /*
  * recorder_call_start() - record relay call @media from now on: taps on
  * both legs (relay_call_tap_at(), RELAY_TAP_REC); @party_a_leg is the
- * leg facing the session's party A (the left channel). Call ids name the
- * file: [recording] dir/<call id>.wav|.mp3. SIP thread (or whatever
+ * leg facing the session's party A (the left channel); @rate the file's
+ * rate if the SDP says it (16000 for G.722, 8000 for G.711), or 0: the
+ * first audio packet's codec decides. Call ids name the file:
+ * [recording] dir/<call id>.wav|.mp3. SIP thread (or whatever
  * thread owns @media). Returns 0 and *out, which the caller hands back
  * with recorder_call_stop() before it frees @media; or ENOMEM/EBUSY
  * (nothing recorded, nothing to stop).
@@ -156,7 +158,8 @@ enum rec_format recorder_format(const struct recorder *r);
 int recorder_call_start(struct recorder *r, struct relay_call *media,
 			const uint8_t call_id[STORE_ID_LEN],
 			const uint8_t session_id[STORE_ID_LEN],
-			enum relay_leg party_a_leg, struct rec_call **out);
+			enum relay_leg party_a_leg, unsigned rate,
+			struct rec_call **out);
 
 /*
  * recorder_call_stop() - the call's media ends now: the file ends here

@@ -21,9 +21,10 @@
 
 #define REC_CACHELINE 64
 
-/* A recording whose first audio has not come after this long is made
- * at 8 kHz (the rate is the first packet's codec's). */
-#define REC_RATE_WAIT_MS 500
+/* A recording whose rate the SDP did not say and whose first audio has
+ * not come after this long is made at 8 kHz (the rate is the first
+ * packet's codec's). Under REC_WINDOW_MS less what the ring holds. */
+#define REC_RATE_WAIT_MS 1000
 
 /* A side sending only a codec we cannot decode, this many packets and
  * none we can: the recording fails (codec_unsupported). */
@@ -71,6 +72,7 @@ struct rec_call {
 	bool attached[2];		/* the tap of leg l was posted */
 	struct rec_tap tap[2];		/* [enum relay_leg] */
 	int64_t start_ms;		/* clock_mono_coarse_ms() at answer */
+	unsigned rate_hint;		/* from the SDP; 0: none */
 
 	/* set by the SIP thread (stop, end_ms) and the worker (detached) */
 	_Atomic bool stop;

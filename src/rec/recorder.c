@@ -87,7 +87,8 @@ static void rec_call_free(struct rec_call *rc)
 int recorder_call_start(struct recorder *r, struct relay_call *media,
 			const uint8_t call_id[STORE_ID_LEN],
 			const uint8_t session_id[STORE_ID_LEN],
-			enum relay_leg party_a_leg, struct rec_call **out)
+			enum relay_leg party_a_leg, unsigned rate,
+			struct rec_call **out)
 {
 	struct rec_call *rc;
 	int l, err = 0;
@@ -110,6 +111,7 @@ int recorder_call_start(struct recorder *r, struct relay_call *media,
 	rc->ch[party_a_leg] = 0;
 	rc->ch[!party_a_leg] = 1;
 	rc->start_ms = clock_mono_coarse_ms();
+	rc->rate_hint = rate == 8000 || rate == 16000 ? rate : 0;
 	atomic_store(&rc->end_ms, 0);
 
 	for (l = 0; l < 2; l++) {
@@ -169,8 +171,9 @@ static void rec_fail(struct recorder *r, struct rec_call *rc,
 }
 
 /*
- * rec_rate() - the file's rate from the first audio in the ring (G.722:
- * 16 kHz, else 8 kHz), or 0 while none has come and there is time.
+ * rec_rate() - the file's rate: the SDP's, else from the first audio in
+ * the ring (G.722: 16 kHz, else 8 kHz), or 0 while none has come and
+ * there is time.
  */
 static unsigned rec_rate(struct rec_call *rc, int64_t now, bool ending)
 {
@@ -178,6 +181,8 @@ static unsigned rec_rate(struct rec_call *rc, int64_t now, bool ending)
 	uint32_t head = atomic_load_explicit(&rc->head, memory_order_acquire);
 	const struct rec_slot *s;
 
+	if (rc->rate_hint)
+		return rc->rate_hint;
 	for (; tail != head; tail++) {
 		s = &rc->slots[tail & (REC_RING_SLOTS - 1)];
 		if (s->pt == 9)

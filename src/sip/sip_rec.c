@@ -24,21 +24,40 @@ void sip_recorder_set(struct sip *s, struct recorder *r)
 	atomic_store_explicit(&s->rec, r, memory_order_release);
 }
 
-/*
- * sip_rec_pt() - the payload type to play to @leg's party: the first
- * format of the m=audio line it sent us, when that is PCMA; PCMU
- * otherwise (every maskd offer and answer carries G.711).
- */
-static uint8_t sip_rec_pt(const struct sip_leg *leg)
+/* The first format of the m=audio line @leg's party sent us: what it
+ * will most likely send; -1 when there is none. */
+static int sip_rec_first_pt(const struct sip_leg *leg)
 {
 	const char *m = leg->st.peer_sdp ? strstr(leg->st.peer_sdp, "m=audio ")
 					 : NULL;
 	unsigned port, pt;
 
-	if (m && sscanf(m, "m=audio %u RTP/AVP %u", &port, &pt) == 2 &&
-	    pt == PLAYER_PT_PCMA)
-		return PLAYER_PT_PCMA;
-	return PLAYER_PT_PCMU;
+	if (m && sscanf(m, "m=audio %u RTP/AVP %u", &port, &pt) == 2)
+		return (int)pt;
+	return -1;
+}
+
+/* The payload type to play to @leg's party: PCMA when it put PCMA
+ * first, PCMU otherwise (every maskd offer and answer carries G.711). */
+static uint8_t sip_rec_pt(const struct sip_leg *leg)
+{
+	return sip_rec_first_pt(leg) == PLAYER_PT_PCMA ? PLAYER_PT_PCMA
+						       : PLAYER_PT_PCMU;
+}
+
+/* The file's rate from the SDP: 16 kHz when a party put G.722 (9)
+ * first, 8 kHz for G.711 first, 0 (the recorder waits for the first
+ * audio) otherwise. */
+static unsigned sip_rec_rate(const struct sip_call *c)
+{
+	int a = sip_rec_first_pt(&c->legs[RELAY_LEG_A]);
+	int b = sip_rec_first_pt(&c->legs[RELAY_LEG_B]);
+
+	if (a == 9 || b == 9)
+		return 16000;
+	if ((a == 0 || a == 8) && (b == 0 || b == 8))
+		return 8000;
+	return 0;
 }
 
 /* relay_play_done_h: on the relay worker; hand the cookie over */
@@ -114,7 +133,7 @@ void sip_rec_answered(struct sip_call *c)
 		return;
 	err = recorder_call_start(r, c->media, c->cdr.id, c->cdr.session_id,
 				  c->cdr.a_to_b ? RELAY_LEG_A : RELAY_LEG_B,
-				  &c->rec);
+				  sip_rec_rate(c), &c->rec);
 	if (err) {
 		/* the call goes on unrecorded; the CDR says why */
 		c->cdr.rec_state = CDR_REC_FAILED;

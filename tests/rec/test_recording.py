@@ -514,13 +514,13 @@ class Recording(RecBase):
         self.check_tones(left[i:i + 3200], right[i:i + 3200], rate)
 
     def test_g722_is_16khz(self):
-        """Both sides speak G.722: the file is 16 kHz, the tones on their
-        channels, aligned, as long as the answered time."""
+        """Both sides negotiate and speak G.722: the file is 16 kHz, the
+        tones on their channels, aligned, as long as the answered time."""
         plan = Plan(120)
         plan.bursts = {20, 80}
-        c = self.media_call("media_uac.xml", "media_uas.xml", d_ms=2000,
-                            record=True)
         sa, sb = G722Stream(TONE_A), G722Stream(TONE_B)
+        c = self.media_call("media_g722_uac.xml", "media_g722_uas.xml",
+                            d_ms=2000, record=True)
         play(plan, c["pa"], c["ra"], sa, c["pb"], c["rb"], sb)
         sa.close()
         sb.close()
