@@ -10,6 +10,12 @@
  *              generator and loopback, subtracted to give "added" latency
  *   maskd      maskd's relay (src/media) in a child process that runs
  *              nothing else; calls set up over a socketpair
+ *   maskd-rec  the same with every call recorded (src/rec/): the
+ *              recorder's taps on both legs and its thread, files in
+ *              $BENCH_REC_DIR (default /tmp/maskd-bench-rec, emptied
+ *              after); also reported: the recorder thread's share of
+ *              the CPU, its queue drops and the disk bytes per
+ *              call-minute (bench/bench_rec.sh runs maskd against it)
  *   rtpengine  Debian's rtpengine daemon, userspace forwarding (no kernel
  *              table), started here on loopback and driven over its ng
  *              protocol (bencode over UDP)
@@ -45,11 +51,16 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
+#include "maskd/clock.h"
 #include "maskd/config.h"
+#include "maskd/recorder.h"
 #include "maskd/relay.h"
 
 #define HOST_A "127.0.0.2"
@@ -103,6 +114,7 @@ struct bench {
 	int fd[2][N_SOCKS];
 
 	pid_t relay_pid;		/* 0 = none (direct) */
+	bool rec;			/* maskd-rec: record every call */
 	int ctl_fd;			/* maskd: socketpair; rtpengine: UDP */
 
 	_Atomic bool sending;
@@ -126,6 +138,11 @@ struct result {
 	uint64_t lost, sent, misrouted;
 	double p50_us, p99_us, p999_us, max_us;
 	double cpu_per_10k;		/* cores per 10,000 packets/s; <0 n/a */
+	double rec_cpu_per_10k;		/* of which the recorder thread */
+	/* CPU microseconds per packet relayed in the window (sent in it
+	 * and received): the figure that stays right when a loaded
+	 * machine keeps the generator below its nominal rate */
+	double us_per_pkt, rec_us_per_pkt;
 };
 
 /* CLOCK_REALTIME: the clock of the kernel's receive timestamps. */
@@ -188,6 +205,48 @@ static uint16_t udp_port(int fd)
 	return ntohs(a.sin_port);
 }
 
+/* CPU seconds (user + system) of @pid's threads named @comm so far. */
+static double proc_thread_cpu_s(pid_t pid, const char *comm)
+{
+	char path[300], buf[1024], *p;
+	unsigned long ut, st;
+	double sum = 0;
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid,
+			 de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		p = fgets(buf, sizeof(buf), f);
+		fclose(f);
+		if (!p || !(p = strchr(buf, '(')) ||
+		    strncmp(p + 1, comm, strlen(comm)) ||
+		    !(p = strrchr(buf, ')')))
+			continue;
+		p += 2;
+		for (i = 3; i < 14 && p; i++) {
+			p = strchr(p, ' ');
+			if (p)
+				p++;
+		}
+		if (p && sscanf(p, "%lu %lu", &ut, &st) == 2)
+			sum += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	}
+	closedir(d);
+	return sum;
+}
+
 /* CPU seconds (user + system) of process @pid so far, or -1. */
 static double proc_cpu_s(pid_t pid)
 {
@@ -244,9 +303,46 @@ struct maskd_reply {
 	uint16_t port_a, port_b;
 };
 
-/* The child: start the relay, set up calls on request, exit on EOF. */
-static void maskd_child(int fd, unsigned workers, unsigned n_calls)
+static const char *rec_dir(void)
 {
+	const char *d = getenv("BENCH_REC_DIR");
+
+	return d && *d ? d : "/tmp/maskd-bench-rec";
+}
+
+/* The files' bytes, then the files gone. */
+static uint64_t rec_dir_empty(void)
+{
+	char path[800];
+	struct dirent *de;
+	struct stat st;
+	uint64_t bytes = 0;
+	DIR *d = opendir(rec_dir());
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rec_dir(), de->d_name);
+		if (!stat(path, &st))
+			bytes += (uint64_t)st.st_size;
+		unlink(path);
+	}
+	closedir(d);
+	return bytes;
+}
+
+/* The child: start the relay (and with @rec the recorder), set up calls
+ * on request, exit on EOF. */
+static void maskd_child(int fd, unsigned workers, unsigned n_calls, bool rec)
+{
+	struct rec_call **rcs = NULL;
+	struct recorder *recorder = NULL;
+	struct recorder_stats rs;
+	uint8_t id[STORE_ID_LEN];
+	int64_t t0 = 0;
+	uint64_t bytes;
 	struct relay_call **calls;
 	struct maskd_setup m;
 	struct maskd_reply rep;
@@ -265,6 +361,16 @@ static void maskd_child(int fd, unsigned workers, unsigned n_calls)
 	calls = calloc(n_calls, sizeof(*calls));
 	if (!calls || relay_start(&r, &cfg.rtp, NULL, NULL, NULL))
 		_exit(1);
+	if (rec) {
+		snprintf(cfg.recording.dir, sizeof(cfg.recording.dir), "%s",
+			 rec_dir());
+		cfg.recording.retention_s = 0;
+		rcs = calloc(n_calls, sizeof(*rcs));
+		if (!rcs || recorder_start(&recorder, &cfg.recording, NULL,
+					   NULL, NULL))
+			_exit(1);
+		t0 = clock_mono_ms();
+	}
 
 	while (recv(fd, &m, sizeof(m), 0) == (ssize_t)sizeof(m)) {
 		memset(&rep, 0, sizeof(rep));
@@ -281,15 +387,43 @@ static void maskd_child(int fd, unsigned workers, unsigned n_calls)
 					      (struct sockaddr *)&m.b, NULL, 0);
 			rep.port_a = relay_call_port(calls[n], RELAY_LEG_A);
 			rep.port_b = relay_call_port(calls[n], RELAY_LEG_B);
+			if (recorder) {
+				memset(id, 0, sizeof(id));
+				memcpy(id, &n, sizeof(n));
+				if (recorder_call_start(recorder, calls[n], id,
+							id, RELAY_LEG_A, 8000,
+							&rcs[n]))
+					rep.err = EIO;
+			}
 			n++;
 		}
 		if (send(fd, &rep, sizeof(rep), 0) < 0)
 			break;
 	}
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		if (rcs)
+			recorder_call_stop(rcs[i]);
 		relay_call_free(calls[i], NULL);
+	}
 	relay_stop(r);
+	if (recorder) {
+		double min = (double)(clock_mono_ms() - t0) / 60000.0;
+
+		recorder_stats_get(recorder, &rs);
+		fprintf(stderr, "maskd-rec: recorder queue drops %llu, late "
+			"packets %llu\n",
+			(unsigned long long)rs.queue_drops,
+			(unsigned long long)rs.late_packets);
+		recorder_stop(recorder);	/* finishes every file */
+		/* read after the stop: the last files' bytes are in */
+		bytes = rec_dir_empty();
+		fprintf(stderr, "maskd-rec: %u recordings, %.2f min each, "
+			"%llu bytes on disk: %.0f bytes per call-minute\n", n,
+			min, (unsigned long long)bytes,
+			n && min > 0 ? (double)bytes / n / min : 0.0);
+	}
+	free(rcs);
 	free(calls);
 	_exit(0);
 }
@@ -306,7 +440,7 @@ static int maskd_start(struct bench *b)
 		return errno;
 	if (!pid) {
 		close(sv[0]);
-		maskd_child(sv[1], b->workers, b->n_calls);
+		maskd_child(sv[1], b->workers, b->n_calls, b->rec);
 	}
 	close(sv[1]);
 	b->ctl_fd = sv[0];
@@ -678,7 +812,7 @@ static double hist_pct(const struct bench *b, double pct)
 static int bench_run(struct bench *b, const char *target, struct result *res)
 {
 	pthread_t snd, rcv;
-	double cpu0 = 0, cpu1 = 0;
+	double cpu0 = 0, cpu1 = 0, rcpu0 = 0, rcpu1 = 0;
 	uint16_t pa, pb;
 	unsigned i;
 	int err = 0;
@@ -709,7 +843,8 @@ static int bench_run(struct bench *b, const char *target, struct result *res)
 		}
 	}
 
-	if (!strcmp(target, "maskd"))
+	b->rec = !strcmp(target, "maskd-rec");
+	if (!strcmp(target, "maskd") || b->rec)
 		err = maskd_start(b);
 	else if (!strcmp(target, "rtpengine"))
 		err = rtpe_start(b);
@@ -730,7 +865,7 @@ static int bench_run(struct bench *b, const char *target, struct result *res)
 				udp_port(b->fd[0][i % N_SOCKS]));
 			continue;
 		}
-		err = !strcmp(target, "maskd") ? maskd_call(b, i, &pa, &pb) :
+		err = strcmp(target, "rtpengine") ? maskd_call(b, i, &pa, &pb) :
 		      rtpe_call(b, i, &pa, &pb);
 		if (err) {
 			fprintf(stderr, "%s: call %u: %s\n", target, i,
@@ -748,13 +883,17 @@ static int bench_run(struct bench *b, const char *target, struct result *res)
 	pthread_create(&rcv, NULL, receiver_main, b);
 	pthread_create(&snd, NULL, sender_main, b);
 	sleep(1);
-	if (b->relay_pid)
+	if (b->relay_pid) {
 		cpu0 = proc_cpu_s(b->relay_pid);
+		rcpu0 = proc_thread_cpu_s(b->relay_pid, "maskd-rec");
+	}
 	b->window_start_ns = now_ns();
 	sleep(b->seconds);
 	b->window_end_ns = now_ns();
-	if (b->relay_pid)
+	if (b->relay_pid) {
 		cpu1 = proc_cpu_s(b->relay_pid);
+		rcpu1 = proc_thread_cpu_s(b->relay_pid, "maskd-rec");
+	}
 	atomic_store(&b->sending, false);
 	pthread_join(snd, NULL);
 	usleep(300 * 1000);		/* let the last packets land */
@@ -774,8 +913,16 @@ static int bench_run(struct bench *b, const char *target, struct result *res)
 		res->cpu_per_10k = (cpu1 - cpu0) /
 			((double)(b->window_end_ns - b->window_start_ns) / 1e9)
 			/ (res->pps / 10000);
+	res->rec_cpu_per_10k = (rcpu1 - rcpu0) /
+		((double)(b->window_end_ns - b->window_start_ns) / 1e9) /
+		(res->pps / 10000);
+	if (b->relay_pid && b->in_window) {
+		res->us_per_pkt = (cpu1 - cpu0) * 1e6 / (double)b->in_window;
+		res->rec_us_per_pkt = (rcpu1 - rcpu0) * 1e6 /
+				      (double)b->in_window;
+	}
  stop:
-	if (!strcmp(target, "maskd"))
+	if (!strcmp(target, "maskd") || b->rec)
 		maskd_stop(b);
 	else if (!strcmp(target, "rtpengine"))
 		rtpe_stop(b);
@@ -794,7 +941,7 @@ static int bench_run(struct bench *b, const char *target, struct result *res)
 int main(int argc, char **argv)
 {
 	static struct bench b;
-	struct result res[3], *direct = NULL;
+	struct result res[4], *direct = NULL;
 	char targets[128] = "direct,maskd,rtpengine", *t, *save = NULL;
 	int opt, n = 0, i;
 
@@ -810,7 +957,8 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: %s [-k calls] [-s seconds] "
-				"[-w workers] [-t direct,maskd,rtpengine]\n",
+				"[-w workers] "
+				"[-t direct,maskd,maskd-rec,rtpengine]\n",
 				argv[0]);
 			return 2;
 		}
@@ -821,10 +969,10 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	for (t = strtok_r(targets, ",", &save); t && n < 3;
+	for (t = strtok_r(targets, ",", &save); t && n < 4;
 	     t = strtok_r(NULL, ",", &save)) {
 		if (strcmp(t, "direct") && strcmp(t, "maskd") &&
-		    strcmp(t, "rtpengine")) {
+		    strcmp(t, "maskd-rec") && strcmp(t, "rtpengine")) {
 			fprintf(stderr, "unknown target %s\n", t);
 			return 2;
 		}
@@ -838,8 +986,9 @@ int main(int argc, char **argv)
 	printf("%u calls x 2 directions x %d packets/s = %.0f packets/s, "
 	       "%u s measured\n", b.n_calls, 1000 / PTIME_MS,
 	       (double)b.n_calls * 2 * 1000 / PTIME_MS, b.seconds);
-	printf("%-10s %10s %8s %9s %9s %9s %9s %12s\n", "target", "sent",
-	       "loss%", "p50us", "p99us", "p999us", "maxus", "cpu/10kpps");
+	printf("%-10s %10s %8s %9s %9s %9s %9s %12s %9s\n", "target", "sent",
+	       "loss%", "p50us", "p99us", "p999us", "maxus", "cpu/10kpps",
+	       "cpu us/pkt");
 	for (i = 0; i < n; i++) {
 		printf("%-10s %10" PRIu64 " %8.4f %9.0f %9.0f %9.0f %9.0f ",
 		       res[i].name, res[i].sent, res[i].loss * 100,
@@ -849,6 +998,14 @@ int main(int argc, char **argv)
 			printf("%11.1f%%", res[i].cpu_per_10k * 100);
 		else
 			printf("%12s", "-");
+		if (res[i].us_per_pkt > 0)
+			printf(" %9.3f", res[i].us_per_pkt);
+		else
+			printf(" %9s", "-");
+		if (res[i].rec_cpu_per_10k > 0)
+			printf("  (recorder thread %.1f%%, %.3f us/pkt)",
+			       res[i].rec_cpu_per_10k * 100,
+			       res[i].rec_us_per_pkt);
 		if (res[i].misrouted)
 			printf("  misrouted %" PRIu64, res[i].misrouted);
 		printf("\n");

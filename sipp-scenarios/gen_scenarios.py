@@ -525,6 +525,16 @@ files['media_hold_uac.xml'] = uac_media_head('maskd media call, caller holds and
   and hangs up. Every answer must name maskd and the same relay port.
 ''') + PAUSE + in_dialog_a('INVITE', 2, media_sdp('partya', 'sendonly')) + recv('100', attrs=' optional="true"') + recv('200', extra=ok_for('INVITE') + sdp_from_maskd('recvonly')) + ack_2xx(2) + PAUSE + in_dialog_a('INVITE', 3, media_sdp('partya', 'sendrecv')) + recv('100', attrs=' optional="true"') + recv('200', extra=ok_for('INVITE') + sdp_from_maskd('sendrecv') + MARK_RESUMED) + ack_2xx(3) + PAUSE + PAUSE + in_dialog_a('BYE', 4) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok,dir_recvonly,dir_sendrecv' + MEDIA_REFS)
 
+def pcma(x):
+    """An SDP (or a check of one) with PCMA where PCMU was."""
+    return x.replace('RTP/AVP 0 101', 'RTP/AVP 8 101').replace(
+        'a=rtpmap:0 PCMU/8000', 'a=rtpmap:8 PCMA/8000')
+
+files['media_pcma_uac.xml'] = uac_media_head('maskd media call, caller switches to PCMA', '''  media_pcma_uac.xml - party A calls with PCMU, talks (-d), re-INVITEs
+  offering PCMA only (maskd must pass it on and answer PCMA), marks the
+  switch in [rtp_file].resumed, talks (2 x -d) and hangs up.
+''') + PAUSE + in_dialog_a('INVITE', 2, pcma(media_sdp('partya'))) + recv('100', attrs=' optional="true"') + recv('200', extra=ok_for('INVITE') + pcma(sdp_from_maskd()) + MARK_RESUMED) + ack_2xx(2) + PAUSE + PAUSE + in_dialog_a('BYE', 3) + recv('200', extra=ok_for('BYE'), attrs=' crlf="true"') + footer(UAC_REFS + ',cseq_ok' + MEDIA_REFS)
+
 BAD_SDP = '''      v=0
       o=partya 1 1 IN IP4 [local_ip]
       s=-
@@ -548,6 +558,23 @@ files['media_hold_uas.xml'] = header('maskd gateway with media, held and resumed
   must cross as such) and resumed (a=sendrecv) by re-INVITEs naming maskd
   and the same relay port, then receives the BYE.
 ''' + UAS_DOC + UAS_MEDIA_DOC + MEDIA_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=sdp_from_maskd() + GRAB) + RING_B + media_ok_b() + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=sdp_from_maskd('sendonly')) + media_ok_b('recvonly', True) + recv('ACK', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=sdp_from_maskd('sendrecv')) + media_ok_b('sendrecv', True) + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + ',dir_sendonly,dir_sendrecv' + MEDIA_REFS)
+
+files['media_pcma_uas.xml'] = header('maskd gateway with media, switched to PCMA', '''  media_pcma_uas.xml - B answers with PCMU, gets a re-INVITE offering
+  PCMA only (naming maskd and the same relay port), answers PCMA, then
+  receives the BYE.
+''' + UAS_DOC + UAS_MEDIA_DOC + MEDIA_DOC) + recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=sdp_from_maskd() + GRAB) + RING_B + media_ok_b() + recv('ACK', attrs=' crlf="true"', checks=UAS_CHECKS) + recv('INVITE', checks=UAS_CHECKS, extra=pcma(sdp_from_maskd())) + pcma(media_ok_b('sendrecv', True)) + recv('ACK', checks=UAS_CHECKS) + recv('BYE', checks=UAS_CHECKS) + uas_reply_plain('200', 'OK') + TIMEWAIT + footer(UAS_REFS + MEDIA_REFS)
+
+def g722(x):
+    """An SDP (or a check of one) with G.722 where PCMU was."""
+    return x.replace('RTP/AVP 0 101', 'RTP/AVP 9 101').replace(
+        'a=rtpmap:0 PCMU/8000', 'a=rtpmap:9 G722/8000')
+
+files['media_g722_uac.xml'] = g722(files['media_uac.xml']).replace(
+    'media_uac.xml - party A calls the VN with SDP naming its RTP peer,',
+    'media_g722_uac.xml - media_uac.xml offering G.722; party A calls the VN\n  with SDP naming its RTP peer,', 1)
+files['media_g722_uas.xml'] = g722(files['media_uas.xml']).replace(
+    'media_uas.xml - B rings, answers with SDP naming its RTP peer, and',
+    'media_g722_uas.xml - media_uas.xml answering G.722; B rings, answers\n  with SDP naming its RTP peer, and', 1)
 
 # ---- late offer: the INVITE has no SDP, the 200 offers, the ACK answers
 files['media_late_uac.xml'] = header('maskd media call, late offer', '''  media_late_uac.xml - party A calls the VN without SDP; maskd's 200

@@ -129,6 +129,14 @@ struct config_media {
 	char prompts[CONFIG_PATH_SIZE];
 };
 
+/* [recording]: call recording (recorder.h) */
+struct config_recording {
+	char dir[CONFIG_PATH_SIZE];	/* files, one per call */
+	uint8_t format;			/* enum rec_format: 0 wav, 1 mp3 */
+	bool announce;			/* "recorded" to both at answer */
+	uint32_t retention_s;		/* files kept; 0 = for ever */
+};
+
 struct config_store {
 	char path[CONFIG_PATH_SIZE];	/* LMDB directory */
 	uint64_t map_size;		/* bytes */
@@ -195,6 +203,7 @@ struct config {
 	struct config_gateway gateway;
 	struct config_rtp rtp;
 	struct config_media media;
+	struct config_recording recording;
 	struct config_store store;
 	struct config_api api;
 	struct config_session session;

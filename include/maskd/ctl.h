@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "maskd/config.h"
 #include "maskd/log.h"
@@ -246,6 +247,37 @@ int ctl_call_participant_remove(struct ctl *ctl,
  */
 int ctl_call_record(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
 		    struct cdr *c, struct session *s);
+/* ctl_cdr_get() - the stored record of call @call_id (store_cdr_get()):
+ * 0, ENOENT or an errno. Control thread. */
+int ctl_cdr_get(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
+		struct cdr *out);
+
+/*
+ * ctl_cdr_recording_json() - the "recording" object of call record @c
+ * (as GET /v1/sessions/{id}/calls and recording.ready show it: format,
+ * duration_ms, bytes, sha256, url), or JSON null when it has no finished
+ * recording. A new reference; NULL on ENOMEM. Any thread.
+ */
+json_t *ctl_cdr_recording_json(const struct cdr *c);
+
+struct rec_result;
+
+/*
+ * ctl_rec_result() - a recording ended or was purged (recorder.h): the
+ * call record's recording fields are updated and recording.ready or
+ * recording.failed written in the same transaction. A record not yet
+ * stored (its call's CDR is still on its way) is tried again for a
+ * while. Control thread; @r is copied.
+ */
+void ctl_rec_result(struct ctl *ctl, const struct rec_result *r);
+
+/*
+ * ctl_rec_delete() - DELETE /v1/calls/{id}/recording: remove the file
+ * of call @call_id and mark its record deleted; @done gets 0, ENOENT
+ * (no such call, or no recording) or an errno. Control thread.
+ */
+int ctl_rec_delete(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
+		   ctl_done_h *done, void *arg);
 
 /* ---- events (ctl_event.c) ---- */
 

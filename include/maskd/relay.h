@@ -266,12 +266,23 @@ int relay_call_connect(struct relay_call *c, enum relay_leg leg,
 /*
  * relay_call_tap() - @tap (NULL: none) sees a copy of every packet @leg
  * accepts, before it goes into the leg's sink (even when that sink drops
- * it: a muted or not yet answered far end). One tap per leg; the
- * previous one is detached. Returns 0, EINVAL (a leg output is not a
- * tap) or EBUSY as relay_call_connect().
+ * it: a muted or not yet answered far end). A leg has RELAY_TAPS tap
+ * slots, one per kind of listener, so a DTMF collector and a recorder
+ * can listen at once; relay_call_tap() sets slot RELAY_TAP_DTMF,
+ * relay_call_tap_at() any. Setting a slot detaches what it held.
+ * Returns 0, EINVAL (a leg output is not a tap, no such slot) or EBUSY
+ * as relay_call_connect() (per slot).
  */
+enum relay_tap_slot {
+	RELAY_TAP_DTMF = 0,	/* digit collectors (PIN) */
+	RELAY_TAP_REC = 1,	/* the recorder (recorder.h) */
+	RELAY_TAPS
+};
+
 int relay_call_tap(struct relay_call *c, enum relay_leg leg,
 		   struct relay_sink *tap);
+int relay_call_tap_at(struct relay_call *c, enum relay_leg leg,
+		      enum relay_tap_slot slot, struct relay_sink *tap);
 
 /*
  * Playing. While maskd is the media endpoint of a leg (an announcement, a

@@ -53,6 +53,16 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 	      struct relay *relay, const struct prompt_set *prompts,
 	      sip_cdr_h *cdrh, void *arg, struct log *log);
 
+struct recorder;
+
+/*
+ * sip_recorder_set() - record the answered calls of sessions with
+ * `record` through @r (borrowed; NULL: none) from now on. Any thread,
+ * once, after sip_start(); @r must outlive the sip's calls (stop it
+ * after sip_stop()).
+ */
+void sip_recorder_set(struct sip *s, struct recorder *r);
+
 /*
  * sip_stop() - end every call (BYE / CANCEL / final response, each
  * reported through sip_cdr_h), stop the thread and free everything. Each
@@ -109,6 +119,7 @@ struct sip_originate {
 	char second[E164_SIZE];
 	char vn[E164_SIZE];
 	bool a_first;			/* first is the session's party_a */
+	bool record;			/* the session's record flag */
 	uint32_t ring_timeout_s;	/* per leg; > 0 */
 	uint32_t time_limit_s;		/* from the bridge; 0 = none */
 };

@@ -356,6 +356,22 @@ static void api_route_v1(struct api *api, struct evhttp_request *req,
 		return;
 	}
 
+	seg = api_route_sub(path, "/v1/calls/", "/recording", &bad);
+	if (seg) {
+		if (m == EVHTTP_REQ_GET)
+			api_call_recording_get(api, req, seg);
+		else if (m == EVHTTP_REQ_DELETE)
+			api_call_recording_delete(api, req, seg);
+		else
+			api_not_allowed(api, req, "GET, DELETE");
+		free(seg);
+		return;
+	}
+	if (bad) {
+		api_not_found(api, req);
+		return;
+	}
+
 	seg = api_route_calls(path, &bad);
 	if (seg) {
 		if (m == EVHTTP_REQ_GET)

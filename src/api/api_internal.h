@@ -151,6 +151,14 @@ const char *api_method_name(enum evhttp_cmd_type m);
 void api_send(struct api *api, struct evhttp_request *req, int status,
 	      const char *ctype, const char *body, size_t len);
 
+/*
+ * api_send_file() - send @len bytes of @fd (taken: closed when sent or
+ * on failure) from @off as the body, like api_send(). For recordings:
+ * the file is not read into memory.
+ */
+void api_send_file(struct api *api, struct evhttp_request *req, int status,
+		   const char *ctype, int fd, off_t off, off_t len);
+
 /* api_reply_json() - send @status with @body (stolen; NULL = no body). */
 void api_reply_json(struct api *api, struct evhttp_request *req, int status,
 		    json_t *body);
@@ -348,6 +356,10 @@ void api_session_delete(struct api *api, struct evhttp_request *req,
 
 void api_session_calls(struct api *api, struct evhttp_request *req,
 		       const char *id);
+void api_call_recording_get(struct api *api, struct evhttp_request *req,
+			    const char *id);
+void api_call_recording_delete(struct api *api, struct evhttp_request *req,
+			       const char *id);
 
 /* ---- api_call.c ---- */
 

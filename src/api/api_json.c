@@ -513,6 +513,8 @@ json_t *api_cdr_json(const struct cdr *c, const struct session *s)
 					    cdr_hook_name(c->hook),
 					    "latency_ms",
 					    (json_int_t)c->hook_latency_ms));
+	/* null until the file is finished, and when none is kept */
+	rc |= json_object_set_new(o, "recording", ctl_cdr_recording_json(c));
 	if (rc) {
 		json_decref(o);
 		return NULL;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -22,12 +23,14 @@ static const char *api_reason(int status)
 	case 200: return "OK";
 	case 201: return "Created";
 	case 204: return "No Content";
+	case 206: return "Partial Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 416: return "Range Not Satisfiable";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
@@ -176,6 +179,29 @@ void api_send(struct api *api, struct evhttp_request *req, int status,
 	evhttp_add_header(hdrs, "Cache-Control", "no-store");
 	if (body && len)
 		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+	evhttp_send_reply(req, status, api_reason(status), NULL);
+}
+
+void api_send_file(struct api *api, struct evhttp_request *req, int status,
+		   const char *ctype, int fd, off_t off, off_t len)
+{
+	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	if (len > 0 && evbuffer_add_file(out, fd, off, len)) {
+		close(fd);	/* libevent closes it only on success */
+		api_reply_error(api, req, 500, "internal", "cannot send the "
+				"file");
+		return;
+	}
+	if (len <= 0)
+		close(fd);
+	if (status >= 0 && status < API_MAX_STATUS)
+		api->ctr.requests[status]++;
+	api_log_request(api, req, status);
+	api_sending_add(api, req);
+	evhttp_add_header(hdrs, "Content-Type", ctype);
+	evhttp_add_header(hdrs, "Cache-Control", "no-store");
 	evhttp_send_reply(req, status, api_reason(status), NULL);
 }
 

@@ -33,6 +33,7 @@ enum cfg_sec {
 	CS_GATEWAY,
 	CS_RTP,
 	CS_MEDIA,
+	CS_RECORDING,
 	CS_STORE,
 	CS_API,
 	CS_SESSION,

@@ -379,6 +379,12 @@ const struct cfg_section cfg_sections[CS_N] = {
 			 .off = offsetof(struct config, gateway) },
 	[CS_RTP] = { .name = "rtp", .off = offsetof(struct config, rtp) },
 	[CS_MEDIA] = { .name = "media", .off = offsetof(struct config, media) },
+	[CS_RECORDING] = {
+		.name = "recording", .off = offsetof(struct config, recording),
+		.help = "Call recording: every answered call of a session with "
+		"record = true, one stereo file per call (party A left, party "
+		"B right), named by the call's id (README, \"Recording\").",
+	},
 	[CS_STORE] = { .name = "store", .off = offsetof(struct config, store) },
 	[CS_API] = { .name = "api", .off = offsetof(struct config, api) },
 	[CS_SESSION] = { .name = "session",
@@ -404,6 +410,7 @@ const struct cfg_section cfg_sections[CS_N] = {
 #define GATEWAY(k, f, t) KEY(CS_GATEWAY, struct config_gateway, k, f, t)
 #define RTP(k, f, t)	 KEY(CS_RTP, struct config_rtp, k, f, t)
 #define MEDIA(k, f, t)	 KEY(CS_MEDIA, struct config_media, k, f, t)
+#define REC(k, f, t)	 KEY(CS_RECORDING, struct config_recording, k, f, t)
 #define STORE(k, f, t)	 KEY(CS_STORE, struct config_store, k, f, t)
 #define API(k, f, t)	 KEY(CS_API, struct config_api, k, f, t)
 #define SESSION(k, f, t) KEY(CS_SESSION, struct config_session, k, f, t)
@@ -419,6 +426,10 @@ static const struct cfg_enum cfg_log_levels[] = {
 static const struct cfg_enum cfg_sip_actions[] = {
 	{ "reject", CONFIG_ACTION_REJECT },
 	{ "announce", CONFIG_ACTION_ANNOUNCE }, { NULL, 0 },
+};
+
+static const struct cfg_enum cfg_rec_formats[] = {
+	{ "wav", 0 }, { "mp3", 1 }, { NULL, 0 },
 };
 
 static const struct cfg_enum cfg_flood_actions[] = {
@@ -682,6 +693,27 @@ const struct cfg_row cfg_rows[] = {
 	  "prompts/ beside the binary in the build tree (build/prompts), "
 	  "else ../share/maskd/prompts from it (/usr/share/maskd/prompts "
 	  "when installed in /usr)." },
+
+	/* [recording] */
+	{ REC("dir", dir, CT_STRING), .def = "var/recordings",
+	  .valid = valid_nonempty,
+	  .help = "Directory of the recordings (relative to the working "
+	  "directory), made 0750 at start-up if missing; files are "
+	  "<call id>.wav or .mp3, mode 0640. An unwritable directory fails "
+	  "each recording (recording.failed), never the call." },
+	{ REC("format", format, CT_ENUM), .def = "wav",
+	  .names = cfg_rec_formats, .what = "must be wav or mp3",
+	  .help = "wav: 16-bit PCM, 8 kHz (16 kHz for G.722), stereo. mp3: "
+	  "the same as MPEG Layer III, when libsndfile can write it "
+	  "(checked at start-up)." },
+	{ REC("announce", announce, CT_BOOL), .def = "no",
+	  .help = "yes: play the 'recorded' prompt to both parties when a "
+	  "recorded call is answered." },
+	{ REC("retention", retention_s, CT_UINT), .max = UINT32_MAX,
+	  .unit = "seconds", .def = "7776000",
+	  .help = "How long a recording is kept before the sweeper deletes "
+	  "it (the call record then shows no recording); 0 = for ever. "
+	  "7776000 = 90 days." },
 
 	/* [store] */
 	{ STORE("path", path, CT_STRING), .def = "var/maskd.lmdb",

@@ -25,6 +25,7 @@
 #include "maskd/metrics.h"
 #include "maskd/notify.h"
 #include "maskd/prompt.h"
+#include "maskd/recorder.h"
 #include "maskd/relay.h"
 #include "maskd/sip.h"
 #include "maskd/store.h"
@@ -55,6 +56,10 @@ struct maskd {
 	 * the relay workers may share them; freed after both stopped */
 	struct prompt_set *prompts;
 	struct relay *relay;		/* the sip's media; outlives it */
+	/* recordings: a thread of its own; outlives the sip and the
+	 * relay, its reports reach ctl through rec_mb */
+	struct recorder *rec;
+	struct mailbox *rec_mb;		/* recorder thread -> control thread */
 	struct sip *sip;
 	struct event *sig_term;
 	struct event *sig_int;
@@ -308,6 +313,25 @@ static void maskd_on_cdr(void *msg, void *arg)
 	ctl_cdr_store(m->ctl, msg);
 }
 
+/* A recording ended (or was purged): on the recorder thread, copied
+ * into the mailbox ... */
+static void maskd_post_rec(const struct rec_result *r, void *arg)
+{
+	struct maskd *m = arg;
+
+	if (mailbox_post(m->rec_mb, r))
+		log_error(&m->log, "maskd: a recording's report lost: out of "
+			  "memory");
+}
+
+/* ... and on the control thread its call record is updated. */
+static void maskd_on_rec(void *msg, void *arg)
+{
+	struct maskd *m = arg;
+
+	ctl_rec_result(m->ctl, msg);
+}
+
 /*
  * Every module's counters into the one registry the api serves on
  * /metrics, in the order the page shows them. Each module takes its own
@@ -323,7 +347,8 @@ static int maskd_metrics_register(struct maskd *m)
 	    (err = ctl_metrics_register(m->ctl, m->metrics)) ||
 	    (err = writer_metrics_register(m->w, m->metrics)) ||
 	    (err = sip_metrics_register(m->sip, m->metrics)) ||
-	    (err = relay_metrics_register(m->relay, m->metrics)))
+	    (err = relay_metrics_register(m->relay, m->metrics)) ||
+	    (err = recorder_metrics_register(m->rec, m->metrics)))
 		log_error(&m->log, "maskd: cannot register metrics: %s",
 			  strerror(err));
 	return err;
@@ -348,6 +373,9 @@ static void maskd_free(struct maskd *m, bool clean)
 	relay_stop(m->relay);
 	prompt_set_free(m->prompts);
 	mailbox_free(m->cdr_mb);
+	/* after the calls' records: a recording's report updates one */
+	recorder_stop(m->rec);
+	mailbox_free(m->rec_mb);
 	api_stop(m->api);		/* answers what waits for the writer */
 	ctl_stop(m->ctl);		/* the last CDRs reach the disk */
 	writer_free(m->w);
@@ -455,6 +483,20 @@ static int maskd_run(const char *path)
 	err = maskd_prompts_load(&m);
 	if (err)
 		goto out;
+	err = mailbox_alloc(&m.rec_mb, m.base, sizeof(struct rec_result),
+			    maskd_on_rec, &m);
+	if (err) {
+		log_error(&m.log, "maskd: cannot create the recording "
+			  "mailbox: %s", strerror(err));
+		goto out;
+	}
+	err = recorder_start(&m.rec, &m.cfg.recording, &m.log,
+			     maskd_post_rec, &m);
+	if (err) {
+		log_error(&m.log, "maskd: cannot start the recorder: %s",
+			  strerror(err));
+		goto out;
+	}
 	/* the sip hands its timeout handler to the relay itself */
 	err = relay_start(&m.relay, &m.cfg.rtp, &m.log, NULL, NULL);
 	if (err) {
@@ -472,6 +514,7 @@ static int maskd_run(const char *path)
 		goto out;
 	}
 	ctl_set_sip(m.ctl, m.sip);
+	sip_recorder_set(m.sip, m.rec);
 	err = maskd_metrics_register(&m);
 	if (err)
 		goto out;

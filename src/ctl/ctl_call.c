@@ -168,6 +168,7 @@ int ctl_call_originate(struct ctl *ctl, const uint8_t sid[STORE_ID_LEN],
 	req.op = SIP_CALL_OP_ORIGINATE;
 	memcpy(o->session_id, s.id, STORE_ID_LEN);
 	o->a_first = p->a_first;
+	o->record = s.record;
 	memcpy(o->first, p->a_first ? s.party_a : s.party_b, E164_SIZE);
 	memcpy(o->second, p->a_first ? s.party_b : s.party_a, E164_SIZE);
 	memcpy(o->vn, s.vn, E164_SIZE);

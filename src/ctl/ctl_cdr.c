@@ -158,3 +158,9 @@ int ctl_session_calls(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		return err;
 	return store_cdr_list(ctl->rd, id, h, arg);
 }
+
+int ctl_cdr_get(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
+		struct cdr *out)
+{
+	return store_cdr_get(ctl->rd, call_id, out);
+}

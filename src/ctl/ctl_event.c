@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "maskd/recorder.h"
 #include "ctl_internal.h"
 
 
@@ -204,6 +205,65 @@ int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 	}
 	return ctl_event_put(ctl, tx, c->answer_ms ? "call.completed" :
 			     "call.failed", c->end_ms, d, s, seq, now_ms);
+}
+
+json_t *ctl_cdr_recording_json(const struct cdr *c)
+{
+	char id[STORE_ID_STR_SIZE], url[64 + STORE_ID_STR_SIZE];
+	char hex[2 * CDR_SHA256_LEN + 1];
+	int i;
+
+	if (c->rec_state != CDR_REC_READY)
+		return json_null();
+	store_id_format(c->id, id);
+	snprintf(url, sizeof(url), "/v1/calls/%s/recording", id);
+	for (i = 0; i < CDR_SHA256_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c->rec_sha256[i]);
+	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "format",
+			 c->rec_format == REC_FORMAT_MP3 ? "mp3" : "wav",
+			 "duration_ms", (json_int_t)c->rec_duration_ms,
+			 "bytes", (json_int_t)c->rec_bytes, "sha256", hex,
+			 "url", url);
+}
+
+/*
+ * recording.ready (with the recording object of the call's record) or
+ * recording.failed (with the reason).
+ */
+int ctl_event_recording(struct ctl *ctl, struct store_txn *tx,
+			const struct cdr *c, const struct session *s,
+			int64_t now_ms)
+{
+	char id[STORE_ID_STR_SIZE];
+	bool ready = c->rec_state == CDR_REC_READY;
+	json_t *d, *rec;
+	uint64_t seq;
+	int rc;
+
+	if (!ctl_event_wanted(ctl, s->callback_url))
+		return 0;
+	rc = store_event_seq_next(tx, s->id, &seq);
+	if (rc)
+		return rc;
+	d = json_object();
+	if (!d)
+		return ENOMEM;
+	rc = ctl_event_session_fields(d, s, seq);
+	store_id_format(c->id, id);
+	rc |= json_object_set_new(d, "call_id", json_string(id));
+	if (ready) {
+		rec = ctl_cdr_recording_json(c);
+		rc |= rec ? json_object_set_new(d, "recording", rec) : -1;
+	} else {
+		rc |= json_object_set_new(d, "reason",
+					  json_string(c->rec_reason));
+	}
+	if (rc) {
+		json_decref(d);
+		return ENOMEM;
+	}
+	return ctl_event_put(ctl, tx, ready ? "recording.ready" :
+			     "recording.failed", now_ms, d, s, seq, now_ms);
 }
 
 int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,

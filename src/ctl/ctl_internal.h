@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "maskd/clock.h"
 #include "maskd/config.h"
@@ -172,6 +173,13 @@ int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
 		       const struct cdr *c, const struct session *s,
 		       int64_t now_ms);
+
+/* ctl_event_recording() - recording.ready (@c's rec_state READY) or
+ * recording.failed for call @c (its id and rec_* fields) of session @s,
+ * into @tx. As ctl_event_session(). */
+int ctl_event_recording(struct ctl *ctl, struct store_txn *tx,
+			const struct cdr *c, const struct session *s,
+			int64_t now_ms);
 
 /* ctl_event_unrouted() - call.unrouted (no session; [events] url only). */
 int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,

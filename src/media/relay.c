@@ -156,7 +156,7 @@ static void relay_call_destroy(struct relay_call *c)
 	relay_play_drop(c);
 	for (l = 0; l < RELAY_LEGS_MAX; l++) {
 		relay_sink_detach(c->leg[l].sink);
-		relay_sink_detach(c->leg[l].tap);
+		relay_side_taps_detach(&c->leg[l]);
 		if (c->leg[l].port)
 			relay_side_close(w, &c->leg[l]);
 	}

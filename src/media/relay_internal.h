@@ -71,12 +71,19 @@ enum {
 enum {
 	RELAY_LOP_REMOTE = 1 << 0,	/* ctl_remote[leg] is new */
 	RELAY_LOP_SINK = 1 << 1,	/* ctl_sink[leg] is new */
-	RELAY_LOP_TAP = 1 << 2,		/* ctl_tap[leg] is new */
+	RELAY_LOP_TAP = 1 << 2,		/* ctl_tap[leg][0] is new */
 	RELAY_LOP_PLAY = 1 << 3,	/* ctl_play[leg] is new */
 	RELAY_LOP_CODEC = 1 << 4,	/* ctl_codec[leg] is new */
 	RELAY_LOP_OPEN = 1 << 5,	/* relay_call_leg_add(): watch it */
 	RELAY_LOP_CLOSE = 1 << 6,	/* relay_call_leg_remove() */
+	RELAY_LOP_TAP1 = 1 << 7,	/* ctl_tap[leg][1] is new */
 };
+
+/* The leg op bit of tap @slot. */
+static inline unsigned relay_lop_tap(unsigned slot)
+{
+	return slot ? RELAY_LOP_TAP1 : RELAY_LOP_TAP;
+}
 
 struct relay_mix;
 
@@ -151,7 +158,8 @@ struct relay_side {
 	/* worker-owned */
 	struct relay_sink *sink;	/* where accepted packets go; NULL
 					 * drops them */
-	struct relay_sink *tap;		/* sees them too; NULL: none */
+	struct relay_sink *tap[RELAY_TAPS];	/* see them too; NULL: none */
+	bool tapped;			/* some tap[] is set */
 	struct relay_sock sock[2];	/* [enum relay_kind] */
 	struct relay_dest dest[2];
 	bool has_remote;		/* set_remote() seen */
@@ -200,7 +208,7 @@ struct relay_call {
 	unsigned work_leg_ops[RELAY_LEGS_MAX];
 	struct relay_remote work_remote[RELAY_LEGS_MAX];
 	struct relay_sink *work_sink[RELAY_LEGS_MAX];
-	struct relay_sink *work_tap[RELAY_LEGS_MAX];
+	struct relay_sink *work_tap[RELAY_LEGS_MAX][RELAY_TAPS];
 	struct relay_play_req work_play[RELAY_LEGS_MAX];
 	uint8_t work_codec[RELAY_LEGS_MAX];
 	struct relay_mix_req work_mix;
@@ -220,7 +228,7 @@ struct relay_call {
 	unsigned ctl_leg_ops[RELAY_LEGS_MAX];
 	struct relay_remote ctl_remote[RELAY_LEGS_MAX];
 	struct relay_sink *ctl_sink[RELAY_LEGS_MAX];
-	struct relay_sink *ctl_tap[RELAY_LEGS_MAX];
+	struct relay_sink *ctl_tap[RELAY_LEGS_MAX][RELAY_TAPS];
 	struct relay_play_req ctl_play[RELAY_LEGS_MAX];
 	uint8_t ctl_codec[RELAY_LEGS_MAX];
 	struct relay_mix_req ctl_mix;
@@ -411,6 +419,10 @@ void relay_mix_drop(struct relay_call *c);
  * work_sink, work_tap), detaching what they replace. Worker thread.
  * relay_sink.c. */
 void relay_side_sinks(struct relay_call *c, int l);
+
+/* relay_side_taps_detach() - the leg goes (its call destroyed, or the
+ * leg removed): detach each of its taps. Worker thread. relay_sink.c. */
+void relay_side_taps_detach(struct relay_side *side);
 
 /* relay_play_open() - the worker's play timer (not yet running);
  * relay_play_close() frees it after every call is destroyed. 0 or

@@ -251,8 +251,7 @@ static void relay_leg_close(struct relay_call *c, unsigned l)
 	}
 	relay_sink_detach(leg->sink);
 	leg->sink = NULL;
-	relay_sink_detach(leg->tap);
-	leg->tap = NULL;
+	relay_side_taps_detach(leg);
 	if (leg->port)
 		relay_side_close(w, leg);
 

@@ -44,6 +44,24 @@ static bool relay_dest_accept(struct relay_dest *d, const union relay_sa *src,
 }
 
 /*
+ * relay_side_tap() - each tap of @in sees the packet (relay.h: a DTMF
+ * collector and a recorder may listen at once). Hot path, only for a
+ * tapped leg.
+ */
+static void relay_side_tap(struct relay_side *in, const uint8_t *pkt,
+			   unsigned len, bool rtcp_port, int64_t now)
+{
+	bool is_rtcp = rtcp_port || rtcp_is_rtcp(pkt, len);
+	unsigned t;
+
+	for (t = 0; t < RELAY_TAPS; t++) {
+		if (in->tap[t])
+			in->tap[t]->ops->write(in->tap[t], pkt, len, is_rtcp,
+					       now);
+	}
+}
+
+/*
  * relay_send() - send @n prepared datagrams out of @fd; returns how many
  * went, adding their bytes to *bytes. One that the kernel refuses is
  * skipped (counted as a drop by the caller); a full socket buffer drops
@@ -100,7 +118,7 @@ void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
 	struct relay_worker *w = c->w;
 	struct relay_side *in = &c->leg[s->leg];
 	struct relay_sink *sink = in->sink;
-	struct relay_sink *tap = in->tap;
+	bool tapped = in->tapped;
 	struct relay_side *out = relay_sink_side(sink);
 	struct relay_dest *from = &in->dest[s->kind];
 	struct relay_dest *to = out ? &out->dest[s->kind] : NULL;
@@ -138,11 +156,9 @@ void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
 				continue;
 			}
 			heard = true;
-			if (tap)
-				tap->ops->write(tap, w->buf[i], len,
-						s->kind == RELAY_RTCP ||
-						rtcp_is_rtcp(w->buf[i], len),
-						now);
+			if (tapped)
+				relay_side_tap(in, w->buf[i], len,
+					       s->kind == RELAY_RTCP, now);
 			if (!out) {
 				/* a sink that consumes it, or none */
 				if (!sink) {

@@ -56,7 +56,7 @@ void relay_sink_detach(struct relay_sink *s)
 
 /*
  * relay_call_post_sink() - leave a new sink (@op: RELAY_LOP_SINK) or tap
- * (RELAY_LOP_TAP) for @leg. EBUSY while the previous one is not yet
+ * (relay_lop_tap(slot)) for @leg. EBUSY while the previous one is not yet
  * taken by the worker: overwriting it would lose its detach.
  */
 int relay_call_post_sink(struct relay_call *c, unsigned op,
@@ -74,7 +74,7 @@ int relay_call_post_sink(struct relay_call *c, unsigned op,
 	if (op == RELAY_LOP_SINK)
 		c->ctl_sink[leg] = s;
 	else
-		c->ctl_tap[leg] = s;
+		c->ctl_tap[leg][op == RELAY_LOP_TAP1 ? 1 : 0] = s;
 	wake = relay_call_queue_locked(w, c);
 	pthread_mutex_unlock(&w->ctl_lock);
 
@@ -89,17 +89,34 @@ void relay_side_sinks(struct relay_call *c, int l)
 {
 	struct relay_side *leg = &c->leg[l];
 	struct relay_sink *old;
+	unsigned t;
 
 	if (c->work_leg_ops[l] & RELAY_LOP_SINK) {
 		old = leg->sink;
 		leg->sink = c->work_sink[l];
 		relay_sink_detach(old);
 	}
-	if (c->work_leg_ops[l] & RELAY_LOP_TAP) {
-		old = leg->tap;
-		leg->tap = c->work_tap[l];
+	for (t = 0; t < RELAY_TAPS; t++) {
+		if (!(c->work_leg_ops[l] & relay_lop_tap(t)))
+			continue;
+		old = leg->tap[t];
+		leg->tap[t] = c->work_tap[l][t];
 		relay_sink_detach(old);
 	}
+	leg->tapped = false;
+	for (t = 0; t < RELAY_TAPS; t++)
+		leg->tapped |= leg->tap[t] != NULL;
+}
+
+void relay_side_taps_detach(struct relay_side *side)
+{
+	unsigned t;
+
+	for (t = 0; t < RELAY_TAPS; t++) {
+		relay_sink_detach(side->tap[t]);
+		side->tap[t] = NULL;
+	}
+	side->tapped = false;
 }
 
 /* Any thread may take the address of any leg slot's output (fixed for
@@ -129,13 +146,19 @@ int relay_call_connect(struct relay_call *c, enum relay_leg leg,
 	return relay_call_post_sink(c, RELAY_LOP_SINK, leg, sink);
 }
 
-int relay_call_tap(struct relay_call *c, enum relay_leg leg,
-		   struct relay_sink *tap)
+int relay_call_tap_at(struct relay_call *c, enum relay_leg leg,
+		      enum relay_tap_slot slot, struct relay_sink *tap)
 {
-	if (!relay_call_leg_ok(c, leg))
+	if (!relay_call_leg_ok(c, leg) || (unsigned)slot >= RELAY_TAPS)
 		return EINVAL;
 	if (tap && (!tap->ops || !tap->ops->write || relay_sink_side(tap)))
 		return EINVAL;
 
-	return relay_call_post_sink(c, RELAY_LOP_TAP, leg, tap);
+	return relay_call_post_sink(c, relay_lop_tap(slot), leg, tap);
+}
+
+int relay_call_tap(struct relay_call *c, enum relay_leg leg,
+		   struct relay_sink *tap)
+{
+	return relay_call_tap_at(c, leg, RELAY_TAP_DTMF, tap);
 }

@@ -330,6 +330,7 @@ static void sip_call_answered(struct sip_leg *leg, sip_t const *sip)
 	c->state = SIP_CALL_ANSWERED;
 	c->cdr.answer_ms = clock_now_ms();
 	SIP_COUNT(s, calls_answered);
+	sip_rec_answered(c);
 	sip_call_progress(c, CDR_KIND_ANSWERED);
 
 	/* each leg's session timer runs from its own 2xx */
@@ -534,6 +535,7 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		goto out;
 
 	snprintf(c->vn, sizeof(c->vn), "%s", sess->vn);
+	c->record = sess->record;
 	c->limit_s = sess->call_time_limit_s ? sess->call_time_limit_s
 					     : cfg->session.call_time_limit_s;
 

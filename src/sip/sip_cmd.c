@@ -7,7 +7,8 @@
  *
  *   relay workers    SIP_CMD_RTP_TIMEOUT   no media on a call for too long
  *   relay workers    SIP_CMD_PLAY_DONE     a prompt played to its end
- *                                          (sip_announce.c)
+ *                                          (sip_announce.c; the
+ *                                          `recorded` prompt: sip_rec.c)
  *   control thread   SIP_CMD_SESSION_END   the session ended (DELETE):
  *                                          its call, if any, ends now
  *   control thread   SIP_CMD_CALL          the API's calls: originate,
@@ -49,9 +50,11 @@ static void sip_cmd_play_done_run(struct sip *s,
 {
 	struct sip_call *c = sip_media_call(s, m->cookie);
 
-	if (!c)
-		return;	/* it ended meanwhile (CANCEL, BYE) */
-	if (c->rac && c->rac->stage != SIP_RAC_NONE)
+	if (!c)		/* it ended meanwhile (CANCEL, BYE) */
+		return;
+	if (c->rec_playing)	/* [recording] announce (sip_rec.c) */
+		sip_rec_play_done(c, m->leg);
+	else if (c->rac && c->rac->stage != SIP_RAC_NONE)
 		sip_rac_play_done(c, m->leg, m->err);
 	else
 		sip_announce_done(c, m->err);

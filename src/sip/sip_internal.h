@@ -150,6 +150,9 @@ struct sip {
 	/* borrowed; its timeout handler pushes call cookies into cmdq from
 	 * the relay's worker threads (sip_media.c) */
 	struct relay *relay;
+	/* borrowed; set once by sip_recorder_set() (sip_rec.c); NULL:
+	 * nothing is recorded */
+	_Atomic(struct recorder *) rec;
 	/* borrowed, immutable: what maskd plays (sip_announce.c); NULL
 	 * = none loaded, nothing is announced */
 	const struct prompt_set *prompts;
@@ -373,6 +376,10 @@ struct sip_call {
 	/* a request-a-call, or a call with participants (sip_rac.h);
 	 * NULL: a plain inbound call */
 	struct sip_rac *rac;
+	/* recording (sip_rec.c) */
+	bool record;			/* the session's record flag */
+	struct rec_call *rec;		/* from answer to media's end */
+	uint8_t rec_playing;		/* legs hearing `recorded`, bits */
 };
 
 /* The leg the call came in on (maskd its UAS). */
@@ -610,6 +617,18 @@ void sip_announce_on_done(uint64_t cookie, enum relay_leg leg, int err,
 /* sip_announce_done() - the relay reports @c's prompt over (@err 0) or
  * never started: the final response or BYE. May free @c. */
 void sip_announce_done(struct sip_call *c, int err);
+
+/* ---- sip_rec.c: recording ---- */
+
+/* sip_rec_answered() - @c is answered: record it if its session says
+ * so (and [recording] announce: the prompt to both first). */
+void sip_rec_answered(struct sip_call *c);
+
+/* sip_rec_stop() - @c's media ends: so does its recording. Idempotent. */
+void sip_rec_stop(struct sip_call *c);
+
+/* sip_rec_play_done() - the `recorded` prompt to @leg is over. */
+void sip_rec_play_done(struct sip_call *c, int leg);
 
 /* ---- sip_cdr.c: the call record ---- */
 

@@ -75,6 +75,8 @@ void sip_media_close(struct sip_call *c)
 
 	if (!c->media)
 		return;
+	/* the file ends with the media, before the relay call is freed */
+	sip_rec_stop(c);
 
 	for (pp = &c->s->media[sip_media_slot(c->cookie)]; *pp;
 	     pp = &(*pp)->media_next) {

@@ -557,6 +557,8 @@ static void sip_rac_bridge(struct sip_call *c)
 	SIP_COUNT(c->s, calls_answered);
 	SIP_COUNT(c->s, api_calls_bridged);
 	sip_call_limit_arm(c);
+	/* recorded from the bridge, as an inbound call from its answer */
+	sip_rec_answered(c);
 }
 
 static void sip_rac_up(struct sip_leg *leg, sip_t const *sip)
@@ -748,6 +750,7 @@ int sip_rac_originate(struct sip *s, const struct sip_originate *o,
 	memcpy(c->cdr.session_id, o->session_id, STORE_ID_LEN);
 	c->cdr.a_to_b = o->a_first;
 	c->cdr.direction = CDR_DIR_API;
+	c->record = o->record;
 	c->cdr.start_ms = now;
 	err = store_cdr_id_new(now, c->cdr.id);
 	if (err)

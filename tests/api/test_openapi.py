@@ -36,6 +36,7 @@ python3-jsonschema), and SIPp.
 """
 import argparse
 import copy
+import hashlib
 import http.client
 import importlib.util
 import json
@@ -77,12 +78,18 @@ NOT_PROVOKED_WHY = {
 # The 507 store_full answers a nearly full map brings about (probe_store_full)
 # What only parties that answer can bring about: provoked by TestApiCalls
 # (Python SIP parties, tests/sip/sip_peers.py, in test_rac.py's harness)
-PROVOKED_BY_CALLS = {("/v1/calls/{id}/participants", "post", "201"),
-                     ("/v1/calls/{id}/participants/{leg_id}", "delete",
-                      "200")}
+PROVOKED_BY_PARTIES = {("/v1/calls/{id}/participants", "post", "201"),
+                       ("/v1/calls/{id}/participants/{leg_id}", "delete",
+                        "200")}
 PROVOKED_507 = {("/v1/sessions", "post", "507"),
                 ("/v1/sessions/{id}", "patch", "507"),
                 ("/v1/numbers", "post", "507")}
+# What only a real recorded call brings about: provoked and checked by
+# TestCallRecords.test_recording (SIPp through maskd), not TestContract.
+REC = "/v1/calls/{id}/recording"
+PROVOKED_BY_RECORDING = {(REC, "get", "200"), (REC, "get", "206"),
+                         (REC, "get", "416"), (REC, "delete", "204")}
+PROVOKED_BY_CALLS = PROVOKED_BY_PARTIES | PROVOKED_BY_RECORDING
 
 
 def load_doc():
@@ -283,6 +290,8 @@ class TestDocument(unittest.TestCase):
             ("/v1/numbers/{number}", "delete"),
             ("/v1/events", "get"), ("/v1/events/{id}/redeliver", "post"),
             ("/v1/webhooks", "get"), ("/v1/webhooks", "patch"),
+            ("/v1/calls/{id}/recording", "get"),
+            ("/v1/calls/{id}/recording", "delete"),
             ("/healthz", "get"), ("/metrics", "get"),
         }
         got = {(p, m) for p, m, _ in operations(self.doc)}
@@ -328,11 +337,15 @@ class TestContract(MaskdCase):
                           % (where, ctype))
             if media == "application/json":
                 value = json.loads(r.body.decode("utf-8"))
+            elif content[media]["schema"].get("format") == "binary":
+                value = None    # a file: its bytes are the test's to check
+                self.assertGreater(len(r.body), 0, where)
             else:
                 value = r.body.decode("utf-8")
-            self.assertEqual(schema_errors(self.doc,
-                                           content[media]["schema"], value),
-                             [], "%s: %r" % (where, r))
+            if value is not None:
+                self.assertEqual(schema_errors(
+                    self.doc, content[media]["schema"], value), [],
+                    "%s: %r" % (where, r))
         for name, h in spec.get("headers", {}).items():
             h = deref(self.doc, h)
             value = r.headers.get(name)
@@ -370,6 +383,7 @@ class TestContract(MaskdCase):
         self.probe_session(m)
         self.probe_calls(m)
         self.probe_events(m)
+        self.probe_recording(m)
         self.probe_operations(m)
         self.probe_not_allowed(m)
         self.probe_outside_operations(m)
@@ -678,6 +692,17 @@ class TestContract(MaskdCase):
             self.check("/metrics", "GET",
                        m.request("GET", "/metrics", token=token), 200)
 
+    def probe_recording(self, m):
+        """A call without a recording (unknown, malformed): 404; no
+        token: 401. The rest needs a real call: TestCallRecords."""
+        for cid in ("0" * 32, "nothex"):
+            url = "/v1/calls/%s/recording" % cid
+            self.check(REC, "GET", m.request("GET", url), 404)
+            self.check(REC, "DELETE", m.request("DELETE", url), 404)
+            self.check(REC, "GET", m.request("GET", url, token=None), 401)
+            self.check(REC, "DELETE", m.request("DELETE", url, token=None),
+                       401)
+
     def probe_not_allowed(self, m):
         """Each path: every method it does not document is 405, with
         Allow naming exactly those it does."""
@@ -809,6 +834,53 @@ class TestCallRecords(test_sip.SipBase):
         self.assertEqual(schema_errors(self.doc, schema, js), [], js)
         return js["calls"]
 
+    def test_recording(self):
+        """A recorded call (no RTP: a file of silence as long as the
+        answered time): the answers only a real recording gives."""
+        s, ua, gw = self.call_pair("basic_uac.xml", "basic_uas.xml",
+                                   record=True)
+        deadline = time.monotonic() + 30
+        while True:
+            c = self.check_calls(s["id"], 1)[-1]
+            if c["recording"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertIsNotNone(c["recording"], c)
+        url = c["recording"]["url"]
+        seen = set()
+
+        def get(method, headers=None):
+            conn = http.client.HTTPConnection("127.0.0.1",
+                                              self.maskd.api_port,
+                                              timeout=30)
+            h = {"Authorization": "Bearer " + test_sip.TOKEN}
+            h.update(headers or {})
+            try:
+                conn.request(method, url, headers=h)
+                r = conn.getresponse()
+                return test_api.Resp(r.status, r.headers, r.read())
+            finally:
+                conn.close()
+
+        def check(method, r, status):
+            where = "%s %s -> %d" % (method, REC, r.status)
+            self.assertEqual(r.status, status, "%s: %r" % (where, r))
+            spec = self.doc["paths"][REC][method.lower()]["responses"][
+                str(status)]
+            TestContract.check_response(self, deref(self.doc, spec), r,
+                                        where)
+            seen.add((REC, method.lower(), str(status)))
+
+        r = get("GET")
+        check("GET", r, 200)
+        self.assertEqual(len(r.body), c["recording"]["bytes"])
+        self.assertEqual(hashlib.sha256(r.body).hexdigest(),
+                         c["recording"]["sha256"])
+        check("GET", get("GET", {"Range": "bytes=0-43"}), 206)
+        check("GET", get("GET", {"Range": "bytes=%d-" % len(r.body)}), 416)
+        check("DELETE", get("DELETE"), 204)
+        self.assertEqual(seen, PROVOKED_BY_RECORDING)
+
     def test_answered_and_refused_calls(self):
         s, ua, gw = self.call_pair("basic_uac.xml", "basic_uas.xml")
         c = self.check_calls(s["id"], 1)[-1]
@@ -827,7 +899,7 @@ class TestCallRecords(test_sip.SipBase):
 class TestApiCalls(test_rac.RacBase):
     """A participant joining and leaving a request-a-call whose parties
     answer (Python SIP parties behind the gateway): the answers of
-    PROVOKED_BY_CALLS, checked against the document."""
+    PROVOKED_BY_PARTIES, checked against the document."""
 
     @classmethod
     def setUpClass(cls):
