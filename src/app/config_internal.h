@@ -37,6 +37,7 @@ enum cfg_sec {
 	CS_API,
 	CS_SESSION,
 	CS_EVENTS,
+	CS_HOOKS,
 	CS_LOG,
 	CS_N
 };

@@ -1,7 +1,6 @@
 /*
  * ctl_deliver.c - the outbox out: signed POSTs by libcurl's multi
- * interface, driven by the control thread's libevent loop
- * (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION, curl_multi_socket_action()),
+ * interface, driven by the control thread's libevent loop (ctl_curl.c),
  * so many deliveries are in flight and none ever blocks the loop.
  *
  * Every DL_TICK_MS (and at once after an outcome is committed) the due
@@ -86,8 +85,8 @@ struct dl_event {
 
 struct ctl_deliver {
 	struct ctl *ctl;
-	CURLM *multi;
-	struct event *timer;
+	struct ctl_curl *cc;		/* ctl_curl.c: the multi */
+	CURLM *multi;			/* cc's */
 	struct event *tick;
 	struct dl_endpoint *eps;
 	unsigned n_eps;
@@ -183,103 +182,6 @@ static void dl_disable(struct ctl_deliver *dl, struct dl_endpoint *ep,
 		 (int)strcspn(ep->url, "/") + 2, ep->url);
 }
 
-/* ---- SSRF ---- */
-
-/* loopback, private, link-local, multicast, unspecified, and friends */
-static bool dl_addr_forbidden(const struct sockaddr *sa)
-{
-	static const char *const nets[] = {
-		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
-		"169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
-		"192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
-		"240.0.0.0/4", "::/128", "::1/128", "::ffff:0:0/96",
-		"fc00::/7", "fe80::/10", "ff00::/8",
-	};
-	struct net_cidr c;
-	size_t i;
-
-	for (i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
-		if (net_cidr_parse(nets[i], &c))
-			continue;
-		if (net_cidr_match(&c, sa))
-			return true;
-	}
-	return false;
-}
-
-static bool dl_addr_ok(const struct ctl_events_conf *c,
-		       const struct sockaddr *sa)
-{
-	size_t i;
-
-	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
-		return false;
-	for (i = 0; i < c->n_allow; i++)
-		if (net_cidr_match(&c->allow[i], sa))
-			return true;
-	return !dl_addr_forbidden(sa);
-}
-
-int ctl_event_url_check(struct ctl *ctl, const char *url, char *why,
-			size_t whylen)
-{
-	char host[256];
-	const char *p, *end;
-	struct sockaddr_in6 s6;
-	struct sockaddr_in s4;
-	size_t n;
-
-	if (!strncasecmp(url, "http://", 7)) {
-		p = url + 7;
-	} else if (!strncasecmp(url, "https://", 8)) {
-		p = url + 8;
-	} else {
-		snprintf(why, whylen, "must be an http or https URL");
-		return EINVAL;
-	}
-	if (strpbrk(url, " \t\r\n") || strchr(p, '@')) {
-		snprintf(why, whylen, "must be a URL without credentials "
-			 "or spaces");
-		return EINVAL;
-	}
-	if (*p == '[') {
-		end = strchr(p, ']');
-		if (!end) {
-			snprintf(why, whylen, "is not a valid URL");
-			return EINVAL;
-		}
-		p++;
-	} else {
-		end = p + strcspn(p, ":/?#");
-	}
-	n = (size_t)(end - p);
-	if (n == 0 || n >= sizeof(host)) {
-		snprintf(why, whylen, "has no valid host");
-		return EINVAL;
-	}
-	memcpy(host, p, n);
-	host[n] = '\0';
-	memset(&s4, 0, sizeof(s4));
-	memset(&s6, 0, sizeof(s6));
-	if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
-		s4.sin_family = AF_INET;
-		if (!dl_addr_ok(&ctl->evc, (struct sockaddr *)&s4))
-			goto refused;
-	} else if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
-		s6.sin6_family = AF_INET6;
-		if (!dl_addr_ok(&ctl->evc, (struct sockaddr *)&s6))
-			goto refused;
-	} else if (!strcasecmp(host, "localhost") ||
-		   (n > 10 && !strcasecmp(host + n - 10, ".localhost"))) {
-		goto refused;
-	}
-	return 0;
- refused:
-	snprintf(why, whylen, "resolves to a loopback, private, link-local "
-		 "or multicast address ([events] allow opens ranges)");
-	return EINVAL;
-}
-
 /* CURLOPT_OPENSOCKETFUNCTION: the address curl resolved, checked before
  * any byte goes out (a name resolving to 127.0.0.1 is caught here). */
 static curl_socket_t dl_open_socket(void *arg, curlsocktype purpose,
@@ -288,7 +190,7 @@ static curl_socket_t dl_open_socket(void *arg, curlsocktype purpose,
 	struct dl_req *r = arg;
 
 	(void)purpose;
-	if (!dl_addr_ok(&r->ev->dl->ctl->evc, &a->addr)) {
+	if (!ctl_addr_ok(&r->ev->dl->ctl->evc, &a->addr)) {
 		r->ssrf = true;
 		return CURL_SOCKET_BAD;
 	}
@@ -557,94 +459,15 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 		dl_event_finish(e);
 }
 
-static void dl_check_done(struct ctl_deliver *dl)
-{
-	struct dl_req *r;
-	CURLMsg *m;
-	int left;
-
-	while ((m = curl_multi_info_read(dl->multi, &left))) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		r = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
-				  (char **)&r);
-		if (r)
-			dl_req_done(dl, r, m->data.result);
-	}
-}
-
-/* ---- libcurl on libevent ---- */
-
-static void dl_on_socket(evutil_socket_t fd, short what, void *arg)
+/* ctl_curl_done_h: a request is over */
+static void dl_on_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct ctl_deliver *dl = arg;
-	int flags = 0, running;
+	struct dl_req *r = NULL;
 
-	if (what & EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(dl->multi, fd, flags, &running);
-	dl_check_done(dl);
-}
-
-static void dl_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct ctl_deliver *dl = arg;
-	int running;
-
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(dl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	dl_check_done(dl);
-}
-
-static int dl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-			void *socketp)
-{
-	struct ctl_deliver *dl = userp;
-	struct event *ev = socketp;
-	short kind = EV_PERSIST;
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (ev)
-			event_free(ev);
-		curl_multi_assign(dl->multi, s, NULL);
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	if (ev) {
-		event_del(ev);
-		event_assign(ev, dl->ctl->base, s, kind, dl_on_socket, dl);
-	} else {
-		ev = event_new(dl->ctl->base, s, kind, dl_on_socket, dl);
-		if (!ev)
-			return -1;
-		curl_multi_assign(dl->multi, s, ev);
-	}
-	event_add(ev, NULL);
-	return 0;
-}
-
-static int dl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct ctl_deliver *dl = userp;
-	struct timeval tv;
-
-	(void)multi;
-	if (timeout_ms < 0) {
-		evtimer_del(dl->timer);
-		return 0;
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(dl->timer, &tv);
-	return 0;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+	if (r)
+		dl_req_done(dl, r, res);
 }
 
 /* ---- the tick: due events out ---- */
@@ -804,35 +627,27 @@ int ctl_deliver_start(struct ctl *ctl)
 {
 	struct timeval tv = { 0, DL_TICK_MS * 1000 };
 	struct ctl_deliver *dl;
-	static bool curl_ready;
+	int err;
 
 	if (ctl->dl)
 		return 0;
-	if (!curl_ready) {
-		/* start-up, before any other thread uses libcurl */
-		if (curl_global_init(CURL_GLOBAL_DEFAULT))
-			return EIO;
-		curl_ready = true;
-	}
 	dl = calloc(1, sizeof(*dl));
 	if (!dl)
 		return ENOMEM;
 	dl->ctl = ctl;
-	dl->multi = curl_multi_init();
-	dl->timer = evtimer_new(ctl->base, dl_on_timer, dl);
+	ctl->dl = dl;
+	err = ctl_curl_new(&dl->cc, ctl->base, dl_on_done, dl);
+	if (err) {
+		ctl_deliver_stop(ctl);
+		return err;
+	}
+	dl->multi = ctl_curl_multi(dl->cc);
 	dl->tick = event_new(ctl->base, -1, EV_PERSIST, dl_on_tick, dl);
-	if (!dl->multi || !dl->timer || !dl->tick ||
-	    store_reader_open(ctl->st, &dl->rd)) {
-		ctl->dl = dl;
+	if (!dl->tick || store_reader_open(ctl->st, &dl->rd)) {
 		ctl_deliver_stop(ctl);
 		return ENOMEM;
 	}
-	curl_multi_setopt(dl->multi, CURLMOPT_SOCKETFUNCTION, dl_socket_cb);
-	curl_multi_setopt(dl->multi, CURLMOPT_SOCKETDATA, dl);
-	curl_multi_setopt(dl->multi, CURLMOPT_TIMERFUNCTION, dl_timer_cb);
-	curl_multi_setopt(dl->multi, CURLMOPT_TIMERDATA, dl);
 	event_add(dl->tick, &tv);
-	ctl->dl = dl;
 	return 0;
 }
 
@@ -868,10 +683,7 @@ void ctl_deliver_stop(struct ctl *ctl)
 		n++;
 	}
 	(void)n;
-	if (dl->multi)
-		curl_multi_cleanup(dl->multi);
-	if (dl->timer)
-		event_free(dl->timer);
+	ctl_curl_free(dl->cc);
 	if (dl->rd)
 		store_reader_close(dl->rd);
 	free(dl);

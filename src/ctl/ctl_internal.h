@@ -8,6 +8,8 @@
  * ctl_sweep.c    the expiry sweeper
  * ctl_event.c    events into the outbox, in the change's transaction
  * ctl_deliver.c  the outbox out: libcurl multi on the loop, signed POSTs
+ * ctl_curl.c     libcurl's multi on the loop; the SSRF rule
+ * ctl_hook.c     the call-routing hook: the SIP thread's questions out
  *
  * Everything here is owned by the control thread.
  */
@@ -17,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "maskd/clock.h"
@@ -51,9 +54,22 @@ enum ctl_delivery_result {
 
 extern const char *const ctl_delivery_results[4];
 
+/* The cells of maskd_hook_requests_total{result}. */
+enum ctl_hook_result {
+	CTL_HOOK_CONNECT = 0,
+	CTL_HOOK_ALLOW,
+	CTL_HOOK_REJECT,
+	CTL_HOOK_ANNOUNCE,
+	CTL_HOOK_TIMEOUT,	/* no answer within timeout_ms */
+	CTL_HOOK_ERROR,		/* down, non-2xx, garbage, too large */
+};
+
+extern const char *const ctl_hook_results[6];
+
 /* Cells read in place (histograms cannot ride in the snapshot). */
 struct ctl_cells {
 	struct metrics_hist delivery_ms;	/* attempt start to its 2xx */
+	struct metrics_hist hook_ms;		/* hook request to its answer */
 };
 
 /* Counters since start, for /metrics (and ctl_stats_get()). */
@@ -85,6 +101,7 @@ struct ctl {
 
 	struct ctl_events_conf evc;	/* ctl_events_configure() */
 	struct ctl_deliver *dl;		/* ctl_deliver.c; NULL = off */
+	struct ctl_hook *hk;		/* ctl_hook.c; NULL = no hook */
 
 	struct ctl_counters ctr;	/* ctl_metrics.inc */
 	struct ctl_cells cells;		/* the "events" group */
@@ -173,6 +190,28 @@ int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
  * (store_set_expire_h()). */
 void ctl_event_start(struct ctl *ctl);
 void ctl_event_stop(struct ctl *ctl);
+
+/* ---- ctl_curl.c ---- */
+
+/*
+ * libcurl's multi interface on @base: ctl_curl_new() makes one whose
+ * finished transfers go to @done (CURLINFO_PRIVATE says whose);
+ * ctl_curl_free() frees it once every easy handle has been removed.
+ */
+struct ctl_curl;
+typedef void (ctl_curl_done_h)(CURL *easy, CURLcode res, void *arg);
+int ctl_curl_new(struct ctl_curl **ccp, struct event_base *base,
+		 ctl_curl_done_h *done, void *arg);
+CURLM *ctl_curl_multi(struct ctl_curl *cc);
+void ctl_curl_free(struct ctl_curl *cc);
+
+/* ctl_addr_ok() - may a request go to @sa (curl's resolved address)?
+ * Loopback, private, link-local and multicast only within c->allow. */
+bool ctl_addr_ok(const struct ctl_events_conf *c, const struct sockaddr *sa);
+
+/* ---- ctl_hook.c ---- */
+
+void ctl_hook_stop(struct ctl *ctl);
 
 /* ---- ctl_deliver.c ---- */
 

@@ -10,15 +10,19 @@
  *                                          (sip_announce.c)
  *   control thread   SIP_CMD_SESSION_END   the session ended (DELETE):
  *                                          its call, if any, ends now
+ *   control thread   SIP_CMD_HOOK_ANSWER   the routing hook decided a
+ *                                          parked INVITE (sip_hook.c)
+ *   main thread      SIP_CMD_HOOK_SET      who asks the routing hook
  *
  * and sip_stop() sets s->stop_asked and wakes the queue (a flag cannot be
- * lost to a full queue). The next issues add "originate this call" and
- * "a hook answered: connect to X" here.
+ * lost to a full queue). The next issues add "originate this call"
+ * here.
  *
  * No sender ever waits for the SIP thread: a full queue is refused at
  * once (ENOSPC) and the sender counts it.
  */
 #include "sip_internal.h"
+#include "sip_hook.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -70,6 +74,16 @@ static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 		if (len != sizeof(struct sip_cmd_session_end))
 			break;
 		sip_cmd_session_end_run(s, data);
+		break;
+	case SIP_CMD_HOOK_ANSWER:
+		if (len != sizeof(struct sip_hook_answer))
+			break;
+		sip_hook_answer(s, data);
+		break;
+	case SIP_CMD_HOOK_SET:
+		if (len != sizeof(struct sip_cmd_hook_set))
+			break;
+		sip_hook_set_run(s, data);
 		break;
 	default:
 		break;
@@ -127,4 +141,16 @@ int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
 	memcpy(m.session_id, id, STORE_ID_LEN);
 	snprintf(m.reason, sizeof(m.reason), "%s", reason);
 	return mqueue_push(s->cmdq, SIP_CMD_SESSION_END, &m, sizeof(m));
+}
+
+int sip_cmd_hook_answer(struct sip *s, const struct sip_hook_answer *a)
+{
+	return mqueue_push(s->cmdq, SIP_CMD_HOOK_ANSWER, a, sizeof(*a));
+}
+
+int sip_hook_set(struct sip *s, sip_hook_h *h, void *arg)
+{
+	struct sip_cmd_hook_set m = { .h = h, .arg = arg };
+
+	return mqueue_push(s->cmdq, SIP_CMD_HOOK_SET, &m, sizeof(m));
 }
