@@ -245,6 +245,45 @@ class Events(EventsBase):
                               ["session.created", "call.initiated",
                                "call.failed", "session.closed"])
 
+    def failed_call(self, uac, uas, uac_keys, reason, code, hangup):
+        """A call that ends unanswered: session.created, call.initiated,
+        call.ringing, call.failed with @code, @reason, @hangup - to the
+        global URL and the session's callback_url alike."""
+        cb = Receiver("127.0.0.2").start()
+        self.addCleanup(cb.stop)
+        s, ua, gw = self.call_pair(uac, uas, uac_keys=uac_keys,
+                                   callback_url=cb.url("/cb"))
+        sid = s["id"]
+        want = ["session.created", "call.initiated", "call.ringing",
+                "call.failed"]
+        for r in (self.all, cb):
+            r.wait(lambda: len(r.of_session(sid)) >= 4, reason)
+            evs = r.of_session(sid)
+            self.assert_sequences(evs, want)
+            self.assertEqual(len({e["data"]["call_id"] for e in evs[1:]}),
+                             1, evs)
+            d = evs[3]["data"]
+            self.assertEqual(d["final_code"], code)
+            self.assertEqual(d["reason"], reason)
+            self.assertEqual(d["hangup_by"], hangup)
+            self.assertIsNone(d["answered_at"])
+            self.assertEqual(d["duration"], 0)
+            self.assertEqual(d["from"], s["party_a"])
+            self.assertEqual(d["to"], s["party_b"])
+            self.assertEqual(d["virtual_number"], s["virtual_number"])
+            self.assertEqual(d["call_id"], self.maskd.calls(sid)[0]["id"])
+        self.assertEqual(cb.bad, [])
+
+    def test_no_answer(self):
+        # the callee rings past [session] ring_timeout: 480, by maskd
+        self.failed_call("reject_uac.xml", "cancel_uas.xml",
+                         {"code": "480"}, "ring_timeout", 480, "maskd")
+
+    def test_cancelled(self):
+        # the caller gives up while the callee rings: 487, by the caller
+        self.failed_call("cancel_uac.xml", "cancel_uas.xml", {},
+                         "cancel", 487, "caller")
+
     def test_unrouted(self):
         s = self.maskd.session(ts.caller_number(), ts.callee_number())
         stranger = ts.caller_number()
