@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "sip"))
 import test_sip as ts  # noqa: E402
 import test_media as tm  # noqa: E402  (port_range, even_port_pair)
+import test_soak as tsk  # noqa: E402  (Sipp: a bounded load run)
 
 SECRET = "whsec_" + base64.b64encode(b"maskd events test key 0123").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"an older key").decode()
@@ -72,6 +73,9 @@ class Receiver:
     Keeps every delivery: (time, path, headers, body, status)."""
 
     def __init__(self, ip="127.0.0.1", secrets=(SECRET,)):
+        self.stall = None       # a threading.Event: hold each request
+        self.stall_s = 20       # ... until it is set, at most this long
+        self.arrived = 0        # requests begun
         self.ip = ip
         self.port = ts.free_port(socket.SOCK_STREAM, host=ip)
         self.secrets = secrets
@@ -94,6 +98,10 @@ class Receiver:
                 hdrs = {k.lower(): v for k, v in self.headers.items()}
                 why = verify(rcv.secrets, hdrs, body)
                 status, extra = 200, {}
+                with rcv.lock:
+                    rcv.arrived += 1
+                if rcv.stall is not None:
+                    rcv.stall.wait(rcv.stall_s)
                 if rcv.script:
                     status, extra = rcv.script(self.path, body)
                 with rcv.lock:
@@ -153,6 +161,7 @@ class Receiver:
 class EventsBase(ts.SipBase):
     receiver_ip = "127.0.0.1"
     schedule = SCHEDULE
+    timeout_s = 5           # [events] timeout
 
     @classmethod
     def sip_prefix(cls):
@@ -164,9 +173,9 @@ class EventsBase(ts.SipBase):
         cls.all = Receiver(cls.receiver_ip).start()
         cls.sip_extra = cls.sip_prefix() + (
             "[events]\nurl = %s\nsecrets = %s,%s\nallow = 127.0.0.0/8\n"
-            "retry_schedule = %s\ntimeout = 5\nconcurrency = 4\n"
+            "retry_schedule = %s\ntimeout = %d\nconcurrency = 4\n"
             % (cls.all.url("/all"), OLD_SECRET, SECRET,
-               ",".join(str(s) for s in cls.schedule)))
+               ",".join(str(s) for s in cls.schedule), cls.timeout_s))
         super().setUpClass()
 
     @classmethod
@@ -482,6 +491,76 @@ class EventsNoAllow(ts.SipBase):
             "callback_url": "http://127.0.0.1:%d/x" % self.rcv.port})
         self.assertEqual(st, 400, raw)
         self.assertIn("callback_url", js["error"]["message"])
+
+
+class EventsSlowReceiver(EventsBase):
+    """A receiver that takes 20 s per request while a bounded batch of
+    SIPp calls runs: every call completes normally (nothing waits for the
+    webhooks), and once the receiver is quick again every event arrives,
+    in per-session order. (How much setup latency changes is measured by
+    bench/bench_events.sh, not here.)"""
+    receiver_ip = "127.0.0.6"
+    timeout_s = 30          # past the receiver's 20 s
+    CALLS = 30
+
+    def test_stalled_receiver_does_not_touch_calls(self):
+        stall = threading.Event()
+        self.all.stall = stall
+        self.addCleanup(stall.set)
+        m = self.maskd
+        st, js, raw = m.request("POST", "/v1/numbers",
+                                {"number": ts.vn_number(), "country": "US"})
+        self.assertEqual(st, 201, raw)
+
+        def create(i):
+            st, js, raw = m.request("POST", "/v1/sessions", {
+                "party_a": "+1202556%04d" % i,
+                "party_b": "+1303556%04d" % i})
+            self.assertEqual(st, 201, raw)
+            return "+1202556%04d" % i, js["virtual_number"], js["id"]
+        sessions = [create(i) for i in range(self.CALLS)]
+        inf = os.path.join(self.run_dir, "calls.csv")
+        with open(inf, "w") as f:
+            f.write("SEQUENTIAL\n")
+            for caller, vn, _ in sessions:
+                f.write("%s;%s;\n" % (caller, vn))
+        # the first session.created requests are stalled at the receiver
+        self.all.wait(lambda: self.all.arrived >= 1, "a stalled request")
+        uas = tsk.Sipp(self.run_dir, "uas", [
+            "-sf", os.path.join(ts.ARGS.source_dir, "bench", "sipp",
+                                "uas.xml"),
+            "-i", ts.GW_IP, "-p", str(m.gw_port), "-mi", ts.GW_IP,
+            "-m", str(self.CALLS)])
+        ts.wait_listening(ts.GW_IP, m.gw_port)
+        uac = tsk.Sipp(self.run_dir, "uac", [
+            "-sf", os.path.join(ts.ARGS.source_dir, "bench", "sipp",
+                                "uac.xml"),
+            "-i", ts.A_IP, "-p", str(ts.free_port(host=ts.A_IP)),
+            "-mi", ts.A_IP, "-inf", inf, "-r", "10", "-l", "30",
+            "-m", str(self.CALLS), "-d", "200",
+            "127.0.0.1:%d" % m.sip_port])
+        try:
+            rc = uac.wait(120)
+            stats = uac.stats()
+            self.assertEqual(rc, 0, uac.report())
+            self.assertEqual(int(stats.get("SuccessfulCall(C)", -1)),
+                             self.CALLS, uac.report())
+            self.assertEqual(int(stats.get("FailedCall(C)", -1)), 0)
+            self.assertEqual(uas.wait(60), 0, uas.report())
+        finally:
+            uac.kill()
+            uas.kill()
+        # the calls' events were held back meanwhile, not lost
+        self.assertGreater(m.metrics().get("maskd_events_pending", 0),
+                           self.CALLS)
+        stall.set()
+        want = ["session.created", "call.initiated", "call.ringing",
+                "call.answered", "call.completed"]
+        self.all.wait(lambda: all(len(self.all.of_session(sid)) >= 5
+                                  for _, _, sid in sessions),
+                      "every call's events", timeout=120)
+        for _, _, sid in sessions:
+            self.assert_sequences(self.all.of_session(sid), want)
 
 
 class EventsDurable(EventsBase):
