@@ -457,6 +457,10 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 	dl_req_free(dl, r);
 	if (--e->out == 0)
 		dl_event_finish(e);
+	/* the endpoint has a free slot now: fill it without waiting for
+	 * this outcome's commit (the event itself stays in flight until
+	 * then); libevent runs one scan however many kicks come first */
+	dl_kick(dl);
 }
 
 /* ctl_curl_done_h: a request is over */
