@@ -54,12 +54,24 @@ struct sip_hook_wait {
 					 * cleared) */
 	int64_t asked_ms;
 	su_timer_t *guard;
-	/* for the CDR (sip_hook_cdr()) */
-	bool decided;
-	enum sip_hook_action result;	/* ERROR also when on_error let
-					 * the call through */
-	uint32_t latency_ms;
 };
+
+/* The CDR's hook field: ERROR also when on_error let the call through. */
+static enum cdr_hook sip_hook_cdr(enum sip_hook_action act)
+{
+	switch (act) {
+	case SIP_HOOK_CONNECT:
+		return CDR_HOOK_CONNECT;
+	case SIP_HOOK_ALLOW:
+		return CDR_HOOK_ALLOW;
+	case SIP_HOOK_REJECT:
+		return CDR_HOOK_REJECT;
+	case SIP_HOOK_ANNOUNCE:
+		return CDR_HOOK_ANNOUNCE;
+	default:
+		return CDR_HOOK_ERROR;
+	}
+}
 
 static struct sip_call **sip_hook_slot(struct sip *s, uint64_t token)
 {
@@ -306,9 +318,8 @@ static void sip_hook_decide(struct sip_call *c, const struct sip_hook_answer *a)
 	struct session sess;
 
 	sip_hook_unlist(c);
-	w->decided = true;
-	w->latency_ms = (uint32_t)(clock_now_ms() - w->asked_ms);
-	w->result = act;
+	c->cdr.hook = sip_hook_cdr(act);
+	c->cdr.hook_latency_ms = (uint32_t)(clock_now_ms() - w->asked_ms);
 	if (act == SIP_HOOK_ERROR) {
 		if (s->cfg->hooks.on_error == CONFIG_HOOK_ERR_ALLOW) {
 			act = SIP_HOOK_ALLOW;
@@ -409,6 +420,9 @@ static int sip_hook_on_inbound(void *magic, nta_incoming_t *irq,
 	/* CANCEL (nta has answered it 200), or the transaction is gone */
 	SIP_COUNT(c->s, hook_cancelled);
 	sip_hook_unlist(c);
+	/* no decision: hook stays CDR_HOOK_NONE; the wait is the latency */
+	c->cdr.hook_latency_ms = (uint32_t)(clock_now_ms() -
+					    c->hook->asked_ms);
 	sip_call_inbound(c)->irq_invite = NULL;
 	if (irq && nta_incoming_status(irq) < 200)
 		nta_incoming_treply(irq, SIP_487_REQUEST_CANCELLED, TAG_END());

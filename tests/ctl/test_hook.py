@@ -226,11 +226,14 @@ class HookUnrouted(HookBase):
         # the first call is that session's
         calls = self.wait_cdrs(s["id"], 1)
         self.assertEqual(calls[0]["final_code"], 200, calls)
+        self.assertEqual(calls[0]["hook"]["action"], "connect", calls)
+        self.assertGreaterEqual(calls[0]["hook"]["latency_ms"], 0)
         # the second routes by the session, the hook is not asked again
         self.hook.answer = decide({"action": "reject", "status": 603})
         self.connect(caller, callee, vn)
         self.assertEqual(len(self.hook.asked(caller)), 1)
-        self.wait_cdrs(s["id"], 2)
+        calls = self.wait_cdrs(s["id"], 2)
+        self.assertIsNone(calls[1]["hook"], calls)     # not asked
 
     def test_create_session_conflict_still_connects(self):
         # party b already talks to someone else on this VN: the create
@@ -365,6 +368,8 @@ class HookAlways(HookBase):
         self.hook.answer = decide({"action": "reject", "status": 403})
         self.refused(a, vn, 403)
         calls = self.wait_cdrs(s["id"], 2)
+        self.assertEqual([c["hook"]["action"] for c in calls],
+                         ["allow", "reject"], calls)
         self.assertEqual(calls[-1]["final_code"], 403, calls)
         self.assertEqual(calls[-1]["reason"], "hook_reject", calls)
 
@@ -381,6 +386,9 @@ class HookAlways(HookBase):
         self.hook.answer = decide({"action": "reject", "status": 403},
                                   delay=TIMEOUT_MS / 1000.0 + 1.5)
         self.connect(a, b, s["virtual_number"])
+        calls = self.wait_cdrs(s["id"], 1)
+        self.assertEqual(calls[0]["final_code"], 200, calls)
+        self.assertEqual(calls[0]["hook"]["action"], "error", calls)
 
     def test_down_on_error_allow(self):
         a, b = ts.caller_number(), ts.callee_number()
@@ -422,6 +430,12 @@ class HookAlwaysReject(HookBase):
         calls = self.wait_cdrs(s["id"], 2)
         self.assertEqual([c["reason"] for c in calls],
                          ["hook_error", "hook_error"])
+        self.assertEqual([c["final_code"] for c in calls], [503, 503])
+        self.assertEqual([c["hook"]["action"] for c in calls],
+                         ["error", "error"])
+        # the first waited timeout_ms for nothing
+        self.assertGreaterEqual(calls[0]["hook"]["latency_ms"],
+                                TIMEOUT_MS - 50)
 
 
 if __name__ == "__main__":
