@@ -15,6 +15,12 @@
  * committed, so it is never sent twice by this process; after kill -9 it
  * is sent again with the same webhook-id (at-least-once).
  *
+ * Each destination is its own: an event records which destinations
+ * have it (struct event's done bits), a retry goes only to the others,
+ * and per-session order holds per destination (store_event_session_
+ * waiting()), so a dead callback_url never holds back the [events] url's
+ * copies. One schedule per event: its attempts count for both.
+ *
  * Endpoint state (disabled by 410 or disable_after, counters) is kept in
  * memory: a restart re-enables every endpoint.
  */
@@ -75,6 +81,9 @@ struct dl_event {
 	unsigned todo;			/* destination bits still to send */
 	unsigned out;			/* requests in flight */
 	unsigned done_bits;		/* 2xx this round */
+	unsigned waiting;		/* destinations not tried: an
+					 * earlier event of the session has
+					 * not reached them yet */
 	bool gone;			/* a 410 */
 	uint16_t code;			/* the last failure's */
 	char error[EVENT_ERROR_SIZE];
@@ -100,8 +109,8 @@ struct ctl_deliver {
 	unsigned purged;
 };
 
-#define DL_TO_URL 1u		/* [events] url */
-#define DL_TO_CALLBACK 2u	/* the session's callback_url */
+#define DL_TO_URL EVENT_TO_URL		/* [events] url */
+#define DL_TO_CALLBACK EVENT_TO_CALLBACK	/* the session's callback_url */
 
 /* ---- endpoints ---- */
 
@@ -385,12 +394,22 @@ static void dl_event_finish(struct dl_event *e)
 	e->a.at_ms = now;
 	e->a.code = e->code;
 	e->a.error = e->error[0] ? e->error : NULL;
-	if (!e->todo) {
+	e->a.done = (uint8_t)e->done_bits;
+	if (!e->todo && e->waiting) {
+		/* every destination tried has it; the others wait for an
+		 * earlier event of the session: due again, no slot used */
+		e->a.status = EVENT_PENDING;
+		e->a.next_at_ms = now;
+		e->a.uncounted = true;
+		e->a.code = e->code ? e->code : 200;
+		e->a.error = NULL;
+	} else if (!e->todo) {
 		e->a.status = EVENT_DELIVERED;
 		e->a.code = e->code ? e->code : 200;
 		e->a.error = NULL;
 		ctl->ctr.deliveries[CTL_DELIVERY_OK]++;
-	} else if (e->gone || (slot = e->ev.attempts + 1) >= c->n_schedule) {
+	} else if ((e->gone && !e->waiting) ||
+		   (slot = e->ev.attempts + 1) >= c->n_schedule) {
 		e->a.status = EVENT_FAILED;
 		ctl->ctr.deliveries[CTL_DELIVERY_FAILED]++;
 		log_warn(ctl->log, "events: %s (%s) given up after %u "
@@ -506,25 +525,35 @@ static int dl_on_due(const struct event *ev, void *arg)
 	struct ctl *ctl = dl->ctl;
 	struct dl_endpoint *eps[2] = { NULL, NULL };
 	struct dl_event *e;
-	bool blocked = false, any = false, busy = false;
-	unsigned bits = 0, i;
+	bool any = false, busy = false;
+	unsigned bits = 0, go, i;
+	uint8_t waiting = 0;
 
 	if (dl_in_flight(dl, ev->id))
 		return 0;
 	log_debug(ctl->log, "events: due %s seq %" PRIu64, ev->type,
 		  ev->sequence);
-	if (ev->has_session &&
-	    (store_event_session_prev(ctl->rd, ev->session_id, ev->sequence,
-				      &blocked) || blocked))
-		return 0;	/* an earlier event of the session first */
-	if (ctl->evc.url && *ctl->evc.url) {
-		eps[0] = dl_endpoint(dl, ctl->evc.url, true);
+	if (ctl->evc.url && *ctl->evc.url)
 		bits |= DL_TO_URL;
-	}
-	if (ev->callback_url && *ev->callback_url) {
-		eps[1] = dl_endpoint(dl, ev->callback_url, true);
+	if (ev->callback_url && *ev->callback_url)
 		bits |= DL_TO_CALLBACK;
-	}
+	/*
+	 * Per-session order, per destination: event n+1 goes to an
+	 * endpoint once event n reached it (or was given up), whatever n's
+	 * other endpoint does; a destination this event already reached
+	 * (an earlier attempt's 2xx) is not sent it again.
+	 */
+	if (ev->has_session &&
+	    store_event_session_waiting(ctl->rd, ev->session_id,
+					ev->sequence, &waiting))
+		return 0;
+	go = bits & ~ev->done & ~(unsigned)waiting;
+	if (bits && !go && (bits & ~ev->done))
+		return 0;	/* an earlier event of the session first */
+	if (go & DL_TO_URL)
+		eps[0] = dl_endpoint(dl, ctl->evc.url, true);
+	if (go & DL_TO_CALLBACK)
+		eps[1] = dl_endpoint(dl, ev->callback_url, true);
 	for (i = 0; i < 2; i++) {
 		if (!eps[i])
 			continue;
@@ -559,15 +588,18 @@ static int dl_on_due(const struct event *ev, void *arg)
 		ctl->ctr.deliveries[CTL_DELIVERY_FAILED]++;
 		return 0;
 	}
+	if (!go) {
+		/* every destination has it (a URL dropped from the config
+		 * since, ...): nothing to send */
+		e->todo = 0;
+		dl_event_finish(e);
+		return 0;
+	}
 	if (!any) {
 		dl_event_skip(e, EVENT_PENDING, "endpoint disabled");
 		return 0;
 	}
-	/*
-	 * The destinations a previous attempt already reached are not
-	 * known per event (one status per event): a retry goes to every
-	 * enabled endpoint; receivers dedup by webhook-id.
-	 */
+	e->waiting = bits & ~ev->done & ~go;
 	e->todo = 0;
 	for (i = 0; i < 2; i++) {
 		if (!eps[i] || eps[i]->disabled)

@@ -346,6 +346,35 @@ class Events(EventsBase):
         self.assertGreaterEqual(
             m.get('maskd_event_deliveries_total{result="ok"}', 0), 1)
 
+    def test_dead_callback_does_not_hold_back_url(self):
+        # the session's callback_url fails every attempt: the [events]
+        # url still gets the session's events at once, in order, each
+        # exactly once (a retry goes only where it has not arrived)
+        cb = Receiver("127.0.0.7").start()
+        self.addCleanup(cb.stop)
+        cb.script = lambda path, body: (500, {})
+        s = self.maskd.session(ts.caller_number(), ts.callee_number(),
+                               callback_url=cb.url("/dead"))
+        sid = s["id"]
+        st, js, raw = self.maskd.request("DELETE", "/v1/sessions/" + sid)
+        self.assertIn(st, (200, 204), raw)
+        t0 = time.monotonic()
+        self.all.wait(lambda: len(self.all.of_session(sid)) >= 2,
+                      "both events at the url")
+        # long before the callback's schedule is through
+        self.assertLess(time.monotonic() - t0, sum(SCHEDULE))
+        self.assert_sequences(self.all.of_session(sid),
+                              ["session.created", "session.closed"])
+        cb.wait(lambda: len(cb.got) >= 3, "the callback's retries")
+        with self.all.lock:
+            mine = [g for g in self.all.got
+                    if json.loads(g[3])["data"].get("session_id") == sid]
+        self.assertEqual(len(mine), 2, "the url got a retry's duplicate")
+        with cb.lock:
+            types = {json.loads(g[3])["type"] for g in cb.got}
+        # the callback's own order: closed waits for created
+        self.assertEqual(types, {"session.created"})
+
     def test_410_disables_endpoint(self):
         cb = Receiver("127.0.0.4").start()
         self.addCleanup(cb.stop)
