@@ -781,6 +781,28 @@ int store_event_session_waiting(struct store_reader *r,
 				const uint8_t session_id[STORE_ID_LEN],
 				uint64_t seq, uint8_t *mask);
 
+/* ---- webhook endpoints (store_webhook.c) ---- */
+
+#define STORE_WEBHOOK_REASON_SIZE 64
+
+/* What survives a restart of one endpoint's state. */
+struct webhook_state {
+	char *url;			/* borrowed by put; the list's copy
+					 * is valid during the call */
+	bool disabled;
+	char reason[STORE_WEBHOOK_REASON_SIZE];	/* why disabled */
+	int64_t failing_since_ms;	/* 0 = last attempt succeeded */
+};
+
+/* store_webhook_put() - keep @w (an endpoint neither disabled nor failing
+ * is deleted: nothing to keep). 0 or an errno. */
+int store_webhook_put(struct store_txn *tx, const struct webhook_state *w);
+
+/* store_webhook_list() - every kept endpoint state to @h (nonzero
+ * stops). 0 or an errno. */
+typedef int (webhook_state_h)(const struct webhook_state *w, void *arg);
+int store_webhook_list(struct store_reader *r, webhook_state_h *h, void *arg);
+
 /* The outcome of one delivery attempt, for store_event_attempt(). */
 struct event_attempt {
 	enum event_status status;	/* pending = retry at next_at_ms */

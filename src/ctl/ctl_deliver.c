@@ -21,8 +21,10 @@
  * waiting()), so a dead callback_url never holds back the [events] url's
  * copies. One schedule per event: its attempts count for both.
  *
- * Endpoint state (disabled by 410 or disable_after, counters) is kept in
- * memory: a restart re-enables every endpoint.
+ * An endpoint's disabled flag (410, disable_after) and since when it has
+ * been failing are kept in the store (store_webhook.c), written when they
+ * change: a restart keeps a disabled endpoint disabled and disable_after
+ * counting. Its counters (delivered, failed) are since start.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -138,6 +140,72 @@ static struct dl_endpoint *dl_endpoint(struct ctl_deliver *dl,
 	return ep;
 }
 
+/* ---- endpoint state that outlives a restart ---- */
+
+struct dl_persist {
+	struct ctl *ctl;
+	struct webhook_state w;		/* w.url points at url */
+	char url[];
+};
+
+static int dl_persist_run(struct store_txn *tx, void *arg)
+{
+	struct dl_persist *p = arg;
+
+	return store_webhook_put(tx, &p->w);
+}
+
+static void dl_persist_done(int err, void *arg)
+{
+	struct dl_persist *p = arg;
+
+	if (err)
+		log_warn(p->ctl->log, "events: an endpoint's state was not "
+			 "stored (%s): a restart forgets it", strerror(err));
+	free(p);
+}
+
+/* @ep's disabled flag and failing_since into the store, by the writer:
+ * called when either changes (a few times per outage, never per
+ * delivery). */
+static void dl_persist(struct ctl *ctl, const struct dl_endpoint *ep)
+{
+	size_t len = strlen(ep->url);
+	struct dl_persist *p = malloc(sizeof(*p) + len + 1);
+
+	if (!p)
+		goto lost;
+	memset(p, 0, sizeof(*p));
+	p->ctl = ctl;
+	memcpy(p->url, ep->url, len + 1);
+	p->w.url = p->url;
+	p->w.disabled = ep->disabled;
+	memcpy(p->w.reason, ep->disabled_reason, sizeof(p->w.reason));
+	p->w.reason[sizeof(p->w.reason) - 1] = '\0';
+	p->w.failing_since_ms = ep->failing_since_ms;
+	if (!writer_submit(ctl->w, dl_persist_run, dl_persist_done, p))
+		return;
+	free(p);
+ lost:
+	log_warn(ctl->log, "events: an endpoint's state was not stored "
+		 "(out of memory): a restart forgets it");
+}
+
+/* store_webhook_list(): what the last run knew, back at start */
+static int dl_on_state(const struct webhook_state *w, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+	struct dl_endpoint *ep = dl_endpoint(dl, w->url, true);
+
+	if (!ep)
+		return 1;
+	ep->disabled = w->disabled;
+	snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s",
+		 w->reason);
+	ep->failing_since_ms = w->failing_since_ms;
+	return 0;
+}
+
 int ctl_webhooks_list(struct ctl *ctl, ctl_webhook_h *h, void *arg)
 {
 	struct dl_endpoint *ep;
@@ -174,6 +242,7 @@ int ctl_webhook_enable(struct ctl *ctl, const char *url)
 	ep->disabled = false;
 	ep->disabled_reason[0] = '\0';
 	ep->failing_since_ms = 0;
+	dl_persist(ctl, ep);
 	return 0;
 }
 
@@ -185,6 +254,7 @@ static void dl_disable(struct ctl_deliver *dl, struct dl_endpoint *ep,
 	ep->disabled = true;
 	snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s", why);
 	dl->ctl->ctr.webhooks_disabled++;
+	dl_persist(dl->ctl, ep);
 	/* the URL may carry a token in its path: log the host part only */
 	log_warn(dl->ctl->log, "events: endpoint disabled (%s): %.*s", why,
 		 (int)strcspn(ep->url + strcspn(ep->url, "/") + 2, "/") +
@@ -448,11 +518,17 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 		ep->delivered++;
 		metrics_hist_observe(&dl->ctl->cells.delivery_ms,
 				     (uint64_t)(now - r->started_ms));
-		ep->failing_since_ms = 0;
+		if (ep->failing_since_ms) {
+			ep->failing_since_ms = 0;
+			dl_persist(dl->ctl, ep);
+		}
 	} else {
 		ep->failed++;
-		if (!ep->failing_since_ms)
+		if (!ep->failing_since_ms) {
 			ep->failing_since_ms = now;
+			if (code != 410)	/* dl_disable() keeps it */
+				dl_persist(dl->ctl, ep);
+		}
 		if (r->ssrf)
 			snprintf(e->error, sizeof(e->error), "refused: the "
 				 "host resolves to a forbidden address");
@@ -683,6 +759,10 @@ int ctl_deliver_start(struct ctl *ctl)
 		ctl_deliver_stop(ctl);
 		return ENOMEM;
 	}
+	err = store_webhook_list(dl->rd, dl_on_state, dl);
+	if (err)
+		log_warn(ctl->log, "events: endpoint states not read (%s): "
+			 "every endpoint starts enabled", strerror(err));
 	event_add(dl->tick, &tv);
 	return 0;
 }

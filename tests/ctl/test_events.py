@@ -592,6 +592,69 @@ class EventsSlowReceiver(EventsBase):
             self.assert_sequences(self.all.of_session(sid), want)
 
 
+class EventsEndpointState(EventsBase):
+    """An endpoint's state outlives a restart: a 410'd endpoint stays
+    disabled (and is not called again), a failing one keeps the time it
+    began failing (disable_after goes on counting)."""
+    receiver_ip = "127.0.0.8"
+    schedule = [0, 30]      # one retry, far off: the test ends first
+
+    def webhooks(self):
+        st, js, raw = self.maskd.request("GET", "/v1/webhooks")
+        self.assertEqual(st, 200, raw)
+        return {w["url"]: w for w in js["webhooks"]}
+
+    def test_state_survives_restart(self):
+        gone = Receiver("127.0.0.9").start()
+        self.addCleanup(gone.stop)
+        gone.script = lambda path, body: (410, {})
+        bad = Receiver("127.0.0.10").start()
+        self.addCleanup(bad.stop)
+        bad.script = lambda path, body: (500, {})
+        s1 = self.maskd.session(ts.caller_number(), ts.callee_number(),
+                                callback_url=gone.url("/gone"))
+        s2 = self.maskd.session(ts.caller_number(), ts.callee_number(),
+                                callback_url=bad.url("/bad"))
+        gone.wait(lambda: gone.got, "the 410")
+        bad.wait(lambda: bad.got, "the 500")
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            w = self.webhooks()
+            if (not w.get(gone.url("/gone"), {"enabled": True})["enabled"]
+                    and w.get(bad.url("/bad"), {}).get("failing_since")):
+                break
+            time.sleep(0.2)
+        before = self.webhooks()
+        self.assertFalse(before[gone.url("/gone")]["enabled"], before)
+        since = before[bad.url("/bad")]["failing_since"]
+        self.assertIsNotNone(since, before)
+        self.maskd.stop()
+        self.maskd.start()
+        after = self.webhooks()
+        g = after[gone.url("/gone")]
+        self.assertFalse(g["enabled"], after)
+        self.assertEqual(g["disabled_reason"], "410 Gone")
+        self.assertEqual(after[bad.url("/bad")]["failing_since"], since)
+        self.assertTrue(after[bad.url("/bad")]["enabled"])
+        # a new event of the disabled endpoint's session is not sent
+        st, js, raw = self.maskd.request("DELETE",
+                                         "/v1/sessions/" + s1["id"])
+        self.assertIn(st, (200, 204), raw)
+        self.all.wait(lambda: len(self.all.of_session(s1["id"])) >= 2,
+                      "session.closed at the url")
+        time.sleep(1)
+        self.assertEqual(len(gone.got), 1, "a disabled endpoint was called")
+        # re-enabled: the state row goes, and stays gone after a restart
+        st, js, raw = self.maskd.request(
+            "PATCH", "/v1/webhooks", {"url": gone.url("/gone"),
+                                      "enabled": True})
+        self.assertEqual(st, 200, raw)
+        self.maskd.stop()
+        self.maskd.start()
+        self.assertNotIn(gone.url("/gone"), self.webhooks())
+        self.assertIsNotNone(s2)
+
+
 class EventsDurable(EventsBase):
     """The receiver down, maskd killed with events pending: everything
     arrives after the restart, once each after dedup, in session order."""
