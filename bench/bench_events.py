@@ -258,7 +258,7 @@ def ok_deliveries(m):
 
 # ---- 1. delivery throughput --------------------------------------------
 
-def bench_throughput(tmp, binary, backlog):
+def bench_throughput(tmp, binary, backlog, conc):
     print("\n--- 1. delivery throughput: a backlog of %d events" % backlog,
           flush=True)
     stall = Receiver(tmp, slow_s=3600)
@@ -273,7 +273,7 @@ def bench_throughput(tmp, binary, backlog):
     stall.stop()
     fast = Receiver(tmp)
     t0 = time.monotonic()
-    m.start(fast.url(), concurrency=16)     # the same store: the backlog
+    m.start(fast.url(), concurrency=conc)   # the same store: the backlog
     c0 = cpu_ticks(m.proc.pid)
     w0 = m.metrics().get("maskd_store_commits_total", 0)
     first = None
@@ -293,11 +293,12 @@ def bench_throughput(tmp, binary, backlog):
     fast.stop()
     span = t1 - (first or t0)
     rate = ok / max(span, 1e-3)
-    print("[events] concurrency 16: %d delivered in %.2f s: %.0f events/s "
-          "(target >= 5,000); maskd CPU %.2f s (%.0f us/event); %d group "
-          "commits; receiver counted %d"
-          % (ok, span, rate, cpu, cpu * 1e6 / max(ok, 1), commits,
-             fast.count()), flush=True)
+    print("[events] concurrency %d: %d delivered in %.2f s: %.0f events/s "
+          "(target >= 5,000); maskd CPU %.2f s (%.0f us/event, %.0f%% of "
+          "a core); %d group commits; receiver counted %d"
+          % (conc, ok, span, rate, cpu, cpu * 1e6 / max(ok, 1),
+             100 * cpu / max(span, 1e-3), commits, fast.count()),
+          flush=True)
     if ok < backlog:
         print("  (not all delivered within the bound)")
     return rate
@@ -446,6 +447,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--maskd", default=os.path.join(SRC, "build", "maskd"))
     ap.add_argument("--backlog", type=int, default=20000)
+    ap.add_argument("--concurrency", default="16,128",
+                    help="[events] concurrency values for 1.")
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--secs", type=int, default=10)
     ap.add_argument("--slow-rate", type=int, default=100)
@@ -460,7 +463,8 @@ def main():
         print("maskd %s; %d CPUs; the box is shared with the load "
               "generators" % (a.maskd, os.cpu_count()))
         if "1" in only:
-            bench_throughput(tmp, a.maskd, a.backlog)
+            for conc in a.concurrency.split(","):
+                bench_throughput(tmp, a.maskd, a.backlog, int(conc))
         if "2" in only:
             bench_cpu(tmp, a.maskd, a.rate, a.secs)
         if "3" in only:

@@ -20,6 +20,8 @@
 
 #include "ctl_internal.h"
 
+#define CTL_CURL_MAXCONNECTS 1024L
+
 struct ctl_curl {
 	struct event_base *base;
 	CURLM *multi;
@@ -237,6 +239,10 @@ int ctl_curl_new(struct ctl_curl **ccp, struct event_base *base,
 	curl_multi_setopt(cc->multi, CURLMOPT_SOCKETDATA, cc);
 	curl_multi_setopt(cc->multi, CURLMOPT_TIMERFUNCTION, ctl_curl_timer_cb);
 	curl_multi_setopt(cc->multi, CURLMOPT_TIMERDATA, cc);
+	/* idle connections kept for reuse: at least one per request in
+	 * flight ([events] concurrency is per endpoint), so keep-alive
+	 * holds under load instead of a connect per request */
+	curl_multi_setopt(cc->multi, CURLMOPT_MAXCONNECTS, CTL_CURL_MAXCONNECTS);
 	*ccp = cc;
 	return 0;
 }
