@@ -168,7 +168,7 @@ static enum ctl_hook_result hk_parse(struct hk_req *r, uint32_t *ttl_s,
 		v = json_object_get(root, "status");
 		n = !v ? (action[0] == 'r' ? 403 : 0) :
 		    json_is_integer(v) ? json_integer_value(v) : -1;
-		if (n != 0 && (n < 400 || n > 699)) {
+		if (v && (n < 400 || n > 699)) {
 			*why = "status is not 400 to 699";
 			goto out;
 		}
@@ -250,7 +250,6 @@ static void hk_on_done(CURL *easy, CURLcode res, void *arg)
 	uint32_t ttl_s = 0;
 	long code = 0;
 
-	(void)hk;
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
 	if (!r)
 		return;

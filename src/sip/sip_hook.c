@@ -233,6 +233,14 @@ static void sip_hook_unrouted(struct sip_call *c)
 	msg_destroy(msg);
 }
 
+/* An all-zero session id: a connect without a session. */
+static bool sip_hook_id_zero(const uint8_t id[STORE_ID_LEN])
+{
+	static const uint8_t zero[STORE_ID_LEN];
+
+	return !memcmp(id, zero, STORE_ID_LEN);
+}
+
 /* Route the parked call to @sess (the lookup's, or one the hook made). */
 static void sip_hook_route(struct sip_call *c, const struct session *sess)
 {
@@ -245,12 +253,11 @@ static void sip_hook_route(struct sip_call *c, const struct session *sess)
 	msg_t *msg;
 	int err, st;
 
-	if (sess->id[0] || memcmp(sess->id, sess->id + 1, STORE_ID_LEN - 1)) {
-		if (sip_call_busy(s, sess->id)) {
-			SIP_COUNT(s, rejected_busy);
-			sip_hook_refuse(c, 486, "busy");
-			return;
-		}
+	if (!sip_hook_id_zero(sess->id) && sip_call_busy(s, sess->id)) {
+		/* one call per session, as without a hook */
+		SIP_COUNT(s, rejected_busy);
+		sip_hook_refuse(c, 486, "busy");
+		return;
 	}
 	msg = sip_hook_request(c, &sip);
 	if (!msg) {

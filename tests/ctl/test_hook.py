@@ -266,6 +266,7 @@ class HookUnrouted(HookBase):
         for body in (b'{"action": "connect", "to": ', b'[1,2]',
                      b'{"action":"connect","to":"12345"}',
                      b'{"action":"reject","status":200}',
+                     b'{"action":"reject","status":0}',
                      b'{"action":"dance"}'):
             caller = ts.caller_number()
             self.hook.answer = lambda req, b=body: (200, b, 0)
