@@ -21,6 +21,9 @@
 #include "ctl_internal.h"
 
 #define CTL_CURL_MAXCONNECTS 1024L
+/* Easy handles kept for the next request: a handle is tens of KB of
+ * state and buffers, made and freed per request otherwise. */
+#define CTL_CURL_POOL 256
 
 struct ctl_curl {
 	struct event_base *base;
@@ -28,6 +31,8 @@ struct ctl_curl {
 	struct event *timer;
 	ctl_curl_done_h *done;
 	void *arg;
+	CURL *pool[CTL_CURL_POOL];
+	unsigned n_pool;
 };
 
 /* ---- SSRF ---- */
@@ -252,10 +257,34 @@ CURLM *ctl_curl_multi(struct ctl_curl *cc)
 	return cc->multi;
 }
 
+CURL *ctl_curl_easy(struct ctl_curl *cc)
+{
+	if (cc->n_pool)
+		return cc->pool[--cc->n_pool];
+	return curl_easy_init();
+}
+
+void ctl_curl_release(struct ctl_curl *cc, CURL *easy)
+{
+	if (!easy)
+		return;
+	curl_multi_remove_handle(cc->multi, easy);
+	if (cc->n_pool < CTL_CURL_POOL) {
+		/* options back to their defaults; connections stay in the
+		 * multi's cache */
+		curl_easy_reset(easy);
+		cc->pool[cc->n_pool++] = easy;
+		return;
+	}
+	curl_easy_cleanup(easy);
+}
+
 void ctl_curl_free(struct ctl_curl *cc)
 {
 	if (!cc)
 		return;
+	while (cc->n_pool)
+		curl_easy_cleanup(cc->pool[--cc->n_pool]);
 	if (cc->multi)
 		curl_multi_cleanup(cc->multi);
 	if (cc->timer)

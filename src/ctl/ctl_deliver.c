@@ -332,8 +332,7 @@ static void dl_req_free(struct ctl_deliver *dl, struct dl_req *r)
 		}
 	}
 	if (r->easy) {
-		curl_multi_remove_handle(dl->multi, r->easy);
-		curl_easy_cleanup(r->easy);
+		ctl_curl_release(dl->cc, r->easy);
 	}
 	curl_slist_free_all(r->headers);
 	free(r);
@@ -362,7 +361,7 @@ static int dl_req_start(struct dl_event *e, struct dl_endpoint *ep,
 	if (err)
 		goto fail;
 	err = ENOMEM;
-	r->easy = curl_easy_init();
+	r->easy = ctl_curl_easy(dl->cc);
 	if (!r->easy)
 		goto fail;
 	l = curl_slist_append(NULL, "Content-Type: application/json");

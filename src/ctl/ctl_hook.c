@@ -81,8 +81,7 @@ static void hk_req_free(struct hk_req *r)
 		}
 	}
 	if (r->easy) {
-		curl_multi_remove_handle(ctl_curl_multi(r->hk->cc), r->easy);
-		curl_easy_cleanup(r->easy);
+		ctl_curl_release(r->hk->cc, r->easy);
 	}
 	curl_slist_free_all(r->headers);
 	free(r->body);
@@ -257,8 +256,7 @@ static void hk_on_done(CURL *easy, CURLcode res, void *arg)
 	metrics_hist_observe(&ctl->cells.hook_ms,
 			     (uint64_t)(clock_mono_ms() - r->started_ms));
 	/* the transfer is over: its handle goes now, the answer stays */
-	curl_multi_remove_handle(ctl_curl_multi(hk->cc), r->easy);
-	curl_easy_cleanup(r->easy);
+	ctl_curl_release(hk->cc, r->easy);
 	r->easy = NULL;
 
 	memset(&r->a, 0, sizeof(r->a));
@@ -382,7 +380,7 @@ static int hk_start(struct ctl_hook *hk, const struct sip_hook_ask *q)
 	if (err)
 		goto fail;
 	err = ENOMEM;
-	r->easy = curl_easy_init();
+	r->easy = ctl_curl_easy(hk->cc);
 	if (!r->easy)
 		goto fail;
 	l = curl_slist_append(NULL, "Content-Type: application/json");
@@ -420,11 +418,8 @@ static int hk_start(struct ctl_hook *hk, const struct sip_hook_ask *q)
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 	if (curl_multi_add_handle(ctl_curl_multi(hk->cc), r->easy) !=
-	    CURLM_OK) {
-		curl_easy_cleanup(r->easy);
-		r->easy = NULL;
-		goto fail;
-	}
+	    CURLM_OK)
+		goto fail;	/* hk_req_free() releases the handle */
 	return 0;
  fail:
 	hk_req_free(r);

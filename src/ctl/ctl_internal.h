@@ -205,6 +205,12 @@ int ctl_curl_new(struct ctl_curl **ccp, struct event_base *base,
 CURLM *ctl_curl_multi(struct ctl_curl *cc);
 void ctl_curl_free(struct ctl_curl *cc);
 
+/* ctl_curl_easy() - an easy handle, options at their defaults (from the
+ * pool, or new; NULL on ENOMEM); ctl_curl_release() takes it off the
+ * multi (if on it) and back into the pool. */
+CURL *ctl_curl_easy(struct ctl_curl *cc);
+void ctl_curl_release(struct ctl_curl *cc, CURL *easy);
+
 /* ctl_addr_ok() - may a request go to @sa (curl's resolved address)?
  * Loopback, private, link-local and multicast only within c->allow. */
 bool ctl_addr_ok(const struct ctl_events_conf *c, const struct sockaddr *sa);
