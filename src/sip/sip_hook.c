@@ -292,6 +292,8 @@ static void sip_hook_announce(struct sip_call *c, int prompt, int code)
 	struct session sess = w->sess;
 	bool has = w->lookup_err != ENOENT;
 	bool unrouted = w->lookup_err != 0;
+	enum cdr_hook hook;
+	uint32_t latency;
 	nta_incoming_t *irq;
 	sip_t const *sip;
 	msg_t *msg;
@@ -304,11 +306,18 @@ static void sip_hook_announce(struct sip_call *c, int prompt, int code)
 	}
 	snprintf(caller, sizeof(caller), "%s", w->caller);
 	snprintf(vn, sizeof(vn), "%s", c->vn);
+	hook = c->cdr.hook;
+	latency = c->cdr.hook_latency_ms;
 	irq = sip_hook_unpark(c);
 	if (prompt < 0 || prompt >= PROMPT_N)
 		prompt = PROMPT_UNKNOWN;
 	st = sip_announce(s, irq, sip, has ? &sess : NULL, caller,
 			  (enum prompt_id)prompt, code);
+	/* the announcing call (listed first) records the decision too */
+	if (!st && s->calls && sip_call_inbound(s->calls)->irq_invite == irq) {
+		s->calls->cdr.hook = hook;
+		s->calls->cdr.hook_latency_ms = latency;
+	}
 	if (unrouted)
 		(void)sip_route_unrouted(s, caller, vn, st ? st : code,
 					 st ? "hook_reject" : "announced");

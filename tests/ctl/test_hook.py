@@ -374,6 +374,16 @@ class HookAlways(HookBase):
         self.assertEqual(calls[-1]["final_code"], 403, calls)
         self.assertEqual(calls[-1]["reason"], "hook_reject", calls)
 
+    def test_announce_session_call(self):
+        a, b = ts.caller_number(), ts.callee_number()
+        s = self.maskd.session(a, b)
+        self.hook.answer = decide({"action": "announce",
+                                   "prompt": "goodbye", "status": 480})
+        self.refused(a, s["virtual_number"], 480, early=True)
+        calls = self.wait_cdrs(s["id"], 1)
+        self.assertEqual(calls[0]["hook"]["action"], "announce", calls)
+        self.assertEqual(calls[0]["reason"], "announced", calls)
+
     def test_connect_overrides_session(self):
         a, b = ts.caller_number(), ts.callee_number()
         other = ts.callee_number()
