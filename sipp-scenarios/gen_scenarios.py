@@ -364,6 +364,28 @@ files['cancel_uac.xml'] = header('maskd call cancelled by the caller', '''  canc
 
 ''' % (FROM_A, TO_A) + recv('200', extra=ok_for('CANCEL')) + recv('487') + ack_fail() + TIMEWAIT + footer(UAC_REFS + ',cseq_ok')
 
+# the caller CANCELs after 100 Trying alone: maskd is still asking the
+# routing hook (tests/ctl/test_hook.py)
+files['hook_cancel_uac.xml'] = header('maskd call cancelled while the routing hook is asked', '''  hook_cancel_uac.xml - party A calls, gets 100 Trying (nothing else may
+  come: maskd is asking its routing hook), waits (-d) and CANCELs; it
+  must get 200 for the CANCEL and 487 for the INVITE.
+''' + UAC_DOC) + invite_a() + recv('100') + PAUSE + '''  <send>
+    <![CDATA[
+
+      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      %s
+      %s
+      Call-ID: [call_id]
+      CSeq: 1 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+''' % (FROM_A, TO_A) + recv('200', extra=ok_for('CANCEL')) + recv('487') + ack_fail() + TIMEWAIT + footer(UAC_REFS + ',cseq_ok')
+
 files['cancel_uas.xml'] = header('maskd gateway rings until cancelled', '''  cancel_uas.xml - B rings and never answers; maskd CANCELs (the caller
   gave up, or the ring timeout fired). B answers 200 to the CANCEL and 487
   to the INVITE.

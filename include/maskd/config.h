@@ -188,6 +188,26 @@ struct config_events {
 	size_t n_allow;
 };
 
+/* [hooks] route: which calls ask the call-routing hook */
+enum {
+	CONFIG_HOOK_UNROUTED = 0,	/* only (caller, VN) with no session */
+	CONFIG_HOOK_ALWAYS = 1,		/* every call to a VN */
+};
+
+/* [hooks] on_error */
+enum {
+	CONFIG_HOOK_ERR_REJECT = 0,
+	CONFIG_HOOK_ERR_ALLOW = 1,
+};
+
+/* [hooks]: the synchronous call-routing hook (ctl_hook.c, sip_hook.c). */
+struct config_hooks {
+	char route_url[CONFIG_URL_SIZE];	/* "" = no hook */
+	uint8_t route;			/* CONFIG_HOOK_UNROUTED / _ALWAYS */
+	uint32_t timeout_ms;		/* the whole request */
+	uint8_t on_error;		/* CONFIG_HOOK_ERR_* */
+};
+
 /* The whole file: one member per section, named as the section. */
 /* [conference]: participants (POST /v1/calls/{id}/participants) */
 struct config_conference {
@@ -209,6 +229,7 @@ struct config {
 	struct config_session session;
 	struct config_events events;
 	struct config_conference conference;
+	struct config_hooks hooks;
 	struct config_log log;
 };
 

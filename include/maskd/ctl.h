@@ -348,6 +348,33 @@ int ctl_events_list(struct ctl *ctl, const struct event_filter *f,
 int ctl_event_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		  struct event *out);
 
+/* ---- the call-routing hook (ctl_hook.c) ---- */
+
+struct sip_hook_ask;
+
+/*
+ * ctl_hook_start() - answer the SIP thread's routing questions from now
+ * on by asking [hooks] route_url (a signed POST, the [events] secrets
+ * that ctl_events_configure() was given; libcurl multi on this loop).
+ * Nothing without a route_url. Start-up, after ctl_events_configure().
+ * Returns 0, EINVAL (a route_url the SSRF rules refuse, logged) or an
+ * errno.
+ */
+int ctl_hook_start(struct ctl *ctl);
+
+/*
+ * ctl_hook_ask() - a parked INVITE's question @q (copied). ANY THREAD:
+ * it is the SIP thread's sip_hook_h; the copy crosses by a mailbox into
+ * the control thread, which asks the hook and sends the decision back
+ * with sip_cmd_hook_answer() to the sip of ctl_set_sip(). A connect with
+ * create_session creates the session first (ctl_session_create(): party
+ * a the caller, party b the hook's number, the dialled VN); a create the
+ * store refuses still connects the call, without a session (counted in
+ * maskd_hook_sessions_refused_total). Returns 0, ENOSYS (no hook
+ * started) or ENOMEM.
+ */
+int ctl_hook_ask(struct ctl *ctl, const struct sip_hook_ask *q);
+
 /* ---- counters ---- */
 
 struct ctl_stats {

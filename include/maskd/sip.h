@@ -198,6 +198,75 @@ struct sip_reply {
  * it through req->h. Returns 0, ENOSPC or ENOMEM (then no answer comes).
  */
 int sip_cmd_call(struct sip *s, const struct sip_call_req *req);
+/* ---- the call-routing hook ([hooks]; sip_hook.c) ---- */
+
+/*
+ * With [hooks] route_url set, an INVITE the hook must decide ([hooks]
+ * route) gets 100 Trying at once and waits, parked, while the hook's
+ * question (struct sip_hook_ask, a copy) goes to its handler; the answer
+ * comes back through the command queue (sip_cmd_hook_answer()). A caller
+ * that CANCELs meanwhile gets 487 and the late answer is ignored; an
+ * answer that never comes is an error after timeout_ms and a second.
+ */
+enum sip_hook_action {
+	SIP_HOOK_ERROR = 0,	/* no usable answer: [hooks] on_error */
+	SIP_HOOK_CONNECT,	/* call @to from the VN */
+	SIP_HOOK_ALLOW,		/* route as the session says */
+	SIP_HOOK_REJECT,	/* @status to the caller */
+	SIP_HOOK_ANNOUNCE,	/* prompt @prompt, then @status */
+};
+
+/* What the SIP thread asks about one parked INVITE. */
+struct sip_hook_ask {
+	uint64_t token;			/* the parked INVITE's; echoed back */
+	uint8_t call_id[STORE_ID_LEN];	/* the call's (its CDR's) id */
+	char from[E164_SIZE];		/* the caller */
+	char to[E164_SIZE];		/* the VN dialled */
+	char trunk[CONFIG_NAME_SIZE];	/* the trunk it came on */
+	bool has_session;		/* an active session matched */
+	uint8_t session_id[STORE_ID_LEN];
+	char other_party[E164_SIZE];	/* whom the session would call */
+};
+
+/* The session a connect created (create_session), for its call. */
+struct sip_hook_session {
+	uint8_t id[STORE_ID_LEN];
+	char party_a[E164_SIZE];
+	char party_b[E164_SIZE];
+	uint32_t call_time_limit_s;
+};
+
+/* The decision about one parked INVITE. */
+struct sip_hook_answer {
+	uint64_t token;			/* the ask's */
+	enum sip_hook_action action;
+	uint16_t status;		/* REJECT: 400-699; ANNOUNCE: after
+					 * the prompt (0: unknown_code) */
+	char to[E164_SIZE];		/* CONNECT: E.164 */
+	int prompt;			/* ANNOUNCE: enum prompt_id */
+	bool has_session;		/* CONNECT: @session was created */
+	struct sip_hook_session session;
+};
+
+/*
+ * sip_hook_h - a parked INVITE's question. Runs on the SIP thread; @q
+ * is valid only during the call: copy it and return at once. Returns 0,
+ * or an errno (the question is lost: on_error applies at once).
+ */
+typedef int (sip_hook_h)(const struct sip_hook_ask *q, void *arg);
+
+/*
+ * sip_hook_set() - who answers the hook's questions from now on (through
+ * the command queue, so any thread; until it lands, a hook question is
+ * an error). Returns as the sip_cmd_*() below.
+ */
+int sip_hook_set(struct sip *s, sip_hook_h *h, void *arg);
+
+/*
+ * sip_cmd_hook_answer() - the hook's decision @a (copied) for the parked
+ * INVITE a->token. Any thread; returns as the other commands.
+ */
+int sip_cmd_hook_answer(struct sip *s, const struct sip_hook_answer *a);
 
 struct metrics;
 

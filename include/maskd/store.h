@@ -671,7 +671,13 @@ struct event {
 	char *callback_url;		/* owned; the session's, NULL = none */
 	char *body;			/* owned; the JSON sent, NUL-terminated */
 	size_t body_len;
+	uint8_t done;			/* EVENT_TO_* bits: destinations that
+					 * have it already (2xx) */
 };
+
+/* An event's destinations, for struct event's done bits. */
+#define EVENT_TO_URL 1u			/* [events] url */
+#define EVENT_TO_CALLBACK 2u		/* the session's callback_url */
 
 /* A list query; fields left zero/NULL do not filter. */
 struct event_filter {
@@ -764,6 +770,39 @@ int store_event_session_prev(struct store_reader *r,
 			     const uint8_t session_id[STORE_ID_LEN],
 			     uint64_t seq, bool *blocked);
 
+/*
+ * store_event_session_waiting() - per-session order, per destination:
+ * *mask gets the EVENT_TO_* bits that some pending event of session
+ * @session_id before sequence @seq has not reached yet. Event n+1 may go
+ * to a destination outside *mask: a dead callback_url holds back only
+ * its own copies, never the [events] url's. Returns 0 or an errno.
+ */
+int store_event_session_waiting(struct store_reader *r,
+				const uint8_t session_id[STORE_ID_LEN],
+				uint64_t seq, uint8_t *mask);
+
+/* ---- webhook endpoints (store_webhook.c) ---- */
+
+#define STORE_WEBHOOK_REASON_SIZE 64
+
+/* What survives a restart of one endpoint's state. */
+struct webhook_state {
+	char *url;			/* borrowed by put; the list's copy
+					 * is valid during the call */
+	bool disabled;
+	char reason[STORE_WEBHOOK_REASON_SIZE];	/* why disabled */
+	int64_t failing_since_ms;	/* 0 = last attempt succeeded */
+};
+
+/* store_webhook_put() - keep @w (an endpoint neither disabled nor failing
+ * is deleted: nothing to keep). 0 or an errno. */
+int store_webhook_put(struct store_txn *tx, const struct webhook_state *w);
+
+/* store_webhook_list() - every kept endpoint state to @h (nonzero
+ * stops). 0 or an errno. */
+typedef int (webhook_state_h)(const struct webhook_state *w, void *arg);
+int store_webhook_list(struct store_reader *r, webhook_state_h *h, void *arg);
+
 /* The outcome of one delivery attempt, for store_event_attempt(). */
 struct event_attempt {
 	enum event_status status;	/* pending = retry at next_at_ms */
@@ -771,6 +810,10 @@ struct event_attempt {
 	int64_t next_at_ms;
 	uint16_t code;			/* HTTP status, 0 = none */
 	const char *error;		/* NULL = none */
+	uint8_t done;			/* EVENT_TO_* reached now: added */
+	bool uncounted;			/* not an attempt of the schedule:
+					 * only some destinations were due
+					 * (the others wait for order) */
 };
 
 /* store_event_attempt() - record @a for event @id. 0, ENOENT or an errno. */

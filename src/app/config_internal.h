@@ -39,6 +39,7 @@ enum cfg_sec {
 	CS_SESSION,
 	CS_EVENTS,
 	CS_CONFERENCE,
+	CS_HOOKS,
 	CS_LOG,
 	CS_N
 };

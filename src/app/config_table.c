@@ -89,6 +89,17 @@ static int valid_retry_schedule(struct cfg_ctx *ctx, const char *v, size_t i)
 	return 0;
 }
 
+/* the hook's request is signed with the events' secrets */
+static int check_hooks(struct cfg_ctx *ctx)
+{
+	if (ctx->cfg->hooks.route_url[0] && !ctx->cfg->events.n_secrets) {
+		cfg_fail(ctx, EINVAL, cfg_key_line(ctx, CS_HOOKS, "route_url"),
+			 "events.secrets: required with hooks.route_url");
+		return EINVAL;
+	}
+	return 0;
+}
+
 static int check_events(struct cfg_ctx *ctx)
 {
 	const struct config_events *ev = &ctx->cfg->events;
@@ -398,6 +409,10 @@ const struct cfg_section cfg_sections[CS_N] = {
 		.off = offsetof(struct config, conference),
 		.help = "Calls the API adds participants to (POST "
 		"/v1/calls/{id}/participants; README, \"3-way calls\")." },
+	[CS_HOOKS] = { .name = "hooks", .off = offsetof(struct config, hooks),
+			.help = "The call-routing hook: a signed POST asks a "
+			"platform where a call goes (README, \"Call-routing "
+			"hook\"). Signed with [events] secrets." },
 	[CS_LOG] = { .name = "log", .off = offsetof(struct config, log) },
 };
 
@@ -416,6 +431,7 @@ const struct cfg_section cfg_sections[CS_N] = {
 #define SESSION(k, f, t) KEY(CS_SESSION, struct config_session, k, f, t)
 #define EVENTS(k, f, t)	 KEY(CS_EVENTS, struct config_events, k, f, t)
 #define CONF(k, f, t)	 KEY(CS_CONFERENCE, struct config_conference, k, f, t)
+#define HOOKS(k, f, t)	 KEY(CS_HOOKS, struct config_hooks, k, f, t)
 #define LOG(k, f, t)	 KEY(CS_LOG, struct config_log, k, f, t)
 
 static const struct cfg_enum cfg_log_levels[] = {
@@ -430,6 +446,16 @@ static const struct cfg_enum cfg_sip_actions[] = {
 
 static const struct cfg_enum cfg_rec_formats[] = {
 	{ "wav", 0 }, { "mp3", 1 }, { NULL, 0 },
+};
+
+static const struct cfg_enum cfg_hook_routes[] = {
+	{ "unrouted", CONFIG_HOOK_UNROUTED },
+	{ "always", CONFIG_HOOK_ALWAYS }, { NULL, 0 },
+};
+
+static const struct cfg_enum cfg_hook_errors[] = {
+	{ "reject", CONFIG_HOOK_ERR_REJECT },
+	{ "allow", CONFIG_HOOK_ERR_ALLOW }, { NULL, 0 },
 };
 
 static const struct cfg_enum cfg_flood_actions[] = {
@@ -849,6 +875,28 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "Most people on one call, the two parties included: a "
 	  "POST .../participants beyond it gets 409 too_many_participants. "
 	  "Each participant takes one more relay port pair." },
+	/* [hooks] */
+	{ HOOKS("route_url", route_url, CT_STRING), .def = "",
+	  .valid = valid_event_url, .check = check_hooks,
+	  .help = "Where the call-routing hook is asked (http or https, "
+	  "refused like a webhook URL when it resolves to a private "
+	  "address outside [events] allow). Empty = no hook." },
+	{ HOOKS("route", route, CT_ENUM), .names = cfg_hook_routes,
+	  .def = "unrouted",
+	  .help = "unrouted: only a call whose (caller, VN) matches no "
+	  "active session asks the hook; always: every call to a VN does "
+	  "(the hook may then allow or deny routed calls too)." },
+	{ HOOKS("timeout_ms", timeout_ms, CT_UINT), .min = 50, .max = 30000,
+	  .unit = "milliseconds", .def = "2000",
+	  .help = "How long the hook may take, connection included; the "
+	  "caller has 100 Trying meanwhile. Slower is an error." },
+	{ HOOKS("on_error", on_error, CT_ENUM), .names = cfg_hook_errors,
+	  .def = "reject",
+	  .help = "When the hook is slow, down, answers non-2xx, garbage or "
+	  "more than 64 KiB: reject (an unrouted call is refused as without "
+	  "a hook, unknown_code/unknown_action; a routed one gets 503) or "
+	  "allow (routed as the session says; unrouted: refused as "
+	  "without a hook)." },
 
 	/* [log] */
 	{ LOG("level", level, CT_ENUM), .names = cfg_log_levels,

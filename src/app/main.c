@@ -305,6 +305,14 @@ static void maskd_post_cdr(const struct cdr *c, void *arg)
 	}
 }
 
+/* A parked INVITE's routing question: SIP thread; ctl copies it over. */
+static int maskd_ask_hook(const struct sip_hook_ask *q, void *arg)
+{
+	struct maskd *m = arg;
+
+	return ctl_hook_ask(m->ctl, q);
+}
+
 /* ... and here it arrives on the control thread. */
 static void maskd_on_cdr(void *msg, void *arg)
 {
@@ -464,6 +472,12 @@ static int maskd_run(const char *path)
 	err = maskd_events(&m);
 	if (err)
 		goto out;
+	err = ctl_hook_start(m.ctl);
+	if (err) {
+		log_error(&m.log, "maskd: cannot start the routing hook: %s",
+			  strerror(err));
+		goto out;
+	}
 
 	err = api_start(&m.api, m.base, &m.cfg, m.ctl, &m.log);
 	if (err) {
@@ -515,6 +529,12 @@ static int maskd_run(const char *path)
 	}
 	ctl_set_sip(m.ctl, m.sip);
 	sip_recorder_set(m.sip, m.rec);
+	if (m.cfg.hooks.route_url[0] &&
+	    (err = sip_hook_set(m.sip, maskd_ask_hook, &m))) {
+		log_error(&m.log, "maskd: cannot set the routing hook: %s",
+			  strerror(err));
+		goto out;
+	}
 	err = maskd_metrics_register(&m);
 	if (err)
 		goto out;

@@ -90,6 +90,11 @@ static const uint64_t ctl_delivery_bounds[] = {
 	5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
 };
 
+/* ms; a caller hears only 100 Trying meanwhile: the low end matters */
+static const uint64_t ctl_hook_bounds[] = {
+	1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000,
+};
+
 int ctl_start(struct ctl **ctlp, struct event_base *base,
 	      const struct config *cfg, struct store *st, struct writer *w,
 	      struct log *log)
@@ -115,6 +120,10 @@ int ctl_start(struct ctl **ctlp, struct event_base *base,
 	err = metrics_hist_init(&ctl->cells.delivery_ms, ctl_delivery_bounds,
 				sizeof(ctl_delivery_bounds) /
 				sizeof(ctl_delivery_bounds[0]));
+	if (!err)
+		err = metrics_hist_init(&ctl->cells.hook_ms, ctl_hook_bounds,
+					sizeof(ctl_hook_bounds) /
+					sizeof(ctl_hook_bounds[0]));
 	if (err)
 		goto out;
 	ctl_event_start(ctl);
@@ -134,6 +143,10 @@ int ctl_start(struct ctl **ctlp, struct event_base *base,
 
 const char *const ctl_delivery_results[4] = {
 	"ok", "retry", "failed", "dropped",
+};
+
+const char *const ctl_hook_results[6] = {
+	"connect", "allow", "reject", "announce", "timeout", "error",
 };
 
 static const struct metrics_row ctl_metrics_rows[] = {
@@ -165,6 +178,9 @@ static const struct metrics_row ctl_cell_rows[] = {
 		      "maskd_event_delivery_seconds",
 		      "Webhook delivery latency, attempt start to its 2xx.",
 		      1000),
+	METRICS_ROW_H(struct ctl_cells, hook_ms, "maskd_hook_seconds",
+		      "Call-routing hook latency, request start to its "
+		      "answer (or error).", 1000),
 };
 
 static const struct metrics_group ctl_cells_group =
@@ -182,6 +198,7 @@ void ctl_stop(struct ctl *ctl)
 	metrics_unregister(ctl->metrics, &ctl_metrics_group, ctl);
 	metrics_unregister(ctl->metrics, &ctl_cells_group, &ctl->cells);
 	ctl_sweep_stop(ctl);
+	ctl_hook_stop(ctl);
 	ctl_deliver_stop(ctl);
 	/* the pending done handlers (CDRs, a sweep) point at ctl */
 	writer_flush(ctl->w);

@@ -1,7 +1,6 @@
 /*
  * ctl_deliver.c - the outbox out: signed POSTs by libcurl's multi
- * interface, driven by the control thread's libevent loop
- * (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION, curl_multi_socket_action()),
+ * interface, driven by the control thread's libevent loop (ctl_curl.c),
  * so many deliveries are in flight and none ever blocks the loop.
  *
  * Every DL_TICK_MS (and at once after an outcome is committed) the due
@@ -16,8 +15,16 @@
  * committed, so it is never sent twice by this process; after kill -9 it
  * is sent again with the same webhook-id (at-least-once).
  *
- * Endpoint state (disabled by 410 or disable_after, counters) is kept in
- * memory: a restart re-enables every endpoint.
+ * Each destination is its own: an event records which destinations
+ * have it (struct event's done bits), a retry goes only to the others,
+ * and per-session order holds per destination (store_event_session_
+ * waiting()), so a dead callback_url never holds back the [events] url's
+ * copies. One schedule per event: its attempts count for both.
+ *
+ * An endpoint's disabled flag (410, disable_after) and since when it has
+ * been failing are kept in the store (store_webhook.c), written when they
+ * change: a restart keeps a disabled endpoint disabled and disable_after
+ * counting. Its counters (delivered, failed) are since start.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -76,6 +83,9 @@ struct dl_event {
 	unsigned todo;			/* destination bits still to send */
 	unsigned out;			/* requests in flight */
 	unsigned done_bits;		/* 2xx this round */
+	unsigned waiting;		/* destinations not tried: an
+					 * earlier event of the session has
+					 * not reached them yet */
 	bool gone;			/* a 410 */
 	uint16_t code;			/* the last failure's */
 	char error[EVENT_ERROR_SIZE];
@@ -86,8 +96,8 @@ struct dl_event {
 
 struct ctl_deliver {
 	struct ctl *ctl;
-	CURLM *multi;
-	struct event *timer;
+	struct ctl_curl *cc;		/* ctl_curl.c: the multi */
+	CURLM *multi;			/* cc's */
 	struct event *tick;
 	struct dl_endpoint *eps;
 	unsigned n_eps;
@@ -101,8 +111,8 @@ struct ctl_deliver {
 	unsigned purged;
 };
 
-#define DL_TO_URL 1u		/* [events] url */
-#define DL_TO_CALLBACK 2u	/* the session's callback_url */
+#define DL_TO_URL EVENT_TO_URL		/* [events] url */
+#define DL_TO_CALLBACK EVENT_TO_CALLBACK	/* the session's callback_url */
 
 /* ---- endpoints ---- */
 
@@ -128,6 +138,72 @@ static struct dl_endpoint *dl_endpoint(struct ctl_deliver *dl,
 	dl->eps = ep;
 	dl->n_eps++;
 	return ep;
+}
+
+/* ---- endpoint state that outlives a restart ---- */
+
+struct dl_persist {
+	struct ctl *ctl;
+	struct webhook_state w;		/* w.url points at url */
+	char url[];
+};
+
+static int dl_persist_run(struct store_txn *tx, void *arg)
+{
+	struct dl_persist *p = arg;
+
+	return store_webhook_put(tx, &p->w);
+}
+
+static void dl_persist_done(int err, void *arg)
+{
+	struct dl_persist *p = arg;
+
+	if (err)
+		log_warn(p->ctl->log, "events: an endpoint's state was not "
+			 "stored (%s): a restart forgets it", strerror(err));
+	free(p);
+}
+
+/* @ep's disabled flag and failing_since into the store, by the writer:
+ * called when either changes (a few times per outage, never per
+ * delivery). */
+static void dl_persist(struct ctl *ctl, const struct dl_endpoint *ep)
+{
+	size_t len = strlen(ep->url);
+	struct dl_persist *p = malloc(sizeof(*p) + len + 1);
+
+	if (!p)
+		goto lost;
+	memset(p, 0, sizeof(*p));
+	p->ctl = ctl;
+	memcpy(p->url, ep->url, len + 1);
+	p->w.url = p->url;
+	p->w.disabled = ep->disabled;
+	memcpy(p->w.reason, ep->disabled_reason, sizeof(p->w.reason));
+	p->w.reason[sizeof(p->w.reason) - 1] = '\0';
+	p->w.failing_since_ms = ep->failing_since_ms;
+	if (!writer_submit(ctl->w, dl_persist_run, dl_persist_done, p))
+		return;
+	free(p);
+ lost:
+	log_warn(ctl->log, "events: an endpoint's state was not stored "
+		 "(out of memory): a restart forgets it");
+}
+
+/* store_webhook_list(): what the last run knew, back at start */
+static int dl_on_state(const struct webhook_state *w, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+	struct dl_endpoint *ep = dl_endpoint(dl, w->url, true);
+
+	if (!ep)
+		return 1;
+	ep->disabled = w->disabled;
+	snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s",
+		 w->reason);
+	ep->failing_since_ms = w->failing_since_ms;
+	return 0;
 }
 
 int ctl_webhooks_list(struct ctl *ctl, ctl_webhook_h *h, void *arg)
@@ -166,6 +242,7 @@ int ctl_webhook_enable(struct ctl *ctl, const char *url)
 	ep->disabled = false;
 	ep->disabled_reason[0] = '\0';
 	ep->failing_since_ms = 0;
+	dl_persist(ctl, ep);
 	return 0;
 }
 
@@ -177,107 +254,11 @@ static void dl_disable(struct ctl_deliver *dl, struct dl_endpoint *ep,
 	ep->disabled = true;
 	snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s", why);
 	dl->ctl->ctr.webhooks_disabled++;
+	dl_persist(dl->ctl, ep);
 	/* the URL may carry a token in its path: log the host part only */
 	log_warn(dl->ctl->log, "events: endpoint disabled (%s): %.*s", why,
 		 (int)strcspn(ep->url + strcspn(ep->url, "/") + 2, "/") +
 		 (int)strcspn(ep->url, "/") + 2, ep->url);
-}
-
-/* ---- SSRF ---- */
-
-/* loopback, private, link-local, multicast, unspecified, and friends */
-static bool dl_addr_forbidden(const struct sockaddr *sa)
-{
-	static const char *const nets[] = {
-		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
-		"169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
-		"192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
-		"240.0.0.0/4", "::/128", "::1/128", "::ffff:0:0/96",
-		"fc00::/7", "fe80::/10", "ff00::/8",
-	};
-	struct net_cidr c;
-	size_t i;
-
-	for (i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
-		if (net_cidr_parse(nets[i], &c))
-			continue;
-		if (net_cidr_match(&c, sa))
-			return true;
-	}
-	return false;
-}
-
-static bool dl_addr_ok(const struct ctl_events_conf *c,
-		       const struct sockaddr *sa)
-{
-	size_t i;
-
-	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
-		return false;
-	for (i = 0; i < c->n_allow; i++)
-		if (net_cidr_match(&c->allow[i], sa))
-			return true;
-	return !dl_addr_forbidden(sa);
-}
-
-int ctl_event_url_check(struct ctl *ctl, const char *url, char *why,
-			size_t whylen)
-{
-	char host[256];
-	const char *p, *end;
-	struct sockaddr_in6 s6;
-	struct sockaddr_in s4;
-	size_t n;
-
-	if (!strncasecmp(url, "http://", 7)) {
-		p = url + 7;
-	} else if (!strncasecmp(url, "https://", 8)) {
-		p = url + 8;
-	} else {
-		snprintf(why, whylen, "must be an http or https URL");
-		return EINVAL;
-	}
-	if (strpbrk(url, " \t\r\n") || strchr(p, '@')) {
-		snprintf(why, whylen, "must be a URL without credentials "
-			 "or spaces");
-		return EINVAL;
-	}
-	if (*p == '[') {
-		end = strchr(p, ']');
-		if (!end) {
-			snprintf(why, whylen, "is not a valid URL");
-			return EINVAL;
-		}
-		p++;
-	} else {
-		end = p + strcspn(p, ":/?#");
-	}
-	n = (size_t)(end - p);
-	if (n == 0 || n >= sizeof(host)) {
-		snprintf(why, whylen, "has no valid host");
-		return EINVAL;
-	}
-	memcpy(host, p, n);
-	host[n] = '\0';
-	memset(&s4, 0, sizeof(s4));
-	memset(&s6, 0, sizeof(s6));
-	if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
-		s4.sin_family = AF_INET;
-		if (!dl_addr_ok(&ctl->evc, (struct sockaddr *)&s4))
-			goto refused;
-	} else if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
-		s6.sin6_family = AF_INET6;
-		if (!dl_addr_ok(&ctl->evc, (struct sockaddr *)&s6))
-			goto refused;
-	} else if (!strcasecmp(host, "localhost") ||
-		   (n > 10 && !strcasecmp(host + n - 10, ".localhost"))) {
-		goto refused;
-	}
-	return 0;
- refused:
-	snprintf(why, whylen, "resolves to a loopback, private, link-local "
-		 "or multicast address ([events] allow opens ranges)");
-	return EINVAL;
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION: the address curl resolved, checked before
@@ -288,7 +269,7 @@ static curl_socket_t dl_open_socket(void *arg, curlsocktype purpose,
 	struct dl_req *r = arg;
 
 	(void)purpose;
-	if (!dl_addr_ok(&r->ev->dl->ctl->evc, &a->addr)) {
+	if (!ctl_addr_ok(&r->ev->dl->ctl->evc, &a->addr)) {
 		r->ssrf = true;
 		return CURL_SOCKET_BAD;
 	}
@@ -351,8 +332,7 @@ static void dl_req_free(struct ctl_deliver *dl, struct dl_req *r)
 		}
 	}
 	if (r->easy) {
-		curl_multi_remove_handle(dl->multi, r->easy);
-		curl_easy_cleanup(r->easy);
+		ctl_curl_release(dl->cc, r->easy);
 	}
 	curl_slist_free_all(r->headers);
 	free(r);
@@ -381,7 +361,7 @@ static int dl_req_start(struct dl_event *e, struct dl_endpoint *ep,
 	if (err)
 		goto fail;
 	err = ENOMEM;
-	r->easy = curl_easy_init();
+	r->easy = ctl_curl_easy(dl->cc);
 	if (!r->easy)
 		goto fail;
 	l = curl_slist_append(NULL, "Content-Type: application/json");
@@ -483,12 +463,22 @@ static void dl_event_finish(struct dl_event *e)
 	e->a.at_ms = now;
 	e->a.code = e->code;
 	e->a.error = e->error[0] ? e->error : NULL;
-	if (!e->todo) {
+	e->a.done = (uint8_t)e->done_bits;
+	if (!e->todo && e->waiting) {
+		/* every destination tried has it; the others wait for an
+		 * earlier event of the session: due again, no slot used */
+		e->a.status = EVENT_PENDING;
+		e->a.next_at_ms = now;
+		e->a.uncounted = true;
+		e->a.code = e->code ? e->code : 200;
+		e->a.error = NULL;
+	} else if (!e->todo) {
 		e->a.status = EVENT_DELIVERED;
 		e->a.code = e->code ? e->code : 200;
 		e->a.error = NULL;
 		ctl->ctr.deliveries[CTL_DELIVERY_OK]++;
-	} else if (e->gone || (slot = e->ev.attempts + 1) >= c->n_schedule) {
+	} else if ((e->gone && !e->waiting) ||
+		   (slot = e->ev.attempts + 1) >= c->n_schedule) {
 		e->a.status = EVENT_FAILED;
 		ctl->ctr.deliveries[CTL_DELIVERY_FAILED]++;
 		log_warn(ctl->log, "events: %s (%s) given up after %u "
@@ -527,11 +517,17 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 		ep->delivered++;
 		metrics_hist_observe(&dl->ctl->cells.delivery_ms,
 				     (uint64_t)(now - r->started_ms));
-		ep->failing_since_ms = 0;
+		if (ep->failing_since_ms) {
+			ep->failing_since_ms = 0;
+			dl_persist(dl->ctl, ep);
+		}
 	} else {
 		ep->failed++;
-		if (!ep->failing_since_ms)
+		if (!ep->failing_since_ms) {
 			ep->failing_since_ms = now;
+			if (code != 410)	/* dl_disable() keeps it */
+				dl_persist(dl->ctl, ep);
+		}
 		if (r->ssrf)
 			snprintf(e->error, sizeof(e->error), "refused: the "
 				 "host resolves to a forbidden address");
@@ -555,96 +551,21 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 	dl_req_free(dl, r);
 	if (--e->out == 0)
 		dl_event_finish(e);
+	/* the endpoint has a free slot now: fill it without waiting for
+	 * this outcome's commit (the event itself stays in flight until
+	 * then); libevent runs one scan however many kicks come first */
+	dl_kick(dl);
 }
 
-static void dl_check_done(struct ctl_deliver *dl)
-{
-	struct dl_req *r;
-	CURLMsg *m;
-	int left;
-
-	while ((m = curl_multi_info_read(dl->multi, &left))) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		r = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
-				  (char **)&r);
-		if (r)
-			dl_req_done(dl, r, m->data.result);
-	}
-}
-
-/* ---- libcurl on libevent ---- */
-
-static void dl_on_socket(evutil_socket_t fd, short what, void *arg)
+/* ctl_curl_done_h: a request is over */
+static void dl_on_done(CURL *easy, CURLcode res, void *arg)
 {
 	struct ctl_deliver *dl = arg;
-	int flags = 0, running;
+	struct dl_req *r = NULL;
 
-	if (what & EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(dl->multi, fd, flags, &running);
-	dl_check_done(dl);
-}
-
-static void dl_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct ctl_deliver *dl = arg;
-	int running;
-
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(dl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	dl_check_done(dl);
-}
-
-static int dl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-			void *socketp)
-{
-	struct ctl_deliver *dl = userp;
-	struct event *ev = socketp;
-	short kind = EV_PERSIST;
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (ev)
-			event_free(ev);
-		curl_multi_assign(dl->multi, s, NULL);
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	if (ev) {
-		event_del(ev);
-		event_assign(ev, dl->ctl->base, s, kind, dl_on_socket, dl);
-	} else {
-		ev = event_new(dl->ctl->base, s, kind, dl_on_socket, dl);
-		if (!ev)
-			return -1;
-		curl_multi_assign(dl->multi, s, ev);
-	}
-	event_add(ev, NULL);
-	return 0;
-}
-
-static int dl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct ctl_deliver *dl = userp;
-	struct timeval tv;
-
-	(void)multi;
-	if (timeout_ms < 0) {
-		evtimer_del(dl->timer);
-		return 0;
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(dl->timer, &tv);
-	return 0;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+	if (r)
+		dl_req_done(dl, r, res);
 }
 
 /* ---- the tick: due events out ---- */
@@ -679,25 +600,35 @@ static int dl_on_due(const struct event *ev, void *arg)
 	struct ctl *ctl = dl->ctl;
 	struct dl_endpoint *eps[2] = { NULL, NULL };
 	struct dl_event *e;
-	bool blocked = false, any = false, busy = false;
-	unsigned bits = 0, i;
+	bool any = false, busy = false;
+	unsigned bits = 0, go, i;
+	uint8_t waiting = 0;
 
 	if (dl_in_flight(dl, ev->id))
 		return 0;
 	log_debug(ctl->log, "events: due %s seq %" PRIu64, ev->type,
 		  ev->sequence);
-	if (ev->has_session &&
-	    (store_event_session_prev(ctl->rd, ev->session_id, ev->sequence,
-				      &blocked) || blocked))
-		return 0;	/* an earlier event of the session first */
-	if (ctl->evc.url && *ctl->evc.url) {
-		eps[0] = dl_endpoint(dl, ctl->evc.url, true);
+	if (ctl->evc.url && *ctl->evc.url)
 		bits |= DL_TO_URL;
-	}
-	if (ev->callback_url && *ev->callback_url) {
-		eps[1] = dl_endpoint(dl, ev->callback_url, true);
+	if (ev->callback_url && *ev->callback_url)
 		bits |= DL_TO_CALLBACK;
-	}
+	/*
+	 * Per-session order, per destination: event n+1 goes to an
+	 * endpoint once event n reached it (or was given up), whatever n's
+	 * other endpoint does; a destination this event already reached
+	 * (an earlier attempt's 2xx) is not sent it again.
+	 */
+	if (ev->has_session &&
+	    store_event_session_waiting(ctl->rd, ev->session_id,
+					ev->sequence, &waiting))
+		return 0;
+	go = bits & ~ev->done & ~(unsigned)waiting;
+	if (bits && !go && (bits & ~ev->done))
+		return 0;	/* an earlier event of the session first */
+	if (go & DL_TO_URL)
+		eps[0] = dl_endpoint(dl, ctl->evc.url, true);
+	if (go & DL_TO_CALLBACK)
+		eps[1] = dl_endpoint(dl, ev->callback_url, true);
 	for (i = 0; i < 2; i++) {
 		if (!eps[i])
 			continue;
@@ -732,15 +663,18 @@ static int dl_on_due(const struct event *ev, void *arg)
 		ctl->ctr.deliveries[CTL_DELIVERY_FAILED]++;
 		return 0;
 	}
+	if (!go) {
+		/* every destination has it (a URL dropped from the config
+		 * since, ...): nothing to send */
+		e->todo = 0;
+		dl_event_finish(e);
+		return 0;
+	}
 	if (!any) {
 		dl_event_skip(e, EVENT_PENDING, "endpoint disabled");
 		return 0;
 	}
-	/*
-	 * The destinations a previous attempt already reached are not
-	 * known per event (one status per event): a retry goes to every
-	 * enabled endpoint; receivers dedup by webhook-id.
-	 */
+	e->waiting = bits & ~ev->done & ~go;
 	e->todo = 0;
 	for (i = 0; i < 2; i++) {
 		if (!eps[i] || eps[i]->disabled)
@@ -804,35 +738,31 @@ int ctl_deliver_start(struct ctl *ctl)
 {
 	struct timeval tv = { 0, DL_TICK_MS * 1000 };
 	struct ctl_deliver *dl;
-	static bool curl_ready;
+	int err;
 
 	if (ctl->dl)
 		return 0;
-	if (!curl_ready) {
-		/* start-up, before any other thread uses libcurl */
-		if (curl_global_init(CURL_GLOBAL_DEFAULT))
-			return EIO;
-		curl_ready = true;
-	}
 	dl = calloc(1, sizeof(*dl));
 	if (!dl)
 		return ENOMEM;
 	dl->ctl = ctl;
-	dl->multi = curl_multi_init();
-	dl->timer = evtimer_new(ctl->base, dl_on_timer, dl);
+	ctl->dl = dl;
+	err = ctl_curl_new(&dl->cc, ctl->base, dl_on_done, dl);
+	if (err) {
+		ctl_deliver_stop(ctl);
+		return err;
+	}
+	dl->multi = ctl_curl_multi(dl->cc);
 	dl->tick = event_new(ctl->base, -1, EV_PERSIST, dl_on_tick, dl);
-	if (!dl->multi || !dl->timer || !dl->tick ||
-	    store_reader_open(ctl->st, &dl->rd)) {
-		ctl->dl = dl;
+	if (!dl->tick || store_reader_open(ctl->st, &dl->rd)) {
 		ctl_deliver_stop(ctl);
 		return ENOMEM;
 	}
-	curl_multi_setopt(dl->multi, CURLMOPT_SOCKETFUNCTION, dl_socket_cb);
-	curl_multi_setopt(dl->multi, CURLMOPT_SOCKETDATA, dl);
-	curl_multi_setopt(dl->multi, CURLMOPT_TIMERFUNCTION, dl_timer_cb);
-	curl_multi_setopt(dl->multi, CURLMOPT_TIMERDATA, dl);
+	err = store_webhook_list(dl->rd, dl_on_state, dl);
+	if (err)
+		log_warn(ctl->log, "events: endpoint states not read (%s): "
+			 "every endpoint starts enabled", strerror(err));
 	event_add(dl->tick, &tv);
-	ctl->dl = dl;
 	return 0;
 }
 
@@ -868,10 +798,7 @@ void ctl_deliver_stop(struct ctl *ctl)
 		n++;
 	}
 	(void)n;
-	if (dl->multi)
-		curl_multi_cleanup(dl->multi);
-	if (dl->timer)
-		event_free(dl->timer);
+	ctl_curl_free(dl->cc);
 	if (dl->rd)
 		store_reader_close(dl->rd);
 	free(dl);

@@ -10,6 +10,8 @@
  * ctl_deliver.c  the outbox out: libcurl multi on the loop, signed POSTs
  * ctl_call.c     calls the API drives: commands to the SIP thread and
  *                its answers (request-a-call, participants)
+ * ctl_curl.c     libcurl's multi on the loop; the SSRF rule
+ * ctl_hook.c     the call-routing hook: the SIP thread's questions out
  *
  * Everything here is owned by the control thread.
  */
@@ -19,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <jansson.h>
 
@@ -54,9 +57,22 @@ enum ctl_delivery_result {
 
 extern const char *const ctl_delivery_results[4];
 
+/* The cells of maskd_hook_requests_total{result}. */
+enum ctl_hook_result {
+	CTL_HOOK_CONNECT = 0,
+	CTL_HOOK_ALLOW,
+	CTL_HOOK_REJECT,
+	CTL_HOOK_ANNOUNCE,
+	CTL_HOOK_TIMEOUT,	/* no answer within timeout_ms */
+	CTL_HOOK_ERROR,		/* down, non-2xx, garbage, too large */
+};
+
+extern const char *const ctl_hook_results[6];
+
 /* Cells read in place (histograms cannot ride in the snapshot). */
 struct ctl_cells {
 	struct metrics_hist delivery_ms;	/* attempt start to its 2xx */
+	struct metrics_hist hook_ms;		/* hook request to its answer */
 };
 
 /* Counters since start, for /metrics (and ctl_stats_get()). */
@@ -88,6 +104,7 @@ struct ctl {
 
 	struct ctl_events_conf evc;	/* ctl_events_configure() */
 	struct ctl_deliver *dl;		/* ctl_deliver.c; NULL = off */
+	struct ctl_hook *hk;		/* ctl_hook.c; NULL = no hook */
 
 	/* calls the API drives (ctl_call.c): the SIP thread's answers,
 	 * and the requests waiting for one */
@@ -200,6 +217,33 @@ struct ctl_call_wait;
 int ctl_call_start(struct ctl *ctl);
 void ctl_call_stop(struct ctl *ctl);
 void ctl_call_cancel_all(struct ctl *ctl);
+/* ---- ctl_curl.c ---- */
+
+/*
+ * libcurl's multi interface on @base: ctl_curl_new() makes one whose
+ * finished transfers go to @done (CURLINFO_PRIVATE says whose);
+ * ctl_curl_free() frees it once every easy handle has been removed.
+ */
+struct ctl_curl;
+typedef void (ctl_curl_done_h)(CURL *easy, CURLcode res, void *arg);
+int ctl_curl_new(struct ctl_curl **ccp, struct event_base *base,
+		 ctl_curl_done_h *done, void *arg);
+CURLM *ctl_curl_multi(struct ctl_curl *cc);
+void ctl_curl_free(struct ctl_curl *cc);
+
+/* ctl_curl_easy() - an easy handle, options at their defaults (from the
+ * pool, or new; NULL on ENOMEM); ctl_curl_release() takes it off the
+ * multi (if on it) and back into the pool. */
+CURL *ctl_curl_easy(struct ctl_curl *cc);
+void ctl_curl_release(struct ctl_curl *cc, CURL *easy);
+
+/* ctl_addr_ok() - may a request go to @sa (curl's resolved address)?
+ * Loopback, private, link-local and multicast only within c->allow. */
+bool ctl_addr_ok(const struct ctl_events_conf *c, const struct sockaddr *sa);
+
+/* ---- ctl_hook.c ---- */
+
+void ctl_hook_stop(struct ctl *ctl);
 
 /* ---- ctl_deliver.c ---- */
 

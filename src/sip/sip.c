@@ -13,6 +13,7 @@
  * which is how a B2BUA must behave on each of its legs.
  */
 #include "sip_internal.h"
+#include "sip_hook.h"
 
 #include <sofia-sip/tport_tag.h>
 
@@ -435,6 +436,7 @@ static void sip_free(struct sip *s)
 		return;
 	tlsconf_dir_remove(s->tls_dir);
 	sip_cmd_close(s);
+	sip_hook_close(s);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -41,6 +41,7 @@
  * path logs at debug level at most.
  */
 #include "sip_internal.h"
+#include "sip_hook.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -135,6 +136,7 @@ void sip_call_free(struct sip_call *c)
 
 	sip_media_close(c);
 	sip_call_busy_remove(c);
+	sip_hook_forget(c);
 	if (c->prev) {
 		if (c->next)
 			c->next->prev = c->prev;
@@ -153,6 +155,8 @@ void sip_call_progress(struct sip_call *c, enum cdr_kind kind)
 {
 	struct cdr p = c->cdr;
 
+	if (c->cdr_none)
+		return;		/* no session to report it for */
 	p.kind = kind;
 	p.at_ms = clock_now_ms();
 	if (c->s->cdrh)
@@ -510,29 +514,48 @@ void sip_call_link(struct sip_call *c)
 	s->calls = c;
 }
 
-int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
-		   const struct session *sess, const char *caller)
+struct sip_call *sip_call_new(struct sip *s)
 {
-	const struct config *cfg = s->cfg;
 	struct sip_call *c;
-	struct sip_leg *in;
 	int64_t now = clock_now_ms();
-	char *sdp = NULL;
-	int err;
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return ENOMEM;
+		return NULL;
 	c->s = s;
 	SIP_COUNT(s, calls_live);
 	sip_leg_init(c);
-
-	memcpy(c->cdr.session_id, sess->id, STORE_ID_LEN);
-	c->cdr.a_to_b = !strcmp(caller, sess->party_a);
 	c->cdr.start_ms = now;
-	err = store_cdr_id_new(now, c->cdr.id);
-	if (err)
-		goto out;
+	if (store_cdr_id_new(now, c->cdr.id)) {
+		sip_call_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static bool sip_id_zero(const uint8_t id[STORE_ID_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < STORE_ID_LEN; i++)
+		if (id[i])
+			return false;
+	return true;
+}
+
+int sip_call_setup(struct sip_call *c, nta_incoming_t *irq, sip_t const *sip,
+		   const struct session *sess, const char *caller)
+{
+	struct sip *s = c->s;
+	const struct config *cfg = s->cfg;
+	struct sip_leg *in;
+	char *sdp = NULL;
+	int err;
+
+	c->state = SIP_CALL_EARLY;
+	memcpy(c->cdr.session_id, sess->id, STORE_ID_LEN);
+	c->cdr_none = sip_id_zero(sess->id);
+	c->cdr.a_to_b = !strcmp(caller, sess->party_a);
 
 	snprintf(c->vn, sizeof(c->vn), "%s", sess->vn);
 	c->record = sess->record;
@@ -567,19 +590,34 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	if (err)
 		goto out;
 
-	/* from here the call answers the caller's INVITE */
+	/* from here the call answers the caller's INVITE (a parked one has
+	 * had its 100 Trying) */
 	in->irq_invite = irq;
 	sip_call_bind_inbound(c);
-	nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
-
-	sip_call_link(c);
+	if (!c->prev) {
+		nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
+		sip_call_link(c);
+	}
 	sip_call_progress(c, CDR_KIND_INITIATED);
-	sip_call_busy_add(c);
+	if (!c->cdr_none)
+		sip_call_busy_add(c);
 	SIP_COUNT(s, calls_total);
-	c = NULL;
  out:
 	free(sdp);
-	if (c)
+	return err;
+}
+
+int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
+		   const struct session *sess, const char *caller)
+{
+	struct sip_call *c;
+	int err;
+
+	c = sip_call_new(s);
+	if (!c)
+		return ENOMEM;
+	err = sip_call_setup(c, irq, sip, sess, caller);
+	if (err)
 		sip_call_free(c);
 	return err;
 }
@@ -639,6 +677,7 @@ void sip_call_stop_all(struct sip *s)
 			continue;
 		}
 		switch (c->state) {
+		case SIP_CALL_HOOK:
 		case SIP_CALL_EARLY:
 			for (i = 0; i < SIP_CALL_LEGS; i++) {
 				leg = &c->legs[i];

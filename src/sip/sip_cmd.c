@@ -16,6 +16,9 @@
  *                                          remove a participant
  *                                          (sip_rac.c answers each one
  *                                          through its reply handler)
+ *   control thread   SIP_CMD_HOOK_ANSWER   the routing hook decided a
+ *                                          parked INVITE (sip_hook.c)
+ *   main thread      SIP_CMD_HOOK_SET      who asks the routing hook
  *
  * and sip_stop() sets s->stop_asked and wakes the queue (a flag cannot be
  * lost to a full queue).
@@ -24,6 +27,7 @@
  * once (ENOSPC) and the sender counts it.
  */
 #include "sip_internal.h"
+#include "sip_hook.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -87,6 +91,16 @@ static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 			break;
 		sip_cmd_session_end_run(s, data);
 		break;
+	case SIP_CMD_HOOK_ANSWER:
+		if (len != sizeof(struct sip_hook_answer))
+			break;
+		sip_hook_answer(s, data);
+		break;
+	case SIP_CMD_HOOK_SET:
+		if (len != sizeof(struct sip_cmd_hook_set))
+			break;
+		sip_hook_set_run(s, data);
+		break;
 	default:
 		break;
 	}
@@ -148,4 +162,16 @@ int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
 int sip_cmd_call(struct sip *s, const struct sip_call_req *req)
 {
 	return mqueue_push(s->cmdq, SIP_CMD_CALL, req, sizeof(*req));
+}
+
+int sip_cmd_hook_answer(struct sip *s, const struct sip_hook_answer *a)
+{
+	return mqueue_push(s->cmdq, SIP_CMD_HOOK_ANSWER, a, sizeof(*a));
+}
+
+int sip_hook_set(struct sip *s, sip_hook_h *h, void *arg)
+{
+	struct sip_cmd_hook_set m = { .h = h, .arg = arg };
+
+	return mqueue_push(s->cmdq, SIP_CMD_HOOK_SET, &m, sizeof(m));
 }

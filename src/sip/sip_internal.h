@@ -192,6 +192,8 @@ struct sip {
 	 * removed by sip_start() once the thread has started */
 	char tls_dir[TLSCONF_DIR_SIZE];
 
+	struct sip_hook *hook;		/* sip_hook.c; NULL: none set */
+
 	struct sip_call *calls;		/* every live call */
 	struct sip_call *busy[SIP_BUSY_BUCKETS];	/* by session id */
 	struct sip_call *media[SIP_MEDIA_BUCKETS];	/* by cookie */
@@ -203,6 +205,9 @@ enum sip_call_state {
 	SIP_CALL_ANSWERED,	/* 2xx relayed to the caller, its ACK awaited */
 	SIP_CALL_CONFIRMED,	/* both legs up */
 	SIP_CALL_ZOMBIE,	/* caller done; the callee's final awaited */
+	SIP_CALL_HOOK,		/* INVITE parked: the routing hook is asked
+				 * (sip_hook.c); 100 Trying sent, no leg
+				 * made yet */
 };
 
 struct sip_leg;
@@ -380,6 +385,8 @@ struct sip_call {
 	bool record;			/* the session's record flag */
 	struct rec_call *rec;		/* from answer to media's end */
 	uint8_t rec_playing;		/* legs hearing `recorded`, bits */
+	struct sip_hook_wait *hook;	/* sip_hook.c: parked for the hook,
+					 * or routed after it; NULL: never */
 };
 
 /* The leg the call came in on (maskd its UAS). */
@@ -414,6 +421,13 @@ enum sip_cmd_id {
 	SIP_CMD_SESSION_END,		/* struct sip_cmd_session_end */
 	SIP_CMD_PLAY_DONE,		/* struct sip_cmd_play_done */
 	SIP_CMD_CALL,			/* struct sip_call_req (sip.h) */
+	SIP_CMD_HOOK_ANSWER,		/* struct sip_hook_answer */
+	SIP_CMD_HOOK_SET,		/* struct sip_cmd_hook_set */
+};
+
+struct sip_cmd_hook_set {
+	sip_hook_h *h;
+	void *arg;
 };
 
 /* A relay worker finished playing into a leg (relay_play_done_h). */
@@ -446,6 +460,24 @@ void sip_cmd_unlisten(struct sip *s);
  * of (answered or routed), else the status nta should answer with.
  */
 int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip);
+
+/*
+ * sip_route_refuse() - an INVITE with no active session for its pair
+ * (@sess: the ended one, or NULL): refused with @code or, with @action
+ * announce, told why first (@prompt); call.unrouted goes out. Returns as
+ * sip_route_invite().
+ */
+int sip_route_refuse(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
+		     const struct session *sess, const char *caller,
+		     const char *vn, int action, enum prompt_id prompt,
+		     int code);
+
+/*
+ * sip_route_unrouted() - call.unrouted for @caller -> @vn, answered
+ * @code (@reason: NULL or how). Returns @code.
+ */
+int sip_route_unrouted(struct sip *s, const char *caller, const char *vn,
+		       int code, const char *reason);
 
 /*
  * sip_route_source_ok() - true when the request's source address is in
@@ -505,6 +537,19 @@ bool sip_guard_cps_ok(struct sip *s, const struct config_trunk *t,
  * @irq; on error the caller still does and must answer it.
  */
 int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
+		   const struct session *sess, const char *caller);
+
+/*
+ * sip_call_new() - a call struct for an INVITE received now (its CDR id
+ * made, counted live, linked nowhere); NULL on ENOMEM or EIO.
+ * sip_call_setup() - route @c to session @sess as sip_call_start() does
+ * (@c may be parked: linked, in state SIP_CALL_HOOK, its inbound
+ * irq_invite NULL again). On error @c is left for the caller to free
+ * and @irq to answer. A session with an all-zero id (a hook's connect
+ * without create_session) files no CDR and takes no busy slot.
+ */
+struct sip_call *sip_call_new(struct sip *s);
+int sip_call_setup(struct sip_call *c, nta_incoming_t *irq, sip_t const *sip,
 		   const struct session *sess, const char *caller);
 
 /* sip_call_link() - list @c in s->calls and count it; the call is

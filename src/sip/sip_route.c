@@ -17,6 +17,7 @@
  * every refusal is counted.
  */
 #include "sip_internal.h"
+#include "sip_hook.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -212,8 +213,8 @@ static int sip_route_reply_422(struct sip *s, nta_incoming_t *irq)
 
 /* call.unrouted for the events outbox, posted like a record; @code is
  * what the caller is answered, @reason (NULL: none) how. */
-static int sip_route_unrouted(struct sip *s, const char *caller,
-			      const char *vn, int code, const char *reason)
+int sip_route_unrouted(struct sip *s, const char *caller, const char *vn,
+		       int code, const char *reason)
 {
 	struct cdr u;
 
@@ -237,10 +238,10 @@ static int sip_route_unrouted(struct sip *s, const char *caller,
  * is answered, once we know: 488 or 503 when the announcement could not
  * start. Its reason says "announced" for a later events field.
  */
-static int sip_route_refuse(struct sip *s, nta_incoming_t *irq,
-			    sip_t const *sip, const struct session *sess,
-			    const char *caller, const char *vn, int action,
-			    enum prompt_id prompt, int code)
+int sip_route_refuse(struct sip *s, nta_incoming_t *irq,
+		     sip_t const *sip, const struct session *sess,
+		     const char *caller, const char *vn, int action,
+		     enum prompt_id prompt, int code)
 {
 	int st = code;
 
@@ -294,6 +295,8 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	}
 
 	err = store_lookup(s->reader, caller, vn, clock_now_ms(), &sess);
+	if (sip_hook_wanted(s, err))
+		return sip_hook_park(s, irq, sip, t, caller, vn, err, &sess);
 	if (err == ENOENT) {
 		SIP_COUNT(s, rejected_unknown);
 		return sip_route_refuse(s, irq, sip, NULL, caller, vn,

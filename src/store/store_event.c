@@ -24,7 +24,8 @@ struct rec_event {
 	uint8_t version;
 	uint8_t status;
 	uint8_t has_session;
-	uint8_t pad0;
+	uint8_t done;			/* EVENT_TO_* reached (was padding:
+					 * 0 in older rows, none reached) */
 	uint16_t last_code;
 	uint16_t pad1;
 	uint32_t attempts;
@@ -148,6 +149,7 @@ static int event_decode(const MDB_val *k, const MDB_val *v, struct event *ev,
 	ev->last_attempt_ms = rec.last_attempt_ms;
 	ev->attempts = rec.attempts;
 	ev->last_code = rec.last_code;
+	ev->done = rec.done;
 	memcpy(ev->last_error, rec.last_error, EVENT_ERROR_SIZE);
 	ev->last_error[EVENT_ERROR_SIZE - 1] = '\0';
 	if (!with_strings)
@@ -195,6 +197,7 @@ static int event_put(struct store_txn *tx, const struct event *ev)
 	rec.version = EVENT_REC_VERSION;
 	rec.status = (uint8_t)ev->status;
 	rec.has_session = ev->has_session ? 1 : 0;
+	rec.done = ev->done;
 	rec.last_code = ev->last_code;
 	rec.attempts = ev->attempts;
 	rec.sequence = ev->sequence;
@@ -367,7 +370,9 @@ int store_event_attempt(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 	rc = event_index(tx, &ev, false);
 	if (!rc) {
 		ev.status = a->status;
-		ev.attempts++;
+		if (!a->uncounted)
+			ev.attempts++;
+		ev.done |= a->done;
 		ev.last_attempt_ms = a->at_ms;
 		ev.next_at_ms = a->status == EVENT_PENDING ? a->next_at_ms : 0;
 		ev.last_code = a->code;
@@ -394,6 +399,7 @@ int store_event_redeliver(struct store_txn *tx,
 	if (!rc) {
 		ev.status = EVENT_PENDING;
 		ev.next_at_ms = now_ms;
+		ev.done = 0;		/* by hand: to every destination again */
 		rc = event_put(tx, &ev);
 	}
 	if (!rc)
@@ -653,9 +659,11 @@ int store_event_next_due(struct store_reader *r, int64_t *at_ms)
 	return rc;
 }
 
-int store_event_session_prev(struct store_reader *r,
-			     const uint8_t session_id[STORE_ID_LEN],
-			     uint64_t seq, bool *blocked)
+/* The pending events of a session before @seq: *any when there is one,
+ * *mask the destinations they have not all reached. */
+static int event_session_scan(struct store_reader *r,
+			      const uint8_t session_id[STORE_ID_LEN],
+			      uint64_t seq, bool *any, uint8_t *mask)
 {
 	uint8_t buf[EVT_SESS_KEY_SIZE];
 	MDB_cursor *cur = NULL;
@@ -663,7 +671,8 @@ int store_event_session_prev(struct store_reader *r,
 	struct event ev;
 	int rc;
 
-	*blocked = false;
+	*any = false;
+	*mask = 0;
 	rc = store_reader_begin(r);
 	if (rc)
 		return rc;
@@ -687,8 +696,11 @@ int store_event_session_prev(struct store_reader *r,
 		if (rc)
 			break;
 		if (ev.status == EVENT_PENDING) {
-			*blocked = true;
-			break;
+			*any = true;
+			*mask |= (uint8_t)(~ev.done &
+					   (EVENT_TO_URL | EVENT_TO_CALLBACK));
+			if (*mask == (EVENT_TO_URL | EVENT_TO_CALLBACK))
+				break;
 		}
 	}
 	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
@@ -697,4 +709,22 @@ int store_event_session_prev(struct store_reader *r,
 		mdb_cursor_close(cur);
 	store_reader_end(r);
 	return rc;
+}
+
+int store_event_session_prev(struct store_reader *r,
+			     const uint8_t session_id[STORE_ID_LEN],
+			     uint64_t seq, bool *blocked)
+{
+	uint8_t mask;
+
+	return event_session_scan(r, session_id, seq, blocked, &mask);
+}
+
+int store_event_session_waiting(struct store_reader *r,
+				const uint8_t session_id[STORE_ID_LEN],
+				uint64_t seq, uint8_t *mask)
+{
+	bool any;
+
+	return event_session_scan(r, session_id, seq, &any, mask);
 }

@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "sip"))
 import test_sip as ts  # noqa: E402
 import test_media as tm  # noqa: E402  (port_range, even_port_pair)
+import test_soak as tsk  # noqa: E402  (Sipp: a bounded load run)
 
 SECRET = "whsec_" + base64.b64encode(b"maskd events test key 0123").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"an older key").decode()
@@ -72,6 +73,9 @@ class Receiver:
     Keeps every delivery: (time, path, headers, body, status)."""
 
     def __init__(self, ip="127.0.0.1", secrets=(SECRET,)):
+        self.stall = None       # a threading.Event: hold each request
+        self.stall_s = 20       # ... until it is set, at most this long
+        self.arrived = 0        # requests begun
         self.ip = ip
         self.port = ts.free_port(socket.SOCK_STREAM, host=ip)
         self.secrets = secrets
@@ -94,6 +98,10 @@ class Receiver:
                 hdrs = {k.lower(): v for k, v in self.headers.items()}
                 why = verify(rcv.secrets, hdrs, body)
                 status, extra = 200, {}
+                with rcv.lock:
+                    rcv.arrived += 1
+                if rcv.stall is not None:
+                    rcv.stall.wait(rcv.stall_s)
                 if rcv.script:
                     status, extra = rcv.script(self.path, body)
                 with rcv.lock:
@@ -153,6 +161,7 @@ class Receiver:
 class EventsBase(ts.SipBase):
     receiver_ip = "127.0.0.1"
     schedule = SCHEDULE
+    timeout_s = 5           # [events] timeout
 
     @classmethod
     def sip_prefix(cls):
@@ -164,9 +173,9 @@ class EventsBase(ts.SipBase):
         cls.all = Receiver(cls.receiver_ip).start()
         cls.sip_extra = cls.sip_prefix() + (
             "[events]\nurl = %s\nsecrets = %s,%s\nallow = 127.0.0.0/8\n"
-            "retry_schedule = %s\ntimeout = 5\nconcurrency = 4\n"
+            "retry_schedule = %s\ntimeout = %d\nconcurrency = 4\n"
             % (cls.all.url("/all"), OLD_SECRET, SECRET,
-               ",".join(str(s) for s in cls.schedule)))
+               ",".join(str(s) for s in cls.schedule), cls.timeout_s))
         super().setUpClass()
 
     @classmethod
@@ -245,6 +254,45 @@ class Events(EventsBase):
                               ["session.created", "call.initiated",
                                "call.failed", "session.closed"])
 
+    def failed_call(self, uac, uas, uac_keys, reason, code, hangup):
+        """A call that ends unanswered: session.created, call.initiated,
+        call.ringing, call.failed with @code, @reason, @hangup - to the
+        global URL and the session's callback_url alike."""
+        cb = Receiver("127.0.0.2").start()
+        self.addCleanup(cb.stop)
+        s, ua, gw = self.call_pair(uac, uas, uac_keys=uac_keys,
+                                   callback_url=cb.url("/cb"))
+        sid = s["id"]
+        want = ["session.created", "call.initiated", "call.ringing",
+                "call.failed"]
+        for r in (self.all, cb):
+            r.wait(lambda: len(r.of_session(sid)) >= 4, reason)
+            evs = r.of_session(sid)
+            self.assert_sequences(evs, want)
+            self.assertEqual(len({e["data"]["call_id"] for e in evs[1:]}),
+                             1, evs)
+            d = evs[3]["data"]
+            self.assertEqual(d["final_code"], code)
+            self.assertEqual(d["reason"], reason)
+            self.assertEqual(d["hangup_by"], hangup)
+            self.assertIsNone(d["answered_at"])
+            self.assertEqual(d["duration"], 0)
+            self.assertEqual(d["from"], s["party_a"])
+            self.assertEqual(d["to"], s["party_b"])
+            self.assertEqual(d["virtual_number"], s["virtual_number"])
+            self.assertEqual(d["call_id"], self.maskd.calls(sid)[0]["id"])
+        self.assertEqual(cb.bad, [])
+
+    def test_no_answer(self):
+        # the callee rings past [session] ring_timeout: 480, by maskd
+        self.failed_call("reject_uac.xml", "cancel_uas.xml",
+                         {"code": "480"}, "ring_timeout", 480, "maskd")
+
+    def test_cancelled(self):
+        # the caller gives up while the callee rings: 487, by the caller
+        self.failed_call("cancel_uac.xml", "cancel_uas.xml", {},
+                         "cancel", 487, "caller")
+
     def test_unrouted(self):
         s = self.maskd.session(ts.caller_number(), ts.callee_number())
         stranger = ts.caller_number()
@@ -297,6 +345,35 @@ class Events(EventsBase):
             m.get('maskd_event_deliveries_total{result="retry"}', 0), 2)
         self.assertGreaterEqual(
             m.get('maskd_event_deliveries_total{result="ok"}', 0), 1)
+
+    def test_dead_callback_does_not_hold_back_url(self):
+        # the session's callback_url fails every attempt: the [events]
+        # url still gets the session's events at once, in order, each
+        # exactly once (a retry goes only where it has not arrived)
+        cb = Receiver("127.0.0.7").start()
+        self.addCleanup(cb.stop)
+        cb.script = lambda path, body: (500, {})
+        s = self.maskd.session(ts.caller_number(), ts.callee_number(),
+                               callback_url=cb.url("/dead"))
+        sid = s["id"]
+        st, js, raw = self.maskd.request("DELETE", "/v1/sessions/" + sid)
+        self.assertIn(st, (200, 204), raw)
+        t0 = time.monotonic()
+        self.all.wait(lambda: len(self.all.of_session(sid)) >= 2,
+                      "both events at the url")
+        # long before the callback's schedule is through
+        self.assertLess(time.monotonic() - t0, sum(SCHEDULE))
+        self.assert_sequences(self.all.of_session(sid),
+                              ["session.created", "session.closed"])
+        cb.wait(lambda: len(cb.got) >= 3, "the callback's retries")
+        with self.all.lock:
+            mine = [g for g in self.all.got
+                    if json.loads(g[3])["data"].get("session_id") == sid]
+        self.assertEqual(len(mine), 2, "the url got a retry's duplicate")
+        with cb.lock:
+            types = {json.loads(g[3])["type"] for g in cb.got}
+        # the callback's own order: closed waits for created
+        self.assertEqual(types, {"session.created"})
 
     def test_410_disables_endpoint(self):
         cb = Receiver("127.0.0.4").start()
@@ -443,6 +520,139 @@ class EventsNoAllow(ts.SipBase):
             "callback_url": "http://127.0.0.1:%d/x" % self.rcv.port})
         self.assertEqual(st, 400, raw)
         self.assertIn("callback_url", js["error"]["message"])
+
+
+class EventsSlowReceiver(EventsBase):
+    """A receiver that takes 20 s per request while a bounded batch of
+    SIPp calls runs: every call completes normally (nothing waits for the
+    webhooks), and once the receiver is quick again every event arrives,
+    in per-session order. (How much setup latency changes is measured by
+    bench/bench_events.sh, not here.)"""
+    receiver_ip = "127.0.0.6"
+    timeout_s = 30          # past the receiver's 20 s
+    CALLS = 30
+
+    def test_stalled_receiver_does_not_touch_calls(self):
+        stall = threading.Event()
+        self.all.stall = stall
+        self.addCleanup(stall.set)
+        m = self.maskd
+        st, js, raw = m.request("POST", "/v1/numbers",
+                                {"number": ts.vn_number(), "country": "US"})
+        self.assertEqual(st, 201, raw)
+
+        def create(i):
+            st, js, raw = m.request("POST", "/v1/sessions", {
+                "party_a": "+1202556%04d" % i,
+                "party_b": "+1303556%04d" % i})
+            self.assertEqual(st, 201, raw)
+            return "+1202556%04d" % i, js["virtual_number"], js["id"]
+        sessions = [create(i) for i in range(self.CALLS)]
+        inf = os.path.join(self.run_dir, "calls.csv")
+        with open(inf, "w") as f:
+            f.write("SEQUENTIAL\n")
+            for caller, vn, _ in sessions:
+                f.write("%s;%s;\n" % (caller, vn))
+        # the first session.created requests are stalled at the receiver
+        self.all.wait(lambda: self.all.arrived >= 1, "a stalled request")
+        uas = tsk.Sipp(self.run_dir, "uas", [
+            "-sf", os.path.join(ts.ARGS.source_dir, "bench", "sipp",
+                                "uas.xml"),
+            "-i", ts.GW_IP, "-p", str(m.gw_port), "-mi", ts.GW_IP,
+            "-m", str(self.CALLS)])
+        ts.wait_listening(ts.GW_IP, m.gw_port)
+        uac = tsk.Sipp(self.run_dir, "uac", [
+            "-sf", os.path.join(ts.ARGS.source_dir, "bench", "sipp",
+                                "uac.xml"),
+            "-i", ts.A_IP, "-p", str(ts.free_port(host=ts.A_IP)),
+            "-mi", ts.A_IP, "-inf", inf, "-r", "10", "-l", "30",
+            "-m", str(self.CALLS), "-d", "200",
+            "127.0.0.1:%d" % m.sip_port])
+        try:
+            rc = uac.wait(120)
+            stats = uac.stats()
+            self.assertEqual(rc, 0, uac.report())
+            self.assertEqual(int(stats.get("SuccessfulCall(C)", -1)),
+                             self.CALLS, uac.report())
+            self.assertEqual(int(stats.get("FailedCall(C)", -1)), 0)
+            self.assertEqual(uas.wait(60), 0, uas.report())
+        finally:
+            uac.kill()
+            uas.kill()
+        # the calls' events were held back meanwhile, not lost
+        self.assertGreater(m.metrics().get("maskd_events_pending", 0),
+                           self.CALLS)
+        stall.set()
+        want = ["session.created", "call.initiated", "call.ringing",
+                "call.answered", "call.completed"]
+        self.all.wait(lambda: all(len(self.all.of_session(sid)) >= 5
+                                  for _, _, sid in sessions),
+                      "every call's events", timeout=120)
+        for _, _, sid in sessions:
+            self.assert_sequences(self.all.of_session(sid), want)
+
+
+class EventsEndpointState(EventsBase):
+    """An endpoint's state outlives a restart: a 410'd endpoint stays
+    disabled (and is not called again), a failing one keeps the time it
+    began failing (disable_after goes on counting)."""
+    receiver_ip = "127.0.0.8"
+    schedule = [0, 30]      # one retry, far off: the test ends first
+
+    def webhooks(self):
+        st, js, raw = self.maskd.request("GET", "/v1/webhooks")
+        self.assertEqual(st, 200, raw)
+        return {w["url"]: w for w in js["webhooks"]}
+
+    def test_state_survives_restart(self):
+        gone = Receiver("127.0.0.9").start()
+        self.addCleanup(gone.stop)
+        gone.script = lambda path, body: (410, {})
+        bad = Receiver("127.0.0.10").start()
+        self.addCleanup(bad.stop)
+        bad.script = lambda path, body: (500, {})
+        s1 = self.maskd.session(ts.caller_number(), ts.callee_number(),
+                                callback_url=gone.url("/gone"))
+        s2 = self.maskd.session(ts.caller_number(), ts.callee_number(),
+                                callback_url=bad.url("/bad"))
+        gone.wait(lambda: gone.got, "the 410")
+        bad.wait(lambda: bad.got, "the 500")
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            w = self.webhooks()
+            if (not w.get(gone.url("/gone"), {"enabled": True})["enabled"]
+                    and w.get(bad.url("/bad"), {}).get("failing_since")):
+                break
+            time.sleep(0.2)
+        before = self.webhooks()
+        self.assertFalse(before[gone.url("/gone")]["enabled"], before)
+        since = before[bad.url("/bad")]["failing_since"]
+        self.assertIsNotNone(since, before)
+        self.maskd.stop()
+        self.maskd.start()
+        after = self.webhooks()
+        g = after[gone.url("/gone")]
+        self.assertFalse(g["enabled"], after)
+        self.assertEqual(g["disabled_reason"], "410 Gone")
+        self.assertEqual(after[bad.url("/bad")]["failing_since"], since)
+        self.assertTrue(after[bad.url("/bad")]["enabled"])
+        # a new event of the disabled endpoint's session is not sent
+        st, js, raw = self.maskd.request("DELETE",
+                                         "/v1/sessions/" + s1["id"])
+        self.assertIn(st, (200, 204), raw)
+        self.all.wait(lambda: len(self.all.of_session(s1["id"])) >= 2,
+                      "session.closed at the url")
+        time.sleep(1)
+        self.assertEqual(len(gone.got), 1, "a disabled endpoint was called")
+        # re-enabled: the state row goes, and stays gone after a restart
+        st, js, raw = self.maskd.request(
+            "PATCH", "/v1/webhooks", {"url": gone.url("/gone"),
+                                      "enabled": True})
+        self.assertEqual(st, 200, raw)
+        self.maskd.stop()
+        self.maskd.start()
+        self.assertNotIn(gone.url("/gone"), self.webhooks())
+        self.assertIsNotNone(s2)
 
 
 class EventsDurable(EventsBase):

@@ -254,11 +254,72 @@ static void test_max_pending_and_purge(void **state)
 	event_clear(&one);
 }
 
+/* Each destination on its own: done bits, per-destination order, and a
+ * partial (uncounted) outcome. */
+static void test_destinations(void **state)
+{
+	struct fx *f = *state;
+	uint8_t s1[STORE_ID_LEN] = { 7 };
+	struct event e1, e2, one;
+	struct event_attempt a = {
+		.status = EVENT_PENDING, .at_ms = T0 + 1, .next_at_ms = T0 + 5000,
+		.code = 500, .error = "HTTP 500", .done = EVENT_TO_URL,
+	};
+	struct store_txn *tx;
+	uint8_t mask;
+	bool blocked;
+
+	add(f, s1, "session.created", T0, 0, NULL, &e1);
+	add(f, s1, "session.closed", T0, 0, NULL, &e2);
+	assert_int_equal(store_event_session_waiting(f->r, s1, 2, &mask), 0);
+	assert_int_equal(mask, EVENT_TO_URL | EVENT_TO_CALLBACK);
+
+	/* the url took e1, the callback failed: e2 may go to the url */
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_event_attempt(tx, e1.id, &a), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	assert_int_equal(store_event_session_waiting(f->r, s1, 2, &mask), 0);
+	assert_int_equal(mask, EVENT_TO_CALLBACK);
+	assert_int_equal(store_event_session_prev(f->r, s1, 2, &blocked), 0);
+	assert_true(blocked);
+	memset(&one, 0, sizeof(one));
+	assert_int_equal(store_event_get(f->r, e1.id, &one), 0);
+	assert_int_equal(one.done, EVENT_TO_URL);
+	assert_int_equal(one.attempts, 1);
+	event_clear(&one);
+
+	/* e2 reached the url while its callback waits: no slot used */
+	a.status = EVENT_PENDING;
+	a.uncounted = true;
+	a.code = 200;
+	a.error = NULL;
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_event_attempt(tx, e2.id, &a), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	memset(&one, 0, sizeof(one));
+	assert_int_equal(store_event_get(f->r, e2.id, &one), 0);
+	assert_int_equal(one.done, EVENT_TO_URL);
+	assert_int_equal(one.attempts, 0);
+	assert_int_equal(one.status, EVENT_PENDING);
+	event_clear(&one);
+
+	/* redelivered by hand: to every destination again */
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_event_redeliver(tx, e2.id, T0 + 10), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	memset(&one, 0, sizeof(one));
+	assert_int_equal(store_event_get(f->r, e2.id, &one), 0);
+	assert_int_equal(one.done, 0);
+	event_clear(&one);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sequence_order_attempts,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_destinations, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_max_pending_and_purge,
 						fx_setup, fx_teardown),
 	};

@@ -1,0 +1,480 @@
+#!/usr/bin/env python3
+"""bench_events.py - what events (webhooks) cost maskd, on loopback.
+
+Three measurements, each against a fresh maskd (build/maskd, [log] level
+= warn) and a local receiver (this script in --receiver mode: asyncio,
+HTTP/1.1 keep-alive, in its own process, answering 200 at once or after
+--slow-s seconds):
+
+ 1. delivery throughput: a backlog of N session.created events (N
+    sessions created through the API while the receiver stalls every
+    request, so they all wait in the outbox), then maskd restarted with
+    the receiver quick: events delivered per second, each outcome
+    committed durably (group commit) before the next of its session;
+    target >= 5,000/s.
+ 2. CPU per call: SIPp (bench/sipp/uac.xml -> maskd -> uas.xml, calls
+    over many sessions by a -inf file) at --rate calls/s for --secs,
+    events off, then on ([events] url to the quick receiver; each call
+    makes call.initiated, ringing, answered and completed): maskd's
+    utime+stime (/proc/PID/stat, all threads) per call; target <= +15%.
+ 3. setup latency with a receiver that takes --slow-s (20 s) per
+    request: SIPp at --slow-rate (100) calls/s, INVITE -> 200 response
+    times from SIPp's -trace_rtt, p50/p99 with events off vs on.
+
+Usage (from the project root; every run bounded):
+    python3 bench/bench_events.py [--maskd build/maskd] [--backlog N]
+        [--rate R] [--secs S] [--slow-rate R] [--slow-secs S]
+        [--slow-s S] [--only 1,2,3] [--keep]
+
+The machine's cores are shared by maskd, both SIPps and the receiver:
+quote figures with the command and the box. Never run by ctest.
+"""
+import argparse
+import asyncio
+import concurrent.futures
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UAC = os.path.join(SRC, "bench", "sipp", "uac.xml")
+UAS = os.path.join(SRC, "bench", "sipp", "uas.xml")
+A_IP, GW_IP = "127.0.0.2", "127.0.0.3"
+TOKEN = "bench-token-000001"
+SECRET = "whsec_YmVuY2ggZXZlbnRzIGtleSAwMTIz"
+TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---- the receiver (a child process) -------------------------------------
+
+def receiver_main(port, slow_s, count_path):
+    """Answer every POST 200 after @slow_s seconds (0: at once), with
+    keep-alive; write the count of requests answered to @count_path
+    every 0.2 s."""
+    state = {"n": 0, "slow": slow_s}
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                n = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        n = int(line.split(b":", 1)[1])
+                if n:
+                    await reader.readexactly(n)
+                if state["slow"]:
+                    await asyncio.sleep(state["slow"])
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+                state["n"] += 1
+        except (asyncio.IncompleteReadError, ConnectionError,
+                asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def report():
+        while True:
+            with open(count_path + ".tmp", "w") as f:
+                f.write(str(state["n"]))
+            os.replace(count_path + ".tmp", count_path)
+            await asyncio.sleep(0.2)
+
+    async def main():
+        srv = await asyncio.start_server(handle, "127.0.0.1", port,
+                                         backlog=1024)
+        asyncio.ensure_future(report())
+        async with srv:
+            await srv.serve_forever()
+
+    asyncio.run(main())
+
+
+class Receiver:
+    def __init__(self, tmp, slow_s=0):
+        self.port = free_port("127.0.0.1", socket.SOCK_STREAM)
+        self.count_path = os.path.join(tmp, "received_%d" % self.port)
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--receiver",
+             str(self.port), str(slow_s), self.count_path],
+            stdin=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def url(self):
+        return "http://127.0.0.1:%d/events" % self.port
+
+    def count(self):
+        try:
+            return int(open(self.count_path).read() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+# ---- maskd --------------------------------------------------------------
+
+def free_port(host, kind=socket.SOCK_DGRAM):
+    for _ in range(100):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((host, 0))
+        p = u.getsockname()[1]
+        t = socket.socket()
+        try:
+            t.bind((host, p))
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+        return p
+    raise OSError("no free port")
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class Maskd:
+    def __init__(self, tmp, binary, name):
+        self.tmp = os.path.join(tmp, name)
+        os.makedirs(self.tmp, exist_ok=True)
+        self.binary = binary
+        self.sip_port = free_port("127.0.0.1")
+        self.api_port = free_port("127.0.0.1", socket.SOCK_STREAM)
+        self.gw_port = free_port(GW_IP)
+        self.db = os.path.join(self.tmp, "db")
+        self.proc = None
+
+    def start(self, events_url=None, concurrency=64, timeout_s=30):
+        conf = os.path.join(self.tmp, "maskd.conf")
+        with open(conf, "w") as f:
+            f.write("[sip]\nlisten = 127.0.0.1:%d\ntransaction_timeout = 4000\n"
+                    "[trunk.bench]\nsources = 127.0.0.2/32\n"
+                    "[flood]\nexempt_trunks = yes\n"
+                    "[gateway]\naddress = %s:%d\ntransport = udp\n"
+                    "[store]\npath = %s\nmap_size = 4G\n"
+                    "[api]\nlisten = 127.0.0.1:%d\ntokens = %s\n"
+                    "[log]\nlevel = warn\nfile = %s\n"
+                    % (self.sip_port, GW_IP, self.gw_port, self.db,
+                       self.api_port, TOKEN,
+                       os.path.join(self.tmp, "maskd.log")))
+            if events_url:
+                f.write("[events]\nurl = %s\nsecrets = %s\n"
+                        "allow = 127.0.0.0/8\nconcurrency = %d\n"
+                        "timeout = %d\n"
+                        % (events_url, SECRET, concurrency, timeout_s))
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", conf], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.tmp, "stderr.txt"), "ab"))
+        for _ in range(200):
+            try:
+                if self.api("GET", "/healthz")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("maskd did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(120)
+        self.proc = None
+
+    def api(self, method, path, body=None, conn=None):
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.api_port,
+                                               timeout=60)
+        h = {"Authorization": "Bearer " + TOKEN}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        raw = r.read()
+        if conn is None:
+            c.close()
+        return r.status, raw
+
+    def metrics(self):
+        st, raw = self.api("GET", "/metrics")
+        out = {}
+        for line in raw.decode().splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+    def sessions(self, n, prefix=0):
+        """@n sessions of distinct parties over 20 pool numbers; the
+        SIPp injection lines (caller;vn;)."""
+        for i in range(20):
+            self.api("POST", "/v1/numbers",
+                     {"number": "+1555%07d" % (8000000 + i),
+                      "country": "US"})
+
+        def create(chunk):
+            conn = http.client.HTTPConnection("127.0.0.1", self.api_port,
+                                              timeout=60)
+            out = []
+            for i in chunk:
+                a = "+1202%07d" % (prefix + i)
+                st, raw = self.api("POST", "/v1/sessions",
+                                   {"party_a": a,
+                                    "party_b": "+1303%07d" % (prefix + i),
+                                    "ttl": 86400}, conn)
+                if st != 201:
+                    raise RuntimeError("create: %d %r" % (st, raw))
+                out.append("%s;%s;" % (a, json.loads(raw)["virtual_number"]))
+            conn.close()
+            return out
+        chunks = [range(i, n, 32) for i in range(32)]
+        with concurrent.futures.ThreadPoolExecutor(32) as ex:
+            return [l for part in ex.map(create, chunks) for l in part]
+
+
+def ok_deliveries(m):
+    return m.metrics().get('maskd_event_deliveries_total{result="ok"}', 0)
+
+
+# ---- 1. delivery throughput --------------------------------------------
+
+def bench_throughput(tmp, binary, backlog, conc):
+    print("\n--- 1. delivery throughput: a backlog of %d events" % backlog,
+          flush=True)
+    stall = Receiver(tmp, slow_s=3600)
+    m = Maskd(tmp, binary, "throughput")
+    m.start(stall.url(), concurrency=16)
+    t0 = time.monotonic()
+    m.sessions(backlog)
+    print("%d sessions created in %.1f s (their session.created wait: the "
+          "receiver holds every request)" % (backlog,
+                                             time.monotonic() - t0))
+    m.stop()            # pending events stay pending (the outbox)
+    stall.stop()
+    fast = Receiver(tmp)
+    t0 = time.monotonic()
+    m.start(fast.url(), concurrency=conc)   # the same store: the backlog
+    c0 = cpu_ticks(m.proc.pid)
+    w0 = m.metrics().get("maskd_store_commits_total", 0)
+    first = None
+    deadline = time.monotonic() + max(60, backlog / 500)
+    while time.monotonic() < deadline:
+        ok = ok_deliveries(m)
+        if ok and first is None:
+            first = time.monotonic()
+        if ok >= backlog:
+            break
+        time.sleep(0.05)
+    t1 = time.monotonic()
+    ok = ok_deliveries(m)
+    cpu = (cpu_ticks(m.proc.pid) - c0) / TCK
+    commits = m.metrics().get("maskd_store_commits_total", 0) - w0
+    m.stop()
+    fast.stop()
+    span = t1 - (first or t0)
+    rate = ok / max(span, 1e-3)
+    print("[events] concurrency %d: %d delivered in %.2f s: %.0f events/s "
+          "(target >= 5,000); maskd CPU %.2f s (%.0f us/event, %.0f%% of "
+          "a core); %d group commits; receiver counted %d"
+          % (conc, ok, span, rate, cpu, cpu * 1e6 / max(ok, 1),
+             100 * cpu / max(span, 1e-3), commits, fast.count()),
+          flush=True)
+    if ok < backlog:
+        print("  (not all delivered within the bound)")
+    return rate
+
+
+# ---- 2 and 3: calls ------------------------------------------------------
+
+def run_calls(m, lines, rate, secs, d, rtt=False):
+    os.makedirs(d, exist_ok=True)
+    inf = os.path.join(d, "calls.csv")
+    calls = rate * secs
+    with open(inf, "w") as f:
+        f.write("SEQUENTIAL\n")
+        f.write("\n".join(lines) + "\n")
+    uas = subprocess.Popen(
+        ["sipp", "-sf", UAS, "-i", GW_IP, "-p", str(m.gw_port), "-mi", GW_IP,
+         "-nostdin", "-max_recv_loops", "5000", "-buff_size", "4194304",
+         "-m", str(calls)], stdin=subprocess.DEVNULL,
+        stdout=open(os.path.join(d, "uas.txt"), "wb"),
+        stderr=subprocess.STDOUT, cwd=d)
+    time.sleep(0.5)
+    cmd = ["sipp", "-sf", UAC, "-i", A_IP, "-p", str(free_port(A_IP)),
+           "-mi", A_IP, "-inf", inf, "-r", str(rate), "-rp", "1000",
+           "-l", str(max(rate * 2, 100)), "-m", str(calls), "-d", "100",
+           "-nostdin", "-recv_timeout", "8000",
+           "-timeout", "%ds" % (secs * 3 + 30), "-max_recv_loops", "5000",
+           "-buff_size", "4194304",
+           "-trace_stat", "-stf", os.path.join(d, "stat.csv"), "-fd", "1"]
+    if rtt:
+        cmd += ["-trace_rtt", "-rtt_freq", "1"]
+    cmd.append("127.0.0.1:%d" % m.sip_port)
+    c0 = cpu_ticks(m.proc.pid)
+    t0 = time.monotonic()
+    subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                   stdout=open(os.path.join(d, "uac.txt"), "wb"),
+                   stderr=subprocess.STDOUT, cwd=d)
+    wall = time.monotonic() - t0
+    cpu = (cpu_ticks(m.proc.pid) - c0) / TCK
+    try:
+        uas.wait(30)
+    except subprocess.TimeoutExpired:
+        uas.kill()
+        uas.wait()
+    lines_ = [l for l in open(os.path.join(d, "stat.csv")).read().splitlines()
+              if l]
+    last = dict(zip(lines_[0].split(";"), lines_[-1].split(";")))
+    r = {"ok": int(last["SuccessfulCall(C)"]),
+         "failed": int(last["FailedCall(C)"]), "calls": calls,
+         "wall": wall, "cpu_s": cpu}
+    if rtt:
+        vals = []
+        for name in os.listdir(d):
+            if name.endswith("_rtt.csv"):
+                for l in open(os.path.join(d, name)).read().splitlines()[1:]:
+                    parts = l.split(";")
+                    if len(parts) >= 2:
+                        try:
+                            vals.append(float(parts[1]))
+                        except ValueError:
+                            pass
+        vals.sort()
+        r["rtt_n"] = len(vals)
+        if vals:
+            r["p50"] = vals[len(vals) // 2]
+            r["p99"] = vals[min(len(vals) - 1, int(len(vals) * 0.99))]
+    return r
+
+
+def bench_cpu(tmp, binary, rate, secs):
+    print("\n--- 2. maskd CPU per call at %d calls/s for %d s, events off "
+          "vs on" % (rate, secs), flush=True)
+    res = {}
+    rcv = Receiver(tmp)
+    for mode in ("off", "on"):
+        m = Maskd(tmp, binary, "cpu_" + mode)
+        m.start(rcv.url() if mode == "on" else None)
+        lines = m.sessions(max(rate * 4, 2000), prefix=1000000)
+        # the sessions' own session.created out of the way first
+        deadline = time.monotonic() + 60
+        while (mode == "on" and time.monotonic() < deadline and
+               ok_deliveries(m) < len(lines)):
+            time.sleep(0.1)
+        time.sleep(1)
+        r = run_calls(m, lines, rate, secs,
+                      os.path.join(tmp, "cpu_" + mode))
+        if mode == "on":
+            # the calls' events cost CPU until they are out: wait for
+            # them (session.created + 4 per call) and count it too
+            want = len(lines) + 4 * r["ok"]
+            c0 = cpu_ticks(m.proc.pid)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and ok_deliveries(m) < want:
+                time.sleep(0.1)
+            r["cpu_s"] += (cpu_ticks(m.proc.pid) - c0) / TCK
+            r["delivered"] = ok_deliveries(m)
+        m.stop()
+        res[mode] = r
+        print("events %-3s: %d/%d calls ok, %d failed, %.1f s; maskd CPU "
+              "%.2f s = %.3f ms/call%s"
+              % (mode, r["ok"], r["calls"], r["failed"], r["wall"],
+                 r["cpu_s"], 1000 * r["cpu_s"] / max(r["ok"], 1),
+                 ("; %d events delivered" % r["delivered"])
+                 if mode == "on" else ""), flush=True)
+    rcv.stop()
+    off = res["off"]["cpu_s"] / max(res["off"]["ok"], 1)
+    on = res["on"]["cpu_s"] / max(res["on"]["ok"], 1)
+    print("CPU per call with events: %+.1f%% (target <= +15%%)"
+          % (100 * (on - off) / off))
+    return res
+
+
+def bench_slow(tmp, binary, rate, secs, slow_s):
+    print("\n--- 3. setup latency, receiver taking %d s per request, "
+          "%d calls/s for %d s" % (slow_s, rate, secs), flush=True)
+    rcv = Receiver(tmp, slow_s=slow_s)
+    res = {}
+    for mode in ("off", "slow"):
+        m = Maskd(tmp, binary, "lat_" + mode)
+        m.start(rcv.url() if mode == "slow" else None,
+                timeout_s=slow_s + 10)
+        lines = m.sessions(max(rate * 4, 1000), prefix=3000000)
+        time.sleep(1)
+        r = run_calls(m, lines, rate, secs, os.path.join(tmp, "lat_" + mode),
+                      rtt=True)
+        pend = m.metrics().get("maskd_events_pending", 0)
+        m.stop()
+        res[mode] = r
+        print("events %-4s: %d/%d ok, %d failed; INVITE->200 p50 %.2f ms "
+              "p99 %.2f ms (%d samples)%s"
+              % (mode, r["ok"], r["calls"], r["failed"], r.get("p50", -1),
+                 r.get("p99", -1), r.get("rtt_n", 0),
+                 "; %d events pending at the end" % pend
+                 if mode == "slow" else ""), flush=True)
+    rcv.stop()
+    if res["off"].get("p99") and res["slow"].get("p99"):
+        print("p99 setup with the slow receiver: %+.1f%% (target within "
+              "10%%)" % (100 * (res["slow"]["p99"] - res["off"]["p99"]) /
+                         res["off"]["p99"]))
+    return res
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--receiver":
+        receiver_main(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4])
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--maskd", default=os.path.join(SRC, "build", "maskd"))
+    ap.add_argument("--backlog", type=int, default=20000)
+    ap.add_argument("--concurrency", default="16,128",
+                    help="[events] concurrency values for 1.")
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--secs", type=int, default=10)
+    ap.add_argument("--slow-rate", type=int, default=100)
+    ap.add_argument("--slow-secs", type=int, default=20)
+    ap.add_argument("--slow-s", type=int, default=20)
+    ap.add_argument("--only", default="1,2,3")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="maskd-bench-events-")
+    only = a.only.split(",")
+    try:
+        print("maskd %s; %d CPUs; the box is shared with the load "
+              "generators" % (a.maskd, os.cpu_count()))
+        if "1" in only:
+            for conc in a.concurrency.split(","):
+                bench_throughput(tmp, a.maskd, a.backlog, int(conc))
+        if "2" in only:
+            bench_cpu(tmp, a.maskd, a.rate, a.secs)
+        if "3" in only:
+            bench_slow(tmp, a.maskd, a.slow_rate, a.slow_secs, a.slow_s)
+    finally:
+        if a.keep:
+            print("work directory kept: %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+/*
+ * ctl_curl.c - libcurl's multi interface on the control thread's
+ * libevent loop (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION,
+ * curl_multi_socket_action()), for every HTTP request ctl makes: event
+ * deliveries (ctl_deliver.c) and the routing hook (ctl_hook.c), each
+ * with its own multi. And the one SSRF rule both follow: where a URL may
+ * lead, checked on the literal at the API and on every address curl
+ * resolved, before a byte goes out.
+ *
+ * Control thread only.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include "ctl_internal.h"
+
+#define CTL_CURL_MAXCONNECTS 1024L
+/* Easy handles kept for the next request: a handle is tens of KB of
+ * state and buffers, made and freed per request otherwise. */
+#define CTL_CURL_POOL 256
+
+struct ctl_curl {
+	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
+	ctl_curl_done_h *done;
+	void *arg;
+	CURL *pool[CTL_CURL_POOL];
+	unsigned n_pool;
+};
+
+/* ---- SSRF ---- */
+
+/* loopback, private, link-local, multicast, unspecified, and friends */
+static bool ctl_addr_forbidden(const struct sockaddr *sa)
+{
+	static const char *const nets[] = {
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
+		"169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+		"192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
+		"240.0.0.0/4", "::/128", "::1/128", "::ffff:0:0/96",
+		"fc00::/7", "fe80::/10", "ff00::/8",
+	};
+	struct net_cidr c;
+	size_t i;
+
+	for (i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
+		if (net_cidr_parse(nets[i], &c))
+			continue;
+		if (net_cidr_match(&c, sa))
+			return true;
+	}
+	return false;
+}
+
+bool ctl_addr_ok(const struct ctl_events_conf *c, const struct sockaddr *sa)
+{
+	size_t i;
+
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return false;
+	for (i = 0; i < c->n_allow; i++)
+		if (net_cidr_match(&c->allow[i], sa))
+			return true;
+	return !ctl_addr_forbidden(sa);
+}
+
+int ctl_event_url_check(struct ctl *ctl, const char *url, char *why,
+			size_t whylen)
+{
+	char host[256];
+	const char *p, *end;
+	struct sockaddr_in6 s6;
+	struct sockaddr_in s4;
+	size_t n;
+
+	if (!strncasecmp(url, "http://", 7)) {
+		p = url + 7;
+	} else if (!strncasecmp(url, "https://", 8)) {
+		p = url + 8;
+	} else {
+		snprintf(why, whylen, "must be an http or https URL");
+		return EINVAL;
+	}
+	if (strpbrk(url, " \t\r\n") || strchr(p, '@')) {
+		snprintf(why, whylen, "must be a URL without credentials "
+			 "or spaces");
+		return EINVAL;
+	}
+	if (*p == '[') {
+		end = strchr(p, ']');
+		if (!end) {
+			snprintf(why, whylen, "is not a valid URL");
+			return EINVAL;
+		}
+		p++;
+	} else {
+		end = p + strcspn(p, ":/?#");
+	}
+	n = (size_t)(end - p);
+	if (n == 0 || n >= sizeof(host)) {
+		snprintf(why, whylen, "has no valid host");
+		return EINVAL;
+	}
+	memcpy(host, p, n);
+	host[n] = '\0';
+	memset(&s4, 0, sizeof(s4));
+	memset(&s6, 0, sizeof(s6));
+	if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
+		s4.sin_family = AF_INET;
+		if (!ctl_addr_ok(&ctl->evc, (struct sockaddr *)&s4))
+			goto refused;
+	} else if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
+		s6.sin6_family = AF_INET6;
+		if (!ctl_addr_ok(&ctl->evc, (struct sockaddr *)&s6))
+			goto refused;
+	} else if (!strcasecmp(host, "localhost") ||
+		   (n > 10 && !strcasecmp(host + n - 10, ".localhost"))) {
+		goto refused;
+	}
+	return 0;
+ refused:
+	snprintf(why, whylen, "resolves to a loopback, private, link-local "
+		 "or multicast address ([events] allow opens ranges)");
+	return EINVAL;
+}
+
+/* ---- libcurl on libevent ---- */
+
+static void ctl_curl_check_done(struct ctl_curl *cc)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(cc->multi, &left))) {
+		if (m->msg == CURLMSG_DONE)
+			cc->done(m->easy_handle, m->data.result, cc->arg);
+	}
+}
+
+static void ctl_curl_on_socket(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_curl *cc = arg;
+	int flags = 0, running;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(cc->multi, fd, flags, &running);
+	ctl_curl_check_done(cc);
+}
+
+static void ctl_curl_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_curl *cc = arg;
+	int running;
+
+	(void)fd;
+	(void)what;
+	curl_multi_socket_action(cc->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	ctl_curl_check_done(cc);
+}
+
+static int ctl_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
+			      void *userp, void *socketp)
+{
+	struct ctl_curl *cc = userp;
+	struct event *ev = socketp;
+	short kind = EV_PERSIST;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (ev)
+			event_free(ev);
+		curl_multi_assign(cc->multi, s, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (ev) {
+		event_del(ev);
+		event_assign(ev, cc->base, s, kind, ctl_curl_on_socket, cc);
+	} else {
+		ev = event_new(cc->base, s, kind, ctl_curl_on_socket, cc);
+		if (!ev)
+			return -1;
+		curl_multi_assign(cc->multi, s, ev);
+	}
+	event_add(ev, NULL);
+	return 0;
+}
+
+static int ctl_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct ctl_curl *cc = userp;
+	struct timeval tv;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		evtimer_del(cc->timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(cc->timer, &tv);
+	return 0;
+}
+
+int ctl_curl_new(struct ctl_curl **ccp, struct event_base *base,
+		 ctl_curl_done_h *done, void *arg)
+{
+	static bool curl_ready;
+	struct ctl_curl *cc;
+
+	if (!curl_ready) {
+		/* start-up, before any other thread uses libcurl */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT))
+			return EIO;
+		curl_ready = true;
+	}
+	cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return ENOMEM;
+	cc->base = base;
+	cc->done = done;
+	cc->arg = arg;
+	cc->multi = curl_multi_init();
+	cc->timer = evtimer_new(base, ctl_curl_on_timer, cc);
+	if (!cc->multi || !cc->timer) {
+		ctl_curl_free(cc);
+		return ENOMEM;
+	}
+	curl_multi_setopt(cc->multi, CURLMOPT_SOCKETFUNCTION,
+			  ctl_curl_socket_cb);
+	curl_multi_setopt(cc->multi, CURLMOPT_SOCKETDATA, cc);
+	curl_multi_setopt(cc->multi, CURLMOPT_TIMERFUNCTION, ctl_curl_timer_cb);
+	curl_multi_setopt(cc->multi, CURLMOPT_TIMERDATA, cc);
+	/* idle connections kept for reuse: at least one per request in
+	 * flight ([events] concurrency is per endpoint), so keep-alive
+	 * holds under load instead of a connect per request */
+	curl_multi_setopt(cc->multi, CURLMOPT_MAXCONNECTS, CTL_CURL_MAXCONNECTS);
+	*ccp = cc;
+	return 0;
+}
+
+CURLM *ctl_curl_multi(struct ctl_curl *cc)
+{
+	return cc->multi;
+}
+
+CURL *ctl_curl_easy(struct ctl_curl *cc)
+{
+	if (cc->n_pool)
+		return cc->pool[--cc->n_pool];
+	return curl_easy_init();
+}
+
+void ctl_curl_release(struct ctl_curl *cc, CURL *easy)
+{
+	if (!easy)
+		return;
+	curl_multi_remove_handle(cc->multi, easy);
+	if (cc->n_pool < CTL_CURL_POOL) {
+		/* options back to their defaults; connections stay in the
+		 * multi's cache */
+		curl_easy_reset(easy);
+		cc->pool[cc->n_pool++] = easy;
+		return;
+	}
+	curl_easy_cleanup(easy);
+}
+
+void ctl_curl_free(struct ctl_curl *cc)
+{
+	if (!cc)
+		return;
+	while (cc->n_pool)
+		curl_easy_cleanup(cc->pool[--cc->n_pool]);
+	if (cc->multi)
+		curl_multi_cleanup(cc->multi);
+	if (cc->timer)
+		event_free(cc->timer);
+	free(cc);
+}
