@@ -38,6 +38,7 @@ enum cfg_sec {
 	CS_SESSION,
 	CS_EVENTS,
 	CS_LOG,
+	CS_CLUSTER,
 	CS_N
 };
 
