@@ -172,6 +172,7 @@ typedef void (cluster_applied_h)(const struct session *s, void *arg);
  */
 #define CLUSTER_FEED_POLL_MS 1000
 #define CLUSTER_FEED_BATCH 512
+#define CLUSTER_FEED_BATCH_STR "512"	/* the same, in the query */
 int cluster_feed_start(struct cluster *c, struct store *st, struct writer *w,
 		       cluster_applied_h *h, void *arg);
 

@@ -450,6 +450,42 @@ void cluster_stats(const struct cluster *c, struct cluster_stats *out)
 	*out = c->stats;
 }
 
+/* ---- the feed's wake-up ---- */
+
+static void notify_done(int err, const PGresult *res, void *arg)
+{
+	struct cluster *c = arg;
+
+	c->notify_busy = false;
+	if (c->notify_again) {
+		c->notify_again = false;
+		cluster_notify(c);
+	}
+}
+
+/*
+ * cluster_notify() - wake every node's feed (NOTIFY maskd_changes) after
+ * a change committed. Sent on its own, after the commit, not inside the
+ * change's transaction: PostgreSQL serialises the commits of
+ * transactions that NOTIFY (a database-wide lock until the commit is
+ * flushed), which would undo the group commit of concurrent creates.
+ * Coalesced: one in flight, at most one more after it. A lost one only
+ * delays the feeds until their next poll.
+ */
+void cluster_notify(struct cluster *c)
+{
+	struct cluster_pg *pg;
+
+	if (c->notify_busy) {
+		c->notify_again = true;
+		return;
+	}
+	pg = cluster_pick(c);
+	if (pg && !cluster_pg_query(pg, "NOTIFY maskd_changes", 0, NULL,
+				    notify_done, c))
+		c->notify_busy = true;
+}
+
 /* ---- create ---- */
 
 enum {
@@ -549,6 +585,7 @@ static void create_done(int err, const PGresult *res, void *arg)
 		goto done;
 	}
 	c->stats.creates++;
+	cluster_notify(c);
  done:
 	op->h(err, err ? NULL : &op->s, op->arg);
 	create_op_free(op);
@@ -812,6 +849,8 @@ static void close_done(int err, const PGresult *res, void *arg)
 		err = EIO;
 	} else {
 		err = err_from_name(PQgetvalue(res, 0, 0));
+		if (!err)
+			cluster_notify(c);
 	}
 	close_read(cop, err);
 }

@@ -33,7 +33,11 @@ struct cluster {
 	uint16_t id_seq;
 	struct cluster_stats stats;
 	struct cluster_feed *feed;	/* cluster_feed.c; NULL = none */
+	bool notify_busy, notify_again;	/* cluster_notify() */
 };
+
+/* cluster_notify() - wake the nodes' feeds (cluster.c) */
+void cluster_notify(struct cluster *c);
 
 /*
  * The columns cluster_session_from_row() reads, in this order, starting

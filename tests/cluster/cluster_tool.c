@@ -13,6 +13,11 @@
  *        replay changes into the LMDB store until EXPECT sessions are
  *        applied (or TIMEOUT_S); prints a JSON line with the count and
  *        the propagation delays (created_at to applied) p50/p99 in ms
+ *        (after EXPECT it goes on 1.5 s, so the cursor it keeps passes
+ *        what it applied: a poll runs every CLUSTER_FEED_POLL_MS)
+ *   cluster_tool lookup LMDB_DIR CALLER VN
+ *        store_lookup() in that store: prints the session id, "ENOENT"
+ *        or "ESTALE"
  *   cluster_tool watch DSN SECONDS
  *        prints "up"/"down" as the connection comes and goes, and
  *        "query ok" after each successful probe (every 200 ms)
@@ -288,6 +293,8 @@ static int cmd_feed(const char *dsn, const char *dir, unsigned expect,
 	fflush(stdout);
 	while (g_applied < expect && mono_s() < end)
 		run_for(0.01);
+	if (g_applied >= expect)
+		run_for(1.5);
 	n = g_applied < expect ? g_applied : expect;
 	qsort(g_lat, n, sizeof(*g_lat), cmp_i64);
 	printf("{\"applied\": %u, \"p50_ms\": %" PRId64 ", \"p99_ms\": %"
@@ -302,6 +309,30 @@ static int cmd_feed(const char *dsn, const char *dir, unsigned expect,
 	store_close(st);
 	free(g_lat);
 	return rc;
+}
+
+static int cmd_lookup(const char *dir, const char *caller, const char *vn)
+{
+	struct store *st = NULL;
+	struct store_reader *r = NULL;
+	struct session s;
+	char id[STORE_ID_STR_SIZE];
+	int rc;
+
+	if (store_open(&st, dir, 1ULL << 30, &g_log) ||
+	    store_reader_open(st, &r))
+		return 1;
+	rc = store_lookup(r, caller, vn, now_ms(), &s);
+	if (rc == 0) {
+		store_id_format(s.id, id);
+		printf("%s\n", id);
+	} else {
+		printf("%s\n", rc == ENOENT ? "ENOENT" :
+		       rc == ESTALE ? "ESTALE" : strerror(rc));
+	}
+	store_reader_close(r);
+	store_close(st);
+	return rc == 0 || rc == ENOENT || rc == ESTALE ? 0 : 1;
 }
 
 /* ---- watch ---- */
@@ -376,6 +407,8 @@ int main(int argc, char **argv)
 		rc = cmd_feed(argv[2], argv[3],
 			      (unsigned)strtoul(argv[4], NULL, 10),
 			      strtod(argv[5], NULL));
+	} else if (!strcmp(argv[1], "lookup") && argc == 5) {
+		rc = cmd_lookup(argv[2], argv[3], argv[4]);
 	} else if (!strcmp(argv[1], "watch") && argc == 4) {
 		rc = cmd_watch(argv[2], strtod(argv[3], NULL));
 	} else {

@@ -182,6 +182,65 @@ class ClusterCase(unittest.TestCase):
             GROUP BY 1 HAVING count(*) > 3""")
         self.assertEqual(rows, [])
 
+    # ---- the cache feed ----
+
+    def start_feed(self, dsn, lmdb, expect, timeout=120):
+        p = subprocess.Popen([TOOL, "feed", dsn, lmdb, str(expect),
+                              str(timeout)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertEqual(p.stdout.readline().strip(), "feeding")
+        return p
+
+    def finish_feed(self, p):
+        out, err = p.communicate(timeout=180)
+        self.assertEqual(p.returncode, 0, out + err)
+        return last_json(out)
+
+    def check_cache(self, db, lmdb):
+        """Every session of PostgreSQL routes in the LMDB cache: both
+        parties' pairs of the active ones name it; the ended ones are
+        ESTALE (or a newer session of the pair)."""
+        rows = self.sql(db, "SELECT encode(id, 'hex'), party_a, party_b, "
+                        "vn, status FROM sessions")
+        for sid, a, b, vn, status in rows:
+            for party in (a, b):
+                r = tool("lookup", lmdb, party, vn)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                got = r.stdout.strip()
+                if status == "0":
+                    self.assertEqual(got, sid, (party, vn))
+                else:
+                    self.assertNotEqual(got, "ENOENT", (party, vn))
+        return len(rows)
+
+    def test_feed(self):
+        """Sessions created and closed through one node's path appear in
+        another node's LMDB (store_lookup() routes them); stopped and
+        started again, the feed resumes from its kept cursor."""
+        db = "feed"
+        dsn = self.db(db)
+        self.assertEqual(tool("pool", dsn, 10).returncode, 0)
+        lmdb = os.path.join(self.pg.dir, "node2.lmdb")
+        feed = self.start_feed(dsn, lmdb, 60)
+        r = tool("create", dsn, 60, 4, 200, 2, "lock", 3)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(last_json(r.stdout)["ok"], 60)
+        res = self.finish_feed(feed)
+        self.assertGreaterEqual(res["applied"], 60)
+        self.assertEqual(self.check_cache(db, lmdb), 60)
+        # node 2 down; node 1 creates and closes (40% of 80 operations)
+        r = tool("create", dsn, 80, 4, 200, 2, "lock", 9, 40)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res = last_json(r.stdout)
+        changes = res["ok"] + res["closed"]
+        self.assertGreater(res["closed"], 0)
+        # back: exactly what changed meanwhile is applied, no more
+        feed = self.start_feed(dsn, lmdb, changes)
+        res = self.finish_feed(feed)
+        self.assertEqual(res["applied"], changes)
+        self.check_cache(db, lmdb)
+
     # ---- reconnect ----
 
     def test_reconnect(self):
