@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "maskd/api.h"
+#include "maskd/cluster.h"
 #include "maskd/config.h"
 #include "maskd/ctl.h"
 #include "maskd/log.h"
@@ -48,6 +49,7 @@ struct maskd {
 	struct event_base *base;
 	struct writer *w;
 	struct ctl *ctl;		/* the control thread's work */
+	struct cluster *cluster;	/* [cluster] store; NULL = single-node */
 	struct webhook_key keys[WEBHOOK_KEYS_MAX];	/* [events] secrets */
 	struct api *api;		/* HTTP over ctl */
 	struct mailbox *cdr_mb;		/* SIP thread -> control thread */
@@ -62,6 +64,41 @@ struct maskd {
 	struct event *watchdog;		/* WATCHDOG=1 to systemd, or NULL */
 	int stop_signal;
 };
+
+/*
+ * [cluster] store set: creates and closes through PostgreSQL, the LMDB
+ * store fed from its changes. Nothing waits for PostgreSQL here: the
+ * connections come up (and come back) by themselves, and until then the
+ * API's creates answer 503.
+ */
+static int maskd_cluster(struct maskd *m)
+{
+	char errbuf[MASKD_ERR_SIZE];
+	char *dsn = NULL;
+	int err;
+
+	err = cluster_dsn(&m->cfg.cluster, &dsn, errbuf, sizeof(errbuf));
+	if (err) {
+		log_error(&m->log, "maskd: %s", errbuf);
+		return err;
+	}
+	if (!dsn)
+		return 0;	/* single-node */
+	err = cluster_open(&m->cluster, m->base, dsn,
+			   m->cfg.cluster.connections,
+			   (enum cluster_alloc)m->cfg.cluster.allocation,
+			   &m->log);
+	cluster_dsn_free(dsn);
+	if (!err)
+		err = cluster_feed_start(m->cluster, m->st, m->w, NULL, NULL);
+	if (err) {
+		log_error(&m->log, "maskd: cannot start the cluster: %s",
+			  strerror(err));
+		return err;
+	}
+	ctl_set_cluster(m->ctl, m->cluster);
+	return 0;
+}
 
 /* [events] into ctl: the secrets decoded, the schedule parsed (both
  * were validated with the file), delivery started when signing can. */
@@ -348,6 +385,11 @@ static void maskd_free(struct maskd *m, bool clean)
 	relay_stop(m->relay);
 	prompt_set_free(m->prompts);
 	mailbox_free(m->cdr_mb);
+	/* what waits for PostgreSQL is answered (503) while the api and
+	 * the writer can still take it */
+	if (m->ctl)
+		ctl_set_cluster(m->ctl, NULL);
+	cluster_close(m->cluster);
 	api_stop(m->api);		/* answers what waits for the writer */
 	ctl_stop(m->ctl);		/* the last CDRs reach the disk */
 	writer_free(m->w);
@@ -434,6 +476,9 @@ static int maskd_run(const char *path)
 	}
 
 	err = maskd_events(&m);
+	if (err)
+		goto out;
+	err = maskd_cluster(&m);
 	if (err)
 		goto out;
 
