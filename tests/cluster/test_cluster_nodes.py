@@ -41,16 +41,19 @@ class ClusterMaskd(Maskd):
             f.write("[cluster]\nstore = %s\nconnections = 2\n" % self.dsn)
 
 
-class ClusterNodes(SipBase):
+class ClusterBase(SipBase):
+    """A PostgreSQL and N_NODES maskd nodes on it, per class."""
     pg = None
     nodes = ()
+    N_NODES = 2
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="maskd-cluster-")
         cls.pg = Postgres()
         cls.nodes = [ClusterMaskd(os.path.join(cls.tmp, "n%d" % i),
-                                  cls.pg.dsn).start() for i in (1, 2)]
+                                  cls.pg.dsn).start()
+                     for i in range(1, cls.N_NODES + 1)]
         cls.maskd = cls.nodes[0]
 
     @classmethod
@@ -103,6 +106,19 @@ class ClusterNodes(SipBase):
         self.fail("session %s never %s on node %s\n%s"
                   % (sid, status, node.api_port, node.diagnostics()))
 
+    def call(self, node, vn, a, b):
+        """A basic call a -> vn through @node, masked, answered."""
+        self.maskd = node
+        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b})
+        ua = self.uac("basic_uac.xml", vn, {"caller": a})
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assert_masked(ua, gw, a, b)
+
+
+class ClusterNodes(ClusterBase):
+    """Two nodes: what one creates, the other routes."""
+
     def test_create_on_one_call_through_other(self):
         n1, n2 = self.nodes
         vn = vn_number()
@@ -113,12 +129,7 @@ class ClusterNodes(SipBase):
         self.assertEqual(s["virtual_number"], vn)
         self.wait_session(n2, s["id"], "active")
         # the call arrives at node 2
-        self.maskd = n2
-        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b})
-        ua = self.uac("basic_uac.xml", vn, {"caller": a})
-        self.expect_rc(ua)
-        self.expect_rc(gw)
-        self.assert_masked(ua, gw, a, b)
+        self.call(n2, vn, a, b)
         # closed through node 2: node 1 sees it, PostgreSQL has it
         st, js, raw = n2.request("DELETE", "/v1/sessions/%s" % s["id"])
         self.assertEqual(st, 200, raw)
@@ -157,6 +168,36 @@ class ClusterNodes(SipBase):
             log = test_sip.read_text(m.log_path)
             self.assertNotIn(self.pg.password, log)
             self.assertIn("maskd:***@127.0.0.1", log)
+
+
+class ClusterPgDown(ClusterBase):
+    """PostgreSQL stopped: creates get 503 store_unavailable, calls of
+    existing sessions still route from the node's cache; PostgreSQL back:
+    creates work again, by themselves."""
+    N_NODES = 1
+
+    def test_pg_down(self):
+        node = self.nodes[0]
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(node, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        self.pg.stop()
+        body = {"party_a": caller_number(), "party_b": callee_number()}
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            st, js, raw = node.request("POST", "/v1/sessions", body)
+            if st == 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(st, 503, raw)
+        self.assertEqual(js["error"]["code"], "store_unavailable")
+        self.call(node, vn, a, b)
+        self.pg.start()
+        st, js, raw = self.create(node, caller_number(), callee_number(),
+                                  virtual_number=vn)
+        self.assertEqual(st, 201, raw)
 
 
 if __name__ == "__main__":
