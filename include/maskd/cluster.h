@@ -11,6 +11,8 @@
  *     (the pair rule and the 2N-1 guarantee of store_session_create()
  *     hold across nodes; unique indexes on active (party, vn) and
  *     (vn, PIN) are the backstop);
+ *   - expires sessions past expires_at in PostgreSQL (every
+ *     CLUSTER_SWEEP_MS, each node, SKIP LOCKED so they share the work);
  *   - replays the changes table into its LMDB store through the writer
  *     (cluster_feed_start()), so the call path keeps reading LMDB alone.
  *
@@ -40,6 +42,8 @@
 
 /* the schema version this build writes (cluster_schema.c) */
 #define CLUSTER_SCHEMA 1
+#define CLUSTER_SWEEP_MS 1000
+#define CLUSTER_SWEEP_MAX 1000		/* sessions expired per sweep */
 /* create retries on a serialization failure, deadlock or unique clash */
 #define CLUSTER_RETRY_MAX 32
 #define CLUSTER_CONNECTIONS_MAX 64
@@ -87,6 +91,7 @@ struct cluster_stats {
 	uint64_t feed_applied;		/* changes written to LMDB */
 	uint64_t feed_polls;
 	uint64_t reconnects;		/* connections that came back */
+	uint64_t expiries;		/* sessions this node's sweeps expired */
 };
 
 /*

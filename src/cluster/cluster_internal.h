@@ -34,6 +34,8 @@ struct cluster {
 	struct cluster_stats stats;
 	struct cluster_feed *feed;	/* cluster_feed.c; NULL = none */
 	bool notify_busy, notify_again;	/* cluster_notify() */
+	struct event *sweep;		/* maskd_expire_due() every second */
+	bool sweep_busy;
 };
 
 /* cluster_notify() - wake the nodes' feeds (cluster.c) */

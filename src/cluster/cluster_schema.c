@@ -289,6 +289,22 @@ const char cluster_schema_sql[] =
 "  PERFORM maskd_session_end(p_id, 2::smallint, p_now);\n"
 "END $f$;\n"
 
+/* maskd_expire_due() - store_expire_due(): sessions past expires_at
+ * become expired, at most p_max, oldest first. SKIP LOCKED: every node
+ * runs it, none waits for another's sweep. */
+"CREATE FUNCTION maskd_expire_due(p_now bigint, p_max integer)\n"
+"    RETURNS integer LANGUAGE plpgsql AS $f$\n"
+"DECLARE r record; n integer := 0;\n"
+"BEGIN\n"
+"  FOR r IN SELECT id, expires_at_ms FROM sessions\n"
+"      WHERE status = 0 AND expires_at_ms <= p_now\n"
+"      ORDER BY expires_at_ms LIMIT p_max FOR UPDATE SKIP LOCKED LOOP\n"
+"    PERFORM maskd_session_end(r.id, 1::smallint, r.expires_at_ms);\n"
+"    n := n + 1;\n"
+"  END LOOP;\n"
+"  RETURN n;\n"
+"END $f$;\n"
+
 /* maskd_pool_add() - store_pool_add(): '' or 'EEXIST'. */
 "CREATE FUNCTION maskd_pool_add(p_vn text, p_country text, p_now bigint,\n"
 "    OUT err text) LANGUAGE plpgsql AS $f$\n"

@@ -139,6 +139,26 @@ class ClusterNodes(ClusterBase):
             "SELECT status FROM sessions WHERE id = '\\x%s'" % s["id"]),
             [["2"]])
 
+    def test_expiry(self):
+        """A session past its ttl is expired in PostgreSQL by the nodes'
+        sweep: its pool slot is free again, every node shows it expired."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        st, s, raw = self.create(n1, caller_number(), callee_number(),
+                                 virtual_number=vn, ttl=1)
+        self.assertEqual(st, 201, raw)
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            rows = self.pg.psql("SELECT s.status, p.active FROM sessions s "
+                                "JOIN pool p ON p.vn = s.vn WHERE s.id = "
+                                "'\\x%s'" % s["id"])
+            if rows == [["1", "0"]]:
+                break
+            time.sleep(0.2)
+        self.assertEqual(rows, [["1", "0"]])
+        self.wait_session(n2, s["id"], "expired")
+
     def test_conflicts_across_nodes(self):
         """The same explicit vn asked through both nodes for one party:
         one 201, the other 409 vn_conflict, never two."""
