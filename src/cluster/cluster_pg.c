@@ -179,7 +179,9 @@ static void pg_connect(struct cluster_pg *pg)
 		return;
 	}
 	pg->phase = PG_CONNECTING;
-	pg_connect_step(pg);
+	/* libpq: right after PQconnectStart, wait as if PQconnectPoll had
+	 * said PGRES_POLLING_WRITING */
+	pg_watch(pg, EV_WRITE, CLUSTER_PG_CONNECT_TIMEOUT_MS);
 }
 
 static void pg_on_timer(evutil_socket_t fd, short what, void *arg)
