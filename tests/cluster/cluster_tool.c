@@ -203,8 +203,8 @@ static void create_start(void)
 		do {
 			ib = rnd() % g_cr.parties;
 		} while (ib == ia);
-		snprintf(a, sizeof(a), "+1415000%04u", ia % 10000);
-		snprintf(b, sizeof(b), "+1415000%04u", ib % 10000);
+		snprintf(a, sizeof(a), "+1415%07u", ia % 10000000);
+		snprintf(b, sizeof(b), "+1415%07u", ib % 10000000);
 		g_cr.started++;
 		rc = cluster_session_create(g_c, &p, now_ms(), create_done,
 					    NULL);
