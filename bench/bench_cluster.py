@@ -86,12 +86,15 @@ def main():
     ap.add_argument("--conc", type=int, default=32)
     ap.add_argument("--pool", type=int, default=1000)
     ap.add_argument("--parties", type=int, default=100000)
+    ap.add_argument("--alloc", default="lock,serializable",
+                    help="allocation modes to run, comma-separated")
+    ap.add_argument("--no-propagation", action="store_true")
     a = ap.parse_args()
     if not os.access(TOOL, os.X_OK):
         sys.exit("build first: scripts/build.sh build")
     with Postgres() as pg:
         print("postgresql on 127.0.0.1:%d, fsync on" % pg.port)
-        for alloc in ("lock", "serializable"):
+        for alloc in a.alloc.split(","):
             db = "b_" + alloc
             pg.psql("CREATE DATABASE %s" % db, db="postgres")
             dsn = pg.dsn.rsplit("/", 1)[0] + "/" + db
@@ -109,8 +112,9 @@ def main():
             r = run_nodes(dsn, a.nodes, a.creates // 3, 8, 12, 2, alloc, 40)
             print("%-12s contended: pool 9, 12 parties, 40%% closes: %s"
                   % (alloc, json.dumps(r)))
-        for name, conc in (("light (1 in flight)", 1),
-                           ("loaded (%d in flight)" % a.conc, a.conc)):
+        runs = [("light (1 in flight)", 1),
+                ("loaded (%d in flight)" % a.conc, a.conc)]
+        for name, conc in ([] if a.no_propagation else runs):
             r = propagation(pg, "p%d" % conc, 500 if conc == 1 else 2000,
                             conc)
             print("propagation %s: %s" % (name, json.dumps(r)))
