@@ -47,6 +47,8 @@
 /* create retries on a serialization failure, deadlock or unique clash */
 #define CLUSTER_RETRY_MAX 32
 #define CLUSTER_CONNECTIONS_MAX 64
+/* creates sent as one transaction at most (allocation = lock) */
+#define CLUSTER_BATCH_MAX 256
 /* the environment variable that overrides [cluster] store and store_file */
 #define CLUSTER_DSN_ENV "MASKD_CLUSTER_DSN"
 

@@ -23,7 +23,7 @@ void cluster_bytea_hex(const uint8_t id[STORE_ID_LEN],
 	store_id_format(id, out + 2);
 }
 
-static int cluster_id_new(struct cluster *c, int64_t now_ms,
+int cluster_id_new(struct cluster *c, int64_t now_ms,
 			  uint8_t id[STORE_ID_LEN])
 {
 	uint64_t t;
@@ -50,7 +50,7 @@ static int cluster_id_new(struct cluster *c, int64_t now_ms,
 	return 0;
 }
 
-static int parse_i64(const char *s, int64_t *out)
+int cluster_parse_i64(const char *s, int64_t *out)
 {
 	char *end;
 
@@ -59,7 +59,7 @@ static int parse_i64(const char *s, int64_t *out)
 	return (errno || end == s || *end) ? EIO : 0;
 }
 
-static int copy_str(char *dst, size_t size, const char *s)
+int cluster_copy_str(char *dst, size_t size, const char *s)
 {
 	if (strlen(s) >= size)
 		return EIO;
@@ -87,27 +87,27 @@ int cluster_session_from_row(const PGresult *res, int row, int col,
 		rc = EIO;
 	PQfreemem(id);
 	if (!rc)
-		rc = copy_str(out->party_a, sizeof(out->party_a),
+		rc = cluster_copy_str(out->party_a, sizeof(out->party_a),
 			      PQgetvalue(res, row, col + 1));
 	if (!rc)
-		rc = copy_str(out->party_b, sizeof(out->party_b),
+		rc = cluster_copy_str(out->party_b, sizeof(out->party_b),
 			      PQgetvalue(res, row, col + 2));
 	if (!rc)
-		rc = copy_str(out->vn, sizeof(out->vn),
+		rc = cluster_copy_str(out->vn, sizeof(out->vn),
 			      PQgetvalue(res, row, col + 3));
-	if (!rc && !(rc = parse_i64(PQgetvalue(res, row, col + 4), &x)))
+	if (!rc && !(rc = cluster_parse_i64(PQgetvalue(res, row, col + 4), &x)))
 		rc = x < 0 || x > SESSION_CLOSED ? EIO :
 		     ((out->status = (enum session_status)x), 0);
 	if (!rc)
-		rc = parse_i64(PQgetvalue(res, row, col + 5),
+		rc = cluster_parse_i64(PQgetvalue(res, row, col + 5),
 			       &out->created_at_ms);
 	if (!rc)
-		rc = parse_i64(PQgetvalue(res, row, col + 6),
+		rc = cluster_parse_i64(PQgetvalue(res, row, col + 6),
 			       &out->expires_at_ms);
 	if (!rc)
-		rc = parse_i64(PQgetvalue(res, row, col + 7),
+		rc = cluster_parse_i64(PQgetvalue(res, row, col + 7),
 			       &out->ended_at_ms);
-	if (!rc && !(rc = parse_i64(PQgetvalue(res, row, col + 8), &x)))
+	if (!rc && !(rc = cluster_parse_i64(PQgetvalue(res, row, col + 8), &x)))
 		rc = x < 0 || x > UINT32_MAX ? EIO :
 		     ((out->call_time_limit_s = (uint32_t)x), 0);
 	if (rc)
@@ -120,14 +120,14 @@ int cluster_session_from_row(const PGresult *res, int row, int col,
 	    !(out->metadata = strdup(PQgetvalue(res, row, col + 11))))
 		rc = ENOMEM;
 	out->pin_required = PQgetvalue(res, row, col + 12)[0] == 't';
-	if (!rc && !(rc = parse_i64(PQgetvalue(res, row, col + 13), &x)))
+	if (!rc && !(rc = cluster_parse_i64(PQgetvalue(res, row, col + 13), &x)))
 		rc = x < 0 || x > STORE_PIN_RETRIES_MAX ? EIO :
 		     ((out->pin_retries = (uint8_t)x), 0);
 	v = PQgetvalue(res, row, col + 14);
 	if (!rc)
-		rc = copy_str(out->pin_a, sizeof(out->pin_a), v);
+		rc = cluster_copy_str(out->pin_a, sizeof(out->pin_a), v);
 	if (!rc)
-		rc = copy_str(out->pin_b, sizeof(out->pin_b),
+		rc = cluster_copy_str(out->pin_b, sizeof(out->pin_b),
 			      PQgetvalue(res, row, col + 15));
 	if (rc)
 		session_clear(out);
@@ -135,7 +135,7 @@ int cluster_session_from_row(const PGresult *res, int row, int col,
 }
 
 /* "ENOSPC" and friends, as the SQL functions answer */
-static int err_from_name(const char *s)
+int cluster_err_from_name(const char *s)
 {
 	static const struct { const char *name; int err; } names[] = {
 		{ "", 0 }, { "EINVAL", EINVAL }, { "ENOENT", ENOENT },
@@ -154,7 +154,7 @@ static int err_from_name(const char *s)
  * A serialization failure, a deadlock, or a unique index saying another
  * node won the race: running the transaction again sees the winner's row.
  */
-static bool retryable(const PGresult *res)
+bool cluster_retryable(const PGresult *res)
 {
 	const char *st = cluster_pg_sqlstate(res);
 
@@ -163,11 +163,11 @@ static bool retryable(const PGresult *res)
 }
 
 /*
- * retry_later() - run @fn(@arg) after a random pause of up to 2^attempts
+ * cluster_retry_later() - run @fn(@arg) after a random pause of up to 2^attempts
  * ms (at most 64): transactions that keep colliding must not retry in
  * lockstep, or under SERIALIZABLE they collide again.
  */
-static int retry_later(struct cluster *c, unsigned attempts,
+int cluster_retry_later(struct cluster *c, unsigned attempts,
 		       event_callback_fn fn, void *arg)
 {
 	unsigned cap = 1u << (attempts < 6 ? attempts : 6), r = 0;
@@ -183,7 +183,7 @@ static int retry_later(struct cluster *c, unsigned attempts,
 }
 
 /* The connection to send on: the least busy one that is up. */
-static struct cluster_pg *cluster_pick(struct cluster *c)
+struct cluster_pg *cluster_pick(struct cluster *c)
 {
 	struct cluster_pg *best = NULL;
 	unsigned best_n = 0, i, n;
@@ -202,7 +202,7 @@ static struct cluster_pg *cluster_pick(struct cluster *c)
 	return best;
 }
 
-static void cluster_log_pg_error(struct cluster *c, const char *what,
+void cluster_log_pg_error(struct cluster *c, const char *what,
 				 const PGresult *res)
 {
 	char msg[200];
@@ -225,7 +225,7 @@ static void schema_done(int err, const PGresult *res, void *arg)
 		return;		/* lost: the next connection that comes up
 				 * runs it again (it is one transaction) */
 	if (!cluster_pg_ok(res) || PQntuples(res) != 1 ||
-	    parse_i64(PQgetvalue(res, 0, 0), &v)) {
+	    cluster_parse_i64(PQgetvalue(res, 0, 0), &v)) {
 		cluster_log_pg_error(c, "migrations", res);
 		return;
 	}
@@ -281,7 +281,7 @@ static void sweep_done(int err, const PGresult *res, void *arg)
 			cluster_log_pg_error(c, "expire", res);
 		return;
 	}
-	if (PQntuples(res) == 1 && !parse_i64(PQgetvalue(res, 0, 0), &n) &&
+	if (PQntuples(res) == 1 && !cluster_parse_i64(PQgetvalue(res, 0, 0), &n) &&
 	    n > 0) {
 		c->stats.expiries += (uint64_t)n;
 		cluster_notify(c);
@@ -360,6 +360,7 @@ void cluster_close(struct cluster *c)
 
 	if (!c)
 		return;
+	cluster_create_stop(c);
 	cluster_feed_free(c->feed);
 	if (c->sweep)
 		event_free(c->sweep);
@@ -426,210 +427,6 @@ void cluster_notify(struct cluster *c)
 	if (pg && !cluster_pg_query(pg, "NOTIFY maskd_changes", 0, NULL,
 				    notify_done, c))
 		c->notify_busy = true;
-}
-
-/* ---- create ---- */
-
-enum {
-	CP_ID, CP_A, CP_B, CP_VN, CP_NOW, CP_TTL, CP_CTL, CP_RECORD, CP_CB,
-	CP_META, CP_PIN_REQ, CP_PIN_RETRIES, CP_PIN_A, CP_PIN_B, CP_PIN_GEN,
-	CP_PIN_LEN, CP_LOCK, CP_N
-};
-
-static const char create_sql[] =
-	"SELECT err, vn, pin_a, pin_b FROM maskd_session_create("
-	"$1::bytea, $2, $3, $4, $5::bigint, $6::bigint, $7::bigint, "
-	"$8::boolean, $9, $10, $11::boolean, $12::smallint, $13, $14, "
-	"$15::boolean, $16::integer, $17::boolean)";
-
-/* A create in flight: what it was asked, kept for retries. */
-struct create_op {
-	struct cluster *c;
-	struct session s;		/* filled but for vn and PINs */
-	const char *vals[CP_N];
-	char id_hex[CLUSTER_BYTEA_SIZE];
-	char now[24], ttl[24], ctl[24], retries[8], len[8];
-	unsigned attempts;
-	cluster_session_h *h;
-	void *arg;
-};
-
-static void create_op_free(struct create_op *op)
-{
-	session_clear(&op->s);
-	explicit_bzero(op, sizeof(*op));	/* PINs */
-	free(op);
-}
-
-static void create_done(int err, const PGresult *res, void *arg);
-
-static int create_send(struct create_op *op)
-{
-	struct cluster_pg *pg = cluster_pick(op->c);
-
-	if (!pg)
-		return ENOTCONN;
-	op->attempts++;
-	return cluster_pg_query(pg, create_sql, CP_N, op->vals, create_done,
-				op);
-}
-
-static void create_retry(evutil_socket_t fd, short what, void *arg)
-{
-	struct create_op *op = arg;
-	int err = create_send(op);
-
-	if (err) {
-		op->c->stats.unavailable++;
-		op->h(err, NULL, op->arg);
-		create_op_free(op);
-	}
-}
-
-static void create_done(int err, const PGresult *res, void *arg)
-{
-	struct create_op *op = arg;
-	struct cluster *c = op->c;
-
-	if (err) {
-		c->stats.unavailable++;
-		goto done;
-	}
-	if (!cluster_pg_ok(res)) {
-		if (retryable(res)) {
-			if (op->attempts >= CLUSTER_RETRY_MAX) {
-				err = EBUSY;
-				goto done;
-			}
-			c->stats.retries++;
-			err = retry_later(c, op->attempts, create_retry, op);
-			if (!err)
-				return;
-			goto done;
-		}
-		cluster_log_pg_error(c, "create", res);
-		err = EIO;
-		goto done;
-	}
-	if (PQntuples(res) != 1) {
-		err = EIO;
-		goto done;
-	}
-	err = err_from_name(PQgetvalue(res, 0, 0));
-	if (err)
-		goto done;
-	if (copy_str(op->s.vn, sizeof(op->s.vn), PQgetvalue(res, 0, 1)) ||
-	    copy_str(op->s.pin_a, sizeof(op->s.pin_a),
-		     PQgetvalue(res, 0, 2)) ||
-	    copy_str(op->s.pin_b, sizeof(op->s.pin_b),
-		     PQgetvalue(res, 0, 3))) {
-		err = EIO;
-		goto done;
-	}
-	c->stats.creates++;
-	cluster_notify(c);
- done:
-	op->h(err, err ? NULL : &op->s, op->arg);
-	create_op_free(op);
-}
-
-int cluster_session_create(struct cluster *c, const struct session_params *p,
-			   int64_t now_ms, cluster_session_h *h, void *arg)
-{
-	const struct session_pin_params *pin = &p->pin;
-	struct create_op *op;
-	int rc;
-
-	if (p->geo_match != GEO_MATCH_NONE)
-		return ENOTSUP;
-	if (!e164_valid(p->party_a) || !e164_valid(p->party_b) ||
-	    !strcmp(p->party_a, p->party_b) || p->ttl_ms <= 0 ||
-	    (p->vn && p->vn[0] && !e164_valid(p->vn)))
-		return EINVAL;
-	/* the PIN rules of store_pin_check(), before any round trip */
-	if (pin->pin_retries > STORE_PIN_RETRIES_MAX)
-		return EINVAL;
-	if (pin->generate ? (pin->pin_length < STORE_PIN_MIN ||
-			     pin->pin_length > STORE_PIN_MAX) :
-	    (pin->pin_a && pin->pin_a[0] &&
-	     (!store_pin_valid(pin->pin_a) || !pin->pin_b ||
-	      !store_pin_valid(pin->pin_b) ||
-	      !strcmp(pin->pin_a, pin->pin_b))))
-		return EINVAL;
-	if (pin->pin_required && !pin->generate &&
-	    !(pin->pin_a && pin->pin_a[0]))
-		return EINVAL;
-	if (!cluster_pick(c)) {
-		c->stats.unavailable++;
-		return ENOTCONN;
-	}
-
-	op = calloc(1, sizeof(*op));
-	if (!op)
-		return ENOMEM;
-	op->c = c;
-	op->h = h;
-	op->arg = arg;
-	rc = cluster_id_new(c, now_ms, op->s.id);
-	if (rc)
-		goto fail;
-	strcpy(op->s.party_a, p->party_a);	/* validated E.164 */
-	strcpy(op->s.party_b, p->party_b);
-	op->s.status = SESSION_ACTIVE;
-	op->s.created_at_ms = now_ms;
-	op->s.expires_at_ms = now_ms + p->ttl_ms;
-	op->s.call_time_limit_s = p->call_time_limit_s;
-	op->s.record = p->record;
-	op->s.pin_required = pin->pin_required;
-	op->s.pin_retries = pin->pin_retries;
-	rc = ENOMEM;
-	if (p->callback_url && !(op->s.callback_url = strdup(p->callback_url)))
-		goto fail;
-	if (p->metadata && !(op->s.metadata = strdup(p->metadata)))
-		goto fail;
-	cluster_bytea_hex(op->s.id, op->id_hex);
-	snprintf(op->now, sizeof(op->now), "%" PRId64, now_ms);
-	snprintf(op->ttl, sizeof(op->ttl), "%" PRId64, p->ttl_ms);
-	snprintf(op->ctl, sizeof(op->ctl), "%" PRIu32, p->call_time_limit_s);
-	snprintf(op->retries, sizeof(op->retries), "%u", pin->pin_retries);
-	snprintf(op->len, sizeof(op->len), "%u", pin->pin_length);
-	op->vals[CP_ID] = op->id_hex;
-	op->vals[CP_A] = op->s.party_a;
-	op->vals[CP_B] = op->s.party_b;
-	op->vals[CP_VN] = p->vn ? p->vn : "";
-	op->vals[CP_NOW] = op->now;
-	op->vals[CP_TTL] = op->ttl;
-	op->vals[CP_CTL] = op->ctl;
-	op->vals[CP_RECORD] = p->record ? "t" : "f";
-	op->vals[CP_CB] = op->s.callback_url;
-	op->vals[CP_META] = op->s.metadata;
-	op->vals[CP_PIN_REQ] = pin->pin_required ? "t" : "f";
-	op->vals[CP_PIN_RETRIES] = op->retries;
-	op->vals[CP_PIN_A] = pin->generate ? "" : pin->pin_a ? pin->pin_a : "";
-	op->vals[CP_PIN_B] = pin->generate ? "" : pin->pin_b ? pin->pin_b : "";
-	op->vals[CP_PIN_GEN] = pin->generate ? "t" : "f";
-	op->vals[CP_PIN_LEN] = op->len;
-	op->vals[CP_LOCK] = c->alloc == CLUSTER_ALLOC_LOCK ? "t" : "f";
-	/* vals are copied by cluster_pg_query(), except those we keep for
-	 * a retry: all of them point into op or p's copies above, but
-	 * p->vn and the PINs are the caller's: copy them too */
-	if (p->vn && p->vn[0]) {
-		strcpy(op->s.vn, p->vn);
-		op->vals[CP_VN] = op->s.vn;
-	}
-	if (!pin->generate && pin->pin_a && pin->pin_a[0]) {
-		strcpy(op->s.pin_a, pin->pin_a);
-		strcpy(op->s.pin_b, pin->pin_b);
-		op->vals[CP_PIN_A] = op->s.pin_a;
-		op->vals[CP_PIN_B] = op->s.pin_b;
-	}
-	rc = create_send(op);
-	if (rc)
-		goto fail;
-	return 0;
- fail:
-	create_op_free(op);
-	return rc;
 }
 
 /* ---- close, get, pool ---- */
@@ -770,14 +567,14 @@ static void close_done(int err, const PGresult *res, void *arg)
 	struct close_op *cop = arg;
 	struct cluster *c = cop->op.c;
 
-	if (!err && !cluster_pg_ok(res) && retryable(res)) {
+	if (!err && !cluster_pg_ok(res) && cluster_retryable(res)) {
 		if (cop->op.attempts >= CLUSTER_RETRY_MAX) {
 			cop->op.h(EBUSY, NULL, cop->op.arg);
 			free(cop);
 			return;
 		}
 		c->stats.retries++;
-		err = retry_later(c, cop->op.attempts, close_retry, cop);
+		err = cluster_retry_later(c, cop->op.attempts, close_retry, cop);
 		if (!err)
 			return;
 		cop->op.h(err, NULL, cop->op.arg);
@@ -790,7 +587,7 @@ static void close_done(int err, const PGresult *res, void *arg)
 		cluster_log_pg_error(c, "close", res);
 		err = EIO;
 	} else {
-		err = err_from_name(PQgetvalue(res, 0, 0));
+		err = cluster_err_from_name(PQgetvalue(res, 0, 0));
 		if (!err)
 			cluster_notify(c);
 	}
@@ -852,7 +649,7 @@ static void pool_done(int err, const PGresult *res, void *arg)
 			cluster_log_pg_error(op->c, "pool add", res);
 			err = EIO;
 		} else {
-			err = err_from_name(PQgetvalue(res, 0, 0));
+			err = cluster_err_from_name(PQgetvalue(res, 0, 0));
 		}
 	}
 	op->h(err, op->arg);

@@ -272,6 +272,45 @@ const char cluster_schema_sql[] =
 "    VALUES ('session', p_id, vn, p_now);\n"
 "END $f$;\n"
 
+/* maskd_session_create_many() - a batch of creates in ONE transaction,
+ * one commit (one WAL flush) for all of them: what the LMDB writer's
+ * group commit is to LMDB. Every party's advisory lock is taken first,
+ * in hash order, so two batches never wait on each other in a ring;
+ * each create then runs as maskd_session_create() (its locks are
+ * already held: advisory locks are re-entrant) in a subtransaction, so
+ * one that trips a unique index ('RETRY': run it again) costs only
+ * itself. Returns one row per create: its index (1-based), err, vn,
+ * PINs. (The loop runs on j: a FOR loop declares its own variable,
+ * which would hide the OUT column k.) */
+"CREATE FUNCTION maskd_session_create_many(p_id bytea[], p_a text[],\n"
+"    p_b text[], p_vn text[], p_now bigint[], p_ttl bigint[],\n"
+"    p_ctl bigint[], p_record boolean[], p_cb text[], p_meta text[],\n"
+"    p_pin_req boolean[], p_pin_retries smallint[], p_pin_a text[],\n"
+"    p_pin_b text[], p_pin_gen boolean[], p_pin_len integer[])\n"
+"    RETURNS TABLE (k integer, err text, vn text, pin_a text,\n"
+"      pin_b text) LANGUAGE plpgsql AS $f$\n"
+"DECLARE h bigint; j integer;\n"
+"BEGIN\n"
+"  FOR h IN SELECT DISTINCT hashtextextended(t, 0) AS x\n"
+"      FROM unnest(p_a || p_b) t ORDER BY x LOOP\n"
+"    PERFORM pg_advisory_xact_lock(h);\n"
+"  END LOOP;\n"
+"  FOR j IN 1 .. coalesce(array_length(p_id, 1), 0) LOOP\n"
+"    k := j;\n"
+"    BEGIN\n"
+"      SELECT c.err, c.vn, c.pin_a, c.pin_b INTO err, vn, pin_a, pin_b\n"
+"        FROM maskd_session_create(p_id[k], p_a[k], p_b[k], p_vn[k],\n"
+"          p_now[k], p_ttl[k], p_ctl[k], p_record[k], p_cb[k],\n"
+"          p_meta[k],\n"
+"          p_pin_req[k], p_pin_retries[k], p_pin_a[k], p_pin_b[k],\n"
+"          p_pin_gen[k], p_pin_len[k], true) c;\n"
+"    EXCEPTION WHEN unique_violation THEN\n"
+"      err := 'RETRY'; vn := ''; pin_a := ''; pin_b := '';\n"
+"    END;\n"
+"    RETURN NEXT;\n"
+"  END LOOP;\n"
+"END $f$;\n"
+
 /* maskd_session_close() - store_session_close(): '' closed, 'ENOENT',
  * 'EALREADY' (ended, or past expires_at: then it is expired now). */
 "CREATE FUNCTION maskd_session_close(p_id bytea, p_now bigint,\n"
