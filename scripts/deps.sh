@@ -13,6 +13,7 @@ PKGS=(
 	python3-yaml python3-jsonschema
 	libsndfile1-dev espeak-ng sox
 	libspandsp-dev
+	libpq-dev postgresql-15
 )
 if [ "${1:-}" = "--bench" ]; then
 	PKGS+=(wrk curl)
@@ -31,6 +32,13 @@ echo "deps: installing ${missing[*]}" >&2
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
 	"${missing[@]}" >/dev/null
+
+# The cluster tests start their own PostgreSQL in a temporary directory
+# (tests/cluster/pg.py); maskd itself needs none unless [cluster] store
+# is set. The package's stock cluster is not wanted running.
+if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && [ -d /run/systemd/system ]; then
+	$SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
+fi
 
 # The SIP over TLS test runs its own Kamailio in the foreground; on a
 # systemd host the package would also start its stock service.

@@ -143,6 +143,14 @@ struct config_store {
 	uint32_t retention_s;		/* ended sessions kept; 0 = ever */
 };
 
+/* [cluster] (include/maskd/cluster.h); store empty = single-node */
+struct config_cluster {
+	char store[CONFIG_URL_SIZE];	/* DSN; secret */
+	char store_file[CONFIG_PATH_SIZE];	/* a file holding the DSN */
+	uint32_t connections;		/* to PostgreSQL, per node */
+	uint8_t allocation;		/* enum cluster_alloc */
+};
+
 struct config_api {
 	struct net_addr listen;
 	char **tokens;			/* owned; n_tokens strings; secret */
@@ -231,6 +239,7 @@ struct config {
 	struct config_conference conference;
 	struct config_hooks hooks;
 	struct config_log log;
+	struct config_cluster cluster;
 };
 
 /*

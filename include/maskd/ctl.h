@@ -71,6 +71,19 @@ void ctl_flush(struct ctl *ctl);
  */
 void ctl_set_sip(struct ctl *ctl, struct sip *sip);
 
+struct cluster;
+
+/*
+ * ctl_set_cluster() - [cluster] mode from now on: session creates and
+ * closes go to PostgreSQL through @c (borrowed; NULL: single-node, LMDB
+ * alone), then into this node's LMDB with their events
+ * (src/ctl/ctl_cluster.c). ctl_session_create() and ctl_session_close()
+ * then also return ENOTCONN (PostgreSQL unreachable: 503), and their
+ * handlers get @lost with ENOTCONN, ECONNRESET (outcome unknown), EBUSY
+ * or EIO. Reads, patches and the sweeper stay local for now.
+ */
+void ctl_set_cluster(struct ctl *ctl, struct cluster *c);
+
 /* ---- done handlers ---- */
 
 /*

@@ -41,6 +41,7 @@ enum cfg_sec {
 	CS_CONFERENCE,
 	CS_HOOKS,
 	CS_LOG,
+	CS_CLUSTER,
 	CS_N
 };
 

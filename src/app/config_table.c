@@ -414,6 +414,11 @@ const struct cfg_section cfg_sections[CS_N] = {
 			"platform where a call goes (README, \"Call-routing "
 			"hook\"). Signed with [events] secrets." },
 	[CS_LOG] = { .name = "log", .off = offsetof(struct config, log) },
+	[CS_CLUSTER] = { .name = "cluster",
+			 .off = offsetof(struct config, cluster),
+			 .help = "Several nodes sharing sessions through "
+			 "PostgreSQL (README, \"Cluster\"). Empty store = "
+			 "single-node: LMDB alone." },
 };
 
 #define KEY(s, st, k, f, t) \
@@ -433,6 +438,7 @@ const struct cfg_section cfg_sections[CS_N] = {
 #define CONF(k, f, t)	 KEY(CS_CONFERENCE, struct config_conference, k, f, t)
 #define HOOKS(k, f, t)	 KEY(CS_HOOKS, struct config_hooks, k, f, t)
 #define LOG(k, f, t)	 KEY(CS_LOG, struct config_log, k, f, t)
+#define CLUSTER(k, f, t) KEY(CS_CLUSTER, struct config_cluster, k, f, t)
 
 static const struct cfg_enum cfg_log_levels[] = {
 	{ "error", LOG_LVL_ERROR }, { "warn", LOG_LVL_WARN },
@@ -456,6 +462,10 @@ static const struct cfg_enum cfg_hook_routes[] = {
 static const struct cfg_enum cfg_hook_errors[] = {
 	{ "reject", CONFIG_HOOK_ERR_REJECT },
 	{ "allow", CONFIG_HOOK_ERR_ALLOW }, { NULL, 0 },
+};
+
+static const struct cfg_enum cfg_cluster_allocs[] = {
+	{ "lock", 0 }, { "serializable", 1 }, { NULL, 0 },
 };
 
 static const struct cfg_enum cfg_flood_actions[] = {
@@ -905,6 +915,27 @@ const struct cfg_row cfg_rows[] = {
 	{ LOG("file", file, CT_STRING), .def = "",
 	  .help = "Log file, opened for appending and reopened on SIGHUP "
 	  "(logrotate). Empty = stderr." },
+
+	/* [cluster] */
+	{ CLUSTER("store", store, CT_STRING), .def = "", .flags = CFG_SECRET,
+	  .help = "PostgreSQL holding the cluster's sessions: a "
+	  "postgresql:// URI or a libpq key=value string. Empty = "
+	  "single-node (the default). The environment variable "
+	  "MASKD_CLUSTER_DSN, then store_file, take precedence; the "
+	  "password is never logged." },
+	{ CLUSTER("store_file", store_file, CT_STRING), .def = "",
+	  .help = "A file whose first line is the DSN (keeps the password "
+	  "out of this file). Empty = none." },
+	{ CLUSTER("connections", connections, CT_UINT), .min = 1, .max = 64,
+	  .unit = "connections", .def = "4",
+	  .help = "Connections to PostgreSQL for session operations (the "
+	  "cache feed has one more). A connection runs one transaction at "
+	  "a time." },
+	{ CLUSTER("allocation", allocation, CT_ENUM),
+	  .names = cfg_cluster_allocs, .def = "lock",
+	  .help = "How creates on several nodes stay race-free: lock "
+	  "(advisory locks on both parties, FOR UPDATE SKIP LOCKED on the "
+	  "pool) or serializable (SERIALIZABLE transactions, retried)." },
 };
 
 const size_t cfg_n_rows = sizeof(cfg_rows) / sizeof(cfg_rows[0]);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "maskd/api.h"
+#include "maskd/cluster.h"
 #include "maskd/config.h"
 #include "maskd/ctl.h"
 #include "maskd/log.h"
@@ -49,6 +50,7 @@ struct maskd {
 	struct event_base *base;
 	struct writer *w;
 	struct ctl *ctl;		/* the control thread's work */
+	struct cluster *cluster;	/* [cluster] store; NULL = single-node */
 	struct webhook_key keys[WEBHOOK_KEYS_MAX];	/* [events] secrets */
 	struct api *api;		/* HTTP over ctl */
 	struct mailbox *cdr_mb;		/* SIP thread -> control thread */
@@ -67,6 +69,41 @@ struct maskd {
 	struct event *watchdog;		/* WATCHDOG=1 to systemd, or NULL */
 	int stop_signal;
 };
+
+/*
+ * [cluster] store set: creates and closes through PostgreSQL, the LMDB
+ * store fed from its changes. Nothing waits for PostgreSQL here: the
+ * connections come up (and come back) by themselves, and until then the
+ * API's creates answer 503.
+ */
+static int maskd_cluster(struct maskd *m)
+{
+	char errbuf[MASKD_ERR_SIZE];
+	char *dsn = NULL;
+	int err;
+
+	err = cluster_dsn(&m->cfg.cluster, &dsn, errbuf, sizeof(errbuf));
+	if (err) {
+		log_error(&m->log, "maskd: %s", errbuf);
+		return err;
+	}
+	if (!dsn)
+		return 0;	/* single-node */
+	err = cluster_open(&m->cluster, m->base, dsn,
+			   m->cfg.cluster.connections,
+			   (enum cluster_alloc)m->cfg.cluster.allocation,
+			   &m->log);
+	cluster_dsn_free(dsn);
+	if (!err)
+		err = cluster_feed_start(m->cluster, m->st, m->w, NULL, NULL);
+	if (err) {
+		log_error(&m->log, "maskd: cannot start the cluster: %s",
+			  strerror(err));
+		return err;
+	}
+	ctl_set_cluster(m->ctl, m->cluster);
+	return 0;
+}
 
 /* [events] into ctl: the secrets decoded, the schedule parsed (both
  * were validated with the file), delivery started when signing can. */
@@ -384,6 +421,11 @@ static void maskd_free(struct maskd *m, bool clean)
 	/* after the calls' records: a recording's report updates one */
 	recorder_stop(m->rec);
 	mailbox_free(m->rec_mb);
+	/* what waits for PostgreSQL is answered (503) while the api and
+	 * the writer can still take it */
+	if (m->ctl)
+		ctl_set_cluster(m->ctl, NULL);
+	cluster_close(m->cluster);
 	api_stop(m->api);		/* answers what waits for the writer */
 	ctl_stop(m->ctl);		/* the last CDRs reach the disk */
 	writer_free(m->w);
@@ -478,6 +520,9 @@ static int maskd_run(const char *path)
 			  strerror(err));
 		goto out;
 	}
+	err = maskd_cluster(&m);
+	if (err)
+		goto out;
 
 	err = api_start(&m.api, m.base, &m.cfg, m.ctl, &m.log);
 	if (err) {

@@ -115,6 +115,7 @@ struct ctl {
 	struct ctl_counters ctr;	/* ctl_metrics.inc */
 	struct ctl_cells cells;		/* the "events" group */
 	struct metrics *metrics;	/* borrowed; ctl_metrics_register() */
+	struct cluster *cluster;	/* borrowed; NULL = single-node */
 };
 
 /*
@@ -249,6 +250,13 @@ void ctl_hook_stop(struct ctl *ctl);
 
 int ctl_deliver_start(struct ctl *ctl);
 void ctl_deliver_stop(struct ctl *ctl);
+
+/* ---- ctl_cluster.c: create and close through PostgreSQL ---- */
+
+int ctl_cluster_create(struct ctl *ctl, const struct session_params *p,
+		       ctl_session_h *h, void *arg);
+int ctl_cluster_close(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+		      ctl_session_h *h, void *arg);
 
 /* ---- ctl_sweep.c ---- */
 

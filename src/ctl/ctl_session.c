@@ -62,9 +62,12 @@ static void ctl_create_done(struct ctl_op *op, int err, bool lost)
 int ctl_session_create(struct ctl *ctl, const struct session_params *p,
 		       ctl_session_h *h, void *arg)
 {
-	struct ctl_op *op = ctl_op_new(ctl, arg);
+	struct ctl_op *op;
 	int err = 0;
 
+	if (ctl->cluster)	/* [cluster]: ctl_cluster.c */
+		return ctl_cluster_create(ctl, p, h, arg);
+	op = ctl_op_new(ctl, arg);
 	if (!op)
 		return ENOMEM;
 	op->h.session = h;
@@ -165,8 +168,11 @@ static void ctl_close_done(struct ctl_op *op, int err, bool lost)
 int ctl_session_close(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		      ctl_session_h *h, void *arg)
 {
-	struct ctl_op *op = ctl_op_new(ctl, arg);
+	struct ctl_op *op;
 
+	if (ctl->cluster)	/* [cluster]: ctl_cluster.c */
+		return ctl_cluster_close(ctl, id, h, arg);
+	op = ctl_op_new(ctl, arg);
 	if (!op)
 		return ENOMEM;
 	op->h.session = h;

@@ -386,4 +386,14 @@ int store_index_upgrade(struct store *st);
  */
 int store_cdr_reindex(struct store *st);
 
+/*
+ * For store_mirror.c (store_session.c): write @s's sessions record alone,
+ * and build the pair value of @s as seen from one party.
+ */
+int store_session_record_put(struct store_txn *tx, const struct session *s);
+/* store_pin.c: store_pin_index_del() of the entries naming @s alone */
+int store_pin_index_del_own(struct store_txn *tx, const struct session *s);
+void store_pair_value(struct rec_pair *p, const struct session *s,
+		      bool caller_is_a, uint64_t other);
+
 #endif

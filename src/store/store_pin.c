@@ -293,3 +293,39 @@ int store_pin_patch(struct store_txn *tx, struct session *s,
 		return EINVAL;
 	return store_pin_index_put(tx, s);
 }
+
+/*
+ * store_pin_index_del_own() - store_pin_index_del(), but only the entries
+ * that name @s: a mirrored session whose PIN was not indexed (another,
+ * stale, session held it: store_mirror.c) must not delete that one's.
+ */
+int store_pin_index_del_own(struct store_txn *tx, const struct session *s)
+{
+	uint8_t buf[PIN_KEY_SIZE_MAX];
+	struct rec_pin_ref ref;
+	uint64_t vn;
+	MDB_val k, v;
+	int i, rc;
+
+	if (!indexed(s))
+		return 0;
+	if (store_num_pack(s->vn, &vn))
+		return EIO;
+	for (i = 0; i < 2; i++) {
+		k = pin_key(buf, vn, i ? s->pin_b : s->pin_a);
+		rc = mdb_get(tx->txn, tx->st->pin, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc)
+			return store_err(rc);
+		if (v.mv_size != sizeof(ref))
+			return EIO;
+		memcpy(&ref, v.mv_data, sizeof(ref));
+		if (memcmp(ref.id, s->id, STORE_ID_LEN))
+			continue;
+		rc = mdb_del(tx->txn, tx->st->pin, &k, NULL);
+		if (rc)
+			return store_err(rc);
+	}
+	return 0;
+}

@@ -946,3 +946,16 @@ int store_session_read(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 {
 	return session_read(tx->txn, tx->st, id, out, true);
 }
+
+/* ---- for store_mirror.c: the record and pair value builders ---- */
+
+int store_session_record_put(struct store_txn *tx, const struct session *s)
+{
+	return session_put(tx, s);
+}
+
+void store_pair_value(struct rec_pair *p, const struct session *s,
+		      bool caller_is_a, uint64_t other)
+{
+	pair_value(p, s, caller_is_a, other);
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""bench_cluster.py - session creates through PostgreSQL and cache
+propagation, with src/cluster/ driven by build/tests/cluster_tool.
+
+    python3 bench/bench_cluster.py [--nodes 3] [--creates 3000] [--conns 4]
+                                   [--conc 32] [--pool 1000] [--parties 100000]
+
+Starts its own PostgreSQL (tests/cluster/pg.py: temporary directory,
+loopback, fsync on, synchronous_commit on: every create is a durable
+commit) and, for each allocation mode (lock = advisory locks + SKIP
+LOCKED, serializable = SERIALIZABLE + retries):
+  - NODES cluster_tool processes (one per simulated node, CONNS
+    connections and CONC creates in flight each) create CREATES sessions
+    each at once: creates/s over all of them, retries;
+  - the same with a small pool (2N-1 = 9 numbers, 12 parties, 40% closes)
+    where every create contends;
+then propagation: a feed (node 2's LMDB cache) running while one node
+creates, the delay from a create's start to its row in node 2's LMDB,
+p50/p99, at light load (1 in flight) and at full load.
+
+Numbers depend on the machine (here: 2 cores shared with other builds);
+quote them with the command.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
+from pg import Postgres  # noqa: E402
+
+TOOL = os.path.join(ROOT, "build", "tests", "cluster_tool")
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_nodes(dsn, nodes, n, conc, parties, conns, alloc, close_pct=0):
+    t0 = time.monotonic()
+    procs = [subprocess.Popen([TOOL, "create", dsn, str(n), str(conc),
+                               str(parties), str(conns), alloc,
+                               str(17 + i), str(close_pct)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in range(nodes)]
+    res = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode:
+            sys.exit("cluster_tool create failed: " + err[-500:])
+        res.append(last_json(out))
+    dt = time.monotonic() - t0
+    ok = sum(r["ok"] for r in res)
+    return {"creates": ok, "closes": sum(r["closed"] for r in res),
+            "enospc": sum(r["enospc"] for r in res),
+            "busy": sum(r["busy"] for r in res),
+            "retries": sum(r["retries"] for r in res),
+            "seconds": round(dt, 2),
+            "ops_per_s": round((ok + sum(r["closed"] for r in res)) / dt,
+                               1)}
+
+
+def propagation(pg, db, n, conc, alloc="lock"):
+    dsn = pg.dsn.rsplit("/", 1)[0] + "/" + db
+    pg.psql("CREATE DATABASE %s" % db, db="postgres")
+    subprocess.run([TOOL, "pool", dsn, "1000"], check=True,
+                   stdout=subprocess.DEVNULL)
+    lmdb = os.path.join(pg.dir, db + ".lmdb")
+    feed = subprocess.Popen([TOOL, "feed", dsn, lmdb, str(n), "300"],
+                            stdout=subprocess.PIPE, text=True)
+    assert feed.stdout.readline().strip() == "feeding"
+    subprocess.run([TOOL, "create", dsn, str(n), str(conc), "100000", "4",
+                    alloc, "5"], check=True, stdout=subprocess.DEVNULL)
+    out, _ = feed.communicate()
+    return last_json(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--creates", type=int, default=3000)
+    ap.add_argument("--conns", type=int, default=4)
+    ap.add_argument("--conc", type=int, default=32)
+    ap.add_argument("--pool", type=int, default=1000)
+    ap.add_argument("--parties", type=int, default=100000)
+    ap.add_argument("--alloc", default="lock,serializable",
+                    help="allocation modes to run, comma-separated")
+    ap.add_argument("--no-propagation", action="store_true")
+    a = ap.parse_args()
+    if not os.access(TOOL, os.X_OK):
+        sys.exit("build first: scripts/build.sh build")
+    with Postgres() as pg:
+        print("postgresql on 127.0.0.1:%d, fsync on" % pg.port)
+        for alloc in a.alloc.split(","):
+            db = "b_" + alloc
+            pg.psql("CREATE DATABASE %s" % db, db="postgres")
+            dsn = pg.dsn.rsplit("/", 1)[0] + "/" + db
+            subprocess.run([TOOL, "pool", dsn, str(a.pool)], check=True,
+                           stdout=subprocess.DEVNULL)
+            r = run_nodes(dsn, a.nodes, a.creates, a.conc, a.parties,
+                          a.conns, alloc)
+            print("%-12s %d nodes x %d conns x %d in flight, pool %d: %s"
+                  % (alloc, a.nodes, a.conns, a.conc, a.pool, json.dumps(r)))
+            db = "c_" + alloc
+            pg.psql("CREATE DATABASE %s" % db, db="postgres")
+            dsn = pg.dsn.rsplit("/", 1)[0] + "/" + db
+            subprocess.run([TOOL, "pool", dsn, "9"], check=True,
+                           stdout=subprocess.DEVNULL)
+            r = run_nodes(dsn, a.nodes, a.creates // 3, 8, 12, 2, alloc, 40)
+            print("%-12s contended: pool 9, 12 parties, 40%% closes: %s"
+                  % (alloc, json.dumps(r)))
+        runs = [("light (1 in flight)", 1),
+                ("loaded (%d in flight)" % a.conc, a.conc)]
+        for name, conc in ([] if a.no_propagation else runs):
+            r = propagation(pg, "p%d" % conc, 500 if conc == 1 else 2000,
+                            conc)
+            print("propagation %s: %s" % (name, json.dumps(r)))
+
+
+if __name__ == "__main__":
+    main()

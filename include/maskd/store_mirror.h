@@ -1,0 +1,46 @@
+/*
+ * store_mirror.h - the LMDB store as a cache of another store's sessions
+ * (cluster mode: PostgreSQL holds the truth, include/maskd/cluster.h).
+ *
+ * A mirrored session is written as it is given - its id, its vn, its
+ * status - with every index store_lookup(), store_pin_lookup() and the
+ * listings read, so the call path reads a cache exactly as it reads a
+ * single node's store. The local pool's counts are not touched: numbers
+ * are allocated where the truth is.
+ *
+ * Threads: the writer's (control) thread, inside a write transaction;
+ * the cursor is read through any reader.
+ */
+#ifndef MASKD_STORE_MIRROR_H
+#define MASKD_STORE_MIRROR_H
+
+#include <stdint.h>
+
+#include "maskd/store.h"
+
+/*
+ * store_session_mirror() - make session @s->id what @s says.
+ *   unknown here   written, with its indexes and counters;
+ *   active here    updated (an active @s: expiry, PINs, fields), or
+ *                  ended (an ended @s), freeing its pair for the next;
+ *   ended here     left as it is: an end is final.
+ * A pair entry is only taken over from an older session (created_at,
+ * then id), so a change applied late never hides a newer session of the
+ * same pair. A PIN a stale local session still holds is not indexed
+ * (*pin_skipped, may be NULL, set): that session's end is on its way.
+ * Returns 0 or an errno.
+ */
+int store_session_mirror(struct store_txn *tx, const struct session *s,
+			 bool *pin_skipped);
+
+/*
+ * store_mirror_cursor_get() / _set() - the position in the source's
+ * change feed up to which everything is applied (two numbers, kept in
+ * meta; both 0 before the first). _set in the same transaction as the
+ * changes it covers, so a crash never skips one.
+ */
+int store_mirror_cursor_get(struct store_reader *r, uint64_t *xid,
+			    uint64_t *id);
+int store_mirror_cursor_set(struct store_txn *tx, uint64_t xid, uint64_t id);
+
+#endif

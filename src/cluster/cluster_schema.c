@@ -1,0 +1,360 @@
+/*
+ * cluster_schema.c - the PostgreSQL schema and its migrations.
+ *
+ * The whole script is sent as one simple query, which PostgreSQL runs as
+ * ONE implicit transaction: the first statement takes a transaction-level
+ * advisory lock, so when two nodes start at once the second waits until
+ * the first has committed, then finds every version applied (each step is
+ * a DO block that runs only when schema_version lacks its number) and
+ * does nothing. A failing step rolls the whole script back. The last
+ * statement reports the version the database is at, so a node refuses a
+ * database written by a newer maskd (cluster.c).
+ *
+ * Versions only ever get added at the end; a released step never
+ * changes. What the tables mirror of the LMDB store (include/maskd/
+ * store.h): sessions (the record), pairs (the pair index: one row per
+ * party, unique while active), pool (with its active count), pins (the
+ * PIN index, unique (vn, pin) while active), cdrs, events (the outbox),
+ * and changes, the feed every node's LMDB cache replays (cluster_feed.c).
+ */
+#include "cluster_internal.h"
+
+/* pg_advisory_xact_lock key: "maskd" in ASCII */
+#define LOCK_MIGRATE "482058806116"
+
+const char cluster_schema_sql[] =
+"SELECT pg_advisory_xact_lock(" LOCK_MIGRATE ");\n"
+"SET LOCAL client_min_messages = warning;\n"
+"CREATE TABLE IF NOT EXISTS schema_version (\n"
+"  version integer PRIMARY KEY,\n"
+"  applied_at timestamptz NOT NULL DEFAULT now());\n"
+
+/* ---- version 1: the tables, the allocation and end functions ---- */
+"DO $v1$ BEGIN\n"
+"IF EXISTS (SELECT 1 FROM schema_version WHERE version = 1) THEN\n"
+"  RETURN;\n"
+"END IF;\n"
+"CREATE TABLE pool (\n"
+"  vn text PRIMARY KEY,\n"
+"  country text NOT NULL DEFAULT '',\n"
+"  active integer NOT NULL DEFAULT 0 CHECK (active >= 0),\n"
+"  added_at_ms bigint NOT NULL);\n"
+"CREATE INDEX pool_use ON pool (active, vn);\n"
+/* status: enum session_status (0 active, 1 expired, 2 closed) */
+"CREATE TABLE sessions (\n"
+"  id bytea PRIMARY KEY,\n"
+"  party_a text NOT NULL,\n"
+"  party_b text NOT NULL,\n"
+"  vn text NOT NULL,\n"
+"  status smallint NOT NULL,\n"
+"  created_at_ms bigint NOT NULL,\n"
+"  expires_at_ms bigint NOT NULL,\n"
+"  ended_at_ms bigint NOT NULL DEFAULT 0,\n"
+"  call_time_limit_s bigint NOT NULL DEFAULT 0,\n"
+"  record boolean NOT NULL DEFAULT false,\n"
+"  callback_url text,\n"
+"  metadata text,\n"
+"  pin_required boolean NOT NULL DEFAULT false,\n"
+"  pin_retries smallint NOT NULL DEFAULT 0,\n"
+"  pin_a text NOT NULL DEFAULT '',\n"
+"  pin_b text NOT NULL DEFAULT '');\n"
+"CREATE INDEX sessions_expiry ON sessions (expires_at_ms)\n"
+"  WHERE status = 0;\n"
+"CREATE INDEX sessions_vn ON sessions (vn, id);\n"
+/* the pair index: both parties of every session; the unique index is
+ * the backstop of allocation (one active session per (party, vn)) */
+"CREATE TABLE pairs (\n"
+"  party text NOT NULL,\n"
+"  vn text NOT NULL,\n"
+"  session_id bytea NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,\n"
+"  active boolean NOT NULL,\n"
+"  PRIMARY KEY (party, vn, session_id));\n"
+"CREATE UNIQUE INDEX pairs_active ON pairs (party, vn) WHERE active;\n"
+"CREATE INDEX pairs_session ON pairs (session_id);\n"
+/* party: enum pin_party (0 a, 1 b) */
+"CREATE TABLE pins (\n"
+"  session_id bytea NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,\n"
+"  party smallint NOT NULL,\n"
+"  vn text NOT NULL,\n"
+"  pin text NOT NULL,\n"
+"  active boolean NOT NULL,\n"
+"  PRIMARY KEY (session_id, party));\n"
+"CREATE UNIQUE INDEX pins_active ON pins (vn, pin) WHERE active;\n"
+/* struct cdr, enums as their numbers */
+"CREATE TABLE cdrs (\n"
+"  id bytea PRIMARY KEY,\n"
+"  session_id bytea NOT NULL,\n"
+"  a_to_b boolean NOT NULL,\n"
+"  start_ms bigint NOT NULL,\n"
+"  answer_ms bigint NOT NULL,\n"
+"  end_ms bigint NOT NULL,\n"
+"  final_code integer NOT NULL,\n"
+"  hangup smallint NOT NULL,\n"
+"  reason text NOT NULL,\n"
+"  pkts_a_to_b bigint NOT NULL, pkts_b_to_a bigint NOT NULL,\n"
+"  bytes_a_to_b bigint NOT NULL, bytes_b_to_a bigint NOT NULL,\n"
+"  direction smallint NOT NULL DEFAULT 0,\n"
+"  pin_status smallint NOT NULL DEFAULT 0,\n"
+"  pin_attempts smallint NOT NULL DEFAULT 0,\n"
+"  participants smallint NOT NULL DEFAULT 0,\n"
+"  hook smallint NOT NULL DEFAULT 0,\n"
+"  hook_latency_ms bigint NOT NULL DEFAULT 0,\n"
+"  rec_state smallint NOT NULL DEFAULT 0,\n"
+"  rec_format smallint NOT NULL DEFAULT 0,\n"
+"  rec_duration_ms bigint NOT NULL DEFAULT 0,\n"
+"  rec_bytes bigint NOT NULL DEFAULT 0,\n"
+"  rec_sha256 bytea,\n"
+"  rec_reason text NOT NULL DEFAULT '',\n"
+"  node text NOT NULL DEFAULT '');\n"
+"CREATE INDEX cdrs_session ON cdrs (session_id, id);\n"
+/* struct event, the outbox */
+"CREATE TABLE events (\n"
+"  id bytea PRIMARY KEY,\n"
+"  session_id bytea,\n"
+"  sequence bigint NOT NULL DEFAULT 0,\n"
+"  type text NOT NULL,\n"
+"  status smallint NOT NULL DEFAULT 0,\n"
+"  created_ms bigint NOT NULL,\n"
+"  next_at_ms bigint NOT NULL,\n"
+"  last_attempt_ms bigint NOT NULL DEFAULT 0,\n"
+"  attempts integer NOT NULL DEFAULT 0,\n"
+"  last_code integer NOT NULL DEFAULT 0,\n"
+"  last_error text NOT NULL DEFAULT '',\n"
+"  callback_url text,\n"
+"  body text NOT NULL);\n"
+"CREATE INDEX events_due ON events (next_at_ms) WHERE status = 0;\n"
+"CREATE UNIQUE INDEX events_session_seq ON events (session_id, sequence)\n"
+"  WHERE session_id IS NOT NULL;\n"
+/* The feed. id is a bigserial, but ids are handed out at insert and
+ * become visible at commit, which is not the same order: a reader that
+ * only remembered the highest id seen would skip a row whose transaction
+ * committed late. xid is the writing transaction's id: every transaction
+ * below a snapshot's xmin has finished, so (xid, id) is a cursor that
+ * never skips (cluster_feed.c). */
+"CREATE TABLE changes (\n"
+"  id bigserial PRIMARY KEY,\n"
+"  xid xid8 NOT NULL DEFAULT pg_current_xact_id(),\n"
+"  kind text NOT NULL,\n"
+"  session_id bytea,\n"
+"  vn text,\n"
+"  at_ms bigint NOT NULL);\n"
+"CREATE INDEX changes_cursor ON changes (xid, id);\n"
+
+/* maskd_session_end() - an active session ends: the record, its pairs
+ * and PINs stop being active, its pool slot is freed, the feed told. */
+"CREATE FUNCTION maskd_session_end(p_id bytea, p_status smallint,\n"
+"    p_at bigint) RETURNS void LANGUAGE plpgsql AS $f$\n"
+"DECLARE v_vn text;\n"
+"BEGIN\n"
+"  UPDATE sessions SET status = p_status, ended_at_ms = p_at\n"
+"    WHERE id = p_id AND status = 0 RETURNING vn INTO v_vn;\n"
+"  IF NOT FOUND THEN RETURN; END IF;\n"
+"  UPDATE pairs SET active = false WHERE session_id = p_id;\n"
+"  UPDATE pins SET active = false WHERE session_id = p_id;\n"
+"  UPDATE pool SET active = active - 1 WHERE vn = v_vn AND active > 0;\n"
+"  INSERT INTO changes (kind, session_id, vn, at_ms)\n"
+"    VALUES ('session', p_id, v_vn, p_at);\n"
+"END $f$;\n"
+
+/* maskd_pin_random() - @n uniformly random digits from the server's
+ * strong random source (gen_random_uuid), never random(): PINs are
+ * secrets. Bytes >= 250 are drawn again so no digit is likelier. */
+"CREATE FUNCTION maskd_pin_random(p_n integer) RETURNS text\n"
+"    LANGUAGE plpgsql AS $f$\n"
+"DECLARE s text := ''; b integer;\n"
+"BEGIN\n"
+"  WHILE length(s) < p_n LOOP\n"
+"    b := get_byte(uuid_send(gen_random_uuid()), 0);\n"
+"    IF b < 250 THEN s := s || (b % 10)::text; END IF;\n"
+"  END LOOP;\n"
+"  RETURN s;\n"
+"END $f$;\n"
+
+/* maskd_session_create() - store_session_create() in one transaction.
+ * p_lock: the parties' advisory locks serialise every create that
+ * shares a party (the only creates that can conflict), and the pool
+ * pick skips rows other creates are updating (SKIP LOCKED) so unrelated
+ * creates do not queue on the least-used number; a fallback pick waits
+ * for them rather than answer ENOSPC while a number is free. Without
+ * p_lock the caller runs it SERIALIZABLE and retries on 40001.
+ * Returns err ('' = created, else the errno's name), the vn and PINs. */
+"CREATE FUNCTION maskd_session_create(p_id bytea, p_a text, p_b text,\n"
+"    p_vn text, p_now bigint, p_ttl bigint, p_ctl bigint,\n"
+"    p_record boolean, p_cb text, p_meta text, p_pin_req boolean,\n"
+"    p_pin_retries smallint, p_pin_a text, p_pin_b text,\n"
+"    p_pin_gen boolean, p_pin_len integer, p_lock boolean,\n"
+"    OUT err text, OUT vn text, OUT pin_a text, OUT pin_b text)\n"
+"    LANGUAGE plpgsql AS $f$\n"
+"DECLARE\n"
+"  used text[];\n"
+"  stale bytea;\n"
+"  explicit boolean := p_pin_req AND NOT p_pin_gen;\n"
+"  h1 bigint := hashtextextended(p_a, 0);\n"
+"  h2 bigint := hashtextextended(p_b, 0);\n"
+"  i integer;\n"
+"BEGIN\n"
+"  err := ''; pin_a := coalesce(p_pin_a, ''); pin_b := coalesce(p_pin_b, '');\n"
+"  IF p_lock THEN\n"
+	/* in hash order: two creates never wait on each other in a ring */
+"    PERFORM pg_advisory_xact_lock(least(h1, h2));\n"
+"    IF h1 <> h2 THEN PERFORM pg_advisory_xact_lock(greatest(h1, h2));\n"
+"    END IF;\n"
+"  END IF;\n"
+	/* a session past expires_at never blocks a pair (as in LMDB) */
+"  FOR stale IN SELECT s.id FROM pairs p JOIN sessions s\n"
+"      ON s.id = p.session_id\n"
+"      WHERE p.party IN (p_a, p_b) AND p.active\n"
+"        AND s.expires_at_ms <= p_now LOOP\n"
+"    PERFORM maskd_session_end(stale, 1::smallint, p_now);\n"
+"  END LOOP;\n"
+"  SELECT array_agg(p.vn) INTO used FROM pairs p\n"
+"    WHERE p.party IN (p_a, p_b) AND p.active;\n"
+"  used := coalesce(used, '{}');\n"
+"  IF p_vn <> '' THEN\n"
+"    IF NOT EXISTS (SELECT 1 FROM pool WHERE pool.vn = p_vn) THEN\n"
+"      err := 'ENOENT'; RETURN;\n"
+"    END IF;\n"
+"    IF p_vn = ANY (used) THEN err := 'EEXIST'; RETURN; END IF;\n"
+"    IF explicit AND EXISTS (SELECT 1 FROM pins WHERE pins.vn = p_vn\n"
+"        AND pins.active AND pins.pin IN (p_pin_a, p_pin_b)) THEN\n"
+"      err := 'ENOTUNIQ'; RETURN;\n"
+"    END IF;\n"
+"    vn := p_vn;\n"
+"  ELSE\n"
+"    IF p_lock THEN\n"
+"      SELECT pool.vn INTO vn FROM pool WHERE pool.vn <> ALL (used)\n"
+"        AND NOT (explicit AND EXISTS (SELECT 1 FROM pins\n"
+"          WHERE pins.vn = pool.vn AND pins.active\n"
+"            AND pins.pin IN (p_pin_a, p_pin_b)))\n"
+"        ORDER BY pool.active, pool.vn LIMIT 1 FOR UPDATE SKIP LOCKED;\n"
+"    END IF;\n"
+"    IF vn IS NULL THEN\n"
+"      SELECT pool.vn INTO vn FROM pool WHERE pool.vn <> ALL (used)\n"
+"        AND NOT (explicit AND EXISTS (SELECT 1 FROM pins\n"
+"          WHERE pins.vn = pool.vn AND pins.active\n"
+"            AND pins.pin IN (p_pin_a, p_pin_b)))\n"
+"        ORDER BY pool.active, pool.vn LIMIT 1;\n"
+"    END IF;\n"
+"    IF vn IS NULL THEN\n"
+"      IF explicit AND EXISTS (SELECT 1 FROM pool\n"
+"          WHERE pool.vn <> ALL (used)) THEN\n"
+"        err := 'ENOTUNIQ';\n"
+"      ELSE\n"
+"        err := 'ENOSPC';\n"
+"      END IF;\n"
+"      RETURN;\n"
+"    END IF;\n"
+"  END IF;\n"
+"  IF p_pin_gen THEN\n"
+	/* a taken PIN is drawn again, never a reason to skip the vn */
+"    FOR i IN 1..64 LOOP\n"
+"      pin_a := maskd_pin_random(p_pin_len);\n"
+"      pin_b := maskd_pin_random(p_pin_len);\n"
+"      EXIT WHEN pin_a <> pin_b AND NOT EXISTS (SELECT 1 FROM pins\n"
+"        WHERE pins.vn = maskd_session_create.vn AND pins.active\n"
+"          AND pins.pin IN (pin_a, pin_b));\n"
+"      IF i = 64 THEN err := 'ENOTUNIQ'; RETURN; END IF;\n"
+"    END LOOP;\n"
+"  END IF;\n"
+"  UPDATE pool SET active = active + 1 WHERE pool.vn = maskd_session_create.vn;\n"
+"  INSERT INTO sessions (id, party_a, party_b, vn, status, created_at_ms,\n"
+"      expires_at_ms, call_time_limit_s, record, callback_url, metadata,\n"
+"      pin_required, pin_retries, pin_a, pin_b)\n"
+"    VALUES (p_id, p_a, p_b, vn, 0, p_now, p_now + p_ttl, p_ctl,\n"
+"      p_record, p_cb, p_meta, p_pin_req, p_pin_retries, pin_a, pin_b);\n"
+"  INSERT INTO pairs (party, vn, session_id, active)\n"
+"    VALUES (p_a, vn, p_id, true), (p_b, vn, p_id, true);\n"
+"  IF p_pin_req AND pin_a <> '' THEN\n"
+"    INSERT INTO pins (session_id, party, vn, pin, active)\n"
+"      VALUES (p_id, 0, vn, pin_a, true), (p_id, 1, vn, pin_b, true);\n"
+"  END IF;\n"
+"  INSERT INTO changes (kind, session_id, vn, at_ms)\n"
+"    VALUES ('session', p_id, vn, p_now);\n"
+"END $f$;\n"
+
+/* maskd_session_create_many() - a batch of creates in ONE transaction,
+ * one commit (one WAL flush) for all of them: what the LMDB writer's
+ * group commit is to LMDB. Every party's advisory lock is taken first,
+ * in hash order, so two batches never wait on each other in a ring;
+ * each create then runs as maskd_session_create() (its locks are
+ * already held: advisory locks are re-entrant) in a subtransaction, so
+ * one that trips a unique index ('RETRY': run it again) costs only
+ * itself. Returns one row per create: its index (1-based), err, vn,
+ * PINs. (The loop runs on j: a FOR loop declares its own variable,
+ * which would hide the OUT column k.) */
+"CREATE FUNCTION maskd_session_create_many(p_id bytea[], p_a text[],\n"
+"    p_b text[], p_vn text[], p_now bigint[], p_ttl bigint[],\n"
+"    p_ctl bigint[], p_record boolean[], p_cb text[], p_meta text[],\n"
+"    p_pin_req boolean[], p_pin_retries smallint[], p_pin_a text[],\n"
+"    p_pin_b text[], p_pin_gen boolean[], p_pin_len integer[])\n"
+"    RETURNS TABLE (k integer, err text, vn text, pin_a text,\n"
+"      pin_b text) LANGUAGE plpgsql AS $f$\n"
+"DECLARE h bigint; j integer;\n"
+"BEGIN\n"
+"  FOR h IN SELECT DISTINCT hashtextextended(t, 0) AS x\n"
+"      FROM unnest(p_a || p_b) t ORDER BY x LOOP\n"
+"    PERFORM pg_advisory_xact_lock(h);\n"
+"  END LOOP;\n"
+"  FOR j IN 1 .. coalesce(array_length(p_id, 1), 0) LOOP\n"
+"    k := j;\n"
+"    BEGIN\n"
+"      SELECT c.err, c.vn, c.pin_a, c.pin_b INTO err, vn, pin_a, pin_b\n"
+"        FROM maskd_session_create(p_id[k], p_a[k], p_b[k], p_vn[k],\n"
+"          p_now[k], p_ttl[k], p_ctl[k], p_record[k], p_cb[k],\n"
+"          p_meta[k],\n"
+"          p_pin_req[k], p_pin_retries[k], p_pin_a[k], p_pin_b[k],\n"
+"          p_pin_gen[k], p_pin_len[k], true) c;\n"
+"    EXCEPTION WHEN unique_violation THEN\n"
+"      err := 'RETRY'; vn := ''; pin_a := ''; pin_b := '';\n"
+"    END;\n"
+"    RETURN NEXT;\n"
+"  END LOOP;\n"
+"END $f$;\n"
+
+/* maskd_session_close() - store_session_close(): '' closed, 'ENOENT',
+ * 'EALREADY' (ended, or past expires_at: then it is expired now). */
+"CREATE FUNCTION maskd_session_close(p_id bytea, p_now bigint,\n"
+"    OUT err text) LANGUAGE plpgsql AS $f$\n"
+"DECLARE s sessions%ROWTYPE;\n"
+"BEGIN\n"
+"  err := '';\n"
+"  SELECT * INTO s FROM sessions WHERE id = p_id FOR UPDATE;\n"
+"  IF NOT FOUND THEN err := 'ENOENT'; RETURN; END IF;\n"
+"  IF s.status <> 0 THEN err := 'EALREADY'; RETURN; END IF;\n"
+"  IF s.expires_at_ms <= p_now THEN\n"
+"    PERFORM maskd_session_end(p_id, 1::smallint, s.expires_at_ms);\n"
+"    err := 'EALREADY'; RETURN;\n"
+"  END IF;\n"
+"  PERFORM maskd_session_end(p_id, 2::smallint, p_now);\n"
+"END $f$;\n"
+
+/* maskd_expire_due() - store_expire_due(): sessions past expires_at
+ * become expired, at most p_max, oldest first. SKIP LOCKED: every node
+ * runs it, none waits for another's sweep. */
+"CREATE FUNCTION maskd_expire_due(p_now bigint, p_max integer)\n"
+"    RETURNS integer LANGUAGE plpgsql AS $f$\n"
+"DECLARE r record; n integer := 0;\n"
+"BEGIN\n"
+"  FOR r IN SELECT id, expires_at_ms FROM sessions\n"
+"      WHERE status = 0 AND expires_at_ms <= p_now\n"
+"      ORDER BY expires_at_ms LIMIT p_max FOR UPDATE SKIP LOCKED LOOP\n"
+"    PERFORM maskd_session_end(r.id, 1::smallint, r.expires_at_ms);\n"
+"    n := n + 1;\n"
+"  END LOOP;\n"
+"  RETURN n;\n"
+"END $f$;\n"
+
+/* maskd_pool_add() - store_pool_add(): '' or 'EEXIST'. */
+"CREATE FUNCTION maskd_pool_add(p_vn text, p_country text, p_now bigint,\n"
+"    OUT err text) LANGUAGE plpgsql AS $f$\n"
+"BEGIN\n"
+"  err := '';\n"
+"  INSERT INTO pool (vn, country, added_at_ms)\n"
+"    VALUES (p_vn, p_country, p_now) ON CONFLICT DO NOTHING;\n"
+"  IF NOT FOUND THEN err := 'EEXIST'; RETURN; END IF;\n"
+"  INSERT INTO changes (kind, vn, at_ms) VALUES ('pool', p_vn, p_now);\n"
+"END $f$;\n"
+"INSERT INTO schema_version (version) VALUES (1);\n"
+"END $v1$;\n"
+
+"SELECT max(version) FROM schema_version;\n";

@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""test_cluster.py - src/cluster/ against a real PostgreSQL.
+
+Run by ctest as:
+    python3 tests/cluster/test_cluster.py --maskd /path/to/maskd --source-dir /repo
+with CLUSTER_TOOL naming the built tests/cluster/cluster_tool (the real
+module on a real libevent loop). Further arguments go to unittest.
+
+PostgreSQL is started by the test itself (tests/cluster/pg.py): initdb in
+a temporary directory as the postgres user, 127.0.0.1 on a free port.
+Each test works in its own database of that server.
+
+Nothing here asserts speed: the bench (bench/bench_cluster.sh) measures.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pg import Postgres  # noqa: E402
+
+TOOL = os.environ.get("CLUSTER_TOOL", "")
+WAIT_S = 60
+
+
+def tool(*args, timeout=300):
+    """Run cluster_tool; its CompletedProcess (text)."""
+    return subprocess.run([TOOL] + [str(a) for a in args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=timeout)
+
+
+def last_json(out):
+    import json
+    return json.loads(out.strip().splitlines()[-1])
+
+
+class ClusterCase(unittest.TestCase):
+    pg = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = Postgres()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.pg:
+            cls.pg.close()
+
+    def db(self, name):
+        """A fresh database @name; its DSN."""
+        self.pg.psql("CREATE DATABASE %s" % name, db="postgres")
+        return self.pg.dsn.rsplit("/", 1)[0] + "/" + name
+
+    def sql(self, db, q):
+        return self.pg.psql(q, db=db)
+
+    # ---- migrations ----
+
+    def test_migrations_twice(self):
+        dsn = self.db("mig_twice")
+        for _ in range(2):
+            r = tool("migrate", dsn)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("schema ok", r.stdout)
+        self.assertEqual(self.sql("mig_twice",
+                                  "SELECT version FROM schema_version"),
+                         [["1"]])
+        for t in ("sessions", "pairs", "pool", "pins", "cdrs", "events",
+                  "changes"):
+            self.assertEqual(self.sql("mig_twice",
+                                      "SELECT to_regclass('%s') IS NOT NULL"
+                                      % t), [["t"]], t)
+
+    def test_migrations_at_once(self):
+        """Three nodes starting together: one applies, none fails."""
+        dsn = self.db("mig_once")
+        procs = [subprocess.Popen([TOOL, "migrate", dsn],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+        for p in procs:
+            out, err = p.communicate(timeout=WAIT_S)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertIn("schema ok", out)
+        self.assertEqual(self.sql("mig_once",
+                                  "SELECT version FROM schema_version"),
+                         [["1"]])
+
+    def test_newer_schema_refused(self):
+        dsn = self.db("mig_newer")
+        self.assertEqual(tool("migrate", dsn).returncode, 0)
+        self.sql("mig_newer", "INSERT INTO schema_version VALUES (99)")
+        r = tool("migrate", dsn, timeout=WAIT_S)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("newer than this maskd", r.stderr)
+        # the password never reaches the log
+        self.assertNotIn(self.pg.password, r.stderr)
+        self.assertIn("maskd:***@", r.stderr)
+
+    # ---- allocation ----
+
+    def check_no_shared_pair(self, db):
+        rows = self.sql(db, """
+            SELECT party, vn, count(*) FROM (
+              SELECT party_a AS party, vn FROM sessions WHERE status = 0
+              UNION ALL
+              SELECT party_b, vn FROM sessions WHERE status = 0) x
+            GROUP BY 1, 2 HAVING count(*) > 1""")
+        self.assertEqual(rows, [], "two active sessions share (party, vn)")
+        # the pool's counts are what the sessions say
+        rows = self.sql(db, """
+            SELECT p.vn, p.active, count(s.id) FROM pool p
+              LEFT JOIN sessions s ON s.vn = p.vn AND s.status = 0
+            GROUP BY 1, 2 HAVING p.active <> count(s.id)""")
+        self.assertEqual(rows, [], "pool counts out of step")
+
+    def run_concurrent(self, alloc):
+        """4 processes x 2 connections, 300 operations each (40% closes),
+        8 parties over a pool of 5: creates that share parties race all
+        the time."""
+        db = "alloc_" + alloc
+        dsn = self.db(db)
+        r = tool("pool", dsn, 5)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        procs = [subprocess.Popen([TOOL, "create", dsn, "300", "6", "8",
+                                   "2", alloc, str(seed), "40"],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for seed in (11, 23, 37, 41)]
+        ok = 0
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            self.assertEqual(p.returncode, 0, err)
+            res = last_json(out)
+            self.assertEqual(res["other"], 0, out)
+            self.assertEqual(res["unavailable"], 0, out)
+            if alloc == "lock":
+                # locks never lose a race; SERIALIZABLE may starve one
+                # (EBUSY after CLUSTER_RETRY_MAX tries): counted, and the
+                # invariants below must hold all the same
+                self.assertEqual(res["busy"], 0, out)
+            ok += res["ok"]
+        self.assertGreater(ok, 0)
+        self.check_no_shared_pair(db)
+        total = int(self.sql(db, "SELECT count(*) FROM sessions")[0][0])
+        self.assertEqual(total, ok)
+        # the feed has one change per create and per close
+        changes = int(self.sql(db, "SELECT count(*) FROM changes "
+                               "WHERE kind = 'session'")[0][0])
+        ended = int(self.sql(db, "SELECT count(*) FROM sessions "
+                             "WHERE status <> 0")[0][0])
+        self.assertEqual(changes, total + ended)
+
+    def test_concurrent_creates_lock(self):
+        self.run_concurrent("lock")
+
+    def test_concurrent_creates_serializable(self):
+        self.run_concurrent("serializable")
+
+    def test_pool_exhausted(self):
+        """3 numbers, 3 parties: a party is in at most 3 active
+        sessions (one per number), so at most 4 sessions fit (9 party
+        slots, 2 a session); the rest get ENOSPC."""
+        dsn = self.db("alloc_spc")
+        self.assertEqual(tool("pool", dsn, 3).returncode, 0)
+        r = tool("create", dsn, 40, 1, 3, 1, "lock", 5)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res = last_json(r.stdout)
+        self.assertGreaterEqual(res["ok"], 3)
+        self.assertLessEqual(res["ok"], 4)
+        self.assertEqual(res["ok"] + res["enospc"], 40)
+        self.check_no_shared_pair("alloc_spc")
+        # no party holds more sessions than there are numbers
+        rows = self.sql("alloc_spc", """
+            SELECT party, count(*) FROM (
+              SELECT party_a AS party FROM sessions WHERE status = 0
+              UNION ALL SELECT party_b FROM sessions WHERE status = 0) x
+            GROUP BY 1 HAVING count(*) > 3""")
+        self.assertEqual(rows, [])
+
+    # ---- the cache feed ----
+
+    def start_feed(self, dsn, lmdb, expect, timeout=120):
+        p = subprocess.Popen([TOOL, "feed", dsn, lmdb, str(expect),
+                              str(timeout)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertEqual(p.stdout.readline().strip(), "feeding")
+        return p
+
+    def finish_feed(self, p):
+        out, err = p.communicate(timeout=180)
+        self.assertEqual(p.returncode, 0, out + err)
+        return last_json(out)
+
+    def check_cache(self, db, lmdb):
+        """Every session of PostgreSQL routes in the LMDB cache: both
+        parties' pairs of the active ones name it; the ended ones are
+        ESTALE (or a newer session of the pair)."""
+        rows = self.sql(db, "SELECT encode(id, 'hex'), party_a, party_b, "
+                        "vn, status FROM sessions")
+        for sid, a, b, vn, status in rows:
+            for party in (a, b):
+                r = tool("lookup", lmdb, party, vn)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                got = r.stdout.strip()
+                if status == "0":
+                    self.assertEqual(got, sid, (party, vn))
+                else:
+                    self.assertNotEqual(got, "ENOENT", (party, vn))
+        return len(rows)
+
+    def test_feed(self):
+        """Sessions created and closed through one node's path appear in
+        another node's LMDB (store_lookup() routes them); stopped and
+        started again, the feed resumes from its kept cursor."""
+        db = "feed"
+        dsn = self.db(db)
+        self.assertEqual(tool("pool", dsn, 10).returncode, 0)
+        lmdb = os.path.join(self.pg.dir, "node2.lmdb")
+        feed = self.start_feed(dsn, lmdb, 60)
+        r = tool("create", dsn, 60, 4, 200, 2, "lock", 3)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(last_json(r.stdout)["ok"], 60)
+        res = self.finish_feed(feed)
+        self.assertGreaterEqual(res["applied"], 60)
+        self.assertEqual(self.check_cache(db, lmdb), 60)
+        # node 2 down; node 1 creates and closes (40% of 80 operations)
+        r = tool("create", dsn, 80, 4, 200, 2, "lock", 9, 40)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res = last_json(r.stdout)
+        changes = res["ok"] + res["closed"]
+        self.assertGreater(res["closed"], 0)
+        # back: exactly what changed meanwhile is applied, no more
+        feed = self.start_feed(dsn, lmdb, changes)
+        res = self.finish_feed(feed)
+        self.assertEqual(res["applied"], changes)
+        self.check_cache(db, lmdb)
+
+    # ---- reconnect ----
+
+    def test_reconnect(self):
+        """PostgreSQL stopped and started again: the connection comes
+        back by itself and queries work again."""
+        dsn = self.db("reconnect")
+        self.assertEqual(tool("migrate", dsn).returncode, 0)
+        p = subprocess.Popen([TOOL, "watch", dsn, "120"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            def expect(line):
+                deadline = time.monotonic() + WAIT_S
+                while time.monotonic() < deadline:
+                    got = p.stdout.readline().strip()
+                    if got == line:
+                        return
+                    if not got and p.poll() is not None:
+                        break
+                self.fail("watch never said %r" % line)
+
+            expect("up")
+            expect("query ok")
+            self.pg.stop()
+            expect("down")
+            time.sleep(1)
+            self.pg.start()
+            expect("up")
+            expect("query ok")
+        finally:
+            p.kill()
+            p.communicate()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--maskd", required=True)
+    ap.add_argument("--source-dir", required=True)
+    args, rest = ap.parse_known_args()
+    if not TOOL or not os.access(TOOL, os.X_OK):
+        sys.exit("test_cluster: CLUSTER_TOOL must name cluster_tool")
+    unittest.main(argv=[sys.argv[0]] + rest)
+
+
+if __name__ == "__main__":
+    main()
