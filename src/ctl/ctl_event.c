@@ -261,9 +261,13 @@ int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
 
 	if (!ctl->evc.url_set)
 		return 0;
-	d = json_pack("{s:n, s:s, s:s, s:i}", "session_id", "from", c->caller,
-		      "virtual_number", c->vn, "final_code",
-		      (int)c->final_code);
+	/* the SIP side marks an INVITE it answered with a prompt first
+	 * (sip_route.c): its caller heard why, then final_code */
+	d = json_pack("{s:n, s:s, s:s, s:i, s:s}", "session_id", "from",
+		      c->caller, "virtual_number", c->vn, "final_code",
+		      (int)c->final_code, "action",
+		      !strcmp(c->reason, "announced") ? "announced" :
+		      "rejected");
 	if (!d)
 		return ENOMEM;
 	return ctl_event_put(ctl, tx, "call.unrouted", c->at_ms, d, NULL, 0,

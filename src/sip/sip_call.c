@@ -41,6 +41,7 @@
  * path logs at debug level at most.
  */
 #include "sip_internal.h"
+#include "sip_pin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -76,7 +77,7 @@ bool sip_call_busy(struct sip *s, const uint8_t id[STORE_ID_LEN])
 	return sip_call_find_session(s, id) != NULL;
 }
 
-static void sip_busy_add(struct sip_call *c)
+void sip_call_busy_add(struct sip_call *c)
 {
 	struct sip_call **slot;
 
@@ -84,6 +85,18 @@ static void sip_busy_add(struct sip_call *c)
 	c->busy_next = *slot;
 	*slot = c;
 	c->busy_listed = true;
+}
+
+bool sip_call_ringing(const struct sip_call *c)
+{
+	size_t i;
+
+	for (i = 0; i < SIP_CALL_LEGS; i++) {
+		if (c->legs[i].role == SIP_LEG_OUTBOUND &&
+		    c->legs[i].orq_invite && !c->legs[i].answered)
+			return true;
+	}
+	return false;
 }
 
 void sip_call_busy_remove(struct sip_call *c)
@@ -133,6 +146,7 @@ void sip_call_free(struct sip_call *c)
 		sip_leg_free(&c->legs[i]);
 
 	sip_media_close(c);
+	sip_pin_free(c);
 	sip_call_busy_remove(c);
 	if (c->prev) {
 		if (c->next)
@@ -175,7 +189,9 @@ static int sip_call_timer_start(struct sip_call *c, su_timer_t **tp,
 
 /*
  * The legs are (or are about to be) up: BYE each but @except (the one
- * that just said BYE itself), and free the call.
+ * that just said BYE itself), and free the call. A leg maskd originated
+ * after the caller's answer (a PIN's second leg) may still ring: it is
+ * CANCELled instead, and the call waits for its final answer (ZOMBIE).
  */
 void sip_call_hangup(struct sip_call *c, struct sip_leg *except,
 		     enum cdr_hangup who, const char *reason)
@@ -197,9 +213,16 @@ void sip_call_hangup(struct sip_call *c, struct sip_leg *except,
 		 * answers it */
 		if (leg->role == SIP_LEG_INBOUND && sip_prack_uas_holding(leg))
 			continue;
+		if (leg->role == SIP_LEG_OUTBOUND && leg->orq_invite &&
+		    !leg->answered)
+			continue;	/* ringing: sip_call_cancel() below */
 		sip_leg_bye(leg);
 	}
 
+	if (sip_call_ringing(c)) {
+		sip_call_cancel(c, 200, who, reason);
+		return;
+	}
 	sip_call_cdr(c, 200, who, reason);
 	sip_call_free(c);
 }
@@ -355,6 +378,10 @@ int sip_call_on_outbound(void *magic, nta_outgoing_t *orq, sip_t const *sip)
 		sip_call_free(c);
 		return 0;
 	}
+
+	/* a PIN's second leg: the caller was answered by maskd already */
+	if (c->pin)
+		return sip_pin_on_outbound(leg, sip, status);
 
 	if (status < 200) {
 		if (status > 100 && !c->ringing_told) {
@@ -556,7 +583,7 @@ int sip_call_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 
 	sip_call_link(c);
 	sip_call_progress(c, CDR_KIND_INITIATED);
-	sip_busy_add(c);
+	sip_call_busy_add(c);
 	SIP_COUNT(s, calls_total);
 	c = NULL;
  out:

@@ -7,7 +7,10 @@
  *
  *   relay workers    SIP_CMD_RTP_TIMEOUT   no media on a call for too long
  *   relay workers    SIP_CMD_PLAY_DONE     a prompt played to its end
- *                                          (sip_announce.c)
+ *                                          (sip_announce.c, sip_pin.c)
+ *   relay workers    SIP_CMD_DIGIT         a DTMF digit on a PIN prompt
+ *                                          (sip_pin.c): one message per
+ *                                          digit, no lock per packet
  *   control thread   SIP_CMD_SESSION_END   the session ended (DELETE):
  *                                          its call, if any, ends now
  *
@@ -19,6 +22,7 @@
  * once (ENOSPC) and the sender counts it.
  */
 #include "sip_internal.h"
+#include "sip_pin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -45,8 +49,20 @@ static void sip_cmd_play_done_run(struct sip *s,
 {
 	struct sip_call *c = sip_media_call(s, m->cookie);
 
-	if (c)		/* else it ended meanwhile (CANCEL, BYE) */
+	if (!c)
+		return;		/* it ended meanwhile (CANCEL, BYE) */
+	if (c->pin)
+		sip_pin_play_done(c, m->err);
+	else
 		sip_announce_done(c, m->err);
+}
+
+static void sip_cmd_digit_run(struct sip *s, const struct sip_cmd_digit *m)
+{
+	struct sip_call *c = sip_media_call(s, m->cookie);
+
+	if (c && c->pin)
+		sip_pin_digit(c, m->digit);
 }
 
 static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
@@ -65,6 +81,11 @@ static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 		if (len != sizeof(struct sip_cmd_play_done))
 			break;
 		sip_cmd_play_done_run(s, data);
+		break;
+	case SIP_CMD_DIGIT:
+		if (len != sizeof(struct sip_cmd_digit))
+			break;
+		sip_cmd_digit_run(s, data);
 		break;
 	case SIP_CMD_SESSION_END:
 		if (len != sizeof(struct sip_cmd_session_end))

@@ -369,6 +369,10 @@ struct sip_call {
 	const struct prompt *announce;
 	uint16_t announce_code;		/* the final response after it */
 	bool cdr_none;			/* no session: no CDR goes out */
+
+	/* a PIN prompt (sip_pin.c): maskd answered a caller who is no
+	 * party and asks for a PIN; NULL: none. Kept once bridged. */
+	struct sip_pin *pin;
 };
 
 /* The leg the call came in on (maskd its UAS). */
@@ -402,6 +406,13 @@ enum sip_cmd_id {
 	SIP_CMD_RTP_TIMEOUT = 1,	/* uint64_t: a relay call's cookie */
 	SIP_CMD_SESSION_END,		/* struct sip_cmd_session_end */
 	SIP_CMD_PLAY_DONE,		/* struct sip_cmd_play_done */
+	SIP_CMD_DIGIT,			/* struct sip_cmd_digit */
+};
+
+/* A relay worker heard a DTMF digit on a PIN prompt's leg (sip_pin.c). */
+struct sip_cmd_digit {
+	uint64_t cookie;		/* the relay call's */
+	char digit;			/* '0'-'9', '*', '#', 'A'-'D' */
 };
 
 /* A relay worker finished playing into a leg (relay_play_done_h). */
@@ -517,6 +528,14 @@ struct sip_call *sip_call_find_session(struct sip *s,
  */
 void sip_call_end(struct sip_call *c, const char *reason);
 
+/* sip_call_busy_add() - @c is the live call of its session (cdr's
+ * session_id) from now on. */
+void sip_call_busy_add(struct sip_call *c);
+
+/* sip_call_ringing() - true while a leg maskd originated for @c has no
+ * final answer yet: it is CANCELled, never BYEd. */
+bool sip_call_ringing(const struct sip_call *c);
+
 /* sip_call_busy_remove() - session of @c takes calls again; idempotent. */
 void sip_call_busy_remove(struct sip_call *c);
 
@@ -580,6 +599,34 @@ bool sip_call_offering(const struct sip_call *c);
 int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		 const struct session *sess, const char *caller,
 		 enum prompt_id id, int code);
+
+/* What maskd answers with when it is the media endpoint, chosen from
+ * the caller's offer (sip_announce_answer_sdp()). */
+struct sip_announce_codec {
+	int pt;			/* PLAYER_PT_PCMU or PLAYER_PT_PCMA */
+	int te_pt;		/* telephone-event/8000; -1: not offered */
+};
+
+/*
+ * sip_announce_answer_sdp() - maskd's own answer to the offer @body
+ * (@len bytes) of @c's inbound leg, naming only rtp.advertise and relay
+ * side A's port, into @out: PCMU or PCMA (the offer's first) and
+ * telephone-event/8000 when offered, in *cc. EPROTO: no G.711 (488);
+ * EINVAL: not SDP; EMSGSIZE.
+ */
+int sip_announce_answer_sdp(struct sip_call *c, const char *body,
+			    size_t len, struct sip_announce_codec *cc,
+			    char *out, size_t size);
+
+/* sip_announce_remote() - side A sends to where the caller's offer
+ * (@sip) says. 0, ENOMEM or EPROTO. */
+int sip_announce_remote(struct sip_call *c, sip_t const *sip);
+
+/* sip_announce_on_done() - relay_play_done_h for every prompt played on
+ * a call (@arg: the struct sip): pushes SIP_CMD_PLAY_DONE. Worker
+ * thread. */
+void sip_announce_on_done(uint64_t cookie, enum relay_leg leg, int err,
+			  void *arg);
 
 /* sip_announce_done() - the relay reports @c's prompt over (@err 0) or
  * never started: the final response or BYE. May free @c. */

@@ -17,6 +17,7 @@
  * every refusal is counted.
  */
 #include "sip_internal.h"
+#include "sip_pin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -235,7 +236,7 @@ static int sip_route_unrouted(struct sip *s, const char *caller,
  * An unrouted INVITE: refused with @code, or (@action announce) told why
  * first (sip_announce.c). Either way call.unrouted says what the caller
  * is answered, once we know: 488 or 503 when the announcement could not
- * start. Its reason says "announced" for a later events field.
+ * start. Its reason "announced" becomes the event's action.
  */
 static int sip_route_refuse(struct sip *s, nta_incoming_t *irq,
 			    sip_t const *sip, const struct session *sess,
@@ -294,6 +295,10 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	}
 
 	err = store_lookup(s->reader, caller, vn, clock_now_ms(), &sess);
+	/* no party of an active session here: on a VN with PIN sessions
+	 * the caller may type a party's PIN (sip_pin.c) */
+	if ((err == ENOENT || err == ESTALE) && sip_pin_wanted(s, vn))
+		return sip_pin_start(s, irq, sip, caller, vn);
 	if (err == ENOENT) {
 		SIP_COUNT(s, rejected_unknown);
 		return sip_route_refuse(s, irq, sip, NULL, caller, vn,
