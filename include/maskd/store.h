@@ -246,6 +246,9 @@ enum cdr_kind {
 	CDR_KIND_ANSWERED,	/* 2xx relayed to the caller */
 	CDR_KIND_UNROUTED,	/* matched no active session: caller, vn,
 				 * final_code set; session_id all zero */
+	CDR_KIND_PIN,		/* a PIN prompt decided (pin.result):
+				 * pin_status, pin_attempts, vn, a_to_b
+				 * (A's PIN); session_id zero when none */
 };
 
 /*

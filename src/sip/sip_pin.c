@@ -97,6 +97,7 @@ struct sip_pin {
 	size_t n;
 	unsigned attempts;		/* entries decided */
 	bool right;			/* a PIN named a session */
+	bool decided;			/* pin.result went out */
 	enum pin_party party;		/* whose PIN it was */
 	const char *end_reason;		/* the CDR reason after goodbye */
 
@@ -297,8 +298,21 @@ static void sip_pin_progress(struct sip_call *c, enum cdr_kind kind)
 
 	r.kind = kind;
 	r.at_ms = clock_now_ms();
+	if (kind == CDR_KIND_PIN)
+		snprintf(r.vn, sizeof(r.vn), "%s", c->vn);
 	if (c->s->cdrh)
 		c->s->cdrh(&r, c->s->cdr_arg);
+}
+
+/* The prompt decided: the record says so, and pin.result goes out. */
+static void sip_pin_result(struct sip_call *c, enum cdr_pin status)
+{
+	struct sip_pin *p = c->pin;
+
+	p->decided = true;
+	c->cdr.pin_status = status;
+	c->cdr.pin_attempts = (uint8_t)(p->attempts > 255 ? 255 : p->attempts);
+	sip_pin_progress(c, CDR_KIND_PIN);
 }
 
 /* Our offer to the party on side B: maskd only, the caller's codec. */
@@ -363,6 +377,7 @@ static void sip_pin_right(struct sip_call *c, const struct session *sess,
 	/* typing A's PIN says "I am A": the call goes to B, and back */
 	memcpy(c->cdr.session_id, sess->id, STORE_ID_LEN);
 	c->cdr.a_to_b = party == PIN_PARTY_A;
+	sip_pin_result(c, CDR_PIN_SUCCESS);
 	c->limit_s = sess->call_time_limit_s ? sess->call_time_limit_s
 					     : s->cfg->session.call_time_limit_s;
 	(void)relay_call_tap(c->media, RELAY_LEG_A, NULL);
@@ -420,6 +435,7 @@ static void sip_pin_wrong(struct sip_call *c)
 	SIP_COUNT(c->s, pin_wrong);
 	if (p->attempts > p->info.retries) {
 		SIP_COUNT(c->s, pin_failed);
+		sip_pin_result(c, CDR_PIN_FAILED);
 		sip_pin_goodbye(c, "pin_failed");
 		return;
 	}
@@ -516,6 +532,7 @@ static void sip_pin_on_timer(su_root_magic_t *magic, su_timer_t *t,
 	case SIP_PIN_PROMPT:
 		/* silence: as good as out of retries */
 		SIP_COUNT(c->s, pin_failed);
+		sip_pin_result(c, CDR_PIN_FAILED);
 		sip_pin_goodbye(c, "pin_timeout");
 		break;
 	case SIP_PIN_DIALING:
@@ -652,12 +669,23 @@ bool sip_pin_wanted(struct sip *s, const char *vn)
 	return yes;
 }
 
+void sip_pin_authorized(struct sip_call *c)
+{
+	bool yes = false;
+
+	if (c && !store_pin_vn_active(c->s->reader, c->vn, &yes) && yes)
+		c->cdr.pin_status = CDR_PIN_AUTHORIZED_CALLER;
+}
+
 void sip_pin_free(struct sip_call *c)
 {
 	struct sip_pin *p = c->pin;
 
 	if (!p)
 		return;
+	/* the caller hung up (or maskd stopped) before any decision */
+	if (!p->decided)
+		sip_pin_result(c, CDR_PIN_FAILED);
 	sip_pin_timer_destroy(&p->timer);
 	sip_pin_timer_destroy(&p->limit_timer);
 	sip_pin_timer_destroy(&p->retry_timer);
@@ -716,6 +744,7 @@ int sip_pin_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		goto fail;
 	}
 	p->cc.pt = p->cc.te_pt = -1;
+	p->decided = true;	/* nothing to report until prompted */
 	err = store_pin_vn_info(s->reader, vn, &p->info);
 	if (!err && !p->info.longest)
 		err = ENOENT;	/* the last PIN session ended meanwhile */
@@ -768,6 +797,7 @@ int sip_pin_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 
 	/* from here the call answers the caller's INVITE */
 	in->irq_invite = irq;
+	p->decided = false;
 	sip_call_bind_inbound(c);
 	sip_st_hdrs_uas(&in->st, hdrs, sizeof(hdrs));
 	err = sip_prack_uas_answer(in, NULL, sdp, hdrs);

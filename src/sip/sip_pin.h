@@ -43,6 +43,10 @@ void sip_pin_play_done(struct sip_call *c, int err);
  */
 int sip_pin_on_outbound(struct sip_leg *leg, sip_t const *sip, int status);
 
+/* sip_pin_authorized() - @c, a routed call of a party, is on a VN that
+ * asks strangers for a PIN: its CDR says authorized_caller. */
+void sip_pin_authorized(struct sip_call *c);
+
 /* sip_pin_free() - what @c's PIN prompt holds; NULL-safe on c->pin. */
 void sip_pin_free(struct sip_call *c);
 

@@ -337,5 +337,6 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 			  log_mask_number(s->log, vn, mask2), strerror(err));
 		return 500;
 	}
+	sip_pin_authorized(sip_call_find_session(s, sess.id));
 	return 0;
 }

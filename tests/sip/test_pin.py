@@ -28,6 +28,7 @@ asserts speed: every wait is bounded and generous.
 """
 import math
 import os
+import re
 import struct
 import sys
 import time
@@ -123,9 +124,26 @@ class Typist:
             self.silence(5)
 
 
+class PinMaskd(ta.AnnounceMaskd):
+    """test_announce's maskd with an [events] url nobody answers: the
+    outbox keeps every event, GET /v1/events shows it."""
+
+    def write_config(self):
+        super().write_config()
+        with open(self.conf_path, "a") as f:
+            f.write("[events]\nurl = http://127.0.0.1:%d/none\n"
+                    "secrets = whsec_cGluLXRlc3Qtc2VjcmV0LWtleQ==\n"
+                    "allow = 127.0.0.0/8\n" % ts.free_port())
+
+
 class PinBase(ta.AnnounceBase):
     SIP_LINES = "pin_timeout = %d\n" % PIN_TIMEOUT_MS
     N_PORTS = 40
+
+    @classmethod
+    def make_maskd(cls, tmp):
+        lo, hi = tm.port_range(cls.N_PORTS)
+        return PinMaskd(tmp, lo, hi, cls.SIP_LINES)
 
     @classmethod
     def setUpClass(cls):
@@ -275,6 +293,40 @@ class PinBase(ta.AnnounceBase):
             self.assertEqual(c["pin_attempts"], attempts, c)
         return c
 
+    def pin_events(self, want=1, session_id=None, vn=None):
+        """The pin.result events of a session, or of @vn without one;
+        none of them may hold a PIN."""
+        qs = "type=pin.result" + ("&session_id=" + session_id
+                                  if session_id else "")
+        deadline = time.monotonic() + ta.WAIT_S
+        while True:
+            st, js, raw = self.maskd.request("GET", "/v1/events?" + qs)
+            self.assertEqual(st, 200, raw)
+            evs = [e["payload"]["data"] for e in js["events"]
+                   if session_id or
+                   e["payload"]["data"]["virtual_number"] == vn]
+            if len(evs) >= want or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(evs), want, js)
+        for ev in evs:
+            for k, v in ev.items():
+                if k.endswith("_id"):
+                    continue    # random hex: may hold any 4 digits
+                for pin in (PIN_A, PIN_B, WRONG):
+                    self.assertNotIn(pin, str(v), ev)
+        return evs
+
+    def check_log_clean(self):
+        """No PIN in a log line above debug."""
+        for line in ts.read_text(self.maskd.log_path).splitlines():
+            if " DEBUG " in line:
+                continue
+            # ids are random hex and may hold any four digits
+            line = re.sub(r"[0-9a-f]{32}", "<id>", line)
+            for pin in (PIN_A, PIN_B, WRONG):
+                self.assertNotIn(pin, line)
+
     def metric(self, name):
         return self.maskd.metrics().get(name, 0)
 
@@ -312,6 +364,12 @@ class PinBase(ta.AnnounceBase):
         self.assertIsNotNone(c["answered_at"], c)
         self.assertEqual(self.metric("maskd_sip_pin_success_total"),
                          before + 1)
+        ev = self.pin_events(session_id=s["id"])[0]
+        self.assertEqual(ev["result"], "success")
+        self.assertEqual(ev["attempts"], 2 if wrong_first else 1)
+        self.assertEqual(ev["party"], "a" if party_a_typed else "b")
+        self.assertEqual(ev["call_id"], c["id"])
+        self.check_log_clean()
         self.check_clean()
 
 
@@ -410,6 +468,12 @@ class PinRefusals(PinBase):
         self.assertEqual(self.maskd.calls(s["id"]), [])
         self.assertEqual(self.metric("maskd_sip_pin_failed_total"),
                          failed + 1)
+        ev = self.pin_events(vn=vn)[0]
+        self.assertEqual(ev["result"], "failed")
+        self.assertEqual(ev["attempts"], len(typed))
+        self.assertIsNone(ev["party"])
+        self.assertIsNone(ev["session_id"])
+        self.check_log_clean()
         self.check_clean()
         n = len(pa.got["rtp"])
         time.sleep(0.5)
