@@ -212,6 +212,13 @@ class PinBase(ta.AnnounceBase):
         self.check_rtp(fixed, port, PT_PCMU, ref, whole=False)
         return start + len(part)
 
+    @staticmethod
+    def marked(part):
+        """@part with the marker on its first packet only (check_rtp's
+        rule for a talkspurt's start)."""
+        return [(d[:1] + bytes([d[1] | 0x80 if k == 0 else d[1] & 0x7F])
+                 + d[2:], src, t) for k, (d, src, t) in enumerate(part)]
+
     def same_stream(self, got):
         """Every prompt packet of one call: one SSRC, sequence going
         on."""
@@ -488,6 +495,39 @@ class PinRefusals(PinBase):
         self.goodbye_call([])
         self.assertGreaterEqual(time.monotonic() - t0,
                                 PIN_TIMEOUT_MS / 1000.0)
+
+    def test_party_busy_goodbye(self):
+        # a right PIN, but the party is busy (486): goodbye and BYE; the
+        # record is the session's, PIN success, never answered
+        s, a, b = self.pin_session()
+        vn = s["virtual_number"]
+        gw = self.uas("reject_uas.xml", {"vn": vn, "callee": b,
+                                          "code": "486"})
+        ua, pa, fa, who = self.caller(vn)
+        ra = self.relay_port(fa)
+        k = self.hear(pa, 0, "enter_pin", ra, first=True)
+        Typist(pa, ra).events(PIN_A)
+        self.expect_rc(gw)
+        self.expect_rc(ua)      # goodbye, then the BYE
+        # connecting, cut short by goodbye (which follows it without a
+        # gap or a marker), then goodbye whole
+        time.sleep(0.3)
+        tail = list(pa.got["rtp"])[k:]
+        n_bye = len(self.prompt_ref("goodbye")) // 2 // FRAME
+        n_conn = len(tail) - n_bye
+        self.assertGreaterEqual(n_conn, 0, "goodbye not whole")
+        if n_conn:
+            self.check_rtp(self.marked(tail[:n_conn]), ra, PT_PCMU,
+                           self.prompt_ref("connecting"), whole=False)
+        self.hear(pa, k + n_conn, "goodbye", ra)
+        self.same_stream(pa.got["rtp"])
+        self.check_caller_masked(ua, a, b)
+        self.check_callee_masked(gw, who)
+        c = self.check_pin_cdr(s["id"], "success", 1, True)
+        self.assertEqual(c["reason"], "busy", c)
+        self.assertEqual(c["final_code"], 200, c)
+        self.assertIsNone(c["answered_at"], c)
+        self.check_clean()
 
     def test_known_party_not_prompted(self):
         # party A of a PIN session calls its VN: routed at once to B
