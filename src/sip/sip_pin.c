@@ -632,6 +632,7 @@ int sip_pin_on_outbound(struct sip_leg *leg, sip_t const *sip, int status)
 	struct sip_call *c = leg->call;
 	struct sip_pin *p = c->pin;
 	const char *reason;
+	int err;
 
 	if (status < 200) {
 		if (status > 100 && !c->ringing_told) {
@@ -647,9 +648,26 @@ int sip_pin_on_outbound(struct sip_leg *leg, sip_t const *sip, int status)
 		return 0;
 	}
 
+	/* the leg's own negotiation, as on any leg maskd originates: a
+	 * session interval too short, the gateway's challenge */
+	if (status == 422 && !sip_leg_retry_422(leg, sip))
+		return 0;
+	reason = NULL;
+	if (status == 401 || status == 407) {
+		err = sip_leg_retry_auth(leg, sip, &reason);
+		if (!err)
+			return 0;
+		if (err == EACCES)
+			sip_auth_failed(c->s, reason);
+		else
+			reason = "failure";
+	}
+
 	/* the party cannot be reached: the leg is done, goodbye */
-	reason = p->end_reason ? p->end_reason
-			       : sip_cdr_failure_reason(status);
+	if (p->end_reason)
+		reason = p->end_reason;
+	else if (!reason)
+		reason = sip_cdr_failure_reason(status);
 	sip_leg_free(leg);
 	leg->role = SIP_LEG_NONE;
 	sip_pin_goodbye(c, reason);

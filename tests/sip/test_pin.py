@@ -126,10 +126,18 @@ class Typist:
 
 class PinMaskd(ta.AnnounceMaskd):
     """test_announce's maskd with an [events] url nobody answers: the
-    outbox keeps every event, GET /v1/events shows it."""
+    outbox keeps every event, GET /v1/events shows it; @gateway_lines go
+    into [gateway]."""
+    gateway_lines = ""
 
     def write_config(self):
         super().write_config()
+        with open(self.conf_path) as f:
+            text = f.read()
+        text = text.replace("[gateway]\n", "[gateway]\n" +
+                            self.gateway_lines, 1)
+        with open(self.conf_path, "w") as f:
+            f.write(text)
         with open(self.conf_path, "a") as f:
             f.write("[events]\nurl = http://127.0.0.1:%d/none\n"
                     "secrets = whsec_cGluLXRlc3Qtc2VjcmV0LWtleQ==\n"
@@ -138,12 +146,15 @@ class PinMaskd(ta.AnnounceMaskd):
 
 class PinBase(ta.AnnounceBase):
     SIP_LINES = "pin_timeout = %d\n" % PIN_TIMEOUT_MS
+    GATEWAY_LINES = ""
     N_PORTS = 40
 
     @classmethod
     def make_maskd(cls, tmp):
         lo, hi = tm.port_range(cls.N_PORTS)
-        return PinMaskd(tmp, lo, hi, cls.SIP_LINES)
+        m = PinMaskd(tmp, lo, hi, cls.SIP_LINES)
+        m.gateway_lines = cls.GATEWAY_LINES
+        return m
 
     @classmethod
     def setUpClass(cls):
@@ -557,6 +568,39 @@ class PinRefusals(PinBase):
                                         fmts="18 101", want_fmt="x")
         self.expect_rc(ua)
         self.assertEqual(self.packets(pa, settle_s=0.5), [])
+        self.check_clean()
+
+
+class PinGatewayAuth(PinBase):
+    """The gateway challenges the second leg: it goes again with
+    credentials, as any leg maskd originates (test_auth.py)."""
+    AUTH_USER = "pin-trunk-1"
+    AUTH_PASS = "Pw-pin-s3cr3t"
+    GATEWAY_LINES = "auth_user = %s\nauth_password = %s\n" % (AUTH_USER,
+                                                               AUTH_PASS)
+
+    def test_challenged_second_leg(self):
+        s, a, b = self.pin_session(call_time_limit=3)
+        vn = s["virtual_number"]
+        gw = self.uas("auth_uas.xml", {"vn": vn, "callee": b,
+                                       "realm": "gw.example.net",
+                                       "auth_user": self.AUTH_USER,
+                                       "auth_pass": self.AUTH_PASS})
+        ua, pa, fa, who = self.caller(vn)
+        ra = self.relay_port(fa)
+        self.hear(pa, 0, "enter_pin", ra, first=True)
+        Typist(pa, ra).events(PIN_A)
+        # challenged, retried, answered; the call time limit ends it
+        self.expect_rc(gw)
+        self.expect_rc(ua)
+        self.check_caller_masked(ua, a, b)
+        self.check_callee_masked(gw, who)
+        invites = [m for m in self.received(gw) if m.startswith("INVITE")]
+        self.assertEqual(len(invites), 2, invites)
+        self.assertIn("Authorization: Digest", invites[1])
+        c = self.check_pin_cdr(s["id"], "success", 1, True)
+        self.assertEqual(c["reason"], "call_time_limit", c)
+        self.assertIsNotNone(c["answered_at"], c)
         self.check_clean()
 
 
