@@ -1400,6 +1400,25 @@ files['proxy_callee_bye_uas.xml'] = header('maskd gateway behind a proxy answers
 ''' + TLS_UAS_DOC) + uas_invite_proxy + RING_B + OK200_B_PROXY + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS) + PAUSE + uas_request('BYE', 1) + recv('200', checks=UAS_CHECKS, extra=ok_for('BYE')) + footer(UAS_REFS + ',cseq_ok')
 
 
+# ---- PIN authentication (tests/sip/test_pin.py): the party a PIN names,
+# called by maskd from the VN; nothing of the caller (a third number,
+# +1202555xxxx, on 127.0.0.2) may reach it
+PIN_UAS_DOC = '''
+  PIN: the caller typed a party's PIN; maskd calls the other party from
+  the VN with its own SDP (the caller's codec) and bridges on the 200.'''
+
+def pin_uas(sdp_check):
+    return recv('INVITE', attrs=' crlf="true"', checks=UAS_INVITE_CHECKS, extra=sdp_check + GRAB) + RING_B + media_ok_b() + recv('ACK', attrs=' rtd="true" crlf="true"', checks=UAS_CHECKS) + PAUSE + uas_request('BYE', 1) + recv('200', checks=UAS_CHECKS, extra=ok_for('BYE')) + footer(UAS_REFS + ',cseq_ok' + MEDIA_REFS)
+
+files['pin_uas.xml'] = header('maskd calls the party a PIN named', '''  pin_uas.xml - B (the party a PIN named) rings, answers with SDP naming
+  its RTP peer, talks (-d) and hangs up.
+''' + UAS_DOC + PIN_UAS_DOC + MEDIA_DOC) + pin_uas(sdp_from_maskd())
+
+files['pin_nte_uas.xml'] = header('maskd calls the party a PIN named, no telephone-event', '''  pin_nte_uas.xml - pin_uas.xml for a caller that offered no
+  telephone-event (in-band DTMF): maskd's offer names PCMU alone.
+''' + UAS_DOC + PIN_UAS_DOC + MEDIA_DOC) + pin_uas(sdp_from_maskd().replace('RTP/AVP 0 101', 'RTP/AVP 0[^0-9 ]'))
+
+
 for name, text in files.items():
     with open(os.path.join(D, name), 'w') as f:
         f.write(text)

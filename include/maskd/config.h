@@ -64,6 +64,9 @@ struct config_sip {
 	uint8_t unknown_action;
 	uint8_t ended_action;
 	bool announce_answer;		/* announce after a 200, then BYE */
+	/* a PIN prompt (src/sip/sip_pin.c): how long the caller may
+	 * stay silent (after the prompt, between digits) */
+	uint32_t pin_timeout_ms;
 	uint32_t transaction_timeout_ms;	/* SIP's 64*T1 */
 	uint32_t udp_buffer;		/* SO_RCVBUF/SO_SNDBUF, bytes */
 	uint32_t cps;			/* new INVITEs/s, all; 0 = none */

@@ -246,6 +246,9 @@ enum cdr_kind {
 	CDR_KIND_ANSWERED,	/* 2xx relayed to the caller */
 	CDR_KIND_UNROUTED,	/* matched no active session: caller, vn,
 				 * final_code set; session_id all zero */
+	CDR_KIND_PIN,		/* a PIN prompt decided (pin.result):
+				 * pin_status, pin_attempts, vn, a_to_b
+				 * (A's PIN); session_id zero when none */
 };
 
 /*
@@ -484,6 +487,35 @@ int store_pin_lookup(struct store_reader *r, const char *vn, const char *pin,
  * Returns 0 with *yes set, or an errno.
  */
 int store_pin_vn_active(struct store_reader *r, const char *vn, bool *yes);
+
+/*
+ * What a PIN prompt on a vn needs to know of its PIN sessions
+ * (store_pin_vn_info()): the PIN lengths in use (bit n set: some PIN of
+ * n digits), the longest one, and the largest pin_retries among them.
+ */
+struct pin_vn_info {
+	uint32_t lengths;		/* bit n: a PIN of n digits */
+	uint8_t longest;		/* 0: no PIN session on the vn */
+	uint8_t retries;		/* the largest pin_retries */
+};
+
+/*
+ * store_pin_vn_info() - *out for the active PIN sessions of @vn: one walk
+ * over the vn's pin index entries (and each session's retries), so it
+ * costs what the vn holds; for a PIN prompt, once per call. Returns 0 or
+ * an errno.
+ */
+int store_pin_vn_info(struct store_reader *r, const char *vn,
+		      struct pin_vn_info *out);
+
+/*
+ * store_pin_extends() - whether some PIN on @vn is longer than @digits
+ * and starts with them (then a caller who typed @digits may not be done
+ * yet). One cursor step; no allocation, no log. Returns 0 with *yes set,
+ * or an errno.
+ */
+int store_pin_extends(struct store_reader *r, const char *vn,
+		      const char *digits, bool *yes);
 
 /*
  * store_next_expiry() - the earliest expires_at_ms of any active session,

@@ -507,6 +507,12 @@ const struct cfg_row cfg_rows[] = {
 	  "after the prompt, instead of playing it as early media in a 183 "
 	  "before the final response: for carriers that drop early media. "
 	  "The call is then answered (and may be billed)." },
+	{ SIP("pin_timeout", pin_timeout_ms, CT_UINT), .min = 1000,
+	  .max = 120000, .unit = "milliseconds", .def = "10000",
+	  .help = "A caller asked for a PIN (a virtual number with PIN "
+	  "sessions, a caller who is neither party) who types nothing for "
+	  "this long after the prompt or the last digit hears 'goodbye' "
+	  "and is hung up." },
 	{ SIP("transaction_timeout", transaction_timeout_ms, CT_UINT),
 	  .min = 4000, .max = 64000, .unit = "milliseconds", .def = "32000",
 	  .help = "SIP's 64*T1 (RFC 3261: 32000): how long a transaction "

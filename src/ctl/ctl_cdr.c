@@ -68,9 +68,14 @@ static int ctl_progress_run(struct store_txn *tx, void *arg)
 		return ctl_event_unrouted(c->ctl, tx, &c->cdr, clock_now_ms());
 	memset(&s, 0, sizeof(s));
 	err = store_session_read(tx, c->cdr.session_id, &s);
+	if (err == ENOENT && c->cdr.kind == CDR_KIND_PIN)
+		return ctl_event_pin(c->ctl, tx, &c->cdr, NULL,
+				     clock_now_ms());	/* no PIN was right */
 	if (err == ENOENT)
 		return 0;
-	if (!err)
+	if (!err && c->cdr.kind == CDR_KIND_PIN)
+		err = ctl_event_pin(c->ctl, tx, &c->cdr, &s, clock_now_ms());
+	else if (!err)
 		err = ctl_event_progress(c->ctl, tx, &c->cdr, &s,
 					 clock_now_ms());
 	session_clear(&s);
@@ -97,6 +102,8 @@ static bool ctl_progress_wanted(struct ctl *ctl, const struct cdr *cdr)
 		return true;
 	if (cdr->kind == CDR_KIND_UNROUTED)
 		return false;
+	if (cdr->kind == CDR_KIND_PIN && cdr->pin_status != CDR_PIN_SUCCESS)
+		return false;	/* no session: [events] url only */
 	memset(&s, 0, sizeof(s));
 	if (store_session_get(ctl->rd, cdr->session_id, clock_now_ms(), &s))
 		return false;

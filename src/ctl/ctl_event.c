@@ -305,6 +305,54 @@ int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
 	return ctl_event_put(ctl, tx, type, c->at_ms, d, s, seq, now_ms);
 }
 
+/*
+ * pin.result: what a PIN prompt decided. Never the PIN, never the
+ * caller's number (a third party's, not the session's): the session the
+ * PIN named (if one did), the call, the result, the entries typed, and
+ * whose PIN it was.
+ */
+int ctl_event_pin(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
+		  const struct session *s, int64_t now_ms)
+{
+	char id[STORE_ID_STR_SIZE];
+	bool right = c->pin_status == CDR_PIN_SUCCESS;
+	uint64_t seq = 0;
+	json_t *d;
+	int rc;
+
+	if (s ? !ctl_event_wanted(ctl, s->callback_url) : !ctl->evc.url_set)
+		return 0;
+	if (s) {
+		rc = store_event_seq_next(tx, s->id, &seq);
+		if (rc)
+			return rc;
+	}
+	d = json_object();
+	if (!d)
+		return ENOMEM;
+	if (s) {
+		rc = ctl_event_session_fields(d, s, seq);
+	} else {
+		rc = json_object_set_new(d, "session_id", json_null());
+		rc |= json_object_set_new(d, "virtual_number",
+					  json_string(c->vn));
+	}
+	store_id_format(c->id, id);
+	rc |= json_object_set_new(d, "call_id", json_string(id));
+	rc |= json_object_set_new(d, "result",
+				  json_string(right ? "success" : "failed"));
+	rc |= json_object_set_new(d, "attempts",
+				  json_integer(c->pin_attempts));
+	rc |= json_object_set_new(d, "party", !right ? json_null() :
+				  json_string(c->a_to_b ? "a" : "b"));
+	if (rc) {
+		json_decref(d);
+		return ENOMEM;
+	}
+	return ctl_event_put(ctl, tx, "pin.result", c->at_ms, d, s, seq,
+			     now_ms);
+}
+
 int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
 		       const struct cdr *c, int64_t now_ms)
 {
@@ -312,9 +360,13 @@ int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
 
 	if (!ctl->evc.url_set)
 		return 0;
-	d = json_pack("{s:n, s:s, s:s, s:i}", "session_id", "from", c->caller,
-		      "virtual_number", c->vn, "final_code",
-		      (int)c->final_code);
+	/* the SIP side marks an INVITE it answered with a prompt first
+	 * (sip_route.c): its caller heard why, then final_code */
+	d = json_pack("{s:n, s:s, s:s, s:i, s:s}", "session_id", "from",
+		      c->caller, "virtual_number", c->vn, "final_code",
+		      (int)c->final_code, "action",
+		      !strcmp(c->reason, "announced") ? "announced" :
+		      "rejected");
 	if (!d)
 		return ENOMEM;
 	return ctl_event_put(ctl, tx, "call.unrouted", c->at_ms, d, NULL, 0,

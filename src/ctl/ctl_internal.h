@@ -199,6 +199,11 @@ int ctl_event_recording(struct ctl *ctl, struct store_txn *tx,
 			const struct cdr *c, const struct session *s,
 			int64_t now_ms);
 
+/* ctl_event_pin() - pin.result for @c (CDR_KIND_PIN); @s is the session
+ * the PIN named, NULL for none ([events] url only then). */
+int ctl_event_pin(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
+		  const struct session *s, int64_t now_ms);
+
 /* ctl_event_unrouted() - call.unrouted (no session; [events] url only). */
 int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
 		       const struct cdr *c, int64_t now_ms);

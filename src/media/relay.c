@@ -369,6 +369,7 @@ static int relay_worker_alloc(struct relay *r, unsigned idx,
 		.tv_sec = sweep_ms / 1000,
 		.tv_usec = (sweep_ms % 1000) * 1000,
 	};
+	struct event_config *ecfg;
 	struct relay_worker *w;
 	unsigned i;
 	int err;
@@ -397,7 +398,16 @@ static int relay_worker_alloc(struct relay *r, unsigned idx,
 	if (err)
 		goto out;
 
-	w->base = event_base_new();
+	/* the play timer keeps prompts on their 20 ms grid: libevent's
+	 * default clock on Linux is CLOCK_MONOTONIC_COARSE, whose jiffy
+	 * steps (4 ms and more) it adds to every timer */
+	ecfg = event_config_new();
+	if (ecfg)
+		(void)event_config_set_flag(ecfg,
+					    EVENT_BASE_FLAG_PRECISE_TIMER);
+	w->base = ecfg ? event_base_new_with_config(ecfg) : NULL;
+	if (ecfg)
+		event_config_free(ecfg);
 	if (!w->base) {
 		err = ENOMEM;
 		goto out;

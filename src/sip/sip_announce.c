@@ -25,8 +25,7 @@
  *
  * CDR reason "announced". An unknown pair has no session to file a CDR
  * under, so only an ended session's announcement gets one; call.unrouted
- * goes out for both (sip_route.c, with reason "announced" on the record
- * it is made from: the event does not show it yet).
+ * goes out for both (sip_route.c: its action says "announced").
  *
  * SIP thread only.
  */
@@ -48,12 +47,6 @@
 
 #define SIP_ANNOUNCE_SDP_SIZE 1024
 
-/* What maskd answers with, chosen from the offer. */
-struct sip_announce_codec {
-	int pt;			/* PLAYER_PT_PCMU or PLAYER_PT_PCMA */
-	int te_pt;		/* telephone-event/8000; -1: not offered */
-};
-
 /*
  * sip_announce_answer_sdp() - choose the codec from the first audio
  * stream of @body and write maskd's answer into @out: the same m= lines,
@@ -61,9 +54,9 @@ struct sip_announce_codec {
  * EPROTO: no usable audio stream or no G.711 in it (488); EINVAL: not
  * SDP.
  */
-static int sip_announce_answer_sdp(struct sip_call *c, const char *body,
-				   size_t len, struct sip_announce_codec *cc,
-				   char *out, size_t size)
+int sip_announce_answer_sdp(struct sip_call *c, const char *body,
+			    size_t len, struct sip_announce_codec *cc,
+			    char *out, size_t size)
 {
 	struct sip *s = c->s;
 	su_home_t home[SU_HOME_AUTO_SIZE(8192)];
@@ -165,7 +158,7 @@ static int sip_announce_answer_sdp(struct sip_call *c, const char *body,
  * sdp_rewrite()'s reading of the offer (the body it makes is dropped,
  * nothing of it is sent).
  */
-static int sip_announce_remote(struct sip_call *c, sip_t const *sip)
+int sip_announce_remote(struct sip_call *c, sip_t const *sip)
 {
 	struct sip *s = c->s;
 	struct sdp_origin scratch = { 0 };

@@ -42,6 +42,7 @@
  */
 #include "sip_internal.h"
 #include "sip_hook.h"
+#include "sip_pin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -85,6 +86,18 @@ void sip_call_busy_add(struct sip_call *c)
 	c->busy_next = *slot;
 	*slot = c;
 	c->busy_listed = true;
+}
+
+bool sip_call_ringing(const struct sip_call *c)
+{
+	size_t i;
+
+	for (i = 0; i < SIP_CALL_LEGS; i++) {
+		if (c->legs[i].role == SIP_LEG_OUTBOUND &&
+		    c->legs[i].orq_invite && !c->legs[i].answered)
+			return true;
+	}
+	return false;
 }
 
 void sip_call_busy_remove(struct sip_call *c)
@@ -135,6 +148,7 @@ void sip_call_free(struct sip_call *c)
 	sip_rac_free(c);		/* its participants' legs */
 
 	sip_media_close(c);
+	sip_pin_free(c);
 	sip_call_busy_remove(c);
 	sip_hook_forget(c);
 	if (c->prev) {
@@ -180,7 +194,9 @@ static int sip_call_timer_start(struct sip_call *c, su_timer_t **tp,
 
 /*
  * The legs are (or are about to be) up: BYE each but @except (the one
- * that just said BYE itself), and free the call.
+ * that just said BYE itself), and free the call. A leg maskd originated
+ * after the caller's answer (a PIN's second leg) may still ring: it is
+ * CANCELled instead, and the call waits for its final answer (ZOMBIE).
  */
 void sip_call_hangup(struct sip_call *c, struct sip_leg *except,
 		     enum cdr_hangup who, const char *reason)
@@ -206,9 +222,16 @@ void sip_call_hangup(struct sip_call *c, struct sip_leg *except,
 		 * answers it */
 		if (leg->role == SIP_LEG_INBOUND && sip_prack_uas_holding(leg))
 			continue;
+		if (leg->role == SIP_LEG_OUTBOUND && leg->orq_invite &&
+		    !leg->answered)
+			continue;	/* ringing: sip_call_cancel() below */
 		sip_leg_bye(leg);
 	}
 
+	if (sip_call_ringing(c)) {
+		sip_call_cancel(c, 200, who, reason);
+		return;
+	}
 	sip_call_cdr(c, 200, who, reason);
 	sip_call_free(c);
 }
@@ -376,6 +399,10 @@ int sip_call_on_outbound(void *magic, nta_outgoing_t *orq, sip_t const *sip)
 		sip_call_free(c);
 		return 0;
 	}
+
+	/* a PIN's second leg: the caller was answered by maskd already */
+	if (c->pin)
+		return sip_pin_on_outbound(leg, sip, status);
 
 	if (status < 200) {
 		if (status > 100 && !c->ringing_told) {

@@ -7,8 +7,12 @@
  *
  *   relay workers    SIP_CMD_RTP_TIMEOUT   no media on a call for too long
  *   relay workers    SIP_CMD_PLAY_DONE     a prompt played to its end
- *                                          (sip_announce.c; the
- *                                          `recorded` prompt: sip_rec.c)
+ *                                          (sip_announce.c, sip_pin.c;
+ *                                          the `recorded` prompt:
+ *                                          sip_rec.c)
+ *   relay workers    SIP_CMD_DIGIT         a DTMF digit on a PIN prompt
+ *                                          (sip_pin.c): one message per
+ *                                          digit, no lock per packet
  *   control thread   SIP_CMD_SESSION_END   the session ended (DELETE):
  *                                          its call, if any, ends now
  *   control thread   SIP_CMD_CALL          the API's calls: originate,
@@ -28,6 +32,7 @@
  */
 #include "sip_internal.h"
 #include "sip_hook.h"
+#include "sip_pin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -60,8 +65,18 @@ static void sip_cmd_play_done_run(struct sip *s,
 		sip_rec_play_done(c, m->leg);
 	else if (c->rac && c->rac->stage != SIP_RAC_NONE)
 		sip_rac_play_done(c, m->leg, m->err);
+	else if (c->pin)
+		sip_pin_play_done(c, m->err);
 	else
 		sip_announce_done(c, m->err);
+}
+
+static void sip_cmd_digit_run(struct sip *s, const struct sip_cmd_digit *m)
+{
+	struct sip_call *c = sip_media_call(s, m->cookie);
+
+	if (c && c->pin)
+		sip_pin_digit(c, m->digit);
 }
 
 static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
@@ -85,6 +100,11 @@ static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 		if (len != sizeof(struct sip_call_req))
 			break;
 		sip_rac_cmd(s, data);
+		break;
+	case SIP_CMD_DIGIT:
+		if (len != sizeof(struct sip_cmd_digit))
+			break;
+		sip_cmd_digit_run(s, data);
 		break;
 	case SIP_CMD_SESSION_END:
 		if (len != sizeof(struct sip_cmd_session_end))

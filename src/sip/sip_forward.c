@@ -307,13 +307,15 @@ int sip_leg_on_request(void *magic, nta_leg_t *dialog, nta_incoming_t *irq,
 	case sip_method_bye:
 		if (c->state == SIP_CALL_ZOMBIE)
 			return 481;
-		if (c->state == SIP_CALL_EARLY) {
+		if (c->state == SIP_CALL_EARLY || sip_call_ringing(c)) {
 			if (!caller)
 				return 481;
-			/* a caller giving up before the answer */
+			/* a caller giving up before the answer (or, answered
+			 * by maskd, before its second leg's) */
 			sip_msg_reply(c->s, irq, 200, NULL, NULL, NULL, 0);
 			nta_incoming_destroy(irq);
-			sip_call_cancel(c, 487, CDR_HANGUP_CALLER, "cancel");
+			sip_call_cancel(c, c->state == SIP_CALL_EARLY ? 487 : 200,
+					CDR_HANGUP_CALLER, "cancel");
 			return 0;
 		}
 		sip_msg_reply(c->s, irq, 200, NULL, NULL, NULL, 0);
@@ -331,7 +333,7 @@ int sip_leg_on_request(void *magic, nta_leg_t *dialog, nta_incoming_t *irq,
 		 * to, and the prompt's codec is not renegotiated */
 		if (sip_call_leg_other(from)->role == SIP_LEG_NONE)
 			return sip_method_offers(m) ? 488 : 200;
-		if (c->state != SIP_CALL_CONFIRMED)
+		if (c->state != SIP_CALL_CONFIRMED || sip_call_ringing(c))
 			return sip_method_offers(m) ? 491 : 481;
 		return sip_fwd_start(from, irq, sip);
 

@@ -387,6 +387,9 @@ struct sip_call {
 	uint8_t rec_playing;		/* legs hearing `recorded`, bits */
 	struct sip_hook_wait *hook;	/* sip_hook.c: parked for the hook,
 					 * or routed after it; NULL: never */
+	/* a PIN prompt (sip_pin.c): maskd answered a caller who is no
+	 * party and asks for a PIN; NULL: none. Kept once bridged. */
+	struct sip_pin *pin;
 };
 
 /* The leg the call came in on (maskd its UAS). */
@@ -423,11 +426,18 @@ enum sip_cmd_id {
 	SIP_CMD_CALL,			/* struct sip_call_req (sip.h) */
 	SIP_CMD_HOOK_ANSWER,		/* struct sip_hook_answer */
 	SIP_CMD_HOOK_SET,		/* struct sip_cmd_hook_set */
+	SIP_CMD_DIGIT,			/* struct sip_cmd_digit */
 };
 
 struct sip_cmd_hook_set {
 	sip_hook_h *h;
 	void *arg;
+};
+
+/* A relay worker heard a DTMF digit on a PIN prompt's leg (sip_pin.c). */
+struct sip_cmd_digit {
+	uint64_t cookie;		/* the relay call's */
+	char digit;			/* '0'-'9', '*', '#', 'A'-'D' */
 };
 
 /* A relay worker finished playing into a leg (relay_play_done_h). */
@@ -574,8 +584,13 @@ struct sip_call *sip_call_find_session(struct sip *s,
  */
 void sip_call_end(struct sip_call *c, const char *reason);
 
-/* sip_call_busy_add() - @c is its session's live call (sip_call_busy()). */
+/* sip_call_busy_add() - @c is the live call of its session (cdr's
+ * session_id) from now on. */
 void sip_call_busy_add(struct sip_call *c);
+
+/* sip_call_ringing() - true while a leg maskd originated for @c has no
+ * final answer yet: it is CANCELled, never BYEd. */
+bool sip_call_ringing(const struct sip_call *c);
 
 /* sip_call_busy_remove() - session of @c takes calls again; idempotent. */
 void sip_call_busy_remove(struct sip_call *c);
@@ -651,11 +666,31 @@ int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		 const struct session *sess, const char *caller,
 		 enum prompt_id id, int code);
 
+/* What maskd answers with when it is the media endpoint, chosen from
+ * the caller's offer (sip_announce_answer_sdp()). */
+struct sip_announce_codec {
+	int pt;			/* PLAYER_PT_PCMU or PLAYER_PT_PCMA */
+	int te_pt;		/* telephone-event/8000; -1: not offered */
+};
+
 /*
- * sip_announce_on_done() - the relay_play_done_h of every prompt maskd
- * plays (@arg: the sip): runs on the relay worker and only pushes
- * SIP_CMD_PLAY_DONE (a full queue loses it, counted in play_done_lost).
+ * sip_announce_answer_sdp() - maskd's own answer to the offer @body
+ * (@len bytes) of @c's inbound leg, naming only rtp.advertise and relay
+ * side A's port, into @out: PCMU or PCMA (the offer's first) and
+ * telephone-event/8000 when offered, in *cc. EPROTO: no G.711 (488);
+ * EINVAL: not SDP; EMSGSIZE.
  */
+int sip_announce_answer_sdp(struct sip_call *c, const char *body,
+			    size_t len, struct sip_announce_codec *cc,
+			    char *out, size_t size);
+
+/* sip_announce_remote() - side A sends to where the caller's offer
+ * (@sip) says. 0, ENOMEM or EPROTO. */
+int sip_announce_remote(struct sip_call *c, sip_t const *sip);
+
+/* sip_announce_on_done() - relay_play_done_h for every prompt played on
+ * a call (@arg: the struct sip): pushes SIP_CMD_PLAY_DONE. Worker
+ * thread. */
 void sip_announce_on_done(uint64_t cookie, enum relay_leg leg, int err,
 			  void *arg);
 

@@ -239,23 +239,37 @@ int sip_leg_originate_on(struct sip_leg *leg, const char *target,
 }
 
 /*
+ * True while the INVITE of @leg (originated) may go again: the caller
+ * still waits on its INVITE transaction, or maskd answered the caller
+ * itself and this leg is the second one of a PIN call (nothing of the
+ * caller's INVITE crosses then).
+ */
+static bool sip_leg_may_reinvite(struct sip_leg *leg)
+{
+	return sip_call_leg_other(leg)->irq_invite || leg->call->pin;
+}
+
+/*
  * The INVITE goes again on the same dialog: what may cross comes from
- * the other leg's INVITE as before, the SDP is the one this leg was last
- * sent. The other leg's INVITE transaction must still be there.
+ * the other leg's INVITE as before (when it is still there), the SDP is
+ * the one this leg was last sent.
  */
 static int sip_leg_reinvite(struct sip_leg *leg)
 {
 	struct sip_leg *other = sip_call_leg_other(leg);
-	msg_t *req;
+	msg_t *req = NULL;
 	int err;
 
-	req = nta_incoming_getrequest(other->irq_invite);
-	if (!req)
-		return ENOMEM;
+	if (other->irq_invite) {
+		req = nta_incoming_getrequest(other->irq_invite);
+		if (!req)
+			return ENOMEM;
+	}
 	nta_outgoing_destroy(leg->orq_invite);
 	leg->orq_invite = NULL;
-	err = sip_leg_invite(leg, sip_object(req), leg->st.sdp);
-	msg_destroy(req);
+	err = sip_leg_invite(leg, req ? sip_object(req) : NULL, leg->st.sdp);
+	if (req)
+		msg_destroy(req);
 	return err;
 }
 
@@ -269,8 +283,7 @@ int sip_leg_retry_422(struct sip_leg *leg, sip_t const *sip)
 {
 	struct sip_st *st = &leg->st;
 
-	if (st->retried || !sip->sip_min_se ||
-	    !sip_call_leg_other(leg)->irq_invite)
+	if (st->retried || !sip->sip_min_se || !sip_leg_may_reinvite(leg))
 		return EPROTO;
 	st->retried = true;
 	st->min_s = sip_st_clamp(sip->sip_min_se->min_delta);
@@ -291,7 +304,7 @@ int sip_leg_retry_auth(struct sip_leg *leg, sip_t const *sip,
 
 	*reasonp = leg->auth.invite_retried ? "auth_failed"
 					    : "auth_required";
-	if (leg->auth.invite_retried || !sip_call_leg_other(leg)->irq_invite)
+	if (leg->auth.invite_retried || !sip_leg_may_reinvite(leg))
 		return EACCES;
 	err = sip_auth_challenge(leg, sip);
 	if (err)

@@ -18,6 +18,7 @@
  */
 #include "sip_internal.h"
 #include "sip_hook.h"
+#include "sip_pin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -236,7 +237,7 @@ int sip_route_unrouted(struct sip *s, const char *caller, const char *vn,
  * An unrouted INVITE: refused with @code, or (@action announce) told why
  * first (sip_announce.c). Either way call.unrouted says what the caller
  * is answered, once we know: 488 or 503 when the announcement could not
- * start. Its reason says "announced" for a later events field.
+ * start. Its reason "announced" becomes the event's action.
  */
 int sip_route_refuse(struct sip *s, nta_incoming_t *irq,
 		     sip_t const *sip, const struct session *sess,
@@ -295,6 +296,11 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	}
 
 	err = store_lookup(s->reader, caller, vn, clock_now_ms(), &sess);
+	/* no party of an active session here: on a VN with PIN sessions
+	 * the caller may type a party's PIN (sip_pin.c); else the hook
+	 * may decide (sip_hook.c) */
+	if ((err == ENOENT || err == ESTALE) && sip_pin_wanted(s, vn))
+		return sip_pin_start(s, irq, sip, caller, vn);
 	if (sip_hook_wanted(s, err))
 		return sip_hook_park(s, irq, sip, t, caller, vn, err, &sess);
 	if (err == ENOENT) {
@@ -335,5 +341,6 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 			  log_mask_number(s->log, vn, mask2), strerror(err));
 		return 500;
 	}
+	sip_pin_authorized(sip_call_find_session(s, sess.id));
 	return 0;
 }

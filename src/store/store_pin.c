@@ -329,3 +329,87 @@ int store_pin_index_del_own(struct store_txn *tx, const struct session *s)
 	}
 	return 0;
 }
+
+int store_pin_vn_info(struct store_reader *r, const char *vn,
+		      struct pin_vn_info *out)
+{
+	uint8_t buf[8];
+	struct rec_pin_ref ref;
+	struct session s;
+	MDB_cursor *cur;
+	uint64_t num;
+	MDB_val k = { sizeof(buf), buf }, v, sv;
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (store_num_pack(vn, &num))
+		return 0;
+	store_be64_put(buf, num);
+	rc = store_reader_begin(r);
+	if (rc)
+		return rc;
+	rc = store_err(mdb_cursor_open(r->txn, r->st->pin, &cur));
+	if (rc)
+		goto out;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size <= 8 || memcmp(k.mv_data, buf, 8))
+			break;
+		n = k.mv_size - 8;
+		if (n > STORE_PIN_MAX || v.mv_size != sizeof(ref))
+			continue;	/* not an entry this build writes */
+		out->lengths |= 1u << n;
+		if (n > out->longest)
+			out->longest = (uint8_t)n;
+		if (out->retries >= STORE_PIN_RETRIES_MAX)
+			continue;
+		memcpy(&ref, v.mv_data, sizeof(ref));
+		k.mv_size = STORE_ID_LEN;
+		k.mv_data = ref.id;
+		/* another database: the cursor keeps its place */
+		if (!mdb_get(r->txn, r->st->sessions, &k, &sv) &&
+		    !store_session_decode(&sv, &s, false) &&
+		    s.pin_retries > out->retries)
+			out->retries = s.pin_retries;
+	}
+	mdb_cursor_close(cur);
+	rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+ out:
+	store_reader_end(r);
+	return rc;
+}
+
+int store_pin_extends(struct store_reader *r, const char *vn,
+		      const char *digits, bool *yes)
+{
+	uint8_t buf[PIN_KEY_SIZE_MAX];
+	MDB_cursor *cur;
+	uint64_t num;
+	size_t n = strlen(digits);
+	MDB_val k, v;
+	int rc;
+
+	*yes = false;
+	if (store_num_pack(vn, &num) || n >= STORE_PIN_MAX)
+		return 0;
+	k = pin_key(buf, num, digits);
+	rc = store_reader_begin(r);
+	if (rc)
+		return rc;
+	rc = store_err(mdb_cursor_open(r->txn, r->st->pin, &cur));
+	if (rc == 0) {
+		/* keys sort as bytes, a prefix first: the first key past
+		 * @digits itself is the smallest that could extend it */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == 0 && k.mv_size == 8 + n &&
+		    !memcmp(k.mv_data, buf, 8 + n))
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		*yes = rc == 0 && k.mv_size > 8 + n &&
+		       !memcmp(k.mv_data, buf, 8 + n);
+		mdb_cursor_close(cur);
+		rc = rc == MDB_NOTFOUND ? 0 : store_err(rc);
+	}
+	store_reader_end(r);
+	return rc;
+}

@@ -310,6 +310,7 @@ class Events(EventsBase):
         self.assertEqual(d["virtual_number"], s["virtual_number"])
         self.assertEqual(d["final_code"], 404)
         self.assertIsNone(d["session_id"])
+        self.assertEqual(d["action"], "rejected")
         # the real number is never logged (only debug level prints it)
         log = ts.read_text(self.maskd.log_path)
         for line in log.splitlines():
@@ -477,6 +478,7 @@ class EventsAnnounce(EventsBase):
         self.assertEqual(d["virtual_number"], s["virtual_number"])
         self.assertEqual(d["final_code"], 404)
         self.assertIsNone(d["session_id"])
+        self.assertEqual(d["action"], "announced")
         ok, m = self.maskd.wait_zero()
         self.assertTrue(ok, m)
 

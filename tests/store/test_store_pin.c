@@ -624,6 +624,67 @@ static void test_old_store(void **state)
 	session_clear(&s);
 }
 
+/* What a PIN prompt asks of a vn: the lengths in use, the longest, the
+ * largest retries (store_pin_vn_info()), and whether a longer PIN starts
+ * with the digits typed (store_pin_extends()). */
+static void test_vn_info_extends(void **state)
+{
+	struct fx *f = *state;
+	struct session_pin_params p1 = pins("1234", "567890");
+	struct session_pin_params p2 = pins("12345", "99999");
+	struct pin_vn_info info;
+	struct session s1, s2;
+	bool yes;
+
+	pool_add(f, VN1);
+	pool_add(f, VN2);
+	p2.pin_retries = 3;
+	assert_int_equal(create(f, "+14150000001", "+14150000002", VN1, &p1,
+				HOUR_MS, T0, &s1), 0);
+	assert_int_equal(create(f, "+14150000003", "+14150000004", VN1, &p2,
+				HOUR_MS, T0, &s2), 0);
+	assert_int_equal(create(f, "+14150000005", "+14150000006", VN2, NULL,
+				HOUR_MS, T0, NULL), 0);
+
+	assert_int_equal(store_pin_vn_info(f->r, VN1, &info), 0);
+	assert_int_equal(info.lengths, (1u << 4) | (1u << 5) | (1u << 6));
+	assert_int_equal(info.longest, 6);
+	assert_int_equal(info.retries, 3);
+	assert_int_equal(store_pin_vn_info(f->r, VN2, &info), 0);
+	assert_int_equal(info.lengths, 0);
+	assert_int_equal(info.longest, 0);
+	assert_int_equal(store_pin_vn_info(f->r, "bogus", &info), 0);
+	assert_int_equal(info.longest, 0);
+
+	assert_int_equal(store_pin_extends(f->r, VN1, "1234", &yes), 0);
+	assert_true(yes);			/* 12345 */
+	assert_int_equal(store_pin_extends(f->r, VN1, "12345", &yes), 0);
+	assert_false(yes);
+	assert_int_equal(store_pin_extends(f->r, VN1, "5678", &yes), 0);
+	assert_true(yes);			/* 567890, no 5678 itself */
+	assert_int_equal(store_pin_extends(f->r, VN1, "567890", &yes), 0);
+	assert_false(yes);
+	assert_int_equal(store_pin_extends(f->r, VN1, "9", &yes), 0);
+	assert_true(yes);
+	assert_int_equal(store_pin_extends(f->r, VN1, "0000", &yes), 0);
+	assert_false(yes);
+	assert_int_equal(store_pin_extends(f->r, VN1, "99999", &yes), 0);
+	assert_false(yes);			/* the last key of the vn */
+	assert_int_equal(store_pin_extends(f->r, VN2, "1234", &yes), 0);
+	assert_false(yes);			/* another vn's */
+
+	/* the second session ends: its PINs, length and retries go */
+	close_id(f, s2.id, T0 + 1);
+	assert_int_equal(store_pin_vn_info(f->r, VN1, &info), 0);
+	assert_int_equal(info.lengths, (1u << 4) | (1u << 6));
+	assert_int_equal(info.longest, 6);
+	assert_int_equal(info.retries, 1);
+	assert_int_equal(store_pin_extends(f->r, VN1, "1234", &yes), 0);
+	assert_false(yes);
+	session_clear(&s1);
+	session_clear(&s2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -638,6 +699,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_generate,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_old_store,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_vn_info_extends,
 						fx_setup, fx_teardown),
 	};
 
