@@ -24,6 +24,10 @@
 #   --call-ms MS           talk time of each call (default 100)
 #   --sessions N           sessions to spread the calls over (default 20000)
 #   --perf                 profile maskd (perf record -g) at its best rate
+#   --strace               count maskd's system calls (strace -c -f) over
+#                          every maskd step: calls per SIP call, by type
+#   --threads              maskd's CPU per call per thread, every step
+#   --maskd-only           no direct ramp, no latency steps
 #   --maskd PATH           the maskd binary (default build/maskd)
 #   --keep                 keep the work directory (logs, CSVs, perf.data)
 #
@@ -40,6 +44,9 @@ step=10
 call_ms=100
 sessions=20000
 perf=0
+strace=0
+threads=0
+maskd_only=0
 keep=0
 maskd=build/maskd
 while [ $# -gt 0 ]; do
@@ -49,10 +56,14 @@ while [ $# -gt 0 ]; do
 	--call-ms) call_ms=$2; shift 2 ;;
 	--sessions) sessions=$2; shift 2 ;;
 	--perf) perf=1; shift ;;
+	--strace) strace=1; shift ;;
+	--threads) threads=1; shift ;;
+	--maskd-only) maskd_only=1; shift ;;
 	--maskd) maskd=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	*) echo "usage: $0 [--rates \"R1 R2..\"] [--step S] [--call-ms MS]" \
-		"[--sessions N] [--perf] [--maskd PATH] [--keep]" >&2; exit 2 ;;
+		"[--sessions N] [--perf] [--strace] [--threads] [--maskd-only]" \
+		"[--maskd PATH] [--keep]" >&2; exit 2 ;;
 	esac
 done
 
@@ -123,16 +134,20 @@ done
 
 echo "maskd $maskd pid $pid; steps: $rates calls/s, ${step}s each, calls of ${call_ms} ms, $sessions sessions"
 python3 - "$tmp" "$pid" "$sip_port" "$api_port" "$gw_port" "$token" \
-	"$rates" "$step" "$call_ms" "$sessions" "$perf" <<'PY'
+	"$rates" "$step" "$call_ms" "$sessions" "$perf" "$strace" "$threads" \
+	"$maskd_only" <<'PY'
 import concurrent.futures, http.client, json, os, signal, subprocess, sys
 import time
 
 (tmp, pid, sip_port, api_port, gw_port, token, rates, step, call_ms,
- nsess, want_perf) = sys.argv[1:]
+ nsess, want_perf, want_strace, want_threads, maskd_only) = sys.argv[1:]
 pid, sip_port, api_port, gw_port = int(pid), int(sip_port), int(api_port), int(gw_port)
 rates = [int(r) for r in rates.split()]
 step, call_ms, nsess = int(step), int(call_ms), int(nsess)
 want_perf = want_perf == "1"
+want_strace = want_strace == "1"
+want_threads = want_threads == "1"
+maskd_only = maskd_only == "1"
 SRC = os.getcwd()
 UAC = os.path.join(SRC, "bench", "sipp", "uac.xml")
 UAS = os.path.join(SRC, "bench", "sipp", "uas.xml")
@@ -180,6 +195,35 @@ def cpu_ticks(p):
     with open("/proc/%d/stat" % p) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def thread_ticks(p):
+    """{thread name: utime + stime} of process @p's threads (same-named
+    threads summed)."""
+    out = {}
+    for t in os.listdir("/proc/%d/task" % p):
+        try:
+            with open("/proc/%d/task/%s/stat" % (p, t)) as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0) + int(fields[11]) + int(fields[12])
+    return out
+
+
+def strace_table(path):
+    """{syscall: calls} from strace -c's summary."""
+    out = {}
+    for line in open(path).read().splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[0][0].isdigit() and not f[-1] == "total":
+            try:
+                out[f[-1]] = int(f[3])
+            except ValueError:
+                pass
+    return out
 
 
 def box_ticks():
@@ -314,7 +358,16 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(d, "tcpdump.txt"), "wb"))
         time.sleep(1.5)
+    st = None
+    if want_strace and target == "maskd":
+        st_out = os.path.join(d, "strace.txt")
+        st = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid),
+                               "-o", st_out],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        time.sleep(1)
     c0, b0, u0 = cpu_ticks(pid), box_ticks(), cpu_ticks(uas.pid)
+    th0 = thread_ticks(pid)
     t0 = time.monotonic()
     out = open(os.path.join(d, "stdout.txt"), "wb")
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
@@ -335,7 +388,13 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
         time.sleep(0.2)
     wall = time.monotonic() - t0
     c1, b1, u1 = cpu_ticks(pid), box_ticks(), cpu_ticks(uas.pid)
+    th1 = thread_ticks(pid)
     out.close()
+    if st:
+        # let the calls of the step end inside the count
+        time.sleep(call_ms / 1000.0 + 1)
+        st.send_signal(signal.SIGINT)
+        st.wait()
     if prof:
         prof.wait()
     if cap:
@@ -366,6 +425,11 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
     }
     if target == "direct":
         r["maskd_cpu_ms"] = None
+    else:
+        r["threads"] = {k: (th1.get(k, 0) - v) * 1000.0 / TCK
+                        for k, v in th0.items()}
+    if st:
+        r["strace"] = strace_table(st_out)
     if rtt:
         vals = setup_times(pcap)
         r["rtt_n"] = len(vals)
@@ -394,6 +458,19 @@ def show(r):
           % (r["target"], r["rate"], r["achieved"], r["fail_pct"],
              r["retrans"], cpu, mcpu, 100 * r["uac_cpu"],
              100 * r["uas_cpu"], 100 * r["steal"]), flush=True)
+    n = max(r["ok"], 1)
+    if want_threads and r.get("threads"):
+        print("       cpu ms/call by thread: " + ", ".join(
+            "%s %.3f" % (k, v / n) for k, v in
+            sorted(r["threads"].items(), key=lambda kv: -kv[1]) if v),
+            flush=True)
+    if r.get("strace"):
+        tab = r["strace"]
+        print("       system calls/call (strace -c -f, %d calls): %.1f: %s"
+              % (r["ok"], sum(tab.values()) / n, ", ".join(
+                  "%s %.1f" % (k, v / n) for k, v in
+                  sorted(tab.items(), key=lambda kv: -kv[1])
+                  if v / n >= 0.05)), flush=True)
 
 
 HDR = ("%-6s %6s %8s %8s %7s %7s %5s %6s %6s %6s"
@@ -422,11 +499,11 @@ def best(rs):
 
 
 via = ramp("maskd")
-direct = ramp("direct")
+direct = [] if maskd_only else ramp("direct")
 bm, bd = best(via), best(direct)
 
 lat = {}
-if bm:
+if bm and not maskd_only:
     half = max(bm["rate"] // 2, 1)
     print("\n--- setup latency at %d calls/s (half of maskd's best)\n%s"
           % (half, HDR), flush=True)

@@ -169,6 +169,8 @@ struct sip {
 	uint64_t media_cookie;		/* the last one given to a call */
 	su_timer_t *stats_timer;
 	uint64_t nta_bad_seen;		/* nta's bad messages, last sample */
+	uint64_t nta_retry_seen;	/* retransmissions received, same */
+	struct sip_overload *overload;	/* sip_overload.c; NULL: off */
 	su_timer_t *stop_timer;
 	struct store_reader *reader;
 	bool stopping;
