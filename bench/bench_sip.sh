@@ -28,6 +28,10 @@
 #                          every maskd step: calls per SIP call, by type
 #   --threads              maskd's CPU per call per thread, every step
 #   --maskd-only           no direct ramp, no latency steps
+#   --overload FACTOR      after the ramp, offer FACTOR times maskd's
+#                          highest clean rate (bench/bench_overload.sh)
+#   --overload-s SECONDS   length of that step (default 30)
+#   --overload-lag MS      [sip] overload_lag_ms (default: maskd's, 60)
 #   --maskd PATH           the maskd binary (default build/maskd)
 #   --keep                 keep the work directory (logs, CSVs, perf.data)
 #
@@ -47,6 +51,9 @@ perf=0
 strace=0
 threads=0
 maskd_only=0
+overload=0
+overload_s=30
+overload_lag=
 keep=0
 maskd=build/maskd
 while [ $# -gt 0 ]; do
@@ -59,10 +66,14 @@ while [ $# -gt 0 ]; do
 	--strace) strace=1; shift ;;
 	--threads) threads=1; shift ;;
 	--maskd-only) maskd_only=1; shift ;;
+	--overload) overload=$2; shift 2 ;;
+	--overload-s) overload_s=$2; shift 2 ;;
+	--overload-lag) overload_lag=$2; shift 2 ;;
 	--maskd) maskd=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	*) echo "usage: $0 [--rates \"R1 R2..\"] [--step S] [--call-ms MS]" \
 		"[--sessions N] [--perf] [--strace] [--threads] [--maskd-only]" \
+		"[--overload FACTOR] [--overload-s S] [--overload-lag MS]" \
 		"[--maskd PATH] [--keep]" >&2; exit 2 ;;
 	esac
 done
@@ -106,6 +117,7 @@ cat > "$tmp/maskd.conf" <<CONF
 [sip]
 listen = 127.0.0.1:$sip_port
 transaction_timeout = 4000
+${overload_lag:+overload_lag_ms = $overload_lag}
 [trunk.bench]
 sources = 127.0.0.2/32
 [flood]
@@ -135,12 +147,14 @@ done
 echo "maskd $maskd pid $pid; steps: $rates calls/s, ${step}s each, calls of ${call_ms} ms, $sessions sessions"
 python3 - "$tmp" "$pid" "$sip_port" "$api_port" "$gw_port" "$token" \
 	"$rates" "$step" "$call_ms" "$sessions" "$perf" "$strace" "$threads" \
-	"$maskd_only" <<'PY'
+	"$maskd_only" "$overload" "$overload_s" <<'PY'
 import concurrent.futures, http.client, json, os, signal, subprocess, sys
 import time
 
 (tmp, pid, sip_port, api_port, gw_port, token, rates, step, call_ms,
- nsess, want_perf, want_strace, want_threads, maskd_only) = sys.argv[1:]
+ nsess, want_perf, want_strace, want_threads, maskd_only, overload,
+ overload_s) = sys.argv[1:]
+overload, overload_s = float(overload), int(overload_s)
 pid, sip_port, api_port, gw_port = int(pid), int(sip_port), int(api_port), int(gw_port)
 rates = [int(r) for r in rates.split()]
 step, call_ms, nsess = int(step), int(call_ms), int(nsess)
@@ -151,6 +165,7 @@ maskd_only = maskd_only == "1"
 SRC = os.getcwd()
 UAC = os.path.join(SRC, "bench", "sipp", "uac.xml")
 UAS = os.path.join(SRC, "bench", "sipp", "uas.xml")
+UAC_OVL = os.path.join(SRC, "bench", "sipp", "uac_overload.xml")
 A_IP, GW_IP = "127.0.0.2", "127.0.0.3"
 TCK = os.sysconf("SC_CLK_TCK")
 CLEAN = 0.001           # "clean" step: fewer than 0.1% failed calls
@@ -331,7 +346,31 @@ def setup_times(pcap):
     return sorted((got[c] - sent[c]) * 1000.0 for c in got if c in sent)
 
 
-def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
+def sipp_counts(d):
+    """The last line of SIPp's -trace_counts file in @d, by column."""
+    for f in os.listdir(d):
+        if f.endswith("_counts.csv"):
+            lines = [l for l in open(os.path.join(d, f)).read().splitlines()
+                     if l]
+            return dict(zip(lines[0].split(";"), lines[-1].split(";")))
+    return {}
+
+
+def sipp_rtts(d):
+    """Every response time 1 (INVITE to its final) SIPp's -trace_rtt
+    wrote in @d, in ms, sorted."""
+    out = []
+    for f in os.listdir(d):
+        if f.endswith("_rtt.csv"):
+            for line in open(os.path.join(d, f)).read().splitlines()[1:]:
+                p = line.split(";")
+                if len(p) >= 3 and p[2].strip() == "1":
+                    out.append(float(p[1]))
+    return sorted(out)
+
+
+def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
+             uac=UAC, extra=()):
     """One fixed-rate step; returns a dict of figures."""
     calls = rate * secs
     d = os.path.join(tmp, "%s_%s_%d" % (tag, target, rate))
@@ -339,7 +378,7 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
     dest = ("127.0.0.1:%d" % sip_port if target == "maskd"
             else "%s:%d" % (GW_IP, gw_port))
     inf = inf_maskd if target == "maskd" else inf_direct
-    cmd = ["sipp", "-sf", UAC, "-i", A_IP, "-p", str(free_port(A_IP)),
+    cmd = ["sipp", "-sf", uac, "-i", A_IP, "-p", str(free_port(A_IP)),
            "-mi", A_IP,
            "-inf", inf, "-r", str(rate), "-rp", "1000",
            "-l", str(max(rate * 2, 100)), "-m", str(calls),
@@ -348,6 +387,7 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
            "-buff_size", "4194304",
            "-trace_stat", "-stf", os.path.join(d, "stat.csv"), "-fd", "1",
            "-trace_err", "-error_file", os.path.join(d, "errors.log")]
+    cmd += list(extra)
     cmd.append(dest)
     cap = None
     if rtt:
@@ -512,6 +552,51 @@ if bm and not maskd_only:
         show(r)
         lat[target] = r
         settle()
+
+ovl = None
+if overload and bm:
+    rate = int(bm["rate"] * overload)
+    print("\n--- overload: %.1f x the highest clean rate = %d calls/s for "
+          "%ds\n%s" % (overload, rate, overload_s, HDR), flush=True)
+    m0 = metrics()
+    ovl = run_step("maskd", rate, overload_s, "overload", uac=UAC_OVL,
+                   extra=("-trace_counts", "-trace_rtt", "-rtt_freq", "1"))
+    m1 = metrics()
+    show(ovl)
+    cnt = sipp_counts(ovl["dir"])
+    inv_sent = sum(int(v) for k, v in cnt.items()
+                   if k.endswith("_INVITE_Sent"))
+    inv_retr = sum(int(v) for k, v in cnt.items()
+                   if k.endswith("_INVITE_Retrans"))
+    got503 = sum(int(v) for k, v in cnt.items() if k.endswith("_503_Recv"))
+    rtts = sipp_rtts(ovl["dir"])
+    good = ovl["ok"] - got503      # answered and completed
+    answered = (m1.get("maskd_sip_calls_answered_total", 0) -
+                m0.get("maskd_sip_calls_answered_total", 0))
+    secs_used = max(ovl["wall"] - call_ms / 1000.0, 0.1)
+    late = sum(1 for v in rtts if v > 1000)
+    print("overload at %d calls/s offered (%d INVITEs): %d completed calls "
+          "(%.0f calls/s = %.0f%% of the clean %d), %d refused with 503 "
+          "(maskd counted %d), %d failed (SIPp), %d answered by maskd"
+          % (rate, inv_sent, good, good / secs_used,
+             100.0 * good / secs_used / bm["rate"], bm["rate"], got503,
+             m1.get("maskd_sip_overload_rejected_total", 0) -
+             m0.get("maskd_sip_overload_rejected_total", 0),
+             ovl["failed"], answered))
+    if rtts:
+        print("INVITE -> final response: p50 %.0f ms, p99 %.0f ms, max %.0f "
+              "ms; %d of %d finals later than 1 s; INVITEs without a final "
+              "response: %d"
+              % (rtts[len(rtts) // 2], rtts[min(len(rtts) - 1,
+                                                 int(len(rtts) * 0.99))],
+                 rtts[-1], late, len(rtts), max(inv_sent - len(rtts), 0)))
+    print("retransmitted INVITEs: %d of %d (%.2f%%); maskd received %d "
+          "retransmissions; lag gauge at the end %.0f ms"
+          % (inv_retr, inv_sent, 100.0 * inv_retr / max(inv_sent, 1),
+             m1.get("maskd_sip_retransmissions_received_total", 0) -
+             m0.get("maskd_sip_retransmissions_received_total", 0),
+             m1.get("maskd_sip_lag_ms", 0)), flush=True)
+    settle()
 
 prof_file = None
 if want_perf and bm:

@@ -123,6 +123,7 @@ struct config_rtp {
 	uint32_t timeout_s;		/* no media: BYE; 0 = never */
 	uint32_t hold_timeout_s;	/* the same while on hold */
 	bool strict_source;		/* only the SDP's address may send */
+	bool preopen;			/* bind the whole range at start */
 };
 
 /* [media]: what maskd plays when it is a call's media endpoint */

@@ -675,6 +675,13 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "yes: accept media only from the address and port in each "
 	  "party's SDP. no: latch onto where a party's packets come from "
 	  "(parties behind NAT)." },
+	{ RTP("preopen", preopen, CT_BOOL), .def = "no",
+	  .help = "Relay sockets are opened once and kept: a pair's the "
+	  "first time a call takes it, or with yes every pair of the range "
+	  "at start (a busy host pays no warm-up, and a port another "
+	  "program holds is reported at once). Keep no where several "
+	  "maskds share a port range on one host (tests): each would hold "
+	  "the whole range." },
 
 	/* [media] */
 	{ MEDIA("prompts", prompts, CT_STRING), .def = "",

@@ -25,10 +25,6 @@
 
 #include "relay_internal.h"
 
-/* DSCP EF (RFC 3246) in the TOS byte: what phones and carriers mark
- * voice with. Best effort: a failing setsockopt changes nothing else. */
-#define RELAY_TOS_EF 0xb8
-
 /* relay_pick() keeps a bit per worker in a uint64_t. */
 #define RELAY_WORKERS_MAX 64
 
@@ -78,19 +74,17 @@ static void relay_call_post(struct relay_call *c, unsigned ops,
 	wake = relay_call_queue_locked(w, c);
 	pthread_mutex_unlock(&w->ctl_lock);
 
-	if (wake)
+	/* a free needs no hurry: the worker takes it with the next note
+	 * or at its next sweep (RELAY_SWEEP_MAX_MS at most), which saves
+	 * a write, a wake-up and a read per call; the pair comes back
+	 * that much later, and the pool is FIFO anyway */
+	if (wake && ops != RELAY_OP_FREE)
 		relay_wake(w);
 }
 
-static void relay_side_close(struct relay_worker *w, struct relay_side *leg)
+/* The pair's sockets stay open and watched (relay_pool.c). */
+void relay_side_close(struct relay_worker *w, struct relay_side *leg)
 {
-	int k;
-
-	for (k = 0; k < 2; k++) {
-		if (leg->sock[k].fd >= 0)
-			close(leg->sock[k].fd);
-		leg->sock[k].fd = -1;
-	}
 	relay_pool_put(&w->pool, leg->pair);
 }
 
@@ -101,11 +95,16 @@ static void relay_call_destroy(struct relay_call *c)
 	struct relay_worker *w = c->w;
 	int l, k;
 
-	if (c->live) {
-		for (l = 0; l < 2; l++) {
-			for (k = 0; k < 2; k++)
-				event_del(&c->leg[l].sock[k].ev);
+	/* idle again: what still arrives is read and dropped - watched
+	 * also when the call was freed before its worker added it, so that
+	 * nothing waits in a socket for the pair's next call */
+	for (l = 0; l < 2; l++) {
+		for (k = 0; k < 2; k++) {
+			c->leg[l].sock[k]->call = NULL;
+			(void)relay_pool_watch(c->leg[l].sock[k]);
 		}
+	}
+	if (c->live) {
 		if (c->prev)
 			c->prev->next = c->next;
 		else
@@ -125,10 +124,11 @@ static void relay_call_destroy(struct relay_call *c)
 }
 
 /*
- * relay_call_add() - start watching the call's sockets. Worker thread.
- * event_add() fails only when epoll cannot register the descriptor; the
- * call then stays silent and ends by its timeout or its BYE, both of
- * which still reclaim it, so it is logged, not undone.
+ * relay_call_add() - the call's sockets deliver to it from now on; a
+ * socket's first call also starts watching it (once: relay_pool.c).
+ * Worker thread. event_add() fails only when epoll cannot register the
+ * descriptor; the call then stays silent and ends by its timeout or its
+ * BYE, both of which still reclaim it, so it is logged, not undone.
  */
 static void relay_call_add(struct relay_call *c)
 {
@@ -138,11 +138,10 @@ static void relay_call_add(struct relay_call *c)
 
 	for (l = 0; l < 2; l++) {
 		for (k = 0; k < 2; k++) {
-			s = &c->leg[l].sock[k];
-			event_assign(&s->ev, w->base, s->fd,
-				     EV_READ | EV_PERSIST | EV_ET,
-				     relay_sock_cb, s);
-			if (event_add(&s->ev, NULL))
+			s = c->leg[l].sock[k];
+			s->call = c;
+			s->leg = (uint8_t)l;
+			if (relay_pool_watch(s))
 				log_warn(w->r->log, "relay: worker %u: cannot "
 					 "watch port %u", w->idx,
 					 c->leg[l].port + k);
@@ -317,7 +316,8 @@ static void relay_ctl_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * relay_sweep_cb() - report calls that have been silent too long. Worker
+ * relay_sweep_cb() - take the frees posted without a wake-up, and report
+ * calls that have been silent too long. Worker
  * thread, every sweep period; O(calls on this worker), a few thousand
  * comparisons a second at most.
  */
@@ -327,6 +327,12 @@ static void relay_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	struct relay *r = w->r;
 	int64_t now = clock_mono_coarse_ms(), limit;
 	struct relay_call *c;
+
+	/* the frees left without a wake-up (relay_call_post()) */
+	if (relay_worker_apply(w)) {
+		event_base_loopbreak(w->base);
+		return;
+	}
 
 	for (c = w->calls; c; c = c->next) {
 		if (!c->armed || c->timed_out)
@@ -373,6 +379,8 @@ static void relay_worker_free(struct relay_worker *w)
 		relay_call_destroy(c);
 
 	relay_play_close(w);
+	/* before the base: the pool's events are on it */
+	relay_pool_destroy(&w->pool);
 	if (w->sweep_ev)
 		event_free(w->sweep_ev);
 	if (w->ctl_ev) {
@@ -384,7 +392,6 @@ static void relay_worker_free(struct relay_worker *w)
 		close(w->ctl_fd);
 	if (w->base)
 		event_base_free(w->base);
-	relay_pool_destroy(&w->pool);
 	free(w);
 }
 
@@ -420,7 +427,7 @@ static int relay_worker_alloc(struct relay *r, unsigned idx,
 		w->smsg[i].msg_hdr.msg_iovlen = 1;
 	}
 
-	err = relay_pool_init(&w->pool, port_min, n_pairs);
+	err = relay_pool_init(&w->pool, w, port_min, n_pairs);
 	if (err)
 		goto out;
 
@@ -490,48 +497,16 @@ static int relay_bind_parse(struct relay *r, const struct config_rtp *rtp)
 	return EINVAL;
 }
 
-/* relay_socket_open() - a nonblocking UDP socket bound to @port on the
- * bind address; returns the fd or -errno. */
-static int relay_socket_open(const struct relay *r, uint16_t port)
-{
-	union relay_sa a = r->bind;
-	int fd, tos = RELAY_TOS_EF, err;
-
-	fd = socket(a.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0)
-		return -errno;
-
-	if (a.sa.sa_family == AF_INET) {
-		a.in.sin_port = htons(port);
-		(void)setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
-	}
-	else {
-		a.in6.sin6_port = htons(port);
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos,
-				 sizeof(tos));
-	}
-
-	if (bind(fd, &a.sa, r->bind_len) < 0) {
-		err = errno;
-		close(fd);
-		return -err;
-	}
-
-	return fd;
-}
-
 /*
- * relay_side_open() - take a pair from @w's pool and bind both its ports.
- * A pair that does not bind (another program holds one of its ports, or
- * a socket from a call just ended is still closing) goes to the back of
- * the list and the next one is tried, each free pair at most once.
+ * relay_side_open() - take a pair from @w's pool, its sockets open (they
+ * are after the pair's first use: relay_pool.c). A pair that does not
+ * bind (another program holds one of its ports) goes to the back of the
+ * list and the next one is tried, each free pair at most once.
  */
-static int relay_side_open(struct relay *r, struct relay_worker *w,
-			  struct relay_side *leg)
+int relay_side_open(struct relay *r, struct relay_worker *w,
+		    struct relay_side *leg)
 {
 	uint32_t tries = relay_pool_free_count(&w->pool), pair;
-	int fd[2] = { -1, -1 };
 	int err, k;
 
 	for (;;) {
@@ -543,31 +518,22 @@ static int relay_side_open(struct relay *r, struct relay_worker *w,
 		if (err)
 			goto out;
 
-		for (k = 0; k < 2; k++) {
-			fd[k] = relay_socket_open(r, (uint16_t)
-				(relay_pool_port(&w->pool, pair) + k));
-			if (fd[k] < 0)
-				break;
-		}
-		if (k == 2)
+		err = -relay_pool_open(r, &w->pool, pair);
+		if (!err)
 			break;
 
-		err = -fd[k];
-		if (k == 1)
-			close(fd[0]);
-		fd[0] = fd[1] = -1;
 		relay_pool_put(&w->pool, pair);
 		if (err != EADDRINUSE && err != EACCES)
 			goto out;
 		atomic_fetch_add(&r->bind_failures, 1);
-		log_debug(r->log, "relay: port %u: bind: %s",
-			  relay_pool_port(&w->pool, pair) + k, strerror(err));
+		log_debug(r->log, "relay: pair at port %u: bind: %s",
+			  relay_pool_port(&w->pool, pair), strerror(err));
 	}
 
 	leg->pair = pair;
 	leg->port = relay_pool_port(&w->pool, pair);
 	for (k = 0; k < 2; k++)
-		leg->sock[k].fd = fd[k];
+		leg->sock[k] = relay_pool_sock(&w->pool, pair, k);
 	err = 0;
  out:
 	return err;
@@ -606,7 +572,7 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 	struct relay_call *c = NULL;
 	uint64_t tried = 0;
 	unsigned attempt;
-	int err = ENOSPC, l, k;
+	int err = ENOSPC, l;
 
 	if (!r || !callp)
 		return EINVAL;
@@ -634,12 +600,6 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 		c->w = w;
 		c->cookie = cookie;
 		for (l = 0; l < 2; l++) {
-			for (k = 0; k < 2; k++) {
-				c->leg[l].sock[k].fd = -1;
-				c->leg[l].sock[k].leg = (uint8_t)l;
-				c->leg[l].sock[k].kind = (uint8_t)k;
-				c->leg[l].sock[k].call = c;
-			}
 			c->leg[l].out.ops = &relay_side_sink_ops;
 			/* the plain call: each leg into the other's output */
 			c->leg[l].sink = &c->leg[!l].out;
@@ -914,6 +874,9 @@ int relay_start(struct relay **rp, const struct config_rtp *rtp, struct log *log
 	if (sweep_ms < RELAY_SWEEP_MIN_MS)
 		sweep_ms = RELAY_SWEEP_MIN_MS;
 
+	/* before any socket is opened: the range may all be open at once */
+	relay_fd_limit(r, 2ull * n_pairs);
+
 	for (i = 0; i < n; i++) {
 		from = (uint32_t)((uint64_t)n_pairs * i / n);
 		to = (uint32_t)((uint64_t)n_pairs * (i + 1) / n);
@@ -924,7 +887,18 @@ int relay_start(struct relay **rp, const struct config_rtp *rtp, struct log *log
 		r->n_workers++;
 	}
 
-	relay_fd_limit(r, 2ull * n_pairs);
+	if (rtp->preopen) {
+		uint32_t failed = 0;
+
+		for (i = 0; i < n; i++)
+			failed += relay_pool_preopen(r, &r->workers[i]->pool);
+		atomic_fetch_add(&r->bind_failures, failed);
+		if (failed)
+			log_warn(log, "relay: %u of %u port pairs did not bind "
+				 "at start (another program holds them); each "
+				 "is tried again when a call takes it",
+				 failed, n_pairs);
+	}
 
 	/* signals belong to the main thread's loop, not to the workers */
 	sigfillset(&all);

@@ -4,8 +4,8 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "maskd/rand.h"
 #include "store_internal.h"
 
 #define CDR_KEY_SIZE (2 * STORE_ID_LEN)
@@ -25,9 +25,7 @@ int store_cdr_id_new(int64_t now_ms, uint8_t id[STORE_ID_LEN])
 		id[i] = (uint8_t)t;
 		t >>= 8;
 	}
-	if (getrandom(id + 6, STORE_ID_LEN - 6, 0) != STORE_ID_LEN - 6)
-		return EIO;
-	return 0;
+	return rand_bytes(id + 6, STORE_ID_LEN - 6);
 }
 
 int store_cdr_add(struct store_txn *tx, const struct cdr *c)
