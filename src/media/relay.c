@@ -45,15 +45,24 @@ void relay_wake(struct relay_worker *w)
  * changes waiting (once), under w->ctl_lock. Returns whether the worker
  * must be woken: only the first call on an empty list wakes it.
  */
-bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c)
+static void relay_call_link_locked(struct relay_worker *w,
+				   struct relay_call *c)
 {
-	bool wake = !w->ctl_head;
-
 	if (!c->ctl_queued) {
 		c->ctl_queued = true;
 		c->ctl_next = w->ctl_head;
 		w->ctl_head = c;
 	}
+}
+
+bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c)
+{
+	/* not "the list was empty": frees wait on it without a wake-up
+	 * (relay_call_post()), and a note behind them must not */
+	bool wake = !w->ctl_woken;
+
+	relay_call_link_locked(w, c);
+	w->ctl_woken = true;
 	return wake;
 }
 
@@ -71,14 +80,35 @@ static void relay_call_post(struct relay_call *c, unsigned ops,
 	c->ctl_ops |= ops;
 	if (rem)
 		c->ctl_remote[leg] = *rem;
-	wake = relay_call_queue_locked(w, c);
+	if (ops & RELAY_OP_REMOTE_A)
+		c->ctl_remotes |= 1u << RELAY_LEG_A;
+	if (ops & RELAY_OP_REMOTE_B)
+		c->ctl_remotes |= 1u << RELAY_LEG_B;
+	/*
+	 * Some notes need no hurry; the worker takes them with the next
+	 * note that wakes it or at its next sweep (RELAY_SWEEP_MAX_MS at
+	 * most), which saves a write, a wake-up and a read each:
+	 *  - a free: the pair comes back that much later, and the pool is
+	 *    FIFO anyway;
+	 *  - a new call and its first party's address, until the other
+	 *    party's is known too: no media can be relayed before that
+	 *    but a callee's sent ahead of its SDP answer (which then wakes
+	 *    the worker, in the same moment as a rule).
+	 * So a plain call wakes its worker once.
+	 */
+	if (ops == RELAY_OP_FREE ||
+	    (!(ops & ~(RELAY_OP_ADD | RELAY_OP_REMOTE_A |
+		       RELAY_OP_REMOTE_B)) &&
+	     c->ctl_remotes != (1u << RELAY_LEG_A | 1u << RELAY_LEG_B))) {
+		relay_call_link_locked(w, c);
+		wake = false;
+	}
+	else {
+		wake = relay_call_queue_locked(w, c);
+	}
 	pthread_mutex_unlock(&w->ctl_lock);
 
-	/* a free needs no hurry: the worker takes it with the next note
-	 * or at its next sweep (RELAY_SWEEP_MAX_MS at most), which saves
-	 * a write, a wake-up and a read per call; the pair comes back
-	 * that much later, and the pool is FIFO anyway */
-	if (wake && ops != RELAY_OP_FREE)
+	if (wake)
 		relay_wake(w);
 }
 
@@ -227,6 +257,7 @@ static bool relay_worker_apply(struct relay_worker *w)
 	pthread_mutex_lock(&w->ctl_lock);
 	list = w->ctl_head;
 	w->ctl_head = NULL;
+	w->ctl_woken = false;
 	stop = w->ctl_stop;
 	asked = w->sync_asked;
 	/* copy the notes out while they cannot change: once the lock is

@@ -193,6 +193,7 @@ struct relay_call {
 	 * path's fields */
 	_Alignas(RELAY_CACHELINE) struct relay_call *ctl_next;
 	unsigned ctl_ops;
+	unsigned ctl_remotes;		/* 1 << leg: set_remote() seen */
 	bool ctl_queued;
 	struct relay_remote ctl_remote[2];
 	struct relay_sink *ctl_sink[2];
@@ -282,6 +283,8 @@ struct relay_worker {
 	struct relay_side *players;	/* legs playing; worker-owned */
 	pthread_mutex_t ctl_lock;
 	struct relay_call *ctl_head;	/* calls with ops, under ctl_lock */
+	bool ctl_woken;			/* under ctl_lock: the worker was
+					 * woken for what is on ctl_head */
 	bool ctl_stop;			/* under ctl_lock */
 	pthread_cond_t sync_cond;	/* relay_sync(): under ctl_lock */
 	uint64_t sync_asked;
@@ -331,7 +334,8 @@ struct relay {
 
 /* relay_wake() - make worker @w look at its ctl list. Any thread.
  * relay_call_queue_locked() - put @c on that list (once), under
- * w->ctl_lock; true when the worker must be woken. relay.c. */
+ * w->ctl_lock; true when the worker must be woken (nobody has woken it
+ * for this list yet). relay.c. */
 void relay_wake(struct relay_worker *w);
 bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c);
 

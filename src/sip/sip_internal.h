@@ -75,6 +75,10 @@ struct sip_call;
  * and counted by its sender (what the old 1 MiB timeout pipe held). */
 #define SIP_CMD_MAX 131072
 
+/* The SIP thread's timer slack (sip.c): how late the kernel may end its
+ * loop's waits to serve several timers in one wake-up. */
+#define SIP_TIMER_SLACK_NS (5 * 1000 * 1000)
+
 /* How long sip_stop() lets BYEs and CANCELs leave before closing. */
 #define SIP_STOP_GRACE_MS 300
 
