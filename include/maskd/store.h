@@ -199,6 +199,41 @@ enum cdr_hangup {
 
 #define CDR_REASON_SIZE 32
 
+/* How the call began: a carrier's INVITE, or the API (request-a-call). */
+enum cdr_direction {
+	CDR_DIR_INBOUND = 0,
+	CDR_DIR_API,
+};
+
+/* What PIN authentication decided (none: the VN asks no PIN). */
+enum cdr_pin {
+	CDR_PIN_NONE = 0,
+	CDR_PIN_AUTHORIZED_CALLER,	/* a party of the session: not asked */
+	CDR_PIN_SUCCESS,
+	CDR_PIN_FAILED,			/* out of retries, silence, hang-up */
+};
+
+/* What the call-routing hook answered (none: it was not asked). */
+enum cdr_hook {
+	CDR_HOOK_NONE = 0,
+	CDR_HOOK_CONNECT,
+	CDR_HOOK_ALLOW,
+	CDR_HOOK_REJECT,
+	CDR_HOOK_ANNOUNCE,
+	CDR_HOOK_ERROR,		/* slow, down or garbage: on_error decided */
+};
+
+/* Where the call's recording stands (none: not recorded). */
+enum cdr_rec {
+	CDR_REC_NONE = 0,
+	CDR_REC_ACTIVE,		/* being written */
+	CDR_REC_READY,
+	CDR_REC_FAILED,		/* rec_reason says why */
+	CDR_REC_DELETED,	/* deleted by the API or by retention */
+};
+
+#define CDR_SHA256_LEN 32
+
 /*
  * What a struct cdr handed from the SIP thread to ctl reports: the final
  * record (stored), or a call's progress / an unrouted INVITE, which only
@@ -232,6 +267,19 @@ struct cdr {
 	/* media counters: filled by the relay when it lands, 0 until then */
 	uint64_t pkts_a_to_b, pkts_b_to_a;
 	uint64_t bytes_a_to_b, bytes_b_to_a;
+	enum cdr_direction direction;
+	enum cdr_pin pin_status;
+	uint8_t pin_attempts;		/* PINs the caller entered */
+	uint8_t participants;		/* legs that joined; 0 = two */
+	enum cdr_hook hook;
+	uint32_t hook_latency_ms;
+	/* the recording; store_cdr_recording_set() updates these alone */
+	enum cdr_rec rec_state;
+	uint8_t rec_format;		/* 0 WAV, 1 MP3 */
+	uint32_t rec_duration_ms;
+	uint64_t rec_bytes;
+	uint8_t rec_sha256[CDR_SHA256_LEN];
+	char rec_reason[CDR_REASON_SIZE];	/* failed: why */
 	/* not stored: what ctl needs of a progress or unrouted report */
 	enum cdr_kind kind;
 	int64_t at_ms;			/* when the progress happened */
@@ -387,6 +435,17 @@ int store_size_get(struct store *st, uint64_t *file_bytes,
 int store_cdr_id_new(int64_t now_ms, uint8_t id[STORE_ID_LEN]);
 
 /*
+ * The names the API and the events give a call record's enums: constant
+ * strings, or NULL for "none" (shown as JSON null). cdr_direction_name()
+ * is "a_to_b" or "b_to_a" for a carrier's call, "api" for the API's.
+ */
+const char *cdr_hangup_name(enum cdr_hangup h);
+const char *cdr_direction_name(const struct cdr *c);
+const char *cdr_pin_name(enum cdr_pin p);
+const char *cdr_hook_name(enum cdr_hook h);
+const char *cdr_rec_name(enum cdr_rec r);
+
+/*
  * cdr_list_h - called for each call record of a session, oldest first.
  * @c is valid only during the call. Return 0 to go on, nonzero to stop.
  */
@@ -397,6 +456,14 @@ typedef int (cdr_list_h)(const struct cdr *c, void *arg);
 int store_cdr_list(struct store_reader *r,
 		   const uint8_t session_id[STORE_ID_LEN], cdr_list_h *h,
 		   void *arg);
+
+/*
+ * store_cdr_get() - the call record with id @call_id, whatever its
+ * session (an index by call id, kept with the record). Any thread, through
+ * its reader. Returns 0 and fills *out (a copy), ENOENT, or an errno.
+ */
+int store_cdr_get(struct store_reader *r, const uint8_t call_id[STORE_ID_LEN],
+		  struct cdr *out);
 
 /*
  * store_pin_lookup() - the active session on @vn that @pin (digits) is a
@@ -543,6 +610,17 @@ int store_session_read(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
  * store_cdr_id_new()). Returns 0, EEXIST for a duplicate id, or an errno.
  */
 int store_cdr_add(struct store_txn *tx, const struct cdr *c);
+
+/*
+ * store_cdr_recording_set() - copy the rec_* fields of @c into the stored
+ * record of call @call_id, leaving every other field as stored (the
+ * recorder finishes after the call's record was written). Writer thread,
+ * in @tx. Returns 0, ENOENT (no such call: purged meanwhile), or an
+ * errno.
+ */
+int store_cdr_recording_set(struct store_txn *tx,
+			    const uint8_t call_id[STORE_ID_LEN],
+			    const struct cdr *c);
 
 /*
  * store_pool_add() - add @vn (E.164) with @country ("US", may be "").

@@ -446,21 +446,6 @@ json_t *api_session_json(const struct session *s)
 	return o;
 }
 
-static const char *api_hangup_name(enum cdr_hangup h)
-{
-	switch (h) {
-	case CDR_HANGUP_CALLER:
-		return "caller";
-	case CDR_HANGUP_CALLEE:
-		return "callee";
-	case CDR_HANGUP_MASKD:
-		return "maskd";
-	case CDR_HANGUP_NONE:
-		break;
-	}
-	return NULL;
-}
-
 /*
  * A call as the API shows it. Billing convention: duration is whole
  * seconds from answer to end, rounded up; duration_ms is exact.
@@ -468,7 +453,7 @@ static const char *api_hangup_name(enum cdr_hangup h)
 json_t *api_cdr_json(const struct cdr *c, const struct session *s)
 {
 	char id[STORE_ID_STR_SIZE];
-	const char *hangup = api_hangup_name(c->hangup);
+	const char *hangup = cdr_hangup_name(c->hangup);
 	int64_t talk_ms = c->answer_ms ? c->end_ms - c->answer_ms : 0;
 	json_t *o, *media;
 	int rc = 0;
@@ -487,7 +472,7 @@ json_t *api_cdr_json(const struct cdr *c, const struct session *s)
 	store_id_format(c->session_id, id);
 	rc |= json_object_set_new(o, "session_id", json_string(id));
 	rc |= json_object_set_new(o, "direction",
-				  json_string(c->a_to_b ? "a_to_b" : "b_to_a"));
+				  json_string(cdr_direction_name(c)));
 	rc |= json_object_set_new(o, "from", json_string(c->a_to_b ?
 				  s->party_a : s->party_b));
 	rc |= json_object_set_new(o, "to", json_string(c->a_to_b ?
@@ -514,6 +499,20 @@ json_t *api_cdr_json(const struct cdr *c, const struct session *s)
 	rc |= json_object_set_new(media, "bytes_b_to_a",
 				  json_integer((json_int_t)c->bytes_b_to_a));
 	rc |= json_object_set_new(o, "media", media);
+	rc |= json_object_set_new(o, "participants",
+				  json_integer(c->participants > 2 ?
+					       c->participants : 2));
+	rc |= json_object_set_new(o, "pin_status", cdr_pin_name(c->pin_status)
+				  ? json_string(cdr_pin_name(c->pin_status))
+				  : json_null());
+	rc |= json_object_set_new(o, "pin_attempts",
+				  json_integer(c->pin_attempts));
+	rc |= json_object_set_new(o, "hook", c->hook == CDR_HOOK_NONE ?
+				  json_null() :
+				  json_pack("{s:s, s:I}", "action",
+					    cdr_hook_name(c->hook),
+					    "latency_ms",
+					    (json_int_t)c->hook_latency_ms));
 	if (rc) {
 		json_decref(o);
 		return NULL;

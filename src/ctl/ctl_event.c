@@ -67,7 +67,7 @@ static int ctl_event_call_fields(json_t *d, const struct cdr *c,
 	store_id_format(c->id, id);
 	rc = json_object_set_new(d, "call_id", json_string(id));
 	rc |= json_object_set_new(d, "direction",
-				  json_string(c->a_to_b ? "a_to_b" : "b_to_a"));
+				  json_string(cdr_direction_name(c)));
 	rc |= json_object_set_new(d, "from", json_string(c->a_to_b ?
 				  s->party_a : s->party_b));
 	rc |= json_object_set_new(d, "to", json_string(c->a_to_b ?
@@ -156,21 +156,6 @@ int ctl_event_session(struct ctl *ctl, struct store_txn *tx,
 	return ctl_event_put(ctl, tx, type, at_ms, d, s, seq, now_ms);
 }
 
-static const char *ctl_hangup_name(enum cdr_hangup h)
-{
-	switch (h) {
-	case CDR_HANGUP_CALLER:
-		return "caller";
-	case CDR_HANGUP_CALLEE:
-		return "callee";
-	case CDR_HANGUP_MASKD:
-		return "maskd";
-	case CDR_HANGUP_NONE:
-		break;
-	}
-	return NULL;
-}
-
 /*
  * call.completed (it was answered) or call.failed (it never was), with
  * the CDR's fields under the names GET /v1/sessions/{id}/calls uses.
@@ -178,7 +163,7 @@ static const char *ctl_hangup_name(enum cdr_hangup h)
 int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 		  const struct session *s, int64_t now_ms)
 {
-	const char *hangup = ctl_hangup_name(c->hangup);
+	const char *hangup = cdr_hangup_name(c->hangup);
 	int64_t talk_ms = c->answer_ms ? c->end_ms - c->answer_ms : 0;
 	uint64_t seq;
 	json_t *d;
@@ -207,6 +192,12 @@ int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 	rc |= json_object_set_new(d, "hangup_by",
 				  hangup ? json_string(hangup) : json_null());
 	rc |= json_object_set_new(d, "reason", json_string(c->reason));
+	rc |= json_object_set_new(d, "pin_status", cdr_pin_name(c->pin_status)
+				  ? json_string(cdr_pin_name(c->pin_status))
+				  : json_null());
+	rc |= json_object_set_new(d, "hook", cdr_hook_name(c->hook) ?
+				  json_string(cdr_hook_name(c->hook)) :
+				  json_null());
 	if (rc) {
 		json_decref(d);
 		return ENOMEM;

@@ -77,6 +77,7 @@ static int open_dbs(struct store *st)
 		{ "evt_seq", offsetof(struct store, evt_seq) },
 		{ "pin", offsetof(struct store, pin) },
 		{ "pool_geo", offsetof(struct store, pool_geo) },
+		{ "cdr_id", offsetof(struct store, cdr_id) },
 	};
 	MDB_txn *txn;
 	size_t i;

@@ -115,6 +115,21 @@ int store_index_upgrade(struct store *st)
 	MDB_stat ms;
 	int rc;
 
+	/* 4 -> 5: index the call records by call id first; the schema is
+	 * written below, only once everything older is built too */
+	rc = store_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &tx.txn));
+	if (rc)
+		return rc;
+	rc = store_meta_get(tx.txn, st, "schema", &schema);
+	mdb_txn_abort(tx.txn);
+	if (rc)
+		return rc;
+	if (schema < 5) {
+		rc = store_cdr_reindex(st);
+		if (rc)
+			return rc;
+	}
+
 	for (;;) {
 		rc = store_err(mdb_txn_begin(st->env, NULL, 0, &tx.txn));
 		if (rc)
@@ -136,7 +151,8 @@ int store_index_upgrade(struct store *st)
 			return 0;
 		}
 		/* 2 -> 3 (the pin index) has nothing to build; 3 -> 4
-		 * (pool_geo) is built by store_geo_rebuild() after this */
+		 * (pool_geo) is built by store_geo_rebuild() after this;
+		 * 4 -> 5 (cdr_id) was built above */
 		if (schema >= 2)
 			done = true;
 		if (!started && !done) {

@@ -11,6 +11,8 @@
 #ifndef MASKD_STORE_INTERNAL_H
 #define MASKD_STORE_INTERNAL_H
 
+#include <stddef.h>
+
 #include <lmdb.h>
 
 #include "maskd/store.h"
@@ -33,8 +35,11 @@
  * 4: adds pool_geo (the pool by country, store_geo.c); it is built at
  * open by store_geo_rebuild() whenever meta "geo_table" differs from this
  * build's calling-code table, which includes every store of schema 3.
+ * 5: adds cdr_id (call id -> session id) and version 2 call records
+ * (version 1 records are still read); cdr_id is built from the records
+ * by store_cdr_reindex().
  */
-#define STORE_SCHEMA 4
+#define STORE_SCHEMA 5
 
 struct store {
 	MDB_env *env;
@@ -59,6 +64,7 @@ struct store {
 	void *expire_arg;
 	MDB_dbi pin;
 	MDB_dbi pool_geo;	/* store_geo.c: the pool by country */
+	MDB_dbi cdr_id;		/* call id -> session id (store_cdr.c) */
 	struct log *log;
 	/* id ordering: the writer's last id time and sequence within it */
 	int64_t id_last_ms;
@@ -165,6 +171,9 @@ void store_num_unpack(uint64_t n, char out[E164_SIZE]);
 void store_be64_put(uint8_t *p, uint64_t v);
 uint64_t store_be64_get(const uint8_t *p);
 
+/* A cdr key: session id, call id (a session's calls are one range). */
+#define CDR_KEY_SIZE (2 * STORE_ID_LEN)
+
 /* A cdr value (key: session id, call id). */
 struct rec_cdr {
 	uint8_t version;
@@ -179,7 +188,24 @@ struct rec_cdr {
 	char reason[CDR_REASON_SIZE];
 	uint64_t pkts_a_to_b, pkts_b_to_a;
 	uint64_t bytes_a_to_b, bytes_b_to_a;
+	/* version 2 (a version 1 record ends here) */
+	uint8_t direction;
+	uint8_t pin_status;
+	uint8_t pin_attempts;
+	uint8_t hook;
+	uint32_t hook_latency_ms;
+	uint8_t rec_state;
+	uint8_t rec_format;
+	uint8_t participants;
+	uint8_t pad2;
+	uint32_t rec_duration_ms;
+	uint64_t rec_bytes;
+	uint8_t rec_sha256[CDR_SHA256_LEN];
+	char rec_reason[CDR_REASON_SIZE];
 };
+
+/* The size of a version 1 record: what maskd wrote up to schema 4. */
+#define REC_CDR_V1_SIZE offsetof(struct rec_cdr, direction)
 
 /*
  * store_id_new() - a fresh id: be48(ms), be16(sequence within that ms),
@@ -351,5 +377,13 @@ int store_pin_patch(struct store_txn *tx, struct session *s,
  * this code.
  */
 int store_index_upgrade(struct store *st);
+
+/*
+ * store_cdr_reindex() - add every stored call record to cdr_id, in
+ * batches of committed transactions (idempotent: a crash halfway leaves
+ * the schema below 5 and the next open starts again). Returns 0 or an
+ * errno.
+ */
+int store_cdr_reindex(struct store *st);
 
 #endif

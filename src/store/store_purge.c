@@ -18,7 +18,6 @@
 
 #include "store_internal.h"
 
-#define CDR_KEY_SIZE (2 * STORE_ID_LEN)
 
 /* del_key() - delete @k from @dbi; a missing key means an index out of
  * step with its session (EIO). */
@@ -65,7 +64,7 @@ static int purge_cdrs(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 		      unsigned *budget, unsigned *n, bool *all)
 {
 	uint8_t key[CDR_KEY_SIZE];
-	MDB_val k = { STORE_ID_LEN, (void *)id };
+	MDB_val k = { STORE_ID_LEN, (void *)id }, ik;
 	size_t len;
 	int rc;
 
@@ -84,6 +83,11 @@ static int purge_cdrs(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 		k.mv_size = len;
 		k.mv_data = key;
 		rc = del_key(tx, tx->st->cdr, &k);
+		if (rc)
+			return rc;
+		ik.mv_size = STORE_ID_LEN;
+		ik.mv_data = key + STORE_ID_LEN;
+		rc = del_key(tx, tx->st->cdr_id, &ik);
 		if (rc)
 			return rc;
 		(*budget)--;
