@@ -429,8 +429,8 @@ static void *sip_thread(void *arg)
 	 * spread like the calls): one loop wake-up each. With some slack
 	 * the kernel ends the loop's wait a little later and nta handles
 	 * every deadline passed by then in one go. SIP's shortest timer is
-	 * T1 (500 ms); a few ms more are nothing to it, nor to the
-	 * overload tick (sip_overload.c), which counts them as lag.
+	 * T1 (500 ms); 20 ms more are nothing to it, and the overload
+	 * tick (sip_overload.c) takes them off what it counts as lag.
 	 */
 	(void)prctl(PR_SET_TIMERSLACK, SIP_TIMER_SLACK_NS, 0, 0, 0);
 	su_init();

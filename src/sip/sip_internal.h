@@ -77,7 +77,7 @@ struct sip_call;
 
 /* The SIP thread's timer slack (sip.c): how late the kernel may end its
  * loop's waits to serve several timers in one wake-up. */
-#define SIP_TIMER_SLACK_NS (5 * 1000 * 1000)
+#define SIP_TIMER_SLACK_NS (20 * 1000 * 1000)
 
 /* How long sip_stop() lets BYEs and CANCELs leave before closing. */
 #define SIP_STOP_GRACE_MS 300
