@@ -15,7 +15,9 @@
 # and every failed call is listed with SIPp's reason.
 #
 # Options: --calls N (5000) --rate R (250) --runs K (1) --maskd PATH
-#          --keep. Uses maskd's defaults ([sip] transaction_timeout 32 s)
+#          --overload-lag MS ([sip] overload_lag_ms, default 0: off - a
+#          call refused on a busy shared box is not a held call; the
+#          refusals are listed) --keep. Uses maskd's defaults ([sip] transaction_timeout 32 s)
 # but [rtp] port_min/max 33000-60999 (the kernel's ephemeral ports: a
 # port some client socket holds is skipped) and no RTP timeout (the calls
 # carry no media). Never run by ctest.
@@ -24,6 +26,7 @@ cd "$(dirname "$0")/.."
 
 calls=5000
 rate=250
+lag=0
 runs=1
 keep=0
 maskd=build/maskd
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
 	--calls) calls=$2; shift 2 ;;
 	--rate) rate=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
+	--overload-lag) lag=$2; shift 2 ;;
 	--maskd) maskd=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	*) echo "usage: $0 [--calls N] [--rate R] [--runs K] [--maskd PATH]" \
@@ -42,17 +46,18 @@ done
 
 for run in $(seq "$runs"); do
 tmp=$(mktemp -d /tmp/maskd-bench-hold-XXXXXX)
-python3 - "$tmp" "$maskd" "$calls" "$rate" <<'PY'
+python3 - "$tmp" "$maskd" "$calls" "$rate" "$lag" <<'PY'
 import concurrent.futures, http.client, json, os, signal, socket
 import subprocess, sys, time
 
-tmp, maskd, calls, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
-    int(sys.argv[4])
+tmp, maskd, calls, rate, lag = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
+    int(sys.argv[4]), int(sys.argv[5])
 SRC = os.getcwd()
 A_IP, GW_IP = "127.0.0.2", "127.0.0.3"
 TIMER_D_S = 32
 up_s = calls / rate
-hold_ms = int((up_s + TIMER_D_S + 15) * 1000)
+# twice the set-up time: a loaded box answers late
+hold_ms = int((2 * up_s + TIMER_D_S + 30) * 1000)
 
 
 def free_port(host, kind=socket.SOCK_DGRAM):
@@ -71,6 +76,7 @@ conf = os.path.join(tmp, "maskd.conf")
 with open(conf, "w") as f:
     f.write("""[sip]
 listen = 127.0.0.1:%d
+overload_lag_ms = %d
 [trunk.bench]
 sources = 127.0.0.2/32
 [flood]
@@ -92,7 +98,7 @@ tokens = %s
 [log]
 level = warn
 file = %s/maskd.log
-""" % (sip_port, GW_IP, gw_port, tmp, api_port, token, tmp))
+""" % (sip_port, lag, GW_IP, gw_port, tmp, api_port, token, tmp))
 
 proc = subprocess.Popen([maskd, "-c", conf], stdout=subprocess.DEVNULL,
                         stderr=open(os.path.join(tmp, "stderr"), "wb"))
@@ -248,8 +254,15 @@ try:
         p = os.path.join(tmp, name)
         if os.path.exists(p) and os.path.getsize(p):
             txt = open(p, errors="replace").read()
-            print("--- %s (first 40 lines)\n%s" % (name, "\n".join(
-                txt.splitlines()[:40])))
+            why = {}
+            for line in txt.splitlines():
+                if "Aborting call" in line or "Overload" in line or \
+                        "Dead call" in line or "timeout" in line.lower():
+                    k = line.split(": ", 1)[-1].split("'")[0][:90]
+                    why[k] = why.get(k, 0) + 1
+            print("--- %s: %s" % (name, "; ".join(
+                "%d x %s" % (v, k) for k, v in sorted(
+                    why.items(), key=lambda kv: -kv[1])) or txt[:400]))
 finally:
     for p in reversed(procs):
         if p.poll() is None:

@@ -554,6 +554,13 @@ int relay_side_open(struct relay *r, struct relay_worker *w,
 			break;
 
 		relay_pool_put(&w->pool, pair);
+		/* out of descriptors (the open file limit below what the
+		 * range needs: maskd warns at start): a pair already open
+		 * further on may still serve, else the call is refused like
+		 * one that finds no port - a 503, not a 500 (issue 14: the
+		 * few failed calls of 5,000 held ones were this) */
+		if (err == EMFILE || err == ENFILE)
+			continue;
 		if (err != EADDRINUSE && err != EACCES)
 			goto out;
 		atomic_fetch_add(&r->bind_failures, 1);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,6 +195,45 @@ static void test_preopen(void **state)
 	assert_int_equal(fds_open(), f0 - 1);
 }
 
+/*
+ * Out of descriptors (the open file limit below what the range needs) a
+ * call is refused with ENOSPC - the SIP side's 503 - not an errno it
+ * would answer 500 to; pairs already open still serve.
+ */
+static void test_fd_limit(void **state)
+{
+	struct relay_call *c, *c2;
+	struct relay_stats st;
+	struct rlimit old, low;
+	struct relay *r;
+	struct config cfg;
+
+	(void)state;
+	cfg_make(&cfg, PORT(300), PORT(315), false);
+	assert_int_equal(relay_start(&r, &cfg.rtp, NULL, NULL, NULL), 0);
+	/* one call's pairs opened and kept */
+	assert_int_equal(relay_call_alloc(r, 1, &c), 0);
+	relay_call_free(c, NULL);
+	relay_sync(r);
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)fds_open();	/* not one more */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	/* the two open pairs come round again only after the six others:
+	 * each of those fails to open, and the open ones serve */
+	assert_int_equal(relay_call_alloc(r, 2, &c), 0);
+	assert_int_equal(relay_call_alloc(r, 3, &c2), ENOSPC);
+	relay_stats_get(r, &st);
+	assert_int_equal(st.calls_refused, 1);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+
+	assert_int_equal(relay_call_alloc(r, 3, &c2), 0);
+	relay_call_free(c, NULL);
+	relay_call_free(c2, NULL);
+	relay_stop(r);
+}
+
 /* A party's socket's port. */
 static uint16_t sock_port(int fd)
 {
@@ -281,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_sockets_kept),
 		cmocka_unit_test(test_preopen),
 		cmocka_unit_test(test_note_behind_free),
+		cmocka_unit_test(test_fd_limit),
 	};
 
 	port_base = range_claim();
