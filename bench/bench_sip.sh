@@ -116,6 +116,11 @@ sip_port=$(free_port 127.0.0.1)
 api_port=$(free_port 127.0.0.1)
 gw_port=$(free_port 127.0.0.3)
 token=bench-token-000001
+# keys an older maskd (--maskd, for a before/after run) does not know
+tpl=$("$maskd" --config-template)
+preopen_line=
+echo "$tpl" | grep -q '^;* *preopen' && preopen_line="preopen = yes"
+echo "$tpl" | grep -q '^;* *overload_lag_ms' || overload_lag=
 cat > "$tmp/maskd.conf" <<CONF
 [sip]
 listen = 127.0.0.1:$sip_port
@@ -133,7 +138,7 @@ exempt_trunks = yes
 ; default range the tests running beside the bench use
 port_min = 61000
 port_max = 65535
-preopen = yes
+$preopen_line
 [gateway]
 address = 127.0.0.3:$gw_port
 transport = udp
