@@ -24,6 +24,14 @@
 #   --call-ms MS           talk time of each call (default 100)
 #   --sessions N           sessions to spread the calls over (default 20000)
 #   --perf                 profile maskd (perf record -g) at its best rate
+#   --strace               count maskd's system calls (strace -c -f) over
+#                          every maskd step: calls per SIP call, by type
+#   --threads              maskd's CPU per call per thread, every step
+#   --maskd-only           no direct ramp, no latency steps
+#   --overload FACTOR      after the ramp, offer FACTOR times maskd's
+#                          highest clean rate (bench/bench_overload.sh)
+#   --overload-s SECONDS   length of that step (default 30)
+#   --overload-lag MS      [sip] overload_lag_ms (default: maskd's, 60)
 #   --maskd PATH           the maskd binary (default build/maskd)
 #   --keep                 keep the work directory (logs, CSVs, perf.data)
 #
@@ -40,6 +48,12 @@ step=10
 call_ms=100
 sessions=20000
 perf=0
+strace=0
+threads=0
+maskd_only=0
+overload=0
+overload_s=30
+overload_lag=
 keep=0
 maskd=build/maskd
 while [ $# -gt 0 ]; do
@@ -49,10 +63,18 @@ while [ $# -gt 0 ]; do
 	--call-ms) call_ms=$2; shift 2 ;;
 	--sessions) sessions=$2; shift 2 ;;
 	--perf) perf=1; shift ;;
+	--strace) strace=1; shift ;;
+	--threads) threads=1; shift ;;
+	--maskd-only) maskd_only=1; shift ;;
+	--overload) overload=$2; shift 2 ;;
+	--overload-s) overload_s=$2; shift 2 ;;
+	--overload-lag) overload_lag=$2; shift 2 ;;
 	--maskd) maskd=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	*) echo "usage: $0 [--rates \"R1 R2..\"] [--step S] [--call-ms MS]" \
-		"[--sessions N] [--perf] [--maskd PATH] [--keep]" >&2; exit 2 ;;
+		"[--sessions N] [--perf] [--strace] [--threads] [--maskd-only]" \
+		"[--overload FACTOR] [--overload-s S] [--overload-lag MS]" \
+		"[--maskd PATH] [--keep]" >&2; exit 2 ;;
 	esac
 done
 
@@ -69,6 +91,9 @@ if [ ${#need[@]} -gt 0 ]; then
 		--no-install-recommends "${need[@]}" >/dev/null
 fi
 [ -x "$maskd" ] || scripts/build.sh build
+# strace slows every system call tenfold: the SIP thread would lag past
+# the overload threshold and refuse calls, which changes what is counted
+[ "$strace" = 1 ] && [ -z "$overload_lag" ] && overload_lag=0
 
 tmp=$(mktemp -d /tmp/maskd-bench-sip-XXXXXX)
 pid=
@@ -91,16 +116,29 @@ sip_port=$(free_port 127.0.0.1)
 api_port=$(free_port 127.0.0.1)
 gw_port=$(free_port 127.0.0.3)
 token=bench-token-000001
+# keys an older maskd (--maskd, for a before/after run) does not know
+tpl=$("$maskd" --config-template)
+preopen_line=
+echo "$tpl" | grep -q '^;* *preopen' && preopen_line="preopen = yes"
+echo "$tpl" | grep -q '^;* *overload_lag_ms' || overload_lag=
 cat > "$tmp/maskd.conf" <<CONF
 [sip]
 listen = 127.0.0.1:$sip_port
 transaction_timeout = 4000
+${overload_lag:+overload_lag_ms = $overload_lag}
 [trunk.bench]
 sources = 127.0.0.2/32
 [flood]
 ; one trunk source at thousands of calls/s: far above the per-source
 ; flood limit meant for strangers, so the trunk is exempt
 exempt_trunks = yes
+[rtp]
+; a range of its own, bound whole at start: above the kernel's ephemeral
+; ports (where free_port() finds the SIP port) and away from the
+; default range the tests running beside the bench use
+port_min = 61000
+port_max = 65535
+$preopen_line
 [gateway]
 address = 127.0.0.3:$gw_port
 transport = udp
@@ -123,19 +161,26 @@ done
 
 echo "maskd $maskd pid $pid; steps: $rates calls/s, ${step}s each, calls of ${call_ms} ms, $sessions sessions"
 python3 - "$tmp" "$pid" "$sip_port" "$api_port" "$gw_port" "$token" \
-	"$rates" "$step" "$call_ms" "$sessions" "$perf" <<'PY'
+	"$rates" "$step" "$call_ms" "$sessions" "$perf" "$strace" "$threads" \
+	"$maskd_only" "$overload" "$overload_s" <<'PY'
 import concurrent.futures, http.client, json, os, signal, subprocess, sys
 import time
 
 (tmp, pid, sip_port, api_port, gw_port, token, rates, step, call_ms,
- nsess, want_perf) = sys.argv[1:]
+ nsess, want_perf, want_strace, want_threads, maskd_only, overload,
+ overload_s) = sys.argv[1:]
+overload, overload_s = float(overload), int(overload_s)
 pid, sip_port, api_port, gw_port = int(pid), int(sip_port), int(api_port), int(gw_port)
 rates = [int(r) for r in rates.split()]
 step, call_ms, nsess = int(step), int(call_ms), int(nsess)
 want_perf = want_perf == "1"
+want_strace = want_strace == "1"
+want_threads = want_threads == "1"
+maskd_only = maskd_only == "1"
 SRC = os.getcwd()
 UAC = os.path.join(SRC, "bench", "sipp", "uac.xml")
 UAS = os.path.join(SRC, "bench", "sipp", "uas.xml")
+UAC_OVL = os.path.join(SRC, "bench", "sipp", "uac_overload.xml")
 A_IP, GW_IP = "127.0.0.2", "127.0.0.3"
 TCK = os.sysconf("SC_CLK_TCK")
 CLEAN = 0.001           # "clean" step: fewer than 0.1% failed calls
@@ -180,6 +225,35 @@ def cpu_ticks(p):
     with open("/proc/%d/stat" % p) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def thread_ticks(p):
+    """{thread name: utime + stime} of process @p's threads (same-named
+    threads summed)."""
+    out = {}
+    for t in os.listdir("/proc/%d/task" % p):
+        try:
+            with open("/proc/%d/task/%s/stat" % (p, t)) as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0) + int(fields[11]) + int(fields[12])
+    return out
+
+
+def strace_table(path):
+    """{syscall: calls} from strace -c's summary."""
+    out = {}
+    for line in open(path).read().splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[0][0].isdigit() and not f[-1] == "total":
+            try:
+                out[f[-1]] = int(f[3])
+            except ValueError:
+                pass
+    return out
 
 
 def box_ticks():
@@ -287,7 +361,31 @@ def setup_times(pcap):
     return sorted((got[c] - sent[c]) * 1000.0 for c in got if c in sent)
 
 
-def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
+def sipp_counts(d):
+    """The last line of SIPp's -trace_counts file in @d, by column."""
+    for f in os.listdir(d):
+        if f.endswith("_counts.csv"):
+            lines = [l for l in open(os.path.join(d, f)).read().splitlines()
+                     if l]
+            return dict(zip(lines[0].split(";"), lines[-1].split(";")))
+    return {}
+
+
+def sipp_rtts(d):
+    """Every response time 1 (INVITE to its final) SIPp's -trace_rtt
+    wrote in @d, in ms, sorted."""
+    out = []
+    for f in os.listdir(d):
+        if f.endswith("_rtt.csv"):
+            for line in open(os.path.join(d, f)).read().splitlines()[1:]:
+                p = line.split(";")
+                if len(p) >= 3 and p[2].strip() == "1":
+                    out.append(float(p[1]))
+    return sorted(out)
+
+
+def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
+             uac=UAC, extra=()):
     """One fixed-rate step; returns a dict of figures."""
     calls = rate * secs
     d = os.path.join(tmp, "%s_%s_%d" % (tag, target, rate))
@@ -295,7 +393,7 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
     dest = ("127.0.0.1:%d" % sip_port if target == "maskd"
             else "%s:%d" % (GW_IP, gw_port))
     inf = inf_maskd if target == "maskd" else inf_direct
-    cmd = ["sipp", "-sf", UAC, "-i", A_IP, "-p", str(free_port(A_IP)),
+    cmd = ["sipp", "-sf", uac, "-i", A_IP, "-p", str(free_port(A_IP)),
            "-mi", A_IP,
            "-inf", inf, "-r", str(rate), "-rp", "1000",
            "-l", str(max(rate * 2, 100)), "-m", str(calls),
@@ -304,6 +402,7 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
            "-buff_size", "4194304",
            "-trace_stat", "-stf", os.path.join(d, "stat.csv"), "-fd", "1",
            "-trace_err", "-error_file", os.path.join(d, "errors.log")]
+    cmd += list(extra)
     cmd.append(dest)
     cap = None
     if rtt:
@@ -314,7 +413,16 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(d, "tcpdump.txt"), "wb"))
         time.sleep(1.5)
+    st = None
+    if want_strace and target == "maskd":
+        st_out = os.path.join(d, "strace.txt")
+        st = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid),
+                               "-o", st_out],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        time.sleep(1)
     c0, b0, u0 = cpu_ticks(pid), box_ticks(), cpu_ticks(uas.pid)
+    th0 = thread_ticks(pid)
     t0 = time.monotonic()
     out = open(os.path.join(d, "stdout.txt"), "wb")
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
@@ -335,7 +443,13 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
         time.sleep(0.2)
     wall = time.monotonic() - t0
     c1, b1, u1 = cpu_ticks(pid), box_ticks(), cpu_ticks(uas.pid)
+    th1 = thread_ticks(pid)
     out.close()
+    if st:
+        # let the calls of the step end inside the count
+        time.sleep(call_ms / 1000.0 + 1)
+        st.send_signal(signal.SIGINT)
+        st.wait()
     if prof:
         prof.wait()
     if cap:
@@ -366,6 +480,11 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None):
     }
     if target == "direct":
         r["maskd_cpu_ms"] = None
+    else:
+        r["threads"] = {k: (th1.get(k, 0) - v) * 1000.0 / TCK
+                        for k, v in th0.items()}
+    if st:
+        r["strace"] = strace_table(st_out)
     if rtt:
         vals = setup_times(pcap)
         r["rtt_n"] = len(vals)
@@ -394,6 +513,19 @@ def show(r):
           % (r["target"], r["rate"], r["achieved"], r["fail_pct"],
              r["retrans"], cpu, mcpu, 100 * r["uac_cpu"],
              100 * r["uas_cpu"], 100 * r["steal"]), flush=True)
+    n = max(r["ok"], 1)
+    if want_threads and r.get("threads"):
+        print("       cpu ms/call by thread: " + ", ".join(
+            "%s %.3f" % (k, v / n) for k, v in
+            sorted(r["threads"].items(), key=lambda kv: -kv[1]) if v),
+            flush=True)
+    if r.get("strace"):
+        tab = r["strace"]
+        print("       system calls/call (strace -c -f, %d calls): %.1f: %s"
+              % (r["ok"], sum(tab.values()) / n, ", ".join(
+                  "%s %.1f" % (k, v / n) for k, v in
+                  sorted(tab.items(), key=lambda kv: -kv[1])
+                  if v / n >= 0.05)), flush=True)
 
 
 HDR = ("%-6s %6s %8s %8s %7s %7s %5s %6s %6s %6s"
@@ -422,11 +554,11 @@ def best(rs):
 
 
 via = ramp("maskd")
-direct = ramp("direct")
+direct = [] if maskd_only else ramp("direct")
 bm, bd = best(via), best(direct)
 
 lat = {}
-if bm:
+if bm and not maskd_only:
     half = max(bm["rate"] // 2, 1)
     print("\n--- setup latency at %d calls/s (half of maskd's best)\n%s"
           % (half, HDR), flush=True)
@@ -435,6 +567,51 @@ if bm:
         show(r)
         lat[target] = r
         settle()
+
+ovl = None
+if overload and bm:
+    rate = int(bm["rate"] * overload)
+    print("\n--- overload: %.1f x the highest clean rate = %d calls/s for "
+          "%ds\n%s" % (overload, rate, overload_s, HDR), flush=True)
+    m0 = metrics()
+    ovl = run_step("maskd", rate, overload_s, "overload", uac=UAC_OVL,
+                   extra=("-trace_counts", "-trace_rtt", "-rtt_freq", "1"))
+    m1 = metrics()
+    show(ovl)
+    cnt = sipp_counts(ovl["dir"])
+    inv_sent = sum(int(v) for k, v in cnt.items()
+                   if k.endswith("_INVITE_Sent"))
+    inv_retr = sum(int(v) for k, v in cnt.items()
+                   if k.endswith("_INVITE_Retrans"))
+    got503 = sum(int(v) for k, v in cnt.items() if k.endswith("_503_Recv"))
+    rtts = sipp_rtts(ovl["dir"])
+    good = ovl["ok"] - got503      # answered and completed
+    answered = (m1.get("maskd_sip_calls_answered_total", 0) -
+                m0.get("maskd_sip_calls_answered_total", 0))
+    secs_used = max(ovl["wall"] - call_ms / 1000.0, 0.1)
+    late = sum(1 for v in rtts if v > 1000)
+    print("overload at %d calls/s offered (%d INVITEs): %d completed calls "
+          "(%.0f calls/s = %.0f%% of the clean %d), %d refused with 503 "
+          "(maskd counted %d), %d failed (SIPp), %d answered by maskd"
+          % (rate, inv_sent, good, good / secs_used,
+             100.0 * good / secs_used / bm["rate"], bm["rate"], got503,
+             m1.get("maskd_sip_overload_rejected_total", 0) -
+             m0.get("maskd_sip_overload_rejected_total", 0),
+             ovl["failed"], answered))
+    if rtts:
+        print("INVITE -> final response: p50 %.0f ms, p99 %.0f ms, max %.0f "
+              "ms; %d of %d finals later than 1 s; INVITEs without a final "
+              "response: %d"
+              % (rtts[len(rtts) // 2], rtts[min(len(rtts) - 1,
+                                                 int(len(rtts) * 0.99))],
+                 rtts[-1], late, len(rtts), max(inv_sent - len(rtts), 0)))
+    print("retransmitted INVITEs: %d of %d (%.2f%%); maskd received %d "
+          "retransmissions; lag gauge at the end %.0f ms"
+          % (inv_retr, inv_sent, 100.0 * inv_retr / max(inv_sent, 1),
+             m1.get("maskd_sip_retransmissions_received_total", 0) -
+             m0.get("maskd_sip_retransmissions_received_total", 0),
+             m1.get("maskd_sip_lag_ms", 0)), flush=True)
+    settle()
 
 prof_file = None
 if want_perf and bm:
@@ -491,5 +668,5 @@ if prof_file:
     print("\n".join(lines[:25]))
 PY
 m=$(curl -s "http://127.0.0.1:$api_port/metrics")
-echo "$m" | grep -E '^maskd_(sip_calls_total|sip_calls_answered_total|sip_rejected_busy_total|cdrs_written_total|cdrs_lost_total) ' || true
+echo "$m" | grep -E '^maskd_(sip_calls_total|sip_calls_answered_total|sip_rejected_busy_total|sip_overload_rejected_total|sip_retransmissions_received_total|cdrs_written_total|cdrs_lost_total) ' || true
 echo "maskd VmHWM: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')"

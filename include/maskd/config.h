@@ -70,6 +70,9 @@ struct config_sip {
 	uint32_t transaction_timeout_ms;	/* SIP's 64*T1 */
 	uint32_t udp_buffer;		/* SO_RCVBUF/SO_SNDBUF, bytes */
 	uint32_t cps;			/* new INVITEs/s, all; 0 = none */
+	/* the SIP thread's smoothed lag above which new INVITEs get
+	 * 503 (sip_overload.c); 0 = never */
+	uint32_t overload_lag_ms;
 	/* RFC 4028 session timers, per leg: the interval offered on
 	 * the callee's leg and the smallest accepted on either */
 	uint32_t session_expires_s;
@@ -123,6 +126,7 @@ struct config_rtp {
 	uint32_t timeout_s;		/* no media: BYE; 0 = never */
 	uint32_t hold_timeout_s;	/* the same while on hold */
 	bool strict_source;		/* only the SDP's address may send */
+	bool preopen;			/* bind the whole range at start */
 };
 
 /* [media]: what maskd plays when it is a call's media endpoint */

@@ -10,10 +10,11 @@
  * and the packet path takes no lock shared with anything.
  *
  * The SIP thread drives calls through the relay_call_*() functions. They
- * never touch what the worker owns: relay_call_alloc() takes ports and
- * binds sockets on the caller's thread and then hands the call over;
- * set_remote() and free() leave a note on the call and wake its worker,
- * which applies it on its own thread. Neither can fail after
+ * never touch what the worker owns: relay_call_alloc() takes ports (and
+ * opens their sockets the first time) on the caller's thread and then
+ * hands the call over; set_remote() and free() leave a note on the call
+ * for its worker, which applies it on its own thread (woken at once for
+ * what cannot wait, once per plain call: relay.c). Neither can fail after
  * relay_call_alloc() returned 0, so a call's ports always come back.
  * relay_call_connect() and relay_call_tap() (Sinks, below) post the same
  * way.
@@ -156,16 +157,19 @@ void relay_stop(struct relay *r);
 
 /*
  * relay_call_alloc() - a new call: two port pairs on the least loaded
- * worker, four sockets bound.
+ * worker, their sockets open.
  *
  * Synchronous and fast, for the SIP thread (the ports go into the SDP
- * right away): a mutex around the worker's free list and four bind()s.
- * A pair whose bind fails (EADDRINUSE: another program took it) goes to
- * the back of the free list and the next is tried. @cookie is what
- * relay_timeout_h will report. Returns 0 and sets *callp, or ENOSPC (no
- * worker has two free pairs: nothing is held; the SIP side answers 503),
- * or ENOMEM/an errno from socket(). The caller owns *callp until it
- * passes it to relay_call_free(); only one thread may use it at a time.
+ * right away): a mutex around the worker's free list; a pair's sockets
+ * are opened and bound the first time it is taken and then kept
+ * (relay_pool.c), so most calls make no system call here. A pair that
+ * does not open (EADDRINUSE: another program took a port; EMFILE: the
+ * open file limit) goes to the back of the free list and the next is
+ * tried. @cookie is what relay_timeout_h will report. Returns 0 and sets
+ * *callp, or ENOSPC (no worker has two free pairs that are or can be
+ * opened: nothing is held; the SIP side answers 503), or ENOMEM/an errno
+ * from socket(). The caller owns *callp until it passes it to
+ * relay_call_free(); only one thread may use it at a time.
  */
 int relay_call_alloc(struct relay *r, uint64_t cookie,
 		     struct relay_call **callp);
@@ -404,8 +408,9 @@ int relay_call_mix(struct relay_call *c, uint32_t legs, bool on);
 
 /*
  * relay_call_free() - end the call: fill @out (NULL-ok) with its counters
- * and hand it to its worker, which closes the sockets and returns the
- * ports to its free list on its next loop iteration. Never fails; @c is
+ * and hand it to its worker, which returns the ports to its free list
+ * (their sockets stay open, idle) when it next looks at its notes, within
+ * a sweep period (at most a second). Never fails; @c is
  * invalid afterwards. NULL-safe.
  *
  * The counters are what the worker had counted at that instant: a batch

@@ -523,6 +523,16 @@ const struct cfg_row cfg_rows[] = {
 	  "one 32 s after its final response whatever is set here (its "
 	  "Timer D is hard-coded), so size memory for calls/s x 32 s of "
 	  "them." },
+	{ SIP("overload_lag_ms", overload_lag_ms, CT_UINT), .max = 10000,
+	  .unit = "milliseconds", .def = "60",
+	  .help = "Overload control: how late the SIP thread may run (its "
+	  "timer's lateness or the age of the oldest datagram waiting on "
+	  "the SIP UDP socket, smoothed) before new out-of-dialog INVITEs "
+	  "are refused with 503 and a random Retry-After of 1-5 s, in "
+	  "proportion to the excess, before any lookup. Requests of "
+	  "existing calls, ACK, CANCEL and responses are always served. "
+	  "Keep it well under T1 (500 ms) so that accepted calls are not "
+	  "retransmitted; 0 turns overload control off." },
 	{ SIP("udp_buffer", udp_buffer, CT_SIZE), .min = 65536,
 	  .max = 256ULL << 20, .def = "4M",
 	  .help = "Receive and send buffer of the SIP UDP socket. A burst "
@@ -724,6 +734,13 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "yes: accept media only from the address and port in each "
 	  "party's SDP. no: latch onto where a party's packets come from "
 	  "(parties behind NAT)." },
+	{ RTP("preopen", preopen, CT_BOOL), .def = "no",
+	  .help = "Relay sockets are opened once and kept: a pair's the "
+	  "first time a call takes it, or with yes every pair of the range "
+	  "at start (a busy host pays no warm-up, and a port another "
+	  "program holds is reported at once). Keep no where several "
+	  "maskds share a port range on one host (tests): each would hold "
+	  "the whole range." },
 
 	/* [media] */
 	{ MEDIA("prompts", prompts, CT_STRING), .def = "",

@@ -21,11 +21,13 @@ struct mailbox {
 	pthread_mutex_t lock;
 	int efd;
 	struct event *ev;
+	struct event *lazy_ev;	/* mailbox_lazy(): the receiver's look */
 	size_t size;		/* bytes per message */
 	mailbox_h *h;
 	void *arg;
 	char *q;		/* n messages of size bytes, oldest first */
 	size_t n, cap;
+	bool woken;		/* the eventfd was written for this batch */
 };
 
 static void mailbox_drain(struct mailbox *mb)
@@ -39,6 +41,7 @@ static void mailbox_drain(struct mailbox *mb)
 	mb->q = NULL;
 	mb->n = 0;
 	mb->cap = 0;
+	mb->woken = false;
 	pthread_mutex_unlock(&mb->lock);
 
 	for (i = 0; i < n; i++)
@@ -96,7 +99,32 @@ int mailbox_alloc(struct mailbox **mbp, struct event_base *base, size_t size,
 	return 0;
 }
 
-int mailbox_post(struct mailbox *mb, const void *msg)
+static void mailbox_lazy_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	mailbox_drain(arg);
+}
+
+int mailbox_lazy(struct mailbox *mb, unsigned period_ms)
+{
+	struct timeval tv = {
+		.tv_sec = period_ms / 1000,
+		.tv_usec = (period_ms % 1000) * 1000,
+	};
+
+	mb->lazy_ev = event_new(event_get_base(mb->ev), -1, EV_PERSIST,
+				mailbox_lazy_cb, mb);
+	if (!mb->lazy_ev || event_add(mb->lazy_ev, &tv)) {
+		if (mb->lazy_ev)
+			event_free(mb->lazy_ev);
+		mb->lazy_ev = NULL;
+		return ENOMEM;
+	}
+	return 0;
+}
+
+static int mailbox_put(struct mailbox *mb, const void *msg, bool lazy)
 {
 	uint64_t one = 1;
 	bool wake;
@@ -114,7 +142,14 @@ int mailbox_post(struct mailbox *mb, const void *msg)
 		mb->cap = ncap;
 	}
 	memcpy(mb->q + mb->n * mb->size, msg, mb->size);
-	wake = mb->n++ == 0;	/* one wake-up per batch is enough */
+	if (lazy && mb->lazy_ev)
+		/* the receiver looks anyway; unless the batch grows big */
+		wake = ++mb->n == MAILBOX_LAZY_MAX;
+	else
+		/* one wake-up per batch is enough (a lazy batch got none:
+		 * the first eager post after it wakes) */
+		wake = mb->n++ == 0 || !mb->woken;
+	mb->woken = mb->woken || wake;
 	pthread_mutex_unlock(&mb->lock);
 
 	if (wake && write(mb->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
@@ -122,11 +157,23 @@ int mailbox_post(struct mailbox *mb, const void *msg)
 	return 0;
 }
 
+int mailbox_post(struct mailbox *mb, const void *msg)
+{
+	return mailbox_put(mb, msg, false);
+}
+
+int mailbox_post_lazy(struct mailbox *mb, const void *msg)
+{
+	return mailbox_put(mb, msg, true);
+}
+
 void mailbox_free(struct mailbox *mb)
 {
 	if (!mb)
 		return;
 	mailbox_drain(mb);
+	if (mb->lazy_ev)
+		event_free(mb->lazy_ev);
 	event_free(mb->ev);
 	close(mb->efd);
 	pthread_mutex_destroy(&mb->lock);

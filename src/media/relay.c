@@ -25,10 +25,6 @@
 
 #include "relay_internal.h"
 
-/* DSCP EF (RFC 3246) in the TOS byte: what phones and carriers mark
- * voice with. Best effort: a failing setsockopt changes nothing else. */
-#define RELAY_TOS_EF 0xb8
-
 /* relay_pick() keeps a bit per worker in a uint64_t. */
 #define RELAY_WORKERS_MAX 64
 
@@ -44,26 +40,36 @@ void relay_wake(struct relay_worker *w)
 		return;
 }
 
-/*
- * relay_call_queue_locked() - put @c on its worker's list of calls with
- * changes waiting (once), under w->ctl_lock. Returns whether the worker
- * must be woken: only the first call on an empty list wakes it.
- */
-bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c)
+/* Put @c on its worker's list of calls with changes waiting (once),
+ * under w->ctl_lock, without waking the worker. */
+static void relay_call_link_locked(struct relay_worker *w,
+				   struct relay_call *c)
 {
-	bool wake = !w->ctl_head;
-
 	if (!c->ctl_queued) {
 		c->ctl_queued = true;
 		c->ctl_next = w->ctl_head;
 		w->ctl_head = c;
 	}
+}
+
+/*
+ * relay_call_queue_locked() - relay_call_link_locked(), and whether the
+ * worker must be woken: not "the list was empty", since frees wait on it
+ * without a wake-up (relay_call_post()) and a note behind them must not.
+ */
+bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c)
+{
+	bool wake = !w->ctl_woken;
+
+	relay_call_link_locked(w, c);
+	w->ctl_woken = true;
 	return wake;
 }
 
 void relay_call_post(struct relay_call *c, unsigned ops, unsigned leg,
 		     unsigned lops, const struct relay_remote *rem)
 {
+	const unsigned both = 1u << RELAY_LEG_A | 1u << RELAY_LEG_B;
 	struct relay_worker *w = c->w;
 	bool wake;
 
@@ -72,7 +78,28 @@ void relay_call_post(struct relay_call *c, unsigned ops, unsigned leg,
 	c->ctl_leg_ops[leg] |= lops;
 	if (rem)
 		c->ctl_remote[leg] = *rem;
-	wake = relay_call_queue_locked(w, c);
+	if (lops & RELAY_LOP_REMOTE && leg < 2)
+		c->ctl_remotes |= 1u << leg;
+	/*
+	 * Some notes need no hurry; the worker takes them with the next
+	 * note that wakes it or at its next sweep (RELAY_SWEEP_MAX_MS at
+	 * most), which saves a write, a wake-up and a read each:
+	 *  - a free: the pair comes back that much later, and the pool is
+	 *    FIFO anyway;
+	 *  - a new call and its first party's address, until the other
+	 *    party's is known too: no media can be relayed before that
+	 *    but a callee's sent ahead of its SDP answer (which then wakes
+	 *    the worker, in the same moment as a rule).
+	 * So a plain call wakes its worker once.
+	 */
+	if ((ops == RELAY_OP_FREE && !lops) ||
+	    (!(ops & ~RELAY_OP_ADD) && !(lops & ~RELAY_LOP_REMOTE) &&
+	     leg < 2 && (c->ctl_remotes & both) != both)) {
+		relay_call_link_locked(w, c);
+		wake = false;
+	} else {
+		wake = relay_call_queue_locked(w, c);
+	}
 	pthread_mutex_unlock(&w->ctl_lock);
 
 	if (wake)
@@ -82,29 +109,18 @@ void relay_call_post(struct relay_call *c, unsigned ops, unsigned leg,
 void relay_side_init(struct relay_call *c, unsigned l)
 {
 	struct relay_side *leg = &c->leg[l];
-	int k;
 
-	memset(leg, 0, sizeof(*leg));
-	for (k = 0; k < 2; k++) {
-		leg->sock[k].fd = -1;
-		leg->sock[k].leg = (uint8_t)l;
-		leg->sock[k].kind = (uint8_t)k;
-		leg->sock[k].call = c;
-	}
+	(void)c;
+	memset(leg, 0, sizeof(*leg));	/* no pair, no sockets */
 	leg->out.ops = &relay_side_sink_ops;
 }
 
+/* The pair's sockets stay open and watched (relay_pool.c). */
 void relay_side_close(struct relay_worker *w, struct relay_side *leg)
 {
-	int k;
-
-	for (k = 0; k < 2; k++) {
-		if (leg->sock[k].fd >= 0)
-			close(leg->sock[k].fd);
-		leg->sock[k].fd = -1;
-	}
 	relay_pool_put(&w->pool, leg->pair);
 	leg->port = 0;			/* no pair: nothing to give back */
+	leg->sock[0] = leg->sock[1] = NULL;
 }
 
 void relay_side_watch(struct relay_call *c, unsigned l)
@@ -114,24 +130,33 @@ void relay_side_watch(struct relay_call *c, unsigned l)
 	int k;
 
 	for (k = 0; k < 2; k++) {
-		s = &c->leg[l].sock[k];
-		event_assign(&s->ev, w->base, s->fd,
-			     EV_READ | EV_PERSIST | EV_ET, relay_sock_cb, s);
-		if (event_add(&s->ev, NULL))
+		s = c->leg[l].sock[k];
+		s->call = c;
+		s->leg = (uint8_t)l;
+		if (relay_pool_watch(s))
 			log_warn(w->r->log, "relay: worker %u: cannot watch "
 				 "port %u", w->idx, c->leg[l].port + k);
 	}
 	c->open |= 1u << l;
 }
 
+/*
+ * Idle again: what still arrives is read and dropped. Also for a leg
+ * the worker never watched (its call freed before the worker added it),
+ * so that nothing waits in a socket for the pair's next call.
+ */
 void relay_side_unwatch(struct relay_call *c, unsigned l)
 {
+	struct relay_sock *s;
 	int k;
 
-	if (!(c->open & (1u << l)))
-		return;
-	for (k = 0; k < 2; k++)
-		event_del(&c->leg[l].sock[k].ev);
+	for (k = 0; k < 2; k++) {
+		s = c->leg[l].sock[k];
+		if (!s || (s->call && s->call != c))
+			continue;
+		s->call = NULL;
+		(void)relay_pool_watch(s);
+	}
 	c->open &= ~(1u << l);
 }
 
@@ -199,6 +224,7 @@ static bool relay_worker_apply(struct relay_worker *w)
 	pthread_mutex_lock(&w->ctl_lock);
 	list = w->ctl_head;
 	w->ctl_head = NULL;
+	w->ctl_woken = false;
 	stop = w->ctl_stop;
 	asked = w->sync_asked;
 	/* copy the notes out while they cannot change: once the lock is
@@ -285,9 +311,10 @@ static void relay_ctl_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * relay_sweep_cb() - report calls that have been silent too long. Worker
- * thread, every sweep period; O(calls on this worker), a few thousand
- * comparisons a second at most.
+ * relay_sweep_cb() - take the notes posted without a wake-up, and report
+ * calls that have been silent too long. Worker thread, every sweep
+ * period; O(calls on this worker), a few thousand comparisons a second
+ * at most.
  */
 static void relay_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -296,6 +323,13 @@ static void relay_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t now = clock_mono_coarse_ms(), limit;
 	struct relay_call *c;
 	int l;
+
+	/* the frees and early notes left without a wake-up
+	 * (relay_call_post()) */
+	if (relay_worker_apply(w)) {
+		event_base_loopbreak(w->base);
+		return;
+	}
 
 	for (c = w->calls; c; c = c->next) {
 		if (!c->armed || c->timed_out)
@@ -346,6 +380,8 @@ static void relay_worker_free(struct relay_worker *w)
 
 	relay_play_close(w);
 	relay_mix_close(w);
+	/* before the base: the pool's events are on it */
+	relay_pool_destroy(&w->pool);
 	if (w->sweep_ev)
 		event_free(w->sweep_ev);
 	if (w->ctl_ev) {
@@ -357,7 +393,6 @@ static void relay_worker_free(struct relay_worker *w)
 		close(w->ctl_fd);
 	if (w->base)
 		event_base_free(w->base);
-	relay_pool_destroy(&w->pool);
 	free(w);
 }
 
@@ -394,7 +429,7 @@ static int relay_worker_alloc(struct relay *r, unsigned idx,
 		w->smsg[i].msg_hdr.msg_iovlen = 1;
 	}
 
-	err = relay_pool_init(&w->pool, port_min, n_pairs);
+	err = relay_pool_init(&w->pool, w, port_min, n_pairs);
 	if (err)
 		goto out;
 
@@ -474,48 +509,16 @@ static int relay_bind_parse(struct relay *r, const struct config_rtp *rtp)
 	return EINVAL;
 }
 
-/* relay_socket_open() - a nonblocking UDP socket bound to @port on the
- * bind address; returns the fd or -errno. */
-static int relay_socket_open(const struct relay *r, uint16_t port)
-{
-	union relay_sa a = r->bind;
-	int fd, tos = RELAY_TOS_EF, err;
-
-	fd = socket(a.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0)
-		return -errno;
-
-	if (a.sa.sa_family == AF_INET) {
-		a.in.sin_port = htons(port);
-		(void)setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
-	}
-	else {
-		a.in6.sin6_port = htons(port);
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos,
-				 sizeof(tos));
-	}
-
-	if (bind(fd, &a.sa, r->bind_len) < 0) {
-		err = errno;
-		close(fd);
-		return -err;
-	}
-
-	return fd;
-}
-
 /*
- * relay_side_open() - take a pair from @w's pool and bind both its ports.
- * A pair that does not bind (another program holds one of its ports, or
- * a socket from a call just ended is still closing) goes to the back of
- * the list and the next one is tried, each free pair at most once.
+ * relay_side_open() - take a pair from @w's pool, its sockets open (they
+ * are after the pair's first use: relay_pool.c). A pair that does not
+ * bind (another program holds one of its ports) goes to the back of the
+ * list and the next one is tried, each free pair at most once.
  */
 int relay_side_open(struct relay *r, struct relay_worker *w,
 		    struct relay_side *leg)
 {
 	uint32_t tries = relay_pool_free_count(&w->pool), pair;
-	int fd[2] = { -1, -1 };
 	int err, k;
 
 	for (;;) {
@@ -527,31 +530,29 @@ int relay_side_open(struct relay *r, struct relay_worker *w,
 		if (err)
 			goto out;
 
-		for (k = 0; k < 2; k++) {
-			fd[k] = relay_socket_open(r, (uint16_t)
-				(relay_pool_port(&w->pool, pair) + k));
-			if (fd[k] < 0)
-				break;
-		}
-		if (k == 2)
+		err = -relay_pool_open(r, &w->pool, pair);
+		if (!err)
 			break;
 
-		err = -fd[k];
-		if (k == 1)
-			close(fd[0]);
-		fd[0] = fd[1] = -1;
 		relay_pool_put(&w->pool, pair);
+		/* out of descriptors (the open file limit below what the
+		 * range needs: maskd warns at start): a pair already open
+		 * further on may still serve, else the call is refused like
+		 * one that finds no port - a 503, not a 500 (issue 14: the
+		 * few failed calls of 5,000 held ones were this) */
+		if (err == EMFILE || err == ENFILE)
+			continue;
 		if (err != EADDRINUSE && err != EACCES)
 			goto out;
 		atomic_fetch_add(&r->bind_failures, 1);
-		log_debug(r->log, "relay: port %u: bind: %s",
-			  relay_pool_port(&w->pool, pair) + k, strerror(err));
+		log_debug(r->log, "relay: pair at port %u: bind: %s",
+			  relay_pool_port(&w->pool, pair), strerror(err));
 	}
 
 	leg->pair = pair;
 	leg->port = relay_pool_port(&w->pool, pair);
 	for (k = 0; k < 2; k++)
-		leg->sock[k].fd = fd[k];
+		leg->sock[k] = relay_pool_sock(&w->pool, pair, k);
 	err = 0;
  out:
 	return err;
@@ -842,6 +843,9 @@ int relay_start(struct relay **rp, const struct config_rtp *rtp, struct log *log
 	if (sweep_ms < RELAY_SWEEP_MIN_MS)
 		sweep_ms = RELAY_SWEEP_MIN_MS;
 
+	/* before any socket is opened: the range may all be open at once */
+	relay_fd_limit(r, 2ull * n_pairs);
+
 	for (i = 0; i < n; i++) {
 		from = (uint32_t)((uint64_t)n_pairs * i / n);
 		to = (uint32_t)((uint64_t)n_pairs * (i + 1) / n);
@@ -852,7 +856,18 @@ int relay_start(struct relay **rp, const struct config_rtp *rtp, struct log *log
 		r->n_workers++;
 	}
 
-	relay_fd_limit(r, 2ull * n_pairs);
+	if (rtp->preopen) {
+		uint32_t failed = 0;
+
+		for (i = 0; i < n; i++)
+			failed += relay_pool_preopen(r, &r->workers[i]->pool);
+		atomic_fetch_add(&r->bind_failures, failed);
+		if (failed)
+			log_warn(log, "relay: %u of %u port pairs did not bind "
+				 "at start (another program holds them); each "
+				 "is tried again when a call takes it",
+				 failed, n_pairs);
+	}
 
 	/* signals belong to the main thread's loop, not to the workers */
 	sigfillset(&all);

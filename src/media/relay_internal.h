@@ -2,7 +2,8 @@
  * relay_internal.h - the relay's structures, shared by src/media/ only.
  *
  * relay.c         start/stop, the worker threads, the SIP-facing calls
- * relay_pool.c    each worker's free list of port pairs
+ * relay_pool.c    each worker's port pairs: their free list and their
+ *                 sockets, opened once and kept for the relay's life
  * relay_packet.c  the per-packet path: receive, latch, forward into the
  *                 leg's sink (and tap), count
  * relay_sink.c    the leg output sink, connect/tap, applying them
@@ -103,6 +104,7 @@ struct relay_play_req {
 };
 
 struct player;
+struct relay_worker;
 
 /* A counter with one writer: a relaxed load and store, which on x86 is a
  * plain add, not a locked one (the packet path pays nothing for it). */
@@ -130,14 +132,23 @@ struct relay_dest {
 	bool latched;		/* addr came from a packet */
 };
 
-/* One of a leg's two sockets; the event's argument. Worker-owned once
- * the call is added. */
+/*
+ * One socket of a port pair, the event's argument. It belongs to the
+ * worker's pool, not to a call: opened the first time its pair is taken
+ * (or at start), watched by the worker from the first call on it, and
+ * closed only by relay_stop() - so a call costs no socket(), bind(),
+ * epoll_ctl() or close(). fd is written by whoever opens the pair while
+ * it is taken (so by no one else); the rest is worker-owned. Between
+ * calls call is NULL and what arrives is read and dropped (counted).
+ */
 struct relay_sock {
 	struct event ev;
-	int fd;
-	uint8_t leg;		/* enum relay_leg */
+	int fd;			/* -1: not open yet */
+	bool watched;		/* ev added to the worker's base */
+	uint8_t leg;		/* the leg index, while call is set */
 	uint8_t kind;		/* enum relay_kind */
-	struct relay_call *call;
+	struct relay_call *call;	/* NULL: idle */
+	struct relay_worker *w;
 };
 
 /* What relay_call_set_remote() asked for; copied under ctl_lock. */
@@ -160,7 +171,8 @@ struct relay_side {
 					 * drops them */
 	struct relay_sink *tap[RELAY_TAPS];	/* see them too; NULL: none */
 	bool tapped;			/* some tap[] is set */
-	struct relay_sock sock[2];	/* [enum relay_kind] */
+	struct relay_sock *sock[2];	/* [enum relay_kind]: the pair's,
+					 * in the worker's pool; NULL: none */
 	struct relay_dest dest[2];
 	bool has_remote;		/* set_remote() seen */
 	bool muted;			/* SDP says send nothing there */
@@ -223,6 +235,7 @@ struct relay_call {
 	 * path's fields */
 	_Alignas(RELAY_CACHELINE) struct relay_call *ctl_next;
 	unsigned ctl_ops;
+	unsigned ctl_remotes;		/* 1 << leg: set_remote() seen */
 	bool ctl_queued;
 	uint32_t ctl_closing;		/* legs the worker has yet to close */
 	unsigned ctl_leg_ops[RELAY_LEGS_MAX];
@@ -235,11 +248,12 @@ struct relay_call {
 };
 
 /*
- * A worker's free list of port pairs: a FIFO ring of pair indexes, so a
- * port just given back is the last to be reused (a party that keeps
- * sending for a moment after its BYE does not land in a new call).
- * The lock is taken by the SIP thread (take) and the worker (put), never
- * on the packet path. n_free mirrors count for lock-free reads.
+ * A worker's port pairs. The free list is a FIFO ring of pair indexes,
+ * so a port just given back is the last to be reused (a party that keeps
+ * sending for a moment after its BYE does not land in a new call). The
+ * lock is taken by the SIP thread (take) and the worker (put), never on
+ * the packet path. n_free mirrors count for lock-free reads. socks holds
+ * each pair's two sockets ([2 * pair + kind]), see struct relay_sock.
  */
 struct relay_pool {
 	pthread_mutex_t lock;
@@ -249,13 +263,44 @@ struct relay_pool {
 	uint32_t head;			/* oldest free pair */
 	uint32_t count;
 	_Atomic uint32_t n_free;
+	struct relay_sock *socks;	/* 2 * n */
 };
 
-int relay_pool_init(struct relay_pool *p, uint16_t port_min, uint32_t n);
+/* relay_pool_init() - @n pairs from @port_min, all free, none open;
+ * their sockets' events will be on @w's base. 0 or ENOMEM/an errno. */
+int relay_pool_init(struct relay_pool *p, struct relay_worker *w,
+		    uint16_t port_min, uint32_t n);
+/* relay_pool_destroy() - close every socket (its event first). The
+ * worker's thread must be gone. */
 void relay_pool_destroy(struct relay_pool *p);
 int relay_pool_take(struct relay_pool *p, uint32_t *pair);
 void relay_pool_put(struct relay_pool *p, uint32_t pair);
 uint32_t relay_pool_free_count(const struct relay_pool *p);
+
+/* relay_pool_open() - make sure both sockets of @pair (taken, so owned by
+ * the caller) are open and bound: 0, or -errno of the first that is not
+ * (EADDRINUSE: another program holds the port; nothing is kept open). */
+int relay_pool_open(const struct relay *r, struct relay_pool *p,
+		    uint32_t pair);
+
+/* relay_pool_preopen() - open every pair that binds, at start, so the
+ * first calls pay nothing either; returns how many did not bind (they
+ * are tried again when taken). Before the worker runs. */
+uint32_t relay_pool_preopen(const struct relay *r, struct relay_pool *p);
+
+/* relay_pool_watch() - add @s's event to its worker's base, once.
+ * Worker thread (or before it runs). 0 or an errno from epoll. */
+int relay_pool_watch(struct relay_sock *s);
+
+/* relay_socket_open() - a nonblocking UDP socket bound to @port (0: any)
+ * on the relay's bind address, DSCP EF; the fd or -errno. Any thread. */
+int relay_socket_open(const struct relay *r, uint16_t port);
+
+static inline struct relay_sock *relay_pool_sock(struct relay_pool *p,
+						 uint32_t pair, int kind)
+{
+	return &p->socks[2 * pair + (unsigned)kind];
+}
 
 static inline uint16_t relay_pool_port(const struct relay_pool *p,
 				       uint32_t pair)
@@ -288,6 +333,8 @@ struct relay_worker {
 	uint64_t mix_due_us;		/* the next frame's time */
 	pthread_mutex_t ctl_lock;
 	struct relay_call *ctl_head;	/* calls with ops, under ctl_lock */
+	bool ctl_woken;			/* under ctl_lock: the worker was
+					 * woken for what is on ctl_head */
 	bool ctl_stop;			/* under ctl_lock */
 	pthread_cond_t sync_cond;	/* relay_sync(): under ctl_lock */
 	uint64_t sync_asked;
@@ -341,7 +388,8 @@ struct relay {
 
 /* relay_wake() - make worker @w look at its ctl list. Any thread.
  * relay_call_queue_locked() - put @c on that list (once), under
- * w->ctl_lock; true when the worker must be woken. relay.c. */
+ * w->ctl_lock; true when the worker must be woken (nobody has woken it
+ * for this list yet). relay.c. */
 void relay_wake(struct relay_worker *w);
 bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c);
 
@@ -378,9 +426,10 @@ int relay_side_open(struct relay *r, struct relay_worker *w,
 		    struct relay_side *leg);
 void relay_side_close(struct relay_worker *w, struct relay_side *leg);
 
-/* relay_side_watch() - add the events of leg @l's sockets to the
- * worker's base; relay_side_unwatch() deletes them. Worker thread.
- * relay.c. */
+/* relay_side_watch() - leg @l's sockets deliver to @c from now on
+ * (watched by the worker: relay_pool_watch()); relay_side_unwatch()
+ * makes them idle again (what arrives is read and dropped). Worker
+ * thread. relay.c. */
 void relay_side_watch(struct relay_call *c, unsigned l);
 void relay_side_unwatch(struct relay_call *c, unsigned l);
 

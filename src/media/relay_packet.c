@@ -111,9 +111,38 @@ static unsigned relay_send(int fd, struct mmsghdr *m, unsigned n,
  * Any other sink gets write() per packet; a tap gets write() per packet
  * before the packet is forwarded (and before RTCP is scrubbed). Hot path.
  */
-void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * relay_sock_idle() - a pool socket with no call (relay_pool.c): read
+ * what came and drop it, counted, so the edge-triggered event fires again
+ * for the next packet. Hot path (a party still sending after its BYE).
+ */
+static void relay_sock_idle(struct relay_sock *s)
 {
-	struct relay_sock *s = arg;
+	struct relay_worker *w = s->w;
+	uint64_t drops = 0;
+	unsigned round, i;
+	int n = 0;
+
+	for (round = 0; round < RELAY_DRAIN_ROUNDS; round++) {
+		for (i = 0; i < RELAY_BATCH; i++) {
+			w->rmsg[i].msg_hdr.msg_namelen = sizeof(w->rname[i]);
+			w->rmsg[i].msg_hdr.msg_flags = 0;
+		}
+		n = recvmmsg(s->fd, w->rmsg, RELAY_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		drops += (unsigned)n;
+		if (n < RELAY_BATCH)
+			break;
+	}
+	if (round == RELAY_DRAIN_ROUNDS)
+		event_active(&s->ev, EV_READ, 1);
+	if (drops)
+		relay_count(&w->drops, drops);
+}
+
+static void relay_sock_forward(evutil_socket_t fd, struct relay_sock *s)
+{
 	struct relay_call *c = s->call;
 	struct relay_worker *w = c->w;
 	struct relay_side *in = &c->leg[s->leg];
@@ -122,7 +151,7 @@ void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
 	struct relay_side *out = relay_sink_side(sink);
 	struct relay_dest *from = &in->dest[s->kind];
 	struct relay_dest *to = out ? &out->dest[s->kind] : NULL;
-	int out_fd = out ? out->sock[s->kind].fd : -1;
+	int out_fd = out ? out->sock[s->kind]->fd : -1;
 	bool strict = w->r->strict;
 	uint64_t pkts = 0, bytes = 0, drops = 0;
 	/* coarse: a vDSO read of the last tick; a few ms of error is
@@ -217,4 +246,15 @@ void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
 		relay_count(&in->drops, drops);
 		relay_count(&w->drops, drops);
 	}
+}
+
+void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_sock *s = arg;
+
+	(void)what;
+	if (s->call)
+		relay_sock_forward(fd, s);
+	else
+		relay_sock_idle(s);
 }

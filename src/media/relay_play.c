@@ -35,12 +35,12 @@ static uint64_t relay_play_now_us(void)
 
 static struct relay_call *relay_side_call(struct relay_side *side)
 {
-	return side->sock[RELAY_RTP].call;
+	return side->sock[RELAY_RTP]->call;
 }
 
 static enum relay_leg relay_side_leg(struct relay_side *side)
 {
-	return (enum relay_leg)side->sock[RELAY_RTP].leg;
+	return (enum relay_leg)side->sock[RELAY_RTP]->leg;
 }
 
 static void relay_play_unlist(struct relay_worker *w, struct relay_side *side)

@@ -38,7 +38,7 @@ static void relay_side_sink_write(struct relay_sink *sink, const uint8_t *pkt,
 	}
 
 	/* a full socket buffer loses this one packet, as on the batch path */
-	(void)sendto(out->sock[is_rtcp ? RELAY_RTCP : RELAY_RTP].fd, pkt, len,
+	(void)sendto(out->sock[is_rtcp ? RELAY_RTCP : RELAY_RTP]->fd, pkt, len,
 		     MSG_DONTWAIT, &to->addr.sa, to->len);
 }
 

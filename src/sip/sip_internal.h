@@ -75,6 +75,10 @@ struct sip_call;
  * and counted by its sender (what the old 1 MiB timeout pipe held). */
 #define SIP_CMD_MAX 131072
 
+/* The SIP thread's timer slack (sip.c): how late the kernel may end its
+ * loop's waits to serve several timers in one wake-up. */
+#define SIP_TIMER_SLACK_NS (20 * 1000 * 1000)
+
 /* How long sip_stop() lets BYEs and CANCELs leave before closing. */
 #define SIP_STOP_GRACE_MS 300
 
@@ -172,6 +176,8 @@ struct sip {
 	uint64_t media_cookie;		/* the last one given to a call */
 	su_timer_t *stats_timer;
 	uint64_t nta_bad_seen;		/* nta's bad messages, last sample */
+	uint64_t nta_retry_seen;	/* retransmissions received, same */
+	struct sip_overload *overload;	/* sip_overload.c; NULL: off */
 	su_timer_t *stop_timer;
 	struct store_reader *reader;
 	bool stopping;

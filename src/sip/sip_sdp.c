@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/sdp.h>
 
+#include "maskd/rand.h"
 #include "maskd/sdp.h"
 
 /* Addresses of the party collected while rewriting: any attribute that
@@ -523,7 +523,7 @@ static uint64_t sdp_id_new(void)
 {
 	uint32_t v = 0;
 
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+	if (rand_bytes(&v, sizeof(v)))
 		v = (uint32_t)time(NULL) ^ (uint32_t)clock();
 	v &= SDP_ID_MAX;
 	return v ? v : 1;

@@ -10,8 +10,8 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "maskd/rand.h"
 #include "store_internal.h"
 
 #define CDR_REC_VERSION 2
@@ -33,9 +33,7 @@ int store_cdr_id_new(int64_t now_ms, uint8_t id[STORE_ID_LEN])
 		id[i] = (uint8_t)t;
 		t >>= 8;
 	}
-	if (getrandom(id + 6, STORE_ID_LEN - 6, 0) != STORE_ID_LEN - 6)
-		return EIO;
-	return 0;
+	return rand_bytes(id + 6, STORE_ID_LEN - 6);
 }
 
 static void cdr_encode(const struct cdr *c, struct rec_cdr *rec)

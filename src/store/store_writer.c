@@ -28,6 +28,7 @@ struct writer {
 	size_t n, cap;
 	struct writer_op *run;	/* the batch being run; WRITER_BATCH_MAX */
 	bool scheduled;		/* ev is active */
+	bool timed;		/* ev is pending, WRITER_LATER_MS */
 	struct writer_stats stats;
 	struct metrics *metrics;	/* borrowed; writer_metrics_register() */
 };
@@ -38,7 +39,10 @@ static void writer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct writer *w = arg;
 
+	/* run, whether made active or timed out: either way ev is no
+	 * longer pending (it is not persistent) */
 	w->scheduled = false;
+	w->timed = false;
 	writer_run(w);
 }
 
@@ -105,8 +109,8 @@ void writer_free(struct writer *w)
 	free(w);
 }
 
-int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
-		  void *arg)
+static int writer_queue(struct writer *w, writer_op_h *op,
+			writer_done_h *done, void *arg)
 {
 	if (w->n == w->cap) {
 		size_t ncap = w->cap ? w->cap * 2 : 64;
@@ -122,9 +126,42 @@ int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
 	w->q[w->n].arg = arg;
 	w->q[w->n].err = 0;
 	w->n++;
+	return 0;
+}
+
+int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
+		  void *arg)
+{
+	int err = writer_queue(w, op, done, arg);
+
+	if (err)
+		return err;
 	if (!w->scheduled) {
 		w->scheduled = true;
 		event_active(w->ev, EV_TIMEOUT, 0);
+	}
+	return 0;
+}
+
+int writer_submit_later(struct writer *w, writer_op_h *op,
+			writer_done_h *done, void *arg)
+{
+	struct timeval tv = {
+		.tv_sec = WRITER_LATER_MS / 1000,
+		.tv_usec = (WRITER_LATER_MS % 1000) * 1000,
+	};
+	int err = writer_queue(w, op, done, arg);
+
+	if (err)
+		return err;
+	if (!w->scheduled && !w->timed) {
+		if (event_add(w->ev, &tv)) {
+			/* no timer: at once, as writer_submit() */
+			w->scheduled = true;
+			event_active(w->ev, EV_TIMEOUT, 0);
+			return 0;
+		}
+		w->timed = true;
 	}
 	return 0;
 }

@@ -86,10 +86,69 @@ static void test_many_threads(void **state)
 	event_base_free(rx.base);
 }
 
+static void count_msg(void *m, void *arg)
+{
+	struct msg *msg = m;
+	struct rx *rx = arg;
+
+	/* one poster here: in order */
+	assert_int_equal(msg->seq, rx->next[0]);
+	rx->next[0]++;
+	rx->total++;
+}
+
+/*
+ * mailbox_lazy(): a lazy post wakes nobody - a loop turn takes nothing -
+ * and is delivered by the period's look; MAILBOX_LAZY_MAX waiting wake
+ * the receiver; an eager post after lazy ones wakes it and all come, in
+ * order.
+ */
+static void test_lazy(void **state)
+{
+	struct rx rx = { .total = 0 };
+	struct timeval wait = { 0, 150 * 1000 };
+	struct mailbox *mb;
+	struct msg m = { 0, 0 };
+	int i;
+
+	(void)state;
+	rx.base = event_base_new();
+	assert_non_null(rx.base);
+	assert_int_equal(mailbox_alloc(&mb, rx.base, sizeof(struct msg),
+				       count_msg, &rx), 0);
+	assert_int_equal(mailbox_lazy(mb, 100), 0);
+
+	assert_int_equal(mailbox_post_lazy(mb, &m), 0);
+	m.seq++;
+	event_base_loop(rx.base, EVLOOP_NONBLOCK);
+	assert_int_equal(rx.total, 0);
+	event_base_loopexit(rx.base, &wait);
+	event_base_dispatch(rx.base);
+	assert_int_equal(rx.total, 1);
+
+	/* many: the last one wakes the loop, no period needed */
+	for (i = 0; i < MAILBOX_LAZY_MAX; i++, m.seq++)
+		assert_int_equal(mailbox_post_lazy(mb, &m), 0);
+	event_base_loop(rx.base, EVLOOP_NONBLOCK);
+	assert_int_equal(rx.total, 1 + MAILBOX_LAZY_MAX);
+
+	/* lazy, then eager: the eager one brings both now */
+	assert_int_equal(mailbox_post_lazy(mb, &m), 0);
+	m.seq++;
+	assert_int_equal(mailbox_post(mb, &m), 0);
+	m.seq++;
+	event_base_loop(rx.base, EVLOOP_NONBLOCK);
+	assert_int_equal(rx.total, 3 + MAILBOX_LAZY_MAX);
+
+	mailbox_free(mb);
+	event_base_free(rx.base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_threads),
+		cmocka_unit_test(test_lazy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

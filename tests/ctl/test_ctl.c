@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "maskd/clock.h"
@@ -283,6 +284,8 @@ static void test_cdr_sink(void **state)
 		if (cs.cdrs_written)
 			break;
 		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		/* a record waits up to WRITER_LATER_MS for company */
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	}
 	assert_int_equal(cs.cdrs_written, 1);
 	assert_int_equal(cs.cdrs_lost, 0);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -159,6 +160,8 @@ static void cdr(struct fx *f, const uint8_t sid[STORE_ID_LEN], bool answered)
 		if (cs.cdrs_written > before.cdrs_written)
 			break;
 		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		/* a record waits up to WRITER_LATER_MS for company */
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	}
 	assert_int_equal(cs.cdrs_written, before.cdrs_written + 1);
 }

@@ -28,6 +28,7 @@
 #include "maskd/config.h"
 #include "maskd/relay.h"
 #include "maskd/telev.h"
+#include "relay_range.h"
 
 #define RELAY_HOST "127.0.0.1"
 #define HOST_A "127.0.0.2"
@@ -43,10 +44,6 @@
  * any socket of a test running beside this one may take. PORT(n) is the
  * n-th port of the block.
  */
-#define RANGE_FIRST 20000	/* 20000..29999: the test relay ranges */
-#define RANGE_SLOT 200		/* a claim's unit, as tests/sip/test_media.py */
-#define RANGE_SLOTS 50
-#define BLOCK_SLOTS 5		/* 1,000 ports */
 #define PORT(n) ((uint16_t)(port_base + (n)))
 
 static uint16_t port_base;
@@ -1183,46 +1180,6 @@ static void test_bad_args(void **state)
 	expect_pool_whole(r);
 	relay_stop(r);
 	relay_stop(NULL);
-}
-
-/*
- * range_claim() - claim BLOCK_SLOTS slots of RANGE_SLOT ports in a row
- * for this process: one abstract socket per slot, named as test_media.py
- * names its claims, held until the process exits. Returns the block's
- * first port, or 0 when every block is held.
- */
-static uint16_t range_claim(void)
-{
-	int start = (int)((unsigned)getpid() % (RANGE_SLOTS / BLOCK_SLOTS));
-	int n, k, got, fd[BLOCK_SLOTS];
-
-	for (n = 0; n < RANGE_SLOTS / BLOCK_SLOTS; n++) {
-		int block = (start + n) % (RANGE_SLOTS / BLOCK_SLOTS);
-
-		for (got = 0; got < BLOCK_SLOTS; got++) {
-			struct sockaddr_un a = { .sun_family = AF_UNIX };
-			int len;
-
-			len = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1,
-				       "maskd-test-rtp-range-%d",
-				       block * BLOCK_SLOTS + got);
-			fd[got] = socket(AF_UNIX, SOCK_DGRAM, 0);
-			if (fd[got] < 0)
-				break;
-			if (bind(fd[got], (struct sockaddr *)&a,
-				 (socklen_t)(offsetof(struct sockaddr_un,
-						      sun_path) + 1 + len))) {
-				close(fd[got]);
-				break;
-			}
-		}
-		if (got == BLOCK_SLOTS)
-			return (uint16_t)(RANGE_FIRST +
-					  block * BLOCK_SLOTS * RANGE_SLOT);
-		for (k = 0; k < got; k++)
-			close(fd[k]);
-	}
-	return 0;
 }
 
 int main(void)

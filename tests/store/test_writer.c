@@ -125,6 +125,50 @@ static void test_one_batch(void **state)
 	assert_int_equal(ws.failures, 0);
 }
 
+/* writer_submit_later(): nothing runs on a loop turn before
+ * WRITER_LATER_MS; then the two queued run in one batch. A
+ * writer_submit() meanwhile takes the waiting one along at once. */
+static void test_later(void **state)
+{
+	struct fx *f = *state;
+	struct req q[3] = {
+		{ .f = f, .vn = "+15550000011" },
+		{ .f = f, .vn = "+15550000012" },
+		{ .f = f, .vn = "+15550000013" },
+	};
+	struct timeval wait = { 0, (WRITER_LATER_MS + 20) * 1000 };
+	struct writer_stats ws;
+
+	assert_int_equal(writer_submit_later(f->w, add_op, add_done, &q[0]),
+			 0);
+	assert_int_equal(writer_submit_later(f->w, add_op, add_done, &q[1]),
+			 0);
+	assert_true(event_base_loop(f->base, EVLOOP_NONBLOCK) >= 0);
+	assert_int_equal(q[0].done_calls, 0);
+	assert_false(in_pool(f, "+15550000011"));
+
+	assert_int_equal(event_base_loopexit(f->base, &wait), 0);
+	assert_true(event_base_loop(f->base, 0) >= 0);
+	assert_int_equal(q[0].done_calls, 1);
+	assert_int_equal(q[1].done_calls, 1);
+	assert_true(in_pool(f, "+15550000012"));
+	writer_stats_get(f->w, &ws);
+	assert_int_equal(ws.batches, 1);
+
+	/* waiting, then an urgent one: both in the next turn's batch */
+	assert_int_equal(writer_submit_later(f->w, add_op, add_done, &q[2]),
+			 0);
+	q[0].done_calls = 0;
+	q[0].vn = "+15550000014";
+	assert_int_equal(writer_submit(f->w, add_op, add_done, &q[0]), 0);
+	assert_true(event_base_loop(f->base, EVLOOP_NONBLOCK) >= 0);
+	assert_int_equal(q[2].done_calls, 1);
+	assert_int_equal(q[0].done_calls, 1);
+	writer_stats_get(f->w, &ws);
+	assert_int_equal(ws.batches, 2);
+	assert_int_equal(ws.ops, 4);
+}
+
 /* A failing operation leaves no trace; its neighbours commit. */
 static void test_failure_isolated(void **state)
 {
@@ -216,6 +260,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_submit_from_done,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_large_split,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_later,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_free_flushes,
 						fx_setup, fx_teardown),

@@ -1,0 +1,36 @@
+/*
+ * sip_overload.h - overload control of the SIP thread (sip_overload.c).
+ *
+ * SIP thread only. sip_overload_open() after the agent exists (it finds
+ * nta's UDP socket), sip_overload_close() before the agent goes.
+ */
+#ifndef MASKD_SIP_OVERLOAD_H
+#define MASKD_SIP_OVERLOAD_H
+
+#include <stdbool.h>
+
+#include <sofia-sip/msg.h>
+#include <sofia-sip/sip.h>
+
+struct sip;
+
+/*
+ * sip_overload_open() - start measuring the thread's lag: a timer, and
+ * receive timestamps on nta's UDP socket. With [sip] overload_lag_ms = 0
+ * nothing is started. Returns 0 or ENOMEM; a UDP socket that cannot be
+ * found only leaves the timer's lateness to measure (logged).
+ */
+int sip_overload_open(struct sip *s);
+
+/* sip_overload_close() - stop it; NULL-safe, safe on a partial open. */
+void sip_overload_close(struct sip *s);
+
+/*
+ * sip_overload_admit() - whether a new out-of-dialog INVITE (@msg, @sip)
+ * may be served. When not, it has been answered 503 with a random
+ * Retry-After, statelessly, @msg is consumed and the refusal counted.
+ * Hot path: no allocation but the 503's, no log.
+ */
+bool sip_overload_admit(struct sip *s, msg_t *msg, sip_t const *sip);
+
+#endif
