@@ -160,6 +160,52 @@ void relay_side_unwatch(struct relay_call *c, unsigned l)
 	c->open &= ~(1u << l);
 }
 
+/* Spare relay calls kept at most: what a burst of call ends leaves.
+ * None under ASan, whose quarantine must see every relay call freed to
+ * catch a use after the end. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RELAY_SPARE_MAX 0
+#else
+#define RELAY_SPARE_MAX 1024
+#endif
+
+/* relay_call_get() - a spare relay call, or a new one; uninitialised.
+ * The SIP thread. NULL on ENOMEM. */
+static struct relay_call *relay_call_get(struct relay *r)
+{
+	struct relay_call *c;
+
+	pthread_mutex_lock(&r->spare_lock);
+	c = r->spare;
+	if (c) {
+		r->spare = c->work_next;
+		r->n_spare--;
+	}
+	pthread_mutex_unlock(&r->spare_lock);
+	if (c)
+		return c;
+	return aligned_alloc(RELAY_CACHELINE,
+			     (sizeof(*c) + RELAY_CACHELINE - 1) &
+			     ~(size_t)(RELAY_CACHELINE - 1));
+}
+
+/* relay_call_put() - keep @c for relay_call_get(), or free it when
+ * enough are kept. Any thread; NULL-safe. */
+static void relay_call_put(struct relay *r, struct relay_call *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&r->spare_lock);
+	if (r->n_spare < RELAY_SPARE_MAX) {
+		c->work_next = r->spare;
+		r->spare = c;
+		r->n_spare++;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&r->spare_lock);
+	free(c);
+}
+
 /* relay_call_destroy() - close, give the ports back, free. Worker
  * thread (or relay_stop() after the worker ended). */
 static void relay_call_destroy(struct relay_call *c)
@@ -187,7 +233,7 @@ static void relay_call_destroy(struct relay_call *c)
 	}
 	/* after the sinks: a mixed leg's sink is in the mixer */
 	relay_mix_drop(c);
-	free(c);
+	relay_call_put(w->r, c);
 }
 
 /*
@@ -607,9 +653,7 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 		tried |= 1ull << w->idx;
 
 		if (!c) {
-			c = aligned_alloc(RELAY_CACHELINE,
-					  (sizeof(*c) + RELAY_CACHELINE - 1) &
-					  ~(size_t)(RELAY_CACHELINE - 1));
+			c = relay_call_get(r);
 			if (!c) {
 				err = ENOMEM;
 				goto out;
@@ -645,7 +689,8 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
  out:
 	if (err == ENOSPC && r)
 		atomic_fetch_add(&r->calls_refused, 1);
-	free(c);
+	if (r)
+		relay_call_put(r, c);
 	return err;
 }
 
@@ -787,6 +832,7 @@ int relay_start(struct relay **rp, const struct config_rtp *rtp, struct log *log
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return ENOMEM;
+	pthread_mutex_init(&r->spare_lock, NULL);
 	r->rtp = rtp;
 	r->log = log;
 	r->h = h;
@@ -899,6 +945,7 @@ int relay_start(struct relay **rp, const struct config_rtp *rtp, struct log *log
 
 void relay_stop(struct relay *r)
 {
+	struct relay_call *c;
 	unsigned i;
 
 	if (!r)
@@ -909,6 +956,11 @@ void relay_stop(struct relay *r)
 	for (i = 0; i < r->n_workers; i++)
 		relay_worker_free(r->workers[i]);
 	free(r->workers);
+	while ((c = r->spare)) {
+		r->spare = c->work_next;
+		free(c);
+	}
+	pthread_mutex_destroy(&r->spare_lock);
 	free(r);
 }
 

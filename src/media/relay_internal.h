@@ -382,6 +382,13 @@ struct relay {
 	_Atomic uint64_t calls_refused;
 	_Atomic uint64_t bind_failures;
 
+	/* relay calls freed and kept for the next ones (relay.c: a relay
+	 * call is several KiB, made on the SIP thread and freed on a
+	 * worker; recycled, the heap neither churns nor fragments) */
+	pthread_mutex_t spare_lock;
+	struct relay_call *spare;	/* linked through work_next */
+	unsigned n_spare;
+
 	struct metrics *metrics;	/* borrowed; relay_metrics_register() */
 };
 
