@@ -184,10 +184,11 @@ int sip_announce_remote(struct sip_call *c, sip_t const *sip)
 	       EPROTO : 0;
 }
 
-/* relay_play_done_h: on the relay worker; hand the cookie over (also
- * request-a-call's prompts, sip_rac.c) */
+/* relay_play_done_h: on the relay worker; hand the cookie over (for
+ * every prompt a call plays: announcements, PIN, request-a-call, the
+ * recording notice) */
 void sip_announce_on_done(uint64_t cookie, enum relay_leg leg, int err,
-				 void *arg)
+			  void *arg)
 {
 	struct sip *s = arg;
 	struct sip_cmd_play_done m = {

@@ -60,21 +60,6 @@ static unsigned sip_rec_rate(const struct sip_call *c)
 	return 0;
 }
 
-/* relay_play_done_h: on the relay worker; hand the cookie over */
-static void sip_rec_on_play_done(uint64_t cookie, enum relay_leg leg,
-				 int err, void *arg)
-{
-	struct sip *s = arg;
-	struct sip_cmd_play_done m = {
-		.cookie = cookie,
-		.leg = (int)leg,
-		.err = err,
-	};
-
-	if (mqueue_push(s->cmdq, SIP_CMD_PLAY_DONE, &m, sizeof(m)))
-		SIP_COUNT(s, play_done_lost);
-}
-
 /* Both prompts are over: bridge the legs again. */
 static void sip_rec_bridge(struct sip_call *c)
 {
@@ -113,7 +98,7 @@ static void sip_rec_announce(struct sip_call *c)
 	for (l = 0; l < SIP_CALL_LEGS; l++) {
 		if (relay_call_play(c->media, (enum relay_leg)l, p,
 				    sip_rec_pt(&c->legs[l]),
-				    sip_rec_on_play_done, c->s))
+				    sip_announce_on_done, c->s))
 			continue;
 		c->rec_playing |= (uint8_t)(1u << l);
 	}
