@@ -29,9 +29,11 @@ wait is bounded and generous.
 """
 import os
 import re
+import struct
 import sys
 import tempfile
 import time
+import wave
 
 ARGS = None
 
@@ -688,6 +690,51 @@ class EventsAndInbound(RacBase):
 
     def test_zz_counters_return_to_zero(self):
         self.check_clean(ts.Maskd.LIVE, 90)
+
+
+class RecordedRequestACall(RacBase):
+    """A request-a-call of a session that records is recorded from the
+    bridge, like an inbound call from its answer: party A of the session
+    on the left channel, party B on the right, whoever maskd called
+    first (here B: relay leg A faces party B)."""
+
+    def test_recorded_b_first(self):
+        s, a, b = self.pair(record=True)
+        cid = self.post_call(s["id"], {"first": "b"})["id"]
+        self.wait_for(lambda: b.saw("ack") and a.saw("ack"), "both ACKs")
+        self.wait_for(lambda: self.get_call(cid)[1].get("status") ==
+                      "connected", "the bridge")
+        for p, hz in ((a, 500), (b, 1100)):
+            p.start_tone(hz, 2.0)
+        for p in (a, b):
+            p.wait_tone()
+        b.bye()
+        self.wait_for(lambda: a.saw("bye"), "BYE at A")
+        rec = {}
+
+        def ready():
+            calls = self.maskd.calls(s["id"]) or []
+            if calls and calls[-1].get("recording"):
+                rec.update(calls[-1])
+                return True
+            return False
+        self.wait_for(ready, "the recording in the call record")
+        self.assertEqual((rec["id"], rec["direction"]), (cid, "api"), rec)
+        path = os.path.join(self.maskd.dir, "var", "recordings",
+                            cid + ".wav")
+        with wave.open(path, "rb") as w:
+            self.assertEqual(w.getnchannels(), 2)
+            self.assertEqual(w.getsampwidth(), 2)
+            raw = w.readframes(w.getnframes())
+        n = len(raw) // 4
+        vals = struct.unpack("<%dh" % (2 * n), raw[:4 * n])
+        left, right = vals[0::2], vals[1::2]
+        self.assertGreater(n, RATE, "shorter than the tones")
+        # each channel holds its party's tone, far above the other's
+        self.assertGreater(goertzel(left, 500), 100 * goertzel(left, 1100))
+        self.assertGreater(goertzel(right, 1100),
+                           100 * goertzel(right, 500))
+        self.check_clean()
 
 
 if __name__ == "__main__":
