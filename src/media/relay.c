@@ -195,6 +195,7 @@ static void relay_call_put(struct relay *r, struct relay_call *c)
 {
 	if (!c)
 		return;
+#if RELAY_SPARE_MAX > 0
 	pthread_mutex_lock(&r->spare_lock);
 	if (r->n_spare < RELAY_SPARE_MAX) {
 		c->work_next = r->spare;
@@ -203,6 +204,7 @@ static void relay_call_put(struct relay *r, struct relay_call *c)
 		c = NULL;
 	}
 	pthread_mutex_unlock(&r->spare_lock);
+#endif
 	free(c);
 }
 
