@@ -329,8 +329,14 @@ int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	return 0;
 
  fail:
-	in = sip_call_inbound(c);
-	in->irq_invite = NULL;		/* still the caller's to answer */
+	return sip_announce_abandon(c, err);
+}
+
+int sip_announce_abandon(struct sip_call *c, int err)
+{
+	struct sip *s = c->s;
+
+	sip_call_inbound(c)->irq_invite = NULL;	/* still the caller's */
 	sip_call_free(c);
 	if (err == EPROTO) {
 		SIP_COUNT(s, bad_sdp);

@@ -690,6 +690,12 @@ int sip_announce_answer_sdp(struct sip_call *c, const char *body,
 			    size_t len, struct sip_announce_codec *cc,
 			    char *out, size_t size);
 
+/* sip_announce_abandon() - a call maskd was to answer itself (an
+ * announcement, a PIN prompt) could not be set up (@err): free it and
+ * leave its INVITE to the caller, who answers it with the status this
+ * returns (488 no G.711, 503 no ports, else 500), counted. */
+int sip_announce_abandon(struct sip_call *c, int err);
+
 /* sip_announce_remote() - side A sends to where the caller's offer
  * (@sip) says. 0, ENOMEM or EPROTO. */
 int sip_announce_remote(struct sip_call *c, sip_t const *sip);

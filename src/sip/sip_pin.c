@@ -736,7 +736,7 @@ int sip_pin_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	char sdp[SIP_PIN_SDP_SIZE];
 	char hdrs[SIP_ST_HDRS_SIZE];
 	int64_t now = clock_now_ms();
-	int err;
+	int err, status;
 
 	(void)caller;	/* never copied anywhere: it named no session */
 	if (!sip_msg_has_sdp(sip)) {
@@ -830,18 +830,6 @@ int sip_pin_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	return 0;
 
  fail:
-	in = sip_call_inbound(c);
-	in->irq_invite = NULL;		/* still the caller's to answer */
-	sip_call_free(c);
-	if (err == EPROTO) {
-		SIP_COUNT(s, bad_sdp);
-		return 488;
-	}
-	if (err == ENOSPC) {
-		SIP_COUNT(s, rejected_ports);
-		return 503;
-	}
-	if (err == ENOENT)
-		return s->cfg->sip.unknown_code;
-	return 500;
+	status = sip_announce_abandon(c, err);
+	return err == ENOENT ? s->cfg->sip.unknown_code : status;
 }
