@@ -125,6 +125,35 @@ static int ctl_event_put(struct ctl *ctl, struct store_txn *tx,
 	return rc;
 }
 
+/*
+ * ctl_event_data() - the data object of an event of session @s: the
+ * session's fields and its next sequence number (*seq, taken in @tx).
+ * *dp is NULL (and 0 returned) when the event could go nowhere. Returns
+ * 0, ENOMEM or a store errno.
+ */
+static int ctl_event_data(struct ctl *ctl, struct store_txn *tx,
+			  const struct session *s, json_t **dp, uint64_t *seq)
+{
+	json_t *d;
+	int rc;
+
+	*dp = NULL;
+	if (!ctl_event_wanted(ctl, s->callback_url))
+		return 0;
+	rc = store_event_seq_next(tx, s->id, seq);
+	if (rc)
+		return rc;
+	d = json_object();
+	if (!d)
+		return ENOMEM;
+	if (ctl_event_session_fields(d, s, *seq)) {
+		json_decref(d);
+		return ENOMEM;
+	}
+	*dp = d;
+	return 0;
+}
+
 int ctl_event_session(struct ctl *ctl, struct store_txn *tx,
 		      const char *type, const struct session *s,
 		      int64_t at_ms, int64_t now_ms)
@@ -133,15 +162,9 @@ int ctl_event_session(struct ctl *ctl, struct store_txn *tx,
 	json_t *d;
 	int rc;
 
-	if (!ctl_event_wanted(ctl, s->callback_url))
-		return 0;
-	rc = store_event_seq_next(tx, s->id, &seq);
-	if (rc)
+	rc = ctl_event_data(ctl, tx, s, &d, &seq);
+	if (rc || !d)
 		return rc;
-	d = json_object();
-	if (!d)
-		return ENOMEM;
-	rc = ctl_event_session_fields(d, s, seq);
 	rc |= json_object_set_new(d, "status",
 				  json_string(session_status_name(s->status)));
 	rc |= json_object_set_new(d, "created_at",
@@ -170,17 +193,11 @@ int ctl_event_cdr(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 	json_t *d;
 	int rc;
 
-	if (!ctl_event_wanted(ctl, s->callback_url))
-		return 0;
-	rc = store_event_seq_next(tx, s->id, &seq);
-	if (rc)
-		return rc;
 	if (talk_ms < 0)
 		talk_ms = 0;
-	d = json_object();
-	if (!d)
-		return ENOMEM;
-	rc = ctl_event_session_fields(d, s, seq);
+	rc = ctl_event_data(ctl, tx, s, &d, &seq);
+	if (rc || !d)
+		return rc;
 	rc |= ctl_event_call_fields(d, c, s);
 	rc |= json_object_set_new(d, "answered_at", c->answer_ms ?
 				  ctl_time_json(c->answer_ms) : json_null());
@@ -240,15 +257,9 @@ int ctl_event_recording(struct ctl *ctl, struct store_txn *tx,
 	uint64_t seq;
 	int rc;
 
-	if (!ctl_event_wanted(ctl, s->callback_url))
-		return 0;
-	rc = store_event_seq_next(tx, s->id, &seq);
-	if (rc)
+	rc = ctl_event_data(ctl, tx, s, &d, &seq);
+	if (rc || !d)
 		return rc;
-	d = json_object();
-	if (!d)
-		return ENOMEM;
-	rc = ctl_event_session_fields(d, s, seq);
 	store_id_format(c->id, id);
 	rc |= json_object_set_new(d, "call_id", json_string(id));
 	if (ready) {
@@ -288,15 +299,9 @@ int ctl_event_progress(struct ctl *ctl, struct store_txn *tx,
 	default:
 		return EINVAL;
 	}
-	if (!ctl_event_wanted(ctl, s->callback_url))
-		return 0;
-	rc = store_event_seq_next(tx, s->id, &seq);
-	if (rc)
+	rc = ctl_event_data(ctl, tx, s, &d, &seq);
+	if (rc || !d)
 		return rc;
-	d = json_object();
-	if (!d)
-		return ENOMEM;
-	rc = ctl_event_session_fields(d, s, seq);
 	rc |= ctl_event_call_fields(d, c, s);
 	if (rc) {
 		json_decref(d);
