@@ -94,24 +94,6 @@ static unsigned relay_send(int fd, struct mmsghdr *m, unsigned n,
 }
 
 /*
- * relay_sock_cb() - a call's socket is readable: drain it, writing what
- * the leg accepts into the leg's sink (and its tap).
- *
- * The socket is watched edge-triggered (EV_ET): epoll then does not poll
- * every ready socket again on each wait, which at 100,000 packets/s is a
- * measurable share of the CPU. The price is that the socket must be
- * drained, or re-activated by hand when the round limit stops us.
- *
- * Packets arriving on leg L come from party L. When L's sink is a leg
- * output (the plain call: the other leg's), they go out of that leg's
- * socket of the same kind, to where that leg has latched (or to its SDP
- * address), so party O sees them come from maskd's port facing it - in
- * batches, sendmmsg() straight from the receive buffers, with no call
- * through the sink's ops: the sink costs one compare per wake-up here.
- * Any other sink gets write() per packet; a tap gets write() per packet
- * before the packet is forwarded (and before RTCP is scrubbed). Hot path.
- */
-/*
  * relay_sock_idle() - a pool socket with no call (relay_pool.c): read
  * what came and drop it, counted, so the edge-triggered event fires again
  * for the next packet. Hot path (a party still sending after its BYE).
@@ -141,6 +123,24 @@ static void relay_sock_idle(struct relay_sock *s)
 		relay_count(&w->drops, drops);
 }
 
+/*
+ * relay_sock_forward() - a call's socket is readable: drain it, writing
+ * what the leg accepts into the leg's sink (and its taps).
+ *
+ * The socket is watched edge-triggered (EV_ET): epoll then does not poll
+ * every ready socket again on each wait, which at 100,000 packets/s is a
+ * measurable share of the CPU. The price is that the socket must be
+ * drained, or re-activated by hand when the round limit stops us.
+ *
+ * Packets arriving on leg L come from party L. When L's sink is a leg
+ * output (the plain call: the other leg's), they go out of that leg's
+ * socket of the same kind, to where that leg has latched (or to its SDP
+ * address), so party O sees them come from maskd's port facing it - in
+ * batches, sendmmsg() straight from the receive buffers, with no call
+ * through the sink's ops: the sink costs one compare per wake-up here.
+ * Any other sink gets write() per packet; a tap gets write() per packet
+ * before the packet is forwarded (and before RTCP is scrubbed). Hot path.
+ */
 static void relay_sock_forward(evutil_socket_t fd, struct relay_sock *s)
 {
 	struct relay_call *c = s->call;
@@ -248,6 +248,7 @@ static void relay_sock_forward(evutil_socket_t fd, struct relay_sock *s)
 	}
 }
 
+/* The event of every pool socket: its call's, or none (idle). */
 void relay_sock_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_sock *s = arg;
