@@ -202,6 +202,24 @@ struct cluster_pg *cluster_pick(struct cluster *c)
 	return best;
 }
 
+/*
+ * cluster_log_scrub() - blank out every run of 7 or more digits in @msg:
+ * PostgreSQL may quote a value in its message (a key, a bad input), and
+ * a phone number or a PIN must not reach the log above debug.
+ */
+static void cluster_log_scrub(char *msg)
+{
+	size_t i = 0, j;
+
+	while (msg[i]) {
+		for (j = i; msg[j] >= '0' && msg[j] <= '9'; j++)
+			;
+		if (j - i >= 7)
+			memset(msg + i, '*', j - i);
+		i = j > i ? j : i + 1;
+	}
+}
+
 void cluster_log_pg_error(struct cluster *c, const char *what,
 				 const PGresult *res)
 {
@@ -209,6 +227,7 @@ void cluster_log_pg_error(struct cluster *c, const char *what,
 
 	snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
 	msg[strcspn(msg, "\n")] = '\0';
+	cluster_log_scrub(msg);
 	log_error(c->log, "cluster: %s: %s (%s)", what, msg,
 		  cluster_pg_sqlstate(res));
 }

@@ -200,8 +200,7 @@ static void feed_read(int err, const PGresult *res, void *arg)
 	if (err)
 		goto fail;	/* down: the reconnect polls again */
 	if (!cluster_pg_ok(res)) {
-		log_error(f->c->log, "cluster: feed: %s",
-			  PQresultErrorMessage(res));
+		cluster_log_pg_error(f->c, "feed", res);
 		err = EIO;
 		goto fail;
 	}
@@ -304,8 +303,7 @@ static void feed_listen_done(int err, const PGresult *res, void *arg)
 	struct cluster_feed *f = arg;
 
 	if (!err && !cluster_pg_ok(res))
-		log_error(f->c->log, "cluster: feed: LISTEN: %s",
-			  PQresultErrorMessage(res));
+		cluster_log_pg_error(f->c, "feed: LISTEN", res);
 }
 
 static void feed_on_state(struct cluster_pg *pg, bool up, void *arg)
