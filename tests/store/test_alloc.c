@@ -707,7 +707,7 @@ static void test_2n_minus_1_regions(void **state)
 	(void)state;
 	run(1, 10, 3000, seed + 5, true);
 	run(2, 10, 4000, seed + 6, true);
-	run(4, 15, 6000, seed + 7, true);
+	run(4, 8, 6000, seed + 7, true);
 }
 
 int main(void)
