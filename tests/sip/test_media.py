@@ -253,6 +253,8 @@ class MediaMaskd(ts.Maskd):
         with open(self.conf_path, "w") as f:
             f.write(
                 "[sip]\nlisten = 127.0.0.1:%d\ntransaction_timeout = 8000\n"
+                # as test_sip.Maskd: admission is test_overload's
+                "overload_lag_ms = 1000\n"
                 "[trunk.carrier]\nsources = %s/32\n"
                 "[gateway]\naddress = %s:%d\ntransport = udp\n"
                 "[rtp]\nport_min = %d\nport_max = %d\nadvertise = %s\n"

@@ -328,7 +328,9 @@ class TlsMaskd(ts.Maskd):
             f.write(
                 "[sip]\nlisten = 127.0.0.1:%d\ntls_listen = 127.0.0.1:%d\n"
                 "tls_cert = %s\ntls_key = %s\ntls_ca = %s\n"
-                "transaction_timeout = 8000\n%s"
+                "transaction_timeout = 8000\n"
+                # as test_sip.Maskd: admission is test_overload's
+                "overload_lag_ms = 1000\n%s"
                 "[trunk.kamailio]\nsources = 127.0.0.1/32\n"
                 "[gateway]\naddress = 127.0.0.1:%d\ntransport = tls\n"
                 "[store]\npath = %s\nmap_size = 64M\n"

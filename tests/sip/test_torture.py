@@ -267,6 +267,8 @@ class TortureMaskd(ts.Maskd):
         with open(self.conf_path, "w") as f:
             f.write(
                 "[sip]\nlisten = 127.0.0.1:%d\ntransaction_timeout = %d\n"
+                # as test_sip.Maskd: admission is test_overload's
+                "overload_lag_ms = 1000\n"
                 "[trunk.loopback]\nsources = 127.0.0.0/8\n"
                 "[gateway]\naddress = %s:%d\ntransport = udp\n"
                 "[store]\npath = %s\nmap_size = 64M\n"
