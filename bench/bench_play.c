@@ -7,7 +7,17 @@
  * port.
  *
  *   bench_play [-n PLAYS] [-s SECONDS] [-w WORKERS] [-d PROMPTS_DIR]
- *              [-p 0|8] [-P PORT_MIN]
+ *              [-p 0|8] [-P PORT_MIN] [-r PRIORITY]
+ *
+ * -r is [rtp] realtime_priority, applied the way maskd applies it
+ * (relay_start(): the relay workers alone at SCHED_RR, relay_sched.c);
+ * without it, maskd's default; -r 0 normal priority. Run it as root (or
+ * with CAP_SYS_NICE), not under chrt: the line "workers at real-time
+ * priority" says what the workers got. The receiver stands for the far
+ * ends, not for maskd: it runs at SCHED_FIFO 1 in every run (when
+ * allowed: the lowest real-time priority, below any worker's), so on a
+ * loaded host no run loses packets in its socket because the measuring
+ * thread was starved, and every run measures the same way.
  *
  * The plays start spread over the first second (as calls do), each a
  * prompt long enough to last the run (enter_pin repeated), so no play
@@ -32,6 +42,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,6 +62,10 @@
 #define BATCH 256
 #define WARMUP_NS 2000000000ULL
 #define SSRC_SLOTS 65536	/* open addressing, a power of two */
+#define RX_PRIO 1		/* the receiver's SCHED_FIFO priority: above
+				 * the host's other load, below any relay
+				 * worker at real-time priority, so it
+				 * never delays one */
 
 struct stream {
 	uint32_t ssrc;
@@ -274,9 +289,10 @@ int main(int argc, char **argv)
 	double cpu0, cpu1;
 	uint64_t pk0, pk1, t_start;
 	unsigned i, started = 0;
-	int opt, one = 1, rcvbuf = 64 << 20;
+	int opt, one = 1, rcvbuf = 64 << 20, rt_prio = -1;
+	struct relay_stats rs;
 
-	while ((opt = getopt(argc, argv, "n:s:w:d:p:P:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:w:d:p:P:r:")) != -1) {
 		switch (opt) {
 		case 'n': n_plays = (unsigned)atoi(optarg); break;
 		case 's': seconds = (unsigned)atoi(optarg); break;
@@ -284,15 +300,17 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'p': pt = (unsigned)atoi(optarg); break;
 		case 'P': port_min = (unsigned)atoi(optarg); break;
+		case 'r': rt_prio = atoi(optarg); break;
 		default:
 			fprintf(stderr, "usage: bench_play [-n PLAYS] [-s SECONDS]"
 				" [-w WORKERS] [-d PROMPTS_DIR] [-p 0|8] "
-				"[-P PORT_MIN]\n");
+				"[-P PORT_MIN] [-r PRIORITY]\n");
 			return 2;
 		}
 	}
-	if (seconds < 4 || !n_plays || (pt != 0 && pt != 8)) {
-		fprintf(stderr, "bench_play: -s >= 4, -n > 0, -p 0 or 8\n");
+	if (seconds < 4 || !n_plays || (pt != 0 && pt != 8) || rt_prio > 49) {
+		fprintf(stderr, "bench_play: -s >= 4, -n > 0, -p 0 or 8, "
+			"-r 0..49\n");
 		return 2;
 	}
 	if (prompt_set_load(&set, dir, err, sizeof(err))) {
@@ -327,6 +345,14 @@ int main(int argc, char **argv)
 	rx.t0_ns = UINT64_MAX;
 	if (pthread_create(&th, NULL, rx_main, &rx))
 		return 1;
+	{
+		struct sched_param sp = { .sched_priority = RX_PRIO };
+		int e = pthread_setschedparam(th, SCHED_FIFO, &sp);
+
+		printf("receiver: %s\n", e ? "normal priority (not allowed "
+		       "SCHED_FIFO: packets it is late for may be lost)" :
+		       "SCHED_FIFO 1");
+	}
 
 	config_defaults(&cfg);
 	cfg.rtp.port_min = (uint16_t)port_min;
@@ -335,11 +361,17 @@ int main(int argc, char **argv)
 	cfg.rtp.workers = workers;
 	cfg.rtp.timeout_s = 0;
 	cfg.rtp.hold_timeout_s = 0;
+	if (rt_prio >= 0)
+		cfg.rtp.realtime_priority = (uint32_t)rt_prio;
 	if (relay_start(&r, &cfg.rtp, NULL, NULL, NULL)) {
 		fprintf(stderr, "bench_play: relay_start failed (ports %u-%u)\n",
 			cfg.rtp.port_min, cfg.rtp.port_max);
 		return 1;
 	}
+	relay_stats_get(r, &rs);
+	printf("workers at real-time priority: %" PRIu64 " of %" PRIu64
+	       " (realtime_priority %u, SCHED_RR)\n", rs.workers_realtime,
+	       rs.workers, cfg.rtp.realtime_priority);
 
 	/* plays start over the first second, as calls would */
 	t_start = now_ns();

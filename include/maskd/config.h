@@ -127,6 +127,9 @@ struct config_rtp {
 	uint32_t hold_timeout_s;	/* the same while on hold */
 	bool strict_source;		/* only the SDP's address may send */
 	bool preopen;			/* bind the whole range at start */
+	/* SCHED_RR priority of the relay workers (relay_sched.c); 0 =
+	 * normal priority */
+	uint32_t realtime_priority;
 };
 
 /* [media]: what maskd plays when it is a call's media endpoint */
@@ -148,6 +151,9 @@ struct config_store {
 	char path[CONFIG_PATH_SIZE];	/* LMDB directory */
 	uint64_t map_size;		/* bytes */
 	uint32_t retention_s;		/* ended sessions kept; 0 = ever */
+	/* session-less call records kept at most (the oldest go); 0 =
+	 * none stored */
+	uint32_t sessionless_calls_max;
 };
 
 /* [cluster] (include/maskd/cluster.h); store empty = single-node */

@@ -255,7 +255,8 @@ int ctl_call_participant_remove(struct ctl *ctl,
 
 /*
  * ctl_call_record() - the record of finished call @call_id into *c and
- * its session into *s (the caller owns its strings, also on error).
+ * its session into *s (the caller owns its strings, also on error); a
+ * session-less record (cdr_sessionless()) leaves *s untouched.
  * Returns 0, ENOENT, or a store errno.
  */
 int ctl_call_record(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],

@@ -16,6 +16,10 @@
  *                                         least-used first: store_geo.c)
  *   meta       name                    -> u64 counters
  *   cdr        session id(16) call id(16) -> call record
+ *                                         (session id all zero: a call
+ *                                          maskd answered without a
+ *                                          session, store_cdr.c)
+ *   cdr_id     call id(16)             -> session id(16)
  *   status     status(1) id(16)        -> ""   (every session, for listing)
  *   ended      be64(ended_at) id(16)   -> ""   (ended sessions: retention)
  *   pin        be64(vn) pin digits     -> {id(16), party}
@@ -32,6 +36,8 @@
  * a cutoff, with everything that refers to them (pair entries still
  * pointing at them, index entries, call records). A call to a purged pair
  * is then "unknown", no longer "ended". Active sessions are never purged.
+ * Session-less call records go when their call's end is older than the
+ * same cutoff.
  *
  * No MDB_DUPSORT anywhere: Debian's LMDB 0.9.24 has delete bugs in it, so
  * every one-to-many index is a composite key with an empty value.
@@ -286,9 +292,18 @@ struct cdr {
 	/* not stored: what ctl needs of a progress or unrouted report */
 	enum cdr_kind kind;
 	int64_t at_ms;			/* when the progress happened */
-	char caller[E164_SIZE];		/* unrouted only */
-	char vn[E164_SIZE];		/* unrouted only */
+	/* stored since schema 6 ("" = not recorded; older records have
+	 * neither): the VN called, and the caller's number, which only a
+	 * session-less record of an unrouted call keeps (a session's
+	 * record names its parties through the session; a PIN caller's
+	 * number is never kept) */
+	char caller[E164_SIZE];
+	char vn[E164_SIZE];
 };
+
+/* cdr_sessionless() - @c belongs to no session (session_id all zero):
+ * a call maskd answered or refused itself. Any thread. */
+bool cdr_sessionless(const struct cdr *c);
 
 /*
  * Counters kept durably in the store (meta database), and the space the
@@ -303,6 +318,8 @@ struct store_stats {
 	uint64_t pool_numbers;
 	uint64_t purged_sessions;	/* deleted by store_purge(), ever */
 	uint64_t purged_cdrs;
+	uint64_t cdrs_sessionless;	/* session-less records stored now */
+	uint64_t cdrs_sessionless_dropped;	/* cut by the bound, ever */
 	uint64_t map_bytes;		/* the map size: the most it may use */
 	uint64_t file_bytes;		/* pages ever used, in bytes */
 	uint64_t used_bytes;		/* of those, not on the free list */
@@ -525,7 +542,9 @@ int store_next_expiry(struct store_reader *r, int64_t *at_ms);
 
 /*
  * store_next_ended() - the earliest ended_at_ms of any ended session
- * still stored, or ENOENT when none is: what retention has left to do.
+ * still stored, or end_ms of the oldest session-less call record if that
+ * is earlier, or ENOENT when there is neither: what retention has left
+ * to do.
  */
 int store_next_ended(struct store_reader *r, int64_t *at_ms);
 
@@ -622,9 +641,11 @@ int store_expire_due(struct store_txn *tx, int64_t now_ms, unsigned max,
  * entry) and their index entries. At most @max records in all (sessions
  * and call records), so one call is a short transaction: a session with
  * more call records than are left of @max loses only some of them now,
- * and the rest next time. *sessions and *cdrs (may be NULL) get how many
- * were deleted; the meta counters purged_sessions and purged_cdrs add them
- * up. Returns 0 or an errno (EIO: an index out of step).
+ * and the rest next time. Session-less call records whose end_ms <
+ * @cutoff_ms go first, oldest first, out of the same @max. *sessions and
+ * *cdrs (may be NULL) get how many were deleted; the meta counters
+ * purged_sessions and purged_cdrs add them up. Returns 0 or an errno
+ * (EIO: an index out of step).
  */
 int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
 		unsigned *sessions, unsigned *cdrs);
@@ -639,9 +660,22 @@ int store_session_read(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 
 /*
  * store_cdr_add() - store call record @c (c->id set by the caller, see
- * store_cdr_id_new()). Returns 0, EEXIST for a duplicate id, or an errno.
+ * store_cdr_id_new()); with a session id of all zeros it is a
+ * session-less record (cdr_sessionless()), found by store_cdr_get()
+ * alone. Returns 0, EEXIST for a duplicate id, or an errno.
  */
 int store_cdr_add(struct store_txn *tx, const struct cdr *c);
+
+/*
+ * store_cdr_sessionless_trim() - delete the oldest session-less call
+ * records until at most @max are left (anyone who can send an INVITE can
+ * make one: this is their bound); *dropped (may be NULL) gets how many,
+ * and the meta counter cdrs_sessionless_dropped adds them up. One
+ * deletion after each add at the bound. Control thread, in @tx. Returns
+ * 0 or an errno.
+ */
+int store_cdr_sessionless_trim(struct store_txn *tx, uint64_t max,
+			       unsigned *dropped);
 
 /*
  * store_cdr_recording_set() - copy the rec_* fields of @c into the stored

@@ -50,6 +50,7 @@ static json_t *api_call_view_json(const struct sip_call_view *v)
 	const char *status, *party;
 	json_t *o, *legs, *l;
 	unsigned i;
+	bool none;
 	int rc = 0;
 
 	o = json_object();
@@ -68,12 +69,18 @@ static json_t *api_call_view_json(const struct sip_call_view *v)
 	store_id_format(v->call_id, id);
 	rc |= json_object_set_new(o, "id", json_string(id));
 	store_id_format(v->session_id, id);
-	rc |= json_object_set_new(o, "session_id", json_string(id));
+	/* a call maskd answers alone (a PIN prompt, an announcement) has
+	 * no session, so no parties, until a PIN names one */
+	none = !memcmp(v->session_id, (uint8_t[STORE_ID_LEN]){ 0 },
+		       STORE_ID_LEN);
+	rc |= json_object_set_new(o, "session_id", none ? json_null() :
+				  json_string(id));
 	rc |= json_object_set_new(o, "status", json_string(status));
 	rc |= json_object_set_new(o, "direction", json_string(v->api ? "api" :
+				  none ? "inbound" :
 				  v->a_to_b ? "a_to_b" : "b_to_a"));
-	rc |= json_object_set_new(o, "first", json_string(v->a_to_b ? "a"
-								    : "b"));
+	rc |= json_object_set_new(o, "first", none ? json_null() :
+				  json_string(v->a_to_b ? "a" : "b"));
 	rc |= json_object_set_new(o, "started_at", api_time_json(v->start_ms));
 	rc |= json_object_set_new(o, "answered_at", v->answer_ms ?
 				  api_time_json(v->answer_ms) : json_null());
@@ -293,16 +300,16 @@ static void api_call_record_reply(struct api_call *c)
 				"cannot read the store: %s", strerror(err));
 		goto out;
 	}
-	rec = api_cdr_json(&cdr, &s);
+	rec = api_cdr_json(&cdr, cdr_sessionless(&cdr) ? NULL : &s);
 	store_id_format(cdr.id, id);
 	if (rec)
-		o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:[], s:o}",
+		o = json_pack("{s:s, s:O, s:s, s:O, s:o, s:o, s:o, s:[], s:o}",
 			      "id", id, "session_id",
-			      json_string_value(json_object_get(rec,
-								"session_id")),
+			      json_object_get(rec, "session_id"),
 			      "status", cdr.answer_ms ? "completed" : "failed",
-			      "direction", cdr_direction_name(&cdr),
-			      "first", cdr.a_to_b ? "a" : "b",
+			      "direction", json_object_get(rec, "direction"),
+			      "first", cdr_sessionless(&cdr) ? json_null() :
+			      json_string(cdr.a_to_b ? "a" : "b"),
 			      "started_at", api_time_json(cdr.start_ms),
 			      "answered_at", cdr.answer_ms ?
 			      api_time_json(cdr.answer_ms) : json_null(),

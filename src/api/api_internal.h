@@ -297,7 +297,8 @@ json_t *api_session_json(const struct session *s);
 /* api_time_json() - @ms as a JSON RFC 3339 string; NULL on ENOMEM. */
 json_t *api_time_json(int64_t ms);
 
-/* api_cdr_json() - call record @c of session @s; NULL on ENOMEM. */
+/* api_cdr_json() - call record @c of session @s (NULL: a session-less
+ * record, cdr_sessionless()); NULL on ENOMEM. */
 json_t *api_cdr_json(const struct cdr *c, const struct session *s);
 
 /* api_pool_json() - one pool number; NULL on ENOMEM. */

@@ -469,15 +469,31 @@ json_t *api_cdr_json(const struct cdr *c, const struct session *s)
 	}
 	store_id_format(c->id, id);
 	rc |= json_object_set_new(o, "id", json_string(id));
-	store_id_format(c->session_id, id);
-	rc |= json_object_set_new(o, "session_id", json_string(id));
-	rc |= json_object_set_new(o, "direction",
-				  json_string(cdr_direction_name(c)));
-	rc |= json_object_set_new(o, "from", json_string(c->a_to_b ?
-				  s->party_a : s->party_b));
-	rc |= json_object_set_new(o, "to", json_string(c->a_to_b ?
-				  s->party_b : s->party_a));
-	rc |= json_object_set_new(o, "virtual_number", json_string(s->vn));
+	if (s) {
+		store_id_format(c->session_id, id);
+		rc |= json_object_set_new(o, "session_id", json_string(id));
+		rc |= json_object_set_new(o, "direction",
+					  json_string(cdr_direction_name(c)));
+		rc |= json_object_set_new(o, "from", json_string(c->a_to_b ?
+					  s->party_a : s->party_b));
+		rc |= json_object_set_new(o, "to", json_string(c->a_to_b ?
+					  s->party_b : s->party_a));
+		rc |= json_object_set_new(o, "virtual_number",
+					  json_string(s->vn));
+	} else {
+		/* answered by maskd alone: no parties; the caller's
+		 * number only where the record kept it (an unrouted call,
+		 * whose call.unrouted named it too; never a PIN caller's) */
+		rc |= json_object_set_new(o, "session_id", json_null());
+		rc |= json_object_set_new(o, "direction",
+					  json_string("inbound"));
+		rc |= json_object_set_new(o, "from", c->caller[0] ?
+					  json_string(c->caller) :
+					  json_null());
+		rc |= json_object_set_new(o, "to", json_null());
+		rc |= json_object_set_new(o, "virtual_number", c->vn[0] ?
+					  json_string(c->vn) : json_null());
+	}
 	rc |= json_object_set_new(o, "started_at", api_time_json(c->start_ms));
 	rc |= json_object_set_new(o, "answered_at", c->answer_ms ?
 				  api_time_json(c->answer_ms) : json_null());

@@ -741,6 +741,17 @@ const struct cfg_row cfg_rows[] = {
 	  "program holds is reported at once). Keep no where several "
 	  "maskds share a port range on one host (tests): each would hold "
 	  "the whole range." },
+	{ RTP("realtime_priority", realtime_priority, CT_UINT), .max = 49,
+	  .def = "10",
+	  .help = "Real-time priority (SCHED_RR, 1-49) of the media relay "
+	  "workers alone, so played and relayed packets keep their 20 ms "
+	  "pace on a busy host (rtpengine's --scheduling/--priority); the "
+	  "SIP and control threads stay at normal priority. Below 50, under "
+	  "the kernel's interrupt threads; SCHED_RR and the kernel's RT "
+	  "throttling (kernel.sched_rt_runtime_us) keep a runaway worker "
+	  "from locking the host. Needs CAP_SYS_NICE (or LimitRTPRIO=): "
+	  "without it one warning, and normal priority. 0 = normal "
+	  "priority (maskd_relay_workers_realtime says what ran)." },
 
 	/* [media] */
 	{ MEDIA("prompts", prompts, CT_STRING), .def = "",
@@ -787,6 +798,14 @@ const struct cfg_row cfg_rows[] = {
 	  "with its call records and its (party, VN) history, before the "
 	  "sweeper deletes it; 0 = keep for ever (the store then only "
 	  "grows). 7776000 = 90 days." },
+	{ STORE("sessionless_calls_max", sessionless_calls_max, CT_UINT),
+	  .max = 10000000, .unit = "records", .def = "100000",
+	  .help = "Most call records kept of calls maskd answered without a "
+	  "session (a failed PIN prompt, an announced unknown number; GET "
+	  "/v1/calls/{id}). Anyone who can send an INVITE can make them, so "
+	  "beyond this the oldest are deleted (counted in "
+	  "maskd_store_sessionless_cdrs_dropped_total); they also go by "
+	  "retention. 0 = none kept." },
 
 	/* [api] */
 	{ API("listen", listen, CT_ADDR), .def = "127.0.0.1:8080",

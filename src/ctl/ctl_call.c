@@ -233,8 +233,8 @@ int ctl_call_record(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
 	int err;
 
 	err = store_cdr_get(ctl->rd, call_id, c);
-	if (err)
-		return err;
+	if (err || cdr_sessionless(c))
+		return err;	/* no session: *s stays as it was */
 	return store_session_get(ctl->rd, c->session_id, clock_now_ms(), s);
 }
 

@@ -25,6 +25,11 @@ static int ctl_cdr_run(struct store_txn *tx, void *arg)
 	err = store_cdr_add(tx, &c->cdr);
 	if (err)
 		return err;
+	/* a call maskd answered alone: no session, no call.* event (its
+	 * pin.result or call.unrouted told of it); the bound holds */
+	if (cdr_sessionless(&c->cdr))
+		return store_cdr_sessionless_trim(tx,
+			c->ctl->cfg->store.sessionless_calls_max, NULL);
 	/* call.completed / call.failed ride in the record's transaction */
 	memset(&s, 0, sizeof(s));
 	err = store_session_read(tx, c->cdr.session_id, &s);
@@ -139,6 +144,8 @@ void ctl_cdr_store(struct ctl *ctl, const struct cdr *cdr)
 		ctl_progress_store(ctl, cdr);
 		return;
 	}
+	if (cdr_sessionless(cdr) && !ctl->cfg->store.sessionless_calls_max)
+		return;		/* none kept, by configuration */
 	c = malloc(sizeof(*c));
 
 	if (!c) {

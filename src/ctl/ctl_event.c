@@ -361,17 +361,23 @@ int ctl_event_pin(struct ctl *ctl, struct store_txn *tx, const struct cdr *c,
 int ctl_event_unrouted(struct ctl *ctl, struct store_txn *tx,
 		       const struct cdr *c, int64_t now_ms)
 {
+	char id[STORE_ID_STR_SIZE];
 	json_t *d;
 
 	if (!ctl->evc.url_set)
 		return 0;
 	/* the SIP side marks an INVITE it answered with a prompt first
 	 * (sip_route.c): its caller heard why, then final_code */
-	d = json_pack("{s:n, s:s, s:s, s:i, s:s}", "session_id", "from",
+	store_id_format(c->id, id);
+	/* call_id: the record an announcement filed (GET /v1/calls/{id});
+	 * a bare refusal files none */
+	d = json_pack("{s:n, s:s, s:s, s:i, s:s, s:o}", "session_id", "from",
 		      c->caller, "virtual_number", c->vn, "final_code",
 		      (int)c->final_code, "action",
 		      !strcmp(c->reason, "announced") ? "announced" :
-		      "rejected");
+		      "rejected", "call_id", memcmp(c->id,
+		      (uint8_t[STORE_ID_LEN]){ 0 }, STORE_ID_LEN) ?
+		      json_string(id) : json_null());
 	if (!d)
 		return ENOMEM;
 	return ctl_event_put(ctl, tx, "call.unrouted", c->at_ms, d, NULL, 0,

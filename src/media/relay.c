@@ -745,6 +745,8 @@ void relay_stats_get(const struct relay *r, struct relay_stats *out)
 		out->mix_packets += relay_read(&w->mix_packets);
 		out->mix_concealed += relay_read(&w->mix_concealed);
 		out->mix_late += relay_read(&w->mix_late);
+		if (atomic_load_explicit(&w->rt_prio, memory_order_relaxed))
+			out->workers_realtime++;
 	}
 	out->ports_in_use = out->ports_total - out->ports_free;
 	out->calls_live = relay_read(&r->calls_live);
@@ -934,6 +936,7 @@ int relay_start(struct relay **rp, const struct config_rtp *rtp, struct log *log
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err)
 		goto out;
+	(void)relay_sched_apply(r, rtp->realtime_priority);
 
 	log_info(log, "relay: %u workers, ports %u-%u (%u pairs) on %s",
 		 n, first, first + 2 * n_pairs - 1, n_pairs,

@@ -350,6 +350,9 @@ struct relay_worker {
 	_Atomic uint64_t mix_packets;
 	_Atomic uint64_t mix_concealed;
 	_Atomic uint64_t mix_late;
+	/* the SCHED_RR priority relay_sched_apply() gave this worker; 0 =
+	 * normal priority. Written once at start, read by the metrics. */
+	_Atomic unsigned rt_prio;
 
 	/* packet path scratch: no allocation per packet */
 	struct mmsghdr rmsg[RELAY_BATCH];
@@ -399,6 +402,15 @@ struct relay {
  * for this list yet). relay.c. */
 void relay_wake(struct relay_worker *w);
 bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c);
+
+/*
+ * relay_sched_apply() - [rtp] realtime_priority: every started worker of
+ * @r to SCHED_RR priority @prio (0: nothing). Logs what each got, once: a
+ * refusal (EPERM: no CAP_SYS_NICE) leaves them all at normal priority
+ * with one warning. Returns how many run at @prio. relay_sched.c; the
+ * thread that runs relay_start().
+ */
+unsigned relay_sched_apply(struct relay *r, unsigned prio);
 
 /* relay_sock_cb() - the packet path; relay_packet.c. */
 void relay_sock_cb(evutil_socket_t fd, short what, void *arg);

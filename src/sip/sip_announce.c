@@ -23,9 +23,13 @@
  * call stops its player. A guard timer ends the call if the done report
  * is lost (a full command queue).
  *
- * CDR reason "announced". An unknown pair has no session to file a CDR
- * under, so only an ended session's announcement gets one; call.unrouted
- * goes out for both (sip_route.c: its action says "announced").
+ * CDR reason "announced": an ended session's announcement is filed
+ * under that session, an unknown pair's as a session-less record (no
+ * session id; the VN and the caller, as call.unrouted tells them, with
+ * the record's call id: store_cdr.c). call.unrouted goes out for both
+ * (sip_route.c: its action says "announced"). An INVITE refused before
+ * the prompt starts (no offer, no G.711, no ports) files no record: it
+ * cost its sender one request, and the store must not grow by that.
  *
  * SIP thread only.
  */
@@ -238,7 +242,8 @@ void sip_announce_done(struct sip_call *c, int err)
 
 int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		 const struct session *sess, const char *caller,
-		 enum prompt_id id, int code)
+		 const char *vn, enum prompt_id id, int code,
+		 uint8_t *call_id)
 {
 	const struct prompt *prompt = s->prompts ?
 				      prompt_get(s->prompts, id) : NULL;
@@ -263,12 +268,18 @@ int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	sip_leg_init(c);
 	c->announce = prompt;
 	c->announce_code = (uint16_t)code;
-	c->cdr_none = !sess;
+	/* no record unless the prompt starts (a refusal files none) */
+	c->cdr_none = true;
 	if (sess) {
 		memcpy(c->cdr.session_id, sess->id, STORE_ID_LEN);
 		c->cdr.a_to_b = !strcmp(caller, sess->party_a);
 		snprintf(c->vn, sizeof(c->vn), "%s", sess->vn);
+	} else {
+		/* a session-less record: what call.unrouted says too */
+		snprintf(c->vn, sizeof(c->vn), "%s", vn);
+		snprintf(c->cdr.caller, sizeof(c->cdr.caller), "%s", caller);
 	}
+	snprintf(c->cdr.vn, sizeof(c->cdr.vn), "%s", c->vn);
 	c->cdr.start_ms = now;
 	err = store_cdr_id_new(now, c->cdr.id);
 	if (err)
@@ -308,9 +319,13 @@ int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	if (err)
 		goto fail;
 
-	/* from here the call answers the caller's INVITE */
+	/* from here the call answers the caller's INVITE, and has a
+	 * record */
 	in->irq_invite = irq;
 	sip_call_bind_inbound(c);
+	c->cdr_none = false;
+	if (call_id)
+		memcpy(call_id, c->cdr.id, STORE_ID_LEN);
 	if (s->cfg->sip.announce_answer) {
 		sip_st_hdrs_uas(&in->st, hdrs, sizeof(hdrs));
 		err = sip_prack_uas_answer(in, NULL, sdp, hdrs);

@@ -169,7 +169,7 @@ void sip_call_progress(struct sip_call *c, enum cdr_kind kind)
 {
 	struct cdr p = c->cdr;
 
-	if (c->cdr_none)
+	if (c->cdr_none || cdr_sessionless(&c->cdr))
 		return;		/* no session to report it for */
 	p.kind = kind;
 	p.at_ms = clock_now_ms();

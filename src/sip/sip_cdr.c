@@ -31,6 +31,8 @@ void sip_call_cdr(struct sip_call *c, uint16_t code, enum cdr_hangup who,
 	c->cdr.final_code = code;
 	c->cdr.hangup = who;
 	snprintf(c->cdr.reason, sizeof(c->cdr.reason), "%s", reason);
+	if (!c->cdr.vn[0])
+		snprintf(c->cdr.vn, sizeof(c->cdr.vn), "%s", c->vn);
 
 	sip_call_busy_remove(c);
 	if (s->cdrh && !c->cdr_none)

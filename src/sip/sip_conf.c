@@ -194,7 +194,10 @@ int sip_conf_add(struct sip_call *c, const char *number, unsigned max,
 	rac = sip_rac_get(c);
 	if (!rac)
 		return ENOMEM;
-	if (c->state != SIP_CALL_CONFIRMED || !c->media ||
+	/* a call maskd answers itself (a PIN prompt before a right PIN, an
+	 * announcement) has no parties talking to add to */
+	if (c->state != SIP_CALL_CONFIRMED || !c->media || c->announce ||
+	    cdr_sessionless(&c->cdr) ||
 	    (rac->stage != SIP_RAC_NONE && rac->stage != SIP_RAC_BRIDGED))
 		return EALREADY;
 	/* max counts everybody on the call: the two parties too */

@@ -172,7 +172,8 @@ static void sip_hook_refuse(struct sip_call *c, int status, const char *why)
 		in->irq_invite = NULL;
 	}
 	if (w->lookup_err)
-		(void)sip_route_unrouted(c->s, w->caller, c->vn, status, why);
+		(void)sip_route_unrouted(c->s, w->caller, c->vn, status, why,
+					 NULL);
 	sip_call_cdr(c, (uint16_t)status, CDR_HANGUP_MASKD, why);
 	sip_call_free(c);
 }
@@ -289,6 +290,7 @@ static void sip_hook_announce(struct sip_call *c, int prompt, int code)
 	struct sip *s = c->s;
 	struct sip_hook_wait *w = c->hook;
 	char caller[E164_SIZE], vn[E164_SIZE];
+	uint8_t call_id[STORE_ID_LEN];
 	struct session sess = w->sess;
 	bool has = w->lookup_err != ENOENT;
 	bool unrouted = w->lookup_err != 0;
@@ -311,8 +313,8 @@ static void sip_hook_announce(struct sip_call *c, int prompt, int code)
 	irq = sip_hook_unpark(c);
 	if (prompt < 0 || prompt >= PROMPT_N)
 		prompt = PROMPT_UNKNOWN;
-	st = sip_announce(s, irq, sip, has ? &sess : NULL, caller,
-			  (enum prompt_id)prompt, code);
+	st = sip_announce(s, irq, sip, has ? &sess : NULL, caller, vn,
+			  (enum prompt_id)prompt, code, call_id);
 	/* the announcing call (listed first) records the decision too */
 	if (!st && s->calls && sip_call_inbound(s->calls)->irq_invite == irq) {
 		s->calls->cdr.hook = hook;
@@ -320,7 +322,8 @@ static void sip_hook_announce(struct sip_call *c, int prompt, int code)
 	}
 	if (unrouted)
 		(void)sip_route_unrouted(s, caller, vn, st ? st : code,
-					 st ? "hook_reject" : "announced");
+					 st ? "hook_reject" : "announced",
+					 st ? NULL : call_id);
 	sip_hook_reply(irq, st);
 	msg_destroy(msg);
 }
@@ -444,7 +447,7 @@ static int sip_hook_on_inbound(void *magic, nta_incoming_t *irq,
 		nta_incoming_treply(irq, SIP_487_REQUEST_CANCELLED, TAG_END());
 	if (c->hook->lookup_err)
 		(void)sip_route_unrouted(c->s, c->hook->caller, c->vn, 487,
-					 "cancel");
+					 "cancel", NULL);
 	sip_call_cdr(c, 487, CDR_HANGUP_CALLER, "cancel");
 	nta_incoming_destroy(irq);
 	sip_call_free(c);

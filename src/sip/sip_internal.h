@@ -490,10 +490,11 @@ int sip_route_refuse(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 
 /*
  * sip_route_unrouted() - call.unrouted for @caller -> @vn, answered
- * @code (@reason: NULL or how). Returns @code.
+ * @code (@reason: NULL or how); @call_id (NULL: none) the record an
+ * announcement filed. Returns @code.
  */
 int sip_route_unrouted(struct sip *s, const char *caller, const char *vn,
-		       int code, const char *reason);
+		       int code, const char *reason, const uint8_t *call_id);
 
 /*
  * sip_route_source_ok() - true when the request's source address is in
@@ -664,13 +665,18 @@ bool sip_call_offering(const struct sip_call *c);
  * sip_announce() - the INVITE @irq (@sip) cannot be routed: play prompt
  * @id to the caller (183 and early media, or 200 with announce_answer),
  * then answer @code (or BYE). @sess: the ended session, NULL for an
- * unknown pair; @caller the caller's number (E.164). Returns 0 when the call took @irq over, else the status
- * nta answers with (@code itself when there is nothing to play into:
- * no offer, no prompts; 488 for an offer without G.711; 503 no ports).
+ * unknown pair; @caller the caller's number and @vn the number called
+ * (E.164). Returns 0 when the call took @irq over, and then @call_id
+ * (may be NULL) gets the id of its record: the session's, or without
+ * @sess a session-less one keeping @caller and @vn (store_cdr.c). Else
+ * the status nta answers with (@code itself when there is nothing to
+ * play into: no offer, no prompts; 488 for an offer without G.711; 503
+ * no ports), and no record is filed.
  */
 int sip_announce(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 		 const struct session *sess, const char *caller,
-		 enum prompt_id id, int code);
+		 const char *vn, enum prompt_id id, int code,
+		 uint8_t *call_id);
 
 /* What maskd answers with when it is the media endpoint, chosen from
  * the caller's offer (sip_announce_answer_sdp()). */

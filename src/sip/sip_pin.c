@@ -53,10 +53,12 @@
  * Records. A PIN that names a session makes the call that session's: the
  * one-call-per-session rule applies from then on (a session already in
  * a call: 'goodbye'), and its CDR says pin_status success and the
- * attempts. A caller who never typed a right PIN named no session, so no
- * CDR is filed (as for an announced unknown pair); the pin.result event
- * (result failed, no session) and the counters record it. The PIN itself
- * is in no log line above debug, no event and no record.
+ * attempts. A caller who never typed a right PIN named no session: its
+ * record is a session-less one (store_cdr.c: no session id, the VN,
+ * pin_status failed and the attempts; never the caller's number nor a
+ * digit), found by its call id, which the pin.result event (result
+ * failed, no session) names. The PIN itself is in no log line above
+ * debug, no event and no record.
  *
  * SIP thread only, but sip_pin_tap_digit() (relay worker).
  */
@@ -457,6 +459,8 @@ static void sip_pin_decide(struct sip_call *c, const struct session *sess,
 	struct sip_pin *p = c->pin;
 
 	p->attempts++;
+	/* the record says so whenever it goes out, a hang-up included */
+	c->cdr.pin_attempts = (uint8_t)(p->attempts > 255 ? 255 : p->attempts);
 	memset(p->digits, 0, sizeof(p->digits));
 	p->n = 0;
 	if (sess)
@@ -750,8 +754,11 @@ int sip_pin_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	c->s = s;
 	SIP_COUNT(s, calls_live);
 	sip_leg_init(c);
-	c->cdr_none = true;		/* until a PIN names a session */
+	c->cdr_none = true;		/* until the prompt starts */
 	snprintf(c->vn, sizeof(c->vn), "%s", vn);
+	snprintf(c->cdr.vn, sizeof(c->cdr.vn), "%s", vn);
+	/* until a PIN is right: a hang-up, silence, out of retries */
+	c->cdr.pin_status = CDR_PIN_FAILED;
 	c->cdr.start_ms = now;
 	err = store_cdr_id_new(now, c->cdr.id);
 	if (err)
@@ -813,9 +820,11 @@ int sip_pin_start(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	if (err)
 		goto fail;
 
-	/* from here the call answers the caller's INVITE */
+	/* from here the call answers the caller's INVITE, and has a
+	 * record: session-less until a PIN names a session */
 	in->irq_invite = irq;
 	p->decided = false;
+	c->cdr_none = false;
 	sip_call_bind_inbound(c);
 	sip_st_hdrs_uas(&in->st, hdrs, sizeof(hdrs));
 	err = sip_prack_uas_answer(in, NULL, sdp, hdrs);

@@ -215,7 +215,7 @@ static int sip_route_reply_422(struct sip *s, nta_incoming_t *irq)
 /* call.unrouted for the events outbox, posted like a record; @code is
  * what the caller is answered, @reason (NULL: none) how. */
 int sip_route_unrouted(struct sip *s, const char *caller, const char *vn,
-		       int code, const char *reason)
+		       int code, const char *reason, const uint8_t *call_id)
 {
 	struct cdr u;
 
@@ -228,6 +228,8 @@ int sip_route_unrouted(struct sip *s, const char *caller, const char *vn,
 	snprintf(u.vn, sizeof(u.vn), "%s", vn);
 	if (reason)
 		snprintf(u.reason, sizeof(u.reason), "%s", reason);
+	if (call_id)
+		memcpy(u.id, call_id, STORE_ID_LEN);
 	if (s->cdrh)
 		s->cdrh(&u, s->cdr_arg);
 	return code;
@@ -244,12 +246,14 @@ int sip_route_refuse(struct sip *s, nta_incoming_t *irq,
 		     const char *caller, const char *vn, int action,
 		     enum prompt_id prompt, int code)
 {
+	uint8_t call_id[STORE_ID_LEN];
 	int st = code;
 
 	if (action == CONFIG_ACTION_ANNOUNCE)
-		st = sip_announce(s, irq, sip, sess, caller, prompt, code);
+		st = sip_announce(s, irq, sip, sess, caller, vn, prompt, code,
+				  call_id);
 	(void)sip_route_unrouted(s, caller, vn, st ? st : code,
-				 st ? NULL : "announced");
+				 st ? NULL : "announced", st ? NULL : call_id);
 	return st;
 }
 

@@ -605,6 +605,12 @@ int store_stats_get(struct store_reader *r, struct store_stats *out)
 	if (!rc)
 		rc = store_meta_get(r->txn, r->st, "purged_cdrs",
 				    &out->purged_cdrs);
+	if (!rc)
+		rc = store_meta_get(r->txn, r->st, "cdrs_sessionless",
+				    &out->cdrs_sessionless);
+	if (!rc)
+		rc = store_meta_get(r->txn, r->st, "cdrs_sessionless_dropped",
+				    &out->cdrs_sessionless_dropped);
 	if (!rc) {
 		rc = store_err(mdb_stat(r->txn, r->st->pool, &ms));
 		out->pool_numbers = ms.ms_entries;

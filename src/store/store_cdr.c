@@ -5,8 +5,19 @@
  * recorder, which know only the call.
  *
  * Records are fixed-size structs with a version byte: version 1 (up to
- * schema 4) is a prefix of version 2, so both are read; only version 2
- * is written.
+ * schema 4) is a prefix of version 2 (schema 5), itself a prefix of
+ * version 3 (adds the VN and the caller), so all three are read; only
+ * version 3 is written.
+ *
+ * Session-less records. A call maskd answered or refused itself without
+ * a session (a PIN prompt nobody typed a right PIN into, an announced
+ * unknown pair) has a record too, so the platform can find every call it
+ * was told of (pin.result and call.unrouted name the call id). Its
+ * session id is all zeros: the session-less records are one key range,
+ * oldest first, which retention (store_purge()) walks from its head by
+ * end time and store_cdr_sessionless_trim() cuts to a bound. Whoever can
+ * send an INVITE can make them, so the bound matters: they never grow
+ * the store past [store] sessionless_calls_max records.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,7 +25,7 @@
 #include "maskd/rand.h"
 #include "store_internal.h"
 
-#define CDR_REC_VERSION 2
+#define CDR_REC_VERSION 3
 
 /* How many records store_cdr_reindex() indexes per transaction. */
 #define CDR_REINDEX_BATCH 4096
@@ -34,6 +45,31 @@ int store_cdr_id_new(int64_t now_ms, uint8_t id[STORE_ID_LEN])
 		t >>= 8;
 	}
 	return rand_bytes(id + 6, STORE_ID_LEN - 6);
+}
+
+static const uint8_t cdr_no_session[STORE_ID_LEN];
+
+bool cdr_sessionless(const struct cdr *c)
+{
+	return !memcmp(c->session_id, cdr_no_session, STORE_ID_LEN);
+}
+
+/* A number for a record: packed, 0 when absent or not a number. */
+static uint64_t cdr_num_pack(const char *num)
+{
+	uint64_t n;
+
+	if (!num[0] || store_num_pack(num, &n))
+		return 0;
+	return n;
+}
+
+static void cdr_num_unpack(uint64_t n, char out[E164_SIZE])
+{
+	if (n)
+		store_num_unpack(n, out);
+	else
+		out[0] = '\0';
 }
 
 static void cdr_encode(const struct cdr *c, struct rec_cdr *rec)
@@ -65,6 +101,8 @@ static void cdr_encode(const struct cdr *c, struct rec_cdr *rec)
 	memcpy(rec->rec_sha256, c->rec_sha256, CDR_SHA256_LEN);
 	memcpy(rec->rec_reason, c->rec_reason, CDR_REASON_SIZE);
 	rec->rec_reason[CDR_REASON_SIZE - 1] = '\0';
+	rec->vn = cdr_num_pack(c->vn);
+	rec->caller = cdr_num_pack(c->caller);
 }
 
 int store_cdr_add(struct store_txn *tx, const struct cdr *c)
@@ -86,6 +124,8 @@ int store_cdr_add(struct store_txn *tx, const struct cdr *c)
 			     MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST)
 		return EEXIST;
+	if (rc == 0 && cdr_sessionless(c))
+		return store_meta_add(tx, "cdrs_sessionless", 1);
 	return store_err(rc);
 }
 
@@ -96,10 +136,11 @@ static int cdr_decode(const MDB_val *k, const MDB_val *v, struct cdr *c)
 	if (k->mv_size != CDR_KEY_SIZE || v->mv_size < REC_CDR_V1_SIZE ||
 	    v->mv_size > sizeof(rec))
 		return EIO;
-	/* a version 1 record leaves the version 2 fields zero: none */
+	/* an older record leaves the newer fields zero: none */
 	memset(&rec, 0, sizeof(rec));
 	memcpy(&rec, v->mv_data, v->mv_size);
 	if (!(rec.version == 1 && v->mv_size == REC_CDR_V1_SIZE) &&
+	    !(rec.version == 2 && v->mv_size == REC_CDR_V2_SIZE) &&
 	    !(rec.version == CDR_REC_VERSION && v->mv_size == sizeof(rec)))
 		return EIO;
 	memset(c, 0, sizeof(*c));
@@ -130,6 +171,8 @@ static int cdr_decode(const MDB_val *k, const MDB_val *v, struct cdr *c)
 	memcpy(c->rec_sha256, rec.rec_sha256, CDR_SHA256_LEN);
 	memcpy(c->rec_reason, rec.rec_reason, CDR_REASON_SIZE);
 	c->rec_reason[CDR_REASON_SIZE - 1] = '\0';
+	cdr_num_unpack(rec.vn, c->vn);
+	cdr_num_unpack(rec.caller, c->caller);
 	return 0;
 }
 
@@ -205,11 +248,82 @@ int store_cdr_recording_set(struct store_txn *tx,
 	cur.rec_bytes = c->rec_bytes;
 	memcpy(cur.rec_sha256, c->rec_sha256, CDR_SHA256_LEN);
 	memcpy(cur.rec_reason, c->rec_reason, CDR_REASON_SIZE);
-	/* a version 1 record comes back as version 2, a little longer */
+	/* an older record comes back as version 3, a little longer */
 	cdr_encode(&cur, &rec);
 	v.mv_size = sizeof(rec);
 	v.mv_data = &rec;
 	return store_err(mdb_put(tx->txn, tx->st->cdr, &k, &v, 0));
+}
+
+/* ---- session-less records ---- */
+
+int store_cdr_sessionless_first(MDB_txn *txn, const struct store *st,
+				struct cdr *out)
+{
+	MDB_val k = { STORE_ID_LEN, (void *)cdr_no_session }, v;
+	MDB_cursor *cur;
+	int rc;
+
+	rc = store_err(mdb_cursor_open(txn, st->cdr, &cur));
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && (k.mv_size != CDR_KEY_SIZE ||
+			memcmp(k.mv_data, cdr_no_session, STORE_ID_LEN)))
+		rc = MDB_NOTFOUND;	/* past the range: a session's */
+	if (rc == 0)
+		rc = cdr_decode(&k, &v, out);
+	else
+		rc = rc == MDB_NOTFOUND ? ENOENT : store_err(rc);
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int store_cdr_sessionless_del(struct store_txn *tx,
+			      const uint8_t call_id[STORE_ID_LEN])
+{
+	uint8_t key[CDR_KEY_SIZE];
+	MDB_val k = { sizeof(key), key };
+	MDB_val ik = { STORE_ID_LEN, (void *)call_id };
+	int rc;
+
+	memset(key, 0, STORE_ID_LEN);
+	memcpy(key + STORE_ID_LEN, call_id, STORE_ID_LEN);
+	rc = mdb_del(tx->txn, tx->st->cdr, &k, NULL);
+	if (rc == 0)
+		rc = mdb_del(tx->txn, tx->st->cdr_id, &ik, NULL);
+	if (rc)
+		return rc == MDB_NOTFOUND ? EIO : store_err(rc);
+	return store_meta_add(tx, "cdrs_sessionless", -1);
+}
+
+int store_cdr_sessionless_trim(struct store_txn *tx, uint64_t max,
+			       unsigned *dropped)
+{
+	uint64_t n;
+	unsigned d = 0;
+	struct cdr c;
+	int rc;
+
+	rc = store_meta_get(tx->txn, tx->st, "cdrs_sessionless", &n);
+	/* after each add this is one deletion: the loop is bounded by
+	 * how far a lowered bound left the count above it */
+	while (!rc && n > max) {
+		rc = store_cdr_sessionless_first(tx->txn, tx->st, &c);
+		if (rc == ENOENT)
+			rc = EIO;	/* counted but not there */
+		if (!rc)
+			rc = store_cdr_sessionless_del(tx, c.id);
+		if (!rc) {
+			n--;
+			d++;
+		}
+	}
+	if (!rc && d)
+		rc = store_meta_add(tx, "cdrs_sessionless_dropped", d);
+	if (dropped)
+		*dropped = rc ? 0 : d;
+	return rc;
 }
 
 int store_cdr_reindex(struct store *st)

@@ -38,8 +38,14 @@
  * 5: adds cdr_id (call id -> session id) and version 2 call records
  * (version 1 records are still read); cdr_id is built from the records
  * by store_cdr_reindex().
+ * 6: adds version 3 call records (the VN and the caller, packed) and
+ * session-less call records (session id all zero: calls maskd answered
+ * or refused itself without a session, store_cdr.c); nothing to build
+ * (no older record is session-less, and version 2 records are still
+ * read), but an older maskd must not open a store whose records it
+ * cannot read.
  */
-#define STORE_SCHEMA 5
+#define STORE_SCHEMA 6
 
 struct store {
 	MDB_env *env;
@@ -202,10 +208,30 @@ struct rec_cdr {
 	uint64_t rec_bytes;
 	uint8_t rec_sha256[CDR_SHA256_LEN];
 	char rec_reason[CDR_REASON_SIZE];
+	/* version 3 (a version 2 record ends here) */
+	uint64_t vn;			/* packed; 0 = not recorded */
+	uint64_t caller;		/* packed; 0 = not recorded */
 };
 
 /* The size of a version 1 record: what maskd wrote up to schema 4. */
 #define REC_CDR_V1_SIZE offsetof(struct rec_cdr, direction)
+/* The size of a version 2 record: schema 5. */
+#define REC_CDR_V2_SIZE offsetof(struct rec_cdr, vn)
+
+/*
+ * Session-less call records (store_cdr.c) are keyed by a session id of
+ * all zeros, so they are one range of cdr, in call id (start time)
+ * order; meta "cdrs_sessionless" counts them.
+ *
+ * store_cdr_sessionless_first() - the oldest of them, in @txn: 0 and
+ * *out, ENOENT when there is none, or an errno.
+ */
+int store_cdr_sessionless_first(MDB_txn *txn, const struct store *st,
+				struct cdr *out);
+/* store_cdr_sessionless_del() - delete session-less record @call_id and
+ * its cdr_id entry, and count it off; EIO when either is missing. */
+int store_cdr_sessionless_del(struct store_txn *tx,
+			      const uint8_t call_id[STORE_ID_LEN]);
 
 /*
  * store_id_new() - a fresh id: be48(ms), be16(sequence within that ms),

@@ -35,6 +35,8 @@ static int store_metrics_read(void *arg, void *snap)
 	out->used_bytes = ss.used_bytes;
 	out->purged_sessions = ss.purged_sessions;
 	out->purged_cdrs = ss.purged_cdrs;
+	out->cdrs_sessionless = ss.cdrs_sessionless;
+	out->cdrs_sessionless_dropped = ss.cdrs_sessionless_dropped;
 	return 0;
 }
 

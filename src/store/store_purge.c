@@ -9,6 +9,9 @@
  * would be had the session never existed - except the counter "total",
  * which counts sessions ever created.
  *
+ * Session-less call records (store_cdr.c) refer to nothing: they go by
+ * their own end time, before the sessions.
+ *
  * Cursors are opened afresh for every deletion, as store_expire_due()
  * does: a delete under a cursor in LMDB 0.9.24 is exactly where its bugs
  * live, and a fresh seek is one B-tree descent.
@@ -156,13 +159,42 @@ static int purge_session(struct store_txn *tx, const struct session *s,
 	return del_key(tx, tx->st->sessions, &k);
 }
 
+/*
+ * purge_sessionless() - session-less call records whose call ended before
+ * @cutoff_ms, from the oldest call on, at most *budget of them. Calls
+ * maskd answers without a session last seconds, so the first one not yet
+ * due is where the due ones end (near enough: one still running at the
+ * cutoff holds the rest back until the next pass).
+ */
+static int purge_sessionless(struct store_txn *tx, int64_t cutoff_ms,
+			     unsigned *budget, unsigned *n)
+{
+	struct cdr c;
+	int rc = 0;
+
+	while (*budget > 0) {
+		rc = store_cdr_sessionless_first(tx->txn, tx->st, &c);
+		if (rc == ENOENT)
+			return 0;
+		if (rc || c.end_ms >= cutoff_ms)
+			return rc;
+		rc = store_cdr_sessionless_del(tx, c.id);
+		if (rc)
+			return rc;
+		(*budget)--;
+		(*n)++;
+	}
+	return 0;
+}
+
 int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
 		unsigned *sessions, unsigned *cdrs)
 {
 	unsigned budget = max, n_s = 0, n_c = 0;
-	int rc = 0;
+	int rc;
 
-	while (budget > 0) {
+	rc = purge_sessionless(tx, cutoff_ms, &budget, &n_c);
+	while (!rc && budget > 0) {
 		uint8_t key[ENDED_KEY_SIZE];
 		MDB_val k = { STORE_ID_LEN, NULL }, v;
 		struct session s;
@@ -227,5 +259,22 @@ int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
 
 int store_next_ended(struct store_reader *r, int64_t *at_ms)
 {
-	return store_first_at(r, r->st->ended, at_ms);
+	struct cdr c;
+	int rc, rc2;
+
+	rc = store_first_at(r, r->st->ended, at_ms);
+	if (rc && rc != ENOENT)
+		return rc;
+	rc2 = store_reader_begin(r);
+	if (rc2)
+		return rc2;
+	rc2 = store_cdr_sessionless_first(r->txn, r->st, &c);
+	store_reader_end(r);
+	if (rc2 == ENOENT)
+		return rc;
+	if (rc2)
+		return rc2;
+	if (rc == ENOENT || c.end_ms < *at_ms)
+		*at_ms = c.end_ms;
+	return 0;
 }

@@ -311,6 +311,7 @@ class Events(EventsBase):
         self.assertEqual(d["final_code"], 404)
         self.assertIsNone(d["session_id"])
         self.assertEqual(d["action"], "rejected")
+        self.assertIsNone(d["call_id"])     # a bare 404 files no record
         # the real number is never logged (only debug level prints it)
         log = ts.read_text(self.maskd.log_path)
         for line in log.splitlines():
@@ -479,6 +480,21 @@ class EventsAnnounce(EventsBase):
         self.assertEqual(d["final_code"], 404)
         self.assertIsNone(d["session_id"])
         self.assertEqual(d["action"], "announced")
+        # the announcement filed a session-less record under call_id
+        # (written once the call has ended: the event went out first)
+        deadline = time.monotonic() + 30
+        while True:
+            st, js, raw = self.maskd.request("GET",
+                                             "/v1/calls/" + d["call_id"])
+            if (st == 200 and "record" in js) or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(st, 200, raw)
+        self.assertIn("record", js, js)
+        self.assertIsNone(js["session_id"], js)
+        self.assertEqual(js["record"]["reason"], "announced", js)
+        self.assertEqual(js["record"]["from"], stranger, js)
         ok, m = self.maskd.wait_zero()
         self.assertTrue(ok, m)
 

@@ -403,7 +403,8 @@ def unit_checks(root):
                  "ExecStart=/usr/sbin/maskd -c /etc/maskd/maskd.conf",
                  "ExecReload=/bin/kill -HUP $MAINPID",
                  "ProtectSystem=strict", "NoNewPrivileges=yes",
-                 "StateDirectory=maskd"):
+                 "StateDirectory=maskd", "LimitRTPRIO=49",
+                 "RestrictRealtime=no"):
         check(line in unit.splitlines(), "maskd.service: " + line)
     m = re.search(r"^LimitNOFILE=(\d+)", unit, re.M)
     check(m and int(m.group(1)) >= 10001 + 1024,

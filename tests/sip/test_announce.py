@@ -19,7 +19,10 @@ or a BYE (announce_answer = yes). A CANCEL (early) or a BYE (answered)
 from the caller during the prompt stops it. An
 offer without G.711 gets 488; reject stays as it was. After each call
 every live counter and every relay port is back to 0, and every message
-the caller received passes the scenarios' leak checks.
+the caller received passes the scenarios' leak checks. An announced call
+has a record: an unknown pair's is session-less (GET /v1/calls/{id} with
+the call id call.unrouted names: reason announced, the VN, the caller),
+an ended session's is the session's; a bare 404 files none.
 
 Python 3 standard library and SIPp only; loopback only. Nothing here
 asserts speed: every wait is bounded and generous.
@@ -77,17 +80,24 @@ def g711_decode(payload, pt):
 
 
 class AnnounceMaskd(tm.MediaMaskd):
-    """test_media's maskd with more [sip] lines."""
+    """test_media's maskd with more [sip] lines; with @events an [events]
+    url nobody answers, so the outbox keeps call.unrouted for
+    GET /v1/events."""
 
-    def __init__(self, tmp, port_min, port_max, sip_lines):
+    def __init__(self, tmp, port_min, port_max, sip_lines, events=False):
         super().__init__(tmp, port_min, port_max)
         self.sip_lines = sip_lines
+        self.events = events
 
     def write_config(self):
         super().write_config()
         with open(self.conf_path) as f:
             text = f.read()
         text = text.replace("[sip]\n", "[sip]\n" + self.sip_lines, 1)
+        if self.events:
+            text += ("[events]\nurl = http://127.0.0.1:%d/none\n"
+                     "secrets = whsec_YW5ub3VuY2UtdGVzdC1zZWNyZXQ=\n"
+                     "allow = 127.0.0.0/8\n" % ts.free_port())
         with open(self.conf_path, "w") as f:
             f.write(text)
 
@@ -95,11 +105,12 @@ class AnnounceMaskd(tm.MediaMaskd):
 class AnnounceBase(tm.MediaBase):
     SIP_LINES = ""
     N_PORTS = 40
+    EVENTS = False
 
     @classmethod
     def make_maskd(cls, tmp):
         lo, hi = tm.port_range(cls.N_PORTS)
-        return AnnounceMaskd(tmp, lo, hi, cls.SIP_LINES)
+        return AnnounceMaskd(tmp, lo, hi, cls.SIP_LINES, cls.EVENTS)
 
     @classmethod
     def setUpClass(cls):
@@ -204,13 +215,75 @@ class AnnounceBase(tm.MediaBase):
     def counter(self, name):
         return self.maskd.metrics().get(name, 0)
 
+    def unrouted_event(self, vn):
+        """The one call.unrouted event of a call to @vn."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            st, js, raw = self.maskd.request(
+                "GET", "/v1/events?type=call.unrouted")
+            self.assertEqual(st, 200, raw)
+            evs = [e["payload"]["data"] for e in js["events"]
+                   if e["payload"]["data"]["virtual_number"] == vn]
+            if evs or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(evs), 1, js)
+        return evs[0]
+
+    def sessionless_record(self, call_id):
+        """GET /v1/calls/{call_id} of a call maskd answered without a
+        session, once its record is stored: the record."""
+        self.assertIsNotNone(call_id)
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            st, js, raw = self.maskd.request("GET", "/v1/calls/" + call_id)
+            if st == 200 and "record" in js or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(st, 200, raw)
+        self.assertIn("record", js, js)
+        self.assertEqual(js["id"], call_id, js)
+        self.assertIsNone(js["session_id"], js)
+        self.assertEqual(js["direction"], "inbound", js)
+        self.assertIsNone(js["first"], js)
+        self.assertEqual(js["legs"], [], js)
+        rec = js["record"]
+        self.assertEqual(rec["id"], call_id, rec)
+        self.assertIsNone(rec["session_id"], rec)
+        self.assertEqual(rec["direction"], "inbound", rec)
+        return rec
+
+
+    def check_unknown_record(self, vn, caller, code, answered):
+        """The announced unknown pair's call: call.unrouted names its
+        record, a session-less one (reason announced, the VN, the
+        caller as the event gave it, no PIN)."""
+        ev = self.unrouted_event(vn)
+        self.assertEqual(ev["action"], "announced", ev)
+        self.assertEqual(ev["from"], caller, ev)
+        rec = self.sessionless_record(ev["call_id"])
+        self.assertEqual(rec["reason"], "announced", rec)
+        self.assertEqual(rec["final_code"], code, rec)
+        self.assertEqual(rec["virtual_number"], vn, rec)
+        self.assertEqual(rec["from"], caller, rec)
+        self.assertIsNone(rec["to"], rec)
+        self.assertIsNone(rec["pin_status"], rec)
+        self.assertEqual(rec["pin_attempts"], 0, rec)
+        self.assertEqual(rec["hangup_by"], "maskd", rec)
+        self.assertEqual(rec["answered_at"] is not None, answered, rec)
+        self.assertGreaterEqual(rec["ended_at"], rec["started_at"], rec)
+        return rec
+
 
 class AnnounceEarly(AnnounceBase):
     """unknown_action = ended_action = announce: 183, prompt, 404."""
     SIP_LINES = "unknown_action = announce\nended_action = announce\n"
+    EVENTS = True
 
     def test_unknown_pair_hears_prompt_then_404(self):
         before = self.counter("maskd_sip_announcements_total")
+        kept = self.counter("maskd_store_sessionless_cdrs")
         vn, caller = self.stranger_vn()
         ua, pa, fa = self.announce_call("announce_uac.xml", vn, caller)
         port = self.relay_port(fa)
@@ -221,6 +294,9 @@ class AnnounceEarly(AnnounceBase):
         self.check_masked(ua)
         self.assertEqual(self.counter("maskd_sip_announcements_total"),
                          before + 1)
+        self.check_unknown_record(vn, caller, 404, answered=False)
+        self.assertEqual(self.counter("maskd_store_sessionless_cdrs"),
+                         kept + 1)
         self.check_clean()
         # the RTP stopped with the prompt
         n = len(pa.got["rtp"])
@@ -238,6 +314,10 @@ class AnnounceEarly(AnnounceBase):
         self.check_rtp(got, port, PT_PCMU, ref)
         self.check_masked(ua)
         self.check_cdr(s["id"], 404, "maskd", "announced", answered=False)
+        # the ended session's call is that session's record, and
+        # call.unrouted names it
+        ev = self.unrouted_event(s["virtual_number"])
+        self.assertEqual(ev["call_id"], self.maskd.calls(s["id"])[-1]["id"])
         self.check_clean()
 
     def test_pcma_offer_gets_pcma(self):
@@ -292,6 +372,7 @@ class AnnounceAnswer(AnnounceBase):
     """announce_answer = yes: 200, prompt, BYE."""
     SIP_LINES = ("unknown_action = announce\nended_action = announce\n"
                  "announce_answer = yes\n")
+    EVENTS = True
 
     def test_answered_prompt_then_bye(self):
         vn, caller = self.stranger_vn()
@@ -303,6 +384,7 @@ class AnnounceAnswer(AnnounceBase):
         got = self.packets(pa, want=len(ref) // 2 // FRAME)
         self.check_rtp(got, port, PT_PCMU, ref)
         self.check_masked(ua)
+        self.check_unknown_record(vn, caller, 200, answered=True)
         self.check_clean()
 
     def test_answered_ended_session_cdr(self):
@@ -340,8 +422,10 @@ class AnnounceRejectUnchanged(AnnounceBase):
     """unknown_action = reject (the default) keeps the bare 404 even
     while ended_action = announce."""
     SIP_LINES = "ended_action = announce\n"
+    EVENTS = True
 
     def test_unknown_pair_bare_404(self):
+        kept = self.counter("maskd_store_sessionless_cdrs")
         vn, caller = self.stranger_vn()
         pa = self.peer(A_IP)
         ua = self.uac("reject_uac.xml", vn, {"caller": caller,
@@ -351,6 +435,12 @@ class AnnounceRejectUnchanged(AnnounceBase):
             self.assertFalse(m.startswith("SIP/2.0 183"), m)
             self.assertNotIn("m=audio", m)
         self.assertEqual(self.packets(pa, settle_s=0.5), [])
+        # a bare refusal files no record (README: flood): the event
+        # says so with a null call_id
+        ev = self.unrouted_event(vn)
+        self.assertEqual(ev["action"], "rejected", ev)
+        self.assertIsNone(ev["call_id"], ev)
+        self.assertEqual(self.counter("maskd_store_sessionless_cdrs"), kept)
         self.check_clean()
 
 

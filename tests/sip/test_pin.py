@@ -26,6 +26,7 @@ back to 0. (PIN collisions at create: tests/api/test_pin.py.)
 Python 3 standard library and SIPp only; loopback only. Nothing here
 asserts speed: every wait is bounded and generous.
 """
+import json
 import math
 import os
 import re
@@ -482,7 +483,7 @@ class PinRefusals(PinBase):
         self.same_stream(pa.got["rtp"][:k])
         self.expect_rc(ua)
         self.check_caller_masked(ua, a, b)
-        # no PIN named a session: no call record, and nothing dialled
+        # no PIN named a session: none of its records, nothing dialled
         self.assertEqual(self.maskd.calls(s["id"]), [])
         self.assertEqual(self.metric("maskd_sip_pin_failed_total"),
                          failed + 1)
@@ -491,6 +492,25 @@ class PinRefusals(PinBase):
         self.assertEqual(ev["attempts"], len(typed))
         self.assertIsNone(ev["party"])
         self.assertIsNone(ev["session_id"])
+        # but a session-less record, found by the event's call id
+        rec = self.sessionless_record(ev["call_id"])
+        self.assertEqual(rec["pin_status"], "failed", rec)
+        self.assertEqual(rec["pin_attempts"], len(typed), rec)
+        self.assertEqual(rec["virtual_number"], vn, rec)
+        self.assertEqual(rec["reason"],
+                         "pin_failed" if typed else "pin_timeout", rec)
+        self.assertEqual(rec["hangup_by"], "maskd", rec)
+        self.assertIsNone(rec["answered_at"], rec)
+        self.assertGreaterEqual(rec["ended_at"], rec["started_at"], rec)
+        # the caller typed at a stranger's number: neither its number
+        # nor any digit it typed is kept
+        self.assertIsNone(rec["from"], rec)
+        self.assertIsNone(rec["to"], rec)
+        text = json.dumps(rec)
+        self.assertNotIn(who.lstrip("+"), text)
+        for entry in typed + [PIN_A, PIN_B]:
+            self.assertNotIn('"%s"' % entry, text)
+            self.assertNotIn(" %s" % entry, text)
         self.check_log_clean()
         self.check_clean()
         n = len(pa.got["rtp"])

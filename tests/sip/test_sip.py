@@ -130,7 +130,10 @@ def sdp_addresses(msg):
 
 
 class Maskd:
-    """One maskd with its own directory, config, store and log."""
+    """One maskd with its own directory, config, store and log. WRAPPER:
+    a command that execs maskd in its own process (setpriv, prlimit), so
+    proc.pid is still maskd's."""
+    WRAPPER = ()
 
     def __init__(self, tmp, sip_extra="", ring_timeout_s=None):
         self.sip_extra = sip_extra
@@ -182,7 +185,8 @@ class Maskd:
         env = self.child_env()
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
-            [ARGS.maskd, "-c", self.conf_path], stdin=subprocess.DEVNULL,
+            list(self.WRAPPER) + [ARGS.maskd, "-c", self.conf_path],
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
             cwd=self.dir)
         deadline = time.monotonic() + START_TIMEOUT

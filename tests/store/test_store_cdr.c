@@ -1,10 +1,13 @@
 /*
- * test_store_cdr.c - call records of version 2 (direction, PIN, hook,
- * participants, recording): every field round-trips, a record is found
- * by its call id alone, the recorder's update touches only its fields,
- * retention takes the call id index with the record, and a store of
- * schema 4 (version 1 records, no call id index) opens with its records
- * readable and indexed.
+ * test_store_cdr.c - call records of version 3 (direction, PIN, hook,
+ * participants, recording, the VN and the caller): every field
+ * round-trips, a record is found by its call id alone, the recorder's
+ * update touches only its fields, retention takes the call id index with
+ * the record, and stores of schema 4 (version 1 records, no call id
+ * index) and 5 (version 2 records) open with their records readable and
+ * indexed. Session-less records (no session id: a call maskd answered
+ * alone) round-trip, are found by call id and by nobody's session, go by
+ * retention on their own end time, and stay within their bound.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -68,6 +71,8 @@ static void cdr_full(struct cdr *c, const struct session *s, int64_t at)
 	for (i = 0; i < CDR_SHA256_LEN; i++)
 		c->rec_sha256[i] = (uint8_t)(i * 7 + 1);
 	strcpy(c->rec_reason, "disk_full");
+	strcpy(c->vn, "+15550000001");
+	strcpy(c->caller, "+14155550199");
 }
 
 static void cdr_add(struct fx *f, const struct cdr *c)
@@ -107,6 +112,8 @@ static void cdr_equal(const struct cdr *a, const struct cdr *b)
 	assert_int_equal(a->rec_bytes, b->rec_bytes);
 	assert_memory_equal(a->rec_sha256, b->rec_sha256, CDR_SHA256_LEN);
 	assert_string_equal(a->rec_reason, b->rec_reason);
+	assert_string_equal(a->vn, b->vn);
+	assert_string_equal(a->caller, b->caller);
 }
 
 static int cdr_first(const struct cdr *c, void *arg)
@@ -209,13 +216,14 @@ static void test_purge_takes_index(void **state)
 
 /*
  * Turn the store at @path into one of schema 4: call records of version
- * 1 (the version 2 record cut at its first new field), no cdr_id.
+ * 1 (the version 3 record cut at the first field version 2 added), no
+ * cdr_id; or of @schema 5: version 2 records (cut at the first field of
+ * version 3), cdr_id kept.
  */
 #define V1_MAX 8192
 
-static void make_schema4(const char *path)
+static void make_old(const char *path, uint64_t schema)
 {
-	uint64_t schema = 4;
 	MDB_val sk = { 6, "schema" }, sv = { sizeof(schema), &schema };
 	MDB_env *env;
 	MDB_txn *txn;
@@ -235,7 +243,8 @@ static void make_schema4(const char *path)
 	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_dbi_open(txn, "cdr", 0, &cdr), 0);
 	assert_int_equal(mdb_dbi_open(txn, "cdr_id", 0, &idx), 0);
-	assert_int_equal(mdb_drop(txn, idx, 1), 0);
+	if (schema == 4)
+		assert_int_equal(mdb_drop(txn, idx, 1), 0);
 	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
 	assert_int_equal(mdb_put(txn, meta, &sk, &sv, 0), 0);
 	/* read all first: rewriting under a cursor with another size
@@ -253,10 +262,10 @@ static void make_schema4(const char *path)
 	assert_int_equal(rc, MDB_NOTFOUND);
 	mdb_cursor_close(cur);
 	for (i = 0; i < n; i++) {
-		recs[i].version = 1;
+		recs[i].version = schema == 4 ? 1 : 2;
 		k.mv_size = CDR_KEY_SIZE;
 		k.mv_data = keys[i];
-		v.mv_size = REC_CDR_V1_SIZE;
+		v.mv_size = schema == 4 ? REC_CDR_V1_SIZE : REC_CDR_V2_SIZE;
 		v.mv_data = &recs[i];
 		assert_int_equal(mdb_put(txn, cdr, &k, &v, 0), 0);
 	}
@@ -286,7 +295,7 @@ static void test_schema4_upgrade(void **state)
 	assert_int_equal(store_write_commit(tx), 0);
 	store_reader_close(f->r);
 	store_close(f->st);
-	make_schema4(f->path);
+	make_old(f->path, 4);
 
 	assert_int_equal(store_open(&f->st, f->path, MAP_SIZE, NULL), 0);
 	assert_int_equal(store_reader_open(f->st, &f->r), 0);
@@ -310,6 +319,7 @@ static void test_schema4_upgrade(void **state)
 		v1.rec_bytes = 0;
 		memset(v1.rec_sha256, 0, CDR_SHA256_LEN);
 		v1.rec_reason[0] = '\0';
+		v1.vn[0] = v1.caller[0] = '\0';
 		assert_int_equal(store_cdr_get(f->r, c[i].id, &got), 0);
 		cdr_equal(&got, &v1);
 	}
@@ -323,6 +333,235 @@ static void test_schema4_upgrade(void **state)
 	session_clear(&s);
 }
 
+/* A schema 5 store (version 2 records) opens as 6, its records whole
+ * but for the VN and caller they never had; an update makes them 3. */
+static void test_schema5_upgrade(void **state)
+{
+	struct fx *f = *state;
+	struct cdr c, got, v2;
+	struct session s;
+	struct store_txn *tx;
+	uint64_t schema;
+	MDB_txn *rt;
+
+	pool_add(f, "+15550000001");
+	session_new(f, "+14155550100", "+14155550101", &s);
+	cdr_full(&c, &s, T0 + 1000);
+	cdr_add(f, &c);
+	store_reader_close(f->r);
+	store_close(f->st);
+	make_old(f->path, 5);
+
+	assert_int_equal(store_open(&f->st, f->path, MAP_SIZE, NULL), 0);
+	assert_int_equal(store_reader_open(f->st, &f->r), 0);
+	assert_int_equal(mdb_txn_begin(f->st->env, NULL, MDB_RDONLY, &rt), 0);
+	assert_int_equal(store_meta_get(rt, f->st, "schema", &schema), 0);
+	mdb_txn_abort(rt);
+	assert_int_equal(schema, STORE_SCHEMA);
+	assert_int_equal(STORE_SCHEMA, 6);
+
+	v2 = c;
+	v2.vn[0] = v2.caller[0] = '\0';
+	assert_int_equal(store_cdr_get(f->r, c.id, &got), 0);
+	cdr_equal(&got, &v2);
+	assert_false(cdr_sessionless(&got));
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_cdr_recording_set(tx, c.id, &c), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	assert_int_equal(store_cdr_get(f->r, c.id, &got), 0);
+	cdr_equal(&got, &v2);
+	session_clear(&s);
+}
+
+/* A PIN prompt nobody typed a right PIN into: no session, the VN, the
+ * outcome; no caller. */
+static void cdr_sessionless_new(struct cdr *c, int64_t start, int64_t end)
+{
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(store_cdr_id_new(start, c->id), 0);
+	c->start_ms = start;
+	c->end_ms = end;
+	c->final_code = 200;
+	c->hangup = CDR_HANGUP_MASKD;
+	strcpy(c->reason, "pin_failed");
+	c->pin_status = CDR_PIN_FAILED;
+	c->pin_attempts = 2;
+	c->pkts_a_to_b = 12;
+	strcpy(c->vn, "+15550000002");
+}
+
+static void stats(struct fx *f, uint64_t *kept, uint64_t *dropped,
+		  uint64_t *purged)
+{
+	struct store_stats ss;
+
+	assert_int_equal(store_stats_get(f->r, &ss), 0);
+	*kept = ss.cdrs_sessionless;
+	*dropped = ss.cdrs_sessionless_dropped;
+	*purged = ss.purged_cdrs;
+}
+
+static void test_sessionless_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t none[STORE_ID_LEN];
+	struct cdr c, a, got;
+	struct session s;
+	uint64_t kept, dropped, purged;
+
+	pool_add(f, "+15550000001");
+	session_new(f, "+14155550100", "+14155550101", &s);
+	cdr_full(&a, &s, T0 + 900);
+	cdr_add(f, &a);
+	cdr_sessionless_new(&c, T0 + 1000, T0 + 13000);
+	assert_true(cdr_sessionless(&c));
+	assert_false(cdr_sessionless(&a));
+	cdr_add(f, &c);
+
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_cdr_get(f->r, c.id, &got), 0);
+	cdr_equal(&got, &c);
+	assert_true(cdr_sessionless(&got));
+	assert_string_equal(got.caller, "");
+	/* no session's list shows it; the session's own is unchanged */
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_cdr_list(f->r, s.id, cdr_first, &got), 0);
+	cdr_equal(&got, &a);
+	stats(f, &kept, &dropped, &purged);
+	assert_int_equal(kept, 1);
+	assert_int_equal(dropped, 0);
+
+	/* an announced unknown pair keeps its caller */
+	cdr_sessionless_new(&c, T0 + 2000, T0 + 6000);
+	strcpy(c.reason, "announced");
+	c.pin_status = CDR_PIN_NONE;
+	c.pin_attempts = 0;
+	c.final_code = 404;
+	strcpy(c.caller, "+14155550177");
+	cdr_add(f, &c);
+	assert_int_equal(store_cdr_get(f->r, c.id, &got), 0);
+	cdr_equal(&got, &c);
+	assert_memory_equal(got.session_id, none, STORE_ID_LEN);
+	stats(f, &kept, &dropped, &purged);
+	assert_int_equal(kept, 2);
+	session_clear(&s);
+}
+
+/* Retention takes session-less records by their own end, oldest first,
+ * with their call id entries; an ended session's records as before. */
+static void test_sessionless_purge(void **state)
+{
+	struct fx *f = *state;
+	struct cdr c[3], sc, got;
+	struct store_txn *tx;
+	struct session s, closed;
+	uint64_t kept, dropped, purged;
+	unsigned ns, nc;
+	int64_t at;
+	int i;
+
+	assert_int_equal(store_next_ended(f->r, &at), ENOENT);
+	for (i = 0; i < 3; i++) {
+		cdr_sessionless_new(&c[i], T0 + 1000 * (i + 1),
+				    T0 + 1000 * (i + 1) + 500);
+		cdr_add(f, &c[i]);
+	}
+	assert_int_equal(store_next_ended(f->r, &at), 0);
+	assert_int_equal(at, T0 + 1500);
+
+	/* an ended session in between: the earlier end is what is next */
+	pool_add(f, "+15550000001");
+	session_new(f, "+14155550100", "+14155550101", &s);
+	cdr_full(&sc, &s, T0 + 100);
+	cdr_add(f, &sc);
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_session_close(tx, s.id, T0 + 1200, &closed),
+			 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	session_clear(&closed);
+	assert_int_equal(store_next_ended(f->r, &at), 0);
+	assert_int_equal(at, T0 + 1200);
+
+	/* a cutoff after the second call's end: two go, and the session
+	 * with its record; a budget of 1 takes the oldest alone */
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_purge(tx, T0 + 2600, 1, &ns, &nc), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	assert_int_equal(ns, 0);
+	assert_int_equal(nc, 1);
+	assert_int_equal(store_cdr_get(f->r, c[0].id, &got), ENOENT);
+	assert_int_equal(store_cdr_get(f->r, c[1].id, &got), 0);
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_purge(tx, T0 + 2600, 100, &ns, &nc), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	assert_int_equal(ns, 1);
+	assert_int_equal(nc, 2);	/* c[1] and the session's record */
+	assert_int_equal(store_cdr_get(f->r, c[1].id, &got), ENOENT);
+	assert_int_equal(store_cdr_get(f->r, sc.id, &got), ENOENT);
+	assert_int_equal(store_cdr_get(f->r, c[2].id, &got), 0);
+	cdr_equal(&got, &c[2]);
+	stats(f, &kept, &dropped, &purged);
+	assert_int_equal(kept, 1);
+	assert_int_equal(dropped, 0);
+	assert_int_equal(purged, 3);
+	assert_int_equal(store_next_ended(f->r, &at), 0);
+	assert_int_equal(at, T0 + 3500);
+
+	/* not yet due: nothing goes */
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_purge(tx, T0 + 3500, 100, &ns, &nc), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	assert_int_equal(nc, 0);
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_purge(tx, T0 + 3501, 100, &ns, &nc), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	assert_int_equal(nc, 1);
+	assert_int_equal(store_cdr_get(f->r, c[2].id, &got), ENOENT);
+	assert_int_equal(store_next_ended(f->r, &at), ENOENT);
+	stats(f, &kept, &dropped, &purged);
+	assert_int_equal(kept, 0);
+	session_clear(&s);
+}
+
+/* The bound: the oldest go, at once when it is lowered. */
+static void test_sessionless_trim(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 6 };
+	struct cdr c[N], got;
+	struct store_txn *tx;
+	uint64_t kept, dropped, purged;
+	unsigned d;
+	int i;
+
+	for (i = 0; i < N; i++) {
+		cdr_sessionless_new(&c[i], T0 + 1000 * i, T0 + 1000 * i + 10);
+		assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+		assert_int_equal(store_cdr_add(tx, &c[i]), 0);
+		assert_int_equal(store_cdr_sessionless_trim(tx, 4, &d), 0);
+		assert_int_equal(store_write_commit(tx), 0);
+		assert_int_equal(d, i < 4 ? 0 : 1);
+	}
+	stats(f, &kept, &dropped, &purged);
+	assert_int_equal(kept, 4);
+	assert_int_equal(dropped, 2);
+	assert_int_equal(purged, 0);	/* retention did not take them */
+	for (i = 0; i < N; i++)
+		assert_int_equal(store_cdr_get(f->r, c[i].id, &got),
+				 i < 2 ? ENOENT : 0);
+
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_cdr_sessionless_trim(tx, 1, &d), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	assert_int_equal(d, 3);
+	for (i = 0; i < N; i++)
+		assert_int_equal(store_cdr_get(f->r, c[i].id, &got),
+				 i < N - 1 ? ENOENT : 0);
+	stats(f, &kept, &dropped, &purged);
+	assert_int_equal(kept, 1);
+	assert_int_equal(dropped, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +572,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_purge_takes_index,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_schema4_upgrade,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_schema5_upgrade,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sessionless_roundtrip,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sessionless_purge,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sessionless_trim,
 						fx_setup, fx_teardown),
 	};
 
