@@ -2,10 +2,12 @@
 """bench_events.py - what events (webhooks) cost maskd, on loopback.
 
 Three measurements, each against a fresh maskd (build/maskd, [log] level
-= warn) and a local receiver (this script in --receiver mode, --receivers
-processes (2) sharing one port by SO_REUSEPORT: asyncio protocols,
-HTTP/1.1 keep-alive, answering 200 at once or after --slow-s seconds; one
-Python process was what capped the throughput figure, not maskd):
+= warn) and a local receiver: bench/bench_recv (C, epoll) when built,
+answering 200 at once, or this script in --receiver mode (asyncio
+protocols; the only one for the slow receiver, answering after --slow-s
+seconds); --receivers processes (2) share one port by SO_REUSEPORT.
+HTTP/1.1 keep-alive. One Python process took more CPU per event than
+maskd, and set the pace of the throughput figure on a shared box.
 
  1. delivery throughput: a backlog of N session.created events (N
     sessions created through the API while the receiver stalls every
@@ -52,6 +54,7 @@ TOKEN = "bench-token-000001"
 SECRET = "whsec_YmVuY2ggZXZlbnRzIGtleSAwMTIz"
 TCK = os.sysconf("SC_CLK_TCK")
 RECEIVER_PROCS = 2      # --receivers
+RECEIVER_BIN = None     # --receiver-bin
 
 
 # ---- the receiver (a child process) -------------------------------------
@@ -129,10 +132,18 @@ class Receiver:
         self.port = free_port("127.0.0.1", socket.SOCK_STREAM)
         self.paths = [os.path.join(tmp, "received_%d_%d" % (self.port, i))
                       for i in range(procs)]
-        self.procs = [subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--receiver",
-             str(self.port), str(slow_s), path],
-            stdin=subprocess.DEVNULL) for path in self.paths]
+        # the C receiver (bench/bench_recv.c) when it is built and
+        # answers at once; Python's for the slow one
+        if not slow_s and RECEIVER_BIN and os.path.exists(RECEIVER_BIN):
+            self.kind = "bench_recv x%d" % procs
+            argv = lambda path: [RECEIVER_BIN, str(self.port), path]
+        else:
+            self.kind = "python x%d" % procs
+            argv = lambda path: [sys.executable, os.path.abspath(__file__),
+                                 "--receiver", str(self.port), str(slow_s),
+                                 path]
+        self.procs = [subprocess.Popen(argv(path), stdin=subprocess.DEVNULL)
+                      for path in self.paths]
         for path in self.paths:
             for _ in range(100):
                 if os.path.exists(path):
@@ -331,9 +342,10 @@ def bench_throughput(tmp, binary, backlog, conc):
     rate = ok / max(span, 1e-3)
     print("[events] concurrency %d: %d delivered in %.2f s: %.0f events/s "
           "(target >= 5,000); maskd CPU %.2f s (%.0f us/event, %.0f%% of "
-          "a core); %d group commits; receiver counted %d, its CPU %.2f s"
+          "a core); %d group commits; receiver (%s) counted %d, its CPU %.2f s"
           % (conc, ok, span, rate, cpu, cpu * 1e6 / max(ok, 1),
-             100 * cpu / max(span, 1e-3), commits, fast.count(), rcpu),
+             100 * cpu / max(span, 1e-3), commits, fast.kind, fast.count(),
+             rcpu),
           flush=True)
     if ok < backlog:
         print("  (not all delivered within the bound)")
@@ -493,10 +505,15 @@ def main():
     ap.add_argument("--only", default="1,2,3")
     ap.add_argument("--receivers", type=int, default=2,
                     help="receiver processes sharing the port")
+    ap.add_argument("--receiver-bin",
+                    help="the C receiver (default: bench/bench_recv "
+                    "next to --maskd; Python's when absent)")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    global RECEIVER_PROCS
+    global RECEIVER_PROCS, RECEIVER_BIN
     RECEIVER_PROCS = a.receivers
+    RECEIVER_BIN = a.receiver_bin or os.path.join(
+        os.path.dirname(os.path.abspath(a.maskd)), "bench", "bench_recv")
     tmp = tempfile.mkdtemp(prefix="maskd-bench-events-")
     only = a.only.split(",")
     try:
