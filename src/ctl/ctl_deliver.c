@@ -603,6 +603,7 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 	struct dl_endpoint *ep = r->ep;
 	long code = 0;
 	int64_t now = clock_now_ms();
+	bool was_full = dl_ep_full(dl, ep);
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	log_debug(dl->ctl->log, "events: %s: %s, HTTP %ld", e->id,
@@ -648,10 +649,12 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 	dl_req_free(dl, r);
 	if (--e->out == 0)
 		dl_event_finish(e);
-	/* the endpoint has a free slot now: fill it without waiting for
-	 * this outcome's commit (the event itself stays in flight until
-	 * then); libevent runs one scan however many kicks come first */
-	dl_kick(dl);
+	/* the endpoint had events waiting for a slot: fill it without
+	 * waiting for this outcome's commit (the event itself stays in
+	 * flight until then). Below its cap nothing waits on it: the next
+	 * event of this session waits for the commit, which kicks. */
+	if (was_full)
+		dl_kick(dl);
 }
 
 /* ctl_curl_done_h: a request is over */
