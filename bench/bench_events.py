@@ -2,9 +2,12 @@
 """bench_events.py - what events (webhooks) cost maskd, on loopback.
 
 Three measurements, each against a fresh maskd (build/maskd, [log] level
-= warn) and a local receiver (this script in --receiver mode: asyncio,
-HTTP/1.1 keep-alive, in its own process, answering 200 at once or after
---slow-s seconds):
+= warn) and a local receiver: bench/bench_recv (C, epoll) when built,
+answering 200 at once, or this script in --receiver mode (asyncio
+protocols; the only one for the slow receiver, answering after --slow-s
+seconds); --receivers processes (2) share one port by SO_REUSEPORT.
+HTTP/1.1 keep-alive. One Python process took more CPU per event than
+maskd, and set the pace of the throughput figure on a shared box.
 
  1. delivery throughput: a backlog of N session.created events (N
     sessions created through the API while the receiver stalls every
@@ -50,6 +53,8 @@ A_IP, GW_IP = "127.0.0.2", "127.0.0.3"
 TOKEN = "bench-token-000001"
 SECRET = "whsec_YmVuY2ggZXZlbnRzIGtleSAwMTIz"
 TCK = os.sysconf("SC_CLK_TCK")
+RECEIVER_PROCS = 2      # --receivers
+RECEIVER_BIN = None     # --receiver-bin
 
 
 # ---- the receiver (a child process) -------------------------------------
@@ -57,29 +62,45 @@ TCK = os.sysconf("SC_CLK_TCK")
 def receiver_main(port, slow_s, count_path):
     """Answer every POST 200 after @slow_s seconds (0: at once), with
     keep-alive; write the count of requests answered to @count_path
-    every 0.2 s."""
-    state = {"n": 0, "slow": slow_s}
+    every 0.2 s. A bare asyncio.Protocol (no streams) on a SO_REUSEPORT
+    socket: several of these processes share the port, so the receiver
+    is not what a throughput figure measures."""
+    state = {"n": 0}
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
-    async def handle(reader, writer):
-        try:
+    class Conn(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.t = transport
+            self.buf = b""
+            self.need = -1          # body bytes still to come; -1: head
+
+        def data_received(self, data):
+            self.buf += data
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                n = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        n = int(line.split(b":", 1)[1])
-                if n:
-                    await reader.readexactly(n)
-                if state["slow"]:
-                    await asyncio.sleep(state["slow"])
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
+                if self.need < 0:
+                    i = self.buf.find(b"\r\n\r\n")
+                    if i < 0:
+                        return
+                    head, self.buf = self.buf[:i], self.buf[i + 4:]
+                    n = 0
+                    j = head.lower().find(b"content-length:")
+                    if j >= 0:
+                        n = int(head[j + 15:].split(b"\r\n", 1)[0])
+                    self.need = n
+                if len(self.buf) < self.need:
+                    return
+                self.buf = self.buf[self.need:]
+                self.need = -1
+                if slow_s:
+                    asyncio.get_running_loop().call_later(slow_s,
+                                                          self.answer)
+                else:
+                    self.answer()
+
+        def answer(self):
+            if not self.t.is_closing():
+                self.t.write(answer)
                 state["n"] += 1
-        except (asyncio.IncompleteReadError, ConnectionError,
-                asyncio.LimitOverrunError):
-            pass
-        finally:
-            writer.close()
 
     async def report():
         while True:
@@ -89,8 +110,13 @@ def receiver_main(port, slow_s, count_path):
             await asyncio.sleep(0.2)
 
     async def main():
-        srv = await asyncio.start_server(handle, "127.0.0.1", port,
-                                         backlog=1024)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(1024)
+        srv = await asyncio.get_running_loop().create_server(
+            Conn, sock=sock, backlog=1024)
         asyncio.ensure_future(report())
         async with srv:
             await srv.serve_forever()
@@ -99,32 +125,51 @@ def receiver_main(port, slow_s, count_path):
 
 
 class Receiver:
-    def __init__(self, tmp, slow_s=0):
+    """@procs receiver processes on one port (SO_REUSEPORT)."""
+
+    def __init__(self, tmp, slow_s=0, procs=None):
+        procs = procs or RECEIVER_PROCS
         self.port = free_port("127.0.0.1", socket.SOCK_STREAM)
-        self.count_path = os.path.join(tmp, "received_%d" % self.port)
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--receiver",
-             str(self.port), str(slow_s), self.count_path],
-            stdin=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-                break
-            except OSError:
+        self.paths = [os.path.join(tmp, "received_%d_%d" % (self.port, i))
+                      for i in range(procs)]
+        # the C receiver (bench/bench_recv.c) when it is built and
+        # answers at once; Python's for the slow one
+        if not slow_s and RECEIVER_BIN and os.path.exists(RECEIVER_BIN):
+            self.kind = "bench_recv x%d" % procs
+            argv = lambda path: [RECEIVER_BIN, str(self.port), path]
+        else:
+            self.kind = "python x%d" % procs
+            argv = lambda path: [sys.executable, os.path.abspath(__file__),
+                                 "--receiver", str(self.port), str(slow_s),
+                                 path]
+        self.procs = [subprocess.Popen(argv(path), stdin=subprocess.DEVNULL)
+                      for path in self.paths]
+        for path in self.paths:
+            for _ in range(100):
+                if os.path.exists(path):
+                    break
                 time.sleep(0.05)
 
     def url(self):
         return "http://127.0.0.1:%d/events" % self.port
 
     def count(self):
-        try:
-            return int(open(self.count_path).read() or 0)
-        except (OSError, ValueError):
-            return 0
+        n = 0
+        for path in self.paths:
+            try:
+                n += int(open(path).read() or 0)
+            except (OSError, ValueError):
+                pass
+        return n
+
+    def cpu(self):
+        """CPU seconds of the receiver's processes so far."""
+        return sum(cpu_ticks(p.pid) for p in self.procs) / TCK
 
     def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+        for p in self.procs:
+            p.kill()
+            p.wait()
 
 
 # ---- maskd --------------------------------------------------------------
@@ -152,6 +197,25 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def thread_ticks(pid):
+    """CPU ticks of each of @pid's threads, summed by thread name."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0) + int(fields[11]) + int(fields[12])
+    return out
+
+
+def thread_delta(a, b):
+    return {k: (b.get(k, 0) - a.get(k, 0)) / TCK for k in b}
+
+
 class Maskd:
     def __init__(self, tmp, binary, name):
         self.tmp = os.path.join(tmp, name)
@@ -166,7 +230,11 @@ class Maskd:
     def start(self, events_url=None, concurrency=64, timeout_s=30):
         conf = os.path.join(self.tmp, "maskd.conf")
         with open(conf, "w") as f:
+            # overload_lag_ms: the box is shared, and a late-scheduled
+            # SIP thread would refuse calls (503) that this measures the
+            # CPU of; the overload control has its own bench
             f.write("[sip]\nlisten = 127.0.0.1:%d\ntransaction_timeout = 4000\n"
+                    "overload_lag_ms = 2000\n"
                     "[trunk.bench]\nsources = 127.0.0.2/32\n"
                     "[flood]\nexempt_trunks = yes\n"
                     "[gateway]\naddress = %s:%d\ntransport = udp\n"
@@ -275,6 +343,7 @@ def bench_throughput(tmp, binary, backlog, conc):
     t0 = time.monotonic()
     m.start(fast.url(), concurrency=conc)   # the same store: the backlog
     c0 = cpu_ticks(m.proc.pid)
+    r0 = fast.cpu()
     w0 = m.metrics().get("maskd_store_commits_total", 0)
     first = None
     deadline = time.monotonic() + max(60, backlog / 500)
@@ -288,6 +357,7 @@ def bench_throughput(tmp, binary, backlog, conc):
     t1 = time.monotonic()
     ok = ok_deliveries(m)
     cpu = (cpu_ticks(m.proc.pid) - c0) / TCK
+    rcpu = fast.cpu() - r0
     commits = m.metrics().get("maskd_store_commits_total", 0) - w0
     m.stop()
     fast.stop()
@@ -295,9 +365,10 @@ def bench_throughput(tmp, binary, backlog, conc):
     rate = ok / max(span, 1e-3)
     print("[events] concurrency %d: %d delivered in %.2f s: %.0f events/s "
           "(target >= 5,000); maskd CPU %.2f s (%.0f us/event, %.0f%% of "
-          "a core); %d group commits; receiver counted %d"
+          "a core); %d group commits; receiver (%s) counted %d, its CPU %.2f s"
           % (conc, ok, span, rate, cpu, cpu * 1e6 / max(ok, 1),
-             100 * cpu / max(span, 1e-3), commits, fast.count()),
+             100 * cpu / max(span, 1e-3), commits, fast.kind, fast.count(),
+             rcpu),
           flush=True)
     if ok < backlog:
         print("  (not all delivered within the bound)")
@@ -331,12 +402,14 @@ def run_calls(m, lines, rate, secs, d, rtt=False):
         cmd += ["-trace_rtt", "-rtt_freq", "1"]
     cmd.append("127.0.0.1:%d" % m.sip_port)
     c0 = cpu_ticks(m.proc.pid)
+    th0 = thread_ticks(m.proc.pid)
     t0 = time.monotonic()
     subprocess.run(cmd, stdin=subprocess.DEVNULL,
                    stdout=open(os.path.join(d, "uac.txt"), "wb"),
                    stderr=subprocess.STDOUT, cwd=d)
     wall = time.monotonic() - t0
     cpu = (cpu_ticks(m.proc.pid) - c0) / TCK
+    threads = thread_delta(th0, thread_ticks(m.proc.pid))
     try:
         uas.wait(30)
     except subprocess.TimeoutExpired:
@@ -347,7 +420,7 @@ def run_calls(m, lines, rate, secs, d, rtt=False):
     last = dict(zip(lines_[0].split(";"), lines_[-1].split(";")))
     r = {"ok": int(last["SuccessfulCall(C)"]),
          "failed": int(last["FailedCall(C)"]), "calls": calls,
-         "wall": wall, "cpu_s": cpu}
+         "wall": wall, "cpu_s": cpu, "threads": threads}
     if rtt:
         vals = []
         for name in os.listdir(d):
@@ -389,10 +462,13 @@ def bench_cpu(tmp, binary, rate, secs):
             # them (session.created + 4 per call) and count it too
             want = len(lines) + 4 * r["ok"]
             c0 = cpu_ticks(m.proc.pid)
+            th0 = thread_ticks(m.proc.pid)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and ok_deliveries(m) < want:
                 time.sleep(0.1)
             r["cpu_s"] += (cpu_ticks(m.proc.pid) - c0) / TCK
+            for k, v in thread_delta(th0, thread_ticks(m.proc.pid)).items():
+                r["threads"][k] = r["threads"].get(k, 0) + v
             r["delivered"] = ok_deliveries(m)
         m.stop()
         res[mode] = r
@@ -402,6 +478,9 @@ def bench_cpu(tmp, binary, rate, secs):
                  r["cpu_s"], 1000 * r["cpu_s"] / max(r["ok"], 1),
                  ("; %d events delivered" % r["delivered"])
                  if mode == "on" else ""), flush=True)
+        print("  by thread: " + ", ".join(
+            "%s %.2f s" % kv for kv in sorted(r["threads"].items())),
+            flush=True)
     rcv.stop()
     off = res["off"]["cpu_s"] / max(res["off"]["ok"], 1)
     on = res["on"]["cpu_s"] / max(res["on"]["ok"], 1)
@@ -455,8 +534,17 @@ def main():
     ap.add_argument("--slow-secs", type=int, default=20)
     ap.add_argument("--slow-s", type=int, default=20)
     ap.add_argument("--only", default="1,2,3")
+    ap.add_argument("--receivers", type=int, default=2,
+                    help="receiver processes sharing the port")
+    ap.add_argument("--receiver-bin",
+                    help="the C receiver (default: bench/bench_recv "
+                    "next to --maskd; Python's when absent)")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
+    global RECEIVER_PROCS, RECEIVER_BIN
+    RECEIVER_PROCS = a.receivers
+    RECEIVER_BIN = a.receiver_bin or os.path.join(
+        os.path.dirname(os.path.abspath(a.maskd)), "bench", "bench_recv")
     tmp = tempfile.mkdtemp(prefix="maskd-bench-events-")
     only = a.only.split(",")
     try:

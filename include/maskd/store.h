@@ -823,6 +823,26 @@ int store_event_list(struct store_reader *r, const struct event_filter *f,
 int store_event_due(struct store_reader *r, int64_t now_ms, unsigned max,
 		    event_list_h *h, void *arg);
 
+/*
+ * event_skip_h - whether store_event_due_skip() passes over a due event
+ * (nonzero: skip; it does not count in max). @head is the row without
+ * its strings (body, callback_url NULL); @url/@url_len its callback_url,
+ * in the map, not NUL-terminated, valid during the call.
+ */
+typedef int (event_skip_h)(const struct event *head, const char *url,
+			   size_t url_len, void *arg);
+
+/*
+ * store_event_due_skip() - store_event_due(), the events @skip (may be
+ * NULL) says to pass over left uncopied and uncounted, and at most
+ * @max_walk rows looked at (with a @skip): the deliverer passes over
+ * those it is sending, and those whose endpoint is at its cap, without
+ * paying a copy of each row's body.
+ */
+int store_event_due_skip(struct store_reader *r, int64_t now_ms,
+			 unsigned max, unsigned max_walk, event_skip_h *skip,
+			 event_list_h *h, void *arg);
+
 /* store_event_next_due() - the earliest next_at_ms of a pending event,
  * or ENOENT when none is pending. */
 int store_event_next_due(struct store_reader *r, int64_t *at_ms);

@@ -22,7 +22,10 @@
 
 #define CTL_CURL_MAXCONNECTS 1024L
 /* Easy handles kept for the next request: a handle is tens of KB of
- * state and buffers, made and freed per request otherwise. */
+ * state and buffers, made and freed per request otherwise. Kept with
+ * their options (no curl_easy_reset(), which frees every string option
+ * the next request would copy again): each user of a ctl_curl sets the
+ * same options on every request, so none is left over from another. */
 #define CTL_CURL_POOL 256
 
 struct ctl_curl {
@@ -245,8 +248,11 @@ int ctl_curl_new(struct ctl_curl **ccp, struct event_base *base,
 	curl_multi_setopt(cc->multi, CURLMOPT_TIMERFUNCTION, ctl_curl_timer_cb);
 	curl_multi_setopt(cc->multi, CURLMOPT_TIMERDATA, cc);
 	/* idle connections kept for reuse: at least one per request in
-	 * flight ([events] concurrency is per endpoint), so keep-alive
-	 * holds under load instead of a connect per request */
+	 * flight ([events] concurrency is per endpoint, at most 1000), so
+	 * keep-alive holds under load instead of a connect per request.
+	 * CURLMOPT_MAX_HOST_CONNECTIONS stays 0 (no limit): the cap is the
+	 * deliverer's, per endpoint URL; curl's per host would queue one
+	 * endpoint's requests behind another's on the same host. */
 	curl_multi_setopt(cc->multi, CURLMOPT_MAXCONNECTS, CTL_CURL_MAXCONNECTS);
 	*ccp = cc;
 	return 0;
@@ -270,9 +276,7 @@ void ctl_curl_release(struct ctl_curl *cc, CURL *easy)
 		return;
 	curl_multi_remove_handle(cc->multi, easy);
 	if (cc->n_pool < CTL_CURL_POOL) {
-		/* options back to their defaults; connections stay in the
-		 * multi's cache */
-		curl_easy_reset(easy);
+		/* connections stay in the multi's cache */
 		cc->pool[cc->n_pool++] = easy;
 		return;
 	}

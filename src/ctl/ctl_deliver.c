@@ -42,15 +42,20 @@
 #include "ctl_internal.h"
 
 #define DL_TICK_MS 100
-#define DL_BATCH 256			/* due events read per tick */
+#define DL_KICK_MS 2			/* a scan after responses or commits:
+					 * one per burst, not one per event */
+#define DL_BATCH 256			/* due events started per scan */
+#define DL_SCAN_MAX 4096		/* due rows looked at per scan */
+#define DL_HASH 4096			/* buckets of the in-flight set */
 #define DL_MAX_ENDPOINTS 1024
 #define DL_RETRY_AFTER_MAX_S 86400
 #define DL_DISABLED_RETRY_MS 60000	/* a disabled endpoint's events */
-#define DL_PURGE_TICKS 100		/* retention purge every 10 s */
+#define DL_PURGE_MS 10000		/* retention purge every 10 s */
 #define DL_PURGE_MAX 10000		/* events deleted per purge */
 
 struct dl_endpoint {
 	char *url;
+	size_t url_len;
 	bool disabled;
 	char disabled_reason[64];
 	int64_t failing_since_ms;
@@ -92,6 +97,7 @@ struct dl_event {
 	uint32_t retry_after_s;
 	struct event_attempt a;
 	struct dl_event *next;
+	struct dl_event *hnext;		/* struct ctl_deliver's hash */
 };
 
 struct ctl_deliver {
@@ -99,14 +105,20 @@ struct ctl_deliver {
 	struct ctl_curl *cc;		/* ctl_curl.c: the multi */
 	CURLM *multi;			/* cc's */
 	struct event *tick;
+	struct event *kick;		/* DL_KICK_MS, not persistent */
+	bool kicked;			/* kick is pending */
+	bool scan_full;			/* this scan walks past busy ends */
+	struct dl_endpoint *url_ep;	/* [events] url's, once known */
 	struct dl_endpoint *eps;
 	unsigned n_eps;
 	struct dl_event *events;	/* in flight or being committed */
+	struct dl_event *hash[DL_HASH];	/* the same, by id: the due scan
+					 * asks for each entry it passes */
 	struct dl_req *reqs;		/* in flight */
 	struct store_reader *rd;	/* the due scan's; ctl->rd answers the
 					 * order checks inside it */
 	bool stopping;
-	unsigned ticks;
+	int64_t purge_at_ms;		/* the next retention purge */
 	bool purge_queued;
 	unsigned purged;
 };
@@ -134,10 +146,41 @@ static struct dl_endpoint *dl_endpoint(struct ctl_deliver *dl,
 		free(ep);
 		return NULL;
 	}
+	ep->url_len = strlen(url);
 	ep->next = dl->eps;
 	dl->eps = ep;
 	dl->n_eps++;
 	return ep;
+}
+
+/* A known endpoint by a URL in the map (not NUL-terminated). */
+static struct dl_endpoint *dl_endpoint_n(struct ctl_deliver *dl,
+					 const char *url, size_t len)
+{
+	struct dl_endpoint *ep;
+
+	for (ep = dl->eps; ep; ep = ep->next)
+		if (ep->url_len == len && !memcmp(ep->url, url, len))
+			return ep;
+	return NULL;
+}
+
+static bool dl_ep_full(const struct ctl_deliver *dl,
+		       const struct dl_endpoint *ep)
+{
+	return ep->in_flight >= dl->ctl->evc.concurrency;
+}
+
+/* No known endpoint could take a request now (each at its cap or
+ * disabled): a scan would only pass over rows. */
+static bool dl_all_busy(const struct ctl_deliver *dl)
+{
+	const struct dl_endpoint *ep;
+
+	for (ep = dl->eps; ep; ep = ep->next)
+		if (!ep->disabled && !dl_ep_full(dl, ep))
+			return false;
+	return dl->eps != NULL;
 }
 
 /* ---- endpoint state that outlives a restart ---- */
@@ -307,6 +350,25 @@ static size_t dl_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* An id's bucket: bytes 8.. of an id are random (store_id_new()). */
+static unsigned dl_hash(const uint8_t id[STORE_ID_LEN])
+{
+	uint32_t h;
+
+	memcpy(&h, id + 8, sizeof(h));
+	return h % DL_HASH;
+}
+
+static void dl_event_link(struct ctl_deliver *dl, struct dl_event *e)
+{
+	unsigned b = dl_hash(e->ev.id);
+
+	e->next = dl->events;
+	dl->events = e;
+	e->hnext = dl->hash[b];
+	dl->hash[b] = e;
+}
+
 static void dl_event_free(struct dl_event *e)
 {
 	struct dl_event **pp;
@@ -314,6 +376,12 @@ static void dl_event_free(struct dl_event *e)
 	for (pp = &e->dl->events; *pp; pp = &(*pp)->next) {
 		if (*pp == e) {
 			*pp = e->next;
+			break;
+		}
+	}
+	for (pp = &e->dl->hash[dl_hash(e->ev.id)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == e) {
+			*pp = e->hnext;
 			break;
 		}
 	}
@@ -423,10 +491,23 @@ static uint32_t dl_jitter(uint32_t s)
 	return s * 1000 + rnd % (s * 100 + 1);
 }
 
+/*
+ * A scan soon: after a response frees an endpoint's slot, after a batch
+ * of outcomes is committed (the next events of their sessions may go).
+ * One timer for a burst: a scan reads the head of the due index, so one
+ * per response would read it hundreds of times a second for nothing.
+ */
 static void dl_kick(struct ctl_deliver *dl)
 {
-	if (!dl->stopping)
+	struct timeval tv = { 0, DL_KICK_MS * 1000 };
+
+	if (dl->stopping || dl->kicked)
+		return;
+	if (event_add(dl->kick, &tv)) {
 		event_active(dl->tick, EV_TIMEOUT, 0);
+		return;
+	}
+	dl->kicked = true;
 }
 
 static void dl_committed(int err, void *arg)
@@ -446,6 +527,25 @@ static int dl_commit_run(struct store_txn *tx, void *arg)
 	struct dl_event *e = arg;
 
 	return store_event_attempt(tx, e->ev.id, &e->a);
+}
+
+/*
+ * The outcome of @e to the store, by writer_submit_later(): outcomes of
+ * many events share one commit and one fsync (at 100 calls/s four per
+ * call would otherwise each pay their own). The event stays in flight
+ * (dl->events) until the commit, so this process never sends it twice.
+ * A crash in that window loses only the outcome: the event is still
+ * pending in the store and goes out again after restart with the same
+ * webhook-id, which at-least-once delivery (Standard Webhooks) allows;
+ * and per-session order holds, since event n+1 waits for n's commit.
+ */
+static void dl_commit(struct dl_event *e)
+{
+	if (writer_submit_later(e->dl->ctl->w, dl_commit_run, dl_committed,
+				e)) {
+		/* ENOMEM: it stays pending in the store; sent again later */
+		dl_event_free(e);
+	}
 }
 
 /* Every request of @e is back: decide and commit. */
@@ -493,10 +593,7 @@ static void dl_event_finish(struct dl_event *e)
 		e->a.next_at_ms = now + delay_ms;
 		ctl->ctr.deliveries[CTL_DELIVERY_RETRY]++;
 	}
-	if (writer_submit(ctl->w, dl_commit_run, dl_committed, e)) {
-		/* ENOMEM: it stays pending in the store; sent again later */
-		dl_event_free(e);
-	}
+	dl_commit(e);
 }
 
 static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
@@ -506,6 +603,7 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 	struct dl_endpoint *ep = r->ep;
 	long code = 0;
 	int64_t now = clock_now_ms();
+	bool was_full = dl_ep_full(dl, ep);
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	log_debug(dl->ctl->log, "events: %s: %s, HTTP %ld", e->id,
@@ -551,10 +649,12 @@ static void dl_req_done(struct ctl_deliver *dl, struct dl_req *r,
 	dl_req_free(dl, r);
 	if (--e->out == 0)
 		dl_event_finish(e);
-	/* the endpoint has a free slot now: fill it without waiting for
-	 * this outcome's commit (the event itself stays in flight until
-	 * then); libevent runs one scan however many kicks come first */
-	dl_kick(dl);
+	/* the endpoint had events waiting for a slot: fill it without
+	 * waiting for this outcome's commit (the event itself stays in
+	 * flight until then). Below its cap nothing waits on it: the next
+	 * event of this session waits for the commit, which kicks. */
+	if (was_full)
+		dl_kick(dl);
 }
 
 /* ctl_curl_done_h: a request is over */
@@ -574,10 +674,43 @@ static bool dl_in_flight(struct ctl_deliver *dl, const uint8_t *id)
 {
 	struct dl_event *e;
 
-	for (e = dl->events; e; e = e->next)
+	for (e = dl->hash[dl_hash(id)]; e; e = e->hnext)
 		if (!memcmp(e->ev.id, id, STORE_ID_LEN))
 			return true;
 	return false;
+}
+
+/*
+ * event_skip_h of the due scan: an event being sent, or one whose every
+ * destination still to reach is a known endpoint at its cap (dl_on_due()
+ * would leave it for later anyway), is passed over before its row is
+ * copied. An unknown endpoint (a callback_url not seen yet) is never
+ * full: a busy endpoint does not hide the events of another.
+ */
+static int dl_skip(const struct event *head, const char *url,
+		   size_t url_len, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+	const struct ctl_events_conf *c = &dl->ctl->evc;
+	struct dl_endpoint *ep;
+	bool any = false;
+
+	if (dl_in_flight(dl, head->id))
+		return 1;
+	if (c->url && *c->url && !(head->done & DL_TO_URL)) {
+		if (!dl->url_ep)
+			dl->url_ep = dl_endpoint(dl, c->url, false);
+		if (!dl->url_ep || !dl_ep_full(dl, dl->url_ep))
+			return 0;
+		any = true;
+	}
+	if (url_len && !(head->done & DL_TO_CALLBACK)) {
+		ep = dl_endpoint_n(dl, url, url_len);
+		if (!ep || !dl_ep_full(dl, ep))
+			return 0;
+		any = true;
+	}
+	return any;
 }
 
 /* Commit an outcome without sending: no endpoint, or all disabled. */
@@ -590,8 +723,7 @@ static void dl_event_skip(struct dl_event *e, enum event_status st,
 	e->a.next_at_ms = e->a.at_ms + DL_DISABLED_RETRY_MS;
 	snprintf(e->error, sizeof(e->error), "%s", why);
 	e->a.error = e->error;
-	if (writer_submit(e->dl->ctl->w, dl_commit_run, dl_committed, e))
-		dl_event_free(e);
+	dl_commit(e);
 }
 
 static int dl_on_due(const struct event *ev, void *arg)
@@ -655,8 +787,7 @@ static int dl_on_due(const struct event *ev, void *arg)
 	}
 	e->ev.body_len = ev->body_len;
 	event_id_format(ev->id, e->id);
-	e->next = dl->events;
-	dl->events = e;
+	dl_event_link(dl, e);
 
 	if (!bits) {
 		dl_event_skip(e, EVENT_FAILED, "no endpoint");
@@ -687,7 +818,9 @@ static int dl_on_due(const struct event *ev, void *arg)
 	}
 	if (e->out == 0)
 		dl_event_finish(e);
-	return 0;
+	/* a kick's scan ends when every known endpoint is full; the
+	 * tick's walks on, for callback_urls not seen yet */
+	return !dl->scan_full && dl_all_busy(dl);
 }
 
 /* Delivered events older than [events] retention go. */
@@ -714,24 +847,50 @@ static void dl_purge_done(int err, void *arg)
 			  dl->purged);
 }
 
-static void dl_on_tick(evutil_socket_t fd, short what, void *arg)
+/*
+ * One scan of the due index: @full (the DL_TICK_MS tick) walks up to
+ * DL_SCAN_MAX rows whatever the endpoints' state; a kick's does not
+ * start when every known endpoint is full, and stops when they become
+ * so.
+ */
+static void dl_scan(struct ctl_deliver *dl, bool full)
 {
-	struct ctl_deliver *dl = arg;
+	int64_t now = clock_now_ms();
 	int err;
 
-	(void)fd;
-	(void)what;
-	if (++dl->ticks % DL_PURGE_TICKS == 0 && !dl->purge_queued &&
+	dl->kicked = false;
+	event_del(dl->kick);	/* this scan is the kick's */
+	if (!dl->purge_at_ms)
+		dl->purge_at_ms = now + DL_PURGE_MS;
+	if (now >= dl->purge_at_ms && !dl->purge_queued &&
 	    dl->ctl->evc.retention_ms > 0) {
+		dl->purge_at_ms = now + DL_PURGE_MS;
 		dl->purge_queued = true;
 		if (writer_submit(dl->ctl->w, dl_purge_run, dl_purge_done, dl))
 			dl->purge_queued = false;
 	}
-	err = store_event_due(dl->rd, clock_now_ms(), DL_BATCH,
-			      dl_on_due, dl);
+	if (!full && dl_all_busy(dl))
+		return;
+	dl->scan_full = full;
+	err = store_event_due_skip(dl->rd, now, DL_BATCH, DL_SCAN_MAX,
+				   dl_skip, dl_on_due, dl);
 	if (err)
 		log_warn(dl->ctl->log, "events: cannot read the outbox: %s",
 			 strerror(err));
+}
+
+static void dl_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dl_scan(arg, true);
+}
+
+static void dl_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dl_scan(arg, false);
 }
 
 int ctl_deliver_start(struct ctl *ctl)
@@ -754,7 +913,8 @@ int ctl_deliver_start(struct ctl *ctl)
 	}
 	dl->multi = ctl_curl_multi(dl->cc);
 	dl->tick = event_new(ctl->base, -1, EV_PERSIST, dl_on_tick, dl);
-	if (!dl->tick || store_reader_open(ctl->st, &dl->rd)) {
+	dl->kick = event_new(ctl->base, -1, 0, dl_on_kick, dl);
+	if (!dl->tick || !dl->kick || store_reader_open(ctl->st, &dl->rd)) {
 		ctl_deliver_stop(ctl);
 		return ENOMEM;
 	}
@@ -779,6 +939,9 @@ void ctl_deliver_stop(struct ctl *ctl)
 	if (dl->tick)
 		event_free(dl->tick);
 	dl->tick = NULL;
+	if (dl->kick)
+		event_free(dl->kick);
+	dl->kick = NULL;
 	/* requests in flight are dropped: their events stay pending and
 	 * go out after restart with the same webhook-id */
 	while (dl->reqs) {

@@ -237,9 +237,10 @@ int ctl_curl_new(struct ctl_curl **ccp, struct event_base *base,
 CURLM *ctl_curl_multi(struct ctl_curl *cc);
 void ctl_curl_free(struct ctl_curl *cc);
 
-/* ctl_curl_easy() - an easy handle, options at their defaults (from the
- * pool, or new; NULL on ENOMEM); ctl_curl_release() takes it off the
- * multi (if on it) and back into the pool. */
+/* ctl_curl_easy() - an easy handle (from the pool, or new; NULL on
+ * ENOMEM); ctl_curl_release() takes it off the multi (if on it) and back
+ * into the pool. A pooled handle keeps the options its last request set:
+ * a user sets every option it relies on, for every request. */
 CURL *ctl_curl_easy(struct ctl_curl *cc);
 void ctl_curl_release(struct ctl_curl *cc, CURL *easy);
 

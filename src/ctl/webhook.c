@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,17 @@ int webhook_key_parse(const char *secret, struct webhook_key *out)
 	return 0;
 }
 
+/* The HMAC implementation, fetched once for the process: a fetch walks
+ * OpenSSL's provider store under its lock, every signature paid it. Never
+ * freed (one object, reachable until exit). */
+static EVP_MAC *webhook_mac;
+static pthread_once_t webhook_mac_once = PTHREAD_ONCE_INIT;
+
+static void webhook_mac_fetch(void)
+{
+	webhook_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 /* HMAC-SHA256 of head + body, streamed: the body is never copied. */
 static int webhook_hmac(const struct webhook_key *k, const char *head,
 			size_t hlen, const void *body, size_t body_len,
@@ -49,14 +61,12 @@ static int webhook_hmac(const struct webhook_key *k, const char *head,
 {
 	OSSL_PARAM params[2];
 	EVP_MAC_CTX *mc;
-	EVP_MAC *m;
 	int ok;
 
-	m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (!m)
+	pthread_once(&webhook_mac_once, webhook_mac_fetch);
+	if (!webhook_mac)
 		return ENOMEM;
-	mc = EVP_MAC_CTX_new(m);
-	EVP_MAC_free(m);
+	mc = EVP_MAC_CTX_new(webhook_mac);
 	if (!mc)
 		return ENOMEM;
 	params[0] = OSSL_PARAM_construct_utf8_string("digest",
