@@ -266,7 +266,9 @@ try:
              r1["RssAnon"], r1["RssFile"], r2["VmRSS"], r2["RssAnon"],
              r2["RssFile"]))
     n = max(held, 1)
-    lingering = rate * TIMER_D_S
+    # the calls set up in the last 32 s before the peak (all of them
+    # when fewer were made)
+    lingering = min(calls, rate * TIMER_D_S)
     print("per held call: %.1f KiB RSS (%.1f anon, %.1f file); with the "
           "lingering transactions of the last 32 s: %.1f KiB; those cost "
           "%.2f KiB per call that completed its set-up"
@@ -308,10 +310,13 @@ try:
                 if "Aborting call" in line or "Overload" in line or \
                         "Dead call" in line or "timeout" in line.lower():
                     k = line.split(": ", 1)[-1].split("'")[0][:90]
+                    # one reason, whatever call it was
+                    k = re.sub(r"[0-9]+-[0-9]+@.*|[0-9a-f]{6,}[-0-9a-f@.]*|"
+                               r"\(\d+\)", "<id>", k)
                     why[k] = why.get(k, 0) + 1
             print("--- %s: %s" % (name, "; ".join(
                 "%d x %s" % (v, k) for k, v in sorted(
-                    why.items(), key=lambda kv: -kv[1])) or txt[:400]))
+                    why.items(), key=lambda kv: -kv[1])[:8]) or txt[:400]))
 finally:
     for p in reversed(procs):
         if p.poll() is None:
