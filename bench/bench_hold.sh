@@ -15,6 +15,9 @@
 # and every failed call is listed with SIPp's reason.
 #
 # Options: --calls N (5000) --rate R (250) --runs K (1) --maskd PATH
+#          --heap (also glibc's own account, malloc_stats() called in
+#          maskd through gdb at peak and held: bytes in use, so the heap's
+#          live objects apart from the free memory RSS still holds)
 #          --overload-lag MS ([sip] overload_lag_ms, default 0: off - a
 #          call refused on a busy shared box is not a held call; the
 #          refusals are listed) --keep. Uses maskd's defaults ([sip] transaction_timeout 32 s)
@@ -27,6 +30,7 @@ cd "$(dirname "$0")/.."
 calls=5000
 rate=250
 lag=0
+heap=0
 runs=1
 keep=0
 maskd=build/maskd
@@ -37,21 +41,23 @@ while [ $# -gt 0 ]; do
 	--runs) runs=$2; shift 2 ;;
 	--overload-lag) lag=$2; shift 2 ;;
 	--maskd) maskd=$2; shift 2 ;;
+	--heap) heap=1; shift ;;
 	--keep) keep=1; shift ;;
 	*) echo "usage: $0 [--calls N] [--rate R] [--runs K] [--maskd PATH]" \
-		"[--keep]" >&2; exit 2 ;;
+		"[--heap] [--keep]" >&2; exit 2 ;;
 	esac
 done
 [ -x "$maskd" ] || scripts/build.sh build
 
 for run in $(seq "$runs"); do
 tmp=$(mktemp -d /tmp/maskd-bench-hold-XXXXXX)
-python3 - "$tmp" "$maskd" "$calls" "$rate" "$lag" <<'PY'
-import concurrent.futures, http.client, json, os, signal, socket
+python3 - "$tmp" "$maskd" "$calls" "$rate" "$lag" "$heap" <<'PY'
+import concurrent.futures, http.client, json, os, re, signal, socket
 import subprocess, sys, time
 
 tmp, maskd, calls, rate, lag = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
     int(sys.argv[4]), int(sys.argv[5])
+heap = sys.argv[6] == "1"
 SRC = os.getcwd()
 A_IP, GW_IP = "127.0.0.2", "127.0.0.3"
 TIMER_D_S = 32
@@ -100,6 +106,16 @@ level = warn
 file = %s/maskd.log
 """ % (sip_port, lag, GW_IP, gw_port, tmp, api_port, token, tmp))
 
+# four relay sockets per held call (RTP and RTCP on each side) plus
+# maskd's own: a hard limit below that refuses the last calls with 503
+# (maskd warns at start); say so here rather than report them as lost
+import resource
+fd_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+if fd_hard != resource.RLIM_INFINITY and fd_hard < 4 * calls + 300:
+    print("note: open file hard limit %d: at most about %d calls can hold "
+          "relay ports at once (4 descriptors each, ~300 for the rest)"
+          % (fd_hard, (fd_hard - 300) // 4), flush=True)
+
 proc = subprocess.Popen([maskd, "-c", conf], stdout=subprocess.DEVNULL,
                         stderr=open(os.path.join(tmp, "stderr"), "wb"))
 procs = [proc]
@@ -127,6 +143,26 @@ def metrics():
             k, v = line.rsplit(" ", 1)
             out[k] = float(v)
     return out
+
+
+def heap_stats():
+    """glibc's malloc_stats(), run inside maskd by gdb: it prints every
+    arena's system and in-use bytes on maskd's stderr. KiB, or None."""
+    if not heap:
+        return None
+    errp = os.path.join(tmp, "stderr")
+    start = os.path.getsize(errp)
+    subprocess.run(["gdb", "-p", str(proc.pid), "-batch", "-nx", "-ex",
+                    "call (void)malloc_stats()", "-ex",
+                    "call (int)fflush(0)"], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=120)
+    txt = open(errp, errors="replace").read()[start:]
+    m = re.search(r"Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*"
+                  r"in use bytes\s*=\s*(\d+)", txt)
+    if not m:
+        return None
+    return {"system": int(m.group(1)) // 1024,
+            "in_use": int(m.group(2)) // 1024}
 
 
 def rss():
@@ -172,6 +208,7 @@ try:
             f.write("%s;%s;\n" % (a, vn))
     time.sleep(2)
     r0 = rss()
+    h0 = heap_stats()
 
     uas = subprocess.Popen(
         ["sipp", "-sf", os.path.join(SRC, "bench/sipp/uas.xml"), "-i", GW_IP,
@@ -209,9 +246,11 @@ try:
     t_up = time.monotonic() - t0
     m1 = metrics()
     r1 = rss()
+    h1 = heap_stats()
     time.sleep(TIMER_D_S + 3)
     m2 = metrics()
     r2 = rss()
+    h2 = heap_stats()
     held = int(m2.get("maskd_sip_calls_live", 0))
     print("calls %d at %d calls/s, held %.0f s: all answered after %.1f s; "
           "live at peak %d, %d held 35 s later (transactions live %d -> "
@@ -227,7 +266,9 @@ try:
              r1["RssAnon"], r1["RssFile"], r2["VmRSS"], r2["RssAnon"],
              r2["RssFile"]))
     n = max(held, 1)
-    lingering = rate * TIMER_D_S
+    # the calls set up in the last 32 s before the peak (all of them
+    # when fewer were made)
+    lingering = min(calls, rate * TIMER_D_S)
     print("per held call: %.1f KiB RSS (%.1f anon, %.1f file); with the "
           "lingering transactions of the last 32 s: %.1f KiB; those cost "
           "%.2f KiB per call that completed its set-up"
@@ -236,6 +277,16 @@ try:
              (r2["RssFile"] - r0["RssFile"]) / n,
              (r1["VmRSS"] - r0["VmRSS"]) / n,
              (r1["VmRSS"] - r2["VmRSS"]) / lingering), flush=True)
+    if h0 and h1 and h2:
+        print("malloc KiB in use (of system): idle %d (%d); peak %d (%d); "
+              "held %d (%d)" % (h0["in_use"], h0["system"], h1["in_use"],
+                                h1["system"], h2["in_use"], h2["system"]))
+        print("per held call: %.1f KiB of live heap; per lingering "
+              "transaction set (a call set up in the last 32 s): %.2f KiB;"
+              " heap free but resident at held: %.1f KiB per held call"
+              % ((h2["in_use"] - h0["in_use"]) / n,
+                 (h1["in_use"] - h2["in_use"]) / lingering,
+                 (h2["system"] - h2["in_use"]) / n), flush=True)
 
     uac.wait(up_s + hold_ms / 1000 + 180)
     lines = [l for l in open(os.path.join(tmp, "stat.csv")).read()
@@ -259,10 +310,13 @@ try:
                 if "Aborting call" in line or "Overload" in line or \
                         "Dead call" in line or "timeout" in line.lower():
                     k = line.split(": ", 1)[-1].split("'")[0][:90]
+                    # one reason, whatever call it was
+                    k = re.sub(r"[0-9]+-[0-9]+@.*|[0-9a-f]{6,}[-0-9a-f@.]*|"
+                               r"\(\d+\)", "<id>", k)
                     why[k] = why.get(k, 0) + 1
             print("--- %s: %s" % (name, "; ".join(
                 "%d x %s" % (v, k) for k, v in sorted(
-                    why.items(), key=lambda kv: -kv[1])) or txt[:400]))
+                    why.items(), key=lambda kv: -kv[1])[:8]) or txt[:400]))
 finally:
     for p in reversed(procs):
         if p.poll() is None:

@@ -247,9 +247,11 @@ struct relay_sink {
  * written into it out of @leg's sockets to @leg's party (RTP out of the
  * RTP port, RTCP out of the RTCP port, RTCP's sender scrubbed), where
  * that leg has latched. Belongs to the call; fixed for its lifetime; any
- * thread may take the address, only the worker writes into it. Any
- * index below RELAY_LEGS_MAX has one (NULL beyond); a leg slot that is
- * not open sends nothing.
+ * thread may take the address of A's or B's, only the worker writes into
+ * it. A further slot (2 .. RELAY_LEGS_MAX - 1) has one once the call's
+ * first relay_call_leg_add() made room for them (NULL before, and
+ * beyond; the call's owner asks); a leg slot that is not open sends
+ * nothing.
  */
 struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg);
 

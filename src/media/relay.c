@@ -75,9 +75,9 @@ void relay_call_post(struct relay_call *c, unsigned ops, unsigned leg,
 
 	pthread_mutex_lock(&w->ctl_lock);
 	c->ctl_ops |= ops;
-	c->ctl_leg_ops[leg] |= lops;
+	relay_slot(c, leg)->ctl_ops |= lops;
 	if (rem)
-		c->ctl_remote[leg] = *rem;
+		relay_slot(c, leg)->ctl_remote = *rem;
 	if (lops & RELAY_LOP_REMOTE && leg < 2)
 		c->ctl_remotes |= 1u << leg;
 	/*
@@ -108,9 +108,10 @@ void relay_call_post(struct relay_call *c, unsigned ops, unsigned leg,
 
 void relay_side_init(struct relay_call *c, unsigned l)
 {
-	struct relay_side *leg = &c->leg[l];
+	struct relay_side *leg = relay_side(c, l);
 
-	(void)c;
+	/* the side only: the slot's notes are the worker's to copy (a slot
+	 * starts with none: relay_call_alloc(), relay_slots_more()) */
 	memset(leg, 0, sizeof(*leg));	/* no pair, no sockets */
 	leg->out.ops = &relay_side_sink_ops;
 }
@@ -130,12 +131,12 @@ void relay_side_watch(struct relay_call *c, unsigned l)
 	int k;
 
 	for (k = 0; k < 2; k++) {
-		s = c->leg[l].sock[k];
+		s = relay_side(c, l)->sock[k];
 		s->call = c;
 		s->leg = (uint8_t)l;
 		if (relay_pool_watch(s))
 			log_warn(w->r->log, "relay: worker %u: cannot watch "
-				 "port %u", w->idx, c->leg[l].port + k);
+				 "port %u", w->idx, relay_side(c, l)->port + k);
 	}
 	c->open |= 1u << l;
 }
@@ -151,7 +152,7 @@ void relay_side_unwatch(struct relay_call *c, unsigned l)
 	int k;
 
 	for (k = 0; k < 2; k++) {
-		s = c->leg[l].sock[k];
+		s = relay_side(c, l)->sock[k];
 		if (!s || (s->call && s->call != c))
 			continue;
 		s->call = NULL;
@@ -195,6 +196,9 @@ static void relay_call_put(struct relay *r, struct relay_call *c)
 {
 	if (!c)
 		return;
+	/* a plain call is the common one: a spare keeps two slots only */
+	free(c->more);
+	c->more = NULL;
 #if RELAY_SPARE_MAX > 0
 	pthread_mutex_lock(&r->spare_lock);
 	if (r->n_spare < RELAY_SPARE_MAX) {
@@ -213,10 +217,11 @@ static void relay_call_put(struct relay *r, struct relay_call *c)
 static void relay_call_destroy(struct relay_call *c)
 {
 	struct relay_worker *w = c->w;
-	int l;
+	/* OP_FREE came last: the SIP thread adds no leg any more */
+	unsigned l, n = relay_call_slots(c);
 
-	for (l = 0; l < RELAY_LEGS_MAX; l++)
-		relay_side_unwatch(c, (unsigned)l);
+	for (l = 0; l < n; l++)
+		relay_side_unwatch(c, l);
 	if (c->live) {
 		if (c->prev)
 			c->prev->next = c->next;
@@ -227,11 +232,13 @@ static void relay_call_destroy(struct relay_call *c)
 	}
 
 	relay_play_drop(c);
-	for (l = 0; l < RELAY_LEGS_MAX; l++) {
-		relay_sink_detach(c->leg[l].sink);
-		relay_side_taps_detach(&c->leg[l]);
-		if (c->leg[l].port)
-			relay_side_close(w, &c->leg[l]);
+	for (l = 0; l < n; l++) {
+		struct relay_side *side = relay_side(c, l);
+
+		relay_sink_detach(side->sink);
+		relay_side_taps_detach(side);
+		if (side->port)
+			relay_side_close(w, side);
 	}
 	/* after the sinks: a mixed leg's sink is in the mixer */
 	relay_mix_drop(c);
@@ -267,7 +274,7 @@ static bool relay_worker_apply(struct relay_worker *w)
 	struct relay_call *list, *c, *next;
 	uint64_t asked;
 	bool stop;
-	int l;
+	unsigned l;
 
 	pthread_mutex_lock(&w->ctl_lock);
 	list = w->ctl_head;
@@ -280,16 +287,21 @@ static bool relay_worker_apply(struct relay_worker *w)
 	for (c = list; c; c = c->ctl_next) {
 		c->work_next = c->ctl_next;
 		c->work_ops = c->ctl_ops;
-		memcpy(c->work_leg_ops, c->ctl_leg_ops, sizeof(c->work_leg_ops));
-		memcpy(c->work_remote, c->ctl_remote, sizeof(c->work_remote));
-		memcpy(c->work_sink, c->ctl_sink, sizeof(c->work_sink));
-		memcpy(c->work_tap, c->ctl_tap, sizeof(c->work_tap));
-		memcpy(c->work_play, c->ctl_play, sizeof(c->work_play));
-		memcpy(c->work_codec, c->ctl_codec, sizeof(c->work_codec));
+		c->work_slots = relay_call_slots(c);
+		for (l = 0; l < c->work_slots; l++) {
+			struct relay_slot *sl = relay_slot(c, l);
+
+			sl->work_ops = sl->ctl_ops;
+			sl->work_remote = sl->ctl_remote;
+			sl->work_sink = sl->ctl_sink;
+			memcpy(sl->work_tap, sl->ctl_tap, sizeof(sl->work_tap));
+			sl->work_play = sl->ctl_play;
+			sl->work_codec = sl->ctl_codec;
+			sl->ctl_ops = 0;
+		}
 		c->work_mix = c->ctl_mix;
 		c->ctl_mix.fresh = NULL;	/* handed over */
 		c->ctl_ops = 0;
-		memset(c->ctl_leg_ops, 0, sizeof(c->ctl_leg_ops));
 		c->ctl_queued = false;
 	}
 	pthread_mutex_unlock(&w->ctl_lock);
@@ -298,8 +310,8 @@ static bool relay_worker_apply(struct relay_worker *w)
 		next = c->work_next;
 		/* first, so that sinks named just before a free are
 		 * attached and then detached like any other */
-		for (l = 0; l < RELAY_LEGS_MAX; l++)
-			relay_side_sinks(c, l);
+		for (l = 0; l < c->work_slots; l++)
+			relay_side_sinks(c, (int)l);
 		if (c->work_ops & RELAY_OP_FREE) {
 			if (c->work_mix.fresh && !c->mix)
 				c->mix = c->work_mix.fresh;
@@ -384,7 +396,7 @@ static void relay_sweep_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		limit = r->timeout_ms;
 		for (l = 0; l < RELAY_LEGS_MAX; l++) {
-			if (c->open & (1u << l) && c->leg[l].hold)
+			if (c->open & (1u << l) && relay_side(c, l)->hold)
 				limit = r->hold_timeout_ms;
 		}
 		if (!limit || now - c->last_rx_ms < limit)
@@ -637,6 +649,7 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 {
 	struct relay_worker *w;
 	struct relay_call *c = NULL;
+	struct relay_side *a, *b;
 	uint64_t tried = 0;
 	unsigned attempt;
 	int err = ENOSPC, l;
@@ -661,21 +674,23 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 				goto out;
 			}
 		}
-		memset(c, 0, sizeof(*c));
+		memset(c, 0, sizeof(*c));	/* more = NULL: see put */
 		c->w = w;
 		c->cookie = cookie;
-		for (l = 0; l < RELAY_LEGS_MAX; l++)
+		for (l = 0; l < RELAY_SLOTS_INLINE; l++)
 			relay_side_init(c, (unsigned)l);
+		a = relay_side(c, RELAY_LEG_A);
+		b = relay_side(c, RELAY_LEG_B);
 		/* the plain call: each leg into the other's output */
-		c->leg[RELAY_LEG_A].sink = &c->leg[RELAY_LEG_B].out;
-		c->leg[RELAY_LEG_B].sink = &c->leg[RELAY_LEG_A].out;
+		a->sink = &b->out;
+		b->sink = &a->out;
 		c->sip_legs = 1u << RELAY_LEG_A | 1u << RELAY_LEG_B;
 
-		err = relay_side_open(r, w, &c->leg[RELAY_LEG_A]);
+		err = relay_side_open(r, w, a);
 		if (!err) {
-			err = relay_side_open(r, w, &c->leg[RELAY_LEG_B]);
+			err = relay_side_open(r, w, b);
 			if (err)
-				relay_side_close(w, &c->leg[RELAY_LEG_A]);
+				relay_side_close(w, a);
 		}
 		if (err != ENOSPC)
 			break;
@@ -698,7 +713,7 @@ int relay_call_alloc(struct relay *r, uint64_t cookie,
 
 uint16_t relay_call_port(const struct relay_call *c, enum relay_leg leg)
 {
-	return relay_call_leg_ok(c, leg) ? c->leg[leg].port : 0;
+	return relay_call_leg_ok(c, leg) ? relay_side_c(c, leg)->port : 0;
 }
 
 void relay_call_free(struct relay_call *c, struct relay_counters *out)
@@ -708,8 +723,8 @@ void relay_call_free(struct relay_call *c, struct relay_counters *out)
 	if (!c)
 		return;
 
-	a = &c->leg[RELAY_LEG_A];
-	b = &c->leg[RELAY_LEG_B];
+	a = relay_side(c, RELAY_LEG_A);
+	b = relay_side(c, RELAY_LEG_B);
 	if (out) {
 		out->a_to_b.packets = relay_read(&a->packets);
 		out->a_to_b.bytes = relay_read(&a->bytes);

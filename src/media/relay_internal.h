@@ -193,12 +193,44 @@ struct relay_side {
 };
 
 /*
+ * One leg slot of a call: the side and the notes about it, worker-owned
+ * (work_*) or under the worker's ctl_lock (ctl_*, on their own cache
+ * line, away from the packet path's fields).
+ */
+struct relay_slot {
+	struct relay_side side;
+
+	/* worker-owned: the notes being applied */
+	unsigned work_ops;		/* RELAY_LOP_* */
+	struct relay_remote work_remote;
+	struct relay_sink *work_sink;
+	struct relay_sink *work_tap[RELAY_TAPS];
+	struct relay_play_req work_play;
+	uint8_t work_codec;
+
+	/* under w->ctl_lock: the notes left for the worker */
+	_Alignas(RELAY_CACHELINE) unsigned ctl_ops;
+	struct relay_remote ctl_remote;
+	struct relay_sink *ctl_sink;
+	struct relay_sink *ctl_tap[RELAY_TAPS];
+	struct relay_play_req ctl_play;
+	uint8_t ctl_codec;
+};
+
+/* Leg slots inside a call: the plain call's two. */
+#define RELAY_SLOTS_INLINE 2
+
+/*
  * A call: allocated by relay_call_alloc() on the SIP thread, owned by its
  * worker from then on, freed by the worker after RELAY_OP_FREE.
  *
- * Room for every leg is in the call (about 600 bytes a leg), so adding
- * one allocates nothing and hands no pointer across threads. A leg
- * slot >= 2 changes hands: the SIP thread fills it in
+ * The plain call's two legs are in the call. The slots of further legs
+ * (a mixer's, 2 .. RELAY_LEGS_MAX - 1) are one block, `more`, made by the
+ * first relay_call_leg_add() on the SIP thread and set under ctl_lock
+ * before that leg is posted, so the worker reads it only for a leg it was
+ * told of under the lock; it goes with the call (a recycled call drops
+ * it: relay_call_put()). A plain call so costs about 2.3 KiB less than room for six legs.
+ * A leg slot >= 2 changes hands: the SIP thread fills it in
  * relay_call_leg_add() (its immutable fields and sockets) and posts
  * RELAY_LOP_OPEN; the worker owns it from then on, and after
  * RELAY_LOP_CLOSE clears its bit in ctl_closing (under ctl_lock) once it
@@ -207,7 +239,9 @@ struct relay_side {
 struct relay_call {
 	struct relay_worker *w;		/* immutable */
 	uint64_t cookie;		/* immutable */
-	struct relay_side leg[RELAY_LEGS_MAX];
+	struct relay_slot slot[RELAY_SLOTS_INLINE];
+	/* NULL, or RELAY_LEGS_MAX - RELAY_SLOTS_INLINE slots (see above) */
+	struct relay_slot *more;
 
 	/* the calling (SIP) thread's: which legs it may name */
 	uint32_t sip_legs;		/* open legs, bit per leg */
@@ -217,12 +251,9 @@ struct relay_call {
 	struct relay_call *prev, *next;	/* the worker's live calls */
 	struct relay_call *work_next;	/* while its ops are applied */
 	unsigned work_ops;
-	unsigned work_leg_ops[RELAY_LEGS_MAX];
-	struct relay_remote work_remote[RELAY_LEGS_MAX];
-	struct relay_sink *work_sink[RELAY_LEGS_MAX];
-	struct relay_sink *work_tap[RELAY_LEGS_MAX][RELAY_TAPS];
-	struct relay_play_req work_play[RELAY_LEGS_MAX];
-	uint8_t work_codec[RELAY_LEGS_MAX];
+	unsigned work_slots;		/* relay_call_slots() when the notes
+					 * were taken: the slots the worker
+					 * may look at */
 	struct relay_mix_req work_mix;
 	struct relay_mix *mix;		/* made on the first mix */
 	uint32_t open;			/* legs whose events are added */
@@ -238,14 +269,42 @@ struct relay_call {
 	unsigned ctl_remotes;		/* 1 << leg: set_remote() seen */
 	bool ctl_queued;
 	uint32_t ctl_closing;		/* legs the worker has yet to close */
-	unsigned ctl_leg_ops[RELAY_LEGS_MAX];
-	struct relay_remote ctl_remote[RELAY_LEGS_MAX];
-	struct relay_sink *ctl_sink[RELAY_LEGS_MAX];
-	struct relay_sink *ctl_tap[RELAY_LEGS_MAX][RELAY_TAPS];
-	struct relay_play_req ctl_play[RELAY_LEGS_MAX];
-	uint8_t ctl_codec[RELAY_LEGS_MAX];
 	struct relay_mix_req ctl_mix;
 };
+
+/*
+ * relay_slot() - leg @l's slot in @c. Only for a leg that has one: @l
+ * below RELAY_SLOTS_INLINE, or a leg relay_call_leg_add() opened (the
+ * SIP thread) or the worker was told of under ctl_lock.
+ */
+static inline struct relay_slot *relay_slot(struct relay_call *c,
+					    unsigned l)
+{
+	return l < RELAY_SLOTS_INLINE ? &c->slot[l]
+				      : &c->more[l - RELAY_SLOTS_INLINE];
+}
+
+/* relay_side() - leg @l's side; as relay_slot(). */
+static inline struct relay_side *relay_side(struct relay_call *c, unsigned l)
+{
+	return &relay_slot(c, l)->side;
+}
+
+/* relay_side_c() - relay_side() of a const call. */
+static inline const struct relay_side *relay_side_c(const struct relay_call *c,
+						    unsigned l)
+{
+	return l < RELAY_SLOTS_INLINE ? &c->slot[l].side
+				      : &c->more[l - RELAY_SLOTS_INLINE].side;
+}
+
+/* relay_call_slots() - how many slots @c has: RELAY_SLOTS_INLINE, or
+ * RELAY_LEGS_MAX once `more` is there. The SIP thread, or under
+ * ctl_lock; the worker otherwise reads c->work_slots. */
+static inline unsigned relay_call_slots(const struct relay_call *c)
+{
+	return c->more ? RELAY_LEGS_MAX : RELAY_SLOTS_INLINE;
+}
 
 /*
  * A worker's port pairs. The free list is a FIFO ring of pair indexes,

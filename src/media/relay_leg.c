@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "maskd/mix.h"
@@ -42,7 +43,7 @@ static socklen_t relay_sa_len(const union relay_sa *a)
 void relay_side_remote(struct relay_call *c, unsigned l,
 		       const struct relay_remote *rem)
 {
-	struct relay_side *leg = &c->leg[l];
+	struct relay_side *leg = relay_side(c, l);
 	const union relay_sa *want;
 	struct relay_dest *d;
 	int k;
@@ -70,7 +71,8 @@ void relay_side_remote(struct relay_call *c, unsigned l,
  out:
 	/* the timeout watches the call once its first two parties have
 	 * answered; later legs join a call already armed */
-	if (!c->armed && c->leg[0].has_remote && c->leg[1].has_remote) {
+	if (!c->armed && c->slot[0].side.has_remote &&
+	    c->slot[1].side.has_remote) {
 		c->armed = true;
 		c->last_rx_ms = clock_mono_coarse_ms();
 	}
@@ -130,6 +132,27 @@ int relay_call_set_remote(struct relay_call *c, enum relay_leg leg,
 	return 0;
 }
 
+/*
+ * The slots of legs 2.. for @c, once: made here, on the SIP thread, and
+ * set under ctl_lock, before any of them is posted (relay_internal.h).
+ */
+static int relay_slots_more(struct relay_call *c)
+{
+	struct relay_slot *more;
+	size_t size = (RELAY_LEGS_MAX - RELAY_SLOTS_INLINE) * sizeof(*more);
+
+	if (c->more)
+		return 0;
+	more = aligned_alloc(RELAY_CACHELINE, size);
+	if (!more)
+		return ENOMEM;
+	memset(more, 0, size);
+	pthread_mutex_lock(&c->w->ctl_lock);
+	c->more = more;
+	pthread_mutex_unlock(&c->w->ctl_lock);
+	return 0;
+}
+
 int relay_call_leg_add(struct relay_call *c, unsigned *legp)
 {
 	struct relay_worker *w;
@@ -160,8 +183,11 @@ int relay_call_leg_add(struct relay_call *c, unsigned *legp)
 	if (l == RELAY_LEGS_MAX)
 		return busy ? EBUSY : ENOSPC;
 
+	err = relay_slots_more(c);
+	if (err)
+		return err;
 	relay_side_init(c, l);
-	err = relay_side_open(w->r, w, &c->leg[l]);
+	err = relay_side_open(w->r, w, relay_side(c, l));
 	if (err)
 		return err;
 
@@ -183,7 +209,7 @@ int relay_call_leg_remove(struct relay_call *c, unsigned leg)
 	c->sip_legs &= ~(1u << leg);
 	pthread_mutex_lock(&w->ctl_lock);
 	c->ctl_closing |= 1u << leg;
-	c->ctl_leg_ops[leg] |= RELAY_LOP_CLOSE;
+	relay_slot(c, leg)->ctl_ops |= RELAY_LOP_CLOSE;
 	wake = relay_call_queue_locked(w, c);
 	pthread_mutex_unlock(&w->ctl_lock);
 
@@ -200,7 +226,7 @@ int relay_call_leg_counters(const struct relay_call *c, unsigned leg,
 	if (!relay_call_leg_ok(c, leg) || !out)
 		return EINVAL;
 
-	side = &c->leg[leg];
+	side = relay_side_c(c, leg);
 	out->packets = relay_read(&side->packets);
 	out->bytes = relay_read(&side->bytes);
 	out->drops = relay_read(&side->drops);
@@ -219,8 +245,8 @@ int relay_call_leg_codec(struct relay_call *c, unsigned leg, uint8_t pt)
 	/* the last one wins: a codec is a state, not an event to keep */
 	w = c->w;
 	pthread_mutex_lock(&w->ctl_lock);
-	c->ctl_codec[leg] = pt;
-	c->ctl_leg_ops[leg] |= RELAY_LOP_CODEC;
+	relay_slot(c, leg)->ctl_codec = pt;
+	relay_slot(c, leg)->ctl_ops |= RELAY_LOP_CODEC;
 	wake = relay_call_queue_locked(w, c);
 	pthread_mutex_unlock(&w->ctl_lock);
 
@@ -237,7 +263,7 @@ int relay_call_leg_codec(struct relay_call *c, unsigned leg, uint8_t pt)
 static void relay_leg_close(struct relay_call *c, unsigned l)
 {
 	struct relay_worker *w = c->w;
-	struct relay_side *leg = &c->leg[l];
+	struct relay_side *leg = relay_side(c, l);
 	unsigned o;
 
 	relay_side_unwatch(c, l);
@@ -245,9 +271,9 @@ static void relay_leg_close(struct relay_call *c, unsigned l)
 	relay_play_leg_drop(c, l);
 	/* what was sent to this party now has nowhere to go: dropped
 	 * (open legs only: a free slot may be the SIP thread's) */
-	for (o = 0; o < RELAY_LEGS_MAX; o++) {
-		if (c->open & (1u << o) && c->leg[o].sink == &leg->out)
-			c->leg[o].sink = NULL;
+	for (o = 0; o < c->work_slots; o++) {
+		if (c->open & (1u << o) && relay_side(c, o)->sink == &leg->out)
+			relay_side(c, o)->sink = NULL;
 	}
 	relay_sink_detach(leg->sink);
 	leg->sink = NULL;
@@ -262,23 +288,25 @@ static void relay_leg_close(struct relay_call *c, unsigned l)
 
 void relay_leg_apply(struct relay_call *c)
 {
+	struct relay_slot *sl;
 	unsigned l, ops;
 
-	for (l = 0; l < RELAY_LEGS_MAX; l++) {
-		ops = c->work_leg_ops[l];
+	for (l = 0; l < c->work_slots; l++) {
+		sl = relay_slot(c, l);
+		ops = sl->work_ops;
 		if (ops & RELAY_LOP_OPEN)
 			relay_side_watch(c, l);
 		if (ops & RELAY_LOP_REMOTE)
-			relay_side_remote(c, l, &c->work_remote[l]);
+			relay_side_remote(c, l, &sl->work_remote);
 		if (ops & RELAY_LOP_CODEC)
-			c->leg[l].codec = c->work_codec[l];
+			sl->side.codec = sl->work_codec;
 	}
 
 	if (c->work_ops & RELAY_OP_MIX)
 		relay_mix_apply(c);
 
-	for (l = 0; l < RELAY_LEGS_MAX; l++) {
-		ops = c->work_leg_ops[l];
+	for (l = 0; l < c->work_slots; l++) {
+		ops = relay_slot(c, l)->work_ops;
 		if (ops & RELAY_LOP_PLAY)
 			relay_play_apply(c, (int)l);
 		/* last: whatever else was asked of the leg before its

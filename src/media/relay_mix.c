@@ -168,7 +168,7 @@ static void relay_mix_join(struct relay_call *c, struct relay_mix *m,
 			   unsigned l)
 {
 	struct relay_mix_leg *ml = &m->leg[l];
-	struct relay_side *side = &c->leg[l];
+	struct relay_side *side = relay_side(c, l);
 	struct relay_sink *old = side->sink;
 
 	if (!(m->legs & (1u << l))) {
@@ -192,7 +192,7 @@ static void relay_mix_join(struct relay_call *c, struct relay_mix *m,
 static void relay_mix_leave(struct relay_call *c, struct relay_mix *m,
 			    unsigned l)
 {
-	struct relay_side *side = &c->leg[l];
+	struct relay_side *side = relay_side(c, l);
 
 	if (!(m->legs & (1u << l)))
 		return;
@@ -240,8 +240,8 @@ void relay_mix_apply(struct relay_call *c)
 	 * took out of it (not for a sink the SIP side set itself) */
 	if (!(m->legs & (1u << RELAY_LEG_A | 1u << RELAY_LEG_B))) {
 		for (l = RELAY_LEG_A; l <= RELAY_LEG_B; l++) {
-			if (m->parked & (1u << l) && !c->leg[l].sink)
-				c->leg[l].sink = &c->leg[!l].out;
+			if (m->parked & (1u << l) && !relay_side(c, l)->sink)
+				relay_side(c, l)->sink = &relay_side(c, !l)->out;
 		}
 		m->parked = 0;
 	}
@@ -315,7 +315,7 @@ static void relay_mix_frame(struct relay_mix *m, int64_t now_ms)
 		if (!(m->legs & (1u << l)))
 			continue;
 		ml = &m->leg[l];
-		side = &c->leg[l];
+		side = relay_side(c, l);
 		if (!side->dest[RELAY_RTP].addr.sa.sa_family || side->muted) {
 			ml->ts += MIX_FRAME;
 			continue;

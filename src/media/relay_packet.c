@@ -145,7 +145,7 @@ static void relay_sock_forward(evutil_socket_t fd, struct relay_sock *s)
 {
 	struct relay_call *c = s->call;
 	struct relay_worker *w = c->w;
-	struct relay_side *in = &c->leg[s->leg];
+	struct relay_side *in = relay_side(c, s->leg);
 	struct relay_sink *sink = in->sink;
 	bool tapped = in->tapped;
 	struct relay_side *out = relay_sink_side(sink);

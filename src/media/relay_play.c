@@ -128,8 +128,8 @@ static void relay_play_tick(evutil_socket_t fd, short what, void *arg)
 void relay_play_apply(struct relay_call *c, int l)
 {
 	struct relay_worker *w = c->w;
-	struct relay_side *side = &c->leg[l];
-	struct relay_play_req *req = &c->work_play[l];
+	struct relay_side *side = relay_side(c, l);
+	struct relay_play_req *req = &relay_slot(c, (unsigned)l)->work_play;
 	uint8_t old_pt = side->play.pt;
 	int err;
 
@@ -165,16 +165,18 @@ void relay_play_apply(struct relay_call *c, int l)
 
 void relay_play_leg_drop(struct relay_call *c, unsigned l)
 {
-	relay_play_unlist(c->w, &c->leg[l]);
-	player_free(c->leg[l].player);
-	c->leg[l].player = NULL;
+	relay_play_unlist(c->w, relay_side(c, l));
+	player_free(relay_side(c, l)->player);
+	relay_side(c, l)->player = NULL;
 }
 
 void relay_play_drop(struct relay_call *c)
 {
 	unsigned l;
 
-	for (l = 0; l < RELAY_LEGS_MAX; l++)
+	/* the call is being destroyed: OP_FREE came last, so relay_call_
+	 * slots() is final */
+	for (l = 0; l < relay_call_slots(c); l++)
 		relay_play_leg_drop(c, l);
 }
 
@@ -197,6 +199,7 @@ int relay_call_play(struct relay_call *c, enum relay_leg leg,
 {
 	unsigned op = RELAY_LOP_PLAY;
 	struct relay_worker *w;
+	struct relay_slot *sl;
 	bool wake;
 
 	if (!relay_call_leg_ok(c, leg))
@@ -205,16 +208,17 @@ int relay_call_play(struct relay_call *c, enum relay_leg leg,
 		return EINVAL;
 
 	w = c->w;
+	sl = relay_slot(c, leg);
 	pthread_mutex_lock(&w->ctl_lock);
-	if (c->ctl_leg_ops[leg] & op) {
+	if (sl->ctl_ops & op) {
 		pthread_mutex_unlock(&w->ctl_lock);
 		return EBUSY;
 	}
-	c->ctl_leg_ops[leg] |= op;
-	c->ctl_play[leg].prompt = prompt;
-	c->ctl_play[leg].pt = pt;
-	c->ctl_play[leg].done = done;
-	c->ctl_play[leg].arg = arg;
+	sl->ctl_ops |= op;
+	sl->ctl_play.prompt = prompt;
+	sl->ctl_play.pt = pt;
+	sl->ctl_play.done = done;
+	sl->ctl_play.arg = arg;
 	wake = relay_call_queue_locked(w, c);
 	pthread_mutex_unlock(&w->ctl_lock);
 

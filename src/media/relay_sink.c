@@ -63,18 +63,19 @@ int relay_call_post_sink(struct relay_call *c, unsigned op,
 			 enum relay_leg leg, struct relay_sink *s)
 {
 	struct relay_worker *w = c->w;
+	struct relay_slot *sl = relay_slot(c, leg);
 	bool wake;
 
 	pthread_mutex_lock(&w->ctl_lock);
-	if (c->ctl_leg_ops[leg] & op) {
+	if (sl->ctl_ops & op) {
 		pthread_mutex_unlock(&w->ctl_lock);
 		return EBUSY;
 	}
-	c->ctl_leg_ops[leg] |= op;
+	sl->ctl_ops |= op;
 	if (op == RELAY_LOP_SINK)
-		c->ctl_sink[leg] = s;
+		sl->ctl_sink = s;
 	else
-		c->ctl_tap[leg][op == RELAY_LOP_TAP1 ? 1 : 0] = s;
+		sl->ctl_tap[op == RELAY_LOP_TAP1 ? 1 : 0] = s;
 	wake = relay_call_queue_locked(w, c);
 	pthread_mutex_unlock(&w->ctl_lock);
 
@@ -87,20 +88,21 @@ int relay_call_post_sink(struct relay_call *c, unsigned op,
  * they replace. Worker thread. */
 void relay_side_sinks(struct relay_call *c, int l)
 {
-	struct relay_side *leg = &c->leg[l];
+	struct relay_slot *sl = relay_slot(c, (unsigned)l);
+	struct relay_side *leg = &sl->side;
 	struct relay_sink *old;
 	unsigned t;
 
-	if (c->work_leg_ops[l] & RELAY_LOP_SINK) {
+	if (sl->work_ops & RELAY_LOP_SINK) {
 		old = leg->sink;
-		leg->sink = c->work_sink[l];
+		leg->sink = sl->work_sink;
 		relay_sink_detach(old);
 	}
 	for (t = 0; t < RELAY_TAPS; t++) {
-		if (!(c->work_leg_ops[l] & relay_lop_tap(t)))
+		if (!(sl->work_ops & relay_lop_tap(t)))
 			continue;
 		old = leg->tap[t];
-		leg->tap[t] = c->work_tap[l][t];
+		leg->tap[t] = sl->work_tap[t];
 		relay_sink_detach(old);
 	}
 	leg->tapped = false;
@@ -119,13 +121,30 @@ void relay_side_taps_detach(struct relay_side *side)
 	side->tapped = false;
 }
 
-/* Any thread may take the address of any leg slot's output (fixed for
- * the call): writing into a slot with no party sends nothing. */
+/* The address of a leg slot's output is fixed for the call: writing into
+ * a slot with no party sends nothing. A and B have theirs from the start;
+ * a further slot exists once relay_call_leg_add() made the call's room
+ * for them (relay_internal.h), which the SIP thread knows. */
 struct relay_sink *relay_call_sink(struct relay_call *c, enum relay_leg leg)
 {
-	if (!c || (unsigned)leg >= RELAY_LEGS_MAX)
+	if (!c || (unsigned)leg >= RELAY_LEGS_MAX ||
+	    ((unsigned)leg >= RELAY_SLOTS_INLINE && !c->more))
 		return NULL;
-	return &c->leg[leg].out;
+	return &relay_side(c, leg)->out;
+}
+
+/* relay_call_side_index() - the index of @side among @c's slots, or
+ * RELAY_LEGS_MAX when it is none of them. The SIP thread. */
+static unsigned relay_call_side_index(struct relay_call *c,
+				      const struct relay_side *side)
+{
+	unsigned l;
+
+	for (l = 0; l < relay_call_slots(c); l++) {
+		if (side == relay_side(c, l))
+			return l;
+	}
+	return RELAY_LEGS_MAX;
 }
 
 int relay_call_connect(struct relay_call *c, enum relay_leg leg,
@@ -139,8 +158,7 @@ int relay_call_connect(struct relay_call *c, enum relay_leg leg,
 		return EINVAL;
 	/* a leg output: one of this call's open legs */
 	side = relay_sink_side(sink);
-	if (side && (side < c->leg || side >= c->leg + RELAY_LEGS_MAX ||
-		     !relay_call_leg_ok(c, (unsigned)(side - c->leg))))
+	if (side && !relay_call_leg_ok(c, relay_call_side_index(c, side)))
 		return EINVAL;
 
 	return relay_call_post_sink(c, RELAY_LOP_SINK, leg, sink);

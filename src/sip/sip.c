@@ -213,8 +213,11 @@ static int sip_on_message(struct sip *s, nta_agent_t *agent, msg_t *msg,
 	nta_incoming_t *irq;
 	int status;
 
-	/* a response no transaction of ours wants: nta would drop it */
+	/* a response no transaction of ours wants: a 2xx our ACK was
+	 * lost for is ACKed again, anything else dropped as nta would */
 	if (!sip || !sip->sip_request) {
+		if (sip && sip_leg_reack(s, sip))
+			SIP_COUNT(s, reacks);
 		msg_destroy(msg);
 		return 0;
 	}

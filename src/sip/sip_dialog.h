@@ -114,9 +114,20 @@ nta_outgoing_t *sip_leg_request(struct sip_leg *leg, sip_method_t method,
 				nta_response_f *cb, void *magic, bool contact,
 				const char *hdrs);
 
-/* sip_leg_ack() - ACK the 2xx that answered @orq on @leg, with @sdp. */
+/*
+ * sip_leg_ack() - ACK the 2xx that answered @orq on @leg, with @sdp.
+ * Sent statelessly: nta keeps no transaction for it (one would linger
+ * 32 s per call); a retransmitted 2xx is ACKed again by sip_leg_reack().
+ */
 void sip_leg_ack(struct sip_leg *leg, nta_outgoing_t *orq, sip_t const *src,
 		 const char *sdp);
+
+/*
+ * sip_leg_reack() - @sip, a response no transaction took (sip.c), is a
+ * retransmitted 2xx to the INVITE of ours whose 2xx a leg ACKed last:
+ * the same ACK again (RFC 3261 section 13.2.2.4). True when it was one.
+ */
+bool sip_leg_reack(struct sip *s, sip_t const *sip);
 
 /* sip_leg_bye() - a BYE on @leg, when it has a dialog. */
 void sip_leg_bye(struct sip_leg *leg);

@@ -41,6 +41,7 @@ struct sip_call;
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/nta.h>
+#include <sofia-sip/nta_stateless.h>
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
@@ -92,6 +93,9 @@ struct sip_call;
 
 /* "sip:" user "@" host:port ";transport=tcp" and some. */
 #define SIP_URI_SIZE (CONFIG_HOST_SIZE + 96)
+
+/* A Via branch of ours or of a party's, as far as maskd copies one. */
+#define SIP_BRANCH_SIZE 128
 
 /*
  * sofia's Via class with maskd's parse function (sip_via.c). First member:
@@ -337,6 +341,11 @@ struct sip_leg {
 	nta_outgoing_t *orq_invite;	/* originated: our INVITE */
 	bool answered;			/* originated: the party sent a 2xx */
 	bool acked;			/* ... and we ACKed it */
+	/* the last INVITE of ours on the leg whose 2xx we ACKed (0: none)
+	 * and whether that ACK carried st.sdp: enough to ACK its 2xx
+	 * again when the party retransmits it (sip_leg_reack()) */
+	uint32_t ack_cseq;
+	bool ack_sdp;
 
 	struct sdp_origin origin;	/* the o= line the party is shown */
 	struct sip_st st;		/* RFC 4028 */

@@ -15,6 +15,8 @@
  */
 #include "sip_internal.h"
 
+#include <sofia-sip/su_string.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,30 +407,46 @@ nta_outgoing_t *sip_leg_request(struct sip_leg *leg, sip_method_t method,
 	return orq;
 }
 
+/* What an ACK's Via branch adds to its INVITE's: an ACK of a 2xx is a
+ * transaction of its own (RFC 3261 section 17.1.1.3), and one made again
+ * for a retransmitted 2xx must be the same message, branch included, or
+ * the party takes it for another request. */
+#define SIP_ACK_BRANCH_SUFFIX ".ack"
+
 /*
- * ACK the 2xx that @orq (an INVITE of ours on @leg) received, with what
- * may cross from @src (the other leg's ACK; may be NULL) and @sdp, its
- * rewritten SDP (NULL: none).
- * The ACK reuses the INVITE's CSeq and is its own transaction, which nta
- * keeps just long enough to re-ACK a retransmitted 2xx. Towards the
- * gateway it carries the INVITE's credentials, if any.
+ * The ACK of CSeq @cseq_n on @leg, with what may cross from @src (the
+ * other leg's ACK; may be NULL) and @sdp, its rewritten SDP (NULL: none),
+ * and the credentials of @invite (may be NULL) towards the gateway; sent
+ * without a transaction. @invite_branch is the INVITE's Via branch (with
+ * or without "branch="): nta asserts that an ACK names its INVITE, and
+ * the ACK's own branch is made from it. Returns 0 or -1.
  */
-void sip_leg_ack(struct sip_leg *leg, nta_outgoing_t *orq, sip_t const *src,
-		 const char *sdp)
+static int sip_leg_ack_send(struct sip_leg *leg, uint32_t cseq_n,
+			    nta_outgoing_t *invite, const char *invite_branch,
+			    sip_t const *src, const char *sdp)
 {
 	struct sip *s = leg->call->s;
-	nta_outgoing_t *ack;
+	char branch[SIP_BRANCH_SIZE];
 	sip_cseq_t *cseq;
 	msg_t *msg;
 	sip_t *sip;
+	int n;
+
+	if (!invite_branch)
+		return -1;
+	if (su_casenmatch(invite_branch, "branch=", 7))
+		invite_branch += 7;
+	n = snprintf(branch, sizeof(branch), "%s" SIP_ACK_BRANCH_SUFFIX,
+		     invite_branch);
+	if (n < 0 || (size_t)n >= sizeof(branch))
+		return -1;
 
 	msg = nta_msg_create(s->agent, 0);
 	sip = sip_object(msg);
 	if (!sip)
-		goto out;
+		goto fail;
 
-	cseq = sip_cseq_create(msg_home(msg), nta_outgoing_cseq(orq),
-			       SIP_METHOD_ACK);
+	cseq = sip_cseq_create(msg_home(msg), cseq_n, SIP_METHOD_ACK);
 	if (!cseq ||
 	    msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)cseq) ||
 	    sip_add_tl(msg, sip, SIPTAG_MAX_FORWARDS_STR("70"),
@@ -436,20 +454,72 @@ void sip_leg_ack(struct sip_leg *leg, nta_outgoing_t *orq, sip_t const *src,
 	    sip_msg_copy(s, msg, sip, src, sdp) ||
 	    nta_msg_request_complete(msg, leg->dialog, SIP_METHOD_ACK,
 				     NULL) < 0)
-		goto out;
-	if (leg->role == SIP_LEG_OUTBOUND)
-		sip_auth_ack(leg, orq, msg, sip);
+		goto fail;
+	if (leg->role == SIP_LEG_OUTBOUND && invite)
+		sip_auth_ack(leg, invite, msg, sip);
 
-	ack = nta_outgoing_mcreate(s->agent, NULL, NULL, NULL, msg,
-				   NTATAG_ACK_BRANCH(nta_outgoing_branch(orq)),
-				   TAG_END());
-	if (ack) {
-		msg = NULL;
-		nta_outgoing_destroy(ack);
-	}
- out:
+	/* nta_msg_tsend() takes msg in any case */
+	return nta_msg_tsend(s->agent, msg, NULL,
+			     NTATAG_ACK_BRANCH(invite_branch),
+			     NTATAG_BRANCH_KEY(branch), TAG_END());
+ fail:
 	if (msg)
 		msg_destroy(msg);
+	return -1;
+}
+
+/*
+ * ACK the 2xx that @orq (an INVITE of ours on @leg) received, with what
+ * may cross from @src (the other leg's ACK; may be NULL) and @sdp, its
+ * rewritten SDP (NULL: none). The ACK reuses the INVITE's CSeq; towards
+ * the gateway it carries the INVITE's credentials, if any.
+ *
+ * No transaction: nta kept an ACK's for 64*T1 with its message and URL
+ * (about 3 KiB a call, issue 14), and in UA mode a retransmitted 2xx
+ * found the INVITE's transaction first anyway, which hands it on as
+ * stray; sip_leg_reack() answers it from what is kept here.
+ */
+void sip_leg_ack(struct sip_leg *leg, nta_outgoing_t *orq, sip_t const *src,
+		 const char *sdp)
+{
+	uint32_t cseq = nta_outgoing_cseq(orq);
+
+	(void)sip_leg_ack_send(leg, cseq, orq, nta_outgoing_branch(orq), src,
+			       sdp);
+	leg->ack_cseq = cseq;
+	leg->ack_sdp = sdp != NULL;
+}
+
+bool sip_leg_reack(struct sip *s, sip_t const *sip)
+{
+	nta_leg_t *dialog;
+	struct sip_leg *leg;
+	int status;
+
+	if (!sip->sip_status || !sip->sip_cseq || !sip->sip_call_id ||
+	    !sip->sip_via || !sip->sip_to ||
+	    sip->sip_cseq->cs_method != sip_method_invite)
+		return false;
+	status = sip->sip_status->st_status;
+	if (status < 200 || status >= 300)
+		return false;
+
+	dialog = nta_leg_by_call_id(s->agent, sip->sip_call_id->i_id);
+	leg = dialog ? (struct sip_leg *)nta_leg_magic(dialog,
+						       sip_leg_on_request)
+		     : NULL;
+	if (!leg || !leg->ack_cseq ||
+	    sip->sip_cseq->cs_seq != leg->ack_cseq ||
+	    !nta_leg_get_rtag(dialog) || !sip->sip_to->a_tag ||
+	    !su_casematch(nta_leg_get_rtag(dialog), sip->sip_to->a_tag))
+		return false;
+
+	/* the INVITE's transaction is gone (or going): no credentials to
+	 * copy, and a gateway does not challenge an ACK */
+	(void)sip_leg_ack_send(leg, leg->ack_cseq, NULL,
+			       sip->sip_via->v_branch, NULL,
+			       leg->ack_sdp ? leg->st.sdp : NULL);
+	return true;
 }
 
 /*

@@ -49,6 +49,13 @@ def cseq(msg):
     return int(m.group(1)), m.group(2)
 
 
+def branch(msg):
+    """The branch of a message's (first) Via."""
+    m = re.search(r"(?mi)^Via:[^\n]*;\s*branch=([^;,\s]+)",
+                  ts.headers_of(msg))
+    return m.group(1) if m else None
+
+
 def trace(run):
     """Every message of a SIPp -trace_msg file in order, as
     ("sent" | "received", message)."""
@@ -323,15 +330,23 @@ class Flows(FlowsBase):
         # transaction), and B's 200 sent again after maskd's ACK gets
         # another ACK (RFC 3261 section 13.2.2.4)
         before = self.metric("maskd_sip_calls_total")
+        reacks = self.metric("maskd_sip_reacks_total")
         s, ua, gw = self.call_pair("flow_late_ack_uac.xml",
                                    "flow_reack_uas.xml")
         self.assertEqual(self.metric("maskd_sip_calls_total") - before, 1)
+        # the ACK has no transaction in nta (sip_leg_ack()): the 2xx
+        # sent again reached maskd as a stray response and was ACKed
+        # from the leg (sip_leg_reack())
+        self.assertGreaterEqual(self.metric("maskd_sip_reacks_total") -
+                                reacks, 1)
         oks = self.responses(ua, 200, "INVITE", raw=True)
         self.assertGreaterEqual(len(oks), 2, "maskd did not retransmit")
         self.assertEqual(len(set(oks)), 1, "not a retransmission")
         # the scenario waits for the ACK of the 200 sent after the first
         acks = self.requests(gw, "ACK", raw=True)
         self.assertGreaterEqual(len(acks), 2)
+        # the same ACK again, Via branch and all
+        self.assertEqual(len({branch(m) for m in acks}), 1, acks)
         self.assertEqual({cseq(m) for m in acks},
                          {(cseq(self.requests(gw, "INVITE")[0])[0],
                            "ACK")})
