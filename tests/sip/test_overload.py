@@ -11,10 +11,15 @@ lateness of its timer - is then far above [sip] overload_lag_ms, so:
   - every new INVITE gets a final response: 503 with a Retry-After of
     1-5 s for the refused ones (all but the one or two read before the
     first lag sample), 404 (no session for the pair) for the others;
+    an INVITE answered before the overload and retransmitted in the
+    middle of it gets its answer again, not a 503;
     a 503 has the request's Vias (the top one with rport filled in),
     From, To with a tag added, Call-ID and CSeq (RFC 3261 8.2.6);
     most are made by the front path (sip_front.c) from the raw datagram,
     all are checked the same way;
+  - each INVITE is sent twice (a retransmission): both copies get the
+    same answer - the copy of one let through is its transaction's,
+    never refused;
   - what is not a new INVITE is served as always, in the middle of the
     refusals: an OPTIONS gets its 200, two malformed INVITEs (one
     without Call-ID, one whose Content-Length is past its end) get no
@@ -47,6 +52,7 @@ PAUSE_MS = 800          # the call's length: its BYE comes while stopped
 ANSWER_WAIT_S = 20
 FINAL_WAIT_S = 20
 UNKNOWN_VN = "+15559990001"     # in no session: an admitted INVITE is 404
+PRE = 99                # the INVITE answered before the burst
 UPSTREAM_VIA = "SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bK-up-%d;received=10.1.1.1"
 
 
@@ -136,6 +142,22 @@ class OverloadBase(ts.SipBase):
         c = Client(ts.A_IP, m)
         cids = ["cps-%s-%d@flood" % (ts.A_IP, i) for i in range(BURST)]
         self.sent = {}
+        # an INVITE answered before the overload (404: no session); its
+        # retransmission comes in the middle of the refusals
+        # (a busy machine may lag past LAG_MS here already: a refused
+        # one is tried again under another Call-ID)
+        for n in range(PRE, PRE + 40):
+            pre = "cps-%s-%d@flood" % (ts.A_IP, n)
+            self.sent[pre] = invite2(ts.A_IP, c.port, n)
+            c.send(self.sent[pre])
+            deadline = time.monotonic() + FINAL_WAIT_S
+            while time.monotonic() < deadline and not c.finals(pre):
+                time.sleep(0.05)
+            if c.finals(pre) != [503]:
+                break
+            time.sleep(0.25)
+        self.assertEqual(c.finals(pre), [404], m.diagnostics())
+        self.pre = pre
         os.kill(m.proc.pid, signal.SIGSTOP)
         try:
             for i in range(BURST):
@@ -143,9 +165,14 @@ class OverloadBase(ts.SipBase):
                 c.send(self.sent[cids[i]])
                 if i == BURST // 2:
                     # in the middle of the refusals: not new INVITEs
+                    c.send(self.sent[pre])
                     for bad in malformed(ts.A_IP, c.port):
                         c.send(bad)
                     c.send(options(ts.A_IP, c.port))
+            # every INVITE retransmitted: one let through keeps its
+            # answer (nta's transaction), one refused is refused again
+            for cid in cids:
+                c.send(self.sent[cid])
             time.sleep(STOP_S)
         finally:
             os.kill(m.proc.pid, signal.SIGCONT)
@@ -156,6 +183,18 @@ class OverloadBase(ts.SipBase):
                      c.finals("ovl-options@probe")):
             time.sleep(0.1)
         return c, cids, s, ua, gw
+
+    def check_retransmissions(self, c, cids):
+        """Both copies of each INVITE answered alike: a retransmission
+        of an INVITE let through is never refused."""
+        deadline = time.monotonic() + FINAL_WAIT_S
+        while time.monotonic() < deadline and \
+                not all(len(c.finals(cid)) >= 2 for cid in cids):
+            time.sleep(0.1)
+        for cid in cids:
+            finals = c.finals(cid)
+            self.assertGreaterEqual(len(finals), 2, cid)
+            self.assertEqual(len(set(finals)), 1, (cid, finals))
 
     def check_others_served(self, c, malformed0):
         """The OPTIONS answered 200; the malformed INVITEs counted as
@@ -228,6 +267,11 @@ class Overload(OverloadBase):
                 self.assertIsNotNone(ra, "503 without Retry-After:\n" + raw)
                 self.check_503(raw, self.sent[cid], c.port)
             self.check_others_served(c, malformed0)
+            self.check_retransmissions(c, cids)
+            # let through before: its copy is nta's, answered 404 again
+            # (nta also repeats it on its own: this client never ACKs)
+            self.assertEqual(set(c.finals(self.pre)), {404})
+            self.assertGreaterEqual(len(c.finals(self.pre)), 2)
         finally:
             c.close()
         print("\noverload figures: %d of %d queued INVITEs refused with 503"
@@ -236,8 +280,11 @@ class Overload(OverloadBase):
         self.assertGreaterEqual(n503, BURST // 2, finals)
         self.check_call_served(s, ua, gw)
 
+        # every 503 the client got (both copies of a refused INVITE are
+        # refused: stateless) and no other
         self.assertEqual(m.metrics()["maskd_sip_overload_rejected_total"]
-                         - refused0, n503)
+                         - refused0, sum(c.finals(cid).count(503)
+                                         for cid in cids))
         self.wait_metric("maskd_sip_overloaded", lambda v: v == 0, 20)
         self.wait_metric("maskd_sip_lag_ms", lambda v: v < LAG_MS, 20)
         log = ts.read_text(m.log_path)
@@ -261,6 +308,7 @@ class OverloadOff(OverloadBase):
             for cid in cids:
                 self.assertEqual(c.finals(cid)[:1], [404], cid)
             self.check_others_served(c, malformed0)
+            self.check_retransmissions(c, cids)
         finally:
             c.close()
         self.check_call_served(s, ua, gw)
