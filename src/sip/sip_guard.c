@@ -96,19 +96,36 @@ static bool sip_guard_from_trunk(const struct sip *s, const struct sockaddr *sa)
 	return false;
 }
 
-static bool sip_guard_scanner(const struct sip *s, sip_t const *sip)
+bool sip_guard_scanner_ua(const struct sip *s, const char *ua)
 {
 	const struct config *cfg = s->cfg;
-	const char *ua;
 	size_t i;
 
-	if (!sip->sip_user_agent || !sip->sip_user_agent->g_string)
-		return false;
-	ua = sip->sip_user_agent->g_string;
 	for (i = 0; i < cfg->flood.n_scanners; i++)
 		if (strcasestr(ua, cfg->flood.scanners[i]))
 			return true;
 	return false;
+}
+
+static bool sip_guard_scanner(const struct sip *s, sip_t const *sip)
+{
+	if (!sip->sip_user_agent || !sip->sip_user_agent->g_string)
+		return false;
+	return sip_guard_scanner_ua(s, sip->sip_user_agent->g_string);
+}
+
+bool sip_guard_flood_blocked(struct sip *s, const struct sockaddr *sa)
+{
+	const struct config *cfg = s->cfg;
+
+	/*
+	 * A carrier flooding is still a flood, so trunk sources are limited
+	 * too unless the operator says otherwise; their rate is what
+	 * [flood] rate is sized for.
+	 */
+	return s->flood &&
+	       !(cfg->flood.exempt_trunks && sip_guard_from_trunk(s, sa)) &&
+	       flood_check_addr(s->flood, sa, clock_mono_ms()) == FLOOD_BLOCK;
 }
 
 bool sip_guard_admit(struct sip *s, msg_t *msg, sip_t const *sip)
@@ -117,16 +134,7 @@ bool sip_guard_admit(struct sip *s, msg_t *msg, sip_t const *sip)
 	su_sockaddr_t const *su = msg_addr(msg);
 	char retry[16];
 
-	/*
-	 * A carrier flooding is still a flood, so trunk sources are limited
-	 * too unless the operator says otherwise; their rate is what
-	 * [flood] rate is sized for.
-	 */
-	if (s->flood && su &&
-	    !(cfg->flood.exempt_trunks &&
-	      sip_guard_from_trunk(s, &su->su_sa)) &&
-	    flood_check_addr(s->flood, &su->su_sa, clock_mono_ms()) ==
-	    FLOOD_BLOCK) {
+	if (su && sip_guard_flood_blocked(s, &su->su_sa)) {
 		SIP_COUNT(s, flood_blocked);
 		if (!cfg->flood.reply_503 ||
 		    sip->sip_request->rq_method == sip_method_ack) {

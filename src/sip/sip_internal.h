@@ -547,6 +547,14 @@ void sip_guard_close(struct sip *s);
  */
 bool sip_guard_admit(struct sip *s, msg_t *msg, sip_t const *sip);
 
+/* sip_guard_flood_blocked() - count one request from @sa against the
+ * per-source flood limit (if any, trunks exempt per config); true when
+ * the source is blocked. sip_guard_scanner_ua() - whether User-Agent
+ * @ua is a scanner's. Their halves of sip_guard_admit(), for the
+ * overload front (sip_front.c). */
+bool sip_guard_flood_blocked(struct sip *s, const struct sockaddr *sa);
+bool sip_guard_scanner_ua(const struct sip *s, const char *ua);
+
 /*
  * sip_guard_cps_ok() - take a token from trunk @t's (may be NULL) and the
  * global calls-per-second bucket for a new INVITE. True: go on. False:

@@ -27,7 +27,13 @@
  * rate limit do under a steady overload). The refusal is a stateless 503
  * with a random Retry-After of 1-5 s (spread, so upstreams that honour
  * it do not all come back in the same second, like Kamailio's pl_drop),
- * made before any transaction, lookup or allocation of ours. Requests
+ * made before any transaction, lookup or allocation of ours: on UDP by
+ * the front path (sip_front.c), which answers it from the raw datagram
+ * before sofia reads it (su_root's prepoll hook runs it before each wait
+ * of the loop while refusals are on), on TCP and TLS and for whatever
+ * the front leaves to sofia by sip_overload_admit() through nta. A new
+ * INVITE let through has its Call-ID remembered (sip_front.c), so that
+ * its retransmissions are never refused. Requests
  * that belong to calls (ACK, BYE, CANCEL, PRACK, re-INVITE: nta matches
  * them to their transaction or dialog, they never come here), responses,
  * OPTIONS and retransmissions are always served: finishing calls is what
@@ -41,6 +47,7 @@
  */
 #include "sip_internal.h"
 #include "sip_overload.h"
+#include "sip_front.h"
 
 #include <sofia-sip/nta_stateless.h>
 
@@ -69,6 +76,10 @@
 /* At most one onset line per this long; the others are counted. */
 #define SIP_OVERLOAD_LOG_MS 10000
 
+/* A Call-ID let through is remembered this long past a transaction's
+ * life (sip_front.c: its retransmissions are never refused). */
+#define SIP_OVERLOAD_SET_MARGIN_MS 4000
+
 /* Refusal probability is in 1/65536ths. */
 #define SIP_OVERLOAD_P_ONE 65536u
 
@@ -76,6 +87,8 @@ struct sip_overload {
 	struct sip *s;
 	su_timer_t *timer;
 	int fd;			/* nta's UDP socket; -1: not found */
+	struct sip_front *front;	/* sip_front.c */
+	bool prepoll;		/* sip_overload_prepoll() registered */
 	unsigned period_ms;
 	int64_t due_us;		/* when the timer should fire */
 	int64_t thr_us;		/* [sip] overload_lag_ms */
@@ -278,10 +291,45 @@ static void sip_overload_arm(struct sip_overload *o, int64_t now_us)
 				    o->s, o->period_ms);
 }
 
+/* Whether to refuse a new INVITE now: 0 no, else its Retry-After. */
+static unsigned sip_overload_decide(struct sip_overload *o)
+{
+	if (!o->p)
+		return 0;
+	if (o->p < SIP_OVERLOAD_P_ONE &&
+	    (sip_overload_rand(o) & (SIP_OVERLOAD_P_ONE - 1)) >= o->p)
+		return 0;
+	return SIP_OVERLOAD_RETRY_MIN_S +
+	       (unsigned)(sip_overload_rand(o) %
+			  (SIP_OVERLOAD_RETRY_MAX_S -
+			   SIP_OVERLOAD_RETRY_MIN_S + 1));
+}
+
+static unsigned sip_overload_front_admit(void *arg)
+{
+	return sip_overload_decide(arg);
+}
+
+/*
+ * Before each wait of the SIP loop (su_root's prepoll hook): while new
+ * INVITEs are being refused, the front refuses those at the head of the
+ * UDP queue before sofia reads the next datagram (sip_front.c). sofia
+ * reads one datagram per wake-up, so every datagram passes here first.
+ * Not refusing: one test, nothing else.
+ */
+static void sip_overload_prepoll(su_prepoll_magic_t *magic, su_root_t *root)
+{
+	struct sip_overload *o = magic;
+
+	(void)root;
+	if (o->p)
+		(void)sip_front_drain(o->front, sip_overload_front_admit, o);
+}
+
 int sip_overload_open(struct sip *s)
 {
 	struct sip_overload *o;
-	int on = 1;
+	int on = 1, err;
 
 	if (!s->cfg->sip.overload_lag_ms)
 		return 0;
@@ -304,6 +352,18 @@ int sip_overload_open(struct sip *s)
 		log_info(s->log, "sip: overload: the SIP UDP socket's queue "
 			 "cannot be watched; only the thread's lateness is");
 
+	err = sip_front_alloc(s, o->fd, s->cfg->sip.transaction_timeout_ms +
+			      SIP_OVERLOAD_SET_MARGIN_MS, &o->front);
+	if (err)
+		return err;
+	if (o->fd >= 0) {
+		if (su_root_add_prepoll(s->root, sip_overload_prepoll, o))
+			log_warn(s->log, "sip: overload: the loop's prepoll "
+				 "hook is taken: refusals go through sofia");
+		else
+			o->prepoll = true;
+	}
+
 	o->timer = su_timer_create(su_root_task(s->root), 0);
 	if (!o->timer)
 		return ENOMEM;
@@ -319,6 +379,9 @@ void sip_overload_close(struct sip *s)
 		return;
 	if (o->timer)
 		su_timer_destroy(o->timer);
+	if (o->prepoll)
+		su_root_remove_prepoll(s->root);
+	sip_front_free(o->front);
 	free(o);
 	s->overload = NULL;
 }
@@ -326,20 +389,25 @@ void sip_overload_close(struct sip *s)
 bool sip_overload_admit(struct sip *s, msg_t *msg, sip_t const *sip)
 {
 	struct sip_overload *o = s->overload;
+	const char *id;
+	unsigned retry_s;
 	char retry[16];
 
-	(void)sip;
-	if (!o || !o->p)
+	if (!o || !sip->sip_call_id || !sip->sip_call_id->i_id)
 		return true;
-	if (o->p < SIP_OVERLOAD_P_ONE &&
-	    (sip_overload_rand(o) & (SIP_OVERLOAD_P_ONE - 1)) >= o->p)
+	id = sip->sip_call_id->i_id;
+	/* let through by the front already (sip_front.c): sofia reads it */
+	if (sip_front_known(o->front, id, strlen(id)))
 		return true;
+	retry_s = sip_overload_decide(o);
+	if (!retry_s) {
+		/* its retransmissions are its transaction's, never refused */
+		sip_front_remember(o->front, id, strlen(id));
+		return true;
+	}
 
 	SIP_COUNT(s, overload_rejected);
-	snprintf(retry, sizeof(retry), "%u", SIP_OVERLOAD_RETRY_MIN_S +
-		 (unsigned)(sip_overload_rand(o) %
-			    (SIP_OVERLOAD_RETRY_MAX_S -
-			     SIP_OVERLOAD_RETRY_MIN_S + 1)));
+	snprintf(retry, sizeof(retry), "%u", retry_s);
 	/* stateless: a refused INVITE costs no transaction of ours; its
 	 * retransmission (if the 503 is lost) is simply refused again */
 	nta_msg_treply(s->agent, msg, SIP_503_SERVICE_UNAVAILABLE,

@@ -16,7 +16,8 @@ struct sip;
 
 /*
  * sip_overload_open() - start measuring the thread's lag: a timer, and
- * receive timestamps on nta's UDP socket. With [sip] overload_lag_ms = 0
+ * receive timestamps on nta's UDP socket; and the front path on that
+ * socket (sip_front.c, su_root's prepoll hook, which it takes). With [sip] overload_lag_ms = 0
  * nothing is started. Returns 0 or ENOMEM; a UDP socket that cannot be
  * found only leaves the timer's lateness to measure (logged).
  */
@@ -27,9 +28,11 @@ void sip_overload_close(struct sip *s);
 
 /*
  * sip_overload_admit() - whether a new out-of-dialog INVITE (@msg, @sip)
- * may be served. When not, it has been answered 503 with a random
- * Retry-After, statelessly, @msg is consumed and the refusal counted.
- * Hot path: no allocation but the 503's, no log.
+ * that came through sofia may be served: always when the front path let
+ * it through (sip_front.c). When not, it has been answered 503 with a
+ * random Retry-After, statelessly, @msg is consumed and the refusal
+ * counted. When it may, its Call-ID is remembered: its retransmissions
+ * are never refused. Hot path: no allocation but the 503's, no log.
  */
 bool sip_overload_admit(struct sip *s, msg_t *msg, sip_t const *sip);
 

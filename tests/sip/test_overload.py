@@ -11,6 +11,19 @@ lateness of its timer - is then far above [sip] overload_lag_ms, so:
   - every new INVITE gets a final response: 503 with a Retry-After of
     1-5 s for the refused ones (all but the one or two read before the
     first lag sample), 404 (no session for the pair) for the others;
+    an INVITE answered before the overload and retransmitted in the
+    middle of it gets its answer again, not a 503;
+    a 503 has the request's Vias (the top one with rport filled in),
+    From, To with a tag added, Call-ID and CSeq (RFC 3261 8.2.6);
+    most are made by the front path (sip_front.c) from the raw datagram,
+    all are checked the same way;
+  - each INVITE is sent twice (a retransmission): both copies get the
+    same answer - the copy of one let through is its transaction's,
+    never refused;
+  - what is not a new INVITE is served as always, in the middle of the
+    refusals: an OPTIONS gets its 200, two malformed INVITEs (one
+    without Call-ID, one whose Content-Length is past its end) get no
+    503 and are counted as malformed, as they are with overload off;
   - the call in progress is served: its BYE is answered, both SIPps end
     cleanly, its CDR says answered and ended normally;
   - /metrics counts exactly the refusals the client saw, the lag gauge
@@ -39,6 +52,65 @@ PAUSE_MS = 800          # the call's length: its BYE comes while stopped
 ANSWER_WAIT_S = 20
 FINAL_WAIT_S = 20
 UNKNOWN_VN = "+15559990001"     # in no session: an admitted INVITE is 404
+PRE = 99                # the INVITE answered before the burst
+UPSTREAM_VIA = "SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bK-up-%d;received=10.1.1.1"
+
+
+def invite2(ip, port, n):
+    """test_flood's INVITE with a second Via (a proxy upstream) and a
+    display name in From: the 503 must carry both Vias back."""
+    raw = invite(ip, port, n, vn=UNKNOWN_VN).decode()
+    raw = raw.replace("\r\nFrom: <", "\r\nVia: %s\r\nFrom: \"Caller %d\" <"
+                      % (UPSTREAM_VIA % n, n), 1)
+    return raw.encode()
+
+
+def malformed(ip, port):
+    """Two INVITEs sofia refuses: no Call-ID; Content-Length past the
+    datagram's end. Neither may get a 503."""
+    no_cid = b"\r\n".join(
+        l for l in invite(ip, port, 900, vn=UNKNOWN_VN).split(b"\r\n")
+        if not l.startswith(b"Call-ID:"))
+    long_body = invite(ip, port, 901, vn=UNKNOWN_VN).replace(
+        b"Content-Length: 0", b"Content-Length: 40")
+    return [no_cid, long_body + b"v=0\r\n"]
+
+
+def options(ip, port):
+    return ("OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-ovl-opt\r\n"
+            "From: <sip:probe@%s>;tag=fo\r\nTo: <sip:127.0.0.1>\r\n"
+            "Call-ID: ovl-options@probe\r\nCSeq: 7 OPTIONS\r\n"
+            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            % (ip, port, ip)).encode()
+
+
+def headers(raw):
+    """(name, value) of each header line, compact names expanded."""
+    full = {"v": "via", "f": "from", "t": "to", "i": "call-id"}
+    out = []
+    for line in raw.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        out.append((full.get(name, name), value.strip()))
+    return out
+
+
+def via_values(hdrs):
+    """Every Via value (a line may hold several), as (sent-protocol and
+    sent-by, {param: value})."""
+    out = []
+    for name, value in hdrs:
+        if name != "via":
+            continue
+        for v in value.split(","):
+            parts = [p.strip() for p in v.split(";")]
+            params = {}
+            for p in parts[1:]:
+                k, _, val = p.partition("=")
+                params[k.lower()] = val
+            out.append((" ".join(parts[0].split()), params))
+    return out
 
 
 class OverloadBase(ts.SipBase):
@@ -69,19 +141,99 @@ class OverloadBase(ts.SipBase):
 
         c = Client(ts.A_IP, m)
         cids = ["cps-%s-%d@flood" % (ts.A_IP, i) for i in range(BURST)]
+        self.sent = {}
+        # an INVITE answered before the overload (404: no session); its
+        # retransmission comes in the middle of the refusals
+        # (a busy machine may lag past LAG_MS here already: a refused
+        # one is tried again under another Call-ID)
+        for n in range(PRE, PRE + 40):
+            pre = "cps-%s-%d@flood" % (ts.A_IP, n)
+            self.sent[pre] = invite2(ts.A_IP, c.port, n)
+            c.send(self.sent[pre])
+            deadline = time.monotonic() + FINAL_WAIT_S
+            while time.monotonic() < deadline and not c.finals(pre):
+                time.sleep(0.05)
+            if c.finals(pre) != [503]:
+                break
+            time.sleep(0.25)
+        self.assertEqual(c.finals(pre), [404], m.diagnostics())
+        self.pre = pre
         os.kill(m.proc.pid, signal.SIGSTOP)
         try:
             for i in range(BURST):
-                c.send(invite(ts.A_IP, c.port, i, vn=UNKNOWN_VN))
+                self.sent[cids[i]] = invite2(ts.A_IP, c.port, i)
+                c.send(self.sent[cids[i]])
+                if i == BURST // 2:
+                    # in the middle of the refusals: not new INVITEs
+                    c.send(self.sent[pre])
+                    for bad in malformed(ts.A_IP, c.port):
+                        c.send(bad)
+                    c.send(options(ts.A_IP, c.port))
+            # every INVITE retransmitted: one let through keeps its
+            # answer (nta's transaction), one refused is refused again
+            for cid in cids:
+                c.send(self.sent[cid])
             time.sleep(STOP_S)
         finally:
             os.kill(m.proc.pid, signal.SIGCONT)
 
         deadline = time.monotonic() + FINAL_WAIT_S
         while time.monotonic() < deadline and \
-                not all(c.finals(cid) for cid in cids):
+                not (all(c.finals(cid) for cid in cids) and
+                     c.finals("ovl-options@probe")):
             time.sleep(0.1)
         return c, cids, s, ua, gw
+
+    def check_retransmissions(self, c, cids):
+        """Both copies of each INVITE answered alike: a retransmission
+        of an INVITE let through is never refused."""
+        deadline = time.monotonic() + FINAL_WAIT_S
+        while time.monotonic() < deadline and \
+                not all(len(c.finals(cid)) >= 2 for cid in cids):
+            time.sleep(0.1)
+        for cid in cids:
+            finals = c.finals(cid)
+            self.assertGreaterEqual(len(finals), 2, cid)
+            self.assertEqual(len(set(finals)), 1, (cid, finals))
+
+    def check_others_served(self, c, malformed0):
+        """The OPTIONS answered 200; the malformed INVITEs counted as
+        such (nta's count is sampled every second) and never 503."""
+        self.assertEqual(c.finals("ovl-options@probe"), [200],
+                         self.maskd.diagnostics())
+        self.assertNotIn(503, c.finals(None))
+        self.assertNotIn(503, c.finals("cps-%s-901@flood" % ts.A_IP))
+        self.wait_metric("maskd_sip_malformed_total",
+                         lambda v: v - malformed0 >= 2, 10)
+        time.sleep(1.5)     # one more sample: no more than the two
+        self.assertEqual(self.maskd.metrics()["maskd_sip_malformed_total"]
+                         - malformed0, 2)
+
+    def check_503(self, raw, sent, port):
+        """RFC 3261 8.2.6: the request's Vias, From, To (+ tag), Call-ID
+        and CSeq; a Retry-After of 1-5 s."""
+        got, req = headers(raw), headers(sent.decode())
+
+        def one(hdrs, name):
+            vals = [v for n, v in hdrs if n == name]
+            self.assertEqual(len(vals), 1, (name, raw))
+            return vals[0]
+
+        ra = one(got, "retry-after")
+        self.assertTrue(ra.isdigit() and 1 <= int(ra) <= 5, raw)
+        for name in ("from", "call-id", "cseq"):
+            self.assertEqual(one(got, name), one(req, name), raw)
+        to, to_req = one(got, "to"), one(req, "to")
+        self.assertTrue(to.startswith(to_req), raw)
+        self.assertRegex(to[len(to_req):], r"^\s*;\s*tag=[^;\s]+$", raw)
+        # the top Via with rport filled in (the source: 127.0.0.2, the
+        # Via's own host, so no received), the next one as it was
+        vias, vias_req = via_values(got), via_values(req)
+        self.assertEqual(len(vias), 2, raw)
+        self.assertEqual(vias[0][0], vias_req[0][0], raw)
+        want = dict(vias_req[0][1], rport=str(port))
+        self.assertEqual(vias[0][1], want, raw)
+        self.assertEqual(vias[1], vias_req[1], raw)
 
     def check_call_served(self, s, ua, gw):
         # the call in progress: its BYE (queued with the burst) answered
@@ -96,6 +248,7 @@ class Overload(OverloadBase):
     def test_refuses_new_calls_serves_calls_in_progress(self):
         m = self.maskd
         refused0 = m.metrics()["maskd_sip_overload_rejected_total"]
+        malformed0 = m.metrics()["maskd_sip_malformed_total"]
         c, cids, s, ua, gw = self.burst_during_stop()
         try:
             finals = {cid: c.finals(cid) for cid in cids}
@@ -112,7 +265,13 @@ class Overload(OverloadBase):
                        if r.startswith(b"SIP/2.0 503")][0].decode()
                 ra = re.search(r"(?mi)^Retry-After:\s*(\d+)", raw)
                 self.assertIsNotNone(ra, "503 without Retry-After:\n" + raw)
-                self.assertTrue(1 <= int(ra.group(1)) <= 5, raw)
+                self.check_503(raw, self.sent[cid], c.port)
+            self.check_others_served(c, malformed0)
+            self.check_retransmissions(c, cids)
+            # let through before: its copy is nta's, answered 404 again
+            # (nta also repeats it on its own: this client never ACKs)
+            self.assertEqual(set(c.finals(self.pre)), {404})
+            self.assertGreaterEqual(len(c.finals(self.pre)), 2)
         finally:
             c.close()
         print("\noverload figures: %d of %d queued INVITEs refused with 503"
@@ -121,8 +280,11 @@ class Overload(OverloadBase):
         self.assertGreaterEqual(n503, BURST // 2, finals)
         self.check_call_served(s, ua, gw)
 
+        # every 503 the client got (both copies of a refused INVITE are
+        # refused: stateless) and no other
         self.assertEqual(m.metrics()["maskd_sip_overload_rejected_total"]
-                         - refused0, n503)
+                         - refused0, sum(c.finals(cid).count(503)
+                                         for cid in cids))
         self.wait_metric("maskd_sip_overloaded", lambda v: v == 0, 20)
         self.wait_metric("maskd_sip_lag_ms", lambda v: v < LAG_MS, 20)
         log = ts.read_text(m.log_path)
@@ -140,10 +302,13 @@ class OverloadOff(OverloadBase):
 
     def test_off_refuses_nothing(self):
         m = self.maskd
+        malformed0 = m.metrics()["maskd_sip_malformed_total"]
         c, cids, s, ua, gw = self.burst_during_stop()
         try:
             for cid in cids:
                 self.assertEqual(c.finals(cid)[:1], [404], cid)
+            self.check_others_served(c, malformed0)
+            self.check_retransmissions(c, cids)
         finally:
             c.close()
         self.check_call_served(s, ua, gw)
