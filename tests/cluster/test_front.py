@@ -23,6 +23,11 @@ surviving node's API has every one); sessions created while the node is
 down reach it from the changes feed after its restart, and the front
 gives it calls again once its OPTIONS say 200.
 
+FrontPgDown: PostgreSQL stopped, every node's cache goes stale and each
+answers OPTIONS 503 (maskd_sip_ready 0): the front, with no node up,
+routes through its unprobed set and a cached session's call still works;
+PostgreSQL back, the nodes are ready again and set 1 is used.
+
 Run by ctest as:
     python3 tests/cluster/test_front.py --maskd /path/to/maskd --source-dir /repo
 
@@ -32,6 +37,7 @@ tests/sip/test_soak.py's Sipp. Nothing here asserts speed beyond the
 failover bound the issue sets; every wait and every load is bounded.
 """
 import concurrent.futures
+import itertools
 import os
 import random
 import re
@@ -49,6 +55,7 @@ from test_sip import (caller_number, callee_number,  # noqa: E402
                       sip_messages, headers_of)
 import kamailio  # noqa: E402
 import test_soak  # noqa: E402  (its Sipp: load runs with -trace_stat)
+from test_flood import Client, options  # noqa: E402
 from pg import Postgres  # noqa: E402
 from test_cluster_nodes import ClusterBase, ClusterMaskd  # noqa: E402
 
@@ -268,6 +275,24 @@ class FrontBase(ClusterBase):
         return rc, ok, bad
 
 
+    def front_call(self, uac_sf, uas_sf, a, b, vn, name, d_ms=500):
+        """One call pair (sipp-scenarios/) a -> vn through the front,
+        leak-checked; (uac, uas)."""
+        self.run_dir = os.path.join(self.tmp, name)
+        os.makedirs(self.run_dir, exist_ok=True)
+        gw = self.uas(uas_sf, {"vn": vn, "callee": b})
+        ua = test_sip.Sipp(self, "uac", uac_sf, test_sip.A_IP,
+                           ["-s", vn] + self.keys({"caller": a}) +
+                           ["-d", str(d_ms),
+                            "%s:%d" % (FRONT_IP, self.front_port)],
+                           media_ip=test_sip.A_MEDIA_IP)
+        self.runs.append(ua)
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assert_masked(ua, gw, a, b)
+        return ua, gw
+
+
 class FrontCalls(FrontBase):
 
     def setUp(self):
@@ -362,20 +387,8 @@ class FrontCalls(FrontBase):
             mark = len(trace(self.front))
             before = [self.metric(n, "maskd_sip_calls_total")
                       for n in self.nodes]
-            self.run_dir = os.path.join(self.tmp, "cancel%d" % i)
-            os.makedirs(self.run_dir, exist_ok=True)
-            gw = self.uas("cancel_uas.xml", {"vn": s["virtual_number"],
-                                              "callee": b})
-            ua = test_sip.Sipp(self, "uac", "cancel_uac.xml", test_sip.A_IP,
-                               ["-s", s["virtual_number"]] +
-                               self.keys({"caller": a}) +
-                               ["-d", "1000",
-                                "%s:%d" % (FRONT_IP, self.front_port)],
-                               media_ip=test_sip.A_MEDIA_IP)
-            self.runs.append(ua)
-            self.expect_rc(ua)
-            self.expect_rc(gw)
-            self.assert_masked(ua, gw, a, b)
+            self.front_call("cancel_uac.xml", "cancel_uas.xml", a, b,
+                            s["virtual_number"], "cancel%d" % i, 1000)
             got = [self.metric(n, "maskd_sip_calls_total") - x
                    for n, x in zip(self.nodes, before)]
             self.assertEqual(sorted(got), [0, 1], got)
@@ -464,6 +477,80 @@ class FrontFailover(FrontBase):
         self.assertGreater(
             self.metric(n1, "maskd_sip_calls_answered_total") - before1, 0)
         uas.kill()
+
+
+class FrontPgDown(FrontBase):
+    """PostgreSQL stopped: every node's cache goes stale, each says so
+    (OPTIONS 503, maskd_sip_ready 0), the front has no node up in set 1
+    and routes through set 2 - the cached sessions keep working through
+    the front; PostgreSQL back: the nodes are ready, set 1 again."""
+    _probe = itertools.count(1)
+
+    def options_status(self, node):
+        c = Client(test_sip.A_IP, node)
+        n = next(self._probe)   # a branch and Call-ID of its own
+        try:
+            c.send(options(c.ip, c.port, n))
+            cid = "fl-%s-%d@flood" % (c.ip, n)
+            deadline = time.monotonic() + WAIT_S
+            while time.monotonic() < deadline and not c.finals(cid):
+                time.sleep(0.05)
+            return c.finals(cid)
+        finally:
+            c.close()
+
+    def wait_ready(self, node, value):
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            if node.metrics().get("maskd_sip_ready") == value:
+                return
+            time.sleep(0.2)
+        self.fail("node %d: maskd_sip_ready never %d\n%s"
+                  % (node.sip_port, value, node.diagnostics()))
+
+    def sets_used(self, mark):
+        return {m.group(1) for m in re.finditer(
+            r"FRONT new INVITE t=\S+ ci=\S+ set=(\d)",
+            self.front.log()[mark:])}
+
+    def test_pg_down_cached_sessions_route_through_the_front(self):
+        for n in self.nodes:
+            self.wait_front_up(n)
+        self.add_pool(2, 7000)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(self.nodes[0], a, b)
+        self.assertEqual(st, 201, raw)
+        vn = s["virtual_number"]
+        self.wait_everywhere([(a, b, vn, s["id"])], self.nodes)
+        for n in self.nodes:
+            self.assertEqual(self.options_status(n), [200])
+
+        self.pg.stop()
+        try:
+            for n in self.nodes:
+                self.wait_ready(n, 0)
+            for n in self.nodes:
+                self.assertEqual(self.options_status(n), [503])
+            # both 503 at the front too: wait for two probes each
+            for n in self.nodes:
+                seen = self.metric(n, "maskd_sip_options_total")
+                deadline = time.monotonic() + WAIT_S
+                while (self.metric(n, "maskd_sip_options_total") < seen + 2
+                       and time.monotonic() < deadline):
+                    time.sleep(0.2)
+            mark = len(self.front.log())
+            self.front_call("basic_uac.xml", "basic_uas.xml", a, b, vn,
+                            "pg_down")
+            self.assertEqual(self.sets_used(mark), {"2"})
+        finally:
+            self.pg.start()
+        for n in self.nodes:
+            self.wait_ready(n, 1)
+            self.wait_front_up(n)
+        mark = len(self.front.log())
+        self.front_call("basic_uac.xml", "basic_uas.xml", a, b, vn,
+                        "pg_back")
+        self.assertEqual(self.sets_used(mark), {"1"})
 
 
 if __name__ == "__main__":
