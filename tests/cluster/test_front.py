@@ -374,6 +374,28 @@ class FrontCalls(FrontBase):
             frm = re.search(r"(?im)^from:.*?sip:(\+?\d+)@", m)
             self.assertTrue(frm and frm.group(1) in vns, m)
 
+    def test_in_dialog_elsewhere_refused(self):
+        """An in-dialog request whose Request-URI names no node is
+        refused (403), never relayed: the front is no open relay."""
+        c = Client(test_sip.A_IP, self.maskd)
+        c.dst = (FRONT_IP, self.front_port)
+        try:
+            c.send(("BYE sip:+13035550000@%s:%d SIP/2.0\r\n"
+                    "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-relay-1\r\n"
+                    "From: <sip:+12025550000@%s>;tag=a1\r\n"
+                    "To: <sip:+13035550000@%s>;tag=b1\r\n"
+                    "Call-ID: relay-1@front\r\nCSeq: 2 BYE\r\n"
+                    "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+                    % (test_sip.GW_IP, self.maskd.gw_port, c.ip, c.port,
+                       c.ip, test_sip.GW_IP)).encode())
+            deadline = time.monotonic() + WAIT_S
+            while time.monotonic() < deadline and not c.finals(
+                    "relay-1@front"):
+                time.sleep(0.05)
+            self.assertEqual(c.finals("relay-1@front"), [403])
+        finally:
+            c.close()
+
     def test_cancel_reaches_the_invites_node(self):
         """The caller CANCELs while the callee rings: the CANCEL goes to
         the node that has the INVITE, which CANCELs the callee; 487."""
@@ -447,6 +469,11 @@ class FrontFailover(FrontBase):
 
         # the front: nothing new went to node 1 from KILL_S on
         t = trace(self.front)
+        to_dead = [x[2] - t_kill for x in t if x[0] == "new" and
+                   x[2] >= t_kill and node_of(x[4], [n1])]
+        print("front: %d new requests went to the killed node after the "
+              "kill, the last %.2f s after it; %d of %d load calls failed"
+              % (len(to_dead), max(to_dead, default=0), bad, load_calls))
         late = [x for x in t if x[0] == "new" and x[2] >= t_kill + KILL_S
                 and node_of(x[4], [n1])]
         self.assertEqual(late, [], "new requests to the dead node")
