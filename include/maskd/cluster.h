@@ -209,7 +209,4 @@ typedef void (cluster_fresh_h)(bool fresh, void *arg);
  * or ENOENT without a feed (cluster_feed_start()). */
 int cluster_fresh_watch(struct cluster *c, cluster_fresh_h *h, void *arg);
 
-/* cluster_fresh() - the cache is fresh now (false without a feed). */
-bool cluster_fresh(const struct cluster *c);
-
 #endif

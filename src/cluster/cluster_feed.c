@@ -431,8 +431,3 @@ int cluster_fresh_watch(struct cluster *c, cluster_fresh_h *h, void *arg)
 	feed_tell(f, true);
 	return 0;
 }
-
-bool cluster_fresh(const struct cluster *c)
-{
-	return c->feed && feed_fresh(c->feed);
-}
