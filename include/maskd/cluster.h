@@ -189,4 +189,24 @@ typedef void (cluster_applied_h)(const struct session *s, void *arg);
 int cluster_feed_start(struct cluster *c, struct store *st, struct writer *w,
 		       cluster_applied_h *h, void *arg);
 
+/*
+ * Freshness of the cache. The feed is "in sync" when a read of the
+ * changes table came back short (nothing more to read) and what it read
+ * is written; it reads at least every CLUSTER_FEED_POLL_MS. The cache is
+ * fresh while the last sync is less than CLUSTER_STALE_MS old: not before
+ * the first one (a node that starts catches up first), not when
+ * PostgreSQL has been out of reach for longer (this node may miss any
+ * session created since).
+ *
+ * cluster_fresh_h - told whether the cache is fresh: at once, when that
+ * changes, and again every CLUSTER_FEED_POLL_MS (a receiver that lost
+ * one, a full queue, hears it again soon). Runs on the feed's loop.
+ */
+#define CLUSTER_STALE_MS 3000
+typedef void (cluster_fresh_h)(bool fresh, void *arg);
+
+/* cluster_fresh_watch() - tell @h (NULL: nobody) from now on. Returns 0,
+ * or ENOENT without a feed (cluster_feed_start()). */
+int cluster_fresh_watch(struct cluster *c, cluster_fresh_h *h, void *arg);
+
 #endif

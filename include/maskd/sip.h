@@ -90,6 +90,16 @@ int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
 			const char *reason);
 
 /*
+ * sip_cmd_ready() - whether this node can route calls now; true from
+ * sip_start() on. Not ready, maskd answers OPTIONS with 503 (so a front
+ * that probes its nodes - conf/kamailio-front.cfg - sends new calls to
+ * others) but still routes every call it is sent: in cluster mode a stale
+ * cache beats none when every node is stale (PostgreSQL down). Telling
+ * the same state again costs one queued message and changes nothing.
+ */
+int sip_cmd_ready(struct sip *s, bool ready);
+
+/*
  * Calls the API drives (sip_rac.c, sip_conf.c): request-a-call (maskd
  * calls one party of a session from its VN, then the other, and bridges
  * them; RFC 3725 third-party call control with maskd anchoring the media)

@@ -106,6 +106,17 @@ static int maskd_cluster(struct maskd *m)
 	return 0;
 }
 
+/* cluster_fresh_h: a node whose cache is stale answers OPTIONS 503, so a
+ * front probing the nodes sends new calls elsewhere. A message lost to a
+ * full queue is told again within a second. */
+static void maskd_on_fresh(bool fresh, void *arg)
+{
+	struct maskd *m = arg;
+
+	if (m->sip)
+		(void)sip_cmd_ready(m->sip, fresh);
+}
+
 /* [events] into ctl: the secrets decoded, the schedule parsed (both
  * were validated with the file), delivery started when signing can. */
 static int maskd_events(struct maskd *m)
@@ -415,6 +426,8 @@ static void maskd_free(struct maskd *m, bool clean)
 	 * relay calls are freed by sip_stop(), so the relay stops after it */
 	if (m->ctl)
 		ctl_set_sip(m->ctl, NULL);
+	if (m->cluster)
+		cluster_fresh_watch(m->cluster, NULL, NULL);
 	sip_stop(m->sip);
 	relay_stop(m->relay);
 	prompt_set_free(m->prompts);
@@ -605,6 +618,8 @@ static int maskd_run(const char *path)
 	}
 	ctl_set_sip(m.ctl, m.sip);
 	sip_recorder_set(m.sip, m.rec);
+	if (m.cluster)	/* not ready until the cache has caught up */
+		cluster_fresh_watch(m.cluster, maskd_on_fresh, &m);
 	if (m.cfg.hooks.route_url[0] &&
 	    (err = sip_hook_set(m.sip, maskd_ask_hook, &m))) {
 		log_error(&m.log, "maskd: cannot set the routing hook: %s",

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "maskd/clock.h"
 #include "maskd/store_mirror.h"
 
 #include "cluster_internal.h"
@@ -47,6 +48,12 @@ struct cluster_feed {
 	bool again;			/* woken while busy */
 	cluster_applied_h *h;
 	void *arg;
+	/* freshness (cluster_fresh_watch()) */
+	int64_t synced_ms;		/* clock_mono_ms() of the last sync;
+					 * 0: none yet */
+	bool fresh_told;		/* what fresh_h heard last */
+	cluster_fresh_h *fresh_h;
+	void *fresh_arg;
 };
 
 /* One read's worth, handed to the writer. */
@@ -72,6 +79,30 @@ static const char feed_sql[] =
 	"ORDER BY c.xid, c.id LIMIT " CLUSTER_FEED_BATCH_STR;
 
 static void feed_poll(struct cluster_feed *f);
+
+static bool feed_fresh(const struct cluster_feed *f)
+{
+	return f->synced_ms &&
+	       clock_mono_ms() - f->synced_ms < CLUSTER_STALE_MS;
+}
+
+/* Tell the watcher: always when @repeat, else only a change. */
+static void feed_tell(struct cluster_feed *f, bool repeat)
+{
+	bool fresh = feed_fresh(f);
+
+	if (!f->fresh_h || (!repeat && fresh == f->fresh_told))
+		return;
+	f->fresh_told = fresh;
+	f->fresh_h(fresh, f->fresh_arg);
+}
+
+/* A short read, written: the cache held all PostgreSQL had. */
+static void feed_synced(struct cluster_feed *f)
+{
+	f->synced_ms = clock_mono_ms();
+	feed_tell(f, false);
+}
 
 static int pos_cmp(const struct feed_pos *a, const struct feed_pos *b)
 {
@@ -168,6 +199,8 @@ static void feed_applied(int err, void *arg)
 	/* a full read: more rows are waiting; else read again from the
 	 * cursor next time, for rows that commit late behind it */
 	f->scan = b->full ? b->last : f->cursor;
+	if (!b->full)
+		feed_synced(f);
 	if (b->full || f->again) {
 		f->again = false;
 		batch_free(b);
@@ -249,6 +282,8 @@ static void feed_read(int err, const PGresult *res, void *arg)
 		/* nothing new: no LMDB commit */
 		f->busy = false;
 		f->scan = b->full ? b->last : f->cursor;
+		if (!b->full)
+			feed_synced(f);
 		if (b->full || f->again) {
 			f->again = false;
 			batch_free(b);
@@ -289,7 +324,10 @@ static void feed_poll(struct cluster_feed *f)
 
 static void feed_on_timer(evutil_socket_t fd, short what, void *arg)
 {
-	feed_poll(arg);
+	struct cluster_feed *f = arg;
+
+	feed_tell(f, true);	/* staleness shows here: no read came back */
+	feed_poll(f);
 }
 
 static void feed_on_notify(struct cluster_pg *pg, const char *channel,
@@ -380,4 +418,16 @@ void cluster_feed_free(struct cluster_feed *f)
 	store_reader_close(f->rd);
 	free(f->ahead);
 	free(f);
+}
+
+int cluster_fresh_watch(struct cluster *c, cluster_fresh_h *h, void *arg)
+{
+	struct cluster_feed *f = c->feed;
+
+	if (!f)
+		return ENOENT;
+	f->fresh_h = h;
+	f->fresh_arg = arg;
+	feed_tell(f, true);
+	return 0;
 }

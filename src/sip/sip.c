@@ -138,8 +138,13 @@ static int sip_reply_options(struct sip *s, nta_incoming_t *irq,
 	}
 
 	SIP_COUNT(s, options);
-	sip_msg_reply(s, irq, 200, NULL, NULL, NULL,
-		      SIP_REPLY_ALLOW | SIP_REPLY_ACCEPT);
+	/* a front probing nodes (conf/kamailio-front.cfg) sends new calls
+	 * elsewhere while we say 503; we still route what it sends */
+	if (s->unready)
+		sip_msg_reply(s, irq, 503, NULL, NULL, NULL, 0);
+	else
+		sip_msg_reply(s, irq, 200, NULL, NULL, NULL,
+			      SIP_REPLY_ALLOW | SIP_REPLY_ACCEPT);
 	nta_incoming_destroy(irq);
 	return 0;
 }
@@ -270,6 +275,7 @@ void sip_stopping(struct sip *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
+	metrics_set(&s->counters.ready, 0);	/* OPTIONS: 503 from now */
 
 	sip_call_stop_all(s);
 
@@ -499,6 +505,7 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 	s->log = log;
 	s->cdrh = cdrh;
 	s->cdr_arg = arg;
+	metrics_set(&s->counters.ready, 1);	/* until sip_cmd_ready() */
 
 	host = cfg->sip.advertise[0] ? cfg->sip.advertise
 				     : cfg->sip.listen.host;

@@ -23,6 +23,9 @@
  *   control thread   SIP_CMD_HOOK_ANSWER   the routing hook decided a
  *                                          parked INVITE (sip_hook.c)
  *   main thread      SIP_CMD_HOOK_SET      who asks the routing hook
+ *   control thread   SIP_CMD_READY         whether OPTIONS say 200 or
+ *                                          503 (cluster mode: is the
+ *                                          session cache fresh?)
  *
  * and sip_stop() sets s->stop_asked and wakes the queue (a flag cannot be
  * lost to a full queue).
@@ -79,6 +82,17 @@ static void sip_cmd_digit_run(struct sip *s, const struct sip_cmd_digit *m)
 		sip_pin_digit(c, m->digit);
 }
 
+static void sip_cmd_ready_run(struct sip *s, bool ready)
+{
+	if (s->unready == !ready)
+		return;		/* told again: the sender repeats itself */
+	s->unready = !ready;
+	if (!s->stopping)
+		metrics_set(&s->counters.ready, ready);
+	log_info(s->log, "sip: %s", ready ? "ready: OPTIONS answered 200"
+		 : "not ready: OPTIONS answered 503");
+}
+
 static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 {
 	struct sip *s = arg;
@@ -120,6 +134,11 @@ static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 		if (len != sizeof(struct sip_cmd_hook_set))
 			break;
 		sip_hook_set_run(s, data);
+		break;
+	case SIP_CMD_READY:
+		if (len != sizeof(bool))
+			break;
+		sip_cmd_ready_run(s, *(const bool *)data);
 		break;
 	default:
 		break;
@@ -194,4 +213,9 @@ int sip_hook_set(struct sip *s, sip_hook_h *h, void *arg)
 	struct sip_cmd_hook_set m = { .h = h, .arg = arg };
 
 	return mqueue_push(s->cmdq, SIP_CMD_HOOK_SET, &m, sizeof(m));
+}
+
+int sip_cmd_ready(struct sip *s, bool ready)
+{
+	return mqueue_push(s->cmdq, SIP_CMD_READY, &ready, sizeof(ready));
 }

@@ -185,6 +185,8 @@ struct sip {
 	su_timer_t *stop_timer;
 	struct store_reader *reader;
 	bool stopping;
+	/* sip_cmd_ready(): false, OPTIONS get 503 (calls still routed) */
+	bool unready;
 
 	struct flood *flood;		/* per-source limit (sip_guard.c) */
 	struct tbucket cps;		/* [sip] cps */
@@ -442,6 +444,7 @@ enum sip_cmd_id {
 	SIP_CMD_HOOK_ANSWER,		/* struct sip_hook_answer */
 	SIP_CMD_HOOK_SET,		/* struct sip_cmd_hook_set */
 	SIP_CMD_DIGIT,			/* struct sip_cmd_digit */
+	SIP_CMD_READY,			/* bool: sip_cmd_ready() */
 };
 
 struct sip_cmd_hook_set {

@@ -37,11 +37,9 @@ could complete its handshake but for maskd's own minimum (TLS 1.2).
 Kamailio is installed by scripts/deps.sh; without it the test fails.
 Nothing here asserts speed: every wait is bounded and generous.
 """
-import glob
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -53,11 +51,10 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_sip as ts  # noqa: E402  (the harness: Maskd, Sipp, ...)
+import kamailio  # noqa: E402  (tests/sip/kamailio.py)
 
 LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                  "lsan_sofia_tls.supp")
-KAM_START_S = 30
-KAM_STOP_S = 20
 TLS_IO_S = 10
 
 # OpenSSL's own knobs turned down: without maskd's minimum, TLS 1.0 would
@@ -130,15 +127,6 @@ class Pki:
              ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial", "-out",
              name + ".crt", "-days", "2", "-extfile", name + ".ext"],
             self.dir)
-
-
-def kamailio_modules():
-    for d in glob.glob("/usr/lib/*/kamailio/modules") + [
-            "/usr/lib/kamailio/modules", "/usr/local/lib/kamailio/modules",
-            "/usr/local/lib64/kamailio/modules"]:
-        if os.path.exists(os.path.join(d, "tls.so")):
-            return d
-    return None
 
 
 KAM_CFG = r"""#!KAMAILIO
@@ -222,91 +210,39 @@ ca_list = %(ca)s
 """
 
 
-class Kamailio:
-    """One Kamailio in the foreground, in its own process group."""
+class Kamailio(kamailio.Kamailio):
+    """The carrier edge: KAM_CFG on free ports (tests/sip/kamailio.py
+    runs it)."""
 
     def __init__(self, tmp, pki, cert, maskd_tls_port, uas_port):
-        self.dir = os.path.join(tmp, "kamailio")
-        os.makedirs(self.dir)
-        self.log_path = os.path.join(self.dir, "kamailio.log")
+        d = os.path.join(tmp, "kamailio")
+        os.makedirs(d)
         self.udp_port = ts.free_port()
         self.tls_port = ts.free_port()
-        self.proc = None
-        tls_cfg = os.path.join(self.dir, "tls.cfg")
+        tls_cfg = os.path.join(d, "tls.cfg")
         with open(tls_cfg, "w") as f:
             f.write(KAM_TLS_CFG % {"cert": pki.path(cert + ".crt"),
                                    "key": pki.path(cert + ".key"),
                                    "ca": pki.path("ca.crt")})
-        self.cfg = os.path.join(self.dir, "kamailio.cfg")
+        self.cfg = os.path.join(d, "kamailio.cfg")
         with open(self.cfg, "w") as f:
             f.write(KAM_CFG % {"udp": self.udp_port, "tls": self.tls_port,
-                               "modules": kamailio_modules(),
+                               "modules": kamailio.modules_dir("tls.so"),
                                "tls_cfg": tls_cfg,
                                "maskd_tls": maskd_tls_port,
                                "uas_ip": ts.GW_IP, "uas": uas_port})
-
-    def start(self):
-        rundir = os.path.join(self.dir, "run")
-        os.makedirs(rundir, exist_ok=True)
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [shutil.which("kamailio"), "-f", self.cfg, "-DD", "-E",
-             "-m", "32", "-M", "8", "-Y", rundir],
-            stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True)
-        deadline = time.monotonic() + KAM_START_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("kamailio exited with %d:\n%s"
-                                     % (self.proc.returncode,
-                                        ts.read_text(self.log_path)[-4000:]))
-            if self._tcp_open() and self._udp_bound():
-                return self
-            time.sleep(0.1)
-        raise AssertionError("kamailio did not listen:\n%s"
-                             % ts.read_text(self.log_path)[-4000:])
-
-    def _tcp_open(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.tls_port), 1):
-                return True
-        except OSError:
-            return False
-
-    def _udp_bound(self):
-        want = "%08X:%04X" % (int.from_bytes(socket.inet_aton("127.0.0.1"),
-                                             "little"), self.udp_port)
-        return want in ts.read_text("/proc/net/udp")
-
-    def stop(self):
-        """SIGTERM to its process group (the one it was started in),
-        SIGKILL if it lingers."""
-        if not self.proc:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(KAM_STOP_S)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait()
-        self._log.close()
-        self.proc = None
+        rundir = os.path.join(d, "run")
+        os.makedirs(rundir)
+        super().__init__(d, [kamailio.binary(), "-f", self.cfg, "-DD", "-E",
+                             "-m", "32", "-M", "8", "-Y", rundir],
+                         udp=[("127.0.0.1", self.udp_port)],
+                         tcp=[("127.0.0.1", self.tls_port)])
 
     def lines(self):
         """What its script logged: (kind, method or status, proto, from,
         ruri) per line."""
         out = []
-        for m in re.finditer(r"KAMTEST (in|reply) (.*)$",
-                             ts.read_text(self.log_path), re.M):
+        for m in re.finditer(r"KAMTEST (in|reply) (.*)$", self.log(), re.M):
             out.append((m.group(1), m.group(2)))
         return out
 
@@ -366,7 +302,7 @@ class TlsBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if not shutil.which("kamailio") or not kamailio_modules():
+        if not kamailio.binary() or not kamailio.modules_dir("tls.so"):
             raise AssertionError("kamailio with its tls module is not "
                                  "installed (scripts/deps.sh installs "
                                  "kamailio kamailio-tls-modules)")
