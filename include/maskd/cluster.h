@@ -12,7 +12,11 @@
  *     hold across nodes; unique indexes on active (party, vn) and
  *     (vn, PIN) are the backstop);
  *   - expires sessions past expires_at in PostgreSQL (every
- *     CLUSTER_SWEEP_MS, each node, SKIP LOCKED so they share the work);
+ *     CLUSTER_SWEEP_MS, each node, SKIP LOCKED so they share the work),
+ *     and hands the sessions its own transactions expired to
+ *     cluster_expired_h: exactly one node reports each expiry;
+ *   - copies the call records and events its LMDB store wrote into
+ *     PostgreSQL (cluster_export_start()), from a durable queue;
  *   - replays the changes table into its LMDB store through the writer
  *     (cluster_feed_start()), so the call path keeps reading LMDB alone.
  *
@@ -41,7 +45,7 @@
 #include "maskd/writer.h"
 
 /* the schema version this build writes (cluster_schema.c) */
-#define CLUSTER_SCHEMA 1
+#define CLUSTER_SCHEMA 2
 #define CLUSTER_SWEEP_MS 1000
 #define CLUSTER_SWEEP_MAX 1000		/* sessions expired per sweep */
 /* create retries on a serialization failure, deadlock or unique clash */
@@ -100,7 +104,20 @@ struct cluster_stats {
 	uint64_t feed_polls;
 	uint64_t reconnects;		/* connections that came back */
 	uint64_t expiries;		/* sessions this node's sweeps expired */
+	uint64_t exported;		/* records copied into PostgreSQL */
 };
+
+#define CLUSTER_NODE_SIZE 64
+
+/*
+ * cluster_set_node() - this node's name in PostgreSQL (the node column
+ * of call records and events; whose expiries are whose). Default: the
+ * host name. Names must differ between nodes and stay the same across a
+ * node's restarts (what a node expired but had not reported before it
+ * died is reported when it comes back). Call before the loop runs.
+ * Returns 0 or EINVAL (empty or too long).
+ */
+int cluster_set_node(struct cluster *c, const char *node);
 
 /*
  * cluster_open() - connect @connections (1..CLUSTER_CONNECTIONS_MAX)
@@ -159,6 +176,40 @@ int cluster_session_close(struct cluster *c, const uint8_t id[STORE_ID_LEN],
 /* cluster_session_get() - store_session_get(): 0 or ENOENT. */
 int cluster_session_get(struct cluster *c, const uint8_t id[STORE_ID_LEN],
 			int64_t now_ms, cluster_session_h *h, void *arg);
+
+/*
+ * cluster_expired_h - sessions this node's transactions expired in
+ * PostgreSQL (its sweep, or a create or close that found them past
+ * expires_at), that it has not reported yet: @n sessions in @s, valid
+ * until cluster_expired_done(@x). The handler writes them (and their
+ * session.expired events) into the node's store, then calls
+ * cluster_expired_done(@x, 0): PostgreSQL marks them reported. A
+ * nonzero error leaves them unreported: the next sweep hands them over
+ * again. At most one batch is out at a time. No handler: they are
+ * marked reported as they come.
+ */
+struct cluster_expiry;
+typedef void (cluster_expired_h)(struct cluster_expiry *x,
+				 const struct session *s, size_t n,
+				 void *arg);
+void cluster_set_expired_h(struct cluster *c, cluster_expired_h *h,
+			   void *arg);
+void cluster_expired_done(struct cluster_expiry *x, int err);
+
+/*
+ * cluster_export_start() - copy the call records and events @st writes
+ * into PostgreSQL's cdrs and events tables: turns on @st's export queue
+ * (store_mirror.h), then every CLUSTER_EXPORT_MS sends the oldest
+ * CLUSTER_EXPORT_BATCH entries
+ * in one statement (an upsert on the record's id: sending one twice
+ * writes the same row) and deletes them through @w once it committed.
+ * PostgreSQL down: they wait in @st, nothing is lost. @st and @w are
+ * borrowed (the control thread's). Returns 0 or an errno.
+ */
+#define CLUSTER_EXPORT_MS 200
+#define CLUSTER_EXPORT_BATCH 256
+int cluster_export_start(struct cluster *c, struct store *st,
+			 struct writer *w);
 
 /* cluster_done_h - an operation without a result but its error. */
 typedef void (cluster_done_h)(int err, void *arg);

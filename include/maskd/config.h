@@ -156,6 +156,7 @@ struct config_cluster {
 	char store_file[CONFIG_PATH_SIZE];	/* a file holding the DSN */
 	uint32_t connections;		/* to PostgreSQL, per node */
 	uint8_t allocation;		/* enum cluster_alloc */
+	char node[CONFIG_NAME_SIZE];	/* this node's name; "" = host name */
 };
 
 struct config_api {

@@ -959,6 +959,11 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "How creates on several nodes stay race-free: lock "
 	  "(advisory locks on both parties, FOR UPDATE SKIP LOCKED on the "
 	  "pool) or serializable (SERIALIZABLE transactions, retried)." },
+	{ CLUSTER("node", node, CT_STRING), .def = "",
+	  .help = "This node's name in PostgreSQL: its call records and "
+	  "events carry it, and a session it expired is reported by it "
+	  "alone. Unique per node and the same across its restarts. "
+	  "Empty = the host name." },
 };
 
 const size_t cfg_n_rows = sizeof(cfg_rows) / sizeof(cfg_rows[0]);

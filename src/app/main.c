@@ -95,8 +95,14 @@ static int maskd_cluster(struct maskd *m)
 			   (enum cluster_alloc)m->cfg.cluster.allocation,
 			   &m->log);
 	cluster_dsn_free(dsn);
+	if (!err && m->cfg.cluster.node[0])
+		err = cluster_set_node(m->cluster, m->cfg.cluster.node);
 	if (!err)
 		err = cluster_feed_start(m->cluster, m->st, m->w, NULL, NULL);
+	/* call records and events reach PostgreSQL from this node's
+	 * durable export queue */
+	if (!err)
+		err = cluster_export_start(m->cluster, m->st, m->w);
 	if (err) {
 		log_error(&m->log, "maskd: cannot start the cluster: %s",
 			  strerror(err));

@@ -7,6 +7,7 @@
  * made the change routes it without waiting for its own feed and its
  * webhooks go out as before. The other nodes get it from the feed
  * (cluster_feed_start()). Reads and patches stay local for now.
+ * Expiries are PostgreSQL's too, reported by one node (below).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -142,7 +143,81 @@ int ctl_cluster_close(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 	return err;
 }
 
+/*
+ * Expiries. PostgreSQL decides them (every node sweeps; the transaction
+ * that expires a session marks it as its node's), and the node whose
+ * transaction did hands them here: the session and its session.expired
+ * event go into this node's LMDB in one transaction, so exactly one node
+ * emits each (cluster_expire.c). This node's own LMDB sweep still ends
+ * cached sessions past expires_at, silently (ctl_event.c).
+ */
+struct ctl_expiry_op {
+	struct ctl *ctl;
+	struct cluster_expiry *x;
+	const struct session *s;	/* the cluster's, until done */
+	size_t n;
+};
+
+static int expiry_run(struct store_txn *tx, void *arg)
+{
+	struct ctl_expiry_op *op = arg;
+	int64_t now = clock_now_ms();
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < op->n && !err; i++) {
+		err = store_session_mirror(tx, &op->s[i], NULL);
+		if (!err)
+			err = ctl_event_session(op->ctl, tx, "session.expired",
+						&op->s[i],
+						op->s[i].ended_at_ms, now);
+	}
+	return err;
+}
+
+static void expiry_done(int err, void *arg)
+{
+	struct ctl_expiry_op *op = arg;
+
+	if (err)
+		log_warn(op->ctl->log, "ctl: cluster: %zu expiries not "
+			 "written (handed over again): %s", op->n,
+			 strerror(err));
+	else
+		op->ctl->ctr.expiries += op->n;
+	cluster_expired_done(op->x, err);
+	free(op);
+}
+
+static void ctl_cluster_expired(struct cluster_expiry *x,
+				const struct session *s, size_t n, void *arg)
+{
+	struct ctl *ctl = arg;
+	struct ctl_expiry_op *op = calloc(1, sizeof(*op));
+
+	if (!op) {
+		cluster_expired_done(x, ENOMEM);
+		return;
+	}
+	op->ctl = ctl;
+	op->x = x;
+	op->s = s;
+	op->n = n;
+	if (writer_submit(ctl->w, expiry_run, expiry_done, op)) {
+		free(op);
+		cluster_expired_done(x, ENOMEM);
+	}
+}
+
 void ctl_set_cluster(struct ctl *ctl, struct cluster *c)
 {
+	if (ctl->cluster && !c) {
+		cluster_set_expired_h(ctl->cluster, NULL, NULL);
+		/* an expiry batch in the writer points into the cluster,
+		 * which is about to go */
+		writer_flush(ctl->w);
+	}
 	ctl->cluster = c;
+	if (c)
+		cluster_set_expired_h(c, ctl_cluster_expired, ctl);
 }
