@@ -211,6 +211,26 @@ void cluster_expired_done(struct cluster_expiry *x, int err);
 int cluster_export_start(struct cluster *c, struct store *st,
 			 struct writer *w);
 
+/*
+ * cluster_set_query_timeout() - every query (this node's connections
+ * and its feed's) not answered within @ms drops its connection, which
+ * reconnects with backoff (cluster_pg_set_timeout()): a PostgreSQL that
+ * went silent costs at most that long. 0 = no limit. Call before the
+ * loop runs.
+ */
+void cluster_set_query_timeout(struct cluster *c, unsigned ms);
+
+/*
+ * cluster_session_lookup() - store_lookup() in PostgreSQL: the active
+ * session of (@caller, @vn) at @now_ms, for a call whose pair is not in
+ * this node's cache (yet). @h gets 0 and the session, ENOENT, or
+ * ENOTCONN / ECONNRESET / EIO. Returns 0 (@h will be called) or an
+ * errno at once.
+ */
+int cluster_session_lookup(struct cluster *c, const char *caller,
+			   const char *vn, int64_t now_ms,
+			   cluster_session_h *h, void *arg);
+
 /* cluster_done_h - an operation without a result but its error. */
 typedef void (cluster_done_h)(int err, void *arg);
 

@@ -157,6 +157,7 @@ struct config_cluster {
 	uint32_t connections;		/* to PostgreSQL, per node */
 	uint8_t allocation;		/* enum cluster_alloc */
 	char node[CONFIG_NAME_SIZE];	/* this node's name; "" = host name */
+	uint32_t query_timeout_ms;	/* every PostgreSQL query; 0 = none */
 };
 
 struct config_api {

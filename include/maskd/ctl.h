@@ -84,6 +84,18 @@ struct cluster;
  */
 void ctl_set_cluster(struct ctl *ctl, struct cluster *c);
 
+struct sip_miss_ask;
+
+/*
+ * ctl_cluster_miss() - a sip_miss_h for cluster mode (main.c installs
+ * it with sip_miss_set()): @q is copied to the control thread, asked of
+ * PostgreSQL (cluster_session_lookup()), a session found is written into
+ * this node's LMDB, and only then is the SIP thread told
+ * (sip_cmd_miss_answer()), so its second lookup finds it. Any thread.
+ * Returns 0, ENOSYS (not in cluster mode) or ENOMEM.
+ */
+int ctl_cluster_miss(struct ctl *ctl, const struct sip_miss_ask *q);
+
 /* ---- done handlers ---- */
 
 /*

@@ -356,6 +356,15 @@ void cluster_close(struct cluster *c)
 	free(c);
 }
 
+void cluster_set_query_timeout(struct cluster *c, unsigned ms)
+{
+	unsigned i;
+
+	c->query_timeout_ms = ms;
+	for (i = 0; i < c->n_pg; i++)
+		cluster_pg_set_timeout(c->pg[i], ms);
+}
+
 bool cluster_ready(const struct cluster *c)
 {
 	unsigned i;
@@ -494,6 +503,41 @@ int cluster_session_get(struct cluster *c, const uint8_t id[STORE_ID_LEN],
 		c->stats.unavailable++;
 		free(op);
 	}
+	return rc;
+}
+
+static const char lookup_sql[] =
+	"SELECT " CLUSTER_SESSION_COLS " FROM pairs p "
+	"JOIN sessions s ON s.id = p.session_id "
+	"WHERE p.party = $1 AND p.vn = $2 AND p.active AND s.status = 0 "
+	"AND s.expires_at_ms > $3::bigint";
+
+int cluster_session_lookup(struct cluster *c, const char *caller,
+			   const char *vn, int64_t now_ms,
+			   cluster_session_h *h, void *arg)
+{
+	struct cluster_pg *pg = cluster_pick(c);
+	struct session_op *op;
+	char now[24];
+	const char *vals[3] = { caller, vn, now };
+	int rc;
+
+	if (!pg) {
+		c->stats.unavailable++;
+		return ENOTCONN;
+	}
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return ENOMEM;
+	op->c = c;
+	op->now_ms = now_ms;
+	op->h = h;
+	op->arg = arg;
+	snprintf(now, sizeof(now), "%" PRId64, now_ms);
+	/* the row, or none: get_done() says ENOENT for no row */
+	rc = cluster_pg_query(pg, lookup_sql, 3, vals, get_done, op);
+	if (rc)
+		free(op);
 	return rc;
 }
 

@@ -36,6 +36,7 @@ struct cluster {
 	struct cluster_feed *feed;	/* cluster_feed.c; NULL = none */
 	bool notify_busy, notify_again;	/* cluster_notify() */
 	char node[CLUSTER_NODE_SIZE];	/* cluster_set_node() */
+	unsigned query_timeout_ms;	/* cluster_set_query_timeout() */
 	/* cluster_expire.c: maskd_expire_due2() every CLUSTER_SWEEP_MS */
 	struct event *sweep;
 	bool sweep_busy;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "maskd/cluster.h"
+#include "maskd/mailbox.h"
 #include "maskd/sip.h"
 #include "maskd/store_mirror.h"
 
@@ -209,6 +210,80 @@ static void ctl_cluster_expired(struct cluster_expiry *x,
 	}
 }
 
+/*
+ * Cache misses: a call's pair not in this node's LMDB (sip_miss.c) is
+ * looked up in PostgreSQL; a session found is mirrored into LMDB first,
+ * then the SIP thread routes the INVITE again from its cache.
+ */
+struct ctl_miss_op {
+	struct ctl *ctl;
+	struct sip_miss_ask q;
+	struct session s;		/* owned strings */
+};
+
+static void miss_answer(struct ctl_miss_op *op, bool found)
+{
+	struct ctl *ctl = op->ctl;
+
+	if (ctl->sip && sip_cmd_miss_answer(ctl->sip, op->q.token, found))
+		ctl->ctr.sip_cmds_lost++;	/* its guard routes it */
+	session_clear(&op->s);
+	free(op);
+}
+
+static int miss_mirror_run(struct store_txn *tx, void *arg)
+{
+	struct ctl_miss_op *op = arg;
+
+	return store_session_mirror(tx, &op->s, NULL);
+}
+
+static void miss_mirror_done(int err, void *arg)
+{
+	miss_answer(arg, !err);
+}
+
+static void miss_found(int err, const struct session *s, void *arg)
+{
+	struct ctl_miss_op *op = arg;
+
+	if (err || !s) {
+		miss_answer(op, false);
+		return;
+	}
+	op->s = *s;
+	op->s.callback_url = s->callback_url ? strdup(s->callback_url) : NULL;
+	op->s.metadata = s->metadata ? strdup(s->metadata) : NULL;
+	if ((s->callback_url && !op->s.callback_url) ||
+	    (s->metadata && !op->s.metadata) ||
+	    writer_submit(op->ctl->w, miss_mirror_run, miss_mirror_done, op))
+		miss_answer(op, false);
+}
+
+/* On the control thread: a copy of the SIP thread's question. */
+static void ctl_on_miss(void *msg, void *arg)
+{
+	struct ctl *ctl = arg;
+	struct ctl_miss_op *op;
+
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return;		/* the INVITE's guard routes it */
+	op->ctl = ctl;
+	memcpy(&op->q, msg, sizeof(op->q));
+	if (!ctl->cluster ||
+	    cluster_session_lookup(ctl->cluster, op->q.caller, op->q.vn,
+				   clock_now_ms(), miss_found, op))
+		miss_answer(op, false);
+}
+
+int ctl_cluster_miss(struct ctl *ctl, const struct sip_miss_ask *q)
+{
+	if (!ctl->miss_mb)
+		return ENOSYS;
+	return mailbox_post(ctl->miss_mb, q);
+}
+
 void ctl_set_cluster(struct ctl *ctl, struct cluster *c)
 {
 	if (ctl->cluster && !c) {
@@ -216,7 +291,15 @@ void ctl_set_cluster(struct ctl *ctl, struct cluster *c)
 		/* an expiry batch in the writer points into the cluster,
 		 * which is about to go */
 		writer_flush(ctl->w);
+		/* the SIP thread is stopped before this: nothing posts */
+		mailbox_free(ctl->miss_mb);
+		ctl->miss_mb = NULL;
 	}
+	if (c && !ctl->miss_mb &&
+	    mailbox_alloc(&ctl->miss_mb, ctl->base,
+			  sizeof(struct sip_miss_ask), ctl_on_miss, ctl))
+		log_warn(ctl->log, "ctl: cluster: no memory for cache "
+			 "misses: they are answered from the cache alone");
 	ctl->cluster = c;
 	if (c)
 		cluster_set_expired_h(c, ctl_cluster_expired, ctl);

@@ -116,6 +116,7 @@ struct ctl {
 	struct ctl_cells cells;		/* the "events" group */
 	struct metrics *metrics;	/* borrowed; ctl_metrics_register() */
 	struct cluster *cluster;	/* borrowed; NULL = single-node */
+	struct mailbox *miss_mb;	/* ctl_cluster.c: cache misses in */
 };
 
 /*

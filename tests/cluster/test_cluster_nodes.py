@@ -288,6 +288,50 @@ class ClusterNodes(ClusterBase):
                 "SELECT node FROM events WHERE session_id = '\\x%s' "
                 "AND type = 'session.created'" % sid), [["n1"]])
 
+    def test_cache_miss_asks_pg(self):
+        """A session PostgreSQL has but no change announced yet (written
+        straight into its tables, as if the feed were slow): the node's
+        cache lacks the pair, the INVITE waits (100 Trying) while
+        PostgreSQL is asked, and the call connects; the session is in
+        the node's cache afterwards. A pair PostgreSQL lacks too still
+        gets 404."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        sid = os.urandom(16).hex()
+        now = int(time.time() * 1000)
+        self.pg.psql(
+            "BEGIN; INSERT INTO sessions (id, party_a, party_b, vn, status,"
+            " created_at_ms, expires_at_ms) VALUES ('\\x%s', '%s', '%s', "
+            "'%s', 0, %d, %d); INSERT INTO pairs (party, vn, session_id, "
+            "active) VALUES ('%s', '%s', '\\x%s', true), ('%s', '%s', "
+            "'\\x%s', true); UPDATE pool SET active = active + 1 WHERE vn "
+            "= '%s'; COMMIT"
+            % (sid, a, b, vn, now, now + 600000, a, vn, sid, b, vn, sid, vn))
+        st, _, raw = n2.request("GET", "/v1/sessions/%s" % sid)
+        self.assertEqual(st, 404, raw)      # not in n2's cache
+        before = n2.metrics()
+        self.call(n2, vn, a, b)
+        after = n2.metrics()
+        self.assertEqual(after["maskd_sip_cache_miss_found_total"] -
+                         before.get("maskd_sip_cache_miss_found_total", 0),
+                         1)
+        st, js, raw = n2.request("GET", "/v1/sessions/%s" % sid)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(js["status"], "active")
+        # nobody has (a stranger, vn): asked, not found, refused
+        self.maskd = n2
+        ua = self.uac("reject_uac.xml", vn, {"caller": caller_number(),
+                                             "code": "404"},
+                      name="uac404")
+        self.expect_rc(ua)
+        final = n2.metrics()
+        self.assertEqual(final["maskd_sip_cache_misses_total"] -
+                         after["maskd_sip_cache_misses_total"], 1)
+        self.assertEqual(final["maskd_sip_cache_miss_found_total"],
+                         after["maskd_sip_cache_miss_found_total"])
+
     def test_conflicts_across_nodes(self):
         """The same explicit vn asked through both nodes for one party:
         one 201, the other 409 vn_conflict, never two."""
