@@ -45,7 +45,7 @@
 #include "maskd/writer.h"
 
 /* the schema version this build writes (cluster_schema.c) */
-#define CLUSTER_SCHEMA 2
+#define CLUSTER_SCHEMA 3
 #define CLUSTER_SWEEP_MS 1000
 #define CLUSTER_SWEEP_MAX 1000		/* sessions expired per sweep */
 /* create retries on a serialization failure, deadlock or unique clash */
@@ -233,6 +233,29 @@ int cluster_session_lookup(struct cluster *c, const char *caller,
 
 /* cluster_done_h - an operation without a result but its error. */
 typedef void (cluster_done_h)(int err, void *arg);
+
+/*
+ * One call per session across nodes: a claim with a lease in
+ * PostgreSQL (call_claims). cluster_claim() makes @call_id this node's
+ * call of @session_id unless another node's claim is live: @h gets 0
+ * (claimed), EBUSY (a live call elsewhere), or ENOTCONN / ECONNRESET /
+ * EIO (not known). cluster_claim_renew() extends the leases of the
+ * @n calls in @call_ids (this node's live calls; 16 bytes each) to
+ * @now_ms + CLUSTER_CLAIM_LEASE_MS; cluster_claim_release() drops one.
+ * A node that dies stops renewing: its claims lapse within the lease.
+ * Both fire and forget (a lost release lapses too). Return 0 or an
+ * errno at once.
+ */
+#define CLUSTER_CLAIM_LEASE_MS 30000
+#define CLUSTER_CLAIM_RENEW_MS 10000
+int cluster_claim(struct cluster *c, const uint8_t session_id[STORE_ID_LEN],
+		  const uint8_t call_id[STORE_ID_LEN], int64_t now_ms,
+		  cluster_done_h *h, void *arg);
+int cluster_claim_release(struct cluster *c,
+			  const uint8_t session_id[STORE_ID_LEN],
+			  const uint8_t call_id[STORE_ID_LEN]);
+int cluster_claim_renew(struct cluster *c, const uint8_t *call_ids, size_t n,
+			int64_t now_ms);
 
 /* cluster_pool_add() - store_pool_add(): 0 or EEXIST. */
 int cluster_pool_add(struct cluster *c, const char *vn, const char *country,

@@ -23,6 +23,26 @@ void cluster_bytea_hex(const uint8_t id[STORE_ID_LEN],
 	store_id_format(id, out + 2);
 }
 
+char *cluster_bytea_array(const uint8_t *ids, size_t n)
+{
+	char *arr = malloc(n * (CLUSTER_BYTEA_SIZE + 4) + 3), *p = arr;
+	size_t i;
+
+	if (!arr)
+		return NULL;
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		char hex[CLUSTER_BYTEA_SIZE];
+
+		/* in an array literal a backslash is escaped: "\\x.." */
+		cluster_bytea_hex(ids + i * STORE_ID_LEN, hex);
+		p += sprintf(p, "%s\"\\\\%s\"", i ? "," : "", hex + 1);
+	}
+	*p++ = '}';
+	*p = '\0';
+	return arr;
+}
+
 int cluster_id_new(struct cluster *c, int64_t now_ms,
 			  uint8_t id[STORE_ID_LEN])
 {

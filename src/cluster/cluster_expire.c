@@ -86,26 +86,22 @@ void cluster_expired_done(struct cluster_expiry *x, int err)
 {
 	struct cluster *c = x->c;
 	struct cluster_pg *pg;
-	char *arr = NULL, *p;
+	char *arr = NULL;
+	uint8_t *ids;
 	size_t i;
 	const char *vals[1];
 
 	if (err || !(pg = cluster_pick(c)))
 		goto out;
-	/* a bytea[] literal: {"\\x...","\\x..."} */
-	arr = malloc(x->n * (CLUSTER_BYTEA_SIZE + 4) + 3);
+	ids = malloc(x->n * STORE_ID_LEN);
+	if (!ids)
+		goto out;
+	for (i = 0; i < x->n; i++)
+		memcpy(ids + i * STORE_ID_LEN, x->s[i].id, STORE_ID_LEN);
+	arr = cluster_bytea_array(ids, x->n);
+	free(ids);
 	if (!arr)
 		goto out;
-	p = arr;
-	*p++ = '{';
-	for (i = 0; i < x->n; i++) {
-		char hex[CLUSTER_BYTEA_SIZE];
-
-		cluster_bytea_hex(x->s[i].id, hex);
-		p += sprintf(p, "%s\"\\\\%s\"", i ? "," : "", hex + 1);
-	}
-	*p++ = '}';
-	*p = '\0';
 	vals[0] = arr;
 	if (!cluster_pg_query(pg, "SELECT maskd_expiry_noted($1::bytea[])",
 			      1, vals, noted_done, c)) {

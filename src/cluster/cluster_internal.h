@@ -81,6 +81,10 @@ int cluster_session_from_row(const PGresult *res, int row, int col,
 void cluster_bytea_hex(const uint8_t id[STORE_ID_LEN],
 		       char out[CLUSTER_BYTEA_SIZE]);
 
+/* cluster_bytea_array() - a bytea[] text literal of the @n ids in @ids
+ * (16 bytes each), for a parameter: {"\\x...",...}. Heap; NULL: ENOMEM. */
+char *cluster_bytea_array(const uint8_t *ids, size_t n);
+
 /* ---- cluster.c: what the operations share ---- */
 
 /* cluster_pick() - the least busy connection that is up, NULL: none (or

@@ -418,4 +418,35 @@ const char cluster_schema_sql[] =
 "INSERT INTO schema_version (version) VALUES (2);\n"
 "END $v2$;\n"
 
+/* ---- version 3: one call per session across nodes ---- */
+"DO $v3$ BEGIN\n"
+"IF EXISTS (SELECT 1 FROM schema_version WHERE version = 3) THEN\n"
+"  RETURN;\n"
+"END IF;\n"
+/* the session's live call: which node, which call, until when (renewed
+ * while the call lasts; a dead node's lapse) */
+"CREATE TABLE call_claims (\n"
+"  session_id bytea PRIMARY KEY,\n"
+"  node text NOT NULL,\n"
+"  call_id bytea NOT NULL,\n"
+"  lease_until_ms bigint NOT NULL);\n"
+/* maskd_claim() - the session's call is @p_call on this node, unless a
+ * live call of another node holds it: true, or false (busy elsewhere).
+ * This node's own older claim is taken over: the node's SIP thread
+ * allows one call per session, so that one has ended (its release was
+ * lost). */
+"CREATE FUNCTION maskd_claim(p_session bytea, p_call bytea, p_now bigint,\n"
+"    p_lease bigint) RETURNS boolean LANGUAGE plpgsql AS $f$\n"
+"DECLARE me text := current_setting('maskd.node', true);\n"
+"BEGIN\n"
+"  INSERT INTO call_claims AS c VALUES (p_session, me, p_call,\n"
+"      p_now + p_lease)\n"
+"    ON CONFLICT (session_id) DO UPDATE SET node = EXCLUDED.node,\n"
+"      call_id = EXCLUDED.call_id, lease_until_ms = EXCLUDED.lease_until_ms\n"
+"    WHERE c.lease_until_ms <= p_now OR c.node = EXCLUDED.node;\n"
+"  RETURN FOUND;\n"
+"END $f$;\n"
+"INSERT INTO schema_version (version) VALUES (3);\n"
+"END $v3$;\n"
+
 "SELECT max(version) FROM schema_version;\n";

@@ -277,6 +277,177 @@ static void ctl_on_miss(void *msg, void *arg)
 		miss_answer(op, false);
 }
 
+/*
+ * One call per session across nodes (cluster_claim.c): a call reported
+ * initiated claims its session in PostgreSQL, optimistically - the call
+ * was forwarded already, the claim's answer comes long before anyone
+ * answers it. Busy elsewhere: the SIP thread ends it (486 to the
+ * caller). Claimed: renewed every CLUSTER_CLAIM_RENEW_MS while it lasts,
+ * released when its record comes. PostgreSQL unreachable: the call goes
+ * on unclaimed.
+ */
+struct ctl_claim {
+	uint8_t session_id[STORE_ID_LEN];
+	uint8_t call_id[STORE_ID_LEN];
+	bool pending;			/* the claim not answered yet */
+	bool ended;			/* ... and the call has ended */
+};
+
+struct ctl_claims {
+	struct ctl *ctl;
+	struct ctl_claim *v;		/* this node's calls, claimed or
+					 * being claimed */
+	size_t n, cap;
+	struct event *renew;
+};
+
+static struct ctl_claim *claim_find(struct ctl_claims *cl,
+				    const uint8_t call_id[STORE_ID_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < cl->n; i++)
+		if (!memcmp(cl->v[i].call_id, call_id, STORE_ID_LEN))
+			return &cl->v[i];
+	return NULL;
+}
+
+static void claim_drop(struct ctl_claims *cl, struct ctl_claim *e)
+{
+	*e = cl->v[--cl->n];
+}
+
+/* The claim's answer; @arg is a heap copy of the call's id. */
+static void claim_done(int err, void *arg)
+{
+	uint8_t *call_id = arg;
+	struct ctl *ctl;
+	struct ctl_claims *cl;
+	struct ctl_claim *e;
+
+	ctl = *(struct ctl **)(call_id + STORE_ID_LEN);
+	cl = ctl->claims;
+	e = cl ? claim_find(cl, call_id) : NULL;
+	free(call_id);
+	if (!e)
+		return;
+	e->pending = false;
+	if (err == EBUSY) {
+		ctl->ctr.claims_refused++;
+		if (!e->ended && ctl->sip &&
+		    sip_cmd_session_end(ctl->sip, e->session_id, "busy"))
+			ctl->ctr.sip_cmds_lost++;
+		claim_drop(cl, e);
+		return;
+	}
+	if (err) {
+		claim_drop(cl, e);	/* not claimed: the call goes on */
+		return;
+	}
+	if (e->ended) {
+		if (ctl->cluster)
+			(void)cluster_claim_release(ctl->cluster,
+						    e->session_id, e->call_id);
+		claim_drop(cl, e);
+	}
+}
+
+static void claims_on_renew(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_claims *cl = arg;
+	uint8_t *ids;
+	size_t i, n = 0;
+
+	if (!cl->n || !cl->ctl->cluster)
+		return;
+	ids = malloc(cl->n * STORE_ID_LEN);
+	if (!ids)
+		return;
+	for (i = 0; i < cl->n; i++)
+		if (!cl->v[i].pending)
+			memcpy(ids + STORE_ID_LEN * n++, cl->v[i].call_id,
+			       STORE_ID_LEN);
+	(void)cluster_claim_renew(cl->ctl->cluster, ids, n, clock_now_ms());
+	free(ids);
+}
+
+static void claims_free(struct ctl_claims *cl)
+{
+	if (!cl)
+		return;
+	if (cl->renew)
+		event_free(cl->renew);
+	free(cl->v);
+	free(cl);
+}
+
+static struct ctl_claims *claims_new(struct ctl *ctl)
+{
+	struct timeval tv = { CLUSTER_CLAIM_RENEW_MS / 1000,
+			      (CLUSTER_CLAIM_RENEW_MS % 1000) * 1000 };
+	struct ctl_claims *cl = calloc(1, sizeof(*cl));
+
+	if (!cl)
+		return NULL;
+	cl->ctl = ctl;
+	cl->renew = event_new(ctl->base, -1, EV_PERSIST, claims_on_renew, cl);
+	if (!cl->renew || event_add(cl->renew, &tv)) {
+		claims_free(cl);
+		return NULL;
+	}
+	return cl;
+}
+
+void ctl_cluster_call(struct ctl *ctl, const struct cdr *cdr)
+{
+	struct ctl_claims *cl = ctl->claims;
+	struct ctl_claim *e;
+	uint8_t *arg;
+
+	if (!cl || !ctl->cluster)
+		return;
+	if (cdr->kind == CDR_KIND_FINAL) {
+		e = claim_find(cl, cdr->id);
+		if (!e)
+			return;
+		if (e->pending) {
+			e->ended = true;	/* claim_done() releases */
+			return;
+		}
+		(void)cluster_claim_release(ctl->cluster, e->session_id,
+					    e->call_id);
+		claim_drop(cl, e);
+		return;
+	}
+	if (cdr->kind != CDR_KIND_INITIATED)
+		return;
+	if (cl->n == cl->cap) {
+		size_t cap = cl->cap ? cl->cap * 2 : 64;
+		struct ctl_claim *v = realloc(cl->v, cap * sizeof(*v));
+
+		if (!v)
+			return;		/* unclaimed, as with PG down */
+		cl->v = v;
+		cl->cap = cap;
+	}
+	/* the handler's argument: the call's id, then ctl */
+	arg = malloc(STORE_ID_LEN + sizeof(ctl));
+	if (!arg)
+		return;
+	memcpy(arg, cdr->id, STORE_ID_LEN);
+	memcpy(arg + STORE_ID_LEN, &ctl, sizeof(ctl));
+	if (cluster_claim(ctl->cluster, cdr->session_id, cdr->id,
+			  clock_now_ms(), claim_done, arg)) {
+		free(arg);
+		return;
+	}
+	e = &cl->v[cl->n++];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->session_id, cdr->session_id, STORE_ID_LEN);
+	memcpy(e->call_id, cdr->id, STORE_ID_LEN);
+	e->pending = true;
+}
+
 int ctl_cluster_miss(struct ctl *ctl, const struct sip_miss_ask *q)
 {
 	if (!ctl->miss_mb)
@@ -294,7 +465,14 @@ void ctl_set_cluster(struct ctl *ctl, struct cluster *c)
 		/* the SIP thread is stopped before this: nothing posts */
 		mailbox_free(ctl->miss_mb);
 		ctl->miss_mb = NULL;
+		/* the claims' answers still to come find none (ENOTCONN
+		 * from cluster_close()): the lease lapses */
+		claims_free(ctl->claims);
+		ctl->claims = NULL;
 	}
+	if (c && !ctl->claims && !(ctl->claims = claims_new(ctl)))
+		log_warn(ctl->log, "ctl: cluster: no memory for call claims: "
+			 "calls go unclaimed");
 	if (c && !ctl->miss_mb &&
 	    mailbox_alloc(&ctl->miss_mb, ctl->base,
 			  sizeof(struct sip_miss_ask), ctl_on_miss, ctl))

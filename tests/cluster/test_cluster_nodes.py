@@ -332,6 +332,46 @@ class ClusterNodes(ClusterBase):
         self.assertEqual(final["maskd_sip_cache_miss_found_total"],
                          after["maskd_sip_cache_miss_found_total"])
 
+    def test_one_call_per_session_across_nodes(self):
+        """A session's call up on node 1 holds its claim in PostgreSQL;
+        a second call of the session through node 2 is ended with 486
+        (its callee was rung and is cancelled); once the first hangs up
+        the claim is released and node 2 connects the next call."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(n1, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        sid = s["id"]
+        self.wait_session(n2, sid, "active")
+        # the first call: answered, held 8 s
+        self.maskd = n1
+        gw1 = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
+                       name="uas1")
+        ua1 = self.uac("basic_uac.xml", vn, {"caller": a}, d_ms=8000,
+                       name="uac1")
+        self.wait_pg("SELECT node FROM call_claims WHERE session_id = "
+                     "'\\x%s'" % sid, [["n1"]], "node 1's claim")
+        # a second call of the session through node 2 meanwhile (A's
+        # second phone, say): busy
+        self.maskd = n2
+        gw2 = self.uas("cancel_uas.xml", {"vn": vn, "callee": b},
+                       d_ms=10000, name="uas2")
+        ua2 = self.uac("reject_uac.xml", vn, {"caller": a, "code": "486"},
+                       name="uac2")
+        self.expect_rc(ua2)
+        self.expect_rc(gw2)
+        self.assertGreaterEqual(
+            n2.metrics().get("maskd_cluster_claims_refused_total", 0), 1)
+        self.maskd = n1
+        self.expect_rc(ua1)
+        self.expect_rc(gw1)
+        self.wait_pg("SELECT count(*) FROM call_claims WHERE session_id = "
+                     "'\\x%s'" % sid, [["0"]], "the claim released")
+        # now node 2 connects it
+        self.call(n2, vn, a, b)
+
     def test_conflicts_across_nodes(self):
         """The same explicit vn asked through both nodes for one party:
         one 201, the other 409 vn_conflict, never two."""
