@@ -231,6 +231,20 @@ int cluster_session_lookup(struct cluster *c, const char *caller,
 			   const char *vn, int64_t now_ms,
 			   cluster_session_h *h, void *arg);
 
+/*
+ * cluster_cdr_list() - the call records of @session_id that the nodes
+ * exported to PostgreSQL (cluster_export_start()), oldest first, at most
+ * CLUSTER_CDR_LIST_MAX: @h gets 0 and @n records in @c (valid during
+ * the call; session_id left zero), or an errno (ENOTCONN, ECONNRESET,
+ * EIO, ENOMEM). Returns 0 or an errno at once.
+ */
+#define CLUSTER_CDR_LIST_MAX 1000
+#define CLUSTER_CDR_LIST_MAX_STR "1000"
+typedef void (cluster_cdrs_h)(int err, const struct cdr *c, size_t n,
+			      void *arg);
+int cluster_cdr_list(struct cluster *c, const uint8_t session_id[STORE_ID_LEN],
+		     cluster_cdrs_h *h, void *arg);
+
 /* cluster_done_h - an operation without a result but its error. */
 typedef void (cluster_done_h)(int err, void *arg);
 

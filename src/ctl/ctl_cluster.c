@@ -448,6 +448,99 @@ void ctl_cluster_call(struct ctl *ctl, const struct cdr *cdr)
 	e->pending = true;
 }
 
+/*
+ * A session's calls on every node: this node's records from LMDB, the
+ * others' from PostgreSQL (cluster_cdr_list()), merged by call id.
+ */
+struct ctl_calls_op {
+	struct ctl *ctl;
+	ctl_calls_h *h;
+	void *arg;
+	struct session s;		/* owned strings */
+	struct cdr *v;			/* this node's, then all */
+	size_t n, cap;
+};
+
+static int calls_local(const struct cdr *c, void *arg)
+{
+	struct ctl_calls_op *op = arg;
+
+	if (op->n == op->cap) {
+		size_t cap = op->cap ? op->cap * 2 : 16;
+		struct cdr *v = realloc(op->v, cap * sizeof(*v));
+
+		if (!v)
+			return 1;
+		op->v = v;
+		op->cap = cap;
+	}
+	op->v[op->n++] = *c;
+	return 0;
+}
+
+static int calls_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct cdr *)a)->id,
+		      ((const struct cdr *)b)->id, STORE_ID_LEN);
+}
+
+static void calls_merged(int err, const struct cdr *c, size_t n, void *arg)
+{
+	struct ctl_calls_op *op = arg;
+	size_t i, local = op->n, j;
+
+	/* PostgreSQL's that this node does not hold (it holds its own,
+	 * some maybe not exported yet); unreachable: this node's alone */
+	for (i = 0; !err && i < n; i++) {
+		for (j = 0; j < local; j++)
+			if (!memcmp(op->v[j].id, c[i].id, STORE_ID_LEN))
+				break;
+		if (j < local)
+			continue;
+		if (calls_local(&c[i], op)) {
+			err = ENOMEM;
+			break;
+		}
+		memcpy(op->v[op->n - 1].session_id, op->s.id, STORE_ID_LEN);
+	}
+	if (err == ENOMEM) {
+		op->h(ENOMEM, NULL, NULL, 0, op->arg);
+	} else {
+		if (op->n)
+			qsort(op->v, op->n, sizeof(*op->v), calls_cmp);
+		op->h(0, &op->s, op->v, op->n, op->arg);
+	}
+	session_clear(&op->s);
+	free(op->v);
+	free(op);
+}
+
+int ctl_session_calls_all(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+			  ctl_calls_h *h, void *arg)
+{
+	struct ctl_calls_op *op;
+	int err;
+
+	if (!ctl->cluster)
+		return ENOSYS;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return ENOMEM;
+	op->ctl = ctl;
+	op->h = h;
+	op->arg = arg;
+	err = ctl_session_calls(ctl, id, &op->s, calls_local, op);
+	if (err) {
+		session_clear(&op->s);
+		free(op->v);
+		free(op);
+		return err;
+	}
+	if (cluster_cdr_list(ctl->cluster, id, calls_merged, op))
+		calls_merged(ENOTCONN, NULL, 0, op);
+	return 0;
+}
+
 int ctl_cluster_miss(struct ctl *ctl, const struct sip_miss_ask *q)
 {
 	if (!ctl->miss_mb)

@@ -282,6 +282,16 @@ class ClusterNodes(ClusterBase):
                          "'\\x%s' AND node = '%s' AND type = "
                          "'call.completed'" % (sid, node.node), [["1"]],
                          "call.completed of %s" % sid)
+        # any node's API lists a session's calls, wherever they ran
+        for node, sid in calls:
+            other = n2 if node is n1 else n1
+            st, mine, raw = node.request("GET", "/v1/sessions/%s/calls"
+                                         % sid)
+            self.assertEqual(st, 200, raw)
+            st, js, raw = other.request("GET", "/v1/sessions/%s/calls"
+                                        % sid)
+            self.assertEqual(st, 200, raw)
+            self.assertEqual(js["calls"], mine["calls"])
         # session.created was written (and exported) by n1 only
         for _, sid in calls:
             self.assertEqual(self.pg.psql(
