@@ -14,6 +14,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ import test_events as te  # noqa: E402  (Receiver: a real HTTP receiver)
 import test_soak as tsk  # noqa: E402  (Sipp: a bounded load run)
 
 WAIT_S = 30
+QUERY_TIMEOUT_MS = 2000
 
 
 class ClusterMaskd(Maskd):
@@ -47,7 +49,8 @@ class ClusterMaskd(Maskd):
         super().write_config()
         with open(self.conf_path, "a") as f:
             f.write("[cluster]\nstore = %s\nconnections = 2\nnode = %s\n"
-                    % (self.dsn, self.node))
+                    "query_timeout_ms = %d\n"
+                    % (self.dsn, self.node, QUERY_TIMEOUT_MS))
             if self.events_url:
                 f.write("[events]\nurl = %s\nsecrets = %s\n"
                         "allow = 127.0.0.0/8\n"
@@ -515,6 +518,60 @@ class ClusterPgDown(ClusterBase):
                             % (ids, (t_stop + 1) * 1000,
                                (t_stop + 19) * 1000))
         self.assertGreater(int(rows[0][0]), 50)
+
+
+def pg_pids(pg):
+    """The postmaster of @pg and every process it forked."""
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        master = int(f.readline())
+    pids = [master]
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if int(st.rsplit(")", 1)[1].split()[1]) == master:
+            pids.append(int(d))
+    return pids
+
+
+class ClusterPgSilent(ClusterBase):
+    """PostgreSQL frozen (SIGSTOP: the connections stay open, nothing
+    answers, as with a host gone dead): a create gets 503 once
+    query_timeout_ms has passed instead of hanging, a cached session
+    still routes, and once PostgreSQL runs again creates work by
+    themselves."""
+    N_NODES = 1
+
+    def test_pg_silent(self):
+        node = self.nodes[0]
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(node, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        pids = pg_pids(self.pg)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            st, js, raw = node.request("POST", "/v1/sessions", {
+                "party_a": caller_number(), "party_b": callee_number()})
+            waited = time.monotonic() - t0
+            self.assertEqual(st, 503, raw)
+            self.assertEqual(js["error"]["code"], "store_unavailable")
+            # it waited for the timeout, not for PostgreSQL
+            self.assertGreaterEqual(waited, QUERY_TIMEOUT_MS / 1000 - 0.5)
+            self.call(node, vn, a, b)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        st, js, raw = self.create(node, caller_number(), callee_number(),
+                                  virtual_number=vn)
+        self.assertEqual(st, 201, raw)
 
 
 if __name__ == "__main__":
