@@ -36,13 +36,14 @@ QUERY_TIMEOUT_MS = 2000
 
 
 class ClusterMaskd(Maskd):
-    """A maskd whose [cluster] store is @dsn, named @node; its events
-    go to @events_url when given."""
+    """A maskd whose [cluster] store is @dsn, named @node (default: one
+    of its own, unique: nodes on one host must not share the host name);
+    its events go to @events_url when given."""
 
-    def __init__(self, tmp, dsn, node, events_url=None):
+    def __init__(self, tmp, dsn, node=None, events_url=None):
         super().__init__(tmp)
         self.dsn = dsn
-        self.node = node
+        self.node = node or "node-%d" % self.api_port
         self.events_url = events_url
 
     def write_config(self):
