@@ -4,6 +4,7 @@ propagation, with src/cluster/ driven by build/tests/cluster_tool.
 
     python3 bench/bench_cluster.py [--nodes 3] [--creates 3000] [--conns 4]
                                    [--conc 32] [--pool 1000] [--parties 100000]
+                                   [--export 20000]
 
 Starts its own PostgreSQL (tests/cluster/pg.py: temporary directory,
 loopback, fsync on, synchronous_commit on: every create is a durable
@@ -16,7 +17,10 @@ LOCKED, serializable = SERIALIZABLE + retries):
     where every create contends;
 then propagation: a feed (node 2's LMDB cache) running while one node
 creates, the delay from a create's start to its row in node 2's LMDB,
-p50/p99, at light load (1 in flight) and at full load.
+p50/p99, at light load (1 in flight) and at full load; then export:
+EXPORT call records written into a node's LMDB with the export queue on
+and copied into PostgreSQL (records/s from the first write to an empty
+queue).
 
 Numbers depend on the machine (here: 2 cores shared with other builds);
 quote them with the command.
@@ -89,6 +93,9 @@ def main():
     ap.add_argument("--alloc", default="lock,serializable",
                     help="allocation modes to run, comma-separated")
     ap.add_argument("--no-propagation", action="store_true")
+    ap.add_argument("--export", type=int, default=20000,
+                    help="call records written and copied into "
+                    "PostgreSQL (0: skip)")
     a = ap.parse_args()
     if not os.access(TOOL, os.X_OK):
         sys.exit("build first: scripts/build.sh build")
@@ -118,6 +125,18 @@ def main():
             r = propagation(pg, "p%d" % conc, 500 if conc == 1 else 2000,
                             conc)
             print("propagation %s: %s" % (name, json.dumps(r)))
+        if a.export:
+            pg.psql("CREATE DATABASE e_export", db="postgres")
+            dsn = pg.dsn.rsplit("/", 1)[0] + "/e_export"
+            lmdb = os.path.join(pg.dir, "export_lmdb")
+            os.makedirs(lmdb)
+            out = subprocess.run([TOOL, "export", dsn, lmdb, str(a.export),
+                                  "300"], check=True, text=True,
+                                 stdout=subprocess.PIPE).stdout
+            r = last_json(out)
+            r["records_per_s"] = round(a.export / r["total_s"])
+            print("export (call records, LMDB queue -> PostgreSQL): %s"
+                  % json.dumps(r))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,11 @@
  *     hold across nodes; unique indexes on active (party, vn) and
  *     (vn, PIN) are the backstop);
  *   - expires sessions past expires_at in PostgreSQL (every
- *     CLUSTER_SWEEP_MS, each node, SKIP LOCKED so they share the work);
+ *     CLUSTER_SWEEP_MS, each node, SKIP LOCKED so they share the work),
+ *     and hands the sessions its own transactions expired to
+ *     cluster_expired_h: exactly one node reports each expiry;
+ *   - copies the call records and events its LMDB store wrote into
+ *     PostgreSQL (cluster_export_start()), from a durable queue;
  *   - replays the changes table into its LMDB store through the writer
  *     (cluster_feed_start()), so the call path keeps reading LMDB alone.
  *
@@ -41,7 +45,7 @@
 #include "maskd/writer.h"
 
 /* the schema version this build writes (cluster_schema.c) */
-#define CLUSTER_SCHEMA 1
+#define CLUSTER_SCHEMA 3
 #define CLUSTER_SWEEP_MS 1000
 #define CLUSTER_SWEEP_MAX 1000		/* sessions expired per sweep */
 /* create retries on a serialization failure, deadlock or unique clash */
@@ -100,7 +104,20 @@ struct cluster_stats {
 	uint64_t feed_polls;
 	uint64_t reconnects;		/* connections that came back */
 	uint64_t expiries;		/* sessions this node's sweeps expired */
+	uint64_t exported;		/* records copied into PostgreSQL */
 };
+
+#define CLUSTER_NODE_SIZE 64
+
+/*
+ * cluster_set_node() - this node's name in PostgreSQL (the node column
+ * of call records and events; whose expiries are whose). Default: the
+ * host name. Names must differ between nodes and stay the same across a
+ * node's restarts (what a node expired but had not reported before it
+ * died is reported when it comes back). Call before the loop runs.
+ * Returns 0 or EINVAL (empty or too long).
+ */
+int cluster_set_node(struct cluster *c, const char *node);
 
 /*
  * cluster_open() - connect @connections (1..CLUSTER_CONNECTIONS_MAX)
@@ -160,8 +177,99 @@ int cluster_session_close(struct cluster *c, const uint8_t id[STORE_ID_LEN],
 int cluster_session_get(struct cluster *c, const uint8_t id[STORE_ID_LEN],
 			int64_t now_ms, cluster_session_h *h, void *arg);
 
+/*
+ * cluster_expired_h - sessions this node's transactions expired in
+ * PostgreSQL (its sweep, or a create or close that found them past
+ * expires_at), that it has not reported yet: @n sessions in @s, valid
+ * until cluster_expired_done(@x). The handler writes them (and their
+ * session.expired events) into the node's store, then calls
+ * cluster_expired_done(@x, 0): PostgreSQL marks them reported. A
+ * nonzero error leaves them unreported: the next sweep hands them over
+ * again. At most one batch is out at a time. No handler: they are
+ * marked reported as they come.
+ */
+struct cluster_expiry;
+typedef void (cluster_expired_h)(struct cluster_expiry *x,
+				 const struct session *s, size_t n,
+				 void *arg);
+void cluster_set_expired_h(struct cluster *c, cluster_expired_h *h,
+			   void *arg);
+void cluster_expired_done(struct cluster_expiry *x, int err);
+
+/*
+ * cluster_export_start() - copy the call records and events @st writes
+ * into PostgreSQL's cdrs and events tables: turns on @st's export queue
+ * (store_mirror.h), then every CLUSTER_EXPORT_MS sends the oldest
+ * CLUSTER_EXPORT_BATCH entries
+ * in one statement (an upsert on the record's id: sending one twice
+ * writes the same row) and deletes them through @w once it committed.
+ * PostgreSQL down: they wait in @st, nothing is lost. @st and @w are
+ * borrowed (the control thread's). Returns 0 or an errno.
+ */
+#define CLUSTER_EXPORT_MS 200
+#define CLUSTER_EXPORT_BATCH 256
+int cluster_export_start(struct cluster *c, struct store *st,
+			 struct writer *w);
+
+/*
+ * cluster_set_query_timeout() - every query (this node's connections
+ * and its feed's) not answered within @ms drops its connection, which
+ * reconnects with backoff (cluster_pg_set_timeout()): a PostgreSQL that
+ * went silent costs at most that long. 0 = no limit. Call before the
+ * loop runs.
+ */
+void cluster_set_query_timeout(struct cluster *c, unsigned ms);
+
+/*
+ * cluster_session_lookup() - store_lookup() in PostgreSQL: the active
+ * session of (@caller, @vn) at @now_ms, for a call whose pair is not in
+ * this node's cache (yet). @h gets 0 and the session, ENOENT, or
+ * ENOTCONN / ECONNRESET / EIO. Returns 0 (@h will be called) or an
+ * errno at once.
+ */
+int cluster_session_lookup(struct cluster *c, const char *caller,
+			   const char *vn, int64_t now_ms,
+			   cluster_session_h *h, void *arg);
+
+/*
+ * cluster_cdr_list() - the call records of @session_id that the nodes
+ * exported to PostgreSQL (cluster_export_start()), oldest first, at most
+ * CLUSTER_CDR_LIST_MAX: @h gets 0 and @n records in @c (valid during
+ * the call; session_id left zero), or an errno (ENOTCONN, ECONNRESET,
+ * EIO, ENOMEM). Returns 0 or an errno at once.
+ */
+#define CLUSTER_CDR_LIST_MAX 1000
+#define CLUSTER_CDR_LIST_MAX_STR "1000"
+typedef void (cluster_cdrs_h)(int err, const struct cdr *c, size_t n,
+			      void *arg);
+int cluster_cdr_list(struct cluster *c, const uint8_t session_id[STORE_ID_LEN],
+		     cluster_cdrs_h *h, void *arg);
+
 /* cluster_done_h - an operation without a result but its error. */
 typedef void (cluster_done_h)(int err, void *arg);
+
+/*
+ * One call per session across nodes: a claim with a lease in
+ * PostgreSQL (call_claims). cluster_claim() makes @call_id this node's
+ * call of @session_id unless another node's claim is live: @h gets 0
+ * (claimed), EBUSY (a live call elsewhere), or ENOTCONN / ECONNRESET /
+ * EIO (not known). cluster_claim_renew() extends the leases of the
+ * @n calls in @call_ids (this node's live calls; 16 bytes each) to
+ * @now_ms + CLUSTER_CLAIM_LEASE_MS; cluster_claim_release() drops one.
+ * A node that dies stops renewing: its claims lapse within the lease.
+ * Both fire and forget (a lost release lapses too). Return 0 or an
+ * errno at once.
+ */
+#define CLUSTER_CLAIM_LEASE_MS 30000
+#define CLUSTER_CLAIM_RENEW_MS 10000
+int cluster_claim(struct cluster *c, const uint8_t session_id[STORE_ID_LEN],
+		  const uint8_t call_id[STORE_ID_LEN], int64_t now_ms,
+		  cluster_done_h *h, void *arg);
+int cluster_claim_release(struct cluster *c,
+			  const uint8_t session_id[STORE_ID_LEN],
+			  const uint8_t call_id[STORE_ID_LEN]);
+int cluster_claim_renew(struct cluster *c, const uint8_t *call_ids, size_t n,
+			int64_t now_ms);
 
 /* cluster_pool_add() - store_pool_add(): 0 or EEXIST. */
 int cluster_pool_add(struct cluster *c, const char *vn, const char *country,

@@ -162,6 +162,8 @@ struct config_cluster {
 	char store_file[CONFIG_PATH_SIZE];	/* a file holding the DSN */
 	uint32_t connections;		/* to PostgreSQL, per node */
 	uint8_t allocation;		/* enum cluster_alloc */
+	char node[CONFIG_NAME_SIZE];	/* this node's name; "" = host name */
+	uint32_t query_timeout_ms;	/* every PostgreSQL query; 0 = none */
 };
 
 struct config_api {

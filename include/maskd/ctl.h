@@ -84,6 +84,18 @@ struct cluster;
  */
 void ctl_set_cluster(struct ctl *ctl, struct cluster *c);
 
+struct sip_miss_ask;
+
+/*
+ * ctl_cluster_miss() - a sip_miss_h for cluster mode (main.c installs
+ * it with sip_miss_set()): @q is copied to the control thread, asked of
+ * PostgreSQL (cluster_session_lookup()), a session found is written into
+ * this node's LMDB, and only then is the SIP thread told
+ * (sip_cmd_miss_answer()), so its second lookup finds it. Any thread.
+ * Returns 0, ENOSYS (not in cluster mode) or ENOMEM.
+ */
+int ctl_cluster_miss(struct ctl *ctl, const struct sip_miss_ask *q);
+
 /* ---- done handlers ---- */
 
 /*
@@ -153,6 +165,21 @@ int ctl_session_list(struct ctl *ctl, const struct session_filter *f,
  */
 int ctl_session_calls(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		      struct session *s, cdr_list_h *h, void *arg);
+
+/*
+ * ctl_session_calls_all() - cluster mode: ctl_session_calls() with the
+ * records every node exported to PostgreSQL too (a call of this session
+ * through another node), merged with this node's own (some not exported
+ * yet), oldest first. @h gets 0, the session and the records (valid
+ * during the call), or ENOMEM; PostgreSQL unreachable: this node's
+ * records alone. It may run before this returns. Returns 0 (@h will be
+ * or was called), ENOENT (no such session here: @h not called), ENOSYS
+ * (single-node mode: use ctl_session_calls()) or an errno of the store.
+ */
+typedef void (ctl_calls_h)(int err, const struct session *s,
+			   const struct cdr *c, size_t n, void *arg);
+int ctl_session_calls_all(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+			  ctl_calls_h *h, void *arg);
 
 /* ---- the number pool ---- */
 

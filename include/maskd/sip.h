@@ -278,6 +278,37 @@ int sip_hook_set(struct sip *s, sip_hook_h *h, void *arg);
  */
 int sip_cmd_hook_answer(struct sip *s, const struct sip_hook_answer *a);
 
+/* ---- cache misses in cluster mode (sip_miss.c) ---- */
+
+/*
+ * With a miss handler set (cluster mode), an INVITE whose (caller, VN)
+ * the node's LMDB cache does not hold as active gets 100 Trying at once
+ * and waits, parked (no call, no ports), while the handler asks
+ * PostgreSQL; sip_cmd_miss_answer() routes it again from the cache, in
+ * which the handler has written the session if there was one. No answer
+ * within the timeout given to sip_miss_set() and a second: routed again
+ * as it is (unknown, most likely). A CANCEL meanwhile gets 487.
+ */
+struct sip_miss_ask {
+	uint64_t token;			/* echoed back */
+	char caller[E164_SIZE];
+	char vn[E164_SIZE];
+};
+
+/* sip_miss_h - runs on the SIP thread: copy @q, return at once. 0, or
+ * an errno (not asked: the INVITE is routed as without a handler). */
+typedef int (sip_miss_h)(const struct sip_miss_ask *q, void *arg);
+
+/* sip_miss_set() - the handler from now on (NULL: none), and how long
+ * it may take. Any thread (through the command queue). */
+int sip_miss_set(struct sip *s, sip_miss_h *h, void *arg,
+		 uint32_t timeout_ms);
+
+/* sip_cmd_miss_answer() - the question @token is answered (@found: a
+ * session was written into the cache): route its INVITE again. Any
+ * thread; returns as the other commands. */
+int sip_cmd_miss_answer(struct sip *s, uint64_t token, bool found);
+
 struct metrics;
 
 /*

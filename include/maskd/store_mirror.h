@@ -43,4 +43,44 @@ int store_mirror_cursor_get(struct store_reader *r, uint64_t *xid,
 			    uint64_t *id);
 int store_mirror_cursor_set(struct store_txn *tx, uint64_t xid, uint64_t id);
 
+/*
+ * The export queue: call records and events this node wrote, waiting to
+ * be copied into the cluster's store (cluster_export.c). With
+ * store_set_export() on, store_cdr_add(), store_cdr_recording_set(),
+ * store_event_add() and a final store_event_attempt() each append an
+ * entry in their own transaction: the record and its entry commit
+ * together, so nothing written here is ever missed, whatever happens to
+ * the network or the process. An entry names the record (kind, id), it
+ * does not copy it: the copy sent is the record as it is then.
+ *
+ *   export     be64(seq) -> kind(1) id(16)
+ */
+enum store_export_kind {
+	STORE_EXPORT_CDR = 1,
+	STORE_EXPORT_EVENT = 2,
+};
+
+struct store_export_entry {
+	uint64_t seq;
+	enum store_export_kind kind;
+	uint8_t id[STORE_ID_LEN];
+};
+
+/* store_set_export() - queue exports from now on (cluster mode). Control
+ * thread, before the writes it should cover. */
+void store_set_export(struct store *st, bool on);
+
+/*
+ * store_export_list() - the oldest @max entries (or fewer) into @out;
+ * *n gets how many. Any thread, through its reader. 0 or an errno.
+ */
+int store_export_list(struct store_reader *r, struct store_export_entry *out,
+		      unsigned max, unsigned *n);
+
+/* store_export_done() - delete the entries with seq <= @upto (copied). */
+int store_export_done(struct store_txn *tx, uint64_t upto);
+
+/* store_export_pending() - entries waiting. 0 or an errno. */
+int store_export_pending(struct store_reader *r, uint64_t *n);
+
 #endif

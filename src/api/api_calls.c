@@ -35,17 +35,62 @@ static int api_calls_cb(const struct cdr *c, void *arg)
 	return 0;
 }
 
+/* Cluster mode: the records of every node (ctl_session_calls_all()). */
+static void api_calls_all_done(int err, const struct session *s,
+			       const struct cdr *c, size_t n, void *arg)
+{
+	struct api_call *ac = arg;
+	struct api_calls_ctx x = { .s = s };
+	json_t *body = NULL;
+	size_t i;
+
+	x.arr = err ? NULL : json_array();
+	for (i = 0; x.arr && i < n && !x.err; i++)
+		api_calls_cb(&c[i], &x);
+	if (x.arr && !x.err)
+		body = json_pack("{s:o}", "calls", x.arr);
+	else
+		json_decref(x.arr);
+	if (body)
+		api_reply_json(ac->api, ac->req, 200, body);
+	else
+		api_reply_error(ac->api, ac->req, 500, "internal",
+				"out of memory");
+	api_call_free(ac);
+}
+
 void api_session_calls(struct api *api, struct evhttp_request *req,
 		       const char *sid)
 {
 	struct api_calls_ctx x = { 0 };
 	uint8_t id[STORE_ID_LEN];
+	struct api_call *ac = NULL;
 	struct session s;
 	json_t *body;
 	int err;
 
 	if (!api_id_parse(api, req, sid, id))
 		return;
+	/* cluster mode: other nodes' calls of the session are in
+	 * PostgreSQL; the reply goes out when it answered */
+	if (!api_call_new(api, req, &ac)) {
+		err = ctl_session_calls_all(api->ctl, id, api_calls_all_done,
+					    ac);
+		if (!err)
+			return;
+		api_call_free(ac);
+		if (err == ENOENT) {
+			api_reply_error(api, req, 404, "not_found",
+					"no such session");
+			return;
+		}
+		if (err != ENOSYS) {
+			api_reply_error(api, req, 503, "store_unavailable",
+					"cannot read the store: %s",
+					strerror(err));
+			return;
+		}
+	}
 	memset(&s, 0, sizeof(s));
 	x.s = &s;
 	x.arr = json_array();

@@ -978,6 +978,17 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "How creates on several nodes stay race-free: lock "
 	  "(advisory locks on both parties, FOR UPDATE SKIP LOCKED on the "
 	  "pool) or serializable (SERIALIZABLE transactions, retried)." },
+	{ CLUSTER("node", node, CT_STRING), .def = "",
+	  .help = "This node's name in PostgreSQL: its call records and "
+	  "events carry it, and a session it expired is reported by it "
+	  "alone. Unique per node and the same across its restarts. "
+	  "Empty = the host name." },
+	{ CLUSTER("query_timeout_ms", query_timeout_ms, CT_UINT),
+	  .min = 0, .max = 600000, .unit = "milliseconds", .def = "5000",
+	  .help = "A PostgreSQL query not answered in this time drops its "
+	  "connection (which reconnects with backoff): the operation "
+	  "fails (API 503) instead of waiting on a server gone silent; a "
+	  "call's cache miss waits this long at most. 0 = no limit." },
 };
 
 const size_t cfg_n_rows = sizeof(cfg_rows) / sizeof(cfg_rows[0]);

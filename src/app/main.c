@@ -95,8 +95,17 @@ static int maskd_cluster(struct maskd *m)
 			   (enum cluster_alloc)m->cfg.cluster.allocation,
 			   &m->log);
 	cluster_dsn_free(dsn);
+	if (!err && m->cfg.cluster.node[0])
+		err = cluster_set_node(m->cluster, m->cfg.cluster.node);
+	if (!err)
+		cluster_set_query_timeout(m->cluster,
+					  m->cfg.cluster.query_timeout_ms);
 	if (!err)
 		err = cluster_feed_start(m->cluster, m->st, m->w, NULL, NULL);
+	/* call records and events reach PostgreSQL from this node's
+	 * durable export queue */
+	if (!err)
+		err = cluster_export_start(m->cluster, m->st, m->w);
 	if (err) {
 		log_error(&m->log, "maskd: cannot start the cluster: %s",
 			  strerror(err));
@@ -362,6 +371,14 @@ static int maskd_ask_hook(const struct sip_hook_ask *q, void *arg)
 	return ctl_hook_ask(m->ctl, q);
 }
 
+/* A call's pair not in the cache (cluster mode): on the SIP thread. */
+static int maskd_ask_miss(const struct sip_miss_ask *q, void *arg)
+{
+	struct maskd *m = arg;
+
+	return ctl_cluster_miss(m->ctl, q);
+}
+
 /* ... and here it arrives on the control thread. */
 static void maskd_on_cdr(void *msg, void *arg)
 {
@@ -624,6 +641,16 @@ static int maskd_run(const char *path)
 	    (err = sip_hook_set(m.sip, maskd_ask_hook, &m))) {
 		log_error(&m.log, "maskd: cannot set the routing hook: %s",
 			  strerror(err));
+		goto out;
+	}
+	/* cluster mode: a call the cache cannot route asks PostgreSQL
+	 * (no query limit: the miss still waits no longer than 5 s) */
+	if (m.cluster &&
+	    (err = sip_miss_set(m.sip, maskd_ask_miss, &m,
+				m.cfg.cluster.query_timeout_ms ?
+				m.cfg.cluster.query_timeout_ms : 5000))) {
+		log_error(&m.log, "maskd: cannot set the cache miss handler: "
+			  "%s", strerror(err));
 		goto out;
 	}
 	err = maskd_metrics_register(&m);

@@ -23,6 +23,26 @@ void cluster_bytea_hex(const uint8_t id[STORE_ID_LEN],
 	store_id_format(id, out + 2);
 }
 
+char *cluster_bytea_array(const uint8_t *ids, size_t n)
+{
+	char *arr = malloc(n * (CLUSTER_BYTEA_SIZE + 4) + 3), *p = arr;
+	size_t i;
+
+	if (!arr)
+		return NULL;
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		char hex[CLUSTER_BYTEA_SIZE];
+
+		/* in an array literal a backslash is escaped: "\\x.." */
+		cluster_bytea_hex(ids + i * STORE_ID_LEN, hex);
+		p += sprintf(p, "%s\"\\\\%s\"", i ? "," : "", hex + 1);
+	}
+	*p++ = '}';
+	*p = '\0';
+	return arr;
+}
+
 int cluster_id_new(struct cluster *c, int64_t now_ms,
 			  uint8_t id[STORE_ID_LEN])
 {
@@ -275,6 +295,9 @@ static void cluster_on_state(struct cluster_pg *pg, bool up, void *arg)
 	if (!up)
 		return;
 	c->stats.reconnects++;
+	/* who this node is, for what its transactions mark as its own
+	 * (maskd_session_end(): expiries); before any other query */
+	cluster_expire_on_up(c, pg);
 	/* a session's setting: once per connection, before any create */
 	if (c->alloc == CLUSTER_ALLOC_SERIALIZABLE)
 		cluster_pg_query(pg, "SET SESSION CHARACTERISTICS AS "
@@ -286,49 +309,10 @@ static void cluster_on_state(struct cluster_pg *pg, bool up, void *arg)
 		c->schema_running = true;
 }
 
-static void sweep_done(int err, const PGresult *res, void *arg)
-{
-	struct cluster *c = arg;
-	int64_t n = 0;
-
-	c->sweep_busy = false;
-	if (err)
-		return;
-	if (!cluster_pg_ok(res)) {
-		/* a deadlock with a create is possible: next second */
-		if (strcmp(cluster_pg_sqlstate(res), "40P01"))
-			cluster_log_pg_error(c, "expire", res);
-		return;
-	}
-	if (PQntuples(res) == 1 && !cluster_parse_i64(PQgetvalue(res, 0, 0), &n) &&
-	    n > 0) {
-		c->stats.expiries += (uint64_t)n;
-		cluster_notify(c);
-	}
-}
-
-static void cluster_on_sweep(evutil_socket_t fd, short what, void *arg)
-{
-	struct cluster *c = arg;
-	struct cluster_pg *pg = cluster_pick(c);
-	char now[24], max[16];
-	const char *vals[2] = { now, max };
-
-	if (!pg || c->sweep_busy)
-		return;
-	snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
-	snprintf(max, sizeof(max), "%d", CLUSTER_SWEEP_MAX);
-	if (!cluster_pg_query(pg, "SELECT maskd_expire_due($1::bigint, "
-			      "$2::integer)", 2, vals, sweep_done, c))
-		c->sweep_busy = true;
-}
-
 int cluster_open(struct cluster **cp, struct event_base *base,
 		 const char *dsn, unsigned connections,
 		 enum cluster_alloc alloc, struct log *log)
 {
-	const struct timeval sweep_tv = { CLUSTER_SWEEP_MS / 1000,
-					  (CLUSTER_SWEEP_MS % 1000) * 1000 };
 	struct cluster *c;
 	unsigned i;
 	int rc;
@@ -348,12 +332,11 @@ int cluster_open(struct cluster **cp, struct event_base *base,
 		return ENOMEM;
 	}
 	cluster_dsn_mask(dsn, c->dsn_masked, sizeof(c->dsn_masked));
-	c->sweep = event_new(base, -1, EV_PERSIST, cluster_on_sweep, c);
-	if (!c->sweep) {
+	rc = cluster_expire_init(c);
+	if (rc) {
 		cluster_close(c);
-		return ENOMEM;
+		return rc;
 	}
-	event_add(c->sweep, &sweep_tv);
 	log_info(log, "cluster: store %s, %u connections, allocation %s",
 		 c->dsn_masked, connections,
 		 alloc == CLUSTER_ALLOC_LOCK ? "lock" : "serializable");
@@ -381,13 +364,25 @@ void cluster_close(struct cluster *c)
 		return;
 	cluster_create_stop(c);
 	cluster_feed_free(c->feed);
-	if (c->sweep)
-		event_free(c->sweep);
+	cluster_expire_free(c);
+	/* queries still queued are answered ENOTCONN now, while what they
+	 * point at (c, the export) is still here */
 	for (i = 0; i < c->n_pg; i++)
 		cluster_pg_free(c->pg[i]);
+	c->n_pg = 0;
+	cluster_export_free(c->export);
 	free(c->pg);
 	cluster_dsn_free(c->dsn);
 	free(c);
+}
+
+void cluster_set_query_timeout(struct cluster *c, unsigned ms)
+{
+	unsigned i;
+
+	c->query_timeout_ms = ms;
+	for (i = 0; i < c->n_pg; i++)
+		cluster_pg_set_timeout(c->pg[i], ms);
 }
 
 bool cluster_ready(const struct cluster *c)
@@ -528,6 +523,41 @@ int cluster_session_get(struct cluster *c, const uint8_t id[STORE_ID_LEN],
 		c->stats.unavailable++;
 		free(op);
 	}
+	return rc;
+}
+
+static const char lookup_sql[] =
+	"SELECT " CLUSTER_SESSION_COLS " FROM pairs p "
+	"JOIN sessions s ON s.id = p.session_id "
+	"WHERE p.party = $1 AND p.vn = $2 AND p.active AND s.status = 0 "
+	"AND s.expires_at_ms > $3::bigint";
+
+int cluster_session_lookup(struct cluster *c, const char *caller,
+			   const char *vn, int64_t now_ms,
+			   cluster_session_h *h, void *arg)
+{
+	struct cluster_pg *pg = cluster_pick(c);
+	struct session_op *op;
+	char now[24];
+	const char *vals[3] = { caller, vn, now };
+	int rc;
+
+	if (!pg) {
+		c->stats.unavailable++;
+		return ENOTCONN;
+	}
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return ENOMEM;
+	op->c = c;
+	op->now_ms = now_ms;
+	op->h = h;
+	op->arg = arg;
+	snprintf(now, sizeof(now), "%" PRId64, now_ms);
+	/* the row, or none: get_done() says ENOENT for no row */
+	rc = cluster_pg_query(pg, lookup_sql, 3, vals, get_done, op);
+	if (rc)
+		free(op);
 	return rc;
 }
 

@@ -396,6 +396,7 @@ int cluster_feed_start(struct cluster *c, struct store *st, struct writer *w,
 			     feed_on_state, feed_on_notify, f);
 	if (rc)
 		goto fail;
+	cluster_pg_set_timeout(f->pg, c->query_timeout_ms);
 	log_info(c->log, "cluster: feed: resuming after (%" PRIu64 ", %"
 		 PRIu64 ")", f->cursor.xid, f->cursor.id);
 	c->feed = f;

@@ -15,6 +15,7 @@
 extern const char cluster_schema_sql[];
 
 struct cluster_feed;
+struct cluster_export;
 
 /* Owned by the control thread (cluster.h). */
 struct cluster {
@@ -34,8 +35,14 @@ struct cluster {
 	struct cluster_stats stats;
 	struct cluster_feed *feed;	/* cluster_feed.c; NULL = none */
 	bool notify_busy, notify_again;	/* cluster_notify() */
-	struct event *sweep;		/* maskd_expire_due() every second */
+	char node[CLUSTER_NODE_SIZE];	/* cluster_set_node() */
+	unsigned query_timeout_ms;	/* cluster_set_query_timeout() */
+	/* cluster_expire.c: maskd_expire_due2() every CLUSTER_SWEEP_MS */
+	struct event *sweep;
 	bool sweep_busy;
+	cluster_expired_h *expired_h;
+	void *expired_arg;
+	struct cluster_export *export;	/* cluster_export.c; NULL = none */
 	/* cluster_create.c: creates waiting for the next batch */
 	struct create_op **batch;
 	size_t n_batch, cap_batch;
@@ -74,6 +81,10 @@ int cluster_session_from_row(const PGresult *res, int row, int col,
 void cluster_bytea_hex(const uint8_t id[STORE_ID_LEN],
 		       char out[CLUSTER_BYTEA_SIZE]);
 
+/* cluster_bytea_array() - a bytea[] text literal of the @n ids in @ids
+ * (16 bytes each), for a parameter: {"\\x...",...}. Heap; NULL: ENOMEM. */
+char *cluster_bytea_array(const uint8_t *ids, size_t n);
+
 /* ---- cluster.c: what the operations share ---- */
 
 /* cluster_pick() - the least busy connection that is up, NULL: none (or
@@ -96,6 +107,16 @@ int cluster_retry_later(struct cluster *c, unsigned attempts,
 			event_callback_fn fn, void *arg);
 void cluster_log_pg_error(struct cluster *c, const char *what,
 			  const PGresult *res);
+
+/* cluster_expire.c: the sweep's timer (init, free) and what a
+ * connection that comes up runs first (SET maskd.node) */
+int cluster_expire_init(struct cluster *c);
+void cluster_expire_free(struct cluster *c);
+void cluster_expire_on_up(struct cluster *c, struct cluster_pg *pg);
+
+/* cluster_export_free() - stop copying; cluster_close() calls it. */
+struct cluster_export;
+void cluster_export_free(struct cluster_export *x);
 
 /* cluster_feed_free() - stop the feed; cluster_close() calls it. */
 void cluster_feed_free(struct cluster_feed *f);

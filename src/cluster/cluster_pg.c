@@ -33,6 +33,8 @@ struct cluster_pg {
 	enum pg_phase phase;
 	struct event *io;	/* the socket; reassigned as the fd changes */
 	struct event *timer;	/* backoff before the next connect */
+	struct event *qtimer;	/* the query in flight: its timeout */
+	unsigned timeout_ms;	/* 0 = none */
 	unsigned backoff_ms;
 	bool want_write;	/* PQflush() left output: wait for EV_WRITE */
 	struct pg_query *head, *tail;	/* head is in flight when sent */
@@ -97,6 +99,7 @@ static void pg_lost(struct cluster_pg *pg, const char *why)
 		 "");
 	msg[strcspn(msg, "\n")] = '\0';
 	event_del(pg->io);
+	evtimer_del(pg->qtimer);
 	if (pg->conn) {
 		PQfinish(pg->conn);
 		pg->conn = NULL;
@@ -221,7 +224,28 @@ static void pg_send_next(struct cluster_pg *pg)
 		return;
 	}
 	pg->sent = true;
+	if (pg->timeout_ms) {
+		struct timeval tv = { pg->timeout_ms / 1000,
+				      (pg->timeout_ms % 1000) * 1000 };
+
+		evtimer_add(pg->qtimer, &tv);
+	}
 	pg_flush(pg);
+}
+
+/*
+ * A query ran past its timeout: the server is gone without a word
+ * (a dead host, a partition) or stuck. Drop the connection: libpq's
+ * PQcancel() would block the loop, and a reconnect with backoff is what
+ * a lost connection gets anyway. The query's handler gets ECONNRESET
+ * (whether a write committed is unknown), the ones queued ENOTCONN.
+ */
+static void pg_on_qtimer(evutil_socket_t fd, short what, void *arg)
+{
+	struct cluster_pg *pg = arg;
+
+	if (pg->phase == PG_UP && pg->sent)
+		pg_lost(pg, "query timeout");
 }
 
 /* The in-flight query has all its results: hand the last one over. */
@@ -231,6 +255,7 @@ static void pg_complete(struct cluster_pg *pg)
 	PGresult *res = pg->last;
 
 	pg->last = NULL;
+	evtimer_del(pg->qtimer);
 	pg->head = q->next;
 	if (!pg->head)
 		pg->tail = NULL;
@@ -318,7 +343,8 @@ int cluster_pg_open(struct cluster_pg **pgp, struct event_base *base,
 	pg->dsn = strdup(dsn);
 	pg->io = event_new(base, -1, 0, pg_on_io, pg);
 	pg->timer = evtimer_new(base, pg_on_timer, pg);
-	if (!pg->dsn || !pg->io || !pg->timer) {
+	pg->qtimer = evtimer_new(base, pg_on_qtimer, pg);
+	if (!pg->dsn || !pg->io || !pg->timer || !pg->qtimer) {
 		cluster_pg_free(pg);
 		return ENOMEM;
 	}
@@ -335,6 +361,9 @@ void cluster_pg_free(struct cluster_pg *pg)
 		event_free(pg->io);
 	if (pg->timer)
 		event_free(pg->timer);
+	if (pg->qtimer)
+		event_free(pg->qtimer);
+	pg->qtimer = NULL;
 	pg->phase = PG_IDLE;
 	pg_fail_all(pg, ECONNRESET);
 	if (pg->conn)
@@ -344,6 +373,11 @@ void cluster_pg_free(struct cluster_pg *pg)
 		free(pg->dsn);
 	}
 	free(pg);
+}
+
+void cluster_pg_set_timeout(struct cluster_pg *pg, unsigned ms)
+{
+	pg->timeout_ms = ms;
 }
 
 bool cluster_pg_up(const struct cluster_pg *pg)

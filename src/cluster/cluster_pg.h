@@ -62,6 +62,13 @@ int cluster_pg_open(struct cluster_pg **pgp, struct event_base *base,
 /* cluster_pg_free() - close; queued queries get ENOTCONN. NULL-safe. */
 void cluster_pg_free(struct cluster_pg *pg);
 
+/*
+ * cluster_pg_set_timeout() - a query not answered within @ms (0: no
+ * limit, the default) drops the connection: its handler gets ECONNRESET,
+ * the queued ones ENOTCONN, and it reconnects as after any loss.
+ */
+void cluster_pg_set_timeout(struct cluster_pg *pg, unsigned ms);
+
 /* cluster_pg_up() - connected now. */
 bool cluster_pg_up(const struct cluster_pg *pg);
 

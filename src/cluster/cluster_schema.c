@@ -357,4 +357,96 @@ const char cluster_schema_sql[] =
 "INSERT INTO schema_version (version) VALUES (1);\n"
 "END $v1$;\n"
 
+/* ---- version 2: exactly-once expiry, the nodes' exports ---- */
+"DO $v2$ BEGIN\n"
+"IF EXISTS (SELECT 1 FROM schema_version WHERE version = 2) THEN\n"
+"  RETURN;\n"
+"END IF;\n"
+/* who expired a session, and whether that node has written its
+ * session.expired event yet: exactly one node per expiry does */
+"ALTER TABLE sessions ADD COLUMN expired_by text,\n"
+"  ADD COLUMN expiry_noted boolean NOT NULL DEFAULT true;\n"
+"CREATE INDEX sessions_unnoted ON sessions (expired_by)\n"
+"  WHERE NOT expiry_noted;\n"
+/* events come from every node, each numbering a session's events on
+ * its own: (session, sequence) is unique per node only */
+"DROP INDEX events_session_seq;\n"
+"ALTER TABLE events ADD COLUMN node text NOT NULL DEFAULT '',\n"
+"  ADD COLUMN done smallint NOT NULL DEFAULT 0;\n"
+"CREATE INDEX events_session ON events (session_id, created_ms);\n"
+"CREATE INDEX cdrs_id_session ON cdrs (id) INCLUDE (session_id);\n"
+
+/* maskd_session_end() as in version 1, and an expiry is marked as the
+ * node's whose transaction did it (the connection's maskd.node): that
+ * node, and only it, reports it (maskd_expire_due2()) */
+"CREATE OR REPLACE FUNCTION maskd_session_end(p_id bytea,\n"
+"    p_status smallint, p_at bigint) RETURNS void LANGUAGE plpgsql AS $f$\n"
+"DECLARE v_vn text;\n"
+"BEGIN\n"
+"  UPDATE sessions SET status = p_status, ended_at_ms = p_at,\n"
+"      expired_by = CASE WHEN p_status = 1 THEN\n"
+"        nullif(current_setting('maskd.node', true), '') END,\n"
+"      expiry_noted = p_status <> 1 OR\n"
+"        coalesce(current_setting('maskd.node', true), '') = ''\n"
+"    WHERE id = p_id AND status = 0 RETURNING vn INTO v_vn;\n"
+"  IF NOT FOUND THEN RETURN; END IF;\n"
+"  UPDATE pairs SET active = false WHERE session_id = p_id;\n"
+"  UPDATE pins SET active = false WHERE session_id = p_id;\n"
+"  UPDATE pool SET active = active - 1 WHERE vn = v_vn AND active > 0;\n"
+"  INSERT INTO changes (kind, session_id, vn, at_ms)\n"
+"    VALUES ('session', p_id, v_vn, p_at);\n"
+"END $f$;\n"
+
+/* maskd_expire_due2() - maskd_expire_due(), then every session this
+ * node expired and has not reported yet (now, or before a crash) */
+"CREATE FUNCTION maskd_expire_due2(p_now bigint, p_max integer)\n"
+"    RETURNS SETOF sessions LANGUAGE plpgsql AS $f$\n"
+"BEGIN\n"
+"  PERFORM maskd_expire_due(p_now, p_max);\n"
+"  RETURN QUERY SELECT * FROM sessions\n"
+"    WHERE NOT expiry_noted\n"
+"      AND expired_by = current_setting('maskd.node', true)\n"
+"    ORDER BY ended_at_ms LIMIT p_max;\n"
+"END $f$;\n"
+
+/* maskd_expiry_noted() - the node has written these expiries' events */
+"CREATE FUNCTION maskd_expiry_noted(p_ids bytea[]) RETURNS void\n"
+"    LANGUAGE sql AS $f$\n"
+"  UPDATE sessions SET expiry_noted = true WHERE id = ANY (p_ids)\n"
+"    AND expired_by = current_setting('maskd.node', true);\n"
+"$f$;\n"
+"INSERT INTO schema_version (version) VALUES (2);\n"
+"END $v2$;\n"
+
+/* ---- version 3: one call per session across nodes ---- */
+"DO $v3$ BEGIN\n"
+"IF EXISTS (SELECT 1 FROM schema_version WHERE version = 3) THEN\n"
+"  RETURN;\n"
+"END IF;\n"
+/* the session's live call: which node, which call, until when (renewed
+ * while the call lasts; a dead node's lapse) */
+"CREATE TABLE call_claims (\n"
+"  session_id bytea PRIMARY KEY,\n"
+"  node text NOT NULL,\n"
+"  call_id bytea NOT NULL,\n"
+"  lease_until_ms bigint NOT NULL);\n"
+/* maskd_claim() - the session's call is @p_call on this node, unless a
+ * live call of another node holds it: true, or false (busy elsewhere).
+ * This node's own older claim is taken over: the node's SIP thread
+ * allows one call per session, so that one has ended (its release was
+ * lost). */
+"CREATE FUNCTION maskd_claim(p_session bytea, p_call bytea, p_now bigint,\n"
+"    p_lease bigint) RETURNS boolean LANGUAGE plpgsql AS $f$\n"
+"DECLARE me text := current_setting('maskd.node', true);\n"
+"BEGIN\n"
+"  INSERT INTO call_claims AS c VALUES (p_session, me, p_call,\n"
+"      p_now + p_lease)\n"
+"    ON CONFLICT (session_id) DO UPDATE SET node = EXCLUDED.node,\n"
+"      call_id = EXCLUDED.call_id, lease_until_ms = EXCLUDED.lease_until_ms\n"
+"    WHERE c.lease_until_ms <= p_now OR c.node = EXCLUDED.node;\n"
+"  RETURN FOUND;\n"
+"END $f$;\n"
+"INSERT INTO schema_version (version) VALUES (3);\n"
+"END $v3$;\n"
+
 "SELECT max(version) FROM schema_version;\n";

@@ -140,6 +140,8 @@ void ctl_cdr_store(struct ctl *ctl, const struct cdr *cdr)
 {
 	struct ctl_cdr_op *c;
 
+	if (ctl->cluster)
+		ctl_cluster_call(ctl, cdr);	/* the session's claim */
 	if (cdr->kind != CDR_KIND_FINAL) {
 		ctl_progress_store(ctl, cdr);
 		return;

@@ -390,6 +390,10 @@ static int ctl_event_expired(struct store_txn *tx, const struct session *s,
 {
 	struct ctl *ctl = arg;
 
+	/* cluster mode: this is the local cache catching up; the expiry is
+	 * PostgreSQL's, and one node reports it (ctl_cluster.c) */
+	if (ctl->cluster)
+		return 0;
 	return ctl_event_session(ctl, tx, "session.expired", s,
 				 s->ended_at_ms, clock_now_ms());
 }

@@ -116,6 +116,9 @@ struct ctl {
 	struct ctl_cells cells;		/* the "events" group */
 	struct metrics *metrics;	/* borrowed; ctl_metrics_register() */
 	struct cluster *cluster;	/* borrowed; NULL = single-node */
+	struct mailbox *miss_mb;	/* ctl_cluster.c: cache misses in */
+	struct ctl_claims *claims;	/* ctl_cluster.c: this node's calls'
+					 * claims in PostgreSQL */
 };
 
 /*
@@ -261,6 +264,9 @@ void ctl_deliver_stop(struct ctl *ctl);
 
 int ctl_cluster_create(struct ctl *ctl, const struct session_params *p,
 		       ctl_session_h *h, void *arg);
+/* ctl_cluster_call() - a call's progress or record (@cdr): claims its
+ * session across nodes when initiated, releases it when ended. */
+void ctl_cluster_call(struct ctl *ctl, const struct cdr *cdr);
 int ctl_cluster_close(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		      ctl_session_h *h, void *arg);
 

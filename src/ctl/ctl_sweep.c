@@ -37,7 +37,10 @@ static void ctl_sweep_done(int err, void *arg)
 			 strerror(err));
 		return;
 	}
-	ctl->ctr.expiries += ctl->sweep_n;
+	/* cluster mode: the cache catching up; the node that expired it
+	 * in PostgreSQL counts it (ctl_cluster.c) */
+	if (!ctl->cluster)
+		ctl->ctr.expiries += ctl->sweep_n;
 	if (ctl->sweep_n)
 		log_debug(ctl->log, "ctl: %u sessions expired", ctl->sweep_n);
 }

@@ -14,6 +14,7 @@
  */
 #include "sip_internal.h"
 #include "sip_hook.h"
+#include "sip_miss.h"
 #include "sip_overload.h"
 
 #include <sofia-sip/tport_tag.h>
@@ -278,6 +279,7 @@ void sip_stopping(struct sip *s)
 	metrics_set(&s->counters.ready, 0);	/* OPTIONS: 503 from now */
 
 	sip_call_stop_all(s);
+	sip_miss_stop_all(s);
 
 	if (su_timer_set_interval(s->stop_timer, sip_on_stop_timer, s,
 				  SIP_STOP_GRACE_MS) < 0)
@@ -477,6 +479,7 @@ static void sip_free(struct sip *s)
 	tlsconf_dir_remove(s->tls_dir);
 	sip_cmd_close(s);
 	sip_hook_close(s);
+	sip_miss_close(s);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -665,7 +665,10 @@ void sip_call_end(struct sip_call *c, const char *reason)
 	}
 	switch (c->state) {
 	case SIP_CALL_EARLY:
-		sip_call_cancel(c, 480, CDR_HANGUP_MASKD, reason);
+		/* "busy": the session's call is on another node (cluster
+		 * mode), as a second call here would be refused */
+		sip_call_cancel(c, strcmp(reason, "busy") ? 480 : 486,
+				CDR_HANGUP_MASKD, reason);
 		break;
 	case SIP_CALL_ANSWERED:
 	case SIP_CALL_CONFIRMED:

@@ -26,6 +26,9 @@
  *   control thread   SIP_CMD_READY         whether OPTIONS say 200 or
  *                                          503 (cluster mode: is the
  *                                          session cache fresh?)
+ *   control thread   SIP_CMD_MISS_ANSWER   PostgreSQL answered a cache
+ *                                          miss (sip_miss.c)
+ *   main thread      SIP_CMD_MISS_SET      who asks about cache misses
  *
  * and sip_stop() sets s->stop_asked and wakes the queue (a flag cannot be
  * lost to a full queue).
@@ -35,6 +38,7 @@
  */
 #include "sip_internal.h"
 #include "sip_hook.h"
+#include "sip_miss.h"
 #include "sip_pin.h"
 
 #include <errno.h>
@@ -140,6 +144,16 @@ static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 			break;
 		sip_cmd_ready_run(s, *(const bool *)data);
 		break;
+	case SIP_CMD_MISS_ANSWER:
+		if (len != sizeof(struct sip_cmd_miss_answer))
+			break;
+		sip_miss_answer(s, data);
+		break;
+	case SIP_CMD_MISS_SET:
+		if (len != sizeof(struct sip_cmd_miss_set))
+			break;
+		sip_miss_set_run(s, data);
+		break;
 	default:
 		break;
 	}
@@ -218,4 +232,23 @@ int sip_hook_set(struct sip *s, sip_hook_h *h, void *arg)
 int sip_cmd_ready(struct sip *s, bool ready)
 {
 	return mqueue_push(s->cmdq, SIP_CMD_READY, &ready, sizeof(ready));
+}
+
+int sip_cmd_miss_answer(struct sip *s, uint64_t token, bool found)
+{
+	struct sip_cmd_miss_answer a;
+
+	memset(&a, 0, sizeof(a));
+	a.token = token;
+	a.found = found;
+	return mqueue_push(s->cmdq, SIP_CMD_MISS_ANSWER, &a, sizeof(a));
+}
+
+int sip_miss_set(struct sip *s, sip_miss_h *h, void *arg,
+		 uint32_t timeout_ms)
+{
+	struct sip_cmd_miss_set m = { .h = h, .arg = arg,
+				      .timeout_ms = timeout_ms };
+
+	return mqueue_push(s->cmdq, SIP_CMD_MISS_SET, &m, sizeof(m));
 }

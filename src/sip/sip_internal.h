@@ -205,6 +205,7 @@ struct sip {
 	char tls_dir[TLSCONF_DIR_SIZE];
 
 	struct sip_hook *hook;		/* sip_hook.c; NULL: none set */
+	struct sip_miss *miss;		/* sip_miss.c; NULL: none set */
 
 	struct sip_call *calls;		/* every live call */
 	struct sip_call *busy[SIP_BUSY_BUCKETS];	/* by session id */
@@ -445,6 +446,19 @@ enum sip_cmd_id {
 	SIP_CMD_HOOK_SET,		/* struct sip_cmd_hook_set */
 	SIP_CMD_DIGIT,			/* struct sip_cmd_digit */
 	SIP_CMD_READY,			/* bool: sip_cmd_ready() */
+	SIP_CMD_MISS_SET,		/* struct sip_cmd_miss_set */
+	SIP_CMD_MISS_ANSWER,		/* struct sip_cmd_miss_answer */
+};
+
+struct sip_cmd_miss_answer {
+	uint64_t token;
+	bool found;
+};
+
+struct sip_cmd_miss_set {
+	sip_miss_h *h;
+	void *arg;
+	uint32_t timeout_ms;
 };
 
 struct sip_cmd_hook_set {
@@ -488,6 +502,11 @@ void sip_cmd_unlisten(struct sip *s);
  * of (answered or routed), else the status nta should answer with.
  */
 int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip);
+
+/* sip_route_again() - sip_route_invite() for an INVITE parked on a
+ * cache miss, once PostgreSQL was asked (sip_miss.c): no caps counted
+ * again, no second question. */
+int sip_route_again(struct sip *s, nta_incoming_t *irq, sip_t const *sip);
 
 /*
  * sip_route_refuse() - an INVITE with no active session for its pair

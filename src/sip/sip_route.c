@@ -18,6 +18,7 @@
  */
 #include "sip_internal.h"
 #include "sip_hook.h"
+#include "sip_miss.h"
 #include "sip_pin.h"
 
 #include <errno.h>
@@ -257,7 +258,10 @@ int sip_route_refuse(struct sip *s, nta_incoming_t *irq,
 	return st;
 }
 
-int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
+/* @asked: routed again after a cache miss was asked (sip_miss.c): the
+ * caps counted it already, and PostgreSQL is not asked twice */
+static int sip_route_do(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
+			bool asked)
 {
 	const struct config_trunk *t = NULL;
 	char vn[E164_SIZE], caller[E164_SIZE];
@@ -279,7 +283,7 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 		return 483;
 
 	/* before the store is asked: a caller over the cap costs nothing */
-	if (!sip_guard_cps_ok(s, t, irq))
+	if (!asked && !sip_guard_cps_ok(s, t, irq))
 		return 0;
 
 	if (!sip_route_require_ok(sip))
@@ -300,6 +304,12 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	}
 
 	err = store_lookup(s->reader, caller, vn, clock_now_ms(), &sess);
+	/* cluster mode: the cache may not have it yet (created on another
+	 * node a moment ago); PostgreSQL is asked before anything else is
+	 * decided (sip_miss.c). Not parked (no room, no handler): as ever */
+	if ((err == ENOENT || err == ESTALE) && !asked &&
+	    sip_miss_wanted(s) && !sip_miss_park(s, irq, caller, vn))
+		return 0;
 	/* no party of an active session here: on a VN with PIN sessions
 	 * the caller may type a party's PIN (sip_pin.c); else the hook
 	 * may decide (sip_hook.c) */
@@ -347,4 +357,14 @@ int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
 	}
 	sip_pin_authorized(sip_call_find_session(s, sess.id));
 	return 0;
+}
+
+int sip_route_invite(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
+{
+	return sip_route_do(s, irq, sip, false);
+}
+
+int sip_route_again(struct sip *s, nta_incoming_t *irq, sip_t const *sip)
+{
+	return sip_route_do(s, irq, sip, true);
 }

@@ -78,6 +78,7 @@ static int open_dbs(struct store *st)
 		{ "pin", offsetof(struct store, pin) },
 		{ "pool_geo", offsetof(struct store, pool_geo) },
 		{ "cdr_id", offsetof(struct store, cdr_id) },
+		{ "export", offsetof(struct store, export) },
 	};
 	MDB_txn *txn;
 	size_t i;

@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "maskd/rand.h"
+#include "maskd/store_mirror.h"
+
 #include "store_internal.h"
 
 #define CDR_REC_VERSION 3
@@ -124,9 +126,12 @@ int store_cdr_add(struct store_txn *tx, const struct cdr *c)
 			     MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST)
 		return EEXIST;
-	if (rc == 0 && cdr_sessionless(c))
-		return store_meta_add(tx, "cdrs_sessionless", 1);
-	return store_err(rc);
+	rc = store_err(rc);
+	if (!rc && cdr_sessionless(c))
+		rc = store_meta_add(tx, "cdrs_sessionless", 1);
+	if (!rc)
+		rc = store_export_put(tx, STORE_EXPORT_CDR, c->id);
+	return rc;
 }
 
 static int cdr_decode(const MDB_val *k, const MDB_val *v, struct cdr *c)
@@ -252,7 +257,10 @@ int store_cdr_recording_set(struct store_txn *tx,
 	cdr_encode(&cur, &rec);
 	v.mv_size = sizeof(rec);
 	v.mv_data = &rec;
-	return store_err(mdb_put(tx->txn, tx->st->cdr, &k, &v, 0));
+	rc = store_err(mdb_put(tx->txn, tx->st->cdr, &k, &v, 0));
+	if (!rc)
+		rc = store_export_put(tx, STORE_EXPORT_CDR, call_id);
+	return rc;
 }
 
 /* ---- session-less records ---- */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "maskd/store_mirror.h"
+
 #include "store_internal.h"
 
 #define EVENT_REC_VERSION 1
@@ -360,6 +362,8 @@ int store_event_add(struct store_txn *tx, struct event *ev, int64_t now_ms,
 
 		rc = store_err(mdb_put(tx->txn, tx->st->evt_sess, &k, &v, 0));
 	}
+	if (!rc)
+		rc = store_export_put(tx, STORE_EXPORT_EVENT, ev->id);
 	while (!rc && max_pending) {
 		rc = store_meta_get(tx->txn, tx->st, EVT_META_PENDING,
 				    &pending);
@@ -397,6 +401,9 @@ int store_event_attempt(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 	}
 	if (!rc)
 		rc = event_index(tx, &ev, true);
+	/* its final state, once: the cluster's copy says delivered too */
+	if (!rc && ev.status != EVENT_PENDING)
+		rc = store_export_put(tx, STORE_EXPORT_EVENT, id);
 	event_clear(&ev);
 	return rc;
 }

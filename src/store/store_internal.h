@@ -71,6 +71,8 @@ struct store {
 	MDB_dbi pin;
 	MDB_dbi pool_geo;	/* store_geo.c: the pool by country */
 	MDB_dbi cdr_id;		/* call id -> session id (store_cdr.c) */
+	MDB_dbi export;		/* store_export.c: to copy to the cluster */
+	bool export_on;		/* store_set_export() */
 	struct log *log;
 	/* id ordering: the writer's last id time and sequence within it */
 	int64_t id_last_ms;
@@ -276,6 +278,11 @@ MDB_val store_key_status(uint8_t buf[STATUS_KEY_SIZE],
 /* Reader transactions: begin renews, end resets (never aborts). */
 int store_reader_begin(struct store_reader *r);
 void store_reader_end(struct store_reader *r);
+
+/* store_export_put() - queue record @id of @kind for the cluster's store
+ * in @tx, when store_set_export() is on (else nothing). store_export.c */
+int store_export_put(struct store_txn *tx, int kind,
+		     const uint8_t id[STORE_ID_LEN]);
 
 /* meta counters */
 int store_meta_add(struct store_txn *tx, const char *name, int64_t delta);

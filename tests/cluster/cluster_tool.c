@@ -18,6 +18,13 @@
  *   cluster_tool lookup LMDB_DIR CALLER VN
  *        store_lookup() in that store: prints the session id, "ENOENT"
  *        or "ESTALE"
+ *   cluster_tool export DSN LMDB_DIR COUNT TIMEOUT_S
+ *        write COUNT call records into the LMDB store with the export
+ *        queue on (the writer batches them as the CDR sink does), then
+ *        copy them into PostgreSQL (cluster_export_start()) until the
+ *        queue is empty: prints a JSON line with the records copied,
+ *        the seconds from the first write to an empty queue, and those
+ *        after the last was written
  *   cluster_tool watch DSN SECONDS
  *        prints "up"/"down" as the connection comes and goes, and
  *        "query ok" after each successful probe (every 200 ms)
@@ -35,6 +42,7 @@
 
 #include "maskd/clock.h"
 #include "maskd/cluster.h"
+#include "maskd/store_mirror.h"
 #include "maskd/writer.h"
 
 static struct event_base *g_base;
@@ -335,6 +343,82 @@ static int cmd_lookup(const char *dir, const char *caller, const char *vn)
 	return rc == 0 || rc == ENOENT || rc == ESTALE ? 0 : 1;
 }
 
+/* ---- export ---- */
+
+static unsigned g_written;
+
+static int export_write(struct store_txn *tx, void *arg)
+{
+	return store_cdr_add(tx, arg);
+}
+
+static void export_written(int err, void *arg)
+{
+	if (!err)
+		g_written++;
+	free(arg);
+}
+
+static int cmd_export(const char *dsn, const char *dir, unsigned count,
+		      double timeout_s)
+{
+	struct store *st = NULL;
+	struct store_reader *r = NULL;
+	struct writer *w = NULL;
+	struct cluster_stats cs;
+	double end = mono_s() + timeout_s, t0, start;
+	uint64_t left = 1;
+	unsigned i;
+	int rc = 1;
+
+	if (store_open(&st, dir, 1ULL << 30, &g_log) ||
+	    store_reader_open(st, &r) ||
+	    writer_alloc(&w, g_base, st, &g_log))
+		goto out;
+	if (open_cluster(dsn, 2, CLUSTER_ALLOC_LOCK))
+		goto out;
+	if (cluster_export_start(g_c, st, w))
+		goto out;
+	start = mono_s();
+	for (i = 0; i < count; i++) {
+		struct cdr *c = calloc(1, sizeof(*c));
+
+		if (!c)
+			goto out;
+		c->session_id[0] = (uint8_t)(i >> 8);
+		c->session_id[1] = (uint8_t)i;
+		if (store_cdr_id_new(now_ms(), c->id))
+			goto out;
+		c->start_ms = now_ms();
+		c->end_ms = c->start_ms + 1000;
+		c->final_code = 200;
+		strcpy(c->reason, "normal");
+		if (writer_submit(w, export_write, export_written, c))
+			goto out;
+	}
+	while (g_written < count && mono_s() < end)
+		run_for(0.01);
+	t0 = mono_s();
+	while (mono_s() < end) {
+		if (store_export_pending(r, &left) || !left)
+			break;
+		run_for(0.01);
+	}
+	cluster_stats(g_c, &cs);
+	printf("{\"written\": %u, \"exported\": %" PRIu64 ", \"left\": %"
+	       PRIu64 ", \"after_written_s\": %.3f, \"total_s\": %.3f}\n",
+	       g_written, cs.exported, left, mono_s() - t0,
+	       mono_s() - start);
+	rc = left ? 1 : 0;
+ out:
+	cluster_close(g_c);
+	g_c = NULL;
+	writer_free(w);
+	store_reader_close(r);
+	store_close(st);
+	return rc;
+}
+
 /* ---- watch ---- */
 
 static bool g_probe_busy;
@@ -409,6 +493,10 @@ int main(int argc, char **argv)
 			      strtod(argv[5], NULL));
 	} else if (!strcmp(argv[1], "lookup") && argc == 5) {
 		rc = cmd_lookup(argv[2], argv[3], argv[4]);
+	} else if (!strcmp(argv[1], "export") && argc == 6) {
+		rc = cmd_export(argv[2], argv[3],
+				(unsigned)strtoul(argv[4], NULL, 10),
+				strtod(argv[5], NULL));
 	} else if (!strcmp(argv[1], "watch") && argc == 4) {
 		rc = cmd_watch(argv[2], strtod(argv[3], NULL));
 	} else {

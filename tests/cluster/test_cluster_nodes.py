@@ -11,8 +11,11 @@ PostgreSQL is started by the test (tests/cluster/pg.py); the SIP harness
 Nothing here asserts speed: every wait is bounded and generous.
 """
 import concurrent.futures
+import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,21 +27,35 @@ import test_sip  # noqa: E402
 from test_sip import (Maskd, SipBase, caller_number, callee_number,  # noqa
                       vn_number)
 from pg import Postgres  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "ctl"))
+import test_events as te  # noqa: E402  (Receiver: a real HTTP receiver)
+import test_soak as tsk  # noqa: E402  (Sipp: a bounded load run)
 
 WAIT_S = 30
+QUERY_TIMEOUT_MS = 2000
 
 
 class ClusterMaskd(Maskd):
-    """A maskd whose [cluster] store is @dsn."""
+    """A maskd whose [cluster] store is @dsn, named @node (default: one
+    of its own, unique: nodes on one host must not share the host name);
+    its events go to @events_url when given."""
 
-    def __init__(self, tmp, dsn):
+    def __init__(self, tmp, dsn, node=None, events_url=None):
         super().__init__(tmp)
         self.dsn = dsn
+        self.node = node or "node-%d" % self.api_port
+        self.events_url = events_url
 
     def write_config(self):
         super().write_config()
         with open(self.conf_path, "a") as f:
-            f.write("[cluster]\nstore = %s\nconnections = 2\n" % self.dsn)
+            f.write("[cluster]\nstore = %s\nconnections = 2\nnode = %s\n"
+                    "query_timeout_ms = %d\n"
+                    % (self.dsn, self.node, QUERY_TIMEOUT_MS))
+            if self.events_url:
+                f.write("[events]\nurl = %s\nsecrets = %s\n"
+                        "allow = 127.0.0.0/8\n"
+                        % (self.events_url, te.SECRET))
 
 
 class ClusterBase(SipBase):
@@ -47,18 +64,26 @@ class ClusterBase(SipBase):
     nodes = ()
     N_NODES = 2
 
+    receiver = None
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="maskd-cluster-")
         cls.pg = Postgres()
+        # every node's webhooks go to one receiver: what each emits is
+        # seen, and counted, in one place
+        cls.receiver = te.Receiver().start()
         cls.nodes = [ClusterMaskd(os.path.join(cls.tmp, "n%d" % i),
-                                  cls.pg.dsn).start()
+                                  cls.pg.dsn, "n%d" % i,
+                                  cls.receiver.url()).start()
                      for i in range(1, cls.N_NODES + 1)]
         cls.maskd = cls.nodes[0]
 
     @classmethod
     def tearDownClass(cls):
         bad = []
+        if cls.receiver:
+            cls.receiver.stop()
         for m in cls.nodes:
             rc = m.stop()
             rep = m.sanitizer_report()
@@ -105,6 +130,31 @@ class ClusterBase(SipBase):
             time.sleep(0.05)
         self.fail("session %s never %s on node %s\n%s"
                   % (sid, status, node.api_port, node.diagnostics()))
+
+    def wait_pg(self, sql, want, what):
+        """Until psql(@sql) == @want (bounded)."""
+        deadline = time.monotonic() + WAIT_S
+        rows = None
+        while time.monotonic() < deadline:
+            rows = self.pg.psql(sql)
+            if rows == want:
+                return rows
+            time.sleep(0.2)
+        self.fail("%s: %r, want %r\n%s" % (what, rows, want, "\n".join(
+            m.diagnostics() for m in self.nodes)))
+
+    def delivered(self, sid, type_):
+        """The webhooks of @type_ for session @sid the receiver got,
+        deduplicated by webhook-id (at-least-once allows repeats)."""
+        with self.receiver.lock:
+            got = list(self.receiver.got)
+        ids = set()
+        for _, _, hdrs, body, status in got:
+            js = json.loads(body)
+            if (js.get("type") == type_ and status == 200 and
+                    js.get("data", {}).get("session_id") == sid):
+                ids.add(hdrs["webhook-id"])
+        return ids
 
     def call(self, node, vn, a, b):
         """A basic call a -> vn through @node, masked, answered."""
@@ -158,6 +208,183 @@ class ClusterNodes(ClusterBase):
             time.sleep(0.2)
         self.assertEqual(rows, [["1", "0"]])
         self.wait_session(n2, s["id"], "expired")
+        self.wait_session(n1, s["id"], "expired")
+
+    def test_expiry_reported_once(self):
+        """Both nodes sweep; the expiry is reported by exactly one of
+        them: one session.expired event in all the nodes' outboxes, one
+        webhook delivered, PostgreSQL saying which node and that it has
+        reported it."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        sids = []
+        for node in (n1, n2, n1, n2):
+            st, s, raw = self.create(node, caller_number(),
+                                     callee_number(), virtual_number=vn,
+                                     ttl=1)
+            self.assertEqual(st, 201, raw)
+            sids.append(s["id"])
+        for sid in sids:
+            self.wait_pg("SELECT status, expiry_noted FROM sessions "
+                         "WHERE id = '\\x%s'" % sid, [["1", "t"]],
+                         "session %s expired and reported" % sid)
+            self.wait_session(n1, sid, "expired")
+            self.wait_session(n2, sid, "expired")
+        # both sweeps have run several times since (1 s period)
+        time.sleep(3)
+        for sid in sids:
+            events = []
+            for node in self.nodes:
+                st, js, raw = node.request(
+                    "GET", "/v1/events?type=session.expired&session_id=%s"
+                    % sid)
+                self.assertEqual(st, 200, raw)
+                events += [(node.node, e["id"]) for e in js["events"]]
+            self.assertEqual(len(events), 1, events)
+            by = self.pg.psql("SELECT expired_by FROM sessions WHERE id = "
+                              "'\\x%s'" % sid)
+            self.assertEqual(by, [[events[0][0]]])
+            self.te_wait(lambda: len(self.delivered(
+                sid, "session.expired")) == 1, "the expiry's webhook")
+            self.assertEqual(self.delivered(sid, "session.expired"),
+                             {events[0][1]})
+
+    def te_wait(self, cond, what):
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            time.sleep(0.1)
+        self.fail("never: %s" % what)
+
+    def test_cdrs_and_events_in_pg(self):
+        """Calls on both nodes: each node's call records and events
+        reach PostgreSQL's tables, tagged with the node."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        calls = []
+        for node in (n1, n2):
+            a, b = caller_number(), callee_number()
+            st, s, raw = self.create(n1, a, b, virtual_number=vn)
+            self.assertEqual(st, 201, raw)
+            self.wait_session(node, s["id"], "active")
+            self.call(node, vn, a, b)
+            calls.append((node, s["id"]))
+        for node, sid in calls:
+            st, js, raw = node.request("GET", "/v1/sessions/%s/calls"
+                                       % sid)
+            self.assertEqual(st, 200, raw)
+            self.assertEqual(len(js["calls"]), 1, raw)
+            c = js["calls"][0]
+            self.wait_pg("SELECT encode(id, 'hex'), node, final_code, "
+                         "reason FROM cdrs WHERE session_id = '\\x%s'"
+                         % sid, [[c["id"], node.node, "200", "normal"]],
+                         "the call record of %s" % sid)
+            self.wait_pg("SELECT count(*) FROM events WHERE session_id = "
+                         "'\\x%s' AND node = '%s' AND type = "
+                         "'call.completed'" % (sid, node.node), [["1"]],
+                         "call.completed of %s" % sid)
+        # any node's API lists a session's calls, wherever they ran
+        for node, sid in calls:
+            other = n2 if node is n1 else n1
+            st, mine, raw = node.request("GET", "/v1/sessions/%s/calls"
+                                         % sid)
+            self.assertEqual(st, 200, raw)
+            st, js, raw = other.request("GET", "/v1/sessions/%s/calls"
+                                        % sid)
+            self.assertEqual(st, 200, raw)
+            self.assertEqual(js["calls"], mine["calls"])
+        # session.created was written (and exported) by n1 only
+        for _, sid in calls:
+            self.assertEqual(self.pg.psql(
+                "SELECT node FROM events WHERE session_id = '\\x%s' "
+                "AND type = 'session.created'" % sid), [["n1"]])
+
+    def test_cache_miss_asks_pg(self):
+        """A session PostgreSQL has but no change announced yet (written
+        straight into its tables, as if the feed were slow): the node's
+        cache lacks the pair, the INVITE waits (100 Trying) while
+        PostgreSQL is asked, and the call connects; the session is in
+        the node's cache afterwards. A pair PostgreSQL lacks too still
+        gets 404."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        sid = os.urandom(16).hex()
+        now = int(time.time() * 1000)
+        self.pg.psql(
+            "BEGIN; INSERT INTO sessions (id, party_a, party_b, vn, status,"
+            " created_at_ms, expires_at_ms) VALUES ('\\x%s', '%s', '%s', "
+            "'%s', 0, %d, %d); INSERT INTO pairs (party, vn, session_id, "
+            "active) VALUES ('%s', '%s', '\\x%s', true), ('%s', '%s', "
+            "'\\x%s', true); UPDATE pool SET active = active + 1 WHERE vn "
+            "= '%s'; COMMIT"
+            % (sid, a, b, vn, now, now + 600000, a, vn, sid, b, vn, sid, vn))
+        st, _, raw = n2.request("GET", "/v1/sessions/%s" % sid)
+        self.assertEqual(st, 404, raw)      # not in n2's cache
+        before = n2.metrics()
+        self.call(n2, vn, a, b)
+        after = n2.metrics()
+        self.assertEqual(after["maskd_sip_cache_miss_found_total"] -
+                         before.get("maskd_sip_cache_miss_found_total", 0),
+                         1)
+        st, js, raw = n2.request("GET", "/v1/sessions/%s" % sid)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(js["status"], "active")
+        # nobody has (a stranger, vn): asked, not found, refused
+        self.maskd = n2
+        ua = self.uac("reject_uac.xml", vn, {"caller": caller_number(),
+                                             "code": "404"},
+                      name="uac404")
+        self.expect_rc(ua)
+        final = n2.metrics()
+        self.assertEqual(final["maskd_sip_cache_misses_total"] -
+                         after["maskd_sip_cache_misses_total"], 1)
+        self.assertEqual(final["maskd_sip_cache_miss_found_total"],
+                         after["maskd_sip_cache_miss_found_total"])
+
+    def test_one_call_per_session_across_nodes(self):
+        """A session's call up on node 1 holds its claim in PostgreSQL;
+        a second call of the session through node 2 is ended with 486
+        (its callee was rung and is cancelled); once the first hangs up
+        the claim is released and node 2 connects the next call."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(n1, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        sid = s["id"]
+        self.wait_session(n2, sid, "active")
+        # the first call: answered, held 8 s
+        self.maskd = n1
+        gw1 = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
+                       name="uas1")
+        ua1 = self.uac("basic_uac.xml", vn, {"caller": a}, d_ms=8000,
+                       name="uac1")
+        self.wait_pg("SELECT node FROM call_claims WHERE session_id = "
+                     "'\\x%s'" % sid, [["n1"]], "node 1's claim")
+        # a second call of the session through node 2 meanwhile (A's
+        # second phone, say): busy
+        self.maskd = n2
+        gw2 = self.uas("cancel_uas.xml", {"vn": vn, "callee": b},
+                       d_ms=10000, name="uas2")
+        ua2 = self.uac("reject_uac.xml", vn, {"caller": a, "code": "486"},
+                       name="uac2")
+        self.expect_rc(ua2)
+        self.expect_rc(gw2)
+        self.assertGreaterEqual(
+            n2.metrics().get("maskd_cluster_claims_refused_total", 0), 1)
+        self.maskd = n1
+        self.expect_rc(ua1)
+        self.expect_rc(gw1)
+        self.wait_pg("SELECT count(*) FROM call_claims WHERE session_id = "
+                     "'\\x%s'" % sid, [["0"]], "the claim released")
+        # now node 2 connects it
+        self.call(n2, vn, a, b)
 
     def test_conflicts_across_nodes(self):
         """The same explicit vn asked through both nodes for one party:
@@ -215,6 +442,134 @@ class ClusterPgDown(ClusterBase):
         self.assertEqual(js["error"]["code"], "store_unavailable")
         self.call(node, vn, a, b)
         self.pg.start()
+        st, js, raw = self.create(node, caller_number(), callee_number(),
+                                  virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+
+    CALLS = 100     # at 5/s: 20 s of calls
+    SESSIONS = 20
+
+    def test_pg_down_under_load(self):
+        """PostgreSQL stopped for 20 s while SIPp calls existing sessions
+        at 5 calls/s: every call connects, creates meanwhile get 503
+        store_unavailable, and the call records of the window reach
+        PostgreSQL once it is back (from the node's export queue)."""
+        node = self.nodes[0]
+        vn = vn_number()
+        self.pool_add(vn)
+        sessions = []
+        for i in range(self.SESSIONS):
+            a, b = caller_number(), callee_number()
+            st, s, raw = self.create(node, a, b, virtual_number=vn)
+            self.assertEqual(st, 201, raw)
+            sessions.append((a, s["id"]))
+        inf = os.path.join(self.run_dir, "calls.csv")
+        with open(inf, "w") as f:
+            f.write("SEQUENTIAL\n")
+            for a, _ in sessions:
+                f.write("%s;%s;\n" % (a, vn))
+        uas = tsk.Sipp(self.run_dir, "uas", [
+            "-sf", os.path.join(test_sip.ARGS.source_dir, "bench", "sipp",
+                                "uas.xml"),
+            "-i", test_sip.GW_IP, "-p", str(node.gw_port),
+            "-mi", test_sip.GW_IP, "-m", str(self.CALLS)])
+        test_sip.wait_listening(test_sip.GW_IP, node.gw_port)
+        uac = tsk.Sipp(self.run_dir, "uac", [
+            "-sf", os.path.join(test_sip.ARGS.source_dir, "bench", "sipp",
+                                "uac.xml"),
+            "-i", test_sip.A_IP, "-p",
+            str(test_sip.free_port(host=test_sip.A_IP)),
+            "-mi", test_sip.A_IP, "-inf", inf, "-r", "5", "-l", "20",
+            "-m", str(self.CALLS), "-d", "200",
+            "127.0.0.1:%d" % node.sip_port])
+        try:
+            time.sleep(1)
+            self.pg.stop()
+            t_stop = time.time()
+            body = {"party_a": caller_number(), "party_b": callee_number()}
+            codes = set()
+            while time.time() - t_stop < 20:
+                st, js, raw = node.request("POST", "/v1/sessions", body)
+                codes.add((st, js["error"]["code"] if st >= 400 else ""))
+                time.sleep(1)
+            # the first may still have gone through a connection that
+            # had not yet seen the stop; once down, every create is 503
+            self.assertIn((503, "store_unavailable"), codes)
+            self.assertTrue(codes <= {(503, "store_unavailable"),
+                                      (201, "")}, codes)
+            with self.assertRaises(subprocess.CalledProcessError):
+                self.pg.psql("SELECT 1")    # it really is down
+            self.pg.start()
+            rc = uac.wait(120)
+            stats = uac.stats()
+            self.assertEqual(rc, 0, uac.report())
+            self.assertEqual(int(stats.get("SuccessfulCall(C)", -1)),
+                             self.CALLS, uac.report())
+            self.assertEqual(uas.wait(60), 0, uas.report())
+        finally:
+            uac.kill()
+            uas.kill()
+        ids = ",".join("'\\x%s'" % sid for _, sid in sessions)
+        self.wait_pg("SELECT count(*) FROM cdrs WHERE session_id IN (%s) "
+                     "AND final_code = 200 AND node = 'n1'" % ids,
+                     [[str(self.CALLS)]], "every call's record")
+        # calls that ended while PostgreSQL was down are among them
+        rows = self.pg.psql("SELECT count(*) FROM cdrs WHERE session_id "
+                            "IN (%s) AND end_ms BETWEEN %d AND %d"
+                            % (ids, (t_stop + 1) * 1000,
+                               (t_stop + 19) * 1000))
+        self.assertGreater(int(rows[0][0]), 50)
+
+
+def pg_pids(pg):
+    """The postmaster of @pg and every process it forked."""
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        master = int(f.readline())
+    pids = [master]
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if int(st.rsplit(")", 1)[1].split()[1]) == master:
+            pids.append(int(d))
+    return pids
+
+
+class ClusterPgSilent(ClusterBase):
+    """PostgreSQL frozen (SIGSTOP: the connections stay open, nothing
+    answers, as with a host gone dead): a create gets 503 once
+    query_timeout_ms has passed instead of hanging, a cached session
+    still routes, and once PostgreSQL runs again creates work by
+    themselves."""
+    N_NODES = 1
+
+    def test_pg_silent(self):
+        node = self.nodes[0]
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(node, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        pids = pg_pids(self.pg)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            st, js, raw = node.request("POST", "/v1/sessions", {
+                "party_a": caller_number(), "party_b": callee_number()})
+            waited = time.monotonic() - t0
+            self.assertEqual(st, 503, raw)
+            self.assertEqual(js["error"]["code"], "store_unavailable")
+            # it waited for the timeout, not for PostgreSQL
+            self.assertGreaterEqual(waited, QUERY_TIMEOUT_MS / 1000 - 0.5)
+            self.call(node, vn, a, b)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
         st, js, raw = self.create(node, caller_number(), callee_number(),
                                   virtual_number=vn)
         self.assertEqual(st, 201, raw)

@@ -1,0 +1,197 @@
+/*
+ * cluster_expire.c - sessions past expires_at expire in PostgreSQL, and
+ * each expiry is reported by exactly one node (cluster.h).
+ *
+ * Every node sweeps (maskd_expire_due2(), SKIP LOCKED: the nodes share
+ * the work and none waits for another). The transaction that ends a
+ * session marks it with its connection's maskd.node and "not noted"
+ * (maskd_session_end(), schema version 2), so the one node whose
+ * transaction committed the expiry is the one that reports it: its sweep
+ * reads back its own unnoted expiries, hands them to cluster_expired_h
+ * (which writes the session and its session.expired event into the
+ * node's LMDB in one transaction), then marks them noted. A node that
+ * dies between its LMDB commit and the mark reports them again when it
+ * comes back (at least once for that window, never zero times); every
+ * other node only ever sees the session's new state through the feed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "maskd/clock.h"
+
+#include "cluster_internal.h"
+
+struct cluster_expiry {
+	struct cluster *c;
+	struct session *s;
+	size_t n;
+};
+
+int cluster_set_node(struct cluster *c, const char *node)
+{
+	if (!node || !*node || strlen(node) >= sizeof(c->node))
+		return EINVAL;
+	strcpy(c->node, node);
+	return 0;
+}
+
+void cluster_set_expired_h(struct cluster *c, cluster_expired_h *h,
+			   void *arg)
+{
+	c->expired_h = h;
+	c->expired_arg = arg;
+}
+
+static void node_done(int err, const PGresult *res, void *arg)
+{
+	struct cluster *c = arg;
+
+	if (!err && !cluster_pg_ok(res))
+		cluster_log_pg_error(c, "set maskd.node", res);
+}
+
+void cluster_expire_on_up(struct cluster *c, struct cluster_pg *pg)
+{
+	const char *vals[1] = { c->node };
+
+	cluster_pg_query(pg, "SELECT set_config('maskd.node', $1, false)", 1,
+			 vals, node_done, c);
+}
+
+static void expiry_free(struct cluster_expiry *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->n; i++)
+		session_clear(&x->s[i]);
+	free(x->s);
+	free(x);
+}
+
+static void noted_done(int err, const PGresult *res, void *arg)
+{
+	struct cluster *c = arg;
+
+	c->sweep_busy = false;
+	if (!err && !cluster_pg_ok(res))
+		cluster_log_pg_error(c, "expiry noted", res);
+	/* not marked: the next sweep hands them over again */
+}
+
+void cluster_expired_done(struct cluster_expiry *x, int err)
+{
+	struct cluster *c = x->c;
+	struct cluster_pg *pg;
+	char *arr = NULL;
+	uint8_t *ids;
+	size_t i;
+	const char *vals[1];
+
+	if (err || !(pg = cluster_pick(c)))
+		goto out;
+	ids = malloc(x->n * STORE_ID_LEN);
+	if (!ids)
+		goto out;
+	for (i = 0; i < x->n; i++)
+		memcpy(ids + i * STORE_ID_LEN, x->s[i].id, STORE_ID_LEN);
+	arr = cluster_bytea_array(ids, x->n);
+	free(ids);
+	if (!arr)
+		goto out;
+	vals[0] = arr;
+	if (!cluster_pg_query(pg, "SELECT maskd_expiry_noted($1::bytea[])",
+			      1, vals, noted_done, c)) {
+		free(arr);
+		expiry_free(x);
+		return;		/* sweep_busy until it is marked */
+	}
+ out:
+	free(arr);
+	c->sweep_busy = false;
+	expiry_free(x);
+}
+
+static void sweep_done(int err, const PGresult *res, void *arg)
+{
+	struct cluster *c = arg;
+	struct cluster_expiry *x;
+	int rows, i;
+
+	if (err)
+		goto idle;
+	if (!cluster_pg_ok(res)) {
+		/* a deadlock with a create is possible: next time */
+		if (strcmp(cluster_pg_sqlstate(res), "40P01"))
+			cluster_log_pg_error(c, "expire", res);
+		goto idle;
+	}
+	rows = PQntuples(res);
+	if (!rows)
+		goto idle;
+	cluster_notify(c);
+	x = calloc(1, sizeof(*x));
+	if (!x || !(x->s = calloc((size_t)rows, sizeof(*x->s)))) {
+		free(x);
+		goto idle;
+	}
+	x->c = c;
+	for (i = 0; i < rows; i++) {
+		if (cluster_session_from_row(res, i, 0, &x->s[x->n]))
+			break;
+		x->n++;
+	}
+	c->stats.expiries += x->n;
+	if (!x->n) {
+		expiry_free(x);
+		goto idle;
+	}
+	if (c->expired_h)
+		c->expired_h(x, x->s, x->n, c->expired_arg);
+	else
+		cluster_expired_done(x, 0);
+	return;
+ idle:
+	c->sweep_busy = false;
+}
+
+static void cluster_on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct cluster *c = arg;
+	struct cluster_pg *pg = cluster_pick(c);
+	char now[24], max[16];
+	const char *vals[2] = { now, max };
+
+	if (!pg || c->sweep_busy)
+		return;
+	snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
+	snprintf(max, sizeof(max), "%d", CLUSTER_SWEEP_MAX);
+	if (!cluster_pg_query(pg, "SELECT " CLUSTER_SESSION_COLS
+			      " FROM maskd_expire_due2($1::bigint, "
+			      "$2::integer) s", 2, vals, sweep_done, c))
+		c->sweep_busy = true;
+}
+
+int cluster_expire_init(struct cluster *c)
+{
+	const struct timeval tv = { CLUSTER_SWEEP_MS / 1000,
+				    (CLUSTER_SWEEP_MS % 1000) * 1000 };
+
+	if (gethostname(c->node, sizeof(c->node) - 1) || !c->node[0])
+		strcpy(c->node, "maskd");
+	c->sweep = event_new(c->base, -1, EV_PERSIST, cluster_on_sweep, c);
+	if (!c->sweep)
+		return ENOMEM;
+	event_add(c->sweep, &tv);
+	return 0;
+}
+
+void cluster_expire_free(struct cluster *c)
+{
+	if (c->sweep)
+		event_free(c->sweep);
+	c->sweep = NULL;
+}
