@@ -373,6 +373,8 @@ class FrontCalls(FrontBase):
         for m in invites:
             frm = re.search(r"(?im)^from:.*?sip:(\+?\d+)@", m)
             self.assertTrue(frm and frm.group(1) in vns, m)
+            # the caller's 70 less maskd's hop: the front is no hop
+            self.assertRegex(m, r"(?im)^max-forwards: *69\s*$")
 
     def test_in_dialog_elsewhere_refused(self):
         """An in-dialog request whose Request-URI names no node is
