@@ -33,6 +33,7 @@ import test_soak as tsk  # noqa: E402  (Sipp: a bounded load run)
 
 WAIT_S = 30
 QUERY_TIMEOUT_MS = 2000
+CLUSTER_CLAIM_LEASE_S = 30      # include/maskd/cluster.h
 
 
 class ClusterMaskd(Maskd):
@@ -519,6 +520,51 @@ class ClusterPgDown(ClusterBase):
                             % (ids, (t_stop + 1) * 1000,
                                (t_stop + 19) * 1000))
         self.assertGreater(int(rows[0][0]), 50)
+
+
+class ClusterNodeDeath(ClusterBase):
+    """kill -9 of the node carrying a session's call: its claim stops
+    counting at once (the node's liveness lock went with its
+    connections), so the session's next call through the other node
+    connects well within the lease; the node comes back clean."""
+
+    def test_claim_of_dead_node(self):
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(n1, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        sid = s["id"]
+        self.wait_session(n2, sid, "active")
+        self.maskd = n1
+        gw1 = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
+                       name="uas1")
+        ua1 = self.uac("basic_uac.xml", vn, {"caller": a}, d_ms=20000,
+                       name="uac1")
+        self.wait_pg("SELECT node FROM call_claims WHERE session_id = "
+                     "'\\x%s'" % sid, [["n1"]], "node 1's claim")
+        n1.proc.kill()
+        n1.proc.wait()
+        t_kill = time.monotonic()
+        for run in (ua1, gw1):      # that call is gone with its node
+            run.proc.kill()
+            run.wait()
+        self.call(n2, vn, a, b)
+        self.assertLess(time.monotonic() - t_kill,
+                        CLUSTER_CLAIM_LEASE_S)
+        # node 1 comes back: what its previous life left is dropped (a
+        # claim whose release never came, say)
+        self.pg.psql("INSERT INTO call_claims VALUES ('\\x%s', 'n1', "
+                     "'\\x%s', %d)" % (os.urandom(16).hex(),
+                                        os.urandom(16).hex(),
+                                        int(time.time() * 1000) + 600000))
+        n1._stderr.close()
+        n1._stderr = None
+        n1.start()
+        self.wait_pg("SELECT count(*) FROM call_claims WHERE node = 'n1'",
+                     [["0"]], "node 1's old claims dropped")
+        self.call(n1, vn, a, b)
 
 
 def pg_pids(pg):
