@@ -45,7 +45,7 @@
 #include "maskd/writer.h"
 
 /* the schema version this build writes (cluster_schema.c) */
-#define CLUSTER_SCHEMA 3
+#define CLUSTER_SCHEMA 4
 #define CLUSTER_SWEEP_MS 1000
 #define CLUSTER_SWEEP_MAX 1000		/* sessions expired per sweep */
 /* create retries on a serialization failure, deadlock or unique clash */
@@ -256,7 +256,9 @@ typedef void (cluster_done_h)(int err, void *arg);
  * EIO (not known). cluster_claim_renew() extends the leases of the
  * @n calls in @call_ids (this node's live calls; 16 bytes each) to
  * @now_ms + CLUSTER_CLAIM_LEASE_MS; cluster_claim_release() drops one.
- * A node that dies stops renewing: its claims lapse within the lease.
+ * A node that dies loses its connections and with them its liveness
+ * lock: its claims stop counting at once (and lapse with the lease in
+ * any case).
  * Both fire and forget (a lost release lapses too). Return 0 or an
  * errno at once.
  */

@@ -278,6 +278,7 @@ static void schema_done(int err, const PGresult *res, void *arg)
 	log_info(c->log, "cluster: %s: schema at version %" PRId64,
 		 c->dsn_masked, v);
 	c->schema_ok = true;
+	cluster_claims_reset(c);
 }
 
 static void serializable_done(int err, const PGresult *res, void *arg)

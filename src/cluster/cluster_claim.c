@@ -11,6 +11,13 @@
  * answered (486 to the caller, CANCEL to the callee). PostgreSQL down:
  * the call goes on (routing existing sessions outlives PostgreSQL; two
  * nodes may then each carry one call of a session, never one node two).
+ *
+ * A node that dies loses its connections, and with them the shared
+ * advisory lock every connection of a live node holds
+ * (cluster_expire_on_up()): its claims stop counting at once
+ * (maskd_node_alive(), schema 4), not when their lease runs out, so the
+ * session's next call through another node connects. A node that comes
+ * back drops the claims its previous life left (cluster_claims_reset()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -122,4 +129,16 @@ int cluster_claim_renew(struct cluster *c, const uint8_t *call_ids, size_t n,
 			      2, vals, fire_done, c);
 	free(arr);
 	return rc;
+}
+
+void cluster_claims_reset(struct cluster *c)
+{
+	struct cluster_pg *pg;
+
+	if (c->claims_reset || !(pg = cluster_pick(c)))
+		return;
+	if (!cluster_pg_query(pg, "DELETE FROM call_claims WHERE node = "
+			      "current_setting('maskd.node', true)", 0, NULL,
+			      fire_done, c))
+		c->claims_reset = true;
 }

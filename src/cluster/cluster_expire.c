@@ -58,8 +58,11 @@ void cluster_expire_on_up(struct cluster *c, struct cluster_pg *pg)
 {
 	const char *vals[1] = { c->node };
 
-	cluster_pg_query(pg, "SELECT set_config('maskd.node', $1, false)", 1,
-			 vals, node_done, c);
+	/* and the node's liveness lock, shared by its connections: when
+	 * the node dies its claims stop counting at once (maskd_claim()) */
+	cluster_pg_query(pg, "SELECT set_config('maskd.node', $1, false), "
+			 "pg_advisory_lock_shared(" NODE_LOCK ", hashtext($1))",
+			 1, vals, node_done, c);
 }
 
 static void expiry_free(struct cluster_expiry *x)

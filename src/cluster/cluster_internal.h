@@ -11,6 +11,10 @@
 
 #include "cluster_pg.h"
 
+/* the first key of every node's liveness lock (two-key advisory lock,
+ * the second hashtext(node)): "mskn" in ASCII */
+#define NODE_LOCK "1836280686"
+
 /* cluster_schema.c: the migration script (one simple query) */
 extern const char cluster_schema_sql[];
 
@@ -37,6 +41,7 @@ struct cluster {
 	bool notify_busy, notify_again;	/* cluster_notify() */
 	char node[CLUSTER_NODE_SIZE];	/* cluster_set_node() */
 	unsigned query_timeout_ms;	/* cluster_set_query_timeout() */
+	bool claims_reset;		/* this process's first schema_ok */
 	/* cluster_expire.c: maskd_expire_due2() every CLUSTER_SWEEP_MS */
 	struct event *sweep;
 	bool sweep_busy;
@@ -113,6 +118,11 @@ void cluster_log_pg_error(struct cluster *c, const char *what,
 int cluster_expire_init(struct cluster *c);
 void cluster_expire_free(struct cluster *c);
 void cluster_expire_on_up(struct cluster *c, struct cluster_pg *pg);
+
+/* cluster_claims_reset() - once per process, when the schema is in
+ * place: the claims this node's previous life left go (its calls died
+ * with it). cluster_claim.c */
+void cluster_claims_reset(struct cluster *c);
 
 /* cluster_export_free() - stop copying; cluster_close() calls it. */
 struct cluster_export;

@@ -449,4 +449,38 @@ const char cluster_schema_sql[] =
 "INSERT INTO schema_version (version) VALUES (3);\n"
 "END $v3$;\n"
 
+/* ---- version 4: a dead node's claims lapse at once ---- */
+"DO $v4$ BEGIN\n"
+"IF EXISTS (SELECT 1 FROM schema_version WHERE version = 4) THEN\n"
+"  RETURN;\n"
+"END IF;\n"
+/* Every connection of a live node holds a shared session-level advisory
+ * lock on (NODE_LOCK, hashtext(node)) (cluster_expire_on_up()); a node
+ * killed loses its connections, and PostgreSQL the locks, at once. A
+ * claim of a node that holds none is not live, whatever its lease. */
+"CREATE FUNCTION maskd_node_alive(p_node text) RETURNS boolean\n"
+"    LANGUAGE sql STABLE AS $f$\n"
+"  SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'\n"
+"    AND l.granted AND l.objsubid = 2\n"
+"    AND l.database = (SELECT oid FROM pg_database\n"
+"      WHERE datname = current_database())\n"
+"    AND l.classid = " NODE_LOCK "::oid\n"
+"    AND l.objid::bigint = (hashtext(p_node)::bigint & 4294967295));\n"
+"$f$;\n"
+"CREATE OR REPLACE FUNCTION maskd_claim(p_session bytea, p_call bytea,\n"
+"    p_now bigint, p_lease bigint) RETURNS boolean\n"
+"    LANGUAGE plpgsql AS $f$\n"
+"DECLARE me text := current_setting('maskd.node', true);\n"
+"BEGIN\n"
+"  INSERT INTO call_claims AS c VALUES (p_session, me, p_call,\n"
+"      p_now + p_lease)\n"
+"    ON CONFLICT (session_id) DO UPDATE SET node = EXCLUDED.node,\n"
+"      call_id = EXCLUDED.call_id, lease_until_ms = EXCLUDED.lease_until_ms\n"
+"    WHERE c.lease_until_ms <= p_now OR c.node = EXCLUDED.node\n"
+"      OR NOT maskd_node_alive(c.node);\n"
+"  RETURN FOUND;\n"
+"END $f$;\n"
+"INSERT INTO schema_version (version) VALUES (4);\n"
+"END $v4$;\n"
+
 "SELECT max(version) FROM schema_version;\n";

@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "sip"))
 import test_sip  # noqa: E402
+import test_media as tm  # noqa: E402  (port_range)
 from test_sip import (Maskd, SipBase, caller_number, callee_number,  # noqa
                       vn_number)
 from pg import Postgres  # noqa: E402
@@ -33,6 +34,7 @@ import test_soak as tsk  # noqa: E402  (Sipp: a bounded load run)
 
 WAIT_S = 30
 QUERY_TIMEOUT_MS = 2000
+CLUSTER_CLAIM_LEASE_S = 30      # include/maskd/cluster.h
 
 
 class ClusterMaskd(Maskd):
@@ -40,15 +42,21 @@ class ClusterMaskd(Maskd):
     of its own, unique: nodes on one host must not share the host name);
     its events go to @events_url when given."""
 
-    def __init__(self, tmp, dsn, node=None, events_url=None):
-        super().__init__(tmp)
+    def __init__(self, tmp, dsn, node=None, events_url=None, sip_extra=""):
+        super().__init__(tmp, sip_extra)
         self.dsn = dsn
         self.node = node or "node-%d" % self.api_port
         self.events_url = events_url
 
     def write_config(self):
         super().write_config()
+        if not hasattr(self, "rtp_range"):
+            # a relay range no other test's maskd holds (benches and
+            # other suites on the machine open whole ranges)
+            self.rtp_range = tm.port_range(200)
         with open(self.conf_path, "a") as f:
+            f.write("[rtp]\nport_min = %d\nport_max = %d\n"
+                    % self.rtp_range)
             f.write("[cluster]\nstore = %s\nconnections = 2\nnode = %s\n"
                     "query_timeout_ms = %d\n"
                     % (self.dsn, self.node, QUERY_TIMEOUT_MS))
@@ -63,6 +71,7 @@ class ClusterBase(SipBase):
     pg = None
     nodes = ()
     N_NODES = 2
+    SIP_EXTRA = ""      # more [sip] lines for the nodes
 
     receiver = None
 
@@ -75,7 +84,8 @@ class ClusterBase(SipBase):
         cls.receiver = te.Receiver().start()
         cls.nodes = [ClusterMaskd(os.path.join(cls.tmp, "n%d" % i),
                                   cls.pg.dsn, "n%d" % i,
-                                  cls.receiver.url()).start()
+                                  cls.receiver.url(),
+                                  cls.SIP_EXTRA).start()
                      for i in range(1, cls.N_NODES + 1)]
         cls.maskd = cls.nodes[0]
 
@@ -422,6 +432,10 @@ class ClusterPgDown(ClusterBase):
     existing sessions still route from the node's cache; PostgreSQL back:
     creates work again, by themselves."""
     N_NODES = 1
+    # what is checked is routing from the cache while PostgreSQL is
+    # away, every call: overload control off, so that an ASan build on a
+    # busy machine does not refuse a few with 503 for its own lag
+    SIP_EXTRA = "overload_lag_ms = 0\n"
 
     def test_pg_down(self):
         node = self.nodes[0]
@@ -519,6 +533,51 @@ class ClusterPgDown(ClusterBase):
                             % (ids, (t_stop + 1) * 1000,
                                (t_stop + 19) * 1000))
         self.assertGreater(int(rows[0][0]), 50)
+
+
+class ClusterNodeDeath(ClusterBase):
+    """kill -9 of the node carrying a session's call: its claim stops
+    counting at once (the node's liveness lock went with its
+    connections), so the session's next call through the other node
+    connects well within the lease; the node comes back clean."""
+
+    def test_claim_of_dead_node(self):
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(n1, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        sid = s["id"]
+        self.wait_session(n2, sid, "active")
+        self.maskd = n1
+        gw1 = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
+                       name="uas1")
+        ua1 = self.uac("basic_uac.xml", vn, {"caller": a}, d_ms=20000,
+                       name="uac1")
+        self.wait_pg("SELECT node FROM call_claims WHERE session_id = "
+                     "'\\x%s'" % sid, [["n1"]], "node 1's claim")
+        n1.proc.kill()
+        n1.proc.wait()
+        t_kill = time.monotonic()
+        for run in (ua1, gw1):      # that call is gone with its node
+            run.proc.kill()
+            run.wait()
+        self.call(n2, vn, a, b)
+        self.assertLess(time.monotonic() - t_kill,
+                        CLUSTER_CLAIM_LEASE_S)
+        # node 1 comes back: what its previous life left is dropped (a
+        # claim whose release never came, say)
+        self.pg.psql("INSERT INTO call_claims VALUES ('\\x%s', 'n1', "
+                     "'\\x%s', %d)" % (os.urandom(16).hex(),
+                                        os.urandom(16).hex(),
+                                        int(time.time() * 1000) + 600000))
+        n1._stderr.close()
+        n1._stderr = None
+        n1.start()
+        self.wait_pg("SELECT count(*) FROM call_claims WHERE node = 'n1'",
+                     [["0"]], "node 1's old claims dropped")
+        self.call(n1, vn, a, b)
 
 
 def pg_pids(pg):
