@@ -42,6 +42,8 @@ class ClusterMaskd(Maskd):
     of its own, unique: nodes on one host must not share the host name);
     its events go to @events_url when given."""
 
+    RTP_PORTS = 200     # 50 calls up at once
+
     def __init__(self, tmp, dsn, node=None, events_url=None, sip_extra=""):
         super().__init__(tmp, sip_extra)
         self.dsn = dsn
@@ -53,7 +55,7 @@ class ClusterMaskd(Maskd):
         if not hasattr(self, "rtp_range"):
             # a relay range no other test's maskd holds (benches and
             # other suites on the machine open whole ranges)
-            self.rtp_range = tm.port_range(200)
+            self.rtp_range = tm.port_range(self.RTP_PORTS)
         with open(self.conf_path, "a") as f:
             f.write("[rtp]\nport_min = %d\nport_max = %d\n"
                     % self.rtp_range)

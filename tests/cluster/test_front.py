@@ -39,7 +39,6 @@ failover bound the issue sets; every wait and every load is bounded.
 import concurrent.futures
 import itertools
 import os
-import random
 import re
 import signal
 import subprocess
@@ -76,28 +75,22 @@ class FrontMaskd(ClusterMaskd):
     """A cluster node that takes the front's address as a trunk and calls
     the one gateway every node shares."""
 
+    RTP_PORTS = 2 * RTP_PAIRS
+
     def __init__(self, tmp, dsn, gw_port):
         super().__init__(tmp, dsn)
         self.gw_port = gw_port
-        self.rtp_min = 0        # kept across a restart
         # what is tested is the front: a node refusing calls because the
         # shared test machine is slow (overload control, test_overload.py)
         # would be a failure of neither
         self.sip_extra = "overload_lag_ms = 0\n"
 
     def write_config(self):
+        # ClusterMaskd gives each node a relay range of its own, kept
+        # across a restart
         super().write_config()
-        if not self.rtp_min:
-            # a range of its own, as test_soak.py's: every maskd on the
-            # machine takes the default one, and a relay that finds its
-            # pairs held by others sweeps the range on every call
-            self.rtp_min = 2 * random.SystemRandom().randrange(
-                20000 // 2, (30000 - 2 * RTP_PAIRS) // 2)
         with open(self.conf_path, "a") as f:
-            f.write("[trunk.front]\nsources = %s/32\n"
-                    "[rtp]\nport_min = %d\nport_max = %d\n"
-                    % (FRONT_IP, self.rtp_min,
-                       self.rtp_min + 2 * RTP_PAIRS - 1))
+            f.write("[trunk.front]\nsources = %s/32\n" % FRONT_IP)
 
 
 def trace(kam):

@@ -279,22 +279,32 @@ def port_range(n_ports):
     the kernel's ephemeral ports, where the peers' ports come from) that
     no other maskd of a test holds: the range is cut into slots of
     RANGE_SLOT ports (tests/media/test_relay.c claims five in a row
-    the same way), and this process claims a slot by binding an
-    abstract socket named after it, for as long as it runs. So classes
-    running at once (ClassRunner), parallel ctest and two checkouts
-    testing at once never share a port of a relay range."""
-    if n_ports > RANGE_SLOT:
-        raise AssertionError("port_range: %d > %d" % (n_ports, RANGE_SLOT))
-    slots = list(range(10000 // RANGE_SLOT))
-    random.shuffle(slots)
-    for k in slots:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            s.bind("\0maskd-test-rtp-range-%d" % k)
-        except OSError:
-            s.close()
+    the same way), and this process claims the slots it needs, in a
+    row, by binding an abstract socket named after each, for as long as
+    it runs. So classes running at once (ClassRunner), parallel ctest
+    and two checkouts testing at once never share a port of a relay
+    range."""
+    need = -(-n_ports // RANGE_SLOT)
+    total = 10000 // RANGE_SLOT
+    if need > total:
+        raise AssertionError("port_range: %d ports" % n_ports)
+    firsts = list(range(total - need + 1))
+    random.shuffle(firsts)
+    for k in firsts:
+        held = []
+        for j in range(k, k + need):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                s.bind("\0maskd-test-rtp-range-%d" % j)
+            except OSError:
+                s.close()
+                break
+            held.append(s)
+        if len(held) < need:
+            for s in held:
+                s.close()
             continue
-        _claims.append(s)
+        _claims.extend(held)
         base = 20000 + RANGE_SLOT * k
         return base, base + n_ports - 1
     raise AssertionError("no free RTP port range slot")
