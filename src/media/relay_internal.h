@@ -464,10 +464,11 @@ bool relay_call_queue_locked(struct relay_worker *w, struct relay_call *c);
 
 /*
  * relay_sched_apply() - [rtp] realtime_priority: every started worker of
- * @r to SCHED_RR priority @prio (0: nothing). Logs what each got, once: a
+ * @r to SCHED_RR priority @prio (0: nothing), all or none. Logs once
+ * what they got (each worker's rt_prio says it for the metrics): a
  * refusal (EPERM: no CAP_SYS_NICE) leaves them all at normal priority
- * with one warning. Returns how many run at @prio. relay_sched.c; the
- * thread that runs relay_start().
+ * with one warning. Returns how many run at @prio (n_workers or 0).
+ * relay_sched.c; the thread that runs relay_start().
  */
 unsigned relay_sched_apply(struct relay *r, unsigned prio);
 

@@ -67,6 +67,18 @@ unsigned relay_sched_apply(struct relay *r, unsigned prio)
 				      memory_order_relaxed);
 		n++;
 	}
+	if (err) {
+		/* all or none: workers share the calls evenly, so one at
+		 * another priority than the rest helps nobody */
+		sp.sched_priority = 0;
+		for (i = 0; i < n; i++) {
+			(void)pthread_setschedparam(r->workers[i]->thread,
+						    SCHED_OTHER, &sp);
+			atomic_store_explicit(&r->workers[i]->rt_prio, 0,
+					      memory_order_relaxed);
+		}
+		n = 0;
+	}
 	if (err == EPERM)
 		log_warn(r->log, "relay: [rtp] realtime_priority %u not "
 			 "applied (EPERM: maskd needs CAP_SYS_NICE, or an "

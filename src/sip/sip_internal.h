@@ -394,7 +394,9 @@ struct sip_call {
 	 * of the one leg; NULL: a bridged call */
 	const struct prompt *announce;
 	uint16_t announce_code;		/* the final response after it */
-	bool cdr_none;			/* no session: no CDR goes out */
+	bool cdr_none;			/* no CDR goes out: no session and
+					 * not answered by maskd (a session-less
+					 * record has a zero session id) */
 
 	/* a request-a-call, or a call with participants (sip_rac.h);
 	 * NULL: a plain inbound call */
