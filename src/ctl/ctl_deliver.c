@@ -45,7 +45,7 @@
 #define DL_KICK_MS 2			/* a scan after responses or commits:
 					 * one per burst, not one per event */
 #define DL_BATCH 256			/* due events started per scan */
-#define DL_SCAN_MAX 4096		/* due rows looked at per scan */
+#define DL_SCAN_MAX 1024		/* due rows looked at per scan */
 #define DL_HASH 4096			/* buckets of the in-flight set */
 #define DL_MAX_ENDPOINTS 1024
 #define DL_RETRY_AFTER_MAX_S 86400
@@ -98,6 +98,14 @@ struct dl_event {
 	struct event_attempt a;
 	struct dl_event *next;
 	struct dl_event *hnext;		/* struct ctl_deliver's hash */
+	struct dl_event *bnext;		/* its struct dl_batch's list */
+};
+
+/* Outcomes committed together: one writer operation for all of them. */
+struct dl_batch {
+	struct ctl_deliver *dl;
+	struct dl_event *list;		/* by bnext */
+	unsigned n;
 };
 
 struct ctl_deliver {
@@ -109,6 +117,7 @@ struct ctl_deliver {
 	bool kicked;			/* kick is pending */
 	bool scan_full;			/* this scan walks past busy ends */
 	struct dl_endpoint *url_ep;	/* [events] url's, once known */
+	struct dl_batch *batch;		/* queued in the writer, not run */
 	struct dl_endpoint *eps;
 	unsigned n_eps;
 	struct dl_event *events;	/* in flight or being committed */
@@ -510,42 +519,80 @@ static void dl_kick(struct ctl_deliver *dl)
 	dl->kicked = true;
 }
 
+/* The batch is on disk (or failed): its events leave the in-flight set. */
 static void dl_committed(int err, void *arg)
 {
-	struct dl_event *e = arg;
-	struct ctl_deliver *dl = e->dl;
+	struct dl_batch *b = arg;
+	struct ctl_deliver *dl = b->dl;
+	struct dl_event *e;
 
 	if (err)
-		log_warn(dl->ctl->log, "events: outcome of %s not stored: %s "
-			 "(it will be sent again)", e->id, strerror(err));
-	dl_event_free(e);
+		log_warn(dl->ctl->log, "events: outcomes of %u events not "
+			 "stored: %s (they will be sent again)", b->n,
+			 strerror(err));
+	while ((e = b->list)) {
+		b->list = e->bnext;
+		dl_event_free(e);
+	}
+	free(b);
 	dl_kick(dl);
 }
 
 static int dl_commit_run(struct store_txn *tx, void *arg)
 {
-	struct dl_event *e = arg;
+	struct dl_batch *b = arg;
+	struct dl_event *e;
+	int err;
 
-	return store_event_attempt(tx, e->ev.id, &e->a);
+	/* outcomes from now on go in the next batch */
+	if (b->dl->batch == b)
+		b->dl->batch = NULL;
+	for (e = b->list; e; e = e->bnext) {
+		err = store_event_attempt(tx, e->ev.id, &e->a);
+		if (err == ENOENT)
+			continue;	/* the row is gone: nothing to mark */
+		if (err)
+			return err;	/* all of them pending still */
+	}
+	return 0;
 }
 
 /*
- * The outcome of @e to the store, by writer_submit_later(): outcomes of
- * many events share one commit and one fsync (at 100 calls/s four per
- * call would otherwise each pay their own). The event stays in flight
- * (dl->events) until the commit, so this process never sends it twice.
- * A crash in that window loses only the outcome: the event is still
- * pending in the store and goes out again after restart with the same
+ * The outcome of @e to the store. Outcomes are gathered into one writer
+ * operation, queued by writer_submit_later(): many share one commit and
+ * one fsync (at 100 calls/s four per call would otherwise each pay their
+ * own), and one nested transaction (LMDB allocates megabytes of dirty
+ * lists for each). The events stay in flight (dl->events) until the
+ * commit, so this process never sends one twice. A crash in that window,
+ * or a failed commit, loses only outcomes: the events are still pending
+ * in the store and go out again, after restart, with the same
  * webhook-id, which at-least-once delivery (Standard Webhooks) allows;
- * and per-session order holds, since event n+1 waits for n's commit.
+ * per-session order holds, since event n+1 waits for n's commit.
  */
 static void dl_commit(struct dl_event *e)
 {
-	if (writer_submit_later(e->dl->ctl->w, dl_commit_run, dl_committed,
-				e)) {
-		/* ENOMEM: it stays pending in the store; sent again later */
-		dl_event_free(e);
+	struct ctl_deliver *dl = e->dl;
+	struct dl_batch *b = dl->batch;
+
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			goto lost;
+		b->dl = dl;
+		if (writer_submit_later(dl->ctl->w, dl_commit_run,
+					dl_committed, b)) {
+			free(b);
+			goto lost;
+		}
+		dl->batch = b;
 	}
+	e->bnext = b->list;
+	b->list = e;
+	b->n++;
+	return;
+ lost:
+	/* ENOMEM: it stays pending in the store; sent again later */
+	dl_event_free(e);
 }
 
 /* Every request of @e is back: decide and commit. */
