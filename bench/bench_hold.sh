@@ -175,7 +175,11 @@ def rss():
 
 
 try:
-    for _ in range(200):
+    # a loaded box starts maskd slowly; one that exits says why
+    for _ in range(600):
+        if proc.poll() is not None:
+            sys.exit("maskd exited %d: %s" % (proc.returncode, open(
+                os.path.join(tmp, "maskd.log"), errors="replace").read()))
         try:
             if api("GET", "/healthz")[0] == 200:
                 break
