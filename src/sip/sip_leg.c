@@ -469,10 +469,10 @@ static int sip_leg_ack_send(struct sip_leg *leg, uint32_t cseq_n,
  * rewritten SDP (NULL: none). The ACK reuses the INVITE's CSeq; towards
  * the gateway it carries the INVITE's credentials, if any.
  *
- * No transaction: nta kept an ACK's for 64*T1 with its message and URL
- * (about 3 KiB a call, issue 14), and in UA mode a retransmitted 2xx
- * found the INVITE's transaction first anyway, which hands it on as
- * stray; sip_leg_reack() answers it from what is kept here.
+ * No transaction: nta kept an ACK's for 64*T1 with its message, URL and
+ * block tables (about 4 KiB per call set up, issue 14). The INVITE's,
+ * destroyed by then, hands a 2xx sent again on as a stray response, and
+ * sip_leg_reack() answers it from what is kept here.
  */
 void sip_leg_ack(struct sip_leg *leg, nta_outgoing_t *orq, sip_t const *src,
 		 const char *sdp)
