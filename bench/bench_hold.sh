@@ -111,10 +111,11 @@ file = %s/maskd.log
 # (maskd warns at start); say so here rather than report them as lost
 import resource
 fd_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-if fd_hard != resource.RLIM_INFINITY and fd_hard < 4 * calls + 300:
+if fd_hard != resource.RLIM_INFINITY and fd_hard < 4 * calls + 40:
     print("note: open file hard limit %d: at most about %d calls can hold "
-          "relay ports at once (4 descriptors each, ~300 for the rest)"
-          % (fd_hard, (fd_hard - 300) // 4), flush=True)
+          "relay ports at once (4 descriptors each, ~40 for maskd's own); "
+          "the rest get 503 (maskd_sip_rejected_ports_total)"
+          % (fd_hard, (fd_hard - 40) // 4), flush=True)
 
 proc = subprocess.Popen([maskd, "-c", conf], stdout=subprocess.DEVNULL,
                         stderr=open(os.path.join(tmp, "stderr"), "wb"))
@@ -175,7 +176,11 @@ def rss():
 
 
 try:
-    for _ in range(200):
+    # a loaded box starts maskd slowly; one that exits says why
+    for _ in range(600):
+        if proc.poll() is not None:
+            sys.exit("maskd exited %d: %s" % (proc.returncode, open(
+                os.path.join(tmp, "maskd.log"), errors="replace").read()))
         try:
             if api("GET", "/healthz")[0] == 200:
                 break

@@ -381,7 +381,7 @@ static int sip_conf_offer(struct sip_leg *leg, nta_incoming_t *irq,
 {
 	struct sip_call *c = leg->call;
 	struct sip_rac_codec codec;
-	char hdrs[SIP_ST_HDRS_SIZE];
+	char hdrs[SIP_ST_HDRS_SIZE], m[SIP_URI_SIZE];
 	char *sdp = NULL;
 	int st;
 
@@ -399,7 +399,8 @@ static int sip_conf_offer(struct sip_leg *leg, nta_incoming_t *irq,
 	}
 	sip_st_hdrs_uas(&leg->st, hdrs, sizeof(hdrs));
 	sip_msg_reply_hdrs(c->s, irq, 200, NULL, sdp ? sdp : leg->st.sdp,
-			   leg->contact, SIP_REPLY_ALLOW, hdrs);
+			   sip_leg_contact(leg, m, sizeof(m)), SIP_REPLY_ALLOW,
+			   hdrs);
 	sip_st_arm(leg);
 	nta_incoming_destroy(irq);
 	free(sdp);

@@ -19,6 +19,16 @@
 
 /* ---- sip_leg.c: a leg's lifetime, its dialog, sending on it ---- */
 
+/*
+ * sip_leg_contact() - our Contact towards the party of @leg into @buf
+ * (SIP_URI_SIZE): the VN at our host and port, the TLS ones on a TLS
+ * leg so that the party's requests come back on TLS. Returns @buf.
+ * Made when needed, not kept: 352 bytes a leg of nothing but a VN, a
+ * host and a transport the leg already has.
+ */
+const char *sip_leg_contact(const struct sip_leg *leg, char *buf,
+			    size_t size);
+
 /* sip_leg_init() - @c's legs, none in use yet (role SIP_LEG_NONE). */
 void sip_leg_init(struct sip_call *c);
 

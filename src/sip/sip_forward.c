@@ -56,6 +56,7 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 	/* the answer comes from the party the request went to */
 	struct sip_leg *sender = f->from;
 	struct sip_leg *answerer = sip_call_leg_other(sender);
+	char m[SIP_URI_SIZE];
 	bool offers = sip_method_offers(nta_outgoing_method(orq));
 	/* a 2xx to OPTIONS says what we do (RFC 3261 section 11.2): our
 	 * Allow, as the other party's never crosses */
@@ -86,8 +87,9 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 			if (f->is_invite)
 				(void)sip_media_sdp(answerer, sip, &sdp);
 			sip_msg_reply(c->s, f->irq, status, sip, sdp,
-				      f->is_invite ? sender->contact : NULL,
-				      0);
+				      f->is_invite ? sip_leg_contact(sender, m,
+								     sizeof(m))
+						   : NULL, 0);
 			free(sdp);
 		}
 		return 0;
@@ -116,8 +118,10 @@ static int sip_fwd_on_response(void *magic, nta_outgoing_t *orq,
 	if (f->irq && !f->cancelled && nta_incoming_status(f->irq) < 200) {
 		sip_msg_reply_hdrs(c->s, f->irq, status,
 				   status < 300 ? sip : NULL, sdp,
-				   status < 300 && offers ? sender->contact
-							  : NULL,
+				   status < 300 && offers
+					   ? sip_leg_contact(sender, m,
+							     sizeof(m))
+					   : NULL,
 				   status < 300 && allow ? SIP_REPLY_ALLOW : 0,
 				   hdrs);
 		if (status < 300 && offers)
@@ -177,7 +181,7 @@ static int sip_fwd_answer_refresh(struct sip_leg *from, nta_incoming_t *irq,
 {
 	struct sip_call *c = from->call;
 	struct sip_st *st = &from->st;
-	char hdrs[SIP_ST_HDRS_SIZE];
+	char hdrs[SIP_ST_HDRS_SIZE], m[SIP_URI_SIZE];
 	struct sip_fwd *f = NULL;
 	int err = 500;
 
@@ -194,7 +198,8 @@ static int sip_fwd_answer_refresh(struct sip_leg *from, nta_incoming_t *irq,
 	sip_st_hdrs_uas(st, hdrs, sizeof(hdrs));
 	if (sip_msg_reply_hdrs(c->s, irq, 200, NULL,
 			       sip_msg_has_sdp(sip) ? st->sdp : NULL,
-			       from->contact, SIP_REPLY_ALLOW, hdrs))
+			       sip_leg_contact(from, m, sizeof(m)),
+			       SIP_REPLY_ALLOW, hdrs))
 		goto out;
 	sip_leg_retarget(from, sip);
 	sip_st_arm(from);

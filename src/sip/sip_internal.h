@@ -335,8 +335,9 @@ struct sip_leg {
 	enum relay_leg side;		/* legs[side]; the relay side facing
 					 * the party */
 	nta_leg_t *dialog;		/* NULL: none (yet, or any more) */
-	enum sip_tp tp;			/* the transport the party is on */
-	char contact[SIP_URI_SIZE];	/* our Contact towards the party */
+	enum sip_tp tp;			/* the transport the party is on;
+					 * our Contact towards the party is
+					 * made from it (sip_leg_contact()) */
 	char target[E164_SIZE];		/* originated: the number called */
 
 	nta_incoming_t *irq_invite;	/* inbound: the party's INVITE,

@@ -76,23 +76,19 @@ static const char *sip_tp_name(enum sip_tp tp)
 	}
 }
 
-/*
- * Our Contact on a leg of transport leg->tp: over TLS it names the TLS
- * port, so that the party's requests come back on TLS.
- */
-static void sip_leg_contact_make(struct sip_leg *leg)
+const char *sip_leg_contact(const struct sip_leg *leg, char *buf,
+			    size_t size)
 {
 	const struct sip_call *c = leg->call;
 	const struct sip *s = c->s;
 
 	if (leg->tp == SIP_TP_TLS)
-		snprintf(leg->contact, sizeof(leg->contact),
-			 "<sip:%s@%s:%s;transport=tls>", c->vn, s->tls_host,
-			 s->tls_port);
+		snprintf(buf, size, "<sip:%s@%s:%s;transport=tls>", c->vn,
+			 s->tls_host, s->tls_port);
 	else
-		snprintf(leg->contact, sizeof(leg->contact),
-			 "<sip:%s@%s:%s%s>", c->vn, s->host, s->port,
-			 leg->tp == SIP_TP_TCP ? ";transport=tcp" : "");
+		snprintf(buf, size, "<sip:%s@%s:%s%s>", c->vn, s->host,
+			 s->port, leg->tp == SIP_TP_TCP ? ";transport=tcp" : "");
+	return buf;
 }
 
 /*
@@ -137,7 +133,6 @@ void sip_leg_inbound(struct sip_call *c, nta_incoming_t *irq,
 	(void)sip_st_uas(leg, sip);
 	/* the socket it came on, not what its Via claims */
 	leg->tp = sip_tls_tp(c->s, irq);
-	sip_leg_contact_make(leg);
 }
 
 /* The dialog answers to the party's Call-ID with a tag of ours. */
@@ -223,7 +218,6 @@ int sip_leg_originate_on(struct sip_leg *leg, const char *target,
 	leg->role = SIP_LEG_OUTBOUND;
 	leg->tp = s->gw_tp;
 	snprintf(leg->target, sizeof(leg->target), "%s", target);
-	sip_leg_contact_make(leg);
 
 	snprintf(from, sizeof(from), "<sip:%s@%s>", c->vn, s->host);
 	snprintf(to, sizeof(to), "<sip:%s@%s:%u>", leg->target, s->gw_host,
@@ -371,7 +365,7 @@ nta_outgoing_t *sip_leg_request(struct sip_leg *leg, sip_method_t method,
 {
 	struct sip *s = leg->call->s;
 	nta_outgoing_t *orq = NULL;
-	char mf[12];
+	char mf[12], m[SIP_URI_SIZE];
 	msg_t *msg;
 	sip_t *sip;
 
@@ -382,7 +376,8 @@ nta_outgoing_t *sip_leg_request(struct sip_leg *leg, sip_method_t method,
 
 	snprintf(mf, sizeof(mf), "%d", sip_leg_max_forwards(src));
 	if (sip_add_tl(msg, sip, SIPTAG_MAX_FORWARDS_STR(mf),
-		       TAG_IF(contact, SIPTAG_CONTACT_STR(leg->contact)),
+		       TAG_IF(contact, SIPTAG_CONTACT_STR(
+			       sip_leg_contact(leg, m, sizeof(m)))),
 		       TAG_IF(contact, SIPTAG_ALLOW_STR(SIP_ALLOW_METHODS)),
 		       TAG_IF(hdrs && *hdrs, SIPTAG_HEADER_STR(hdrs)),
 		       TAG_END()) < 0)
@@ -474,10 +469,10 @@ static int sip_leg_ack_send(struct sip_leg *leg, uint32_t cseq_n,
  * rewritten SDP (NULL: none). The ACK reuses the INVITE's CSeq; towards
  * the gateway it carries the INVITE's credentials, if any.
  *
- * No transaction: nta kept an ACK's for 64*T1 with its message and URL
- * (about 3 KiB a call, issue 14), and in UA mode a retransmitted 2xx
- * found the INVITE's transaction first anyway, which hands it on as
- * stray; sip_leg_reack() answers it from what is kept here.
+ * No transaction: nta kept an ACK's for 64*T1 with its message, URL and
+ * block tables (about 4 KiB per call set up, issue 14). The INVITE's,
+ * destroyed by then, hands a 2xx sent again on as a stray response, and
+ * sip_leg_reack() answers it from what is kept here.
  */
 void sip_leg_ack(struct sip_leg *leg, nta_outgoing_t *orq, sip_t const *src,
 		 const char *sdp)

@@ -152,12 +152,13 @@ int sip_prack_uas_progress(struct sip_leg *leg, int status,
 {
 	struct sip *s = leg->call->s;
 	struct sip_prack *p = &leg->prack;
+	char m[SIP_URI_SIZE];
 	msg_t *msg;
 	int err;
 
 	if (!p->required && !(p->supported && p->offered && sdp))
 		return sip_msg_reply(s, leg->irq_invite, status, src, sdp,
-				     leg->contact, 0);
+				     sip_leg_contact(leg, m, sizeof(m)), 0);
 
 	if (!p->offered)
 		sdp = NULL;
@@ -168,7 +169,8 @@ int sip_prack_uas_progress(struct sip_leg *leg, int status,
 		return 0;
 
 	err = sip_msg_response(s, leg->irq_invite, status, src, sdp,
-			       leg->contact, 0, NULL, &msg);
+			       sip_leg_contact(leg, m, sizeof(m)), 0, NULL,
+			       &msg);
 	if (err)
 		return err;
 
@@ -186,11 +188,13 @@ int sip_prack_uas_answer(struct sip_leg *leg, sip_t const *src,
 			 const char *sdp, const char *hdrs)
 {
 	struct sip_prack *p = &leg->prack;
+	char m[SIP_URI_SIZE];
 	msg_t *msg;
 	int err;
 
 	err = sip_msg_response(leg->call->s, leg->irq_invite, 200, src, sdp,
-			       leg->contact, SIP_REPLY_ALLOW, hdrs, &msg);
+			       sip_leg_contact(leg, m, sizeof(m)),
+			       SIP_REPLY_ALLOW, hdrs, &msg);
 	if (err)
 		return err;
 
