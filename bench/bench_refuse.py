@@ -37,11 +37,21 @@ CALLER_IP = "127.0.0.2"
 
 
 def free_port(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free for both UDP and TCP (maskd listens on both)."""
+    for _ in range(100):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((host, 0))
+        port = u.getsockname()[1]
+        t = socket.socket()
+        try:
+            t.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port")
 
 
 def invite(port, sip_port, tag, n):
@@ -128,6 +138,8 @@ def main():
                 break
             except OSError:
                 time.sleep(0.1)
+        if proc.poll() is not None:
+            raise RuntimeError("maskd exited at start: see %s" % tmp)
         run(args, proc.pid, sip_port)
     finally:
         try:
@@ -182,7 +194,9 @@ def run(args, pid, sip_port):
             except socket.timeout:
                 continue
             m = re.search(rb"(?mi)^Call-ID:\s*(\S+)", data)
-            if m and data[8:9] != b"1":
+            # (an earlier round's answers may still come: nta repeats
+            # its 404s until Timer H)
+            if m and data[8:9] != b"1" and m.group(1).decode() in reqs:
                 finals[m.group(1).decode()] = data
         t1 = sip_thread_ns(pid)
         got503 = [c for c, d in finals.items()

@@ -250,6 +250,22 @@ def thread_ticks(p):
     return out
 
 
+def sip_sched(p):
+    """(ns on a CPU, ns runnable but waiting for one) of process @p's SIP
+    thread (schedstat): how much a shared machine kept it waiting."""
+    for t in os.listdir("/proc/%d/task" % p):
+        try:
+            with open("/proc/%d/task/%s/comm" % (p, t)) as f:
+                if f.read().strip() != "maskd-sip":
+                    continue
+            with open("/proc/%d/task/%s/schedstat" % (p, t)) as f:
+                v = f.read().split()
+            return int(v[0]), int(v[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return 0, 0
+
+
 def strace_table(path):
     """{syscall: calls} from strace -c's summary."""
     out = {}
@@ -430,6 +446,7 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
         time.sleep(1)
     c0, b0, u0 = cpu_ticks(pid), box_ticks(), cpu_ticks(uas.pid)
     th0 = thread_ticks(pid)
+    ss0 = sip_sched(pid) if target == "maskd" else (0, 0)
     t0 = time.monotonic()
     out = open(os.path.join(d, "stdout.txt"), "wb")
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
@@ -451,6 +468,7 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
     wall = time.monotonic() - t0
     c1, b1, u1 = cpu_ticks(pid), box_ticks(), cpu_ticks(uas.pid)
     th1 = thread_ticks(pid)
+    ss1 = sip_sched(pid) if target == "maskd" else (0, 0)
     out.close()
     if st:
         # let the calls of the step end inside the count
@@ -484,6 +502,8 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
         "uac_cpu": uac_ticks / TCK / wall,
         "steal": (b1[1] - b0[1]) / max(b1[0] - b0[0], 1),
         "dir": d,
+        "sip_run": (ss1[0] - ss0[0]) / 1e9 / wall,
+        "sip_wait": (ss1[1] - ss0[1]) / 1e9 / wall,
     }
     if target == "direct":
         r["maskd_cpu_ms"] = None
@@ -521,6 +541,9 @@ def show(r):
              r["retrans"], cpu, mcpu, 100 * r["uac_cpu"],
              100 * r["uas_cpu"], 100 * r["steal"]), flush=True)
     n = max(r["ok"], 1)
+    if overload and r["target"] == "maskd":
+        print("       SIP thread on a CPU %.0f%%, waiting for one %.0f%%"
+              % (100 * r["sip_run"], 100 * r["sip_wait"]), flush=True)
     if want_threads and r.get("threads"):
         print("       cpu ms/call by thread: " + ", ".join(
             "%s %.3f" % (k, v / n) for k, v in
@@ -622,6 +645,9 @@ if overload and bm:
              m1.get("maskd_sip_retransmissions_received_total", 0) -
              m0.get("maskd_sip_retransmissions_received_total", 0),
              m1.get("maskd_sip_lag_ms", 0)), flush=True)
+    print("SIP thread: on a CPU %.0f%% of the step, runnable but waiting "
+          "for a CPU %.0f%% (schedstat: the machine's other load)"
+          % (100 * ovl["sip_run"], 100 * ovl["sip_wait"]), flush=True)
     settle()
 
 prof_file = None

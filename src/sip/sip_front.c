@@ -470,7 +470,13 @@ static size_t sip_front_build(struct sip_front *f,
 	} else if (sa->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		/* an IPv4 caller on a dual-stack socket is named as IPv4,
+		 * as sofia does (SU_CANONIZE_SOCKADDR) */
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip,
+				  sizeof(ip));
+		else
+			inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		snprintf(port, sizeof(port), "%u", ntohs(in6->sin6_port));
 	} else {
 		return 0;

@@ -80,7 +80,7 @@ class Client:
                 return
             cid = None
             for line in data.split(b"\r\n"):
-                if line.lower().startswith(b"call-id:"):
+                if line.lower().startswith((b"call-id:", b"i:")):
                     cid = line.split(b":", 1)[1].strip().decode()
             self.answers.setdefault(cid, []).append(data)
 

@@ -20,8 +20,10 @@ lateness of its timer - is then far above [sip] overload_lag_ms, so:
   - each INVITE is sent twice (a retransmission): both copies get the
     same answer - the copy of one let through is its transaction's,
     never refused;
+  - a new INVITE in compact header forms is refused alike;
   - what is not a new INVITE is served as always, in the middle of the
-    refusals: an OPTIONS gets its 200, two malformed INVITEs (one
+    refusals: an OPTIONS gets its 200, an INVITE naming a dialog maskd
+    does not have its 481, two malformed INVITEs (one
     without Call-ID, one whose Content-Length is past its end) get no
     503 and are counted as malformed, as they are with overload off;
   - the call in progress is served: its BYE is answered, both SIPps end
@@ -74,6 +76,30 @@ def malformed(ip, port):
     long_body = invite(ip, port, 901, vn=UNKNOWN_VN).replace(
         b"Content-Length: 0", b"Content-Length: 40")
     return [no_cid, long_body + b"v=0\r\n"]
+
+
+COMPACT = "cps-compact@flood"
+IN_DIALOG = "cps-in-dialog@flood"
+
+
+def compact(ip, port):
+    """A new INVITE in compact header forms (RFC 3261 7.3.3)."""
+    raw = invite2(ip, port, 0).decode().replace(
+        "cps-%s-0@flood" % ip, COMPACT).replace("z9hG4bK-cps-0",
+                                                "z9hG4bK-cps-compact")
+    for full, short in (("Via:", "v:"), ("From:", "f:"), ("To:", "t:"),
+                        ("Call-ID:", "i:"), ("Content-Length:", "l:")):
+        raw = raw.replace("\r\n" + full, "\r\n" + short)
+    return raw.encode()
+
+
+def in_dialog(ip, port):
+    """An INVITE naming a dialog maskd does not have (To tag): 481."""
+    raw = invite(ip, port, 0, vn=UNKNOWN_VN).decode().replace(
+        "cps-%s-0@flood" % ip, IN_DIALOG).replace(
+        "z9hG4bK-cps-0", "z9hG4bK-cps-dlg").replace(
+        "@127.0.0.1>\r\n", "@127.0.0.1>;tag=gone\r\n", 1)
+    return raw.encode()
 
 
 def options(ip, port):
@@ -166,6 +192,9 @@ class OverloadBase(ts.SipBase):
                 if i == BURST // 2:
                     # in the middle of the refusals: not new INVITEs
                     c.send(self.sent[pre])
+                    self.sent[COMPACT] = compact(ts.A_IP, c.port)
+                    c.send(self.sent[COMPACT])
+                    c.send(in_dialog(ts.A_IP, c.port))
                     for bad in malformed(ts.A_IP, c.port):
                         c.send(bad)
                     c.send(options(ts.A_IP, c.port))
@@ -179,8 +208,8 @@ class OverloadBase(ts.SipBase):
 
         deadline = time.monotonic() + FINAL_WAIT_S
         while time.monotonic() < deadline and \
-                not (all(c.finals(cid) for cid in cids) and
-                     c.finals("ovl-options@probe")):
+                not (all(c.finals(cid) for cid in cids + [COMPACT, IN_DIALOG])
+                     and c.finals("ovl-options@probe")):
             time.sleep(0.1)
         return c, cids, s, ua, gw
 
@@ -201,6 +230,7 @@ class OverloadBase(ts.SipBase):
         such (nta's count is sampled every second) and never 503."""
         self.assertEqual(c.finals("ovl-options@probe"), [200],
                          self.maskd.diagnostics())
+        self.assertEqual(set(c.finals(IN_DIALOG)), {481})
         self.assertNotIn(503, c.finals(None))
         self.assertNotIn(503, c.finals("cps-%s-901@flood" % ts.A_IP))
         self.wait_metric("maskd_sip_malformed_total",
@@ -268,6 +298,11 @@ class Overload(OverloadBase):
                 self.check_503(raw, self.sent[cid], c.port)
             self.check_others_served(c, malformed0)
             self.check_retransmissions(c, cids)
+            # compact header forms: refused alike, the 503 in kind
+            self.assertEqual(c.finals(COMPACT)[:1], [503])
+            self.check_503([r for r in c.answers[COMPACT]
+                            if r.startswith(b"SIP/2.0 503")][0].decode(),
+                           self.sent[COMPACT], c.port)
             # let through before: its copy is nta's, answered 404 again
             # (nta also repeats it on its own: this client never ACKs)
             self.assertEqual(set(c.finals(self.pre)), {404})
@@ -284,7 +319,7 @@ class Overload(OverloadBase):
         # refused: stateless) and no other
         self.assertEqual(m.metrics()["maskd_sip_overload_rejected_total"]
                          - refused0, sum(c.finals(cid).count(503)
-                                         for cid in cids))
+                                         for cid in list(c.answers)))
         self.wait_metric("maskd_sip_overloaded", lambda v: v == 0, 20)
         self.wait_metric("maskd_sip_lag_ms", lambda v: v < LAG_MS, 20)
         log = ts.read_text(m.log_path)
@@ -309,6 +344,7 @@ class OverloadOff(OverloadBase):
                 self.assertEqual(c.finals(cid)[:1], [404], cid)
             self.check_others_served(c, malformed0)
             self.check_retransmissions(c, cids)
+            self.assertEqual(c.finals(COMPACT)[:1], [404])
         finally:
             c.close()
         self.check_call_served(s, ua, gw)
