@@ -155,9 +155,10 @@ class Maskd:
         # (test_overload does): a CI box starving the SIP thread for the
         # default 60 ms must not turn their INVITEs into 503s. A class
         # that sets its own threshold keeps it.
+        # (first: a class's sip_extra may go on to other sections)
         sip_extra = self.sip_extra
         if "overload_lag_ms" not in sip_extra:
-            sip_extra += "overload_lag_ms = 1000\n"
+            sip_extra = "overload_lag_ms = 1000\n" + sip_extra
         with open(self.conf_path, "w") as f:
             f.write(
                 "[sip]\nlisten = 127.0.0.1:%d\ntransaction_timeout = 8000\n%s"
