@@ -3,13 +3,15 @@
  * interface, driven by the control thread's libevent loop (ctl_curl.c),
  * so many deliveries are in flight and none ever blocks the loop.
  *
- * Every DL_TICK_MS (and at once after an outcome is committed) the due
+ * Every DL_TICK_MS (and DL_KICK_MS after a batch of outcomes is
+ * committed, or after a response frees a full endpoint's slot) the due
  * index is read; each due event that is not in flight, not behind an
  * earlier pending event of its session (per-session order), and has an
  * endpoint below its concurrency cap is sent to each of its endpoints
  * ([events] url, the session's callback_url) not yet done. When all its
- * requests are back the outcome goes through the writer
- * (store_event_attempt()): delivered, pending again at the next slot of
+ * requests are back the outcome goes through the writer with the other
+ * outcomes of its commit window (store_event_attempt(), dl_commit()):
+ * delivered, pending again at the next slot of
  * the schedule (Retry-After honoured on 429/503), or failed once the
  * schedule is exhausted. An event stays "in flight" until that outcome is
  * committed, so it is never sent twice by this process; after kill -9 it
@@ -940,6 +942,12 @@ static void dl_on_kick(evutil_socket_t fd, short what, void *arg)
 	dl_scan(arg, false);
 }
 
+void ctl_deliver_kick(struct ctl *ctl)
+{
+	if (ctl->dl)
+		dl_kick(ctl->dl);
+}
+
 int ctl_deliver_start(struct ctl *ctl)
 {
 	struct timeval tv = { 0, DL_TICK_MS * 1000 };
@@ -978,7 +986,6 @@ void ctl_deliver_stop(struct ctl *ctl)
 	struct ctl_deliver *dl = ctl->dl;
 	struct dl_endpoint *ep;
 	struct dl_event *e;
-	int n;
 
 	if (!dl)
 		return;
@@ -1000,45 +1007,14 @@ void ctl_deliver_stop(struct ctl *ctl)
 	writer_flush(ctl->w);
 	while ((e = dl->events))
 		dl_event_free(e);
-	n = 0;
 	while ((ep = dl->eps)) {
 		dl->eps = ep->next;
 		free(ep->url);
 		free(ep);
-		n++;
 	}
-	(void)n;
 	ctl_curl_free(dl->cc);
 	if (dl->rd)
 		store_reader_close(dl->rd);
 	free(dl);
 	ctl->dl = NULL;
-}
-
-/* ---- redeliver ---- */
-
-static int ctl_redeliver_run(struct ctl_op *op, struct store_txn *tx)
-{
-	return store_event_redeliver(tx, op->id, op->now_ms);
-}
-
-static void ctl_redeliver_done(struct ctl_op *op, int err, bool lost)
-{
-	op->h.done(err, lost, op->arg);
-	if (!err && op->ctl->dl)
-		dl_kick(op->ctl->dl);
-}
-
-int ctl_event_redeliver(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
-			ctl_done_h *h, void *arg)
-{
-	struct ctl_op *op = ctl_op_new(ctl, arg);
-
-	if (!op)
-		return ENOMEM;
-	op->h.done = h;
-	memcpy(op->id, id, STORE_ID_LEN);
-	op->run = ctl_redeliver_run;
-	op->done = ctl_redeliver_done;
-	return ctl_op_submit(op);
 }

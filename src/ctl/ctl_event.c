@@ -419,3 +419,31 @@ int ctl_event_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 {
 	return store_event_get(ctl->rd, id, out);
 }
+
+/* ---- redeliver (ctl_deliver.c sends it) ---- */
+
+static int ctl_redeliver_run(struct ctl_op *op, struct store_txn *tx)
+{
+	return store_event_redeliver(tx, op->id, op->now_ms);
+}
+
+static void ctl_redeliver_done(struct ctl_op *op, int err, bool lost)
+{
+	op->h.done(err, lost, op->arg);
+	if (!err)
+		ctl_deliver_kick(op->ctl);
+}
+
+int ctl_event_redeliver(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+			ctl_done_h *h, void *arg)
+{
+	struct ctl_op *op = ctl_op_new(ctl, arg);
+
+	if (!op)
+		return ENOMEM;
+	op->h.done = h;
+	memcpy(op->id, id, STORE_ID_LEN);
+	op->run = ctl_redeliver_run;
+	op->done = ctl_redeliver_done;
+	return ctl_op_submit(op);
+}

@@ -259,6 +259,9 @@ void ctl_hook_stop(struct ctl *ctl);
 
 int ctl_deliver_start(struct ctl *ctl);
 void ctl_deliver_stop(struct ctl *ctl);
+/* ctl_deliver_kick() - a scan of the outbox soon (an event became due:
+ * redelivered by hand). No-op when delivery is off. */
+void ctl_deliver_kick(struct ctl *ctl);
 
 /* ---- ctl_cluster.c: create and close through PostgreSQL ---- */
 
