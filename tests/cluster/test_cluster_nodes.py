@@ -81,6 +81,9 @@ class ClusterBase(SipBase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="maskd-cluster-")
         cls.pg = Postgres()
+        # also when a later step of setUpClass fails (no tearDownClass
+        # then): a PostgreSQL left running outlives the test
+        cls.addClassCleanup(cls.pg.close)
         # every node's webhooks go to one receiver: what each emits is
         # seen, and counted, in one place
         cls.receiver = te.Receiver().start()

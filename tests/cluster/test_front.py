@@ -126,6 +126,9 @@ class FrontBase(ClusterBase):
             raise AssertionError("kamailio with its dispatcher module is "
                                  "not installed (scripts/deps.sh)")
         cls.pg = Postgres()
+        # also when a later step of setUpClass fails (no tearDownClass
+        # then): a PostgreSQL left running outlives the test
+        cls.addClassCleanup(cls.pg.close)
         gw_port = test_sip.free_port(host=test_sip.GW_IP)
         cls.nodes = [FrontMaskd(os.path.join(cls.tmp, "n%d" % i), cls.pg.dsn,
                                 gw_port).start()
