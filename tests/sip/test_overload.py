@@ -55,7 +55,10 @@ ANSWER_WAIT_S = 20
 FINAL_WAIT_S = 20
 UNKNOWN_VN = "+15559990001"     # in no session: an admitted INVITE is 404
 PRE = 99                # the INVITE answered before the burst
-UPSTREAM_VIA = "SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bK-up-%d;received=10.1.1.1"
+# a proxy's Via below ours: loopback addresses (tests name no other
+# range), never sent to - the 503 only has to carry it back unchanged
+UPSTREAM_VIA = ("SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bK-up-%d;"
+                "received=127.0.0.10")
 
 
 def invite2(ip, port, n):
