@@ -40,12 +40,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import random
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_sip as ts  # noqa: E402  (the harness: Maskd, free_port, ...)
+import test_media as tm  # noqa: E402  (port_range)
 
 ARGS = None
 
@@ -115,8 +115,11 @@ class SoakMaskd(ts.Maskd):
     run's I/O)."""
 
     def write_config(self):
-        rtp_min = 2 * random.SystemRandom().randrange(
-            20000 // 2, (30000 - 2 * RTP_PAIRS) // 2)
+        # claimed like every test's relay range (test_media.port_range):
+        # a random one overlapped test_media's and its calls got 503
+        if not hasattr(self, "rtp_range"):
+            self.rtp_range = tm.port_range(2 * RTP_PAIRS)
+        rtp_min = self.rtp_range[0]
         with open(self.conf_path, "w") as f:
             f.write(
                 "[sip]\nlisten = 127.0.0.1:%d\ntransaction_timeout = %d\n"
