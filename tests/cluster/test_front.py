@@ -68,7 +68,8 @@ KILL_AT_S = 4           # the kill, this long into the load
 AFTER_CALLS = 75        # the run started KILL_S after the kill,
 AFTER_RATE = 25         # at this rate: node 2 takes both runs then
 POOL = 8
-RTP_PAIRS = 400         # per node: 2 s calls at 50/s need ~100
+RTP_PAIRS = 300         # per node: 2 s calls at 50/s, all on one node
+                        # after the kill, hold 100 calls, 200 pairs
 
 
 class FrontMaskd(ClusterMaskd):

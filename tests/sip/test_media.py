@@ -271,6 +271,8 @@ class MediaMaskd(ts.Maskd):
 
 
 RANGE_SLOT = 200        # ports per slot of 20000..29999
+RANGE_SLOTS = 50        # (30000.. is maskd's default range, which the
+                        # suites that set none bind)
 _claims = []            # the slots this process holds, until it exits
 
 
@@ -278,18 +280,23 @@ def port_range(n_ports):
     """A range of @n_ports ports from an even one, in 20000..29999 (below
     the kernel's ephemeral ports, where the peers' ports come from) that
     no other maskd of a test holds: the range is cut into slots of
-    RANGE_SLOT ports (tests/media/test_relay.c claims five in a row
-    the same way), and this process claims the slots it needs, in a
-    row, by binding an abstract socket named after each, for as long as
-    it runs. So classes running at once (ClassRunner), parallel ctest
-    and two checkouts testing at once never share a port of a relay
-    range."""
+    RANGE_SLOT ports (tests/media/test_relay.c claims five in a row the
+    same way), and this process claims the slots it needs, in a row, by
+    binding an abstract socket named after each, for as long as it runs.
+    So classes running at once (ClassRunner), parallel ctest and two
+    checkouts testing at once never share a port of a relay range. A
+    one-slot claim takes a random slot; a longer one the highest free
+    row, so single slots scattered at random do not leave the long claims
+    (the cluster suites' nodes) without a row."""
     need = -(-n_ports // RANGE_SLOT)
-    total = 10000 // RANGE_SLOT
+    total = RANGE_SLOTS
     if need > total:
         raise AssertionError("port_range: %d ports" % n_ports)
     firsts = list(range(total - need + 1))
-    random.shuffle(firsts)
+    if need == 1:
+        random.shuffle(firsts)
+    else:
+        firsts.reverse()
     for k in firsts:
         held = []
         for j in range(k, k + need):
@@ -307,7 +314,8 @@ def port_range(n_ports):
         _claims.extend(held)
         base = 20000 + RANGE_SLOT * k
         return base, base + n_ports - 1
-    raise AssertionError("no free RTP port range slot")
+    raise AssertionError("no free RTP port range slot (%d ports wanted, "
+                         "%d slots of %d)" % (n_ports, total, RANGE_SLOT))
 
 
 class MediaBase(ts.SipBase):
