@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "maskd/store_mirror.h"
+
 #include "ctl_internal.h"
 
 char *ctl_strdup(const char *s, int *err)
@@ -170,6 +172,9 @@ static int ctl_metrics_read(void *arg, void *snap)
 	memcpy(snap, &ctl->ctr, sizeof(ctl->ctr));
 	if (!store_event_pending(ctl->rd, &pending))
 		c->events_pending = pending;
+	pending = 0;
+	if (!store_export_pending(ctl->rd, &pending))
+		c->export_pending = pending;
 	return 0;
 }
 
