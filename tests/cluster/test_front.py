@@ -57,6 +57,8 @@ import test_soak  # noqa: E402  (its Sipp: load runs with -trace_stat)
 from test_flood import Client, options  # noqa: E402
 from pg import Postgres  # noqa: E402
 from test_cluster_nodes import ClusterBase, ClusterMaskd  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "ctl"))
+import test_events as te  # noqa: E402  (Receiver: a real HTTP receiver)
 
 FRONT_IP = "127.0.0.6"
 WAIT_S = 30
@@ -65,6 +67,11 @@ RATE = 50               # calls/s of the load runs
 CALL_MS = 2000          # talk time of a load call
 LOAD_S = 8              # the load run's length
 KILL_AT_S = 4           # the kill, this long into the load
+# A record is durable once the node's writer commits it, at most
+# WRITER_LATER_MS (50, include/maskd/writer.h) after the call's event:
+# what a killed node did this long before its death must be in
+# PostgreSQL after its restart (what it did later may be lost with it)
+DURABLE_S = 1.0
 AFTER_CALLS = 75        # the run started KILL_S after the kill,
 AFTER_RATE = 25         # at this rate: node 2 takes both runs then
 POOL = 8
@@ -78,8 +85,8 @@ class FrontMaskd(ClusterMaskd):
 
     RTP_PORTS = 2 * RTP_PAIRS
 
-    def __init__(self, tmp, dsn, gw_port):
-        super().__init__(tmp, dsn)
+    def __init__(self, tmp, dsn, gw_port, events_url=None):
+        super().__init__(tmp, dsn, events_url=events_url)
         self.gw_port = gw_port
         # what is tested is the front: a node refusing calls because the
         # shared test machine is slow (overload control, test_overload.py)
@@ -131,8 +138,11 @@ class FrontBase(ClusterBase):
         # then): a PostgreSQL left running outlives the test
         cls.addClassCleanup(cls.pg.close)
         gw_port = test_sip.free_port(host=test_sip.GW_IP)
+        # every call's events (call.initiated ... call.completed) are
+        # written and exported: FrontFailover counts them in PostgreSQL
+        cls.receiver = te.Receiver().start()
         cls.nodes = [FrontMaskd(os.path.join(cls.tmp, "n%d" % i), cls.pg.dsn,
-                                gw_port).start()
+                                gw_port, cls.receiver.url()).start()
                      for i in (1, 2)]
         cls.maskd = cls.nodes[0]
         cls.front_port = test_sip.free_port(host=FRONT_IP)
@@ -438,6 +448,7 @@ class FrontFailover(FrontBase):
         after_sessions = self.create_sessions(AFTER_CALLS, 5000)
         self.wait_everywhere(load_sessions + after_sessions, self.nodes)
 
+        mark = len(trace(self.front))
         uas = self.load_uas("uas", 100000)
         load = self.load_uac("load", self.inf("load", load_sessions),
                              load_calls, RATE, CALL_MS)
@@ -492,6 +503,7 @@ class FrontFailover(FrontBase):
 
         # created while node 1 is down: it has them after its restart
         while_down = self.create_sessions(20, 6000, nodes=[n2])
+        t_restart = time.time()
         n1.start()
         self.wait_everywhere(while_down, [n1])
         # and it takes calls again once the front has its 200s
@@ -503,6 +515,147 @@ class FrontFailover(FrontBase):
         self.assertGreater(
             self.metric(n1, "maskd_sip_calls_answered_total") - before1, 0)
         uas.kill()
+
+        # no call record or event lost: every call the front gave a node
+        # has its record and events in PostgreSQL once both nodes
+        # exported (node 1's unexported ones after its restart)
+        runs = {load.proc.pid: load_sessions, after.proc.pid: after_sessions,
+                again.proc.pid: while_down}
+        self.check_records(trace(self.front)[mark:], runs, t_kill,
+                           t_restart,
+                           load_sessions + after_sessions + while_down)
+
+    def calls_of(self, t, runs):
+        """The load's calls from the front's trace @t: {Call-ID: (session
+        id, node, INVITE time, BYE time or None)}, node the last one its
+        INVITE was relayed to (failover relays it again). SIPp's Call-ID
+        is call-number-pid@ip; run @pid's call n used line (n-1) % len of
+        its sessions (SEQUENTIAL)."""
+        calls = {}
+        for kind, method, at, ci, to in t:
+            m = re.match(r"(\d+)-(\d+)@", ci)
+            if not m or int(m.group(2)) not in runs:
+                continue
+            sess = runs[int(m.group(2))]
+            sid = sess[(int(m.group(1)) - 1) % len(sess)][3]
+            if kind == "new" and method == "INVITE":
+                node = node_of(to, self.nodes)
+                self.assertIsNotNone(node, to)
+                old = calls.get(ci)
+                calls[ci] = (sid, node, old[2] if old else at,
+                             old[3] if old else None)
+            elif kind == "dialog" and method == "BYE" and ci in calls:
+                c = calls[ci]
+                calls[ci] = (c[0], c[1], c[2], at)
+        return calls
+
+    def check_records(self, t, runs, t_kill, t_restart, sessions):
+        """What PostgreSQL's cdrs and events must hold after the kill.
+
+        Per session and node, from the front's trace:
+          due    a call that node had all along (node 2's; node 1's
+                 after its restart; node 1's whose BYE passed the front
+                 DURABLE_S before the kill): exactly one record, from
+                 that node, with its events - call.initiated, then
+                 call.answered and call.completed (answered) or
+                 call.failed, each once, from that node;
+          maybe  node 1's calls cut by the kill: a record only if it
+                 committed before the kill (at most one), and its
+                 call.initiated is due when its INVITE passed the front
+                 DURABLE_S before the kill;
+        and no record of anything else. Each session's session.created
+        event is there exactly once."""
+        n1, n2 = self.nodes
+        calls = self.calls_of(t, runs)
+        due, maybe, init_due = {}, {}, {}
+        for sid, node, t_inv, t_bye in calls.values():
+            key = (sid, node.node)
+            maybe[key] = maybe.get(key, 0) + 1
+            alive = (node is n2 or t_inv >= t_restart or
+                     (t_bye is not None and t_bye <= t_kill - DURABLE_S))
+            if node is n1 and t_kill <= t_inv < t_restart:
+                self.fail("a call to node 1 while it was down: %r"
+                          % ((sid, t_inv - t_kill),))
+            if alive:
+                due[key] = due.get(key, 0) + 1
+            if alive or t_inv <= t_kill - DURABLE_S:
+                init_due[key] = init_due.get(key, 0) + 1
+        self.assertTrue(due)
+        self.assertLess(sum(due.values()), sum(maybe.values()),
+                        "the kill cut no call")
+
+        ids = ",".join("'\\x%s'" % x[3] for x in sessions)
+        # exported: both nodes' queues empty, after the last call
+        for n in self.nodes:
+            deadline = time.monotonic() + WAIT_S
+            while (n.metrics()["maskd_cluster_export_pending"] and
+                   time.monotonic() < deadline):
+                time.sleep(0.2)
+            self.assertEqual(n.metrics()["maskd_cluster_export_pending"],
+                             0, n.diagnostics())
+
+        # the records: due <= got <= maybe, per session and node
+        rows = self.pg.psql(
+            "SELECT encode(session_id, 'hex'), node, count(*), "
+            "count(DISTINCT id) FROM cdrs WHERE session_id IN (%s) "
+            "GROUP BY 1, 2" % ids)
+        got = {}
+        for sid, node, n, distinct in rows:
+            self.assertEqual(n, distinct)
+            got[(sid, node)] = int(n)
+        bad = ["%s on %s: %d records, want %d..%d"
+               % (k[0], k[1], got.get(k, 0), due.get(k, 0),
+                  maybe.get(k, 0))
+               for k in set(got) | set(maybe)
+               if not due.get(k, 0) <= got.get(k, 0) <= maybe.get(k, 0)]
+        self.assertEqual(bad, [])
+        lost = sum(maybe.values()) - sum(got.values())
+        print("records: %d calls, %d records in PostgreSQL (%d due); "
+              "%d cut by the kill left none"
+              % (sum(maybe.values()), sum(got.values()), sum(due.values()),
+                 lost))
+
+        # each record's events, from its node, each type once
+        rows = self.pg.psql(
+            "SELECT encode(c.id, 'hex'), c.answer_ms > 0, "
+            "string_agg(e.type || '@' || e.node, ',' ORDER BY e.type) "
+            "FILTER (WHERE e.type IS NOT NULL) "
+            "FROM cdrs c LEFT JOIN events e "
+            "ON e.session_id = c.session_id "
+            "AND e.body::json->'data'->>'call_id' = encode(c.id, 'hex') "
+            "AND e.type <> 'call.ringing' "
+            "WHERE c.session_id IN (%s) GROUP BY 1, 2" % ids)
+        self.assertEqual(len(rows), sum(got.values()))
+        node_of_cdr = dict(self.pg.psql(
+            "SELECT encode(id, 'hex'), node FROM cdrs "
+            "WHERE session_id IN (%s)" % ids))
+        for cid, answered, types in rows:
+            nd = node_of_cdr[cid]
+            want = (["call.answered", "call.completed", "call.initiated"]
+                    if answered == "t" else
+                    ["call.failed", "call.initiated"])
+            self.assertEqual(types, ",".join("%s@%s" % (w, nd)
+                                             for w in want), cid)
+
+        # the calls cut by the kill: their call.initiated when due
+        rows = self.pg.psql(
+            "SELECT encode(session_id, 'hex'), node, count(*) FROM events "
+            "WHERE type = 'call.initiated' AND session_id IN (%s) "
+            "GROUP BY 1, 2" % ids)
+        inits = {(sid, node): int(n) for sid, node, n in rows}
+        bad = ["%s on %s: %d call.initiated, want %d..%d"
+               % (k[0], k[1], inits.get(k, 0), init_due.get(k, 0),
+                  maybe.get(k, 0))
+               for k in set(inits) | set(maybe)
+               if not init_due.get(k, 0) <= inits.get(k, 0) <=
+               maybe.get(k, 0)]
+        self.assertEqual(bad, [])
+
+        # every session's session.created, once
+        self.assertEqual(self.pg.psql(
+            "SELECT count(*), count(DISTINCT session_id) FROM events "
+            "WHERE type = 'session.created' AND session_id IN (%s)" % ids),
+            [[str(len(sessions))] * 2])
 
 
 class FrontPgDown(FrontBase):
