@@ -173,6 +173,17 @@ int cluster_session_create(struct cluster *c, const struct session_params *p,
 int cluster_session_close(struct cluster *c, const uint8_t id[STORE_ID_LEN],
 			  int64_t now_ms, cluster_session_h *h, void *arg);
 
+/*
+ * cluster_session_patch() - store_session_update() across nodes: @p
+ * applied in one PostgreSQL transaction (PINs drawn there when
+ * p->pin.generate), its change fed to every node's cache. The same
+ * errors: ENOENT, EALREADY, EINVAL (also at once, for what needs no
+ * session), ENOTUNIQ. @h gets the session as it now is.
+ */
+int cluster_session_patch(struct cluster *c, const uint8_t id[STORE_ID_LEN],
+			  const struct session_patch *p, int64_t now_ms,
+			  cluster_session_h *h, void *arg);
+
 /* cluster_session_get() - store_session_get(): 0 or ENOENT. */
 int cluster_session_get(struct cluster *c, const uint8_t id[STORE_ID_LEN],
 			int64_t now_ms, cluster_session_h *h, void *arg);
@@ -235,7 +246,7 @@ int cluster_session_lookup(struct cluster *c, const char *caller,
  * cluster_cdr_list() - the call records of @session_id that the nodes
  * exported to PostgreSQL (cluster_export_start()), oldest first, at most
  * CLUSTER_CDR_LIST_MAX: @h gets 0 and @n records in @c (valid during
- * the call; session_id left zero), or an errno (ENOTCONN, ECONNRESET,
+ * the call; session_id set), or an errno (ENOTCONN, ECONNRESET,
  * EIO, ENOMEM). Returns 0 or an errno at once.
  */
 #define CLUSTER_CDR_LIST_MAX 1000
@@ -244,6 +255,14 @@ typedef void (cluster_cdrs_h)(int err, const struct cdr *c, size_t n,
 			      void *arg);
 int cluster_cdr_list(struct cluster *c, const uint8_t session_id[STORE_ID_LEN],
 		     cluster_cdrs_h *h, void *arg);
+
+/*
+ * cluster_cdr_get() - the call record @call_id, whichever node exported
+ * it: @h gets 0 and one record (its session_id set), ENOENT, or an errno
+ * as cluster_cdr_list()'s. Returns 0 or an errno at once.
+ */
+int cluster_cdr_get(struct cluster *c, const uint8_t call_id[STORE_ID_LEN],
+		    cluster_cdrs_h *h, void *arg);
 
 /* cluster_done_h - an operation without a result but its error. */
 typedef void (cluster_done_h)(int err, void *arg);
@@ -276,6 +295,23 @@ int cluster_claim_renew(struct cluster *c, const uint8_t *call_ids, size_t n,
 /* cluster_pool_add() - store_pool_add(): 0 or EEXIST. */
 int cluster_pool_add(struct cluster *c, const char *vn, const char *country,
 		     int64_t now_ms, cluster_done_h *h, void *arg);
+
+/* cluster_pool_remove() - store_pool_remove(): 0, ENOENT, or EBUSY (an
+ * active session uses it). cluster_pool.c */
+int cluster_pool_remove(struct cluster *c, const char *vn, int64_t now_ms,
+			cluster_done_h *h, void *arg);
+
+/*
+ * cluster_pool_list() - the pool as PostgreSQL has it (active counts of
+ * every node's sessions), in number order; @vn non-NULL: that number
+ * alone (@h gets ENOENT when it is not in the pool). @h gets 0 and @n
+ * numbers in @v (valid during the call), or an errno (ENOTCONN,
+ * ECONNRESET, EIO, ENOMEM). Returns 0 or an errno at once.
+ */
+typedef void (cluster_pool_h)(int err, const struct pool_number *v, size_t n,
+			      void *arg);
+int cluster_pool_list(struct cluster *c, const char *vn, cluster_pool_h *h,
+		      void *arg);
 
 /*
  * cluster_applied_h - told of each session the feed wrote into LMDB,

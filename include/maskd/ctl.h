@@ -200,6 +200,21 @@ int ctl_number_remove(struct ctl *ctl, const char *vn, ctl_done_h *h,
 int ctl_number_get(struct ctl *ctl, const char *vn, struct pool_number *out);
 int ctl_number_list(struct ctl *ctl, pool_list_h *h, void *arg);
 
+/*
+ * ctl_number_list_all() - cluster mode: the pool as PostgreSQL has it
+ * (active counts of every node's sessions), in number order; @vn
+ * non-NULL: that number alone. @h gets 0 and the numbers (valid during
+ * the call), ENOENT (@vn not in the pool), or an errno (PostgreSQL out
+ * of reach: ENOTCONN, ECONNRESET, EIO; ENOMEM). Returns 0 (@h will be
+ * called), ENOSYS (single-node mode: ctl_number_get/list()) or an errno
+ * (@h will not be). ctl_number_add() and ctl_number_remove() go to
+ * PostgreSQL by themselves in cluster mode.
+ */
+typedef void (ctl_numbers_h)(int err, const struct pool_number *v, size_t n,
+			     void *arg);
+int ctl_number_list_all(struct ctl *ctl, const char *vn, ctl_numbers_h *h,
+			void *arg);
+
 /* ---- call records ---- */
 
 /*
@@ -288,6 +303,19 @@ int ctl_call_participant_remove(struct ctl *ctl,
  */
 int ctl_call_record(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
 		    struct cdr *c, struct session *s);
+/*
+ * ctl_call_record_all() - cluster mode: ctl_call_record() of a call this
+ * node has no record of, from the records every node exported to
+ * PostgreSQL; its session from this node's cache, else PostgreSQL. @h
+ * gets 0, the record and its session (NULL: a session-less record),
+ * ENOENT (no such record, or its session is gone, as ctl_call_record()
+ * says), or an errno (PostgreSQL out of reach).
+ * Returns 0 (@h will be called), ENOSYS (single-node mode) or an errno.
+ */
+typedef void (ctl_record_h)(int err, const struct cdr *c,
+			    const struct session *s, void *arg);
+int ctl_call_record_all(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
+			ctl_record_h *h, void *arg);
 /* ctl_cdr_get() - the stored record of call @call_id (store_cdr_get()):
  * 0, ENOENT or an errno. Control thread. */
 int ctl_cdr_get(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],

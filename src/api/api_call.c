@@ -279,50 +279,85 @@ void api_session_call_create(struct api *api, struct evhttp_request *req,
  * A finished call: what a live one shows, its legs gone, with its
  * record (as GET /v1/sessions/{id}/calls shows it) under "record".
  */
-static void api_call_record_reply(struct api_call *c)
+static void api_call_record_send(struct api *api, struct evhttp_request *req,
+				 const struct cdr *cdr,
+				 const struct session *s)
+{
+	char id[STORE_ID_STR_SIZE];
+	json_t *o = NULL, *rec;
+
+	rec = api_cdr_json(cdr, cdr_sessionless(cdr) ? NULL : s);
+	store_id_format(cdr->id, id);
+	if (rec)
+		o = json_pack("{s:s, s:O, s:s, s:O, s:o, s:o, s:o, s:[], s:o}",
+			      "id", id, "session_id",
+			      json_object_get(rec, "session_id"),
+			      "status", cdr->answer_ms ? "completed" : "failed",
+			      "direction", json_object_get(rec, "direction"),
+			      "first", cdr_sessionless(cdr) ? json_null() :
+			      json_string(cdr->a_to_b ? "a" : "b"),
+			      "started_at", api_time_json(cdr->start_ms),
+			      "answered_at", cdr->answer_ms ?
+			      api_time_json(cdr->answer_ms) : json_null(),
+			      "legs", "record", rec);
+	else
+		json_decref(rec);
+	if (!o) {
+		api_reply_error(api, req, 500, "internal", "out of memory");
+		return;
+	}
+	api_reply_json(api, req, 200, o);
+}
+
+/* Cluster mode: the record another node wrote (ctl_call_record_all()). */
+static void api_call_record_all_done(int err, const struct cdr *cdr,
+				     const struct session *s, void *arg)
+{
+	struct api_call *c = arg;
+
+	if (err == ENOENT)
+		api_reply_error(c->api, c->req, 404, "not_found",
+				"no such call");
+	else if (err)
+		api_reply_error(c->api, c->req, 503, "store_unavailable",
+				"cannot read the store: %s", strerror(err));
+	else
+		api_call_record_send(c->api, c->req, cdr, s);
+	api_call_free(c);
+}
+
+/* Returns true when @c was handed on (cluster mode: the reply comes
+ * later and frees it); false: replied, the caller frees @c. */
+static bool api_call_record_reply(struct api_call *c)
 {
 	struct api *api = c->api;
-	char id[STORE_ID_STR_SIZE];
 	struct session s;
 	struct cdr cdr;
-	json_t *o = NULL, *rec;
 	int err;
 
 	memset(&s, 0, sizeof(s));
 	memset(&cdr, 0, sizeof(cdr));
 	err = ctl_call_record(api->ctl, c->id, &cdr, &s);
 	if (err == ENOENT) {
-		api_reply_error(api, c->req, 404, "not_found", "no such call");
-		goto out;
+		/* cluster mode: a call through another node */
+		err = ctl_call_record_all(api->ctl, c->id,
+					  api_call_record_all_done, c);
+		if (!err) {
+			session_clear(&s);
+			return true;
+		}
+		if (err == ENOSYS)
+			err = ENOENT;
 	}
-	if (err) {
+	if (err == ENOENT)
+		api_reply_error(api, c->req, 404, "not_found", "no such call");
+	else if (err)
 		api_reply_error(api, c->req, 503, "store_unavailable",
 				"cannot read the store: %s", strerror(err));
-		goto out;
-	}
-	rec = api_cdr_json(&cdr, cdr_sessionless(&cdr) ? NULL : &s);
-	store_id_format(cdr.id, id);
-	if (rec)
-		o = json_pack("{s:s, s:O, s:s, s:O, s:o, s:o, s:o, s:[], s:o}",
-			      "id", id, "session_id",
-			      json_object_get(rec, "session_id"),
-			      "status", cdr.answer_ms ? "completed" : "failed",
-			      "direction", json_object_get(rec, "direction"),
-			      "first", cdr_sessionless(&cdr) ? json_null() :
-			      json_string(cdr.a_to_b ? "a" : "b"),
-			      "started_at", api_time_json(cdr.start_ms),
-			      "answered_at", cdr.answer_ms ?
-			      api_time_json(cdr.answer_ms) : json_null(),
-			      "legs", "record", rec);
 	else
-		json_decref(rec);
-	if (!o) {
-		api_reply_error(api, c->req, 500, "internal", "out of memory");
-		goto out;
-	}
-	api_reply_json(api, c->req, 200, o);
- out:
+		api_call_record_send(api, c->req, &cdr, &s);
 	session_clear(&s);
+	return false;
 }
 
 static void api_call_get_done(int err, const struct sip_call_view *v,
@@ -333,13 +368,15 @@ static void api_call_get_done(int err, const struct sip_call_view *v,
 	(void)leg;
 	if (api_call_common_err(c, err))
 		goto out;
-	if (err == ENOENT)
-		api_call_record_reply(c);
-	else if (err)
+	if (err == ENOENT) {
+		if (api_call_record_reply(c))
+			return;
+	} else if (err) {
 		api_reply_error(c->api, c->req, 500, "internal", "%s",
 				strerror(err));
-	else
+	} else {
 		api_call_reply_view(c->api, c->req, 200, v);
+	}
  out:
 	api_call_free(c);
 }
@@ -376,8 +413,8 @@ static void api_call_ask(struct api *api, struct evhttp_request *req,
 	}
 	if (err == ENOTCONN && op == SIP_CALL_OP_GET) {
 		/* no SIP side: only records to show */
-		api_call_record_reply(c);
-		api_call_free(c);
+		if (!api_call_record_reply(c))
+			api_call_free(c);
 		return;
 	}
 	if (err) {

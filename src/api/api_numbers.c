@@ -5,6 +5,7 @@
  * are logged at info level (masked, as every number above debug).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <event2/http.h>
@@ -50,6 +51,70 @@ static int api_pool_list_cb(const struct pool_number *n, void *arg)
 	return 0;
 }
 
+/* Cluster mode: the pool is PostgreSQL's (ctl_number_list_all()); @c
+ * has the number asked for (vn) or the list's filter (country). */
+static void api_numbers_all_done(int err, const struct pool_number *v,
+				 size_t n, void *arg)
+{
+	struct api_call *c = arg;
+	struct api *api = c->api;
+	struct api_pool_list l = { NULL, c->country[0] ? c->country : NULL };
+	json_t *body = NULL;
+	size_t i;
+
+	if (!err && c->vn[0]) {
+		body = api_pool_json(&v[0]);
+		err = body ? 0 : ENOMEM;
+	} else if (!err) {
+		l.arr = json_array();
+		err = l.arr ? 0 : ENOMEM;
+		for (i = 0; !err && i < n; i++)
+			err = api_pool_list_cb(&v[i], &l);
+		if (!err) {
+			body = json_pack("{s:O}", "numbers", l.arr);
+			err = body ? 0 : ENOMEM;
+		}
+		json_decref(l.arr);
+	}
+	if (err == ENOENT)
+		api_reply_error(api, c->req, 404, "not_found",
+				"no such pool number");
+	else if (err == ENOMEM)
+		api_reply_error(api, c->req, 500, "internal", "out of memory");
+	else if (err)
+		api_reply_error(api, c->req, 503, "store_unavailable",
+				"cannot read the store: %s", strerror(err));
+	else
+		api_reply_json(api, c->req, 200, body);
+	api_call_free(c);
+}
+
+/* Cluster mode: ask PostgreSQL (true: the reply is on its way or
+ * sent); single-node mode: false, read the local store. */
+static bool api_numbers_all(struct api *api, struct evhttp_request *req,
+			    const char *vn, const char *country)
+{
+	struct api_call *c;
+	int err;
+
+	if (api_call_new(api, req, &c)) {
+		api_reply_error(api, req, 500, "internal", "out of memory");
+		return true;
+	}
+	snprintf(c->vn, sizeof(c->vn), "%s", vn ? vn : "");
+	snprintf(c->country, sizeof(c->country), "%s",
+		 country ? country : "");
+	err = ctl_number_list_all(api->ctl, vn, api_numbers_all_done, c);
+	if (!err)
+		return true;
+	api_call_free(c);
+	if (err == ENOSYS)
+		return false;
+	api_reply_error(api, req, 503, "store_unavailable",
+			"cannot read the store: %s", strerror(err));
+	return true;
+}
+
 static const char *const api_numbers_list_keys[] = { "country", NULL };
 
 void api_numbers_list(struct api *api, struct evhttp_request *req)
@@ -81,6 +146,10 @@ void api_numbers_list(struct api *api, struct evhttp_request *req)
 		return;
 	}
 	l.country = api_query_get(&q, "country");
+	if (api_numbers_all(api, req, NULL, l.country)) {
+		api_query_free(&q);
+		return;
+	}
 
 	arr = json_array();
 	l.arr = arr;
@@ -115,6 +184,8 @@ void api_number_get(struct api *api, struct evhttp_request *req,
 				"no such pool number");
 		return;
 	}
+	if (api_numbers_all(api, req, vn, NULL))
+		return;
 	err = ctl_number_get(api->ctl, vn, &n);
 	if (err == ENOENT) {
 		api_reply_error(api, req, 404, "not_found",

@@ -12,16 +12,24 @@ struct cdr_list_op {
 	struct cluster *c;
 	cluster_cdrs_h *h;
 	void *arg;
+	bool one;			/* cluster_cdr_get() */
 };
 
+#define CDR_COLS \
+	"SELECT encode(id, 'hex'), a_to_b, start_ms, answer_ms, end_ms, " \
+	"final_code, hangup, reason, pkts_a_to_b, pkts_b_to_a, " \
+	"bytes_a_to_b, bytes_b_to_a, direction, pin_status, pin_attempts, " \
+	"participants, hook, hook_latency_ms, rec_state, rec_format, " \
+	"rec_duration_ms, rec_bytes, " \
+	"coalesce(encode(rec_sha256, 'hex'), ''), rec_reason, " \
+	"encode(session_id, 'hex') FROM cdrs "
+
 static const char list_sql[] =
-	"SELECT encode(id, 'hex'), a_to_b, start_ms, answer_ms, end_ms, "
-	"final_code, hangup, reason, pkts_a_to_b, pkts_b_to_a, "
-	"bytes_a_to_b, bytes_b_to_a, direction, pin_status, pin_attempts, "
-	"participants, hook, hook_latency_ms, rec_state, rec_format, "
-	"rec_duration_ms, rec_bytes, coalesce(encode(rec_sha256, 'hex'), ''), "
-	"rec_reason FROM cdrs WHERE session_id = $1::bytea ORDER BY id "
+	CDR_COLS "WHERE session_id = $1::bytea ORDER BY id "
 	"LIMIT " CLUSTER_CDR_LIST_MAX_STR;
+
+/* cdrs_id_session (schema 2) is on id */
+static const char get_sql[] = CDR_COLS "WHERE id = $1::bytea";
 
 static int hex_bytes(const char *s, uint8_t *out, size_t n)
 {
@@ -42,7 +50,7 @@ static int hex_bytes(const char *s, uint8_t *out, size_t n)
 	return 0;
 }
 
-/* Row @r into *out; the session id is the caller's. */
+/* Row @r into *out, its session id too. */
 static int cdr_from_row(const PGresult *res, int r, struct cdr *out)
 {
 	int64_t v[24];
@@ -85,6 +93,9 @@ static int cdr_from_row(const PGresult *res, int r, struct cdr *out)
 		rc = cluster_copy_str(out->rec_reason,
 				      sizeof(out->rec_reason),
 				      PQgetvalue(res, r, 23));
+	if (!rc)
+		rc = hex_bytes(PQgetvalue(res, r, 24), out->session_id,
+			       STORE_ID_LEN);
 	return rc;
 }
 
@@ -98,6 +109,8 @@ static void list_done(int err, const PGresult *res, void *arg)
 		cluster_log_pg_error(op->c, "call records", res);
 		err = EIO;
 	}
+	if (!err && op->one && PQntuples(res) != 1)
+		err = ENOENT;
 	if (!err) {
 		n = PQntuples(res);
 		if (n && !(v = calloc((size_t)n, sizeof(*v))))
@@ -110,7 +123,8 @@ static void list_done(int err, const PGresult *res, void *arg)
 	free(op);
 }
 
-int cluster_cdr_list(struct cluster *c, const uint8_t session_id[STORE_ID_LEN],
+static int cdr_query(struct cluster *c, const char *sql,
+		     const uint8_t id[STORE_ID_LEN], bool one,
 		     cluster_cdrs_h *h, void *arg)
 {
 	struct cluster_pg *pg = cluster_pick(c);
@@ -127,9 +141,22 @@ int cluster_cdr_list(struct cluster *c, const uint8_t session_id[STORE_ID_LEN],
 	op->c = c;
 	op->h = h;
 	op->arg = arg;
-	cluster_bytea_hex(session_id, sid);
-	rc = cluster_pg_query(pg, list_sql, 1, vals, list_done, op);
+	op->one = one;
+	cluster_bytea_hex(id, sid);
+	rc = cluster_pg_query(pg, sql, 1, vals, list_done, op);
 	if (rc)
 		free(op);
 	return rc;
+}
+
+int cluster_cdr_list(struct cluster *c, const uint8_t session_id[STORE_ID_LEN],
+		     cluster_cdrs_h *h, void *arg)
+{
+	return cdr_query(c, list_sql, session_id, false, h, arg);
+}
+
+int cluster_cdr_get(struct cluster *c, const uint8_t call_id[STORE_ID_LEN],
+		    cluster_cdrs_h *h, void *arg)
+{
+	return cdr_query(c, get_sql, call_id, true, h, arg);
 }

@@ -6,7 +6,8 @@
  * in the same LMDB transaction as in single-node mode, so the node that
  * made the change routes it without waiting for its own feed and its
  * webhooks go out as before. The other nodes get it from the feed
- * (cluster_feed_start()). Reads and patches stay local for now.
+ * (cluster_feed_start()). Reads of sessions are the cache's; PATCH, the
+ * pool and other nodes' call records: ctl_cluster_api.c.
  * Expiries are PostgreSQL's too, reported by one node (below).
  */
 #include <errno.h>

@@ -263,6 +263,16 @@ void ctl_deliver_stop(struct ctl *ctl);
  * redelivered by hand). No-op when delivery is off. */
 void ctl_deliver_kick(struct ctl *ctl);
 
+/* ---- ctl_cluster_api.c: PATCH and the pool through PostgreSQL ---- */
+
+int ctl_cluster_patch(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
+		      const struct session_patch *p, int64_t ttl_ms,
+		      ctl_session_h *h, void *arg);
+int ctl_cluster_number_add(struct ctl *ctl, const char *vn,
+			   const char *country, ctl_number_h *h, void *arg);
+int ctl_cluster_number_remove(struct ctl *ctl, const char *vn, ctl_done_h *h,
+			      void *arg);
+
 /* ---- ctl_cluster.c: create and close through PostgreSQL ---- */
 
 int ctl_cluster_create(struct ctl *ctl, const struct session_params *p,

@@ -26,8 +26,11 @@ static void ctl_number_add_done(struct ctl_op *op, int err, bool lost)
 int ctl_number_add(struct ctl *ctl, const char *vn, const char *country,
 		   ctl_number_h *h, void *arg)
 {
-	struct ctl_op *op = ctl_op_new(ctl, arg);
+	struct ctl_op *op;
 
+	if (ctl->cluster)	/* [cluster]: ctl_cluster_api.c */
+		return ctl_cluster_number_add(ctl, vn, country, h, arg);
+	op = ctl_op_new(ctl, arg);
 	if (!op)
 		return ENOMEM;
 	op->h.number = h;
@@ -52,8 +55,11 @@ static void ctl_number_remove_done(struct ctl_op *op, int err, bool lost)
 int ctl_number_remove(struct ctl *ctl, const char *vn, ctl_done_h *h,
 		      void *arg)
 {
-	struct ctl_op *op = ctl_op_new(ctl, arg);
+	struct ctl_op *op;
 
+	if (ctl->cluster)	/* [cluster]: ctl_cluster_api.c */
+		return ctl_cluster_number_remove(ctl, vn, h, arg);
+	op = ctl_op_new(ctl, arg);
 	if (!op)
 		return ENOMEM;
 	op->h.done = h;

@@ -106,9 +106,12 @@ int ctl_session_patch(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		      const struct session_patch *p, int64_t ttl_ms,
 		      ctl_session_h *h, void *arg)
 {
-	struct ctl_op *op = ctl_op_new(ctl, arg);
+	struct ctl_op *op;
 	int err = 0;
 
+	if (ctl->cluster)	/* [cluster]: ctl_cluster_api.c */
+		return ctl_cluster_patch(ctl, id, p, ttl_ms, h, arg);
+	op = ctl_op_new(ctl, arg);
 	if (!op)
 		return ENOMEM;
 	op->h.session = h;

@@ -418,6 +418,176 @@ class ClusterNodes(ClusterBase):
                             "AND status = 0" % vn)
         self.assertEqual(rows, [["1"]])
 
+    def test_patch_through_any_node(self):
+        """PATCH on node 2 of a session node 1 created: PostgreSQL has
+        it, node 1's cache gets it from the feed; PINs are indexed
+        across nodes (a PIN another session on the vn holds: 409
+        pin_conflict, wherever it is asked); the errors are
+        single-node's."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(n1, a, b, virtual_number=vn, ttl=600)
+        self.assertEqual(st, 201, raw)
+        sid = s["id"]
+        self.wait_session(n2, sid, "active")
+        url = self.receiver.url("/patched")
+        st, js, raw = n2.request("PATCH", "/v1/sessions/%s" % sid, {
+            "ttl": 7200, "call_time_limit": 90, "record": True,
+            "callback_url": url})
+        self.assertEqual(st, 200, raw)
+        self.assertEqual((js["call_time_limit"], js["record"],
+                          js["callback_url"]), (90, True, url))
+        self.assertGreater(js["expires_at"], s["expires_at"])
+        self.assertEqual(self.pg.psql(
+            "SELECT call_time_limit_s, record, callback_url FROM sessions "
+            "WHERE id = '\\x%s'" % sid), [["90", "t", url]])
+        # node 1's cache: from the feed
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            st, got, _ = n1.request("GET", "/v1/sessions/%s" % sid)
+            if st == 200 and got == js:
+                break
+            time.sleep(0.05)
+        self.assertEqual(got, js)
+
+        # PINs: set on node 2; node 1 refuses them to another session
+        st, js, raw = n2.request("PATCH", "/v1/sessions/%s" % sid, {
+            "pin_required": True, "pin_a": "4321", "pin_b": "8765"})
+        self.assertEqual(st, 200, raw)
+        self.assertEqual((js["pin_required"], js["pin_a"], js["pin_b"]),
+                         (True, "4321", "8765"))
+        st, o, raw = self.create(n2, caller_number(), callee_number(),
+                                 virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        self.wait_session(n1, o["id"], "active")
+        st, js, raw = n1.request("PATCH", "/v1/sessions/%s" % o["id"], {
+            "pin_required": True, "pin_a": "8765", "pin_b": "1111"})
+        self.assertEqual((st, js["error"]["code"]), (409, "pin_conflict"),
+                         raw)
+        st, js, raw = n1.request("PATCH", "/v1/sessions/%s" % o["id"], {
+            "pin_required": True, "generate_pin": True, "pin_length": 6})
+        self.assertEqual(st, 200, raw)
+        self.assertRegex(js["pin_a"], r"^\d{6}$")
+        self.assertRegex(js["pin_b"], r"^\d{6}$")
+        self.assertNotEqual(js["pin_a"], js["pin_b"])
+        self.assertEqual(self.pg.psql(
+            "SELECT party, pin FROM pins WHERE active AND session_id = "
+            "'\\x%s' ORDER BY party" % o["id"]),
+            [["0", js["pin_a"]], ["1", js["pin_b"]]])
+        # PINs off: the index lets them go
+        st, js, raw = n2.request("PATCH", "/v1/sessions/%s" % sid,
+                                 {"pin_required": False})
+        self.assertEqual((st, js["pin_required"]), (200, False), raw)
+        self.assertEqual(self.pg.psql(
+            "SELECT count(*) FROM pins WHERE active AND session_id = "
+            "'\\x%s'" % sid), [["0"]])
+
+        # the errors, as single-node: no PINs to require, unknown id,
+        # an ended session
+        st, p, raw = self.create(n1, caller_number(), callee_number(),
+                                 virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        self.wait_session(n2, p["id"], "active")
+        st, js, raw = n2.request("PATCH", "/v1/sessions/%s" % p["id"],
+                                 {"pin_required": True})
+        self.assertEqual((st, js["error"]["code"]), (400, "invalid_field"),
+                         raw)
+        self.assertIn("pin_required", js["error"]["message"])
+        st, js, raw = n2.request("PATCH", "/v1/sessions/%s" % ("0" * 32),
+                                 {"ttl": 60})
+        self.assertEqual((st, js["error"]["code"]), (404, "not_found"), raw)
+        st, _, raw = n1.request("DELETE", "/v1/sessions/%s" % sid)
+        self.assertEqual(st, 200, raw)
+        st, js, raw = n2.request("PATCH", "/v1/sessions/%s" % sid,
+                                 {"ttl": 60})
+        self.assertEqual((st, js["error"]["code"]),
+                         (409, "session_ended"), raw)
+
+    def test_numbers_through_any_node(self):
+        """The pool is PostgreSQL's: a number added through one node is
+        listed by the other with every node's active count, refused
+        twice, kept while a session on any node uses it, removed through
+        either."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        st, js, raw = n1.request("POST", "/v1/numbers",
+                                 {"number": vn, "country": "US"})
+        self.assertEqual(st, 201, raw)
+        self.assertEqual((js["number"], js["country"],
+                          js["active_sessions"]), (vn, "US", 0))
+        self.assertEqual(self.pg.psql("SELECT country, active FROM pool "
+                                      "WHERE vn = '%s'" % vn),
+                         [["US", "0"]])
+        st, js, raw = n2.request("POST", "/v1/numbers", {"number": vn})
+        self.assertEqual((st, js["error"]["code"]), (409, "number_exists"),
+                         raw)
+        st, got, raw = n2.request("GET", "/v1/numbers/%s" % vn)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual((got["number"], got["active_sessions"]), (vn, 0))
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(n2, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        for node in (n1, n2):
+            st, js, raw = node.request("GET", "/v1/numbers/%s" % vn)
+            self.assertEqual((st, js["active_sessions"]), (200, 1), raw)
+            st, js, raw = node.request("GET", "/v1/numbers?country=US")
+            self.assertEqual(st, 200, raw)
+            self.assertIn(vn, [x["number"] for x in js["numbers"]])
+            st, js, raw = node.request("GET", "/v1/numbers?country=GB")
+            self.assertEqual(st, 200, raw)
+            self.assertNotIn(vn, [x["number"] for x in js["numbers"]])
+        st, js, raw = n1.request("DELETE", "/v1/numbers/%s" % vn)
+        self.assertEqual((st, js["error"]["code"]), (409, "number_in_use"),
+                         raw)
+        st, _, raw = n1.request("DELETE", "/v1/sessions/%s" % s["id"])
+        self.assertEqual(st, 200, raw)
+        st, _, raw = n2.request("DELETE", "/v1/numbers/%s" % vn)
+        self.assertEqual(st, 204, raw)
+        for node in (n1, n2):
+            st, js, raw = node.request("GET", "/v1/numbers/%s" % vn)
+            self.assertEqual((st, js["error"]["code"]), (404, "not_found"),
+                             raw)
+            st, js, raw = node.request("GET", "/v1/numbers")
+            self.assertNotIn(vn, [x["number"] for x in js["numbers"]])
+        st, js, raw = n1.request("DELETE", "/v1/numbers/%s" % vn)
+        self.assertEqual((st, js["error"]["code"]), (404, "not_found"), raw)
+        # gone from allocation too
+        st, js, raw = self.create(n1, caller_number(), callee_number(),
+                                  virtual_number=vn)
+        self.assertEqual((st, js["error"]["code"]),
+                         (400, "invalid_field"), raw)
+
+    def test_call_record_through_any_node(self):
+        """GET /v1/calls/{id} on node 1 of a call node 2 carried: its
+        record, as node 2 shows it, once exported; an unknown call is
+        404 on both."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(n1, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        self.wait_session(n2, s["id"], "active")
+        self.call(n2, vn, a, b)
+        st, js, raw = n2.request("GET", "/v1/sessions/%s/calls" % s["id"])
+        self.assertEqual(st, 200, raw)
+        cid = js["calls"][0]["id"]
+        st, mine, raw = n2.request("GET", "/v1/calls/%s" % cid)
+        self.assertEqual(st, 200, raw)
+        self.wait_pg("SELECT count(*) FROM cdrs WHERE id = '\\x%s'" % cid,
+                     [["1"]], "the record of %s" % cid)
+        st, js, raw = n1.request("GET", "/v1/calls/%s" % cid)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(js, mine)
+        self.assertEqual((js["status"], js["session_id"]),
+                         ("completed", s["id"]))
+        for node in (n1, n2):
+            st, js, raw = node.request("GET", "/v1/calls/%s" % ("0" * 32))
+            self.assertEqual((st, js["error"]["code"]), (404, "not_found"),
+                             raw)
+
     def test_pool_exhausted_and_password_not_logged(self):
         n1, _ = self.nodes
         st, js, raw = self.create(n1, caller_number(), callee_number())
