@@ -42,6 +42,10 @@ struct config_trunk {
 	uint32_t cps;			/* new INVITEs/s from it; 0 = no cap */
 };
 
+/* [sip] workers: SIP threads at most (src/sip/sip_worker.h). */
+#define CONFIG_SIP_WORKERS_MAX 32
+#define CONFIG_SIP_WORKERS_SIZE 8	/* "auto" or 1..32, and a NUL */
+
 /* [flood] scanners: User-Agent substrings, at most this many. */
 #define CONFIG_SCANNERS_MAX 32
 #define CONFIG_SCANNER_SIZE 32
@@ -90,6 +94,16 @@ struct config_sip {
 	/* a TLS peer maskd connects to must name the host it
 	 * connected to, besides chaining to tls_ca */
 	bool tls_verify_name;
+	/* SIP threads (src/sip/sip_worker.c): "auto" (one per core, as
+	 * many as the worker ports allow) or 1..CONFIG_SIP_WORKERS_MAX;
+	 * worker 0 on listen / tls_listen, worker i on worker_ports[i-1]
+	 * (UDP and TCP, listen's host) and worker_tls_ports[i-1]. Owned
+	 * lists of decimal ports, checked by the config. */
+	char workers[CONFIG_SIP_WORKERS_SIZE];
+	char **worker_ports;
+	size_t n_worker_ports;
+	char **worker_tls_ports;
+	size_t n_worker_tls_ports;
 };
 
 /* pike-style per-source limit on out-of-dialog requests */

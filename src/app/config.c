@@ -554,6 +554,12 @@ void config_free(struct config *cfg)
 	cfg_strv_free(cfg->sip.pass_headers, cfg->sip.n_pass_headers);
 	cfg->sip.pass_headers = NULL;
 	cfg->sip.n_pass_headers = 0;
+	cfg_strv_free(cfg->sip.worker_ports, cfg->sip.n_worker_ports);
+	cfg->sip.worker_ports = NULL;
+	cfg->sip.n_worker_ports = 0;
+	cfg_strv_free(cfg->sip.worker_tls_ports, cfg->sip.n_worker_tls_ports);
+	cfg->sip.worker_tls_ports = NULL;
+	cfg->sip.n_worker_tls_ports = 0;
 
 	for (i = 0; i < cfg->n_trunks; i++)
 		free(cfg->trunks[i].sources);

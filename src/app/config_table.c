@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -292,6 +293,87 @@ static int check_sip_tls(struct cfg_ctx *ctx)
 			 "sip.tls_ca (the CAs the gateway's certificate is "
 			 "checked against)");
 		return EINVAL;
+	}
+	return 0;
+}
+
+/* [sip] workers: "auto" or a number of SIP threads */
+static int valid_sip_workers(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	(void)i;
+	if (!strcmp(v, "auto"))
+		return 0;
+	if (!cfg_all_digits(v) || strlen(v) > 2 || atoi(v) < 1 ||
+	    atoi(v) > CONFIG_SIP_WORKERS_MAX)
+		return cfg_what(ctx, "'%s' is not auto or 1 to %d", v,
+				CONFIG_SIP_WORKERS_MAX);
+	return 0;
+}
+
+/* one entry of [sip] worker_ports / worker_tls_ports */
+static int valid_port(struct cfg_ctx *ctx, const char *v, size_t i)
+{
+	(void)i;
+	if (!cfg_all_digits(v) || strlen(v) > 5 || atoi(v) < 1 ||
+	    atoi(v) > 65535)
+		return cfg_what(ctx, "'%s' is not a port (1 to 65535)", v);
+	return 0;
+}
+
+/* Whether port @p (decimal) is one of the @n in @list but entry @skip. */
+static bool cfg_port_in(char **list, size_t n, size_t skip, unsigned p)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (i != skip && (unsigned)atoi(list[i]) == p)
+			return true;
+	return false;
+}
+
+/*
+ * Each further SIP worker needs its own port (and its own TLS port when
+ * TLS is on), none of them another's or listen's: a number of workers the
+ * lists cannot serve is refused here ("auto" takes what they allow).
+ */
+static int check_sip_workers(struct cfg_ctx *ctx)
+{
+	const struct config_sip *sip = &ctx->cfg->sip;
+	int line = cfg_last_line(ctx, CS_SIP, "workers", "worker_ports",
+				 "worker_tls_ports", NULL);
+	unsigned want = strcmp(sip->workers, "auto") ?
+			(unsigned)atoi(sip->workers) : 1;
+	bool tls = sip->tls_listen.port != 0;
+	char **all[2] = { sip->worker_ports, sip->worker_tls_ports };
+	size_t n[2] = { sip->n_worker_ports, sip->n_worker_tls_ports };
+	size_t l, i;
+	unsigned p;
+
+	if (want > 1 && n[0] < want - 1) {
+		cfg_fail(ctx, EINVAL, line, "sip.worker_ports: %u workers need "
+			 "%u ports besides sip.listen's, %zu given", want,
+			 want - 1, n[0]);
+		return EINVAL;
+	}
+	if (want > 1 && tls && n[1] < want - 1) {
+		cfg_fail(ctx, EINVAL, line, "sip.worker_tls_ports: %u workers "
+			 "need %u TLS ports besides sip.tls_listen's, %zu "
+			 "given", want, want - 1, n[1]);
+		return EINVAL;
+	}
+	for (l = 0; l < 2; l++) {
+		for (i = 0; i < n[l]; i++) {
+			p = (unsigned)atoi(all[l][i]);
+			if (p == sip->listen.port ||
+			    (tls && p == sip->tls_listen.port) ||
+			    cfg_port_in(all[l], n[l], i, p) ||
+			    cfg_port_in(all[!l], n[!l], (size_t)-1, p)) {
+				cfg_fail(ctx, EINVAL, line, "sip.%s: port %u "
+					 "is used twice", l ? "worker_tls_ports"
+					 : "worker_ports", p);
+				return EINVAL;
+			}
+		}
 	}
 	return 0;
 }
@@ -610,6 +692,29 @@ const struct cfg_row cfg_rows[] = {
 	  "no: any certificate that chains to tls_ca is accepted: for a "
 	  "private trunk CA, or a carrier whose Record-Route names an "
 	  "address its certificate does not." },
+	{ SIP("workers", workers, CT_STRING), .def = "1",
+	  .valid = valid_sip_workers, .check = check_sip_workers,
+	  .help = "SIP threads, each with its own transports, transactions "
+	  "and calls: 1 to 32, or auto (one per core, as many as "
+	  "worker_ports allows). Worker 0 listens on listen (and "
+	  "tls_listen), worker i on the i-th of worker_ports (and "
+	  "worker_tls_ports), on listen's host. A dialog stays on the worker "
+	  "whose port it began on: its Contact and Via name that port. "
+	  "Carriers are meant to reach them through one front "
+	  "(conf/kamailio-front.cfg, scripts/front.sh) that spreads new calls "
+	  "by Call-ID. One call per session, the flood table and the cps "
+	  "caps hold across workers; /metrics adds the workers up "
+	  "(maskd_sip_worker_calls_total per worker)." },
+	{ SIP("worker_ports", worker_ports, CT_STRLIST),
+	  .off_n = offsetof(struct config_sip, n_worker_ports), .def = "",
+	  .valid = valid_port,
+	  .help = "UDP and TCP ports of SIP workers 1, 2, ... (listen's host), "
+	  "comma-separated; needed for workers above 1." },
+	{ SIP("worker_tls_ports", worker_tls_ports, CT_STRLIST),
+	  .off_n = offsetof(struct config_sip, n_worker_tls_ports), .def = "",
+	  .valid = valid_port,
+	  .help = "TLS ports of SIP workers 1, 2, ... (tls_listen's host), "
+	  "comma-separated; needed for workers above 1 with tls_listen." },
 
 	/* [trunk.NAME] */
 	{ TRUNK("sources", sources, CT_CIDRS),

@@ -16,6 +16,7 @@
 #include "sip_hook.h"
 #include "sip_miss.h"
 #include "sip_overload.h"
+#include "sip_worker.h"
 
 #include <sofia-sip/tport_tag.h>
 
@@ -300,7 +301,6 @@ static void sip_thread_close(struct sip *s)
 	s->agent = NULL;
 	sip_via_close(s);	/* after the agent: its messages use it */
 	sip_cmd_unlisten(s);
-	sip_guard_close(s);
 	if (s->root)
 		su_root_destroy(s->root);
 	s->root = NULL;
@@ -346,9 +346,6 @@ static int sip_thread_open(struct sip *s)
 	err = sip_cmd_listen(s);
 	if (err)
 		return err;
-	err = sip_guard_open(s);
-	if (err)
-		return err;
 	err = sip_via_open(s);
 	if (err)
 		return err;
@@ -364,7 +361,7 @@ static int sip_thread_open(struct sip *s)
 	 */
 	sip_host_format(lhost, sizeof(lhost), cfg->sip.listen.host);
 	snprintf(url, sizeof(url), "sip:%s:%u;transport=udp", lhost,
-		 (unsigned)cfg->sip.listen.port);
+		 (unsigned)s->listen_port);
 
 	/*
 	 * UA mode: our 2xx are retransmitted until ACKed, and the ACK comes
@@ -394,7 +391,7 @@ static int sip_thread_open(struct sip *s)
 		return err ? err : EADDRNOTAVAIL;
 	}
 	snprintf(url, sizeof(url), "sip:%s:%u;transport=tcp", lhost,
-		 (unsigned)cfg->sip.listen.port);
+		 (unsigned)s->listen_port);
 	su_seterrno(0);
 	if (nta_agent_add_tport(s->agent, URL_STRING_MAKE(url), TAG_END())) {
 		err = su_errno();
@@ -430,10 +427,16 @@ static void sip_start_done(struct sip *s, int err)
 static void *sip_thread(void *arg)
 {
 	struct sip *s = arg;
+	char name[16];
 	int err;
 
-	/* its own name, so top -H and /proc/PID/task tell its CPU apart */
-	pthread_setname_np(pthread_self(), "maskd-sip");
+	/* its own name, so top -H and /proc/PID/task tell its CPU apart:
+	 * maskd-sip, then maskd-sip1, maskd-sip2, ... */
+	if (s->idx)
+		snprintf(name, sizeof(name), "maskd-sip%u", s->idx % 100);
+	else
+		snprintf(name, sizeof(name), "maskd-sip");
+	pthread_setname_np(pthread_self(), name);
 	/*
 	 * nta fires its one timer at the exact deadline of the next
 	 * transaction timer, and completed transactions expire all the
@@ -446,28 +449,35 @@ static void *sip_thread(void *arg)
 	 */
 	(void)prctl(PR_SET_TIMERSLACK, SIP_TIMER_SLACK_NS, 0, 0, 0);
 	su_init();
-	su_log_redirect(su_log_default, sip_on_sofia_log, s);
+	/* sofia's log is the process's: worker 0 (started first) sends it
+	 * to ours, sip_stop() takes it back once every worker has ended */
+	if (!s->idx)
+		su_log_redirect(su_log_default, sip_on_sofia_log, s);
 	err = sip_thread_open(s);
 	if (err) {
 		sip_thread_close(s);
-		su_log_redirect(su_log_default, NULL, NULL);
 		su_deinit();
 		sip_start_done(s, err);
 		return NULL;
 	}
 
-	log_info(s->log, "sip: listening on %s:%u (udp, tcp)",
-		 s->cfg->sip.listen.host, (unsigned)s->cfg->sip.listen.port);
+	if (s->idx)
+		log_info(s->log, "sip: worker %u listening on %s:%u (udp, "
+			 "tcp)", s->idx, s->cfg->sip.listen.host,
+			 (unsigned)s->listen_port);
+	else
+		log_info(s->log, "sip: listening on %s:%u (udp, tcp)",
+			 s->cfg->sip.listen.host, (unsigned)s->listen_port);
 	if (s->tls_port[0])
-		log_info(s->log, "sip: listening on %s:%u (tls)",
+		log_info(s->log, "sip: %s%.0u listening on %s:%u (tls)",
+			 s->idx ? "worker " : "", s->idx,
 			 s->cfg->sip.tls_listen.host,
-			 (unsigned)s->cfg->sip.tls_listen.port);
+			 (unsigned)s->tls_listen_port);
 	sip_start_done(s, 0);
 
 	su_root_run(s->root);
 
 	sip_thread_close(s);
-	su_log_redirect(su_log_default, NULL, NULL);
 	su_deinit();
 	return NULL;
 }
@@ -485,22 +495,29 @@ static void sip_free(struct sip *s)
 	free(s);
 }
 
-int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
-	      struct relay *relay, const struct prompt_set *prompts,
-	      sip_cdr_h *cdrh, void *arg, struct log *log)
+/*
+ * sip_worker_new() - worker @idx of @g, on @port (UDP, TCP) and
+ * @tls_port (0: no TLS), its thread not started.
+ */
+static int sip_worker_new(struct sip_group *g, unsigned idx, uint16_t port,
+			  uint16_t tls_port, const struct config *cfg,
+			  struct store *st, struct relay *relay,
+			  const struct prompt_set *prompts, sip_cdr_h *cdrh,
+			  void *arg, struct log *log)
 {
 	struct sip *s;
 	const char *host;
 	int err;
-
-	if (!sp || !cfg || !st || !relay)
-		return EINVAL;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	s->grp = g;
+	s->idx = idx;
+	s->listen_port = port;
+	s->tls_listen_port = tls_port;
 	s->cfg = cfg;
 	s->st = st;
 	s->relay = relay;
@@ -508,13 +525,13 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 	s->log = log;
 	s->cdrh = cdrh;
 	s->cdr_arg = arg;
+	s->media_cookie = sip_worker_base(s);
 	metrics_set(&s->counters.ready, 1);	/* until sip_cmd_ready() */
 
 	host = cfg->sip.advertise[0] ? cfg->sip.advertise
 				     : cfg->sip.listen.host;
 	sip_host_format(s->host, sizeof(s->host), host);
-	snprintf(s->port, sizeof(s->port), "%u",
-		 (unsigned)cfg->sip.listen.port);
+	snprintf(s->port, sizeof(s->port), "%u", (unsigned)port);
 	sip_host_format(s->gw_host, sizeof(s->gw_host),
 			cfg->gateway.address.host);
 	if (!strcmp(cfg->gateway.transport, "tls"))
@@ -524,104 +541,172 @@ int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
 	else
 		s->gw_tp = SIP_TP_UDP;
 
-	if (cfg->sip.tls_listen.port) {
+	if (tls_port) {
 		host = cfg->sip.advertise[0] ? cfg->sip.advertise
 					     : cfg->sip.tls_listen.host;
 		sip_host_format(s->tls_host, sizeof(s->tls_host), host);
 		snprintf(s->tls_port, sizeof(s->tls_port), "%u",
-			 (unsigned)cfg->sip.tls_listen.port);
+			 (unsigned)tls_port);
+	}
+
+	err = sip_cmd_open(s);
+	if (err) {
+		sip_free(s);
+		return err;
+	}
+	g->w[idx] = s;
+	return 0;
+}
+
+/* sip_worker_run() - start @s's thread and wait until it has bound its
+ * sockets (or failed to: its errno, the thread joined). */
+static int sip_worker_run(struct sip *s)
+{
+	int err;
+
+	err = pthread_create(&s->thread, NULL, sip_thread, s);
+	if (err)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	while (!s->start_done)
+		pthread_cond_wait(&s->cond, &s->lock);
+	err = s->start_err;
+	pthread_mutex_unlock(&s->lock);
+	if (err) {
+		pthread_join(s->thread, NULL);
+		log_error(s->log, "sip: cannot listen on %s:%u: %s",
+			  s->cfg->sip.listen.host, (unsigned)s->listen_port,
+			  strerror(err));
+	}
+	return err;
+}
+
+/* sip_group_join() - ask the first @running workers of @g to stop and
+ * join them; then the relay's handler goes (relay_sync(): none is inside
+ * it any more, so the command queues may go). */
+static void sip_group_join(struct sip_group *g, unsigned running,
+			   struct relay *relay)
+{
+	unsigned i;
+
+	/* a flag and a wake-up, not a message: a full queue cannot lose
+	 * it */
+	for (i = 0; i < running; i++) {
+		atomic_store(&g->w[i]->stop_asked, true);
+		mqueue_wake(g->w[i]->cmdq);
+	}
+	for (i = 0; i < running; i++)
+		pthread_join(g->w[i]->thread, NULL);
+	su_log_redirect(su_log_default, NULL, NULL);
+	/* every relay call of ours was freed by the threads; once the
+	 * workers have applied that, none can report a timeout any more
+	 * and none is inside the handler */
+	relay_sync(relay);
+	relay_timeout_set(relay, NULL, NULL);
+}
+
+/* sip_group_release() - every worker of @g (stopped), then @g. */
+static void sip_group_release(struct sip_group *g)
+{
+	unsigned i;
+
+	for (i = 0; i < g->n; i++)
+		sip_free(g->w[i]);
+	sip_group_free(g);
+}
+
+int sip_start(struct sip **sp, const struct config *cfg, struct store *st,
+	      struct relay *relay, const struct prompt_set *prompts,
+	      sip_cdr_h *cdrh, void *arg, struct log *log)
+{
+	uint16_t ports[SIP_WORKERS_MAX], tls_ports[SIP_WORKERS_MAX];
+	struct sip_group *g = NULL;
+	char tls_dir[TLSCONF_DIR_SIZE] = "";
+	unsigned n, i, running = 0;
+	int err;
+
+	if (!sp || !cfg || !st || !relay)
+		return EINVAL;
+
+	n = sip_workers_plan(cfg, ports, tls_ports);
+	err = sip_group_alloc(&g, n, cfg);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		err = sip_worker_new(g, i, ports[i], tls_ports[i], cfg, st,
+				     relay, prompts, cdrh, arg, log);
+		if (err)
+			goto out;
+	}
+
+	if (cfg->sip.tls_listen.port) {
 		/* a bad key or certificate stops start-up here (logged),
 		 * before sofia-sip could carry on without one */
 		err = tlsconf_dir_make(cfg->sip.tls_cert, cfg->sip.tls_key,
-				       cfg->sip.tls_ca, s->tls_dir, log);
+				       cfg->sip.tls_ca, tls_dir, log);
 		if (err) {
 			log_error(log, "sip: tls: cannot use [sip] tls_cert "
 				  "%s and tls_key %s", cfg->sip.tls_cert,
 				  cfg->sip.tls_key);
 			goto out;
 		}
+		for (i = 0; i < n; i++)
+			memcpy(g->w[i]->tls_dir, tls_dir, sizeof(tls_dir));
 	}
 
-	err = sip_cmd_open(s);
+	/* before any thread exists, so before any relay call: the relay
+	 * hands each call to its worker under a lock, which orders this */
+	relay_timeout_set(relay, sip_worker_on_timeout, g);
+
+	for (i = 0; i < n; i++) {
+		err = sip_worker_run(g->w[i]);
+		if (err)
+			break;
+		running++;
+	}
+
+	/* sofia-sip read the files when it made the TLS transports, and
+	 * never again: no copy of the key stays on disk */
+	tlsconf_dir_remove(tls_dir);
+	for (i = 0; i < n; i++)
+		g->w[i]->tls_dir[0] = '\0';
 	if (err)
 		goto out;
+	if (n > 1)
+		log_info(log, "sip: %u workers", n);
 
-	/* before the thread exists, so before any relay call: the relay
-	 * hands each call to its worker under a lock, which orders this */
-	relay_timeout_set(relay, sip_media_on_timeout, s);
-
-	err = pthread_create(&s->thread, NULL, sip_thread, s);
-	if (err) {
-		relay_timeout_set(relay, NULL, NULL);
-		goto out;
-	}
-
-	pthread_mutex_lock(&s->lock);
-	while (!s->start_done)
-		pthread_cond_wait(&s->cond, &s->lock);
-	err = s->start_err;
-	pthread_mutex_unlock(&s->lock);
-
-	/* sofia-sip read the files when it made the TLS transport, and
-	 * never again: no copy of the key stays on disk */
-	tlsconf_dir_remove(s->tls_dir);
-
-	if (err) {
-		pthread_join(s->thread, NULL);
-		relay_timeout_set(relay, NULL, NULL);
-		log_error(log, "sip: cannot listen on %s:%u: %s",
-			  cfg->sip.listen.host,
-			  (unsigned)cfg->sip.listen.port, strerror(err));
-		goto out;
-	}
-
-	*sp = s;
-	s = NULL;
+	*sp = g->w[0];
+	g = NULL;
  out:
-	sip_free(s);
+	if (g) {
+		sip_group_join(g, running, relay);
+		sip_group_release(g);
+	}
 	return err;
 }
 
-static const struct metrics_row sip_metrics_rows[] = {
-#define X(f, name, kind, help) \
-	METRICS_ROW(struct sip_counters, f, name, kind, help),
-#include "sip_metrics.inc"
-#undef X
-};
-
-static const struct metrics_group sip_metrics_group =
-	METRICS_GROUP("sip", sip_metrics_rows);
-
 int sip_metrics_register(struct sip *s, struct metrics *reg)
 {
-	int err;
-
-	err = metrics_register(reg, &sip_metrics_group, &s->counters);
-	if (!err)
-		s->metrics = reg;
-	return err;
+	return sip_group_metrics_register(s->grp, reg);
 }
 
 void sip_stop(struct sip *s)
 {
+	struct sip_group *g;
+	struct relay *relay;
+	struct log *log;
+
 	if (!s)
 		return;
+	g = s->grp;
+	relay = s->relay;
+	log = s->log;
 
-	/* first: the counters are freed with s */
-	metrics_unregister(s->metrics, &sip_metrics_group, &s->counters);
+	/* first: the counters are freed with the workers */
+	sip_group_metrics_unregister(g);
 
-	/* a flag and a wake-up, not a message: a full queue cannot lose it */
-	atomic_store(&s->stop_asked, true);
-	mqueue_wake(s->cmdq);
+	sip_group_join(g, g->n, relay);
+	sip_group_release(g);
 
-	pthread_join(s->thread, NULL);
-
-	/* every relay call of ours was freed by the thread; once the
-	 * workers have applied that, none can report a timeout any more
-	 * and none is inside the handler, so the queue may go */
-	relay_sync(s->relay);
-	relay_timeout_set(s->relay, NULL, NULL);
-
-	log_info(s->log, "sip: stopped");
-	sip_free(s);
+	log_info(log, "sip: stopped");
 }

@@ -43,6 +43,7 @@
 #include "sip_internal.h"
 #include "sip_hook.h"
 #include "sip_pin.h"
+#include "sip_worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -75,7 +76,8 @@ struct sip_call *sip_call_find_session(struct sip *s,
 
 bool sip_call_busy(struct sip *s, const uint8_t id[STORE_ID_LEN])
 {
-	return sip_call_find_session(s, id) != NULL;
+	return sip_call_find_session(s, id) != NULL ||
+	       (s->grp->n > 1 && sip_group_claimed(s->grp, id));
 }
 
 void sip_call_busy_add(struct sip_call *c)
@@ -104,6 +106,7 @@ void sip_call_busy_remove(struct sip_call *c)
 {
 	struct sip_call **pp;
 
+	sip_call_unclaim(c);
 	if (!c->busy_listed)
 		return;
 
@@ -582,6 +585,10 @@ int sip_call_setup(struct sip_call *c, nta_incoming_t *irq, sip_t const *sip,
 	c->state = SIP_CALL_EARLY;
 	memcpy(c->cdr.session_id, sess->id, STORE_ID_LEN);
 	c->cdr_none = sip_id_zero(sess->id);
+	/* one call per session across workers: the caller checked this
+	 * worker; another may have claimed it since */
+	if (!c->cdr_none && s->grp->n > 1 && !sip_call_claim(c, sess->id))
+		return EBUSY;
 	c->cdr.a_to_b = !strcmp(caller, sess->party_a);
 
 	snprintf(c->vn, sizeof(c->vn), "%s", sess->vn);

@@ -35,11 +35,19 @@
  *
  * No sender ever waits for the SIP thread: a full queue is refused at
  * once (ENOSPC) and the sender counts it.
+ *
+ * With several SIP workers (sip_worker.h) each has its own queue; the
+ * functions below pick the one a command concerns: session ends,
+ * readiness and the handlers go to every worker (a worker without the
+ * session's call ignores its end), hook and miss answers to the worker
+ * their token names, a request-a-call to the workers in turn, a request
+ * about a call id to worker 0, which passes it on (sip_rac_cmd.c).
  */
 #include "sip_internal.h"
 #include "sip_hook.h"
 #include "sip_miss.h"
 #include "sip_pin.h"
+#include "sip_worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -201,6 +209,31 @@ void sip_cmd_unlisten(struct sip *s)
 	s->cmd_index = 0;
 }
 
+/* Push @data to every worker: the first error, after trying them all. */
+static int sip_cmd_all(struct sip *s, int id, const void *data, size_t len)
+{
+	struct sip_group *g = s->grp;
+	unsigned i;
+	int err, first = 0;
+
+	for (i = 0; i < g->n; i++) {
+		err = mqueue_push(g->w[i]->cmdq, id, data, len);
+		if (err && !first)
+			first = err;
+	}
+	return first;
+}
+
+/* Push @data to the worker that gave out @key (worker 0 for one none
+ * did: it finds nothing and ignores it, as ever). */
+static int sip_cmd_keyed(struct sip *s, uint64_t key, int id,
+			 const void *data, size_t len)
+{
+	struct sip *w = sip_worker_by_key(s->grp, key);
+
+	return mqueue_push((w ? w : s)->cmdq, id, data, len);
+}
+
 int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
 			const char *reason)
 {
@@ -209,29 +242,35 @@ int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
 	memset(&m, 0, sizeof(m));
 	memcpy(m.session_id, id, STORE_ID_LEN);
 	snprintf(m.reason, sizeof(m.reason), "%s", reason);
-	return mqueue_push(s->cmdq, SIP_CMD_SESSION_END, &m, sizeof(m));
+	return sip_cmd_all(s, SIP_CMD_SESSION_END, &m, sizeof(m));
 }
 
 int sip_cmd_call(struct sip *s, const struct sip_call_req *req)
 {
-	return mqueue_push(s->cmdq, SIP_CMD_CALL, req, sizeof(*req));
+	struct sip_group *g = s->grp;
+	unsigned i = 0;
+
+	if (req->op == SIP_CALL_OP_ORIGINATE && g->n > 1)
+		i = atomic_fetch_add_explicit(&g->next, 1,
+					      memory_order_relaxed) % g->n;
+	return mqueue_push(g->w[i]->cmdq, SIP_CMD_CALL, req, sizeof(*req));
 }
 
 int sip_cmd_hook_answer(struct sip *s, const struct sip_hook_answer *a)
 {
-	return mqueue_push(s->cmdq, SIP_CMD_HOOK_ANSWER, a, sizeof(*a));
+	return sip_cmd_keyed(s, a->token, SIP_CMD_HOOK_ANSWER, a, sizeof(*a));
 }
 
 int sip_hook_set(struct sip *s, sip_hook_h *h, void *arg)
 {
 	struct sip_cmd_hook_set m = { .h = h, .arg = arg };
 
-	return mqueue_push(s->cmdq, SIP_CMD_HOOK_SET, &m, sizeof(m));
+	return sip_cmd_all(s, SIP_CMD_HOOK_SET, &m, sizeof(m));
 }
 
 int sip_cmd_ready(struct sip *s, bool ready)
 {
-	return mqueue_push(s->cmdq, SIP_CMD_READY, &ready, sizeof(ready));
+	return sip_cmd_all(s, SIP_CMD_READY, &ready, sizeof(ready));
 }
 
 int sip_cmd_miss_answer(struct sip *s, uint64_t token, bool found)
@@ -241,7 +280,7 @@ int sip_cmd_miss_answer(struct sip *s, uint64_t token, bool found)
 	memset(&a, 0, sizeof(a));
 	a.token = token;
 	a.found = found;
-	return mqueue_push(s->cmdq, SIP_CMD_MISS_ANSWER, &a, sizeof(a));
+	return sip_cmd_keyed(s, token, SIP_CMD_MISS_ANSWER, &a, sizeof(a));
 }
 
 int sip_miss_set(struct sip *s, sip_miss_h *h, void *arg,
@@ -250,5 +289,5 @@ int sip_miss_set(struct sip *s, sip_miss_h *h, void *arg,
 	struct sip_cmd_miss_set m = { .h = h, .arg = arg,
 				      .timeout_ms = timeout_ms };
 
-	return mqueue_push(s->cmdq, SIP_CMD_MISS_SET, &m, sizeof(m));
+	return sip_cmd_all(s, SIP_CMD_MISS_SET, &m, sizeof(m));
 }

@@ -11,10 +11,16 @@
  * neither do requests nta's parser refuses itself (it answers those 400
  * statelessly; sip_on_stats() adds them to the malformed counter).
  *
- * SIP thread only; hot path: no allocation (but for an optional 503), no
- * log, no lock. Every refusal is counted.
+ * The table and the buckets are the workers' group's (sip_worker.h), so
+ * the limits are the node's whatever worker a request reaches: with
+ * several workers each check holds the group's guard_lock for a lookup,
+ * with one it takes no lock.
+ *
+ * SIP threads; hot path: no allocation (but for an optional 503), no
+ * log. Every refusal is counted.
  */
 #include "sip_internal.h"
+#include "sip_worker.h"
 
 #include <sofia-sip/nta_stateless.h>
 
@@ -45,9 +51,8 @@ static void sip_guard_bucket_init(struct tbucket *b, uint32_t cps,
 	tbucket_init(b, cps, burst < 1 ? 1 : burst, now);
 }
 
-int sip_guard_open(struct sip *s)
+int sip_guard_open(struct sip_group *g, const struct config *cfg)
 {
-	const struct config *cfg = s->cfg;
 	struct flood_params p;
 	int64_t now = clock_mono_ms();
 	size_t i;
@@ -59,29 +64,43 @@ int sip_guard_open(struct sip *s)
 		p.window_ms = cfg->flood.window_s * 1000;
 		p.block_ms = cfg->flood.block_s * 1000;
 		p.slots = SIP_FLOOD_SLOTS;
-		err = flood_alloc(&s->flood, &p);
+		err = flood_alloc(&g->flood, &p);
 		if (err)
 			return err;
 	}
 
-	sip_guard_bucket_init(&s->cps, cfg->sip.cps, now);
+	sip_guard_bucket_init(&g->cps, cfg->sip.cps, now);
 	if (cfg->n_trunks) {
-		s->trunk_cps = calloc(cfg->n_trunks, sizeof(*s->trunk_cps));
-		if (!s->trunk_cps)
+		g->trunk_cps = calloc(cfg->n_trunks, sizeof(*g->trunk_cps));
+		if (!g->trunk_cps)
 			return ENOMEM;
 	}
 	for (i = 0; i < cfg->n_trunks; i++)
-		sip_guard_bucket_init(&s->trunk_cps[i], cfg->trunks[i].cps,
+		sip_guard_bucket_init(&g->trunk_cps[i], cfg->trunks[i].cps,
 				      now);
 	return 0;
 }
 
-void sip_guard_close(struct sip *s)
+void sip_guard_close(struct sip_group *g)
 {
-	flood_free(s->flood);
-	s->flood = NULL;
-	free(s->trunk_cps);
-	s->trunk_cps = NULL;
+	flood_free(g->flood);
+	g->flood = NULL;
+	free(g->trunk_cps);
+	g->trunk_cps = NULL;
+}
+
+/* The group's guard_lock, when there is more than one worker to share
+ * the table and buckets with. */
+static void sip_guard_lock(struct sip_group *g)
+{
+	if (g->n > 1)
+		pthread_mutex_lock(&g->guard_lock);
+}
+
+static void sip_guard_unlock(struct sip_group *g)
+{
+	if (g->n > 1)
+		pthread_mutex_unlock(&g->guard_lock);
 }
 
 static bool sip_guard_from_trunk(const struct sip *s, const struct sockaddr *sa)
@@ -123,9 +142,17 @@ bool sip_guard_flood_blocked(struct sip *s, const struct sockaddr *sa)
 	 * too unless the operator says otherwise; their rate is what
 	 * [flood] rate is sized for.
 	 */
-	return s->flood &&
-	       !(cfg->flood.exempt_trunks && sip_guard_from_trunk(s, sa)) &&
-	       flood_check_addr(s->flood, sa, clock_mono_ms()) == FLOOD_BLOCK;
+	struct sip_group *g = s->grp;
+	bool blocked;
+
+	if (!g->flood ||
+	    (cfg->flood.exempt_trunks && sip_guard_from_trunk(s, sa)))
+		return false;
+	sip_guard_lock(g);
+	blocked = flood_check_addr(g->flood, sa, clock_mono_ms()) ==
+		  FLOOD_BLOCK;
+	sip_guard_unlock(g);
+	return blocked;
 }
 
 bool sip_guard_admit(struct sip *s, msg_t *msg, sip_t const *sip)
@@ -172,17 +199,23 @@ bool sip_guard_cps_ok(struct sip *s, const struct config_trunk *t,
 		  nta_incoming_t *irq)
 {
 	const struct config *cfg = s->cfg;
+	struct sip_group *g = s->grp;
 	int64_t now = clock_mono_ms();
 	uint32_t retry_s = 0;
+	bool ok = true;
 
+	if (!(t && t->cps && g->trunk_cps) && !cfg->sip.cps)
+		return true;
+	sip_guard_lock(g);
 	/* the trunk's own cap first: a trunk over its share must not
 	 * spend the tokens of the others */
-	if (t && t->cps && s->trunk_cps &&
-	    !tbucket_take(&s->trunk_cps[t - cfg->trunks], now, &retry_s)) {
-		SIP_COUNT(s, cps_refused);
-		return sip_guard_reply_503(irq, retry_s);
-	}
-	if (cfg->sip.cps && !tbucket_take(&s->cps, now, &retry_s)) {
+	if (t && t->cps && g->trunk_cps &&
+	    !tbucket_take(&g->trunk_cps[t - cfg->trunks], now, &retry_s))
+		ok = false;
+	else if (cfg->sip.cps && !tbucket_take(&g->cps, now, &retry_s))
+		ok = false;
+	sip_guard_unlock(g);
+	if (!ok) {
 		SIP_COUNT(s, cps_refused);
 		return sip_guard_reply_503(irq, retry_s);
 	}

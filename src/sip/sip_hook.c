@@ -29,6 +29,7 @@
  */
 #include "sip_internal.h"
 #include "sip_hook.h"
+#include "sip_worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -138,6 +139,8 @@ void sip_hook_set_run(struct sip *s, const struct sip_cmd_hook_set *m)
 				  "hook: every hook call is an error");
 			return;
 		}
+		/* answers find their worker by the token's top bits */
+		s->hook->next_token = sip_worker_base(s);
 	}
 	s->hook->h = m->h;
 	s->hook->arg = m->arg;
@@ -254,7 +257,7 @@ static void sip_hook_route(struct sip_call *c, const struct session *sess)
 	msg_t *msg;
 	int err, st;
 
-	if (!sip_hook_id_zero(sess->id) && sip_call_busy(s, sess->id)) {
+	if (!sip_hook_id_zero(sess->id) && !sip_call_claim(c, sess->id)) {
 		/* one call per session, as without a hook */
 		SIP_COUNT(s, rejected_busy);
 		sip_hook_refuse(c, 486, "busy");

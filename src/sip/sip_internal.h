@@ -25,6 +25,7 @@
 
 struct sip;
 struct sip_call;
+struct sip_group;
 
 #define SU_ROOT_MAGIC_T		struct sip
 #define SU_WAKEUP_ARG_T		struct sip
@@ -137,6 +138,13 @@ struct sip_counters {
  * alone.
  */
 struct sip {
+	/* the workers' group (sip_worker.h) and this one's index in it;
+	 * set before the thread starts */
+	struct sip_group *grp;
+	unsigned idx;
+	uint16_t listen_port;		/* UDP and TCP; listen's host */
+	uint16_t tls_listen_port;	/* 0 = no TLS */
+
 	const struct config *cfg;	/* borrowed */
 	struct store *st;		/* borrowed */
 	struct log *log;		/* borrowed */
@@ -187,10 +195,6 @@ struct sip {
 	bool stopping;
 	/* sip_cmd_ready(): false, OPTIONS get 503 (calls still routed) */
 	bool unready;
-
-	struct flood *flood;		/* per-source limit (sip_guard.c) */
-	struct tbucket cps;		/* [sip] cps */
-	struct tbucket *trunk_cps;	/* [trunk.X] cps, by trunk index */
 
 	char host[CONFIG_HOST_SIZE + 2];	/* our host in URIs ([v6]) */
 	char port[8];				/* our port, decimal */
@@ -369,6 +373,11 @@ struct sip_call {
 	struct sip_call *next, **prev;	/* sip->calls */
 	struct sip_call *busy_next;	/* sip->busy bucket */
 	bool busy_listed;
+	/* its session's claim in the workers' group (sip_worker.c):
+	 * claim_next under the group's claim_lock */
+	bool claimed;
+	uint8_t claim_id[STORE_ID_LEN];
+	struct sip_call *claim_next;
 
 	enum sip_call_state state;
 	struct cdr cdr;
@@ -559,10 +568,11 @@ void sip_via_close(struct sip *s);
 
 /* ---- sip_guard.c ---- */
 
-/* sip_guard_open() - the flood table and CPS buckets per s->cfg; undone
- * by sip_guard_close() (safe on a partial open). Returns 0 or ENOMEM. */
-int sip_guard_open(struct sip *s);
-void sip_guard_close(struct sip *s);
+/* sip_guard_open() - the group's flood table and CPS buckets per @cfg;
+ * undone by sip_guard_close() (safe on a partial open). Returns 0 or
+ * ENOMEM. Before any worker runs. */
+int sip_guard_open(struct sip_group *g, const struct config *cfg);
+void sip_guard_close(struct sip_group *g);
 
 /*
  * sip_guard_admit() - the per-source flood limit and the scanner

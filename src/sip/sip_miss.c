@@ -23,6 +23,7 @@
  */
 #include "sip_internal.h"
 #include "sip_miss.h"
+#include "sip_worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,6 +65,8 @@ void sip_miss_set_run(struct sip *s, const struct sip_cmd_miss_set *m)
 				  "they are refused from the cache alone");
 			return;
 		}
+		/* answers find their worker by the token's top bits */
+		s->miss->next_token = sip_worker_base(s);
 	}
 	s->miss->h = m->h;
 	s->miss->arg = m->arg;

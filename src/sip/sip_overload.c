@@ -164,10 +164,10 @@ static int sip_overload_find_udp(const struct sip *s)
 			continue;
 		if ((ss.ss_family == AF_INET &&
 		     ntohs(((struct sockaddr_in *)&ss)->sin_port) ==
-		     s->cfg->sip.listen.port) ||
+		     s->listen_port) ||
 		    (ss.ss_family == AF_INET6 &&
 		     ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) ==
-		     s->cfg->sip.listen.port))
+		     s->listen_port))
 			found = fd;
 	}
 	closedir(d);

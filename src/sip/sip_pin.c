@@ -63,6 +63,7 @@
  * SIP thread only, but sip_pin_tap_digit() (relay worker).
  */
 #include "sip_pin.h"
+#include "sip_worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -384,7 +385,7 @@ static void sip_pin_right(struct sip_call *c, const struct session *sess,
 					     : s->cfg->session.call_time_limit_s;
 	(void)relay_call_tap(c->media, RELAY_LEG_A, NULL);
 
-	if (sip_call_busy(s, sess->id)) {
+	if (!sip_call_claim(c, sess->id)) {
 		/* one call per session: it is that session's call now */
 		SIP_COUNT(s, rejected_busy);
 		sip_pin_goodbye(c, "busy");

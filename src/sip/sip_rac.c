@@ -35,6 +35,7 @@
  * shares a call. SIP thread only.
  */
 #include "sip_internal.h"
+#include "sip_worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -755,6 +756,11 @@ int sip_rac_originate(struct sip *s, const struct sip_originate *o,
 	err = store_cdr_id_new(now, c->cdr.id);
 	if (err)
 		goto out;
+	/* another worker may have a call of the session by now */
+	if (!sip_call_claim(c, o->session_id)) {
+		err = EBUSY;
+		goto out;
+	}
 	snprintf(c->vn, sizeof(c->vn), "%s", o->vn);
 	c->limit_s = o->time_limit_s;
 

@@ -4,9 +4,11 @@
  * look at a live call, hang it up, add or remove a participant
  * (sip_conf.c). Each is answered exactly once through its reply handler
  * with a copy of the call (struct sip_call_view): nothing of a call
- * leaves the SIP thread but that copy. SIP thread only.
+ * leaves the SIP thread but that copy. A request about a call another
+ * worker has goes on to it (sip_worker.h). SIP thread only.
  */
 #include "sip_internal.h"
+#include "sip_worker.h"
 
 #include <errno.h>
 #include <string.h>
@@ -107,6 +109,10 @@ void sip_rac_cmd(struct sip *s, const struct sip_call_req *req)
 
 	c = sip_rac_find(s, req->call_id);
 	if (!c) {
+		/* another worker's call, maybe: the last one says ENOENT
+		 * (so does this one if the next's queue is full) */
+		if (!sip_worker_pass(s, SIP_CMD_CALL, req, sizeof(*req)))
+			return;
 		sip_rac_reply(req, ENOENT, NULL, 0);
 		return;
 	}

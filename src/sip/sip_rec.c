@@ -10,6 +10,7 @@
  * instant before it is set is not recorded.
  */
 #include "sip_internal.h"
+#include "sip_worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +22,11 @@
 
 void sip_recorder_set(struct sip *s, struct recorder *r)
 {
-	atomic_store_explicit(&s->rec, r, memory_order_release);
+	unsigned i;
+
+	for (i = 0; i < s->grp->n; i++)
+		atomic_store_explicit(&s->grp->w[i]->rec, r,
+				      memory_order_release);
 }
 
 /* The first format of the m=audio line @leg's party sent us: what it

@@ -342,6 +342,11 @@ static int sip_route_do(struct sip *s, nta_incoming_t *irq, sip_t const *sip,
 	}
 
 	err = sip_call_start(s, irq, sip, &sess, caller);
+	if (err == EBUSY) {
+		/* another worker's call of the session came first */
+		SIP_COUNT(s, rejected_busy);
+		return 486;
+	}
 	if (err == ENOSPC) {
 		/* every relay port is taken: nothing was set up */
 		SIP_COUNT(s, rejected_ports);

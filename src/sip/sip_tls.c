@@ -48,7 +48,7 @@ int sip_tls_listen(struct sip *s)
 	 * only sips: binds TLS (this names the socket, not our URIs) */
 	snprintf(url, sizeof(url), strchr(host, ':') ?
 		 "sips:[%s]:%u;transport=tls" : "sips:%s:%u;transport=tls",
-		 host, (unsigned)cfg->sip.tls_listen.port);
+		 host, (unsigned)s->tls_listen_port);
 	su_seterrno(0);
 	if (nta_agent_add_tport(s->agent, URL_STRING_MAKE(url),
 				TPTAG_CERTIFICATE(s->tls_dir),
@@ -65,7 +65,7 @@ int sip_tls_listen(struct sip *s)
 		if (!err)
 			err = EADDRNOTAVAIL;
 		log_error(s->log, "sip: cannot listen on %s:%u (tls): %s",
-			  host, (unsigned)cfg->sip.tls_listen.port,
+			  host, (unsigned)s->tls_listen_port,
 			  strerror(err));
 		return err;
 	}

@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""test_workers.py - one maskd with several SIP workers ([sip] workers,
+src/sip/sip_worker.c), behind the Kamailio front (conf/kamailio-front.cfg,
+run by scripts/front.sh with a list of the workers' ports) and reached
+directly (issue 14, part 4).
+
+    SIPp UAC (127.0.0.2) -> front (Kamailio, 127.0.0.6) -> worker 0 or 1
+                                (127.0.0.1: [sip] listen, worker_ports)
+    worker -> SIPp UAS (the gateway, 127.0.0.3)
+
+WorkersFront: calls through the front spread over both workers
+(maskd_sip_worker_calls_total per worker, and the front's trace); every
+BYE reaches the worker its INVITE went to (the front relays it to the
+Contact maskd gave: that worker's port) and a CANCEL the worker that has
+the INVITE (487); what each party receives passes test_sip's masking
+checks. Direct to the workers: two calls of one session at once on two
+workers - the second gets 486, as on one worker, either way round; a
+session closed by the API ends its call on whichever worker has it.
+
+WorkersGone: a worker that is gone. A worker is a thread of maskd and
+cannot be stopped alone (nothing in maskd stops one; a crash takes the
+process), so what is tested is the front's half: its list names a third
+worker port with nothing behind it (a worker that has stopped); the front
+marks it inactive (no answer to its OPTIONS), and every call - the share
+that port's Call-ID hash would get included - goes to the two that run.
+
+Run by ctest as:
+    python3 tests/sip/test_workers.py --maskd /path/to/maskd --source-dir /repo
+
+Kamailio: tests/sip/kamailio.py; the SIP harness: tests/sip/test_sip.py;
+load runs: test_soak.py's Sipp. Nothing here asserts speed; every load and
+wait is bounded.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_sip as ts  # noqa: E402
+from test_sip import caller_number, callee_number, sip_messages  # noqa
+import kamailio  # noqa: E402
+import test_soak  # noqa: E402  (its Sipp: load runs with -trace_stat)
+
+ARGS = None
+FRONT_IP = "127.0.0.6"
+WAIT_S = 30
+CALLS = 30              # the load run through the front
+RATE = 10               # its calls/s
+
+
+class WorkersMaskd(ts.Maskd):
+    """maskd with @workers SIP workers, the front's address a trunk."""
+
+    def __init__(self, tmp, workers=2):
+        super().__init__(tmp)
+        self.ports = [self.sip_port] + [ts.free_port()
+                                        for _ in range(workers - 1)]
+        # what is tested is the workers: a refusal because the shared
+        # test machine is slow (test_overload.py) would be neither's
+        self.sip_extra = ("overload_lag_ms = 0\nworkers = %d\n"
+                          "worker_ports = %s\n"
+                          "[trunk.front]\nsources = %s/32\n"
+                          % (workers, ",".join(str(p) for p in
+                                               self.ports[1:]), FRONT_IP))
+
+    def worker_calls(self):
+        """maskd_sip_worker_calls_total, per worker."""
+        m = self.metrics()
+        return [int(m.get('maskd_sip_worker_calls_total{worker="%d"}' % i,
+                          0)) for i in range(len(self.ports))]
+
+
+def trace(kam):
+    """The front's FRONT_TRACE lines: (kind, method, Call-ID, target)."""
+    return [(m.group(1), m.group(2), m.group(3), m.group(4))
+            for m in re.finditer(r"FRONT (in|new|dialog) (\S+) t=[0-9.]+ "
+                                 r"ci=(\S+)(?: set=\S+)?(?: to=(\S+)| "
+                                 r"ruri=\S+)", kam.log())]
+
+
+def port_of(uri):
+    m = re.search(r"127\.0\.0\.1:(\d+)", uri or "")
+    return int(m.group(1)) if m else None
+
+
+class FrontBase(ts.SipBase):
+    """One maskd of WORKERS workers and a front whose list has its ports
+    and DEAD_PORTS more, per class."""
+    WORKERS = 2
+    DEAD_PORTS = 0
+    front = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="maskd-workers-")
+        if not kamailio.binary() or not kamailio.modules_dir("dispatcher.so"):
+            raise AssertionError("kamailio with its dispatcher module is "
+                                 "not installed (scripts/deps.sh)")
+        cls.maskd = WorkersMaskd(cls.tmp, cls.WORKERS).start()
+        cls.dead = [ts.free_port() for _ in range(cls.DEAD_PORTS)]
+        cls.front_port = ts.free_port(host=FRONT_IP)
+        script = os.path.join(ts.ARGS.source_dir, "scripts", "front.sh")
+        fdir = os.path.join(cls.tmp, "front")
+        os.makedirs(fdir)
+        lst = os.path.join(fdir, "front.list")
+        with open(lst, "w") as f:
+            subprocess.run(["bash", script, "list"] +
+                           ["127.0.0.1:%d" % p
+                            for p in cls.maskd.ports + cls.dead],
+                           check=True, stdout=f)
+        cls.front = kamailio.Kamailio(
+            fdir, ["bash", script, "run",
+                   "--listen", "udp:%s:%d" % (FRONT_IP, cls.front_port),
+                   "--list", lst, "--dir", os.path.join(fdir, "run"),
+                   # one receiving process: responses leave in order
+                   "--", "-A", "FRONT_TRACE", "-A", "FRONT_CHILDREN=1"],
+            udp=[(FRONT_IP, cls.front_port)]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.front:
+            cls.front.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.loads = []
+        self.wait_front_up()
+
+    def tearDown(self):
+        for s in self.loads:
+            s.kill()
+        super().tearDown()
+
+    def wait_front_up(self):
+        """Until every worker has answered the front's OPTIONS twice more
+        than when this began (the front probes each once a second)."""
+        deadline = time.monotonic() + WAIT_S
+        first = None
+        while time.monotonic() < deadline:
+            n = self.maskd.metrics().get("maskd_sip_options_total", 0)
+            if first is None:
+                first = n
+            elif n >= first + 2 * (self.WORKERS + 1):
+                return
+            time.sleep(0.2)
+        self.fail("the workers never answered the front's OPTIONS\n%s\n"
+                  "--- front ---\n%s" % (self.maskd.diagnostics(),
+                                         self.front.log()[-4000:]))
+
+    def sessions(self, n):
+        out = []
+        for _ in range(n):
+            a, b = caller_number(), callee_number()
+            s = self.maskd.session(a, b)
+            out.append((a, b, s["virtual_number"], s["id"]))
+        return out
+
+    def inf(self, name, sessions):
+        path = os.path.join(self.run_dir, name + ".csv")
+        with open(path, "w") as f:
+            f.write("SEQUENTIAL\n")
+            for a, _, vn, _ in sessions:
+                f.write("%s;%s;\n" % (a, vn))
+        return path
+
+    def bench_sf(self, name):
+        return os.path.join(ts.ARGS.source_dir, "bench", "sipp", name)
+
+    def load(self, name, args):
+        s = test_soak.Sipp(self.run_dir, name, args)
+        self.loads.append(s)
+        return s
+
+    def wait_rc(self, run, timeout, want_ok):
+        rc = run.wait(timeout)
+        st = run.stats()
+        ok = int(st.get("SuccessfulCall(C)", -1))
+        bad = int(st.get("FailedCall(C)", -1))
+        if rc != 0 or ok != want_ok or bad != 0:
+            self.fail("%s: exit %r, %d successful, %d failed, want %d\n%s"
+                      "\n%s\n--- front ---\n%s"
+                      % (run.name, rc, ok, bad, want_ok, run.report(),
+                         self.maskd.diagnostics(), self.front.log()[-3000:]))
+
+    def load_through_front(self, sessions, tag):
+        """A bounded SIPp load of one call per session through the front,
+        every message traced; (caller's trace, callee's trace)."""
+        calls = len(sessions)
+        a_log = os.path.join(self.run_dir, tag + "_uac_msgs.log")
+        b_log = os.path.join(self.run_dir, tag + "_uas_msgs.log")
+        uas = self.load(tag + "_uas", [
+            "-sf", self.bench_sf("uas.xml"), "-i", ts.GW_IP,
+            "-p", str(self.maskd.gw_port), "-mi", ts.GW_MEDIA_IP,
+            "-m", str(calls), "-trace_msg", "-message_file", b_log])
+        ts.wait_listening(ts.GW_IP, self.maskd.gw_port)
+        uac = self.load(tag + "_uac", [
+            "-sf", self.bench_sf("uac.xml"), "-i", ts.A_IP,
+            "-p", str(ts.free_port(host=ts.A_IP)), "-mi", ts.A_MEDIA_IP,
+            "-inf", self.inf(tag, sessions), "-r", str(RATE),
+            "-rp", "1000", "-l", str(RATE * 10), "-m", str(calls),
+            "-d", "300", "-trace_msg", "-message_file", a_log,
+            "%s:%d" % (FRONT_IP, self.front_port)])
+        self.wait_rc(uac, 120, calls)
+        self.wait_rc(uas, 60, calls)
+        return a_log, b_log
+
+    def uac_to(self, port, scenario, vn, keys, d_ms=500, name="uac"):
+        """A SIPp caller straight to the worker on @port."""
+        s = ts.Sipp(self, name, scenario, ts.A_IP,
+                    ["-s", vn] + self.keys(keys) + ["-d", str(d_ms),
+                                                    "127.0.0.1:%d" % port],
+                    media_ip=ts.A_MEDIA_IP)
+        self.runs.append(s)
+        return s
+
+    def wait_received(self, run, prefix, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(m.startswith(prefix) for m in self.received(run)):
+                return
+            time.sleep(0.05)
+        self.fail("%s never received %r\n%s\n%s"
+                  % (run.name, prefix,
+                     "\n".join(r.report() for r in self.runs),
+                     self.maskd.diagnostics()))
+
+    def check_spread(self, sessions, before, mark, ports):
+        """Every call of @sessions went to a worker of @ports, its BYE to
+        the same one, and the per-worker counters agree."""
+        got = [x - b for x, b in zip(self.maskd.worker_calls(), before)]
+        self.assertEqual(sum(got), len(sessions), got)
+        t = trace(self.front)[mark:]
+        invite_to, bye_to = {}, {}
+        for kind, method, ci, to in t:
+            if kind == "new" and method == "INVITE":
+                invite_to[ci] = port_of(to)
+            elif kind == "dialog" and method == "BYE":
+                bye_to[ci] = port_of(to)
+        self.assertEqual(len(invite_to), len(sessions), t)
+        self.assertEqual(set(bye_to), set(invite_to))
+        for ci, p in invite_to.items():
+            self.assertIn(p, ports, ci)
+            self.assertEqual(bye_to[ci], p, ci)
+        per_worker = [sum(1 for p in invite_to.values() if p == wp)
+                      for wp in self.maskd.ports]
+        self.assertEqual(per_worker, got)
+        return got
+
+
+class WorkersFront(FrontBase):
+
+    def test_calls_spread_in_dialog_and_masked(self):
+        sessions = self.sessions(CALLS)
+        before = self.maskd.worker_calls()
+        mark = len(trace(self.front))
+        a_log, b_log = self.load_through_front(sessions, "spread")
+        got = self.check_spread(sessions, before, mark, self.maskd.ports)
+        for g in got:
+            # Call-ID hash over 2 workers: fewer than 3 of 30 on one is
+            # a chance of 1 in a million
+            self.assertGreaterEqual(g, 3, got)
+
+        # masking: what each party received, every pair
+        b_msgs = sip_messages(b_log, "received")
+        a_msgs = sip_messages(a_log, "received")
+        self.assertTrue(b_msgs and a_msgs)
+        for m in b_msgs:
+            for a, _, _, _ in sessions:
+                self.assertNotIn(a.lstrip("+"), m, "A leaked to B:\n" + m)
+            for bad in (ts.A_IP, FRONT_IP):
+                self.assertNotIn(bad, m, "leak to B:\n" + m)
+            self.assert_sdp_maskd(m)
+        for m in a_msgs:
+            for _, b, _, _ in sessions:
+                self.assertNotIn(b.lstrip("+"), m, "B leaked to A:\n" + m)
+            self.assertNotIn(ts.GW_IP, m, "leak to A:\n" + m)
+            self.assert_sdp_maskd(m)
+        # each worker's Contact names its own port: the caller's 200s
+        # name both
+        contacts = {port_of(c) for m in a_msgs if m.startswith("SIP/2.0 200")
+                    for c in re.findall(r"(?im)^contact:.*$", m)}
+        self.assertEqual(contacts - {None}, set(self.maskd.ports))
+        ok, m = self.maskd.wait_zero(("maskd_sip_calls_live",
+                                      "maskd_sip_dialogs_live"))
+        self.assertTrue(ok, m)
+
+    def test_cancel_reaches_the_invites_worker(self):
+        """The caller CANCELs while the callee rings, through the front:
+        the CANCEL goes to the worker that has the INVITE, which CANCELs
+        the callee; 487. Until both workers have had one."""
+        seen = set()
+        for i in range(12):
+            a, b = caller_number(), callee_number()
+            s = self.maskd.session(a, b)
+            vn = s["virtual_number"]
+            before = self.maskd.worker_calls()
+            mark = len(trace(self.front))
+            gw = self.uas("cancel_uas.xml", {"vn": vn, "callee": b},
+                          name="uas%d" % i)
+            ua = ts.Sipp(self, "uac%d" % i, "cancel_uac.xml", ts.A_IP,
+                         ["-s", vn] + self.keys({"caller": a}) +
+                         ["-d", "1000", "%s:%d" % (FRONT_IP,
+                                                   self.front_port)],
+                         media_ip=ts.A_MEDIA_IP)
+            self.runs.append(ua)
+            self.expect_rc(ua)
+            self.expect_rc(gw)
+            self.assert_masked(ua, gw, a, b)
+            got = [x - y for x, y in zip(self.maskd.worker_calls(), before)]
+            self.assertEqual(sorted(got), [0, 1], got)
+            t = trace(self.front)[mark:]
+            inv = [x for x in t if x[0] == "new" and x[1] == "INVITE"]
+            self.assertEqual(len(inv), 1, t)
+            self.assertEqual(port_of(inv[0][3]),
+                             self.maskd.ports[got.index(1)], t)
+            self.assertTrue([x for x in t if x[0] == "in" and
+                             x[1] == "CANCEL" and x[2] == inv[0][2]], t)
+            self.check_cdr(s["id"], 487, "caller", "cancel", False)
+            seen.add(got.index(1))
+            if len(seen) == 2:
+                break
+        # 12 Call-IDs all hashed to one worker: 1 in 2,048
+        self.assertEqual(seen, {0, 1})
+
+    def busy_across(self, first_port, second_port):
+        """A talks to B through one worker and calls the VN again through
+        the other: 486, as on one worker; the first call goes on."""
+        a, b = caller_number(), callee_number()
+        s = self.maskd.session(a, b)
+        vn = s["virtual_number"]
+        busy = self.maskd.metrics().get("maskd_sip_rejected_busy_total", 0)
+        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b})
+        first = self.uac_to(first_port, "basic_uac.xml", vn, {"caller": a},
+                            d_ms=4000, name="first")
+        self.wait_received(first, "SIP/2.0 200")
+        second = self.uac_to(second_port, "reject_uac.xml", vn,
+                             {"caller": a, "code": "486"}, name="second")
+        self.expect_rc(second)
+        self.expect_rc(first)
+        self.expect_rc(gw)
+        self.assert_masked(first, gw, a, b)
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+        self.assertEqual(
+            self.maskd.metrics().get("maskd_sip_rejected_busy_total", 0),
+            busy + 1)
+        # the session takes its next call on either worker once the
+        # first has ended
+        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
+                      name="uas_again")
+        again = self.uac_to(second_port, "basic_uac.xml", vn, {"caller": a},
+                            name="again")
+        self.expect_rc(again)
+        self.expect_rc(gw)
+
+    def test_one_call_per_session_across_workers(self):
+        p0, p1 = self.maskd.ports
+        self.busy_across(p0, p1)
+        self.busy_across(p1, p0)
+
+    def test_session_closed_ends_call_on_worker_1(self):
+        """DELETE /v1/sessions/{id} reaches the worker that has the call
+        (a session's end goes to every worker; the others ignore it)."""
+        a, b = caller_number(), callee_number()
+        s = self.maskd.session(a, b)
+        vn = s["virtual_number"]
+        before = self.maskd.worker_calls()
+        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b})
+        ua = self.uac_to(self.maskd.ports[1], "callee_bye_uac.xml", vn,
+                         {"caller": a})
+        self.wait_received(ua, "SIP/2.0 200")
+        self.wait_received(gw, "ACK")
+        got = [x - y for x, y in zip(self.maskd.worker_calls(), before)]
+        self.assertEqual(got, [0, 1])
+        st, js, raw = self.maskd.request("DELETE", "/v1/sessions/" + s["id"])
+        self.assertEqual(st, 200, raw)
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assertTrue(any(m.startswith("BYE") for m in self.received(ua)))
+        self.assertTrue(any(m.startswith("BYE") for m in self.received(gw)))
+        self.assert_masked(ua, gw, a, b)
+        self.check_cdr(s["id"], 200, "maskd", "session_closed", True)
+        m = self.maskd.metrics()
+        self.assertEqual(m.get("maskd_ctl_sip_commands_lost_total"), 0, m)
+
+
+class WorkersGone(FrontBase):
+    """The front's list names a third worker port with nothing behind it."""
+    DEAD_PORTS = 1
+
+    def test_gone_workers_share_moves_to_the_others(self):
+        # setUp waited for two rounds of probes: the silent port had no
+        # answer to them (inactive), and a call the front still sends
+        # there fails over to the next worker (FRONT_FR_MS)
+        sessions = self.sessions(CALLS)
+        before = self.maskd.worker_calls()
+        mark = len(trace(self.front))
+        self.load_through_front(sessions, "gone")
+        got = self.check_spread(sessions, before, mark, self.maskd.ports)
+        for g in got:
+            self.assertGreaterEqual(g, 3, got)
+
+
+if __name__ == "__main__":
+    ts.main(globals())
