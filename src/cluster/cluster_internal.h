@@ -45,6 +45,8 @@ struct cluster {
 	/* cluster_expire.c: maskd_expire_due2() every CLUSTER_SWEEP_MS */
 	struct event *sweep;
 	bool sweep_busy;
+	bool vacuum_busy;		/* pool_vacuum() */
+	uint64_t vacuum_creates;	/* stats.creates at the last one */
 	cluster_expired_h *expired_h;
 	void *expired_arg;
 	struct cluster_export *export;	/* cluster_export.c; NULL = none */

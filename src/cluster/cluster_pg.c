@@ -47,6 +47,7 @@ struct cluster_pg {
 
 static void pg_connect(struct cluster_pg *pg);
 static void pg_send_next(struct cluster_pg *pg);
+static void pg_on_notice(void *arg, const char *msg);
 
 static void query_free(struct pg_query *q)
 {
@@ -158,6 +159,7 @@ static void pg_connect_step(struct cluster_pg *pg)
 		pg_lost(pg, "setnonblocking");
 		return;
 	}
+	PQsetNoticeProcessor(pg->conn, pg_on_notice, pg);
 	pg->phase = PG_UP;
 	pg->backoff_ms = CLUSTER_PG_BACKOFF_MIN_MS;
 	pg->want_write = false;
@@ -167,6 +169,18 @@ static void pg_connect_step(struct cluster_pg *pg)
 	if (pg->state_h)
 		pg->state_h(pg, true, pg->arg);
 	pg_send_next(pg);
+}
+
+/* The server's notices and warnings (a VACUUM that skipped a locked
+ * table) go to the log, not to libpq's default, stderr. */
+static void pg_on_notice(void *arg, const char *msg)
+{
+	struct cluster_pg *pg = arg;
+	size_t n = strlen(msg);
+
+	if (n && msg[n - 1] == '\n')
+		n--;
+	log_debug(pg->log, "cluster: %s: %.*s", pg->name, (int)n, msg);
 }
 
 static void pg_connect(struct cluster_pg *pg)
