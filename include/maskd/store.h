@@ -28,7 +28,7 @@
  *
  *   events     id(16)                  -> event record + body (the outbox)
  *   evt_due    be64(next_at) id(16)    -> ""   (pending events only)
- *   evt_sess   session id(16) be64(seq) -> id  (a session's events, in order)
+ *   evt_sess   session id(16) be64(seq) -> id  (a session's pending events)
  *   evt_status status(1) id(16)        -> ""   (listing by status)
  *   evt_seq    session id(16)          -> be64 last sequence of the session
  *

@@ -8,7 +8,7 @@
  * same wake-up), so they join the batch. The writer opens one
  * write transaction, runs each
  * queued operation in its own nested transaction (a failed one leaves no
- * trace), commits once - one fsync for the whole batch - and only then
+ * trace; writer_submit_group()'s neighbours share one), commits once - one fsync for the whole batch - and only then
  * calls each operation's done handler. So a client never hears "created"
  * for something that is not on disk, and a burst of N requests costs one
  * fsync instead of N.
@@ -77,6 +77,21 @@ int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
  * records still on their way from the SIP thread.
  */
 int writer_submit_later(struct writer *w, writer_op_h *op,
+			writer_done_h *done, void *arg);
+
+/*
+ * writer_submit_group() - writer_submit_later() for the many small
+ * operations of calls (call records, call events, delivery outcomes):
+ * neighbours in the queue that were all submitted this way share one
+ * nested transaction instead of one each (LMDB mallocs a 2 MiB dirty
+ * list and a 1 MiB free list per nested transaction and merges them on
+ * commit: per call event that cost more than writing the event). Queue
+ * order is kept. When one of a group fails, the group's writes are
+ * undone and each of its operations is run again alone, so the failure
+ * costs only the operation that failed: @op may thus run twice, and must
+ * leave nothing outside @tx that a second run would repeat wrongly.
+ */
+int writer_submit_group(struct writer *w, writer_op_h *op,
 			writer_done_h *done, void *arg);
 
 /* writer_flush() - run the queued batch now (tests, shutdown). */

@@ -130,7 +130,8 @@ static void ctl_progress_store(struct ctl *ctl, const struct cdr *cdr)
 	}
 	c->ctl = ctl;
 	c->cdr = *cdr;
-	if (writer_submit_later(ctl->w, ctl_progress_run, ctl_progress_done, c)) {
+	if (writer_submit_group(ctl->w, ctl_progress_run, ctl_progress_done,
+				c)) {
 		log_warn(ctl->log, "ctl: a call event lost: out of memory");
 		free(c);
 	}
@@ -157,7 +158,7 @@ void ctl_cdr_store(struct ctl *ctl, const struct cdr *cdr)
 	}
 	c->ctl = ctl;
 	c->cdr = *cdr;
-	if (writer_submit_later(ctl->w, ctl_cdr_run, ctl_cdr_done, c)) {
+	if (writer_submit_group(ctl->w, ctl_cdr_run, ctl_cdr_done, c)) {
 		log_error(ctl->log, "ctl: call record lost: out of memory");
 		ctl->ctr.cdrs_lost++;
 		free(c);

@@ -3,8 +3,9 @@
  * interface, driven by the control thread's libevent loop (ctl_curl.c),
  * so many deliveries are in flight and none ever blocks the loop.
  *
- * Every DL_TICK_MS (and DL_KICK_MS after a batch of outcomes is
- * committed, or after a response frees a full endpoint's slot) the due
+ * Every DL_TICK_MS (every DL_BUSY_WALK_MS while each known endpoint is
+ * at its cap; and DL_KICK_MS after a batch of outcomes is committed, or
+ * after a response frees a full endpoint's slot) the due
  * index is read; each due event that is not in flight, not behind an
  * earlier pending event of its session (per-session order), and has an
  * endpoint below its concurrency cap is sent to each of its endpoints
@@ -44,6 +45,8 @@
 #include "ctl_deliver.h"
 
 #define DL_TICK_MS 100
+#define DL_BUSY_WALK_MS 1000		/* the tick's walk while every known
+					 * endpoint is at its cap */
 #define DL_KICK_MS 2			/* a scan after responses or commits:
 					 * one per burst, not one per event */
 #define DL_BATCH 256			/* due events started per scan */
@@ -317,10 +320,10 @@ static int dl_commit_run(struct store_txn *tx, void *arg)
 
 /*
  * The outcome of @e to the store. Outcomes are gathered into one writer
- * operation, queued by writer_submit_later(): many share one commit and
+ * operation, queued by writer_submit_group(): many share one commit and
  * one fsync (at 100 calls/s four per call would otherwise each pay their
  * own), and one nested transaction (LMDB allocates megabytes of dirty
- * lists for each). The events stay in flight (dl->events) until the
+ * lists for each), with the call records and events queued beside it. The events stay in flight (dl->events) until the
  * commit, so this process never sends one twice. A crash in that window,
  * or a failed commit, loses only outcomes: the events are still pending
  * in the store and go out again, after restart, with the same
@@ -337,7 +340,7 @@ static void dl_commit(struct dl_event *e)
 		if (!b)
 			goto lost;
 		b->dl = dl;
-		if (writer_submit_later(dl->ctl->w, dl_commit_run,
+		if (writer_submit_group(dl->ctl->w, dl_commit_run,
 					dl_committed, b)) {
 			free(b);
 			goto lost;
@@ -674,8 +677,18 @@ static void dl_scan(struct ctl_deliver *dl, bool full)
 		if (writer_submit(dl->ctl->w, dl_purge_run, dl_purge_done, dl))
 			dl->purge_queued = false;
 	}
-	if (!full && dl_all_busy(dl))
-		return;
+	if (dl_all_busy(dl)) {
+		if (!full)
+			return;
+		/* every known endpoint at its cap: the tick's walk only
+		 * looks for callback_urls not seen yet, and walking up to
+		 * DL_SCAN_MAX rows every DL_TICK_MS for that was the
+		 * control thread's largest cost beside the writes while a
+		 * receiver was slow (CPU the SIP thread waited for) */
+		if (now < dl->busy_walk_at_ms)
+			return;
+		dl->busy_walk_at_ms = now + DL_BUSY_WALK_MS;
+	}
 	dl->scan_full = full;
 	err = store_event_due_skip(dl->rd, now, DL_BATCH, DL_SCAN_MAX,
 				   dl_skip, dl_on_due, dl);

@@ -91,6 +91,8 @@ struct ctl_deliver {
 	struct store_reader *rd;	/* the due scan's; ctl->rd answers the
 					 * order checks inside it */
 	bool stopping;
+	int64_t busy_walk_at_ms;	/* the next tick walk while every
+					 * known endpoint is at its cap */
 	int64_t purge_at_ms;		/* the next retention purge */
 	bool purge_queued;
 	unsigned purged;

@@ -79,7 +79,9 @@ static int ctl_event_call_fields(json_t *d, const struct cdr *c,
 
 /*
  * Serialise {type, timestamp, data} (takes @data) and write it to the
- * outbox for the session @s (NULL: none) in @tx.
+ * outbox for the session @s (NULL: none) in @tx. Its counters may count
+ * an event twice when a writer group it was in failed and it was written
+ * again alone (writer_submit_group()).
  */
 static int ctl_event_put(struct ctl *ctl, struct store_txn *tx,
 			 const char *type, int64_t at_ms, json_t *data,

@@ -266,6 +266,29 @@ static int event_index(struct store_txn *tx, const struct event *ev, bool on)
 	return store_err(rc);
 }
 
+/*
+ * The session index entry of @ev: add (@on) or remove it. evt_sess holds
+ * a session's pending events only, so the per-session order check
+ * (event_session_scan()) reads the few still waiting, not every event a
+ * long-lived session ever had. Rows of older stores that name delivered
+ * events are passed over by that check and go at purge.
+ */
+static int event_sess_index(struct store_txn *tx, const struct event *ev,
+			    bool on)
+{
+	uint8_t buf[EVT_SESS_KEY_SIZE];
+	MDB_val k, v = { STORE_ID_LEN, (void *)ev->id };
+	int rc;
+
+	if (!ev->has_session)
+		return 0;
+	k = key_sess(buf, ev->session_id, ev->sequence);
+	if (on)
+		return store_err(mdb_put(tx->txn, tx->st->evt_sess, &k, &v, 0));
+	rc = mdb_del(tx->txn, tx->st->evt_sess, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : store_err(rc);
+}
+
 /* ---- writing ---- */
 
 int store_event_seq_next(struct store_txn *tx,
@@ -320,6 +343,8 @@ static int event_drop_oldest(struct store_txn *tx, int64_t now_ms)
 	rc = event_read(tx->txn, tx->st, id, &ev, true);
 	if (!rc)
 		rc = event_index(tx, &ev, false);
+	if (!rc)
+		rc = event_sess_index(tx, &ev, false);
 	if (!rc) {
 		ev.status = EVENT_FAILED;
 		ev.last_attempt_ms = ev.last_attempt_ms ? ev.last_attempt_ms :
@@ -337,7 +362,6 @@ static int event_drop_oldest(struct store_txn *tx, int64_t now_ms)
 int store_event_add(struct store_txn *tx, struct event *ev, int64_t now_ms,
 		    uint64_t max_pending, unsigned *dropped)
 {
-	uint8_t buf[EVT_SESS_KEY_SIZE];
 	unsigned n = 0;
 	uint64_t pending;
 	int rc;
@@ -356,12 +380,8 @@ int store_event_add(struct store_txn *tx, struct event *ev, int64_t now_ms,
 	rc = event_put(tx, ev);
 	if (!rc)
 		rc = event_index(tx, ev, true);
-	if (!rc && ev->has_session) {
-		MDB_val k = key_sess(buf, ev->session_id, ev->sequence);
-		MDB_val v = { STORE_ID_LEN, ev->id };
-
-		rc = store_err(mdb_put(tx->txn, tx->st->evt_sess, &k, &v, 0));
-	}
+	if (!rc)
+		rc = event_sess_index(tx, ev, true);
 	if (!rc)
 		rc = store_export_put(tx, STORE_EXPORT_EVENT, ev->id);
 	while (!rc && max_pending) {
@@ -401,6 +421,8 @@ int store_event_attempt(struct store_txn *tx, const uint8_t id[STORE_ID_LEN],
 	}
 	if (!rc)
 		rc = event_index(tx, &ev, true);
+	if (!rc && ev.status != EVENT_PENDING)
+		rc = event_sess_index(tx, &ev, false);
 	/* its final state, once: the cluster's copy says delivered too */
 	if (!rc && ev.status != EVENT_PENDING)
 		rc = store_export_put(tx, STORE_EXPORT_EVENT, id);
@@ -426,6 +448,8 @@ int store_event_redeliver(struct store_txn *tx,
 	}
 	if (!rc)
 		rc = event_index(tx, &ev, true);
+	if (!rc)
+		rc = event_sess_index(tx, &ev, true);
 	event_clear(&ev);
 	return rc;
 }

@@ -17,6 +17,8 @@ struct writer_op {
 	writer_done_h *done;
 	void *arg;
 	int err;
+	bool group;		/* writer_submit_group(): shares a nested
+				 * transaction with its neighbours */
 };
 
 struct writer {
@@ -34,6 +36,10 @@ struct writer {
 };
 
 static void writer_run(struct writer *w);
+static void writer_run_one(struct writer *w, struct store_txn *tx,
+			   struct writer_op *o);
+static int writer_run_group(struct writer *w, struct store_txn *tx,
+			    struct writer_op *g, size_t n);
 
 static void writer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -110,7 +116,7 @@ void writer_free(struct writer *w)
 }
 
 static int writer_queue(struct writer *w, writer_op_h *op,
-			writer_done_h *done, void *arg)
+			writer_done_h *done, void *arg, bool group)
 {
 	if (w->n == w->cap) {
 		size_t ncap = w->cap ? w->cap * 2 : 64;
@@ -125,6 +131,7 @@ static int writer_queue(struct writer *w, writer_op_h *op,
 	w->q[w->n].done = done;
 	w->q[w->n].arg = arg;
 	w->q[w->n].err = 0;
+	w->q[w->n].group = group;
 	w->n++;
 	return 0;
 }
@@ -132,7 +139,7 @@ static int writer_queue(struct writer *w, writer_op_h *op,
 int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
 		  void *arg)
 {
-	int err = writer_queue(w, op, done, arg);
+	int err = writer_queue(w, op, done, arg, false);
 
 	if (err)
 		return err;
@@ -143,14 +150,14 @@ int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
 	return 0;
 }
 
-int writer_submit_later(struct writer *w, writer_op_h *op,
-			writer_done_h *done, void *arg)
+static int writer_submit_lazy(struct writer *w, writer_op_h *op,
+			      writer_done_h *done, void *arg, bool group)
 {
 	struct timeval tv = {
 		.tv_sec = WRITER_LATER_MS / 1000,
 		.tv_usec = (WRITER_LATER_MS % 1000) * 1000,
 	};
-	int err = writer_queue(w, op, done, arg);
+	int err = writer_queue(w, op, done, arg, group);
 
 	if (err)
 		return err;
@@ -166,6 +173,18 @@ int writer_submit_later(struct writer *w, writer_op_h *op,
 	return 0;
 }
 
+int writer_submit_later(struct writer *w, writer_op_h *op,
+			writer_done_h *done, void *arg)
+{
+	return writer_submit_lazy(w, op, done, arg, false);
+}
+
+int writer_submit_group(struct writer *w, writer_op_h *op,
+			writer_done_h *done, void *arg)
+{
+	return writer_submit_lazy(w, op, done, arg, true);
+}
+
 void writer_flush(struct writer *w)
 {
 	while (w->n)
@@ -175,6 +194,54 @@ void writer_flush(struct writer *w)
 void writer_stats_get(const struct writer *w, struct writer_stats *out)
 {
 	*out = w->stats;
+}
+
+/* @o in its own nested transaction of @tx. */
+static void writer_run_one(struct writer *w, struct store_txn *tx,
+			   struct writer_op *o)
+{
+	struct store_txn *child;
+
+	o->err = store_write_begin(w->st, tx, &child);
+	if (o->err)
+		return;
+	o->err = o->op(child, o->arg);
+	if (o->err)
+		store_write_abort(child);
+	else
+		o->err = store_write_commit(child);
+}
+
+/*
+ * writer_run_group() - the @n grouped operations at @g in one nested
+ * transaction of @tx: LMDB mallocs megabytes of dirty and free lists for
+ * each nested transaction and merges them into the parent's on commit,
+ * which per event of a call cost more than writing the event. Returns 0
+ * when all of them are in; otherwise nothing of them is (the caller runs
+ * each again alone, so one bad operation still costs only itself).
+ */
+static int writer_run_group(struct writer *w, struct store_txn *tx,
+			    struct writer_op *g, size_t n)
+{
+	struct store_txn *child;
+	size_t i;
+	int err;
+
+	err = store_write_begin(w->st, tx, &child);
+	if (err)
+		return err;
+	for (i = 0; i < n && !err; i++)
+		err = g[i].op(child, g[i].arg);
+	if (err) {
+		store_write_abort(child);
+		return err;
+	}
+	err = store_write_commit(child);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++)
+		g[i].err = 0;
+	return 0;
 }
 
 /*
@@ -200,20 +267,22 @@ static void writer_run(struct writer *w)
 
 	err = store_write_begin(w->st, NULL, &tx);
 	for (i = 0; i < n; i++) {
-		struct store_txn *child;
+		size_t j = i + 1;
 
 		if (err) {
 			batch[i].err = err;
 			continue;
 		}
-		batch[i].err = store_write_begin(w->st, tx, &child);
-		if (batch[i].err)
+		while (batch[i].group && j < n && batch[j].group)
+			j++;
+		if (j - i > 1 && !writer_run_group(w, tx, batch + i, j - i)) {
+			i = j - 1;
 			continue;
-		batch[i].err = batch[i].op(child, batch[i].arg);
-		if (batch[i].err)
-			store_write_abort(child);
-		else
-			batch[i].err = store_write_commit(child);
+		}
+		/* alone, or its group failed: each in its own, again */
+		for (; i < j; i++)
+			writer_run_one(w, tx, batch + i);
+		i--;
 	}
 	if (!err) {
 		err = store_write_commit(tx);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "maskd/writer.h"
@@ -193,6 +194,53 @@ static void test_failure_isolated(void **state)
 	assert_true(in_pool(f, "+15550000003"));
 }
 
+/* writer_submit_group(): neighbours share a nested transaction; when
+ * one of them fails, the others are run again alone and kept, the failed
+ * one leaves nothing, and a plain operation between two groups keeps its
+ * place in the order. */
+static void test_group(void **state)
+{
+	struct fx *f = *state;
+	struct req q[6] = {
+		{ .f = f, .vn = "+15550000061" },
+		{ .f = f, .vn = "+15550000062", .fail_with = EIO },
+		{ .f = f, .vn = "+15550000063" },
+		{ .f = f, .vn = "+15550000064" },	/* plain */
+		{ .f = f, .vn = "+15550000065" },
+		{ .f = f, .vn = "+15550000066" },
+	};
+	int i;
+
+	for (i = 0; i < 6; i++)
+		assert_int_equal(i == 3 ?
+				 writer_submit_later(f->w, add_op, add_done,
+						     &q[i]) :
+				 writer_submit_group(f->w, add_op, add_done,
+						     &q[i]), 0);
+	writer_flush(f->w);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(q[i].done_calls, 1);
+		assert_int_equal(q[i].done_err, i == 1 ? EIO : 0);
+		assert_int_equal(q[i].order, i + 1);
+		assert_true(in_pool(f, q[i].vn) == (i != 1));
+	}
+	/* the same number twice in one group: the second fails (EEXIST)
+	 * on its own, the first stays */
+	memset(q, 0, sizeof(q));
+	q[0] = (struct req){ .f = f, .vn = "+15550000067" };
+	q[1] = (struct req){ .f = f, .vn = "+15550000067" };
+	q[2] = (struct req){ .f = f, .vn = "+15550000068" };
+	for (i = 0; i < 3; i++)
+		assert_int_equal(writer_submit_group(f->w, add_op, add_done,
+						     &q[i]), 0);
+	writer_flush(f->w);
+	assert_int_equal(q[0].done_err, 0);
+	assert_int_not_equal(q[1].done_err, 0);
+	assert_int_equal(q[2].done_err, 0);
+	assert_true(in_pool(f, "+15550000067"));
+	assert_true(in_pool(f, "+15550000068"));
+}
+
 /* What a handler submits runs in a later batch, not lost, not nested. */
 static void test_submit_from_done(void **state)
 {
@@ -257,6 +305,8 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failure_isolated,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_submit_from_done,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_large_split,
