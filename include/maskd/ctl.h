@@ -112,6 +112,10 @@ typedef void (ctl_number_h)(int err, bool lost, const struct pool_number *n,
 			    void *arg);
 typedef void (ctl_done_h)(int err, bool lost, void *arg);
 
+/* ctl_clustered() - [cluster] store is set (ctl_set_cluster()): the
+ * sessions and the pool are PostgreSQL's. */
+bool ctl_clustered(const struct ctl *ctl);
+
 /* ---- sessions ---- */
 
 /*

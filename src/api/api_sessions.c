@@ -157,8 +157,8 @@ static const char *const api_create_keys[] = {
  * nothing to pick, so the two are refused together.
  */
 static int api_geo_parse(const json_t *body, const struct config *cfg,
-			 bool explicit_vn, struct session_params *p,
-			 struct api_err *e)
+			 bool explicit_vn, bool clustered,
+			 struct session_params *p, struct api_err *e)
 {
 	json_t *m = json_object_get(body, "geo_match");
 	json_t *party = json_object_get(body, "geo_party");
@@ -189,6 +189,14 @@ static int api_geo_parse(const json_t *body, const struct config *cfg,
 	if (explicit_vn && p->geo_match != GEO_MATCH_NONE) {
 		api_err_set(e, 400, "invalid_field",
 			    "geo_match: not with virtual_number");
+		return EINVAL;
+	}
+	/* PostgreSQL's allocation (cluster_create.c) has no geo pick yet:
+	 * said plainly, never a number from anywhere */
+	if (clustered && p->geo_match != GEO_MATCH_NONE) {
+		api_err_set(e, 400, "invalid_field",
+			    "geo_match: not available in cluster mode "
+			    "([cluster] store); none only");
 		return EINVAL;
 	}
 	p->geo_party_b = party && !strcmp(json_string_value(party), "b");
@@ -341,8 +349,9 @@ int api_create_parse(const json_t *body, const struct config *cfg,
 	    (err = api_get_metadata(body, &c->metadata, e)) ||
 	    (err = api_pin_parse(body, true, c, &c->params.pin, &unused,
 				 &unused, &unused, e)) ||
-	    (err = api_geo_parse(body, cfg, c->vn[0] != '\0', &c->params,
-				 e)))
+	    (err = api_geo_parse(body, cfg, c->vn[0] != '\0',
+				 c->api && c->api->ctl &&
+				 ctl_clustered(c->api->ctl), &c->params, e)))
 		return err;
 
 	c->params.party_a = c->party_a;

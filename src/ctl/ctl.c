@@ -214,6 +214,11 @@ void ctl_stop(struct ctl *ctl)
 	free(ctl);
 }
 
+bool ctl_clustered(const struct ctl *ctl)
+{
+	return ctl->cluster != NULL;
+}
+
 void ctl_flush(struct ctl *ctl)
 {
 	writer_flush(ctl->w);

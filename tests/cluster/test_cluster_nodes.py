@@ -588,6 +588,26 @@ class ClusterNodes(ClusterBase):
             self.assertEqual((st, js["error"]["code"]), (404, "not_found"),
                              raw)
 
+    def test_geo_match_refused_plainly(self):
+        """Geo-match is not done by PostgreSQL's allocation: asked for,
+        a create is 400 naming geo_match (never a number from the whole
+        pool, never a 503), nothing is created; none is fine."""
+        n1, _ = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        for mode in ("country", "area"):
+            st, js, raw = self.create(n1, a, b, geo_match=mode)
+            self.assertEqual((st, js["error"]["code"]),
+                             (400, "invalid_field"), raw)
+            self.assertIn("geo_match", js["error"]["message"])
+        self.assertEqual(self.pg.psql(
+            "SELECT count(*) FROM sessions WHERE party_a = '%s'" % a),
+            [["0"]])
+        st, js, raw = self.create(n1, a, b, geo_match="none",
+                                  virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+
     def test_pool_exhausted_and_password_not_logged(self):
         n1, _ = self.nodes
         st, js, raw = self.create(n1, caller_number(), callee_number())

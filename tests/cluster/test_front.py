@@ -63,8 +63,8 @@ import test_events as te  # noqa: E402  (Receiver: a real HTTP receiver)
 FRONT_IP = "127.0.0.6"
 WAIT_S = 30
 KILL_S = 3.0            # the issue's bound: a dead node's share moves
-RATE = 50               # calls/s of the load runs
-CALL_MS = 2000          # talk time of a load call
+RATE = 100              # calls/s of the load runs (the issue's)
+CALL_MS = 1000          # talk time of a load call
 LOAD_S = 8              # the load run's length
 KILL_AT_S = 4           # the kill, this long into the load
 # A record is durable once the node's writer commits it, at most
@@ -75,19 +75,23 @@ DURABLE_S = 1.0
 AFTER_CALLS = 75        # the run started KILL_S after the kill,
 AFTER_RATE = 25         # at this rate: node 2 takes both runs then
 POOL = 8
-RTP_PAIRS = 300         # per node: 2 s calls at 50/s, all on one node
-                        # after the kill, hold 100 calls, 200 pairs
+RTP_PAIRS = 400         # FrontFailover's, per node: 1 s calls at 100/s,
+                        # all on one node after the kill, hold 100 calls
+                        # (more while they end late), 2 pairs each
 
 
 class FrontMaskd(ClusterMaskd):
     """A cluster node that takes the front's address as a trunk and calls
     the one gateway every node shares."""
 
-    RTP_PORTS = 2 * RTP_PAIRS
-
-    def __init__(self, tmp, dsn, gw_port, events_url=None):
+    def __init__(self, tmp, dsn, gw_port, events_url=None, rtp_pairs=100,
+                 log_level="debug"):
         super().__init__(tmp, dsn, events_url=events_url)
         self.gw_port = gw_port
+        # a range of its own for each class's nodes: the classes run at
+        # once, beside other suites, and share 20000..29999
+        self.RTP_PORTS = 2 * rtp_pairs
+        self.log_level = log_level
         # what is tested is the front: a node refusing calls because the
         # shared test machine is slow (overload control, test_overload.py)
         # would be a failure of neither
@@ -97,7 +101,13 @@ class FrontMaskd(ClusterMaskd):
         # ClusterMaskd gives each node a relay range of its own, kept
         # across a restart
         super().write_config()
-        with open(self.conf_path, "a") as f:
+        with open(self.conf_path) as f:
+            conf = f.read()
+        with open(self.conf_path, "w") as f:
+            # under load the per-message debug lines would be most of
+            # what a node does (test_soak logs at info too)
+            f.write(conf.replace("[log]\nlevel = debug\n",
+                                 "[log]\nlevel = %s\n" % self.log_level))
             f.write("[trunk.front]\nsources = %s/32\n" % FRONT_IP)
 
 
@@ -124,6 +134,8 @@ def node_of(uri, nodes):
 class FrontBase(ClusterBase):
     """PostgreSQL, N_NODES nodes and the front, per class."""
     front = None
+    RTP_PAIRS = 100     # per node
+    LOG_LEVEL = "debug"
 
     @classmethod
     def setUpClass(cls):
@@ -142,7 +154,8 @@ class FrontBase(ClusterBase):
         # written and exported: FrontFailover counts them in PostgreSQL
         cls.receiver = te.Receiver().start()
         cls.nodes = [FrontMaskd(os.path.join(cls.tmp, "n%d" % i), cls.pg.dsn,
-                                gw_port, cls.receiver.url()).start()
+                                gw_port, cls.receiver.url(), cls.RTP_PAIRS,
+                                cls.LOG_LEVEL).start()
                      for i in (1, 2)]
         cls.maskd = cls.nodes[0]
         cls.front_port = test_sip.free_port(host=FRONT_IP)
@@ -269,6 +282,29 @@ class FrontBase(ClusterBase):
             s.kill()
         super().tearDown()
 
+    def node_counts(self):
+        """What each node that is up says of its calls and refusals."""
+        out = []
+        for n in self.nodes:
+            try:
+                m = n.metrics()
+            except Exception as e:     # a killed node
+                out.append("node %d: %s" % (n.sip_port, e))
+                continue
+            out.append("node %d: %s" % (n.sip_port, ", ".join(
+                "%s %s" % (k, m.get(k)) for k in (
+                    "maskd_sip_calls_live", "maskd_sip_calls_total",
+                    "maskd_sip_rejected_ports_total",
+                    "maskd_sip_calls_answered_total",
+                    "maskd_cluster_claims_refused_total"))))
+        try:
+            out.append("records (node, code, reason, count): %r"
+                       % self.pg.psql("SELECT node, final_code, reason, "
+                                      "count(*) FROM cdrs GROUP BY 1, 2, 3"))
+        except Exception as e:
+            out.append("records: %s" % e)
+        return "\n".join(out)
+
     def wait_rc(self, run, timeout, want_ok=None):
         rc = run.wait(timeout)
         st = run.stats()
@@ -276,9 +312,9 @@ class FrontBase(ClusterBase):
         bad = int(st.get("FailedCall(C)", -1))
         if want_ok is not None and (rc != 0 or ok != want_ok or bad != 0):
             self.fail("%s: exit %r, %d successful, %d failed, want %d\n%s"
-                      "\n--- front ---\n%s"
+                      "\n--- nodes ---\n%s\n--- front ---\n%s"
                       % (run.name, rc, ok, bad, want_ok, run.report(),
-                         self.front.log()[-3000:]))
+                         self.node_counts(), self.front.log()[-3000:]))
         return rc, ok, bad
 
 
@@ -435,6 +471,8 @@ class FrontCalls(FrontBase):
 
 
 class FrontFailover(FrontBase):
+    RTP_PAIRS = RTP_PAIRS
+    LOG_LEVEL = "info"
 
     def test_kill_one_node_under_load(self):
         self.add_pool(POOL, 3000)
