@@ -28,6 +28,7 @@ quote them with the command.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -43,28 +44,89 @@ def last_json(out):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run_nodes(dsn, nodes, n, conc, parties, conns, alloc, close_pct=0):
-    t0 = time.monotonic()
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def pg_cpu_s(pg):
+    """CPU seconds of the PostgreSQL server so far: the postmaster, its
+    live children (backends, WAL writer, checkpointer...) and the
+    children it has reaped (the backends of nodes that have exited)."""
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        pm = int(f.readline())
+    ticks = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(pid) == pm:
+            ticks += sum(int(x) for x in st[11:15])
+        elif int(st[1]) == pm:
+            ticks += int(st[11]) + int(st[12])
+    return ticks / HZ
+
+
+def pg_wal(pg, db):
+    r = pg.psql("SELECT wal_records, wal_sync FROM pg_stat_wal", db=db)[0]
+    return int(r[0]), int(r[1])
+
+
+def run_nodes(dsn, nodes, n, conc, parties, conns, alloc, close_pct=0,
+              pg=None, db=None):
+    """NODES cluster_tool processes, started together once all are up:
+    ops/s over the window from the first create to the last answer."""
+    start = time.time() + 1.5 + 0.2 * nodes
+    env = dict(os.environ, CLUSTER_TOOL_START_MS=str(int(start * 1000)))
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    node_cpu0 = ru.ru_utime + ru.ru_stime
     procs = [subprocess.Popen([TOOL, "create", dsn, str(n), str(conc),
                                str(parties), str(conns), alloc,
                                str(17 + i), str(close_pct)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for i in range(nodes)]
+                              text=True, env=env) for i in range(nodes)]
+    if pg:
+        # CPU from the start on: connecting and migrating are not creates
+        time.sleep(max(0, start - 0.1 - time.time()))
+        cpu0, wal0 = pg_cpu_s(pg), pg_wal(pg, db)
+        for p in procs:
+            try:
+                with open("/proc/%d/stat" % p.pid) as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+                node_cpu0 += (int(st[11]) + int(st[12])) / HZ
+            except OSError:
+                pass
     res = []
     for p in procs:
         out, err = p.communicate()
         if p.returncode:
             sys.exit("cluster_tool create failed: " + err[-500:])
         res.append(last_json(out))
-    dt = time.monotonic() - t0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    node_cpu = ru.ru_utime + ru.ru_stime - node_cpu0
+    dt = (max(r["end_ms"] for r in res) -
+          min(r["start_ms"] for r in res)) / 1000
     ok = sum(r["ok"] for r in res)
-    return {"creates": ok, "closes": sum(r["closed"] for r in res),
-            "enospc": sum(r["enospc"] for r in res),
-            "busy": sum(r["busy"] for r in res),
-            "retries": sum(r["retries"] for r in res),
-            "seconds": round(dt, 2),
-            "ops_per_s": round((ok + sum(r["closed"] for r in res)) / dt,
-                               1)}
+    ops = ok + sum(r["closed"] for r in res)
+    out = {"creates": ok, "closes": sum(r["closed"] for r in res),
+           "enospc": sum(r["enospc"] for r in res),
+           "busy": sum(r["busy"] for r in res),
+           "retries": sum(r["retries"] for r in res),
+           "seconds": round(dt, 2),
+           "ops_per_s": round(ops / dt, 1)}
+    if pg:
+        cpu1, wal1 = pg_cpu_s(pg), pg_wal(pg, db)
+        # per operation: the server's CPU (every process of it), the
+        # nodes' (src/cluster/ and this tool's loop, start-up included),
+        # WAL records and WAL flushes (fsync: durable commits)
+        out["pg_cpu_us_per_op"] = round((cpu1 - cpu0) / ops * 1e6)
+        out["node_cpu_us_per_op"] = round(node_cpu / ops * 1e6)
+        out["wal_records_per_op"] = round((wal1[0] - wal0[0]) / ops, 1)
+        out["ops_per_wal_sync"] = round(ops / max(1, wal1[1] - wal0[1]),
+                                        1)
+    return out
 
 
 def propagation(pg, db, n, conc, alloc="lock"):
@@ -108,7 +170,7 @@ def main():
             subprocess.run([TOOL, "pool", dsn, str(a.pool)], check=True,
                            stdout=subprocess.DEVNULL)
             r = run_nodes(dsn, a.nodes, a.creates, a.conc, a.parties,
-                          a.conns, alloc)
+                          a.conns, alloc, pg=pg, db=db)
             print("%-12s %d nodes x %d conns x %d in flight, pool %d: %s"
                   % (alloc, a.nodes, a.conns, a.conc, a.pool, json.dumps(r)))
             db = "c_" + alloc

@@ -3,6 +3,9 @@
 local counter = 0
 local tid = 0
 local token = os.getenv("MASKD_TOKEN") or "bench-token-000001"
+-- several wrk at once (bench_cluster_api.py: one per node) each give
+-- their own base, so their parties never meet
+local base = tonumber(os.getenv("MASKD_PARTY_BASE") or "0")
 
 setup = function(thread)
 	thread:set("tid", tid)
@@ -18,7 +21,7 @@ end
 request = function()
 	counter = counter + 1
 	-- parties unique across threads: +1 2TT CCCCCCC
-	local n = tid * 10000000 + counter
+	local n = base + tid * 10000000 + counter
 	local body = string.format(
 		'{"party_a":"+12%09d","party_b":"+13%09d","ttl":3600}', n, n)
 	return wrk.format(nil, "/v1/sessions", nil, body)

@@ -52,13 +52,14 @@
 #define CLUSTER_RETRY_MAX 32
 #define CLUSTER_CONNECTIONS_MAX 64
 /*
- * Creates sent as one transaction at most (allocation = lock). Each runs
- * in a subtransaction, and a backend caches only 64 subtransaction ids:
- * past that every snapshot of every backend has to read pg_subtrans,
- * and the whole server slows down (measured: 256 per batch was slower
- * than one create per transaction).
+ * Creates sent as one transaction at most (allocation = lock). Those
+ * maskd_session_create_many() cannot allocate in memory (a number or a
+ * PIN asked, a small pool: schema 5) each run in a subtransaction, and a
+ * backend caches only 64 subtransaction ids: past that every snapshot of
+ * every backend has to read pg_subtrans, and the whole server slows down
+ * (measured: 256 per batch was slower than one create per transaction).
  */
-#define CLUSTER_BATCH_MAX 48
+#define CLUSTER_BATCH_MAX 64
 /* the environment variable that overrides [cluster] store and store_file */
 #define CLUSTER_DSN_ENV "MASKD_CLUSTER_DSN"
 

@@ -220,6 +220,13 @@ static void batch_done(int err, const PGresult *res, void *arg)
 	int rows, r;
 	size_t i;
 
+	c->batches_out--;
+	/* the creates that queued meanwhile go now, as one batch */
+	if (c->n_batch && c->batch_ev && !c->batch_scheduled) {
+		event_active(c->batch_ev, 0, 0);
+		c->batch_scheduled = true;
+	}
+
 	if (!err && !cluster_pg_ok(res)) {
 		if (cluster_retryable(res)) {
 			/* a deadlock or clash of the batch as a whole */
@@ -259,13 +266,13 @@ static void batch_done(int err, const PGresult *res, void *arg)
 	free(b);
 }
 
-/* Send up to CLUSTER_BATCH_MAX queued creates as one transaction. */
-static void batch_send(struct cluster *c)
+/* Send up to CLUSTER_BATCH_MAX queued creates as one transaction on
+ * @pg (NULL: none is up, they fail). */
+static void batch_send(struct cluster *c, struct cluster_pg *pg)
 {
 	struct sbuf cols[BATCH_NCOLS];
 	const char *vals[BATCH_NCOLS];
 	struct create_batch *b;
-	struct cluster_pg *pg = cluster_pick(c);
 	size_t n = c->n_batch < CLUSTER_BATCH_MAX ? c->n_batch :
 		   CLUSTER_BATCH_MAX, i;
 	int j, err = 0;
@@ -306,21 +313,37 @@ static void batch_send(struct cluster *c)
 					    vals, batch_done, b) : ENOTCONN;
 	for (j = 0; j < BATCH_NCOLS; j++)
 		free(cols[j].p);
-	if (!err)
+	if (!err) {
+		c->batches_out++;
 		return;
+	}
 	for (i = 0; i < n; i++)
 		create_finish(b->ops[i], err, NULL, 0, 0);
 	free(b->ops);
 	free(b);
 }
 
+/*
+ * Send the queued creates: each batch on a connection with nothing
+ * queued. When every connection is busy and a batch is out, they wait
+ * for its answer (batch_done()) and go then as one bigger batch: under
+ * load a batch holds what arrived while the previous ones ran, one
+ * commit for all (measured over HTTP: 18 creates a batch sent at once,
+ * CLUSTER_BATCH_MAX waiting). With no batch out (the connections busy
+ * with other queries) they queue on the least busy one.
+ */
 static void batch_on_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct cluster *c = arg;
 
 	c->batch_scheduled = false;
-	while (c->n_batch)
-		batch_send(c);
+	while (c->n_batch) {
+		struct cluster_pg *pg = cluster_pick(c);
+
+		if (pg && cluster_pg_pending(pg) && c->batches_out)
+			break;
+		batch_send(c, pg);
+	}
 }
 
 /* Queue @op for the batch of this loop turn. */

@@ -55,6 +55,7 @@ struct cluster {
 	size_t n_batch, cap_batch;
 	struct event *batch_ev;
 	bool batch_scheduled;
+	unsigned batches_out;		/* sent, not answered */
 };
 
 /* cluster_create.c: run before cluster_close() frees the connections:

@@ -651,13 +651,22 @@ const char cluster_schema_sql[] =
 "    slow[j] := coalesce(p_vn[j], '') <> '' OR p_pin_req[j] OR p_pin_gen[j];\n"
 "    IF NOT slow[j] THEN nf := nf + 1; END IF;\n"
 "  END LOOP;\n"
+	/* a pool only a few times the batch: each create alone, locking
+	 * only the number it takes (a window would lock most of the pool,
+	 * and closes and other nodes' creates would queue on it) */
+"  want := nf + 2;\n"
+"  IF nf > 0 THEN\n"
+"    SELECT count(*) INTO m FROM (SELECT 1 FROM pool LIMIT want * 4) w;\n"
+"    IF m < want * 4 THEN\n"
+"      slow := array_fill(true, ARRAY[n]); nf := 0;\n"
+"    END IF;\n"
+"  END IF;\n"
 "  IF nf > 0 THEN\n"
 "    SELECT coalesce(array_agg(p.party), '{}'), coalesce(array_agg(p.vn), '{}'),\n"
 "        coalesce(array_agg((SELECT s.expires_at_ms FROM sessions s\n"
 "          WHERE s.id = p.session_id)), '{}')\n"
 "      INTO pp, pv, pe FROM pairs p\n"
 "      WHERE p.party = ANY (p_a || p_b) AND p.active;\n"
-"    want := nf + 16;\n"
 "    SELECT coalesce(array_agg(w.vn ORDER BY w.active, w.vn), '{}'),\n"
 "        coalesce(array_agg(w.active ORDER BY w.active, w.vn), '{}'),\n"
 "        count(*)\n"

@@ -8,7 +8,10 @@
  *        N operations, CONC in flight: creates with parties drawn from
  *        PARTIES numbers, and (CLOSE% of them, default 0) closes of a
  *        session created before; ALLOC lock|serializable; prints one
- *        JSON line of counts
+ *        JSON line of counts, and when the creates started and ended
+ *        (ms since the epoch). $CLUSTER_TOOL_START_MS (ms since the
+ *        epoch): once connected, wait until then before the first
+ *        create (the bench starts its nodes together)
  *   cluster_tool feed DSN LMDB_DIR EXPECT TIMEOUT_S
  *        replay changes into the LMDB store until EXPECT sessions are
  *        applied (or TIMEOUT_S); prints a JSON line with the count and
@@ -227,6 +230,8 @@ static void create_start(void)
 static int cmd_create(const char *dsn, char **argv)
 {
 	struct cluster_stats st;
+	const char *start;
+	int64_t start_ms;
 	double t0, dt;
 
 	g_cr.n = (unsigned)strtoul(argv[0], NULL, 10);
@@ -246,6 +251,16 @@ static int cmd_create(const char *dsn, char **argv)
 			 !strcmp(argv[4], "serializable") ?
 			 CLUSTER_ALLOC_SERIALIZABLE : CLUSTER_ALLOC_LOCK))
 		return 1;
+	/* the bench starts every node at once, once they are all up, so
+	 * its figure is creates and not process start-up */
+	start = getenv("CLUSTER_TOOL_START_MS");
+	if (start && *start) {
+		int64_t at = strtoll(start, NULL, 10);
+
+		while (now_ms() < at)
+			run_for(0.005);
+	}
+	start_ms = now_ms();
 	t0 = mono_s();
 	create_start();
 	while (g_cr.finished < g_cr.n)
@@ -254,9 +269,10 @@ static int cmd_create(const char *dsn, char **argv)
 	cluster_stats(g_c, &st);
 	printf("{\"ok\": %u, \"closed\": %u, \"enospc\": %u, \"eexist\": %u, \"busy\": %u, "
 	       "\"unavailable\": %u, \"other\": %u, \"retries\": %" PRIu64
-	       ", \"seconds\": %.3f, \"per_s\": %.1f}\n", g_cr.ok, g_cr.closed,
+	       ", \"seconds\": %.3f, \"per_s\": %.1f, \"start_ms\": %" PRId64
+	       ", \"end_ms\": %" PRId64 "}\n", g_cr.ok, g_cr.closed,
 	       g_cr.enospc, g_cr.eexist, g_cr.busy, g_cr.unavailable,
-	       g_cr.other, st.retries, dt, g_cr.n / dt);
+	       g_cr.other, st.retries, dt, g_cr.n / dt, start_ms, now_ms());
 	return g_cr.other ? 1 : 0;
 }
 

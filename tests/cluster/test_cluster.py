@@ -120,16 +120,17 @@ class ClusterCase(unittest.TestCase):
             GROUP BY 1, 2 HAVING p.active <> count(s.id)""")
         self.assertEqual(rows, [], "pool counts out of step")
 
-    def run_concurrent(self, alloc):
+    def run_concurrent(self, alloc, pool=5, parties=8, db=None):
         """4 processes x 2 connections, 300 operations each (40% closes),
         8 parties over a pool of 5: creates that share parties race all
         the time."""
-        db = "alloc_" + alloc
+        db = db or "alloc_" + alloc
         dsn = self.db(db)
-        r = tool("pool", dsn, 5)
+        r = tool("pool", dsn, pool)
         self.assertEqual(r.returncode, 0, r.stderr)
-        procs = [subprocess.Popen([TOOL, "create", dsn, "300", "6", "8",
-                                   "2", alloc, str(seed), "40"],
+        procs = [subprocess.Popen([TOOL, "create", dsn, "300", "6",
+                                   str(parties), "2", alloc, str(seed),
+                                   "40"],
                                   stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
                  for seed in (11, 23, 37, 41)]
@@ -162,6 +163,29 @@ class ClusterCase(unittest.TestCase):
 
     def test_concurrent_creates_serializable(self):
         self.run_concurrent("serializable")
+
+    def test_concurrent_creates_window(self):
+        """A pool of 64, large enough for a batch's window (schema 5:
+        maskd_session_create_many() picks in memory), and 24 parties
+        that come to hold most of it: creates of one batch share
+        parties, picks find nothing eligible in the window and go create
+        by create, and the other processes' batches race for the same
+        numbers."""
+        self.run_concurrent("lock", pool=64, parties=24, db="alloc_window")
+
+    def test_least_used(self):
+        """One connection, batches of 8 one after the other, parties
+        that never meet: every create takes the least-used number, so
+        640 creates over 64 numbers give each exactly 10."""
+        dsn = self.db("alloc_least")
+        self.assertEqual(tool("pool", dsn, 64).returncode, 0)
+        r = tool("create", dsn, 640, 8, 1000000, 1, "lock", 7)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(last_json(r.stdout)["ok"], 640)
+        self.assertEqual(self.sql("alloc_least", "SELECT min(active), "
+                                  "max(active), count(*) FROM pool"),
+                         [["10", "10", "64"]])
+        self.check_no_shared_pair("alloc_least")
 
     def test_pool_exhausted(self):
         """3 numbers, 3 parties: a party is in at most 3 active

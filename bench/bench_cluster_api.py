@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""bench_cluster_api.py - session creates/s over real HTTP through NODES
+maskd nodes in cluster mode on one PostgreSQL (durable commits on both
+sides: PostgreSQL with fsync and synchronous_commit on, each node's LMDB
+group commit).
+
+    python3 bench/bench_cluster_api.py [--maskd build/maskd] [--nodes 3]
+        [--secs 10] [--conns 32] [--pg-conns 4] [--pool 1000]
+
+Starts its own PostgreSQL (tests/cluster/pg.py), a pool of POOL numbers,
+NODES maskd (tests/cluster/test_cluster_nodes.py's ClusterMaskd, log
+level warn, [cluster] connections = PG_CONNS), then one wrk per node
+(bench/creates.lua: POST /v1/sessions, parties never repeated, CONNS
+keep-alive connections each) for SECS seconds, all at once. Prints
+creates/s over all nodes, latency per node, and CPU per create of
+PostgreSQL (every process of the server), of the maskd nodes and of the
+client (wrk: what the load costs, not part of the figure), and the
+sessions PostgreSQL holds at the end (each answered 201 is there).
+
+Numbers depend on the machine (here: 2 cores shared with other builds);
+quote them with the command.
+"""
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "sip"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import test_sip  # noqa: E402
+from test_cluster_nodes import ClusterMaskd  # noqa: E402
+from pg import Postgres  # noqa: E402
+from bench_cluster import pg_cpu_s, HZ  # noqa: E402
+
+TOOL = os.path.join(ROOT, "build", "tests", "cluster_tool")
+
+
+class BenchMaskd(ClusterMaskd):
+    PG_CONNS = 4
+
+    def write_config(self):
+        super().write_config()
+        with open(self.conf_path) as f:
+            conf = f.read()
+        # a bench measures creates, not the debug log; room for them all
+        conf = conf.replace("level = debug", "level = warn")
+        conf = conf.replace("map_size = 64M", "map_size = 2G")
+        conf = conf.replace("connections = 2",
+                            "connections = %d" % self.PG_CONNS)
+        with open(self.conf_path, "w") as f:
+            f.write(conf)
+
+
+def proc_cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read().rsplit(")", 1)[1].split()
+    return (int(st[11]) + int(st[12])) / HZ
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--maskd", default=os.path.join(ROOT, "build", "maskd"))
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--secs", type=int, default=10)
+    ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--pg-conns", type=int, default=4)
+    ap.add_argument("--pool", type=int, default=1000)
+    ap.add_argument("--statements", action="store_true",
+                    help="load pg_stat_statements (postgresql-15's "
+                    "contrib) and print where PostgreSQL's time went")
+    a = ap.parse_args()
+    for exe in (a.maskd, TOOL):
+        if not os.access(exe, os.X_OK):
+            sys.exit("build first: scripts/build.sh build (%s)" % exe)
+    test_sip.ARGS = argparse.Namespace(maskd=a.maskd, source_dir=ROOT)
+    BenchMaskd.PG_CONNS = a.pg_conns
+    tmp = tempfile.mkdtemp(prefix="maskd-bench-cluster-")
+    nodes = []
+    with Postgres() as pg:
+        try:
+            if a.statements:
+                with open(os.path.join(pg.data, "postgresql.conf"),
+                          "a") as f:
+                    f.write("shared_preload_libraries = "
+                            "'pg_stat_statements'\n"
+                            "pg_stat_statements.track = all\n")
+                pg.stop()
+                pg.start()
+                pg.psql("CREATE EXTENSION pg_stat_statements")
+            subprocess.run([TOOL, "pool", pg.dsn, str(a.pool)], check=True,
+                           stdout=subprocess.DEVNULL)
+            for i in range(a.nodes):
+                nodes.append(BenchMaskd(os.path.join(tmp, "n%d" % i),
+                                        pg.dsn, "bench%d" % i).start())
+            # every node's connections up: a create answers 201
+            for i, m in enumerate(nodes):
+                deadline = time.monotonic() + 30
+                while True:
+                    st, _, raw = m.request("POST", "/v1/sessions", {
+                        "party_a": "+1990000%04d" % i,
+                        "party_b": "+1991000%04d" % i})
+                    if st == 201:
+                        break
+                    if time.monotonic() > deadline:
+                        sys.exit("node %d: %s" % (i, raw))
+                    time.sleep(0.2)
+            before = int(pg.psql("SELECT count(*) FROM sessions")[0][0])
+            if a.statements:
+                pg.psql("SELECT pg_stat_statements_reset()")
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_pg0 = pg_cpu_s(pg)
+            cpu_n0 = [proc_cpu_s(m.proc.pid) for m in nodes]
+            wrks = []
+            for i, m in enumerate(nodes):
+                env = dict(os.environ, MASKD_TOKEN=test_sip.TOKEN,
+                           MASKD_PARTY_BASE=str(i * 100000000))
+                wrks.append(subprocess.Popen(
+                    ["wrk", "-t1", "-c%d" % a.conns, "-d%ds" % a.secs,
+                     "-s", os.path.join(ROOT, "bench", "creates.lua"),
+                     "http://127.0.0.1:%d" % m.api_port],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True, env=env))
+            outs = [w.communicate()[0] for w in wrks]
+            cpu_n1 = [proc_cpu_s(m.proc.pid) for m in nodes]
+            cpu_pg1 = pg_cpu_s(pg)
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            after = int(pg.psql("SELECT count(*) FROM sessions")[0][0])
+            top = pg.psql(
+                "SELECT calls, round(total_exec_time), rows, "
+                "left(regexp_replace(query, '\\s+', ' ', 'g'), 90) "
+                "FROM pg_stat_statements ORDER BY total_exec_time DESC "
+                "LIMIT 15") if a.statements else []
+        finally:
+            for m in nodes:
+                m.stop()
+    total = 0.0
+    for i, out in enumerate(outs):
+        line = out.strip().splitlines()[-1] if out.strip() else ""
+        print("node %d: %s" % (i, line))
+        mo = re.search(r"creates/s (\d+)", line)
+        total += float(mo.group(1)) if mo else 0
+    created = after - before
+    for row in top:
+        print("  calls %s, %s ms, rows %s: %s" % tuple(row))
+    client = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    print("%d nodes x %d HTTP connections, %d PostgreSQL connections "
+          "each, %d s: %.0f creates/s; in PostgreSQL: %d" % (
+              a.nodes, a.conns, a.pg_conns, a.secs, total, created))
+    if created:
+        print("CPU per create: PostgreSQL %.0f us, maskd %.0f us (%s s "
+              "per node), client (wrk) %.0f us" % (
+                  (cpu_pg1 - cpu_pg0) / created * 1e6,
+                  (sum(cpu_n1) - sum(cpu_n0)) / created * 1e6,
+                  "/".join("%.1f" % (y - x) for x, y in zip(cpu_n0, cpu_n1)),
+                  client / created * 1e6))
+
+if __name__ == "__main__":
+    main()
