@@ -17,6 +17,11 @@ checks. Direct to the workers: two calls of one session at once on two
 workers - the second gets 486, as on one worker, either way round; a
 session closed by the API ends its call on whichever worker has it.
 
+WorkersRac: request-a-calls from the API go to the workers in turn (the
+parties' INVITEs come from both workers' ports); the live view and the
+hang-up of each reach the worker that has it, and a second request-a-call
+of a busy session is 409 whichever worker it is given to.
+
 WorkersGone: a worker that is gone. A worker is a thread of maskd and
 cannot be stopped alone (nothing in maskd stops one; a crash takes the
 process), so what is tested is the front's half: its list names a third
@@ -44,6 +49,8 @@ import test_sip as ts  # noqa: E402
 from test_sip import caller_number, callee_number, sip_messages  # noqa
 import kamailio  # noqa: E402
 import test_soak  # noqa: E402  (its Sipp: load runs with -trace_stat)
+import test_media as tm  # noqa: E402
+import test_rac as tr  # noqa: E402  (RacBase: the Python gateway, parties)
 
 ARGS = None
 FRONT_IP = "127.0.0.6"
@@ -108,10 +115,21 @@ class FrontBase(ts.SipBase):
         os.makedirs(fdir)
         lst = os.path.join(fdir, "front.list")
         with open(lst, "w") as f:
-            subprocess.run(["bash", script, "list"] +
-                           ["127.0.0.1:%d" % p
-                            for p in cls.maskd.ports + cls.dead],
-                           check=True, stdout=f)
+            if cls.dead:
+                subprocess.run(["bash", script, "list"] +
+                               ["127.0.0.1:%d" % p
+                                for p in cls.maskd.ports + cls.dead],
+                               check=True, stdout=f)
+            else:
+                # the list read from maskd's own config
+                subprocess.run(["bash", script, "workers",
+                                cls.maskd.conf_path], check=True, stdout=f)
+        with open(lst) as f:
+            nodes = re.findall(r"(?m)^1 sip:127\.0\.0\.1:(\d+) 8$",
+                               f.read())
+        if [int(p) for p in nodes] != cls.maskd.ports + cls.dead:
+            raise AssertionError("front list %r, workers on %r"
+                                 % (nodes, cls.maskd.ports + cls.dead))
         cls.front = kamailio.Kamailio(
             fdir, ["bash", script, "run",
                    "--listen", "udp:%s:%d" % (FRONT_IP, cls.front_port),
@@ -403,6 +421,93 @@ class WorkersGone(FrontBase):
         got = self.check_spread(sessions, before, mark, self.maskd.ports)
         for g in got:
             self.assertGreaterEqual(g, 3, got)
+
+
+class WorkersRacMaskd(tr.RacMaskd):
+    """test_rac's maskd with two SIP workers."""
+
+    def __init__(self, tmp, port_min, port_max):
+        super().__init__(tmp, port_min, port_max)
+        self.ports = [self.sip_port, ts.free_port()]
+
+    def write_config(self):
+        super().write_config()
+        with open(self.conf_path) as f:
+            text = f.read()
+        with open(self.conf_path, "w") as f:
+            f.write(text.replace("[sip]\n", "[sip]\nworkers = 2\n"
+                                 "worker_ports = %d\n" % self.ports[1], 1))
+
+
+class WorkersRac(tr.RacBase):
+
+    @classmethod
+    def setUpClass(cls):
+        tr.ARGS = tm.ARGS = ARGS
+        super().setUpClass()
+
+    @classmethod
+    def make_maskd(cls, tmp):
+        lo, hi = tm.port_range(cls.N_PORTS)
+        return WorkersRacMaskd(tmp, lo, hi)
+
+    def test_api_calls_on_both_workers(self):
+        # each party its own address (check_masked tells them by it)
+        pairs = []
+        for i in (0, 2):
+            a = self.party("+1202555", tr.PARTY_IPS[i])
+            b = self.party("+1303555", tr.PARTY_IPS[i + 1])
+            pairs.append((self.maskd.session(a.number, b.number), a, b))
+        cids = [self.post_call(s["id"], {"first": "a"})["id"]
+                for s, _, _ in pairs]
+        for _, a, b in pairs:
+            self.wait_state(a, "up")
+            self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        # in turn: one request-a-call on each worker, whose port the
+        # parties' INVITEs came from (and their in-dialog requests go to)
+        self.assertEqual({a.dialog["src"][1] for _, a, _ in pairs},
+                         set(self.maskd.ports))
+        for _, a, b in pairs:
+            self.assertEqual(a.dialog["src"], b.dialog["src"])
+        # each call's view, whichever worker has it
+        for cid in cids:
+            st, live = self.get_call(cid)
+            self.assertEqual(st, 200, live)
+            self.assertEqual((live["id"], live["status"]),
+                             (cid, "connected"), live)
+        # one call per session: 409 from either worker (in turn again)
+        for _ in range(2):
+            st, e, raw = self.maskd.request(
+                "POST", "/v1/sessions/%s/calls" % pairs[0][0]["id"], {})
+            self.assertEqual(st, 409, raw)
+            self.assertEqual(e["error"]["code"], "call_in_progress")
+        # the hang-up reaches the worker that has the call
+        for cid, (s, a, b) in zip(cids, pairs):
+            st, d, raw = self.maskd.request("DELETE", "/v1/calls/%s" % cid)
+            self.assertEqual(st, 200, raw)
+            self.wait_for(lambda: a.saw("bye") and b.saw("bye"),
+                          "both BYEs")
+            c = self.cdr(s["id"])
+            self.assertEqual((c["id"], c["final_code"], c["hangup_by"],
+                              c["reason"]), (cid, 200, "maskd",
+                                             "api_hangup"), c)
+        # test_rac's masking checks, per call (they take every party of
+        # the test for one call's), then nothing of one call in the other
+        everyone = self.parties
+        try:
+            for s, a, b in pairs:
+                self.parties = [a, b]
+                self.check_masked(s["virtual_number"])
+        finally:
+            self.parties = everyone
+        for i, (_, a, b) in enumerate(pairs):
+            _, c, d = pairs[1 - i]
+            for m in a.received + b.received:
+                for bad in (c.number, d.number, c.ip, d.ip):
+                    self.assertNotIn(bad.lstrip("+"), m.raw, m.raw)
+        self.check_clean()
+        st, js, raw = self.maskd.request("GET", "/v1/calls/%s" % ("0" * 32))
+        self.assertIn(st, (400, 404), raw)
 
 
 if __name__ == "__main__":
