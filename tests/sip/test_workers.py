@@ -345,19 +345,23 @@ class WorkersFront(FrontBase):
         # 12 Call-IDs all hashed to one worker: 1 in 2,048
         self.assertEqual(seen, {0, 1})
 
-    def busy_across(self, first_port, second_port):
+    def busy_across(self, first_port, second_port, tag):
         """A talks to B through one worker and calls the VN again through
-        the other: 486, as on one worker; the first call goes on."""
+        the other: 486, as on one worker; the first call goes on. @tag
+        names the runs (a trace of a run of the same name would be read
+        as this one's)."""
         a, b = caller_number(), callee_number()
         s = self.maskd.session(a, b)
         vn = s["virtual_number"]
         busy = self.maskd.metrics().get("maskd_sip_rejected_busy_total", 0)
-        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b})
+        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
+                      name="uas_" + tag)
         first = self.uac_to(first_port, "basic_uac.xml", vn, {"caller": a},
-                            d_ms=4000, name="first")
+                            d_ms=4000, name="first_" + tag)
         self.wait_received(first, "SIP/2.0 200")
         second = self.uac_to(second_port, "reject_uac.xml", vn,
-                             {"caller": a, "code": "486"}, name="second")
+                             {"caller": a, "code": "486"},
+                             name="second_" + tag)
         self.expect_rc(second)
         self.expect_rc(first)
         self.expect_rc(gw)
@@ -369,16 +373,16 @@ class WorkersFront(FrontBase):
         # the session takes its next call on either worker once the
         # first has ended
         gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
-                      name="uas_again")
+                      name="uas_again_" + tag)
         again = self.uac_to(second_port, "basic_uac.xml", vn, {"caller": a},
-                            name="again")
+                            name="again_" + tag)
         self.expect_rc(again)
         self.expect_rc(gw)
 
     def test_one_call_per_session_across_workers(self):
         p0, p1 = self.maskd.ports
-        self.busy_across(p0, p1)
-        self.busy_across(p1, p0)
+        self.busy_across(p0, p1, "01")
+        self.busy_across(p1, p0, "10")
 
     def test_session_closed_ends_call_on_worker_1(self):
         """DELETE /v1/sessions/{id} reaches the worker that has the call
