@@ -22,6 +22,11 @@ parties' INVITEs come from both workers' ports); the live view and the
 hang-up of each reach the worker that has it, and a second request-a-call
 of a busy session is 409 whichever worker it is given to.
 
+WorkersTls: with tls_listen, each worker has its own TLS port
+(worker_tls_ports) and answers an OPTIONS over TLS there with its
+certificate, and the certificate directory is gone once both have read
+it.
+
 WorkersGone: a worker that is gone. A worker is a thread of maskd and
 cannot be stopped alone (nothing in maskd stops one; a crash takes the
 process), so what is tested is the front's half: its list names a third
@@ -38,6 +43,9 @@ wait is bounded.
 """
 import os
 import re
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -51,6 +59,8 @@ import kamailio  # noqa: E402
 import test_soak  # noqa: E402  (its Sipp: load runs with -trace_stat)
 import test_media as tm  # noqa: E402
 import test_rac as tr  # noqa: E402  (RacBase: the Python gateway, parties)
+import test_tls  # noqa: E402  (Pki, TlsMaskd: certificates, TLS config)
+import unittest  # noqa: E402
 
 ARGS = None
 FRONT_IP = "127.0.0.6"
@@ -512,6 +522,71 @@ class WorkersRac(tr.RacBase):
         self.check_clean()
         st, js, raw = self.maskd.request("GET", "/v1/calls/%s" % ("0" * 32))
         self.assertIn(st, (400, 404), raw)
+
+
+class WorkersTls(unittest.TestCase):
+    """maskd with TLS and two workers; no call, only the transports."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="maskd-workers-tls-")
+        cls.pki = test_tls.Pki(cls.tmp)
+        cls.tmpdir = os.path.join(cls.tmp, "maskd-tmp")
+        os.makedirs(cls.tmpdir)
+        conf = os.path.join(cls.tmp, "openssl-weak.cnf")
+        with open(conf, "w") as f:
+            f.write(test_tls.WEAK_OPENSSL_CONF)
+        cls.ports = [ts.free_port()]
+        cls.tls_ports = [ts.free_port(), ts.free_port()]
+        cls.maskd = test_tls.TlsMaskd(
+            cls.tmp, cls.pki, cls.tmpdir, conf,
+            "workers = 2\nworker_ports = %d\nworker_tls_ports = %d\n"
+            % (cls.ports[0], cls.tls_ports[1]))
+        cls.maskd.tls_port = cls.tls_ports[0]
+        cls.maskd.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.maskd.stop()
+        rep = cls.maskd.sanitizer_report()
+        if rc != 0 or rep:
+            raise AssertionError("maskd exit %s\n%s\n%s"
+                                 % (rc, rep or "", cls.maskd.diagnostics()))
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def options(self, port):
+        """An OPTIONS over TLS from the trunk's address (TlsMaskd's:
+        127.0.0.1) to @port: the status line of the answer."""
+        ctx = ssl.create_default_context(cafile=self.pki.path("ca.crt"))
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+            lport = t.getsockname()[1]
+            t.sendall(("OPTIONS sip:127.0.0.1:%d;transport=tls SIP/2.0\r\n"
+                       "Via: SIP/2.0/TLS %s:%d;branch=z9hG4bK-w%d\r\n"
+                       "From: <sip:probe@%s>;tag=w%d\r\n"
+                       "To: <sip:127.0.0.1:%d>\r\n"
+                       "Call-ID: workers-tls-%d@%s\r\nCSeq: 1 OPTIONS\r\n"
+                       "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+                       % (port, "127.0.0.1", lport, port, "127.0.0.1",
+                          port, port, port, "127.0.0.1")).encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = t.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        return got.decode("utf-8", "replace").split("\r\n", 1)[0]
+
+    def test_options_over_tls_on_each_worker(self):
+        for port in self.tls_ports:
+            self.assertEqual(self.options(port), "SIP/2.0 200 OK",
+                             self.maskd.diagnostics())
+        # sofia read the key when each worker made its TLS transport;
+        # no copy stays on disk after start-up
+        self.assertEqual(os.listdir(self.tmpdir), [])
+        log = ts.read_text(self.maskd.log_path)
+        self.assertIn("sip: worker 1 listening on 127.0.0.1:%d (tls)"
+                      % self.tls_ports[1], log)
 
 
 if __name__ == "__main__":
