@@ -36,6 +36,12 @@
 #                          maximum whatever its failures (a before/after
 #                          pair of overload runs at the same offered rate
 #                          on a machine too busy for a clean ramp)
+#   --workers N            [sip] workers = N (default 1): maskd's SIP
+#                          threads, each on its own port; the caller is
+#                          then N SIPps, one per worker port at 1/N of
+#                          the rate with 1/N of the sessions (a front
+#                          would spread them by Call-ID hash; SIPp does
+#                          it here without the front's own CPU)
 #   --maskd PATH           the maskd binary (default build/maskd)
 #   --keep                 keep the work directory (logs, CSVs, perf.data)
 #
@@ -60,6 +66,7 @@ overload_s=30
 overload_lag=
 clean_max=
 keep=0
+workers=1
 maskd=build/maskd
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -75,15 +82,22 @@ while [ $# -gt 0 ]; do
 	--overload-s) overload_s=$2; shift 2 ;;
 	--overload-lag) overload_lag=$2; shift 2 ;;
 	--clean-max) clean_max=$2; rates=$2; shift 2 ;;
+	--workers) workers=$2; shift 2 ;;
 	--maskd) maskd=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	*) echo "usage: $0 [--rates \"R1 R2..\"] [--step S] [--call-ms MS]" \
 		"[--sessions N] [--perf] [--strace] [--threads] [--maskd-only]" \
 		"[--overload FACTOR] [--overload-s S] [--overload-lag MS]" \
-		"[--clean-max RATE]" \
+		"[--clean-max RATE] [--workers N]" \
 		"[--maskd PATH] [--keep]" >&2; exit 2 ;;
 	esac
 done
+
+if [ "$workers" != 1 ] && [ "$overload" != 0 ]; then
+	echo "bench_sip.sh: --overload reads one caller's counts: not with" \
+		"--workers" >&2
+	exit 2
+fi
 
 scripts/deps.sh --bench
 # the latency capture and the profiler (not in deps.sh's list)
@@ -120,6 +134,15 @@ for _ in range(100):
     print(p); break' "$1"
 }
 sip_port=$(free_port 127.0.0.1)
+# worker i > 0 of [sip] workers on a port of its own
+worker_ports=
+for _ in $(seq 2 "$workers"); do
+	worker_ports="$worker_ports${worker_ports:+,}$(free_port 127.0.0.1)"
+done
+workers_lines=
+[ "$workers" -gt 1 ] &&
+	workers_lines=$(printf 'workers = %s\nworker_ports = %s' "$workers" \
+		"$worker_ports")
 api_port=$(free_port 127.0.0.1)
 gw_port=$(free_port 127.0.0.3)
 token=bench-token-000001
@@ -133,6 +156,7 @@ cat > "$tmp/maskd.conf" <<CONF
 listen = 127.0.0.1:$sip_port
 transaction_timeout = 4000
 ${overload_lag:+overload_lag_ms = $overload_lag}
+$workers_lines
 [trunk.bench]
 sources = 127.0.0.2/32
 [flood]
@@ -166,8 +190,8 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-echo "maskd $maskd pid $pid; steps: $rates calls/s, ${step}s each, calls of ${call_ms} ms, $sessions sessions"
-CLEAN_MAX=$clean_max python3 - "$tmp" "$pid" "$sip_port" "$api_port" "$gw_port" "$token" \
+echo "maskd $maskd pid $pid; steps: $rates calls/s, ${step}s each, calls of ${call_ms} ms, $sessions sessions, $workers SIP worker(s)"
+WORKER_PORTS=$worker_ports CLEAN_MAX=$clean_max python3 - "$tmp" "$pid" "$sip_port" "$api_port" "$gw_port" "$token" \
 	"$rates" "$step" "$call_ms" "$sessions" "$perf" "$strace" "$threads" \
 	"$maskd_only" "$overload" "$overload_s" <<'PY'
 import concurrent.futures, http.client, json, os, signal, subprocess, sys
@@ -188,6 +212,10 @@ SRC = os.getcwd()
 UAC = os.path.join(SRC, "bench", "sipp", "uac.xml")
 UAS = os.path.join(SRC, "bench", "sipp", "uas.xml")
 UAC_OVL = os.path.join(SRC, "bench", "sipp", "uac_overload.xml")
+# [sip] listen, then --workers' further ports
+WORKER_PORTS = [sip_port] + [int(p) for p in
+                             os.environ.get("WORKER_PORTS", "").split(",")
+                             if p]
 A_IP, GW_IP = "127.0.0.2", "127.0.0.3"
 TCK = os.sysconf("SC_CLK_TCK")
 CLEAN = 0.001           # "clean" step: fewer than 0.1% failed calls
@@ -252,18 +280,21 @@ def thread_ticks(p):
 
 def sip_sched(p):
     """(ns on a CPU, ns runnable but waiting for one) of process @p's SIP
-    thread (schedstat): how much a shared machine kept it waiting."""
+    threads (schedstat; maskd-sip, maskd-sip1, ... summed): how much a
+    shared machine kept them waiting."""
+    run = wait = 0
     for t in os.listdir("/proc/%d/task" % p):
         try:
             with open("/proc/%d/task/%s/comm" % (p, t)) as f:
-                if f.read().strip() != "maskd-sip":
+                if not f.read().strip().startswith("maskd-sip"):
                     continue
             with open("/proc/%d/task/%s/schedstat" % (p, t)) as f:
                 v = f.read().split()
-            return int(v[0]), int(v[1])
+            run += int(v[0])
+            wait += int(v[1])
         except (OSError, IndexError, ValueError):
             pass
-    return 0, 0
+    return run, wait
 
 
 def strace_table(path):
@@ -319,6 +350,15 @@ with open(inf_maskd, "w") as f, open(inf_direct, "w") as g:
     for a, vn in pairs:
         f.write("%s;%s;\n" % (a, vn))
         g.write("%s;%s;\n" % (a, vn))
+# --workers: worker i's caller takes every Nth session
+inf_worker = []
+for w in range(len(WORKER_PORTS)):
+    path = os.path.join(tmp, "via_worker%d.csv" % w)
+    with open(path, "w") as f:
+        f.write("SEQUENTIAL\n")
+        for a, vn in pairs[w::len(WORKER_PORTS)]:
+            f.write("%s;%s;\n" % (a, vn))
+    inf_worker.append(path)
 print("%d sessions created in %.1fs" % (nsess, time.monotonic() - t0))
 
 # ---- one UAS (the gateway) for the whole run, serving both paths
@@ -413,20 +453,31 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
     calls = rate * secs
     d = os.path.join(tmp, "%s_%s_%d" % (tag, target, rate))
     os.makedirs(d, exist_ok=True)
-    dest = ("127.0.0.1:%d" % sip_port if target == "maskd"
-            else "%s:%d" % (GW_IP, gw_port))
-    inf = inf_maskd if target == "maskd" else inf_direct
-    cmd = ["sipp", "-sf", uac, "-i", A_IP, "-p", str(free_port(A_IP)),
-           "-mi", A_IP,
-           "-inf", inf, "-r", str(rate), "-rp", "1000",
-           "-l", str(max(rate * 2, 100)), "-m", str(calls),
-           "-d", str(call_ms), "-nostdin", "-recv_timeout", "8000",
-           "-timeout", "%ds" % (secs * 3 + 30), "-max_recv_loops", "5000",
-           "-buff_size", "4194304",
-           "-trace_stat", "-stf", os.path.join(d, "stat.csv"), "-fd", "1",
-           "-trace_err", "-error_file", os.path.join(d, "errors.log")]
-    cmd += list(extra)
-    cmd.append(dest)
+    # one caller, or with --workers one per worker port at 1/N the rate
+    if target == "maskd":
+        n = len(WORKER_PORTS)
+        parts = [("127.0.0.1:%d" % WORKER_PORTS[w], inf_worker[w]
+                  if n > 1 else inf_maskd,
+                  rate // n + (w < rate % n), os.path.join(d, "w%d" % w)
+                  if n > 1 else d) for w in range(n)]
+    else:
+        parts = [("%s:%d" % (GW_IP, gw_port), inf_direct, rate, d)]
+    cmds = []
+    for dest, inf, r_i, d_i in parts:
+        os.makedirs(d_i, exist_ok=True)
+        cmd = ["sipp", "-sf", uac, "-i", A_IP, "-p", str(free_port(A_IP)),
+               "-mi", A_IP,
+               "-inf", inf, "-r", str(r_i), "-rp", "1000",
+               "-l", str(max(r_i * 2, 100)), "-m", str(r_i * secs),
+               "-d", str(call_ms), "-nostdin", "-recv_timeout", "8000",
+               "-timeout", "%ds" % (secs * 3 + 30), "-max_recv_loops",
+               "5000", "-buff_size", "4194304",
+               "-trace_stat", "-stf", os.path.join(d_i, "stat.csv"),
+               "-fd", "1",
+               "-trace_err", "-error_file", os.path.join(d_i, "errors.log")]
+        cmd += list(extra)
+        cmd.append(dest)
+        cmds.append((cmd, d_i))
     cap = None
     if rtt:
         pcap = os.path.join(d, "uac.pcap")
@@ -448,9 +499,12 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
     th0 = thread_ticks(pid)
     ss0 = sip_sched(pid) if target == "maskd" else (0, 0)
     t0 = time.monotonic()
-    out = open(os.path.join(d, "stdout.txt"), "wb")
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                         stderr=subprocess.STDOUT, cwd=d)
+    procs = []
+    for cmd, d_i in cmds:
+        out = open(os.path.join(d_i, "stdout.txt"), "wb")
+        procs.append((subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                       stdout=out, stderr=subprocess.STDOUT,
+                                       cwd=d_i), out))
     prof = None
     if perf_out:
         time.sleep(1)
@@ -458,18 +512,21 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
             ["perf", "record", "-g", "-p", str(pid), "-o", perf_out, "--",
              "sleep", str(max(secs - 3, 2))],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    uac_ticks = 0
-    while p.poll() is None:
-        try:
-            uac_ticks = cpu_ticks(p.pid)
-        except OSError:
-            pass
+    uac_ticks = {}
+    while any(p.poll() is None for p, _ in procs):
+        for p, _ in procs:
+            try:
+                uac_ticks[p.pid] = cpu_ticks(p.pid)
+            except OSError:
+                pass
         time.sleep(0.2)
+    uac_ticks = sum(uac_ticks.values())
     wall = time.monotonic() - t0
     c1, b1, u1 = cpu_ticks(pid), box_ticks(), cpu_ticks(uas.pid)
     th1 = thread_ticks(pid)
     ss1 = sip_sched(pid) if target == "maskd" else (0, 0)
-    out.close()
+    for _, out in procs:
+        out.close()
     if st:
         # let the calls of the step end inside the count
         time.sleep(call_ms / 1000.0 + 1)
@@ -481,18 +538,22 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
         time.sleep(0.5)
         cap.send_signal(signal.SIGINT)
         cap.wait()
-    lines = [l for l in open(os.path.join(d, "stat.csv")).read().splitlines()
-             if l]
-    names = lines[0].split(";")
-    last = dict(zip(names, lines[-1].split(";")))
-    ok = int(last["SuccessfulCall(C)"])
-    bad = int(last["FailedCall(C)"])
-    made = int(last["OutgoingCall(C)"])
+    ok = bad = made = retrans = 0
+    for _, d_i in cmds:
+        lines = [l for l in
+                 open(os.path.join(d_i, "stat.csv")).read().splitlines()
+                 if l]
+        names = lines[0].split(";")
+        last = dict(zip(names, lines[-1].split(";")))
+        ok += int(last["SuccessfulCall(C)"])
+        bad += int(last["FailedCall(C)"])
+        made += int(last["OutgoingCall(C)"])
+        retrans += int(last.get("Retransmissions(C)", 0))
     lost = max(0, calls - ok - bad)     # never placed or never finished
     r = {
         "target": target, "rate": rate, "calls": calls, "ok": ok,
         "failed": bad + lost, "made": made,
-        "retrans": int(last.get("Retransmissions(C)", 0)),
+        "retrans": retrans,
         # the calls' own length is not time the generator could use
         "achieved": ok / max(wall - call_ms / 1000.0, 0.1),
         "wall": wall,

@@ -7,6 +7,14 @@
 #       last resort when no node of set 1 says it can route; see the
 #       config's head comment)
 #
+#   scripts/front.sh workers MASKD.CONF...
+#       the same list for the SIP workers of these maskds: one node per
+#       worker, its [sip] listen's host and port for worker 0 and its
+#       worker_ports for the others ([sip] workers of them; with workers
+#       = auto all of them - a port no worker took is probed, found
+#       silent and left alone). Several files: one front for the workers
+#       of several machines.
+#
 #   scripts/front.sh run --listen udp:IP:PORT --list FILE [--dir DIR]
 #                        [-- KAMAILIO-ARGS...]
 #       run Kamailio in the foreground (exec: its pid is this script's)
@@ -21,7 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cfg=${MASKD_FRONT_CFG:-$here/../conf/kamailio-front.cfg}
 
 usage() {
-	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -38,6 +46,46 @@ cmd_list() {
 	for n in "$@"; do echo "1 sip:$n 8"; done
 	echo "# the same, never probed: used only when no node above is up"
 	for n in "$@"; do echo "2 sip:$n 0"; done
+}
+
+# [sip] KEY of maskd config @1 ("" when unset)
+sip_key() {
+	awk -v key="$2" '
+		/^[ \t]*\[/ { sec = $0; gsub(/[ \t\[\]]/, "", sec); next }
+		sec == "sip" && $0 ~ "^[ \t]*" key "[ \t]*=" {
+			sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]*([;#].*)?$/, "")
+			v = $0
+		}
+		END { print v }' "$1"
+}
+
+cmd_workers() {
+	[ $# -gt 0 ] || usage
+	local conf listen host port n ports p nodes=()
+	for conf in "$@"; do
+		[ -r "$conf" ] || { echo "front.sh: cannot read $conf" >&2; exit 1; }
+		listen=$(sip_key "$conf" listen)
+		listen=${listen:-127.0.0.1:5060}	# maskd's default
+		host=${listen%:*}
+		port=${listen##*:}
+		case $host in
+		0.0.0.0|\[::\])
+			host=$(sip_key "$conf" advertise)
+			[ -n "$host" ] || { echo "front.sh: $conf: [sip] listen" \
+				"$listen names no address to send to (set" \
+				"advertise)" >&2; exit 1; } ;;
+		esac
+		n=$(sip_key "$conf" workers)
+		ports=$(sip_key "$conf" worker_ports | tr ',' ' ')
+		nodes+=("$host:$port")
+		[ "$n" = auto ] && n=$((1 + $(echo $ports | wc -w)))
+		for p in $ports; do
+			[ "${n:-1}" -gt 1 ] || break
+			nodes+=("$host:$p")
+			n=$((n - 1))
+		done
+	done
+	cmd_list "${nodes[@]}"
 }
 
 cmd_run() {
@@ -68,6 +116,7 @@ cmd_run() {
 sub=$1; shift
 case $sub in
 list) cmd_list "$@" ;;
+workers) cmd_workers "$@" ;;
 run) cmd_run "$@" ;;
 *) usage ;;
 esac

@@ -10,6 +10,14 @@
  * sip_cdr_h handler, which must copy it and return at once (main.c posts
  * it to the control thread, the only writer).
  *
+ * Workers. With [sip] workers = N there are N such threads, each with its
+ * own root, agent, ports (listen, then worker_ports) and calls; a call is
+ * its worker's alone. The handle is one for all of them: every function
+ * below reaches the worker(s) concerned (src/sip/sip_worker.h), and the
+ * handlers given here (CDR, hook, miss, replies) are called from any
+ * worker's thread - they already only copy and post. With one worker,
+ * everything is as described for "the SIP thread".
+ *
  * Media. Every call's RTP and RTCP go through the relay (relay.h): a
  * relay call is allocated when the INVITE is routed (none free: 503) and
  * freed when the call's CDR goes out, its counters in the CDR; every SDP

@@ -468,9 +468,12 @@ static void *sip_thread(void *arg)
 	else
 		log_info(s->log, "sip: listening on %s:%u (udp, tcp)",
 			 s->cfg->sip.listen.host, (unsigned)s->listen_port);
-	if (s->tls_port[0])
-		log_info(s->log, "sip: %s%.0u listening on %s:%u (tls)",
-			 s->idx ? "worker " : "", s->idx,
+	if (s->tls_port[0] && s->idx)
+		log_info(s->log, "sip: worker %u listening on %s:%u (tls)",
+			 s->idx, s->cfg->sip.tls_listen.host,
+			 (unsigned)s->tls_listen_port);
+	else if (s->tls_port[0])
+		log_info(s->log, "sip: listening on %s:%u (tls)",
 			 s->cfg->sip.tls_listen.host,
 			 (unsigned)s->tls_listen_port);
 	sip_start_done(s, 0);

@@ -1,6 +1,7 @@
 /*
  * sip_internal.h - what the files of src/sip/ share: the SIP thread's
- * state (struct sip), one call (struct sip_call) and its legs (struct
+ * state (struct sip: one SIP worker; several share a struct sip_group,
+ * sip_worker.h), one call (struct sip_call) and its legs (struct
  * sip_leg), and the helpers each file offers the others; a leg's dialog
  * machinery (leg, forward, timer, auth, PRACK, media, TLS, messages) is
  * declared in sip_dialog.h, included at the end.

@@ -401,6 +401,45 @@ static void test_sip_keys(void **state)
 		     "sip.advertise: 'a b' is not an IP address or host name");
 }
 
+/* [sip] workers and their ports. */
+static void test_sip_workers_keys(void **state)
+{
+	struct tmpconf t;
+
+	(void)state;
+	load_ok(&t, "[sip]\nworkers = auto\nworker_ports = 5062, 5064\n"
+		MINIMAL);
+	assert_string_equal(t.cfg.sip.workers, "auto");
+	assert_int_equal(t.cfg.sip.n_worker_ports, 2);
+	assert_string_equal(t.cfg.sip.worker_ports[1], "5064");
+	config_free(&t.cfg);
+	load_ok(&t, "[sip]\nworkers = 3\nworker_ports = 5062,5064,5066\n"
+		"tls_listen = 127.0.0.1:5061\ntls_cert = c.pem\n"
+		"tls_key = k.pem\nworker_tls_ports = 5063,5065\n" MINIMAL);
+	assert_int_equal(t.cfg.sip.n_worker_tls_ports, 2);
+	config_free(&t.cfg);
+
+	expect_error("[sip]\nworkers = 0\n" MINIMAL, 2,
+		     "sip.workers: '0' is not auto or 1 to 32");
+	expect_error("[sip]\nworkers = 33\n" MINIMAL, 2,
+		     "sip.workers: '33' is not auto or 1 to 32");
+	expect_error("[sip]\nworkers = many\n" MINIMAL, 2,
+		     "sip.workers: 'many' is not auto or 1 to 32");
+	expect_error("[sip]\nworker_ports = 5062,70000\n" MINIMAL, 2,
+		     "sip.worker_ports: '70000' is not a port");
+	expect_error("[sip]\nworkers = 3\nworker_ports = 5062\n" MINIMAL,
+		     3, "sip.worker_ports: 3 workers need 2 ports besides "
+		     "sip.listen's, 1 given");
+	expect_error("[sip]\nworkers = 2\nworker_ports = 5062\n"
+		     "tls_listen = 127.0.0.1:5061\ntls_cert = c.pem\n"
+		     "tls_key = k.pem\n" MINIMAL, 3,
+		     "sip.worker_tls_ports: 2 workers need 1 TLS ports");
+	expect_error("[sip]\nworkers = 2\nworker_ports = 5060\n" MINIMAL, 3,
+		     "sip.worker_ports: port 5060 is used twice");
+	expect_error("[sip]\nworker_ports = 5062,5062\n" MINIMAL, 2,
+		     "sip.worker_ports: port 5062 is used twice");
+}
+
 /* SIP over TLS: the keys, and the pairs of keys that go together. */
 static void test_sip_tls_keys(void **state)
 {
@@ -1145,6 +1184,7 @@ int main(void)
 		cmocka_unit_test(test_shipped_conf),
 		cmocka_unit_test(test_minimal),
 		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_sip_workers_keys),
 		cmocka_unit_test(test_sip_keys),
 		cmocka_unit_test(test_sip_tls_keys),
 		cmocka_unit_test(test_booleans),

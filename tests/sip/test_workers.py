@@ -17,6 +17,16 @@ checks. Direct to the workers: two calls of one session at once on two
 workers - the second gets 486, as on one worker, either way round; a
 session closed by the API ends its call on whichever worker has it.
 
+WorkersRac: request-a-calls from the API go to the workers in turn (the
+parties' INVITEs come from both workers' ports); the live view and the
+hang-up of each reach the worker that has it, and a second request-a-call
+of a busy session is 409 whichever worker it is given to.
+
+WorkersTls: with tls_listen, each worker has its own TLS port
+(worker_tls_ports) and answers an OPTIONS over TLS there with its
+certificate, and the certificate directory is gone once both have read
+it.
+
 WorkersGone: a worker that is gone. A worker is a thread of maskd and
 cannot be stopped alone (nothing in maskd stops one; a crash takes the
 process), so what is tested is the front's half: its list names a third
@@ -33,6 +43,9 @@ wait is bounded.
 """
 import os
 import re
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -44,6 +57,10 @@ import test_sip as ts  # noqa: E402
 from test_sip import caller_number, callee_number, sip_messages  # noqa
 import kamailio  # noqa: E402
 import test_soak  # noqa: E402  (its Sipp: load runs with -trace_stat)
+import test_media as tm  # noqa: E402
+import test_rac as tr  # noqa: E402  (RacBase: the Python gateway, parties)
+import test_tls  # noqa: E402  (Pki, TlsMaskd: certificates, TLS config)
+import unittest  # noqa: E402
 
 ARGS = None
 FRONT_IP = "127.0.0.6"
@@ -108,10 +125,21 @@ class FrontBase(ts.SipBase):
         os.makedirs(fdir)
         lst = os.path.join(fdir, "front.list")
         with open(lst, "w") as f:
-            subprocess.run(["bash", script, "list"] +
-                           ["127.0.0.1:%d" % p
-                            for p in cls.maskd.ports + cls.dead],
-                           check=True, stdout=f)
+            if cls.dead:
+                subprocess.run(["bash", script, "list"] +
+                               ["127.0.0.1:%d" % p
+                                for p in cls.maskd.ports + cls.dead],
+                               check=True, stdout=f)
+            else:
+                # the list read from maskd's own config
+                subprocess.run(["bash", script, "workers",
+                                cls.maskd.conf_path], check=True, stdout=f)
+        with open(lst) as f:
+            nodes = re.findall(r"(?m)^1 sip:127\.0\.0\.1:(\d+) 8$",
+                               f.read())
+        if [int(p) for p in nodes] != cls.maskd.ports + cls.dead:
+            raise AssertionError("front list %r, workers on %r"
+                                 % (nodes, cls.maskd.ports + cls.dead))
         cls.front = kamailio.Kamailio(
             fdir, ["bash", script, "run",
                    "--listen", "udp:%s:%d" % (FRONT_IP, cls.front_port),
@@ -327,19 +355,23 @@ class WorkersFront(FrontBase):
         # 12 Call-IDs all hashed to one worker: 1 in 2,048
         self.assertEqual(seen, {0, 1})
 
-    def busy_across(self, first_port, second_port):
+    def busy_across(self, first_port, second_port, tag):
         """A talks to B through one worker and calls the VN again through
-        the other: 486, as on one worker; the first call goes on."""
+        the other: 486, as on one worker; the first call goes on. @tag
+        names the runs (a trace of a run of the same name would be read
+        as this one's)."""
         a, b = caller_number(), callee_number()
         s = self.maskd.session(a, b)
         vn = s["virtual_number"]
         busy = self.maskd.metrics().get("maskd_sip_rejected_busy_total", 0)
-        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b})
+        gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
+                      name="uas_" + tag)
         first = self.uac_to(first_port, "basic_uac.xml", vn, {"caller": a},
-                            d_ms=4000, name="first")
+                            d_ms=4000, name="first_" + tag)
         self.wait_received(first, "SIP/2.0 200")
         second = self.uac_to(second_port, "reject_uac.xml", vn,
-                             {"caller": a, "code": "486"}, name="second")
+                             {"caller": a, "code": "486"},
+                             name="second_" + tag)
         self.expect_rc(second)
         self.expect_rc(first)
         self.expect_rc(gw)
@@ -351,16 +383,16 @@ class WorkersFront(FrontBase):
         # the session takes its next call on either worker once the
         # first has ended
         gw = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
-                      name="uas_again")
+                      name="uas_again_" + tag)
         again = self.uac_to(second_port, "basic_uac.xml", vn, {"caller": a},
-                            name="again")
+                            name="again_" + tag)
         self.expect_rc(again)
         self.expect_rc(gw)
 
     def test_one_call_per_session_across_workers(self):
         p0, p1 = self.maskd.ports
-        self.busy_across(p0, p1)
-        self.busy_across(p1, p0)
+        self.busy_across(p0, p1, "01")
+        self.busy_across(p1, p0, "10")
 
     def test_session_closed_ends_call_on_worker_1(self):
         """DELETE /v1/sessions/{id} reaches the worker that has the call
@@ -403,6 +435,158 @@ class WorkersGone(FrontBase):
         got = self.check_spread(sessions, before, mark, self.maskd.ports)
         for g in got:
             self.assertGreaterEqual(g, 3, got)
+
+
+class WorkersRacMaskd(tr.RacMaskd):
+    """test_rac's maskd with two SIP workers."""
+
+    def __init__(self, tmp, port_min, port_max):
+        super().__init__(tmp, port_min, port_max)
+        self.ports = [self.sip_port, ts.free_port()]
+
+    def write_config(self):
+        super().write_config()
+        with open(self.conf_path) as f:
+            text = f.read()
+        with open(self.conf_path, "w") as f:
+            f.write(text.replace("[sip]\n", "[sip]\nworkers = 2\n"
+                                 "worker_ports = %d\n" % self.ports[1], 1))
+
+
+class WorkersRac(tr.RacBase):
+
+    @classmethod
+    def setUpClass(cls):
+        tr.ARGS = tm.ARGS = ARGS
+        super().setUpClass()
+
+    @classmethod
+    def make_maskd(cls, tmp):
+        lo, hi = tm.port_range(cls.N_PORTS)
+        return WorkersRacMaskd(tmp, lo, hi)
+
+    def test_api_calls_on_both_workers(self):
+        # each party its own address (check_masked tells them by it)
+        pairs = []
+        for i in (0, 2):
+            a = self.party("+1202555", tr.PARTY_IPS[i])
+            b = self.party("+1303555", tr.PARTY_IPS[i + 1])
+            pairs.append((self.maskd.session(a.number, b.number), a, b))
+        cids = [self.post_call(s["id"], {"first": "a"})["id"]
+                for s, _, _ in pairs]
+        for _, a, b in pairs:
+            self.wait_state(a, "up")
+            self.wait_for(lambda: b.saw("ack"), "B's ACK")
+        # in turn: one request-a-call on each worker, whose port the
+        # parties' INVITEs came from (and their in-dialog requests go to)
+        self.assertEqual({a.dialog["src"][1] for _, a, _ in pairs},
+                         set(self.maskd.ports))
+        for _, a, b in pairs:
+            self.assertEqual(a.dialog["src"], b.dialog["src"])
+        # each call's view, whichever worker has it
+        for cid in cids:
+            st, live = self.get_call(cid)
+            self.assertEqual(st, 200, live)
+            self.assertEqual((live["id"], live["status"]),
+                             (cid, "connected"), live)
+        # one call per session: 409 from either worker (in turn again)
+        for _ in range(2):
+            st, e, raw = self.maskd.request(
+                "POST", "/v1/sessions/%s/calls" % pairs[0][0]["id"], {})
+            self.assertEqual(st, 409, raw)
+            self.assertEqual(e["error"]["code"], "call_in_progress")
+        # the hang-up reaches the worker that has the call
+        for cid, (s, a, b) in zip(cids, pairs):
+            st, d, raw = self.maskd.request("DELETE", "/v1/calls/%s" % cid)
+            self.assertEqual(st, 200, raw)
+            self.wait_for(lambda: a.saw("bye") and b.saw("bye"),
+                          "both BYEs")
+            c = self.cdr(s["id"])
+            self.assertEqual((c["id"], c["final_code"], c["hangup_by"],
+                              c["reason"]), (cid, 200, "maskd",
+                                             "api_hangup"), c)
+        # test_rac's masking checks, per call (they take every party of
+        # the test for one call's), then nothing of one call in the other
+        everyone = self.parties
+        try:
+            for s, a, b in pairs:
+                self.parties = [a, b]
+                self.check_masked(s["virtual_number"])
+        finally:
+            self.parties = everyone
+        for i, (_, a, b) in enumerate(pairs):
+            _, c, d = pairs[1 - i]
+            for m in a.received + b.received:
+                for bad in (c.number, d.number, c.ip, d.ip):
+                    self.assertNotIn(bad.lstrip("+"), m.raw, m.raw)
+        self.check_clean()
+        st, js, raw = self.maskd.request("GET", "/v1/calls/%s" % ("0" * 32))
+        self.assertIn(st, (400, 404), raw)
+
+
+class WorkersTls(unittest.TestCase):
+    """maskd with TLS and two workers; no call, only the transports."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="maskd-workers-tls-")
+        cls.pki = test_tls.Pki(cls.tmp)
+        cls.tmpdir = os.path.join(cls.tmp, "maskd-tmp")
+        os.makedirs(cls.tmpdir)
+        conf = os.path.join(cls.tmp, "openssl-weak.cnf")
+        with open(conf, "w") as f:
+            f.write(test_tls.WEAK_OPENSSL_CONF)
+        cls.ports = [ts.free_port()]
+        cls.tls_ports = [ts.free_port(), ts.free_port()]
+        cls.maskd = test_tls.TlsMaskd(
+            cls.tmp, cls.pki, cls.tmpdir, conf,
+            "workers = 2\nworker_ports = %d\nworker_tls_ports = %d\n"
+            % (cls.ports[0], cls.tls_ports[1]))
+        cls.maskd.tls_port = cls.tls_ports[0]
+        cls.maskd.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.maskd.stop()
+        rep = cls.maskd.sanitizer_report()
+        if rc != 0 or rep:
+            raise AssertionError("maskd exit %s\n%s\n%s"
+                                 % (rc, rep or "", cls.maskd.diagnostics()))
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def options(self, port):
+        """An OPTIONS over TLS from the trunk's address (TlsMaskd's:
+        127.0.0.1) to @port: the status line of the answer."""
+        ctx = ssl.create_default_context(cafile=self.pki.path("ca.crt"))
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+            lport = t.getsockname()[1]
+            t.sendall(("OPTIONS sip:127.0.0.1:%d;transport=tls SIP/2.0\r\n"
+                       "Via: SIP/2.0/TLS %s:%d;branch=z9hG4bK-w%d\r\n"
+                       "From: <sip:probe@%s>;tag=w%d\r\n"
+                       "To: <sip:127.0.0.1:%d>\r\n"
+                       "Call-ID: workers-tls-%d@%s\r\nCSeq: 1 OPTIONS\r\n"
+                       "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+                       % (port, "127.0.0.1", lport, port, "127.0.0.1",
+                          port, port, port, "127.0.0.1")).encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = t.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        return got.decode("utf-8", "replace").split("\r\n", 1)[0]
+
+    def test_options_over_tls_on_each_worker(self):
+        for port in self.tls_ports:
+            self.assertEqual(self.options(port), "SIP/2.0 200 OK",
+                             self.maskd.diagnostics())
+        # sofia read the key when each worker made its TLS transport;
+        # no copy stays on disk after start-up
+        self.assertEqual(os.listdir(self.tmpdir), [])
+        log = ts.read_text(self.maskd.log_path)
+        self.assertIn("sip: worker 1 listening on 127.0.0.1:%d (tls)"
+                      % self.tls_ports[1], log)
 
 
 if __name__ == "__main__":
