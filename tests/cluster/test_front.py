@@ -15,6 +15,10 @@ what the callee and the caller receive passes test_sip's masking checks,
 and the caller never sees the front (no Record-Route, no Via, no
 address of it).
 
+FrontLoad: SIPp at 100 calls/s through the front (400 calls): every
+call succeeds, the nodes' answered counts match the front's trace, and
+each node routes sessions created through either node's API.
+
 FrontFailover: under load (SIPp at RATE calls/s, bounded) one node is
 killed (SIGKILL): its live calls drop; from KILL_S seconds after the kill
 the front sends no new call to it, and a fresh run of calls started then
@@ -72,6 +76,9 @@ KILL_S = 3.0            # the issue's bound: a dead node's share moves
 # the pairs were raised calls piling up past 400 relay pairs (503). 50
 # until that is understood; bench/bench_front.py measures 100.
 RATE = 50
+LOAD_RATE = 100         # FrontLoad: the issue's "SIPp at 100 calls/s"
+LOAD_RATE_S = 4         # its length: 400 calls
+LOAD_CALL_MS = 500      # (~50 up at once over the two nodes)
 CALL_MS = 2000          # talk time of a load call
 LOAD_S = 8              # the load run's length
 KILL_AT_S = 4           # the kill, this long into the load
@@ -328,6 +335,30 @@ class FrontBase(ClusterBase):
         return rc, ok, bad
 
 
+    def calls_of(self, t, runs):
+        """The load's calls from the front's trace @t: {Call-ID: (session
+        id, node, INVITE time, BYE time or None)}, node the last one its
+        INVITE was relayed to (failover relays it again). SIPp's Call-ID
+        is call-number-pid@ip; run @pid's call n used line (n-1) % len of
+        its sessions (SEQUENTIAL)."""
+        calls = {}
+        for kind, method, at, ci, to in t:
+            m = re.match(r"(\d+)-(\d+)@", ci)
+            if not m or int(m.group(2)) not in runs:
+                continue
+            sess = runs[int(m.group(2))]
+            sid = sess[(int(m.group(1)) - 1) % len(sess)][3]
+            if kind == "new" and method == "INVITE":
+                node = node_of(to, self.nodes)
+                self.assertIsNotNone(node, to)
+                old = calls.get(ci)
+                calls[ci] = (sid, node, old[2] if old else at,
+                             old[3] if old else None)
+            elif kind == "dialog" and method == "BYE" and ci in calls:
+                c = calls[ci]
+                calls[ci] = (c[0], c[1], c[2], at)
+        return calls
+
     def front_call(self, uac_sf, uas_sf, a, b, vn, name, d_ms=500):
         """One call pair (sipp-scenarios/) a -> vn through the front,
         leak-checked; (uac, uas)."""
@@ -480,6 +511,48 @@ class FrontCalls(FrontBase):
             self.check_cdr(s["id"], 487, "caller", "cancel", False)
 
 
+class FrontLoad(FrontBase):
+    """The issue's load: SIPp at LOAD_RATE calls/s through the front,
+    sessions created round-robin through both nodes' APIs."""
+    RTP_PAIRS = 200     # per node: ~25 calls up, 2 pairs each, and slack
+    LOG_LEVEL = "info"
+
+    def test_sessions_of_every_node_route_on_every_node_at_100(self):
+        self.add_pool(POOL, 7000)
+        for n in self.nodes:
+            self.wait_front_up(n)
+        calls = LOAD_RATE * LOAD_RATE_S
+        sessions = self.create_sessions(calls, 7000)
+        self.wait_everywhere(sessions, self.nodes)
+        created_on = {s[3]: self.nodes[i % 2] for i, s in enumerate(sessions)}
+        before = [self.metric(n, "maskd_sip_calls_answered_total")
+                  for n in self.nodes]
+        mark = len(trace(self.front))
+
+        uas = self.load_uas("uas100", calls)
+        uac = self.load_uac("uac100", self.inf("load100", sessions), calls,
+                            LOAD_RATE, LOAD_CALL_MS)
+        self.wait_rc(uac, 120, want_ok=calls)
+        self.wait_rc(uas, 60, want_ok=calls)
+
+        got = [self.metric(n, "maskd_sip_calls_answered_total") - b
+               for n, b in zip(self.nodes, before)]
+        self.assertEqual(sum(got), calls, got)
+        # which node each call reached, and where its session was made:
+        # every node routed sessions the other node created
+        runs = {uac.proc.pid: sessions}
+        placed = self.calls_of(trace(self.front)[mark:], runs)
+        self.assertEqual(len(placed), calls)
+        cross = {(created_on[sid], node)
+                 for sid, node, _, _ in placed.values()}
+        self.assertEqual(cross, {(a, b) for a in self.nodes
+                                 for b in self.nodes}, got)
+        per_node = [sum(1 for _, node, _, _ in placed.values()
+                        if node is n) for n in self.nodes]
+        self.assertEqual(per_node, got)
+        uas.kill()
+
+
 class FrontFailover(FrontBase):
     RTP_PAIRS = RTP_PAIRS
     LOG_LEVEL = "info"
@@ -572,30 +645,6 @@ class FrontFailover(FrontBase):
         self.check_records(trace(self.front)[mark:], runs, t_kill,
                            t_restart,
                            load_sessions + after_sessions + while_down)
-
-    def calls_of(self, t, runs):
-        """The load's calls from the front's trace @t: {Call-ID: (session
-        id, node, INVITE time, BYE time or None)}, node the last one its
-        INVITE was relayed to (failover relays it again). SIPp's Call-ID
-        is call-number-pid@ip; run @pid's call n used line (n-1) % len of
-        its sessions (SEQUENTIAL)."""
-        calls = {}
-        for kind, method, at, ci, to in t:
-            m = re.match(r"(\d+)-(\d+)@", ci)
-            if not m or int(m.group(2)) not in runs:
-                continue
-            sess = runs[int(m.group(2))]
-            sid = sess[(int(m.group(1)) - 1) % len(sess)][3]
-            if kind == "new" and method == "INVITE":
-                node = node_of(to, self.nodes)
-                self.assertIsNotNone(node, to)
-                old = calls.get(ci)
-                calls[ci] = (sid, node, old[2] if old else at,
-                             old[3] if old else None)
-            elif kind == "dialog" and method == "BYE" and ci in calls:
-                c = calls[ci]
-                calls[ci] = (c[0], c[1], c[2], at)
-        return calls
 
     def check_records(self, t, runs, t_kill, t_restart, sessions):
         """What PostgreSQL's cdrs and events must hold after the kill.
