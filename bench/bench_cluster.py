@@ -78,26 +78,35 @@ def run_nodes(dsn, nodes, n, conc, parties, conns, alloc, close_pct=0,
               pg=None, db=None):
     """NODES cluster_tool processes, started together once all are up:
     ops/s over the window from the first create to the last answer."""
-    start = time.time() + 1.5 + 0.2 * nodes
-    env = dict(os.environ, CLUSTER_TOOL_START_MS=str(int(start * 1000)))
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    node_cpu0 = ru.ru_utime + ru.ru_stime
+    # each node warms its connections first (PostgreSQL compiles the
+    # functions and settles their plans per connection: ~50 ms each,
+    # much of a short run's CPU otherwise), says "ready", and all start
+    # together when told
+    env = dict(os.environ, CLUSTER_TOOL_READY="1",
+               CLUSTER_TOOL_WARMUP=str(min(n, 100 * conns)))
     procs = [subprocess.Popen([TOOL, "create", dsn, str(n), str(conc),
                                str(parties), str(conns), alloc,
                                str(17 + i), str(close_pct)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) for i in range(nodes)]
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+             for i in range(nodes)]
+    for p in procs:
+        if p.stdout.readline().strip() != "ready":
+            sys.exit("cluster_tool create failed: " + p.stderr.read()[-500:])
     if pg:
-        # CPU from the start on: connecting and migrating are not creates
-        time.sleep(max(0, start - 0.1 - time.time()))
         cpu0, wal0 = pg_cpu_s(pg), pg_wal(pg, db)
+    # the nodes' CPU: what they will have used, less what they used
+    # already (/proc/PID/stat now, their rusage when reaped)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    node_cpu0 = ru.ru_utime + ru.ru_stime
+    if pg:
         for p in procs:
-            try:
-                with open("/proc/%d/stat" % p.pid) as f:
-                    st = f.read().rsplit(")", 1)[1].split()
-                node_cpu0 += (int(st[11]) + int(st[12])) / HZ
-            except OSError:
-                pass
+            with open("/proc/%d/stat" % p.pid) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            node_cpu0 += (int(st[11]) + int(st[12])) / HZ
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
     res = []
     for p in procs:
         out, err = p.communicate()
@@ -119,7 +128,7 @@ def run_nodes(dsn, nodes, n, conc, parties, conns, alloc, close_pct=0,
     if pg:
         cpu1, wal1 = pg_cpu_s(pg), pg_wal(pg, db)
         # per operation: the server's CPU (every process of it), the
-        # nodes' (src/cluster/ and this tool's loop, start-up included),
+        # nodes' (src/cluster/ and this tool's loop),
         # WAL records and WAL flushes (fsync: durable commits)
         out["pg_cpu_us_per_op"] = round((cpu1 - cpu0) / ops * 1e6)
         out["node_cpu_us_per_op"] = round(node_cpu / ops * 1e6)

@@ -9,9 +9,10 @@
  *        PARTIES numbers, and (CLOSE% of them, default 0) closes of a
  *        session created before; ALLOC lock|serializable; prints one
  *        JSON line of counts, and when the creates started and ended
- *        (ms since the epoch). $CLUSTER_TOOL_START_MS (ms since the
- *        epoch): once connected, wait until then before the first
- *        create (the bench starts its nodes together)
+ *        (ms since the epoch). $CLUSTER_TOOL_WARMUP: that many
+ *        operations first, not counted; $CLUSTER_TOOL_READY set: then
+ *        print "ready" and wait for a line on stdin before the first
+ *        counted one (the bench starts its nodes together)
  *   cluster_tool feed DSN LMDB_DIR EXPECT TIMEOUT_S
  *        replay changes into the LMDB store until EXPECT sessions are
  *        applied (or TIMEOUT_S); prints a JSON line with the count and
@@ -230,7 +231,8 @@ static void create_start(void)
 static int cmd_create(const char *dsn, char **argv)
 {
 	struct cluster_stats st;
-	const char *start;
+	const char *start, *warm;
+	unsigned n_warm;
 	int64_t start_ms;
 	double t0, dt;
 
@@ -240,7 +242,10 @@ static int cmd_create(const char *dsn, char **argv)
 	g_cr.seed = argv[5] ? strtoull(argv[5], NULL, 10) : 1;
 	g_cr.close_pct = argv[5] && argv[6] ?
 			 (unsigned)strtoul(argv[6], NULL, 10) : 0;
-	g_cr.ids = calloc(g_cr.n ? g_cr.n : 1, sizeof(*g_cr.ids));
+	warm = getenv("CLUSTER_TOOL_WARMUP");
+	n_warm = warm ? (unsigned)strtoul(warm, NULL, 10) : 0;
+	g_cr.ids = calloc(g_cr.n + n_warm ? g_cr.n + n_warm : 1,
+			  sizeof(*g_cr.ids));
 	if (!g_cr.ids)
 		return 1;
 	if (!g_cr.seed)
@@ -251,14 +256,32 @@ static int cmd_create(const char *dsn, char **argv)
 			 !strcmp(argv[4], "serializable") ?
 			 CLUSTER_ALLOC_SERIALIZABLE : CLUSTER_ALLOC_LOCK))
 		return 1;
-	/* the bench starts every node at once, once they are all up, so
-	 * its figure is creates and not process start-up */
-	start = getenv("CLUSTER_TOOL_START_MS");
-	if (start && *start) {
-		int64_t at = strtoll(start, NULL, 10);
+	/* the bench's warm-up: its connections' backends compile the
+	 * functions and settle their plans before the figure */
+	if (n_warm) {
+		unsigned n = g_cr.n;
 
-		while (now_ms() < at)
-			run_for(0.005);
+		g_cr.n = n_warm;
+		create_start();
+		while (g_cr.finished < g_cr.n)
+			run_for(0.02);
+		if (g_cr.other)
+			return 1;
+		g_cr.n = n;
+		g_cr.started = g_cr.finished = g_cr.ok = g_cr.enospc = 0;
+		g_cr.eexist = g_cr.busy = g_cr.unavailable = g_cr.closed = 0;
+	}
+	/* the bench starts every node at once, once they are all up and
+	 * warm, so its figure is creates and not process start-up: "ready",
+	 * then a line on stdin */
+	start = getenv("CLUSTER_TOOL_READY");
+	if (start && *start) {
+		char line[16];
+
+		printf("ready\n");
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			return 1;
 	}
 	start_ms = now_ms();
 	t0 = mono_s();
