@@ -29,7 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cfg=${MASKD_FRONT_CFG:-$here/../conf/kamailio-front.cfg}
 
 usage() {
-	sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 

@@ -67,6 +67,7 @@ FRONT_IP = "127.0.0.6"
 WAIT_S = 30
 CALLS = 30              # the load run through the front
 RATE = 10               # its calls/s
+RTP_PORTS = 400         # the relay range: 100 pairs per relay worker
 
 
 class WorkersMaskd(ts.Maskd):
@@ -83,6 +84,17 @@ class WorkersMaskd(ts.Maskd):
                           "[trunk.front]\nsources = %s/32\n"
                           % (workers, ",".join(str(p) for p in
                                                self.ports[1:]), FRONT_IP))
+
+    def write_config(self):
+        super().write_config()
+        # a relay range of its own (test_media.port_range): the default
+        # one is shared with every suite that sets none, and a port taken
+        # there by another maskd is a 503 here
+        if not hasattr(self, "rtp_range"):
+            self.rtp_range = tm.port_range(RTP_PORTS)
+        with open(self.conf_path, "a") as f:
+            f.write("[rtp]\nport_min = %d\nport_max = %d\n"
+                    % self.rtp_range)
 
     def worker_calls(self):
         """maskd_sip_worker_calls_total, per worker."""
