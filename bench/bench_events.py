@@ -212,6 +212,23 @@ def thread_ticks(pid):
     return out
 
 
+def thread_sched(pid):
+    """Per thread name: [CPU ns, runqueue wait ns] (/proc schedstat)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                a = [int(x) for x in f.read().split()[:2]]
+        except (OSError, ValueError):
+            continue
+        o = out.setdefault(name, [0, 0])
+        o[0] += a[0]
+        o[1] += a[1]
+    return out
+
+
 def thread_delta(a, b):
     return {k: (b.get(k, 0) - a.get(k, 0)) / TCK for k in b}
 
@@ -403,6 +420,7 @@ def run_calls(m, lines, rate, secs, d, rtt=False):
     cmd.append("127.0.0.1:%d" % m.sip_port)
     c0 = cpu_ticks(m.proc.pid)
     th0 = thread_ticks(m.proc.pid)
+    sc0 = thread_sched(m.proc.pid)
     t0 = time.monotonic()
     subprocess.run(cmd, stdin=subprocess.DEVNULL,
                    stdout=open(os.path.join(d, "uac.txt"), "wb"),
@@ -410,6 +428,9 @@ def run_calls(m, lines, rate, secs, d, rtt=False):
     wall = time.monotonic() - t0
     cpu = (cpu_ticks(m.proc.pid) - c0) / TCK
     threads = thread_delta(th0, thread_ticks(m.proc.pid))
+    sc1 = thread_sched(m.proc.pid)
+    sched = {k: [(v[i] - sc0.get(k, [0, 0])[i]) / 1e6 for i in (0, 1)]
+             for k, v in sc1.items()}
     try:
         uas.wait(30)
     except subprocess.TimeoutExpired:
@@ -420,7 +441,7 @@ def run_calls(m, lines, rate, secs, d, rtt=False):
     last = dict(zip(lines_[0].split(";"), lines_[-1].split(";")))
     r = {"ok": int(last["SuccessfulCall(C)"]),
          "failed": int(last["FailedCall(C)"]), "calls": calls,
-         "wall": wall, "cpu_s": cpu, "threads": threads}
+         "wall": wall, "cpu_s": cpu, "threads": threads, "sched": sched}
     if rtt:
         vals = []
         for name in os.listdir(d):
@@ -511,6 +532,17 @@ def bench_slow(tmp, binary, rate, secs, slow_s):
                  r.get("p99", -1), r.get("rtt_n", 0),
                  "; %d events pending at the end" % pend
                  if mode == "slow" else ""), flush=True)
+        # where setup time goes on a shared box: a thread that is
+        # runnable but not running waits for a CPU (the SIP thread never
+        # sleeps on the control thread: no lock, no synchronous store
+        # write), so compare the SIP thread's wait with the control
+        # thread's CPU
+        sc = r["sched"]
+        print("  SIP thread CPU %.0f ms, runnable but waiting for a CPU "
+              "%.0f ms; control thread CPU %.0f ms"
+              % (sc.get("maskd-sip", [0, 0])[0],
+                 sc.get("maskd-sip", [0, 0])[1],
+                 sc.get("maskd", [0, 0])[0]), flush=True)
     rcv.stop()
     if res["off"].get("p99") and res["slow"].get("p99"):
         print("p99 setup with the slow receiver: %+.1f%% (target within "

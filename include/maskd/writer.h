@@ -5,11 +5,11 @@
  * Every change to the store goes through here. A submitted operation is
  * queued and the writer's event made active; libevent runs it after the
  * higher-priority network callbacks that are ready (requests read in the
- * same wake-up), so they join the batch. The writer opens one
- * write transaction, runs each
- * queued operation in its own nested transaction (a failed one leaves no
- * trace; writer_submit_group()'s neighbours share one), commits once - one fsync for the whole batch - and only then
- * calls each operation's done handler. So a client never hears "created"
+ * same wake-up), so they join the batch. The writer opens one write
+ * transaction, runs each queued operation in its own nested transaction
+ * (a failed one leaves no trace; writer_submit_group()'s neighbours
+ * share one), commits once - one fsync for the whole batch - and only
+ * then calls each operation's done handler. So a client never hears "created"
  * for something that is not on disk, and a burst of N requests costs one
  * fsync instead of N.
  *

@@ -323,8 +323,9 @@ static int dl_commit_run(struct store_txn *tx, void *arg)
  * operation, queued by writer_submit_group(): many share one commit and
  * one fsync (at 100 calls/s four per call would otherwise each pay their
  * own), and one nested transaction (LMDB allocates megabytes of dirty
- * lists for each), with the call records and events queued beside it. The events stay in flight (dl->events) until the
- * commit, so this process never sends one twice. A crash in that window,
+ * lists for each), with the call records and events queued beside it.
+ * The events stay in flight (dl->events) until the commit, so this
+ * process never sends one twice. A crash in that window,
  * or a failed commit, loses only outcomes: the events are still pending
  * in the store and go out again, after restart, with the same
  * webhook-id, which at-least-once delivery (Standard Webhooks) allows;
