@@ -165,7 +165,10 @@ void relay_stop(struct relay *r);
  * (relay_pool.c), so most calls make no system call here. A pair that
  * does not open (EADDRINUSE: another program took a port; EMFILE: the
  * open file limit) goes to the back of the free list and the next is
- * tried. @cookie is what relay_timeout_h will report. Returns 0 and sets
+ * tried; one that failed to bind is not tried again for
+ * RELAY_BIND_RETRY_MS (so a range mostly held elsewhere costs one sweep
+ * of binds a second, not one per call). @cookie is what relay_timeout_h
+ * will report. Returns 0 and sets
  * *callp, or ENOSPC (no worker has two free pairs that are or can be
  * opened: nothing is held; the SIP side answers 503), or ENOMEM/an errno
  * from socket(). The caller owns *callp until it passes it to
@@ -173,6 +176,7 @@ void relay_stop(struct relay *r);
  */
 int relay_call_alloc(struct relay *r, uint64_t cookie,
 		     struct relay_call **callp);
+#define RELAY_BIND_RETRY_MS 1000
 
 /*
  * relay_call_port() - the RTP port of @leg (its RTCP port is one above),

@@ -573,7 +573,8 @@ static int relay_bind_parse(struct relay *r, const struct config_rtp *rtp)
  * relay_side_open() - take a pair from @w's pool, its sockets open (they
  * are after the pair's first use: relay_pool.c). A pair that does not
  * bind (another program holds one of its ports) goes to the back of the
- * list and the next one is tried, each free pair at most once.
+ * list and the next one is tried, each free pair at most once (one that
+ * failed within RELAY_BIND_RETRY_MS is passed over: relay_pool_open()).
  */
 int relay_side_open(struct relay *r, struct relay_worker *w,
 		    struct relay_side *leg)
@@ -595,6 +596,8 @@ int relay_side_open(struct relay *r, struct relay_worker *w,
 			break;
 
 		relay_pool_put(&w->pool, pair);
+		if (err == EAGAIN)	/* held elsewhere a moment ago */
+			continue;
 		/* out of descriptors (the open file limit below what the
 		 * range needs: maskd warns at start): a pair already open
 		 * further on may still serve, else the call is refused like

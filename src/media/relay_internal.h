@@ -149,6 +149,11 @@ struct relay_sock {
 	uint8_t kind;		/* enum relay_kind */
 	struct relay_call *call;	/* NULL: idle */
 	struct relay_worker *w;
+	/* the RTP socket's only: when its pair last failed to bind, plus
+	 * RELAY_BIND_RETRY_MS (clock_mono_coarse_ms(); 0: never). Written
+	 * and read by whoever has the pair taken; the pool's lock orders
+	 * one taker after the next */
+	int64_t bind_retry_ms;
 };
 
 /* What relay_call_set_remote() asked for; copied under ctl_lock. */
@@ -338,7 +343,11 @@ uint32_t relay_pool_free_count(const struct relay_pool *p);
 
 /* relay_pool_open() - make sure both sockets of @pair (taken, so owned by
  * the caller) are open and bound: 0, or -errno of the first that is not
- * (EADDRINUSE: another program holds the port; nothing is kept open). */
+ * (EADDRINUSE: another program holds the port; nothing is kept open).
+ * -EAGAIN, with no system call, for a pair that failed to bind in the
+ * last RELAY_BIND_RETRY_MS: with most of a range held elsewhere, every
+ * call would otherwise try thousands of socket/bind/close on the SIP
+ * thread (seen with another maskd holding the range). */
 int relay_pool_open(const struct relay *r, struct relay_pool *p,
 		    uint32_t pair);
 

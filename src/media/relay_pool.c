@@ -153,8 +153,12 @@ int relay_socket_open(const struct relay *r, uint16_t port)
 int relay_pool_open(const struct relay *r, struct relay_pool *p,
 		    uint32_t pair)
 {
-	struct relay_sock *s;
+	struct relay_sock *s, *rtp = relay_pool_sock(p, pair, 0);
 	int k, fd;
+
+	if (rtp->fd < 0 && rtp->bind_retry_ms &&
+	    rtp->bind_retry_ms > clock_mono_coarse_ms())
+		return -EAGAIN;
 
 	for (k = 0; k < 2; k++) {
 		s = relay_pool_sock(p, pair, k);
@@ -165,11 +169,13 @@ int relay_pool_open(const struct relay *r, struct relay_pool *p,
 		if (fd < 0) {
 			/* both or neither: a half-open pair would hold a
 			 * port another program may want */
-			s = relay_pool_sock(p, pair, 0);
-			if (k == 1 && !s->watched) {
-				close(s->fd);
-				s->fd = -1;
+			if (k == 1 && !rtp->watched) {
+				close(rtp->fd);
+				rtp->fd = -1;
 			}
+			if (fd == -EADDRINUSE || fd == -EACCES)
+				rtp->bind_retry_ms = clock_mono_coarse_ms() +
+						     RELAY_BIND_RETRY_MS;
 			return fd;
 		}
 		s->fd = fd;

@@ -658,8 +658,10 @@ static void test_exhausted(void **state)
 	assert_int_equal(st.calls_live, 3);
 	assert_int_equal(st.ports_in_use, 12);
 
-	/* the squatter leaves: the fourth call fits */
+	/* the squatter leaves: the fourth call fits, once the pair's
+	 * retry delay is over */
 	close(squat);
+	usleep((RELAY_BIND_RETRY_MS + 100) * 1000);
 	assert_int_equal(relay_call_alloc(r, 13, &c[3]), 0);
 	assert_int_equal(relay_call_alloc(r, 14, &c[4]), ENOSPC);
 	relay_stats_get(r, &st);
