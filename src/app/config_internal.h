@@ -132,6 +132,33 @@ extern const struct cfg_section cfg_sections[CS_N];
 extern const struct cfg_row cfg_rows[];
 extern const size_t cfg_n_rows;
 
+/* config_check.c: the rows' checks (see cfg_valid_h, cfg_check_h) */
+cfg_valid_h cfg_valid_host;
+cfg_valid_h cfg_valid_ip;
+cfg_valid_h cfg_valid_ip_or_empty;
+cfg_valid_h cfg_valid_nonempty;
+cfg_valid_h cfg_valid_event_url;
+cfg_valid_h cfg_valid_event_secret;
+cfg_valid_h cfg_valid_retry_schedule;
+cfg_check_h cfg_check_hooks;
+cfg_check_h cfg_check_events;
+cfg_valid_h cfg_valid_even;
+cfg_valid_h cfg_valid_transport;
+cfg_valid_h cfg_valid_auth_secret;
+cfg_valid_h cfg_valid_auth_quoted;
+cfg_valid_h cfg_valid_country_code;
+cfg_valid_h cfg_valid_national_prefix;
+cfg_valid_h cfg_valid_pass_header;
+cfg_valid_h cfg_valid_token;
+cfg_check_h cfg_check_sip_tls;
+cfg_valid_h cfg_valid_sip_workers;
+cfg_valid_h cfg_valid_port;
+cfg_check_h cfg_check_sip_workers;
+cfg_check_h cfg_check_gateway_auth;
+cfg_check_h cfg_check_rtp_ports;
+cfg_check_h cfg_check_api_tls;
+cfg_check_h cfg_check_session_ttl;
+
 int cfg_what(struct cfg_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cfg_fail(struct cfg_ctx *ctx, int err, int line, const char *fmt, ...)

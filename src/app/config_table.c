@@ -5,448 +5,15 @@
  * struct), what it is (type, range, unit), its default as written in the
  * file, its help text (the comment above it in conf/maskd.conf, generated
  * by config_template()), and, for the few keys that need it, a check of
- * the value (valid) or across keys once the file is read (check).
+ * the value (valid) or across keys once the file is read (check): those
+ * are in config_check.c.
  *
  * Adding a key: its field in include/maskd/config.h, a row here, then
  * scripts/gen-conf.sh to regenerate conf/maskd.conf.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-
-#include "maskd/webhook.h"
+#include <stddef.h>
 
 #include "config_internal.h"
-
-#define CFG_TOKEN_MIN 8
-
-/* --- value checks (cfg_valid_h) ---------------------------------------- */
-
-static bool cfg_is_ip(const char *v)
-{
-	uint8_t a[16];
-
-	return inet_pton(AF_INET, v, a) == 1 || inet_pton(AF_INET6, v, a) == 1;
-}
-
-/* it goes into From, P-Asserted-Identity and Contact URIs */
-static int valid_host(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	if (*v && !cfg_is_ip(v) && !net_hostname_valid(v))
-		return cfg_what(ctx, "'%s' is not an IP address or host name",
-				v);
-	return 0;
-}
-
-/* SDP c= lines need the address family; the relay binds exactly this */
-static int valid_ip(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	if (!cfg_is_ip(v))
-		return cfg_what(ctx, "'%s' is not an IP address", v);
-	return 0;
-}
-
-static int valid_ip_or_empty(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	return *v ? valid_ip(ctx, v, i) : 0;
-}
-
-static int valid_nonempty(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	return *v ? 0 : cfg_what(ctx, "empty");
-}
-
-/* [events] url: http or https, nothing else */
-static int valid_event_url(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	(void)i;
-	if (*v && strncasecmp(v, "http://", 7) && strncasecmp(v, "https://", 8))
-		return cfg_what(ctx, "'%s' is not an http or https URL", v);
-	return 0;
-}
-
-static int valid_event_secret(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	struct webhook_key k;
-
-	(void)i;
-	/* never quote a secret back */
-	if (webhook_key_parse(v, &k))
-		return cfg_what(ctx, "not whsec_ followed by base64 (1 to %d "
-				"bytes of key)", WEBHOOK_KEY_MAX);
-	explicit_bzero(&k, sizeof(k));
-	return 0;
-}
-
-static int valid_retry_schedule(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	(void)i;
-	if (webhook_schedule_parse(v, NULL, NULL))
-		return cfg_what(ctx, "'%s' is not 1 to %d numbers of seconds, "
-				"comma-separated", v, WEBHOOK_SCHEDULE_MAX);
-	return 0;
-}
-
-/* the hook's request is signed with the events' secrets */
-static int check_hooks(struct cfg_ctx *ctx)
-{
-	if (ctx->cfg->hooks.route_url[0] && !ctx->cfg->events.n_secrets) {
-		cfg_fail(ctx, EINVAL, cfg_key_line(ctx, CS_HOOKS, "route_url"),
-			 "events.secrets: required with hooks.route_url");
-		return EINVAL;
-	}
-	return 0;
-}
-
-static int check_events(struct cfg_ctx *ctx)
-{
-	const struct config_events *ev = &ctx->cfg->events;
-
-	if (ev->url[0] && !ev->n_secrets) {
-		cfg_fail(ctx, EINVAL, cfg_key_line(ctx, CS_EVENTS, "url"),
-			 "events.secrets: required with events.url");
-		return EINVAL;
-	}
-	return 0;
-}
-
-/* RTP on the even port, RTCP on the odd one above it (RFC 3550) */
-static int valid_even(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	return (v[strlen(v) - 1] - '0') % 2 ?
-	       cfg_what(ctx, "must be even (RTP even, RTCP odd)") : 0;
-}
-
-static int valid_transport(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	if (strcmp(v, "udp") && strcmp(v, "tcp") && strcmp(v, "tls"))
-		return cfg_what(ctx, "'%s' is not udp, tcp or tls", v);
-	return 0;
-}
-
-/*
- * gateway.auth_user and auth_realm travel inside a quoted string of our
- * Authorization header: a quote, a backslash or a control character would
- * break it (or smuggle a header in), so they are refused rather than
- * escaped. The password only goes into the digest hash, so only control
- * characters are refused, and no complaint ever quotes what it read.
- */
-static int valid_auth_secret(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)v; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return cfg_what(ctx, "has a control character");
-	}
-	return 0;
-}
-
-static int valid_auth_quoted(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	if (strpbrk(v, "\"\\"))
-		return cfg_what(ctx, "has a character that cannot be sent "
-				"(\" or \\)");
-	return valid_auth_secret(ctx, v, i);
-}
-
-/* E.164 country codes: 1 to 3 digits, never starting with 0 */
-static int valid_country_code(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	if (*v && (!cfg_all_digits(v) || strlen(v) > 3 || v[0] == '0'))
-		return cfg_what(ctx, "not a country code (1 to 3 digits, "
-				"not starting with 0)");
-	return 0;
-}
-
-static int valid_national_prefix(struct cfg_ctx *ctx, const char *v,
-				 size_t i)
-{
-	size_t max = sizeof(((struct config_trunk *)0)->national_prefix) - 1;
-
-	if (*v && (!cfg_all_digits(v) || strlen(v) > max))
-		return cfg_what(ctx, "not a national prefix (up to %zu "
-				"digits)", max);
-	return 0;
-}
-
-/*
- * Headers that carry a party's identity, address or route, or that the
- * B2BUA builds itself on each leg: copying one of them from leg to leg
- * would unmask a number or break the dialog, so no config may ask for it.
- */
-static const char *const cfg_never_pass[] = {
-	"Via", "Route", "Record-Route", "Contact", "From", "To", "Call-ID",
-	"CSeq", "Max-Forwards", "Content-Length", "Content-Type",
-	"P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID",
-	"Privacy", "Diversion", "History-Info", "P-Charging-Vector",
-	"User-Agent", "Server", "Organization", "Subject", "Call-Info",
-	"Warning", "Reason", "Referred-By", "Refer-To", "Replaces",
-	"Authorization", "Proxy-Authorization", "WWW-Authenticate",
-	"Proxy-Authenticate", "Require", "Proxy-Require", "Supported",
-	"Session-Expires", "Min-SE", "RSeq", "RAck", "Path",
-	"Service-Route", "P-Called-Party-ID", "P-Associated-URI",
-	"P-Access-Network-Info", "P-Visited-Network-ID", "Allow",
-	"Error-Info", "Alert-Info", "In-Reply-To", "Reply-To",
-};
-
-static int valid_pass_header(struct cfg_ctx *ctx, const char *v, size_t n)
-{
-	size_t len = strlen(v), i;
-
-	/* RFC 3261 token characters */
-	if (!len || len >= CONFIG_NAME_SIZE ||
-	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		   "0123456789-.!%*_+`'~") != len)
-		return cfg_what(ctx, "'%s' is not a header name", v);
-	if (!strncasecmp(v, "X-", 2))
-		return cfg_what(ctx, "%s: X- headers never pass", v);
-	for (i = 0; i < sizeof(cfg_never_pass) / sizeof(cfg_never_pass[0]);
-	     i++) {
-		if (!strcasecmp(v, cfg_never_pass[i]))
-			return cfg_what(ctx, "%s may not pass from leg to leg",
-					v);
-	}
-	return 0;
-}
-
-/* Tokens are secrets: complaints say which one, never what it is. */
-static int valid_token(struct cfg_ctx *ctx, const char *v, size_t n)
-{
-	const unsigned char *p;
-
-	if (strlen(v) < CFG_TOKEN_MIN)
-		return cfg_what(ctx, "token %zu is shorter than %d characters",
-				n + 1, CFG_TOKEN_MIN);
-	for (p = (const unsigned char *)v; *p; p++) {
-		if (*p <= 0x20 || *p >= 0x7f)
-			return cfg_what(ctx, "token %zu has a character that "
-					"is not printable ASCII", n + 1);
-	}
-	return 0;
-}
-
-/* --- checks across keys (cfg_check_h) --------------------------------- */
-
-/* The last line of the file that sets one of @sec's keys named after it
- * (NULL-terminated), for a message about the group. */
-static int cfg_last_line(struct cfg_ctx *ctx, enum cfg_sec sec, ...)
-{
-	const char *name;
-	va_list ap;
-	int line = 0, l;
-
-	va_start(ap, sec);
-	while ((name = va_arg(ap, const char *))) {
-		l = cfg_key_line(ctx, sec, name);
-		if (l > line)
-			line = l;
-	}
-	va_end(ap);
-	return line;
-}
-
-/*
- * SIP over TLS is all or nothing: a listener needs its key and
- * certificate, and the files mean nothing without it; a TLS gateway needs
- * the listener (the gateway's in-dialog requests come back to it) and
- * CAs to check the gateway's certificate against.
- */
-static int check_sip_tls(struct cfg_ctx *ctx)
-{
-	const struct config *cfg = ctx->cfg;
-	const struct config_sip *sip = &cfg->sip;
-	bool on = sip->tls_listen.port != 0;
-	bool gw = !strcmp(cfg->gateway.transport, "tls");
-	int line = cfg_last_line(ctx, CS_SIP, "tls_listen", "tls_cert",
-				 "tls_key", "tls_ca", NULL);
-	int gw_line = cfg_key_line(ctx, CS_GATEWAY, "transport");
-
-	if (on && (!sip->tls_cert[0] || !sip->tls_key[0])) {
-		cfg_fail(ctx, EINVAL, line, "%s: required with "
-			 "sip.tls_listen", !sip->tls_cert[0] ?
-			 "sip.tls_cert" : "sip.tls_key");
-		return EINVAL;
-	}
-	if (!on && (sip->tls_cert[0] || sip->tls_key[0] || sip->tls_ca[0])) {
-		cfg_fail(ctx, EINVAL, line, "sip.tls_listen: required with "
-			 "sip.%s", sip->tls_cert[0] ? "tls_cert" :
-			 sip->tls_key[0] ? "tls_key" : "tls_ca");
-		return EINVAL;
-	}
-	if (on && sip->tls_listen.port == sip->listen.port &&
-	    !strcmp(sip->tls_listen.host, sip->listen.host)) {
-		cfg_fail(ctx, EINVAL, line, "sip.tls_listen: the same "
-			 "address as sip.listen (its TCP socket)");
-		return EINVAL;
-	}
-	if (gw && !on) {
-		cfg_fail(ctx, EINVAL, gw_line, "gateway.transport: tls needs "
-			 "sip.tls_listen");
-		return EINVAL;
-	}
-	if (gw && !sip->tls_ca[0]) {
-		cfg_fail(ctx, EINVAL, gw_line, "gateway.transport: tls needs "
-			 "sip.tls_ca (the CAs the gateway's certificate is "
-			 "checked against)");
-		return EINVAL;
-	}
-	return 0;
-}
-
-/* [sip] workers: "auto" or a number of SIP threads */
-static int valid_sip_workers(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	(void)i;
-	if (!strcmp(v, "auto"))
-		return 0;
-	if (!cfg_all_digits(v) || strlen(v) > 2 || atoi(v) < 1 ||
-	    atoi(v) > CONFIG_SIP_WORKERS_MAX)
-		return cfg_what(ctx, "'%s' is not auto or 1 to %d", v,
-				CONFIG_SIP_WORKERS_MAX);
-	return 0;
-}
-
-/* one entry of [sip] worker_ports / worker_tls_ports */
-static int valid_port(struct cfg_ctx *ctx, const char *v, size_t i)
-{
-	(void)i;
-	if (!cfg_all_digits(v) || strlen(v) > 5 || atoi(v) < 1 ||
-	    atoi(v) > 65535)
-		return cfg_what(ctx, "'%s' is not a port (1 to 65535)", v);
-	return 0;
-}
-
-/* Whether port @p (decimal) is one of the @n in @list but entry @skip. */
-static bool cfg_port_in(char **list, size_t n, size_t skip, unsigned p)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (i != skip && (unsigned)atoi(list[i]) == p)
-			return true;
-	return false;
-}
-
-/*
- * Each further SIP worker needs its own port (and its own TLS port when
- * TLS is on), none of them another's or listen's: a number of workers the
- * lists cannot serve is refused here ("auto" takes what they allow).
- */
-static int check_sip_workers(struct cfg_ctx *ctx)
-{
-	const struct config_sip *sip = &ctx->cfg->sip;
-	int line = cfg_last_line(ctx, CS_SIP, "workers", "worker_ports",
-				 "worker_tls_ports", NULL);
-	unsigned want = strcmp(sip->workers, "auto") ?
-			(unsigned)atoi(sip->workers) : 1;
-	bool tls = sip->tls_listen.port != 0;
-	char **all[2] = { sip->worker_ports, sip->worker_tls_ports };
-	size_t n[2] = { sip->n_worker_ports, sip->n_worker_tls_ports };
-	size_t l, i;
-	unsigned p;
-
-	if (want > 1 && n[0] < want - 1) {
-		cfg_fail(ctx, EINVAL, line, "sip.worker_ports: %u workers need "
-			 "%u ports besides sip.listen's, %zu given", want,
-			 want - 1, n[0]);
-		return EINVAL;
-	}
-	if (want > 1 && tls && n[1] < want - 1) {
-		cfg_fail(ctx, EINVAL, line, "sip.worker_tls_ports: %u workers "
-			 "need %u TLS ports besides sip.tls_listen's, %zu "
-			 "given", want, want - 1, n[1]);
-		return EINVAL;
-	}
-	for (l = 0; l < 2; l++) {
-		for (i = 0; i < n[l]; i++) {
-			p = (unsigned)atoi(all[l][i]);
-			if (p == sip->listen.port ||
-			    (tls && p == sip->tls_listen.port) ||
-			    cfg_port_in(all[l], n[l], i, p) ||
-			    cfg_port_in(all[!l], n[!l], (size_t)-1, p)) {
-				cfg_fail(ctx, EINVAL, line, "sip.%s: port %u "
-					 "is used twice", l ? "worker_tls_ports"
-					 : "worker_ports", p);
-				return EINVAL;
-			}
-		}
-	}
-	return 0;
-}
-
-/* half a set of credentials is a typo, not "no authentication" */
-static int check_gateway_auth(struct cfg_ctx *ctx)
-{
-	const struct config_gateway *gw = &ctx->cfg->gateway;
-	int line = cfg_last_line(ctx, CS_GATEWAY, "auth_user",
-				 "auth_password", "auth_realm", NULL);
-
-	if (!gw->auth_user[0] && (gw->auth_password[0] || gw->auth_realm[0])) {
-		cfg_fail(ctx, EINVAL, line, "gateway.auth_user: required with "
-			 "gateway.%s", gw->auth_password[0] ? "auth_password" :
-			 "auth_realm");
-		return EINVAL;
-	}
-	if (gw->auth_user[0] && !gw->auth_password[0]) {
-		cfg_fail(ctx, EINVAL, line, "gateway.auth_password: required "
-			 "with gateway.auth_user");
-		return EINVAL;
-	}
-	return 0;
-}
-
-/* min not below max: blamed on whichever key the file sets */
-static int check_rtp_ports(struct cfg_ctx *ctx)
-{
-	const struct config_rtp *rtp = &ctx->cfg->rtp;
-	int max_line = cfg_key_line(ctx, CS_RTP, "port_max");
-
-	if (rtp->port_min < rtp->port_max)
-		return 0;
-	if (max_line)
-		cfg_fail(ctx, EINVAL, max_line, "rtp.port_max: must be above "
-			 "rtp.port_min (%u)", rtp->port_min);
-	else
-		cfg_fail(ctx, EINVAL, cfg_key_line(ctx, CS_RTP, "port_min"),
-			 "rtp.port_min: must be below rtp.port_max (%u)",
-			 rtp->port_max);
-	return EINVAL;
-}
-
-static int check_api_tls(struct cfg_ctx *ctx)
-{
-	const struct config_api *api = &ctx->cfg->api;
-
-	if (!api->tls_cert[0] == !api->tls_key[0])
-		return 0;
-	cfg_fail(ctx, EINVAL, cfg_last_line(ctx, CS_API, "tls_cert",
-					    "tls_key", NULL),
-		 "%s: required with api.%s", api->tls_cert[0] ?
-		 "api.tls_key" : "api.tls_cert", api->tls_cert[0] ?
-		 "tls_cert" : "tls_key");
-	return EINVAL;
-}
-
-static int check_session_ttl(struct cfg_ctx *ctx)
-{
-	const struct config_session *s = &ctx->cfg->session;
-	int def_line = cfg_key_line(ctx, CS_SESSION, "default_ttl");
-
-	if (s->default_ttl_s <= s->max_ttl_s)
-		return 0;
-	if (def_line)
-		cfg_fail(ctx, EINVAL, def_line, "session.default_ttl: out of "
-			 "range 1..%u (session.max_ttl)", s->max_ttl_s);
-	else
-		cfg_fail(ctx, EINVAL, cfg_key_line(ctx, CS_SESSION, "max_ttl"),
-			 "session.max_ttl: below session.default_ttl (%u)",
-			 s->default_ttl_s);
-	return EINVAL;
-}
 
 /* --- the table --------------------------------------------------------- */
 
@@ -560,7 +127,7 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "Address the SIP side listens on, UDP and TCP: host:port "
 	  "or [v6]:port." },
 	{ SIP("advertise", advertise, CT_STRING), .def = "",
-	  .valid = valid_host,
+	  .valid = cfg_valid_host,
 	  .help = "Host (IP address or name) maskd writes in its own From, "
 	  "P-Asserted-Identity and Contact URIs, e.g. the public address "
 	  "when listening on a private one. Empty = the host of listen." },
@@ -637,7 +204,7 @@ const struct cfg_row cfg_rows[] = {
 	  "(Min-SE; shorter ones get 422). Production: 90 or more." },
 	{ SIP("pass_headers", pass_headers, CT_STRLIST),
 	  .off_n = offsetof(struct config_sip, n_pass_headers), .def = "",
-	  .valid = valid_pass_header,
+	  .valid = cfg_valid_pass_header,
 	  .help = "Extra header names copied from one leg to the other, "
 	  "comma-separated (case-insensitive). Headers that carry identity, "
 	  "addresses or routing (Via, Contact, P-Asserted-Identity, "
@@ -649,7 +216,7 @@ const struct cfg_row cfg_rows[] = {
 	  "together; above it they get 503 with Retry-After (bursts of up "
 	  "to one second's worth pass). 0 = no cap." },
 	{ SIP("tls_listen", tls_listen, CT_ADDR), .flags = CFG_EMPTY_OK,
-	  .def = "", .check = check_sip_tls,
+	  .def = "", .check = cfg_check_sip_tls,
 	  .help = "SIP over TLS (TLS 1.2 or later only), on its own TCP "
 	  "port: host:port or [v6]:port, not listen's. Inbound trunks may "
 	  "connect to it; the gateway is reached from it when [gateway] "
@@ -693,7 +260,7 @@ const struct cfg_row cfg_rows[] = {
 	  "private trunk CA, or a carrier whose Record-Route names an "
 	  "address its certificate does not." },
 	{ SIP("workers", workers, CT_STRING), .def = "1",
-	  .valid = valid_sip_workers, .check = check_sip_workers,
+	  .valid = cfg_valid_sip_workers, .check = cfg_check_sip_workers,
 	  .help = "SIP threads, each with its own transports, transactions "
 	  "and calls: 1 to 32, or auto (one per core, as many as "
 	  "worker_ports allows). Worker 0 listens on listen (and "
@@ -707,12 +274,12 @@ const struct cfg_row cfg_rows[] = {
 	  "(maskd_sip_worker_calls_total per worker)." },
 	{ SIP("worker_ports", worker_ports, CT_STRLIST),
 	  .off_n = offsetof(struct config_sip, n_worker_ports), .def = "",
-	  .valid = valid_port,
+	  .valid = cfg_valid_port,
 	  .help = "UDP and TCP ports of SIP workers 1, 2, ... (listen's host), "
 	  "comma-separated; needed for workers above 1." },
 	{ SIP("worker_tls_ports", worker_tls_ports, CT_STRLIST),
 	  .off_n = offsetof(struct config_sip, n_worker_tls_ports), .def = "",
-	  .valid = valid_port,
+	  .valid = cfg_valid_port,
 	  .help = "TLS ports of SIP workers 1, 2, ... (tls_listen's host), "
 	  "comma-separated; needed for workers above 1 with tls_listen." },
 
@@ -726,12 +293,12 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "yes: take the caller from P-Asserted-Identity instead of "
 	  "From." },
 	{ TRUNK("country_code", country_code, CT_STRING), .def = "",
-	  .valid = valid_country_code,
+	  .valid = cfg_valid_country_code,
 	  .help = "Digits prepended to national numbers from this trunk to "
 	  "make them E.164 (1 to 3 digits, e.g. 1 or 44). Empty: numbers "
 	  "arrive as E.164." },
 	{ TRUNK("national_prefix", national_prefix, CT_STRING), .def = "",
-	  .valid = valid_national_prefix,
+	  .valid = cfg_valid_national_prefix,
 	  .help = "Digits stripped from national numbers before "
 	  "country_code is prepended (e.g. 0)." },
 	{ TRUNK("cps", cps, CT_UINT), .max = 1000000, .unit = "INVITEs/s",
@@ -779,13 +346,13 @@ const struct cfg_row cfg_rows[] = {
 	{ GATEWAY("address", address, CT_ADDR), .def = "127.0.0.1:5090",
 	  .help = "Where outbound legs go: host:port or [v6]:port." },
 	{ GATEWAY("transport", transport, CT_STRING), .def = "udp",
-	  .valid = valid_transport,
+	  .valid = cfg_valid_transport,
 	  .help = "udp, tcp or tls. tls needs [sip] tls_listen and tls_ca: "
 	  "a gateway whose certificate does not verify (see [sip] tls_ca) "
 	  "is refused, and the call fails at once (503 to the caller, a CDR "
 	  "with reason failure, the reason in the log as a warning)." },
 	{ GATEWAY("auth_user", auth_user, CT_STRING), .def = "",
-	  .valid = valid_auth_quoted, .check = check_gateway_auth,
+	  .valid = cfg_valid_auth_quoted, .check = cfg_check_gateway_auth,
 	  .help = "Digest credentials (RFC 3261 section 22, MD5 with or "
 	  "without qop=auth) for a gateway that answers maskd's INVITE with "
 	  "401 or 407: maskd sends the INVITE once more with them (same "
@@ -797,28 +364,28 @@ const struct cfg_row cfg_rows[] = {
 	  "UPDATE, ...) carry the credentials too. auth_user and "
 	  "auth_password go together; both empty = no credentials." },
 	{ GATEWAY("auth_password", auth_password, CT_STRING), .def = "",
-	  .flags = CFG_SECRET, .valid = valid_auth_secret,
+	  .flags = CFG_SECRET, .valid = cfg_valid_auth_secret,
 	  .help = "The password of auth_user. It is never logged; a \";\" "
 	  "after a blank starts a comment, so a password cannot hold \" ;\"." },
 	{ GATEWAY("auth_realm", auth_realm, CT_STRING), .def = "",
-	  .valid = valid_auth_quoted,
+	  .valid = cfg_valid_auth_quoted,
 	  .help = "Answer only challenges of this realm (as the gateway "
 	  "writes it, without quotes); empty = any realm the gateway "
 	  "names." },
 
 	/* [rtp] */
 	{ RTP("port_min", port_min, CT_UINT), .min = 1024, .max = 65535,
-	  .def = "30000", .valid = valid_even,
+	  .def = "30000", .valid = cfg_valid_even,
 	  .help = "UDP port range for media relay: RTP on even ports, RTCP "
 	  "on the odd port above. port_min must be even and below "
 	  "port_max." },
 	{ RTP("port_max", port_max, CT_UINT), .min = 1024, .max = 65535,
-	  .def = "40000", .check = check_rtp_ports,
+	  .def = "40000", .check = cfg_check_rtp_ports,
 	  .help = "The top of the range." },
 	{ RTP("advertise", advertise, CT_STRING), .def = "127.0.0.1",
-	  .valid = valid_ip,
+	  .valid = cfg_valid_ip,
 	  .help = "IP address written into SDP (c= and o= lines)." },
-	{ RTP("bind", bind, CT_STRING), .def = "", .valid = valid_ip_or_empty,
+	{ RTP("bind", bind, CT_STRING), .def = "", .valid = cfg_valid_ip_or_empty,
 	  .help = "IP address the media sockets are bound to, when it "
 	  "differs from advertise (maskd behind 1:1 NAT). Empty = "
 	  "advertise." },
@@ -871,7 +438,7 @@ const struct cfg_row cfg_rows[] = {
 
 	/* [recording] */
 	{ REC("dir", dir, CT_STRING), .def = "var/recordings",
-	  .valid = valid_nonempty,
+	  .valid = cfg_valid_nonempty,
 	  .help = "Directory of the recordings (relative to the working "
 	  "directory), made 0750 at start-up if missing; files are "
 	  "<call id>.wav or .mp3, mode 0640. An unwritable directory fails "
@@ -892,7 +459,7 @@ const struct cfg_row cfg_rows[] = {
 
 	/* [store] */
 	{ STORE("path", path, CT_STRING), .def = "var/maskd.lmdb",
-	  .valid = valid_nonempty,
+	  .valid = cfg_valid_nonempty,
 	  .help = "LMDB directory (relative to the working directory)." },
 	{ STORE("map_size", map_size, CT_SIZE), .min = 1ULL << 20,
 	  .max = UINT64_MAX, .def = "4G",
@@ -917,7 +484,7 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "Address of the REST API: host:port or [v6]:port." },
 	{ API("tokens", tokens, CT_STRLIST),
 	  .off_n = offsetof(struct config_api, n_tokens),
-	  .flags = CFG_REQUIRED | CFG_SECRET, .valid = valid_token,
+	  .flags = CFG_REQUIRED | CFG_SECRET, .valid = cfg_valid_token,
 	  .example = "change-me-please-0001",
 	  .help = "Bearer tokens accepted in \"Authorization: Bearer "
 	  "TOKEN\", comma-separated; each at least 8 printable ASCII "
@@ -927,7 +494,7 @@ const struct cfg_row cfg_rows[] = {
 	  .def = "65536",
 	  .help = "Largest request body; larger ones get 413." },
 	{ API("tls_cert", tls_cert, CT_STRING), .def = "",
-	  .check = check_api_tls,
+	  .check = cfg_check_api_tls,
 	  .help = "TLS for the API: a PEM certificate (chain); with "
 	  "tls_key, both or neither. Empty = plain HTTP (keep the listener "
 	  "on loopback then). TLS 1.2+ only." },
@@ -958,7 +525,7 @@ const struct cfg_row cfg_rows[] = {
 	/* [session] */
 	{ SESSION("default_ttl", default_ttl_s, CT_UINT), .min = 1,
 	  .max = UINT32_MAX, .unit = "seconds", .def = "3600",
-	  .check = check_session_ttl,
+	  .check = cfg_check_session_ttl,
 	  .help = "TTL of a session created without \"ttl\"; at most "
 	  "max_ttl." },
 	{ SESSION("max_ttl", max_ttl_s, CT_UINT), .min = 1, .max = UINT32_MAX,
@@ -980,14 +547,14 @@ const struct cfg_row cfg_rows[] = {
 	  "party; 3 = the NANP area code." },
 
 	/* [events] */
-	{ EVENTS("url", url, CT_STRING), .def = "", .valid = valid_event_url,
-	  .check = check_events,
+	{ EVENTS("url", url, CT_STRING), .def = "", .valid = cfg_valid_event_url,
+	  .check = cfg_check_events,
 	  .help = "Where every event goes (http or https; https verifies the "
 	  "certificate), including call.unrouted; a session's callback_url "
 	  "also gets that session's events. Empty = none." },
 	{ EVENTS("secrets", secrets, CT_STRLIST),
 	  .off_n = offsetof(struct config_events, n_secrets), .def = "",
-	  .flags = CFG_SECRET, .valid = valid_event_secret,
+	  .flags = CFG_SECRET, .valid = cfg_valid_event_secret,
 	  .help = "Signing secrets, whsec_<base64>, comma-separated: every "
 	  "delivery is signed with each (webhook-signature lists one v1 "
 	  "entry per secret, for key rotation). Required with url; without "
@@ -997,7 +564,7 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "One delivery attempt, connection included." },
 	{ EVENTS("retry_schedule", retry_schedule, CT_STRING),
 	  .def = "0,5,300,1800,7200,18000,36000,36000",
-	  .valid = valid_retry_schedule,
+	  .valid = cfg_valid_retry_schedule,
 	  .help = "Seconds before each attempt, comma-separated: the first "
 	  "is the first attempt's delay, each next one the wait after a "
 	  "failure (with up to 10% jitter); after the last the event is "
@@ -1034,7 +601,7 @@ const struct cfg_row cfg_rows[] = {
 	  "Each participant takes one more relay port pair." },
 	/* [hooks] */
 	{ HOOKS("route_url", route_url, CT_STRING), .def = "",
-	  .valid = valid_event_url, .check = check_hooks,
+	  .valid = cfg_valid_event_url, .check = cfg_check_hooks,
 	  .help = "Where the call-routing hook is asked (http or https, "
 	  "refused like a webhook URL when it resolves to a private "
 	  "address outside [events] allow). Empty = no hook." },
