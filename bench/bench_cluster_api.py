@@ -63,6 +63,22 @@ def proc_cpu_s(pid):
     return (int(st[11]) + int(st[12])) / HZ
 
 
+def thread_cpu_s(pid):
+    """CPU seconds by thread name (comm) of process pid."""
+    out = {}
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open("%s/%s/stat" % (base, tid)) as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        st = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(st[11]) + int(st[12])) / HZ
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--maskd", default=os.path.join(ROOT, "build", "maskd"))
@@ -116,6 +132,7 @@ def main():
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu_pg0 = pg_cpu_s(pg)
             cpu_n0 = [proc_cpu_s(m.proc.pid) for m in nodes]
+            thr0 = [thread_cpu_s(m.proc.pid) for m in nodes]
             wrks = []
             for i, m in enumerate(nodes):
                 env = dict(os.environ, MASKD_TOKEN=test_sip.TOKEN,
@@ -128,6 +145,7 @@ def main():
                     text=True, env=env))
             outs = [w.communicate()[0] for w in wrks]
             cpu_n1 = [proc_cpu_s(m.proc.pid) for m in nodes]
+            thr1 = [thread_cpu_s(m.proc.pid) for m in nodes]
             cpu_pg1 = pg_cpu_s(pg)
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             after = int(pg.psql("SELECT count(*) FROM sessions")[0][0])
@@ -159,6 +177,13 @@ def main():
                   (sum(cpu_n1) - sum(cpu_n0)) / created * 1e6,
                   "/".join("%.1f" % (y - x) for x, y in zip(cpu_n0, cpu_n1)),
                   client / created * 1e6))
+        by = {}
+        for t0, t1 in zip(thr0, thr1):
+            for name, v in t1.items():
+                by[name] = by.get(name, 0.0) + v - t0.get(name, 0.0)
+        print("maskd CPU per create by thread: " + ", ".join(
+            "%s %.0f us" % (n, v / created * 1e6)
+            for n, v in sorted(by.items(), key=lambda x: -x[1]) if v > 0))
 
 if __name__ == "__main__":
     main()

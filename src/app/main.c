@@ -337,6 +337,15 @@ static int maskd_base_new(struct maskd *m)
 	ec = event_config_new();
 	if (!ec)
 		return ENOMEM;
+	/*
+	 * epoll changes made in one loop turn go to the kernel once, at its
+	 * end: evhttp disables a connection's read event and enables its
+	 * write event around each reply, in the same turn (measured: 4
+	 * epoll_ctl a create over HTTP without, 3 with; a system call is
+	 * dear on this kind of virtual machine). libevent's one caveat, fds
+	 * made by dup() of one file, does not apply: nothing here dups.
+	 */
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	m->base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	if (!m->base)

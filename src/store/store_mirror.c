@@ -3,6 +3,7 @@
  * store_mirror.h): the cluster's cache feed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "maskd/store_mirror.h"
@@ -153,6 +154,38 @@ static int mirror_change(struct store_txn *tx, const struct session *old,
 	return rc;
 }
 
+static bool str_same(const char *x, const char *y)
+{
+	return x == y || (x && y && strcmp(x, y) == 0);
+}
+
+/*
+ * An active session already here exactly as @s says, with no PIN: the
+ * feed bringing back a node's own create (its commit wrote the same row,
+ * pairs and expiry a moment ago). Rewriting it would dirty the same
+ * pages again for nothing - a third of the feed's rows on a node of
+ * three. Only an identical row is skipped, so a local write that never
+ * committed is still made by the feed. A row with PINs is written again:
+ * its PINs may have been skipped (*pin_skipped) and be free now.
+ */
+static bool mirror_same(const struct session *old, const struct session *s)
+{
+	return old->status == SESSION_ACTIVE && s->status == SESSION_ACTIVE &&
+	       !old->pin_a[0] && !old->pin_b[0] && !s->pin_a[0] &&
+	       !s->pin_b[0] && old->pin_required == s->pin_required &&
+	       old->pin_retries == s->pin_retries &&
+	       old->created_at_ms == s->created_at_ms &&
+	       old->expires_at_ms == s->expires_at_ms &&
+	       old->ended_at_ms == s->ended_at_ms &&
+	       old->call_time_limit_s == s->call_time_limit_s &&
+	       old->record == s->record &&
+	       !strcmp(old->party_a, s->party_a) &&
+	       !strcmp(old->party_b, s->party_b) &&
+	       !strcmp(old->vn, s->vn) &&
+	       str_same(old->callback_url, s->callback_url) &&
+	       str_same(old->metadata, s->metadata);
+}
+
 int store_session_mirror(struct store_txn *tx, const struct session *s,
 			 bool *pin_skipped)
 {
@@ -164,7 +197,7 @@ int store_session_mirror(struct store_txn *tx, const struct session *s,
 		return mirror_new(tx, s, pin_skipped);
 	if (rc)
 		return rc;
-	if (old.status == SESSION_ACTIVE)
+	if (old.status == SESSION_ACTIVE && !mirror_same(&old, s))
 		rc = mirror_change(tx, &old, s, pin_skipped);
 	session_clear(&old);
 	explicit_bzero(&old, sizeof(old));	/* PINs */
