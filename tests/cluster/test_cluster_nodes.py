@@ -180,6 +180,28 @@ class ClusterBase(SipBase):
         self.expect_rc(gw)
         self.assert_masked(ua, gw, a, b)
 
+    def call_held_on_n1(self, d_ms):
+        """A session made on node 1 (and in node 2's cache) whose call
+        through node 1 is up, held @d_ms, its claim in PostgreSQL: (vn,
+        caller, callee, session id, the callee's and the caller's
+        SIPp)."""
+        n1, n2 = self.nodes
+        vn = vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(n1, a, b, virtual_number=vn)
+        self.assertEqual(st, 201, raw)
+        sid = s["id"]
+        self.wait_session(n2, sid, "active")
+        self.maskd = n1
+        gw1 = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
+                       name="uas1")
+        ua1 = self.uac("basic_uac.xml", vn, {"caller": a}, d_ms=d_ms,
+                       name="uac1")
+        self.wait_pg("SELECT node FROM call_claims WHERE session_id = "
+                     "'\\x%s'" % sid, [["n1"]], "node 1's claim")
+        return vn, a, b, sid, gw1, ua1
+
 
 class ClusterNodes(ClusterBase):
     """Two nodes: what one creates, the other routes."""
@@ -367,21 +389,8 @@ class ClusterNodes(ClusterBase):
         (its callee was rung and is cancelled); once the first hangs up
         the claim is released and node 2 connects the next call."""
         n1, n2 = self.nodes
-        vn = vn_number()
-        self.pool_add(vn)
-        a, b = caller_number(), callee_number()
-        st, s, raw = self.create(n1, a, b, virtual_number=vn)
-        self.assertEqual(st, 201, raw)
-        sid = s["id"]
-        self.wait_session(n2, sid, "active")
         # the first call: answered, held 8 s
-        self.maskd = n1
-        gw1 = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
-                       name="uas1")
-        ua1 = self.uac("basic_uac.xml", vn, {"caller": a}, d_ms=8000,
-                       name="uac1")
-        self.wait_pg("SELECT node FROM call_claims WHERE session_id = "
-                     "'\\x%s'" % sid, [["n1"]], "node 1's claim")
+        vn, a, b, sid, gw1, ua1 = self.call_held_on_n1(8000)
         # a second call of the session through node 2 meanwhile (A's
         # second phone, say): busy
         self.maskd = n2
@@ -738,20 +747,7 @@ class ClusterNodeDeath(ClusterBase):
 
     def test_claim_of_dead_node(self):
         n1, n2 = self.nodes
-        vn = vn_number()
-        self.pool_add(vn)
-        a, b = caller_number(), callee_number()
-        st, s, raw = self.create(n1, a, b, virtual_number=vn)
-        self.assertEqual(st, 201, raw)
-        sid = s["id"]
-        self.wait_session(n2, sid, "active")
-        self.maskd = n1
-        gw1 = self.uas("basic_uas.xml", {"vn": vn, "callee": b},
-                       name="uas1")
-        ua1 = self.uac("basic_uac.xml", vn, {"caller": a}, d_ms=20000,
-                       name="uac1")
-        self.wait_pg("SELECT node FROM call_claims WHERE session_id = "
-                     "'\\x%s'" % sid, [["n1"]], "node 1's claim")
+        vn, a, b, sid, gw1, ua1 = self.call_held_on_n1(20000)
         n1.proc.kill()
         n1.proc.wait()
         t_kill = time.monotonic()

@@ -474,6 +474,29 @@ class SipBase(unittest.TestCase):
                 self.assertNotIn(bad, m, "party B leaked to A:\n" + m)
             self.assert_sdp_maskd(m)
 
+    def assert_masked_logs(self, a_log, b_log, sessions, hidden=()):
+        """As assert_masked, for the message logs of a load of calls
+        (SIPp -trace_msg files @a_log of the callers, @b_log of the
+        callees) over @sessions [(caller, callee, vn, id)]: no caller's
+        number or address reached a callee, no callee's a caller, and
+        none of @hidden (addresses in between, e.g. a front) reached
+        the callees. Returns (A's messages, B's messages)."""
+        b_msgs = sip_messages(b_log, "received")
+        a_msgs = sip_messages(a_log, "received")
+        self.assertTrue(b_msgs and a_msgs)
+        for m in b_msgs:
+            for a, _, _, _ in sessions:
+                self.assertNotIn(a.lstrip("+"), m, "A leaked to B:\n" + m)
+            for bad in (A_IP,) + tuple(hidden):
+                self.assertNotIn(bad, m, "leak to B:\n" + m)
+            self.assert_sdp_maskd(m)
+        for m in a_msgs:
+            for _, b, _, _ in sessions:
+                self.assertNotIn(b.lstrip("+"), m, "B leaked to A:\n" + m)
+            self.assertNotIn(GW_IP, m, "leak to A:\n" + m)
+            self.assert_sdp_maskd(m)
+        return a_msgs, b_msgs
+
     def assert_sdp_maskd(self, m):
         for addr in sdp_addresses(m):
             self.assertIn(addr, (MASKD_IP, "0.0.0.0"),
