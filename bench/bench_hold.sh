@@ -51,7 +51,8 @@ done
 
 for run in $(seq "$runs"); do
 tmp=$(mktemp -d /tmp/maskd-bench-hold-XXXXXX)
-python3 - "$tmp" "$maskd" "$calls" "$rate" "$lag" "$heap" <<'PY'
+status=0
+python3 - "$tmp" "$maskd" "$calls" "$rate" "$lag" "$heap" <<'PY' || status=$?
 import concurrent.futures, http.client, json, os, re, signal, socket
 import subprocess, sys, time
 
@@ -66,16 +67,32 @@ up_s = calls / rate
 hold_ms = int((2 * up_s + TIMER_D_S + 30) * 1000)
 
 
-def free_port(host, kind=socket.SOCK_DGRAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind((host, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+def free_port(host):
+    """A port free for both UDP and TCP on host, below the relay range
+    (33000-60999 here, which is also the kernel's ephemeral range: a port
+    the kernel handed out could be taken by maskd's own relay pool before
+    its SIP listener binds it)."""
+    import random
+    for _ in range(200):
+        p = random.randrange(20000, 32000)
+        socks = []
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                s = socket.socket(socket.AF_INET, kind)
+                socks.append(s)
+                s.bind((host, p))
+            return p
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    sys.exit("no free port on %s in 20000-31999" % host)
 
 
-sip_port, api_port = free_port("127.0.0.1"), free_port("127.0.0.1",
-                                                       socket.SOCK_STREAM)
+sip_port, api_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+while api_port == sip_port:
+    api_port = free_port("127.0.0.1")
 gw_port = free_port(GW_IP)
 token = "bench-token-000001"
 conf = os.path.join(tmp, "maskd.conf")
@@ -332,4 +349,6 @@ finally:
                 p.kill()
 PY
 if [ "$keep" = 1 ]; then echo "work directory kept: $tmp"; else rm -rf "$tmp"; fi
+# a failed run leaves no directory behind either
+[ "$status" = 0 ] || exit "$status"
 done
