@@ -25,9 +25,11 @@ mark it inactive and every new call through the front goes to worker 0
 (per-worker metric and the front's trace; worker 1 refuses none, so the
 front did not even try it). Resumed, calls spread again.
 
-WorkersHook, WorkersPin: test_hook's and test_pin's own calls, with
-their checks, landing on worker 1 of two: a hook `connect` and an
-`allow`, and a PIN call (prompt, RFC 4733 digits, the party called).
+WorkersHook, WorkersPin, WorkersMiss: test_hook's, test_pin's and
+test_cluster_nodes' own calls, with their checks, landing on worker 1 of
+two: a hook `connect` and an `allow`, a PIN call (prompt, RFC 4733
+digits, the party called), and a cluster node's cache miss (PostgreSQL
+asked, the parked INVITE routed).
 
 OneWorker: draining the only worker is allowed (a node behind a front
 with other nodes is drained whole before maintenance): INVITE and
@@ -81,6 +83,8 @@ import test_flood  # noqa: E402  (raw OPTIONS and INVITE)
 import test_pin as tp  # noqa: E402  (PinBase: PIN calls, their checks)
 sys.path.insert(0, os.path.join(HERE, "..", "ctl"))
 import test_hook as th  # noqa: E402  (HookBase: the hook server)
+sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
+import test_cluster_nodes as tcn  # noqa: E402  (ClusterBase: PostgreSQL)
 import unittest  # noqa: E402
 
 ARGS = None
@@ -858,6 +862,40 @@ class WorkersPin(OnWorker1, tp.PinBase):
         got = [x - y for x, y in zip(self.worker_calls(), before)]
         self.assertEqual(got[0], 0, got)
         self.assertGreaterEqual(got[1], 1, got)
+
+
+class WorkersMiss(OnWorker1, tcn.ClusterBase):
+    """test_cluster_nodes' cache miss on a cluster node of two workers,
+    the INVITE on worker 1: its question goes to the control thread,
+    PostgreSQL is asked, and the answer (a token naming worker 1) must
+    come back through worker 1's queue to route the parked INVITE."""
+    N_NODES = 1
+
+    @classmethod
+    def setUpClass(cls):
+        cls.worker1_port = ts.free_port()
+        cls.SIP_EXTRA = "workers = 2\nworker_ports = %d\n" % cls.worker1_port
+        super().setUpClass()
+
+    def test_cache_miss_on_worker_1(self):
+        node = self.nodes[0]
+        vn = ts.vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        sid = self.session_in_pg_only(a, b, vn)
+        before, calls = node.metrics(), self.worker_calls()
+        self.call(node, vn, a, b)
+        after = node.metrics()
+        self.assertEqual(after["maskd_sip_cache_miss_found_total"] -
+                         before.get("maskd_sip_cache_miss_found_total", 0),
+                         1, after)
+        self.assertEqual(after.get("maskd_sip_cache_miss_lost_total", 0),
+                         before.get("maskd_sip_cache_miss_lost_total", 0))
+        self.assertEqual([x - y for x, y in zip(self.worker_calls(), calls)],
+                         [0, 1])
+        st, js, raw = node.request("GET", "/v1/sessions/%s" % sid)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(js["status"], "active")
 
 
 class WorkersTls(unittest.TestCase):
