@@ -15,7 +15,9 @@
  * its worker's alone. The handle is one for all of them: every function
  * below reaches the worker(s) concerned (src/sip/sip_worker.h), and the
  * handlers given here (CDR, hook, miss, replies) are called from any
- * worker's thread - they already only copy and post. With one worker,
+ * worker's thread - they already only copy and post. One worker can be
+ * drained (new calls refused, its calls served to their end) and resumed
+ * at run time (SIP_CALL_OP_WORKER_STATE below). With one worker,
  * everything is as described for "the SIP thread".
  *
  * Media. Every call's RTP and RTCP go through the relay (relay.h): a

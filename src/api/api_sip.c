@@ -58,7 +58,9 @@ static bool api_worker_parse(struct api *api, struct evhttp_request *req,
 	unsigned long v;
 	char *end;
 
-	if (seg[0] >= '0' && seg[0] <= '9' && strlen(seg) <= 4) {
+	/* the index as GET shows it: no sign, no leading zero */
+	if (seg[0] >= '0' && seg[0] <= '9' && strlen(seg) <= 4 &&
+	    (seg[0] != '0' || !seg[1])) {
 		v = strtoul(seg, &end, 10);
 		if (!*end && v < n) {
 			*out = (unsigned)v;

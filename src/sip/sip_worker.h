@@ -28,6 +28,8 @@
  * workers in turn, a request about a call id to worker 0, which passes it
  * on to the next one when the call is not its own (the last one answers
  * ENOENT), and session ends, readiness and handlers to every worker.
+ * A drain or resume (PATCH /v1/sip/workers/{worker}) goes to the worker
+ * it names, which alone changes its state (see sip_worker_state_run()).
  *
  * The handle sip_start() returns is worker 0; s->grp is the group.
  */

@@ -23,7 +23,9 @@ its re-INVITE and BYE served to the end, while a new INVITE to it gets a
 stateless 503 with Retry-After and its OPTIONS 503; the front's probes
 mark it inactive and every new call through the front goes to worker 0
 (per-worker metric and the front's trace; worker 1 refuses none, so the
-front did not even try it). Resumed, calls spread again.
+front did not even try it). Resumed, calls spread again; and an INVITE
+the front sends to worker 1 just after it is drained, before the front's
+next probe, gets its 503 and goes on to worker 0 (failure_route).
 
 WorkersHook, WorkersPin, WorkersMiss: test_hook's, test_pin's and
 test_cluster_nodes' own calls, with their checks, landing on worker 1 of
@@ -140,21 +142,22 @@ def uac_at(case, port, scenario, vn, keys, d_ms=500, name="uac",
     return s
 
 
-def ask(port, build, timeout=10):
-    """The final answer of the worker on @port to one request from
-    party A's address: @build(ip, port) makes it (test_flood's options,
-    invite), sent again each second until answered."""
+def ask(port, build, timeout=10, host="127.0.0.1"):
+    """The final answer of the worker on @port (or the front: @host) to
+    one request from party A's address: @build(ip, port) makes it
+    (test_flood's options, invite), sent again each second until
+    answered."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((ts.A_IP, 0))
         sock.settimeout(1)
         data = build(ts.A_IP, sock.getsockname()[1])
         deadline = time.monotonic() + timeout
-        sock.sendto(data, ("127.0.0.1", port))
+        sock.sendto(data, (host, port))
         while time.monotonic() < deadline:
             try:
                 got = sock.recv(65536)
             except socket.timeout:
-                sock.sendto(data, ("127.0.0.1", port))
+                sock.sendto(data, (host, port))
                 continue
             if got.startswith(b"SIP/2.0 ") and got[8:9] != b"1":
                 return got.decode("utf-8", "replace")
@@ -593,9 +596,51 @@ class WorkersFront(FrontBase):
         for g in got:
             # 20 Call-IDs, fewer than 2 on one worker: 1 in 25,000
             self.assertGreaterEqual(g, 2, got)
+
+        # a call the front sends before its next probe has seen a drain:
+        # worker 1's 503, and the front's failure_route sends it on to
+        # worker 0. A pair nobody has (worker 0's 404 is the answer), by
+        # a Call-ID the front hashes to worker 1
+        cid = None
+        for n in range(1000, 1040):
+            c = "drain-%d-%d@front" % (os.getpid(), n)
+            if self.front_invite(c, n) == [p1]:
+                cid = c
+                break
+        self.assertIsNotNone(cid, "40 Call-IDs, none hashed to worker 1")
+        refused = self.maskd.metrics().get("maskd_sip_draining_refused_total")
+        for n in range(2000, 2005):
+            set_state(self, 1, "draining")
+            went = self.front_invite(cid, n)
+            if went == [p1, p0]:
+                break
+            # the front's probe came first: worker 0 straight away
+            self.assertEqual(went, [p0])
+            set_state(self, 1, "active")
+            self.wait_front_up()
+        else:
+            self.fail("the front probed before every INVITE (5 times)")
+        self.assertEqual(
+            self.maskd.metrics().get("maskd_sip_draining_refused_total"),
+            refused + 1)
+        set_state(self, 1, "active")
         ok, m = self.maskd.wait_zero(("maskd_sip_calls_live",
                                       "maskd_sip_dialogs_live"))
         self.assertTrue(ok, m)
+
+    def front_invite(self, cid, n):
+        """A new INVITE (test_flood's, the @n-th: its own branch and tag)
+        of a pair nobody has, Call-ID @cid, through the front: 404 from a
+        worker; the ports the front sent it to, in turn."""
+        def build(ip, port):
+            return test_flood.invite(ip, port, n).replace(
+                ("cps-%s-%d@flood" % (ip, n)).encode(), cid.encode())
+        mark = len(trace(self.front))
+        r = ask(self.front_port, build, host=FRONT_IP)
+        self.assertRegex(r, r"^SIP/2\.0 404 ")
+        return [port_of(to) for kind, method, ci, to
+                in trace(self.front)[mark:]
+                if kind == "new" and method == "INVITE" and ci == cid]
 
 
 class OneWorker(ts.SipBase):
@@ -611,7 +656,8 @@ class OneWorker(ts.SipBase):
             "worker": 0, "port": m.sip_port, "tls_port": None,
             "state": "active", "calls_live": 0, "calls_total": 0}]})
         for path in ("/v1/sip/workers/1", "/v1/sip/workers/x",
-                     "/v1/sip/workers/-1", "/v1/sip/workers/00001"):
+                     "/v1/sip/workers/-1", "/v1/sip/workers/00",
+                     "/v1/sip/workers/+0"):
             for method, body in (("GET", None),
                                  ("PATCH", {"state": "draining"})):
                 st, js, raw = m.request(method, path, body)
