@@ -262,7 +262,8 @@ struct ctl_call_params {
  * must exist (ENOENT) and be active (EALREADY); then the SIP thread
  * calls the first party and answers through @h (0: it claimed the
  * session and the first INVITE is out; EBUSY: the session has a call
- * up; ENOSPC: no relay ports). Returns 0 (@h runs exactly once),
+ * up; ENOSPC: no relay ports; ESHUTDOWN: every SIP worker is draining).
+ * Returns 0 (@h runs exactly once),
  * ENOTCONN (no SIP side), ENOSPC (its queue is full, counted in
  * sip_cmds_lost), ENOMEM or a store errno (@h never runs).
  */
