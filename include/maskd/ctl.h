@@ -262,7 +262,8 @@ struct ctl_call_params {
  * must exist (ENOENT) and be active (EALREADY); then the SIP thread
  * calls the first party and answers through @h (0: it claimed the
  * session and the first INVITE is out; EBUSY: the session has a call
- * up; ENOSPC: no relay ports). Returns 0 (@h runs exactly once),
+ * up; ENOSPC: no relay ports; ESHUTDOWN: every SIP worker is draining).
+ * Returns 0 (@h runs exactly once),
  * ENOTCONN (no SIP side), ENOSPC (its queue is full, counted in
  * sip_cmds_lost), ENOMEM or a store errno (@h never runs).
  */
@@ -298,6 +299,31 @@ int ctl_call_participant_add(struct ctl *ctl,
 int ctl_call_participant_remove(struct ctl *ctl,
 				const uint8_t call_id[STORE_ID_LEN],
 				unsigned leg, ctl_call_h *h, void *arg);
+
+/*
+ * SIP workers (PATCH /v1/sip/workers/{worker}). ctl_worker_h - the
+ * worker's answer: @err 0 with @v the worker after the change, or
+ * ETIMEDOUT / ECANCELED as above.
+ */
+typedef void (ctl_worker_h)(int err, const struct sip_worker_view *v,
+			    void *arg);
+
+/*
+ * ctl_sip_worker_set() - drain worker @worker (@drain) or resume it,
+ * through its own command queue; @h runs once it has. Returns 0 (@h
+ * runs exactly once), ENOENT (no such worker), ENOTCONN, ENOSPC or
+ * ENOMEM (@h never runs).
+ */
+int ctl_sip_worker_set(struct ctl *ctl, unsigned worker, bool drain,
+		       ctl_worker_h *h, void *arg);
+
+/*
+ * ctl_sip_worker_view() - worker @worker now (sip_worker_view()); 0,
+ * ENOENT or ENOTCONN. ctl_sip_workers(): how many (0: no SIP side).
+ */
+int ctl_sip_worker_view(struct ctl *ctl, unsigned worker,
+			struct sip_worker_view *v);
+unsigned ctl_sip_workers(struct ctl *ctl);
 
 /*
  * ctl_call_record() - the record of finished call @call_id into *c and

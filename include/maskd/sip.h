@@ -15,7 +15,9 @@
  * its worker's alone. The handle is one for all of them: every function
  * below reaches the worker(s) concerned (src/sip/sip_worker.h), and the
  * handlers given here (CDR, hook, miss, replies) are called from any
- * worker's thread - they already only copy and post. With one worker,
+ * worker's thread - they already only copy and post. One worker can be
+ * drained (new calls refused, its calls served to their end) and resumed
+ * at run time (SIP_CALL_OP_WORKER_STATE below). With one worker,
  * everything is as described for "the SIP thread".
  *
  * Media. Every call's RTP and RTCP go through the relay (relay.h): a
@@ -128,6 +130,7 @@ enum sip_call_op {
 	SIP_CALL_OP_HANGUP,		/* every leg, at any stage */
 	SIP_CALL_OP_PARTICIPANT_ADD,	/* call @number into it */
 	SIP_CALL_OP_PARTICIPANT_REMOVE,	/* BYE (or CANCEL) leg @leg */
+	SIP_CALL_OP_WORKER_STATE,	/* worker @worker drains or resumes */
 };
 
 /* What a request-a-call needs of its session (ctl copies it). */
@@ -160,6 +163,8 @@ struct sip_call_req {
 	char number[E164_SIZE];		/* PARTICIPANT_ADD */
 	unsigned max_participants;	/* PARTICIPANT_ADD: the cap */
 	unsigned leg;			/* PARTICIPANT_REMOVE */
+	unsigned worker;		/* WORKER_STATE: its index */
+	bool drain;			/* WORKER_STATE: drain (else resume) */
 };
 
 /* Where one leg of a live call stands, as GET /v1/calls/{id} shows it. */
@@ -194,14 +199,32 @@ struct sip_call_view {
 };
 
 /*
+ * One SIP worker as the API shows it (GET /v1/sip/workers). Draining, it
+ * answers new out-of-dialog INVITEs (and request-a-calls) with 503 and
+ * OPTIONS with 503, so a probing front moves new calls to the others,
+ * and serves the calls it has to their end; resumed, it takes new calls
+ * again.
+ */
+struct sip_worker_view {
+	unsigned worker;		/* index: 0 is [sip] listen */
+	uint16_t port;			/* UDP and TCP */
+	uint16_t tls_port;		/* 0: no TLS */
+	bool draining;
+	uint64_t calls_live;		/* calls still up on it */
+	uint64_t calls_total;		/* inbound INVITEs it routed */
+};
+
+/*
  * The answer. @err: 0, or for ORIGINATE EBUSY (the session has a call
- * up), ENOSPC (no relay ports), ECANCELED (maskd stopping); for the
+ * up), ENOSPC (no relay ports), ECANCELED (maskd stopping), ESHUTDOWN
+ * (every SIP worker is draining); for the
  * others ENOENT (no live call with that id; it may have ended), for
  * PARTICIPANT_ADD EALREADY (the parties are not talking yet), ENOSPC (at
  * max_participants, or no ports), EPROTO (the parties' codec cannot be
  * mixed), for PARTICIPANT_REMOVE ESRCH (no such participant leg).
  * @view: the call after the request (when @err is 0); @leg: the
- * participant's leg id (PARTICIPANT_ADD).
+ * participant's leg id (PARTICIPANT_ADD); @worker: WORKER_STATE's
+ * worker after the change.
  */
 struct sip_reply {
 	enum sip_call_op op;
@@ -209,6 +232,7 @@ struct sip_reply {
 	int err;
 	unsigned leg;
 	struct sip_call_view view;
+	struct sip_worker_view worker;	/* WORKER_STATE: after the change */
 };
 
 /*
@@ -216,6 +240,24 @@ struct sip_reply {
  * it through req->h. Returns 0, ENOSPC or ENOMEM (then no answer comes).
  */
 int sip_cmd_call(struct sip *s, const struct sip_call_req *req);
+
+/*
+ * Taking one SIP worker out of service and back (sip_worker.c). The
+ * change is a sip_cmd_call() with op SIP_CALL_OP_WORKER_STATE: it goes
+ * into that worker's own queue (ENOENT: no such worker) and the worker
+ * answers with its view once it has changed. Draining is allowed for
+ * every worker, the only one too: a node behind a front with other
+ * nodes (the cluster) is drained as a whole before maintenance.
+ */
+
+/* sip_workers() - how many SIP workers there are. Any thread. */
+unsigned sip_workers(const struct sip *s);
+
+/*
+ * sip_worker_view() - worker @i as its counters show it now, into @v.
+ * Any thread (relaxed reads of what /metrics reads). Returns 0 or ENOENT.
+ */
+int sip_worker_view(struct sip *s, unsigned i, struct sip_worker_view *v);
 /* ---- the call-routing hook ([hooks]; sip_hook.c) ---- */
 
 /*

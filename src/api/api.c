@@ -342,6 +342,28 @@ static void api_route_v1(struct api *api, struct evhttp_request *req,
 			api_not_allowed(api, req, "GET, PATCH");
 		return;
 	}
+	if (strcmp(path, "/v1/sip/workers") == 0) {
+		if (m == EVHTTP_REQ_GET)
+			api_sip_workers_list(api, req);
+		else
+			api_not_allowed(api, req, "GET");
+		return;
+	}
+	seg = api_route_segment(path, "/v1/sip/workers/", &bad);
+	if (seg) {
+		if (m == EVHTTP_REQ_GET)
+			api_sip_worker_get(api, req, seg);
+		else if (m == EVHTTP_REQ_PATCH)
+			api_sip_worker_patch(api, req, seg);
+		else
+			api_not_allowed(api, req, "GET, PATCH");
+		free(seg);
+		return;
+	}
+	if (bad) {
+		api_not_found(api, req);
+		return;
+	}
 	seg = api_route_redeliver(path, &bad);
 	if (seg) {
 		if (m == EVHTTP_REQ_POST)

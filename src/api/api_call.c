@@ -186,6 +186,12 @@ static void api_call_create_done(int err, const struct sip_call_view *v,
 				"no relay ports are free");
 		goto out;
 	}
+	if (err == ESHUTDOWN) {
+		api_reply_error(api, c->req, 503, "sip_draining",
+				"every SIP worker is draining "
+				"(PATCH /v1/sip/workers/{worker})");
+		goto out;
+	}
 	if (err) {
 		api_reply_error(api, c->req, 500, "internal",
 				"the call could not be made: %s",

@@ -10,6 +10,7 @@
  * api_numbers.c   /v1/numbers
  * api_calls.c     GET /v1/sessions/{id}/calls
  * api_call.c      POST /v1/sessions/{id}/calls, /v1/calls/...
+ * api_sip.c       /v1/sip/workers (drain and resume a SIP worker)
  *
  * The api only speaks HTTP: every read and change goes to ctl (ctl.h).
  * Everything here is owned by the control thread.
@@ -374,6 +375,14 @@ void api_participant_add(struct api *api, struct evhttp_request *req,
 			 const char *cid);
 void api_participant_delete(struct api *api, struct evhttp_request *req,
 			    const char *cid, const char *leg);
+
+/* ---- api_sip.c ---- */
+
+void api_sip_workers_list(struct api *api, struct evhttp_request *req);
+void api_sip_worker_get(struct api *api, struct evhttp_request *req,
+			const char *worker);
+void api_sip_worker_patch(struct api *api, struct evhttp_request *req,
+			  const char *worker);
 
 /* ---- api_numbers.c ---- */
 

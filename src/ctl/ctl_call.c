@@ -1,6 +1,7 @@
 /*
  * ctl_call.c - calls the API drives: request-a-call, a live call's view
- * and hang-up, participants.
+ * and hang-up, participants; and a SIP worker's drain or resume, which
+ * travels the same way.
  *
  * ctl never touches a call. It checks what is its own to check (the
  * session exists and is active), pushes a copy of the request into the
@@ -35,6 +36,7 @@ struct ctl_call_wait {
 	uint64_t token;
 	struct event *timer;
 	ctl_call_h *h;
+	ctl_worker_h *wh;		/* a worker's drain or resume */
 	void *arg;
 };
 
@@ -55,13 +57,17 @@ static void ctl_call_wait_free(struct ctl_call_wait *w)
 
 /* @w is answered: unlisted first, so that @h may send a new request */
 static void ctl_call_wait_done(struct ctl_call_wait *w, int err,
-			       const struct sip_call_view *v, unsigned leg)
+			       const struct sip_reply *r)
 {
 	ctl_call_h *h = w->h;
+	ctl_worker_h *wh = w->wh;
 	void *arg = w->arg;
 
 	ctl_call_wait_free(w);
-	h(err, v, leg, arg);
+	if (wh)
+		wh(err, r && !err ? &r->worker : NULL, arg);
+	else
+		h(err, r && !err ? &r->view : NULL, r ? r->leg : 0, arg);
 }
 
 /* The SIP thread's answer: a copy into ctl's mailbox, nothing else. */
@@ -85,7 +91,7 @@ static void ctl_call_on_reply(void *msg, void *arg)
 	}
 	if (!w)
 		return;		/* it timed out, or was cancelled */
-	ctl_call_wait_done(w, r->err, r->err ? NULL : &r->view, r->leg);
+	ctl_call_wait_done(w, r->err, r);
 }
 
 static void ctl_call_on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -96,12 +102,13 @@ static void ctl_call_on_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_warn(w->ctl->log, "ctl: the SIP side did not answer a call "
 		 "request within %d ms", CTL_CALL_WAIT_MS);
-	ctl_call_wait_done(w, ETIMEDOUT, NULL, 0);
+	ctl_call_wait_done(w, ETIMEDOUT, NULL);
 }
 
-/* @req (filled but for token and reply) to the SIP thread. */
-static int ctl_call_push(struct ctl *ctl, struct sip_call_req *req,
-			 ctl_call_h *h, void *arg)
+/* @req (filled but for token and reply) to the SIP thread; @h or @wh
+ * answers. */
+static int ctl_call_push_any(struct ctl *ctl, struct sip_call_req *req,
+			     ctl_call_h *h, ctl_worker_h *wh, void *arg)
 {
 	struct timeval tv = {
 		CTL_CALL_WAIT_MS / 1000, (CTL_CALL_WAIT_MS % 1000) * 1000
@@ -117,6 +124,7 @@ static int ctl_call_push(struct ctl *ctl, struct sip_call_req *req,
 	w->ctl = ctl;
 	w->token = ++ctl->call_token;
 	w->h = h;
+	w->wh = wh;
 	w->arg = arg;
 	w->timer = evtimer_new(ctl->base, ctl_call_on_timeout, w);
 	if (!w->timer || evtimer_add(w->timer, &tv)) {
@@ -141,6 +149,12 @@ static int ctl_call_push(struct ctl *ctl, struct sip_call_req *req,
 	w->next = ctl->waits;
 	ctl->waits = w;
 	return 0;
+}
+
+static int ctl_call_push(struct ctl *ctl, struct sip_call_req *req,
+			 ctl_call_h *h, void *arg)
+{
+	return ctl_call_push_any(ctl, req, h, NULL, arg);
 }
 
 int ctl_call_originate(struct ctl *ctl, const uint8_t sid[STORE_ID_LEN],
@@ -238,6 +252,37 @@ int ctl_call_record(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
 	return store_session_get(ctl->rd, c->session_id, clock_now_ms(), s);
 }
 
+/* ---- SIP workers ---- */
+
+int ctl_sip_worker_set(struct ctl *ctl, unsigned worker, bool drain,
+		       ctl_worker_h *h, void *arg)
+{
+	struct sip_call_req req;
+
+	if (!ctl->sip)
+		return ENOTCONN;
+	if (worker >= sip_workers(ctl->sip))
+		return ENOENT;
+	memset(&req, 0, sizeof(req));
+	req.op = SIP_CALL_OP_WORKER_STATE;
+	req.worker = worker;
+	req.drain = drain;
+	return ctl_call_push_any(ctl, &req, NULL, h, arg);
+}
+
+int ctl_sip_worker_view(struct ctl *ctl, unsigned worker,
+			struct sip_worker_view *v)
+{
+	if (!ctl->sip)
+		return ENOTCONN;
+	return sip_worker_view(ctl->sip, worker, v);
+}
+
+unsigned ctl_sip_workers(struct ctl *ctl)
+{
+	return ctl->sip ? sip_workers(ctl->sip) : 0;
+}
+
 int ctl_call_start(struct ctl *ctl)
 {
 	return mailbox_alloc(&ctl->sip_mb, ctl->base, sizeof(struct sip_reply),
@@ -247,7 +292,7 @@ int ctl_call_start(struct ctl *ctl)
 void ctl_call_cancel_all(struct ctl *ctl)
 {
 	while (ctl->waits)
-		ctl_call_wait_done(ctl->waits, ECANCELED, NULL, 0);
+		ctl_call_wait_done(ctl->waits, ECANCELED, NULL);
 }
 
 void ctl_call_stop(struct ctl *ctl)

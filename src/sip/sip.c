@@ -141,8 +141,9 @@ static int sip_reply_options(struct sip *s, nta_incoming_t *irq,
 
 	SIP_COUNT(s, options);
 	/* a front probing nodes (conf/kamailio-front.cfg) sends new calls
-	 * elsewhere while we say 503; we still route what it sends */
-	if (s->unready)
+	 * elsewhere while we say 503; unready, we still route what it
+	 * sends; draining, we refuse it (sip_worker_admit()) */
+	if (s->unready || s->draining)
 		sip_msg_reply(s, irq, 503, NULL, NULL, NULL, 0);
 	else
 		sip_msg_reply(s, irq, 200, NULL, NULL, NULL,
@@ -238,10 +239,11 @@ static int sip_on_message(struct sip *s, nta_agent_t *agent, msg_t *msg,
 		return 0;
 	}
 
-	/* overload: a new call is refused before anything is spent on it */
+	/* draining or overload: a new call is refused before anything is
+	 * spent on it */
 	if (sip->sip_request->rq_method == sip_method_invite &&
 	    sip->sip_to && !sip->sip_to->a_tag &&
-	    !sip_overload_admit(s, msg, sip))
+	    (!sip_worker_admit(s, msg) || !sip_overload_admit(s, msg, sip)))
 		return 0;
 
 	irq = nta_incoming_create(agent, NULL, msg, sip, TAG_END());

@@ -19,7 +19,9 @@
  *                                          look at, hang up, add or
  *                                          remove a participant
  *                                          (sip_rac.c answers each one
- *                                          through its reply handler)
+ *                                          through its reply handler);
+ *                                          and a worker's drain or
+ *                                          resume (sip_worker.c)
  *   control thread   SIP_CMD_HOOK_ANSWER   the routing hook decided a
  *                                          parked INVITE (sip_hook.c)
  *   main thread      SIP_CMD_HOOK_SET      who asks the routing hook
@@ -40,8 +42,9 @@
  * functions below pick the one a command concerns: session ends,
  * readiness and the handlers go to every worker (a worker without the
  * session's call ignores its end), hook and miss answers to the worker
- * their token names, a request-a-call to the workers in turn, a request
- * about a call id to worker 0, which passes it on (sip_rac_cmd.c).
+ * their token names, a request-a-call to the workers in turn (skipping
+ * draining ones), a request about a call id to worker 0, which passes it
+ * on (sip_rac_cmd.c), a drain or resume to the worker it names.
  */
 #include "sip_internal.h"
 #include "sip_hook.h"
@@ -125,7 +128,11 @@ static void sip_cmd_on_msg(int id, void *data, size_t len, void *arg)
 	case SIP_CMD_CALL:
 		if (len != sizeof(struct sip_call_req))
 			break;
-		sip_rac_cmd(s, data);
+		if (((const struct sip_call_req *)data)->op ==
+		    SIP_CALL_OP_WORKER_STATE)
+			sip_worker_state_run(s, data);
+		else
+			sip_rac_cmd(s, data);
 		break;
 	case SIP_CMD_DIGIT:
 		if (len != sizeof(struct sip_cmd_digit))
@@ -248,12 +255,16 @@ int sip_cmd_session_end(struct sip *s, const uint8_t id[STORE_ID_LEN],
 int sip_cmd_call(struct sip *s, const struct sip_call_req *req)
 {
 	struct sip_group *g = s->grp;
-	unsigned i = 0;
+	struct sip *w = g->w[0];
 
-	if (req->op == SIP_CALL_OP_ORIGINATE && g->n > 1)
-		i = atomic_fetch_add_explicit(&g->next, 1,
-					      memory_order_relaxed) % g->n;
-	return mqueue_push(g->w[i]->cmdq, SIP_CMD_CALL, req, sizeof(*req));
+	if (req->op == SIP_CALL_OP_WORKER_STATE) {
+		if (req->worker >= g->n)
+			return ENOENT;
+		w = g->w[req->worker];
+	} else if (req->op == SIP_CALL_OP_ORIGINATE) {
+		w = sip_worker_pick(g);
+	}
+	return mqueue_push(w->cmdq, SIP_CMD_CALL, req, sizeof(*req));
 }
 
 int sip_cmd_hook_answer(struct sip *s, const struct sip_hook_answer *a)

@@ -196,6 +196,9 @@ struct sip {
 	bool stopping;
 	/* sip_cmd_ready(): false, OPTIONS get 503 (calls still routed) */
 	bool unready;
+	/* PATCH /v1/sip/workers/{worker} (sip_worker.c): new calls and
+	 * OPTIONS get 503, the calls up are served to their end */
+	bool draining;
 
 	char host[CONFIG_HOST_SIZE + 2];	/* our host in URIs ([v6]) */
 	char port[8];				/* our port, decimal */

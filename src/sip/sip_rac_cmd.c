@@ -100,7 +100,10 @@ void sip_rac_cmd(struct sip *s, const struct sip_call_req *req)
 	if (!req->h)
 		return;
 	if (req->op == SIP_CALL_OP_ORIGINATE) {
-		err = sip_rac_originate(s, &req->o, &c);
+		/* sip_worker_pick() sends one here only when every worker
+		 * is draining */
+		err = s->draining ? ESHUTDOWN
+				  : sip_rac_originate(s, &req->o, &c);
 		if (!err)
 			sip_rac_view(c, &v);
 		sip_rac_reply(req, err, &v, 0);

@@ -113,6 +113,84 @@ void sip_worker_on_timeout(uint64_t cookie, void *arg)
 		sip_media_on_timeout(cookie, s);
 }
 
+/* ---- draining one worker ---- */
+
+/* A draining worker's 503 says: come back after this long (a front
+ * tries the next worker at once and ignores it). */
+#define SIP_DRAIN_RETRY_S "10"
+
+unsigned sip_workers(const struct sip *s)
+{
+	return s->grp->n;
+}
+
+int sip_worker_view(struct sip *s, unsigned i, struct sip_worker_view *v)
+{
+	struct sip *w;
+
+	if (i >= s->grp->n)
+		return ENOENT;
+	w = s->grp->w[i];
+	memset(v, 0, sizeof(*v));
+	v->worker = i;
+	/* set before the worker's thread started, never changed */
+	v->port = w->listen_port;
+	v->tls_port = w->tls_listen_port;
+	v->draining = metrics_get(&w->counters.draining) != 0;
+	v->calls_live = metrics_get(&w->counters.calls_live);
+	v->calls_total = metrics_get(&w->counters.calls_total);
+	return 0;
+}
+
+void sip_worker_state_run(struct sip *s, const struct sip_call_req *req)
+{
+	struct sip_reply r;
+
+	if (s->draining != req->drain) {
+		s->draining = req->drain;
+		metrics_set(&s->counters.draining, req->drain);
+		log_info(s->log, "sip: worker %u (port %u) %s", s->idx,
+			 s->listen_port, req->drain ?
+			 "draining: new calls and OPTIONS answered 503, the "
+			 "calls up served to their end" :
+			 "resumed: takes new calls");
+	}
+	if (!req->h)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.op = req->op;
+	r.token = req->token;
+	(void)sip_worker_view(s, s->idx, &r.worker);
+	req->h(&r, req->arg);
+}
+
+bool sip_worker_admit(struct sip *s, msg_t *msg)
+{
+	if (!s->draining)
+		return true;
+	SIP_COUNT(s, draining_refused);
+	/* stateless, like an overload refusal: nothing of ours is spent,
+	 * and a retransmission is simply refused again */
+	nta_msg_treply(s->agent, msg, SIP_503_SERVICE_UNAVAILABLE,
+		       SIPTAG_RETRY_AFTER_STR(SIP_DRAIN_RETRY_S), TAG_END());
+	return false;
+}
+
+struct sip *sip_worker_pick(struct sip_group *g)
+{
+	unsigned i = 0, k;
+
+	if (g->n == 1)
+		return g->w[0];
+	for (k = 0; k < g->n; k++) {
+		i = atomic_fetch_add_explicit(&g->next, 1,
+					      memory_order_relaxed) % g->n;
+		if (!metrics_get(&g->w[i]->counters.draining))
+			break;
+	}
+	return g->w[i];
+}
+
 /* ---- one call per session ---- */
 
 static size_t sip_claim_slot(const uint8_t id[STORE_ID_LEN])
@@ -201,6 +279,8 @@ struct sip_group_snap {
 #include "sip_metrics.inc"
 #undef X
 	uint64_t worker_calls[SIP_WORKERS_MAX];
+	uint64_t worker_live[SIP_WORKERS_MAX];
+	uint64_t worker_draining[SIP_WORKERS_MAX];
 };
 
 static const struct metrics_row sip_group_rows[] = {
@@ -212,12 +292,22 @@ static const struct metrics_row sip_group_rows[] = {
 		      "maskd_sip_worker_calls_total", COUNTER,
 		      "Inbound INVITEs routed since start, by SIP worker "
 		      "([sip] workers).", "worker", SIP_WORKERS_MAX, NULL),
+	METRICS_ROW_L(struct sip_group_snap, worker_live,
+		      "maskd_sip_worker_calls_live", GAUGE,
+		      "Calls with a leg still alive, by SIP worker (absent: "
+		      "0).", "worker", SIP_WORKERS_MAX, NULL),
+	METRICS_ROW_L(struct sip_group_snap, worker_draining,
+		      "maskd_sip_worker_draining", GAUGE,
+		      "1 while the SIP worker drains (PATCH "
+		      "/v1/sip/workers/{worker}; absent: 0, taking calls).",
+		      "worker", SIP_WORKERS_MAX, NULL),
 };
 
 /*
  * Sums, but for the gauges that describe a worker's state rather than
  * count its things: the lag and the overload flag are the worst
- * worker's, ready only while every worker is. Control thread (under the
+ * worker's, ready only while every worker is (a draining worker says so
+ * itself: maskd_sip_workers_draining counts them). Control thread (under the
  * registry's lock); the cells are relaxed atomics.
  */
 static int sip_group_read(void *arg, void *snap_)
@@ -233,6 +323,8 @@ static int sip_group_read(void *arg, void *snap_)
 #include "sip_metrics.inc"
 #undef X
 		snap->worker_calls[i] = metrics_get(&k->calls_total);
+		snap->worker_live[i] = metrics_get(&k->calls_live);
+		snap->worker_draining[i] = metrics_get(&k->draining);
 	}
 	for (i = 0; i < g->n; i++) {
 		k = &g->w[i]->counters;

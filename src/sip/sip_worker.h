@@ -28,6 +28,8 @@
  * workers in turn, a request about a call id to worker 0, which passes it
  * on to the next one when the call is not its own (the last one answers
  * ENOENT), and session ends, readiness and handlers to every worker.
+ * A drain or resume (PATCH /v1/sip/workers/{worker}) goes to the worker
+ * it names, which alone changes its state (see sip_worker_state_run()).
  *
  * The handle sip_start() returns is worker 0; s->grp is the group.
  */
@@ -113,6 +115,33 @@ void sip_call_unclaim(struct sip_call *c);
 /* sip_group_claimed() - whether session @id has a call on any worker
  * (n > 1). Any worker's thread. */
 bool sip_group_claimed(struct sip_group *g, const uint8_t id[STORE_ID_LEN]);
+
+/*
+ * Draining (PATCH /v1/sip/workers/{worker}). A worker's own state: only
+ * its thread reads or changes s->draining; the change comes through its
+ * command queue (SIP_CMD_CALL, op SIP_CALL_OP_WORKER_STATE), and its
+ * draining gauge is what other threads see (sip_worker_view(), the
+ * request-a-call round-robin, /metrics).
+ *
+ * sip_worker_state_run() - apply @req and answer it with the worker's
+ * view. SIP thread of @s.
+ */
+void sip_worker_state_run(struct sip *s, const struct sip_call_req *req);
+
+/*
+ * sip_worker_admit() - whether a new out-of-dialog INVITE (@msg, no
+ * transaction yet) may be routed; while draining it is answered with a
+ * stateless 503 and Retry-After, counted, and false returned: a front
+ * fails over to the next worker, a direct caller comes back later.
+ * Everything of the calls up (in-dialog requests, CANCEL, ACK, the
+ * INVITE's retransmissions) is nta's and never comes here.
+ */
+bool sip_worker_admit(struct sip *s, msg_t *msg);
+
+/* sip_worker_pick() - the worker for a new request-a-call: the next in
+ * turn that is not draining (all draining: the next in turn, which
+ * refuses it). Any thread. */
+struct sip *sip_worker_pick(struct sip_group *g);
 
 /* sip_group_metrics_register() / _unregister() - the "sip" group of
  * /metrics: the workers' counters summed, and per worker. */

@@ -292,6 +292,8 @@ class TestDocument(unittest.TestCase):
             ("/v1/webhooks", "get"), ("/v1/webhooks", "patch"),
             ("/v1/calls/{id}/recording", "get"),
             ("/v1/calls/{id}/recording", "delete"),
+            ("/v1/sip/workers", "get"), ("/v1/sip/workers/{worker}", "get"),
+            ("/v1/sip/workers/{worker}", "patch"),
             ("/healthz", "get"), ("/metrics", "get"),
         }
         got = {(p, m) for p, m, _ in operations(self.doc)}
@@ -384,6 +386,7 @@ class TestContract(MaskdCase):
         self.probe_calls(m)
         self.probe_events(m)
         self.probe_recording(m)
+        self.probe_sip_workers(m)
         self.probe_operations(m)
         self.probe_not_allowed(m)
         self.probe_outside_operations(m)
@@ -685,6 +688,29 @@ class TestContract(MaskdCase):
         self.check(PW, "PATCH", m.request("PATCH", PW, {
             "url": hooks[0]["url"], "enabled": True}), 200)
 
+    def probe_sip_workers(self, m):
+        P, PW = "/v1/sip/workers", "/v1/sip/workers/{worker}"
+        self.check(P, "GET", m.request("GET", P), 200)
+        self.check(P, "GET", m.request("GET", P, token=None), 401)
+        self.check(PW, "GET", m.request("GET", P + "/0"), 200)
+        for path in (P + "/1", P + "/x"):
+            self.check(PW, "GET", m.request("GET", path), 404)
+            self.check(PW, "PATCH", m.request("PATCH", path,
+                                              {"state": "draining"}), 404)
+        self.check(PW, "GET", m.request("GET", P + "/0", token=None), 401)
+        self.check(PW, "PATCH", m.request("PATCH", P + "/0", {
+            "state": "draining"}, token=None), 401)
+        for body in ({}, {"state": "off"}, {"state": "active", "x": 1}):
+            self.check(PW, "PATCH", m.request("PATCH", P + "/0", body), 400)
+        self.check(PW, "PATCH", m.request("PATCH", P + "/0", raw=b" " * 70000
+                                          + b"{}"), 413)
+        r = m.request("PATCH", P + "/0", {"state": "draining"})
+        self.check(PW, "PATCH", r, 200)
+        self.assertEqual(r.json["state"], "draining")
+        r = m.request("PATCH", P + "/0", {"state": "active"})
+        self.check(PW, "PATCH", r, 200)
+        self.assertEqual(r.json["state"], "active")
+
     def probe_operations(self, m):
         for token in (None, "wrong-token-0000"):
             self.check("/healthz", "GET",
@@ -706,7 +732,8 @@ class TestContract(MaskdCase):
     def probe_not_allowed(self, m):
         """Each path: every method it does not document is 405, with
         Allow naming exactly those it does."""
-        ids = {"{id}": "0" * 32, "{number}": q(phone("1912"))}
+        ids = {"{id}": "0" * 32, "{number}": q(phone("1912")),
+               "{worker}": "0"}
         for path, item in self.doc["paths"].items():
             concrete = path
             for k, v in ids.items():
@@ -748,7 +775,8 @@ class TestContract(MaskdCase):
 
     def probe_rate_limit(self, m):
         sid = "0" * 32
-        concrete = {"{id}": sid, "{number}": q(phone("1913"))}
+        concrete = {"{id}": sid, "{number}": q(phone("1913")),
+                    "{worker}": "0"}
         for path, method, op in operations(self.doc):
             if "429" not in op["responses"]:
                 self.assertEqual(op.get("security"), [], path)

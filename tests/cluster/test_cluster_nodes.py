@@ -171,6 +171,22 @@ class ClusterBase(SipBase):
                 ids.add(hdrs["webhook-id"])
         return ids
 
+    def session_in_pg_only(self, a, b, vn):
+        """An active session (@a, @b) on pool number @vn written straight
+        into PostgreSQL's tables, no change announced (as if the feed
+        were slow): no node's cache has it. Its id."""
+        sid = os.urandom(16).hex()
+        now = int(time.time() * 1000)
+        self.pg.psql(
+            "BEGIN; INSERT INTO sessions (id, party_a, party_b, vn, status,"
+            " created_at_ms, expires_at_ms) VALUES ('\\x%s', '%s', '%s', "
+            "'%s', 0, %d, %d); INSERT INTO pairs (party, vn, session_id, "
+            "active) VALUES ('%s', '%s', '\\x%s', true), ('%s', '%s', "
+            "'\\x%s', true); UPDATE pool SET active = active + 1 WHERE vn "
+            "= '%s'; COMMIT"
+            % (sid, a, b, vn, now, now + 600000, a, vn, sid, b, vn, sid, vn))
+        return sid
+
     def call(self, node, vn, a, b):
         """A basic call a -> vn through @node, masked, answered."""
         self.maskd = node
@@ -350,16 +366,7 @@ class ClusterNodes(ClusterBase):
         vn = vn_number()
         self.pool_add(vn)
         a, b = caller_number(), callee_number()
-        sid = os.urandom(16).hex()
-        now = int(time.time() * 1000)
-        self.pg.psql(
-            "BEGIN; INSERT INTO sessions (id, party_a, party_b, vn, status,"
-            " created_at_ms, expires_at_ms) VALUES ('\\x%s', '%s', '%s', "
-            "'%s', 0, %d, %d); INSERT INTO pairs (party, vn, session_id, "
-            "active) VALUES ('%s', '%s', '\\x%s', true), ('%s', '%s', "
-            "'\\x%s', true); UPDATE pool SET active = active + 1 WHERE vn "
-            "= '%s'; COMMIT"
-            % (sid, a, b, vn, now, now + 600000, a, vn, sid, b, vn, sid, vn))
+        sid = self.session_in_pg_only(a, b, vn)
         st, _, raw = n2.request("GET", "/v1/sessions/%s" % sid)
         self.assertEqual(st, 404, raw)      # not in n2's cache
         before = n2.metrics()

@@ -17,6 +17,27 @@ checks. Direct to the workers: two calls of one session at once on two
 workers - the second gets 486, as on one worker, either way round; a
 session closed by the API ends its call on whichever worker has it.
 
+WorkersFront also drains worker 1 at run time (PATCH /v1/sip/workers/1):
+a call ringing there is still CANCELed there (487), a call up there gets
+its re-INVITE and BYE served to the end, while a new INVITE to it gets a
+stateless 503 with Retry-After and its OPTIONS 503; the front's probes
+mark it inactive and every new call through the front goes to worker 0
+(per-worker metric and the front's trace; worker 1 refuses none, so the
+front did not even try it). Resumed, calls spread again; and an INVITE
+the front sends to worker 1 just after it is drained, before the front's
+next probe, gets its 503 and goes on to worker 0 (failure_route).
+
+WorkersHook, WorkersPin, WorkersMiss: test_hook's, test_pin's and
+test_cluster_nodes' own calls, with their checks, landing on worker 1 of
+two: a hook `connect` and an `allow`, a PIN call (prompt, RFC 4733
+digits, the party called), and a cluster node's cache miss (PostgreSQL
+asked, the parked INVITE routed).
+
+OneWorker: draining the only worker is allowed (a node behind a front
+with other nodes is drained whole before maintenance): INVITE and
+OPTIONS 503, request-a-call 503 sip_draining; resumed, calls go through.
+The API's 400s and 404s name the field.
+
 WorkersRac: request-a-calls from the API go to the workers in turn (the
 parties' INVITEs come from both workers' ports); the live view and the
 hang-up of each reach the worker that has it, and a second request-a-call
@@ -27,12 +48,12 @@ WorkersTls: with tls_listen, each worker has its own TLS port
 certificate, and the certificate directory is gone once both have read
 it.
 
-WorkersGone: a worker that is gone. A worker is a thread of maskd and
-cannot be stopped alone (nothing in maskd stops one; a crash takes the
-process), so what is tested is the front's half: its list names a third
-worker port with nothing behind it (a worker that has stopped); the front
-marks it inactive (no answer to its OPTIONS), and every call - the share
-that port's Call-ID hash would get included - goes to the two that run.
+WorkersGone: a worker that is gone without a word (a worker is a thread of
+maskd: only its process's end takes it away, which draining above
+avoids): the front's list names a third worker port with nothing behind
+it; the front marks it inactive (no answer to its OPTIONS), and every
+call - the share that port's Call-ID hash would get included - goes to
+the two that run.
 
 Run by ctest as:
     python3 tests/sip/test_workers.py --maskd /path/to/maskd --source-dir /repo
@@ -60,6 +81,12 @@ import test_soak  # noqa: E402  (its Sipp: load runs with -trace_stat)
 import test_media as tm  # noqa: E402
 import test_rac as tr  # noqa: E402  (RacBase: the Python gateway, parties)
 import test_tls  # noqa: E402  (Pki, TlsMaskd: certificates, TLS config)
+import test_flood  # noqa: E402  (raw OPTIONS and INVITE)
+import test_pin as tp  # noqa: E402  (PinBase: PIN calls, their checks)
+sys.path.insert(0, os.path.join(HERE, "..", "ctl"))
+import test_hook as th  # noqa: E402  (HookBase: the hook server)
+sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
+import test_cluster_nodes as tcn  # noqa: E402  (ClusterBase: PostgreSQL)
 import unittest  # noqa: E402
 
 ARGS = None
@@ -101,6 +128,49 @@ class WorkersMaskd(ts.Maskd):
         m = self.metrics()
         return [int(m.get('maskd_sip_worker_calls_total{worker="%d"}' % i,
                           0)) for i in range(len(self.ports))]
+
+
+def uac_at(case, port, scenario, vn, keys, d_ms=500, name="uac",
+           ip=ts.A_IP, extra=()):
+    """A SIPp caller (test_sip's SipBase.uac) straight to the worker on
+    @port."""
+    s = ts.Sipp(case, name, scenario, ip,
+                ["-s", vn] + case.keys(keys) + ["-d", str(d_ms)] +
+                list(extra) + ["127.0.0.1:%d" % port],
+                media_ip=ts.A_MEDIA_IP)
+    case.runs.append(s)
+    return s
+
+
+def ask(port, build, timeout=10, host="127.0.0.1"):
+    """The final answer of the worker on @port (or the front: @host) to
+    one request from party A's address: @build(ip, port) makes it
+    (test_flood's options, invite), sent again each second until
+    answered."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((ts.A_IP, 0))
+        sock.settimeout(1)
+        data = build(ts.A_IP, sock.getsockname()[1])
+        deadline = time.monotonic() + timeout
+        sock.sendto(data, (host, port))
+        while time.monotonic() < deadline:
+            try:
+                got = sock.recv(65536)
+            except socket.timeout:
+                sock.sendto(data, (host, port))
+                continue
+            if got.startswith(b"SIP/2.0 ") and got[8:9] != b"1":
+                return got.decode("utf-8", "replace")
+    raise AssertionError("no final answer from port %d" % port)
+
+
+def set_state(case, worker, state):
+    """PATCH /v1/sip/workers/{worker}: 200 and the worker as it is now."""
+    st, js, raw = case.maskd.request("PATCH", "/v1/sip/workers/%d" % worker,
+                                     {"state": state})
+    case.assertEqual(st, 200, raw)
+    case.assertEqual((js["worker"], js["state"]), (worker, state), js)
+    return js
 
 
 def trace(kam):
@@ -251,12 +321,7 @@ class FrontBase(ts.SipBase):
 
     def uac_to(self, port, scenario, vn, keys, d_ms=500, name="uac"):
         """A SIPp caller straight to the worker on @port."""
-        s = ts.Sipp(self, name, scenario, ts.A_IP,
-                    ["-s", vn] + self.keys(keys) + ["-d", str(d_ms),
-                                                    "127.0.0.1:%d" % port],
-                    media_ip=ts.A_MEDIA_IP)
-        self.runs.append(s)
-        return s
+        return uac_at(self, port, scenario, vn, keys, d_ms, name)
 
     def wait_received(self, run, prefix, timeout=20):
         deadline = time.monotonic() + timeout
@@ -420,6 +485,219 @@ class WorkersFront(FrontBase):
         self.assertEqual(m.get("maskd_ctl_sip_commands_lost_total"), 0, m)
 
 
+    # -- worker 1 drained and resumed at run time (PATCH
+    # /v1/sip/workers/1), behind the front --
+
+    def drained_call(self, uas_sf, uac_sf, uas_d, uac_d, heard):
+        """A call of a fresh session straight to worker 1, worker 1
+        drained once the caller has @heard it: (session, caller run,
+        callee run, the worker's view in the PATCH's answer)."""
+        a, b = caller_number(), callee_number()
+        s = self.maskd.session(a, b)
+        vn = s["virtual_number"]
+        gw = self.uas(uas_sf, {"vn": vn, "callee": b}, d_ms=uas_d,
+                      name="uas_" + uac_sf[:-8])
+        ua = self.uac_to(self.maskd.ports[1], uac_sf, vn, {"caller": a},
+                         d_ms=uac_d, name="uac_" + uac_sf[:-8])
+        self.wait_received(ua, heard)
+        w = set_state(self, 1, "draining")
+        self.assertEqual(w["calls_live"], 1, w)
+        return s, ua, gw, w, a, b
+
+    def test_drain_and_resume(self):
+        p0, p1 = self.maskd.ports
+        self.addCleanup(self.maskd.request, "PATCH", "/v1/sip/workers/1",
+                        {"state": "active"})
+        m = self.maskd.metrics()
+        refused = m.get("maskd_sip_draining_refused_total", 0)
+        self.assertEqual(m.get("maskd_sip_workers_draining"), 0, m)
+
+        # a call ringing on worker 1 when it drains: its CANCEL is still
+        # served there (487 both ways)
+        s, ua, gw, _, a, b = self.drained_call(
+            "cancel_uas.xml", "cancel_uac.xml", 500, 2000, "SIP/2.0 180")
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assert_masked(ua, gw, a, b)
+        self.check_cdr(s["id"], 487, "caller", "cancel", False)
+        set_state(self, 1, "active")
+
+        # a call up on worker 1 when it drains: the callee's re-INVITE
+        # (after the drain: the caller has had none yet) and the BYE are
+        # served to the end
+        before = self.maskd.worker_calls()
+        s, ua, gw, w, a, b = self.drained_call(
+            "reinvite_uas.xml", "reinvite_uac.xml", 3000, 1500,
+            "SIP/2.0 200")
+        self.assertFalse([x for x in self.received(ua)
+                          if x.startswith("INVITE")], "re-INVITE too soon")
+        # meanwhile worker 1 refuses what is new: an INVITE with 503 and
+        # Retry-After (stateless, before any routing), OPTIONS with 503;
+        # worker 0 is as it was
+        r = ask(p1, lambda ip, port: test_flood.invite(ip, port, 1))
+        self.assertRegex(r, r"^SIP/2\.0 503 ")
+        self.assertRegex(r, r"(?im)^Retry-After: *10\s*$")
+        self.assertRegex(ask(p1, lambda ip, port: test_flood.options(
+            ip, port, "w1")), r"^SIP/2\.0 503 ")
+        self.assertRegex(ask(p0, lambda ip, port: test_flood.options(
+            ip, port, "w0")), r"^SIP/2\.0 200 ")
+        st, js, raw = self.maskd.request("GET", "/v1/sip/workers")
+        self.assertEqual(st, 200, raw)
+        self.assertEqual([(x["worker"], x["port"], x["state"])
+                          for x in js["workers"]],
+                         [(0, p0, "active"), (1, p1, "draining")], js)
+        m = self.maskd.metrics()
+        self.assertEqual(m.get('maskd_sip_worker_draining{worker="1"}'), 1,
+                         m)
+        self.assertIsNone(m.get('maskd_sip_worker_draining{worker="0"}'), m)
+        self.assertEqual(m.get("maskd_sip_workers_draining"), 1, m)
+        self.assertEqual(m.get("maskd_sip_draining_refused_total"),
+                         refused + 1, m)
+        # draining again changes nothing
+        self.assertEqual(set_state(self, 1, "draining")["calls_live"], 1)
+        self.expect_rc(ua)
+        self.expect_rc(gw)
+        self.assertTrue([x for x in self.received(ua)
+                         if x.startswith("INVITE")], "no re-INVITE")
+        self.assert_masked(ua, gw, a, b)
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+        self.assertEqual([x - y for x, y in zip(self.maskd.worker_calls(),
+                                                before)], [0, 1])
+
+        # through the front: its probes got 503 from worker 1, so every
+        # new call goes to worker 0, none even tried on worker 1
+        self.wait_front_up()
+        sessions = self.sessions(10)
+        before = self.maskd.worker_calls()
+        mark = len(trace(self.front))
+        self.load_through_front(sessions, "drained")
+        got = self.check_spread(sessions, before, mark, [p0])
+        self.assertEqual(got, [10, 0])
+        self.assertEqual(
+            self.maskd.metrics().get("maskd_sip_draining_refused_total"),
+            refused + 1)
+        st, js, raw = self.maskd.request("GET", "/v1/sip/workers/1")
+        self.assertEqual(st, 200, raw)
+        self.assertEqual((js["state"], js["calls_live"]), ("draining", 0),
+                         js)
+
+        # resumed: OPTIONS 200 again, the front sends it its share
+        w = set_state(self, 1, "active")
+        self.assertRegex(ask(p1, lambda ip, port: test_flood.options(
+            ip, port, "w1b")), r"^SIP/2\.0 200 ")
+        self.assertEqual(
+            self.maskd.metrics().get("maskd_sip_workers_draining"), 0)
+        self.wait_front_up()
+        sessions = self.sessions(20)
+        before = self.maskd.worker_calls()
+        mark = len(trace(self.front))
+        self.load_through_front(sessions, "resumed")
+        got = self.check_spread(sessions, before, mark, self.maskd.ports)
+        for g in got:
+            # 20 Call-IDs, fewer than 2 on one worker: 1 in 25,000
+            self.assertGreaterEqual(g, 2, got)
+
+        # a call the front sends before its next probe has seen a drain:
+        # worker 1's 503, and the front's failure_route sends it on to
+        # worker 0. A pair nobody has (worker 0's 404 is the answer), by
+        # a Call-ID the front hashes to worker 1
+        cid = None
+        for n in range(1000, 1040):
+            c = "drain-%d-%d@front" % (os.getpid(), n)
+            if self.front_invite(c, n) == [p1]:
+                cid = c
+                break
+        self.assertIsNotNone(cid, "40 Call-IDs, none hashed to worker 1")
+        refused = self.maskd.metrics().get("maskd_sip_draining_refused_total")
+        for n in range(2000, 2005):
+            set_state(self, 1, "draining")
+            went = self.front_invite(cid, n)
+            if went == [p1, p0]:
+                break
+            # the front's probe came first: worker 0 straight away
+            self.assertEqual(went, [p0])
+            set_state(self, 1, "active")
+            self.wait_front_up()
+        else:
+            self.fail("the front probed before every INVITE (5 times)")
+        self.assertEqual(
+            self.maskd.metrics().get("maskd_sip_draining_refused_total"),
+            refused + 1)
+        set_state(self, 1, "active")
+        ok, m = self.maskd.wait_zero(("maskd_sip_calls_live",
+                                      "maskd_sip_dialogs_live"))
+        self.assertTrue(ok, m)
+
+    def front_invite(self, cid, n):
+        """A new INVITE (test_flood's, the @n-th: its own branch and tag)
+        of a pair nobody has, Call-ID @cid, through the front: 404 from a
+        worker; the ports the front sent it to, in turn."""
+        def build(ip, port):
+            return test_flood.invite(ip, port, n).replace(
+                ("cps-%s-%d@flood" % (ip, n)).encode(), cid.encode())
+        mark = len(trace(self.front))
+        r = ask(self.front_port, build, host=FRONT_IP)
+        self.assertRegex(r, r"^SIP/2\.0 404 ")
+        return [port_of(to) for kind, method, ci, to
+                in trace(self.front)[mark:]
+                if kind == "new" and method == "INVITE" and ci == cid]
+
+
+class OneWorker(ts.SipBase):
+    """Draining the only worker: allowed. A node behind a front with
+    other nodes (the cluster) is drained whole before maintenance; the
+    API's errors."""
+
+    def test_drain_the_only_worker(self):
+        m = self.maskd
+        st, js, raw = m.request("GET", "/v1/sip/workers")
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(js, {"workers": [{
+            "worker": 0, "port": m.sip_port, "tls_port": None,
+            "state": "active", "calls_live": 0, "calls_total": 0}]})
+        for path in ("/v1/sip/workers/1", "/v1/sip/workers/x",
+                     "/v1/sip/workers/-1", "/v1/sip/workers/00",
+                     "/v1/sip/workers/+0"):
+            for method, body in (("GET", None),
+                                 ("PATCH", {"state": "draining"})):
+                st, js, raw = m.request(method, path, body)
+                self.assertEqual(st, 404, raw)
+                self.assertEqual(js["error"]["code"], "not_found", js)
+                self.assertIn("worker", js["error"]["message"], js)
+        for body in ({}, {"state": "stopped"}, {"state": 1},
+                     {"state": "draining", "worker": 0}):
+            st, js, raw = m.request("PATCH", "/v1/sip/workers/0", body)
+            self.assertEqual(st, 400, raw)
+            self.assertEqual(js["error"]["code"], "missing_field" if not body
+                             else "invalid_field", js)
+            self.assertIn("worker" if "worker" in body else "state",
+                          js["error"]["message"], js)
+        st, js, raw = m.request("PATCH", "/v1/sip/workers/0",
+                                {"state": "draining"}, token=None)
+        self.assertEqual(st, 401, raw)
+        self.assertEqual(m.request("GET", "/v1/sip/workers/0")[1]["state"],
+                         "active")
+
+        set_state(self, 0, "draining")
+        self.assertRegex(ask(m.sip_port, lambda ip, port: test_flood.invite(
+            ip, port, 2)), r"^SIP/2\.0 503 ")
+        self.assertRegex(ask(m.sip_port, lambda ip, port: test_flood.options(
+            ip, port, "one")), r"^SIP/2\.0 503 ")
+        # a request-a-call is a new call too
+        s = m.session(caller_number(), callee_number())
+        st, js, raw = m.request("POST", "/v1/sessions/%s/calls" % s["id"],
+                                {})
+        self.assertEqual(st, 503, raw)
+        self.assertEqual(js["error"]["code"], "sip_draining", js)
+        self.assertEqual(m.metrics().get("maskd_sip_api_calls_total"), 0)
+
+        set_state(self, 0, "active")
+        self.assertRegex(ask(m.sip_port, lambda ip, port: test_flood.options(
+            ip, port, "one-b")), r"^SIP/2\.0 200 ")
+        s, ua, gw = self.call_pair("basic_uac.xml", "basic_uas.xml")
+        self.check_cdr(s["id"], 200, "caller", "normal", True)
+
+
 class WorkersGone(FrontBase):
     """The front's list names a third worker port with nothing behind it."""
     DEAD_PORTS = 1
@@ -522,6 +800,148 @@ class WorkersRac(tr.RacBase):
         self.check_clean()
         st, js, raw = self.maskd.request("GET", "/v1/calls/%s" % ("0" * 32))
         self.assertIn(st, (400, 404), raw)
+
+
+class OnWorker1:
+    """Mixed in before another suite's base class: its callers
+    (SipBase.uac) call worker 1 of its maskd's two workers
+    (worker1_port)."""
+    worker1_port = None
+
+    def uac(self, scenario, vn, keys, d_ms=500, ip=ts.A_IP, name="uac",
+            extra=()):
+        return uac_at(self, self.worker1_port, scenario, vn, keys, d_ms,
+                      name, ip, extra)
+
+    def worker_calls(self):
+        m = self.maskd.metrics()
+        return [int(m.get('maskd_sip_worker_calls_total{worker="%d"}' % i,
+                          0)) for i in (0, 1)]
+
+
+class TwoWorkersSip(ts.SipBase):
+    """SipBase whose maskd has a second worker: its [sip] lines are
+    added in front of what the suite put into sip_extra (a suite's
+    setUpClass writes it, then calls this one through super())."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.worker1_port = ts.free_port()
+        cls.sip_extra = ("workers = 2\nworker_ports = %d\n"
+                         % cls.worker1_port) + cls.sip_extra
+        super().setUpClass()
+
+
+class WorkersHook(OnWorker1, th.HookBase, TwoWorkersSip):
+    """test_hook's routing hook with calls landing on worker 1: the
+    hook's question leaves from worker 1, and its answer (a token with
+    worker 1's index in its top bits) must come back through worker 1's
+    command queue - one that went to worker 0 would find no parked
+    INVITE, and on_error = reject would refuse the call."""
+    route = "always"
+    on_error = "reject"
+
+    def test_connect_and_allow_on_worker_1(self):
+        lost = self.metric("maskd_sip_hook_lost_total")
+        # connect: no session, the hook names the callee
+        vn = self.pool_number()
+        caller, callee = ts.caller_number(), ts.callee_number()
+        self.hook.answer = th.decide({"action": "connect", "to": callee})
+        before = self.worker_calls()
+        self.connect(caller, callee, vn)
+        self.assertEqual(len(self.hook.asked(caller)), 1)
+        self.assertEqual([x - y for x, y in zip(self.worker_calls(),
+                                                before)], [0, 1])
+        # allow: the session's other party
+        a, b = ts.caller_number(), ts.callee_number()
+        s = self.maskd.session(a, b)
+        self.hook.answer = th.decide({"action": "allow"})
+        before = self.worker_calls()
+        self.connect(a, b, s["virtual_number"])
+        req = self.hook.asked(a)
+        self.assertEqual(len(req), 1, req)
+        self.assertEqual(req[0]["data"]["session_id"], s["id"])
+        self.assertEqual([x - y for x, y in zip(self.worker_calls(),
+                                                before)], [0, 1])
+        calls = self.wait_cdrs(s["id"], 1)
+        self.assertEqual((calls[0]["final_code"], calls[0]["hook"]["action"]),
+                         (200, "allow"), calls)
+        self.assertEqual(self.metric("maskd_sip_hook_lost_total"), lost)
+        ok, m = self.maskd.wait_zero(th.LIVE)
+        self.assertTrue(ok, m)
+
+
+class WorkersPin(OnWorker1, tp.PinBase):
+    """test_pin's PIN call on worker 1: the prompt's end and every DTMF
+    digit come from the relay's workers through worker 1's queue (the
+    call's relay cookie names it), and worker 1 calls the party."""
+
+    @classmethod
+    def make_maskd(cls, tmp):
+        # test_pin checks that no log line holds a PIN, and the worker's
+        # port is logged: one that reads like a PIN would fail it
+        cls.worker1_port = ts.free_port()
+        while any(p in str(cls.worker1_port)
+                  for p in (tp.PIN_A, tp.PIN_B, tp.WRONG)):
+            cls.worker1_port = ts.free_port()
+        cls.SIP_LINES = tp.PinBase.SIP_LINES + (
+            "workers = 2\nworker_ports = %d\n" % cls.worker1_port)
+        return super().make_maskd(tmp)
+
+    @classmethod
+    def setUpClass(cls):
+        tp.ARGS = tm.ARGS = ARGS
+        super().setUpClass()
+
+    def check_clean(self):
+        """test_announce's, without waiting out nta's transactions: a
+        finished server transaction lingers 64*T1 (32 s) in nta, not a
+        leak (test_hook's LIVE leaves it out too); test_pin waits for it
+        on one worker."""
+        ok, m = self.maskd.wait_zero(th.LIVE)
+        self.assertTrue(ok, m)
+        self.wait_pool_full()
+
+    def test_pin_call_on_worker_1(self):
+        before = self.worker_calls()
+        self.right_pin(tp.PIN_A, True, tp.rfc4733)
+        got = [x - y for x, y in zip(self.worker_calls(), before)]
+        self.assertEqual(got[0], 0, got)
+        self.assertGreaterEqual(got[1], 1, got)
+
+
+class WorkersMiss(OnWorker1, tcn.ClusterBase):
+    """test_cluster_nodes' cache miss on a cluster node of two workers,
+    the INVITE on worker 1: its question goes to the control thread,
+    PostgreSQL is asked, and the answer (a token naming worker 1) must
+    come back through worker 1's queue to route the parked INVITE."""
+    N_NODES = 1
+
+    @classmethod
+    def setUpClass(cls):
+        cls.worker1_port = ts.free_port()
+        cls.SIP_EXTRA = "workers = 2\nworker_ports = %d\n" % cls.worker1_port
+        super().setUpClass()
+
+    def test_cache_miss_on_worker_1(self):
+        node = self.nodes[0]
+        vn = ts.vn_number()
+        self.pool_add(vn)
+        a, b = caller_number(), callee_number()
+        sid = self.session_in_pg_only(a, b, vn)
+        before, calls = node.metrics(), self.worker_calls()
+        self.call(node, vn, a, b)
+        after = node.metrics()
+        self.assertEqual(after["maskd_sip_cache_miss_found_total"] -
+                         before.get("maskd_sip_cache_miss_found_total", 0),
+                         1, after)
+        self.assertEqual(after.get("maskd_sip_cache_miss_lost_total", 0),
+                         before.get("maskd_sip_cache_miss_lost_total", 0))
+        self.assertEqual([x - y for x, y in zip(self.worker_calls(), calls)],
+                         [0, 1])
+        st, js, raw = node.request("GET", "/v1/sessions/%s" % sid)
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(js["status"], "active")
 
 
 class WorkersTls(unittest.TestCase):
