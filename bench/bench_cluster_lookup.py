@@ -167,7 +167,7 @@ def make_sessions(m, n, base, check=None):
         return list(ex.map(one, range(n)))
 
 
-def run_calls(tmp, name, m, inf, rate, secs, call_ms, pg):
+def run_calls(tmp, name, m, inf, rate, secs, call_ms, pg, perf=False):
     calls = rate * secs
     # a directory per run: SIPp names its -trace_rtt file after the
     # scenario
@@ -186,7 +186,15 @@ def run_calls(tmp, name, m, inf, rate, secs, call_ms, pg):
                           "-d", str(call_ms),
                           "-trace_rtt", "-rtt_freq", "1",
                           "127.0.0.1:%d" % m.sip_port])
+    prof = subprocess.Popen(
+        ["perf", "record", "-g", "-o", os.path.join(d, "perf.data"), "-p",
+         str(m.proc.pid), "--", "sleep", str(secs)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL) if perf else None
     rc = uac.wait(secs * 3 + 60)
+    if prof:
+        prof.wait()
+        print("perf: perf report -i %s" % os.path.join(d, "perf.data"))
     # calls still ending in maskd (the last BYEs) are part of the cost
     m.wait_zero(timeout=30)
     t1 = tasks(m.proc.pid)
@@ -334,6 +342,9 @@ def main():
     ap.add_argument("--sessions", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--probes", type=int, default=40)
+    ap.add_argument("--perf", action="store_true",
+                    help="perf record -g on each maskd over its last run "
+                    "(perf.data in that run's directory)")
     a = ap.parse_args()
     ts.ARGS = argparse.Namespace(maskd=os.path.abspath(a.maskd),
                                  source_dir=ROOT)
@@ -374,16 +385,20 @@ def main():
                     f.write("SEQUENTIAL\n" + "\n".join(lines) + "\n")
             print("%d sessions each, calls of %d ms, %d s a run; load %s"
                   % (a.sessions, a.call_ms, a.secs, load()), flush=True)
-            for rate in (int(x) for x in a.rates.split(",")):
+            rates = [int(x) for x in a.rates.split(",")]
+            for rate in rates:
                 for rnd in range(a.rounds):
                     for name, m, p in (("single", single, None),
                                        ("cluster", node_a, pg)):
                         run_calls(tmp, "%s_%d_%d" % (name, rate, rnd), m,
-                                  files[name], rate, a.secs, a.call_ms, p)
+                                  files[name], rate, a.secs, a.call_ms, p,
+                                  a.perf and rate == rates[-1] and
+                                  rnd == a.rounds - 1)
                         time.sleep(1)
             print("cache-miss path (A; sessions made through B just "
                   "before): load %s" % load(), flush=True)
-            miss_probes(node_a, node_b, inf_a, a.probes)
+            if a.probes:
+                miss_probes(node_a, node_b, inf_a, a.probes)
         finally:
             for u in uases:
                 u.kill()
