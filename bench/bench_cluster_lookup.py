@@ -51,7 +51,7 @@ import test_media as tm  # noqa: E402  (port_range)
 import test_soak  # noqa: E402  (Sipp: a bounded run)
 from test_cluster_nodes import ClusterMaskd  # noqa: E402
 from pg import Postgres  # noqa: E402
-from bench_cluster import pg_cpu_s  # noqa: E402
+from bench_cluster import pg_cpu_s, pg_wal  # noqa: E402
 
 SIPP = os.path.join(ROOT, "bench", "sipp")
 RTP_PORTS = 2400        # 4 ports a call: 600 calls up at once
@@ -135,6 +135,14 @@ def rtts(d):
     return sorted(out)
 
 
+def pg_tx(pg):
+    """(transactions committed in the maskd database - read-only ones
+    too: feed polls, sweeps -, WAL records, WAL flushes) so far."""
+    c = int(pg.psql("SELECT xact_commit FROM pg_stat_database "
+                    "WHERE datname = current_database()")[0][0])
+    return (c,) + pg_wal(pg, "maskd")
+
+
 def pct(vals, q):
     return vals[min(len(vals) - 1, int(len(vals) * q))] if vals else -1
 
@@ -175,6 +183,7 @@ def run_calls(tmp, name, m, inf, rate, secs, call_ms, pg, perf=False):
     os.makedirs(d)
     t0 = tasks(m.proc.pid)
     pg0 = pg_cpu_s(pg) if pg else 0
+    tx0 = pg_tx(pg) if pg else (0, 0, 0)
     up0 = load()
     uac = test_soak.Sipp(d, "uac",
                          ["-sf", os.path.join(SIPP, "uac.xml"),
@@ -199,6 +208,7 @@ def run_calls(tmp, name, m, inf, rate, secs, call_ms, pg, perf=False):
     m.wait_zero(timeout=30)
     t1 = tasks(m.proc.pid)
     pg1 = pg_cpu_s(pg) if pg else 0
+    tx1 = pg_tx(pg) if pg else (0, 0, 0)
     st = uac.stats()
     ok = int(st.get("SuccessfulCall(C)", 0))
     bad = int(st.get("FailedCall(C)", 0))
@@ -213,6 +223,11 @@ def run_calls(tmp, name, m, inf, rate, secs, call_ms, pg, perf=False):
              "PostgreSQL %4.0f us/call  " % ((pg1 - pg0) / n * 1e6)
              if pg else "", pct(r, 0.5), pct(r, 0.99), up0, load(),
              "" if rc == 0 else "  (sipp: %s)" % rc), flush=True)
+    if pg:
+        print("%-16s PostgreSQL per call: %.1f commits, %.1f WAL records, "
+              "%.2f WAL flushes" % ("", (tx1[0] - tx0[0]) / n,
+                                    (tx1[1] - tx0[1]) / n,
+                                    (tx1[2] - tx0[2]) / n))
     print("%-16s other threads, us/call: %s" % ("", ", ".join(
         "%s %.0f" % (k, v / n / 1e3) for k, v in
         sorted(other.items(), key=lambda x: -x[1]) if v / n >= 5e3)))
