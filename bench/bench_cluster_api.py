@@ -87,6 +87,9 @@ def main():
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--pg-conns", type=int, default=4)
     ap.add_argument("--pool", type=int, default=1000)
+    ap.add_argument("--perf", action="store_true",
+                    help="perf record -g on node 0 over the run "
+                    "(perf.data in the work directory)")
     ap.add_argument("--statements", action="store_true",
                     help="load pg_stat_statements (postgresql-15's "
                     "contrib) and print where PostgreSQL's time went")
@@ -133,6 +136,14 @@ def main():
             cpu_pg0 = pg_cpu_s(pg)
             cpu_n0 = [proc_cpu_s(m.proc.pid) for m in nodes]
             thr0 = [thread_cpu_s(m.proc.pid) for m in nodes]
+            met0 = [m.metrics() for m in nodes]
+            perf = None
+            if a.perf:
+                perf = subprocess.Popen(
+                    ["perf", "record", "-g", "-o",
+                     os.path.join(tmp, "perf.data"), "-p",
+                     str(nodes[0].proc.pid), "--", "sleep", str(a.secs)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wrks = []
             for i, m in enumerate(nodes):
                 env = dict(os.environ, MASKD_TOKEN=test_sip.TOKEN,
@@ -144,6 +155,9 @@ def main():
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     text=True, env=env))
             outs = [w.communicate()[0] for w in wrks]
+            if perf:
+                perf.wait()
+            met1 = [m.metrics() for m in nodes]
             cpu_n1 = [proc_cpu_s(m.proc.pid) for m in nodes]
             thr1 = [thread_cpu_s(m.proc.pid) for m in nodes]
             cpu_pg1 = pg_cpu_s(pg)
@@ -184,6 +198,19 @@ def main():
         print("maskd CPU per create by thread: " + ", ".join(
             "%s %.0f us" % (n, v / created * 1e6)
             for n, v in sorted(by.items(), key=lambda x: -x[1]) if v > 0))
+        # LMDB commits (all; lazy: cache only, meta page not synced) and
+        # write operations per create made anywhere, every node together
+        d = {}
+        for m0, m1 in zip(met0, met1):
+            for k in ("maskd_store_commits_total",
+                      "maskd_store_lazy_commits_total",
+                      "maskd_store_ops_total"):
+                d[k] = d.get(k, 0) + m1.get(k, 0) - m0.get(k, 0)
+        print("per create, all nodes: " + ", ".join(
+            "%s %.2f" % (k.replace("maskd_", ""), v / created)
+            for k, v in d.items()))
+    if a.perf:
+        print("perf: perf report -i %s" % os.path.join(tmp, "perf.data"))
 
 if __name__ == "__main__":
     main()

@@ -560,6 +560,25 @@ int store_next_ended(struct store_reader *r, int64_t *at_ms);
 int store_write_begin(struct store *st, struct store_txn *parent,
 		      struct store_txn **txp);
 
+/*
+ * store_write_begin_lazy() - a top-level write transaction whose commit
+ * syncs its data pages but not the meta page that makes them current
+ * (LMDB's MDB_NOMETASYNC, for this transaction only). At commit the data
+ * is on disk and other threads see the change; the commit itself becomes
+ * durable with the next synced commit (its fdatasync covers the file) or
+ * when the kernel writes the page back. A machine crash in between undoes
+ * it, and only it: the store stays consistent (each commit's fdatasync
+ * also carries the previous commit's meta page, so the meta on disk is
+ * never older than the one before last, and LMDB reuses no page that one
+ * reaches). MDB_NOSYNC would not do: its later commits may overwrite
+ * pages the meta on disk still points at, and a power loss can then
+ * leave a corrupt store.
+ * A process crash (kill -9) loses nothing: the page cache holds it.
+ * Only for changes that can be rebuilt from elsewhere (writer.h,
+ * writer_submit_cache()). Returns 0 and sets *txp, or an errno.
+ */
+int store_write_begin_lazy(struct store *st, struct store_txn **txp);
+
 /* store_write_commit() - commit and free @tx. Returns 0 or an errno
  * (EDQUOT when the map is full); @tx is freed either way. */
 int store_write_commit(struct store_txn *tx);

@@ -79,6 +79,26 @@ int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
 int writer_submit_later(struct writer *w, writer_op_h *op,
 			writer_done_h *done, void *arg);
 
+/* How long writer_submit_cache() lets an operation wait for others. */
+#define WRITER_CACHE_MS 5
+
+/*
+ * writer_submit_cache() - writer_submit() for a change that can be
+ * rebuilt from elsewhere: in cluster mode the feed's copy of
+ * PostgreSQL's sessions, whose cursor is written by the same operation
+ * (cluster_feed.c), so whatever a lost commit held is read and applied
+ * again. The operation waits up to WRITER_CACHE_MS for others (under
+ * load a durable batch comes first and takes it along: no commit of its
+ * own). A batch that holds only such operations commits through
+ * store_write_begin_lazy(): one fdatasync instead of two, and a machine
+ * crash may undo that last batch, never corrupt the store nor touch what
+ * an earlier synced commit holds. Everything else (call records, the
+ * events outbox, the export queue) never rides in such a batch and stays
+ * as durable as before. A process crash (kill -9) loses nothing.
+ */
+int writer_submit_cache(struct writer *w, writer_op_h *op,
+			writer_done_h *done, void *arg);
+
 /*
  * writer_submit_group() - writer_submit_later() for the many small
  * operations of calls (call records, call events, delivery outcomes):

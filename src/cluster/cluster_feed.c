@@ -293,7 +293,9 @@ static void feed_read(int err, const PGresult *res, void *arg)
 		batch_free(b);
 		return;
 	}
-	err = writer_submit(f->w, feed_apply, feed_applied, b);
+	/* rebuildable: the cursor rides in the same operation, so what a
+	 * machine crash undoes is read again from PostgreSQL */
+	err = writer_submit_cache(f->w, feed_apply, feed_applied, b);
 	if (err)
 		goto fail;
 	return;

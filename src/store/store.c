@@ -461,8 +461,8 @@ void store_reader_end(struct store_reader *r)
 
 /* ---- write transactions ---- */
 
-int store_write_begin(struct store *st, struct store_txn *parent,
-		      struct store_txn **txp)
+static int store_write_open(struct store *st, struct store_txn *parent,
+			    unsigned flags, struct store_txn **txp)
 {
 	struct store_txn *tx;
 	int rc;
@@ -471,8 +471,8 @@ int store_write_begin(struct store *st, struct store_txn *parent,
 	if (!tx)
 		return ENOMEM;
 	tx->st = st;
-	rc = store_err(mdb_txn_begin(st->env, parent ? parent->txn : NULL, 0,
-				     &tx->txn));
+	rc = store_err(mdb_txn_begin(st->env, parent ? parent->txn : NULL,
+				     flags, &tx->txn));
 	if (rc) {
 		free(tx);
 		return rc;
@@ -481,10 +481,45 @@ int store_write_begin(struct store *st, struct store_txn *parent,
 	return 0;
 }
 
+int store_write_begin(struct store *st, struct store_txn *parent,
+		      struct store_txn **txp)
+{
+	return store_write_open(st, parent, 0, txp);
+}
+
+/*
+ * LMDB 0.9.24 (Debian 12's) ignores MDB_NOMETASYNC given to
+ * mdb_txn_begin() (measured: the meta page still went through its
+ * O_DSYNC descriptor), so the env's flag is set for the transaction's
+ * life and cleared when it ends. Only the control thread writes, and
+ * LMDB's one rule for mdb_env_set_flags() is that two threads must not
+ * change flags at once; readers never look at this one.
+ */
+static void store_lazy_end(struct store_txn *tx)
+{
+	if (tx->lazy)
+		mdb_env_set_flags(tx->st->env, MDB_NOMETASYNC, 0);
+}
+
+int store_write_begin_lazy(struct store *st, struct store_txn **txp)
+{
+	int rc = store_err(mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1));
+
+	if (!rc)
+		rc = store_write_open(st, NULL, 0, txp);
+	if (rc) {
+		mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
+		return rc;
+	}
+	(*txp)->lazy = true;
+	return 0;
+}
+
 int store_write_commit(struct store_txn *tx)
 {
 	int rc = store_err(mdb_txn_commit(tx->txn));
 
+	store_lazy_end(tx);
 	free(tx);
 	return rc;
 }
@@ -494,6 +529,7 @@ void store_write_abort(struct store_txn *tx)
 	if (!tx)
 		return;
 	mdb_txn_abort(tx->txn);
+	store_lazy_end(tx);
 	free(tx);
 }
 

@@ -339,7 +339,7 @@ int store_alloc_pick(struct store_txn *tx, const struct session_params *p,
  */
 int store_geo_rebuild(struct store *st)
 {
-	struct store_txn tx = { st, NULL };
+	struct store_txn tx = { .st = st, .txn = NULL };
 	uint64_t have, want = geo_table_fingerprint(), n = 0;
 	MDB_val mk = { 9, "geo_table" }, k, v;
 	MDB_cursor *cur = NULL;

@@ -107,7 +107,7 @@ static int index_batch(struct store_txn *tx, uint8_t last[STORE_ID_LEN],
 
 int store_index_upgrade(struct store *st)
 {
-	struct store_txn tx = { st, NULL };
+	struct store_txn tx = { .st = st, .txn = NULL };
 	uint8_t last[STORE_ID_LEN];
 	uint64_t schema, count = 0;
 	bool started = false, done = false;

@@ -93,6 +93,8 @@ struct store_reader {
 struct store_txn {
 	struct store *st;
 	MDB_txn *txn;
+	bool lazy;		/* store_write_begin_lazy(): the env's
+				 * MDB_NOMETASYNC is on until it ends */
 };
 
 /* The fixed head of a sessions value; callback_url and metadata follow. */

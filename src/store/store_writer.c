@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "maskd/clock.h"
 #include "maskd/writer.h"
 
 /* A batch bigger than this is split: one huge transaction would hold the
@@ -19,6 +20,7 @@ struct writer_op {
 	int err;
 	bool group;		/* writer_submit_group(): shares a nested
 				 * transaction with its neighbours */
+	bool cache;		/* writer_submit_cache(): can be rebuilt */
 };
 
 struct writer {
@@ -30,7 +32,8 @@ struct writer {
 	size_t n, cap;
 	struct writer_op *run;	/* the batch being run; WRITER_BATCH_MAX */
 	bool scheduled;		/* ev is active */
-	bool timed;		/* ev is pending, WRITER_LATER_MS */
+	bool timed;		/* ev is pending, until due_ms */
+	int64_t due_ms;		/* clock_mono_ms() the timed batch runs */
 	struct writer_stats stats;
 	struct metrics *metrics;	/* borrowed; writer_metrics_register() */
 };
@@ -116,7 +119,8 @@ void writer_free(struct writer *w)
 }
 
 static int writer_queue(struct writer *w, writer_op_h *op,
-			writer_done_h *done, void *arg, bool group)
+			writer_done_h *done, void *arg, bool group,
+			bool cache)
 {
 	if (w->n == w->cap) {
 		size_t ncap = w->cap ? w->cap * 2 : 64;
@@ -132,6 +136,7 @@ static int writer_queue(struct writer *w, writer_op_h *op,
 	w->q[w->n].arg = arg;
 	w->q[w->n].err = 0;
 	w->q[w->n].group = group;
+	w->q[w->n].cache = cache;
 	w->n++;
 	return 0;
 }
@@ -139,7 +144,7 @@ static int writer_queue(struct writer *w, writer_op_h *op,
 int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
 		  void *arg)
 {
-	int err = writer_queue(w, op, done, arg, false);
+	int err = writer_queue(w, op, done, arg, false, false);
 
 	if (err)
 		return err;
@@ -150,25 +155,33 @@ int writer_submit(struct writer *w, writer_op_h *op, writer_done_h *done,
 	return 0;
 }
 
+/* Queue an operation that may wait up to @ms for others: the batch
+ * runs then, or sooner (a writer_submit(), an earlier deadline). */
 static int writer_submit_lazy(struct writer *w, writer_op_h *op,
-			      writer_done_h *done, void *arg, bool group)
+			      writer_done_h *done, void *arg, bool group,
+			      bool cache, int ms)
 {
 	struct timeval tv = {
-		.tv_sec = WRITER_LATER_MS / 1000,
-		.tv_usec = (WRITER_LATER_MS % 1000) * 1000,
+		.tv_sec = ms / 1000,
+		.tv_usec = (ms % 1000) * 1000,
 	};
-	int err = writer_queue(w, op, done, arg, group);
+	int64_t due = clock_mono_ms() + ms;
+	int err = writer_queue(w, op, done, arg, group, cache);
 
 	if (err)
 		return err;
-	if (!w->scheduled && !w->timed) {
+	if (!w->scheduled && (!w->timed || due < w->due_ms)) {
+		/* (a pending event added again keeps only the new timeout) */
 		if (event_add(w->ev, &tv)) {
 			/* no timer: at once, as writer_submit() */
+			event_del(w->ev);
+			w->timed = false;
 			w->scheduled = true;
 			event_active(w->ev, EV_TIMEOUT, 0);
 			return 0;
 		}
 		w->timed = true;
+		w->due_ms = due;
 	}
 	return 0;
 }
@@ -176,13 +189,22 @@ static int writer_submit_lazy(struct writer *w, writer_op_h *op,
 int writer_submit_later(struct writer *w, writer_op_h *op,
 			writer_done_h *done, void *arg)
 {
-	return writer_submit_lazy(w, op, done, arg, false);
+	return writer_submit_lazy(w, op, done, arg, false, false,
+				  WRITER_LATER_MS);
 }
 
 int writer_submit_group(struct writer *w, writer_op_h *op,
 			writer_done_h *done, void *arg)
 {
-	return writer_submit_lazy(w, op, done, arg, true);
+	return writer_submit_lazy(w, op, done, arg, true, false,
+				  WRITER_LATER_MS);
+}
+
+int writer_submit_cache(struct writer *w, writer_op_h *op,
+			writer_done_h *done, void *arg)
+{
+	return writer_submit_lazy(w, op, done, arg, false, true,
+				  WRITER_CACHE_MS);
 }
 
 void writer_flush(struct writer *w)
@@ -265,7 +287,15 @@ static void writer_run(struct writer *w)
 	memmove(w->q, w->q + n, (w->n - n) * sizeof(*w->q));
 	w->n -= n;
 
-	err = store_write_begin(w->st, NULL, &tx);
+	/* only rebuildable changes: their commit need not sync the meta
+	 * page (writer_submit_cache()); any other operation makes the
+	 * whole batch as durable as ever */
+	for (i = 0; i < n && batch[i].cache; i++)
+		;
+	err = i == n ? store_write_begin_lazy(w->st, &tx) :
+		       store_write_begin(w->st, NULL, &tx);
+	if (!err && i == n)
+		w->stats.lazy++;
 	for (i = 0; i < n; i++) {
 		size_t j = i + 1;
 

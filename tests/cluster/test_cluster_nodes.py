@@ -242,6 +242,26 @@ class ClusterNodes(ClusterBase):
             "SELECT status FROM sessions WHERE id = '\\x%s'" % s["id"]),
             [["2"]])
 
+    def test_feed_commits_lazy(self):
+        """What the feed writes into a node's cache can be read again
+        from PostgreSQL, so its commits skip the meta page's sync
+        (writer_submit_cache()): an idle node 2 takes sessions node 1
+        made in lazy commits of its own. (A durable write of node 2's in
+        the same few ms would take a change along instead: a few
+        tries.)"""
+        n1, n2 = self.nodes
+        self.pool_add(vn_number())
+        name = "maskd_store_lazy_commits_total"
+        before = n2.metrics()[name]
+        for _ in range(5):
+            a, b = caller_number(), callee_number()
+            st, s, raw = self.create(n1, a, b)
+            self.assertEqual(st, 201, raw)
+            self.wait_session(n2, s["id"], "active")
+            if n2.metrics()[name] > before:
+                break
+        self.assertGreater(n2.metrics()[name], before)
+
     def test_expiry(self):
         """A session past its ttl is expired in PostgreSQL by the nodes'
         sweep: its pool slot is free again, every node shows it expired."""

@@ -170,6 +170,78 @@ static void test_later(void **state)
 	assert_int_equal(ws.ops, 4);
 }
 
+/* writer_submit_cache(): alone it waits WRITER_CACHE_MS, then commits
+ * in a lazy batch of its own, which is a real commit (there after the
+ * store is closed and opened again); with a durable operation it shares
+ * that one's batch, which is not lazy; it also cuts a writer_submit_later()
+ * wait short. */
+static void test_cache(void **state)
+{
+	struct fx *f = *state;
+	struct req q[4] = {
+		{ .f = f, .vn = "+15550000051" },
+		{ .f = f, .vn = "+15550000052" },
+		{ .f = f, .vn = "+15550000053" },
+		{ .f = f, .vn = "+15550000054" },
+	};
+	/* past the cache wait, well short of WRITER_LATER_MS */
+	struct timeval wait = { 0, (WRITER_CACHE_MS + 15) * 1000 };
+	struct writer_stats ws;
+	char path[512];
+
+	assert_true(WRITER_CACHE_MS + 15 < WRITER_LATER_MS);
+	assert_int_equal(writer_submit_cache(f->w, add_op, add_done, &q[0]),
+			 0);
+	assert_true(event_base_loop(f->base, EVLOOP_NONBLOCK) >= 0);
+	assert_int_equal(q[0].done_calls, 0);
+	assert_int_equal(event_base_loopexit(f->base, &wait), 0);
+	assert_true(event_base_loop(f->base, 0) >= 0);
+	assert_int_equal(q[0].done_calls, 1);
+	assert_int_equal(q[0].done_err, 0);
+	assert_true(in_pool(f, "+15550000051"));
+	writer_stats_get(f->w, &ws);
+	assert_int_equal(ws.batches, 1);
+	assert_int_equal(ws.lazy, 1);
+
+	/* with a durable one: one batch, synced as ever */
+	assert_int_equal(writer_submit_cache(f->w, add_op, add_done, &q[1]),
+			 0);
+	assert_int_equal(writer_submit(f->w, add_op, add_done, &q[2]), 0);
+	assert_true(event_base_loop(f->base, EVLOOP_NONBLOCK) >= 0);
+	assert_int_equal(q[1].done_calls, 1);
+	assert_int_equal(q[2].done_calls, 1);
+	writer_stats_get(f->w, &ws);
+	assert_int_equal(ws.batches, 2);
+	assert_int_equal(ws.lazy, 1);
+
+	/* a later one waiting: the cache one's shorter wait runs both,
+	 * in a batch that is not lazy */
+	q[0].vn = "+15550000055";
+	assert_int_equal(writer_submit_later(f->w, add_op, add_done, &q[0]),
+			 0);
+	assert_int_equal(writer_submit_cache(f->w, add_op, add_done, &q[3]),
+			 0);
+	assert_int_equal(event_base_loopexit(f->base, &wait), 0);
+	assert_true(event_base_loop(f->base, 0) >= 0);
+	assert_int_equal(q[0].done_calls, 2);
+	assert_int_equal(q[3].done_calls, 1);
+	writer_stats_get(f->w, &ws);
+	assert_int_equal(ws.batches, 3);
+	assert_int_equal(ws.lazy, 1);
+
+	/* committed for real: there once the store is opened again */
+	writer_free(f->w);
+	store_reader_close(f->r);
+	store_close(f->st);
+	snprintf(path, sizeof(path), "%s/db", f->dir);
+	assert_int_equal(store_open(&f->st, path, 16 << 20, NULL), 0);
+	assert_int_equal(store_reader_open(f->st, &f->r), 0);
+	assert_int_equal(writer_alloc(&f->w, f->base, f->st, NULL), 0);
+	assert_true(in_pool(f, "+15550000051"));
+	assert_true(in_pool(f, "+15550000054"));
+	assert_true(in_pool(f, "+15550000055"));
+}
+
 /* A failing operation leaves no trace; its neighbours commit. */
 static void test_failure_isolated(void **state)
 {
@@ -311,6 +383,8 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_large_split,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cache, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_later,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_free_flushes,
