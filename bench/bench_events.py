@@ -20,13 +20,16 @@ maskd, and set the pace of the throughput figure on a shared box.
     events off, then on ([events] url to the quick receiver; each call
     makes call.initiated, ringing, answered and completed): maskd's
     utime+stime (/proc/PID/stat, all threads) per call; target <= +15%.
+    --rounds N repeats the pair N times (off on, on off, ...) and
+    compares the medians: the SIP thread's CPU alone varies by more
+    than 15% between identical runs on a shared box.
  3. setup latency with a receiver that takes --slow-s (20 s) per
     request: SIPp at --slow-rate (100) calls/s, INVITE -> 200 response
     times from SIPp's -trace_rtt, p50/p99 with events off vs on.
 
 Usage (from the project root; every run bounded):
     python3 bench/bench_events.py [--maskd build/maskd] [--backlog N]
-        [--rate R] [--secs S] [--slow-rate R] [--slow-secs S]
+        [--rate R] [--secs S] [--rounds N] [--slow-rate R] [--slow-secs S]
         [--slow-s S] [--only 1,2,3] [--keep]
 
 The machine's cores are shared by maskd, both SIPps and the receiver:
@@ -461,53 +464,81 @@ def run_calls(m, lines, rate, secs, d, rtt=False):
     return r
 
 
-def bench_cpu(tmp, binary, rate, secs):
-    print("\n--- 2. maskd CPU per call at %d calls/s for %d s, events off "
-          "vs on" % (rate, secs), flush=True)
-    res = {}
-    rcv = Receiver(tmp)
-    for mode in ("off", "on"):
-        m = Maskd(tmp, binary, "cpu_" + mode)
-        m.start(rcv.url() if mode == "on" else None)
-        lines = m.sessions(max(rate * 4, 2000), prefix=1000000)
-        # the sessions' own session.created out of the way first
+def cpu_run(tmp, binary, rcv, mode, rate, secs, tag):
+    """One maskd, events @mode ("off"/"on"), SIPp at @rate for @secs."""
+    m = Maskd(tmp, binary, "cpu_%s_%s" % (mode, tag))
+    m.start(rcv.url() if mode == "on" else None)
+    lines = m.sessions(max(rate * 4, 2000), prefix=1000000)
+    # the sessions' own session.created out of the way first
+    deadline = time.monotonic() + 60
+    while (mode == "on" and time.monotonic() < deadline and
+           ok_deliveries(m) < len(lines)):
+        time.sleep(0.1)
+    time.sleep(1)
+    r = run_calls(m, lines, rate, secs,
+                  os.path.join(tmp, "cpu_%s_%s" % (mode, tag)))
+    if mode == "on":
+        # the calls' events cost CPU until they are out: wait for
+        # them (session.created + 4 per call) and count it too
+        want = len(lines) + 4 * r["ok"]
+        c0 = cpu_ticks(m.proc.pid)
+        th0 = thread_ticks(m.proc.pid)
         deadline = time.monotonic() + 60
-        while (mode == "on" and time.monotonic() < deadline and
-               ok_deliveries(m) < len(lines)):
+        while time.monotonic() < deadline and ok_deliveries(m) < want:
             time.sleep(0.1)
-        time.sleep(1)
-        r = run_calls(m, lines, rate, secs,
-                      os.path.join(tmp, "cpu_" + mode))
-        if mode == "on":
-            # the calls' events cost CPU until they are out: wait for
-            # them (session.created + 4 per call) and count it too
-            want = len(lines) + 4 * r["ok"]
-            c0 = cpu_ticks(m.proc.pid)
-            th0 = thread_ticks(m.proc.pid)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and ok_deliveries(m) < want:
-                time.sleep(0.1)
-            r["cpu_s"] += (cpu_ticks(m.proc.pid) - c0) / TCK
-            for k, v in thread_delta(th0, thread_ticks(m.proc.pid)).items():
-                r["threads"][k] = r["threads"].get(k, 0) + v
-            r["delivered"] = ok_deliveries(m)
-        m.stop()
-        res[mode] = r
-        print("events %-3s: %d/%d calls ok, %d failed, %.1f s; maskd CPU "
-              "%.2f s = %.3f ms/call%s"
-              % (mode, r["ok"], r["calls"], r["failed"], r["wall"],
-                 r["cpu_s"], 1000 * r["cpu_s"] / max(r["ok"], 1),
-                 ("; %d events delivered" % r["delivered"])
-                 if mode == "on" else ""), flush=True)
-        print("  by thread: " + ", ".join(
-            "%s %.2f s" % kv for kv in sorted(r["threads"].items())),
-            flush=True)
+        r["cpu_s"] += (cpu_ticks(m.proc.pid) - c0) / TCK
+        for k, v in thread_delta(th0, thread_ticks(m.proc.pid)).items():
+            r["threads"][k] = r["threads"].get(k, 0) + v
+        r["delivered"] = ok_deliveries(m)
+    m.stop()
+    print("events %-3s: %d/%d calls ok, %d failed, %.1f s; maskd CPU "
+          "%.2f s = %.3f ms/call%s"
+          % (mode, r["ok"], r["calls"], r["failed"], r["wall"],
+             r["cpu_s"], 1000 * r["cpu_s"] / max(r["ok"], 1),
+             ("; %d events delivered" % r["delivered"])
+             if mode == "on" else ""), flush=True)
+    print("  by thread: " + ", ".join(
+        "%s %.2f s" % kv for kv in sorted(r["threads"].items())),
+        flush=True)
+    return r
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def bench_cpu(tmp, binary, rate, secs, rounds=1):
+    """@rounds pairs, off and on, in the order off on, on off, off on...
+    (a drift of the shared box's load hits both modes alike); the
+    figure is the median per call of each mode."""
+    print("\n--- 2. maskd CPU per call at %d calls/s for %d s, events off "
+          "vs on, %d round(s)" % (rate, secs, rounds), flush=True)
+    per = {"off": [], "on": []}
+    ctl = {"off": [], "on": []}
+    rcv = Receiver(tmp)
+    for i in range(rounds):
+        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            r = cpu_run(tmp, binary, rcv, mode, rate, secs, str(i))
+            ok = max(r["ok"], 1)
+            per[mode].append(1000 * r["cpu_s"] / ok)
+            ctl[mode].append(1000 * r["threads"].get("maskd", 0) / ok)
     rcv.stop()
-    off = res["off"]["cpu_s"] / max(res["off"]["ok"], 1)
-    on = res["on"]["cpu_s"] / max(res["on"]["ok"], 1)
+    off, on = median(per["off"]), median(per["on"])
+    if rounds > 1:
+        print("per call, ms: off %s; on %s" % (
+            " ".join("%.3f" % x for x in per["off"]),
+            " ".join("%.3f" % x for x in per["on"])))
+        print("median: off %.3f ms/call, on %.3f ms/call; control thread "
+              "(maskd) median on - off %.3f ms/call"
+              % (off, on, median(ctl["on"]) - median(ctl["off"])))
+    else:
+        print("control thread (maskd) on - off: %.3f ms/call"
+              % (ctl["on"][0] - ctl["off"][0]))
     print("CPU per call with events: %+.1f%% (target <= +15%%)"
           % (100 * (on - off) / off))
-    return res
+    return per
 
 
 def bench_slow(tmp, binary, rate, secs, slow_s):
@@ -562,6 +593,8 @@ def main():
                     help="[events] concurrency values for 1.")
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--secs", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="2.: off/on pairs, alternating order; medians")
     ap.add_argument("--slow-rate", type=int, default=100)
     ap.add_argument("--slow-secs", type=int, default=20)
     ap.add_argument("--slow-s", type=int, default=20)
@@ -586,7 +619,7 @@ def main():
             for conc in a.concurrency.split(","):
                 bench_throughput(tmp, a.maskd, a.backlog, int(conc))
         if "2" in only:
-            bench_cpu(tmp, a.maskd, a.rate, a.secs)
+            bench_cpu(tmp, a.maskd, a.rate, a.secs, a.rounds)
         if "3" in only:
             bench_slow(tmp, a.maskd, a.slow_rate, a.slow_secs, a.slow_s)
     finally:

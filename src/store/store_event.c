@@ -3,8 +3,11 @@
  * write transaction of the change it reports, and the indexes delivery
  * and the API need (store.h lists them). No MDB_DUPSORT: composite keys.
  *
- * The pending count lives in the meta database ("evt_pending") so that
- * max_pending is enforced without a scan.
+ * The pending count is evt_due's entry count (mdb_stat(), kept by LMDB in
+ * the tree's header): evt_due holds exactly the pending events, so
+ * max_pending is enforced without a scan and without a counter of its
+ * own to write twice per event (a "evt_pending" meta row of older stores
+ * is no longer read).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +22,6 @@
 #define EVT_SESS_KEY_SIZE (STORE_ID_LEN + 8)
 #define EVT_STATUS_KEY_SIZE (1 + STORE_ID_LEN)
 #define EVT_DUE_KEY_SIZE (8 + STORE_ID_LEN)
-#define EVT_META_PENDING "evt_pending"
 
 /* The fixed head of an events value; callback_url and body follow. */
 struct rec_event {
@@ -254,15 +256,11 @@ static int event_index(struct store_txn *tx, const struct event *ev, bool on)
 		rc = mdb_put(tx->txn, tx->st->evt_status, &sk, &empty, 0);
 		if (!rc && ev->status == EVENT_PENDING)
 			rc = mdb_put(tx->txn, tx->st->evt_due, &dk, &empty, 0);
-		if (!rc && ev->status == EVENT_PENDING)
-			return store_meta_add(tx, EVT_META_PENDING, 1);
 		return store_err(rc);
 	}
 	rc = mdb_del(tx->txn, tx->st->evt_status, &sk, NULL);
 	if (!rc && ev->status == EVENT_PENDING)
 		rc = mdb_del(tx->txn, tx->st->evt_due, &dk, NULL);
-	if (!rc && ev->status == EVENT_PENDING)
-		return store_meta_add(tx, EVT_META_PENDING, -1);
 	return store_err(rc);
 }
 
@@ -287,6 +285,20 @@ static int event_sess_index(struct store_txn *tx, const struct event *ev,
 		return store_err(mdb_put(tx->txn, tx->st->evt_sess, &k, &v, 0));
 	rc = mdb_del(tx->txn, tx->st->evt_sess, &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : store_err(rc);
+}
+
+/* The pending events in @txn's view: evt_due's entries. */
+static int event_pending_count(MDB_txn *txn, const struct store *st,
+			       uint64_t *n)
+{
+	MDB_stat ms;
+	int rc;
+
+	rc = mdb_stat(txn, st->evt_due, &ms);
+	if (rc)
+		return store_err(rc);
+	*n = ms.ms_entries;
+	return 0;
 }
 
 /* ---- writing ---- */
@@ -363,7 +375,7 @@ int store_event_add(struct store_txn *tx, struct event *ev, int64_t now_ms,
 		    uint64_t max_pending, unsigned *dropped)
 {
 	unsigned n = 0;
-	uint64_t pending;
+	uint64_t pending = 0;
 	int rc;
 
 	if (dropped)
@@ -385,8 +397,7 @@ int store_event_add(struct store_txn *tx, struct event *ev, int64_t now_ms,
 	if (!rc)
 		rc = store_export_put(tx, STORE_EXPORT_EVENT, ev->id);
 	while (!rc && max_pending) {
-		rc = store_meta_get(tx->txn, tx->st, EVT_META_PENDING,
-				    &pending);
+		rc = event_pending_count(tx->txn, tx->st, &pending);
 		if (rc || pending <= max_pending)
 			break;
 		rc = event_drop_oldest(tx, now_ms);
@@ -536,7 +547,7 @@ int store_event_pending(struct store_reader *r, uint64_t *n)
 	rc = store_reader_begin(r);
 	if (rc)
 		return rc;
-	rc = store_meta_get(r->txn, r->st, EVT_META_PENDING, n);
+	rc = event_pending_count(r->txn, r->st, n);
 	store_reader_end(r);
 	return rc;
 }
