@@ -198,8 +198,16 @@ int store_id_new(struct store *st, int64_t now_ms, uint8_t id[STORE_ID_LEN])
 	}
 	id[6] = (uint8_t)(st->id_seq >> 8);
 	id[7] = (uint8_t)st->id_seq;
-	if (getrandom(id + 8, STORE_ID_LEN - 8, 0) != STORE_ID_LEN - 8)
-		return EIO;
+	if (st->id_rand_left < STORE_ID_LEN - 8) {
+		if (getrandom(st->id_rand, sizeof(st->id_rand), 0) !=
+		    (ssize_t)sizeof(st->id_rand))
+			return EIO;
+		st->id_rand_left = sizeof(st->id_rand);
+	}
+	st->id_rand_left -= STORE_ID_LEN - 8;
+	memcpy(id + 8, st->id_rand + st->id_rand_left, STORE_ID_LEN - 8);
+	/* used bytes are not kept */
+	memset(st->id_rand + st->id_rand_left, 0, STORE_ID_LEN - 8);
 	return 0;
 }
 

@@ -77,6 +77,11 @@ struct store {
 	/* id ordering: the writer's last id time and sequence within it */
 	int64_t id_last_ms;
 	uint16_t id_seq;
+	/* the ids' random bytes, read from the kernel 256 bytes at a
+	 * time (one getrandom() per id was one syscall per event); the
+	 * writer's too */
+	uint8_t id_rand[256];
+	unsigned id_rand_left;
 	/* store_metrics.c: the registry the gauges are in, and the reader
 	 * it reads them through */
 	struct metrics *metrics;

@@ -101,11 +101,55 @@ static void test_schedule(void **state)
 	assert_int_equal(webhook_schedule_parse(NULL, v, &n), EINVAL);
 }
 
+/*
+ * More keys than a thread keeps prepared (WEBHOOK_KEYS_MAX), in turn:
+ * each signature is the one a fresh HMAC gives (the vector's key
+ * signs the vector again after being pushed out), and a 64-byte key (a
+ * whole SHA-256 block) signs as RFC 2104 says: here against the vector's
+ * key zero-padded to 64 bytes, which HMAC treats as the same key.
+ */
+static void test_key_cache(void **state)
+{
+	struct webhook_key kat, k;
+	char sig[WEBHOOK_SIG_SIZE], first[WEBHOOK_SIG_SIZE];
+	int i, round;
+
+	(void)state;
+	assert_int_equal(webhook_key_parse(KAT_SECRET, &kat), 0);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < WEBHOOK_KEYS_MAX + 3; i++) {
+			memset(&k, 0, sizeof(k));
+			k.len = 16;
+			memset(k.key, 'a' + i, k.len);
+			assert_int_equal(webhook_sign(&k, 1, KAT_ID, KAT_TS,
+						      KAT_BODY,
+						      strlen(KAT_BODY), sig,
+						      sizeof(sig)), 0);
+			if (i == 0 && round == 0)
+				strcpy(first, sig);
+			if (i == 0 && round == 1)
+				assert_string_equal(sig, first);
+			assert_string_not_equal(sig, KAT_SIG);
+		}
+		assert_int_equal(webhook_sign(&kat, 1, KAT_ID, KAT_TS,
+					      KAT_BODY, strlen(KAT_BODY), sig,
+					      sizeof(sig)), 0);
+		assert_string_equal(sig, KAT_SIG);
+	}
+	k = kat;
+	memset(k.key + k.len, 0, WEBHOOK_KEY_MAX - k.len);
+	k.len = WEBHOOK_KEY_MAX;
+	assert_int_equal(webhook_sign(&k, 1, KAT_ID, KAT_TS, KAT_BODY,
+				      strlen(KAT_BODY), sig, sizeof(sig)), 0);
+	assert_string_equal(sig, KAT_SIG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answer),
 		cmocka_unit_test(test_two_keys),
+		cmocka_unit_test(test_key_cache),
 		cmocka_unit_test(test_bad_secrets),
 		cmocka_unit_test(test_schedule),
 	};
