@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "maskd/webhook.h"
 
@@ -45,41 +46,38 @@ int webhook_key_parse(const char *secret, struct webhook_key *out)
 }
 
 /*
- * HMAC-SHA256 (RFC 2104) from SHA-256 states prepared once per key: the
- * hash after (key ^ ipad) and after (key ^ opad). A signature copies them
- * (EVP_MD_CTX_copy_ex(), into a context it reuses) and hashes only the
- * message and the inner digest. EVP_MAC_init() per signature fetched the
- * digest from the provider store under its lock and hashed both padded
- * key blocks again: most of what a delivery's signing cost.
+ * OpenSSL's HMAC, its key set once per key and thread. EVP_MAC_init()
+ * with a key fetched SHA-256 from the provider store under its lock and
+ * hashed both padded key blocks: most of what signing a delivery cost.
+ * Given no key, it starts the next MAC from the states the key left
+ * (OpenSSL's HMAC keeps them), so a signature hashes only its message.
  *
- * The prepared states are per thread (no lock; "any thread" holds), up to
- * WEBHOOK_KEYS_MAX keys, freed when the thread exits.
+ * Per thread (no lock; "any thread" holds): up to WEBHOOK_KEYS_MAX keys,
+ * the oldest replaced by a new one, freed when the thread exits.
  */
-#define WEBHOOK_BLOCK 64		/* SHA-256's; WEBHOOK_KEY_MAX fits */
-
 struct webhook_ready {
 	size_t len;			/* 0: unused */
 	uint8_t key[WEBHOOK_KEY_MAX];
-	EVP_MD_CTX *in, *out;
+	EVP_MAC_CTX *mc;
 };
 
 struct webhook_tls {
 	struct webhook_ready r[WEBHOOK_KEYS_MAX];
 	unsigned next;			/* the slot a new key takes */
-	EVP_MD_CTX *work;
 };
 
 static _Thread_local struct webhook_tls *webhook_tls;
 static pthread_key_t webhook_tls_key;
-static pthread_once_t webhook_tls_once = PTHREAD_ONCE_INIT;
-static const EVP_MD *webhook_md;
+static pthread_once_t webhook_once = PTHREAD_ONCE_INIT;
+/* fetched once for the process; never freed (one object, reachable
+ * until exit) */
+static EVP_MAC *webhook_mac;
 
 static void webhook_ready_clear(struct webhook_ready *r)
 {
-	EVP_MD_CTX_free(r->in);
-	EVP_MD_CTX_free(r->out);
+	EVP_MAC_CTX_free(r->mc);
 	OPENSSL_cleanse(r->key, sizeof(r->key));
-	r->in = r->out = NULL;
+	r->mc = NULL;
 	r->len = 0;
 }
 
@@ -90,13 +88,12 @@ static void webhook_tls_free(void *p)
 
 	for (i = 0; i < WEBHOOK_KEYS_MAX; i++)
 		webhook_ready_clear(&t->r[i]);
-	EVP_MD_CTX_free(t->work);
 	free(t);
 }
 
-static void webhook_tls_init(void)
+static void webhook_init(void)
 {
-	webhook_md = EVP_sha256();
+	webhook_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	pthread_key_create(&webhook_tls_key, webhook_tls_free);
 }
 
@@ -106,15 +103,12 @@ static struct webhook_tls *webhook_tls_get(void)
 
 	if (t)
 		return t;
-	pthread_once(&webhook_tls_once, webhook_tls_init);
+	pthread_once(&webhook_once, webhook_init);
+	if (!webhook_mac)
+		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	t->work = EVP_MD_CTX_new();
-	if (!t->work) {
-		free(t);
-		return NULL;
-	}
 	/* the destructor frees it at thread exit; the pointer in TLS
 	 * keeps it reachable until then */
 	pthread_setspecific(webhook_tls_key, t);
@@ -122,11 +116,11 @@ static struct webhook_tls *webhook_tls_get(void)
 	return t;
 }
 
-/* @k's prepared states: found, or made in the next slot. */
+/* @k's keyed HMAC context: found, or made in the next slot. */
 static struct webhook_ready *webhook_ready_get(struct webhook_tls *t,
 					       const struct webhook_key *k)
 {
-	uint8_t ipad[WEBHOOK_BLOCK], opad[WEBHOOK_BLOCK];
+	OSSL_PARAM params[2];
 	struct webhook_ready *r;
 	size_t i;
 
@@ -138,27 +132,16 @@ static struct webhook_ready *webhook_ready_get(struct webhook_tls *t,
 	r = &t->r[t->next];
 	t->next = (t->next + 1) % WEBHOOK_KEYS_MAX;
 	webhook_ready_clear(r);
-	memset(ipad, 0x36, sizeof(ipad));
-	memset(opad, 0x5c, sizeof(opad));
-	for (i = 0; i < k->len; i++) {
-		ipad[i] ^= k->key[i];
-		opad[i] ^= k->key[i];
-	}
-	r->in = EVP_MD_CTX_new();
-	r->out = EVP_MD_CTX_new();
-	if (!r->in || !r->out ||
-	    !EVP_DigestInit_ex(r->in, webhook_md, NULL) ||
-	    !EVP_DigestUpdate(r->in, ipad, sizeof(ipad)) ||
-	    !EVP_DigestInit_ex(r->out, webhook_md, NULL) ||
-	    !EVP_DigestUpdate(r->out, opad, sizeof(opad))) {
+	params[0] = OSSL_PARAM_construct_utf8_string("digest",
+						     (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	r->mc = EVP_MAC_CTX_new(webhook_mac);
+	if (!r->mc || !EVP_MAC_init(r->mc, k->key, k->len, params)) {
 		webhook_ready_clear(r);
-		r = NULL;
-	} else {
-		memcpy(r->key, k->key, k->len);
-		r->len = k->len;
+		return NULL;
 	}
-	OPENSSL_cleanse(ipad, sizeof(ipad));
-	OPENSSL_cleanse(opad, sizeof(opad));
+	memcpy(r->key, k->key, k->len);
+	r->len = k->len;
 	return r;
 }
 
@@ -167,25 +150,19 @@ static int webhook_hmac(const struct webhook_key *k, const char *head,
 			size_t hlen, const void *body, size_t body_len,
 			unsigned char mac[EVP_MAX_MD_SIZE], size_t *mlen)
 {
-	unsigned char inner[EVP_MAX_MD_SIZE];
-	unsigned int ilen = 0, olen = 0;
 	struct webhook_tls *t = webhook_tls_get();
 	struct webhook_ready *r;
 	int ok;
 
-	if (k->len == 0 || k->len > WEBHOOK_BLOCK)
+	if (k->len == 0 || k->len > WEBHOOK_KEY_MAX)
 		return EINVAL;
 	r = t ? webhook_ready_get(t, k) : NULL;
 	if (!r)
 		return ENOMEM;
-	ok = EVP_MD_CTX_copy_ex(t->work, r->in) &&
-	     EVP_DigestUpdate(t->work, head, hlen) &&
-	     EVP_DigestUpdate(t->work, body, body_len) &&
-	     EVP_DigestFinal_ex(t->work, inner, &ilen) &&
-	     EVP_MD_CTX_copy_ex(t->work, r->out) &&
-	     EVP_DigestUpdate(t->work, inner, ilen) &&
-	     EVP_DigestFinal_ex(t->work, mac, &olen);
-	*mlen = olen;
+	ok = EVP_MAC_init(r->mc, NULL, 0, NULL) &&
+	     EVP_MAC_update(r->mc, (const unsigned char *)head, hlen) &&
+	     EVP_MAC_update(r->mc, body, body_len) &&
+	     EVP_MAC_final(r->mc, mac, mlen, EVP_MAX_MD_SIZE);
 	return ok ? 0 : EIO;
 }
 
