@@ -42,6 +42,11 @@
 #                          the rate with 1/N of the sessions (a front
 #                          would spread them by Call-ID hash; SIPp does
 #                          it here without the front's own CPU)
+#   --rtp-ports MIN-MAX    maskd's relay range (default 61000-65535, above
+#                          the kernel's ephemeral ports and away from the
+#                          tests' ranges): 4 ports a held call, so long
+#                          calls at high rates need a wider one, e.g.
+#                          20000-32767 on a box running no tests
 #   --maskd PATH           the maskd binary (default build/maskd)
 #   --keep                 keep the work directory (logs, CSVs, perf.data)
 #
@@ -67,6 +72,8 @@ overload_lag=
 clean_max=
 keep=0
 workers=1
+rtp_min=61000
+rtp_max=65535
 maskd=build/maskd
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -83,12 +90,13 @@ while [ $# -gt 0 ]; do
 	--overload-lag) overload_lag=$2; shift 2 ;;
 	--clean-max) clean_max=$2; rates=$2; shift 2 ;;
 	--workers) workers=$2; shift 2 ;;
+	--rtp-ports) rtp_min=${2%-*}; rtp_max=${2#*-}; shift 2 ;;
 	--maskd) maskd=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	*) echo "usage: $0 [--rates \"R1 R2..\"] [--step S] [--call-ms MS]" \
 		"[--sessions N] [--perf] [--strace] [--threads] [--maskd-only]" \
 		"[--overload FACTOR] [--overload-s S] [--overload-lag MS]" \
-		"[--clean-max RATE] [--workers N]" \
+		"[--clean-max RATE] [--workers N] [--rtp-ports MIN-MAX]" \
 		"[--maskd PATH] [--keep]" >&2; exit 2 ;;
 	esac
 done
@@ -167,8 +175,8 @@ exempt_trunks = yes
 ; a range of its own, bound whole at start: above the kernel's ephemeral
 ; ports (where free_port() finds the SIP port) and away from the
 ; default range the tests running beside the bench use
-port_min = 61000
-port_max = 65535
+port_min = $rtp_min
+port_max = $rtp_max
 $preopen_line
 [gateway]
 address = 127.0.0.3:$gw_port
@@ -191,7 +199,7 @@ for _ in $(seq 100); do
 done
 
 echo "maskd $maskd pid $pid; steps: $rates calls/s, ${step}s each, calls of ${call_ms} ms, $sessions sessions, $workers SIP worker(s)"
-WORKER_PORTS=$worker_ports CLEAN_MAX=$clean_max python3 - "$tmp" "$pid" "$sip_port" "$api_port" "$gw_port" "$token" \
+RTP_MIN=$rtp_min RTP_MAX=$rtp_max WORKER_PORTS=$worker_ports CLEAN_MAX=$clean_max python3 - "$tmp" "$pid" "$sip_port" "$api_port" "$gw_port" "$token" \
 	"$rates" "$step" "$call_ms" "$sessions" "$perf" "$strace" "$threads" \
 	"$maskd_only" "$overload" "$overload_s" <<'PY'
 import concurrent.futures, http.client, json, os, signal, subprocess, sys
@@ -624,7 +632,22 @@ HDR = ("%-6s %6s %8s %8s %7s %7s %5s %6s %6s %6s"
           "maskd", "uac", "uas", "steal"))
 
 
+# the relay range of the config above: 4 ports per call held (RTP and
+# RTCP each side); calls held at once are about rate x (talk + set-up)
+RTP_PORTS = int(os.environ["RTP_MAX"]) - int(os.environ["RTP_MIN"]) + 1
+
+
 def ramp(target):
+    if target == "maskd":
+        for rate in rates:
+            held = rate * (call_ms / 1000.0 + 0.5)
+            if 4 * held > RTP_PORTS:
+                print("note: %d calls/s of %d ms hold about %d calls, more "
+                      "than the bench's relay range holds (%d ports, 4 a "
+                      "call): the rest get 503 "
+                      "(maskd_sip_rejected_ports_total); shorter --call-ms "
+                      "or a wider --rtp-ports" % (rate, call_ms, held, RTP_PORTS),
+                      flush=True)
     print("\n--- ramp %s\n%s" % (target, HDR), flush=True)
     out, dirty = [], 0
     for rate in rates:
@@ -766,5 +789,5 @@ if prof_file:
     print("\n".join(lines[:25]))
 PY
 m=$(curl -s "http://127.0.0.1:$api_port/metrics")
-echo "$m" | grep -E '^maskd_(sip_calls_total|sip_calls_answered_total|sip_rejected_busy_total|sip_overload_rejected_total|sip_retransmissions_received_total|cdrs_written_total|cdrs_lost_total) ' || true
+echo "$m" | grep -E '^maskd_(sip_calls_total|sip_calls_answered_total|sip_rejected_busy_total|sip_rejected_ports_total|sip_overload_rejected_total|sip_retransmissions_received_total|cdrs_written_total|cdrs_lost_total) ' || true
 echo "maskd VmHWM: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')"
