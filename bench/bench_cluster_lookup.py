@@ -72,11 +72,7 @@ class SingleMaskd(ts.Maskd):
 
     def write_config(self):
         super().write_config()
-        if not hasattr(self, "rtp_range"):
-            self.rtp_range = tm.port_range(RTP_PORTS)
-        with open(self.conf_path, "a") as f:
-            f.write("[rtp]\nport_min = %d\nport_max = %d\n"
-                    % self.rtp_range)
+        tm.own_rtp_range(self, RTP_PORTS)
         quiet(self.conf_path)
 
 

@@ -146,8 +146,7 @@ static void api_call_refused(struct api_call *c, int err, const char *what)
 	api_call_free(c);
 }
 
-/* What every answer may be beside the request's own. */
-static bool api_call_common_err(struct api_call *c, int err)
+bool api_call_common_err(struct api_call *c, int err)
 {
 	struct api *api = c->api;
 

@@ -193,6 +193,14 @@ void api_call_queued(struct api_call *c, int err);
 bool api_call_lost(struct api_call *c, int err, bool lost);
 
 /*
+ * api_call_common_err() - what every answer from the SIP side may be
+ * beside the request's own: ECANCELED (maskd stopping), ETIMEDOUT (no
+ * answer in time), ENOMEM. True when @err was one and its error reply is
+ * sent; @c is still the caller's to free.
+ */
+bool api_call_common_err(struct api_call *c, int err);
+
+/*
  * api_sending_remove() - @evcon's reply is out, or it is closing: no
  * longer waited for by api_stop().
  */

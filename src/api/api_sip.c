@@ -120,12 +120,8 @@ static void api_sip_worker_patch_done(int err,
 {
 	struct api_call *c = arg;
 
-	if (err == ECANCELED)
-		api_reply_error(c->api, c->req, 503, "shutting_down",
-				"maskd is stopping; retry");
-	else if (err == ETIMEDOUT)
-		api_reply_error(c->api, c->req, 503, "sip_unavailable",
-				"the SIP worker did not answer in time");
+	if (api_call_common_err(c, err))
+		;
 	else if (err)
 		api_reply_error(c->api, c->req, 500, "internal", "%s",
 				strerror(err));

@@ -52,13 +52,8 @@ class ClusterMaskd(Maskd):
 
     def write_config(self):
         super().write_config()
-        if not hasattr(self, "rtp_range"):
-            # a relay range no other test's maskd holds (benches and
-            # other suites on the machine open whole ranges)
-            self.rtp_range = tm.port_range(self.RTP_PORTS)
+        tm.own_rtp_range(self, self.RTP_PORTS)
         with open(self.conf_path, "a") as f:
-            f.write("[rtp]\nport_min = %d\nport_max = %d\n"
-                    % self.rtp_range)
             f.write("[cluster]\nstore = %s\nconnections = 2\nnode = %s\n"
                     "query_timeout_ms = %d\n"
                     % (self.dsn, self.node, QUERY_TIMEOUT_MS))

@@ -318,6 +318,18 @@ def port_range(n_ports):
                          "%d slots of %d)" % (n_ports, total, RANGE_SLOT))
 
 
+def own_rtp_range(maskd, n_ports):
+    """Append an [rtp] section with a relay range of its own to @maskd's
+    config (claimed once by port_range(), kept in maskd.rtp_range, so a
+    restart rewrites the same range): the default range is shared with
+    every suite that sets none, and a port another maskd holds there is a
+    503 here."""
+    if not hasattr(maskd, "rtp_range"):
+        maskd.rtp_range = port_range(n_ports)
+    with open(maskd.conf_path, "a") as f:
+        f.write("[rtp]\nport_min = %d\nport_max = %d\n" % maskd.rtp_range)
+
+
 class MediaBase(ts.SipBase):
     """One maskd per class (see make_maskd); calls with RTP peers."""
     N_PORTS = 200

@@ -106,14 +106,7 @@ class WorkersMaskd(ts.Maskd):
 
     def write_config(self):
         super().write_config()
-        # a relay range of its own (test_media.port_range): the default
-        # one is shared with every suite that sets none, and a port taken
-        # there by another maskd is a 503 here
-        if not hasattr(self, "rtp_range"):
-            self.rtp_range = tm.port_range(RTP_PORTS)
-        with open(self.conf_path, "a") as f:
-            f.write("[rtp]\nport_min = %d\nport_max = %d\n"
-                    % self.rtp_range)
+        tm.own_rtp_range(self, RTP_PORTS)
 
     def worker_calls(self):
         """maskd_sip_worker_calls_total, per worker."""
