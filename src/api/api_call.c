@@ -125,8 +125,7 @@ static void api_call_reply_view(struct api *api, struct evhttp_request *req,
 	api_reply_json(api, req, status, o);
 }
 
-/* What ctl refused before the SIP thread saw anything. */
-static void api_call_refused(struct api_call *c, int err, const char *what)
+void api_call_refused(struct api_call *c, int err, const char *what)
 {
 	struct api *api = c->api;
 

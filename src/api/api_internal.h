@@ -193,6 +193,13 @@ void api_call_queued(struct api_call *c, int err);
 bool api_call_lost(struct api_call *c, int err, bool lost);
 
 /*
+ * api_call_refused() - answer what a ctl call function refused before
+ * the SIP side saw anything (@err: ENOENT is a 404 "no such @what",
+ * EALREADY a 409, anything else a 503) and free @c.
+ */
+void api_call_refused(struct api_call *c, int err, const char *what);
+
+/*
  * api_call_common_err() - what every answer from the SIP side may be
  * beside the request's own: ECANCELED (maskd stopping), ETIMEDOUT (no
  * answer in time), ENOMEM. True when @err was one and its error reply is

@@ -168,10 +168,7 @@ void api_sip_worker_patch(struct api *api, struct evhttp_request *req,
 				 api_sip_worker_patch_done, c);
 	json_decref(body);
 	if (err) {
-		api_reply_error(api, req, 503, "sip_unavailable",
-				"the SIP worker cannot take requests now: %s",
-				strerror(err));
-		api_call_free(c);
+		api_call_refused(c, err, "worker");
 		return;
 	}
 	api_call_queued(c, 0);
