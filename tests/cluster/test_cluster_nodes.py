@@ -703,11 +703,8 @@ class ClusterPgDown(ClusterBase):
             st, s, raw = self.create(node, a, b, virtual_number=vn)
             self.assertEqual(st, 201, raw)
             sessions.append((a, s["id"]))
-        inf = os.path.join(self.run_dir, "calls.csv")
-        with open(inf, "w") as f:
-            f.write("SEQUENTIAL\n")
-            for a, _ in sessions:
-                f.write("%s;%s;\n" % (a, vn))
+        inf = tsk.write_inf(os.path.join(self.run_dir, "calls.csv"),
+                            ((a, vn) for a, _ in sessions))
         uas = tsk.Sipp(self.run_dir, "uas", [
             "-sf", os.path.join(test_sip.ARGS.source_dir, "bench", "sipp",
                                 "uas.xml"),

@@ -258,12 +258,8 @@ class FrontBase(ClusterBase):
                 self.wait_session(n, s[3], "active")
 
     def inf(self, name, sessions):
-        path = os.path.join(self.tmp, name + ".csv")
-        with open(path, "w") as f:
-            f.write("SEQUENTIAL\n")
-            for a, _, vn, _ in sessions:
-                f.write("%s;%s;\n" % (a, vn))
-        return path
+        return test_soak.write_inf(os.path.join(self.tmp, name + ".csv"),
+                                   ((a, vn) for a, _, vn, _ in sessions))
 
     def bench(self, name):
         return os.path.join(test_sip.ARGS.source_dir, "bench", "sipp", name)

@@ -502,6 +502,19 @@ class SipBase(unittest.TestCase):
             self.assertIn(addr, (MASKD_IP, "0.0.0.0"),
                           "SDP names someone else:\n" + m)
 
+    def wait_received(self, run, prefix, timeout=20):
+        """Until @run's trace shows a received message starting with
+        @prefix (e.g. "SIP/2.0 200"); fails after @timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(m.startswith(prefix) for m in self.received(run)):
+                return
+            time.sleep(0.05)
+        self.fail("%s never received %r\n%s\n%s"
+                  % (run.name, prefix,
+                     "\n".join(r.report() for r in self.runs),
+                     self.maskd.diagnostics()))
+
     def received(self, run):
         return sip_messages(run.msg_log, "received")
 
@@ -669,19 +682,6 @@ class SipFlows(SipBase):
         s, ua, gw = self.call_pair("callee_bye_uac.xml", "basic_uas.xml",
                                    call_time_limit=2)
         self.check_cdr(s["id"], 200, "maskd", "call_time_limit", True)
-
-    def wait_received(self, run, prefix, timeout=20):
-        """Until @run's trace shows a received message starting with
-        @prefix (e.g. "SIP/2.0 200"); fails after @timeout seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(m.startswith(prefix) for m in self.received(run)):
-                return
-            time.sleep(0.05)
-        self.fail("%s never received %r\n%s\n%s"
-                  % (run.name, prefix,
-                     "\n".join(r.report() for r in self.runs),
-                     self.maskd.diagnostics()))
 
     def close_session(self, sid):
         st, js, raw = self.maskd.request("DELETE", "/v1/sessions/" + sid)

@@ -136,6 +136,17 @@ class SoakMaskd(ts.Maskd):
                    rtp_min + 2 * RTP_PAIRS - 1, self.log_path))
 
 
+def write_inf(path, pairs):
+    """A SIPp -inf file at @path: one call per (caller, VN) of @pairs, in
+    order (SEQUENTIAL), the fields [field0] and [field1] of
+    bench/sipp/uac*.xml. Returns @path."""
+    with open(path, "w") as f:
+        f.write("SEQUENTIAL\n")
+        for caller, vn in pairs:
+            f.write("%s;%s;\n" % (caller, vn))
+    return path
+
+
 class Sipp:
     """One bounded SIPp run in the background."""
 
@@ -229,11 +240,8 @@ class Soak(unittest.TestCase):
         # concurrent creates share group commits: a second, not ten
         with concurrent.futures.ThreadPoolExecutor(16) as ex:
             sessions = list(ex.map(create, range(SESSIONS)))
-        inf = os.path.join(self.tmp, "calls.csv")
-        with open(inf, "w") as f:
-            f.write("SEQUENTIAL\n")
-            for caller, vn, _ in sessions:
-                f.write("%s;%s;\n" % (caller, vn))
+        inf = write_inf(os.path.join(self.tmp, "calls.csv"),
+                        ((caller, vn) for caller, vn, _ in sessions))
         return sessions, inf
 
     # -- SIPp --

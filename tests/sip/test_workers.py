@@ -256,12 +256,8 @@ class FrontBase(ts.SipBase):
         return out
 
     def inf(self, name, sessions):
-        path = os.path.join(self.run_dir, name + ".csv")
-        with open(path, "w") as f:
-            f.write("SEQUENTIAL\n")
-            for a, _, vn, _ in sessions:
-                f.write("%s;%s;\n" % (a, vn))
-        return path
+        return test_soak.write_inf(os.path.join(self.run_dir, name + ".csv"),
+                                   ((a, vn) for a, _, vn, _ in sessions))
 
     def bench_sf(self, name):
         return os.path.join(ts.ARGS.source_dir, "bench", "sipp", name)
@@ -307,17 +303,6 @@ class FrontBase(ts.SipBase):
     def uac_to(self, port, scenario, vn, keys, d_ms=500, name="uac"):
         """A SIPp caller straight to the worker on @port."""
         return uac_at(self, port, scenario, vn, keys, d_ms, name)
-
-    def wait_received(self, run, prefix, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(m.startswith(prefix) for m in self.received(run)):
-                return
-            time.sleep(0.05)
-        self.fail("%s never received %r\n%s\n%s"
-                  % (run.name, prefix,
-                     "\n".join(r.report() for r in self.runs),
-                     self.maskd.diagnostics()))
 
     def check_spread(self, sessions, before, mark, ports):
         """Every call of @sessions went to a worker of @ports, its BYE to
