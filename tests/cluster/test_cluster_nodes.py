@@ -131,6 +131,14 @@ class ClusterBase(SipBase):
                 return st, js, raw
             time.sleep(0.2)
 
+    def created(self, node, **kw):
+        """A new session of two fresh parties made through @node's API
+        (201 checked): (party A, party B, the session)."""
+        a, b = caller_number(), callee_number()
+        st, s, raw = self.create(node, a, b, **kw)
+        self.assertEqual(st, 201, raw)
+        return a, b, s
+
     def wait_session(self, node, sid, status):
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
@@ -199,9 +207,7 @@ class ClusterBase(SipBase):
         n1, n2 = self.nodes
         vn = vn_number()
         self.pool_add(vn)
-        a, b = caller_number(), callee_number()
-        st, s, raw = self.create(n1, a, b, virtual_number=vn)
-        self.assertEqual(st, 201, raw)
+        a, b, s = self.created(n1, virtual_number=vn)
         sid = s["id"]
         self.wait_session(n2, sid, "active")
         self.maskd = n1
@@ -221,9 +227,7 @@ class ClusterNodes(ClusterBase):
         n1, n2 = self.nodes
         vn = vn_number()
         self.pool_add(vn)
-        a, b = caller_number(), callee_number()
-        st, s, raw = self.create(n1, a, b, virtual_number=vn)
-        self.assertEqual(st, 201, raw)
+        a, b, s = self.created(n1, virtual_number=vn)
         self.assertEqual(s["virtual_number"], vn)
         self.wait_session(n2, s["id"], "active")
         # the call arrives at node 2
@@ -249,9 +253,7 @@ class ClusterNodes(ClusterBase):
         name = "maskd_store_lazy_commits_total"
         before = n2.metrics()[name]
         for _ in range(5):
-            a, b = caller_number(), callee_number()
-            st, s, raw = self.create(n1, a, b)
-            self.assertEqual(st, 201, raw)
+            a, b, s = self.created(n1)
             self.wait_session(n2, s["id"], "active")
             if n2.metrics()[name] > before:
                 break
@@ -334,9 +336,7 @@ class ClusterNodes(ClusterBase):
         self.pool_add(vn)
         calls = []
         for node in (n1, n2):
-            a, b = caller_number(), callee_number()
-            st, s, raw = self.create(n1, a, b, virtual_number=vn)
-            self.assertEqual(st, 201, raw)
+            a, b, s = self.created(n1, virtual_number=vn)
             self.wait_session(node, s["id"], "active")
             self.call(node, vn, a, b)
             calls.append((node, s["id"]))
@@ -458,9 +458,7 @@ class ClusterNodes(ClusterBase):
         n1, n2 = self.nodes
         vn = vn_number()
         self.pool_add(vn)
-        a, b = caller_number(), callee_number()
-        st, s, raw = self.create(n1, a, b, virtual_number=vn, ttl=600)
-        self.assertEqual(st, 201, raw)
+        a, b, s = self.created(n1, virtual_number=vn, ttl=600)
         sid = s["id"]
         self.wait_session(n2, sid, "active")
         url = self.receiver.url("/patched")
@@ -557,9 +555,7 @@ class ClusterNodes(ClusterBase):
         st, got, raw = n2.request("GET", "/v1/numbers/%s" % vn)
         self.assertEqual(st, 200, raw)
         self.assertEqual((got["number"], got["active_sessions"]), (vn, 0))
-        a, b = caller_number(), callee_number()
-        st, s, raw = self.create(n2, a, b, virtual_number=vn)
-        self.assertEqual(st, 201, raw)
+        a, b, s = self.created(n2, virtual_number=vn)
         for node in (n1, n2):
             st, js, raw = node.request("GET", "/v1/numbers/%s" % vn)
             self.assertEqual((st, js["active_sessions"]), (200, 1), raw)
@@ -597,9 +593,7 @@ class ClusterNodes(ClusterBase):
         n1, n2 = self.nodes
         vn = vn_number()
         self.pool_add(vn)
-        a, b = caller_number(), callee_number()
-        st, s, raw = self.create(n1, a, b, virtual_number=vn)
-        self.assertEqual(st, 201, raw)
+        a, b, s = self.created(n1, virtual_number=vn)
         self.wait_session(n2, s["id"], "active")
         self.call(n2, vn, a, b)
         st, js, raw = n2.request("GET", "/v1/sessions/%s/calls" % s["id"])
@@ -667,9 +661,7 @@ class ClusterPgDown(ClusterBase):
         node = self.nodes[0]
         vn = vn_number()
         self.pool_add(vn)
-        a, b = caller_number(), callee_number()
-        st, s, raw = self.create(node, a, b, virtual_number=vn)
-        self.assertEqual(st, 201, raw)
+        a, b, s = self.created(node, virtual_number=vn)
         self.pg.stop()
         body = {"party_a": caller_number(), "party_b": callee_number()}
         deadline = time.monotonic() + WAIT_S
@@ -699,9 +691,7 @@ class ClusterPgDown(ClusterBase):
         self.pool_add(vn)
         sessions = []
         for i in range(self.SESSIONS):
-            a, b = caller_number(), callee_number()
-            st, s, raw = self.create(node, a, b, virtual_number=vn)
-            self.assertEqual(st, 201, raw)
+            a, b, s = self.created(node, virtual_number=vn)
             sessions.append((a, s["id"]))
         inf = tsk.write_inf(os.path.join(self.run_dir, "calls.csv"),
                             ((a, vn) for a, _ in sessions))
@@ -830,9 +820,7 @@ class ClusterPgSilent(ClusterBase):
         node = self.nodes[0]
         vn = vn_number()
         self.pool_add(vn)
-        a, b = caller_number(), callee_number()
-        st, s, raw = self.create(node, a, b, virtual_number=vn)
-        self.assertEqual(st, 201, raw)
+        a, b, s = self.created(node, virtual_number=vn)
         pids = pg_pids(self.pg)
         for pid in pids:
             signal_gone_ok(pid, signal.SIGSTOP)
