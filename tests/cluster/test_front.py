@@ -185,17 +185,8 @@ class FrontBase(ClusterBase):
             subprocess.run(["bash", script, "list"] +
                            ["127.0.0.1:%d" % n.sip_port for n in cls.nodes],
                            check=True, stdout=f)
-        cls.front = kamailio.Kamailio(
-            fdir, ["bash", script, "run",
-                   "--listen", "udp:%s:%d" % (FRONT_IP, cls.front_port),
-                   "--list", cls.list_path,
-                   "--dir", os.path.join(fdir, "run"),
-                   # one receiving process: responses leave in the order
-                   # they came (with several, a 180 and the 200 read at
-                   # once may pass each other - a UA ignores the late 180,
-                   # SIPp fails the call on it)
-                   "--", "-A", "FRONT_TRACE", "-A", "FRONT_CHILDREN=1"],
-            udp=[(FRONT_IP, cls.front_port)]).start()
+        cls.front = kamailio.front(test_sip.ARGS.source_dir, fdir,
+                                   cls.list_path, FRONT_IP, cls.front_port)
 
     @classmethod
     def tearDownClass(cls):

@@ -116,3 +116,19 @@ class Kamailio:
         self._log.close()
         self.proc = None
         return rc
+
+
+def front(source_dir, fdir, list_path, ip, port):
+    """The Kamailio front (conf/kamailio-front.cfg, run by
+    scripts/front.sh) on udp @ip:@port over the dispatcher list at
+    @list_path, its files under @fdir, tracing every request it relays
+    (FRONT_TRACE). One receiving process: responses leave in the order
+    they came (with several, a 180 and the 200 read at once may pass each
+    other - a UA ignores the late 180, SIPp fails the call on it).
+    Returns it started; the caller stops it."""
+    script = os.path.join(source_dir, "scripts", "front.sh")
+    return Kamailio(
+        fdir, ["bash", script, "run", "--listen", "udp:%s:%d" % (ip, port),
+               "--list", list_path, "--dir", os.path.join(fdir, "run"),
+               "--", "-A", "FRONT_TRACE", "-A", "FRONT_CHILDREN=1"],
+        udp=[(ip, port)]).start()

@@ -207,13 +207,8 @@ class FrontBase(ts.SipBase):
         if [int(p) for p in nodes] != cls.maskd.ports + cls.dead:
             raise AssertionError("front list %r, workers on %r"
                                  % (nodes, cls.maskd.ports + cls.dead))
-        cls.front = kamailio.Kamailio(
-            fdir, ["bash", script, "run",
-                   "--listen", "udp:%s:%d" % (FRONT_IP, cls.front_port),
-                   "--list", lst, "--dir", os.path.join(fdir, "run"),
-                   # one receiving process: responses leave in order
-                   "--", "-A", "FRONT_TRACE", "-A", "FRONT_CHILDREN=1"],
-            udp=[(FRONT_IP, cls.front_port)]).start()
+        cls.front = kamailio.front(ts.ARGS.source_dir, fdir, lst, FRONT_IP,
+                                   cls.front_port)
 
     @classmethod
     def tearDownClass(cls):
