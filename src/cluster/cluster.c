@@ -223,9 +223,10 @@ struct cluster_pg *cluster_pick(struct cluster *c)
 }
 
 /*
- * cluster_log_scrub() - blank out every run of 7 or more digits in @msg:
- * PostgreSQL may quote a value in its message (a key, a bad input), and
- * a phone number or a PIN must not reach the log above debug.
+ * cluster_log_scrub() - blank out every run of STORE_PIN_MIN or more
+ * digits in @msg: PostgreSQL may quote a value in its message (a key, a
+ * bad input), and a phone number or a PIN (as short as STORE_PIN_MIN
+ * digits) must not reach the log above debug.
  */
 static void cluster_log_scrub(char *msg)
 {
@@ -234,7 +235,7 @@ static void cluster_log_scrub(char *msg)
 	while (msg[i]) {
 		for (j = i; msg[j] >= '0' && msg[j] <= '9'; j++)
 			;
-		if (j - i >= 7)
+		if (j - i >= STORE_PIN_MIN)
 			memset(msg + i, '*', j - i);
 		i = j > i ? j : i + 1;
 	}
