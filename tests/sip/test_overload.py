@@ -142,6 +142,24 @@ def via_values(hdrs):
     return out
 
 
+def wait_stopped(pid, timeout=10):
+    """Until every thread of @pid is stopped ('T' in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:
+                continue
+        if states and all(st in ("T", "t") for st in states):
+            return
+        time.sleep(0.001)
+    raise AssertionError("maskd (pid %d) not stopped after %ds"
+                         % (pid, timeout))
+
+
 class OverloadBase(ts.SipBase):
     def wait_metric(self, name, pred, timeout):
         deadline = time.monotonic() + timeout
@@ -189,6 +207,10 @@ class OverloadBase(ts.SipBase):
         self.pre = pre
         os.kill(m.proc.pid, signal.SIGSTOP)
         try:
+            # kill() returns before a thread asleep in epoll_wait has
+            # been woken to stop: on a busy machine maskd could still
+            # read the first INVITEs of the burst without any lag
+            wait_stopped(m.proc.pid)
             for i in range(BURST):
                 self.sent[cids[i]] = invite2(ts.A_IP, c.port, i)
                 c.send(self.sent[cids[i]])
