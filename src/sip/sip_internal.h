@@ -82,6 +82,10 @@ struct sip_group;
  * loop's waits to serve several timers in one wake-up. */
 #define SIP_TIMER_SLACK_NS (20 * 1000 * 1000)
 
+/* Timers due within this many ms run before the loop's wait, that much
+ * early, rather than spin a sub-millisecond wait (sip.c). */
+#define SIP_TIMER_EARLY_MS 1
+
 /* How long sip_stop() lets BYEs and CANCELs leave before closing. */
 #define SIP_STOP_GRACE_MS 300
 

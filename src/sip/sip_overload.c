@@ -99,7 +99,6 @@ struct sip_overload {
 	su_timer_t *timer;
 	int fd;			/* nta's UDP socket; -1: not found */
 	struct sip_front *front;	/* sip_front.c */
-	bool prepoll;		/* sip_overload_prepoll() registered */
 	unsigned period_ms;
 	int64_t due_us;		/* when the timer should fire */
 	int64_t thr_us;		/* [sip] overload_lag_ms */
@@ -322,18 +321,17 @@ static unsigned sip_overload_front_admit(void *arg)
 }
 
 /*
- * Before each wait of the SIP loop (su_root's prepoll hook): while at
+ * Before each wait of the SIP loop (sip.c's prepoll hook): while at
  * least half of the new INVITEs are being refused, the front refuses
  * those at the head of the UDP queue before sofia reads the next datagram
  * (sip_front.c). sofia reads one datagram per wake-up, so every datagram
  * passes here first. Otherwise: one test, nothing else.
  */
-static void sip_overload_prepoll(su_prepoll_magic_t *magic, su_root_t *root)
+void sip_overload_prepoll(struct sip *s)
 {
-	struct sip_overload *o = magic;
+	struct sip_overload *o = s->overload;
 
-	(void)root;
-	if (o->p >= SIP_OVERLOAD_FRONT_P)
+	if (o && o->fd >= 0 && o->p >= SIP_OVERLOAD_FRONT_P)
 		(void)sip_front_drain(o->front, sip_overload_front_admit, o);
 }
 
@@ -367,14 +365,6 @@ int sip_overload_open(struct sip *s)
 			      SIP_OVERLOAD_SET_MARGIN_MS, &o->front);
 	if (err)
 		return err;
-	if (o->fd >= 0) {
-		if (su_root_add_prepoll(s->root, sip_overload_prepoll, o))
-			log_warn(s->log, "sip: overload: the loop's prepoll "
-				 "hook is taken: refusals go through sofia");
-		else
-			o->prepoll = true;
-	}
-
 	o->timer = su_timer_create(su_root_task(s->root), 0);
 	if (!o->timer)
 		return ENOMEM;
@@ -390,8 +380,6 @@ void sip_overload_close(struct sip *s)
 		return;
 	if (o->timer)
 		su_timer_destroy(o->timer);
-	if (o->prepoll)
-		su_root_remove_prepoll(s->root);
 	sip_front_free(o->front);
 	free(o);
 	s->overload = NULL;

@@ -17,14 +17,22 @@ struct sip;
 /*
  * sip_overload_open() - start measuring the thread's lag: a timer, and
  * receive timestamps on nta's UDP socket; and the front path on that
- * socket (sip_front.c, su_root's prepoll hook, which it takes). With [sip] overload_lag_ms = 0
- * nothing is started. Returns 0 or ENOMEM; a UDP socket that cannot be
+ * socket (sip_front.c, run by sip_overload_prepoll()). With [sip]
+ * overload_lag_ms = 0 nothing is started. Returns 0 or ENOMEM; a UDP socket that cannot be
  * found only leaves the timer's lateness to measure (logged).
  */
 int sip_overload_open(struct sip *s);
 
 /* sip_overload_close() - stop it; NULL-safe, safe on a partial open. */
 void sip_overload_close(struct sip *s);
+
+/*
+ * sip_overload_prepoll() - the front path's turn, before each wait of the
+ * SIP loop (sip.c's prepoll hook): while at least half of the new INVITEs
+ * are refused, those at the head of the UDP queue are answered before
+ * sofia reads them. One test otherwise; nothing without overload control.
+ */
+void sip_overload_prepoll(struct sip *s);
 
 /*
  * sip_overload_admit() - whether a new out-of-dialog INVITE (@msg, @sip)
