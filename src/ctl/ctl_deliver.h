@@ -60,8 +60,12 @@ struct dl_event {
 	char error[EVENT_ERROR_SIZE];
 	uint32_t retry_after_s;
 	struct event_attempt a;
+	int64_t unblock_ms;		/* the earliest due row of a later
+					 * event of its session a walk passed
+					 * over for it (INT64_MAX: none) */
 	struct dl_event *next;
 	struct dl_event *hnext;		/* struct ctl_deliver's hash */
+	struct dl_event *snext;		/* struct ctl_deliver's shash */
 	struct dl_event *bnext;		/* its struct dl_batch's list */
 };
 
@@ -87,7 +91,24 @@ struct ctl_deliver {
 	struct dl_event *events;	/* in flight or being committed */
 	struct dl_event *hash[DL_HASH];	/* the same, by id: the due scan
 					 * asks for each entry it passes */
+	struct dl_event *shash[DL_HASH];	/* those of a session, by
+					 * its id: the walk's order check */
 	struct dl_req *reqs;		/* in flight */
+	/*
+	 * Where a kick's walk starts: every due row before this ms was, at
+	 * the last walk, in flight or waiting for an earlier event of its
+	 * session that is, so a kick need not read them again (with a few
+	 * hundred in flight that re-reading was most of a scan's cost).
+	 * Whatever could put a due row before it lowers it: a new event
+	 * (ctl_deliver_due()), an outcome (pending again, or not stored),
+	 * an event leaving the set with rows waiting on it (unblock_ms).
+	 * The tick walks from the head and sets it afresh, so anything else
+	 * (a wall clock stepped back) waits DL_TICK_MS at most.
+	 */
+	int64_t resume_ms;
+	int64_t scan_resume_ms;		/* this walk's, while scan_clean */
+	int64_t scan_low_ms;		/* lowered during this walk */
+	bool scan_clean;		/* every row walked so far was */
 	struct store_reader *rd;	/* the due scan's; ctl->rd answers the
 					 * order checks inside it */
 	bool stopping;

@@ -262,6 +262,11 @@ void ctl_deliver_stop(struct ctl *ctl);
 /* ctl_deliver_kick() - a scan of the outbox soon (an event became due:
  * redelivered by hand). No-op when delivery is off. */
 void ctl_deliver_kick(struct ctl *ctl);
+/* ctl_deliver_due() - an event is (to be) due at @at_ms: a kick's walk
+ * of the outbox starts no later than that ms (ctl_deliver.c keeps where
+ * the rows before are all in flight). Control thread; no-op when
+ * delivery is off. */
+void ctl_deliver_due(struct ctl *ctl, int64_t at_ms);
 
 /* ---- ctl_cluster_api.c: PATCH and the pool through PostgreSQL ---- */
 
