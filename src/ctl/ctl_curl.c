@@ -369,10 +369,12 @@ CURLM *ctl_curl_multi(struct ctl_curl *cc)
 	return cc->multi;
 }
 
-CURL *ctl_curl_easy(struct ctl_curl *cc)
+CURL *ctl_curl_easy(struct ctl_curl *cc, bool *reused)
 {
 	CURL *easy;
 
+	if (reused)
+		*reused = cc->n_pool > 0;
 	if (cc->n_pool)
 		return cc->pool[--cc->n_pool];
 	easy = curl_easy_init();

@@ -207,8 +207,26 @@ static void dl_req_free(struct ctl_deliver *dl, struct dl_req *r)
 	if (r->easy) {
 		ctl_curl_release(dl->cc, r->easy);
 	}
-	curl_slist_free_all(r->headers);
 	free(r);
+}
+
+/* The header lines every request has (curl_slist's data is not const). */
+static char dl_h_type[] = "Content-Type: application/json";
+static char dl_h_expect[] = "Expect:";
+
+/* What every request sets alike: once per easy handle, which keeps its
+ * options in ctl_curl's pool. */
+static void dl_req_setup(CURL *easy)
+{
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "maskd-webhooks/1");
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, dl_discard);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, dl_header);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, dl_open_socket);
 }
 
 static int dl_req_start(struct dl_event *e, struct dl_endpoint *ep,
@@ -216,11 +234,11 @@ static int dl_req_start(struct dl_event *e, struct dl_endpoint *ep,
 {
 	struct ctl_deliver *dl = e->dl;
 	const struct ctl_events_conf *c = &dl->ctl->evc;
-	char sig[WEBHOOK_SIG_SIZE], h[WEBHOOK_SIG_SIZE + 32];
-	struct curl_slist *l;
+	char sig[WEBHOOK_SIG_SIZE];
 	int64_t ts = clock_now_ms() / 1000;
 	struct dl_req *r;
-	int err;
+	bool reused;
+	int err, i;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -234,41 +252,31 @@ static int dl_req_start(struct dl_event *e, struct dl_endpoint *ep,
 	if (err)
 		goto fail;
 	err = ENOMEM;
-	r->easy = ctl_curl_easy(dl->cc);
+	r->easy = ctl_curl_easy(dl->cc, &reused);
 	if (!r->easy)
 		goto fail;
-	l = curl_slist_append(NULL, "Content-Type: application/json");
-	r->headers = l;
-	snprintf(h, sizeof(h), "webhook-id: %s", e->id);
-	if (l)
-		l = curl_slist_append(l, h);
-	snprintf(h, sizeof(h), "webhook-timestamp: %" PRId64, ts);
-	if (l)
-		l = curl_slist_append(l, h);
-	snprintf(h, sizeof(h), "webhook-signature: %s", sig);
-	if (l)
-		l = curl_slist_append(l, h);
-	if (l)
-		l = curl_slist_append(l, "Expect:");
-	if (!l)
-		goto fail;
+	if (!reused)
+		dl_req_setup(r->easy);
+	snprintf(r->hdr_id, sizeof(r->hdr_id), "webhook-id: %s", e->id);
+	snprintf(r->hdr_ts, sizeof(r->hdr_ts), "webhook-timestamp: %" PRId64,
+		 ts);
+	snprintf(r->hdr_sig, sizeof(r->hdr_sig), "webhook-signature: %s",
+		 sig);
+	r->hdr[0].data = dl_h_type;
+	r->hdr[1].data = r->hdr_id;
+	r->hdr[2].data = r->hdr_ts;
+	r->hdr[3].data = r->hdr_sig;
+	r->hdr[4].data = dl_h_expect;
+	for (i = 0; i < DL_HEADERS; i++)
+		r->hdr[i].next = i + 1 < DL_HEADERS ? &r->hdr[i + 1] : NULL;
 	curl_easy_setopt(r->easy, CURLOPT_URL, ep->url);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
 			 (long)c->timeout_s * 1000L);
-	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "maskd-webhooks/1");
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdr);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, e->ev.body);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE,
 			 (long)e->ev.body_len);
-	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, dl_discard);
-	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, dl_header);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETFUNCTION, dl_open_socket);
 	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);

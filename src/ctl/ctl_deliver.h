@@ -16,6 +16,7 @@
 
 #define DL_HASH 4096			/* buckets of the in-flight set */
 #define DL_MAX_ENDPOINTS 1024
+#define DL_HEADERS 5			/* a request's header lines */
 
 struct dl_endpoint {
 	char *url;
@@ -36,7 +37,12 @@ struct dl_req {
 	struct dl_endpoint *ep;
 	unsigned bit;			/* which destination of the event */
 	CURL *easy;
-	struct curl_slist *headers;
+	/* its headers as the list CURLOPT_HTTPHEADER reads, kept here:
+	 * not two mallocs a line (curl_slist_append()) per request */
+	struct curl_slist hdr[DL_HEADERS];
+	char hdr_id[EVENT_ID_STR_SIZE + 16];
+	char hdr_ts[40];
+	char hdr_sig[WEBHOOK_SIG_SIZE + 24];
 	char errbuf[CURL_ERROR_SIZE];
 	uint32_t retry_after_s;
 	bool ssrf;			/* refused after resolution */
