@@ -5,8 +5,10 @@
  *
  * Every DL_TICK_MS (every DL_BUSY_WALK_MS while each known endpoint is
  * at its cap; and DL_KICK_MS after a batch of outcomes is committed, or
- * after a response frees a full endpoint's slot) the due
- * index is read; each due event that is not in flight, not behind an
+ * after a response frees a full endpoint's slot) the due index is read
+ * (a kick's read starts past the rows it knows are all in flight or
+ * waiting behind one, struct ctl_deliver's resume_ms; the tick's from
+ * the head); each due event that is not in flight, not behind an
  * earlier pending event of its session (per-session order), and has an
  * endpoint below its concurrency cap is sent to each of its endpoints
  * ([events] url, the session's callback_url) not yet done. When all its
