@@ -862,6 +862,38 @@ int store_event_due_skip(struct store_reader *r, int64_t now_ms,
 			 unsigned max, unsigned max_walk, event_skip_h *skip,
 			 event_list_h *h, void *arg);
 
+/*
+ * event_due_id_h - whether store_event_due_walk() passes over the due
+ * row of event @id, due at @at_ms, by its index key alone (nonzero:
+ * pass over), before the row is read: most rows the deliverer's walk
+ * meets are events it is sending, and each cost an mdb_get and a decode.
+ */
+typedef int (event_due_id_h)(const uint8_t id[STORE_ID_LEN], int64_t at_ms,
+			     void *arg);
+
+/* What store_event_due_walk() walks and tells. */
+struct event_due_walk {
+	int64_t from_ms;	/* start at the first row due at this ms (its
+				 * lowest id): 0 is the head */
+	int64_t now_ms;		/* a row due later ends the walk */
+	unsigned max;		/* events to @h */
+	unsigned max_walk;	/* rows looked at; 0: no bound */
+	event_due_id_h *id_skip;	/* may be NULL */
+	event_skip_h *skip;		/* may be NULL */
+	event_list_h *h;
+	void *arg;
+};
+
+/*
+ * store_event_due_walk() - store_event_due_skip() from @w->from_ms on:
+ * the deliverer's kick starts past the rows it knows are all in flight
+ * instead of re-reading them from the head each time. Rows are due in
+ * (next_at_ms, id) order and ids are random, so a start at a ms, not at
+ * a key, still meets every row of that ms. Returns 0 or an errno.
+ */
+int store_event_due_walk(struct store_reader *r,
+			 const struct event_due_walk *w);
+
 /* store_event_next_due() - the earliest next_at_ms of a pending event,
  * or ENOENT when none is pending. */
 int store_event_next_due(struct store_reader *r, int64_t *at_ms);

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include "ctl_internal.h"
 
@@ -28,6 +29,24 @@
  * same options on every request, so none is left over from another. */
 #define CTL_CURL_POOL 256
 
+/*
+ * A socket curl told us of, by its fd, from the first CURLMOPT_SOCKET
+ * FUNCTION call until curl closes it (CURLOPT_CLOSESOCKETFUNCTION). A
+ * keep-alive connection idling in curl's cache between two requests
+ * stays in epoll for reading: curl asks to REMOVE it after each response
+ * and for IN again on the next request, and an event_free() then
+ * event_new() pair cost an epoll_ctl DEL and ADD per request, on a
+ * virtual machine where a system call is dear (1.5 epoll_ctl per event
+ * delivered at 1,000 calls/s, issue #10).
+ */
+struct ctl_curl_sock {
+	struct ctl_curl *cc;
+	struct event *ev;
+	curl_socket_t fd;
+	short kind;			/* EV_READ|EV_WRITE in epoll; 0: none */
+	bool idle;			/* removed by curl: not its to watch */
+};
+
 struct ctl_curl {
 	struct event_base *base;
 	CURLM *multi;
@@ -36,6 +55,8 @@ struct ctl_curl {
 	void *arg;
 	CURL *pool[CTL_CURL_POOL];
 	unsigned n_pool;
+	struct ctl_curl_sock **socks;	/* by fd */
+	size_t n_socks;
 };
 
 /* ---- SSRF ---- */
@@ -147,11 +168,94 @@ static void ctl_curl_check_done(struct ctl_curl *cc)
 	}
 }
 
+static void ctl_curl_on_socket(evutil_socket_t fd, short what, void *arg);
+
+/* @sk's interest in epoll becomes @kind (0: none). With the base's
+ * changelist a change within one loop turn is one epoll_ctl at most. */
+static int ctl_curl_sock_set(struct ctl_curl_sock *sk, short kind)
+{
+	if (sk->kind)
+		event_del(sk->ev);
+	sk->kind = 0;
+	if (!kind)
+		return 0;
+	event_assign(sk->ev, sk->cc->base, sk->fd, kind | EV_PERSIST,
+		     ctl_curl_on_socket, sk);
+	if (event_add(sk->ev, NULL))
+		return -1;
+	sk->kind = kind;
+	return 0;
+}
+
+/* The entry of @fd; made when @create. NULL when there is none (or no
+ * memory). */
+static struct ctl_curl_sock *ctl_curl_sock(struct ctl_curl *cc,
+					   curl_socket_t fd, bool create)
+{
+	struct ctl_curl_sock *sk, **t;
+	size_t n;
+
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd < cc->n_socks && cc->socks[fd])
+		return cc->socks[fd];
+	if (!create)
+		return NULL;
+	if ((size_t)fd >= cc->n_socks) {
+		n = (size_t)fd + 64;
+		t = realloc(cc->socks, n * sizeof(*t));
+		if (!t)
+			return NULL;
+		memset(t + cc->n_socks, 0, (n - cc->n_socks) * sizeof(*t));
+		cc->socks = t;
+		cc->n_socks = n;
+	}
+	sk = calloc(1, sizeof(*sk));
+	if (!sk)
+		return NULL;
+	sk->ev = event_new(cc->base, fd, EV_PERSIST, ctl_curl_on_socket, sk);
+	if (!sk->ev) {
+		free(sk);
+		return NULL;
+	}
+	sk->cc = cc;
+	sk->fd = fd;
+	cc->socks[fd] = sk;
+	return sk;
+}
+
+static void ctl_curl_sock_free(struct ctl_curl *cc, curl_socket_t fd)
+{
+	struct ctl_curl_sock *sk = ctl_curl_sock(cc, fd, false);
+
+	if (!sk)
+		return;
+	cc->socks[fd] = NULL;
+	event_free(sk->ev);	/* out of epoll while the fd is still open */
+	free(sk);
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: every socket curl closes, active or from
+ * its cache, leaves the table (and epoll) first. */
+static int ctl_curl_close_socket(void *clientp, curl_socket_t fd)
+{
+	ctl_curl_sock_free(clientp, fd);
+	return close(fd);
+}
+
 static void ctl_curl_on_socket(evutil_socket_t fd, short what, void *arg)
 {
-	struct ctl_curl *cc = arg;
+	struct ctl_curl_sock *sk = arg;
+	struct ctl_curl *cc = sk->cc;	/* sk may be gone after the action */
 	int flags = 0, running;
 
+	if (sk->idle) {
+		/* readable in curl's cache: the peer closed it (or spoke out
+		 * of turn). curl's check before reuse finds that; stop
+		 * watching it meanwhile, or every turn would wake for it */
+		ctl_curl_sock_set(sk, 0);
+		return;
+	}
 	if (what & EV_READ)
 		flags |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
@@ -175,31 +279,33 @@ static int ctl_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
 			      void *userp, void *socketp)
 {
 	struct ctl_curl *cc = userp;
-	struct event *ev = socketp;
-	short kind = EV_PERSIST;
+	struct ctl_curl_sock *sk;
+	short kind = 0;
 
 	(void)easy;
+	(void)socketp;
+	sk = ctl_curl_sock(cc, s, what != CURL_POLL_REMOVE);
 	if (what == CURL_POLL_REMOVE) {
-		if (ev)
-			event_free(ev);
-		curl_multi_assign(cc->multi, s, NULL);
+		if (!sk)
+			return 0;
+		/* a connection into curl's cache, or one about to be
+		 * closed (the close callback takes it out): its read
+		 * interest stays; a write interest would fire at once */
+		sk->idle = true;
+		if (sk->kind & EV_WRITE)
+			ctl_curl_sock_set(sk, 0);
 		return 0;
 	}
+	if (!sk)
+		return -1;
 	if (what & CURL_POLL_IN)
 		kind |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		kind |= EV_WRITE;
-	if (ev) {
-		event_del(ev);
-		event_assign(ev, cc->base, s, kind, ctl_curl_on_socket, cc);
-	} else {
-		ev = event_new(cc->base, s, kind, ctl_curl_on_socket, cc);
-		if (!ev)
-			return -1;
-		curl_multi_assign(cc->multi, s, ev);
-	}
-	event_add(ev, NULL);
-	return 0;
+	sk->idle = false;
+	if (kind == sk->kind)
+		return 0;	/* a reused connection: epoll has it */
+	return ctl_curl_sock_set(sk, kind);
 }
 
 static int ctl_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -263,11 +369,23 @@ CURLM *ctl_curl_multi(struct ctl_curl *cc)
 	return cc->multi;
 }
 
-CURL *ctl_curl_easy(struct ctl_curl *cc)
+CURL *ctl_curl_easy(struct ctl_curl *cc, bool *reused)
 {
+	CURL *easy;
+
+	if (reused)
+		*reused = cc->n_pool > 0;
 	if (cc->n_pool)
 		return cc->pool[--cc->n_pool];
-	return curl_easy_init();
+	easy = curl_easy_init();
+	/* a connection takes its close callback from the handle that
+	 * opened it: every handle of this multi has it */
+	if (easy) {
+		curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION,
+				 ctl_curl_close_socket);
+		curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, cc);
+	}
+	return easy;
 }
 
 void ctl_curl_release(struct ctl_curl *cc, CURL *easy)
@@ -285,12 +403,18 @@ void ctl_curl_release(struct ctl_curl *cc, CURL *easy)
 
 void ctl_curl_free(struct ctl_curl *cc)
 {
+	size_t i;
+
 	if (!cc)
 		return;
 	while (cc->n_pool)
 		curl_easy_cleanup(cc->pool[--cc->n_pool]);
+	/* closes the cached connections: their entries go with them */
 	if (cc->multi)
 		curl_multi_cleanup(cc->multi);
+	for (i = 0; i < cc->n_socks; i++)
+		ctl_curl_sock_free(cc, (curl_socket_t)i);
+	free(cc->socks);
 	if (cc->timer)
 		event_free(cc->timer);
 	free(cc);

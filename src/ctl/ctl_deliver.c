@@ -5,8 +5,10 @@
  *
  * Every DL_TICK_MS (every DL_BUSY_WALK_MS while each known endpoint is
  * at its cap; and DL_KICK_MS after a batch of outcomes is committed, or
- * after a response frees a full endpoint's slot) the due
- * index is read; each due event that is not in flight, not behind an
+ * after a response frees a full endpoint's slot) the due index is read
+ * (a kick's read starts past the rows it knows are all in flight or
+ * waiting behind one, struct ctl_deliver's resume_ms; the tick's from
+ * the head); each due event that is not in flight, not behind an
  * earlier pending event of its session (per-session order), and has an
  * endpoint below its concurrency cap is sent to each of its endpoints
  * ([events] url, the session's callback_url) not yet done. When all its
@@ -129,19 +131,54 @@ static unsigned dl_hash(const uint8_t id[STORE_ID_LEN])
 	return h % DL_HASH;
 }
 
+/* A kick's walk starts no later than @at_ms (struct ctl_deliver). */
+static void dl_due_at(struct ctl_deliver *dl, int64_t at_ms)
+{
+	if (at_ms < dl->resume_ms)
+		dl->resume_ms = at_ms;
+	if (at_ms < dl->scan_low_ms)
+		dl->scan_low_ms = at_ms;
+}
+
+void ctl_deliver_due(struct ctl *ctl, int64_t at_ms)
+{
+	if (ctl->dl)
+		dl_due_at(ctl->dl, at_ms);
+}
+
 static void dl_event_link(struct ctl_deliver *dl, struct dl_event *e)
 {
 	unsigned b = dl_hash(e->ev.id);
 
+	e->unblock_ms = INT64_MAX;
 	e->next = dl->events;
 	dl->events = e;
 	e->hnext = dl->hash[b];
 	dl->hash[b] = e;
+	if (e->ev.has_session) {
+		b = dl_hash(e->ev.session_id);
+		e->snext = dl->shash[b];
+		dl->shash[b] = e;
+	}
 }
 
 static void dl_event_free(struct dl_event *e)
 {
 	struct dl_event **pp;
+
+	/* the later events of its session a walk passed over for it may
+	 * go now: the next kick reads from the first of them */
+	if (e->unblock_ms != INT64_MAX)
+		dl_due_at(e->dl, e->unblock_ms);
+	if (e->ev.has_session) {
+		for (pp = &e->dl->shash[dl_hash(e->ev.session_id)]; *pp;
+		     pp = &(*pp)->snext) {
+			if (*pp == e) {
+				*pp = e->snext;
+				break;
+			}
+		}
+	}
 
 	for (pp = &e->dl->events; *pp; pp = &(*pp)->next) {
 		if (*pp == e) {
@@ -172,8 +209,26 @@ static void dl_req_free(struct ctl_deliver *dl, struct dl_req *r)
 	if (r->easy) {
 		ctl_curl_release(dl->cc, r->easy);
 	}
-	curl_slist_free_all(r->headers);
 	free(r);
+}
+
+/* The header lines every request has (curl_slist's data is not const). */
+static char dl_h_type[] = "Content-Type: application/json";
+static char dl_h_expect[] = "Expect:";
+
+/* What every request sets alike: once per easy handle, which keeps its
+ * options in ctl_curl's pool. */
+static void dl_req_setup(CURL *easy)
+{
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "maskd-webhooks/1");
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, dl_discard);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, dl_header);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, dl_open_socket);
 }
 
 static int dl_req_start(struct dl_event *e, struct dl_endpoint *ep,
@@ -181,11 +236,11 @@ static int dl_req_start(struct dl_event *e, struct dl_endpoint *ep,
 {
 	struct ctl_deliver *dl = e->dl;
 	const struct ctl_events_conf *c = &dl->ctl->evc;
-	char sig[WEBHOOK_SIG_SIZE], h[WEBHOOK_SIG_SIZE + 32];
-	struct curl_slist *l;
+	char sig[WEBHOOK_SIG_SIZE];
 	int64_t ts = clock_now_ms() / 1000;
 	struct dl_req *r;
-	int err;
+	bool reused;
+	int err, i;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -199,41 +254,31 @@ static int dl_req_start(struct dl_event *e, struct dl_endpoint *ep,
 	if (err)
 		goto fail;
 	err = ENOMEM;
-	r->easy = ctl_curl_easy(dl->cc);
+	r->easy = ctl_curl_easy(dl->cc, &reused);
 	if (!r->easy)
 		goto fail;
-	l = curl_slist_append(NULL, "Content-Type: application/json");
-	r->headers = l;
-	snprintf(h, sizeof(h), "webhook-id: %s", e->id);
-	if (l)
-		l = curl_slist_append(l, h);
-	snprintf(h, sizeof(h), "webhook-timestamp: %" PRId64, ts);
-	if (l)
-		l = curl_slist_append(l, h);
-	snprintf(h, sizeof(h), "webhook-signature: %s", sig);
-	if (l)
-		l = curl_slist_append(l, h);
-	if (l)
-		l = curl_slist_append(l, "Expect:");
-	if (!l)
-		goto fail;
+	if (!reused)
+		dl_req_setup(r->easy);
+	snprintf(r->hdr_id, sizeof(r->hdr_id), "webhook-id: %s", e->id);
+	snprintf(r->hdr_ts, sizeof(r->hdr_ts), "webhook-timestamp: %" PRId64,
+		 ts);
+	snprintf(r->hdr_sig, sizeof(r->hdr_sig), "webhook-signature: %s",
+		 sig);
+	r->hdr[0].data = dl_h_type;
+	r->hdr[1].data = r->hdr_id;
+	r->hdr[2].data = r->hdr_ts;
+	r->hdr[3].data = r->hdr_sig;
+	r->hdr[4].data = dl_h_expect;
+	for (i = 0; i < DL_HEADERS; i++)
+		r->hdr[i].next = i + 1 < DL_HEADERS ? &r->hdr[i + 1] : NULL;
 	curl_easy_setopt(r->easy, CURLOPT_URL, ep->url);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
 			 (long)c->timeout_s * 1000L);
-	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "maskd-webhooks/1");
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdr);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, e->ev.body);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE,
 			 (long)e->ev.body_len);
-	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, dl_discard);
-	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, dl_header);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETFUNCTION, dl_open_socket);
 	curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
@@ -293,6 +338,12 @@ static void dl_committed(int err, void *arg)
 			 strerror(err));
 	while ((e = b->list)) {
 		b->list = e->bnext;
+		/* its row: still at its old key (not stored), or pending
+		 * again at a new one (may be now) */
+		if (err)
+			dl_due_at(dl, e->ev.next_at_ms);
+		else if (e->a.status == EVENT_PENDING)
+			dl_due_at(dl, e->a.next_at_ms);
 		dl_event_free(e);
 	}
 	free(b);
@@ -354,6 +405,7 @@ static void dl_commit(struct dl_event *e)
 	return;
  lost:
 	/* ENOMEM: it stays pending in the store; sent again later */
+	dl_due_at(dl, e->ev.next_at_ms);
 	dl_event_free(e);
 }
 
@@ -490,9 +542,61 @@ static bool dl_in_flight(struct ctl_deliver *dl, const uint8_t *id)
 }
 
 /*
- * event_skip_h of the due scan: an event being sent, or one whose every
+ * A row the walk met, due at @at_ms: @clean when it is in flight now,
+ * or waits for an event that is. The kick's start moves past the rows
+ * up to the first that is not (struct ctl_deliver's resume_ms).
+ */
+static void dl_scan_row(struct ctl_deliver *dl, int64_t at_ms, bool clean)
+{
+	if (!dl->scan_clean)
+		return;
+	dl->scan_resume_ms = at_ms;
+	dl->scan_clean = clean;
+}
+
+/* event_due_id_h of the due scan: an event being sent, by its key. */
+static int dl_id_skip(const uint8_t id[STORE_ID_LEN], int64_t at_ms,
+		      void *arg)
+{
+	struct ctl_deliver *dl = arg;
+
+	if (!dl_in_flight(dl, id))
+		return 0;
+	dl_scan_row(dl, at_ms, true);
+	return 1;
+}
+
+/*
+ * Whether @head waits for an earlier event of its session that is in
+ * flight, for each of the destinations @todo it still has to reach:
+ * what store_event_session_waiting() would answer (that event is
+ * pending in the store until its outcome is committed, with the done
+ * bits of our copy), without a cursor over evt_sess per row.
+ */
+static bool dl_session_blocked(struct ctl_deliver *dl,
+			       const struct event *head, unsigned todo)
+{
+	struct dl_event *p;
+
+	if (!head->has_session || !todo)
+		return false;
+	for (p = dl->shash[dl_hash(head->session_id)]; p; p = p->snext) {
+		if (p->ev.sequence >= head->sequence ||
+		    (p->ev.done & todo) ||
+		    memcmp(p->ev.session_id, head->session_id, STORE_ID_LEN))
+			continue;
+		if (head->next_at_ms < p->unblock_ms)
+			p->unblock_ms = head->next_at_ms;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * event_skip_h of the due scan: an event being sent, one waiting for an
+ * earlier event of its session that is being sent, or one whose every
  * destination still to reach is a known endpoint at its cap (dl_on_due()
- * would leave it for later anyway), is passed over before its row is
+ * would leave each for later anyway), is passed over before its row is
  * copied. An unknown endpoint (a callback_url not seen yet) is never
  * full: a busy endpoint does not hide the events of another.
  */
@@ -502,23 +606,36 @@ static int dl_skip(const struct event *head, const char *url,
 	struct ctl_deliver *dl = arg;
 	const struct ctl_events_conf *c = &dl->ctl->evc;
 	struct dl_endpoint *ep;
+	unsigned todo = 0;
 	bool any = false;
 
-	if (dl_in_flight(dl, head->id))
+	if (dl_in_flight(dl, head->id)) {
+		dl_scan_row(dl, head->next_at_ms, true);
 		return 1;
-	if (c->url && *c->url && !(head->done & DL_TO_URL)) {
+	}
+	if (c->url && *c->url && !(head->done & DL_TO_URL))
+		todo |= DL_TO_URL;
+	if (url_len && !(head->done & DL_TO_CALLBACK))
+		todo |= DL_TO_CALLBACK;
+	if (dl_session_blocked(dl, head, todo)) {
+		dl_scan_row(dl, head->next_at_ms, true);
+		return 1;
+	}
+	if (todo & DL_TO_URL) {
 		if (!dl->url_ep)
 			dl->url_ep = dl_endpoint(dl, c->url, false);
 		if (!dl->url_ep || !dl_ep_full(dl, dl->url_ep))
 			return 0;
 		any = true;
 	}
-	if (url_len && !(head->done & DL_TO_CALLBACK)) {
+	if (todo & DL_TO_CALLBACK) {
 		ep = dl_endpoint_n(dl, url, url_len);
 		if (!ep || !dl_ep_full(dl, ep))
 			return 0;
 		any = true;
 	}
+	if (any)
+		dl_scan_row(dl, head->next_at_ms, false);
 	return any;
 }
 
@@ -632,6 +749,17 @@ static int dl_on_due(const struct event *ev, void *arg)
 	return !dl->scan_full && dl_all_busy(dl);
 }
 
+/* event_list_h of the due scan: dl_on_due(), and whether the row is in
+ * flight after it (sent, or its outcome queued) for the kick's start. */
+static int dl_on_due_row(const struct event *ev, void *arg)
+{
+	struct ctl_deliver *dl = arg;
+	int stop = dl_on_due(ev, arg);
+
+	dl_scan_row(dl, ev->next_at_ms, dl_in_flight(dl, ev->id));
+	return stop;
+}
+
 /* Delivered events older than [events] retention go. */
 static int dl_purge_run(struct store_txn *tx, void *arg)
 {
@@ -658,13 +786,18 @@ static void dl_purge_done(int err, void *arg)
 
 /*
  * One scan of the due index: @full (the DL_TICK_MS tick) walks up to
- * DL_SCAN_MAX rows whatever the endpoints' state; a kick's does not
- * start when every known endpoint is full, and stops when they become
- * so.
+ * DL_SCAN_MAX rows from the head whatever the endpoints' state; a
+ * kick's starts at resume_ms, does not start when every known endpoint
+ * is full, and stops when they become so.
  */
 static void dl_scan(struct ctl_deliver *dl, bool full)
 {
 	int64_t now = clock_now_ms();
+	struct event_due_walk w = {
+		.now_ms = now, .max = DL_BATCH, .max_walk = DL_SCAN_MAX,
+		.id_skip = dl_id_skip, .skip = dl_skip, .h = dl_on_due_row,
+		.arg = dl,
+	};
 	int err;
 
 	dl->kicked = false;
@@ -691,11 +824,21 @@ static void dl_scan(struct ctl_deliver *dl, bool full)
 		dl->busy_walk_at_ms = now + DL_BUSY_WALK_MS;
 	}
 	dl->scan_full = full;
-	err = store_event_due_skip(dl->rd, now, DL_BATCH, DL_SCAN_MAX,
-				   dl_skip, dl_on_due, dl);
-	if (err)
+	w.from_ms = full ? 0 : dl->resume_ms;
+	dl->scan_resume_ms = w.from_ms;
+	dl->scan_low_ms = INT64_MAX;
+	dl->scan_clean = true;
+	err = store_event_due_walk(dl->rd, &w);
+	if (err) {
 		log_warn(dl->ctl->log, "events: cannot read the outbox: %s",
 			 strerror(err));
+		dl->resume_ms = 0;
+		return;
+	}
+	/* rows put before the start while it walked (an outcome not
+	 * stored) lowered scan_low_ms */
+	dl->resume_ms = dl->scan_resume_ms < dl->scan_low_ms ?
+			dl->scan_resume_ms : dl->scan_low_ms;
 }
 
 static void dl_on_tick(evutil_socket_t fd, short what, void *arg)

@@ -16,6 +16,7 @@
 
 #define DL_HASH 4096			/* buckets of the in-flight set */
 #define DL_MAX_ENDPOINTS 1024
+#define DL_HEADERS 5			/* a request's header lines */
 
 struct dl_endpoint {
 	char *url;
@@ -36,7 +37,12 @@ struct dl_req {
 	struct dl_endpoint *ep;
 	unsigned bit;			/* which destination of the event */
 	CURL *easy;
-	struct curl_slist *headers;
+	/* its headers as the list CURLOPT_HTTPHEADER reads, kept here:
+	 * not two mallocs a line (curl_slist_append()) per request */
+	struct curl_slist hdr[DL_HEADERS];
+	char hdr_id[EVENT_ID_STR_SIZE + 16];
+	char hdr_ts[40];
+	char hdr_sig[WEBHOOK_SIG_SIZE + 24];
 	char errbuf[CURL_ERROR_SIZE];
 	uint32_t retry_after_s;
 	bool ssrf;			/* refused after resolution */
@@ -60,8 +66,12 @@ struct dl_event {
 	char error[EVENT_ERROR_SIZE];
 	uint32_t retry_after_s;
 	struct event_attempt a;
+	int64_t unblock_ms;		/* the earliest due row of a later
+					 * event of its session a walk passed
+					 * over for it (INT64_MAX: none) */
 	struct dl_event *next;
 	struct dl_event *hnext;		/* struct ctl_deliver's hash */
+	struct dl_event *snext;		/* struct ctl_deliver's shash */
 	struct dl_event *bnext;		/* its struct dl_batch's list */
 };
 
@@ -87,7 +97,24 @@ struct ctl_deliver {
 	struct dl_event *events;	/* in flight or being committed */
 	struct dl_event *hash[DL_HASH];	/* the same, by id: the due scan
 					 * asks for each entry it passes */
+	struct dl_event *shash[DL_HASH];	/* those of a session, by
+					 * its id: the walk's order check */
 	struct dl_req *reqs;		/* in flight */
+	/*
+	 * Where a kick's walk starts: every due row before this ms was, at
+	 * the last walk, in flight or waiting for an earlier event of its
+	 * session that is, so a kick need not read them again (with a few
+	 * hundred in flight that re-reading was most of a scan's cost).
+	 * Whatever could put a due row before it lowers it: a new event
+	 * (ctl_deliver_due()), an outcome (pending again, or not stored),
+	 * an event leaving the set with rows waiting on it (unblock_ms).
+	 * The tick walks from the head and sets it afresh, so anything else
+	 * (a wall clock stepped back) waits DL_TICK_MS at most.
+	 */
+	int64_t resume_ms;
+	int64_t scan_resume_ms;		/* this walk's, while scan_clean */
+	int64_t scan_low_ms;		/* lowered during this walk */
+	bool scan_clean;		/* every row walked so far was */
 	struct store_reader *rd;	/* the due scan's; ctl->rd answers the
 					 * order checks inside it */
 	bool stopping;

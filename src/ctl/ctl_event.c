@@ -122,8 +122,12 @@ static int ctl_event_put(struct ctl *ctl, struct store_txn *tx,
 			 "dropped (max_pending %llu)", dropped,
 			 (unsigned long long)ctl->evc.max_pending);
 	}
-	if (!rc)
+	if (!rc) {
 		ctl->ctr.events_written++;
+		/* now_ms may be the op's, earlier than where the deliverer's
+		 * kicks start: they must meet this row */
+		ctl_deliver_due(ctl, ev.next_at_ms);
+	}
 	return rc;
 }
 
@@ -426,6 +430,7 @@ int ctl_event_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 
 static int ctl_redeliver_run(struct ctl_op *op, struct store_txn *tx)
 {
+	ctl_deliver_due(op->ctl, op->now_ms);
 	return store_event_redeliver(tx, op->id, op->now_ms);
 }
 

@@ -380,7 +380,7 @@ static int hk_start(struct ctl_hook *hk, const struct sip_hook_ask *q)
 	if (err)
 		goto fail;
 	err = ENOMEM;
-	r->easy = ctl_curl_easy(hk->cc);
+	r->easy = ctl_curl_easy(hk->cc, NULL);
 	if (!r->easy)
 		goto fail;
 	l = curl_slist_append(NULL, "Content-Type: application/json");

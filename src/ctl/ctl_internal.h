@@ -242,9 +242,11 @@ void ctl_curl_free(struct ctl_curl *cc);
 
 /* ctl_curl_easy() - an easy handle (from the pool, or new; NULL on
  * ENOMEM); ctl_curl_release() takes it off the multi (if on it) and back
- * into the pool. A pooled handle keeps the options its last request set:
- * a user sets every option it relies on, for every request. */
-CURL *ctl_curl_easy(struct ctl_curl *cc);
+ * into the pool. A pooled handle keeps the options its last request set
+ * (*@reused, may be NULL, says it is one: each ctl_curl has one user, so
+ * the options that user sets alike on every request are there already);
+ * a user sets every other option it relies on, for every request. */
+CURL *ctl_curl_easy(struct ctl_curl *cc, bool *reused);
 void ctl_curl_release(struct ctl_curl *cc, CURL *easy);
 
 /* ctl_addr_ok() - may a request go to @sa (curl's resolved address)?
@@ -262,6 +264,11 @@ void ctl_deliver_stop(struct ctl *ctl);
 /* ctl_deliver_kick() - a scan of the outbox soon (an event became due:
  * redelivered by hand). No-op when delivery is off. */
 void ctl_deliver_kick(struct ctl *ctl);
+/* ctl_deliver_due() - an event is (to be) due at @at_ms: a kick's walk
+ * of the outbox starts no later than that ms (ctl_deliver.c keeps where
+ * the rows before are all in flight). Control thread; no-op when
+ * delivery is off. */
+void ctl_deliver_due(struct ctl *ctl, int64_t at_ms);
 
 /* ---- ctl_cluster_api.c: PATCH and the pool through PostgreSQL ---- */
 

@@ -656,10 +656,26 @@ int store_event_due_skip(struct store_reader *r, int64_t now_ms,
 			 unsigned max, unsigned max_walk, event_skip_h *skip,
 			 event_list_h *h, void *arg)
 {
+	struct event_due_walk w = {
+		.now_ms = now_ms, .max = max,
+		/* the bound was on rows a @skip looked at */
+		.max_walk = skip ? max_walk : 0,
+		.skip = skip, .h = h, .arg = arg,
+	};
+
+	return store_event_due_walk(r, &w);
+}
+
+int store_event_due_walk(struct store_reader *r,
+			 const struct event_due_walk *w)
+{
+	static const uint8_t zero[STORE_ID_LEN];
+	uint8_t buf[EVT_DUE_KEY_SIZE];
 	MDB_cursor *cur = NULL;
 	unsigned n = 0, walked = 0;
 	MDB_val k, v, ek, evv;
 	struct event ev;
+	int64_t at;
 	int rc;
 
 	rc = store_reader_begin(r);
@@ -668,36 +684,42 @@ int store_event_due_skip(struct store_reader *r, int64_t now_ms,
 	rc = store_err(mdb_cursor_open(r->txn, r->st->evt_due, &cur));
 	if (rc)
 		goto out;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < max;
+	k = store_key_expiry(buf, w->from_ms, zero);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && n < w->max;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != EVT_DUE_KEY_SIZE) {
 			rc = EIO;
 			break;
 		}
-		if (store_key_expiry_at(&k) > now_ms)
+		at = store_key_expiry_at(&k);
+		if (at > w->now_ms)
+			break;
+		if (w->max_walk && ++walked > w->max_walk)
 			break;
 		ek.mv_size = STORE_ID_LEN;
 		ek.mv_data = (uint8_t *)k.mv_data + 8;
+		if (w->id_skip && w->id_skip(ek.mv_data, at, w->arg))
+			continue;
 		rc = mdb_get(r->txn, r->st->events, &ek, &evv);
 		if (rc)
 			break;
 		/* the head only, the URL in the map: most rows passed over
-		 * (being sent, their endpoint at its cap) cost no copy */
-		if (skip) {
+		 * (their endpoint at its cap, their session waiting) cost
+		 * no copy */
+		if (w->skip) {
 			rc = event_decode(&ek, &evv, &ev, false);
 			if (rc)
 				break;
-			if (++walked > max_walk)
-				break;
-			if (skip(&ev, event_url(&evv), event_url_len(&evv),
-				 arg))
+			if (w->skip(&ev, event_url(&evv), event_url_len(&evv),
+				    w->arg))
 				continue;
 		}
 		rc = event_decode(&ek, &evv, &ev, true);
 		if (rc)
 			break;
 		n++;
-		rc = h(&ev, arg) ? MDB_NOTFOUND : 0;
+		rc = w->h(&ev, w->arg) ? MDB_NOTFOUND : 0;
 		event_clear(&ev);
 		if (rc)
 			break;

@@ -1,7 +1,8 @@
 /*
  * test_store_event.c - the events outbox against a real LMDB environment:
  * per-session sequences, the due index, per-session order, attempts and
- * redelivery, max_pending dropping the oldest, purging delivered events.
+ * redelivery, max_pending dropping the oldest, purging delivered events,
+ * the deliverer's walk of the due index from a ms.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -313,6 +314,111 @@ static void test_destinations(void **state)
 	event_clear(&one);
 }
 
+/* What test_due_walk()'s handlers saw. */
+struct walk_seen {
+	uint8_t skip_id[STORE_ID_LEN];	/* id_skip passes this one over */
+	int64_t skip_at;		/* the ms id_skip was told for it */
+	unsigned n_id, n_rows;
+	uint8_t rows[16][STORE_ID_LEN];
+	int64_t at[16];
+};
+
+static int walk_id_skip(const uint8_t id[STORE_ID_LEN], int64_t at_ms,
+			void *arg)
+{
+	struct walk_seen *w = arg;
+
+	w->n_id++;
+	if (memcmp(id, w->skip_id, STORE_ID_LEN))
+		return 0;
+	w->skip_at = at_ms;
+	return 1;
+}
+
+static int walk_row(const struct event *ev, void *arg)
+{
+	struct walk_seen *w = arg;
+
+	assert_true(w->n_rows < 16);
+	memcpy(w->rows[w->n_rows], ev->id, STORE_ID_LEN);
+	w->at[w->n_rows++] = ev->next_at_ms;
+	return 0;
+}
+
+static bool walk_has(const struct walk_seen *w, const uint8_t *id)
+{
+	unsigned i;
+
+	for (i = 0; i < w->n_rows; i++)
+		if (!memcmp(w->rows[i], id, STORE_ID_LEN))
+			return true;
+	return false;
+}
+
+/*
+ * The deliverer's kick walks from a ms, not from the head: every row of
+ * that ms is met (ids are random, so a row made later in the same ms
+ * can sort before the one that set the start), none of an earlier ms,
+ * none due later than now; a row id_skip passes over is never read.
+ */
+static void test_due_walk(void **state)
+{
+	struct fx *f = *state;
+	struct event early, same[8], late, future;
+	struct walk_seen w;
+	struct event_due_walk dw = {
+		.from_ms = T0 + 10, .now_ms = T0 + 100, .max = 100,
+		.id_skip = walk_id_skip, .h = walk_row, .arg = &w,
+	};
+	unsigned i, lowest = 0;
+
+	add(f, NULL, "call.unrouted", T0 + 5, 0, NULL, &early);
+	for (i = 0; i < 8; i++) {
+		add(f, NULL, "call.unrouted", T0 + 10, 0, NULL, &same[i]);
+		if (memcmp(same[i].id, same[lowest].id, STORE_ID_LEN) < 0)
+			lowest = i;
+	}
+	add(f, NULL, "call.unrouted", T0 + 20, 0, NULL, &late);
+	add(f, NULL, "call.unrouted", T0 + 1000, 0, NULL, &future);
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_event_due_walk(f->r, &dw), 0);
+	assert_int_equal(w.n_rows, 9);
+	for (i = 0; i < 8; i++)
+		assert_true(walk_has(&w, same[i].id));
+	assert_true(walk_has(&w, late.id));
+	assert_false(walk_has(&w, early.id));
+	assert_false(walk_has(&w, future.id));
+	/* earliest first: the row of the lowest id of that ms leads */
+	assert_memory_equal(w.rows[0], same[lowest].id, STORE_ID_LEN);
+	assert_int_equal(w.at[8], T0 + 20);
+
+	/* passed over by its key: counted, not read */
+	memset(&w, 0, sizeof(w));
+	memcpy(w.skip_id, same[lowest].id, STORE_ID_LEN);
+	assert_int_equal(store_event_due_walk(f->r, &dw), 0);
+	assert_int_equal(w.n_id, 9);
+	assert_int_equal(w.skip_at, T0 + 10);
+	assert_int_equal(w.n_rows, 8);
+	assert_false(walk_has(&w, same[lowest].id));
+
+	/* max_walk bounds the rows looked at, skipped ones too */
+	memset(&w, 0, sizeof(w));
+	memcpy(w.skip_id, same[lowest].id, STORE_ID_LEN);
+	dw.max_walk = 3;
+	assert_int_equal(store_event_due_walk(f->r, &dw), 0);
+	assert_int_equal(w.n_id, 3);
+	assert_int_equal(w.n_rows, 2);
+
+	/* from 0: the head, the early row first */
+	memset(&w, 0, sizeof(w));
+	dw.from_ms = 0;
+	dw.max_walk = 0;
+	assert_int_equal(store_event_due_walk(f->r, &dw), 0);
+	assert_int_equal(w.n_rows, 10);
+	assert_memory_equal(w.rows[0], early.id, STORE_ID_LEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +428,8 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_max_pending_and_purge,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_due_walk, fx_setup,
+						fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
