@@ -132,14 +132,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# a port free for UDP and TCP on $1, outside maskd's relay range (the
+# kernel's ephemeral range, where it comes from, may overlap it: maskd
+# binds the range first and then cannot open SIP on it)
 free_port() {
 	python3 -c 'import socket,sys
+lo,hi=int(sys.argv[2]),int(sys.argv[3])
 for _ in range(100):
     u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind((sys.argv[1],0)); p=u.getsockname()[1]
+    if lo <= p <= hi: continue
     t=socket.socket()
     try: t.bind((sys.argv[1],p))
     except OSError: continue
-    print(p); break' "$1"
+    print(p); break' "$1" "$rtp_min" "$rtp_max"
 }
 sip_port=$(free_port 127.0.0.1)
 # worker i > 0 of [sip] workers on a port of its own
@@ -193,10 +198,18 @@ file = $tmp/maskd.log
 CONF
 "$maskd" -c "$tmp/maskd.conf" 2>"$tmp/maskd.stderr" &
 pid=$!
+up=0
 for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 && break
+	curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 &&
+		up=1 && break
+	kill -0 "$pid" 2>/dev/null || break
 	sleep 0.1
 done
+if [ "$up" = 0 ]; then
+	echo "maskd did not start:" >&2
+	tail -5 "$tmp/maskd.log" "$tmp/maskd.stderr" >&2
+	exit 1
+fi
 
 echo "maskd $maskd pid $pid; steps: $rates calls/s, ${step}s each, calls of ${call_ms} ms, $sessions sessions, $workers SIP worker(s)"
 RTP_MIN=$rtp_min RTP_MAX=$rtp_max WORKER_PORTS=$worker_ports CLEAN_MAX=$clean_max python3 - "$tmp" "$pid" "$sip_port" "$api_port" "$gw_port" "$token" \
