@@ -30,14 +30,20 @@
 #define CTL_CURL_POOL 256
 
 /*
- * A socket curl told us of, by its fd, from the first CURLMOPT_SOCKET
- * FUNCTION call until curl closes it (CURLOPT_CLOSESOCKETFUNCTION). A
- * keep-alive connection idling in curl's cache between two requests
- * stays in epoll for reading: curl asks to REMOVE it after each response
- * and for IN again on the next request, and an event_free() then
- * event_new() pair cost an epoll_ctl DEL and ADD per request, on a
- * virtual machine where a system call is dear (1.5 epoll_ctl per event
- * delivered at 1,000 calls/s, issue #10).
+ * A connection socket curl opened through ctl_curl_socket(), by its fd,
+ * until curl closes it (CURLOPT_CLOSESOCKETFUNCTION). A keep-alive
+ * connection idling in curl's cache between two requests stays in epoll
+ * for reading: curl asks to REMOVE it after each response and for IN
+ * again on the next request, and an event_free() then event_new() pair
+ * cost an epoll_ctl DEL and ADD per request, on a virtual machine where
+ * a system call is dear (1.5 epoll_ctl per event delivered at 1,000
+ * calls/s, issue #10).
+ *
+ * Only those: curl closes its other sockets (the threaded resolver's
+ * socketpair) without the close callback. An entry kept for one of
+ * them outlived its fd, and the API's next connection on that number
+ * was never watched (libevent took the fd as in epoll already): those
+ * are watched from CURL_POLL_IN to CURL_POLL_REMOVE only, as curl asks.
  */
 struct ctl_curl_sock {
 	struct ctl_curl *cc;
@@ -243,6 +249,60 @@ static int ctl_curl_close_socket(void *clientp, curl_socket_t fd)
 	return close(fd);
 }
 
+curl_socket_t ctl_curl_socket(struct ctl_curl *cc,
+			      const struct curl_sockaddr *a)
+{
+	curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+
+	/* untracked without memory: watched like curl's other sockets */
+	if (fd >= 0)
+		(void)ctl_curl_sock(cc, fd, true);
+	return fd;
+}
+
+/* A socket of curl's own (not a connection of ctl_curl_socket()). */
+static void ctl_curl_on_other(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_curl *cc = arg;
+	int flags = 0, running;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(cc->multi, fd, flags, &running);
+	ctl_curl_check_done(cc);
+}
+
+/* CURLMOPT_SOCKETFUNCTION for a socket of curl's own: its event is
+ * curl's socketp for it, made on the first interest, freed on REMOVE. */
+static int ctl_curl_socket_other(struct ctl_curl *cc, curl_socket_t s,
+				 int what, struct event *ev)
+{
+	short kind = EV_PERSIST;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (ev)
+			event_free(ev);
+		curl_multi_assign(cc->multi, s, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (ev) {
+		event_del(ev);
+		event_assign(ev, cc->base, s, kind, ctl_curl_on_other, cc);
+	} else {
+		ev = event_new(cc->base, s, kind, ctl_curl_on_other, cc);
+		if (!ev)
+			return -1;
+		curl_multi_assign(cc->multi, s, ev);
+	}
+	return event_add(ev, NULL) ? -1 : 0;
+}
+
 static void ctl_curl_on_socket(evutil_socket_t fd, short what, void *arg)
 {
 	struct ctl_curl_sock *sk = arg;
@@ -283,11 +343,10 @@ static int ctl_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
 	short kind = 0;
 
 	(void)easy;
-	(void)socketp;
-	sk = ctl_curl_sock(cc, s, what != CURL_POLL_REMOVE);
+	sk = ctl_curl_sock(cc, s, false);
+	if (!sk)
+		return ctl_curl_socket_other(cc, s, what, socketp);
 	if (what == CURL_POLL_REMOVE) {
-		if (!sk)
-			return 0;
 		/* a connection into curl's cache, or one about to be
 		 * closed (the close callback takes it out): its read
 		 * interest stays; a write interest would fire at once */
@@ -296,8 +355,6 @@ static int ctl_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
 			ctl_curl_sock_set(sk, 0);
 		return 0;
 	}
-	if (!sk)
-		return -1;
 	if (what & CURL_POLL_IN)
 		kind |= EV_READ;
 	if (what & CURL_POLL_OUT)

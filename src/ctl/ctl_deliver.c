@@ -88,7 +88,7 @@ static curl_socket_t dl_open_socket(void *arg, curlsocktype purpose,
 		r->ssrf = true;
 		return CURL_SOCKET_BAD;
 	}
-	return socket(a->family, a->socktype, a->protocol);
+	return ctl_curl_socket(r->ev->dl->cc, a);
 }
 
 /* ---- requests ---- */

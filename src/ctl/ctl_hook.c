@@ -324,7 +324,7 @@ static curl_socket_t hk_open_socket(void *arg, curlsocktype purpose,
 		r->ssrf = true;
 		return CURL_SOCKET_BAD;
 	}
-	return socket(a->family, a->socktype, a->protocol);
+	return ctl_curl_socket(r->hk->cc, a);
 }
 
 static char *hk_body(const struct sip_hook_ask *q)

@@ -247,6 +247,15 @@ void ctl_curl_free(struct ctl_curl *cc);
  * the options that user sets alike on every request are there already);
  * a user sets every other option it relies on, for every request. */
 CURL *ctl_curl_easy(struct ctl_curl *cc, bool *reused);
+
+/*
+ * ctl_curl_socket() - the socket for @a, from a CURLOPT_OPENSOCKETFUNCTION
+ * (after its SSRF check): curl closes it through ctl_curl's close
+ * callback, so an idle keep-alive connection can stay in epoll between
+ * requests. CURL_SOCKET_BAD (-1) with errno on failure.
+ */
+curl_socket_t ctl_curl_socket(struct ctl_curl *cc,
+			      const struct curl_sockaddr *a);
 void ctl_curl_release(struct ctl_curl *cc, CURL *easy);
 
 /* ctl_addr_ok() - may a request go to @sa (curl's resolved address)?

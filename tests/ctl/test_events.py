@@ -542,6 +542,30 @@ class EventsNoAllow(ts.SipBase):
         self.assertEqual(st, 400, raw)
         self.assertIn("callback_url", js["error"]["message"])
 
+    def test_unresolvable_callback_keeps_api_served(self):
+        """A callback_url whose name does not resolve: curl's resolver
+        (a thread and a socketpair of its own) fails, the event is
+        retried, and the API still answers every new connection (the
+        descriptors curl closed are reused by the API's next accepts;
+        an event still registered for one of them hid it from epoll)."""
+        s = self.maskd.session(ts.caller_number(), ts.callee_number(),
+                               callback_url="http://no-such-host.invalid/h")
+        deadline = time.monotonic() + WAIT_S
+        ev = None
+        while time.monotonic() < deadline:
+            st, js, raw = self.maskd.request(
+                "GET", "/v1/events?status=failed&session_id=" + s["id"])
+            self.assertEqual(st, 200, raw)
+            if js["events"]:
+                ev = js["events"][0]
+                break
+            time.sleep(0.2)
+        self.assertIsNotNone(ev, "the event was not given up")
+        self.assertIn("resolve", ev["last_error"])
+        for _ in range(20):
+            st, js, raw = self.maskd.request("GET", "/v1/sessions/" + s["id"])
+            self.assertEqual(st, 200, raw)
+
 
 class EventsSlowReceiver(EventsBase):
     """A receiver that takes 20 s per request while a bounded batch of
