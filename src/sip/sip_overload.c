@@ -30,8 +30,8 @@
  * made before any transaction, lookup or allocation of ours: on UDP,
  * once at least half of them are refused, by the front path
  * (sip_front.c), which answers it from the raw datagram before sofia
- * reads it (su_root's prepoll hook runs it before each wait of the
- * loop); on TCP and TLS, below that rate, and for whatever the front
+ * reads it (sip.c's prepoll hook on su_root runs it before each wait of
+ * the loop); on TCP and TLS, below that rate, and for whatever the front
  * leaves to sofia, by sip_overload_admit() through nta. A new
  * INVITE let through has its Call-ID remembered (sip_front.c), so that
  * its retransmissions are never refused. Requests
