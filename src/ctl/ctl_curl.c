@@ -260,10 +260,10 @@ curl_socket_t ctl_curl_socket(struct ctl_curl *cc,
 	return fd;
 }
 
-/* A socket of curl's own (not a connection of ctl_curl_socket()). */
-static void ctl_curl_on_other(evutil_socket_t fd, short what, void *arg)
+/* libevent says @fd is ready (@what): curl's turn, then its results. */
+static void ctl_curl_act(struct ctl_curl *cc, evutil_socket_t fd,
+			 short what)
 {
-	struct ctl_curl *cc = arg;
 	int flags = 0, running;
 
 	if (what & EV_READ)
@@ -272,6 +272,12 @@ static void ctl_curl_on_other(evutil_socket_t fd, short what, void *arg)
 		flags |= CURL_CSELECT_OUT;
 	curl_multi_socket_action(cc->multi, fd, flags, &running);
 	ctl_curl_check_done(cc);
+}
+
+/* A socket of curl's own (not a connection of ctl_curl_socket()). */
+static void ctl_curl_on_other(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_curl_act(arg, fd, what);
 }
 
 /* CURLMOPT_SOCKETFUNCTION for a socket of curl's own: its event is
@@ -306,8 +312,6 @@ static int ctl_curl_socket_other(struct ctl_curl *cc, curl_socket_t s,
 static void ctl_curl_on_socket(evutil_socket_t fd, short what, void *arg)
 {
 	struct ctl_curl_sock *sk = arg;
-	struct ctl_curl *cc = sk->cc;	/* sk may be gone after the action */
-	int flags = 0, running;
 
 	if (sk->idle) {
 		/* readable in curl's cache: the peer closed it (or spoke out
@@ -316,12 +320,7 @@ static void ctl_curl_on_socket(evutil_socket_t fd, short what, void *arg)
 		ctl_curl_sock_set(sk, 0);
 		return;
 	}
-	if (what & EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(cc->multi, fd, flags, &running);
-	ctl_curl_check_done(cc);
+	ctl_curl_act(sk->cc, fd, what);	/* sk may be gone after it */
 }
 
 static void ctl_curl_on_timer(evutil_socket_t fd, short what, void *arg)

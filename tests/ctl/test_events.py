@@ -519,19 +519,21 @@ class EventsNoAllow(ts.SipBase):
         cls.rcv.stop()
         super().tearDownClass()
 
-    def test_name_resolving_to_loopback_refused(self):
-        s = self.maskd.session(ts.caller_number(), ts.callee_number())
+    def failed_event(self, sid):
+        """The first event of session @sid once it has been given up."""
         deadline = time.monotonic() + WAIT_S
-        ev = None
         while time.monotonic() < deadline:
             st, js, raw = self.maskd.request(
-                "GET", "/v1/events?status=failed&session_id=" + s["id"])
+                "GET", "/v1/events?status=failed&session_id=" + sid)
             self.assertEqual(st, 200, raw)
             if js["events"]:
-                ev = js["events"][0]
-                break
+                return js["events"][0]
             time.sleep(0.2)
-        self.assertIsNotNone(ev, "the event was not given up")
+        self.fail("the event was not given up")
+
+    def test_name_resolving_to_loopback_refused(self):
+        s = self.maskd.session(ts.caller_number(), ts.callee_number())
+        ev = self.failed_event(s["id"])
         self.assertEqual(ev["attempts"], 2)
         self.assertIn("forbidden address", ev["last_error"])
         self.assertEqual(self.rcv.got, [], "a refused URL was called")
@@ -550,17 +552,7 @@ class EventsNoAllow(ts.SipBase):
         an event still registered for one of them hid it from epoll)."""
         s = self.maskd.session(ts.caller_number(), ts.callee_number(),
                                callback_url="http://no-such-host.invalid/h")
-        deadline = time.monotonic() + WAIT_S
-        ev = None
-        while time.monotonic() < deadline:
-            st, js, raw = self.maskd.request(
-                "GET", "/v1/events?status=failed&session_id=" + s["id"])
-            self.assertEqual(st, 200, raw)
-            if js["events"]:
-                ev = js["events"][0]
-                break
-            time.sleep(0.2)
-        self.assertIsNotNone(ev, "the event was not given up")
+        ev = self.failed_event(s["id"])
         self.assertIn("resolve", ev["last_error"])
         for _ in range(20):
             st, js, raw = self.maskd.request("GET", "/v1/sessions/" + s["id"])
