@@ -764,4 +764,18 @@ const char cluster_schema_sql[] =
 "INSERT INTO schema_version (version) VALUES (5);\n"
 "END $v5$;\n"
 
+/* ---- version 6: fewer index entries a create ---- */
+"DO $v6$ BEGIN\n"
+"IF EXISTS (SELECT 1 FROM schema_version WHERE version = 6) THEN\n"
+"  RETURN;\n"
+"END IF;\n"
+/* Indexes nothing reads, each an index insert (and its WAL) per create:
+ * sessions by vn (no query asks for a number's sessions: a number's
+ * use is pool.active) and changes by id alone (the feed reads by (xid,
+ * id), changes_cursor; the bigserial keeps ids unique). */
+"DROP INDEX IF EXISTS sessions_vn;\n"
+"ALTER TABLE changes DROP CONSTRAINT IF EXISTS changes_pkey;\n"
+"INSERT INTO schema_version (version) VALUES (6);\n"
+"END $v6$;\n"
+
 "SELECT max(version) FROM schema_version;\n";
