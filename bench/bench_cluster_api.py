@@ -14,8 +14,10 @@ level warn, [cluster] connections = PG_CONNS), then one wrk per node
 keep-alive connections each) for SECS seconds, all at once. Prints
 creates/s over all nodes, latency per node, and CPU per create of
 PostgreSQL (every process of the server), of the maskd nodes and of the
-client (wrk: what the load costs, not part of the figure), and the
-sessions PostgreSQL holds at the end (each answered 201 is there).
+client (wrk: what the load costs, not part of the figure), PostgreSQL's
+WAL bytes per create (steady where CPU figures swing with the box's
+other load), and the sessions PostgreSQL holds at the end (each
+answered 201 is there).
 
 Numbers depend on the machine (here: 2 cores shared with other builds);
 quote them with the command.
@@ -130,6 +132,7 @@ def main():
                         sys.exit("node %d: %s" % (i, raw))
                     time.sleep(0.2)
             before = int(pg.psql("SELECT count(*) FROM sessions")[0][0])
+            lsn0 = pg.psql("SELECT pg_current_wal_lsn()")[0][0]
             if a.statements:
                 pg.psql("SELECT pg_stat_statements_reset()")
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -163,6 +166,11 @@ def main():
             cpu_pg1 = pg_cpu_s(pg)
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             after = int(pg.psql("SELECT count(*) FROM sessions")[0][0])
+            # WAL: what each create writes, steady where CPU figures
+            # swing with the box's other load
+            wal = int(float(pg.psql("SELECT pg_wal_lsn_diff("
+                                    "pg_current_wal_lsn(), '%s')" % lsn0)
+                            [0][0]))
             top = pg.psql(
                 "SELECT calls, round(total_exec_time), rows, "
                 "left(regexp_replace(query, '\\s+', ' ', 'g'), 90) "
@@ -191,6 +199,7 @@ def main():
                   (sum(cpu_n1) - sum(cpu_n0)) / created * 1e6,
                   "/".join("%.1f" % (y - x) for x, y in zip(cpu_n0, cpu_n1)),
                   client / created * 1e6))
+        print("PostgreSQL WAL per create: %.0f bytes" % (wal / created))
         by = {}
         for t0, t1 in zip(thr0, thr1):
             for name, v in t1.items():
