@@ -45,7 +45,7 @@
 #include "maskd/writer.h"
 
 /* the schema version this build writes (cluster_schema.c) */
-#define CLUSTER_SCHEMA 6
+#define CLUSTER_SCHEMA 7
 #define CLUSTER_SWEEP_MS 1000
 #define CLUSTER_SWEEP_MAX 1000		/* sessions expired per sweep */
 /* create retries on a serialization failure, deadlock or unique clash */

@@ -343,7 +343,7 @@ static void feed_listen_done(int err, const PGresult *res, void *arg)
 	struct cluster_feed *f = arg;
 
 	if (!err && !cluster_pg_ok(res))
-		cluster_log_pg_error(f->c, "feed: LISTEN", res);
+		cluster_log_pg_error(f->c, "feed: SET, LISTEN", res);
 }
 
 static void feed_on_state(struct cluster_pg *pg, bool up, void *arg)
@@ -356,9 +356,15 @@ static void feed_on_state(struct cluster_pg *pg, bool up, void *arg)
 	}
 	f->c->stats.reconnects++;
 	/* LISTEN first, then read from the cursor: a change committed
-	 * between the two is read, one after it wakes us */
-	cluster_pg_query(pg, "LISTEN maskd_changes", 0, NULL,
-			 feed_listen_done, f);
+	 * between the two is read, one after it wakes us. No sequential
+	 * scans on this connection: the read has its index (changes by
+	 * (xid, id)), but where changes has no statistics yet - a new
+	 * table, autovacuum not yet round - the planner guessed it small
+	 * and scanned all of it on every read, 15 ms a read behind 50,000
+	 * pool rows (bench_cluster_api.py --pool 50000), where the index
+	 * takes 0.2. The same setting the create functions run with. */
+	cluster_pg_query(pg, "SET enable_seqscan = off; LISTEN maskd_changes",
+			 -1, NULL, feed_listen_done, f);
 	f->scan = f->cursor;
 	feed_poll(f);
 }

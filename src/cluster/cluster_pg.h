@@ -3,7 +3,7 @@
  * non-blocking API), for src/cluster/ alone.
  *
  * A struct cluster_pg connects with PQconnectStart/PQconnectPoll, sends
- * with PQsendQueryParams/PQsendQuery, reads with PQconsumeInput, PQisBusy
+ * with PQsendQueryPrepared/PQsendQuery, reads with PQconsumeInput, PQisBusy
  * and PQgetResult, all driven by one event on the connection's socket, so
  * nothing here ever blocks the loop. Queries run one at a time in the
  * order they were queued (a connection is one backend, which runs one
@@ -27,6 +27,8 @@
 #define CLUSTER_PG_BACKOFF_MIN_MS 100
 #define CLUSTER_PG_BACKOFF_MAX_MS 5000
 #define CLUSTER_PG_CONNECT_TIMEOUT_MS 5000
+/* statements a connection prepares; past that, unnamed ones */
+#define CLUSTER_PG_PREPARED_MAX 64
 
 struct cluster_pg;
 
@@ -79,9 +81,12 @@ unsigned cluster_pg_pending(const struct cluster_pg *pg);
  * cluster_pg_query() - queue @sql with @n text parameters (@vals copied;
  * a NULL entry is SQL NULL). @n < 0 sends @sql as a simple query, which
  * may hold several statements (one implicit transaction) and no
- * parameters. @sql must outlive the query (a string constant). @h is
- * called exactly once, from the loop. Returns 0, ENOTCONN (down: nothing
- * queued, @h not called) or ENOMEM.
+ * parameters. @sql must be a string constant: with @n > 0 the
+ * connection prepares it on first use and knows it again by its
+ * address (a server-side prepared statement per session: behind a
+ * connection pooler, session pooling). @h is called exactly once, from
+ * the loop. Returns 0, ENOTCONN (down: nothing queued, @h not called)
+ * or ENOMEM.
  */
 int cluster_pg_query(struct cluster_pg *pg, const char *sql, int n,
 		     const char *const *vals, cluster_pg_result_h *h,

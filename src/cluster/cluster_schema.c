@@ -778,4 +778,6 @@ const char cluster_schema_sql[] =
 "INSERT INTO schema_version (version) VALUES (6);\n"
 "END $v6$;\n"
 
+#include "cluster_schema_v7.inc"
+
 "SELECT max(version) FROM schema_version;\n";

@@ -40,6 +40,7 @@ def last_json(out):
 
 class ClusterCase(unittest.TestCase):
     pg = None
+    n_created = 0       # create_many(): ids given so far
 
     @classmethod
     def setUpClass(cls):
@@ -69,7 +70,7 @@ class ClusterCase(unittest.TestCase):
         self.assertEqual(self.sql("mig_twice",
                                   "SELECT version FROM schema_version "
                                   "ORDER BY version"),
-                         [[str(v)] for v in range(1, 7)])
+                         [[str(v)] for v in range(1, 8)])
         for t in ("sessions", "pairs", "pool", "pins", "cdrs", "events",
                   "changes"):
             self.assertEqual(self.sql("mig_twice",
@@ -90,7 +91,7 @@ class ClusterCase(unittest.TestCase):
         self.assertEqual(self.sql("mig_once",
                                   "SELECT version FROM schema_version "
                                   "ORDER BY version"),
-                         [[str(v)] for v in range(1, 7)])
+                         [[str(v)] for v in range(1, 8)])
 
     def test_newer_schema_refused(self):
         dsn = self.db("mig_newer")
@@ -186,6 +187,83 @@ class ClusterCase(unittest.TestCase):
                                   "max(active), count(*) FROM pool"),
                          [["10", "10", "64"]])
         self.check_no_shared_pair("alloc_least")
+
+    def create_many(self, db, parties):
+        """maskd_session_create_many() called as the node calls it, one
+        batch of creates (party_a, party_b), no number, no PIN: the
+        numbers it answers, in order."""
+        n = len(parties)
+
+        def arr(vals, typ):
+            return "ARRAY[%s]::%s[]" % (", ".join(vals), typ)
+        ids = ["decode('%032x', 'hex')" % (0xbeef0000 + i + 1)
+               for i in range(self.n_created, self.n_created + n)]
+        self.n_created += n
+        q = ("SELECT k, err, vn FROM maskd_session_create_many(%s) "
+             "ORDER BY k" % ", ".join([
+                 arr(ids, "bytea"),
+                 arr(["'%s'" % a for a, _ in parties], "text"),
+                 arr(["'%s'" % b for _, b in parties], "text"),
+                 arr(["''"] * n, "text"), arr(["1000"] * n, "bigint"),
+                 arr(["3600000"] * n, "bigint"), arr(["0"] * n, "bigint"),
+                 arr(["false"] * n, "boolean"), arr(["NULL"] * n, "text"),
+                 arr(["NULL"] * n, "text"), arr(["false"] * n, "boolean"),
+                 arr(["0"] * n, "smallint"), arr(["NULL"] * n, "text"),
+                 arr(["NULL"] * n, "text"), arr(["false"] * n, "boolean"),
+                 arr(["0"] * n, "integer")]))
+        rows = self.sql(db, q)
+        self.assertEqual([r[:2] for r in rows],
+                         [[str(i + 1), ""] for i in range(n)], rows)
+        return [r[2] for r in rows]
+
+    def test_batch_picks(self):
+        """One batch, called directly, on a pool of 40 numbers with
+        uneven counts: each create takes the least-used (count, number)
+        that neither of its parties holds, the counts as the creates
+        before it in the batch left them. A batch whose parties are all
+        new and distinct is picked by one statement (schema 7); one in
+        which a party comes twice by the PL/pgSQL loop; both answer as
+        this model does, and the pool's counts follow."""
+        import random
+        dsn = self.db("alloc_picks")
+        self.assertEqual(tool("pool", dsn, 40).returncode, 0)
+        rnd = random.Random(5)
+        counts = {}
+        # two numbers far less used than the rest: the batch's picks
+        # go back to them, each pick raising the count the next sees
+        for i, (vn,) in enumerate(self.sql("alloc_picks", "SELECT vn "
+                                           "FROM pool ORDER BY vn")):
+            counts[vn] = i if i < 2 else 3 + rnd.randrange(4)
+            self.sql("alloc_picks", "UPDATE pool SET active = %d "
+                     "WHERE vn = '%s'" % (counts[vn], vn))
+        held = {}
+
+        def model(parties):
+            # the window: the batch's size + 2 least-used numbers
+            win = sorted(counts, key=lambda v: (counts[v], v))
+            win = win[:len(parties) + 2]
+            out = []
+            for a, b in parties:
+                used = held.get(a, set()) | held.get(b, set())
+                vn = min((v for v in win if v not in used),
+                         key=lambda v: (counts[v], v))
+                counts[vn] += 1
+                held.setdefault(a, set()).add(vn)
+                held.setdefault(b, set()).add(vn)
+                out.append(vn)
+            return out
+
+        distinct = [("+1666%04d" % i, "+1777%04d" % i) for i in range(8)]
+        want = model(distinct)
+        self.assertEqual(self.create_many("alloc_picks", distinct), want)
+        self.assertLess(len(set(want)), len(want))
+        shared = [("+1888%04d" % i, "+1999%04d" % (i % 3))
+                  for i in range(8)]
+        want = model(shared)
+        self.assertEqual(self.create_many("alloc_picks", shared), want)
+        self.assertEqual(dict(self.sql("alloc_picks", "SELECT vn, "
+                                       "active::text FROM pool")),
+                         {v: str(c) for v, c in counts.items()})
 
     def test_pool_exhausted(self):
         """3 numbers, 3 parties: a party is in at most 3 active
