@@ -37,7 +37,7 @@ static json_t *ctl_time_json(int64_t ms)
 	return json_string(buf);
 }
 
-static bool ctl_event_wanted(const struct ctl *ctl, const char *callback_url)
+bool ctl_event_wanted(const struct ctl *ctl, const char *callback_url)
 {
 	return ctl->evc.url_set || (callback_url && *callback_url);
 }

@@ -174,6 +174,10 @@ char *ctl_strdup(const char *s, int *err);
 
 /* ---- ctl_event.c ---- */
 
+/* ctl_event_wanted() - a session with @callback_url (may be NULL) has
+ * somewhere its events can go: the events below write one only then. */
+bool ctl_event_wanted(const struct ctl *ctl, const char *callback_url);
+
 /*
  * ctl_event_session() - write event @type ("session.created", ...) for
  * session @s (as stored after the change) into @tx, when it can go
