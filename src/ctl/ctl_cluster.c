@@ -100,10 +100,12 @@ static void cluster_done(int err, const struct session *s, void *arg)
 	 * machine crash the feed mends - it reads from its cursor, which
 	 * never passes a change LMDB lacks (the two are undone together).
 	 * It shares a commit with the feed's and the other creates' of the
-	 * next few ms, and that commit skips the meta page's sync: a
-	 * durable commit per PostgreSQL batch was a quarter of a node's CPU
-	 * at 5,000 creates/s (perf, bench_cluster_api.py). An event is
-	 * the outbox's, which no one else can write again: then durable. */
+	 * next few ms, and that commit skips the meta page's sync: LMDB's
+	 * writes and syncs were 38% of a node's CPU at 4,500 creates/s,
+	 * with a durable commit for each PostgreSQL batch (perf,
+	 * bench_cluster_api.py: 0.07 commits a create, now 0.05, all
+	 * lazy). An event is the outbox's, which no one else can write
+	 * again: then durable. */
 	if ((!op->err && ctl_event_wanted(op->ctl, op->s.callback_url) ?
 	     writer_submit : writer_submit_cache)(op->ctl->w, mirror_run,
 						  mirror_done, op))
