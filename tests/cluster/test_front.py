@@ -170,10 +170,9 @@ class FrontBase(ClusterBase):
         # every call's events (call.initiated ... call.completed) are
         # written and exported: FrontFailover counts them in PostgreSQL
         cls.receiver = te.Receiver().start()
-        cls.nodes = [FrontMaskd(os.path.join(cls.tmp, "n%d" % i), cls.pg.dsn,
-                                gw_port, cls.receiver.url(), cls.RTP_PAIRS,
-                                cls.LOG_LEVEL).start()
-                     for i in (1, 2)]
+        cls.start_nodes(lambda i: FrontMaskd(
+            os.path.join(cls.tmp, "n%d" % i), cls.pg.dsn, gw_port,
+            cls.receiver.url(), cls.RTP_PAIRS, cls.LOG_LEVEL), (1, 2))
         cls.maskd = cls.nodes[0]
         cls.front_port = test_sip.free_port(host=FRONT_IP)
         script = os.path.join(test_sip.ARGS.source_dir, "scripts",
