@@ -45,7 +45,7 @@
 #include "maskd/writer.h"
 
 /* the schema version this build writes (cluster_schema.c) */
-#define CLUSTER_SCHEMA 7
+#define CLUSTER_SCHEMA 8
 #define CLUSTER_SWEEP_MS 1000
 #define CLUSTER_SWEEP_MAX 1000		/* sessions expired per sweep */
 /* create retries on a serialization failure, deadlock or unique clash */
@@ -106,6 +106,8 @@ struct cluster_stats {
 	uint64_t reconnects;		/* connections that came back */
 	uint64_t expiries;		/* sessions this node's sweeps expired */
 	uint64_t exported;		/* records copied into PostgreSQL */
+	uint64_t purged;		/* sessions, call records, events
+					 * and changes retention deleted */
 };
 
 #define CLUSTER_NODE_SIZE 64
@@ -222,6 +224,23 @@ void cluster_expired_done(struct cluster_expiry *x, int err);
 #define CLUSTER_EXPORT_BATCH 256
 int cluster_export_start(struct cluster *c, struct store *st,
 			 struct writer *w);
+
+/*
+ * cluster_set_retention() - PostgreSQL keeps what LMDB keeps: ended
+ * sessions (with their pairs, PINs and call records) and session-less
+ * call records @sessions_s ([store] retention; 0 = for ever), events
+ * @events_s ([events] retention). Each node tries every
+ * CLUSTER_PURGE_MS, one node at a time, CLUSTER_PURGE_MAX of each kind
+ * a turn, and again at the next sweep while turns come back full
+ * (maskd_purge(), schema 8). A session goes once both its end and its
+ * expiry are past @sessions_s, so a cache that missed its end already
+ * treats it as expired. Default: nothing is deleted. Call before the
+ * loop runs.
+ */
+#define CLUSTER_PURGE_MS 10000
+#define CLUSTER_PURGE_MAX 1000
+void cluster_set_retention(struct cluster *c, uint32_t sessions_s,
+			   uint32_t events_s);
 
 /*
  * cluster_set_query_timeout() - every query (this node's connections

@@ -469,7 +469,9 @@ const struct cfg_row cfg_rows[] = {
 	  .help = "How long an ended session (expired or closed) is kept, "
 	  "with its call records and its (party, VN) history, before the "
 	  "sweeper deletes it; 0 = keep for ever (the store then only "
-	  "grows). 7776000 = 90 days." },
+	  "grows). 7776000 = 90 days. In cluster mode PostgreSQL keeps the "
+	  "same, counted from the later of the session's end and its "
+	  "expiry." },
 	{ STORE("sessionless_calls_max", sessionless_calls_max, CT_UINT),
 	  .max = 10000000, .unit = "records", .def = "100000",
 	  .help = "Most call records kept of calls maskd answered without a "
@@ -577,7 +579,8 @@ const struct cfg_row cfg_rows[] = {
 	{ EVENTS("retention", retention_s, CT_UINT), .min = 1,
 	  .max = UINT32_MAX, .unit = "seconds", .def = "604800",
 	  .help = "How long delivered events stay listed before they are "
-	  "purged (604800 = 7 days)." },
+	  "purged (604800 = 7 days). In cluster mode PostgreSQL's copies of "
+	  "events go this long after they were written." },
 	{ EVENTS("disable_after", disable_after_s, CT_UINT), .min = 1,
 	  .max = UINT32_MAX, .unit = "seconds", .def = "432000",
 	  .help = "An endpoint whose deliveries failed for this long without "

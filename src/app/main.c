@@ -101,6 +101,9 @@ static int maskd_cluster(struct maskd *m)
 		cluster_set_query_timeout(m->cluster,
 					  m->cfg.cluster.query_timeout_ms);
 	if (!err)
+		cluster_set_retention(m->cluster, m->cfg.store.retention_s,
+				      m->cfg.events.retention_s);
+	if (!err)
 		err = cluster_feed_start(m->cluster, m->st, m->w, NULL, NULL);
 	/* call records and events reach PostgreSQL from this node's
 	 * durable export queue */

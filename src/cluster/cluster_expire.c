@@ -1,6 +1,7 @@
 /*
  * cluster_expire.c - sessions past expires_at expire in PostgreSQL, and
- * each expiry is reported by exactly one node (cluster.h).
+ * each expiry is reported by exactly one node (cluster.h); retention
+ * (cluster_set_retention()) runs from the same sweep.
  *
  * Every node sweeps (maskd_expire_due2(), SKIP LOCKED: the nodes share
  * the work and none waits for another). The transaction that ends a
@@ -190,6 +191,78 @@ static void pool_vacuum(struct cluster *c, struct cluster_pg *pg)
 	}
 }
 
+void cluster_set_retention(struct cluster *c, uint32_t sessions_s,
+			   uint32_t events_s)
+{
+	c->retention_s = sessions_s;
+	c->ev_retention_s = events_s;
+}
+
+static void purge_done(int err, const PGresult *res, void *arg)
+{
+	struct cluster *c = arg;
+	int64_t n[4], id;
+	bool full = false;
+	int i;
+
+	c->purge_busy = false;
+	if (err)
+		return;
+	if (!cluster_pg_ok(res) || PQntuples(res) != 1 || PQnfields(res) != 6) {
+		cluster_log_pg_error(c, "retention", res);
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		if (cluster_parse_i64(PQgetvalue(res, 0, i), &n[i]))
+			return;
+		c->stats.purged += (uint64_t)n[i];
+		full |= n[i] >= CLUSTER_PURGE_MAX;
+	}
+	if (cluster_parse_i64(PQgetvalue(res, 0, 5), &id) ||
+	    cluster_copy_str(c->purge_xid, sizeof(c->purge_xid),
+			     PQgetvalue(res, 0, 4)))
+		return;
+	c->purge_id = id;
+	/* what is left goes at the next sweep, not at once: a turn is a
+	 * transaction, and the sweep's pace keeps them short and apart */
+	c->purge_again = full;
+	if (n[0] || n[1] || n[2] || n[3])
+		log_debug(c->log, "cluster: retention deleted %" PRId64
+			  " sessions, %" PRId64 " call records, %" PRId64
+			  " events, %" PRId64 " changes", n[0], n[1], n[2],
+			  n[3]);
+}
+
+/* maskd_purge() every CLUSTER_PURGE_MS, or at the next sweep while the
+ * last turn came back full; only events when [store] retention is 0 */
+static void purge_maybe(struct cluster *c, struct cluster_pg *pg)
+{
+	char cut[24], evcut[24], max[16], id[24];
+	const char *vals[5] = { cut, evcut, max, c->purge_xid, id };
+	int64_t now = clock_now_ms(), mono = clock_mono_ms();
+
+	if (c->purge_busy || !c->ev_retention_s ||
+	    (!c->purge_again && c->purge_ms &&
+	     mono - c->purge_ms < CLUSTER_PURGE_MS))
+		return;
+	if (!c->purge_xid[0])
+		strcpy(c->purge_xid, "0");
+	snprintf(cut, sizeof(cut), "%" PRId64,
+		 now - (int64_t)c->retention_s * 1000);
+	snprintf(evcut, sizeof(evcut), "%" PRId64,
+		 now - (int64_t)c->ev_retention_s * 1000);
+	snprintf(max, sizeof(max), "%d", CLUSTER_PURGE_MAX);
+	snprintf(id, sizeof(id), "%" PRId64, c->purge_id);
+	if (!c->retention_s)
+		vals[0] = NULL;
+	if (!cluster_pg_query(pg, "SELECT * FROM maskd_purge($1::bigint, "
+			      "$2::bigint, $3::integer, $4::text::xid8, "
+			      "$5::bigint)", 5, vals, purge_done, c)) {
+		c->purge_busy = true;
+		c->purge_ms = mono;
+	}
+}
+
 static void cluster_on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct cluster *c = arg;
@@ -200,6 +273,7 @@ static void cluster_on_sweep(evutil_socket_t fd, short what, void *arg)
 	if (!pg)
 		return;
 	pool_vacuum(c, pg);
+	purge_maybe(c, pg);
 	if (c->sweep_busy)
 		return;
 	snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());

@@ -46,6 +46,12 @@ struct cluster {
 	struct event *sweep;
 	bool sweep_busy;
 	bool vacuum_busy;		/* pool_vacuum() */
+	/* cluster_expire.c: retention (cluster_set_retention()) */
+	uint32_t retention_s, ev_retention_s;	/* 0: off */
+	bool purge_busy, purge_again;
+	int64_t purge_ms;		/* clock_mono_ms() of the last turn */
+	char purge_xid[24];		/* where the changes scan goes on */
+	int64_t purge_id;
 	uint64_t vacuum_creates;	/* stats.creates at the last one */
 	cluster_expired_h *expired_h;
 	void *expired_arg;

@@ -779,5 +779,6 @@ const char cluster_schema_sql[] =
 "END $v6$;\n"
 
 #include "cluster_schema_v7.inc"
+#include "cluster_schema_v8.inc"
 
 "SELECT max(version) FROM schema_version;\n";

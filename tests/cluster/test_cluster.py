@@ -70,7 +70,7 @@ class ClusterCase(unittest.TestCase):
         self.assertEqual(self.sql("mig_twice",
                                   "SELECT version FROM schema_version "
                                   "ORDER BY version"),
-                         [[str(v)] for v in range(1, 8)])
+                         [[str(v)] for v in range(1, 9)])
         for t in ("sessions", "pairs", "pool", "pins", "cdrs", "events",
                   "changes"):
             self.assertEqual(self.sql("mig_twice",
@@ -91,7 +91,7 @@ class ClusterCase(unittest.TestCase):
         self.assertEqual(self.sql("mig_once",
                                   "SELECT version FROM schema_version "
                                   "ORDER BY version"),
-                         [[str(v)] for v in range(1, 8)])
+                         [[str(v)] for v in range(1, 9)])
 
     def test_newer_schema_refused(self):
         dsn = self.db("mig_newer")
@@ -264,6 +264,90 @@ class ClusterCase(unittest.TestCase):
         self.assertEqual(dict(self.sql("alloc_picks", "SELECT vn, "
                                        "active::text FROM pool")),
                          {v: str(c) for v, c in counts.items()})
+
+    def test_purge(self):
+        """maskd_purge() (schema 8) keeps what retention keeps: a
+        session goes, with its pairs, PINs, call records and change
+        rows, once its end and its expiry are both past the cutoff; an
+        active one, and an ended one not yet expired, stay with their
+        change rows (a node starting later replays them); session-less
+        call records and events go by their own times; pool rows of
+        the feed go when old. A turn of at most one row a kind goes on
+        where the last stopped."""
+        db = "purge"
+        dsn = self.db(db)
+        self.assertEqual(tool("pool", dsn, 40).returncode, 0)
+        # 4 sessions, created at 1000 ms, expiring at 3,601,000
+        vns = self.create_many(db, [("+1444%04d" % i, "+1555%04d" % i)
+                                    for i in range(4)])
+        self.assertEqual(len(vns), 4)
+        ids = [r[0] for r in self.sql(db, "SELECT encode(id, 'hex') "
+                                      "FROM sessions ORDER BY id")]
+        gone, kept_ended, active, unnoted = ids
+        for sid, status in ((gone, 2), (kept_ended, 2), (unnoted, 1)):
+            self.sql(db, "SELECT maskd_session_end(decode('%s', 'hex'), "
+                     "%d::smallint, 2000)" % (sid, status))
+        # closed, but it could still be routed until this expiry
+        self.sql(db, "UPDATE sessions SET expires_at_ms = 99000000 "
+                 "WHERE id = decode('%s', 'hex')" % kept_ended)
+        # expired by a node that died before it wrote session.expired
+        self.sql(db, "UPDATE sessions SET expiry_noted = false "
+                 "WHERE id = decode('%s', 'hex')" % unnoted)
+        self.sql(db, "INSERT INTO pins (session_id, party, vn, pin, "
+                 "active) VALUES (decode('%s', 'hex'), 0, '+1', '1234', "
+                 "false)" % gone)
+        zero = "decode('%s', 'hex')" % ("00" * 16)
+        for cid, sid, end in (("01", "'\\x%s'" % gone, 2000),
+                              ("02", "'\\x%s'" % active, 2000),
+                              ("03", zero, 2000), ("04", zero, 50000000)):
+            self.sql(db, "INSERT INTO cdrs (id, session_id, a_to_b, "
+                     "start_ms, answer_ms, end_ms, final_code, hangup, "
+                     "reason, pkts_a_to_b, pkts_b_to_a, bytes_a_to_b, "
+                     "bytes_b_to_a) VALUES (decode('%s', 'hex'), %s, "
+                     "true, 1000, 0, %d, 200, 0, '', 0, 0, 0, 0)"
+                     % (cid * 16, sid, end))
+        for eid, created in (("0a", 2000), ("0b", 60000000)):
+            self.sql(db, "INSERT INTO events (id, type, created_ms, "
+                     "next_at_ms, body) VALUES (decode('%s', 'hex'), "
+                     "'call.unrouted', %d, 0, '{}')" % (eid * 16, created))
+        self.sql(db, "UPDATE changes SET at_ms = 1000 WHERE kind = 'pool'")
+        before = int(self.sql(db, "SELECT count(*) FROM changes")[0][0])
+
+        def purge(cutoff, max_, xid="0", cid=0):
+            return self.sql(db, "SELECT * FROM maskd_purge(%s, 10000000, "
+                            "%d, '%s', %d)" % (cutoff, max_, xid, cid))[0]
+
+        # sessions off (NULL): the old event alone
+        self.assertEqual(purge("NULL", 100)[:4], ["0", "0", "1", "0"])
+        # one row a kind: the old session with its record, the old
+        # session-less record, one change row kept or gone, a position
+        n_s, n_c, n_e, n_ch, xid, cid = purge(10000000, 1)
+        self.assertEqual([n_s, n_c, n_e], ["1", "2", "0"])
+        self.assertNotEqual(cid, "0")
+        # from there to the end (40 pool rows, 4 creates, 3 ends)
+        n_s, n_c, n_e, n_ch, xid, cid = purge(10000000, 1000, xid,
+                                              int(cid))
+        self.assertEqual([n_s, n_c, n_e, xid, cid],
+                         ["0", "0", "0", "0", "0"])
+        left = dict(self.sql(db, "SELECT encode(id, 'hex'), status::text "
+                             "FROM sessions"))
+        self.assertEqual(left, {kept_ended: "2", active: "0",
+                                unnoted: "1"})
+        for table in ("pairs", "pins", "cdrs", "changes"):
+            self.assertEqual(self.sql(db, "SELECT count(*) FROM %s WHERE "
+                                      "session_id = decode('%s', 'hex')"
+                                      % (table, gone)), [["0"]], table)
+        # the other sessions' rows stay: 5 change rows, 6 pairs
+        self.assertEqual(self.sql(db, "SELECT count(*) FROM changes"),
+                         [["5"]])
+        self.assertLess(5, before)
+        self.assertEqual(self.sql(db, "SELECT count(*) FROM pairs"),
+                         [["6"]])
+        self.assertEqual(self.sql(db, "SELECT encode(id, 'hex') FROM cdrs "
+                                  "ORDER BY id"),
+                         [["02" * 16], ["04" * 16]])
+        self.assertEqual(self.sql(db, "SELECT encode(id, 'hex') FROM "
+                                  "events"), [["0b" * 16]])
 
     def test_pool_exhausted(self):
         """3 numbers, 3 parties: a party is in at most 3 active

@@ -44,14 +44,22 @@ class ClusterMaskd(Maskd):
 
     RTP_PORTS = 200     # 50 calls up at once
 
-    def __init__(self, tmp, dsn, node=None, events_url=None, sip_extra=""):
+    def __init__(self, tmp, dsn, node=None, events_url=None, sip_extra="",
+                 store_extra=""):
         super().__init__(tmp, sip_extra)
         self.dsn = dsn
         self.node = node or "node-%d" % self.api_port
         self.events_url = events_url
+        self.store_extra = store_extra
 
     def write_config(self):
         super().write_config()
+        if self.store_extra:
+            with open(self.conf_path) as f:
+                conf = f.read()
+            with open(self.conf_path, "w") as f:
+                f.write(conf.replace("map_size = 64M\n", "map_size = 64M\n"
+                                     + self.store_extra, 1))
         tm.own_rtp_range(self, self.RTP_PORTS)
         with open(self.conf_path, "a") as f:
             f.write("[cluster]\nstore = %s\nconnections = 2\nnode = %s\n"
@@ -69,6 +77,7 @@ class ClusterBase(SipBase):
     nodes = ()
     N_NODES = 2
     SIP_EXTRA = ""      # more [sip] lines for the nodes
+    STORE_EXTRA = ""    # more [store] lines
 
     receiver = None
 
@@ -82,12 +91,26 @@ class ClusterBase(SipBase):
         # every node's webhooks go to one receiver: what each emits is
         # seen, and counted, in one place
         cls.receiver = te.Receiver().start()
-        cls.nodes = [ClusterMaskd(os.path.join(cls.tmp, "n%d" % i),
-                                  cls.pg.dsn, "n%d" % i,
-                                  cls.receiver.url(),
-                                  cls.SIP_EXTRA).start()
-                     for i in range(1, cls.N_NODES + 1)]
+        cls.start_nodes(lambda i: ClusterMaskd(
+            os.path.join(cls.tmp, "n%d" % i), cls.pg.dsn, "n%d" % i,
+            cls.receiver.url(), cls.SIP_EXTRA, cls.STORE_EXTRA),
+            range(1, cls.N_NODES + 1))
         cls.maskd = cls.nodes[0]
+
+    @classmethod
+    def start_nodes(cls, make, which):
+        """cls.nodes = [make(i).start() for i in @which], but when one
+        does not start, the ones that did are stopped before the error
+        goes on (tearDownClass does not run then, and a node left
+        running would hold its ports, and its relay range, for good)."""
+        cls.nodes = []
+        try:
+            for i in which:
+                cls.nodes.append(make(i).start())
+        except BaseException:
+            for m in cls.nodes:
+                m.stop()
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -746,6 +769,40 @@ class ClusterPgDown(ClusterBase):
                             % (ids, (t_stop + 1) * 1000,
                                (t_stop + 19) * 1000))
         self.assertGreater(int(rows[0][0]), 50)
+
+
+class ClusterRetention(ClusterBase):
+    """[store] retention = 1 on a node: PostgreSQL forgets a closed
+    session once its end and its expiry are a second old, with its
+    pairs and change rows, as the node's LMDB does; an active session
+    stays (maskd_purge(), schema 8, from the node's sweep)."""
+    N_NODES = 1
+    STORE_EXTRA = "retention = 1\n"
+
+    def test_closed_session_purged(self):
+        node = self.nodes[0]
+        self.pool_add("+15550008001")
+        _, _, keep = self.created(node)
+        _, _, s = self.created(node, ttl=1)
+        st, _, raw = node.request("DELETE", "/v1/sessions/%s" % s["id"])
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(self.pg.psql(
+            "SELECT count(*) FROM changes WHERE session_id = '\\x%s'"
+            % s["id"]), [["2"]])
+        self.wait_pg("SELECT count(*) FROM sessions WHERE id = '\\x%s'"
+                     % s["id"], [["0"]], "the closed session purged")
+        for table in ("pairs", "changes"):
+            self.assertEqual(self.pg.psql(
+                "SELECT count(*) FROM %s WHERE session_id = '\\x%s'"
+                % (table, s["id"])), [["0"]], table)
+        self.assertEqual(self.pg.psql(
+            "SELECT status FROM sessions WHERE id = '\\x%s'" % keep["id"]),
+            [["0"]])
+        # the node's own cache lets it go too
+        deadline = time.monotonic() + WAIT_S
+        while node.request("GET", "/v1/sessions/%s" % s["id"])[0] != 404:
+            self.assertLess(time.monotonic(), deadline, "still cached")
+            time.sleep(0.2)
 
 
 class ClusterNodeDeath(ClusterBase):
