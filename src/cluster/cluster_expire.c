@@ -224,8 +224,11 @@ static void purge_done(int err, const PGresult *res, void *arg)
 		return;
 	c->purge_id = id;
 	/* what is left goes at the next sweep, not at once: a turn is a
-	 * transaction, and the sweep's pace keeps them short and apart */
-	c->purge_again = full;
+	 * transaction, and the sweep's pace keeps them short and apart.
+	 * Left: a kind that filled its turn, or the changes scan stopped
+	 * short of the end (a position): old rows it keeps (live sessions)
+	 * must not slow it to a turn's worth every CLUSTER_PURGE_MS. */
+	c->purge_again = full || id != 0;
 	if (n[0] || n[1] || n[2] || n[3])
 		log_debug(c->log, "cluster: retention deleted %" PRId64
 			  " sessions, %" PRId64 " call records, %" PRId64
