@@ -261,8 +261,7 @@ static void pg_send_next(struct cluster_pg *pg)
 	if (q->n > 0) {
 		i = pg_prepared(pg, q->sql);
 		if (i < 0 && pg->n_prepared < CLUSTER_PG_PREPARED_MAX) {
-			snprintf(name, sizeof(name), "maskd%u",
-				 pg->n_prepared);
+			i = (int)pg->n_prepared;	/* its name-to-be */
 			pg->preparing = true;
 		}
 		if (i >= 0)

@@ -106,9 +106,12 @@ static void cluster_done(int err, const struct session *s, void *arg)
 	 * bench_cluster_api.py: 0.07 commits a create, now 0.05, all
 	 * lazy). An event is the outbox's, which no one else can write
 	 * again: then durable. */
-	if ((!op->err && ctl_event_wanted(op->ctl, op->s.callback_url) ?
-	     writer_submit : writer_submit_cache)(op->ctl->w, mirror_run,
-						  mirror_done, op))
+	if (!op->err && ctl_event_wanted(op->ctl, op->s.callback_url))
+		err = writer_submit(op->ctl->w, mirror_run, mirror_done, op);
+	else
+		err = writer_submit_cache(op->ctl->w, mirror_run, mirror_done,
+					  op);
+	if (err)
 		mirror_done(ENOMEM, op);
 }
 

@@ -18,8 +18,9 @@ struct sip;
  * sip_overload_open() - start measuring the thread's lag: a timer, and
  * receive timestamps on nta's UDP socket; and the front path on that
  * socket (sip_front.c, run by sip_overload_prepoll()). With [sip]
- * overload_lag_ms = 0 nothing is started. Returns 0 or ENOMEM; a UDP socket that cannot be
- * found only leaves the timer's lateness to measure (logged).
+ * overload_lag_ms = 0 nothing is started. Returns 0 or ENOMEM; a UDP
+ * socket that cannot be found only leaves the timer's lateness to
+ * measure (logged).
  */
 int sip_overload_open(struct sip *s);
 

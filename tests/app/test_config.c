@@ -298,7 +298,7 @@ static void test_every_key(void **state)
 		"port_min = 1024\n"
 		"port_max = 1025\n"
 		"advertise = 2001:db8::10\n"
-		"bind = fd00::10\n"
+		"bind = 2001:db8::11\n"
 		"workers = 3\n"
 		"timeout = 1\n"
 		"hold_timeout = 0\n"
@@ -355,7 +355,7 @@ static void test_every_key(void **state)
 	assert_int_equal(t.cfg.rtp.port_min, 1024);
 	assert_int_equal(t.cfg.rtp.port_max, 1025);
 	assert_string_equal(t.cfg.rtp.advertise, "2001:db8::10");
-	assert_string_equal(t.cfg.rtp.bind, "fd00::10");
+	assert_string_equal(t.cfg.rtp.bind, "2001:db8::11");
 	assert_int_equal(t.cfg.rtp.workers, 3);
 	assert_int_equal(t.cfg.rtp.timeout_s, 1);
 	assert_int_equal(t.cfg.rtp.hold_timeout_s, 0);

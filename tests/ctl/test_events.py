@@ -440,8 +440,11 @@ class Events(EventsBase):
 
     def test_ssrf_refused_at_api(self):
         # the addresses below are what is refused, never contacted: the
-        # API answers 400 before any event exists, and delivery checks
-        # again after DNS ([events] allow is 127.0.0.0/8 here)
+        # API answers 400 before any event exists; and were one let
+        # through, delivery would refuse it before opening a socket
+        # (ctl_addr_ok() in the open-socket callback: [events] allow is
+        # 127.0.0.0/8 alone here). No packet of this test leaves
+        # loopback.
         for url in ("http://10.1.2.3/x", "http://192.168.1.1/x",
                     "http://169.254.169.254/latest", "http://[::1]/x",
                     "http://[fe80::1]/x", "http://224.0.0.1/x",
