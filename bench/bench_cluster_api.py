@@ -89,6 +89,10 @@ def main():
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--pg-conns", type=int, default=4)
     ap.add_argument("--pool", type=int, default=1000)
+    ap.add_argument("--load-nodes", type=int, default=0,
+                    help="send the creates to the first K nodes only "
+                    "(default: all); the others still cache every "
+                    "session through the feed")
     ap.add_argument("--perf", action="store_true",
                     help="perf record -g on node 0 over the run "
                     "(perf.data in the work directory)")
@@ -148,7 +152,7 @@ def main():
                      str(nodes[0].proc.pid), "--", "sleep", str(a.secs)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wrks = []
-            for i, m in enumerate(nodes):
+            for i, m in enumerate(nodes[:a.load_nodes or a.nodes]):
                 env = dict(os.environ, MASKD_TOKEN=test_sip.TOKEN,
                            MASKD_PARTY_BASE=str(i * 100000000))
                 wrks.append(subprocess.Popen(
@@ -189,9 +193,10 @@ def main():
     for row in top:
         print("  calls %s, %s ms, rows %s: %s" % tuple(row))
     client = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
-    print("%d nodes x %d HTTP connections, %d PostgreSQL connections "
-          "each, %d s: %.0f creates/s; in PostgreSQL: %d" % (
-              a.nodes, a.conns, a.pg_conns, a.secs, total, created))
+    print("%d nodes (%d loaded) x %d HTTP connections, %d PostgreSQL "
+          "connections each, %d s: %.0f creates/s; in PostgreSQL: %d" % (
+              a.nodes, len(outs), a.conns, a.pg_conns, a.secs, total,
+              created))
     if created:
         print("CPU per create: PostgreSQL %.0f us, maskd %.0f us (%s s "
               "per node), client (wrk) %.0f us" % (
