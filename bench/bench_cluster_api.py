@@ -6,12 +6,15 @@ group commit).
 
     python3 bench/bench_cluster_api.py [--maskd build/maskd] [--nodes 3]
         [--secs 10] [--conns 32] [--pg-conns 4] [--pool 1000]
+        [--load-nodes K] [--perf] [--statements]
 
 Starts its own PostgreSQL (tests/cluster/pg.py), a pool of POOL numbers,
 NODES maskd (tests/cluster/test_cluster_nodes.py's ClusterMaskd, log
 level warn, [cluster] connections = PG_CONNS), then one wrk per node
 (bench/creates.lua: POST /v1/sessions, parties never repeated, CONNS
-keep-alive connections each) for SECS seconds, all at once. Prints
+keep-alive connections each; with --load-nodes only the first K nodes
+get creates, the rest only cache what the feed brings, which prices a
+node's feed alone) for SECS seconds, all at once. Prints
 creates/s over all nodes, latency per node, and CPU per create of
 PostgreSQL (every process of the server), of the maskd nodes and of the
 client (wrk: what the load costs, not part of the figure), PostgreSQL's
