@@ -468,7 +468,8 @@ class ClusterCase(unittest.TestCase):
             time.sleep(0.2)
             read = entries_read() - before
         self.assertGreaterEqual(read, n)
-        self.assertLess(read, 1.5 * n)
+        self.assertLess(read, 1.5 * n,
+                        "index entries read for %d changes" % n)
 
     # ---- reconnect ----
 
