@@ -18,6 +18,17 @@
  * (maskd_node_alive(), schema 4), not when their lease runs out, so the
  * session's next call through another node connects. A node that comes
  * back drops the claims its previous life left (cluster_claims_reset()).
+ *
+ * Claims, releases and renewals commit asynchronously (synchronous_commit
+ * off for their transaction only; bench_cluster_lookup.py: they were two
+ * WAL flushes a call, most of PostgreSQL's CPU per call). A claim is a
+ * lease, not a record: visible to every node the moment it commits, as
+ * before; what PostgreSQL's own crash may lose is the last ~0.6 s of
+ * them. A crash ends every node's connections, so its advisory lock
+ * (above) too, and claims stop counting until a node is back anyway; a
+ * lost claim lets one more node carry a call of that session meanwhile,
+ * as when PostgreSQL is down; a lost release or renewal ends with the
+ * lease. Sessions, call records and events stay durable commits.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,6 +36,11 @@
 #include <stdlib.h>
 
 #include "cluster_internal.h"
+
+/* A select-list item: this statement's transaction commits without
+ * waiting for its WAL flush (see above). A data-modifying WITH runs to
+ * its end whatever the SELECT reads of it. */
+#define CLAIM_ASYNC "set_config('synchronous_commit', 'off', true)"
 
 struct claim_op {
 	struct cluster *c;
@@ -73,8 +89,8 @@ int cluster_claim(struct cluster *c, const uint8_t session_id[STORE_ID_LEN],
 	snprintf(now, sizeof(now), "%" PRId64, now_ms);
 	snprintf(lease, sizeof(lease), "%d", CLUSTER_CLAIM_LEASE_MS);
 	rc = cluster_pg_query(pg, "SELECT maskd_claim($1::bytea, $2::bytea, "
-			      "$3::bigint, $4::bigint)", 4, vals, claim_done,
-			      op);
+			      "$3::bigint, $4::bigint), " CLAIM_ASYNC, 4,
+			      vals, claim_done, op);
 	if (rc)
 		free(op);
 	return rc;
@@ -98,10 +114,11 @@ int cluster_claim_release(struct cluster *c,
 		return ENOTCONN;
 	cluster_bytea_hex(session_id, sid);
 	cluster_bytea_hex(call_id, cid);
-	return cluster_pg_query(pg, "DELETE FROM call_claims WHERE "
-				"session_id = $1::bytea AND call_id = "
+	return cluster_pg_query(pg, "WITH d AS (DELETE FROM call_claims "
+				"WHERE session_id = $1::bytea AND call_id = "
 				"$2::bytea AND node = current_setting("
-				"'maskd.node', true)", 2, vals, fire_done, c);
+				"'maskd.node', true) RETURNING 1) "
+				"SELECT " CLAIM_ASYNC, 2, vals, fire_done, c);
 }
 
 int cluster_claim_renew(struct cluster *c, const uint8_t *call_ids, size_t n,
@@ -123,10 +140,11 @@ int cluster_claim_renew(struct cluster *c, const uint8_t *call_ids, size_t n,
 		 now_ms + CLUSTER_CLAIM_LEASE_MS);
 	vals[0] = arr;
 	vals[1] = until;
-	rc = cluster_pg_query(pg, "UPDATE call_claims SET lease_until_ms = "
-			      "$2::bigint WHERE call_id = ANY ($1::bytea[]) "
-			      "AND node = current_setting('maskd.node', true)",
-			      2, vals, fire_done, c);
+	rc = cluster_pg_query(pg, "WITH u AS (UPDATE call_claims SET "
+			      "lease_until_ms = $2::bigint WHERE call_id = "
+			      "ANY ($1::bytea[]) AND node = current_setting("
+			      "'maskd.node', true) RETURNING 1) "
+			      "SELECT " CLAIM_ASYNC, 2, vals, fire_done, c);
 	free(arr);
 	return rc;
 }
