@@ -232,9 +232,9 @@ int cluster_export_start(struct cluster *c, struct store *st,
  * @events_s ([events] retention). Each node tries every
  * CLUSTER_PURGE_MS, one node at a time, CLUSTER_PURGE_MAX of each kind
  * a turn, and again at the next sweep while a turn comes back full or
- * its scan of changes stops short of the end (maskd_purge(), schema 8). A session goes once both its end and its
- * expiry are past @sessions_s, so a cache that missed its end already
- * treats it as expired. Default: nothing is deleted. Call before the
+ * its scan of changes stops short of the end (maskd_purge(), schema 8).
+ * A session goes once both its end and its expiry are past @sessions_s,
+ * so a cache that missed its end already treats it as expired. Default: nothing is deleted. Call before the
  * loop runs.
  */
 #define CLUSTER_PURGE_MS 10000

@@ -237,7 +237,8 @@ static void purge_done(int err, const PGresult *res, void *arg)
 }
 
 /* maskd_purge() every CLUSTER_PURGE_MS, or at the next sweep while the
- * last turn came back full; only events when [store] retention is 0 */
+ * last turn left work (purge_done()); only events when [store]
+ * retention is 0 */
 static void purge_maybe(struct cluster *c, struct cluster_pg *pg)
 {
 	char cut[24], evcut[24], max[16], id[24];

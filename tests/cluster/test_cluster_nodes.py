@@ -57,6 +57,8 @@ class ClusterMaskd(Maskd):
         if self.store_extra:
             with open(self.conf_path) as f:
                 conf = f.read()
+            # the [store] section's last line, where its extras go
+            assert "map_size = 64M\n" in conf, "no [store] map_size"
             with open(self.conf_path, "w") as f:
                 f.write(conf.replace("map_size = 64M\n", "map_size = 64M\n"
                                      + self.store_extra, 1))
