@@ -95,6 +95,8 @@ int writer_submit_later(struct writer *w, writer_op_h *op,
  * an earlier synced commit holds. Everything else (call records, the
  * events outbox, the export queue) never rides in such a batch and stays
  * as durable as before. A process crash (kill -9) loses nothing.
+ * Neighbouring operations share one nested transaction, with the rule
+ * writer_submit_group() states for @op.
  */
 int writer_submit_cache(struct writer *w, writer_op_h *op,
 			writer_done_h *done, void *arg);

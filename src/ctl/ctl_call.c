@@ -170,7 +170,7 @@ int ctl_call_originate(struct ctl *ctl, const uint8_t sid[STORE_ID_LEN],
 	if (!ctl->sip)
 		return ENOTCONN;
 	memset(&s, 0, sizeof(s));
-	err = store_session_get(ctl->rd, sid, clock_now_ms(), &s);
+	err = ctl_session_get(ctl, sid, &s);
 	if (err)
 		goto out;
 	if (s.status != SESSION_ACTIVE) {
@@ -249,7 +249,7 @@ int ctl_call_record(struct ctl *ctl, const uint8_t call_id[STORE_ID_LEN],
 	err = store_cdr_get(ctl->rd, call_id, c);
 	if (err || cdr_sessionless(c))
 		return err;	/* no session: *s stays as it was */
-	return store_session_get(ctl->rd, c->session_id, clock_now_ms(), s);
+	return ctl_session_get(ctl, c->session_id, s);
 }
 
 /* ---- SIP workers ---- */

@@ -110,7 +110,7 @@ static bool ctl_progress_wanted(struct ctl *ctl, const struct cdr *cdr)
 	if (cdr->kind == CDR_KIND_PIN && cdr->pin_status != CDR_PIN_SUCCESS)
 		return false;	/* no session: [events] url only */
 	memset(&s, 0, sizeof(s));
-	if (store_session_get(ctl->rd, cdr->session_id, clock_now_ms(), &s))
+	if (ctl_session_get(ctl, cdr->session_id, &s))
 		return false;
 	want = s.callback_url && *s.callback_url;
 	session_clear(&s);
@@ -170,7 +170,7 @@ int ctl_session_calls(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 {
 	int err;
 
-	err = store_session_get(ctl->rd, id, clock_now_ms(), s);
+	err = ctl_session_get(ctl, id, s);
 	if (err)
 		return err;
 	return store_cdr_list(ctl->rd, id, h, arg);

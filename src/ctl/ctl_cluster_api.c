@@ -263,8 +263,7 @@ static void record_found(int err, const struct cdr *c, size_t n, void *arg)
 	/* the session: this node's cache has it (the feed), else
 	 * PostgreSQL */
 	memset(&s, 0, sizeof(s));
-	err = store_session_get(ctl->rd, op->cdr.session_id, clock_now_ms(),
-				&s);
+	err = ctl_session_get(ctl, op->cdr.session_id, &s);
 	if (!err) {
 		op->h(0, &op->cdr, &s, op->arg);
 		session_clear(&s);

@@ -119,6 +119,9 @@ struct ctl {
 	struct mailbox *miss_mb;	/* ctl_cluster.c: cache misses in */
 	struct ctl_claims *claims;	/* ctl_cluster.c: this node's calls'
 					 * claims in PostgreSQL */
+	struct ctl_cluster_op *unmirrored;	/* ctl_cluster.c: creates
+					 * answered, their cache write not
+					 * committed yet */
 };
 
 /*
@@ -297,6 +300,13 @@ int ctl_cluster_number_remove(struct ctl *ctl, const char *vn, ctl_done_h *h,
 
 int ctl_cluster_create(struct ctl *ctl, const struct session_params *p,
 		       ctl_session_h *h, void *arg);
+/* ctl_cluster_unmirrored_get() - the session @id if this node created it
+ * and answered, its cache write still on its way (ctl_cluster.c): a copy
+ * into @out (session_clear() it), as the cache will give it; ENOENT if
+ * none. Reads of one session by id try it when the cache has none. */
+int ctl_cluster_unmirrored_get(struct ctl *ctl,
+			       const uint8_t id[STORE_ID_LEN], int64_t now_ms,
+			       struct session *out);
 /* ctl_cluster_call() - a call's progress or record (@cdr): claims its
  * session across nodes when initiated, releases it when ended. */
 void ctl_cluster_call(struct ctl *ctl, const struct cdr *cdr);

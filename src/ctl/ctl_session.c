@@ -190,7 +190,12 @@ int ctl_session_close(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 int ctl_session_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		    struct session *out)
 {
-	return store_session_get(ctl->rd, id, clock_now_ms(), out);
+	int64_t now = clock_now_ms();
+	int err = store_session_get(ctl->rd, id, now, out);
+
+	if (err == ENOENT && ctl->cluster)
+		err = ctl_cluster_unmirrored_get(ctl, id, now, out);
+	return err;
 }
 
 int ctl_session_list(struct ctl *ctl, const struct session_filter *f,

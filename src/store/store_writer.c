@@ -203,7 +203,9 @@ int writer_submit_group(struct writer *w, writer_op_h *op,
 int writer_submit_cache(struct writer *w, writer_op_h *op,
 			writer_done_h *done, void *arg)
 {
-	return writer_submit_lazy(w, op, done, arg, false, true,
+	/* grouped: a node caches each session another node creates, and
+	 * a nested transaction apiece cost more than the write itself */
+	return writer_submit_lazy(w, op, done, arg, true, true,
 				  WRITER_CACHE_MS);
 }
 

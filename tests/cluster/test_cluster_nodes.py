@@ -80,6 +80,7 @@ class ClusterBase(SipBase):
     N_NODES = 2
     SIP_EXTRA = ""      # more [sip] lines for the nodes
     STORE_EXTRA = ""    # more [store] lines
+    EVENTS = True       # the nodes' webhooks go to cls.receiver
 
     receiver = None
 
@@ -95,7 +96,8 @@ class ClusterBase(SipBase):
         cls.receiver = te.Receiver().start()
         cls.start_nodes(lambda i: ClusterMaskd(
             os.path.join(cls.tmp, "n%d" % i), cls.pg.dsn, "n%d" % i,
-            cls.receiver.url(), cls.SIP_EXTRA, cls.STORE_EXTRA),
+            cls.receiver.url() if cls.EVENTS else None, cls.SIP_EXTRA,
+            cls.STORE_EXTRA),
             range(1, cls.N_NODES + 1))
         cls.maskd = cls.nodes[0]
 
@@ -899,6 +901,43 @@ class ClusterPgSilent(ClusterBase):
         st, js, raw = self.create(node, caller_number(), callee_number(),
                                   virtual_number=vn)
         self.assertEqual(st, 201, raw)
+
+
+class ClusterNoEvents(ClusterBase):
+    """A node with no webhook to send answers a create once PostgreSQL
+    committed it, before its own cache has it (ctl_cluster.c,
+    answer_early())."""
+    N_NODES = 1
+    EVENTS = False
+
+    def test_read_by_id_at_once(self):
+        """Read by id the moment its 201 is in, on the node that made
+        it, each session is there as the 201 said (the cache write waits
+        up to WRITER_CACHE_MS for others: most of these reads come
+        before it); its calls list at once too; the listing has them
+        all a moment later."""
+        node = self.nodes[0]
+        self.pool_add(vn_number())
+        made = []
+        for _ in range(30):
+            a, b, s = self.created(node)
+            st, js, raw = node.request("GET", "/v1/sessions/%s" % s["id"])
+            self.assertEqual(st, 200, raw)
+            self.assertEqual(js, s)
+            st, js, raw = node.request("GET",
+                                       "/v1/sessions/%s/calls" % s["id"])
+            self.assertEqual(st, 200, raw)
+            made.append((a, s))
+        for a, s in made:
+            deadline = time.monotonic() + WAIT_S
+            while True:
+                st, js, raw = node.request("GET", "/v1/sessions?party=%s"
+                                           % a.replace("+", "%2B"))
+                self.assertEqual(st, 200, raw)
+                if [x["id"] for x in js["sessions"]] == [s["id"]]:
+                    break
+                self.assertLess(time.monotonic(), deadline, raw)
+                time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -313,6 +313,35 @@ static void test_group(void **state)
 	assert_true(in_pool(f, "+15550000068"));
 }
 
+/* writer_submit_cache() groups its neighbours as writer_submit_group()
+ * does, failure isolation included: a failing cache write leaves
+ * nothing and costs only itself, in a batch that stays lazy. */
+static void test_cache_group(void **state)
+{
+	struct fx *f = *state;
+	struct req q[3] = {
+		{ .f = f, .vn = "+15550000071" },
+		{ .f = f, .vn = "+15550000072", .fail_with = EIO },
+		{ .f = f, .vn = "+15550000073" },
+	};
+	struct writer_stats ws;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		assert_int_equal(writer_submit_cache(f->w, add_op, add_done,
+						     &q[i]), 0);
+	writer_flush(f->w);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(q[i].done_calls, 1);
+		assert_int_equal(q[i].done_err, i == 1 ? EIO : 0);
+		assert_int_equal(q[i].order, i + 1);
+		assert_true(in_pool(f, q[i].vn) == (i != 1));
+	}
+	writer_stats_get(f->w, &ws);
+	assert_int_equal(ws.batches, 1);
+	assert_int_equal(ws.lazy, 1);
+}
+
 /* What a handler submits runs in a later batch, not lost, not nested. */
 static void test_submit_from_done(void **state)
 {
@@ -383,6 +412,8 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_large_split,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_group, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cache, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_later,
