@@ -154,7 +154,9 @@ int ctl_session_patch(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 int ctl_session_close(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		      ctl_session_h *h, void *arg);
 
-/* ctl_session_get() - as store_session_get(), now. */
+/* ctl_session_get() - as store_session_get(), now; in cluster mode also
+ * a session this node created and answered whose cache write has not
+ * committed yet (a few ms). */
 int ctl_session_get(struct ctl *ctl, const uint8_t id[STORE_ID_LEN],
 		    struct session *out);
 

@@ -87,7 +87,8 @@ static void mirror_done(int err, void *arg)
  * PostgreSQL holds, and waiting for its LMDB commit (its fdatasync
  * among them) cost ~3.5 ms of a create's ~14 ms at 6,000 creates/s over
  * three nodes, whose clients wait for each answer before they ask again
- * (bench_cluster_api.py: +12-18% creates/s). Until the write commits,
+ * (bench_cluster_api.py: +6-39% creates/s, 6 alternated pairs; the
+ * cache writes' grouping counted in). Until the write commits,
  * a call to the session finds no pair in the cache and asks PostgreSQL
  * (sip_miss.c), and a read of the session by id finds this copy
  * (ctl_cluster_unmirrored_get()); a listing has it a few ms later, as
