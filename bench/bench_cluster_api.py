@@ -29,6 +29,7 @@ import argparse
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -226,8 +227,14 @@ def main():
         print("per create, all nodes: " + ", ".join(
             "%s %.2f" % (k.replace("maskd_", ""), v / created)
             for k, v in d.items()))
+    # the nodes' stores are 2G maps, hundreds of MB each after a run:
+    # only a profile asked for stays
+    for i in range(a.nodes):
+        shutil.rmtree(os.path.join(tmp, "n%d" % i), ignore_errors=True)
     if a.perf:
         print("perf: perf report -i %s" % os.path.join(tmp, "perf.data"))
+    else:
+        os.rmdir(tmp)
 
 if __name__ == "__main__":
     main()

@@ -13,6 +13,7 @@ operators run them.
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,7 @@ class Template(unittest.TestCase):
 class Print(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="maskd-print-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
 
     def write(self, name, text):
         path = os.path.join(self.tmp, name)
