@@ -61,6 +61,7 @@ wait is bounded.
 """
 import os
 import re
+import secrets
 import shutil
 import socket
 import ssl
@@ -360,8 +361,14 @@ class WorkersFront(FrontBase):
             mark = len(trace(self.front))
             gw = self.uas("cancel_uas.xml", {"vn": vn, "callee": b},
                           name="uas%d" % i)
+            # SIPp's Call-ID is "1-PID@ip" in a run of one call: PIDs a
+            # few apart hashed to the same worker run after run (all 12
+            # on worker 1 in one CI run). A random part in each makes
+            # the front's hash a coin toss, as this test counts on.
+            cid = "%u-" + secrets.token_hex(8) + "-%p@%s"
             ua = ts.Sipp(self, "uac%d" % i, "cancel_uac.xml", ts.A_IP,
-                         ["-s", vn] + self.keys({"caller": a}) +
+                         ["-s", vn, "-cid_str", cid] +
+                         self.keys({"caller": a}) +
                          ["-d", "1000", "%s:%d" % (FRONT_IP,
                                                    self.front_port)],
                          media_ip=ts.A_MEDIA_IP)
