@@ -369,6 +369,17 @@ bool store_pin_valid(const char *pin);
 /* session_clear() - free callback_url and metadata; NULL-safe. */
 void session_clear(struct session *s);
 
+/* session_copy() - *dst = *src with copies of its strings of its own.
+ * Returns 0, or ENOMEM with *dst holding no strings (session_clear() of
+ * it stays safe either way). */
+int session_copy(struct session *dst, const struct session *src);
+
+/* session_apply_clock() - @s as a read at @now_ms sees it: an active
+ * session past expires_at is expired (since then), whether or not the
+ * sweeper has written that down yet. Every reader of a stored session
+ * applies it. */
+void session_apply_clock(struct session *s, int64_t now_ms);
+
 /* session_status_name() - "active", "expired", "closed". */
 const char *session_status_name(enum session_status st);
 

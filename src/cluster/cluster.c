@@ -495,12 +495,7 @@ static void get_done(int err, const PGresult *res, void *arg)
 	if (err) {
 		op->h(err, NULL, op->arg);
 	} else {
-		/* as store_session_get(): past expires_at is expired */
-		if (s.status == SESSION_ACTIVE &&
-		    s.expires_at_ms <= op->now_ms) {
-			s.status = SESSION_EXPIRED;
-			s.ended_at_ms = s.expires_at_ms;
-		}
+		session_apply_clock(&s, op->now_ms);
 		op->h(0, &s, op->arg);
 		session_clear(&s);
 	}

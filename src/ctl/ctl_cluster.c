@@ -120,20 +120,9 @@ int ctl_cluster_unmirrored_get(struct ctl *ctl,
 			break;
 	if (!op)
 		return ENOENT;
-	*out = op->s;
-	out->callback_url = NULL;
-	out->metadata = NULL;
-	if ((op->s.callback_url &&
-	     !(out->callback_url = strdup(op->s.callback_url))) ||
-	    (op->s.metadata && !(out->metadata = strdup(op->s.metadata)))) {
-		session_clear(out);
+	if (session_copy(out, &op->s))
 		return ENOMEM;
-	}
-	/* as the cache reads it: expired once past its expiry */
-	if (out->expires_at_ms <= now_ms) {
-		out->status = SESSION_EXPIRED;
-		out->ended_at_ms = out->expires_at_ms;
-	}
+	session_apply_clock(out, now_ms);	/* as the cache reads it */
 	return 0;
 }
 
@@ -143,17 +132,11 @@ static void cluster_done(int err, const struct session *s, void *arg)
 	struct ctl_cluster_op *op = arg;
 	bool lost = err == ENOTCONN || err == ECONNRESET || err == EBUSY ||
 		    err == EIO;
+	bool event;
 
-	if (s && (err == 0 || err == EALREADY)) {
-		op->s = *s;
-		op->s.callback_url = NULL;
-		op->s.metadata = NULL;
-		if ((s->callback_url &&
-		     !(op->s.callback_url = strdup(s->callback_url))) ||
-		    (s->metadata && !(op->s.metadata = strdup(s->metadata)))) {
-			err = ENOMEM;
-			lost = true;
-		}
+	if (s && (err == 0 || err == EALREADY) && session_copy(&op->s, s)) {
+		err = ENOMEM;
+		lost = true;
 	}
 	if (err && err != EALREADY) {
 		op->h(err, lost, NULL, op->arg);
@@ -172,14 +155,15 @@ static void cluster_done(int err, const struct session *s, void *arg)
 	 * bench_cluster_api.py: 0.07 commits a create, now 0.05, all
 	 * lazy). An event is the outbox's, which no one else can write
 	 * again: then durable. */
-	if (!op->err && ctl_event_wanted(op->ctl, op->s.callback_url))
+	event = !op->err && ctl_event_wanted(op->ctl, op->s.callback_url);
+	if (event)
 		err = writer_submit(op->ctl->w, mirror_run, mirror_done, op);
 	else
 		err = writer_submit_cache(op->ctl->w, mirror_run, mirror_done,
 					  op);
 	if (err)
 		mirror_done(ENOMEM, op);
-	else if (!op->close && !ctl_event_wanted(op->ctl, op->s.callback_url))
+	else if (!event && !op->close)
 		answer_early(op);
 }
 
@@ -336,11 +320,7 @@ static void miss_found(int err, const struct session *s, void *arg)
 		miss_answer(op, false);
 		return;
 	}
-	op->s = *s;
-	op->s.callback_url = s->callback_url ? strdup(s->callback_url) : NULL;
-	op->s.metadata = s->metadata ? strdup(s->metadata) : NULL;
-	if ((s->callback_url && !op->s.callback_url) ||
-	    (s->metadata && !op->s.metadata) ||
+	if (session_copy(&op->s, s) ||
 	    writer_submit(op->ctl->w, miss_mirror_run, miss_mirror_done, op))
 		miss_answer(op, false);
 }

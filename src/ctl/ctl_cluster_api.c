@@ -68,15 +68,8 @@ static void patch_done(int err, const struct session *s, void *arg)
 {
 	struct ctl_patch_op *op = arg;
 
-	if (!err) {
-		op->s = *s;
-		op->s.callback_url = NULL;
-		op->s.metadata = NULL;
-		if ((s->callback_url &&
-		     !(op->s.callback_url = strdup(s->callback_url))) ||
-		    (s->metadata && !(op->s.metadata = strdup(s->metadata))))
-			err = ENOMEM;
-	}
+	if (!err && session_copy(&op->s, s))
+		err = ENOMEM;
 	if (err) {
 		op->h(err, ctl_cluster_lost(err), NULL, op->arg);
 		patch_op_free(op);

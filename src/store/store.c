@@ -262,6 +262,28 @@ void session_clear(struct session *s)
 	s->metadata = NULL;
 }
 
+int session_copy(struct session *dst, const struct session *src)
+{
+	*dst = *src;
+	dst->callback_url = NULL;
+	dst->metadata = NULL;
+	if ((src->callback_url &&
+	     !(dst->callback_url = strdup(src->callback_url))) ||
+	    (src->metadata && !(dst->metadata = strdup(src->metadata)))) {
+		session_clear(dst);
+		return ENOMEM;
+	}
+	return 0;
+}
+
+void session_apply_clock(struct session *s, int64_t now_ms)
+{
+	if (s->status == SESSION_ACTIVE && s->expires_at_ms <= now_ms) {
+		s->status = SESSION_EXPIRED;
+		s->ended_at_ms = s->expires_at_ms;
+	}
+}
+
 const char *session_status_name(enum session_status st)
 {
 	switch (st) {

@@ -100,18 +100,6 @@ int store_session_decode(const MDB_val *v, struct session *out,
 	return 0;
 }
 
-/*
- * A session past expires_at is expired to every reader, whether or not
- * the sweeper has written that down yet.
- */
-static void apply_clock(struct session *s, int64_t now_ms)
-{
-	if (s->status == SESSION_ACTIVE && s->expires_at_ms <= now_ms) {
-		s->status = SESSION_EXPIRED;
-		s->ended_at_ms = s->expires_at_ms;
-	}
-}
-
 /* Write @s (with its strings) under its id. */
 static int session_put(struct store_txn *tx, const struct session *s)
 {
@@ -655,7 +643,7 @@ int store_lookup(struct store_reader *r, const char *caller, const char *vn,
 	out->pin_retries = 0;
 	out->pin_a[0] = '\0';
 	out->pin_b[0] = '\0';
-	apply_clock(out, now_ms);
+	session_apply_clock(out, now_ms);
 	return out->status == SESSION_ACTIVE ? 0 : ESTALE;
 }
 
@@ -670,7 +658,7 @@ int store_session_get(struct store_reader *r, const uint8_t id[STORE_ID_LEN],
 	rc = session_read(r->txn, r->st, id, out, true);
 	store_reader_end(r);
 	if (rc == 0)
-		apply_clock(out, now_ms);
+		session_apply_clock(out, now_ms);
 	return rc;
 }
 
@@ -694,7 +682,7 @@ static bool filter_match(const struct session_filter *f,
  *
  * Listing by status expired also merges in the sessions still marked
  * active but past expires_at, which the sweeper has not moved yet and
- * apply_clock() calls expired: they are the head of the expiry index, few
+ * session_apply_clock() calls expired: they are the head of the expiry index, few
  * (the sweeper runs every fraction of a second), and are collected and
  * sorted by id before the walk. Those marked active but past expires_at
  * are skipped when listing active ones by the same rule.
@@ -880,7 +868,7 @@ int store_session_list(struct store_reader *r, const struct session_filter *f,
 		}
 		if (rc)
 			break;
-		apply_clock(&s, now_ms);
+		session_apply_clock(&s, now_ms);
 		if (filter_match(f, &s)) {
 			if (found == f->limit) {
 				*more = true;

@@ -362,9 +362,9 @@ class WorkersFront(FrontBase):
             gw = self.uas("cancel_uas.xml", {"vn": vn, "callee": b},
                           name="uas%d" % i)
             # SIPp's Call-ID is "1-PID@ip" in a run of one call: PIDs a
-            # few apart hashed to the same worker run after run (all 12
-            # on worker 1 in one CI run). A random part in each makes
-            # the front's hash a coin toss, as this test counts on.
+            # few apart hashed to the same worker run after run (every
+            # one in a CI run). A random part in each makes the front's
+            # hash the coin toss this test counts on.
             cid = "%u-" + secrets.token_hex(8) + "-%p@%s"
             ua = ts.Sipp(self, "uac%d" % i, "cancel_uac.xml", ts.A_IP,
                          ["-s", vn, "-cid_str", cid] +

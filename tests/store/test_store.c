@@ -587,10 +587,46 @@ static void test_id_order(void **state)
 	}
 }
 
+/* session_copy(): its own strings, the rest as it was;
+ * session_apply_clock(): only an active session past its expiry ends,
+ * at its expiry. */
+static void test_session_copy_clock(void **state)
+{
+	struct session a, b;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	snprintf(a.vn, sizeof(a.vn), "+15550000001");
+	a.status = SESSION_ACTIVE;
+	a.expires_at_ms = 5000;
+	a.callback_url = strdup("https://example.com/cb");
+	assert_non_null(a.callback_url);
+	assert_int_equal(session_copy(&b, &a), 0);
+	assert_string_equal(b.vn, "+15550000001");
+	assert_string_equal(b.callback_url, "https://example.com/cb");
+	assert_ptr_not_equal(b.callback_url, a.callback_url);
+	assert_null(b.metadata);
+	session_clear(&a);
+	assert_string_equal(b.callback_url, "https://example.com/cb");
+
+	session_apply_clock(&b, 4999);
+	assert_int_equal(b.status, SESSION_ACTIVE);
+	session_apply_clock(&b, 5000);
+	assert_int_equal(b.status, SESSION_EXPIRED);
+	assert_int_equal(b.ended_at_ms, 5000);
+	b.status = SESSION_CLOSED;
+	b.ended_at_ms = 100;
+	session_apply_clock(&b, 9000);
+	assert_int_equal(b.status, SESSION_CLOSED);
+	assert_int_equal(b.ended_at_ms, 100);
+	session_clear(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_id_roundtrip),
+		cmocka_unit_test(test_session_copy_clock),
 		cmocka_unit_test_setup_teardown(test_create_lookup_both_ways,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_create_errors,
