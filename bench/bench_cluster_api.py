@@ -69,6 +69,16 @@ def proc_cpu_s(pid):
     return (int(st[11]) + int(st[12])) / HZ
 
 
+def proc_write_bytes(pid):
+    """Bytes pid made the kernel write to storage (its LMDB pages,
+    mostly; /proc/<pid>/io write_bytes)."""
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    return 0
+
+
 def thread_cpu_s(pid):
     """CPU seconds by thread name (comm) of process pid."""
     out = {}
@@ -146,6 +156,7 @@ def main():
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu_pg0 = pg_cpu_s(pg)
             cpu_n0 = [proc_cpu_s(m.proc.pid) for m in nodes]
+            io_n0 = [proc_write_bytes(m.proc.pid) for m in nodes]
             thr0 = [thread_cpu_s(m.proc.pid) for m in nodes]
             met0 = [m.metrics() for m in nodes]
             perf = None
@@ -170,6 +181,7 @@ def main():
                 perf.wait()
             met1 = [m.metrics() for m in nodes]
             cpu_n1 = [proc_cpu_s(m.proc.pid) for m in nodes]
+            io_n1 = [proc_write_bytes(m.proc.pid) for m in nodes]
             thr1 = [thread_cpu_s(m.proc.pid) for m in nodes]
             cpu_pg1 = pg_cpu_s(pg)
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -226,7 +238,8 @@ def main():
                 d[k] = d.get(k, 0) + m1.get(k, 0) - m0.get(k, 0)
         print("per create, all nodes: " + ", ".join(
             "%s %.2f" % (k.replace("maskd_", ""), v / created)
-            for k, v in d.items()))
+            for k, v in d.items()) + ", storage writes %.1f KB" % (
+                (sum(io_n1) - sum(io_n0)) / created / 1024))
     # the nodes' stores are 2G maps, hundreds of MB each after a run:
     # only a profile asked for stays
     for i in range(a.nodes):

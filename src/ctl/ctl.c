@@ -175,6 +175,9 @@ static int ctl_metrics_read(void *arg, void *snap)
 	pending = 0;
 	if (!store_export_pending(ctl->rd, &pending))
 		c->export_pending = pending;
+	pending = 0;
+	if (!store_idxq_count(ctl->rd, &pending))
+		c->index_queue = pending;
 	return 0;
 }
 

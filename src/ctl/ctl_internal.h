@@ -37,6 +37,11 @@
  * wait long behind it; a full batch queues the next one at once. */
 #define CTL_PURGE_MAX 256
 #define CTL_PURGE_LOG_MS 60000		/* one failed-purge line a minute */
+/* A cluster cache's index queue (store_mirror.h) is flushed once a
+ * second, at most this many records per op (a full one queues the next
+ * at once): the longer the wait, the more entries share a page. */
+#define CTL_IDXQ_MS 1000
+#define CTL_IDXQ_MAX 10000
 /*
  * What ctl_store_room() keeps free: 5% of the map, at least 256 KiB.
  * LMDB copies every page it changes, so even a delete needs free pages
@@ -101,6 +106,9 @@ struct ctl {
 	unsigned purge_sessions;	/* what the last one deleted */
 	unsigned purge_cdrs;
 	int64_t purge_warned_ms;	/* last failure logged (monotonic) */
+	bool idxq_queued;		/* an index queue flush is in the writer */
+	bool idxq_more;			/* the last one left records queued */
+	int64_t idxq_last_ms;		/* when it was queued (monotonic) */
 
 	struct ctl_events_conf evc;	/* ctl_events_configure() */
 	struct ctl_deliver *dl;		/* ctl_deliver.c; NULL = off */

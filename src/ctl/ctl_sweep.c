@@ -12,9 +12,14 @@
  * most CTL_PURGE_MAX records at a time, each in its own writer batch, so
  * no write transaction grows long. A full one queues the next at once
  * (the network events still run first: they have the higher priority).
+ *
+ * A cluster cache's index queue (store_mirror.h) is flushed by the same
+ * tick, once every CTL_IDXQ_MS while it holds records.
  */
 #include <errno.h>
 #include <string.h>
+
+#include "maskd/store_mirror.h"
 
 #include "ctl_internal.h"
 
@@ -117,6 +122,58 @@ static void ctl_purge_maybe(struct ctl *ctl)
 		ctl->purge_queued = false;	/* ENOMEM: next tick */
 }
 
+static void ctl_idxq_maybe(struct ctl *ctl);
+
+static int ctl_idxq_op(struct store_txn *tx, void *arg)
+{
+	struct ctl *ctl = arg;
+	unsigned n;
+
+	return store_idxq_flush(tx, CTL_IDXQ_MAX, &n, &ctl->idxq_more);
+}
+
+static void ctl_idxq_done(int err, void *arg)
+{
+	struct ctl *ctl = arg;
+
+	ctl->idxq_queued = false;
+	if (err) {
+		log_warn(ctl->log, "ctl: index queue flush failed: %s",
+			 strerror(err));
+		return;
+	}
+	/* not while stopping, as for retention */
+	if (ctl->idxq_more && ctl->sweep_ev) {
+		ctl->idxq_last_ms = 0;
+		ctl_idxq_maybe(ctl);
+	}
+}
+
+/* ctl_idxq_maybe() - queue a flush of the index queue when it is due and
+ * holds records. */
+static void ctl_idxq_maybe(struct ctl *ctl)
+{
+	int64_t now = clock_mono_ms();
+	uint64_t n;
+	int err;
+
+	if (ctl->idxq_queued || (ctl->idxq_last_ms &&
+				 now - ctl->idxq_last_ms < CTL_IDXQ_MS))
+		return;
+	err = store_idxq_count(ctl->rd, &n);
+	if (err) {
+		log_warn(ctl->log, "ctl: cannot read the index queue: %s",
+			 strerror(err));
+		return;
+	}
+	if (!n)
+		return;
+	ctl->idxq_last_ms = now;
+	ctl->idxq_queued = true;
+	if (writer_submit_cache(ctl->w, ctl_idxq_op, ctl_idxq_done, ctl))
+		ctl->idxq_queued = false;	/* ENOMEM: next tick */
+}
+
 static void ctl_sweep_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct ctl *ctl = arg;
@@ -126,6 +183,7 @@ static void ctl_sweep_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	ctl_purge_maybe(ctl);
+	ctl_idxq_maybe(ctl);
 	if (ctl->sweep_queued)
 		return;
 

@@ -79,6 +79,7 @@ static int open_dbs(struct store *st)
 		{ "pool_geo", offsetof(struct store, pool_geo) },
 		{ "cdr_id", offsetof(struct store, cdr_id) },
 		{ "export", offsetof(struct store, export) },
+		{ "idxq", offsetof(struct store, idxq) },
 	};
 	MDB_txn *txn;
 	size_t i;

@@ -44,8 +44,11 @@
  * (no older record is session-less, and version 2 records are still
  * read), but an older maskd must not open a store whose records it
  * cannot read.
+ * 7: adds idxq, the index queue of a cluster node's cache (store_idxq.c);
+ * nothing to build, but an older maskd would neither list the sessions
+ * queued there nor purge them (their index entries are missing).
  */
-#define STORE_SCHEMA 6
+#define STORE_SCHEMA 7
 
 struct store {
 	MDB_env *env;
@@ -72,6 +75,7 @@ struct store {
 	MDB_dbi pool_geo;	/* store_geo.c: the pool by country */
 	MDB_dbi cdr_id;		/* call id -> session id (store_cdr.c) */
 	MDB_dbi export;		/* store_export.c: to copy to the cluster */
+	MDB_dbi idxq;		/* store_idxq.c: index entries to write */
 	bool export_on;		/* store_set_export() */
 	struct log *log;
 	/* id ordering: the writer's last id time and sequence within it */
@@ -290,6 +294,19 @@ void store_reader_end(struct store_reader *r);
  * in @tx, when store_set_export() is on (else nothing). store_export.c */
 int store_export_put(struct store_txn *tx, int kind,
 		     const uint8_t id[STORE_ID_LEN]);
+
+/*
+ * The index queue (store_idxq.c, store_mirror.h).
+ * store_idxq_put() - queue the party and vn index entries of @s.
+ * store_idxq_ids() - the ids of the queued sessions with party (@party)
+ * or vn (!@party) @num whose id is after @after (NULL: all), sorted, into
+ * a new array *ids (NULL on entry; the caller frees it) of *n (0 on
+ * entry). 0 or an errno.
+ */
+int store_idxq_put(struct store_txn *tx, const struct session *s);
+int store_idxq_ids(MDB_txn *txn, struct store *st, bool party, uint64_t num,
+		   const uint8_t *after, uint8_t (**ids)[STORE_ID_LEN],
+		   size_t *n);
 
 /* meta counters */
 int store_meta_add(struct store_txn *tx, const char *name, int64_t delta);

@@ -52,19 +52,6 @@ static int mirror_pairs(struct store_txn *tx, const struct session *s)
 	return rc ? rc : mirror_pair(tx, s, b, a, vn, false);
 }
 
-static int idx_put(struct store_txn *tx, MDB_dbi dbi, const char *num,
-		   const uint8_t id[STORE_ID_LEN])
-{
-	uint8_t buf[IDX_KEY_SIZE];
-	MDB_val k, v = { 0, NULL };
-	uint64_t n;
-
-	if (store_num_pack(num, &n))
-		return EINVAL;
-	k = store_key_idx(buf, n, id);
-	return store_err(mdb_put(tx->txn, dbi, &k, &v, 0));
-}
-
 static int expiry_op(struct store_txn *tx, int64_t at_ms,
 		     const uint8_t id[STORE_ID_LEN], bool put)
 {
@@ -102,11 +89,7 @@ static int mirror_new(struct store_txn *tx, const struct session *s,
 	if (!rc)
 		rc = mirror_pairs(tx, s);
 	if (!rc)
-		rc = idx_put(tx, tx->st->party, s->party_a, s->id);
-	if (!rc)
-		rc = idx_put(tx, tx->st->party, s->party_b, s->id);
-	if (!rc)
-		rc = idx_put(tx, tx->st->vn, s->vn, s->id);
+		rc = store_idxq_put(tx, s);
 	if (!rc)
 		rc = store_status_put(tx, s->status, s->id);
 	if (!rc && active)

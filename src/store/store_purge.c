@@ -12,12 +12,19 @@
  * Session-less call records (store_cdr.c) refer to nothing: they go by
  * their own end time, before the sessions.
  *
+ * A cluster cache's index queue (store_mirror.h) is written into the
+ * indexes first, so every session to purge has its index entries. Past
+ * @max queued records, no session is purged this time: the queue's own
+ * flushes catch up, and the next purge goes on.
+ *
  * Cursors are opened afresh for every deletion, as store_expire_due()
  * does: a delete under a cursor in LMDB 0.9.24 is exactly where its bugs
  * live, and a fresh seek is one B-tree descent.
  */
 #include <errno.h>
 #include <string.h>
+
+#include "maskd/store_mirror.h"
 
 #include "store_internal.h"
 
@@ -190,11 +197,14 @@ static int purge_sessionless(struct store_txn *tx, int64_t cutoff_ms,
 int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
 		unsigned *sessions, unsigned *cdrs)
 {
-	unsigned budget = max, n_s = 0, n_c = 0;
+	unsigned budget = max, n_s = 0, n_c = 0, n_q;
+	bool queued;
 	int rc;
 
-	rc = purge_sessionless(tx, cutoff_ms, &budget, &n_c);
-	while (!rc && budget > 0) {
+	rc = store_idxq_flush(tx, max, &n_q, &queued);
+	if (!rc)
+		rc = purge_sessionless(tx, cutoff_ms, &budget, &n_c);
+	while (!rc && !queued && budget > 0) {
 		uint8_t key[ENDED_KEY_SIZE];
 		MDB_val k = { STORE_ID_LEN, NULL }, v;
 		struct session s;

@@ -686,6 +686,10 @@ static bool filter_match(const struct session_filter *f,
  * (the sweeper runs every fraction of a second), and are collected and
  * sorted by id before the walk. Those marked active but past expires_at
  * are skipped when listing active ones by the same rule.
+ *
+ * Listing by party or vn on a cluster cache merges in, the same way, the
+ * sessions whose index entries are still queued (store_mirror.h): at
+ * most the last second's, read from the queue and sorted by id.
  */
 struct list_walk {
 	MDB_cursor *cur;
@@ -694,7 +698,8 @@ struct list_walk {
 	bool bare;			/* cur walks sessions: key = id */
 	int rc;				/* the cursor's last move; 0 = on one */
 	MDB_val k, v;
-	uint8_t (*due)[STORE_ID_LEN];	/* sorted; owned */
+	/* merged in (due or queued, above): sorted; owned */
+	uint8_t (*due)[STORE_ID_LEN];
 	size_t n_due, i_due;
 };
 
@@ -839,6 +844,10 @@ int store_session_list(struct store_reader *r, const struct session_filter *f,
 		return rc;
 	if (!prefix_str && f->by_status && f->status == SESSION_EXPIRED)
 		rc = collect_due(r->txn, r->st, f, now_ms, &w);
+	else if (prefix_str)
+		rc = store_idxq_ids(r->txn, r->st, f->party != NULL, num,
+				    f->has_cursor ? f->after : NULL, &w.due,
+				    &w.n_due);
 	if (!rc)
 		rc = store_err(mdb_cursor_open(r->txn, dbi, &w.cur));
 	if (rc)

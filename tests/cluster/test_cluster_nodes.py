@@ -268,6 +268,58 @@ class ClusterNodes(ClusterBase):
             "SELECT status FROM sessions WHERE id = '\\x%s'" % s["id"]),
             [["2"]])
 
+    def listed(self, node, query):
+        """The ids @node lists for @query, two to a page."""
+        ids, cursor = [], ""
+        while True:
+            st, js, raw = node.request(
+                "GET", "/v1/sessions?%s&limit=2%s" % (query, cursor))
+            self.assertEqual(st, 200, raw)
+            ids += [x["id"] for x in js["sessions"]]
+            if not js["next_cursor"]:
+                return ids
+            cursor = "&cursor=" + js["next_cursor"]
+
+    def test_listed_while_index_queued(self):
+        """Listings by number and by party on every node hold each
+        session once, in id order, as soon as it is cached (readable by
+        id there): while its index entries wait in the queue, and after
+        the queue's flush has written them (maskd_cluster_index_queue
+        back to 0)."""
+        vns = [vn_number() for _ in range(3)]
+        for vn in vns:
+            self.pool_add(vn)
+        a = caller_number()
+        # party a on each number, and three other pairs on the first
+        made = [(a, callee_number(), vn) for vn in vns] + [
+            (caller_number(), callee_number(), vns[0]) for _ in range(3)]
+        want = {}
+        for i, (x, y, vn) in enumerate(made):
+            st, s, raw = self.create(self.nodes[i % 2], x, y,
+                                     virtual_number=vn)
+            self.assertEqual(st, 201, raw)
+            for key in ("party=" + x, "party=" + y,
+                        "virtual_number=" + vn):
+                want.setdefault(key.replace("+", "%2B"), []).append(
+                    s["id"])
+        queries = ["party=" + a, "virtual_number=" + vns[0],
+                   "virtual_number=" + vns[1]]
+        queries = [q.replace("+", "%2B") for q in queries]
+        self.assertEqual([len(want[q]) for q in queries], [3, 4, 1])
+        # cached (read by id) is listed, queued or not
+        for node in self.nodes:
+            for sid in want[queries[1]] + want[queries[0]][1:]:
+                self.wait_session(node, sid, "active")
+            for q in queries:
+                self.assertEqual(self.listed(node, q), sorted(want[q]), q)
+        for node in self.nodes:
+            deadline = time.monotonic() + WAIT_S
+            while node.metrics()["maskd_cluster_index_queue"]:
+                self.assertLess(time.monotonic(), deadline, "queued")
+                time.sleep(0.1)
+            for q in queries:
+                self.assertEqual(self.listed(node, q), sorted(want[q]), q)
+
     def test_feed_commits_lazy(self):
         """What the feed writes into a node's cache can be read again
         from PostgreSQL, so its commits skip the meta page's sync

@@ -333,8 +333,9 @@ static void test_schema4_upgrade(void **state)
 	session_clear(&s);
 }
 
-/* A schema 5 store (version 2 records) opens as 6, its records whole
- * but for the VN and caller they never had; an update makes them 3. */
+/* A schema 5 store (version 2 records) opens as the current schema, its
+ * records whole but for the VN and caller they never had; an update
+ * makes them 3. */
 static void test_schema5_upgrade(void **state)
 {
 	struct fx *f = *state;
@@ -358,7 +359,7 @@ static void test_schema5_upgrade(void **state)
 	assert_int_equal(store_meta_get(rt, f->st, "schema", &schema), 0);
 	mdb_txn_abort(rt);
 	assert_int_equal(schema, STORE_SCHEMA);
-	assert_int_equal(STORE_SCHEMA, 6);
+	assert_int_equal(STORE_SCHEMA, 7);
 
 	v2 = c;
 	v2.vn[0] = v2.caller[0] = '\0';

@@ -4,7 +4,11 @@
  * counters; a changed one is rewritten and an ended one frees its pairs;
  * one whose first write was rolled back is written by the next; a
  * session with PINs applied again indexes a PIN that was skipped while
- * a stale session held it.
+ * a stale session held it. The index queue: sessions whose party and vn
+ * entries are queued, flushed or half flushed are listed by party and by
+ * number exactly once each, in id order across pages; retention flushes
+ * the queue before it purges, and purges nothing while more than its
+ * batch is queued.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -155,6 +159,164 @@ static void test_skipped_pin_indexed_again(void **state)
 	assert_int_equal(party, PIN_PARTY_A);
 }
 
+static uint64_t queued(struct fx *f)
+{
+	uint64_t n;
+
+	assert_int_equal(store_idxq_count(f->r, &n), 0);
+	return n;
+}
+
+static void flush(struct fx *f, unsigned max, unsigned want_n,
+		  bool want_more)
+{
+	struct store_txn *tx;
+	unsigned n;
+	bool more;
+
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_idxq_flush(tx, max, &n, &more), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	assert_int_equal(n, want_n);
+	assert_int_equal(more, want_more);
+}
+
+struct ids {
+	uint8_t first[8];	/* first id byte of each session listed */
+	unsigned n;
+	uint8_t last[STORE_ID_LEN];
+};
+
+static int ids_h(const struct session *s, void *arg)
+{
+	struct ids *l = arg;
+
+	assert_true(l->n < sizeof(l->first));
+	l->first[l->n++] = s->id[0];
+	memcpy(l->last, s->id, STORE_ID_LEN);
+	return 0;
+}
+
+/* list_all() - the first id bytes of everything listed for party (or vn
+ * when !@party) @num, two at a time, into @out as a string. */
+static void list_all(struct fx *f, bool party, const char *num, char *out)
+{
+	struct session_filter flt;
+	struct ids l;
+	bool more = true;
+	size_t len = 0;
+
+	memset(&flt, 0, sizeof(flt));
+	flt.limit = 2;
+	if (party)
+		flt.party = num;
+	else
+		flt.vn = num;
+	while (more) {
+		unsigned i;
+
+		memset(&l, 0, sizeof(l));
+		assert_int_equal(store_session_list(f->r, &flt, T0, ids_h, &l,
+						    &more), 0);
+		for (i = 0; i < l.n; i++)
+			out[len++] = (char)('0' + l.first[i]);
+		if (l.n) {
+			flt.has_cursor = true;
+			memcpy(flt.after, l.last, STORE_ID_LEN);
+		}
+		assert_true(l.n || !more);
+	}
+	out[len] = '\0';
+}
+
+static void listed(struct fx *f, const char *a1, const char *vn1,
+		   const char *vn2)
+{
+	char got[16];
+
+	list_all(f, true, "+15550000011", got);
+	assert_string_equal(got, a1);
+	list_all(f, true, "+15550000099", got);
+	assert_string_equal(got, "");
+	list_all(f, false, "+15559990011", got);
+	assert_string_equal(got, vn1);
+	list_all(f, false, "+15559990012", got);
+	assert_string_equal(got, vn2);
+}
+
+static void test_queue_listed(void **state)
+{
+	struct fx *f = *state;
+	struct session s;
+
+	/* party +15550000011 in 1, 2, 4 and 5 (as b in 2), vn ...11 in
+	 * 1, 3 and 5 */
+	sess(&s, 1, "+15550000011", "+15550000021", "+15559990011");
+	assert_int_equal(mirror(f, &s, true, NULL), 0);
+	sess(&s, 2, "+15550000022", "+15550000011", "+15559990012");
+	assert_int_equal(mirror(f, &s, true, NULL), 0);
+	sess(&s, 3, "+15550000023", "+15550000033", "+15559990011");
+	assert_int_equal(mirror(f, &s, true, NULL), 0);
+	assert_int_equal(queued(f), 3);
+	listed(f, "12", "13", "2");
+
+	/* two flushed, one still queued: each listed once, in order */
+	flush(f, 2, 2, true);
+	assert_int_equal(queued(f), 1);
+	listed(f, "12", "13", "2");
+	sess(&s, 4, "+15550000011", "+15550000044", "+15559990012");
+	assert_int_equal(mirror(f, &s, true, NULL), 0);
+	sess(&s, 5, "+15550000011", "+15550000055", "+15559990011");
+	assert_int_equal(mirror(f, &s, true, NULL), 0);
+	/* the same session again is not queued twice */
+	assert_int_equal(mirror(f, &s, true, NULL), 0);
+	assert_int_equal(queued(f), 3);
+	listed(f, "1245", "135", "24");
+
+	flush(f, 100, 3, false);
+	assert_int_equal(queued(f), 0);
+	listed(f, "1245", "135", "24");
+	flush(f, 100, 0, false);
+}
+
+static unsigned purge(struct fx *f, unsigned max)
+{
+	struct store_txn *tx;
+	unsigned n_s, n_c;
+
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	assert_int_equal(store_purge(tx, T0 + 10000, max, &n_s, &n_c), 0);
+	assert_int_equal(store_write_commit(tx), 0);
+	return n_s;
+}
+
+static void test_queue_purged(void **state)
+{
+	struct fx *f = *state;
+	struct session s;
+	char got[16];
+	uint8_t i;
+
+	for (i = 1; i <= 3; i++) {
+		sess(&s, i, "+15550000011", "+15550000021", "+15559990011");
+		s.status = SESSION_CLOSED;
+		s.ended_at_ms = T0 + i;
+		assert_int_equal(mirror(f, &s, true, NULL), 0);
+	}
+	/* more queued than one purge takes: the queue goes first */
+	assert_int_equal(purge(f, 2), 0);
+	assert_int_equal(queued(f), 1);
+	list_all(f, true, "+15550000011", got);
+	assert_string_equal(got, "123");
+	assert_int_equal(purge(f, 2), 2);
+	assert_int_equal(queued(f), 0);
+	assert_int_equal(purge(f, 2), 1);
+	list_all(f, true, "+15550000011", got);
+	assert_string_equal(got, "");
+	list_all(f, false, "+15559990011", got);
+	assert_string_equal(got, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +328,10 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_skipped_pin_indexed_again,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_listed, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_purged, fx_setup,
+						fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
