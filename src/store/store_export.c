@@ -2,10 +2,11 @@
  * store_export.c - the export queue (store_mirror.h): call records and
  * events waiting to be copied into the cluster's store.
  *
- * Keys are a sequence, the last key plus one: entries are only appended
- * at the end and deleted from the front (store_export_done()), so the
- * order is the order of the commits, and a sequence that starts again
- * at 1 after the queue emptied is still after everything in it.
+ * Keys are a sequence, the last key plus one (store_queue_append(), which
+ * the index queue shares): entries are only appended at the end and
+ * deleted from the front (store_export_done()), so the order is the
+ * order of the commits, and a sequence that starts again at 1 after the
+ * queue emptied is still after everything in it.
  */
 #include <errno.h>
 #include <string.h>
@@ -21,46 +22,45 @@ void store_set_export(struct store *st, bool on)
 	st->export_on = on;
 }
 
-static uint64_t be64_get(const uint8_t *p)
+int store_queue_append(struct store_txn *tx, MDB_dbi dbi, const void *val,
+		       size_t len)
 {
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-int store_export_put(struct store_txn *tx, int kind,
-		     const uint8_t id[STORE_ID_LEN])
-{
-	uint8_t key[8], val[EXPORT_VAL_SIZE];
+	uint8_t key[8];
 	MDB_val k, v;
 	MDB_cursor *cur;
 	uint64_t seq = 1;
 	int rc;
 
-	if (!tx->st->export_on)
-		return 0;
-	rc = store_err(mdb_cursor_open(tx->txn, tx->st->export, &cur));
+	rc = store_err(mdb_cursor_open(tx->txn, dbi, &cur));
 	if (rc)
 		return rc;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
 	mdb_cursor_close(cur);
 	if (rc == 0 && k.mv_size == sizeof(key))
-		seq = be64_get(k.mv_data) + 1;
+		seq = store_be64_get(k.mv_data) + 1;
 	else if (rc == 0)
 		return EIO;
 	else if (rc != MDB_NOTFOUND)
 		return store_err(rc);
 	store_be64_put(key, seq);
-	val[0] = (uint8_t)kind;
-	memcpy(val + 1, id, STORE_ID_LEN);
 	k.mv_size = sizeof(key);
 	k.mv_data = key;
-	v.mv_size = sizeof(val);
-	v.mv_data = val;
-	return store_err(mdb_put(tx->txn, tx->st->export, &k, &v, 0));
+	v.mv_size = len;
+	v.mv_data = (void *)val;
+	/* the largest key: LMDB appends without a search */
+	return store_err(mdb_put(tx->txn, dbi, &k, &v, MDB_APPEND));
+}
+
+int store_export_put(struct store_txn *tx, int kind,
+		     const uint8_t id[STORE_ID_LEN])
+{
+	uint8_t val[EXPORT_VAL_SIZE];
+
+	if (!tx->st->export_on)
+		return 0;
+	val[0] = (uint8_t)kind;
+	memcpy(val + 1, id, STORE_ID_LEN);
+	return store_queue_append(tx, tx->st->export, val, sizeof(val));
 }
 
 int store_export_list(struct store_reader *r, struct store_export_entry *out,
@@ -86,7 +86,7 @@ int store_export_list(struct store_reader *r, struct store_export_entry *out,
 			rc = EIO;
 			break;
 		}
-		out[got].seq = be64_get(k.mv_data);
+		out[got].seq = store_be64_get(k.mv_data);
 		out[got].kind = (enum store_export_kind)p[0];
 		memcpy(out[got].id, p + 1, STORE_ID_LEN);
 		got++;
@@ -114,7 +114,7 @@ int store_export_done(struct store_txn *tx, uint64_t upto)
 			rc = EIO;
 			break;
 		}
-		if (be64_get(k.mv_data) > upto)
+		if (store_be64_get(k.mv_data) > upto)
 			break;
 		rc = mdb_cursor_del(cur, 0);
 		if (rc)

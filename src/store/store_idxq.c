@@ -3,11 +3,10 @@
  * entries of mirrored sessions, written into the party and vn indexes
  * later and many at once.
  *
- * Keys are a sequence, the last key plus one, as the export queue's:
+ * Keys are a sequence, as the export queue's (store_queue_append()):
  * records are appended at the end and taken from the front.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "maskd/store_mirror.h"
@@ -38,42 +37,17 @@ static int idxq_decode(const MDB_val *k, const MDB_val *v,
 
 int store_idxq_put(struct store_txn *tx, const struct session *s)
 {
-	uint8_t key[8], val[IDXQ_VAL_SIZE];
-	uint64_t seq = 1, a, b, vn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	uint8_t val[IDXQ_VAL_SIZE];
+	uint64_t a, b, vn;
 
 	if (store_num_pack(s->party_a, &a) || store_num_pack(s->party_b, &b) ||
 	    store_num_pack(s->vn, &vn))
 		return EINVAL;
-	rc = store_err(mdb_cursor_open(tx->txn, tx->st->idxq, &cur));
-	if (rc)
-		return rc;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	if (rc == 0 && k.mv_size == sizeof(key))
-		seq = store_be64_get(k.mv_data) + 1;
-	else if (rc == 0)
-		rc = EIO;
-	else if (rc == MDB_NOTFOUND)
-		rc = 0;
-	else
-		rc = store_err(rc);
-	if (!rc) {
-		store_be64_put(key, seq);
-		memcpy(val, s->id, STORE_ID_LEN);
-		store_be64_put(val + STORE_ID_LEN, a);
-		store_be64_put(val + STORE_ID_LEN + 8, b);
-		store_be64_put(val + STORE_ID_LEN + 16, vn);
-		k.mv_size = sizeof(key);
-		k.mv_data = key;
-		v.mv_size = sizeof(val);
-		v.mv_data = val;
-		/* the largest key: LMDB appends without a search */
-		rc = store_err(mdb_cursor_put(cur, &k, &v, MDB_APPEND));
-	}
-	mdb_cursor_close(cur);
-	return rc;
+	memcpy(val, s->id, STORE_ID_LEN);
+	store_be64_put(val + STORE_ID_LEN, a);
+	store_be64_put(val + STORE_ID_LEN + 8, b);
+	store_be64_put(val + STORE_ID_LEN + 16, vn);
+	return store_queue_append(tx, tx->st->idxq, val, sizeof(val));
 }
 
 static int idx_put(struct store_txn *tx, MDB_dbi dbi, uint64_t num,
@@ -141,16 +115,9 @@ int store_idxq_count(struct store_reader *r, uint64_t *n)
 	return rc;
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-	return memcmp(a, b, STORE_ID_LEN);
-}
-
 int store_idxq_ids(MDB_txn *txn, struct store *st, bool party, uint64_t num,
-		   const uint8_t *after, uint8_t (**ids)[STORE_ID_LEN],
-		   size_t *n)
+		   const uint8_t *after, struct store_ids *out)
 {
-	size_t cap = 0;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc;
@@ -169,25 +136,16 @@ int store_idxq_ids(MDB_txn *txn, struct store *st, bool party, uint64_t num,
 			continue;
 		if (after && memcmp(q.id, after, STORE_ID_LEN) <= 0)
 			continue;
-		if (*n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			void *nids = realloc(*ids, ncap * sizeof(**ids));
-
-			if (!nids) {
-				rc = ENOMEM;
-				break;
-			}
-			*ids = nids;
-			cap = ncap;
-		}
-		memcpy((*ids)[(*n)++], q.id, STORE_ID_LEN);
+		rc = store_ids_add(out, q.id);
+		if (rc)
+			break;
 	}
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
 	else if (rc < 0)
 		rc = store_err(rc);
-	if (!rc && *n > 1)
-		qsort(*ids, *n, sizeof(**ids), cmp_id);
+	if (!rc)
+		store_ids_sort(out);
 	return rc;
 }

@@ -290,23 +290,40 @@ MDB_val store_key_status(uint8_t buf[STATUS_KEY_SIZE],
 int store_reader_begin(struct store_reader *r);
 void store_reader_end(struct store_reader *r);
 
+/* store_queue_append() - append @val (@len bytes) to queue @dbi (the
+ * export or the index queue), keyed be64(the last key + 1, or 1).
+ * store_export.c */
+int store_queue_append(struct store_txn *tx, MDB_dbi dbi, const void *val,
+		       size_t len);
+
 /* store_export_put() - queue record @id of @kind for the cluster's store
  * in @tx, when store_set_export() is on (else nothing). store_export.c */
 int store_export_put(struct store_txn *tx, int kind,
 		     const uint8_t id[STORE_ID_LEN]);
 
 /*
+ * A growing array of session ids (store_session.c), zeroed to start;
+ * the owner frees id. store_ids_add() - append @id: 0 or ENOMEM.
+ * store_ids_sort() - in id order.
+ */
+struct store_ids {
+	uint8_t (*id)[STORE_ID_LEN];
+	size_t n, cap;
+};
+
+int store_ids_add(struct store_ids *l, const uint8_t id[STORE_ID_LEN]);
+void store_ids_sort(struct store_ids *l);
+
+/*
  * The index queue (store_idxq.c, store_mirror.h).
  * store_idxq_put() - queue the party and vn index entries of @s.
- * store_idxq_ids() - the ids of the queued sessions with party (@party)
- * or vn (!@party) @num whose id is after @after (NULL: all), sorted, into
- * a new array *ids (NULL on entry; the caller frees it) of *n (0 on
- * entry). 0 or an errno.
+ * store_idxq_ids() - append to @out the ids of the queued sessions with
+ * party (@party) or vn (!@party) @num whose id is after @after (NULL:
+ * all), then sort it. 0 or an errno.
  */
 int store_idxq_put(struct store_txn *tx, const struct session *s);
 int store_idxq_ids(MDB_txn *txn, struct store *st, bool party, uint64_t num,
-		   const uint8_t *after, uint8_t (**ids)[STORE_ID_LEN],
-		   size_t *n);
+		   const uint8_t *after, struct store_ids *out);
 
 /* meta counters */
 int store_meta_add(struct store_txn *tx, const char *name, int64_t delta);

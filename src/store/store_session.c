@@ -698,9 +698,8 @@ struct list_walk {
 	bool bare;			/* cur walks sessions: key = id */
 	int rc;				/* the cursor's last move; 0 = on one */
 	MDB_val k, v;
-	/* merged in (due or queued, above): sorted; owned */
-	uint8_t (*due)[STORE_ID_LEN];
-	size_t n_due, i_due;
+	struct store_ids due;		/* merged in (above): sorted */
+	size_t i_due;
 };
 
 /* walk_id() - the cursor's id, or NULL past the end of its range. */
@@ -712,9 +711,30 @@ static const uint8_t *walk_id(const struct list_walk *w)
 	return (const uint8_t *)w->k.mv_data + w->plen;
 }
 
+int store_ids_add(struct store_ids *l, const uint8_t id[STORE_ID_LEN])
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		void *nids = realloc(l->id, ncap * sizeof(*l->id));
+
+		if (!nids)
+			return ENOMEM;
+		l->id = nids;
+		l->cap = ncap;
+	}
+	memcpy(l->id[l->n++], id, STORE_ID_LEN);
+	return 0;
+}
+
 static int cmp_id(const void *a, const void *b)
 {
 	return memcmp(a, b, STORE_ID_LEN);
+}
+
+void store_ids_sort(struct store_ids *l)
+{
+	if (l->n > 1)
+		qsort(l->id, l->n, sizeof(*l->id), cmp_id);
 }
 
 /* collect_due() - the ids of active sessions past expires_at (<= @now_ms)
@@ -723,7 +743,6 @@ static int collect_due(MDB_txn *txn, struct store *st,
 		       const struct session_filter *f, int64_t now_ms,
 		       struct list_walk *w)
 {
-	size_t cap = 0;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc;
@@ -742,27 +761,16 @@ static int collect_due(MDB_txn *txn, struct store *st,
 		if (store_key_expiry_at(&k) > now_ms)
 			break;
 		if (!f->has_cursor || memcmp(id, f->after, STORE_ID_LEN) > 0) {
-			if (w->n_due == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				void *nd = realloc(w->due,
-						   ncap * sizeof(*w->due));
-
-				if (!nd) {
-					rc = ENOMEM;
-					break;
-				}
-				w->due = nd;
-				cap = ncap;
-			}
-			memcpy(w->due[w->n_due++], id, STORE_ID_LEN);
+			rc = store_ids_add(&w->due, id);
+			if (rc)
+				break;
 		}
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
 	if (rc && rc != MDB_NOTFOUND)
 		return store_err(rc);
-	if (w->n_due > 1)
-		qsort(w->due, w->n_due, sizeof(*w->due), cmp_id);
+	store_ids_sort(&w->due);
 	return 0;
 }
 
@@ -775,7 +783,7 @@ static int walk_next(struct store_reader *r, struct list_walk *w,
 		     struct session *s)
 {
 	const uint8_t *cid = walk_id(w);
-	const uint8_t *did = w->i_due < w->n_due ? w->due[w->i_due] : NULL;
+	const uint8_t *did = w->i_due < w->due.n ? w->due.id[w->i_due] : NULL;
 	int rc;
 
 	if (w->bare && w->rc == 0 && w->k.mv_size != STORE_ID_LEN)
@@ -846,8 +854,7 @@ int store_session_list(struct store_reader *r, const struct session_filter *f,
 		rc = collect_due(r->txn, r->st, f, now_ms, &w);
 	else if (prefix_str)
 		rc = store_idxq_ids(r->txn, r->st, f->party != NULL, num,
-				    f->has_cursor ? f->after : NULL, &w.due,
-				    &w.n_due);
+				    f->has_cursor ? f->after : NULL, &w.due);
 	if (!rc)
 		rc = store_err(mdb_cursor_open(r->txn, dbi, &w.cur));
 	if (rc)
@@ -895,7 +902,7 @@ int store_session_list(struct store_reader *r, const struct session_filter *f,
  out:
 	if (w.cur)
 		mdb_cursor_close(w.cur);
-	free(w.due);
+	free(w.due.id);
 	store_reader_end(r);
 	return rc;
 }
