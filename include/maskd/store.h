@@ -9,6 +9,9 @@
  *                                          of that pair, active or not)
  *   party      party NUL id(16)        -> ""   (every session, for listing)
  *   vn         vn NUL id(16)           -> ""   (every session, for listing)
+ *   idxq       be64(seq)               -> party and vn entries to write
+ *                                         (a cluster cache's sessions:
+ *                                          store_mirror.h)
  *   expiry     be64(expires_at) id(16) -> ""   (active sessions only)
  *   pool       vn                      -> {active count, country, added_at}
  *   pool_use   be32(active) vn         -> ""   (least-used first)
