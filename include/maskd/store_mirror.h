@@ -26,8 +26,8 @@
  * Why: a cache takes every create of every node, and the pool hands its
  * numbers out in turn, so each create's vn entry lands in a leaf page of
  * its own - in a bench of three nodes, half of all the cache wrote. A
- * flush once a second writes each such leaf once for all the entries it
- * got in that second. Nothing waits for a flush: listings merge the
+ * flush every 250 ms (ctl_sweep.c) writes each such leaf once for all
+ * the entries it got meanwhile. Nothing waits for a flush: listings merge the
  * queue in (store_session_list()), so a session is listed as soon as it
  * is cached, and retention (store_purge()) flushes it all first. The
  * queue is in the store, so a crash loses none of it.

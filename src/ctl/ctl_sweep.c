@@ -14,7 +14,7 @@
  * (the network events still run first: they have the higher priority).
  *
  * A cluster cache's index queue (store_mirror.h) is flushed by the same
- * tick, once every CTL_IDXQ_MS while it holds records.
+ * tick while it holds records.
  */
 #include <errno.h>
 #include <string.h>
@@ -143,22 +143,18 @@ static void ctl_idxq_done(int err, void *arg)
 		return;
 	}
 	/* not while stopping, as for retention */
-	if (ctl->idxq_more && ctl->sweep_ev) {
-		ctl->idxq_last_ms = 0;
+	if (ctl->idxq_more && ctl->sweep_ev)
 		ctl_idxq_maybe(ctl);
-	}
 }
 
-/* ctl_idxq_maybe() - queue a flush of the index queue when it is due and
- * holds records. */
+/* ctl_idxq_maybe() - queue a flush of the index queue when it holds
+ * records. */
 static void ctl_idxq_maybe(struct ctl *ctl)
 {
-	int64_t now = clock_mono_ms();
 	uint64_t n;
 	int err;
 
-	if (ctl->idxq_queued || (ctl->idxq_last_ms &&
-				 now - ctl->idxq_last_ms < CTL_IDXQ_MS))
+	if (ctl->idxq_queued)
 		return;
 	err = store_idxq_count(ctl->rd, &n);
 	if (err) {
@@ -168,7 +164,6 @@ static void ctl_idxq_maybe(struct ctl *ctl)
 	}
 	if (!n)
 		return;
-	ctl->idxq_last_ms = now;
 	ctl->idxq_queued = true;
 	if (writer_submit_cache(ctl->w, ctl_idxq_op, ctl_idxq_done, ctl))
 		ctl->idxq_queued = false;	/* ENOMEM: next tick */

@@ -689,7 +689,7 @@ static bool filter_match(const struct session_filter *f,
  *
  * Listing by party or vn on a cluster cache merges in, the same way, the
  * sessions whose index entries are still queued (store_mirror.h): at
- * most the last second's, read from the queue and sorted by id.
+ * most the last flush interval's, read from the queue and sorted by id.
  */
 struct list_walk {
 	MDB_cursor *cur;
