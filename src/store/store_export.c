@@ -124,7 +124,7 @@ int store_export_done(struct store_txn *tx, uint64_t upto)
 	return rc == MDB_NOTFOUND ? 0 : store_err(rc);
 }
 
-int store_export_pending(struct store_reader *r, uint64_t *n)
+int store_queue_count(struct store_reader *r, MDB_dbi dbi, uint64_t *n)
 {
 	MDB_stat ms;
 	int rc;
@@ -132,9 +132,14 @@ int store_export_pending(struct store_reader *r, uint64_t *n)
 	rc = store_reader_begin(r);
 	if (rc)
 		return rc;
-	rc = store_err(mdb_stat(r->txn, r->st->export, &ms));
+	rc = store_err(mdb_stat(r->txn, dbi, &ms));
 	if (!rc)
 		*n = ms.ms_entries;
 	store_reader_end(r);
 	return rc;
+}
+
+int store_export_pending(struct store_reader *r, uint64_t *n)
+{
+	return store_queue_count(r, r->st->export, n);
 }

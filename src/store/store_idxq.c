@@ -102,17 +102,7 @@ int store_idxq_flush(struct store_txn *tx, unsigned max, unsigned *n,
 
 int store_idxq_count(struct store_reader *r, uint64_t *n)
 {
-	MDB_stat ms;
-	int rc;
-
-	rc = store_reader_begin(r);
-	if (rc)
-		return rc;
-	rc = store_err(mdb_stat(r->txn, r->st->idxq, &ms));
-	if (!rc)
-		*n = ms.ms_entries;
-	store_reader_end(r);
-	return rc;
+	return store_queue_count(r, r->st->idxq, n);
 }
 
 int store_idxq_ids(MDB_txn *txn, struct store *st, bool party, uint64_t num,

@@ -295,6 +295,8 @@ void store_reader_end(struct store_reader *r);
  * store_export.c */
 int store_queue_append(struct store_txn *tx, MDB_dbi dbi, const void *val,
 		       size_t len);
+/* store_queue_count() - the entries of queue @dbi, through @r. */
+int store_queue_count(struct store_reader *r, MDB_dbi dbi, uint64_t *n);
 
 /* store_export_put() - queue record @id of @kind for the cluster's store
  * in @tx, when store_set_export() is on (else nothing). store_export.c */
