@@ -678,10 +678,11 @@ int store_expire_due(struct store_txn *tx, int64_t now_ms, unsigned max,
  * @cutoff_ms go first, oldest first, out of the same @max. *sessions and
  * *cdrs (may be NULL) get how many were deleted; the meta counters
  * purged_sessions and purged_cdrs add them up. A cluster cache's index
- * queue is flushed first (store_mirror.h): with more than @max records
- * queued, no session goes this time. Returns 0 or an errno (EIO: an
- * index out of step).
+ * queue is flushed first (store_mirror.h): with more than
+ * STORE_PURGE_IDXQ_MAX records queued, no session goes this time.
+ * Returns 0 or an errno (EIO: an index out of step).
  */
+#define STORE_PURGE_IDXQ_MAX 20000
 int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
 		unsigned *sessions, unsigned *cdrs);
 

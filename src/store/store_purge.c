@@ -13,9 +13,11 @@
  * their own end time, before the sessions.
  *
  * A cluster cache's index queue (store_mirror.h) is written into the
- * indexes first, so every session to purge has its index entries. Past
- * @max queued records, no session is purged this time: the queue's own
- * flushes catch up, and the next purge goes on.
+ * indexes first, so every session to purge has its index entries. The
+ * queue holds a quarter second of creates (a few thousand at most under
+ * load), so STORE_PURGE_IDXQ_MAX takes it all; a longer one (a node
+ * catching up with the feed) means no session is purged this time: the
+ * queue's own flushes drain it, and the next purge goes on.
  *
  * Cursors are opened afresh for every deletion, as store_expire_due()
  * does: a delete under a cursor in LMDB 0.9.24 is exactly where its bugs
@@ -201,7 +203,7 @@ int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
 	bool queued;
 	int rc;
 
-	rc = store_idxq_flush(tx, max, &n_q, &queued);
+	rc = store_idxq_flush(tx, STORE_PURGE_IDXQ_MAX, &n_q, &queued);
 	if (!rc)
 		rc = purge_sessionless(tx, cutoff_ms, &budget, &n_c);
 	while (!rc && !queued && budget > 0) {

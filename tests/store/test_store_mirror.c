@@ -7,8 +7,8 @@
  * a stale session held it. The index queue: sessions whose party and vn
  * entries are queued, flushed or half flushed are listed by party and by
  * number exactly once each, in id order across pages; retention flushes
- * the queue before it purges, and purges nothing while more than its
- * batch is queued.
+ * the queue before it purges, and purges nothing while more than
+ * STORE_PURGE_IDXQ_MAX records are queued.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -297,20 +297,40 @@ static void test_queue_purged(void **state)
 	char got[16];
 	uint8_t i;
 
+	struct store_txn *tx;
+	unsigned n;
+
 	for (i = 1; i <= 3; i++) {
 		sess(&s, i, "+15550000011", "+15550000021", "+15559990011");
 		s.status = SESSION_CLOSED;
 		s.ended_at_ms = T0 + i;
 		assert_int_equal(mirror(f, &s, true, NULL), 0);
 	}
-	/* more queued than one purge takes: the queue goes first */
-	assert_int_equal(purge(f, 2), 0);
-	assert_int_equal(queued(f), 1);
-	list_all(f, true, "+15550000011", got);
-	assert_string_equal(got, "123");
+	/* the queue goes first: all of it, then two of the three */
 	assert_int_equal(purge(f, 2), 2);
 	assert_int_equal(queued(f), 0);
-	assert_int_equal(purge(f, 2), 1);
+	list_all(f, true, "+15550000011", got);
+	assert_string_equal(got, "3");
+
+	/* more queued than a purge flushes (a node catching up): none
+	 * purged this time, the next purge goes on */
+	assert_int_equal(store_write_begin(f->st, NULL, &tx), 0);
+	for (n = 0; n < STORE_PURGE_IDXQ_MAX; n++) {
+		sess(&s, 9, "+15550000077", "+15550000088", "+15559990077");
+		s.id[1] = (uint8_t)(n >> 8);
+		s.id[2] = (uint8_t)n;
+		assert_int_equal(store_session_mirror(tx, &s, NULL), 0);
+	}
+	assert_int_equal(store_write_commit(tx), 0);
+	assert_int_equal(queued(f), STORE_PURGE_IDXQ_MAX);
+	sess(&s, 4, "+15550000011", "+15550000021", "+15559990011");
+	s.status = SESSION_CLOSED;
+	s.ended_at_ms = T0 + 4;
+	assert_int_equal(mirror(f, &s, true, NULL), 0);
+	assert_int_equal(purge(f, 2), 0);
+	assert_int_equal(queued(f), 1);
+	assert_int_equal(purge(f, 2), 2);
+	assert_int_equal(queued(f), 0);
 	list_all(f, true, "+15550000011", got);
 	assert_string_equal(got, "");
 	list_all(f, false, "+15559990011", got);
