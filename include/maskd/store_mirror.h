@@ -27,16 +27,16 @@
  * numbers out in turn, so each create's vn entry lands in a leaf page of
  * its own - in a bench of three nodes, half of all the cache wrote. A
  * flush every 250 ms (ctl_sweep.c) writes each such leaf once for all
- * the entries it got meanwhile. Nothing waits for a flush: listings merge the
- * queue in (store_session_list()), so a session is listed as soon as it
- * is cached, and retention (store_purge()) flushes it all first. The
- * queue is in the store, so a crash loses none of it.
+ * the entries it got meanwhile. Nothing waits for a flush: listings
+ * merge the queue in (store_session_list()), so a session is listed as
+ * soon as it is cached, and retention (store_purge()) flushes it first.
+ * The queue is in the store, so a crash loses none of it.
  *
  *   idxq     be64(seq) -> id(16) be64(party_a) be64(party_b) be64(vn)
  *
  * store_idxq_flush() - write up to @max queued records into the indexes
- * and delete them from the queue, oldest first; *n gets how many, *more
- * whether any is left. 0 or an errno.
+ * and delete them from the queue, oldest first; *n (may be NULL) gets
+ * how many, *more whether any is left. 0 or an errno.
  * store_idxq_count() - records queued, through any reader.
  */
 int store_idxq_flush(struct store_txn *tx, unsigned max, unsigned *n,

@@ -127,9 +127,8 @@ static void ctl_idxq_maybe(struct ctl *ctl);
 static int ctl_idxq_op(struct store_txn *tx, void *arg)
 {
 	struct ctl *ctl = arg;
-	unsigned n;
 
-	return store_idxq_flush(tx, CTL_IDXQ_MAX, &n, &ctl->idxq_more);
+	return store_idxq_flush(tx, CTL_IDXQ_MAX, NULL, &ctl->idxq_more);
 }
 
 static void ctl_idxq_done(int err, void *arg)

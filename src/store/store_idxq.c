@@ -50,8 +50,8 @@ int store_idxq_put(struct store_txn *tx, const struct session *s)
 	return store_queue_append(tx, tx->st->idxq, val, sizeof(val));
 }
 
-static int idx_put(struct store_txn *tx, MDB_dbi dbi, uint64_t num,
-		   const uint8_t id[STORE_ID_LEN])
+int store_idx_put(struct store_txn *tx, MDB_dbi dbi, uint64_t num,
+		  const uint8_t id[STORE_ID_LEN])
 {
 	uint8_t buf[IDX_KEY_SIZE];
 	MDB_val k = store_key_idx(buf, num, id), v = { 0, NULL };
@@ -80,11 +80,11 @@ int store_idxq_flush(struct store_txn *tx, unsigned max, unsigned *n,
 		}
 		rc = idxq_decode(&k, &v, &q);
 		if (!rc)
-			rc = idx_put(tx, tx->st->party, q.a, q.id);
+			rc = store_idx_put(tx, tx->st->party, q.a, q.id);
 		if (!rc)
-			rc = idx_put(tx, tx->st->party, q.b, q.id);
+			rc = store_idx_put(tx, tx->st->party, q.b, q.id);
 		if (!rc)
-			rc = idx_put(tx, tx->st->vn, q.vn, q.id);
+			rc = store_idx_put(tx, tx->st->vn, q.vn, q.id);
 		if (!rc)
 			rc = store_err(mdb_cursor_del(cur, 0));
 		if (rc)
@@ -96,7 +96,8 @@ int store_idxq_flush(struct store_txn *tx, unsigned max, unsigned *n,
 		rc = 0;
 	else if (rc < 0)
 		rc = store_err(rc);
-	*n = rc ? 0 : done;
+	if (n)
+		*n = rc ? 0 : done;
 	return rc;
 }
 

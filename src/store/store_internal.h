@@ -324,6 +324,9 @@ void store_ids_sort(struct store_ids *l);
  * all), then sort it. 0 or an errno.
  */
 int store_idxq_put(struct store_txn *tx, const struct session *s);
+/* store_idx_put() - the entry (@num, @id) of index @dbi (party or vn). */
+int store_idx_put(struct store_txn *tx, MDB_dbi dbi, uint64_t num,
+		  const uint8_t id[STORE_ID_LEN]);
 int store_idxq_ids(MDB_txn *txn, struct store *st, bool party, uint64_t num,
 		   const uint8_t *after, struct store_ids *out);
 

@@ -199,11 +199,11 @@ static int purge_sessionless(struct store_txn *tx, int64_t cutoff_ms,
 int store_purge(struct store_txn *tx, int64_t cutoff_ms, unsigned max,
 		unsigned *sessions, unsigned *cdrs)
 {
-	unsigned budget = max, n_s = 0, n_c = 0, n_q;
+	unsigned budget = max, n_s = 0, n_c = 0;
 	bool queued;
 	int rc;
 
-	rc = store_idxq_flush(tx, STORE_PURGE_IDXQ_MAX, &n_q, &queued);
+	rc = store_idxq_flush(tx, STORE_PURGE_IDXQ_MAX, NULL, &queued);
 	if (!rc)
 		rc = purge_sessionless(tx, cutoff_ms, &budget, &n_c);
 	while (!rc && !queued && budget > 0) {

@@ -194,14 +194,11 @@ static int pairs_put(struct store_txn *tx, const struct session *s)
 static int idx_put(struct store_txn *tx, MDB_dbi dbi, const char *num,
 		   const uint8_t id[STORE_ID_LEN])
 {
-	uint8_t buf[IDX_KEY_SIZE];
-	MDB_val k, v = { 0, NULL };
 	uint64_t n;
 
 	if (store_num_pack(num, &n))
 		return EINVAL;
-	k = store_key_idx(buf, n, id);
-	return store_err(mdb_put(tx->txn, dbi, &k, &v, 0));
+	return store_idx_put(tx, dbi, n, id);
 }
 
 static int expiry_put(struct store_txn *tx, int64_t at_ms,
