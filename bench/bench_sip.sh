@@ -299,6 +299,24 @@ def thread_ticks(p):
     return out
 
 
+def thread_runs(p):
+    """{thread name: times scheduled onto a CPU} of process @p's threads
+    (schedstat's third field, same-named threads summed): the wake-ups,
+    which on a virtual machine cost more than most of the work between
+    them."""
+    out = {}
+    for t in os.listdir("/proc/%d/task" % p):
+        try:
+            with open("/proc/%d/task/%s/comm" % (p, t)) as f:
+                name = f.read().strip()
+            with open("/proc/%d/task/%s/schedstat" % (p, t)) as f:
+                n = int(f.read().split()[2])
+        except (OSError, IndexError, ValueError):
+            continue
+        out[name] = out.get(name, 0) + n
+    return out
+
+
 def sip_sched(p):
     """(ns on a CPU, ns runnable but waiting for one) of process @p's SIP
     threads (schedstat; maskd-sip, maskd-sip1, ... summed): how much a
@@ -518,6 +536,7 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
         time.sleep(1)
     c0, b0, u0 = cpu_ticks(pid), box_ticks(), cpu_ticks(uas.pid)
     th0 = thread_ticks(pid)
+    wk0 = thread_runs(pid)
     ss0 = sip_sched(pid) if target == "maskd" else (0, 0)
     t0 = time.monotonic()
     procs = []
@@ -545,6 +564,7 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
     wall = time.monotonic() - t0
     c1, b1, u1 = cpu_ticks(pid), box_ticks(), cpu_ticks(uas.pid)
     th1 = thread_ticks(pid)
+    wk1 = thread_runs(pid)
     ss1 = sip_sched(pid) if target == "maskd" else (0, 0)
     for _, out in procs:
         out.close()
@@ -592,6 +612,7 @@ def run_step(target, rate, secs, tag, rtt=False, perf_out=None,
     else:
         r["threads"] = {k: (th1.get(k, 0) - v) * 1000.0 / TCK
                         for k, v in th0.items()}
+        r["wakeups"] = {k: wk1.get(k, 0) - v for k, v in wk0.items()}
     if st:
         r["strace"] = strace_table(st_out)
     if rtt:
@@ -630,6 +651,10 @@ def show(r):
         print("       cpu ms/call by thread: " + ", ".join(
             "%s %.3f" % (k, v / n) for k, v in
             sorted(r["threads"].items(), key=lambda kv: -kv[1]) if v),
+            flush=True)
+        print("       wake-ups/call by thread: " + ", ".join(
+            "%s %.1f" % (k, v / n) for k, v in
+            sorted(r["wakeups"].items(), key=lambda kv: -kv[1]) if v),
             flush=True)
     if r.get("strace"):
         tab = r["strace"]

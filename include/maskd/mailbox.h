@@ -38,19 +38,23 @@ int mailbox_post(struct mailbox *mb, const void *msg);
 
 /*
  * mailbox_lazy() - let mailbox_post_lazy() skip the wake-up: the receiver
- * looks every @period_ms (a persistent timer on its base) and takes what
- * is there. For messages nobody waits on (call records): at 100 calls/s
- * three records a call cost three eventfd writes, reads and loop
- * wake-ups; now twenty timer wake-ups a second in all. Receiver's
- * thread, once, after mailbox_alloc(). 0 or ENOMEM.
+ * looks every @period_ms (a timer on its base) and takes what is there.
+ * For messages nobody waits on (call records): at 100 calls/s three
+ * records a call cost three eventfd writes, reads and loop wake-ups; now
+ * twenty timer wake-ups a second in all. The timer runs only while lazy
+ * posts come: the first after a quiet period wakes the receiver (which
+ * takes it at once and starts looking), a look that finds nothing stops
+ * it, so an idle receiver is never woken. Receiver's thread, once, after
+ * mailbox_alloc(). 0 or ENOMEM.
  */
 int mailbox_lazy(struct mailbox *mb, unsigned period_ms);
 
 /*
- * mailbox_post_lazy() - mailbox_post() without the wake-up when
- * mailbox_lazy() was called: delivered within its period, or at once
- * once MAILBOX_LAZY_MAX messages wait (or something is posted with
- * mailbox_post()). Same order as every other post. Any thread.
+ * mailbox_post_lazy() - mailbox_post() without the wake-up while the
+ * receiver looks (mailbox_lazy()): delivered within its period, or at
+ * once once MAILBOX_LAZY_MAX messages wait (or something is posted with
+ * mailbox_post()); when it does not look, like mailbox_post(). Same
+ * order as every other post. Any thread.
  */
 #define MAILBOX_LAZY_MAX 256
 int mailbox_post_lazy(struct mailbox *mb, const void *msg);

@@ -17,7 +17,8 @@
  * (maskd_recorder_queue_drops_total): its place in the file is silence,
  * like any lost packet, and the call's audio is never delayed.
  *
- * The recorder thread wakes every REC_TICK_MS, drains the rings, decodes
+ * While it has recordings the recorder thread wakes every REC_TICK_MS
+ * (with none it sleeps until one starts), drains the rings, decodes
  * (PCMU, PCMA; G.722 with spandsp, the file then at 16 kHz) and places
  * the audio on the call's timeline (below), and writes what is older than
  * REC_DELAY_MS to the file. WAV headers are rewritten every

@@ -22,6 +22,11 @@ struct mailbox {
 	int efd;
 	struct event *ev;
 	struct event *lazy_ev;	/* mailbox_lazy(): the receiver's look */
+	struct timeval lazy_tv;	/* its period */
+	bool lazy_armed;	/* lazy_ev is pending: lazy posts need no
+				 * wake-up */
+	bool lazy_want;		/* a lazy post found it not: the receiver
+				 * arms it when it takes that post */
 	size_t size;		/* bytes per message */
 	mailbox_h *h;
 	void *arg;
@@ -30,8 +35,16 @@ struct mailbox {
 	bool woken;		/* the eventfd was written for this batch */
 };
 
-static void mailbox_drain(struct mailbox *mb)
+/*
+ * Take what is queued and run the handlers. @look: the lazy timer's look.
+ * The timer runs only while lazy posts come: armed by the receiver when
+ * it takes a lazy post that woke it, stopped by a look that finds
+ * nothing. Ticking on with nothing to take cost an idle maskd twenty
+ * wake-ups a second (issue 14).
+ */
+static void mailbox_drain(struct mailbox *mb, bool look)
 {
+	bool arm = false, disarm = false;
 	char *q;
 	size_t n, i;
 
@@ -42,8 +55,24 @@ static void mailbox_drain(struct mailbox *mb)
 	mb->n = 0;
 	mb->cap = 0;
 	mb->woken = false;
+	if (mb->lazy_want && !mb->lazy_armed) {
+		mb->lazy_armed = true;
+		arm = true;
+	} else if (look && !n && mb->lazy_armed) {
+		mb->lazy_armed = false;
+		disarm = true;
+	}
+	mb->lazy_want = false;
 	pthread_mutex_unlock(&mb->lock);
 
+	if (disarm)
+		event_del(mb->lazy_ev);
+	if (arm && event_add(mb->lazy_ev, &mb->lazy_tv)) {
+		/* lazy posts wake the receiver again */
+		pthread_mutex_lock(&mb->lock);
+		mb->lazy_armed = false;
+		pthread_mutex_unlock(&mb->lock);
+	}
 	for (i = 0; i < n; i++)
 		mb->h(q + i * mb->size, mb->arg);
 	free(q);
@@ -56,7 +85,7 @@ static void mailbox_cb(evutil_socket_t fd, short what, void *arg)
 	/* the counter only says "look"; its value does not matter */
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
-	mailbox_drain(arg);
+	mailbox_drain(arg, false);
 }
 
 int mailbox_alloc(struct mailbox **mbp, struct event_base *base, size_t size,
@@ -103,25 +132,17 @@ static void mailbox_lazy_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	mailbox_drain(arg);
+	mailbox_drain(arg, true);
 }
 
 int mailbox_lazy(struct mailbox *mb, unsigned period_ms)
 {
-	struct timeval tv = {
-		.tv_sec = period_ms / 1000,
-		.tv_usec = (period_ms % 1000) * 1000,
-	};
-
+	mb->lazy_tv.tv_sec = period_ms / 1000;
+	mb->lazy_tv.tv_usec = (period_ms % 1000) * 1000;
+	/* armed by the first lazy post (mailbox_drain()) */
 	mb->lazy_ev = event_new(event_get_base(mb->ev), -1, EV_PERSIST,
 				mailbox_lazy_cb, mb);
-	if (!mb->lazy_ev || event_add(mb->lazy_ev, &tv)) {
-		if (mb->lazy_ev)
-			event_free(mb->lazy_ev);
-		mb->lazy_ev = NULL;
-		return ENOMEM;
-	}
-	return 0;
+	return mb->lazy_ev ? 0 : ENOMEM;
 }
 
 static int mailbox_put(struct mailbox *mb, const void *msg, bool lazy)
@@ -142,10 +163,14 @@ static int mailbox_put(struct mailbox *mb, const void *msg, bool lazy)
 		mb->cap = ncap;
 	}
 	memcpy(mb->q + mb->n * mb->size, msg, mb->size);
-	if (lazy && mb->lazy_ev)
+	if (lazy && mb->lazy_armed) {
 		/* the receiver looks anyway; unless the batch grows big */
 		wake = ++mb->n == MAILBOX_LAZY_MAX;
-	else
+	} else if (lazy && mb->lazy_ev) {
+		/* no look is due: wake it now, and it starts looking */
+		mb->lazy_want = true;
+		wake = mb->n++ == 0 || !mb->woken;
+	} else
 		/* one wake-up per batch is enough (a lazy batch got none:
 		 * the first eager post after it wakes) */
 		wake = mb->n++ == 0 || !mb->woken;
@@ -171,7 +196,7 @@ void mailbox_free(struct mailbox *mb)
 {
 	if (!mb)
 		return;
-	mailbox_drain(mb);
+	mailbox_drain(mb, false);
 	if (mb->lazy_ev)
 		event_free(mb->lazy_ev);
 	event_free(mb->ev);

@@ -112,10 +112,11 @@ struct recorder {
 
 	pthread_t thread;
 	bool started;
-	pthread_mutex_t lock;		/* intake and stopping */
+	pthread_mutex_t lock;		/* intake, stopping and idle */
 	pthread_cond_t cond;
 	struct rec_call *intake;
 	bool stopping;
+	bool idle;			/* the thread waits for an intake */
 
 	/* recorder thread only */
 	struct rec_call *calls;

@@ -140,6 +140,8 @@ int recorder_call_start(struct recorder *r, struct relay_call *media,
 	pthread_mutex_lock(&r->lock);
 	rc->next = r->intake;
 	r->intake = rc;
+	if (r->idle)
+		pthread_cond_signal(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	*out = rc;
 	return 0;
@@ -378,6 +380,33 @@ static void rec_tick(struct recorder *r, bool force)
 	}
 }
 
+/*
+ * When the thread next looks, into @next: REC_TICK_MS on while it has
+ * calls; with none, at the next retention sweep (or in an hour), woken
+ * earlier by recorder_call_start(). Ticking with nothing to drain cost
+ * fifty wake-ups a second, 3 ms of CPU a second on this kind of virtual
+ * machine - a sixth of maskd's idle CPU and 0.05 ms per call at 100
+ * calls/s (issue 14), on every maskd, recording or not.
+ */
+static bool rec_next(struct recorder *r, struct timespec *next)
+{
+	int64_t at_ms;
+
+	if (r->calls) {
+		next->tv_nsec += REC_TICK_MS * 1000000L;
+		if (next->tv_nsec >= 1000000000L) {
+			next->tv_sec++;
+			next->tv_nsec -= 1000000000L;
+		}
+		return false;
+	}
+	at_ms = r->cfg->retention_s ? r->sweep_ms + rec_sweep_period(r) :
+				      clock_mono_ms() + 3600 * 1000;
+	next->tv_sec = (time_t)(at_ms / 1000);
+	next->tv_nsec = (long)(at_ms % 1000) * 1000000L;
+	return true;
+}
+
 static void *rec_thread(void *arg)
 {
 	struct recorder *r = arg;
@@ -386,16 +415,13 @@ static void *rec_thread(void *arg)
 
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (;;) {
-		next.tv_nsec += REC_TICK_MS * 1000000L;
-		if (next.tv_nsec >= 1000000000L) {
-			next.tv_sec++;
-			next.tv_nsec -= 1000000000L;
-		}
 		pthread_mutex_lock(&r->lock);
-		while (!r->stopping &&
+		r->idle = rec_next(r, &next);
+		while (!r->stopping && !(r->idle && r->intake) &&
 		       pthread_cond_timedwait(&r->cond, &r->lock, &next) !=
 		       ETIMEDOUT)
 			;
+		r->idle = false;
 		stopping = r->stopping;
 		pthread_mutex_unlock(&r->lock);
 		if (stopping)
