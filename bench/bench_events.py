@@ -22,7 +22,10 @@ maskd, and set the pace of the throughput figure on a shared box.
     utime+stime (/proc/PID/stat, all threads) per call; target <= +15%.
     --rounds N repeats the pair N times (off on, on off, ...) and
     compares the medians: the SIP thread's CPU alone varies by more
-    than 15% between identical runs on a shared box.
+    than 15% between identical runs on a shared box. Then the floor:
+    what four POSTs a call cost a sender with nothing else to do
+    (bench/bench_post, raw sockets and libcurl, 16 in flight, against
+    the same receiver), as a share of the same "off" figure.
  3. setup latency with a receiver that takes --slow-s (20 s) per
     request: SIPp at --slow-rate (100) calls/s, INVITE -> 200 response
     times from SIPp's -trace_rtt, p50/p99 with events off vs on.
@@ -557,6 +560,7 @@ def bench_cpu(tmp, binary, rate, secs, rounds=1):
                 ok = max(r["ok"], 1)
                 per[mode].append(1000 * r["cpu_s"] / ok)
                 ctl[mode].append(1000 * r["threads"].get("maskd", 0) / ok)
+        floor = post_floor(rcv)
     finally:
         rcv.stop()
     off, on = median(per["off"]), median(per["on"])
@@ -572,7 +576,39 @@ def bench_cpu(tmp, binary, rate, secs, rounds=1):
               % (ctl["on"][0] - ctl["off"][0]))
     print("CPU per call with events: %+.1f%% (target <= +15%%)"
           % (100 * (on - off) / off))
+    # what the POSTs alone cost a sender, four a call, against the same
+    # off figure: below this no deliverer making one request an event
+    # can go, whatever its store and its own code
+    for kind, us in floor:
+        print("  floor: one POST by %s alone (bench_post, %d in flight): "
+              "%.1f us = %+.1f%% at 4 a call"
+              % (kind, POST_CONC, us, 100 * 4 * us / 1000 / off))
     return per
+
+
+POST_BIN = None         # bench_post, next to the receiver
+POST_CONC = 16          # [events] concurrency's default
+POST_N = 40000
+
+
+def post_floor(rcv):
+    """[(client, us CPU per request)] of bench_post raw and curl against
+    @rcv, when bench_post is built."""
+    out = []
+    if not POST_BIN or not os.path.exists(POST_BIN):
+        return out
+    for kind in ("raw", "curl"):
+        r = subprocess.run([POST_BIN, kind, str(rcv.port), str(POST_N),
+                            str(POST_CONC)], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=120)
+        try:
+            us = float(r.stdout.split(" us CPU")[0].rsplit(" ", 1)[1])
+        except (IndexError, ValueError):
+            print("  bench_post %s: %s" % (kind, (r.stdout + r.stderr)
+                                           .strip()))
+            continue
+        out.append(("libcurl" if kind == "curl" else "raw sockets", us))
+    return out
 
 
 def bench_slow(tmp, binary, rate, secs, slow_s):
@@ -640,10 +676,11 @@ def main():
                     "next to --maskd; Python's when absent)")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    global RECEIVER_PROCS, RECEIVER_BIN
+    global RECEIVER_PROCS, RECEIVER_BIN, POST_BIN
     RECEIVER_PROCS = a.receivers
     RECEIVER_BIN = a.receiver_bin or os.path.join(
         os.path.dirname(os.path.abspath(a.maskd)), "bench", "bench_recv")
+    POST_BIN = os.path.join(os.path.dirname(RECEIVER_BIN), "bench_post")
     tmp = tempfile.mkdtemp(prefix="maskd-bench-events-")
     only = a.only.split(",")
     try:
