@@ -3,11 +3,13 @@
  * packet's audio lands in the file through jitter, loss, a delayed first
  * packet, an SSRC change, a timestamp jump, a hold whose timestamps did
  * not advance, duplicates, a slow sender clock, the end of the call, and
- * codecs it cannot decode; and the WAV repair a crash needs.
+ * codecs it cannot decode; and the WAV repair a crash needs. And that
+ * the recorder thread sleeps while nothing is recorded.
  *
  * Every packet of a test carries its own level (packet k: 100 * (k + 1)
  * in PCMU), so a frame of the file says which packet it came from.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -21,6 +23,8 @@
 
 #include <cmocka.h>
 #include <sndfile.h>
+
+#include "maskd/log.h"
 
 #include "maskd/g711.h"
 #include "maskd/recorder.h"
@@ -405,6 +409,90 @@ static void test_wav_repair(void **state)
 	free(dir);
 }
 
+/* How many times this process's thread @name has been put on a CPU
+ * (schedstat's third field); -1 when there is no such thread or no
+ * schedstat. */
+static long thread_runs(const char *name)
+{
+	char path[300], buf[128];
+	long runs = -1;
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+
+	d = opendir("/proc/self/task");
+	if (!d)
+		return -1;
+	while (runs < 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+		buf[strcspn(buf, "\n")] = '\0';
+		if (strcmp(buf, name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+			 de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		if (fscanf(f, "%*s %*s %ld", &runs) != 1)
+			runs = -1;
+		fclose(f);
+	}
+	closedir(d);
+	return runs;
+}
+
+static void on_done(const struct rec_result *res, void *arg)
+{
+	(void)res;
+	(void)arg;
+}
+
+/*
+ * With nothing to record the recorder thread sleeps (until a recording
+ * starts, or the next retention sweep): it is put on a CPU a few times a
+ * second at most. It ticked every REC_TICK_MS before, fifty times a
+ * second, on every maskd, recording or not.
+ */
+static void test_idle_sleeps(void **state)
+{
+	struct config_recording cfg;
+	struct log lg = { .level = LOG_LVL_ERROR, .fd = 2 };
+	struct recorder *r;
+	char *dir = test_tmpdir();
+	long a, b;
+
+	(void)state;
+	assert_non_null(dir);
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.dir, sizeof(cfg.dir), "%s", dir);
+	cfg.retention_s = 3600;		/* a sweep a minute */
+	assert_int_equal(recorder_start(&r, &cfg, &lg, on_done, NULL), 0);
+	usleep(200 * 1000);		/* its first sweep, at start */
+	a = thread_runs("maskd-rec");
+	if (a < 0) {
+		recorder_stop(r);
+		test_rmtree(dir);
+		free(dir);
+		skip();			/* no schedstat on this kernel */
+	}
+	usleep(1000 * 1000);
+	b = thread_runs("maskd-rec");
+	recorder_stop(r);
+	test_rmtree(dir);
+	free(dir);
+	assert_true(b >= a);
+	assert_true(b - a <= 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_slow_sender_clock),
 		cmocka_unit_test(test_codecs),
 		cmocka_unit_test(test_wav_repair),
+		cmocka_unit_test(test_idle_sleeps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
