@@ -24,9 +24,8 @@
 #include <cmocka.h>
 #include <sndfile.h>
 
-#include "maskd/log.h"
-
 #include "maskd/g711.h"
+#include "maskd/log.h"
 #include "maskd/recorder.h"
 #include "../test_util.h"
 
