@@ -133,7 +133,7 @@ class Party:
         self.sip.bind((ip, 0))
         self.port = self.sip.getsockname()[1]
         self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.rtp.bind((ip, tm.even_port_pair(ip)))
+        tm.bind_even(self.rtp, ip)
         self.rtp.setblocking(False)
         self.rtp_port = self.rtp.getsockname()[1]
         self.received = []          # Msg, every message it got

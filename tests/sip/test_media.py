@@ -25,6 +25,7 @@ Python 3 standard library and SIPp only; loopback only. Nothing here
 asserts speed: every wait is bounded and generous.
 """
 import datetime
+import errno
 import os
 import random
 import select
@@ -159,6 +160,20 @@ class Peer:
                     pass
             a.close()
         raise AssertionError("no free port pair on " + ip)
+
+
+def bind_even(sock, ip):
+    """Bind UDP @sock to an even port on @ip whose next port was free.
+    Another suite running beside this one can take the port between
+    even_port_pair()'s look and this bind: a few tries, not one."""
+    for _ in range(20):
+        try:
+            sock.bind((ip, even_port_pair(ip)))
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+    raise AssertionError("no free port pair on " + ip)
 
     def _receive(self):
         socks = {self.rtp: "rtp", self.rtcp: "rtcp"}
