@@ -161,20 +161,6 @@ class Peer:
             a.close()
         raise AssertionError("no free port pair on " + ip)
 
-
-def bind_even(sock, ip):
-    """Bind UDP @sock to an even port on @ip whose next port was free.
-    Another suite running beside this one can take the port between
-    even_port_pair()'s look and this bind: a few tries, not one."""
-    for _ in range(20):
-        try:
-            sock.bind((ip, even_port_pair(ip)))
-            return
-        except OSError as e:
-            if e.errno != errno.EADDRINUSE:
-                raise
-    raise AssertionError("no free port pair on " + ip)
-
     def _receive(self):
         socks = {self.rtp: "rtp", self.rtcp: "rtcp"}
         if self.nat:
@@ -244,6 +230,20 @@ def even_port_pair(ip):
         finally:
             a.close()
             b.close()
+    raise AssertionError("no free port pair on " + ip)
+
+
+def bind_even(sock, ip):
+    """Bind UDP @sock to an even port on @ip whose next port was free.
+    Another suite running beside this one can take the port between
+    even_port_pair()'s look and this bind: a few tries, not one."""
+    for _ in range(20):
+        try:
+            sock.bind((ip, even_port_pair(ip)))
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
     raise AssertionError("no free port pair on " + ip)
 
 
