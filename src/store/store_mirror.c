@@ -13,7 +13,30 @@
 #define META_XID "cluster_xid"
 #define META_ID "cluster_id"
 
-/* pair entry of (@party, @s->vn) -> @s, unless a newer session has it */
+/*
+ * Whether the pair entry @p (another session) keeps its place against
+ * @s. An active session wins over an ended one whatever their creation
+ * times: PostgreSQL never holds two active sessions of a pair, and a
+ * create can carry an earlier created_at than a session another node
+ * made, used and closed while this one waited for its party's lock
+ * (test_cluster's feed saw the ended one kept and the pair refused).
+ * Between two of the same kind the newer stays.
+ */
+static bool mirror_pair_keeps(const struct rec_pair *p,
+			      const struct session *s)
+{
+	bool p_active = p->status == SESSION_ACTIVE;
+	bool s_active = s->status == SESSION_ACTIVE;
+
+	if (p_active != s_active)
+		return p_active;
+	return p->created_at_ms > s->created_at_ms ||
+	       (p->created_at_ms == s->created_at_ms &&
+		memcmp(p->id, s->id, STORE_ID_LEN) > 0);
+}
+
+/* pair entry of (@party, @s->vn) -> @s, unless another session keeps it
+ * (mirror_pair_keeps()) */
 static int mirror_pair(struct store_txn *tx, const struct session *s,
 		       uint64_t party, uint64_t other, uint64_t vn,
 		       bool caller_is_a)
@@ -27,9 +50,7 @@ static int mirror_pair(struct store_txn *tx, const struct session *s,
 	if (rc == 0 && v.mv_size == sizeof(p)) {
 		memcpy(&p, v.mv_data, sizeof(p));
 		if (memcmp(p.id, s->id, STORE_ID_LEN) &&
-		    (p.created_at_ms > s->created_at_ms ||
-		     (p.created_at_ms == s->created_at_ms &&
-		      memcmp(p.id, s->id, STORE_ID_LEN) > 0)))
+		    mirror_pair_keeps(&p, s))
 			return 0;
 	} else if (rc && rc != MDB_NOTFOUND) {
 		return store_err(rc);

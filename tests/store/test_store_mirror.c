@@ -2,6 +2,7 @@
  * test_store_mirror.c - store_session_mirror() (store_mirror.h): a
  * session applied twice as it is stays one session with its pairs and
  * counters; a changed one is rewritten and an ended one frees its pairs;
+ * a pair's active session wins over a newer ended one;
  * one whose first write was rolled back is written by the next; a
  * session with PINs applied again indexes a PIN that was skipped while
  * a stale session held it. The index queue: sessions whose party and vn
@@ -110,6 +111,39 @@ static void test_changed_then_ended(void **state)
 	assert_int_equal(active(f, &total), 0);
 	assert_int_equal(store_lookup(f->r, "+15550000001", "+15559990001",
 				      T0 + 6000, &out), ESTALE);
+}
+
+/*
+ * A pair's active session wins over an ended one, whatever their
+ * creation times: a create that waited for its party's lock carries an
+ * earlier created_at than the session made, used and closed meanwhile
+ * by another node, and is applied after that one's close.
+ */
+static void test_active_beats_newer_ended(void **state)
+{
+	struct fx *f = *state;
+	struct session old, young, out;
+
+	sess(&young, 7, "+15550000007", "+15550000008", "+15559990007");
+	sess(&old, 6, "+15550000007", "+15550000008", "+15559990007");
+	young.created_at_ms = T0 + 100;		/* made second, ended */
+	old.created_at_ms = T0 + 50;		/* asked first, active */
+	assert_int_equal(mirror(f, &young, true, NULL), 0);
+	young.status = SESSION_CLOSED;
+	young.ended_at_ms = T0 + 200;
+	assert_int_equal(mirror(f, &young, true, NULL), 0);
+	assert_int_equal(mirror(f, &old, true, NULL), 0);
+	assert_int_equal(store_lookup(f->r, "+15550000007", "+15559990007",
+				      T0 + 300, &out), 0);
+	assert_memory_equal(out.id, old.id, STORE_ID_LEN);
+	assert_int_equal(store_lookup(f->r, "+15550000008", "+15559990007",
+				      T0 + 300, &out), 0);
+	assert_memory_equal(out.id, old.id, STORE_ID_LEN);
+	/* the ended one applied again (a replay) does not take it back */
+	assert_int_equal(mirror(f, &young, true, NULL), 0);
+	assert_int_equal(store_lookup(f->r, "+15550000007", "+15559990007",
+				      T0 + 300, &out), 0);
+	assert_memory_equal(out.id, old.id, STORE_ID_LEN);
 }
 
 static void test_rolled_back_then_written(void **state)
@@ -343,6 +377,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_same_twice, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_changed_then_ended,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_active_beats_newer_ended,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_rolled_back_then_written,
 						fx_setup, fx_teardown),
