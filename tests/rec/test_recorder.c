@@ -408,42 +408,47 @@ static void test_wav_repair(void **state)
 	free(dir);
 }
 
+/* The first line of /proc/self/task/@tid/@file into @buf; false when
+ * there is none. */
+static bool task_line(const char *tid, const char *file, char *buf,
+		      size_t size)
+{
+	char path[300];
+	bool ok;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/%s", tid, file);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	ok = fgets(buf, (int)size, f) != NULL;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return ok;
+}
+
 /* How many times this process's thread @name has been put on a CPU
  * (schedstat's third field); -1 when there is no such thread or no
  * schedstat. */
 static long thread_runs(const char *name)
 {
-	char path[300], buf[128];
+	char buf[128];
 	long runs = -1;
 	struct dirent *de;
 	DIR *d;
-	FILE *f;
 
 	d = opendir("/proc/self/task");
 	if (!d)
 		return -1;
-	while (runs < 0 && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' ||
+		    !task_line(de->d_name, "comm", buf, sizeof(buf)) ||
+		    strcmp(buf, name))
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-		buf[strcspn(buf, "\n")] = '\0';
-		if (strcmp(buf, name))
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
-			 de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			break;
-		if (fscanf(f, "%*s %*s %ld", &runs) != 1)
+		if (!task_line(de->d_name, "schedstat", buf, sizeof(buf)) ||
+		    sscanf(buf, "%*s %*s %ld", &runs) != 1)
 			runs = -1;
-		fclose(f);
+		break;
 	}
 	closedir(d);
 	return runs;
