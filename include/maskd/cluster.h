@@ -15,6 +15,8 @@
  *     CLUSTER_SWEEP_MS, each node, SKIP LOCKED so they share the work),
  *     and hands the sessions its own transactions expired to
  *     cluster_expired_h: exactly one node reports each expiry;
+ *   - vacuums the pool table at most once every CLUSTER_VACUUM_MS
+ *     across the cluster, after creates;
  *   - copies the call records and events its LMDB store wrote into
  *     PostgreSQL (cluster_export_start()), from a durable queue;
  *   - replays the changes table into its LMDB store through the writer
@@ -47,6 +49,10 @@
 /* the schema version this build writes (cluster_schema.c) */
 #define CLUSTER_SCHEMA 8
 #define CLUSTER_SWEEP_MS 1000
+/* the pool is vacuumed at most about this often, by whichever node's
+ * sweep finds it due first (cluster_expire.c: pool_vacuum()): a little
+ * under CLUSTER_SWEEP_MS, so the turn does not slip by a sweep */
+#define CLUSTER_VACUUM_MS 900
 #define CLUSTER_SWEEP_MAX 1000		/* sessions expired per sweep */
 /* create retries on a serialization failure, deadlock or unique clash */
 #define CLUSTER_RETRY_MAX 32

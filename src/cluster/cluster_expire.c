@@ -171,6 +171,30 @@ static void vacuum_done(int err, const PGresult *res, void *arg)
 		cluster_log_pg_error(c, "vacuum pool", res);
 }
 
+/* Whether the pool's last vacuum, by any node or by autovacuum, is at
+ * least CLUSTER_VACUUM_MS old (or there was none). last_vacuum is set
+ * in the server's shared statistics when a vacuum ends, so the node
+ * that asks next sees it. */
+static const char vacuum_due_sql[] =
+	"SELECT coalesce(greatest(last_vacuum, last_autovacuum) < "
+	"now() - make_interval(secs => $1::integer / 1000.0), true) "
+	"FROM pg_stat_user_tables WHERE relid = 'pool'::regclass";
+
+static void vacuum_due_done(int err, const PGresult *res, void *arg)
+{
+	struct cluster *c = arg;
+	struct cluster_pg *pg;
+
+	if (!err && !cluster_pg_ok(res))
+		cluster_log_pg_error(c, "vacuum pool", res);
+	if (err || !cluster_pg_ok(res) || PQntuples(res) != 1 ||
+	    strcmp(PQgetvalue(res, 0, 0), "t") ||
+	    !(pg = cluster_pick(c)) ||
+	    cluster_pg_query(pg, "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON) "
+			     "pool", -1, NULL, vacuum_done, c))
+		c->vacuum_busy = false;
+}
+
 /*
  * pool_vacuum() - VACUUM the pool table after creates. Every create
  * moves a number's row in the pool_use index (active, vn), and the pick
@@ -179,13 +203,23 @@ static void vacuum_done(int err, const PGresult *res, void *arg)
  * hundreds of thousands gather, and a pick went from 20 us to over 1 ms
  * (bench_cluster.py). A vacuum of a pool of thousands of rows takes
  * milliseconds; SKIP_LOCKED, so a node never waits for another's.
+ * The table is shared, so one vacuum serves every node: a node that made
+ * creates first asks whether anyone vacuumed the pool in the last
+ * CLUSTER_VACUUM_MS. Each node vacuuming on its own sweep did it once a
+ * second per node, and scanning the pool's indexes each time cost
+ * PostgreSQL ~17 us a create at three nodes (bench_cluster_api.py
+ * --statements): with the turn shared, creates/s rose 10-28%.
  */
 static void pool_vacuum(struct cluster *c, struct cluster_pg *pg)
 {
+	char ms[16];
+	const char *vals[1] = { ms };
+
 	if (c->vacuum_busy || c->stats.creates == c->vacuum_creates)
 		return;
-	if (!cluster_pg_query(pg, "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON) "
-			      "pool", -1, NULL, vacuum_done, c)) {
+	snprintf(ms, sizeof(ms), "%d", CLUSTER_VACUUM_MS);
+	if (!cluster_pg_query(pg, vacuum_due_sql, 1, vals, vacuum_due_done,
+			      c)) {
 		c->vacuum_busy = true;
 		c->vacuum_creates = c->stats.creates;
 	}

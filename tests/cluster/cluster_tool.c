@@ -12,7 +12,9 @@
  *        (ms since the epoch). $CLUSTER_TOOL_WARMUP: that many
  *        operations first, not counted; $CLUSTER_TOOL_READY set: then
  *        print "ready" and wait for a line on stdin before the first
- *        counted one (the bench starts its nodes together)
+ *        counted one (the bench starts its nodes together);
+ *        $CLUSTER_TOOL_SECS: start none after that many seconds (N is
+ *        then a bound), so the sweeps run meanwhile
  *   cluster_tool feed DSN LMDB_DIR EXPECT TIMEOUT_S
  *        replay changes into the LMDB store until EXPECT sessions are
  *        applied (or TIMEOUT_S); prints a JSON line with the count and
@@ -141,6 +143,7 @@ static struct {
 	uint64_t seed;
 	uint8_t (*ids)[STORE_ID_LEN];	/* created, not yet closed */
 	unsigned n_ids;
+	double until;			/* mono_s(); 0: none */
 } g_cr;
 
 static uint64_t rnd(void)
@@ -189,6 +192,8 @@ static void create_done(int err, const struct session *s, void *arg)
 
 static void create_start(void)
 {
+	if (g_cr.until && mono_s() >= g_cr.until)
+		g_cr.n = g_cr.started;	/* time's up: the loop below ends */
 	while (g_cr.started < g_cr.n &&
 	       g_cr.started - g_cr.finished < g_cr.conc) {
 		char a[E164_SIZE], b[E164_SIZE];
@@ -231,7 +236,7 @@ static void create_start(void)
 static int cmd_create(const char *dsn, char **argv)
 {
 	struct cluster_stats st;
-	const char *start, *warm;
+	const char *start, *warm, *secs;
 	unsigned n_warm;
 	int64_t start_ms;
 	double t0, dt;
@@ -285,6 +290,9 @@ static int cmd_create(const char *dsn, char **argv)
 	}
 	start_ms = now_ms();
 	t0 = mono_s();
+	secs = getenv("CLUSTER_TOOL_SECS");
+	if (secs)
+		g_cr.until = t0 + strtod(secs, NULL);
 	create_start();
 	while (g_cr.finished < g_cr.n)
 		run_for(0.02);

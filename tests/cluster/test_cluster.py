@@ -174,6 +174,35 @@ class ClusterCase(unittest.TestCase):
         numbers."""
         self.run_concurrent("lock", pool=64, parties=24, db="alloc_window")
 
+    def test_pool_vacuum_shared(self):
+        """Three nodes creating for 3.5 s: every create dirties a pool
+        row and each node's sweep (CLUSTER_SWEEP_MS, 1 s) finds creates
+        to clean up after, but the pool is vacuumed about once every
+        CLUSTER_VACUUM_MS (0.9 s) across them all, by whichever node
+        asks first - not once a second by each (about 9 here)."""
+        dsn = self.db("vacuum_turn")
+        self.assertEqual(tool("pool", dsn, 50).returncode, 0)
+        env = dict(os.environ, CLUSTER_TOOL_SECS="3.5")
+        t0 = time.monotonic()
+        procs = [subprocess.Popen([TOOL, "create", dsn, "200000", "2",
+                                   "100000", "1", "lock", str(seed)],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True,
+                                  env=env)
+                 for seed in (5, 7, 9)]
+        for p in procs:
+            out, err = p.communicate(timeout=WAIT_S)
+            self.assertEqual(p.returncode, 0, err)
+            res = last_json(out)
+            self.assertGreater(res["ok"], 0, out)
+            self.assertLess(res["ok"], 200000, out)    # time ended it
+        secs = time.monotonic() - t0
+        n = int(self.sql("vacuum_turn", "SELECT vacuum_count FROM "
+                         "pg_stat_user_tables WHERE relname = 'pool'")
+                [0][0])
+        self.assertGreaterEqual(n, 1)
+        self.assertLessEqual(n, int(secs / 0.9) + 1, "%.1f s" % secs)
+
     def test_least_used(self):
         """One connection, batches of 8 one after the other, parties
         that never meet: every create takes the least-used number, so
