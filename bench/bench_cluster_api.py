@@ -79,6 +79,14 @@ def proc_write_bytes(pid):
     return 0
 
 
+def box_ticks():
+    """The box's CPU ticks since boot by kind (/proc/stat's cpu line)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return dict(zip(("user", "nice", "system", "idle", "iowait", "irq",
+                     "softirq", "steal"), v))
+
+
 def thread_cpu_s(pid):
     """CPU seconds by thread name (comm) of process pid."""
     out = {}
@@ -166,6 +174,7 @@ def main():
                      os.path.join(tmp, "perf.data"), "-p",
                      str(nodes[0].proc.pid), "--", "sleep", str(a.secs)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            box0 = box_ticks()
             wrks = []
             for i, m in enumerate(nodes[:a.load_nodes or a.nodes]):
                 env = dict(os.environ, MASKD_TOKEN=test_sip.TOKEN,
@@ -177,6 +186,7 @@ def main():
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     text=True, env=env))
             outs = [w.communicate()[0] for w in wrks]
+            box1 = box_ticks()
             if perf:
                 perf.wait()
             met1 = [m.metrics() for m in nodes]
@@ -221,6 +231,17 @@ def main():
                   "/".join("%.1f" % (y - x) for x, y in zip(cpu_n0, cpu_n1)),
                   client / created * 1e6))
         print("PostgreSQL WAL per create: %.0f bytes" % (wal / created))
+        # whether the load kept the box busy (idle: the figure is the
+        # connections' latency, not the CPU) and what the host took
+        # (steal); the same code gives half the creates/s in the box's
+        # slow hours, with CPU per create twice as high everywhere
+        d = {k: box1[k] - box0[k] for k in box0}
+        t = sum(d.values()) or 1
+        print("box over the load: busy %.0f%%, idle %.0f%%, iowait "
+              "%.0f%%, steal %.0f%%" % (
+                  100.0 * (t - d["idle"] - d["iowait"] - d["steal"]) / t,
+                  100.0 * d["idle"] / t, 100.0 * d["iowait"] / t,
+                  100.0 * d["steal"] / t))
         by = {}
         for t0, t1 in zip(thr0, thr1):
             for name, v in t1.items():
