@@ -261,6 +261,15 @@ def main():
             "%s %.2f" % (k.replace("maskd_", ""), v / created)
             for k, v in d.items()) + ", storage writes %.1f KB" % (
                 (sum(io_n1) - sum(io_n0)) / created / 1024))
+        tx = sum(m1.get("maskd_cluster_create_transactions_total", 0) -
+                 m0.get("maskd_cluster_create_transactions_total", 0)
+                 for m0, m1 in zip(met0, met1))
+        if tx:
+            # PostgreSQL's CPU per create falls as batches grow (one
+            # function call, plan and commit for all): more creates in
+            # flight per node, bigger batches
+            print("creates per PostgreSQL transaction (batch): %.1f"
+                  % (created / tx))
     # the nodes' stores are 2G maps, hundreds of MB each after a run:
     # only a profile asked for stays
     for i in range(a.nodes):

@@ -43,6 +43,7 @@
 
 #include "maskd/config.h"
 #include "maskd/log.h"
+#include "maskd/metrics.h"
 #include "maskd/store.h"
 #include "maskd/writer.h"
 
@@ -101,19 +102,11 @@ enum cluster_alloc {
 	CLUSTER_ALLOC_SERIALIZABLE,
 };
 
-/* Counters (cluster_stats()). */
+/* Counters (cluster_stats()), declared in cluster_metrics.inc. */
 struct cluster_stats {
-	uint64_t creates;		/* sessions created */
-	uint64_t retries;		/* creates run again (40001, 40P01,
-					 * 23505) */
-	uint64_t unavailable;		/* ops refused or lost: PG down */
-	uint64_t feed_applied;		/* changes written to LMDB */
-	uint64_t feed_polls;
-	uint64_t reconnects;		/* connections that came back */
-	uint64_t expiries;		/* sessions this node's sweeps expired */
-	uint64_t exported;		/* records copied into PostgreSQL */
-	uint64_t purged;		/* sessions, call records, events
-					 * and changes retention deleted */
+#define X METRICS_X_PLAIN
+#include "maskd/cluster_metrics.inc"
+#undef X
 };
 
 #define CLUSTER_NODE_SIZE 64

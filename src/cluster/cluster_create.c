@@ -61,6 +61,7 @@ static int batch_add(struct create_op *op);
 static int create_send(struct create_op *op)
 {
 	struct cluster_pg *pg;
+	int err;
 
 	if (op->c->alloc == CLUSTER_ALLOC_LOCK)
 		return cluster_pick(op->c) ? batch_add(op) : ENOTCONN;
@@ -68,8 +69,11 @@ static int create_send(struct create_op *op)
 	if (!pg)
 		return ENOTCONN;
 	op->attempts++;
-	return cluster_pg_query(pg, create_sql, CP_N, op->vals, create_done,
-				op);
+	err = cluster_pg_query(pg, create_sql, CP_N, op->vals, create_done,
+			       op);
+	if (!err)
+		op->c->stats.batches++;
+	return err;
 }
 
 static void create_finish(struct create_op *op, int err, const PGresult *res,
@@ -319,6 +323,7 @@ static void batch_send(struct cluster *c, struct cluster_pg *pg)
 		free(cols[j].p);
 	if (!err) {
 		c->batches_out++;
+		c->stats.batches++;
 		return;
 	}
 	for (i = 0; i < n; i++)

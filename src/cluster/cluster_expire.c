@@ -193,6 +193,8 @@ static void vacuum_due_done(int err, const PGresult *res, void *arg)
 	    cluster_pg_query(pg, "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON) "
 			     "pool", -1, NULL, vacuum_done, c))
 		c->vacuum_busy = false;
+	else
+		c->stats.vacuums++;
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "maskd/cluster.h"
 #include "maskd/store_mirror.h"
 
 #include "ctl_internal.h"
@@ -198,6 +199,30 @@ static const struct metrics_group ctl_metrics_group =
 	METRICS_GROUP_SNAP("ctl", ctl_metrics_rows, ctl_metrics_read,
 			   struct ctl_counters);
 
+/* The cluster node's counters, rendered in both modes (0 in
+ * single-node mode) so a dashboard's families are always there. */
+static int ctl_cluster_metrics_read(void *arg, void *snap)
+{
+	const struct ctl *ctl = arg;
+
+	if (ctl->cluster)
+		cluster_stats(ctl->cluster, snap);
+	else
+		memset(snap, 0, sizeof(struct cluster_stats));
+	return 0;
+}
+
+static const struct metrics_row ctl_cluster_metrics_rows[] = {
+#define X(f, name, kind, help) \
+	METRICS_ROW(struct cluster_stats, f, name, kind, help),
+#include "maskd/cluster_metrics.inc"
+#undef X
+};
+
+static const struct metrics_group ctl_cluster_metrics_group =
+	METRICS_GROUP_SNAP("cluster", ctl_cluster_metrics_rows,
+			   ctl_cluster_metrics_read, struct cluster_stats);
+
 void ctl_stop(struct ctl *ctl)
 {
 	if (!ctl)
@@ -205,6 +230,7 @@ void ctl_stop(struct ctl *ctl)
 	/* first: the counters are freed with ctl */
 	metrics_unregister(ctl->metrics, &ctl_metrics_group, ctl);
 	metrics_unregister(ctl->metrics, &ctl_cells_group, &ctl->cells);
+	metrics_unregister(ctl->metrics, &ctl_cluster_metrics_group, ctl);
 	ctl_sweep_stop(ctl);
 	ctl_hook_stop(ctl);
 	ctl_deliver_stop(ctl);
@@ -253,7 +279,10 @@ int ctl_metrics_register(struct ctl *ctl, struct metrics *reg)
 	if (err)
 		return err;
 	err = metrics_register(reg, &ctl_cells_group, &ctl->cells);
+	if (!err)
+		err = metrics_register(reg, &ctl_cluster_metrics_group, ctl);
 	if (err) {
+		metrics_unregister(reg, &ctl_cells_group, &ctl->cells);
 		metrics_unregister(reg, &ctl_metrics_group, ctl);
 		return err;
 	}

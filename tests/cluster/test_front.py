@@ -497,8 +497,20 @@ class FrontLoad(FrontBase):
         for n in self.nodes:
             self.wait_front_up(n)
         calls = LOAD_RATE * LOAD_RATE_S
+        names = ("maskd_cluster_creates_total",
+                 "maskd_cluster_create_transactions_total",
+                 "maskd_cluster_feed_applied_total")
+        m0 = [[self.metric(n, k) for k in names] for n in self.nodes]
         sessions = self.create_sessions(calls, 7000)
         self.wait_everywhere(sessions, self.nodes)
+        # each node counts its own creates, the transactions (batches)
+        # that carried them, and every session its feed cached
+        for n, (c0, t0, f0) in zip(self.nodes, m0):
+            c, t, f = [self.metric(n, k) for k in names]
+            self.assertEqual(c - c0, calls // 2, names[0])
+            self.assertGreaterEqual(t - t0, 1, names[1])
+            self.assertLessEqual(t - t0, c - c0, names[1])
+            self.assertGreaterEqual(f - f0, calls, names[2])
         created_on = {s[3]: self.nodes[i % 2] for i, s in enumerate(sessions)}
         before = [self.metric(n, "maskd_sip_calls_answered_total")
                   for n in self.nodes]
