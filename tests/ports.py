@@ -26,8 +26,6 @@ import tempfile
 PORT_LO = 10000
 PORT_HI = 20000
 
-_given = set()  # never the same port twice to one process
-
 REGISTRY = os.path.join(tempfile.gettempdir(), "maskd-test-ports")
 
 
@@ -79,11 +77,10 @@ def free_port(host="127.0.0.1", udp=True, tcp=True):
                 live[port] = pid
         for _ in range(2000):
             port = rnd.randrange(PORT_LO, PORT_HI)
-            if port in _given or port in live:
+            if port in live:
                 continue
             if not _bindable(host, port, udp, tcp):
                 continue
-            _given.add(port)
             live[port] = os.getpid()
             reg.seek(0)
             reg.truncate()

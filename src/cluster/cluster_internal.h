@@ -52,7 +52,7 @@ struct cluster {
 	int64_t purge_ms;		/* clock_mono_ms() of the last turn */
 	char purge_xid[24];		/* where the changes scan goes on */
 	int64_t purge_id;
-	uint64_t vacuum_creates;	/* stats.creates at the last one */
+	uint64_t vacuum_creates;	/* stats.creates at the last check */
 	cluster_expired_h *expired_h;
 	void *expired_arg;
 	struct cluster_export *export;	/* cluster_export.c; NULL = none */

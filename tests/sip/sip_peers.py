@@ -132,8 +132,7 @@ class Party:
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sip.bind((ip, 0))
         self.port = self.sip.getsockname()[1]
-        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tm.bind_even(self.rtp, ip)
+        self.rtp = tm.bound_even(ip)
         self.rtp.setblocking(False)
         self.rtp_port = self.rtp.getsockname()[1]
         self.received = []          # Msg, every message it got

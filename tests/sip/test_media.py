@@ -25,7 +25,6 @@ Python 3 standard library and SIPp only; loopback only. Nothing here
 asserts speed: every wait is bounded and generous.
 """
 import datetime
-import errno
 import os
 import random
 import select
@@ -233,17 +232,25 @@ def even_port_pair(ip):
     raise AssertionError("no free port pair on " + ip)
 
 
-def bind_even(sock, ip):
-    """Bind UDP @sock to an even port on @ip whose next port was free.
-    Another suite running beside this one can take the port between
-    even_port_pair()'s look and this bind: a few tries, not one."""
-    for _ in range(20):
-        try:
-            sock.bind((ip, even_port_pair(ip)))
-            return
-        except OSError as e:
-            if e.errno != errno.EADDRINUSE:
-                raise
+def bound_even(ip):
+    """A UDP socket bound to an even port P on @ip, P + 1 free when
+    looked at. The socket holds P from its first bind: a suite running
+    beside this one cannot take it between a look and a bind, as it
+    could with even_port_pair()'s number."""
+    for _ in range(200):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((ip, 0))
+        p = s.getsockname()[1]
+        if p % 2 == 0 and p < 65535:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                probe.bind((ip, p + 1))
+                return s
+            except OSError:
+                pass
+            finally:
+                probe.close()
+        s.close()
     raise AssertionError("no free port pair on " + ip)
 
 
