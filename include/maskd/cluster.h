@@ -50,8 +50,8 @@
 /* the schema version this build writes (cluster_schema.c) */
 #define CLUSTER_SCHEMA 8
 #define CLUSTER_SWEEP_MS 1000
-/* the pool is vacuumed at most about this often, by whichever node's
- * sweep finds it due first (cluster_expire.c: pool_vacuum()): a little
+/* the pool is vacuumed at most this often, by whichever node's sweep
+ * takes the vacuum turn (cluster_expire.c: pool_vacuum()): a little
  * under CLUSTER_SWEEP_MS, so the turn does not slip by a sweep */
 #define CLUSTER_VACUUM_MS 900
 #define CLUSTER_SWEEP_MAX 1000		/* sessions expired per sweep */

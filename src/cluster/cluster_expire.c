@@ -162,7 +162,12 @@ static void sweep_done(int err, const PGresult *res, void *arg)
 	c->sweep_busy = false;
 }
 
-static void vacuum_done(int err, const PGresult *res, void *arg)
+/* pg_try_advisory_lock(int4, int4) key of the vacuum turn: "mask" in
+ * ASCII, 1. Two-key locks are a space apart from the parties' bigint
+ * keys (cluster_schema.c), so no party's hash can take the turn's. */
+#define LOCK_VACUUM "1835103083, 1"
+
+static void vacuum_unlock_done(int err, const PGresult *res, void *arg)
 {
 	struct cluster *c = arg;
 
@@ -171,27 +176,52 @@ static void vacuum_done(int err, const PGresult *res, void *arg)
 		cluster_log_pg_error(c, "vacuum pool", res);
 }
 
-/* Whether the pool's last vacuum, by any node or by autovacuum, is at
- * least CLUSTER_VACUUM_MS old (or there was none). last_vacuum is set
- * in the server's shared statistics when a vacuum ends, so the node
- * that asks next sees it. */
-static const char vacuum_due_sql[] =
-	"SELECT coalesce(greatest(last_vacuum, last_autovacuum) < "
-	"now() - make_interval(secs => $1::integer / 1000.0), true) "
-	"FROM pg_stat_user_tables WHERE relid = 'pool'::regclass";
-
-static void vacuum_due_done(int err, const PGresult *res, void *arg)
+static void vacuum_done(int err, const PGresult *res, void *arg)
 {
 	struct cluster *c = arg;
-	struct cluster_pg *pg;
 
 	if (!err && !cluster_pg_ok(res))
 		cluster_log_pg_error(c, "vacuum pool", res);
+	/* err: the backend is gone, and its session lock with it */
+	if (err || cluster_pg_query(c->vacuum_pg, "SELECT pg_advisory_unlock("
+				    LOCK_VACUUM ")", -1, NULL,
+				    vacuum_unlock_done, c))
+		c->vacuum_busy = false;
+}
+
+/*
+ * The vacuum turn: true when this session took the turn's lock and the
+ * pool's last vacuum, by any node or by autovacuum, is at least
+ * CLUSTER_VACUUM_MS old (or there was none); the lock is then held
+ * until the VACUUM is over. Otherwise false, and the lock is not held.
+ * A check without the lock let two nodes both see a vacuum due and
+ * vacuum one after the other (5 in 3.6 s, test_pool_vacuum_shared).
+ * The statistics are read only once the lock is taken - CASE evaluates
+ * in order and the subquery's InitPlan runs on first use - so the
+ * previous holder's vacuum, whose last_vacuum the server sets in its
+ * shared statistics before the VACUUM returns, is seen.
+ */
+static const char vacuum_turn_sql[] =
+	"SELECT CASE WHEN NOT pg_try_advisory_lock(" LOCK_VACUUM ") "
+	"THEN false "
+	"WHEN (SELECT coalesce(greatest(last_vacuum, last_autovacuum) < "
+	"now() - make_interval(secs => $1::integer / 1000.0), true) "
+	"FROM pg_stat_user_tables WHERE relid = 'pool'::regclass) "
+	"THEN true "
+	"ELSE NOT pg_advisory_unlock(" LOCK_VACUUM ") END";
+
+static void vacuum_turn_done(int err, const PGresult *res, void *arg)
+{
+	struct cluster *c = arg;
+
+	if (!err && !cluster_pg_ok(res))
+		cluster_log_pg_error(c, "vacuum pool", res);
+	/* the VACUUM goes on the connection whose session holds the lock */
 	if (err || !cluster_pg_ok(res) || PQntuples(res) != 1 ||
 	    strcmp(PQgetvalue(res, 0, 0), "t") ||
-	    !(pg = cluster_pick(c)) ||
-	    cluster_pg_query(pg, "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON) "
-			     "pool", -1, NULL, vacuum_done, c))
+	    cluster_pg_query(c->vacuum_pg, "VACUUM (SKIP_LOCKED, "
+			     "INDEX_CLEANUP ON) pool", -1, NULL, vacuum_done,
+			     c))
 		c->vacuum_busy = false;
 	else
 		c->stats.vacuums++;
@@ -204,13 +234,13 @@ static void vacuum_due_done(int err, const PGresult *res, void *arg)
  * dead versions pile up: at 5,000 creates/s autovacuum's minute lets
  * hundreds of thousands gather, and a pick went from 20 us to over 1 ms
  * (bench_cluster.py). A vacuum of a pool of thousands of rows takes
- * milliseconds; SKIP_LOCKED, so a node never waits for another's.
+ * milliseconds; SKIP_LOCKED, so a node never waits for autovacuum.
  * The table is shared, so one vacuum serves every node: a node that made
- * creates first asks whether anyone vacuumed the pool in the last
- * CLUSTER_VACUUM_MS. Each node vacuuming on its own sweep did it once a
- * second per node: in a 10 s run of bench_cluster_api.py --statements
- * at three nodes, 30 vacuums and 1.0 s of PostgreSQL's time (~17 us a
- * create); with the turn shared, 11 vacuums and 0.2 s.
+ * creates first takes the vacuum turn (vacuum_turn_sql). Each node
+ * vacuuming on its own sweep did it once a second per node: in a 10 s
+ * run of bench_cluster_api.py --statements at three nodes, 30 vacuums
+ * and 1.0 s of PostgreSQL's time (~17 us a create); with the turn
+ * shared, 11 vacuums and 0.2 s.
  */
 static void pool_vacuum(struct cluster *c, struct cluster_pg *pg)
 {
@@ -220,9 +250,10 @@ static void pool_vacuum(struct cluster *c, struct cluster_pg *pg)
 	if (c->vacuum_busy || c->stats.creates == c->vacuum_creates)
 		return;
 	snprintf(ms, sizeof(ms), "%d", CLUSTER_VACUUM_MS);
-	if (!cluster_pg_query(pg, vacuum_due_sql, 1, vals, vacuum_due_done,
+	if (!cluster_pg_query(pg, vacuum_turn_sql, 1, vals, vacuum_turn_done,
 			      c)) {
 		c->vacuum_busy = true;
+		c->vacuum_pg = pg;
 		c->vacuum_creates = c->stats.creates;
 	}
 }

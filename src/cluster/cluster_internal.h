@@ -46,6 +46,7 @@ struct cluster {
 	struct event *sweep;
 	bool sweep_busy;
 	bool vacuum_busy;		/* pool_vacuum() */
+	struct cluster_pg *vacuum_pg;	/* whose session holds the turn */
 	/* cluster_expire.c: retention (cluster_set_retention()) */
 	uint32_t retention_s, ev_retention_s;	/* 0: off */
 	bool purge_busy, purge_again;

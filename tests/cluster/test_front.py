@@ -511,6 +511,17 @@ class FrontLoad(FrontBase):
             self.assertGreaterEqual(t - t0, 1, names[1])
             self.assertLessEqual(t - t0, c - c0, names[1])
             self.assertGreaterEqual(f - f0, calls, names[2])
+        # a node's sweep after the creates took the pool's vacuum turn
+        # (cluster_expire.c) and let its lock go after the VACUUM: a
+        # turn's lock kept would be held at every look
+        deadline = time.monotonic() + WAIT_S
+        while sum(self.metric(n, "maskd_cluster_pool_vacuums_total")
+                  for n in self.nodes) < 1:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.2)
+        self.wait_pg("SELECT count(*) FROM pg_locks WHERE locktype = "
+                     "'advisory' AND classid = 1835103083 AND objid = 1 "
+                     "AND objsubid = 2", [["0"]], "vacuum turn lock")
         created_on = {s[3]: self.nodes[i % 2] for i, s in enumerate(sessions)}
         before = [self.metric(n, "maskd_sip_calls_answered_total")
                   for n in self.nodes]
