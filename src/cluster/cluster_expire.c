@@ -176,17 +176,26 @@ static void vacuum_unlock_done(int err, const PGresult *res, void *arg)
 		cluster_log_pg_error(c, "vacuum pool", res);
 }
 
+/* Give the turn back: the lock is this session's until it unlocks (or
+ * the backend goes, and the lock with it: then ENOTCONN, nothing to
+ * do); a lock left held would keep every other node from its turn. */
+static void vacuum_unlock(struct cluster *c)
+{
+	if (cluster_pg_query(c->vacuum_pg, "SELECT pg_advisory_unlock("
+			     LOCK_VACUUM ")", -1, NULL, vacuum_unlock_done, c))
+		c->vacuum_busy = false;
+}
+
 static void vacuum_done(int err, const PGresult *res, void *arg)
 {
 	struct cluster *c = arg;
 
 	if (!err && !cluster_pg_ok(res))
 		cluster_log_pg_error(c, "vacuum pool", res);
-	/* err: the backend is gone, and its session lock with it */
-	if (err || cluster_pg_query(c->vacuum_pg, "SELECT pg_advisory_unlock("
-				    LOCK_VACUUM ")", -1, NULL,
-				    vacuum_unlock_done, c))
+	if (err)	/* the backend is gone, and its session lock with it */
 		c->vacuum_busy = false;
+	else
+		vacuum_unlock(c);
 }
 
 /*
@@ -216,13 +225,16 @@ static void vacuum_turn_done(int err, const PGresult *res, void *arg)
 
 	if (!err && !cluster_pg_ok(res))
 		cluster_log_pg_error(c, "vacuum pool", res);
-	/* the VACUUM goes on the connection whose session holds the lock */
 	if (err || !cluster_pg_ok(res) || PQntuples(res) != 1 ||
-	    strcmp(PQgetvalue(res, 0, 0), "t") ||
-	    cluster_pg_query(c->vacuum_pg, "VACUUM (SKIP_LOCKED, "
+	    strcmp(PQgetvalue(res, 0, 0), "t")) {
+		c->vacuum_busy = false;
+		return;
+	}
+	/* the VACUUM goes on the connection whose session holds the lock */
+	if (cluster_pg_query(c->vacuum_pg, "VACUUM (SKIP_LOCKED, "
 			     "INDEX_CLEANUP ON) pool", -1, NULL, vacuum_done,
 			     c))
-		c->vacuum_busy = false;
+		vacuum_unlock(c);
 	else
 		c->stats.vacuums++;
 }
