@@ -4,6 +4,7 @@
  * call.failed, session.closed and session.expired, with per-session
  * sequences 1, 2, 3, ... and the bodies the README documents; none when
  * no URL could take them; all still there after the store is reopened.
+ * And which callback URLs the API takes (ctl_event_url_check()).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 
 #include "maskd/clock.h"
 #include "maskd/ctl.h"
+#include "maskd/net.h"
 #include "../test_util.h"
 
 struct fx {
@@ -345,6 +347,62 @@ static void test_expired_and_nowhere(void **state)
 	list_clear(&l);
 }
 
+/*
+ * The SSRF ranges, one address each, checked here and not by a live
+ * maskd: this is the classifier alone (inet_pton and the range table,
+ * no socket), so were a range lost from the table, the test fails
+ * without a packet leaving the box - test_events.py, which runs real
+ * delivery, names only addresses that stay on this host.
+ */
+static void test_url_check(void **state)
+{
+	static const char *const refused[] = {
+		"http://0.0.0.1/x", "http://10.1.2.3/x", "http://100.64.0.1/x",
+		"http://127.0.0.1/x", "http://169.254.169.254/latest",
+		"http://172.16.0.1/x", "http://172.31.255.254/x",
+		"http://192.0.0.1/x", "http://192.168.1.1:8080/x",
+		"http://198.18.0.1/x", "http://224.0.0.1/x",
+		"http://240.0.0.1/x", "http://[::]/x", "http://[::1]/x",
+		"http://[::ffff:10.1.2.3]/x", "http://[fc00::1]/x",
+		"http://[fd12:3456::1]/x", "http://[fe80::1]/x",
+		"http://[ff02::1]/x", "http://localhost/x",
+		"http://a.LOCALHOST:9/x", "ftp://example.com/",
+		"http://user@example.com/", "http://[::1/x", "http:///x",
+	};
+	static const char *const taken[] = {
+		"https://example.com/hook", "http://198.51.100.7:8080/x",
+		"http://172.32.0.1/x", "http://[2001:db8::1]/x",
+		"http://notlocalhost/x",
+	};
+	struct fx *f = *state;
+	struct net_cidr allow;
+	struct ctl_events_conf ec = { .url_set = false };
+	char why[160];
+	size_t i;
+
+	ctl_events_configure(f->ctl, &ec);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		why[0] = '\0';
+		if (ctl_event_url_check(f->ctl, refused[i], why,
+					sizeof(why)) != EINVAL)
+			fail_msg("taken: %s", refused[i]);
+		assert_true(why[0]);
+	}
+	for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
+		if (ctl_event_url_check(f->ctl, taken[i], why, sizeof(why)))
+			fail_msg("refused: %s (%s)", taken[i], why);
+
+	/* [events] allow opens a range, and only that range */
+	assert_int_equal(net_cidr_parse("10.0.0.0/8", &allow), 0);
+	ec.allow = &allow;
+	ec.n_allow = 1;
+	ctl_events_configure(f->ctl, &ec);
+	assert_int_equal(ctl_event_url_check(f->ctl, "http://10.1.2.3/x", why,
+					     sizeof(why)), 0);
+	assert_int_equal(ctl_event_url_check(f->ctl, "http://192.168.1.1/x",
+					     why, sizeof(why)), EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +410,8 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_expired_and_nowhere,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_url_check, fx_setup,
+						fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
